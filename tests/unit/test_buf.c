@@ -1,0 +1,61 @@
+#include "buf.h"
+#include "check.h"
+
+#include <stdlib.h>
+
+int main(void)
+{
+	struct buf b = {0};
+	size_t room;
+	uint8_t *p;
+	static uint8_t big[BUF_CAP + 10];
+
+	/* An empty buffer holds no memory, and reset of it is a no-op. */
+	CHECK(b.data == NULL);
+	buf_reset(&b);
+	CHECK(b.data == NULL && b.len == 0);
+
+	CHECK(buf_append(&b, "hello", 5) == 0);
+	CHECK(b.data != NULL && b.len == 5);
+	CHECK(memcmp(buf_peek(&b), "hello", 5) == 0);
+
+	buf_consume(&b, 2);
+	CHECK(b.len == 3 && memcmp(buf_peek(&b), "llo", 3) == 0);
+
+	/* Emptying gives the memory back. */
+	buf_consume(&b, 3);
+	CHECK(b.data == NULL && b.len == 0 && buf_peek(&b) == NULL);
+
+	/* Filling to capacity, then one byte more, is refused. */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)i;
+	CHECK(buf_append(&b, big, BUF_CAP) == 0);
+	CHECK(buf_full(&b));
+	CHECK(buf_append(&b, "x", 1) == -1);
+	p = buf_space(&b, &room);
+	CHECK(p != NULL && room == 0);
+
+	/* After consuming from the front, space comes back by compaction and
+	 * the order of bytes is kept. */
+	buf_consume(&b, BUF_CAP - 100);
+	p = buf_space(&b, &room);
+	CHECK(room == BUF_CAP - 100);
+	memcpy(p, "tail", 4);
+	buf_commit(&b, 4);
+	CHECK(b.len == 104);
+	CHECK(memcmp(buf_peek(&b), big + BUF_CAP - 100, 100) == 0);
+	CHECK(memcmp(buf_peek(&b) + 100, "tail", 4) == 0);
+
+	/* buf_append that needs compaction to fit. */
+	CHECK(buf_append(&b, big, BUF_CAP - 104) == 0);
+	CHECK(b.len == BUF_CAP);
+	CHECK(memcmp(buf_peek(&b) + 104, big, BUF_CAP - 104) == 0);
+	buf_reset(&b);
+
+	CHECK(buf_appendf(&b, "%d %s", 421, "bye") == 0);
+	CHECK(b.len == 7 && memcmp(buf_peek(&b), "421 bye", 7) == 0);
+	buf_reset(&b);
+	CHECK(b.data == NULL);
+
+	return CHECK_DONE();
+}
