@@ -52,16 +52,18 @@ int buf_append(struct buf *b, const void *p, size_t n)
 
 int buf_appendf(struct buf *b, const char *fmt, ...)
 {
-	char tmp[2048];
 	va_list ap;
-	int n;
+	char *tmp;
+	int n, rc;
 
 	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	n = vasprintf(&tmp, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
+	if (n < 0)
 		return -1;
-	return buf_append(b, tmp, (size_t)n);
+	rc = buf_append(b, tmp, (size_t)n);
+	free(tmp);
+	return rc;
 }
 
 void buf_consume(struct buf *b, size_t n)

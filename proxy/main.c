@@ -1,1 +1,127 @@
-int main(void) { return 0; }
+/* portier: a TLS-terminating port-multiplexer edge proxy. */
+
+#include "cfg.h"
+#include "cfg_keys.h"
+#include "diag.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "tlsctx.h"
+
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_CONFIG "/etc/portier/portier.ini"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: portier [-c FILE] [-f] [-t] [-V] [-h]\n"
+	        "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+	        "  -f       stay in the foreground and log to stderr\n"
+	        "  -t       check the configuration and every certificate, then exit\n"
+	        "  -V       print version and library versions\n"
+	        "  -K       print the configuration key reference (Markdown)\n"
+	        "  -h       this help\n");
+}
+
+static void version(void)
+{
+	printf("portier %s\n", PORTIER_VERSION);
+	printf("TLS: %s\n", tlsctx_library());
+	printf("event loop: libev %d.%d (backend %s)\n", ev_version_major(),
+	       ev_version_minor(),
+	       ev_backend(EV_DEFAULT) & EVBACKEND_EPOLL ? "epoll" : "other");
+}
+
+/* -t: every problem of the config and its certificates, then 0 or 1. */
+static int check_only(const char *path)
+{
+	struct diag d = {0};
+	struct cfg *c = cfg_load_file(path, &d);
+	struct tlsctx **tls = NULL;
+	int rc;
+
+	if (c != NULL && (tls = server_prepare(c, &d)) != NULL) {
+		for (size_t i = 0; i < c->nlisteners; i++)
+			tlsctx_free(tls[i]);
+		free(tls);
+	}
+	diag_print(&d, stderr);
+	rc = d.errors ? 1 : 0;
+	if (rc == 0)
+		fprintf(stderr, "%s: configuration OK (%zu listeners%s)\n", path,
+		        c->nlisteners, d.warnings ? ", with warnings" : "");
+	else
+		fprintf(stderr, "%s: %d error%s, configuration refused\n", path,
+		        d.errors, d.errors == 1 ? "" : "s");
+	diag_free(&d);
+	cfg_free(c);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONFIG;
+	int foreground = 0, test = 0, opt;
+	struct diag d = {0};
+	struct listener_set set;
+	struct server srv;
+	struct tlsctx **tls;
+	struct cfg *c;
+
+	while ((opt = getopt(argc, argv, "c:ftVKh")) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 'f': foreground = 1; break;
+		case 't': test = 1; break;
+		case 'V': version(); return 0;
+		case 'K': cfg_keys_print(stdout); return 0;
+		case 'h': usage(stdout); return 0;
+		default:  usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (test)
+		return check_only(path);
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((c = cfg_load_file(path, &d)) == NULL ||
+	    (tls = server_prepare(c, &d)) == NULL) {
+		diag_print(&d, stderr);
+		fprintf(stderr, "portier: %s: configuration refused, not starting\n", path);
+		return 1;
+	}
+	if (listener_open(c, &set, &d) < 0) {
+		diag_print(&d, stderr);
+		return 1;
+	}
+	if (!foreground && log_open(c->log, "portier") < 0) {
+		fprintf(stderr, "portier: cannot open log %s: %m\n", c->log);
+		return 1;
+	}
+	diag_log(&d);      /* warnings, e.g. certificates about to expire */
+	diag_free(&d);
+	if (listener_write_ports(c, &set) < 0)
+		log_warn("cannot write ports_file %s", c->ports_file);
+	if (server_init(&srv, EV_DEFAULT, c, tls, &set) < 0) {
+		log_errx("out of memory");
+		return 1;
+	}
+	log_info("portier %s started: %zu listeners on %zu sockets (%s)",
+	         PORTIER_VERSION, c->nlisteners, set.n, tlsctx_library());
+	server_run(&srv);
+	server_free(&srv);
+	listener_close(&set);
+	cfg_free(c);
+	log_info("portier stopped");
+	log_close();
+	return 0;
+}

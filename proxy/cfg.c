@@ -1,0 +1,518 @@
+#include "cfg.h"
+#include "cfg_keys.h"
+#include "cfg_lint.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * inih as Debian builds it has no line numbers in its handler, joins
+ * indented lines to the previous value and cuts lines at 200 bytes. We feed
+ * it through our own line reader, which counts lines (so the handler knows
+ * where it is) and turns each of those traps into a clear error instead.
+ */
+
+struct loader {
+	const char *file;
+	struct diag *d;
+	struct cfg *cfg;
+	/* input */
+	FILE *fp;
+	const char *text;
+	size_t textoff;
+	int line;            /* line the handler's current value came from */
+	/* section state */
+	char section[128];
+	int in_global, in_tls;
+	struct cfg_listener *listener;
+	char **seen;         /* section names met so far, to refuse duplicates */
+	size_t nseen;
+};
+
+static char *next_raw_line(struct loader *ld, char *out, size_t outlen, int *toolong)
+{
+	*toolong = 0;
+	if (ld->fp) {
+		if (fgets(out, (int)outlen, ld->fp) == NULL)
+			return NULL;
+		if (strchr(out, '\n') == NULL && !feof(ld->fp)) {
+			int ch;
+			*toolong = 1;
+			while ((ch = fgetc(ld->fp)) != EOF && ch != '\n')
+				;
+		}
+		return out;
+	}
+	if (ld->text[ld->textoff] == '\0')
+		return NULL;
+	const char *start = ld->text + ld->textoff;
+	const char *nl = strchr(start, '\n');
+	size_t n = nl ? (size_t)(nl - start + 1) : strlen(start);
+	ld->textoff += n;
+	if (n >= outlen) {
+		*toolong = 1;
+		n = outlen - 1;
+	}
+	memcpy(out, start, n);
+	out[n] = '\0';
+	return out;
+}
+
+static int is_blank_or_comment(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '\0' || *s == '\n' || *s == '\r' || *s == ';' || *s == '#';
+}
+
+static void section_header_check(struct loader *ld, const char *s)
+{
+	const char *close = strchr(s, ']');
+	char name[128];
+	size_t n;
+
+	if (close == NULL)
+		return;    /* inih reports it */
+	n = (size_t)(close - s - 1);
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, s + 1, n);
+	name[n] = '\0';
+	for (size_t i = 0; i < ld->nseen; i++) {
+		if (strcmp(ld->seen[i], name) == 0) {
+			diag_add(ld->d, 0, ld->file, ld->line, name, NULL,
+			         "section appears twice; merge the two into one");
+			return;
+		}
+	}
+	char **seen = realloc(ld->seen, (ld->nseen + 1) * sizeof(*seen));
+	if (seen == NULL)
+		return;
+	ld->seen = seen;
+	ld->seen[ld->nseen++] = strdup(name);
+}
+
+/* The ini_reader: one line per call, with the traps above reported here. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct loader *ld = stream;
+	int toolong;
+
+	for (;;) {
+		if (next_raw_line(ld, str, (size_t)num, &toolong) == NULL)
+			return NULL;
+		ld->line++;
+		if (toolong) {
+			diag_add(ld->d, 0, ld->file, ld->line, NULL, NULL,
+			         "line longer than %d bytes; shorten it", num - 2);
+			strcpy(str, "\n");
+			return str;
+		}
+		if ((str[0] == ' ' || str[0] == '\t') && !is_blank_or_comment(str)) {
+			diag_add(ld->d, 0, ld->file, ld->line, NULL, NULL,
+			         "indented line would be read as the continuation of "
+			         "the value above; remove the indentation");
+			strcpy(str, "\n");
+			return str;
+		}
+		if (str[0] == '[')
+			section_header_check(ld, str);
+		return str;
+	}
+}
+
+static int valid_section_name(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return 0;
+	return 1;
+}
+
+static void set_listener_defaults(struct cfg_listener *l)
+{
+	l->mode = CFG_MODE_TLS;
+	l->proto = CFG_PROTO_TCP;
+	l->handshake_timeout_ms = 10000;
+	l->connect_timeout_ms = 5000;
+	l->prelude_timeout_ms = 30000;
+	l->max_connections = 10000;
+	l->redirect_port = 443;
+}
+
+static int enter_section(struct loader *ld, const char *section)
+{
+	struct cfg *c = ld->cfg;
+	struct cfg_listener *ls;
+
+	snprintf(ld->section, sizeof(ld->section), "%s", section);
+	ld->in_global = strcmp(section, "portier") == 0;
+	ld->in_tls = strcmp(section, "tls") == 0;
+	ld->listener = NULL;
+	if (ld->in_global || ld->in_tls)
+		return 0;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		if (strcmp(c->listeners[i].name, section) == 0) {
+			ld->listener = &c->listeners[i];
+			return 0;
+		}
+	}
+	if (!valid_section_name(section)) {
+		diag_add(ld->d, 0, ld->file, ld->line, section, NULL,
+		         "section names may hold letters, digits, '-', '_' and '.'");
+	}
+	if ((ls = realloc(c->listeners, (c->nlisteners + 1) * sizeof(*ls))) == NULL)
+		return -1;
+	c->listeners = ls;
+	ld->listener = &ls[c->nlisteners++];
+	memset(ld->listener, 0, sizeof(*ld->listener));
+	set_listener_defaults(ld->listener);
+	ld->listener->line = ld->line;
+	if ((ld->listener->name = strdup(section)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct loader *ld = user;
+	const struct cfg_key *k;
+	struct cfg_ctx ctx;
+	unsigned where;
+	char err[512];
+	uint64_t *setmask;
+
+	if (section[0] == '\0') {
+		diag_add(ld->d, 0, ld->file, ld->line, NULL, name,
+		         "key outside any section; put it under [portier], [tls] "
+		         "or a listener section");
+		return 1;
+	}
+	if (strcmp(section, ld->section) != 0 && enter_section(ld, section) < 0)
+		return 0;
+	where = ld->in_global ? CFG_SEC_GLOBAL : ld->in_tls ? CFG_SEC_TLS
+	                                                    : CFG_SEC_LISTENER | CFG_SEC_TLS;
+	k = cfg_key_find(name);
+	if (k == NULL || !(k->where & where)) {
+		const char *near = cfg_key_nearest(name, where);
+		if (k != NULL)
+			diag_add(ld->d, 0, ld->file, ld->line, section, name,
+			         "not allowed in this section; it belongs in %s",
+			         k->where & CFG_SEC_GLOBAL ? "[portier]" :
+			         k->where & CFG_SEC_TLS ? "[tls] or a listener section" :
+			         "a listener section");
+		else if (near)
+			diag_add(ld->d, 0, ld->file, ld->line, section, name,
+			         "unknown key; did you mean '%s'?", near);
+		else
+			diag_add(ld->d, 0, ld->file, ld->line, section, name,
+			         "unknown key (see portier.ini(5) for the keys)");
+		return 1;
+	}
+
+	ctx.cfg = ld->cfg;
+	ctx.listener = ld->listener;
+	ctx.tls = ld->listener ? &ld->listener->tls : &ld->cfg->tls;
+	ctx.line = ld->line;
+	if ((k->where & CFG_SEC_TLS) && !(k->where & where & ~CFG_SEC_TLS))
+		setmask = &ctx.tls->set;
+	else
+		setmask = ld->listener ? &ld->listener->set : &ld->cfg->set;
+
+	if (!k->repeatable && (*setmask & (1ull << cfg_key_index(k)))) {
+		diag_add(ld->d, 0, ld->file, ld->line, section, name,
+		         "given twice in one section; keep one");
+		return 1;
+	}
+	err[0] = '\0';
+	if (value[0] == '\0' && k->set != NULL) {
+		diag_add(ld->d, 0, ld->file, ld->line, section, name,
+		         "empty value; expected %s", k->type);
+		return 1;
+	}
+	if (k->set(&ctx, value, err, sizeof(err)) < 0) {
+		diag_add(ld->d, 0, ld->file, ld->line, section, name, "%s",
+		         err[0] ? err : strerror(errno));
+		return 1;
+	}
+	*setmask |= 1ull << cfg_key_index(k);
+	return 1;
+}
+
+/* ---- after parsing: inherit, default, validate ---- */
+
+static int is_set(uint64_t mask, const char *key)
+{
+	return (mask >> cfg_key_index(cfg_key_find(key))) & 1;
+}
+
+static int copy_certs(struct cfg_tls *dst, const struct cfg_tls *src)
+{
+	dst->certs = calloc(src->ncerts ? src->ncerts : 1, sizeof(*dst->certs));
+	if (dst->certs == NULL)
+		return -1;
+	for (size_t i = 0; i < src->ncerts; i++) {
+		dst->certs[i].cert = strdup(src->certs[i].cert);
+		dst->certs[i].key = src->certs[i].key ? strdup(src->certs[i].key) : NULL;
+		dst->certs[i].line = src->certs[i].line;
+	}
+	dst->ncerts = src->ncerts;
+	return 0;
+}
+
+static int inherit_tls(struct cfg_tls *l, const struct cfg_tls *g)
+{
+	if (!is_set(l->set, "policy"))
+		l->policy = g->policy;
+	if (!is_set(l->set, "min_version"))
+		l->min_version = g->min_version;
+	if (!is_set(l->set, "curves")) {
+		free(l->curves);
+		l->curves = strdup(g->curves);
+	}
+	if (l->ncerts == 0)
+		return copy_certs(l, g);
+	return 0;
+}
+
+static const char *default_alpn(enum cfg_proto p)
+{
+	switch (p) {
+	case CFG_PROTO_HTTP: return "http/1.1";
+	case CFG_PROTO_SMTP: return "smtp";
+	case CFG_PROTO_IMAP: return "imap";
+	case CFG_PROTO_POP3: return "pop3";
+	case CFG_PROTO_LDAP: return "ldap";
+	case CFG_PROTO_FTP:  return "ftp";
+	default:             return "";
+	}
+}
+
+static unsigned default_idle_ms(enum cfg_proto p)
+{
+	switch (p) {
+	case CFG_PROTO_HTTP: return 60000;
+	case CFG_PROTO_POP3: return 600000;
+	case CFG_PROTO_LDAP: return 900000;
+	case CFG_PROTO_IMAP: return 1800000;   /* RFC 9051: autologout >= 30 min */
+	default:             return 300000;
+	}
+}
+
+static void check_listener(struct loader *ld, struct cfg_listener *l)
+{
+	const char *f = ld->file, *n = l->name;
+
+	if (l->nlisten == 0) {
+		const char *near = NULL;
+		if (cfg_edit_distance(n, "tls") <= 1)
+			near = "tls";
+		else if (cfg_edit_distance(n, "portier") <= 2)
+			near = "portier";
+		if (near)
+			diag_add(ld->d, 0, f, l->line, n, NULL, "unknown section; did you "
+			         "mean [%s]?", near);
+		else
+			diag_add(ld->d, 0, f, l->line, n, "listen", "missing; a listener "
+			         "section needs at least one 'listen = PORT'");
+		return;
+	}
+	if (l->mode == CFG_MODE_REDIRECT) {
+		if (is_set(l->set, "protocol") && l->proto != CFG_PROTO_HTTP)
+			diag_add(ld->d, 0, f, l->line, n, "protocol", "mode = redirect "
+			         "speaks HTTP; use protocol = http or leave it out");
+		l->proto = CFG_PROTO_HTTP;
+		if (is_set(l->set, "backend"))
+			diag_add(ld->d, 0, f, l->line, n, "backend", "mode = redirect "
+			         "answers every request itself; remove the backend "
+			         "(acme_backend takes ACME challenges)");
+	} else {
+		if (!is_set(l->set, "backend"))
+			diag_add(ld->d, 0, f, l->line, n, "backend", "missing; expected "
+			         "HOST:PORT or unix:/path of the plaintext server");
+		if (is_set(l->set, "redirect_port") || is_set(l->set, "acme_backend"))
+			diag_add(ld->d, 0, f, l->line, n,
+			         is_set(l->set, "redirect_port") ? "redirect_port" : "acme_backend",
+			         "only used with mode = redirect");
+	}
+	if (l->mode == CFG_MODE_STARTTLS) {
+		if (l->proto == CFG_PROTO_TCP || l->proto == CFG_PROTO_HTTP)
+			diag_add(ld->d, 0, f, l->line, n, "protocol", "mode = starttls needs "
+			         "the protocol to upgrade: smtp, imap, pop3, ldap or ftp");
+		else if (l->proto == CFG_PROTO_FTP)
+			diag_add(ld->d, 0, f, l->line, n, "mode", "starttls for ftp (AUTH TLS) "
+			         "is not implemented yet");
+	} else if (is_set(l->set, "starttls")) {
+		diag_add(ld->d, 0, f, l->line, n, "starttls", "only used with mode = starttls");
+	}
+	if ((l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
+	    l->tls.ncerts == 0)
+		diag_add(ld->d, 0, f, l->line, n, "cert", "mode = %s needs a certificate: "
+		         "add 'cert = /path.pem' here or in [tls]", cfg_mode_name(l->mode));
+	if (!is_set(l->set, "alpn"))
+		l->alpn = strdup(default_alpn(l->proto));
+	if (!is_set(l->set, "idle_timeout"))
+		l->idle_timeout_ms = default_idle_ms(l->proto);
+}
+
+/* Two listeners may not bind the same address and port. */
+static void check_duplicates(struct loader *ld)
+{
+	struct cfg *c = ld->cfg;
+
+	for (size_t i = 0; i < c->nlisteners; i++)
+	for (size_t j = 0; j < c->listeners[i].nlisten; j++) {
+		const struct cfg_listen *a = &c->listeners[i].listen[j];
+		for (size_t k = i; k < c->nlisteners; k++)
+		for (size_t m = (k == i ? j + 1 : 0); m < c->listeners[k].nlisten; m++) {
+			const struct cfg_listen *b = &c->listeners[k].listen[m];
+			if (a->addr.port == 0 || a->addr.port != b->addr.port)
+				continue;
+			if (a->addr.any || b->addr.any || (a->addr.len == b->addr.len &&
+			    memcmp(&a->addr.ss, &b->addr.ss, a->addr.len) == 0))
+				diag_add(ld->d, 0, ld->file, b->line, c->listeners[k].name,
+				         "listen", "'%s' is already taken by [%s] at line %d",
+				         b->text, c->listeners[i].name, a->line);
+		}
+	}
+}
+
+static struct cfg *load(struct loader *ld)
+{
+	struct cfg *c = ld->cfg;
+	int rc;
+
+	c->tls.policy = CFG_POLICY_INTERMEDIATE;
+	c->tls.min_version = 0x0303;
+	c->tls.curves = strdup("X25519:P-256:P-384");
+	c->log = strdup("syslog");
+
+	rc = ini_parse_stream(reader, ld, handler, ld);
+	if (rc > 0 && !diag_find(ld->d, "line longer") && !diag_find(ld->d, "indented"))
+		diag_add(ld->d, 0, ld->file, rc, NULL, NULL,
+		         "not a 'key = value' line or a [section] header");
+	else if (rc > 0)
+		diag_add(ld->d, 0, ld->file, rc, NULL, NULL, "cannot be read as INI");
+
+	for (size_t i = 0; i < ld->nseen; i++)
+		free(ld->seen[i]);
+	free(ld->seen);
+
+	if (c->nlisteners == 0)
+		diag_add(ld->d, 0, ld->file, 0, NULL, NULL, "no listener sections; add "
+		         "one such as [https] with listen, mode and backend");
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		if (inherit_tls(&c->listeners[i].tls, &c->tls) < 0)
+			diag_add(ld->d, 0, ld->file, 0, NULL, NULL, "out of memory");
+		check_listener(ld, &c->listeners[i]);
+	}
+	check_duplicates(ld);
+	if (ld->d->errors == 0)
+		cfg_lint(c, ld->d);
+	if (ld->d->errors) {
+		cfg_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static struct cfg *loader_init(struct loader *ld, const char *file, struct diag *d)
+{
+	memset(ld, 0, sizeof(*ld));
+	ld->file = file;
+	ld->d = d;
+	if ((ld->cfg = calloc(1, sizeof(*ld->cfg))) == NULL)
+		return NULL;
+	if ((ld->cfg->file = strdup(file)) == NULL) {
+		free(ld->cfg);
+		return NULL;
+	}
+	return ld->cfg;
+}
+
+struct cfg *cfg_load_file(const char *path, struct diag *d)
+{
+	struct loader ld;
+	struct cfg *c;
+
+	if (loader_init(&ld, path, d) == NULL)
+		return NULL;
+	if ((ld.fp = fopen(path, "re")) == NULL) {
+		diag_add(d, 0, path, 0, NULL, NULL, "cannot open: %s", strerror(errno));
+		cfg_free(ld.cfg);
+		return NULL;
+	}
+	c = load(&ld);
+	fclose(ld.fp);
+	return c;
+}
+
+struct cfg *cfg_load_string(const char *name, const char *text, struct diag *d)
+{
+	struct loader ld;
+
+	if (loader_init(&ld, name, d) == NULL)
+		return NULL;
+	ld.text = text;
+	return load(&ld);
+}
+
+static void free_tls(struct cfg_tls *t)
+{
+	for (size_t i = 0; i < t->ncerts; i++) {
+		free(t->certs[i].cert);
+		free(t->certs[i].key);
+	}
+	free(t->certs);
+	free(t->curves);
+}
+
+void cfg_free(struct cfg *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		struct cfg_listener *l = &c->listeners[i];
+		for (size_t j = 0; j < l->nlisten; j++)
+			free(l->listen[j].text);
+		free(l->listen);
+		free(l->name);
+		free(l->backend_text);
+		free(l->acme_backend_text);
+		free(l->alpn);
+		free(l->hostname);
+		free_tls(&l->tls);
+	}
+	free(c->listeners);
+	free_tls(&c->tls);
+	free(c->file);
+	free(c->log);
+	free(c->user);
+	free(c->ports_file);
+	free(c->hostname);
+	free(c);
+}
+
+const char *cfg_mode_name(enum cfg_mode m)
+{
+	static const char *const names[] = {"tls", "starttls", "redirect", "plain"};
+	return names[m];
+}
+
+const char *cfg_proto_name(enum cfg_proto p)
+{
+	static const char *const names[] = {"tcp", "http", "smtp", "imap", "pop3",
+	                                    "ldap", "ftp"};
+	return names[p];
+}
+
+int cfg_listener_port(const struct cfg_listener *l)
+{
+	return l->nlisten ? l->listen[0].addr.port : 0;
+}

@@ -1,0 +1,98 @@
+#ifndef PORTIER_CFG_H
+#define PORTIER_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "diag.h"
+
+/*
+ * The loaded configuration. After cfg_load() returns it is immutable: the
+ * running daemon only reads it, and a reload builds a new one beside it and
+ * swaps the whole value if, and only if, it loaded without errors.
+ */
+
+enum cfg_mode { CFG_MODE_TLS, CFG_MODE_STARTTLS, CFG_MODE_REDIRECT, CFG_MODE_PLAIN };
+enum cfg_proto {
+	CFG_PROTO_TCP, CFG_PROTO_HTTP, CFG_PROTO_SMTP, CFG_PROTO_IMAP,
+	CFG_PROTO_POP3, CFG_PROTO_LDAP, CFG_PROTO_FTP
+};
+enum cfg_policy { CFG_POLICY_INTERMEDIATE, CFG_POLICY_MODERN };
+
+struct cfg_cert {
+	char *cert;          /* PEM: leaf first, then chain */
+	char *key;           /* PEM private key; the cert file when not given */
+	int line;
+};
+
+struct cfg_tls {
+	enum cfg_policy policy;
+	int min_version;     /* 0x0303 (1.2) or 0x0304 (1.3) */
+	char *curves;        /* "X25519:P-256:P-384" */
+	struct cfg_cert *certs;
+	size_t ncerts;
+	uint64_t set;        /* which keys this block set itself (by key index) */
+};
+
+struct cfg_listen {
+	struct addr addr;
+	char *text;          /* as written, for messages */
+	int line;
+};
+
+struct cfg_listener {
+	char *name;          /* the section name */
+	int line;            /* line of the section header */
+	struct cfg_listen *listen;
+	size_t nlisten;
+	enum cfg_mode mode;
+	enum cfg_proto proto;
+	struct addr backend;
+	char *backend_text;
+	char *alpn;          /* "" = ALPN ignored (plain TCP) */
+	unsigned handshake_timeout_ms;
+	unsigned idle_timeout_ms;
+	unsigned connect_timeout_ms;
+	unsigned prelude_timeout_ms;   /* whole pre-TLS phase of STARTTLS */
+	unsigned max_connections;
+	int redirect_port;
+	struct addr acme_backend;
+	char *acme_backend_text;
+	int starttls_optional;
+	char *hostname;      /* SMTP greeting name; the global one when unset */
+	struct cfg_tls tls;  /* effective: [tls] overridden by this section */
+	uint64_t set;        /* which keys this section set (by key index) */
+};
+
+struct cfg {
+	char *file;
+	char *log;           /* "syslog", "stderr" or a path */
+	char *user;
+	char *ports_file;    /* where bound ports are written (tests, tooling) */
+	char *hostname;
+	struct cfg_tls tls;
+	struct cfg_listener *listeners;
+	size_t nlisteners;
+	uint64_t set;
+};
+
+/* cfg_load_file(path, d): parse and validate the file. Every problem goes to
+ * d. Returns NULL if there was any error (warnings alone still load). */
+struct cfg *cfg_load_file(const char *path, struct diag *d);
+
+/* cfg_load_string(name, text, d): as cfg_load_file, from memory; name is
+ * the file name used in messages. */
+struct cfg *cfg_load_string(const char *name, const char *text, struct diag *d);
+
+/* cfg_free(c): release c; NULL is a no-op. */
+void cfg_free(struct cfg *c);
+
+/* Names for messages and logs. */
+const char *cfg_mode_name(enum cfg_mode m);
+const char *cfg_proto_name(enum cfg_proto p);
+
+/* cfg_listener_port(l): the first configured port, for messages. */
+int cfg_listener_port(const struct cfg_listener *l);
+
+#endif

@@ -1,0 +1,426 @@
+#include "cfg_keys.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int set_string(char **dst, const char *v)
+{
+	char *s = strdup(v);
+	if (s == NULL)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* "10s", "500ms", "5m", "1h", or a bare number of seconds. */
+static int parse_duration(const char *v, unsigned *ms, char *err, size_t errlen)
+{
+	char *end;
+	double n, mul = 1000;
+
+	errno = 0;
+	n = strtod(v, &end);
+	if (end == v || errno || n < 0)
+		goto bad;
+	if (strcmp(end, "ms") == 0)
+		mul = 1;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		mul = 1000;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mul = 60000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600000;
+	else
+		goto bad;
+	n *= mul;
+	if (n < 1 || n > 7 * 86400000.0)
+		goto bad;
+	*ms = (unsigned)n;
+	return 0;
+bad:
+	snprintf(err, errlen, "'%s' is not a duration; expected e.g. 500ms, 10s, "
+	         "5m or 1h (between 1 ms and 7 days)", v);
+	return -1;
+}
+
+static int parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out,
+                      char *err, size_t errlen)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (!isdigit((unsigned char)v[0]) || *end || errno || n < lo || n > hi) {
+		snprintf(err, errlen, "'%s' is not a number from %u to %u", v, lo, hi);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* Picks v from names[]; the error lists them all. */
+static int parse_choice(const char *v, const char *const *names, int *out,
+                        char *err, size_t errlen)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; names[i]; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	n += (size_t)snprintf(err, errlen, "'%s' is not one of ", v);
+	for (i = 0; names[i] && n < errlen; i++)
+		n += (size_t)snprintf(err + n, errlen - n, "%s%s", i ? ", " : "", names[i]);
+	return -1;
+}
+
+static int set_log(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "syslog") && strcmp(v, "stderr") && v[0] != '/') {
+		snprintf(err, errlen, "'%s': expected syslog, stderr or an absolute path", v);
+		return -1;
+	}
+	return set_string(&c->cfg->log, v);
+}
+
+static int set_user(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	return set_string(&c->cfg->user, v);
+}
+
+static int set_ports_file(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	if (v[0] != '/') {
+		snprintf(err, errlen, "'%s': expected an absolute path", v);
+		return -1;
+	}
+	return set_string(&c->cfg->ports_file, v);
+}
+
+static int set_hostname(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	for (const char *p = v; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.') {
+			snprintf(err, errlen, "'%s' is not a host name (letters, digits, "
+			         "'-' and '.')", v);
+			return -1;
+		}
+	}
+	if (strlen(v) > 253 || v[0] == '\0') {
+		snprintf(err, errlen, "expected a host name of 1 to 253 characters");
+		return -1;
+	}
+	return set_string(c->listener ? &c->listener->hostname : &c->cfg->hostname, v);
+}
+
+static int set_policy(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"intermediate", "modern", NULL};
+	int i;
+
+	if (parse_choice(v, names, &i, err, errlen) < 0)
+		return -1;
+	c->tls->policy = (enum cfg_policy)i;
+	return 0;
+}
+
+static int set_min_version(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "1.2") == 0)
+		c->tls->min_version = 0x0303;
+	else if (strcmp(v, "1.3") == 0)
+		c->tls->min_version = 0x0304;
+	else {
+		snprintf(err, errlen, "'%s' is not allowed; expected 1.2 or 1.3 "
+		         "(TLS 1.0 and 1.1 are broken and refused)", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_curves(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const known[] = {"X25519", "P-256", "P-384", "P-521", NULL};
+	char *copy, *tok, *save;
+	int i, rc = 0;
+
+	if ((copy = strdup(v)) == NULL)
+		return -1;
+	for (tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+		if (parse_choice(tok, known, &i, err, errlen) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	free(copy);
+	if (rc == 0 && strchr(v, ':') == v) {
+		snprintf(err, errlen, "expected a ':'-separated list such as X25519:P-256");
+		rc = -1;
+	}
+	return rc == 0 ? set_string(&c->tls->curves, v) : -1;
+}
+
+static int set_cert(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	struct cfg_tls *t = c->tls;
+	struct cfg_cert *certs;
+
+	if ((certs = realloc(t->certs, (t->ncerts + 1) * sizeof(*certs))) == NULL)
+		return -1;
+	t->certs = certs;
+	memset(&certs[t->ncerts], 0, sizeof(*certs));
+	if ((certs[t->ncerts].cert = strdup(v)) == NULL)
+		return -1;
+	certs[t->ncerts].line = c->line;
+	t->ncerts++;
+	return 0;
+}
+
+static int set_key(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	struct cfg_tls *t = c->tls;
+
+	if (t->ncerts == 0 || t->certs[t->ncerts - 1].key != NULL) {
+		snprintf(err, errlen, "a key pairs with the cert line before it; "
+		         "put 'cert = ...' first");
+		return -1;
+	}
+	return set_string(&t->certs[t->ncerts - 1].key, v);
+}
+
+static int set_listen(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	struct cfg_listener *l = c->listener;
+	struct cfg_listen *ls;
+
+	if ((ls = realloc(l->listen, (l->nlisten + 1) * sizeof(*ls))) == NULL)
+		return -1;
+	l->listen = ls;
+	memset(&ls[l->nlisten], 0, sizeof(*ls));
+	if (addr_parse_listen(&ls[l->nlisten].addr, v, err, errlen) < 0)
+		return -1;
+	if ((ls[l->nlisten].text = strdup(v)) == NULL)
+		return -1;
+	ls[l->nlisten].line = c->line;
+	l->nlisten++;
+	return 0;
+}
+
+static int set_mode(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"tls", "starttls", "redirect", "plain", NULL};
+	int i;
+
+	if (parse_choice(v, names, &i, err, errlen) < 0)
+		return -1;
+	c->listener->mode = (enum cfg_mode)i;
+	return 0;
+}
+
+static int set_protocol(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"tcp", "http", "smtp", "imap", "pop3",
+	                                    "ldap", "ftp", NULL};
+	int i;
+
+	if (parse_choice(v, names, &i, err, errlen) < 0)
+		return -1;
+	c->listener->proto = (enum cfg_proto)i;
+	return 0;
+}
+
+static int set_backend(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	if (addr_parse_backend(&c->listener->backend, v, err, errlen) < 0)
+		return -1;
+	return set_string(&c->listener->backend_text, v);
+}
+
+static int set_acme_backend(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	if (addr_parse_backend(&c->listener->acme_backend, v, err, errlen) < 0)
+		return -1;
+	return set_string(&c->listener->acme_backend_text, v);
+}
+
+static int set_alpn(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	size_t n = strlen(v);
+
+	if (n > 32 || strpbrk(v, " ,:") != NULL) {
+		snprintf(err, errlen, "'%s': expected one protocol id such as "
+		         "http/1.1, imap or smtp, or 'none'", v);
+		return -1;
+	}
+	return set_string(&c->listener->alpn, strcmp(v, "none") == 0 ? "" : v);
+}
+
+#define DURATION_SETTER(field)                                               \
+	static int set_##field(struct cfg_ctx *c, const char *v, char *err,  \
+	                       size_t errlen)                                \
+	{                                                                    \
+		return parse_duration(v, &c->listener->field##_ms, err, errlen); \
+	}
+DURATION_SETTER(handshake_timeout)
+DURATION_SETTER(idle_timeout)
+DURATION_SETTER(connect_timeout)
+DURATION_SETTER(prelude_timeout)
+
+static int set_max_connections(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	return parse_uint(v, 1, 1000000, &c->listener->max_connections, err, errlen);
+}
+
+static int set_redirect_port(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	unsigned p;
+
+	if (parse_uint(v, 1, 65535, &p, err, errlen) < 0)
+		return -1;
+	c->listener->redirect_port = (int)p;
+	return 0;
+}
+
+static int set_starttls(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"required", "optional", NULL};
+	int i;
+
+	if (parse_choice(v, names, &i, err, errlen) < 0)
+		return -1;
+	c->listener->starttls_optional = i;
+	return 0;
+}
+
+#define G CFG_SEC_GLOBAL
+#define T CFG_SEC_TLS
+#define L CFG_SEC_LISTENER
+
+const struct cfg_key cfg_keys[] = {
+	{"log", G, 0, set_log, "syslog|stderr|path", "syslog",
+	 "Where log lines go; -f sends them to stderr whatever this says."},
+	{"user", G, 0, set_user, "name", "(none)",
+	 "Account to run as after the ports are bound (privilege drop: accepted, not yet applied)."},
+	{"ports_file", G, 0, set_ports_file, "path", "(none)",
+	 "After binding, write 'LISTENER ADDR:PORT' per socket here (for port 0 and tooling)."},
+	{"hostname", G | L, 0, set_hostname, "name", "the machine's name",
+	 "Name portier gives in STARTTLS greetings (SMTP 220)."},
+	{"policy", T, 0, set_policy, "intermediate|modern", "intermediate",
+	 "intermediate: TLS 1.2 + 1.3, ECDHE + AEAD suites only; modern: TLS 1.3 only."},
+	{"min_version", T, 0, set_min_version, "1.2|1.3", "1.2",
+	 "Lowest TLS version accepted; lower values are refused."},
+	{"curves", T, 0, set_curves, "list", "X25519:P-256:P-384",
+	 "Key-exchange groups in preference order, ':'-separated."},
+	{"cert", T, 1, set_cert, "path", "(none)",
+	 "PEM certificate, leaf first then chain; repeat for more names or an RSA+ECDSA pair."},
+	{"key", T, 0, set_key, "path", "the cert file",
+	 "PEM private key of the cert line before it."},
+	{"listen", L, 1, set_listen, "PORT|ADDR:PORT|[V6]:PORT", "(required)",
+	 "Where to accept; a bare port means every address, v4 and v6. Repeatable."},
+	{"mode", L, 0, set_mode, "tls|starttls|redirect|plain", "tls",
+	 "tls: implicit TLS; starttls: upgrade in the protocol; redirect: HTTP to HTTPS; plain: relay TCP."},
+	{"protocol", L, 0, set_protocol, "tcp|http|smtp|imap|pop3|ldap|ftp", "tcp",
+	 "What the clients speak: sets defaults, ALPN, error replies and STARTTLS dialect."},
+	{"backend", L, 0, set_backend, "HOST:PORT|unix:/path", "(required but for redirect)",
+	 "Plaintext server the clients are relayed to."},
+	{"alpn", L, 0, set_alpn, "id|none", "per protocol",
+	 "ALPN id the listener serves (http/1.1, smtp, imap, pop3, ldap, ftp); a client offering only others is refused."},
+	{"handshake_timeout", L, 0, set_handshake_timeout, "duration", "10s",
+	 "Time a client has to complete the TLS handshake."},
+	{"idle_timeout", L, 0, set_idle_timeout, "duration", "per protocol (http 60s, tcp 5m, smtp 5m, pop3 10m, ldap 15m, imap 30m)",
+	 "A relayed connection with no bytes either way for this long is closed."},
+	{"connect_timeout", L, 0, set_connect_timeout, "duration", "5s",
+	 "Time the backend has to accept a connection."},
+	{"prelude_timeout", L, 0, set_prelude_timeout, "duration", "30s",
+	 "Time for the whole pre-TLS dialogue of a STARTTLS listener."},
+	{"max_connections", L, 0, set_max_connections, "number", "10000",
+	 "Open connections above which the listener stops accepting until one closes."},
+	{"redirect_port", L, 0, set_redirect_port, "port", "443",
+	 "Port in the https:// Location of a redirect listener (left out when 443)."},
+	{"acme_backend", L, 0, set_acme_backend, "HOST:PORT|unix:/path", "(none)",
+	 "Redirect listeners forward /.well-known/acme-challenge/ here (certbot http-01)."},
+	{"starttls", L, 0, set_starttls, "required|optional", "required",
+	 "optional lets a client go on without TLS (SMTP port 25 must: RFC 3207)."},
+};
+const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
+
+const struct cfg_key *cfg_key_find(const char *name)
+{
+	for (size_t i = 0; i < cfg_nkeys; i++)
+		if (strcmp(cfg_keys[i].name, name) == 0)
+			return &cfg_keys[i];
+	return NULL;
+}
+
+size_t cfg_key_index(const struct cfg_key *k)
+{
+	return (size_t)(k - cfg_keys);
+}
+
+int cfg_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int row[17], prev, tmp;
+
+	if (la > 16 || lb > 16)
+		return 16;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			int cost = tolower((unsigned char)a[i - 1]) !=
+			           tolower((unsigned char)b[j - 1]);
+			tmp = row[j];
+			row[j] = row[j] + 1;
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			if (prev + cost < row[j])
+				row[j] = prev + cost;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+const char *cfg_key_nearest(const char *name, unsigned where)
+{
+	const char *best = NULL;
+	int bestd = 3;
+
+	for (size_t i = 0; i < cfg_nkeys; i++) {
+		int d;
+		if (!(cfg_keys[i].where & where))
+			continue;
+		d = cfg_edit_distance(name, cfg_keys[i].name);
+		if (d < bestd) {
+			bestd = d;
+			best = cfg_keys[i].name;
+		}
+	}
+	return best;
+}
+
+void cfg_keys_print(void *stream)
+{
+	fprintf(stream, "| key | section | type | default | meaning |\n");
+	fprintf(stream, "|---|---|---|---|---|\n");
+	for (size_t i = 0; i < cfg_nkeys; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		fprintf(stream, "| `%s` | %s%s%s%s | %s | %s | %s |\n", k->name,
+		        k->where & G ? "[portier] " : "",
+		        k->where & T ? "[tls] " : "",
+		        k->where & (T | L) ? "listener" : "",
+		        k->repeatable ? " (repeatable)" : "",
+		        k->type, k->def, k->help);
+	}
+}

@@ -1,0 +1,19 @@
+#ifndef PORTIER_CFG_LINT_H
+#define PORTIER_CFG_LINT_H
+
+#include "cfg.h"
+#include "diag.h"
+
+#include <stddef.h>
+
+/* cfg_lint(c, d): warn about well-known ports used with the other
+ * encryption model (993 with starttls, 25 with tls, ...), the mismatch that
+ * causes most "wrong version number" and hanging-client reports. */
+void cfg_lint(const struct cfg *c, struct diag *d);
+
+/* cfg_lint_plaintext_hint(port, out, outlen): the log reason for a client
+ * that spoke plaintext on implicit-TLS port `port`, naming the scheme or
+ * port it should use. Returns out. */
+const char *cfg_lint_plaintext_hint(int port, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,604 @@
+#include "conn.h"
+#include "backend.h"
+#include "cfg.h"
+#include "log.h"
+#include "redirect.h"
+#include "server.h"
+#include "tlsctx.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONN_MAGIC 0x706f7274u   /* "port" */
+#define LINGER_MS 2000           /* reading out a client after our reply */
+
+enum io { IO_OK, IO_WANT_READ, IO_WANT_WRITE, IO_EOF, IO_ERROR };
+
+static void conn_watch(struct conn *c);
+static void conn_pump(struct conn *c);
+static void start_backend(struct conn *c, const struct addr *a);
+
+static const struct cfg_listener *cl_of(const struct conn *c)
+{
+	return c->svc->cl;
+}
+
+/* ---- the two halves' I/O ---- */
+
+static enum io map_tls(enum tlsctx_io r)
+{
+	switch (r) {
+	case TLSCTX_OK:         return IO_OK;
+	case TLSCTX_WANT_READ:  return IO_WANT_READ;
+	case TLSCTX_WANT_WRITE: return IO_WANT_WRITE;
+	case TLSCTX_CLOSED:
+	case TLSCTX_EOF:        return IO_EOF;
+	default:                return IO_ERROR;
+	}
+}
+
+static enum io fd_read(int fd, uint8_t *p, size_t n, size_t *got)
+{
+	ssize_t r = read(fd, p, n);
+
+	*got = 0;
+	if (r > 0) {
+		*got = (size_t)r;
+		return IO_OK;
+	}
+	if (r == 0)
+		return IO_EOF;
+	if (errno == EAGAIN || errno == EINTR)
+		return IO_WANT_READ;
+	return IO_ERROR;
+}
+
+static enum io fd_write(int fd, const uint8_t *p, size_t n, size_t *put)
+{
+	ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
+
+	*put = 0;
+	if (r >= 0) {
+		*put = (size_t)r;
+		return IO_OK;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return IO_WANT_WRITE;
+	return IO_ERROR;
+}
+
+static enum io client_read(struct conn *c, uint8_t *p, size_t n, size_t *got)
+{
+	if (c->tls)
+		return map_tls(tlsctx_read(c->tls, p, n, got));
+	return fd_read(c->cfd, p, n, got);
+}
+
+static enum io client_write(struct conn *c, const uint8_t *p, size_t n, size_t *put)
+{
+	if (c->tls)
+		return map_tls(tlsctx_write(c->tls, p, n, put));
+	return fd_write(c->cfd, p, n, put);
+}
+
+/* Our EOF to the client: close_notify inside TLS, FIN outside. */
+static enum io client_shut(struct conn *c)
+{
+	if (c->tls)
+		return map_tls(tlsctx_close_notify(c->tls));
+	return shutdown(c->cfd, SHUT_WR) == 0 ? IO_OK : IO_ERROR;
+}
+
+/* ---- state, watchers, timer ---- */
+
+static unsigned state_timeout_ms(const struct conn *c)
+{
+	const struct cfg_listener *l = cl_of(c);
+
+	switch (c->state) {
+	case CONN_HANDSHAKE:  return l->handshake_timeout_ms;
+	case CONN_HTTPHEAD:   return l->handshake_timeout_ms;
+	case CONN_CONNECTING: return l->connect_timeout_ms;
+	case CONN_RESPOND:    return LINGER_MS;
+	default:              return l->idle_timeout_ms;
+	}
+}
+
+static void conn_state(struct conn *c, enum conn_state st)
+{
+	struct ev_loop *loop = c->svc->srv->loop;
+
+	c->state = st;
+	c->last = ev_now(loop);
+	ev_timer_stop(loop, &c->timer);
+	ev_timer_set(&c->timer, state_timeout_ms(c) / 1000.0, 0.);
+	ev_timer_start(loop, &c->timer);
+}
+
+static void set_io(struct ev_loop *loop, ev_io *w, int fd, int events)
+{
+	if (fd < 0 || (ev_is_active(w) && (w->events & (EV_READ | EV_WRITE)) == events))
+		return;
+	ev_io_stop(loop, w);
+	if (events == 0)
+		return;
+	ev_io_set(w, fd, events);
+	ev_io_start(loop, w);
+}
+
+/* The one place watchers are started and stopped: each side's wanted
+ * events follow from the state, the buffers and the EOF flags. */
+static void conn_watch(struct conn *c)
+{
+	int ce = 0, be = 0;
+	int may_read_client = !c->c_eof && !buf_full(&c->up);
+
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		ce = c->read_wants_write ? EV_WRITE : EV_READ;
+		break;
+	case CONN_HTTPHEAD:
+		ce = EV_READ;
+		break;
+	case CONN_CONNECTING:
+		ce = may_read_client ? EV_READ : 0;
+		be = EV_WRITE;
+		break;
+	case CONN_RELAY:
+		if (may_read_client)
+			ce |= c->read_wants_write ? EV_WRITE : EV_READ;
+		if (c->down.len || (c->b_eof && !c->c_shut))
+			ce |= c->write_wants_read ? EV_READ : EV_WRITE;
+		if (!c->b_eof && !buf_full(&c->down))
+			be |= EV_READ;
+		if (c->up.len)
+			be |= EV_WRITE;
+		break;
+	case CONN_RESPOND:
+		ce = c->down.len || !c->c_shut ? EV_WRITE : EV_READ;
+		if (c->write_wants_read)
+			ce = EV_READ;
+		break;
+	}
+	set_io(c->svc->srv->loop, &c->cio, c->cfd, ce);
+	set_io(c->svc->srv->loop, &c->bio, c->bfd, be);
+}
+
+/* ---- reading and writing with backpressure ---- */
+
+/* Client bytes into c->up until the buffer is full or the client has no
+ * more. TLS may hold several records: read until it says WANT_*. */
+static int pull_client(struct conn *c)
+{
+	int moved = 0;
+
+	while (!c->c_eof && !buf_full(&c->up)) {
+		size_t room, got;
+		uint8_t *p = buf_space(&c->up, &room);
+		enum io r;
+
+		if (p == NULL)
+			return -1;
+		r = client_read(c, p, room, &got);
+		c->read_wants_write = r == IO_WANT_WRITE;
+		if (r == IO_OK) {
+			buf_commit(&c->up, got);
+			moved = 1;
+			continue;
+		}
+		if (c->up.len == 0)
+			buf_reset(&c->up);   /* keep nothing while idle */
+		if (r == IO_EOF) {
+			c->c_eof = 1;
+			if (!c->first_eof)
+				c->first_eof = "client";
+			return 1;
+		}
+		if (r == IO_ERROR)
+			return -1;
+		break;
+	}
+	return moved;
+}
+
+static int push_client(struct conn *c)
+{
+	int moved = 0;
+
+	while (c->down.len) {
+		size_t put;
+		enum io r = client_write(c, buf_peek(&c->down), c->down.len, &put);
+
+		c->write_wants_read = r == IO_WANT_READ;
+		if (r == IO_OK) {
+			buf_consume(&c->down, put);
+			c->ndown += put;
+			moved = 1;
+			continue;
+		}
+		if (r == IO_ERROR || r == IO_EOF)
+			return -1;
+		break;
+	}
+	return moved;
+}
+
+static int pull_backend(struct conn *c)
+{
+	size_t room, got;
+	uint8_t *p;
+	enum io r;
+
+	if (c->b_eof || buf_full(&c->down))
+		return 0;
+	if ((p = buf_space(&c->down, &room)) == NULL)
+		return -1;
+	r = fd_read(c->bfd, p, room, &got);
+	if (r == IO_OK) {
+		buf_commit(&c->down, got);
+		return 1;
+	}
+	if (c->down.len == 0)
+		buf_reset(&c->down);
+	if (r == IO_EOF) {
+		c->b_eof = 1;
+		if (!c->first_eof)
+			c->first_eof = "backend";
+		return 1;
+	}
+	return r == IO_ERROR ? -1 : 0;
+}
+
+static int push_backend(struct conn *c)
+{
+	size_t put;
+	enum io r;
+
+	if (c->up.len == 0)
+		return 0;
+	r = fd_write(c->bfd, buf_peek(&c->up), c->up.len, &put);
+	if (r == IO_OK && put > 0) {
+		buf_consume(&c->up, put);
+		c->nup += put;
+		return 1;
+	}
+	return r == IO_ERROR ? -1 : 0;
+}
+
+static void respond(struct conn *c, const char *text)
+{
+	buf_reset(&c->up);
+	buf_append(&c->down, text, strlen(text));
+	conn_state(c, CONN_RESPOND);
+	conn_pump(c);
+}
+
+/* Moves bytes both ways until nothing moves, then propagates half-closes
+ * and re-arms the watchers. */
+static void conn_pump(struct conn *c)
+{
+	struct ev_loop *loop = c->svc->srv->loop;
+	int moved, r;
+
+	for (int round = 0; round < 16; round++) {
+		moved = 0;
+		if (c->state == CONN_RESPOND) {
+			if ((r = push_client(c)) < 0)
+				return conn_close(c, "client went away during reply");
+			if (c->down.len == 0 && !c->c_shut) {
+				client_shut(c);
+				c->c_shut = 1;
+			}
+			/* Read out what the client still sends, so closing does
+			 * not reset the connection under our reply. */
+			if (c->c_shut && !c->c_eof) {
+				size_t got;
+				uint8_t sink[4096];
+				enum io rr;
+				while ((rr = client_read(c, sink, sizeof(sink), &got)) == IO_OK)
+					;
+				if (rr == IO_EOF || rr == IO_ERROR)
+					c->c_eof = 1;
+			}
+			if (c->c_shut && c->c_eof)
+				return conn_close(c, c->acme ? "acme reply" : "replied");
+			break;
+		}
+		if ((r = pull_client(c)) < 0)
+			return conn_close(c, "client reset");
+		moved |= r;
+		if (c->state == CONN_HTTPHEAD)
+			break;
+		if (c->state != CONN_RELAY)
+			break;
+		if ((r = push_backend(c)) < 0)
+			return conn_close(c, "backend reset");
+		moved |= r;
+		if (c->c_eof && c->up.len == 0 && !c->b_shut) {
+			shutdown(c->bfd, SHUT_WR);
+			c->b_shut = 1;
+		}
+		if ((r = pull_backend(c)) < 0)
+			return conn_close(c, "backend reset");
+		moved |= r;
+		if ((r = push_client(c)) < 0)
+			return conn_close(c, "client reset");
+		moved |= r;
+		if (c->b_eof && c->down.len == 0 && !c->c_shut) {
+			if (client_shut(c) == IO_ERROR)
+				return conn_close(c, "client reset");
+			c->c_shut = 1;
+		}
+		if (c->c_eof && c->b_eof && c->up.len == 0 && c->down.len == 0) {
+			char why[32];
+			snprintf(why, sizeof(why), "%s closed", c->first_eof);
+			return conn_close(c, why);
+		}
+		if (moved)
+			c->last = ev_now(loop);
+		if (!moved)
+			break;
+	}
+	if (c->state == CONN_HTTPHEAD) {
+		const struct cfg_listener *l = cl_of(c);
+		enum redirect_verdict v;
+		if (c->up.len == 0 && c->c_eof)
+			return conn_close(c, "client closed");
+		v = redirect_handle(buf_peek(&c->up) ? buf_peek(&c->up) : (const uint8_t *)"",
+		                    c->up.len, l->redirect_port,
+		                    l->acme_backend_text != NULL, &c->down);
+		if (v == REDIRECT_RESPOND) {
+			buf_reset(&c->up);
+			conn_state(c, CONN_RESPOND);
+			return conn_pump(c);
+		}
+		if (v == REDIRECT_ACME) {
+			c->acme = 1;
+			return start_backend(c, &l->acme_backend);
+		}
+		if (c->c_eof)
+			return conn_close(c, "client closed mid-request");
+	}
+	conn_watch(c);
+}
+
+/* ---- phases ---- */
+
+static void start_backend(struct conn *c, const struct addr *a)
+{
+	char why[160];
+
+	if ((c->bfd = backend_connect(a)) < 0) {
+		snprintf(why, sizeof(why), "backend %s: %s",
+		         c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text,
+		         strerror(errno));
+		goto refuse;
+	}
+	conn_state(c, CONN_CONNECTING);
+	conn_watch(c);
+	return;
+refuse:
+	if (cl_of(c)->proto == CFG_PROTO_HTTP) {
+		log_warnx("[%s] client=%s: %s; answering 502", cl_of(c)->name, c->peer, why);
+		respond(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
+		           "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n");
+		return;
+	}
+	conn_close(c, why);
+}
+
+static void on_connected(struct conn *c)
+{
+	int err = backend_finish(c->bfd);
+	char why[160];
+
+	if (err != 0) {
+		errno = err;
+		close(c->bfd);
+		c->bfd = -1;
+		ev_io_stop(c->svc->srv->loop, &c->bio);
+		snprintf(why, sizeof(why), "backend %s: %s",
+		         c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text,
+		         strerror(err));
+		if (cl_of(c)->proto == CFG_PROTO_HTTP) {
+			log_warnx("[%s] client=%s: %s; answering 502", cl_of(c)->name,
+			          c->peer, why);
+			respond(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
+			           "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n");
+			return;
+		}
+		conn_close(c, why);
+		return;
+	}
+	c->b_connected = 1;
+	conn_state(c, CONN_RELAY);
+	conn_pump(c);
+}
+
+static void on_handshake(struct conn *c)
+{
+	enum tlsctx_io r = tlsctx_handshake(c->tls);
+	char why[256];
+
+	c->read_wants_write = r == TLSCTX_WANT_WRITE;
+	if (r == TLSCTX_WANT_READ || r == TLSCTX_WANT_WRITE) {
+		conn_watch(c);
+		return;
+	}
+	if (r != TLSCTX_OK) {
+		if (r == TLSCTX_EOF || r == TLSCTX_CLOSED)
+			snprintf(why, sizeof(why), "client closed during the handshake%s",
+			         tlsctx_hello_seen(c->tls) ? "" : " without a ClientHello");
+		else
+			tlsctx_error(c->tls, why, sizeof(why));
+		conn_close(c, why);
+		return;
+	}
+	c->read_wants_write = 0;
+	start_backend(c, &cl_of(c)->backend);
+}
+
+/* ---- callbacks: trampolines into the logic above ---- */
+
+static void on_client_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+
+	if (c->magic != CONN_MAGIC)
+		abort();
+	if (c->state == CONN_HANDSHAKE)
+		on_handshake(c);
+	else
+		conn_pump(c);
+}
+
+static void on_backend_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+
+	if (c->magic != CONN_MAGIC)
+		abort();
+	if (c->state == CONN_CONNECTING)
+		on_connected(c);
+	else
+		conn_pump(c);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	ev_tstamp limit = state_timeout_ms(c) / 1000.0;
+	ev_tstamp left = c->last + limit - ev_now(loop);
+	char why[256];
+
+	if (c->magic != CONN_MAGIC)
+		abort();
+	/* Activity moves c->last without touching the timer; re-arm for
+	 * what is left instead of restarting on every read. */
+	if (left > 0.001) {
+		ev_timer_set(w, left, 0.);
+		ev_timer_start(loop, w);
+		return;
+	}
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		snprintf(why, sizeof(why), "TLS handshake timed out after %.0fs%s",
+		         limit, tlsctx_hello_seen(c->tls) ? "" :
+		         " with no ClientHello (a plaintext client waiting for a "
+		         "greeting on an implicit-TLS port?)");
+		break;
+	case CONN_HTTPHEAD:
+		snprintf(why, sizeof(why), "no complete request within %.0fs", limit);
+		break;
+	case CONN_CONNECTING:
+		snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
+		         cl_of(c)->backend_text ? cl_of(c)->backend_text : "?", limit);
+		if (cl_of(c)->proto == CFG_PROTO_HTTP) {
+			close(c->bfd);
+			ev_io_stop(loop, &c->bio);
+			c->bfd = -1;
+			log_warnx("[%s] client=%s: %s; answering 502", cl_of(c)->name,
+			          c->peer, why);
+			respond(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
+			           "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n");
+			return;
+		}
+		break;
+	case CONN_RESPOND:
+		snprintf(why, sizeof(why), c->acme ? "acme reply" : "replied");
+		break;
+	default:
+		snprintf(why, sizeof(why), "idle for %.0fs", limit);
+		break;
+	}
+	conn_close(c, why);
+}
+
+/* ---- life cycle ---- */
+
+struct conn *conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	const struct cfg_listener *l = svc->cl;
+	int on = 1;
+
+	if (c == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->magic = CONN_MAGIC;
+	c->svc = svc;
+	c->cfd = fd;
+	c->bfd = -1;
+	addr_format(peer, len, c->peer, sizeof(c->peer));
+	if (peer->sa_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	ev_io_init(&c->cio, on_client_io, fd, EV_READ);
+	c->cio.data = c;
+	ev_io_init(&c->bio, on_backend_io, -1, EV_WRITE);
+	c->bio.data = c;
+	ev_init(&c->timer, on_timer);
+	c->timer.data = c;
+	c->start = ev_now(svc->srv->loop);
+	server_conn_opened(svc, c);
+
+	switch (l->mode) {
+	case CFG_MODE_TLS:
+		if ((c->tls = tlsctx_accept(svc->tls, fd)) == NULL) {
+			conn_close(c, "out of memory");
+			return NULL;
+		}
+		conn_state(c, CONN_HANDSHAKE);
+		conn_watch(c);
+		break;
+	case CFG_MODE_REDIRECT:
+		conn_state(c, CONN_HTTPHEAD);
+		conn_watch(c);
+		break;
+	default:
+		start_backend(c, &l->backend);
+		break;
+	}
+	return c;
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	struct ev_loop *loop = c->svc->srv->loop;
+	const struct cfg_listener *l = cl_of(c);
+	double secs = ev_now(loop) - c->start;
+
+	if (c->state == CONN_HANDSHAKE) {
+		log_info("[%s] handshake failed client=%s: %s", l->name, c->peer, reason);
+	} else if (c->tls) {
+		struct tlsctx_info ti;
+		tlsctx_describe(c->tls, &ti);
+		log_info("[%s] close client=%s sni=%s tls=%s cipher=%s resumed=%s "
+		         "up=%llu down=%llu time=%.3fs: %s", l->name, c->peer,
+		         ti.sni ? ti.sni : "-", ti.version, ti.cipher,
+		         ti.resumed ? "yes" : "no", (unsigned long long)c->nup,
+		         (unsigned long long)c->ndown, secs, reason);
+	} else {
+		log_info("[%s] close client=%s sni=- tls=- cipher=- resumed=- "
+		         "up=%llu down=%llu time=%.3fs: %s", l->name, c->peer,
+		         (unsigned long long)c->nup, (unsigned long long)c->ndown,
+		         secs, reason);
+	}
+	ev_io_stop(loop, &c->cio);
+	ev_io_stop(loop, &c->bio);
+	ev_timer_stop(loop, &c->timer);
+	tlsctx_conn_free(c->tls);
+	close(c->cfd);
+	if (c->bfd >= 0)
+		close(c->bfd);
+	buf_reset(&c->up);
+	buf_reset(&c->down);
+	server_conn_closed(c->svc, c);
+	c->magic = 0;
+	free(c);
+}

@@ -1,0 +1,60 @@
+#ifndef PORTIER_CONN_H
+#define PORTIER_CONN_H
+
+#include <ev.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+
+struct svc;
+struct tlsconn;
+
+/*
+ * One proxied connection: a client half and a backend half, and the state
+ * machine that carries bytes between them.
+ *
+ *   HANDSHAKE --> CONNECTING --> RELAY --> (closed)
+ *   HTTPHEAD  --> RESPOND (redirect) | CONNECTING (ACME challenge)
+ *   CONNECTING --> RESPOND (HTTP 502) when the backend is down
+ *
+ * conn_state() is the only place the state changes, conn_watch() the only
+ * place watchers start and stop, and conn_close() the only way out.
+ */
+enum conn_state {
+	CONN_HANDSHAKE,   /* TLS handshake with the client */
+	CONN_HTTPHEAD,    /* redirect listener reading a request head */
+	CONN_CONNECTING,  /* backend connect in progress; client bytes buffered */
+	CONN_RELAY,       /* both ways, with backpressure and half-close */
+	CONN_RESPOND      /* sending a canned reply, then closing */
+};
+
+struct conn {
+	uint32_t magic;
+	enum conn_state state;
+	struct svc *svc;
+	struct tlsconn *tls;         /* client side TLS; NULL when plaintext */
+	int cfd, bfd;
+	ev_io cio, bio;
+	ev_timer timer;
+	ev_tstamp start, last;       /* accept time, last activity */
+	struct buf up;               /* client -> backend */
+	struct buf down;             /* backend -> client */
+	uint64_t nup, ndown;         /* bytes delivered each way */
+	unsigned c_eof : 1, b_eof : 1;     /* got EOF from that side */
+	unsigned c_shut : 1, b_shut : 1;   /* sent EOF to that side */
+	unsigned read_wants_write : 1, write_wants_read : 1;
+	unsigned b_connected : 1, acme : 1;
+	const char *first_eof;       /* "client" or "backend" */
+	struct conn *next, *prev;    /* the server's list */
+	char peer[64];
+};
+
+/* conn_new(svc, fd, peer, len): take over an accepted socket. NULL (and
+ * fd closed) on ENOMEM. */
+struct conn *conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len);
+
+/* conn_close(c, reason): log one line with reason, free c. */
+void conn_close(struct conn *c, const char *reason);
+
+#endif

@@ -1,0 +1,112 @@
+#include "listener.h"
+#include "addr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 1024
+
+static int open_one(const struct addr *a, char *bound, size_t boundlen, int *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd, on = 1, off = 0;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && a->any && (errno == EAFNOSUPPORT)) {
+		/* No IPv6 on this host: every v4 address will do. */
+		struct addr v4 = {.len = sizeof(struct sockaddr_in), .port = a->port};
+		struct sockaddr_in *sin = (struct sockaddr_in *)&v4.ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)a->port);
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		return open_one(&v4, bound, boundlen, err);
+	}
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (a->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, a->any ? &off : &on, sizeof(on));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0)
+		goto fail;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		addr_format((struct sockaddr *)&ss, len, bound, boundlen);
+	return fd;
+fail:
+	*err = errno;
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int listener_open(const struct cfg *c, struct listener_set *set, struct diag *d)
+{
+	size_t total = 0, k = 0;
+
+	memset(set, 0, sizeof(*set));
+	for (size_t i = 0; i < c->nlisteners; i++)
+		total += c->listeners[i].nlisten;
+	if ((set->socks = calloc(total ? total : 1, sizeof(*set->socks))) == NULL)
+		return -1;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+		for (size_t j = 0; j < l->nlisten; j++, k++) {
+			struct listener_sock *s = &set->socks[k];
+			int err = 0;
+			s->listener = i;
+			s->fd = open_one(&l->listen[j].addr, s->bound, sizeof(s->bound), &err);
+			if (s->fd < 0) {
+				diag_add(d, 0, c->file, l->listen[j].line, l->name, "listen",
+				         "cannot listen on '%s': %s%s", l->listen[j].text,
+				         strerror(err), err == EACCES ? " (ports below 1024 "
+				         "need root or CAP_NET_BIND_SERVICE)" : err == EADDRINUSE
+				         ? " (another program holds it: ss -ltnp)" : "");
+				set->n = k;
+				listener_close(set);
+				return -1;
+			}
+		}
+	}
+	set->n = k;
+	return 0;
+}
+
+int listener_write_ports(const struct cfg *c, const struct listener_set *set)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (c->ports_file == NULL)
+		return 0;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", c->ports_file) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((f = fopen(tmp, "we")) == NULL)
+		return -1;
+	for (size_t i = 0; i < set->n; i++)
+		fprintf(f, "%s %s\n", c->listeners[set->socks[i].listener].name,
+		        set->socks[i].bound);
+	if (fclose(f) != 0 || rename(tmp, c->ports_file) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+void listener_close(struct listener_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->socks[i].fd >= 0)
+			close(set->socks[i].fd);
+	free(set->socks);
+	memset(set, 0, sizeof(*set));
+}

@@ -1,0 +1,182 @@
+#include "redirect.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define ACME_PREFIX "/.well-known/acme-challenge/"
+
+struct span {
+	const char *p;
+	size_t n;
+};
+
+struct request {
+	struct span method, target, host;
+	int hosts;
+};
+
+/* Offset just past the blank line ending the head, or 0 if not there. */
+static size_t head_end(const uint8_t *in, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (in[i] != '\n')
+			continue;
+		if (in[i + 1] == '\n')
+			return i + 2;
+		if (in[i + 1] == '\r' && i + 2 < len && in[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+static int is_tchar(int c)
+{
+	return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Characters we copy into Location: visible ASCII only, so nothing the
+ * client sent can break the header. */
+static int is_target_char(int c)
+{
+	return c > 0x20 && c < 0x7f;
+}
+
+static int host_ok(struct span h)
+{
+	if (h.n == 0 || h.n > 255)
+		return 0;
+	for (size_t i = 0; i < h.n; i++) {
+		int c = (unsigned char)h.p[i];
+		if (!isalnum(c) && !strchr("-.:[]_", c))
+			return 0;
+	}
+	return 1;
+}
+
+static struct span trim(const char *p, size_t n)
+{
+	while (n && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+		n--;
+	return (struct span){p, n};
+}
+
+/* Parses the request line and headers; -1 if malformed. */
+static int parse(const char *p, size_t len, struct request *r)
+{
+	const char *end = p + len, *eol, *sp1, *sp2;
+
+	memset(r, 0, sizeof(*r));
+	eol = memchr(p, '\n', len);
+	if ((sp1 = memchr(p, ' ', (size_t)(eol - p))) == NULL)
+		return -1;
+	if ((sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1))) == NULL)
+		return -1;
+	r->method = (struct span){p, (size_t)(sp1 - p)};
+	r->target = (struct span){sp1 + 1, (size_t)(sp2 - sp1 - 1)};
+	if (r->method.n == 0 || r->target.n == 0)
+		return -1;
+	for (size_t i = 0; i < r->method.n; i++)
+		if (!is_tchar((unsigned char)r->method.p[i]))
+			return -1;
+	for (size_t i = 0; i < r->target.n; i++)
+		if (!is_target_char((unsigned char)r->target.p[i]))
+			return -1;
+	struct span ver = trim(sp2 + 1, (size_t)(eol - sp2 - 1));
+	if (ver.n != 8 || memcmp(ver.p, "HTTP/1.", 7) != 0)
+		return -1;
+
+	for (p = eol + 1; p < end; p = eol + 1) {
+		const char *colon;
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			return -1;
+		if (eol == p || (eol == p + 1 && *p == '\r'))
+			break;   /* the blank line */
+		if ((colon = memchr(p, ':', (size_t)(eol - p))) == NULL || colon == p)
+			return -1;
+		for (const char *q = p; q < colon; q++)
+			if (!is_tchar((unsigned char)*q))
+				return -1;   /* also refuses obsolete line folding */
+		if ((size_t)(colon - p) == 4 && strncasecmp(p, "host", 4) == 0) {
+			r->host = trim(colon + 1, (size_t)(eol - colon - 1));
+			r->hosts++;
+		}
+	}
+	return 0;
+}
+
+static void respond_error(struct buf *out, int code, const char *text)
+{
+	buf_appendf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+	            "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+	            code, text, strlen(text) + 1, text);
+}
+
+enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
+                                      int acme, struct buf *out)
+{
+	size_t n = head_end(in, len);
+	struct request r;
+	struct span host, path;
+	int code;
+	char portbuf[16] = "";
+
+	if (n == 0) {
+		if (len >= REDIRECT_MAX_HEAD) {
+			respond_error(out, 431, "Request Header Fields Too Large");
+			return REDIRECT_RESPOND;
+		}
+		return REDIRECT_AGAIN;
+	}
+	if (n > REDIRECT_MAX_HEAD) {
+		respond_error(out, 431, "Request Header Fields Too Large");
+		return REDIRECT_RESPOND;
+	}
+	if (parse((const char *)in, n, &r) < 0) {
+		respond_error(out, 400, "Bad Request");
+		return REDIRECT_RESPOND;
+	}
+	path = r.target;
+	host = r.host;
+	/* Absolute form "http://host/path": the URL's host wins (RFC 9112). */
+	if (path.n > 7 && strncasecmp(path.p, "http://", 7) == 0) {
+		const char *slash = memchr(path.p + 7, '/', path.n - 7);
+		host = (struct span){path.p + 7, (slash ? (size_t)(slash - path.p) : path.n) - 7};
+		path = slash ? (struct span){slash, path.n - (size_t)(slash - path.p)}
+		             : (struct span){"/", 1};
+	} else if (path.p[0] != '/' || r.hosts != 1) {
+		respond_error(out, 400, r.hosts == 0 ? "Bad Request: no Host header"
+		                                     : "Bad Request");
+		return REDIRECT_RESPOND;
+	}
+	if (!host_ok(host)) {
+		respond_error(out, 400, "Bad Request: invalid Host");
+		return REDIRECT_RESPOND;
+	}
+	if (acme && path.n >= sizeof(ACME_PREFIX) - 1 &&
+	    memcmp(path.p, ACME_PREFIX, sizeof(ACME_PREFIX) - 1) == 0)
+		return REDIRECT_ACME;
+
+	/* Drop the client's port from Host; ours comes from redirect_port. */
+	if (host.p[0] == '[') {
+		const char *close = memchr(host.p, ']', host.n);
+		if (close)
+			host.n = (size_t)(close - host.p) + 1;
+	} else {
+		const char *colon = memchr(host.p, ':', host.n);
+		if (colon)
+			host.n = (size_t)(colon - host.p);
+	}
+	if (port != 443)
+		snprintf(portbuf, sizeof(portbuf), ":%d", port);
+	code = (r.method.n == 3 && memcmp(r.method.p, "GET", 3) == 0) ||
+	       (r.method.n == 4 && memcmp(r.method.p, "HEAD", 4) == 0) ? 301 : 308;
+	buf_appendf(out, "HTTP/1.1 %d %s\r\nLocation: https://%.*s%s%.*s\r\n"
+	            "Content-Length: 0\r\nConnection: close\r\n\r\n", code,
+	            code == 301 ? "Moved Permanently" : "Permanent Redirect",
+	            (int)host.n, host.p, portbuf, (int)path.n, path.p);
+	return REDIRECT_RESPOND;
+}

@@ -1,0 +1,181 @@
+#include "server.h"
+#include "conn.h"
+#include "log.h"
+#include "tlsctx.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ACCEPT_BATCH 64          /* accepts per readiness event */
+#define FD_RETRY_SECONDS 1.0     /* pause after EMFILE/ENFILE */
+
+struct tlsctx **server_prepare(const struct cfg *c, struct diag *d)
+{
+	struct tlsctx **tls = calloc(c->nlisteners ? c->nlisteners : 1, sizeof(*tls));
+	int errors = d->errors;
+
+	if (tls == NULL)
+		return NULL;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+		if (l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS)
+			tls[i] = tlsctx_new_server(c, l, d);
+	}
+	if (d->errors > errors) {
+		for (size_t i = 0; i < c->nlisteners; i++)
+			tlsctx_free(tls[i]);
+		free(tls);
+		return NULL;
+	}
+	return tls;
+}
+
+static void accepting(struct server *s, struct svc *only, int on)
+{
+	for (size_t i = 0; i < s->nacc; i++) {
+		struct acceptor *a = &s->acc[i];
+		if (only && a->svc != only)
+			continue;
+		if (on && !a->svc->full && !s->fd_paused)
+			ev_io_start(s->loop, &a->io);
+		else if (!on)
+			ev_io_stop(s->loop, &a->io);
+	}
+}
+
+static void on_fd_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = w->data;
+
+	s->fd_paused = 0;
+	accepting(s, NULL, 1);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct acceptor *a = (struct acceptor *)w;
+	struct server *s = a->svc->srv;
+
+	for (int i = 0; i < ACCEPT_BATCH && !a->svc->full; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(w->fd, (struct sockaddr *)&ss, &len,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			conn_new(a->svc, fd, (struct sockaddr *)&ss, len);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Keep serving the connections we have; try again in a
+			 * moment. Logged once per episode, not per attempt. */
+			if (!s->fd_paused)
+				log_warn("[%s] cannot accept, pausing all listeners "
+				         "for %.0fs", a->svc->cl->name, FD_RETRY_SECONDS);
+			s->fd_paused = 1;
+			accepting(s, NULL, 0);
+			ev_timer_set(&s->fd_retry, FD_RETRY_SECONDS, 0.);
+			ev_timer_start(loop, &s->fd_retry);
+		}
+		/* EAGAIN, or a connection that died in the queue. */
+		break;
+	}
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_info("got signal %d, shutting down", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
+                struct tlsctx **tls, const struct listener_set *set)
+{
+	memset(s, 0, sizeof(*s));
+	s->loop = loop;
+	s->cfg = c;
+	s->nsvcs = c->nlisteners;
+	s->svcs = calloc(s->nsvcs ? s->nsvcs : 1, sizeof(*s->svcs));
+	s->acc = calloc(set->n ? set->n : 1, sizeof(*s->acc));
+	if (s->svcs == NULL || s->acc == NULL) {
+		free(s->svcs);
+		free(s->acc);
+		return -1;
+	}
+	for (size_t i = 0; i < s->nsvcs; i++) {
+		s->svcs[i].cl = &c->listeners[i];
+		s->svcs[i].tls = tls ? tls[i] : NULL;
+		s->svcs[i].srv = s;
+	}
+	free(tls);
+	s->nacc = set->n;
+	for (size_t i = 0; i < set->n; i++) {
+		s->acc[i].svc = &s->svcs[set->socks[i].listener];
+		ev_io_init(&s->acc[i].io, on_accept, set->socks[i].fd, EV_READ);
+	}
+	ev_init(&s->fd_retry, on_fd_retry);
+	s->fd_retry.data = s;
+	ev_signal_init(&s->sig_term, on_signal, SIGTERM);
+	ev_signal_init(&s->sig_int, on_signal, SIGINT);
+	return 0;
+}
+
+void server_run(struct server *s)
+{
+	ev_signal_start(s->loop, &s->sig_term);
+	ev_signal_start(s->loop, &s->sig_int);
+	accepting(s, NULL, 1);
+	ev_run(s->loop, 0);
+	accepting(s, NULL, 0);
+	ev_timer_stop(s->loop, &s->fd_retry);
+	while (s->conns)
+		conn_close(s->conns, "portier shutting down");
+	ev_signal_stop(s->loop, &s->sig_term);
+	ev_signal_stop(s->loop, &s->sig_int);
+}
+
+void server_free(struct server *s)
+{
+	for (size_t i = 0; i < s->nsvcs; i++)
+		tlsctx_free(s->svcs[i].tls);
+	free(s->svcs);
+	free(s->acc);
+	memset(s, 0, sizeof(*s));
+}
+
+void server_conn_opened(struct svc *svc, struct conn *c)
+{
+	struct server *s = svc->srv;
+
+	c->next = s->conns;
+	c->prev = NULL;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	if (++svc->nconns >= svc->cl->max_connections && !svc->full) {
+		log_warnx("[%s] max_connections (%u) reached; not accepting until "
+		          "one closes", svc->cl->name, svc->cl->max_connections);
+		svc->full = 1;
+		accepting(s, svc, 0);
+	}
+}
+
+void server_conn_closed(struct svc *svc, struct conn *c)
+{
+	struct server *s = svc->srv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	svc->nconns--;
+	if (svc->full && svc->nconns < svc->cl->max_connections) {
+		svc->full = 0;
+		accepting(s, svc, 1);
+	}
+}

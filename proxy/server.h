@@ -1,0 +1,62 @@
+#ifndef PORTIER_SERVER_H
+#define PORTIER_SERVER_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "cfg.h"
+#include "diag.h"
+#include "listener.h"
+
+struct conn;
+struct tlsctx;
+
+/* The running form of one listener section: what its connections share. */
+struct svc {
+	const struct cfg_listener *cl;
+	struct tlsctx *tls;          /* NULL for plain and redirect */
+	struct server *srv;
+	unsigned nconns;
+	int full;                    /* max_connections reached: not accepting */
+};
+
+struct acceptor {
+	ev_io io;
+	struct svc *svc;
+};
+
+/* One event loop serving one config over a set of listening sockets. */
+struct server {
+	struct ev_loop *loop;
+	const struct cfg *cfg;
+	struct svc *svcs;
+	size_t nsvcs;
+	struct acceptor *acc;
+	size_t nacc;
+	struct conn *conns;          /* every live connection, for shutdown */
+	ev_timer fd_retry;           /* accepting paused for lack of fds */
+	int fd_paused;
+	ev_signal sig_term, sig_int;
+};
+
+/* server_prepare(c, d): build every listener's TLS context from c, for
+ * -t and before start. Returns an array of c->nlisteners contexts (NULL
+ * entries for non-TLS listeners), or NULL if any failed (reported to d). */
+struct tlsctx **server_prepare(const struct cfg *c, struct diag *d);
+
+/* server_init(s, loop, c, tls, set): serve c on loop from the sockets of
+ * set; takes over tls (from server_prepare). 0 or -1. */
+int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
+                struct tlsctx **tls, const struct listener_set *set);
+
+/* server_run(s): serve until SIGTERM or SIGINT; then close everything. */
+void server_run(struct server *s);
+
+/* server_free(s): release what server_init took; s may be reused. */
+void server_free(struct server *s);
+
+/* Called by conn.c. */
+void server_conn_opened(struct svc *svc, struct conn *c);
+void server_conn_closed(struct svc *svc, struct conn *c);
+
+#endif

@@ -1,0 +1,89 @@
+#ifndef PORTIER_TLSCTX_H
+#define PORTIER_TLSCTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "diag.h"
+
+/*
+ * The TLS module: every BoringSSL call of portier lives in tlsctx.c.
+ * A struct tlsctx is the server side of one listener (its certificates,
+ * policy, ALPN and ticket keys); a struct tlsconn is one connection's TLS
+ * state, reading and writing the socket it was given.
+ */
+
+struct tlsctx;
+struct tlsconn;
+
+/* Outcome of a TLS operation on a non-blocking socket. */
+enum tlsctx_io {
+	TLSCTX_OK,
+	TLSCTX_WANT_READ,    /* call again when the socket is readable */
+	TLSCTX_WANT_WRITE,   /* call again when the socket is writable */
+	TLSCTX_CLOSED,       /* the peer sent close_notify */
+	TLSCTX_EOF,          /* the transport ended without close_notify */
+	TLSCTX_ERROR         /* fatal; tlsctx_error() says why */
+};
+
+/* What the close log line reports about a connection. */
+struct tlsctx_info {
+	const char *version;    /* "TLSv1.3" */
+	const char *cipher;     /* IETF name */
+	const char *sni;        /* NULL when none was sent */
+	int resumed;
+};
+
+/* tlsctx_new_server(c, l, d): build the server context of listener l:
+ * load and check every certificate (key matches, chain order, names,
+ * expiry), apply the policy. Problems go to d. NULL on any error. */
+struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener *l,
+                                 struct diag *d);
+
+/* tlsctx_free(t): release t; NULL is a no-op. Connections made from t hold
+ * their own references, so t may go while they finish (reload). */
+void tlsctx_free(struct tlsctx *t);
+
+/* tlsctx_accept(t, fd): TLS server state for an accepted socket. NULL on
+ * ENOMEM. */
+struct tlsconn *tlsctx_accept(struct tlsctx *t, int fd);
+
+/* tlsctx_conn_free(tc): release tc without sending anything; NULL no-op. */
+void tlsctx_conn_free(struct tlsconn *tc);
+
+/* tlsctx_handshake(tc): drive the handshake. TLSCTX_OK once done. */
+enum tlsctx_io tlsctx_handshake(struct tlsconn *tc);
+
+/* tlsctx_read(tc, p, n, got): decrypt up to n bytes into p. */
+enum tlsctx_io tlsctx_read(struct tlsconn *tc, uint8_t *p, size_t n, size_t *got);
+
+/* tlsctx_pending(tc): decrypted bytes BoringSSL holds for the next read
+ * (they will not make the socket readable again). */
+size_t tlsctx_pending(const struct tlsconn *tc);
+
+/* tlsctx_write(tc, p, n, put): encrypt and send up to n bytes. After
+ * WANT_*, call again with at least the same bytes (they may have moved). */
+enum tlsctx_io tlsctx_write(struct tlsconn *tc, const uint8_t *p, size_t n, size_t *put);
+
+/* tlsctx_close_notify(tc): send close_notify (our half-close). */
+enum tlsctx_io tlsctx_close_notify(struct tlsconn *tc);
+
+/* tlsctx_error(tc, out, outlen): a reason a person understands for the
+ * last failure (handshake or I/O), draining BoringSSL's error queue.
+ * For a client that spoke plaintext it says which port or scheme to use. */
+const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen);
+
+/* tlsctx_spoke_plaintext(tc): the last failure was a non-TLS first record. */
+int tlsctx_spoke_plaintext(const struct tlsconn *tc);
+
+/* tlsctx_hello_seen(tc): a ClientHello arrived (for timeout messages). */
+int tlsctx_hello_seen(const struct tlsconn *tc);
+
+/* tlsctx_describe(tc, info): version, cipher, SNI, resumption. */
+void tlsctx_describe(const struct tlsconn *tc, struct tlsctx_info *info);
+
+/* tlsctx_library(): which BoringSSL build portier runs on. */
+const char *tlsctx_library(void);
+
+#endif
