@@ -25,6 +25,7 @@ struct loader {
 	const char *text;
 	size_t textoff;
 	int line;            /* line the handler's current value came from */
+	int header_line;     /* line of the last [section] header */
 	/* section state */
 	char section[128];
 	int in_global, in_tls;
@@ -119,8 +120,10 @@ static char *reader(char *str, int num, void *stream)
 			strcpy(str, "\n");
 			return str;
 		}
-		if (str[0] == '[')
+		if (str[0] == '[') {
+			ld->header_line = ld->line;
 			section_header_check(ld, str);
+		}
 		return str;
 	}
 }
@@ -173,7 +176,7 @@ static int enter_section(struct loader *ld, const char *section)
 	ld->listener = &ls[c->nlisteners++];
 	memset(ld->listener, 0, sizeof(*ld->listener));
 	set_listener_defaults(ld->listener);
-	ld->listener->line = ld->line;
+	ld->listener->line = ld->header_line;
 	if ((ld->listener->name = strdup(section)) == NULL)
 		return -1;
 	return 0;
@@ -311,7 +314,7 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 
 	if (l->nlisten == 0) {
 		const char *near = NULL;
-		if (cfg_edit_distance(n, "tls") <= 1)
+		if (cfg_edit_distance(n, "tls") <= 2)
 			near = "tls";
 		else if (cfg_edit_distance(n, "portier") <= 2)
 			near = "portier";
