@@ -264,6 +264,8 @@ static int copy_certs(struct cfg_tls *dst, const struct cfg_tls *src)
 		dst->certs[i].cert = strdup(src->certs[i].cert);
 		dst->certs[i].key = src->certs[i].key ? strdup(src->certs[i].key) : NULL;
 		dst->certs[i].line = src->certs[i].line;
+		dst->certs[i].key_line = src->certs[i].key_line;
+		dst->certs[i].inherited = 1;
 	}
 	dst->ncerts = src->ncerts;
 	return 0;

@@ -24,6 +24,8 @@ struct cfg_cert {
 	char *cert;          /* PEM: leaf first, then chain */
 	char *key;           /* PEM private key; the cert file when not given */
 	int line;
+	int key_line;        /* 0 when the key is in the cert file */
+	int inherited;       /* written in [tls], not in the listener */
 };
 
 struct cfg_tls {

@@ -193,6 +193,7 @@ static int set_key(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 		         "put 'cert = ...' first");
 		return -1;
 	}
+	t->certs[t->ncerts - 1].key_line = c->line;
 	return set_string(&t->certs[t->ncerts - 1].key, v);
 }
 
@@ -321,7 +322,7 @@ const struct cfg_key cfg_keys[] = {
 	 "Key-exchange groups in preference order, ':'-separated."},
 	{"cert", T, 1, set_cert, "path", "(none)",
 	 "PEM certificate, leaf first then chain; repeat for more names or an RSA+ECDSA pair."},
-	{"key", T, 0, set_key, "path", "the cert file",
+	{"key", T, 1, set_key, "path", "the cert file",
 	 "PEM private key of the cert line before it."},
 	{"listen", L, 1, set_listen, "PORT|ADDR:PORT|[V6]:PORT", "(required)",
 	 "Where to accept; a bare port means every address, v4 and v6. Repeatable."},

@@ -26,6 +26,13 @@ void diag_add(struct diag *d, int warning, const char *file, int line,
 	if (key && n >= 0 && (size_t)n < sizeof(where))
 		snprintf(where + n, sizeof(where) - (size_t)n, "%s: ", key);
 
+	/* A [tls] certificate shared by several listeners is checked for
+	 * each of them; say each problem once. */
+	for (size_t i = 0; i < d->n; i++) {
+		size_t wl = strlen(where);
+		if (strncmp(d->lines[i], where, wl) == 0 && strcmp(d->lines[i] + wl, msg) == 0)
+			return;
+	}
 	if ((lines = realloc(d->lines, (d->n + 1) * sizeof(*lines))) == NULL)
 		return;
 	d->lines = lines;

@@ -21,6 +21,9 @@
 
 #define EXPIRY_WARN_DAYS 30
 
+/* Problems with a certificate are reported where its line is. */
+#define SECTION(l, cc) ((cc)->inherited ? "tls" : (l)->name)
+
 struct tlscert {
 	SSL_CTX *ctx;
 	struct sni_entry sni;
@@ -224,16 +227,16 @@ static void check_chain(STACK_OF(X509) *chain, const struct cfg *c,
 		const char *what = i == 0 ? "certificate" : "chain certificate";
 
 		if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
-			diag_add(d, 0, c->file, cc->line, l->name, "cert", "%s: %s %zu is "
+			diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s %zu is "
 			         "not valid yet; check the clock or the certificate",
 			         cc->cert, what, i + 1);
 		if (!ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)))
 			continue;
 		if (days < 0 || (days == 0 && secs <= 0))
-			diag_add(d, 0, c->file, cc->line, l->name, "cert", "%s: %s %zu "
+			diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s %zu "
 			         "expired %d days ago; renew it", cc->cert, what, i + 1, -days);
 		else if (days < EXPIRY_WARN_DAYS)
-			diag_add(d, 1, c->file, cc->line, l->name, "cert", "%s: %s %zu "
+			diag_add(d, 1, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s %zu "
 			         "expires in %d days (%s); renew it soon", cc->cert, what,
 			         i + 1, days, days < 7 ? "under 7" : days < 14 ? "under 14"
 			                                                     : "under 30");
@@ -245,7 +248,7 @@ static void check_chain(STACK_OF(X509) *chain, const struct cfg *c,
 			EVP_PKEY_free(pk);
 			ERR_clear_error();
 			if (!ok)
-				diag_add(d, 0, c->file, cc->line, l->name, "cert", "%s: "
+				diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: "
 				         "certificate %zu is not signed by certificate %zu; "
 				         "put the leaf first, then each issuer in order",
 				         cc->cert, i + 1, i + 2);
@@ -264,25 +267,26 @@ static int load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 
 	if ((tc->ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    configure(tc->ctx, t, &l->tls) < 0) {
-		diag_add(d, 0, c->file, cc->line, l->name, "curves", "%s",
+		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "curves", "%s",
 		         drain_errors(err, sizeof(err)));
 		return -1;
 	}
 	if ((chain = read_chain(cc->cert)) == NULL || sk_X509_num(chain) == 0) {
-		diag_add(d, 0, c->file, cc->line, l->name, "cert", "%s: %s", cc->cert,
+		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s", cc->cert,
 		         errno == ENOENT || errno == EACCES ? strerror(errno)
 		         : "no PEM certificate in it; expected -----BEGIN CERTIFICATE-----");
 		sk_X509_pop_free(chain, X509_free);
 		return -1;
 	}
 	if (!SSL_CTX_use_certificate_chain_file(tc->ctx, cc->cert)) {
-		diag_add(d, 0, c->file, cc->line, l->name, "cert", "%s: %s", cc->cert,
+		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s", cc->cert,
 		         drain_errors(err, sizeof(err)));
 		sk_X509_pop_free(chain, X509_free);
 		return -1;
 	}
 	if (!SSL_CTX_use_PrivateKey_file(tc->ctx, keyfile, SSL_FILETYPE_PEM)) {
-		diag_add(d, 0, c->file, cc->line, l->name, "key", "%s: %s", keyfile,
+		diag_add(d, 0, c->file, cc->key ? cc->key_line : cc->line, SECTION(l, cc),
+		         "key", "%s: %s", keyfile,
 		         ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH
 		         ? "private key does not match the certificate"
 		         : cc->key ? "cannot read a PEM private key"
@@ -293,7 +297,7 @@ static int load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 	}
 	check_chain(chain, c, l, cc, d);
 	if (collect_names(sk_X509_value(chain, 0), &tc->sni) < 0 || tc->sni.nnames == 0)
-		diag_add(d, 0, c->file, cc->line, l->name, "cert", "%s: the certificate "
+		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: the certificate "
 		         "names no DNS host (no subjectAltName, no CN); clients cannot "
 		         "verify it", cc->cert);
 	{
