@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /*
  * inih as Debian builds it has no line numbers in its handler, joins
@@ -409,6 +410,11 @@ static struct cfg *load(struct loader *ld)
 		free(ld->seen[i]);
 	free(ld->seen);
 
+	if (c->hostname == NULL) {
+		char host[256] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		c->hostname = strdup(host);
+	}
 	if (c->nlisteners == 0)
 		diag_add(ld->d, 0, ld->file, 0, NULL, NULL, "no listener sections; add "
 		         "one such as [https] with listen, mode and backend");

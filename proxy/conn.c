@@ -1,4 +1,5 @@
 #include "conn.h"
+#include "conn_int.h"
 #include "backend.h"
 #include "cfg.h"
 #include "log.h"
@@ -19,9 +20,8 @@
 
 enum io { IO_OK, IO_WANT_READ, IO_WANT_WRITE, IO_EOF, IO_ERROR };
 
-static void conn_watch(struct conn *c);
-static void conn_pump(struct conn *c);
-static void start_backend(struct conn *c, const struct addr *a);
+
+static void on_handshake(struct conn *c);
 
 static const struct cfg_listener *cl_of(const struct conn *c)
 {
@@ -105,11 +105,14 @@ static unsigned state_timeout_ms(const struct conn *c)
 	case CONN_HTTPHEAD:   return l->handshake_timeout_ms;
 	case CONN_CONNECTING: return l->connect_timeout_ms;
 	case CONN_RESPOND:    return LINGER_MS;
+	case CONN_PRELUDE:    return l->prelude_timeout_ms;
+	case CONN_UPGRADING:  return l->handshake_timeout_ms;
+	case CONN_HANDOVER:   return l->connect_timeout_ms;
 	default:              return l->idle_timeout_ms;
 	}
 }
 
-static void conn_state(struct conn *c, enum conn_state st)
+void conn_state(struct conn *c, enum conn_state st)
 {
 	struct ev_loop *loop = c->svc->srv->loop;
 
@@ -133,7 +136,7 @@ static void set_io(struct ev_loop *loop, ev_io *w, int fd, int events)
 
 /* The one place watchers are started and stopped: each side's wanted
  * events follow from the state, the buffers and the EOF flags. */
-static void conn_watch(struct conn *c)
+void conn_watch(struct conn *c)
 {
 	int ce = 0, be = 0;
 	int may_read_client = !c->c_eof && !buf_full(&c->up);
@@ -164,6 +167,20 @@ static void conn_watch(struct conn *c)
 		if (c->write_wants_read)
 			ce = EV_READ;
 		break;
+	case CONN_PRELUDE:
+		ce = (may_read_client ? EV_READ : 0) | (c->down.len ? EV_WRITE : 0);
+		break;
+	case CONN_UPGRADING:
+		ce = c->down.len ? EV_WRITE : EV_READ;
+		break;
+	case CONN_HANDOVER:
+		if (may_read_client)
+			ce |= c->read_wants_write ? EV_WRITE : EV_READ;
+		if (c->down.len)
+			ce |= c->write_wants_read ? EV_READ : EV_WRITE;
+		be = (c->b_eof ? 0 : EV_READ) |
+		     (conn_starttls_backend_wants_write(c) ? EV_WRITE : 0);
+		break;
 	}
 	set_io(c->svc->srv->loop, &c->cio, c->cfd, ce);
 	set_io(c->svc->srv->loop, &c->bio, c->bfd, be);
@@ -173,7 +190,7 @@ static void conn_watch(struct conn *c)
 
 /* Client bytes into c->up until the buffer is full or the client has no
  * more. TLS may hold several records: read until it says WANT_*. */
-static int pull_client(struct conn *c)
+int conn_pull_client(struct conn *c)
 {
 	int moved = 0;
 
@@ -206,7 +223,7 @@ static int pull_client(struct conn *c)
 	return moved;
 }
 
-static int push_client(struct conn *c)
+int conn_push_client(struct conn *c)
 {
 	int moved = 0;
 
@@ -228,23 +245,23 @@ static int push_client(struct conn *c)
 	return moved;
 }
 
-static int pull_backend(struct conn *c)
+int conn_pull_backend(struct conn *c, struct buf *into)
 {
 	size_t room, got;
 	uint8_t *p;
 	enum io r;
 
-	if (c->b_eof || buf_full(&c->down))
+	if (c->b_eof || buf_full(into))
 		return 0;
-	if ((p = buf_space(&c->down, &room)) == NULL)
+	if ((p = buf_space(into, &room)) == NULL)
 		return -1;
 	r = fd_read(c->bfd, p, room, &got);
 	if (r == IO_OK) {
-		buf_commit(&c->down, got);
+		buf_commit(into, got);
 		return 1;
 	}
-	if (c->down.len == 0)
-		buf_reset(&c->down);
+	if (into->len == 0)
+		buf_reset(into);
 	if (r == IO_EOF) {
 		c->b_eof = 1;
 		if (!c->first_eof)
@@ -254,23 +271,24 @@ static int pull_backend(struct conn *c)
 	return r == IO_ERROR ? -1 : 0;
 }
 
-static int push_backend(struct conn *c)
+int conn_push_backend(struct conn *c, struct buf *from)
 {
 	size_t put;
 	enum io r;
 
-	if (c->up.len == 0)
+	if (from->len == 0)
 		return 0;
-	r = fd_write(c->bfd, buf_peek(&c->up), c->up.len, &put);
+	r = fd_write(c->bfd, buf_peek(from), from->len, &put);
 	if (r == IO_OK && put > 0) {
-		buf_consume(&c->up, put);
-		c->nup += put;
+		buf_consume(from, put);
+		if (from == &c->up)
+			c->nup += put;
 		return 1;
 	}
 	return r == IO_ERROR ? -1 : 0;
 }
 
-static void respond(struct conn *c, const char *text)
+void conn_respond(struct conn *c, const char *text)
 {
 	buf_reset(&c->up);
 	buf_append(&c->down, text, strlen(text));
@@ -280,15 +298,38 @@ static void respond(struct conn *c, const char *text)
 
 /* Moves bytes both ways until nothing moves, then propagates half-closes
  * and re-arms the watchers. */
-static void conn_pump(struct conn *c)
+void conn_pump(struct conn *c)
 {
 	struct ev_loop *loop = c->svc->srv->loop;
 	int moved, r;
 
+	if (c->state == CONN_PRELUDE) {
+		if (conn_push_client(c) < 0 || conn_pull_client(c) < 0)
+			return conn_close(c, "client reset before STARTTLS");
+		if (conn_starttls_prelude(c))
+			return;   /* closed */
+		if (c->state != CONN_PRELUDE)
+			return conn_pump(c);
+		if (conn_push_client(c) < 0)
+			return conn_close(c, "client reset before STARTTLS");
+		return conn_watch(c);
+	}
+	if (c->state == CONN_UPGRADING) {
+		if (conn_push_client(c) < 0)
+			return conn_close(c, "client reset after STARTTLS");
+		if (conn_starttls_upgrading(c))
+			return;   /* closed */
+		if (c->state == CONN_HANDSHAKE)
+			return on_handshake(c);
+		return conn_watch(c);
+	}
+	if (c->state == CONN_HANDOVER)
+		return conn_starttls_handover(c);
+
 	for (int round = 0; round < 16; round++) {
 		moved = 0;
 		if (c->state == CONN_RESPOND) {
-			if ((r = push_client(c)) < 0)
+			if ((r = conn_push_client(c)) < 0)
 				return conn_close(c, "client went away during reply");
 			if (c->down.len == 0 && !c->c_shut) {
 				client_shut(c);
@@ -306,27 +347,28 @@ static void conn_pump(struct conn *c)
 					c->c_eof = 1;
 			}
 			if (c->c_shut && c->c_eof)
-				return conn_close(c, c->acme ? "acme reply" : "replied");
+				return conn_close(c, c->close_reason ? c->close_reason
+				                     : c->acme ? "acme reply" : "replied");
 			break;
 		}
-		if ((r = pull_client(c)) < 0)
+		if ((r = conn_pull_client(c)) < 0)
 			return conn_close(c, "client reset");
 		moved |= r;
 		if (c->state == CONN_HTTPHEAD)
 			break;
 		if (c->state != CONN_RELAY)
 			break;
-		if ((r = push_backend(c)) < 0)
+		if ((r = conn_push_backend(c, &c->up)) < 0)
 			return conn_close(c, "backend reset");
 		moved |= r;
 		if (c->c_eof && c->up.len == 0 && !c->b_shut) {
 			shutdown(c->bfd, SHUT_WR);
 			c->b_shut = 1;
 		}
-		if ((r = pull_backend(c)) < 0)
+		if ((r = conn_pull_backend(c, &c->down)) < 0)
 			return conn_close(c, "backend reset");
 		moved |= r;
-		if ((r = push_client(c)) < 0)
+		if ((r = conn_push_client(c)) < 0)
 			return conn_close(c, "client reset");
 		moved |= r;
 		if (c->b_eof && c->down.len == 0 && !c->c_shut) {
@@ -359,7 +401,7 @@ static void conn_pump(struct conn *c)
 		}
 		if (v == REDIRECT_ACME) {
 			c->acme = 1;
-			return start_backend(c, &l->acme_backend);
+			return conn_start_backend(c, &l->acme_backend);
 		}
 		if (c->c_eof)
 			return conn_close(c, "client closed mid-request");
@@ -369,7 +411,37 @@ static void conn_pump(struct conn *c)
 
 /* ---- phases ---- */
 
-static void start_backend(struct conn *c, const struct addr *a)
+#define HTTP_502 "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n" \
+                 "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n"
+
+void conn_refuse(struct conn *c, const char *why)
+{
+	const struct cfg_listener *l = cl_of(c);
+
+	if (c->bfd >= 0) {
+		ev_io_stop(c->svc->srv->loop, &c->bio);
+		close(c->bfd);
+		c->bfd = -1;
+	}
+	buf_reset(&c->up);
+	if (l->proto == CFG_PROTO_HTTP) {
+		log_warnx("[%s] client=%s: %s; answering 502", l->name, c->peer, why);
+		c->close_reason = "backend unavailable, answered 502";
+		conn_respond(c, HTTP_502);
+		return;
+	}
+	if (conn_starttls_bye(c, 0, &c->down) == 0) {
+		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
+		          cfg_proto_name(l->proto));
+		c->close_reason = "backend unavailable, refused in protocol";
+		conn_state(c, CONN_RESPOND);
+		conn_pump(c);
+		return;
+	}
+	conn_close(c, why);
+}
+
+void conn_start_backend(struct conn *c, const struct addr *a)
 {
 	char why[160];
 
@@ -377,19 +449,11 @@ static void start_backend(struct conn *c, const struct addr *a)
 		snprintf(why, sizeof(why), "backend %s: %s",
 		         c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text,
 		         strerror(errno));
-		goto refuse;
+		conn_refuse(c, why);
+		return;
 	}
 	conn_state(c, CONN_CONNECTING);
 	conn_watch(c);
-	return;
-refuse:
-	if (cl_of(c)->proto == CFG_PROTO_HTTP) {
-		log_warnx("[%s] client=%s: %s; answering 502", cl_of(c)->name, c->peer, why);
-		respond(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
-		           "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n");
-		return;
-	}
-	conn_close(c, why);
 }
 
 static void on_connected(struct conn *c)
@@ -398,24 +462,18 @@ static void on_connected(struct conn *c)
 	char why[160];
 
 	if (err != 0) {
-		errno = err;
-		close(c->bfd);
-		c->bfd = -1;
-		ev_io_stop(c->svc->srv->loop, &c->bio);
 		snprintf(why, sizeof(why), "backend %s: %s",
 		         c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text,
 		         strerror(err));
-		if (cl_of(c)->proto == CFG_PROTO_HTTP) {
-			log_warnx("[%s] client=%s: %s; answering 502", cl_of(c)->name,
-			          c->peer, why);
-			respond(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
-			           "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n");
-			return;
-		}
-		conn_close(c, why);
+		conn_refuse(c, why);
 		return;
 	}
 	c->b_connected = 1;
+	if (c->st) {
+		conn_state(c, CONN_HANDOVER);
+		conn_starttls_handover(c);
+		return;
+	}
 	conn_state(c, CONN_RELAY);
 	conn_pump(c);
 }
@@ -440,7 +498,7 @@ static void on_handshake(struct conn *c)
 		return;
 	}
 	c->read_wants_write = 0;
-	start_backend(c, &cl_of(c)->backend);
+	conn_start_backend(c, &cl_of(c)->backend);
 }
 
 /* ---- callbacks: trampolines into the logic above ---- */
@@ -497,20 +555,28 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		break;
 	case CONN_CONNECTING:
 		snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
-		         cl_of(c)->backend_text ? cl_of(c)->backend_text : "?", limit);
-		if (cl_of(c)->proto == CFG_PROTO_HTTP) {
-			close(c->bfd);
-			ev_io_stop(loop, &c->bio);
-			c->bfd = -1;
-			log_warnx("[%s] client=%s: %s; answering 502", cl_of(c)->name,
-			          c->peer, why);
-			respond(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
-			           "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n");
-			return;
+		         c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text,
+		         limit);
+		return conn_refuse(c, why);
+	case CONN_HANDOVER:
+		snprintf(why, sizeof(why), "backend %s: no greeting within %.0fs",
+		         cl_of(c)->backend_text, limit);
+		return conn_refuse(c, why);
+	case CONN_PRELUDE:
+		buf_reset(&c->up);
+		if (conn_starttls_bye(c, 1, &c->down) == 0) {
+			c->close_reason = "pre-TLS deadline passed";
+			conn_state(c, CONN_RESPOND);
+			return conn_pump(c);
 		}
+		snprintf(why, sizeof(why), "pre-TLS deadline passed");
+		break;
+	case CONN_UPGRADING:
+		snprintf(why, sizeof(why), "no TLS handshake within %.0fs of STARTTLS", limit);
 		break;
 	case CONN_RESPOND:
-		snprintf(why, sizeof(why), c->acme ? "acme reply" : "replied");
+		snprintf(why, sizeof(why), "%s", c->close_reason ? c->close_reason :
+		         c->acme ? "acme reply" : "replied");
 		break;
 	default:
 		snprintf(why, sizeof(why), "idle for %.0fs", limit);
@@ -560,8 +626,11 @@ struct conn *conn_new(struct svc *svc, int fd, const struct sockaddr *peer, sock
 		conn_state(c, CONN_HTTPHEAD);
 		conn_watch(c);
 		break;
+	case CFG_MODE_STARTTLS:
+		conn_starttls_begin(c);
+		break;
 	default:
-		start_backend(c, &l->backend);
+		conn_start_backend(c, &l->backend);
 		break;
 	}
 	return c;
@@ -593,6 +662,7 @@ void conn_close(struct conn *c, const char *reason)
 	ev_io_stop(loop, &c->bio);
 	ev_timer_stop(loop, &c->timer);
 	tlsctx_conn_free(c->tls);
+	conn_starttls_free(c);
 	close(c->cfd);
 	if (c->bfd >= 0)
 		close(c->bfd);

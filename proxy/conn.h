@@ -14,9 +14,14 @@ struct tlsconn;
  * One proxied connection: a client half and a backend half, and the state
  * machine that carries bytes between them.
  *
- *   HANDSHAKE --> CONNECTING --> RELAY --> (closed)
- *   HTTPHEAD  --> RESPOND (redirect) | CONNECTING (ACME challenge)
- *   CONNECTING --> RESPOND (HTTP 502) when the backend is down
+ *   implicit TLS:  HANDSHAKE --> CONNECTING --> RELAY --> (closed)
+ *   plain:         CONNECTING --> RELAY
+ *   STARTTLS:      PRELUDE --> UPGRADING --> HANDSHAKE --> CONNECTING
+ *                  --> HANDOVER --> RELAY   (SMTP optional: PRELUDE -->
+ *                  CONNECTING --> HANDOVER, in plaintext)
+ *   redirect:      HTTPHEAD --> RESPOND | CONNECTING (ACME challenge)
+ *   and from any state with a backend: RESPOND with the protocol's refusal
+ *   (HTTP 502, SMTP 421, ...) when the backend is down
  *
  * conn_state() is the only place the state changes, conn_watch() the only
  * place watchers start and stop, and conn_close() the only way out.
@@ -26,8 +31,13 @@ enum conn_state {
 	CONN_HTTPHEAD,    /* redirect listener reading a request head */
 	CONN_CONNECTING,  /* backend connect in progress; client bytes buffered */
 	CONN_RELAY,       /* both ways, with backpressure and half-close */
-	CONN_RESPOND      /* sending a canned reply, then closing */
+	CONN_RESPOND,     /* sending a canned reply, then closing */
+	CONN_PRELUDE,     /* STARTTLS: portier's own pre-TLS dialogue */
+	CONN_UPGRADING,   /* STARTTLS answered: waiting for a ClientHello */
+	CONN_HANDOVER     /* STARTTLS: consuming the backend's greeting */
 };
+
+struct conn_starttls;
 
 struct conn {
 	uint32_t magic;
@@ -46,6 +56,8 @@ struct conn {
 	unsigned read_wants_write : 1, write_wants_read : 1;
 	unsigned b_connected : 1, acme : 1;
 	const char *first_eof;       /* "client" or "backend" */
+	const char *close_reason;    /* for RESPOND: why we are closing */
+	struct conn_starttls *st;    /* pre-TLS state; NULL once relaying */
 	struct conn *next, *prev;    /* the server's list */
 	char peer[64];
 };

@@ -1,0 +1,213 @@
+#include "cfg.h"
+#include "conn_int.h"
+#include "log.h"
+#include "server.h"
+#include "starttls.h"
+#include "tlsctx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/*
+ * STARTTLS in the connection: the pure engine (starttls.c) decides what to
+ * say; this file moves its bytes and enforces what only the socket can
+ * show: plaintext arriving after STARTTLS was answered (rule 2, split
+ * writes), and the order of replayed and client bytes at hand-over.
+ * Everything here is freed when the relay starts.
+ */
+struct conn_starttls {
+	struct starttls_session s;
+	struct starttls_params params;
+	struct buf from_backend;     /* backend bytes the engine has not taken */
+	struct buf to_backend;       /* the engine's replay (SMTP optional) */
+};
+
+static const char *listener_hostname(const struct conn *c)
+{
+	const struct cfg_listener *l = c->svc->cl;
+	return l->hostname ? l->hostname : c->svc->srv->cfg->hostname;
+}
+
+void conn_starttls_free(struct conn *c)
+{
+	if (c->st == NULL)
+		return;
+	buf_reset(&c->st->from_backend);
+	buf_reset(&c->st->to_backend);
+	/* Nothing pre-TLS outlives the dialogue, not even in freed memory. */
+	memset(c->st, 0, sizeof(*c->st));
+	free(c->st);
+	c->st = NULL;
+}
+
+void conn_starttls_begin(struct conn *c)
+{
+	const struct cfg_listener *l = c->svc->cl;
+	const struct starttls_driver *drv = starttls_driver_find(cfg_proto_name(l->proto));
+
+	if (drv == NULL || (c->st = calloc(1, sizeof(*c->st))) == NULL) {
+		conn_close(c, drv ? "out of memory" : "no STARTTLS driver");
+		return;
+	}
+	c->st->params.hostname = listener_hostname(c);
+	c->st->params.optional = l->starttls_optional;
+	if (starttls_init(&c->st->s, drv, &c->st->params) < 0 ||
+	    starttls_greeting(&c->st->s, &c->down) < 0) {
+		conn_close(c, "cannot start the STARTTLS dialogue");
+		return;
+	}
+	conn_state(c, CONN_PRELUDE);
+	conn_pump(c);
+}
+
+int conn_starttls_prelude(struct conn *c)
+{
+	enum starttls_verdict v;
+	char why[200];
+
+	if (c->up.len == 0) {
+		if (!c->c_eof)
+			return 0;
+		conn_close(c, "client closed before STARTTLS");
+		return 1;
+	}
+	v = starttls_client_input(&c->st->s, &c->up, &c->down);
+	switch (v) {
+	case STARTTLS_AGAIN:
+		if (!c->c_eof)
+			return 0;
+		conn_close(c, "client closed before STARTTLS");
+		return 1;
+	case STARTTLS_UPGRADE:
+		/* The "go ahead" still has to reach the client in plaintext;
+		 * UPGRADING waits for that, then for the first TLS bytes. */
+		conn_state(c, CONN_UPGRADING);
+		return 0;
+	case STARTTLS_PLAINTEXT:
+		log_info("[%s] client=%s goes on without TLS (starttls = optional)",
+		         c->svc->cl->name, c->peer);
+		conn_start_backend(c, &c->svc->cl->backend);
+		return 0;
+	case STARTTLS_REPLY_AND_CLOSE:
+		buf_reset(&c->up);
+		c->close_reason = starttls_why(&c->st->s);
+		conn_state(c, CONN_RESPOND);
+		return 0;
+	case STARTTLS_INJECTION:
+		conn_close(c, "command injection attempt: bytes after STARTTLS "
+		              "in the same packet");
+		return 1;
+	default:
+		snprintf(why, sizeof(why), "pre-TLS: %s", starttls_why(&c->st->s));
+		conn_close(c, why);
+		return 1;
+	}
+}
+
+int conn_starttls_upgrading(struct conn *c)
+{
+	uint8_t head[3];
+	ssize_t n;
+
+	if (c->down.len)
+		return 0;   /* our reply to STARTTLS is still on its way */
+	n = recv(c->cfd, head, sizeof(head), MSG_PEEK);
+	if (n == 0) {
+		conn_close(c, "client closed after STARTTLS");
+		return 1;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		conn_close(c, "client reset after STARTTLS");
+		return 1;
+	}
+	/* Plaintext in place of a ClientHello: a man in the middle adding
+	 * commands that would run inside the TLS session (split writes). */
+	if (starttls_looks_like_tls(head, (size_t)n) == 0) {
+		conn_close(c, "command injection attempt: plaintext after STARTTLS");
+		return 1;
+	}
+	if ((c->tls = tlsctx_accept(c->svc->tls, c->cfd)) == NULL) {
+		conn_close(c, "out of memory");
+		return 1;
+	}
+	conn_state(c, CONN_HANDSHAKE);
+	return 0;
+}
+
+int conn_starttls_backend_wants_write(const struct conn *c)
+{
+	return c->st && (c->st->to_backend.len ||
+	                 (c->up.len && starttls_client_may_flow(&c->st->s)));
+}
+
+void conn_starttls_handover(struct conn *c)
+{
+	struct conn_starttls *st = c->st;
+	enum starttls_verdict v = STARTTLS_AGAIN;
+	int moved = 1, r;
+
+	for (int round = 0; moved && round < 16; round++) {
+		moved = 0;
+		if ((r = conn_pull_client(c)) < 0)
+			return conn_close(c, "client reset");
+		moved |= r;
+		if ((r = conn_pull_backend(c, &st->from_backend)) < 0)
+			return conn_refuse(c, "backend reset during its greeting");
+		moved |= r;
+		v = starttls_backend_input(&st->s, &st->from_backend, &st->to_backend,
+		                           &c->down);
+		if (v == STARTTLS_REPLY_AND_CLOSE)
+			return conn_refuse(c, starttls_why(&st->s));
+		if (v != STARTTLS_AGAIN && v != STARTTLS_RELAY)
+			return conn_refuse(c, starttls_why(&st->s));
+		if ((r = conn_push_backend(c, &st->to_backend)) < 0)
+			return conn_refuse(c, "backend reset during the hand-over");
+		moved |= r;
+		/* Client bytes follow the replayed line, never overtake it. */
+		if (st->to_backend.len == 0 && starttls_client_may_flow(&st->s)) {
+			if ((r = conn_push_backend(c, &c->up)) < 0)
+				return conn_refuse(c, "backend reset during the hand-over");
+			moved |= r;
+		}
+		if ((r = conn_push_client(c)) < 0)
+			return conn_close(c, "client reset");
+		moved |= r;
+		if (v == STARTTLS_RELAY && st->to_backend.len == 0)
+			break;
+		if (c->b_eof && v == STARTTLS_AGAIN)
+			return conn_refuse(c, "backend closed during its greeting");
+	}
+	if (v != STARTTLS_RELAY || st->to_backend.len) {
+		conn_watch(c);
+		return;
+	}
+	/* What the backend sent after the hand-over belongs to the client. */
+	if (st->from_backend.len &&
+	    buf_append(&c->down, buf_peek(&st->from_backend), st->from_backend.len) < 0)
+		return conn_close(c, "backend sent too much during the hand-over");
+	conn_starttls_free(c);
+	conn_state(c, CONN_RELAY);
+	conn_pump(c);
+}
+
+int conn_starttls_bye(struct conn *c, int timeout, struct buf *out)
+{
+	const struct cfg_listener *l = c->svc->cl;
+	const struct starttls_driver *drv = starttls_driver_find(cfg_proto_name(l->proto));
+	struct starttls_params params = {.hostname = listener_hostname(c)};
+	struct starttls_session tmp;
+	enum starttls_bye why = timeout ? STARTTLS_BYE_TIMEOUT : STARTTLS_BYE_UNAVAILABLE;
+
+	if (c->st)
+		return starttls_bye(&c->st->s, why, out) < 0 ? -1 : 0;
+	/* Implicit-TLS mail and LDAP listeners refuse in the same words. */
+	if (drv == NULL || starttls_init(&tmp, drv, &params) < 0)
+		return -1;
+	return starttls_bye(&tmp, why, out) < 0 ? -1 : 0;
+}

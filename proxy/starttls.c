@@ -1,0 +1,342 @@
+#include "starttls.h"
+
+#include <string.h>
+#include <strings.h>
+
+/*
+ * The engine: framing, the command cap, the injection rule and the wipe at
+ * upgrade live here once, so a driver cannot forget them.
+ */
+
+enum phase {
+	PH_PRE,		/* portier speaks the protocol itself */
+	PH_TLS_WAIT,	/* UPGRADE said; backend greeting next */
+	PH_PLAIN_WAIT,	/* PLAINTEXT said; backend greeting next */
+	PH_TLS_REPLY,	/* SMTP: the backend's first reply gets filtered */
+	PH_PLAIN_REPLY,	/* SMTP: the reply to the replayed EHLO is eaten */
+	PH_RELAY,	/* raw relay both ways */
+	PH_CLOSED	/* a closing verdict was given */
+};
+
+static const struct starttls_driver *const drivers[] = {
+	&starttls_smtp, &starttls_imap, &starttls_pop3, &starttls_ldap,
+};
+
+const struct starttls_driver *starttls_driver_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+		if (strcasecmp(drivers[i]->name, name) == 0)
+			return drivers[i];
+	return NULL;
+}
+
+/* The hostname goes into protocol replies verbatim: allow only what a DNS
+ * name holds, so a config value can never inject a line. */
+static int host_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > STARTTLS_HOST_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = h[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int starttls_init(struct starttls_session *s, const struct starttls_driver *drv,
+    const struct starttls_params *params)
+{
+	if (drv == NULL || params == NULL || drv->state_size > STARTTLS_STATE_MAX)
+		return -1;
+	if (params->hostname != NULL && !host_ok(params->hostname))
+		return -1;
+	if (params->optional && !drv->optional_ok)
+		return -1;
+	memset(s, 0, sizeof(*s));
+	s->drv = drv;
+	s->params = params;
+	s->max_commands = params->max_commands ? params->max_commands
+	    : STARTTLS_MAX_COMMANDS;
+	s->phase = PH_PRE;
+	return 0;
+}
+
+int starttls_greeting(struct starttls_session *s, struct buf *out)
+{
+	return s->drv->greeting(s, out);
+}
+
+/* RFC 3207 section 4.2: forget everything learnt before TLS. */
+static void wipe(struct starttls_session *s)
+{
+	memset(s->state, 0, sizeof(s->state));
+	memset(s->keep, 0, sizeof(s->keep));
+	s->keep_len = 0;
+	s->ncommands = 0;
+}
+
+static enum starttls_verdict close_with(struct starttls_session *s,
+    enum starttls_bye why, const char *reason, struct buf *out)
+{
+	s->phase = PH_CLOSED;
+	s->why = reason;
+	if (s->drv->bye(s, why, out) == -1) {
+		s->why = "output buffer full";
+		return STARTTLS_ERROR;
+	}
+	return STARTTLS_REPLY_AND_CLOSE;
+}
+
+enum starttls_verdict starttls_client_input(struct starttls_session *s,
+    struct buf *in, struct buf *out)
+{
+	const struct starttls_driver *d = s->drv;
+	enum starttls_verdict v;
+	const char *why = NULL;
+	size_t len;
+	int r;
+
+	switch (s->phase) {
+	case PH_PRE:
+		break;
+	case PH_TLS_WAIT:
+		/* Plaintext that arrived after STARTTLS but before the
+		 * handshake: the same attack as pipelining (CVE-2014-3556). */
+		if (in->len == 0)
+			return STARTTLS_AGAIN;
+		s->phase = PH_CLOSED;
+		s->why = "command injection attempt";
+		return STARTTLS_INJECTION;
+	case PH_PLAIN_WAIT:
+		/* The client's bytes are the backend's now; leave them. */
+		return STARTTLS_AGAIN;
+	default:
+		s->phase = PH_CLOSED;
+		s->why = "client input after the hand-over";
+		return STARTTLS_ERROR;
+	}
+
+	while (in->len > 0) {
+		r = d->frame(buf_peek(in), in->len, d->max_msg, &len, &why);
+		if (r == 0)
+			return STARTTLS_AGAIN;
+		if (r < 0)
+			return close_with(s, r == -1 ? STARTTLS_BYE_LIMIT :
+			    STARTTLS_BYE_PROTOCOL, why, out);
+		if (s->ncommands >= s->max_commands)
+			return close_with(s, STARTTLS_BYE_LIMIT,
+			    "too many commands before TLS", out);
+		s->ncommands++;
+
+		v = d->command(s, buf_peek(in), len, out);
+		if (v == STARTTLS_PLAINTEXT) {
+			s->phase = PH_PLAIN_WAIT;
+			s->why = "client continues without TLS";
+			return v;
+		}
+		buf_consume(in, len);
+		switch (v) {
+		case STARTTLS_AGAIN:
+			continue;
+		case STARTTLS_UPGRADE:
+			wipe(s);
+			if (in->len > 0) {
+				s->phase = PH_CLOSED;
+				s->why = "command injection attempt";
+				return STARTTLS_INJECTION;
+			}
+			s->phase = PH_TLS_WAIT;
+			return v;
+		default:
+			s->phase = PH_CLOSED;
+			if (s->why == NULL)
+				s->why = v == STARTTLS_ERROR ?
+				    "output buffer full" : "closed by client";
+			return v == STARTTLS_REPLY_AND_CLOSE ? v : STARTTLS_ERROR;
+		}
+	}
+	return STARTTLS_AGAIN;
+}
+
+int starttls_looks_like_tls(const uint8_t *p, size_t n)
+{
+	/* A TLS handshake record: type 22, version 3.x (x at most 4). */
+	if (n >= 1 && p[0] != 0x16)
+		return 0;
+	if (n >= 2 && p[1] != 0x03)
+		return 0;
+	if (n >= 3 && p[2] > 0x04)
+		return 0;
+	return n >= 3 ? 1 : -1;
+}
+
+static enum starttls_verdict refuse(struct starttls_session *s,
+    const char *reason, struct buf *to_client)
+{
+	return close_with(s, STARTTLS_BYE_UNAVAILABLE, reason, to_client);
+}
+
+/* Consume the backend's greeting; 1 done, 0 need more, -1 refused. */
+static int eat_greeting(struct starttls_session *s, struct buf *from)
+{
+	const char *why = "backend greeting refused";
+	size_t len = 0;
+	int r;
+
+	if (s->drv->backend_greeting == NULL)
+		return 1;
+	if (from->len == 0)
+		return 0;
+	r = s->drv->backend_greeting(buf_peek(from), from->len, &len, &why);
+	if (r == 1)
+		buf_consume(from, len);
+	else if (r < 0)
+		s->why = why;
+	return r;
+}
+
+enum starttls_verdict starttls_backend_input(struct starttls_session *s,
+    struct buf *from_backend, struct buf *to_backend, struct buf *to_client)
+{
+	const struct starttls_driver *d = s->drv;
+	const char *why = "backend refused the replayed EHLO/HELO";
+	size_t len = 0;
+	int r;
+
+	for (;;) {
+		switch (s->phase) {
+		case PH_TLS_WAIT:
+			if ((r = eat_greeting(s, from_backend)) <= 0)
+				goto greeting_not_done;
+			s->phase = d->backend_reply ? PH_TLS_REPLY : PH_RELAY;
+			break;
+		case PH_PLAIN_WAIT:
+			if ((r = eat_greeting(s, from_backend)) <= 0)
+				goto greeting_not_done;
+			if (d->replay_reply == NULL || s->keep_len == 0) {
+				s->phase = PH_RELAY;
+				break;
+			}
+			if (buf_append(to_backend, s->keep, s->keep_len) == -1)
+				return refuse(s, "output buffer full", to_client);
+			wipe(s);
+			s->phase = PH_PLAIN_REPLY;
+			break;
+		case PH_TLS_REPLY:
+			if (from_backend->len == 0)
+				return STARTTLS_AGAIN;
+			r = d->backend_reply(buf_peek(from_backend),
+			    from_backend->len, &len, to_client);
+			if (r == 0)
+				return STARTTLS_AGAIN;
+			if (r < 0)
+				return refuse(s, "malformed or oversized backend "
+				    "reply", to_client);
+			buf_consume(from_backend, len);
+			s->phase = PH_RELAY;
+			break;
+		case PH_PLAIN_REPLY:
+			if (from_backend->len == 0)
+				return STARTTLS_AGAIN;
+			r = d->replay_reply(buf_peek(from_backend),
+			    from_backend->len, &len, &why);
+			if (r == 0)
+				return STARTTLS_AGAIN;
+			if (r < 0)
+				return refuse(s, why, to_client);
+			buf_consume(from_backend, len);
+			s->phase = PH_RELAY;
+			break;
+		case PH_RELAY:
+			return STARTTLS_RELAY;
+		default:
+			s->phase = PH_CLOSED;
+			s->why = "backend input outside the hand-over";
+			return STARTTLS_ERROR;
+		}
+	}
+
+greeting_not_done:
+	if (r == 0)
+		return STARTTLS_AGAIN;
+	return refuse(s, s->why, to_client);
+}
+
+int starttls_client_may_flow(const struct starttls_session *s)
+{
+	return s->phase == PH_TLS_REPLY || s->phase == PH_RELAY;
+}
+
+int starttls_bye(const struct starttls_session *s, enum starttls_bye why,
+    struct buf *out)
+{
+	return s->drv->bye(s, why, out);
+}
+
+const char *starttls_why(const struct starttls_session *s)
+{
+	return s->why ? s->why : "no reason";
+}
+
+int starttls_line(const uint8_t *p, size_t n, size_t max, size_t *len,
+    const char **why)
+{
+	const uint8_t *lf = memchr(p, '\n', n < max ? n : max);
+
+	if (lf != NULL) {
+		*len = (size_t)(lf - p) + 1;
+		return 1;
+	}
+	if (n >= max) {
+		*why = "line too long";
+		return -1;
+	}
+	return 0;
+}
+
+size_t starttls_line_trim(const uint8_t *p, size_t len)
+{
+	if (len > 0 && p[len - 1] == '\n')
+		len--;
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	return len;
+}
+
+static int lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+int starttls_word(const uint8_t *p, size_t n, const char *kw, size_t *arg)
+{
+	size_t k = strlen(kw), i;
+
+	if (n < k)
+		return 0;
+	for (i = 0; i < k; i++)
+		if (lower(p[i]) != lower((unsigned char)kw[i]))
+			return 0;
+	if (i < n && p[i] != ' ')
+		return 0;
+	while (i < n && p[i] == ' ')
+		i++;
+	*arg = i;
+	return 1;
+}
+
+int starttls_keep(struct starttls_session *s, const uint8_t *p, size_t n)
+{
+	if (n + 2 > sizeof(s->keep))
+		return -1;
+	memcpy(s->keep, p, n);
+	memcpy(s->keep + n, "\r\n", 2);
+	s->keep_len = n + 2;
+	return 0;
+}

@@ -1,0 +1,198 @@
+#ifndef PORTIER_STARTTLS_H
+#define PORTIER_STARTTLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/*
+ * STARTTLS on behalf of plaintext backends: pure functions over byte
+ * buffers, no fds, no event loop, no TLS objects. The connection state
+ * machine owns the buffers and the sockets and calls, in this order:
+ *
+ *   starttls_init()            once, on accept
+ *   starttls_greeting()        portier's own greeting, sent at once
+ *   starttls_client_input()    on every read from the client before TLS,
+ *                              until it says something other than AGAIN
+ *   -- UPGRADE: flush, TLS handshake, connect the backend --
+ *   -- PLAINTEXT (SMTP, starttls = optional): connect the backend --
+ *   starttls_backend_input()   on connect and on every read from the backend,
+ *                              until it says RELAY; client bytes go to the
+ *                              backend only once starttls_client_may_flow()
+ *   starttls_bye()             a protocol-correct goodbye for the client when
+ *                              the backend is down or late, or the pre-TLS
+ *                              deadline passes
+ *
+ * The engine, not each driver, enforces the rules of issue 10: a cap on
+ * pre-TLS commands, bytes after STARTTLS are an injection attempt, and
+ * nothing from before TLS survives the upgrade.
+ */
+
+enum starttls_verdict {
+	STARTTLS_AGAIN,		/* need more bytes; send out, call again */
+	STARTTLS_UPGRADE,	/* send out, then start the TLS handshake */
+	STARTTLS_PLAINTEXT,	/* SMTP optional: the client goes on without
+				   TLS; its bytes stay in `in` for the backend */
+	STARTTLS_RELAY,		/* hand-over done: relay raw bytes both ways */
+	STARTTLS_REPLY_AND_CLOSE, /* send out, then close; see starttls_why() */
+	STARTTLS_INJECTION,	/* bytes after STARTTLS: close at once and log
+				   "command injection attempt"; out may be
+				   dropped */
+	STARTTLS_ERROR		/* close at once; see starttls_why() */
+};
+
+/* Why the session ends, for starttls_bye(). */
+enum starttls_bye {
+	STARTTLS_BYE_UNAVAILABLE, /* backend down, refusing or late */
+	STARTTLS_BYE_TIMEOUT,	/* the pre-TLS deadline passed */
+	STARTTLS_BYE_LIMIT,	/* line too long or too many commands */
+	STARTTLS_BYE_PROTOCOL	/* malformed input (LDAP: protocolError) */
+};
+
+#define STARTTLS_MAX_COMMANDS	10	/* default pre-TLS command cap */
+#define STARTTLS_REPLY_MAX	4096	/* longest backend greeting/EHLO reply */
+#define STARTTLS_KEEP_MAX	516	/* longest kept EHLO/HELO line */
+#define STARTTLS_STATE_MAX	32	/* largest driver state */
+#define STARTTLS_HOST_MAX	253	/* longest hostname */
+
+/* Per-listener settings; the session keeps a pointer, not a copy. */
+struct starttls_params {
+	const char *hostname;	/* SMTP greeting and EHLO name */
+	int optional;		/* SMTP only: clients may go on without TLS */
+	unsigned max_commands;	/* pre-TLS command cap; 0 for the default */
+};
+
+struct starttls_session;
+
+/* A protocol driver. The core never calls these directly. */
+struct starttls_driver {
+	const char *name;	/* "smtp", ...; also its ALPN protocol id */
+	size_t state_size;	/* at most STARTTLS_STATE_MAX */
+	size_t max_msg;		/* longest pre-TLS command, terminator included */
+	int optional_ok;	/* may run with params->optional set */
+	/* Length of the first complete command in p[0..n): 1 and *len set,
+	 * 0 need more, -1 too long, -2 malformed (*why set for both). */
+	int (*frame)(const uint8_t *p, size_t n, size_t max, size_t *len,
+	    const char **why);
+	/* Append the pre-TLS greeting (may be nothing). 0, or -1 if full. */
+	int (*greeting)(struct starttls_session *s, struct buf *out);
+	/* Handle one framed command: append replies, return AGAIN (done,
+	 * go on), UPGRADE, PLAINTEXT (msg not consumed), REPLY_AND_CLOSE or
+	 * ERROR, setting s->why for the last two. */
+	enum starttls_verdict (*command)(struct starttls_session *s,
+	    const uint8_t *msg, size_t len, struct buf *out);
+	/* Append a goodbye for reason why. 0, or -1 if full. */
+	int (*bye)(const struct starttls_session *s, enum starttls_bye why,
+	    struct buf *out);
+	/* Check the backend's greeting at the start of p[0..n): 1 positive,
+	 * 0 need more, -1 refused (*why set); *len is its length. NULL: the
+	 * protocol has no greeting. */
+	int (*backend_greeting)(const uint8_t *p, size_t n, size_t *len,
+	    const char **why);
+	/* After TLS: the backend's first reply at the start of p[0..n), *len
+	 * long: 1 with it, rewritten, appended to out, 0 need more, -1
+	 * malformed or too long. NULL: replies need no rewriting. (SMTP: drop
+	 * STARTTLS from the EHLO reply.) */
+	int (*backend_reply)(const uint8_t *p, size_t n, size_t *len,
+	    struct buf *out);
+	/* Plaintext path: check the backend's reply to the replayed line: 1
+	 * positive, 0 need more, -1 refused (*why set); *len is its length.
+	 * NULL unless optional_ok. */
+	int (*replay_reply)(const uint8_t *p, size_t n, size_t *len,
+	    const char **why);
+};
+
+/* One client's STARTTLS session. Treat as opaque outside starttls*.c. */
+struct starttls_session {
+	const struct starttls_driver *drv;
+	const struct starttls_params *params;
+	const char *why;	/* reason for the last closing verdict */
+	unsigned ncommands;	/* pre-TLS commands seen */
+	unsigned max_commands;
+	int phase;		/* private to starttls.c */
+	size_t keep_len;	/* kept EHLO/HELO line, for replay */
+	uint8_t keep[STARTTLS_KEEP_MAX];
+	_Alignas(16) uint8_t state[STARTTLS_STATE_MAX];
+};
+
+/* starttls_driver_find(name): the driver for "smtp", "imap", "pop3" or
+ * "ldap" (case-insensitive), or NULL. */
+const struct starttls_driver *starttls_driver_find(const char *name);
+
+/* starttls_init(s, drv, params): start a session. -1 if the hostname is
+ * empty, too long or not [A-Za-z0-9.-], or params->optional is set for a
+ * protocol other than SMTP. s holds no memory: nothing to free. */
+int starttls_init(struct starttls_session *s, const struct starttls_driver *drv,
+    const struct starttls_params *params);
+
+/* starttls_greeting(s, out): append portier's pre-TLS greeting. 0, or -1 if
+ * out is full. */
+int starttls_greeting(struct starttls_session *s, struct buf *out);
+
+/* starttls_client_input(s, in, out): consume the client's pre-TLS commands
+ * from in and append replies to out. Returns AGAIN (a partial command may
+ * stay in in), UPGRADE (in is empty and the session wiped), PLAINTEXT,
+ * REPLY_AND_CLOSE, INJECTION (bytes followed STARTTLS, also when this is
+ * called with bytes after UPGRADE) or ERROR. */
+enum starttls_verdict starttls_client_input(struct starttls_session *s,
+    struct buf *in, struct buf *out);
+
+/* starttls_looks_like_tls(p, n): after UPGRADE, whether the first bytes from
+ * the client open a TLS handshake record: 1 yes, 0 no (plaintext after
+ * STARTTLS: an injection attempt), -1 too few bytes to tell. */
+int starttls_looks_like_tls(const uint8_t *p, size_t n);
+
+/* starttls_backend_input(s, from_backend, to_backend, to_client): the
+ * hand-over after UPGRADE (client in TLS) or PLAINTEXT. Call it when the
+ * backend connects, even with no bytes, and on every read from it. It
+ * consumes the backend's greeting (never forwarded), on the plaintext path
+ * sends the kept EHLO/HELO to the backend and swallows its reply, and on
+ * the SMTP TLS path passes the backend's first reply to to_client without
+ * STARTTLS. Returns AGAIN, RELAY (bytes left in from_backend are for the
+ * client as they are) or REPLY_AND_CLOSE (to_client holds the refusal). */
+enum starttls_verdict starttls_backend_input(struct starttls_session *s,
+    struct buf *from_backend, struct buf *to_backend, struct buf *to_client);
+
+/* starttls_client_may_flow(s): 1 once the client's bytes may go to the
+ * backend (its greeting was accepted and no replay is pending), else 0.
+ * Until then the core buffers them. */
+int starttls_client_may_flow(const struct starttls_session *s);
+
+/* starttls_bye(s, why, out): append the protocol's goodbye for why: SMTP
+ * 421, IMAP * BYE, POP3 -ERR, LDAP Notice of Disconnection. 0, or -1. */
+int starttls_bye(const struct starttls_session *s, enum starttls_bye why,
+    struct buf *out);
+
+/* starttls_why(s): a short reason for the last closing verdict, for the
+ * log; never NULL. */
+const char *starttls_why(const struct starttls_session *s);
+
+/* --- for drivers --- */
+
+/* starttls_line(p, n, max, len, why): frame one line ending in LF (CRLF or
+ * bare LF) of at most max bytes, terminator included: 1 and *len, 0 need
+ * more, -1 too long. A line driver's frame. */
+int starttls_line(const uint8_t *p, size_t n, size_t max, size_t *len,
+    const char **why);
+
+/* starttls_line_trim(p, len): length of line p[0..len) without its line
+ * ending and trailing blanks. */
+size_t starttls_line_trim(const uint8_t *p, size_t len);
+
+/* starttls_word(p, n, kw, arg): 1 if p[0..n) starts with keyword kw
+ * (ASCII case-insensitive) followed by the end or a space; *arg is then the
+ * offset of the first non-space byte after it (n if none). 0 otherwise. */
+int starttls_word(const uint8_t *p, size_t n, const char *kw, size_t *arg);
+
+/* starttls_keep(s, p, n): remember line p[0..n) (no line ending) for replay
+ * to the backend, with CRLF. -1 if it is too long. */
+int starttls_keep(struct starttls_session *s, const uint8_t *p, size_t n);
+
+/* The drivers, for the registry and tests. */
+extern const struct starttls_driver starttls_smtp;
+extern const struct starttls_driver starttls_imap;
+extern const struct starttls_driver starttls_pop3;
+extern const struct starttls_driver starttls_ldap;
+
+#endif

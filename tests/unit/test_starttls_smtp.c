@@ -1,0 +1,221 @@
+#include "starttls_harness.h"
+
+static const struct starttls_params req = { "mx.example.org", 0, 0 };
+static const struct starttls_params opt = { "mx.example.org", 1, 0 };
+
+#define GREET "220 mx.example.org ESMTP ready\r\n"
+#define EHLO_R "250-mx.example.org\r\n250 STARTTLS\r\n"
+#define MUST "530 5.7.0 Must issue a STARTTLS command first\r\n"
+
+static struct h_run r;
+static struct h_back b;
+
+static void test_conversations(void)
+{
+	const struct starttls_driver *d = &starttls_smtp;
+
+	H_SCRIPT(d, &req, "EHLO client.example\r\nSTARTTLS\r\n",
+	    GREET EHLO_R "220 2.0.0 Ready to start TLS\r\n", STARTTLS_UPGRADE, &r);
+	CHECK(r.left == 0 && r.s.keep_len == 0);
+	/* Case, bare LF, HELO, NOOP, RSET, trailing blanks. */
+	H_SCRIPT(d, &req, "helo c\nnoop\r\nRSET\r\nStartTLS  \r\n",
+	    GREET "250 mx.example.org\r\n250 2.0.0 OK\r\n250 2.0.0 OK\r\n"
+	    "220 2.0.0 Ready to start TLS\r\n", STARTTLS_UPGRADE, &r);
+	/* STARTTLS with an argument, EHLO without one. */
+	H_SCRIPT(d, &req, "EHLO\r\nSTARTTLS now\r\nQUIT\r\n",
+	    GREET "501 5.5.4 Syntax: EHLO hostname\r\n"
+	    "501 5.5.4 Syntax error (no parameters allowed)\r\n"
+	    "221 2.0.0 mx.example.org closing connection\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &r);
+	CHECK_STR(starttls_why(&r.s), "client quit");
+	/* A partial command waits. */
+	H_SCRIPT(d, &req, "EHLO a\r\nSTART", GREET EHLO_R, STARTTLS_AGAIN, &r);
+	CHECK(r.left == 5);
+}
+
+static void test_attacks(void)
+{
+	const struct starttls_driver *d = &starttls_smtp;
+	char big[700];
+
+	/* CVE-2014-3556: a command pipelined after STARTTLS, in one write and
+	 * split (the split runs see it after UPGRADE). */
+	H_SCRIPT(d, &req, "EHLO a\r\nSTARTTLS\r\nMAIL FROM:<evil@x>\r\n",
+	    GREET EHLO_R "220 2.0.0 Ready to start TLS\r\n",
+	    STARTTLS_INJECTION, &r);
+	CHECK_STR(starttls_why(&r.s), "command injection attempt");
+	H_SCRIPT(d, &opt, "STARTTLS\r\n\r\n",
+	    GREET "220 2.0.0 Ready to start TLS\r\n", STARTTLS_INJECTION, &r);
+
+	/* AUTH and mail before TLS are refused, in required mode always. */
+	H_SCRIPT(d, &req, "EHLO a\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"
+	    "MAIL FROM:<a@b>\r\nXYZZY\r\n\r\n",
+	    GREET EHLO_R MUST MUST MUST MUST, STARTTLS_AGAIN, &r);
+	H_SCRIPT(d, &opt, "EHLO a\r\nAUTH LOGIN\r\n", GREET EHLO_R MUST,
+	    STARTTLS_AGAIN, &r);
+
+	/* The capability list is the same whatever the client says. */
+	H_SCRIPT(d, &req, "EHLO PIPELINING AUTH\r\nEHLO x\r\n",
+	    GREET EHLO_R EHLO_R, STARTTLS_AGAIN, &r);
+
+	/* Lines over 512 bytes end the session. */
+	memset(big, 'A', sizeof(big));
+	memcpy(big, "EHLO ", 5);
+	big[sizeof(big) - 1] = '\0';
+	H_SCRIPT(d, &req, big, GREET "421 4.7.0 mx.example.org too much input, "
+	    "closing connection\r\n", STARTTLS_REPLY_AND_CLOSE, &r);
+	CHECK_STR(starttls_why(&r.s), "line too long");
+	big[510] = '\r';
+	big[511] = '\n';
+	big[512] = '\0';	/* exactly 512 with CRLF: accepted */
+	H_SCRIPT(d, &req, big, GREET EHLO_R, STARTTLS_AGAIN, &r);
+
+	/* Command cap: the eleventh command closes. */
+	H_SCRIPT(d, &req, "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n"
+	    "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nSTARTTLS\r\n",
+	    GREET "250 2.0.0 OK\r\n250 2.0.0 OK\r\n250 2.0.0 OK\r\n"
+	    "250 2.0.0 OK\r\n250 2.0.0 OK\r\n250 2.0.0 OK\r\n250 2.0.0 OK\r\n"
+	    "250 2.0.0 OK\r\n250 2.0.0 OK\r\n250 2.0.0 OK\r\n"
+	    "421 4.7.0 mx.example.org too much input, closing connection\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &r);
+	CHECK_STR(starttls_why(&r.s), "too many commands before TLS");
+	{
+		static const struct starttls_params two = { "h", 0, 2 };
+		H_SCRIPT(d, &two, "NOOP\r\nNOOP\r\nNOOP\r\n", "220 h ESMTP ready\r\n"
+		    "250 2.0.0 OK\r\n250 2.0.0 OK\r\n421 4.7.0 h too much input, "
+		    "closing connection\r\n", STARTTLS_REPLY_AND_CLOSE, &r);
+	}
+}
+
+static void test_optional(void)
+{
+	const struct starttls_driver *d = &starttls_smtp;
+
+	/* Without a hello, no plaintext relay yet. */
+	H_SCRIPT(d, &opt, "MAIL FROM:<a@b>\r\n",
+	    GREET "503 5.5.1 Send EHLO or HELO first\r\n", STARTTLS_AGAIN, &r);
+	/* With one, the client goes on in plaintext; the MAIL line stays. */
+	H_SCRIPT(d, &opt, "EHLO  relay.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n",
+	    GREET EHLO_R, STARTTLS_PLAINTEXT, &r);
+	CHECK(r.left == strlen("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"));
+	CHECK(r.s.keep_len == strlen("EHLO  relay.example\r\n") &&
+	    memcmp(r.s.keep, "EHLO  relay.example\r\n", r.s.keep_len) == 0);
+	CHECK(!starttls_client_may_flow(&r.s));
+
+	/* Backend: greeting and the replayed EHLO's reply are eaten; the EHLO
+	 * goes to the backend; later bytes are the client's. */
+	h_back_script(&r.s, "220-b.example ESMTP\r\n220 hi\r\n250-b.example\r\n"
+	    "250-PIPELINING\r\n250 8BITMIME\r\n250 2.1.0 Ok\r\n", "",
+	    STARTTLS_RELAY, &b);
+	CHECK(b.left == strlen("250 2.1.0 Ok\r\n"));
+	CHECK(b.flow == 1);
+	CHECK(b.server.out_len == strlen("EHLO  relay.example\r\n") &&
+	    memcmp(b.server.out, "EHLO  relay.example\r\n", b.server.out_len) == 0);
+	/* The backend refuses the replayed EHLO. */
+	h_back_script(&r.s, "220 b\r\n550 no\r\n",
+	    "421 4.3.0 mx.example.org service not available\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	/* Greeting only: the EHLO is sent, its reply awaited. */
+	h_back_script(&r.s, "220 b\r\n", "", STARTTLS_AGAIN, &b);
+	CHECK(b.flow == 0 && b.server.out_len > 0);
+	/* HELO is replayed too. */
+	H_SCRIPT(d, &opt, "HELO a\r\nVRFY x\r\n", GREET "250 mx.example.org\r\n",
+	    STARTTLS_PLAINTEXT, &r);
+	CHECK(r.s.keep_len == 8 && memcmp(r.s.keep, "HELO a\r\n", 8) == 0);
+	/* Upgrading forgets the kept EHLO and the driver state. */
+	H_SCRIPT(d, &opt, "EHLO a\r\nSTARTTLS\r\n",
+	    GREET EHLO_R "220 2.0.0 Ready to start TLS\r\n", STARTTLS_UPGRADE, &r);
+	CHECK(r.s.keep_len == 0 && r.s.keep[0] == 0 && r.s.state[0] == 0);
+	/* In required mode nothing is kept. */
+	H_SCRIPT(d, &req, "EHLO a\r\n", GREET EHLO_R, STARTTLS_AGAIN, &r);
+	CHECK(r.s.keep_len == 0);
+	/* optional is SMTP's alone. */
+	CHECK(starttls_init(&r.s, &starttls_imap, &opt) == -1);
+}
+
+static void test_after_tls(void)
+{
+	const struct starttls_driver *d = &starttls_smtp;
+	static struct h_run up;
+
+	H_SCRIPT(d, &req, "EHLO a\r\nSTARTTLS\r\n",
+	    GREET EHLO_R "220 2.0.0 Ready to start TLS\r\n", STARTTLS_UPGRADE, &up);
+	CHECK(!starttls_client_may_flow(&up.s));
+
+	/* Greeting eaten; client may flow; EHLO reply without STARTTLS,
+	 * the new last line with a space. */
+	h_back_script(&up.s, "220 b ESMTP\r\n250-b\r\n250-SIZE 1000\r\n"
+	    "250 STARTTLS\r\n", "250-b\r\n250 SIZE 1000\r\n", STARTTLS_RELAY, &b);
+	h_back_script(&up.s, "220 b\r\n250-b\r\n250-starttls \r\n250-AUTH PLAIN\r\n"
+	    "250 8BITMIME\r\n", "250-b\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n",
+	    STARTTLS_RELAY, &b);
+	h_back_script(&up.s, "220 b\r\n250 b\r\n", "250 b\r\n", STARTTLS_RELAY, &b);
+	/* Only the first reply is touched; the rest is relayed as is. */
+	h_back_script(&up.s, "220 b\r\n250-b\r\n250 STARTTLS\r\n250 Ok\r\n",
+	    "250 b\r\n", STARTTLS_RELAY, &b);
+	CHECK(b.left == 8 && b.flow == 1);
+	/* A non-250 first reply passes unchanged. */
+	h_back_script(&up.s, "220 b\r\n503 5.5.1 no\r\n", "503 5.5.1 no\r\n",
+	    STARTTLS_RELAY, &b);
+	/* Greeting accepted, EHLO reply pending: client bytes may flow. */
+	h_back_script(&up.s, "220-b\r\n220 b\r\n250-b\r\n", "", STARTTLS_AGAIN, &b);
+	CHECK(b.flow == 1);
+
+	/* Negative, malformed, oversized greetings: 421 inside TLS. */
+	h_back_script(&up.s, "554 5.3.2 go away\r\n",
+	    "421 4.3.0 mx.example.org service not available\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	h_back_script(&up.s, "220-b\r\n250 b\r\n",
+	    "421 4.3.0 mx.example.org service not available\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	h_back_script(&up.s, "hello\r\n",
+	    "421 4.3.0 mx.example.org service not available\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	{
+		static char huge[STARTTLS_REPLY_MAX + 100];
+		memset(huge, 'x', sizeof(huge) - 1);
+		memcpy(huge, "220-", 4);
+		h_backend(&up.s, huge, strlen(huge), 0, strlen(huge), &b);
+		CHECK(b.v == STARTTLS_REPLY_AND_CLOSE);
+	}
+	/* Bytes after the upgrade, before the handshake: injection. */
+	{
+		struct starttls_session s = up.s;
+		struct buf in = {0}, out = {0};
+		buf_append(&in, "RSET\r\n", 6);
+		CHECK(starttls_client_input(&s, &in, &out) == STARTTLS_INJECTION);
+		buf_reset(&in);
+	}
+	CHECK(starttls_looks_like_tls((const uint8_t *)"\x16\x03\x01", 3) == 1);
+	CHECK(starttls_looks_like_tls((const uint8_t *)"\x16", 1) == -1);
+	CHECK(starttls_looks_like_tls((const uint8_t *)"MAIL", 4) == 0);
+	CHECK(starttls_looks_like_tls((const uint8_t *)"\x16\x03\x09", 3) == 0);
+}
+
+static void test_bye_and_init(void)
+{
+	struct starttls_session s;
+	struct buf out = {0};
+	static const struct starttls_params badhost = { "mx\r\n250 x", 0, 0 };
+
+	CHECK(starttls_init(&s, &starttls_smtp, &req) == 0);
+	CHECK(starttls_bye(&s, STARTTLS_BYE_UNAVAILABLE, &out) == 0);
+	CHECK(starttls_bye(&s, STARTTLS_BYE_TIMEOUT, &out) == 0);
+	CHECK(out.len == strlen("421 4.3.0 mx.example.org service not available\r\n"
+	    "421 4.4.2 mx.example.org timeout, closing connection\r\n"));
+	buf_reset(&out);
+	CHECK(starttls_init(&s, &starttls_smtp, &badhost) == -1);
+	CHECK(starttls_driver_find("SMTP") == &starttls_smtp);
+	CHECK(starttls_driver_find("ldap") == &starttls_ldap);
+	CHECK(starttls_driver_find("http") == NULL);
+}
+
+int main(void)
+{
+	test_conversations();
+	test_attacks();
+	test_optional();
+	test_after_tls();
+	test_bye_and_init();
+	return CHECK_DONE();
+}
