@@ -354,6 +354,10 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 		else if (l->proto == CFG_PROTO_FTP)
 			diag_add(ld->d, 0, f, l->line, n, "mode", "starttls for ftp (AUTH TLS) "
 			         "is not implemented yet");
+		else if (l->starttls_optional && l->proto != CFG_PROTO_SMTP)
+			diag_add(ld->d, 0, f, l->line, n, "starttls", "optional is for "
+			         "SMTP only (RFC 3207); %s clients must upgrade",
+			         cfg_proto_name(l->proto));
 	} else if (is_set(l->set, "starttls")) {
 		diag_add(ld->d, 0, f, l->line, n, "starttls", "only used with mode = starttls");
 	}

@@ -31,6 +31,13 @@ static void lint_one(const struct cfg *c, const struct cfg_listener *l,
 {
 	int port = ls->addr.port;
 
+	if (port == 25 && l->mode == CFG_MODE_STARTTLS && !l->starttls_optional) {
+		diag_add(d, 1, c->file, ls->line, l->name, "starttls",
+		         "port 25 receives mail from other servers, and RFC 3207 "
+		         "forbids a public MX to require TLS: servers that cannot "
+		         "upgrade will fail to deliver; set starttls = optional");
+		return;
+	}
 	if (port == 80 && l->mode == CFG_MODE_TLS) {
 		diag_add(d, 1, c->file, ls->line, l->name, "listen",
 		         "port 80 is plain HTTP, but mode = tls expects a TLS "

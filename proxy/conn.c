@@ -587,15 +587,16 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- life cycle ---- */
 
-struct conn *conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len)
+void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	const struct cfg_listener *l = svc->cl;
 	int on = 1;
 
 	if (c == NULL) {
+		log_warnx("[%s] out of memory; dropping a connection", l->name);
 		close(fd);
-		return NULL;
+		return;
 	}
 	c->magic = CONN_MAGIC;
 	c->svc = svc;
@@ -617,7 +618,7 @@ struct conn *conn_new(struct svc *svc, int fd, const struct sockaddr *peer, sock
 	case CFG_MODE_TLS:
 		if ((c->tls = tlsctx_accept(svc->tls, fd)) == NULL) {
 			conn_close(c, "out of memory");
-			return NULL;
+			return;
 		}
 		conn_state(c, CONN_HANDSHAKE);
 		conn_watch(c);
@@ -633,7 +634,6 @@ struct conn *conn_new(struct svc *svc, int fd, const struct sockaddr *peer, sock
 		conn_start_backend(c, &l->backend);
 		break;
 	}
-	return c;
 }
 
 void conn_close(struct conn *c, const char *reason)

@@ -62,9 +62,10 @@ struct conn {
 	char peer[64];
 };
 
-/* conn_new(svc, fd, peer, len): take over an accepted socket. NULL (and
- * fd closed) on ENOMEM. */
-struct conn *conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len);
+/* conn_new(svc, fd, peer, len): take over an accepted socket and start
+ * serving it. The connection may be over before this returns (a backend
+ * refusing at once): it lives in svc's server, not with the caller. */
+void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len);
 
 /* conn_close(c, reason): log one line with reason, free c. */
 void conn_close(struct conn *c, const char *reason);

@@ -159,6 +159,20 @@ int main(void)
 	CHECK(said(&d, "t.ini:13: [web] listen:", "port 80 is plain HTTP"));
 	cfg_free(c);
 
+	/* STARTTLS: optional only for SMTP; port 25 should not require TLS. */
+	load(TLS "[a]\nlisten = 143\nmode = starttls\nprotocol = imap\nstarttls = optional\n"
+	     "backend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "[a] starttls:", "SMTP only"));
+	c = load(TLS "[mx]\nlisten = 25\nmode = starttls\nprotocol = smtp\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && said(&d, "t.ini:4: [mx] starttls:", "starttls = optional"));
+	cfg_free(c);
+	c = load(TLS "[mx]\nlisten = 25\nmode = starttls\nprotocol = smtp\nstarttls = optional\n"
+	         "backend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && d.warnings == 0);
+	cfg_free(c);
+	load(TLS "[f]\nlisten = 21\nmode = starttls\nprotocol = ftp\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "[f] mode:", "not implemented yet"));
+
 	/* Edit distance and the key table. */
 	CHECK(cfg_edit_distance("backend", "bakend") == 1);
 	CHECK(cfg_edit_distance("listen", "listen") == 0);
