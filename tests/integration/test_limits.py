@@ -1,0 +1,131 @@
+"""Limits and timeouts: handshake, idle, max_connections, running out of
+file descriptors. Each test sets a short limit and watches portier keep it."""
+
+import socket
+import ssl
+import subprocess
+
+import harness
+
+
+def https_listener(certs, backend_port, **extra):
+    items = [("listen", "127.0.0.1:0"), ("protocol", "http"),
+             ("backend", "127.0.0.1:%d" % backend_port)]
+    items += list(extra.items())
+    return [("tls", harness.tls_items(certs.ec)), ("web", items)]
+
+
+def tls_connect(port, certs, timeout=5):
+    ctx = certs.client_context()
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def get(conn, path="/hello"):
+    conn.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        assert chunk, "connection closed before a response"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = conn.recv(4096)
+        assert chunk, "connection closed inside the body"
+        body += chunk
+    return head
+
+
+def test_handshake_timeout_names_the_silent_plaintext_client(portier, certs, http_backend):
+    p = portier(https_listener(certs, http_backend.port, handshake_timeout="1s"))
+    mark = p.mark()
+    s = socket.create_connection(("127.0.0.1", p.port("web")), timeout=5)
+    # A plaintext client waiting for a greeting sends nothing; portier must
+    # give up on it and say why.
+    assert s.recv(1) == b""
+    s.close()
+    m = p.wait_log(r"\[web\] handshake failed client=127\.0\.0\.1:\d+: TLS handshake timed "
+                   r"out after 1s with no ClientHello", since=mark)
+    assert m
+
+
+def test_idle_timeout_closes_a_quiet_relay(portier, certs, http_backend):
+    p = portier(https_listener(certs, http_backend.port, idle_timeout="1s"))
+    c = tls_connect(p.port("web"), certs)
+    assert b"200" in get(c).split(b"\r\n")[0]
+    c.settimeout(5)
+    # Nothing either way: after a second portier closes with close_notify.
+    try:
+        assert c.recv(1) == b""
+    except (ssl.SSLEOFError, ConnectionResetError):
+        pass
+    line = p.wait_log(r"\[web\] close .* idle for 1s").group(0)
+    assert "up=" in line and "tls=TLSv1.3" in line
+
+
+def test_max_connections_pauses_and_resumes_accepting(portier, certs, http_backend):
+    p = portier(https_listener(certs, http_backend.port, max_connections="2"))
+    port = p.port("web")
+    a, b = tls_connect(port, certs), tls_connect(port, certs)
+    get(a)
+    get(b)
+    p.wait_log(r"\[web\] max_connections \(2\) reached")
+    # A third client is not accepted while two are open: its handshake
+    # cannot complete (it waits in the kernel's queue).
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    ctx = certs.client_context()
+    third = ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False)
+    third.settimeout(0.5)
+    try:
+        third.do_handshake()
+        raise AssertionError("third connection was served beyond max_connections")
+    except (socket.timeout, ssl.SSLWantReadError, TimeoutError):
+        pass
+    # When one closes, the waiting client is taken and served.
+    a.close()
+    third.settimeout(5)
+    third.do_handshake()
+    assert b"200" in get(third).split(b"\r\n")[0]
+    third.close()
+    b.close()
+
+
+def test_out_of_fds_pauses_accepting_and_keeps_serving(portier, certs, http_backend):
+    p = portier(https_listener(certs, http_backend.port))
+    port = p.port("web")
+    first = tls_connect(port, certs)
+    get(first)
+    # Leave portier few descriptors: each client costs two (client + backend).
+    subprocess.run(["prlimit", "--pid", str(p.proc.pid), "--nofile=12:"], check=True)
+    extra = []
+    try:
+        for _ in range(12):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            extra.append(s)
+        m = p.wait_log(r"cannot accept, pausing all listeners for 1s: Too many open files")
+        assert m
+        # The connection made before is still relayed.
+        assert b"200" in get(first).split(b"\r\n")[0]
+    finally:
+        for s in extra:
+            s.close()
+    subprocess.run(["prlimit", "--pid", str(p.proc.pid), "--nofile=1024:"], check=True)
+    # Accepting resumes on its own; a new client is served.
+    harness.wait_for(lambda: _served(port, certs), 10, "portier to accept again")
+    assert p.log().count("cannot accept, pausing") <= 3   # once per 1 s episode
+    first.close()
+
+
+def _served(port, certs):
+    try:
+        c = tls_connect(port, certs, timeout=2)
+        ok = b"200" in get(c).split(b"\r\n")[0]
+        c.close()
+        return ok
+    except (OSError, ssl.SSLError, AssertionError):
+        return False
