@@ -72,6 +72,7 @@ struct cfg {
 	char *log;           /* "syslog", "stderr" or a path */
 	char *user;
 	char *ports_file;    /* where bound ports are written (tests, tooling) */
+	char *pid_file;      /* written after detaching */
 	char *hostname;
 	struct cfg_tls tls;
 	struct cfg_listener *listeners;

@@ -105,6 +105,15 @@ static int set_ports_file(struct cfg_ctx *c, const char *v, char *err, size_t er
 	return set_string(&c->cfg->ports_file, v);
 }
 
+static int set_pid_file(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	if (v[0] != '/') {
+		snprintf(err, errlen, "'%s': expected an absolute path", v);
+		return -1;
+	}
+	return set_string(&c->cfg->pid_file, v);
+}
+
 static int set_hostname(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	for (const char *p = v; *p; p++) {
@@ -312,6 +321,8 @@ const struct cfg_key cfg_keys[] = {
 	 "Account to run as after the ports are bound (privilege drop: accepted, not yet applied)."},
 	{"ports_file", G, 0, set_ports_file, "path", "(none)",
 	 "After binding, write 'LISTENER ADDR:PORT' per socket here (for port 0 and tooling)."},
+	{"pid_file", G, 0, set_pid_file, "path", "(none)",
+	 "Without -f portier detaches; it writes its process id here."},
 	{"hostname", G | L, 0, set_hostname, "name", "the machine's name",
 	 "Name portier gives in STARTTLS greetings (SMTP 220)."},
 	{"policy", T, 0, set_policy, "intermediate|modern", "intermediate",

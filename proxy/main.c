@@ -38,6 +38,16 @@ static void version(void)
 	       ev_backend(EV_DEFAULT) & EVBACKEND_EPOLL ? "epoll" : "other");
 }
 
+static int write_pid(const char *path)
+{
+	FILE *f = fopen(path, "we");
+
+	if (f == NULL)
+		return -1;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f);
+}
+
 /* -t: every problem of the config and its certificates, then 0 or 1. */
 static int check_only(const char *path)
 {
@@ -107,8 +117,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "portier: cannot open log %s: %m\n", c->log);
 		return 1;
 	}
+	/* Detach only now, so that every error above reached the terminal. */
+	if (!foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "portier: cannot detach: %m\n");
+		return 1;
+	}
+	if (c->pid_file && write_pid(c->pid_file) < 0)
+		log_warn("cannot write pid_file %s", c->pid_file);
 	diag_log(&d);      /* warnings, e.g. certificates about to expire */
 	diag_free(&d);
+	if (c->user)
+		log_warnx("user = %s: dropping privileges is not implemented yet; "
+		          "running as uid %d", c->user, (int)getuid());
 	if (listener_write_ports(c, &set) < 0)
 		log_warn("cannot write ports_file %s", c->ports_file);
 	if (server_init(&srv, EV_DEFAULT, c, tls, &set) < 0) {
@@ -120,6 +140,8 @@ int main(int argc, char **argv)
 	server_run(&srv);
 	server_free(&srv);
 	listener_close(&set);
+	if (c->pid_file)
+		unlink(c->pid_file);
 	cfg_free(c);
 	log_info("portier stopped");
 	log_close();

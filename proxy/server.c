@@ -85,6 +85,13 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	/* Without this, SIGHUP's default action would end the daemon. */
+	log_warnx("SIGHUP: reloading is not implemented yet; still serving "
+	          "the configuration loaded at start");
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_info("got signal %d, shutting down", w->signum);
@@ -120,6 +127,7 @@ int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
 	s->fd_retry.data = s;
 	ev_signal_init(&s->sig_term, on_signal, SIGTERM);
 	ev_signal_init(&s->sig_int, on_signal, SIGINT);
+	ev_signal_init(&s->sig_hup, on_hup, SIGHUP);
 	return 0;
 }
 
@@ -127,6 +135,7 @@ void server_run(struct server *s)
 {
 	ev_signal_start(s->loop, &s->sig_term);
 	ev_signal_start(s->loop, &s->sig_int);
+	ev_signal_start(s->loop, &s->sig_hup);
 	accepting(s, NULL, 1);
 	ev_run(s->loop, 0);
 	accepting(s, NULL, 0);
@@ -135,6 +144,7 @@ void server_run(struct server *s)
 		conn_close(s->conns, "portier shutting down");
 	ev_signal_stop(s->loop, &s->sig_term);
 	ev_signal_stop(s->loop, &s->sig_int);
+	ev_signal_stop(s->loop, &s->sig_hup);
 }
 
 void server_free(struct server *s)

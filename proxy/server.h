@@ -36,7 +36,7 @@ struct server {
 	struct conn *conns;          /* every live connection, for shutdown */
 	ev_timer fd_retry;           /* accepting paused for lack of fds */
 	int fd_paused;
-	ev_signal sig_term, sig_int;
+	ev_signal sig_term, sig_int, sig_hup;
 };
 
 /* server_prepare(c, d): build every listener's TLS context from c, for
