@@ -422,17 +422,36 @@ const char *cfg_key_nearest(const char *name, unsigned where)
 	return best;
 }
 
+/* Markdown table cells: a '|' inside a cell must be escaped. */
+static void cell(void *stream, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '|')
+			fputc('\\', stream);
+		fputc(*s, stream);
+	}
+}
+
 void cfg_keys_print(void *stream)
 {
 	fprintf(stream, "| key | section | type | default | meaning |\n");
 	fprintf(stream, "|---|---|---|---|---|\n");
 	for (size_t i = 0; i < cfg_nkeys; i++) {
 		const struct cfg_key *k = &cfg_keys[i];
-		fprintf(stream, "| `%s` | %s%s%s%s | %s | %s | %s |\n", k->name,
-		        k->where & G ? "[portier] " : "",
-		        k->where & T ? "[tls] " : "",
-		        k->where & (T | L) ? "listener" : "",
-		        k->repeatable ? " (repeatable)" : "",
-		        k->type, k->def, k->help);
+		char where[64];
+		size_t n;
+		snprintf(where, sizeof(where), "%s%s%s", k->where & G ? "[portier] " : "",
+		         k->where & T ? "[tls] " : "", k->where & (T | L) ? "listener" : "");
+		n = strlen(where);
+		if (n && where[n - 1] == ' ')
+			where[n - 1] = '\0';
+		fprintf(stream, "| `%s` | %s%s | ", k->name, where,
+		        k->repeatable ? " (repeatable)" : "");
+		cell(stream, k->type);
+		fputs(" | ", stream);
+		cell(stream, k->def);
+		fputs(" | ", stream);
+		cell(stream, k->help);
+		fputs(" |\n", stream);
 	}
 }
