@@ -1,0 +1,127 @@
+#ifndef PORTIER_FUZZ_ENGINE_H
+#define PORTIER_FUZZ_ENGINE_H
+/*
+ * The body of every fuzz_starttls_<proto> target. The input is a script:
+ *
+ *   byte 0   flags: bit 0 optional (SMTP), bits 1-4 max_commands (0 =
+ *            default), bit 5 feed one more client chunk after UPGRADE
+ *   then     chunks: one length byte L, then L % 64 + 1 bytes
+ *
+ * Chunks go to the client side until the engine says something other than
+ * AGAIN, then (after UPGRADE or PLAINTEXT) to the backend side. abort()
+ * marks a broken invariant, so libFuzzer reports it.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "starttls.h"
+
+static int fz_has(const struct buf *b, const char *s)
+{
+	size_t k = strlen(s);
+
+	for (size_t i = 0; i + k <= b->len; i++)
+		if (memcmp(buf_peek(b) + i, s, k) == 0)
+			return 1;
+	return 0;
+}
+
+/* Never a pre-authenticated session, never an alert, in any reply. */
+static void fz_clean(const struct buf *out)
+{
+	if (fz_has(out, "* PREAUTH") || fz_has(out, "[ALERT"))
+		abort();
+}
+
+static int fz_chunk(const uint8_t **d, size_t *n, struct buf *to)
+{
+	size_t c;
+
+	if (*n < 2)
+		return 0;
+	c = (size_t)((*d)[0] % 64) + 1;
+	(*d)++;
+	(*n)--;
+	if (c > *n)
+		c = *n;
+	if (buf_append(to, *d, c) == -1)
+		abort();	/* bounded by max_msg, so it always fits */
+	*d += c;
+	*n -= c;
+	return 1;
+}
+
+static int fz_wiped(const struct starttls_session *s)
+{
+	for (size_t i = 0; i < sizeof(s->state); i++)
+		if (s->state[i])
+			return 0;
+	return s->keep_len == 0;
+}
+
+static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
+    size_t n)
+{
+	struct starttls_params p = { "fuzz.example", 0, 0 };
+	struct starttls_session s;
+	struct buf in = {0}, out = {0}, fb = {0}, tb = {0}, tc = {0};
+	enum starttls_verdict v = STARTTLS_AGAIN;
+	uint8_t flags;
+
+	if (n < 1)
+		return;
+	flags = d[0];
+	d++;
+	n--;
+	p.optional = drv == &starttls_smtp && (flags & 1);
+	p.max_commands = (flags >> 1) & 15;
+	if (starttls_init(&s, drv, &p) || starttls_greeting(&s, &out))
+		abort();
+
+	while (v == STARTTLS_AGAIN && fz_chunk(&d, &n, &in)) {
+		v = starttls_client_input(&s, &in, &out);
+		fz_clean(&out);
+		if (v == STARTTLS_AGAIN && in.len >= drv->max_msg)
+			abort();	/* unbounded buffering */
+		buf_consume(&out, out.len);
+	}
+	if (v == STARTTLS_UPGRADE) {
+		if (in.len != 0 || !fz_wiped(&s))
+			abort();
+		if ((flags & 32) && fz_chunk(&d, &n, &in) &&
+		    starttls_client_input(&s, &in, &out) != STARTTLS_INJECTION)
+			abort();
+	}
+	if (v == STARTTLS_PLAINTEXT && (in.len == 0 || !p.optional))
+		abort();
+	if (v != STARTTLS_UPGRADE && v != STARTTLS_PLAINTEXT)
+		goto done;
+	if ((flags & 32) && v == STARTTLS_UPGRADE)
+		goto done;	/* the session ended with the injection */
+
+	v = starttls_backend_input(&s, &fb, &tb, &tc);
+	while (v == STARTTLS_AGAIN && fz_chunk(&d, &n, &fb)) {
+		v = starttls_backend_input(&s, &fb, &tb, &tc);
+		if (fb.len > 2 * STARTTLS_REPLY_MAX + 64)
+			abort();
+		/* The client never sees the backend offer STARTTLS (the
+		 * first line of a reply is a name, not an extension). */
+		if (fz_has(&tc, "\n250-STARTTLS\r\n") ||
+		    fz_has(&tc, "\n250 STARTTLS\r\n"))
+			abort();
+		buf_consume(&tc, tc.len);
+	}
+	if (v == STARTTLS_RELAY && !starttls_client_may_flow(&s))
+		abort();
+	if (v == STARTTLS_REPLY_AND_CLOSE)
+		fz_clean(&tc);
+done:
+	buf_reset(&in);
+	buf_reset(&out);
+	buf_reset(&fb);
+	buf_reset(&tb);
+	buf_reset(&tc);
+}
+
+#endif
