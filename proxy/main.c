@@ -20,7 +20,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: portier [-c FILE] [-f] [-t] [-V] [-h]\n"
+	        "usage: portier [-c FILE] [-f] [-t] [-V] [-K] [-h]\n"
 	        "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	        "  -f       stay in the foreground and log to stderr\n"
 	        "  -t       check the configuration and every certificate, then exit\n"
