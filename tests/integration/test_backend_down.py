@@ -1,0 +1,145 @@
+"""Backend down or refusing: HTTP listeners answer 502 over TLS, others close
+after logging; portier keeps serving and recovers when the backend is back."""
+
+import os
+import socket
+import ssl
+
+import harness
+from harness import curl, listener, tls_items
+
+
+def test_http_listener_answers_502_over_tls(portier, certs, closed_port):
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("web", closed_port, protocol="http")])
+    mark = p.mark()
+    cp = curl(certs, p.port("web"), "/anything", args=["-o", "/dev/null", "-w",
+                                                       "%{http_code} %{ssl_verify_result}"])
+    # curl exit 0: the TLS handshake and certificate verification succeeded,
+    # and the answer was a complete HTTP response.
+    assert cp.returncode == 0, cp.err
+    assert cp.out == "502 0", cp.out
+    p.wait_log(r"127\.0\.0\.1:%d" % closed_port, since=mark)
+
+
+def test_http_502_then_recovers_when_backend_comes_up(portier, certs, closed_port):
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("web", closed_port, protocol="http")])
+    cp = curl(certs, p.port("web"), "/x", args=["-o", "/dev/null", "-w", "%{http_code}"])
+    assert cp.out == "502", cp.out + cp.err
+    # Now start an HTTP backend on that very port.
+    try:
+        b = _http_backend_on(closed_port)
+    except OSError as e:
+        raise AssertionError("port %d was taken in between: %s" % (closed_port, e))
+    try:
+        cp = curl(certs, p.port("web"), "/echo/up")
+        assert cp.returncode == 0, cp.err
+        assert "method=GET path=/echo/up" in cp.out
+    finally:
+        b.stop()
+
+
+def _http_backend_on(port):
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = ("method=GET path=%s\n" % self.path).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class B:
+        def __init__(self):
+            self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+            self.srv.daemon_threads = True
+            self.t = threading.Thread(target=self.srv.serve_forever,
+                                      kwargs={"poll_interval": 0.05}, daemon=True)
+            self.t.start()
+
+        def stop(self):
+            self.srv.shutdown()
+            self.srv.server_close()
+            self.t.join(timeout=10)
+    return B()
+
+
+def test_http_502_for_missing_unix_backend(portier, certs, workdir):
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("web", backend="unix:%s" % (workdir / "nobody-here.sock"),
+                          protocol="http")])
+    cp = curl(certs, p.port("web"), "/", args=["-o", "/dev/null", "-w", "%{http_code}"])
+    assert cp.returncode == 0, cp.err
+    assert cp.out == "502"
+
+
+def test_unix_socket_backend_relays(portier, certs, workdir):
+    """The unix:/path backend form works when something listens there."""
+    path = str(workdir / "backend.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(4)
+    srv.settimeout(10 * harness.SLOW)
+    try:
+        p = portier([("tls", tls_items(certs.ec)),
+                     listener("raw", backend="unix:" + path)])
+        cli = harness.TLSClient(p.port("raw"), certs.client_context(), "localhost")
+        c, _ = srv.accept()
+        with c:
+            c.settimeout(10 * harness.SLOW)
+            cli.send(b"ping over unix")
+            cli.close_notify()
+            assert harness.read_to_eof(c) == b"ping over unix"
+            c.sendall(b"pong")
+        assert cli.recv_all() == b"pong"
+        cli.close()
+    finally:
+        srv.close()
+
+
+def test_tcp_listener_closes_and_logs(portier, certs, closed_port):
+    p = portier([("tls", tls_items(certs.ec)), listener("raw", closed_port)])
+    mark = p.mark()
+    got = b""
+    ctx = certs.client_context()
+    try:
+        cli = harness.TLSClient(p.port("raw"), ctx, "localhost")
+        cli.send(b"hello?")
+        got = cli.recv_all()
+        cli.close()
+    except (ssl.SSLError, ConnectionError, OSError):
+        pass    # closing during the handshake is fine too
+    assert got == b"", "a tcp listener must not invent an answer: %r" % got
+    line = p.wait_log(r"127\.0\.0\.1:%d" % closed_port, since=mark).string
+    assert "refused" in line.lower(), line
+    # portier is still serving
+    assert harness.port_open(p.port("raw"))
+
+
+def test_many_failures_do_not_leak_or_stall(portier, certs, closed_port, http_backend):
+    """50 refused backend connects in a row, then a working listener still works."""
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("down", closed_port, protocol="http"),
+                 listener("up", http_backend.port, protocol="http")])
+    ctx = certs.client_context()
+    for _ in range(50):
+        with socket.create_connection(("127.0.0.1", p.port("down")), timeout=10) as s:
+            with ctx.wrap_socket(s, server_hostname="localhost") as t:
+                t.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                data = b""
+                for _ in range(100):
+                    d = t.recv(4096)
+                    if not d:
+                        break
+                    data += d
+                assert data.startswith(b"HTTP/1.") and b" 502 " in data.split(b"\r\n")[0], data
+    cp = curl(certs, p.port("up"), "/size/100000", args=["-o", os.devnull, "-w", "%{size_download}"])
+    assert cp.out == "100000", cp.out + cp.err

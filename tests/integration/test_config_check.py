@@ -1,0 +1,367 @@
+"""`portier -t`: every class of config problem is reported as
+FILE:LINE: [section] key: what is wrong, what is expected — all of them, exit 1 —
+plus certificate checks, port/model lint warnings, and the other CLI flags."""
+
+import glob
+import os
+import re
+
+import pytest
+
+import harness
+from harness import portier_check, run
+
+# A report line may carry a leading 'error: ' or 'warning: ' tag.
+TAG = r"^(?:(?:warning|error):\s*)?"
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def base(certs, listener_lines=None, tls_lines=None):
+    """A valid config; listener/tls lines may be replaced to break it."""
+    tls = tls_lines if tls_lines is not None else ["cert = " + certs.ec.cert,
+                                                   "key = " + certs.ec.key]
+    lst = listener_lines if listener_lines is not None else [
+        "listen = 127.0.0.1:8443", "mode = tls", "protocol = http", "backend = 127.0.0.1:8080"]
+    return "\n".join(["; portier -t test config", "[portier]", "log = stderr", "",
+                      "[tls]"] + tls + ["", "[web]"] + lst) + "\n"
+
+
+def lineno(text, needle, nth=1):
+    """1-based number of the nth line of text containing needle."""
+    n = 0
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            n += 1
+            if n == nth:
+                return i
+    raise AssertionError("%r not in config" % needle)
+
+
+def lines_at(out, path, lines):
+    """Output lines that start with PATH:LINE: for any LINE in lines (after an
+    optional 'warning: ' or 'error: ' tag)."""
+    rx = re.compile(TAG + r"%s:(%s): " % (re.escape(path), "|".join(str(l) for l in lines)),
+                    re.I)
+    return [l for l in out.splitlines() if rx.search(l)]
+
+
+def check_error(workdir, text, needle, section, key, words=(), also_lines=()):
+    """Run -t; expect exit 1 and a line PATH:LINE: [section] key: ... with words in it."""
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, "exit %d, expected 1:\n%s\n---\n%s" % (rc, text, out)
+    want = [lineno(text, needle)] + list(also_lines)
+    found = [l for l in lines_at(out, path, want) if
+             re.search(r": \[%s\] %s: \S" % (re.escape(section), re.escape(key)), l)]
+    assert found, "no '%s:%s: [%s] %s: ...' line in:\n%s\n--- config:\n%s" % (
+        path, want, section, key, out, text)
+    for w in words:
+        assert any(re.search(w, l, re.I) for l in found), \
+            "%r not said in %s" % (w, found)
+    return found, out
+
+
+def test_valid_config_passes_cleanly(workdir, certs):
+    rc, out, _ = portier_check(workdir, base(certs))
+    assert rc == 0, out
+    assert not re.search(r"(?i)\b(error|warning)\b", out), out
+
+
+def test_unknown_key_did_you_mean(workdir, certs):
+    text = base(certs, listener_lines=["lisen = 127.0.0.1:8443", "listen = 127.0.0.1:8443",
+                                       "mode = tls", "protocol = http",
+                                       "backend = 127.0.0.1:8080"])
+    check_error(workdir, text, "lisen", "web", "lisen", [r"unknown", r"did you mean.*\blisten\b"])
+
+
+def test_unknown_key_in_tls_section(workdir, certs):
+    text = base(certs, tls_lines=["cert = " + certs.ec.cert, "key = " + certs.ec.key,
+                                  "min_verison = 1.2"])
+    check_error(workdir, text, "min_verison", "tls", "min_verison",
+                [r"did you mean.*\bmin_version\b"])
+
+
+def test_unknown_key_in_global_section(workdir, certs):
+    text = base(certs).replace("log = stderr", "log = stderr\nports_fle = /tmp/x")
+    check_error(workdir, text, "ports_fle", "portier", "ports_fle",
+                [r"did you mean.*\bports_file\b"])
+
+
+@pytest.mark.parametrize("bad,good", [("tsl", "tls"), ("portir", "portier")])
+def test_unknown_section_did_you_mean(workdir, certs, bad, good):
+    text = base(certs) + "\n[%s]\ncurves = X25519\n" % bad
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    found = lines_at(out, path, [lineno(text, "[%s]" % bad), lineno(text, "curves")])
+    assert any(re.search(r"did you mean.*\b%s\b" % good, l, re.I) for l in found), \
+        "no did-you-mean [%s] at the section's line:\n%s" % (good, out)
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:http",
+                                   "127.0.0.1:", "70000", "[::1:443", "1.2.3.4.5:443"])
+def test_bad_listen(workdir, certs, value):
+    text = base(certs, listener_lines=["listen = " + value, "mode = tls", "protocol = http",
+                                       "backend = 127.0.0.1:8080"])
+    check_error(workdir, text, "listen = ", "web", "listen")
+
+
+def test_bad_mode(workdir, certs):
+    text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tsl", "protocol = http",
+                                       "backend = 127.0.0.1:8080"])
+    check_error(workdir, text, "mode = tsl", "web", "mode", [r"starttls", r"redirect"])
+
+
+def test_bad_protocol(workdir, certs):
+    text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls",
+                                       "protocol = imap4", "backend = 127.0.0.1:8080"])
+    check_error(workdir, text, "protocol = imap4", "web", "protocol", [r"\bimap\b"])
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "unix:",
+                                   ":8080", "127.0.0.1:80x"])
+def test_bad_backend(workdir, certs, value):
+    text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
+                                       "backend = " + value])
+    check_error(workdir, text, "backend = ", "web", "backend")
+
+
+def test_missing_backend(workdir, certs):
+    text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http"])
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    assert re.search(TAG + r"%s:\d+: \[web\].*backend" % re.escape(path), out, re.M), out
+
+
+def test_missing_listen(workdir, certs):
+    text = base(certs, listener_lines=["mode = tls", "protocol = http", "backend = 127.0.0.1:8080"])
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    assert re.search(TAG + r"%s:\d+: \[web\].*listen" % re.escape(path), out, re.M), out
+
+
+@pytest.mark.parametrize("value", ["1.1", "1.0", "1", "tls1.1"])
+def test_min_version_below_1_2(workdir, certs, value):
+    text = base(certs, tls_lines=["min_version = " + value, "cert = " + certs.ec.cert,
+                                  "key = " + certs.ec.key])
+    check_error(workdir, text, "min_version", "tls", "min_version", [r"1\.2"])
+
+
+def test_bad_policy(workdir, certs):
+    text = base(certs, tls_lines=["policy = old", "cert = " + certs.ec.cert,
+                                  "key = " + certs.ec.key])
+    check_error(workdir, text, "policy", "tls", "policy", [r"intermediate", r"modern"])
+
+
+def test_bad_timeout_and_max_connections(workdir, certs):
+    text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
+                                       "backend = 127.0.0.1:8080", "handshake_timeout = soon",
+                                       "max_connections = -5"])
+    check_error(workdir, text, "handshake_timeout", "web", "handshake_timeout")
+    check_error(workdir, text, "max_connections", "web", "max_connections")
+
+
+def test_missing_cert_file(workdir, certs):
+    missing = str(workdir / "nope" / "missing.pem")
+    text = base(certs, tls_lines=["cert = " + missing, "key = " + certs.ec.key])
+    check_error(workdir, text, "cert = ", "tls", "cert", [re.escape(missing)])
+
+
+def test_missing_key_file(workdir, certs):
+    missing = str(workdir / "missing.key")
+    text = base(certs, tls_lines=["cert = " + certs.ec.cert, "key = " + missing])
+    check_error(workdir, text, "key = ", "tls", "key", [re.escape(missing)])
+
+
+def test_key_not_matching_cert(workdir, certs):
+    text = base(certs, tls_lines=["cert = " + certs.ec.cert, "key = " + certs.wrongkey])
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    found = lines_at(out, path, [lineno(text, "key = "), lineno(text, "cert = ")])
+    assert any(re.search(r"\[tls\] (key|cert): .*match", l, re.I) for l in found), out
+
+
+def test_rsa_key_for_ecdsa_cert(workdir, certs):
+    text = base(certs, tls_lines=["cert = " + certs.ec.cert, "key = " + certs.rsa.key])
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    assert lines_at(out, path, [lineno(text, "key = "), lineno(text, "cert = ")]), out
+
+
+def test_key_defaults_to_cert_file(workdir, certs):
+    combined = workdir / "combined.pem"
+    combined.write_text(open(certs.ec.key).read() + open(certs.ec.cert).read())
+    os.chmod(combined, 0o600)
+    text = base(certs, tls_lines=["cert = %s" % combined])
+    rc, out, _ = portier_check(workdir, text)
+    assert rc == 0, out
+
+
+def test_key_before_any_cert(workdir, certs):
+    text = base(certs, tls_lines=["key = " + certs.ec.key, "cert = " + certs.ec.cert,
+                                  "key = " + certs.ec.key])
+    check_error(workdir, text, "key = ", "tls", "key")
+
+
+def test_expired_cert_is_an_error(workdir, certs):
+    text = base(certs, tls_lines=["cert = " + certs.expired.cert, "key = " + certs.expired.key])
+    check_error(workdir, text, "cert = ", "tls", "cert", [r"expired"])
+
+
+def test_cert_expiring_in_10_days_is_a_warning(workdir, certs):
+    text = base(certs, tls_lines=["cert = " + certs.expiring.cert, "key = " + certs.expiring.key])
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 0, out
+    found = lines_at(out, path, [lineno(text, "cert = ")])
+    assert any(re.search(r"warning", l, re.I) and re.search(r"expir", l, re.I)
+               and re.search(r"\b(9|10) days?\b", l) for l in found), out
+
+
+def test_chain_that_does_not_verify(workdir, certs):
+    """A leaf followed by a CA that did not sign it."""
+    other_ca = workdir / "other-ca.pem"
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(workdir / "other-ca.key"), "-out", str(other_ca), "-days", "30",
+         "-subj", "/CN=other CA"], env={"OPENSSL_CONF": "/dev/null"}, check=True)
+    bad_chain = workdir / "badchain.pem"
+    bad_chain.write_text(open(certs.ec.leaf).read() + other_ca.read_text())
+    text = base(certs, tls_lines=["cert = %s" % bad_chain, "key = " + certs.ec.key])
+    check_error(workdir, text, "cert = ", "tls", "cert", [r"chain|issuer|sign|verif"])
+
+
+def test_listener_cert_errors_name_the_listener(workdir, certs):
+    text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
+                                       "backend = 127.0.0.1:8080",
+                                       "cert = " + certs.expired.cert,
+                                       "key = " + certs.expired.key])
+    check_error(workdir, text, "cert = " + certs.expired.cert, "web", "cert", [r"expired"])
+
+
+def test_every_problem_is_reported(workdir, certs):
+    text = base(certs,
+                tls_lines=["min_version = 1.1", "cert = " + certs.ec.cert,
+                           "key = " + certs.ec.key],
+                listener_lines=["listen = 127.0.0.1:99999", "mode = tls", "protocol = http",
+                                "backend = 127.0.0.1:8080", "bakend = 127.0.0.1:8080"])
+    text += "\n[imaps]\nlisten = 127.0.0.1:9993\nmode = sometimes\nprotocol = imap\n" \
+            "backend = 127.0.0.1:143\n"
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    for needle, sect, key in [("min_version", "tls", "min_version"),
+                              ("listen = 127.0.0.1:99999", "web", "listen"),
+                              ("bakend", "web", "bakend"),
+                              ("mode = sometimes", "imaps", "mode")]:
+        n = lineno(text, needle)
+        assert re.search(TAG + r"%s:%d: \[%s\] %s: " % (re.escape(path), n, sect, key), out, re.M), \
+            "problem at line %d (%s) not reported:\n%s" % (n, needle, out)
+
+
+def test_start_with_broken_config_fails_like_check(workdir, certs):
+    """Not only -t: starting with a broken config prints the same and exits 1."""
+    text = base(certs, listener_lines=["listen = 127.0.0.1:0", "mode = tsl", "protocol = http",
+                                       "backend = 127.0.0.1:8080"])
+    rc, out, path = portier_check(workdir, text, args=("-f",))
+    assert rc == 1, out
+    assert re.search(TAG + r"%s:%d: \[web\] mode: " % (re.escape(path), lineno(text, "mode = tsl")),
+                     out, re.M), out
+
+
+def test_missing_config_file(workdir):
+    missing = str(workdir / "absent.ini")
+    cp = run([harness.PORTIER_BIN, "-t", "-c", missing])
+    assert cp.returncode == 1
+    assert missing in cp.out + cp.err
+
+
+# ---- lint: well-known port used with the other model ----------------------
+
+def lint_config(certs, port, mode, protocol):
+    backend = "backend = 127.0.0.1:10025"
+    lines = ["listen = %s" % port, "mode = " + mode, "protocol = " + protocol]
+    if mode != "redirect":
+        lines.append(backend)
+    return base(certs, listener_lines=lines)
+
+
+@pytest.mark.parametrize("port,mode,protocol", [
+    (993, "starttls", "imap"), (995, "plain", "pop3"), (465, "starttls", "smtp"),
+    (636, "plain", "ldap"), (443, "plain", "http"),
+    (25, "tls", "smtp"), (587, "tls", "smtp"), (143, "tls", "imap"), (110, "tls", "pop3"),
+    (389, "tls", "ldap"), (80, "tls", "http"),
+])
+def test_lint_port_model_mismatch(workdir, certs, port, mode, protocol):
+    text = lint_config(certs, port, mode, protocol)
+    rc, out, path = portier_check(workdir, text)
+    found = lines_at(out, path, [lineno(text, "listen = "), lineno(text, "mode = ")])
+    warn = [l for l in found if re.search(r"warning", l, re.I) and re.search(r"\b%d\b" % port, l)]
+    assert warn, "no lint warning for port %d with mode = %s:\n%s" % (port, mode, out)
+    if mode != "starttls":   # starttls may still be 'not implemented yet' (an error)
+        assert rc == 0, "a lint warning alone must not fail -t:\n" + out
+
+
+@pytest.mark.parametrize("port,mode,protocol", [
+    (993, "tls", "imap"), (465, "tls", "smtp"), (443, "tls", "http"), (636, "tls", "ldap"),
+    (80, "redirect", "http"), (8443, "tls", "http"), (2525, "plain", "tcp"),
+])
+def test_no_lint_for_matching_model(workdir, certs, port, mode, protocol):
+    text = lint_config(certs, port, mode, protocol)
+    rc, out, _ = portier_check(workdir, text)
+    assert rc == 0, out
+    assert not re.search(r"(?i)warning", out), out
+
+
+# ---- shipped example configs ------------------------------------------------
+
+def example_configs():
+    return sorted(glob.glob(os.path.join(REPO, "config", "*.ini")))
+
+
+def test_example_configs_exist():
+    names = {os.path.basename(p) for p in example_configs()}
+    missing = {"portier.ini", "mail-gateway.ini", "ldap-front.ini", "small-office.ini"} - names
+    assert not missing, "config/ lacks %s" % sorted(missing)
+
+
+@pytest.mark.parametrize("path", example_configs() or ["<none>"])
+def test_example_config_checks_clean(workdir, certs, path):
+    """-t exits 0 on each config/*.ini. The examples name certificates under
+    /etc/portier/tls that a test machine lacks: their cert/key values are pointed
+    at generated test certificates (ECDSA and RSA alternately), nothing else changes."""
+    assert path != "<none>", "no config/*.ini yet"
+    leaves = [certs.ec, certs.rsa]
+    n = {"cert": 0, "key": 0}
+    out_lines = []
+    for line in open(path).read().splitlines():
+        m = re.match(r"^(\s*)(cert|key)(\s*=\s*)(\S.*)$", line)
+        if m:
+            leaf = leaves[n[m.group(2)] % 2]
+            n[m.group(2)] += 1
+            line = m.group(1) + m.group(2) + m.group(3) + (leaf.cert if m.group(2) == "cert"
+                                                            else leaf.key)
+        out_lines.append(line)
+    rc, out, _ = portier_check(workdir, "\n".join(out_lines) + "\n",
+                               name=os.path.basename(path))
+    assert rc == 0, "portier -t failed on %s:\n%s" % (path, out)
+
+
+# ---- other flags --------------------------------------------------------------
+
+def test_version_names_boringssl_flavour():
+    cp = run([harness.PORTIER_BIN, "-V"])
+    assert cp.returncode == 0, cp.err
+    out = cp.out + cp.err
+    m = re.search(r"project\(portier VERSION ([0-9.]+)", open(os.path.join(REPO, "CMakeLists.txt")).read())
+    assert m and m.group(1) in out, out
+    assert re.search(r"BoringSSL", out), out
+    assert re.search(r"OPENSSL_SMALL|small", out, re.I), "does not say whether it is the small build: " + out
+
+
+def test_help():
+    cp = run([harness.PORTIER_BIN, "-h"])
+    assert cp.returncode == 0
+    out = cp.out + cp.err
+    for flag in ("-c", "-f", "-t", "-V"):
+        assert flag in out, out
+
+
+def test_unknown_option_fails():
+    cp = run([harness.PORTIER_BIN, "-Z"])
+    assert cp.returncode != 0

@@ -1,0 +1,166 @@
+"""TLS termination in front of a plaintext HTTP backend, and the raw relay's
+half-close in both directions (mode = tls)."""
+
+import hashlib
+import os
+import re
+import socket
+
+import harness
+from harness import curl, listener, tls_items
+
+
+def start_web(portier, certs, backend_port, listen="127.0.0.1:0"):
+    return portier([("tls", tls_items(certs.ec)),
+                    listener("web", backend_port, protocol="http", listen=listen)])
+
+
+def close_line_with(p, key, minimum, timeout=5):
+    """Poll for a close line whose integer field key >= minimum; returns its fields."""
+    def find():
+        for line in harness.close_lines(p.log()):
+            kv = harness.parse_kv(line)
+            if re.fullmatch(r"\d+", kv.get(key, "")) and int(kv[key]) >= minimum:
+                return kv
+        return None
+    try:
+        return harness.wait_for(find, timeout, "close line with %s>=%d" % (key, minimum))
+    except AssertionError:
+        raise AssertionError("no close line with %s>=%d; log:\n%s" % (key, minimum, p.log()))
+
+
+def test_download_1mib_byte_exact(portier, certs, http_backend, workdir):
+    p = start_web(portier, certs, http_backend.port)
+    out = str(workdir / "big.out")
+    cp = curl(certs, p.port("web"), "/big", args=["-o", out, "-w", "%{http_code}"])
+    assert cp.returncode == 0, cp.err
+    assert cp.out == "200"
+    with open(out, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == http_backend.big_sha256
+    kv = close_line_with(p, "down", 1 << 20)
+    assert kv.get("client", "").startswith("127.0.0.1"), kv
+    assert kv.get("sni") == "localhost", kv
+    assert re.search(r"1\.[23]", kv.get("tls", "")), kv
+    assert kv.get("cipher"), kv
+    assert "resumed" in kv, kv
+    assert 0 < int(kv["up"]) < (1 << 20), kv
+
+
+def test_upload_1mib_byte_exact(portier, certs, http_backend, workdir):
+    p = start_web(portier, certs, http_backend.port)
+    body = os.urandom(1 << 20)
+    src = workdir / "up.bin"
+    src.write_bytes(body)
+    cp = curl(certs, p.port("web"), "/sha256",
+              args=["--data-binary", "@%s" % src, "-H", "Content-Type: application/octet-stream",
+                    "-H", "Expect:"])
+    assert cp.returncode == 0, cp.err
+    assert cp.out == hashlib.sha256(body).hexdigest()
+    kv = close_line_with(p, "up", 1 << 20)
+    assert int(kv["down"]) < 4096, kv
+
+
+def test_upload_chunked_1mib_byte_exact(portier, certs, http_backend, workdir):
+    p = start_web(portier, certs, http_backend.port)
+    body = os.urandom(1 << 20)
+    src = workdir / "up.bin"
+    src.write_bytes(body)
+    cp = curl(certs, p.port("web"), "/sha256",
+              args=["-T", str(src), "-H", "Transfer-Encoding: chunked", "-H", "Expect:"])
+    assert cp.returncode == 0, cp.err
+    assert cp.out == hashlib.sha256(body).hexdigest()
+
+
+def test_several_requests_on_one_connection(portier, certs, http_backend, workdir):
+    p = start_web(portier, certs, http_backend.port)
+    sizes = [1, 1000, 16384, 16385, 100000, 300000]
+    urls = ["https://localhost:%d/size/%d" % (p.port("web"), n) for n in sizes]
+    out = str(workdir / "many.out")
+    args = []
+    for i, u in enumerate(urls):
+        args += [u, "-o", out + str(i)]
+    cp = harness.run(["curl", "-sS", "--max-time", "30", "--cacert", certs.ca, "--resolve",
+                      "localhost:%d:127.0.0.1" % p.port("web"), "-w", "%{num_connects}\n"] + args,
+                     timeout=40)
+    assert cp.returncode == 0, cp.err
+    # curl reuses the connection: one connect for the first URL, none after.
+    assert cp.out.split() == ["1"] + ["0"] * (len(urls) - 1), cp.out
+    got = [open(out + str(i), "rb").read() for i in range(len(urls))]
+    assert got == [http_backend.big[:n] for n in sizes]
+    harness.wait_for(lambda: len(harness.close_lines(p.log())) >= 1, 5, "close line")
+    assert len(harness.close_lines(p.log())) == 1, p.log()
+
+
+def test_ipv4_and_ipv6_listeners_in_one_section(portier, certs, http_backend):
+    p = start_web(portier, certs, http_backend.port, listen=["127.0.0.1:0", "[::1]:0"])
+    addrs = sorted(h for h, _ in p.ports["web"])
+    assert addrs == ["127.0.0.1", "::1"], p.ports
+    for host, port in p.ports["web"]:
+        cp = curl(certs, port, "/echo/v?x=1", addr=host)
+        assert cp.returncode == 0, cp.err
+        assert "method=GET path=/echo/v?x=1 host=localhost:%d" % port in cp.out
+
+
+def test_client_close_notify_still_gets_response(portier, certs, raw_backend):
+    """Client sends 1 MiB then its close_notify; portier must pass that on as
+    shutdown(SHUT_WR) to the backend and still relay the backend's answer."""
+    def handler(c):
+        got = harness.read_to_eof(c)           # needs the backend-side EOF
+        c.sendall(hashlib.sha256(got).hexdigest().encode())
+        return got
+    b = raw_backend(handler)
+    p = portier([("tls", tls_items(certs.ec)), listener("raw", b.port)])
+    payload = os.urandom(1 << 20)
+    cli = harness.TLSClient(p.port("raw"), certs.client_context(), "localhost")
+    try:
+        cli.send(payload)
+        cli.close_notify()
+        answer = cli.recv_all()
+        assert answer == hashlib.sha256(payload).hexdigest().encode()
+        assert cli.got_close_notify, "backend's close was not passed on as close_notify"
+    finally:
+        cli.close()
+    assert b.wait_result() == payload
+    close_line_with(p, "up", 1 << 20)
+
+
+def test_backend_shut_wr_while_still_reading(portier, certs, raw_backend):
+    """Backend sends, shuts down its write side and keeps reading: the client
+    gets the data and a close_notify, and what it sends afterwards still arrives."""
+    blob = os.urandom(300000)
+
+    def handler(c):
+        c.sendall(blob)
+        c.shutdown(socket.SHUT_WR)
+        return harness.read_to_eof(c)
+    b = raw_backend(handler)
+    p = portier([("tls", tls_items(certs.ec)), listener("raw", b.port)])
+    cli = harness.TLSClient(p.port("raw"), certs.client_context(), "localhost")
+    try:
+        got = cli.recv_all()
+        assert hashlib.sha256(got).hexdigest() == hashlib.sha256(blob).hexdigest()
+        assert cli.got_close_notify, "backend's SHUT_WR did not become a close_notify"
+        late = os.urandom(200000)
+        cli.send(late)
+        cli.close_notify()
+        assert b.wait_result() == late
+    finally:
+        cli.close()
+    kv = close_line_with(p, "up", 200000)
+    assert int(kv["down"]) >= len(blob), kv
+
+
+def test_plain_mode_relays_untouched(portier, raw_backend):
+    """mode = plain: bytes go through unchanged in both directions."""
+    def handler(c):
+        got = harness.read_to_eof(c)
+        c.sendall(got[::-1])
+        return got
+    b = raw_backend(handler)
+    p = portier([listener("plain", b.port, mode="plain")])
+    payload = os.urandom(500000)
+    with socket.create_connection(("127.0.0.1", p.port("plain")), timeout=20) as s:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        assert harness.read_to_eof(s) == payload[::-1]
+    assert b.wait_result() == payload

@@ -1,0 +1,60 @@
+"""slapd behind an implicit-TLS ldaps listener, driven by OpenLDAP's own clients."""
+
+import pytest
+
+import harness
+from harness import listener, tls_items
+
+
+@pytest.fixture(scope="module")
+def ldaps_portier(tmp_path_factory, certs, slapd):
+    p = harness.Portier(tmp_path_factory.mktemp("ldapsportier"), [
+        ("tls", tls_items(certs.ec)),
+        listener("ldaps", slapd.port, protocol="ldap"),
+    ])
+    yield p
+    p.stop()
+
+
+def ldap_env(certs):
+    return {"LDAPTLS_CACERT": certs.ca, "LDAPTLS_REQCERT": "demand", "LDAPCONF": "/dev/null",
+            "LDAPRC": "/dev/null"}
+
+
+def test_ldapsearch_over_ldaps(ldaps_portier, slapd, certs):
+    url = "ldaps://127.0.0.1:%d/" % ldaps_portier.port("ldaps")
+    cp = harness.run(["ldapsearch", "-x", "-LLL", "-o", "nettimeout=10", "-H", url,
+                      "-b", "dc=example,dc=org", "(uid=alice)", "description", "mail"],
+                     env=ldap_env(certs))
+    assert cp.returncode == 0, cp.err
+    assert "dn: uid=alice,ou=people,dc=example,dc=org" in cp.out
+    assert "description: " + slapd.token in cp.out
+    assert "mail: alice@example.org" in cp.out
+
+
+def test_ldapwhoami_simple_bind_over_ldaps(ldaps_portier, slapd, certs):
+    url = "ldaps://127.0.0.1:%d/" % ldaps_portier.port("ldaps")
+    cp = harness.run(["ldapwhoami", "-x", "-o", "nettimeout=10", "-H", url,
+                      "-D", slapd.ROOTDN, "-w", slapd.rootpw], env=ldap_env(certs))
+    assert cp.returncode == 0, cp.err
+    assert cp.out.strip() == "dn:" + slapd.ROOTDN
+    cp = harness.run(["ldapwhoami", "-x", "-o", "nettimeout=10", "-H", url,
+                      "-D", slapd.ROOTDN, "-w", "wrong"], env=ldap_env(certs))
+    assert cp.returncode == 49, cp.out + cp.err   # invalidCredentials, from slapd
+
+
+def test_ldaps_refuses_untrusted_ca(ldaps_portier, certs, workdir):
+    """The ldaps client really verifies: with a CA that did not sign portier's
+    certificate the search must fail (so the passing tests above mean something)."""
+    other_ca = workdir / "other-ca.pem"
+    harness.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-keyout", str(workdir / "other-ca.key"), "-out", str(other_ca),
+                 "-days", "1", "-subj", "/CN=other CA"], env={"OPENSSL_CONF": "/dev/null"},
+                check=True)
+    env = ldap_env(certs)
+    env["LDAPTLS_CACERT"] = str(other_ca)
+    cp = harness.run(["ldapsearch", "-x", "-LLL", "-o", "nettimeout=10", "-H",
+                      "ldaps://127.0.0.1:%d/" % ldaps_portier.port("ldaps"),
+                      "-b", "dc=example,dc=org", "(uid=alice)"], env=env)
+    assert cp.returncode != 0
+    assert "Can't contact LDAP server" in cp.err, cp.err

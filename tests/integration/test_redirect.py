@@ -1,0 +1,260 @@
+"""mode = redirect: the plain-HTTP listener that sends everyone to https://,
+except the ACME http-01 path, which goes to acme_backend."""
+
+import re
+import select
+import socket
+import time
+
+import pytest
+
+import harness
+from harness import listener
+
+
+def redirector(portier, redirect_port=None, acme=None):
+    extra = []
+    if redirect_port is not None:
+        extra.append(("redirect_port", str(redirect_port)))
+    if acme is not None:
+        extra.append(("acme_backend", "127.0.0.1:%d" % acme))
+    return portier([listener("http", mode="redirect", protocol="http", extra=extra)])
+
+
+def exchange(port, request, timeout=10):
+    """Send request bytes, read the whole answer (portier closes or we stop at a
+    complete head+body); returns (status, headers dict lower-case, body, raw)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout * harness.SLOW) as s:
+        try:
+            s.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return read_response(s)
+
+
+def read_response(s):
+    raw = b""
+    try:
+        for _ in range(10000):
+            head_end = raw.find(b"\r\n\r\n")
+            if head_end >= 0:
+                m = re.search(rb"\r\ncontent-length:\s*(\d+)", raw[:head_end], re.I)
+                if m and len(raw) >= head_end + 4 + int(m.group(1)):
+                    break
+            d = s.recv(65536)
+            if not d:
+                break
+            raw += d
+    except ConnectionResetError:
+        pass
+    return parse(raw)
+
+
+def parse(raw):
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3}) ", lines[0] + " ")
+    assert m, "not an HTTP response: %r" % raw[:200]
+    headers = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return int(m.group(1)), headers, body, raw
+
+
+def req(method, target, host="example.org", extra=b"", version=b"HTTP/1.1"):
+    r = b"%s %s %s\r\n" % (method.encode(), target.encode(), version)
+    if host is not None:
+        r += b"Host: %s\r\n" % host.encode()
+    return r + extra + b"Connection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize("method,status", [("GET", 301), ("HEAD", 301), ("POST", 308),
+                                           ("PUT", 308), ("DELETE", 308), ("OPTIONS", 308)])
+def test_status_by_method(portier, method, status):
+    p = redirector(portier)
+    extra = b"Content-Length: 0\r\n" if method in ("POST", "PUT") else b""
+    code, h, body, raw = exchange(p.port("http"), req(method, "/a/b?x=1", extra=extra))
+    assert code == status, raw
+    assert h.get("location") == "https://example.org/a/b?x=1", raw
+    if method == "HEAD":
+        assert body == b"", raw
+
+
+@pytest.mark.parametrize("target,host,location", [
+    ("/", "example.org", "https://example.org/"),
+    ("/path/to/page.html", "www.example.org", "https://www.example.org/path/to/page.html"),
+    ("/search?q=a+b&lang=en&empty=", "example.org", "https://example.org/search?q=a+b&lang=en&empty="),
+    ("/p%20q?x=%2F", "example.org", "https://example.org/p%20q?x=%2F"),
+    ("/x", "example.org:80", "https://example.org/x"),
+    ("/x", "Example.ORG", None),   # host case: kept or lowered, both fine
+    ("/v6", "[::1]", "https://[::1]/v6"),
+])
+def test_location_keeps_host_path_and_query(portier, target, host, location):
+    p = redirector(portier)
+    code, h, _, raw = exchange(p.port("http"), req("GET", target, host=host))
+    assert code == 301, raw
+    if location is None:
+        assert h.get("location", "").lower() == "https://example.org/x", raw
+    else:
+        assert h.get("location") == location, raw
+
+
+def test_redirect_port(portier):
+    p = redirector(portier, redirect_port=8443)
+    code, h, _, raw = exchange(p.port("http"), req("GET", "/a?b=c", host="example.org"))
+    assert code == 301, raw
+    assert h.get("location") == "https://example.org:8443/a?b=c", raw
+    code, h, _, raw = exchange(p.port("http"), req("GET", "/a", host="example.org:8080"))
+    assert h.get("location") == "https://example.org:8443/a", raw
+
+
+def test_redirect_port_443_is_omitted(portier):
+    p = redirector(portier, redirect_port=443)
+    code, h, _, raw = exchange(p.port("http"), req("GET", "/z"))
+    assert h.get("location") == "https://example.org/z", raw
+
+
+def test_curl_follows_nothing_but_sees_redirect(portier):
+    p = redirector(portier)
+    cp = harness.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "10", "-w",
+                      "%{http_code} %{redirect_url}", "-H", "Host: example.org",
+                      "http://127.0.0.1:%d/c?d=e" % p.port("http")])
+    assert cp.returncode == 0, cp.err
+    assert cp.out == "301 https://example.org/c?d=e"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /a HTTP/1.0\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n",
+])
+def test_missing_host_is_400(portier, request_bytes):
+    p = redirector(portier)
+    code, h, _, raw = exchange(p.port("http"), request_bytes)
+    assert code == 400, raw
+    assert "location" not in h, raw
+
+
+def test_garbage_gets_400_or_close_never_a_redirect(portier):
+    p = redirector(portier)
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10) as s:
+        s.sendall(b"\x16\x03\x01\x02\x00hello\r\n\r\n")
+        s.settimeout(10 * harness.SLOW)
+        raw = b""
+        try:
+            for _ in range(100):
+                d = s.recv(65536)
+                if not d:
+                    break
+                raw += d
+        except ConnectionResetError:
+            pass
+    if raw:
+        code, h, _, _ = parse(raw)
+        assert code == 400, raw
+
+
+def test_oversized_head_is_refused(portier):
+    p = redirector(portier)
+    big = b"X-Fill: " + b"a" * (64 * 1024) + b"\r\n"
+    code, h, _, raw = exchange(p.port("http"), req("GET", "/", extra=big))
+    assert code in (400, 431), raw
+    assert "location" not in h
+
+
+def test_oversized_head_never_ending_is_refused(portier):
+    """A head that never ends (no blank line): refused once the bound is passed,
+    not buffered forever."""
+    p = redirector(portier)
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: example.org\r\n")
+        t0 = time.monotonic()
+        try:
+            for _ in range(2048):     # up to 2 MiB, stopping when portier answers
+                if select.select([s], [], [], 0)[0] or time.monotonic() - t0 > 20:
+                    break
+                s.sendall(b"X-More: " + b"b" * 1014 + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            code, _, _, raw = read_response(s)
+        except socket.timeout:
+            raise AssertionError("no answer to a 2 MiB head that never ends")
+    assert code in (400, 431), raw
+
+
+def test_request_one_byte_at_a_time(portier):
+    p = redirector(portier)
+    request = req("GET", "/slow/path?q=1", host="example.org")
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(request)):
+            s.sendall(request[i:i + 1])
+            time.sleep(0.002)   # pacing, so that portier sees separate reads
+        code, h, _, raw = read_response(s)
+    assert code == 301, raw
+    assert h.get("location") == "https://example.org/slow/path?q=1", raw
+
+
+def test_pipelined_or_keepalive_second_request(portier):
+    """Two requests on one connection: each gets its own redirect, or portier
+    closes after the first with Connection: close; never a mixed-up answer."""
+    p = redirector(portier)
+    two = (b"GET /one HTTP/1.1\r\nHost: example.org\r\n\r\n"
+           b"GET /two HTTP/1.1\r\nHost: example.org\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10) as s:
+        s.sendall(two)
+        s.settimeout(5 * harness.SLOW)
+        raw = b""
+        try:
+            for _ in range(100):
+                d = s.recv(65536)
+                if not d:
+                    break
+                raw += d
+                if raw.count(b"https://example.org/two"):
+                    break
+        except (socket.timeout, ConnectionResetError):
+            pass
+    locs = re.findall(rb"(?i)\r\nlocation:\s*(\S+)", raw)
+    assert locs[:1] == [b"https://example.org/one"], raw
+    if len(locs) == 1:
+        assert re.search(rb"(?i)\r\nconnection:\s*close", raw), raw
+    else:
+        assert locs == [b"https://example.org/one", b"https://example.org/two"], raw
+
+
+def test_acme_challenge_reaches_acme_backend(portier, http_backend):
+    p = redirector(portier, acme=http_backend.port)
+    path = "/.well-known/acme-challenge/TokEn_-123"
+    code, h, body, raw = exchange(p.port("http"), req("GET", path, host="example.org"))
+    assert code == 200, raw
+    assert body == ("backend http GET %s\n" % path).encode(), raw
+    assert [(m, pth) for m, pth, _ in http_backend.requests] == [("GET", path)]
+    assert http_backend.requests[0][2].get("Host") == "example.org"
+
+
+def test_acme_backend_with_curl(portier, http_backend):
+    p = redirector(portier, acme=http_backend.port)
+    cp = harness.run(["curl", "-sS", "--max-time", "10", "-H", "Host: example.org",
+                      "http://127.0.0.1:%d/.well-known/acme-challenge/abc" % p.port("http")])
+    assert cp.returncode == 0, cp.err
+    assert cp.out == "backend http GET /.well-known/acme-challenge/abc\n"
+
+
+def test_other_well_known_paths_are_redirected(portier, http_backend):
+    p = redirector(portier, acme=http_backend.port)
+    for path in ("/.well-known/security.txt", "/.well-known/acme-challengeX/t", "/acme-challenge/t"):
+        code, h, _, raw = exchange(p.port("http"), req("GET", path))
+        assert code == 301, raw
+        assert h.get("location") == "https://example.org" + path
+    assert http_backend.requests == []
+
+
+def test_acme_path_without_acme_backend_is_redirected(portier):
+    p = redirector(portier)
+    path = "/.well-known/acme-challenge/t"
+    code, h, _, raw = exchange(p.port("http"), req("GET", path))
+    assert code == 301, raw
+    assert h.get("location") == "https://example.org" + path
