@@ -5,6 +5,7 @@
 
 struct wellknown {
 	int port;
+	enum cfg_proto proto;
 	const char *service;
 	int implicit;        /* 1: TLS from the first byte; 0: plain + STARTTLS */
 	int other_port;      /* the same service in the other model */
@@ -12,18 +13,18 @@ struct wellknown {
 };
 
 static const struct wellknown ports[] = {
-	{443, "HTTPS", 1, 80, "https://"},
-	{465, "SMTPS (submission over implicit TLS)", 1, 587, "smtps://"},
-	{993, "IMAPS", 1, 143, "imaps://"},
-	{995, "POP3S", 1, 110, "pop3s://"},
-	{636, "LDAPS", 1, 389, "ldaps://"},
-	{990, "FTPS", 1, 21, "ftps://"},
-	{25, "SMTP (STARTTLS)", 0, 465, NULL},
-	{587, "submission (STARTTLS)", 0, 465, NULL},
-	{143, "IMAP (STARTTLS)", 0, 993, NULL},
-	{110, "POP3 (STLS)", 0, 995, NULL},
-	{389, "LDAP (StartTLS)", 0, 636, NULL},
-	{21, "FTP (AUTH TLS)", 0, 990, NULL},
+	{443, CFG_PROTO_HTTP, "HTTPS", 1, 80, "https://"},
+	{465, CFG_PROTO_SMTP, "SMTPS (submission over implicit TLS)", 1, 587, "smtps://"},
+	{993, CFG_PROTO_IMAP, "IMAPS", 1, 143, "imaps://"},
+	{995, CFG_PROTO_POP3, "POP3S", 1, 110, "pop3s://"},
+	{636, CFG_PROTO_LDAP, "LDAPS", 1, 389, "ldaps://"},
+	{990, CFG_PROTO_FTP, "FTPS", 1, 21, "ftps://"},
+	{25, CFG_PROTO_SMTP, "SMTP (STARTTLS)", 0, 465, NULL},
+	{587, CFG_PROTO_SMTP, "submission (STARTTLS)", 0, 465, NULL},
+	{143, CFG_PROTO_IMAP, "IMAP (STARTTLS)", 0, 993, NULL},
+	{110, CFG_PROTO_POP3, "POP3 (STLS)", 0, 995, NULL},
+	{389, CFG_PROTO_LDAP, "LDAP (StartTLS)", 0, 636, NULL},
+	{21, CFG_PROTO_FTP, "FTP (AUTH TLS)", 0, 990, NULL},
 };
 
 static void lint_one(const struct cfg *c, const struct cfg_listener *l,
@@ -78,17 +79,24 @@ void cfg_lint(const struct cfg *c, struct diag *d)
 			lint_one(c, &c->listeners[i], &c->listeners[i].listen[j], d);
 }
 
-const char *cfg_lint_plaintext_hint(int port, char *out, size_t outlen)
+const char *cfg_lint_plaintext_hint(int port, enum cfg_proto proto, char *out,
+                                    size_t outlen)
 {
-	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
-		if (ports[i].port == port && ports[i].implicit) {
-			snprintf(out, outlen, "client spoke plaintext on implicit-TLS "
-			         "port %d; use %s or port %d", port, ports[i].scheme,
-			         ports[i].other_port);
-			return out;
-		}
-	}
-	snprintf(out, outlen, "client spoke plaintext on implicit-TLS port %d; "
-	         "it must start with a TLS handshake", port);
+	const struct wellknown *w = NULL;
+
+	/* The port says most, when it is a well-known one; else the
+	 * listener's protocol still names the scheme to use. */
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]) && !w; i++)
+		if (ports[i].port == port && ports[i].implicit)
+			w = &ports[i];
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]) && !w; i++)
+		if (ports[i].proto == proto && ports[i].implicit)
+			w = &ports[i];
+	if (w)
+		snprintf(out, outlen, "client spoke plaintext on implicit-TLS port %d; "
+		         "use %s or port %d", port, w->scheme, w->other_port);
+	else
+		snprintf(out, outlen, "client spoke plaintext on implicit-TLS port %d; "
+		         "it must start with a TLS handshake", port);
 	return out;
 }

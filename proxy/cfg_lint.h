@@ -11,9 +11,10 @@
  * causes most "wrong version number" and hanging-client reports. */
 void cfg_lint(const struct cfg *c, struct diag *d);
 
-/* cfg_lint_plaintext_hint(port, out, outlen): the log reason for a client
- * that spoke plaintext on implicit-TLS port `port`, naming the scheme or
- * port it should use. Returns out. */
-const char *cfg_lint_plaintext_hint(int port, char *out, size_t outlen);
+/* cfg_lint_plaintext_hint(port, proto, out, outlen): the log reason for a
+ * client that spoke plaintext on implicit-TLS port `port` of a `proto`
+ * listener, naming the scheme or port it should use. Returns out. */
+const char *cfg_lint_plaintext_hint(int port, enum cfg_proto proto, char *out,
+                                    size_t outlen);
 
 #endif

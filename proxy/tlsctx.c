@@ -7,7 +7,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,7 @@ struct tlsctx {
 	uint8_t alpn[64];            /* wire form: length-prefixed id */
 	size_t alpn_len;
 	int port;
+	enum cfg_proto proto;
 	unsigned refs;               /* the owner plus every live tlsconn */
 };
 
@@ -75,12 +78,47 @@ static const char *drain_errors(char *out, size_t outlen)
 
 /* ---- loading and checking certificates ---- */
 
-static int client_offers_ecdsa(const SSL_CLIENT_HELLO *ch)
+static int offers_tls13(const SSL_CLIENT_HELLO *ch)
+{
+	const uint8_t *data;
+	size_t len;
+	CBS ext, list;
+	uint16_t v;
+
+	if (!SSL_early_callback_ctx_extension_get(ch, TLSEXT_TYPE_supported_versions,
+	                                          &data, &len))
+		return 0;
+	CBS_init(&ext, data, len);
+	if (!CBS_get_u8_length_prefixed(&ext, &list))
+		return 0;
+	while (CBS_get_u16(&list, &v))
+		if (v == TLS1_3_VERSION)
+			return 1;
+	return 0;
+}
+
+static int offers_ecdsa_suite(const SSL_CLIENT_HELLO *ch)
+{
+	CBS list;
+	uint16_t id;
+
+	CBS_init(&list, ch->cipher_suites, ch->cipher_suites_len);
+	while (CBS_get_u16(&list, &id))
+		if (id == 0xc02b || id == 0xc02c || id == 0xcca9)
+			return 1;   /* ECDHE-ECDSA with AES-GCM or ChaCha20 */
+	return 0;
+}
+
+/* Whether an ECDSA certificate will do for this client: it must accept
+ * ECDSA signatures, and in TLS 1.2 also offer an ECDHE-ECDSA suite (a
+ * client may sign-check ECDSA yet offer only ECDHE-RSA suites). */
+static int client_takes_ecdsa(const SSL_CLIENT_HELLO *ch)
 {
 	const uint8_t *data;
 	size_t len;
 	CBS ext, list;
 	uint16_t alg;
+	int sigalg = 0;
 
 	if (!SSL_early_callback_ctx_extension_get(ch, TLSEXT_TYPE_signature_algorithms,
 	                                          &data, &len))
@@ -88,10 +126,10 @@ static int client_offers_ecdsa(const SSL_CLIENT_HELLO *ch)
 	CBS_init(&ext, data, len);
 	if (!CBS_get_u16_length_prefixed(&ext, &list))
 		return 0;
-	while (CBS_get_u16(&list, &alg))
-		if ((alg >> 8) >= 0x04 && (alg >> 8) <= 0x06 && (alg & 0xff) == 0x03)
-			return 1;   /* ecdsa_secp{256,384,521}r1_sha{256,384,512} */
-	return 0;
+	while (!sigalg && CBS_get_u16(&list, &alg))
+		/* ecdsa_secp{256,384,521}r1_sha{256,384,512} */
+		sigalg = (alg >> 8) >= 0x04 && (alg >> 8) <= 0x06 && (alg & 0xff) == 0x03;
+	return sigalg && (offers_tls13(ch) || offers_ecdsa_suite(ch));
 }
 
 static enum ssl_select_cert_result_t select_cert(const SSL_CLIENT_HELLO *ch)
@@ -103,7 +141,7 @@ static enum ssl_select_cert_result_t select_cert(const SSL_CLIENT_HELLO *ch)
 
 	conn_flag(ssl, FLAG_HELLO);
 	if (t->ncerts > 1) {
-		i = sni_select(t->entries, t->ncerts, host, client_offers_ecdsa(ch));
+		i = sni_select(t->entries, t->ncerts, host, client_takes_ecdsa(ch));
 		if (i != 0 && SSL_set_SSL_CTX(ssl, t->certs[i].ctx) == NULL)
 			return ssl_select_cert_error;
 	}
@@ -323,6 +361,7 @@ struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener 
 		return NULL;
 	t->refs = 1;
 	t->port = cfg_listener_port(l);
+	t->proto = l->proto;
 	if (alen > 0 && alen < sizeof(t->alpn)) {
 		t->alpn[0] = (uint8_t)alen;
 		memcpy(t->alpn + 1, l->alpn, alen);
@@ -498,10 +537,19 @@ const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen)
 	char raw[256];
 
 	if (tc != NULL && tlsctx_spoke_plaintext(tc)) {
+		const struct tlsctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl_of(tc)));
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int port = t->port;
+
+		/* The port the client dialled, which differs from the
+		 * configured one for "listen = 0". */
+		if (getsockname(SSL_get_fd(ssl_of(tc)), (struct sockaddr *)&ss, &len) == 0)
+			port = ss.ss_family == AF_INET6
+			       ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+			       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		ERR_clear_error();
-		return cfg_lint_plaintext_hint(
-			((struct tlsctx *)SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl_of(tc))))->port,
-			out, outlen);
+		return cfg_lint_plaintext_hint(port, t->proto, out, outlen);
 	}
 	if (ERR_GET_LIB(e) == ERR_LIB_SSL) {
 		switch (r) {
