@@ -1,0 +1,125 @@
+"""LDAP StartTLS on behalf of a plaintext slapd: ldapsearch -ZZ, ldapwhoami -ZZ,
+openssl s_client -starttls ldap and a hand-written BER client search and bind
+through portier."""
+
+import pytest
+
+import harness
+from harness import tls_items
+from starttls_support import (SClient, connect_and_upgrade, ldap_bind, ldap_search,
+                              ldap_starttls, ldap_unbind, ldap_split, starttls_listener,
+                              Client, OID_STARTTLS)
+
+BASE = "dc=example,dc=org"
+
+
+@pytest.fixture(scope="module")
+def ldap_portier(tmp_path_factory, certs, slapd):
+    p = harness.Portier(tmp_path_factory.mktemp("starttls-ldap"), [
+        ("tls", tls_items(certs.ec, certs.rsa)),
+        starttls_listener("ldap", "ldap", slapd.port),
+    ])
+    yield p
+    p.stop()
+
+
+def ldap_env(certs):
+    return {"LDAPTLS_CACERT": certs.ca, "LDAPTLS_REQCERT": "demand", "LDAPCONF": "/dev/null",
+            "LDAPRC": "/dev/null"}
+
+
+def url(p):
+    return "ldap://127.0.0.1:%d/" % p.port("ldap")
+
+
+def test_ldapsearch_zz(ldap_portier, slapd, certs):
+    cp = harness.run(["ldapsearch", "-ZZ", "-x", "-LLL", "-o", "nettimeout=10",
+                      "-H", url(ldap_portier), "-b", BASE, "(uid=alice)", "description", "mail"],
+                     env=ldap_env(certs))
+    assert cp.returncode == 0, cp.err
+    assert "dn: uid=alice,ou=people,dc=example,dc=org" in cp.out
+    assert "description: " + slapd.token in cp.out
+    ldap_portier.wait_log(r"\[ldap\] close .*tls=TLSv1\.[23]")
+
+
+def test_ldapsearch_zz_with_simple_bind(ldap_portier, slapd, certs):
+    cp = harness.run(["ldapsearch", "-ZZ", "-x", "-LLL", "-o", "nettimeout=10",
+                      "-H", url(ldap_portier), "-D", slapd.ROOTDN, "-w", slapd.rootpw,
+                      "-b", BASE, "(objectClass=organizationalUnit)", "ou"], env=ldap_env(certs))
+    assert cp.returncode == 0, cp.err
+    assert "ou: people" in cp.out
+
+
+def test_ldapwhoami_zz_simple_bind(ldap_portier, slapd, certs):
+    cp = harness.run(["ldapwhoami", "-ZZ", "-x", "-o", "nettimeout=10", "-H", url(ldap_portier),
+                      "-D", slapd.ROOTDN, "-w", slapd.rootpw], env=ldap_env(certs))
+    assert cp.returncode == 0, cp.err
+    assert cp.out.strip() == "dn:" + slapd.ROOTDN
+    cp = harness.run(["ldapwhoami", "-ZZ", "-x", "-o", "nettimeout=10", "-H", url(ldap_portier),
+                      "-D", slapd.ROOTDN, "-w", "wrong"], env=ldap_env(certs))
+    assert cp.returncode == 49, cp.out + cp.err     # invalidCredentials, from slapd
+
+
+def test_ldapwhoami_zz_refuses_untrusted_ca(ldap_portier, slapd, certs, workdir):
+    """The client really verifies, so the passing tests above mean something."""
+    other = workdir / "other-ca.pem"
+    harness.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(workdir / "other.key"),
+                 "-out", str(other), "-days", "1", "-subj", "/CN=other CA"],
+                env={"OPENSSL_CONF": "/dev/null"}, check=True)
+    env = ldap_env(certs)
+    env["LDAPTLS_CACERT"] = str(other)
+    cp = harness.run(["ldapwhoami", "-ZZ", "-x", "-o", "nettimeout=10", "-H", url(ldap_portier),
+                      "-D", slapd.ROOTDN, "-w", slapd.rootpw], env=env)
+    assert cp.returncode != 0, cp.out
+    assert "dn:" not in cp.out
+
+
+def test_openssl_s_client_starttls_ldap_search(ldap_portier, slapd, certs):
+    c = SClient(ldap_portier.port("ldap"), "ldap", certs.ca)
+    try:
+        c.expect(rb"Verify return code: 0 \(ok\)")
+        c.send(ldap_search(2, BASE, "uid", "alice", attrs=["description"]))
+        c.expect(slapd.token.encode())
+        c.send(ldap_unbind(3))
+        assert c.wait_exit() == 0, c.text()
+    finally:
+        c.close()
+
+
+def test_ber_client_bind_and_search(ldap_portier, slapd, certs):
+    c = connect_and_upgrade(ldap_portier.port("ldap"), "ldap", certs)
+    try:
+        assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
+        c.send(ldap_bind(2, slapd.ROOTDN, slapd.rootpw))
+        r = c.ldap()
+        assert (r.msgid, r.op, r.code) == (2, 0x61, 0), r     # slapd: success
+        c.send(ldap_search(3, BASE, "uid", "alice", attrs=["description"]))
+        entry = c.ldap()
+        assert entry.msgid == 3 and entry.op == 0x64, entry
+        assert slapd.token.encode() in entry.raw
+        done = c.ldap()
+        assert (done.msgid, done.op, done.code) == (3, 0x65, 0), done
+        # A second StartTLS inside TLS goes to slapd, which has no TLS and
+        # says so itself; portier's "success" would carry the OID name.
+        c.send(ldap_starttls(4))
+        r = c.ldap()
+        assert r.msgid == 4 and r.op == 0x78 and r.code != 0, r
+        print("slapd answered a second StartTLS with", r)
+        c.send(ldap_unbind(5))
+        assert c.read_to_eof() == b""
+    finally:
+        c.close()
+
+
+def test_bind_before_starttls_gets_confidentiality_required(ldap_portier, slapd):
+    c = Client(ldap_portier.port("ldap"))
+    try:
+        c.send(ldap_bind(1, slapd.ROOTDN, slapd.rootpw))
+        r = c.ldap()
+        assert (r.msgid, r.op, r.code) == (1, 0x61, 13), r
+        c.send(ldap_starttls(2))
+        r = c.ldap()
+        assert (r.msgid, r.op, r.code, r.name) == (2, 0x78, 0, OID_STARTTLS), r
+    finally:
+        c.close()

@@ -1,0 +1,76 @@
+"""testssl.sh against portier's STARTTLS listeners: no CRITICAL, HIGH or
+MEDIUM finding. SMTP always runs; IMAP, POP3 and LDAP only with PORTIER_SLOW=1
+(one scan takes a few minutes).
+
+The certificate names a CRL and an OCSP URI (never fetched): testssl rates
+a certificate without either HIGH, which is about the certificate, not about
+portier. The backend is the recording fake of starttls_support: testssl only needs the
+TLS side, and a real opensmtpd would hold the machine-wide smtpd lock for the
+whole scan."""
+
+import json
+import os
+import shutil
+import sys
+import time
+
+import pytest
+
+import harness
+from harness import tls_items
+from starttls_support import FakeBackend, revocable_leaf, starttls_listener
+
+SLOW_REASON = "PORTIER_SLOW=1 not set: testssl on imap/pop3/ldap takes minutes per scan"
+if os.environ.get("PORTIER_SLOW") != "1":
+    # pytest -q shows skip reasons only with -rs; say it where ctest's log keeps it.
+    sys.__stderr__.write("test_starttls_testssl: imap, pop3, ldap skipped: %s\n" % SLOW_REASON)
+BAD = {"CRITICAL", "HIGH", "MEDIUM"}
+SCAN_LIMIT = 600
+
+
+def _slow(proto):
+    if proto == "smtp":
+        return proto
+    return pytest.param(proto, marks=pytest.mark.skipif(os.environ.get("PORTIER_SLOW") != "1",
+                                                        reason=SLOW_REASON))
+
+
+@pytest.mark.skipif(shutil.which("testssl") is None, reason="testssl (package testssl.sh) missing")
+@pytest.mark.parametrize("proto", [_slow(p) for p in ("smtp", "imap", "pop3", "ldap")])
+def test_testssl_finds_nothing_medium_or_worse(portier, certs, workdir, proto):
+    backend = FakeBackend(proto)
+    try:
+        p = portier([("tls", tls_items(revocable_leaf(certs))),
+                     starttls_listener(proto, proto, backend.port)])
+        port = p.port(proto)
+        out = os.path.join(str(workdir), "testssl-%s.json" % proto)
+        start = time.monotonic()
+        cp = harness.run(["timeout", str(SCAN_LIMIT), "testssl", "--quiet", "--color", "0",
+                          "--warnings", "off", "--fast", "--add-ca", certs.ca,
+                          "--jsonfile", out, "--ip", "127.0.0.1", "--starttls", proto,
+                          "--openssl-timeout", "10", "localhost:%d" % port],
+                         timeout=SCAN_LIMIT + 30)
+        took = time.monotonic() - start
+        print("testssl --starttls %s took %.1fs (exit %d)" % (proto, took, cp.returncode))
+        assert cp.returncode != 124, "testssl did not finish in %ds" % SCAN_LIMIT
+        assert os.path.exists(out), "testssl wrote no JSON; exit %d\n%s\n%s" % (
+            cp.returncode, cp.out[-4000:], cp.err[-4000:])
+        with open(out) as f:
+            findings = json.load(f)
+        assert len(findings) > 20, "testssl scanned too little:\n%s" % cp.out[-4000:]
+        # The scan really went through STARTTLS to a TLS handshake.
+        ids = {x.get("id") for x in findings}
+        assert any(i in ids for i in ("TLS1_3", "TLS1_2")), sorted(ids)
+        assert not any(x.get("id") == "scanProblem" and x.get("severity") in ("FATAL", "WARN")
+                       for x in findings), [x for x in findings if x.get("id") == "scanProblem"]
+        bad = [x for x in findings if x.get("severity") in BAD]
+        assert not bad, "testssl found:\n" + "\n".join(
+            "%s %s: %s" % (x["severity"], x["id"], x.get("finding")) for x in bad)
+        # Both protocols were offered and nothing older.
+        by_id = {x["id"]: x.get("finding", "") for x in findings}
+        assert by_id.get("TLS1_2", "").startswith("offered"), by_id.get("TLS1_2")
+        assert by_id.get("TLS1_3", "").startswith("offered"), by_id.get("TLS1_3")
+        for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+            assert by_id.get(old, "not offered").startswith("not offered"), (old, by_id.get(old))
+    finally:
+        backend.stop()
