@@ -361,6 +361,9 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 	} else if (is_set(l->set, "starttls")) {
 		diag_add(ld->d, 0, f, l->line, n, "starttls", "only used with mode = starttls");
 	}
+	if (l->xclient && (l->mode != CFG_MODE_STARTTLS || l->proto != CFG_PROTO_SMTP))
+		diag_add(ld->d, 0, f, l->line, n, "xclient", "only for mode = starttls "
+		         "with protocol = smtp");
 	if ((l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
 	    l->tls.ncerts == 0)
 		diag_add(ld->d, 0, f, l->line, n, "cert", "mode = %s needs a certificate: "

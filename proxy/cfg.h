@@ -62,6 +62,7 @@ struct cfg_listener {
 	struct addr acme_backend;
 	char *acme_backend_text;
 	int starttls_optional;
+	int xclient;         /* SMTP: XCLIENT ADDR/PORT to the backend */
 	char *hostname;      /* SMTP greeting name; the global one when unset */
 	struct cfg_tls tls;  /* effective: [tls] overridden by this section */
 	uint64_t set;        /* which keys this section set (by key index) */

@@ -310,6 +310,17 @@ static int set_starttls(struct cfg_ctx *c, const char *v, char *err, size_t errl
 	return 0;
 }
 
+static int set_xclient(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"no", "yes", NULL};
+	int i;
+
+	if (parse_choice(v, names, &i, err, errlen) < 0)
+		return -1;
+	c->listener->xclient = i;
+	return 0;
+}
+
 #define G CFG_SEC_GLOBAL
 #define T CFG_SEC_TLS
 #define L CFG_SEC_LISTENER
@@ -359,6 +370,8 @@ const struct cfg_key cfg_keys[] = {
 	 "Port in the https:// Location of a redirect listener (left out when 443)."},
 	{"acme_backend", L, 0, set_acme_backend, "HOST:PORT|unix:/path", "(none)",
 	 "Redirect listeners forward /.well-known/acme-challenge/ here (certbot http-01)."},
+	{"xclient", L, 0, set_xclient, "yes|no", "no",
+	 "SMTP STARTTLS: send the client's address to the backend with XCLIENT (Postfix)."},
 	{"starttls", L, 0, set_starttls, "required|optional", "required",
 	 "optional lets a client go on without TLS (SMTP port 25 must: RFC 3207)."},
 };

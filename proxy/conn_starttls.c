@@ -24,7 +24,24 @@ struct conn_starttls {
 	struct starttls_params params;
 	struct buf from_backend;     /* backend bytes the engine has not taken */
 	struct buf to_backend;       /* the engine's replay (SMTP optional) */
+	char xclient[96];            /* "ADDR=... PORT=..." */
 };
+
+/* XCLIENT attributes from "1.2.3.4:5" or "[::1]:5" (Postfix writes IPv6
+ * addresses with an "IPV6:" prefix). */
+static void xclient_attrs(const char *peer, char *out, size_t outlen)
+{
+	const char *colon = strrchr(peer, ':');
+	int v6 = peer[0] == '[';
+	int hostlen = colon ? (int)(colon - peer) : (int)strlen(peer);
+
+	if (v6)
+		snprintf(out, outlen, "ADDR=IPV6:%.*s PORT=%s", hostlen - 2, peer + 1,
+		         colon ? colon + 1 : "0");
+	else
+		snprintf(out, outlen, "ADDR=%.*s PORT=%s", hostlen, peer,
+		         colon ? colon + 1 : "0");
+}
 
 static const char *listener_hostname(const struct conn *c)
 {
@@ -55,6 +72,10 @@ void conn_starttls_begin(struct conn *c)
 	}
 	c->st->params.hostname = listener_hostname(c);
 	c->st->params.optional = l->starttls_optional;
+	if (l->xclient) {
+		xclient_attrs(c->peer, c->st->xclient, sizeof(c->st->xclient));
+		c->st->params.xclient = c->st->xclient;
+	}
 	if (starttls_init(&c->st->s, drv, &c->st->params) < 0 ||
 	    starttls_greeting(&c->st->s, &c->down) < 0) {
 		conn_close(c, "cannot start the STARTTLS dialogue");

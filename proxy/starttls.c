@@ -14,6 +14,8 @@ enum phase {
 	PH_PLAIN_WAIT,	/* PLAINTEXT said; backend greeting next */
 	PH_TLS_REPLY,	/* SMTP: the backend's first reply gets filtered */
 	PH_PLAIN_REPLY,	/* SMTP: the reply to the replayed EHLO is eaten */
+	PH_XC_EHLO,	/* SMTP XCLIENT: portier's EHLO answered next */
+	PH_XC_REPLY,	/* SMTP XCLIENT: the new 220 greeting next */
 	PH_RELAY,	/* raw relay both ways */
 	PH_CLOSED	/* a closing verdict was given */
 };
@@ -56,12 +58,16 @@ int starttls_init(struct starttls_session *s, const struct starttls_driver *drv,
 		return -1;
 	if (params->optional && !drv->optional_ok)
 		return -1;
+	if (params->xclient != NULL && (!drv->xclient_ok ||
+	    strlen(params->xclient) > 200 || strpbrk(params->xclient, "\r\n")))
+		return -1;
 	memset(s, 0, sizeof(*s));
 	s->drv = drv;
 	s->params = params;
 	s->max_commands = params->max_commands ? params->max_commands
 	    : STARTTLS_MAX_COMMANDS;
 	s->phase = PH_PRE;
+	s->xc_done = params->xclient == NULL;
 	return 0;
 }
 
@@ -187,16 +193,39 @@ static int eat_greeting(struct starttls_session *s, struct buf *from)
 	size_t len = 0;
 	int r;
 
-	if (s->drv->backend_greeting == NULL)
+	if (s->drv->backend_greeting == NULL || s->greeted)
 		return 1;
 	if (from->len == 0)
 		return 0;
 	r = s->drv->backend_greeting(buf_peek(from), from->len, &len, &why);
-	if (r == 1)
+	if (r == 1) {
 		buf_consume(from, len);
-	else if (r < 0)
+		s->greeted = 1;
+	} else if (r < 0)
 		s->why = why;
 	return r;
+}
+
+/* Before the client's first command reaches the backend: tell it who the
+ * client really is (Postfix XCLIENT), or it sees only portier's address. */
+static int start_xclient(struct starttls_session *s, struct buf *to_backend)
+{
+	s->xc_return = s->phase;
+	s->phase = PH_XC_EHLO;
+	return buf_appendf(to_backend, "EHLO %s\r\n",
+	    s->params->hostname ? s->params->hostname : "localhost");
+}
+
+static int offers_xclient(const uint8_t *p, size_t len)
+{
+	static const char kw[] = "XCLIENT";
+
+	/* A line of the EHLO reply: "250-XCLIENT NAME ADDR ..." */
+	for (size_t i = 0; i + 4 + sizeof(kw) - 1 <= len; i++)
+		if ((i == 0 || p[i - 1] == '\n') &&
+		    strncasecmp((const char *)p + i + 4, kw, sizeof(kw) - 1) == 0)
+			return 1;
+	return 0;
 }
 
 enum starttls_verdict starttls_backend_input(struct starttls_session *s,
@@ -212,11 +241,21 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 		case PH_TLS_WAIT:
 			if ((r = eat_greeting(s, from_backend)) <= 0)
 				goto greeting_not_done;
+			if (!s->xc_done) {
+				if (start_xclient(s, to_backend) < 0)
+					return refuse(s, "output buffer full", to_client);
+				break;
+			}
 			s->phase = d->backend_reply ? PH_TLS_REPLY : PH_RELAY;
 			break;
 		case PH_PLAIN_WAIT:
 			if ((r = eat_greeting(s, from_backend)) <= 0)
 				goto greeting_not_done;
+			if (!s->xc_done) {
+				if (start_xclient(s, to_backend) < 0)
+					return refuse(s, "output buffer full", to_client);
+				break;
+			}
 			if (d->replay_reply == NULL || s->keep_len == 0) {
 				s->phase = PH_RELAY;
 				break;
@@ -250,6 +289,40 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 				return refuse(s, why, to_client);
 			buf_consume(from_backend, len);
 			s->phase = PH_RELAY;
+			break;
+		case PH_XC_EHLO:
+			if (from_backend->len == 0)
+				return STARTTLS_AGAIN;
+			r = d->replay_reply(buf_peek(from_backend),
+			    from_backend->len, &len, &why);
+			if (r == 0)
+				return STARTTLS_AGAIN;
+			if (r < 0)
+				return refuse(s, "backend refused portier's EHLO "
+				    "before XCLIENT", to_client);
+			if (!offers_xclient(buf_peek(from_backend), len))
+				return refuse(s, "backend does not offer XCLIENT "
+				    "to portier (Postfix: smtpd_authorized_xclient_hosts)",
+				    to_client);
+			buf_consume(from_backend, len);
+			if (buf_appendf(to_backend, "XCLIENT %s\r\n",
+			    s->params->xclient) < 0)
+				return refuse(s, "output buffer full", to_client);
+			s->phase = PH_XC_REPLY;
+			break;
+		case PH_XC_REPLY:
+			/* Accepted, XCLIENT starts a new session: a 220. */
+			if (from_backend->len == 0)
+				return STARTTLS_AGAIN;
+			r = d->backend_greeting(buf_peek(from_backend),
+			    from_backend->len, &len, &why);
+			if (r == 0)
+				return STARTTLS_AGAIN;
+			if (r < 0)
+				return refuse(s, "backend refused XCLIENT", to_client);
+			buf_consume(from_backend, len);
+			s->xc_done = 1;
+			s->phase = s->xc_return;
 			break;
 		case PH_RELAY:
 			return STARTTLS_RELAY;

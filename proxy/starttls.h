@@ -61,6 +61,9 @@ struct starttls_params {
 	const char *hostname;	/* SMTP greeting and EHLO name */
 	int optional;		/* SMTP only: clients may go on without TLS */
 	unsigned max_commands;	/* pre-TLS command cap; 0 for the default */
+	const char *xclient;	/* SMTP only: "ADDR=... PORT=..." to send as
+				   XCLIENT before the client's first command,
+				   or NULL */
 };
 
 struct starttls_session;
@@ -71,6 +74,7 @@ struct starttls_driver {
 	size_t state_size;	/* at most STARTTLS_STATE_MAX */
 	size_t max_msg;		/* longest pre-TLS command, terminator included */
 	int optional_ok;	/* may run with params->optional set */
+	int xclient_ok;		/* may run with params->xclient set (SMTP) */
 	/* Length of the first complete command in p[0..n): 1 and *len set,
 	 * 0 need more, -1 too long, -2 malformed (*why set for both). */
 	int (*frame)(const uint8_t *p, size_t n, size_t max, size_t *len,
@@ -111,6 +115,9 @@ struct starttls_session {
 	unsigned ncommands;	/* pre-TLS commands seen */
 	unsigned max_commands;
 	int phase;		/* private to starttls.c */
+	int xc_return;		/* private: phase to resume after XCLIENT */
+	unsigned greeted : 1;	/* private: the backend's greeting is eaten */
+	unsigned xc_done : 1;	/* private: XCLIENT accepted, or not asked */
 	size_t keep_len;	/* kept EHLO/HELO line, for replay */
 	uint8_t keep[STARTTLS_KEEP_MAX];
 	_Alignas(16) uint8_t state[STARTTLS_STATE_MAX];
@@ -146,7 +153,9 @@ int starttls_looks_like_tls(const uint8_t *p, size_t n);
 /* starttls_backend_input(s, from_backend, to_backend, to_client): the
  * hand-over after UPGRADE (client in TLS) or PLAINTEXT. Call it when the
  * backend connects, even with no bytes, and on every read from it. It
- * consumes the backend's greeting (never forwarded), on the plaintext path
+ * consumes the backend's greeting (never forwarded), with params->xclient
+ * sends EHLO and XCLIENT and consumes their replies (the backend must
+ * offer XCLIENT), on the plaintext path
  * sends the kept EHLO/HELO to the backend and swallows its reply, and on
  * the SMTP TLS path passes the backend's first reply to to_client without
  * STARTTLS. Returns AGAIN, RELAY (bytes left in from_backend are for the

@@ -219,6 +219,7 @@ const struct starttls_driver starttls_smtp = {
 	.state_size = ST_SIZE,
 	.max_msg = SMTP_LINE_MAX,
 	.optional_ok = 1,
+	.xclient_ok = 1,
 	.frame = starttls_line,
 	.greeting = smtp_greeting,
 	.command = smtp_command,

@@ -1,6 +1,6 @@
 #include "starttls_harness.h"
 
-static const struct starttls_params p = { "imap.example.org", 0, 0 };
+static const struct starttls_params p = { "imap.example.org", 0, 0, NULL };
 
 #define GREET "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"
 #define CAPS "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n"

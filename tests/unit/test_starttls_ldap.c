@@ -1,7 +1,7 @@
 #include "starttls_harness.h"
 #include "ber.h"
 
-static const struct starttls_params p = { "ldap.example.org", 0, 0 };
+static const struct starttls_params p = { "ldap.example.org", 0, 0, NULL };
 
 static struct h_run r;
 static struct h_back b;

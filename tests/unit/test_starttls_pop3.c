@@ -1,6 +1,6 @@
 #include "starttls_harness.h"
 
-static const struct starttls_params p = { "pop.example.org", 0, 0 };
+static const struct starttls_params p = { "pop.example.org", 0, 0, NULL };
 
 #define GREET "+OK POP3 ready\r\n"
 #define CAPA "+OK Capability list follows\r\nSTLS\r\n.\r\n"

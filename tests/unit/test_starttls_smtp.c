@@ -1,7 +1,7 @@
 #include "starttls_harness.h"
 
-static const struct starttls_params req = { "mx.example.org", 0, 0 };
-static const struct starttls_params opt = { "mx.example.org", 1, 0 };
+static const struct starttls_params req = { "mx.example.org", 0, 0, NULL };
+static const struct starttls_params opt = { "mx.example.org", 1, 0, NULL };
 
 #define GREET "220 mx.example.org ESMTP ready\r\n"
 #define EHLO_R "250-mx.example.org\r\n250 STARTTLS\r\n"
@@ -80,7 +80,7 @@ static void test_attacks(void)
 	    STARTTLS_REPLY_AND_CLOSE, &r);
 	CHECK_STR(starttls_why(&r.s), "too many commands before TLS");
 	{
-		static const struct starttls_params two = { "h", 0, 2 };
+		static const struct starttls_params two = { "h", 0, 2, NULL };
 		H_SCRIPT(d, &two, "NOOP\r\nNOOP\r\nNOOP\r\n", "220 h ESMTP ready\r\n"
 		    "250 2.0.0 OK\r\n250 2.0.0 OK\r\n421 4.7.0 h too much input, "
 		    "closing connection\r\n", STARTTLS_REPLY_AND_CLOSE, &r);
@@ -196,7 +196,7 @@ static void test_bye_and_init(void)
 {
 	struct starttls_session s;
 	struct buf out = {0};
-	static const struct starttls_params badhost = { "mx\r\n250 x", 0, 0 };
+	static const struct starttls_params badhost = { "mx\r\n250 x", 0, 0, NULL };
 
 	CHECK(starttls_init(&s, &starttls_smtp, &req) == 0);
 	CHECK(starttls_bye(&s, STARTTLS_BYE_UNAVAILABLE, &out) == 0);
@@ -210,6 +210,56 @@ static void test_bye_and_init(void)
 	CHECK(starttls_driver_find("http") == NULL);
 }
 
+/* XCLIENT: after the greeting portier sends EHLO and XCLIENT, checks the
+ * backend offers it and takes the new 220, all before any client byte. */
+static void test_xclient(void)
+{
+	const struct starttls_driver *d = &starttls_smtp;
+	static const struct starttls_params xc = { "mx.example.org", 0, 0,
+	    "ADDR=192.0.2.1 PORT=4711" };
+	static const struct starttls_params xco = { "mx.example.org", 1, 0,
+	    "ADDR=IPV6:2001:db8::1 PORT=25" };
+	static const struct starttls_params bad = { "mx.example.org", 0, 0,
+	    "ADDR=1\r\nRSET" };
+	static const struct starttls_params ximap = { "mx.example.org", 0, 0,
+	    "ADDR=1.2.3.4 PORT=1" };
+	static const char sent[] = "EHLO mx.example.org\r\n"
+	    "XCLIENT ADDR=192.0.2.1 PORT=4711\r\n";
+	static struct h_run up;
+	struct starttls_session s;
+
+	H_SCRIPT(d, &xc, "EHLO a\r\nSTARTTLS\r\n",
+	    GREET EHLO_R "220 2.0.0 Ready to start TLS\r\n", STARTTLS_UPGRADE, &up);
+	h_back_script(&up.s, "220 b\r\n250-b\r\n250 XCLIENT ADDR PORT NAME\r\n"
+	    "220 b XCLIENT ok\r\n250-b\r\n250 STARTTLS\r\n", "250 b\r\n",
+	    STARTTLS_RELAY, &b);
+	CHECK(b.server.out_len == strlen(sent) &&
+	    memcmp(b.server.out, sent, strlen(sent)) == 0);
+	/* Until XCLIENT is accepted, the client's bytes wait. */
+	h_back_script(&up.s, "220 b\r\n250-b\r\n250 XCLIENT ADDR\r\n", "",
+	    STARTTLS_AGAIN, &b);
+	CHECK(b.flow == 0);
+	/* Not offered, or refused: the client gets 421, nothing else. */
+	h_back_script(&up.s, "220 b\r\n250-b\r\n250 SIZE 10\r\n",
+	    "421 4.3.0 mx.example.org service not available\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	h_back_script(&up.s, "220 b\r\n250-b\r\n250 XCLIENT ADDR\r\n550 5.7.0 no\r\n",
+	    "421 4.3.0 mx.example.org service not available\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+
+	/* Optional, plaintext: XCLIENT first, then the kept EHLO is replayed. */
+	H_SCRIPT(d, &xco, "EHLO client.example\r\nMAIL FROM:<a@b>\r\n",
+	    GREET EHLO_R, STARTTLS_PLAINTEXT, &up);
+	h_back_script(&up.s, "220 b\r\n250-b\r\n250 XCLIENT ADDR\r\n220 b\r\n"
+	    "250 b\r\n", "", STARTTLS_RELAY, &b);
+	CHECK(h_has(b.server.out, b.server.out_len,
+	    "XCLIENT ADDR=IPV6:2001:db8::1 PORT=25\r\nEHLO client.example\r\n"));
+
+	/* A line break can never get into the command; only SMTP has it. */
+	CHECK(starttls_init(&s, d, &bad) == -1);
+	CHECK(starttls_init(&s, &starttls_imap, &ximap) == -1);
+}
+
 int main(void)
 {
 	test_conversations();
@@ -217,5 +267,6 @@ int main(void)
 	test_optional();
 	test_after_tls();
 	test_bye_and_init();
+	test_xclient();
 	return CHECK_DONE();
 }

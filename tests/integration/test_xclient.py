@@ -1,0 +1,71 @@
+"""xclient = yes: portier tells an XCLIENT-capable SMTP backend (Postfix)
+who the client is, before the client's first command reaches it. The
+backend here is a small fake speaking the XCLIENT exchange as Postfix
+documents it; opensmtpd has no XCLIENT."""
+
+import smtplib
+
+import harness
+from starttls_support import starttls_listener
+
+
+def xclient_backend(offer=True):
+    def handler(c):
+        f = c.makefile("rb")
+        seen = []
+        c.sendall(b"220 backend ESMTP\r\n")
+        for line in f:
+            seen.append(line)
+            cmd = line.strip().upper()
+            if cmd.startswith(b"EHLO"):
+                c.sendall(b"250-backend\r\n" +
+                          (b"250-XCLIENT NAME ADDR PORT PROTO HELO\r\n" if offer else b"") +
+                          b"250 8BITMIME\r\n")
+            elif cmd.startswith(b"XCLIENT"):
+                c.sendall(b"220 backend ESMTP (as the real client)\r\n")
+            elif cmd.startswith(b"QUIT"):
+                c.sendall(b"221 bye\r\n")
+                break
+            else:
+                c.sendall(b"250 ok\r\n")
+        return seen
+    return handler
+
+
+def run_client(port, certs):
+    s = smtplib.SMTP("localhost", port, local_hostname="client.test", timeout=10)
+    s.ehlo()
+    s.starttls(context=certs.client_context())
+    code, _ = s.ehlo()
+    s.noop()
+    s.quit()
+    return code
+
+
+def test_xclient_sends_the_client_address_first(portier, certs, raw_backend):
+    b = raw_backend(xclient_backend())
+    p = portier([("tls", harness.tls_items(certs.ec)),
+                 starttls_listener("sub", "smtp", b.port, extra=[("xclient", "yes")])])
+    assert run_client(p.port("sub"), certs) == 250
+    seen = b.wait_result()
+    assert seen[0].startswith(b"EHLO "), seen
+    assert seen[1].startswith(b"XCLIENT ADDR=127.0.0.1 PORT="), seen
+    port = int(seen[1].split(b"PORT=")[1])
+    assert 0 < port < 65536
+    # Then the client's own EHLO, after TLS: nothing it said before.
+    assert seen[2].upper() == b"EHLO CLIENT.TEST\r\n", seen
+
+
+def test_backend_without_xclient_is_refused_in_smtp(portier, certs, raw_backend):
+    b = raw_backend(xclient_backend(offer=False))
+    p = portier([("tls", harness.tls_items(certs.ec)),
+                 starttls_listener("sub", "smtp", b.port, extra=[("xclient", "yes")])])
+    s = smtplib.SMTP("localhost", p.port("sub"), local_hostname="client.test", timeout=10)
+    s.ehlo()
+    s.starttls(context=certs.client_context())
+    try:
+        code, msg = s.ehlo()
+    except smtplib.SMTPServerDisconnected:
+        code, msg = 421, b""
+    assert code == 421
+    p.wait_log(r"does not offer XCLIENT")
