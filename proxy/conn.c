@@ -288,6 +288,38 @@ int conn_push_backend(struct conn *c, struct buf *from)
 	return r == IO_ERROR ? -1 : 0;
 }
 
+/* Client bytes to the backend; on LDAP over TLS only what the guard has
+ * cleared, and a StartTLS request answered here instead. */
+static int push_up(struct conn *c)
+{
+	size_t limit = c->up.len, drop, put;
+	uint8_t *p;
+	ssize_t r;
+	int moved = 0;
+
+	if (!c->guard_on)
+		return conn_push_backend(c, &c->up);
+	for (;;) {
+		limit = ldap_guard_scan(&c->guard, buf_peek(&c->up), c->up.len, &drop,
+		                        &c->down);
+		if (drop == 0)
+			break;
+		buf_consume(&c->up, drop);
+		moved = 1;
+	}
+	if (limit == 0)
+		return moved;
+	p = (uint8_t *)buf_peek(&c->up);
+	r = send(c->bfd, p, limit, MSG_NOSIGNAL);
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? moved : -1;
+	put = (size_t)r;
+	buf_consume(&c->up, put);
+	ldap_guard_sent(&c->guard, put);
+	c->nup += put;
+	return 1;
+}
+
 void conn_respond(struct conn *c, const char *text)
 {
 	buf_reset(&c->up);
@@ -358,7 +390,7 @@ void conn_pump(struct conn *c)
 			break;
 		if (c->state != CONN_RELAY)
 			break;
-		if ((r = conn_push_backend(c, &c->up)) < 0)
+		if ((r = push_up(c)) < 0)
 			return conn_close(c, "backend reset");
 		moved |= r;
 		if (c->c_eof && c->up.len == 0 && !c->b_shut) {
@@ -612,6 +644,8 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	ev_init(&c->timer, on_timer);
 	c->timer.data = c;
 	c->start = ev_now(svc->srv->loop);
+	c->guard_on = l->proto == CFG_PROTO_LDAP && (l->mode == CFG_MODE_TLS ||
+	                                             l->mode == CFG_MODE_STARTTLS);
 	server_conn_opened(svc, c);
 
 	switch (l->mode) {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "ldap_guard.h"
 
 struct svc;
 struct tlsconn;
@@ -55,6 +56,8 @@ struct conn {
 	unsigned c_shut : 1, b_shut : 1;   /* sent EOF to that side */
 	unsigned read_wants_write : 1, write_wants_read : 1;
 	unsigned b_connected : 1, acme : 1;
+	unsigned guard_on : 1;             /* LDAP over TLS: take out StartTLS */
+	struct ldap_guard guard;
 	const char *first_eof;       /* "client" or "backend" */
 	const char *close_reason;    /* for RESPOND: why we are closing */
 	struct conn_starttls *st;    /* pre-TLS state; NULL once relaying */

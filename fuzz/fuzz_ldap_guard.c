@@ -1,0 +1,51 @@
+/* libFuzzer target for the LDAP guard that frames a client's stream after
+ * TLS. The input is fed in chunks whose sizes come from the input itself;
+ * what the guard clears must be a prefix of the stream in order, it must
+ * never hold more than a header plus one small ExtendedRequest, and every
+ * dropped piece must be a StartTLS request. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ldap_guard.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ldap_guard g = {0};
+	struct buf up = {0}, reply = {0};
+	size_t fed = 0, passed = 0, dropped = 0, step;
+
+	if (size < 1)
+		return 0;
+	step = data[0] % 64 + 1;
+	data++, size--;
+	while (fed < size) {
+		size_t k = size - fed < step ? size - fed : step, ok, drop;
+		if (buf_append(&up, data + fed, k) < 0)
+			abort();
+		fed += k;
+		for (;;) {
+			ok = ldap_guard_scan(&g, buf_peek(&up), up.len, &drop, &reply);
+			if (!drop)
+				break;
+			if (drop > up.len || drop > 512 || memcmp(buf_peek(&up), "\x30", 1) != 0)
+				abort();
+			buf_consume(&up, drop);
+			dropped += drop;
+		}
+		if (ok > up.len)
+			abort();
+		buf_consume(&up, ok);
+		ldap_guard_sent(&g, ok);
+		passed += ok;
+		/* Held bytes stay bounded: a header, or one small message. */
+		if (up.len > 512 + 64)
+			abort();
+		buf_reset(&reply);
+	}
+	if (passed + dropped + up.len != size)
+		abort();
+	buf_reset(&up);
+	return 0;
+}

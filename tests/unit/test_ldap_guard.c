@@ -1,0 +1,110 @@
+#include "check.h"
+#include "ldap_guard.h"
+
+/* LDAPMessages as a client would send them. */
+static const uint8_t starttls[] = {
+	0x30, 0x1d, 0x02, 0x01, 0x07, 0x77, 0x18, 0x80, 0x16,
+	'1', '.', '3', '.', '6', '.', '1', '.', '4', '.', '1', '.', '1', '4', '6', '6',
+	'.', '2', '0', '0', '3', '7'};
+/* search request, messageID 2 (body content irrelevant to the guard) */
+static const uint8_t search[] = {
+	0x30, 0x0c, 0x02, 0x01, 0x02, 0x63, 0x07, 0x04, 0x00, 0x0a, 0x01, 0x00, 0x87, 0x00};
+/* whoami extended request (1.3.6.1.4.1.4203.1.11.3): passes */
+static const uint8_t whoami[] = {
+	0x30, 0x1e, 0x02, 0x01, 0x03, 0x77, 0x19, 0x80, 0x17,
+	'1', '.', '3', '.', '6', '.', '1', '.', '4', '.', '1', '.', '4', '2', '0', '3',
+	'.', '1', '.', '1', '1', '.', '3'};
+
+/* Runs the guard over stream as the relay would, feeding `step` bytes at a
+ * time and sending everything cleared; returns what reached the backend. */
+static size_t run(const uint8_t *stream, size_t n, size_t step, uint8_t *sent,
+                  struct buf *reply)
+{
+	struct ldap_guard g = {0};
+	struct buf up = {0};
+	size_t fed = 0, nsent = 0, ok, drop;
+
+	while (fed < n || up.len) {
+		size_t k = step && n - fed > step ? step : n - fed;
+		buf_append(&up, stream + fed, k);
+		fed += k;
+		for (;;) {
+			ok = ldap_guard_scan(&g, buf_peek(&up), up.len, &drop, reply);
+			if (!drop)
+				break;
+			buf_consume(&up, drop);
+		}
+		if (ok) {
+			memcpy(sent + nsent, buf_peek(&up), ok);
+			nsent += ok;
+			buf_consume(&up, ok);
+			ldap_guard_sent(&g, ok);
+		} else if (fed == n && up.len) {
+			break;   /* held: an incomplete message at the end */
+		}
+	}
+	buf_reset(&up);
+	return nsent;
+}
+
+int main(void)
+{
+	uint8_t stream[256], sent[256], want[256];
+	struct buf reply = {0};
+	size_t n = 0, w = 0, got;
+
+	memcpy(stream + n, search, sizeof(search)); n += sizeof(search);
+	memcpy(stream + n, starttls, sizeof(starttls)); n += sizeof(starttls);
+	memcpy(stream + n, whoami, sizeof(whoami)); n += sizeof(whoami);
+	memcpy(stream + n, search, sizeof(search)); n += sizeof(search);
+	memcpy(want + w, search, sizeof(search)); w += sizeof(search);
+	memcpy(want + w, whoami, sizeof(whoami)); w += sizeof(whoami);
+	memcpy(want + w, search, sizeof(search)); w += sizeof(search);
+
+	/* Whole, then every chunk size: the StartTLS never reaches the
+	 * backend, everything else does, in order, and the client gets one
+	 * operationsError ExtendedResponse with messageID 7. */
+	for (size_t step = 0; step <= n; step++) {
+		got = run(stream, n, step, sent, &reply);
+		CHECK(got == w && memcmp(sent, want, w) == 0);
+		CHECK(reply.len > 10);
+		if (reply.len > 10) {
+			const uint8_t *r = buf_peek(&reply);
+			CHECK(r[0] == 0x30 && r[2] == 0x02 && r[3] == 0x01 && r[4] == 7);
+			CHECK(r[5] == 0x78);
+			/* resultCode ENUMERATED operationsError (1) */
+			CHECK(r[7] == 0x0a && r[8] == 0x01 && r[9] == 0x01);
+		}
+		buf_reset(&reply);
+	}
+
+	/* Something that is not LDAP switches the guard off: it passes. */
+	{
+		struct ldap_guard g = {0};
+		size_t drop;
+		CHECK(ldap_guard_scan(&g, (const uint8_t *)"GET / HTTP/1.0\r\n", 16, &drop, &reply) == 16);
+		CHECK(g.off && drop == 0);
+	}
+	/* An indefinite length is not LDAP either. */
+	{
+		struct ldap_guard g = {0};
+		size_t drop;
+		const uint8_t indef[] = {0x30, 0x80, 0x02, 0x01, 0x01};
+		CHECK(ldap_guard_scan(&g, indef, sizeof(indef), &drop, &reply) == sizeof(indef));
+	}
+	/* A large message passes as it arrives; only its header is held. */
+	{
+		static uint8_t big[70000];
+		struct ldap_guard g = {0};
+		size_t drop, ok;
+		big[0] = 0x30; big[1] = 0x83; big[2] = 0x01; big[3] = 0x11; big[4] = 0x09;
+		big[5] = 0x02; big[6] = 0x01; big[7] = 0x05; big[8] = 0x68;
+		CHECK(ldap_guard_scan(&g, big, 3, &drop, &reply) == 0);
+		ok = ldap_guard_scan(&g, big, 5000, &drop, &reply);
+		CHECK(ok == 5000);
+		ldap_guard_sent(&g, ok);
+		CHECK(g.cleared == 0 && g.skip == 5 + 0x11109 - 5000);
+	}
+	CHECK(reply.len == 0);
+	return CHECK_DONE();
+}
