@@ -13,9 +13,10 @@
  *   - Memory is taken on the first buf_space() and given back by
  *     buf_consume() the moment the buffer empties, so an idle connection
  *     holds no buffer memory at all.
- * BUF_CAP holds one full TLS record's plaintext (16 KiB) with room to spare.
+ * BUF_CAP is one full TLS record's plaintext: a full buffer from the
+ * backend goes out as one record, not a full one and a sliver.
  */
-#define BUF_CAP (16384 + 2048)
+#define BUF_CAP 16384
 
 struct buf {
 	uint8_t *data;

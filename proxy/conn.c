@@ -196,13 +196,18 @@ int conn_pull_client(struct conn *c)
 
 	while (!c->c_eof && !buf_full(&c->up)) {
 		size_t room, got;
-		uint8_t *p = buf_space(&c->up, &room);
+		uint8_t *p;
 		enum io r;
 
-		if (p == NULL)
+		/* Nothing known to be there: neither the socket nor TLS. */
+		if (!c->c_rd && !(c->tls && tlsctx_pending(c->tls)))
+			break;
+		if ((p = buf_space(&c->up, &room)) == NULL)
 			return -1;
 		r = client_read(c, p, room, &got);
 		c->read_wants_write = r == IO_WANT_WRITE;
+		if (r == IO_WANT_READ || r == IO_WANT_WRITE)
+			c->c_rd = 0;
 		if (r == IO_OK) {
 			buf_commit(&c->up, got);
 			moved = 1;
@@ -251,15 +256,20 @@ int conn_pull_backend(struct conn *c, struct buf *into)
 	uint8_t *p;
 	enum io r;
 
-	if (c->b_eof || buf_full(into))
+	if (c->b_eof || buf_full(into) || !c->b_rd)
 		return 0;
 	if ((p = buf_space(into, &room)) == NULL)
 		return -1;
 	r = fd_read(c->bfd, p, room, &got);
 	if (r == IO_OK) {
 		buf_commit(into, got);
+		/* A short read of a plain socket drained it. */
+		if (got < room)
+			c->b_rd = 0;
 		return 1;
 	}
+	if (r == IO_WANT_READ)
+		c->b_rd = 0;
 	if (into->len == 0)
 		buf_reset(into);
 	if (r == IO_EOF) {
@@ -541,6 +551,8 @@ static void on_client_io(struct ev_loop *loop, ev_io *w, int revents)
 
 	if (c->magic != CONN_MAGIC)
 		abort();
+	if ((revents & EV_READ) || (c->read_wants_write && (revents & EV_WRITE)))
+		c->c_rd = 1;
 	if (c->state == CONN_HANDSHAKE)
 		on_handshake(c);
 	else
@@ -553,6 +565,8 @@ static void on_backend_io(struct ev_loop *loop, ev_io *w, int revents)
 
 	if (c->magic != CONN_MAGIC)
 		abort();
+	if (revents & EV_READ)
+		c->b_rd = 1;
 	if (c->state == CONN_CONNECTING)
 		on_connected(c);
 	else

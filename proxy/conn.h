@@ -55,6 +55,9 @@ struct conn {
 	unsigned c_eof : 1, b_eof : 1;     /* got EOF from that side */
 	unsigned c_shut : 1, b_shut : 1;   /* sent EOF to that side */
 	unsigned read_wants_write : 1, write_wants_read : 1;
+	/* The socket may have bytes: set by a readable event, cleared when a
+	 * read finds none. Saves a failing read(2) per direction per wakeup. */
+	unsigned c_rd : 1, b_rd : 1;
 	unsigned b_connected : 1, acme : 1;
 	unsigned guard_on : 1;             /* LDAP over TLS: take out StartTLS */
 	struct ldap_guard guard;

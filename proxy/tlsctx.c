@@ -186,6 +186,9 @@ static int configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls)
 	 * BoringSSL keeps in memory and rotates; no server-side cache to
 	 * grow with clients. No 0-RTT: early data is off by default. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* One TLS 1.3 ticket per handshake, not two: each costs a sealing
+	 * and bytes on the wire, and a resuming client gets a fresh one. */
+	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_select_certificate_cb(ctx, select_cert);
 	SSL_CTX_set_alpn_select_cb(ctx, select_alpn, t);
@@ -490,7 +493,8 @@ enum tlsctx_io tlsctx_read(struct tlsconn *tc, uint8_t *p, size_t n, size_t *got
 
 size_t tlsctx_pending(const struct tlsconn *tc)
 {
-	return (size_t)SSL_pending(ssl_of(tc));
+	/* Decrypted bytes, or a record BoringSSL has read but not opened. */
+	return SSL_pending(ssl_of(tc)) > 0 || SSL_has_pending(ssl_of(tc));
 }
 
 enum tlsctx_io tlsctx_write(struct tlsconn *tc, const uint8_t *p, size_t n, size_t *put)

@@ -58,8 +58,8 @@ enum tlsctx_io tlsctx_handshake(struct tlsconn *tc);
 /* tlsctx_read(tc, p, n, got): decrypt up to n bytes into p. */
 enum tlsctx_io tlsctx_read(struct tlsconn *tc, uint8_t *p, size_t n, size_t *got);
 
-/* tlsctx_pending(tc): decrypted bytes BoringSSL holds for the next read
- * (they will not make the socket readable again). */
+/* tlsctx_pending(tc): nonzero when BoringSSL holds bytes for the next
+ * read, decrypted or not (they will not make the socket readable again). */
 size_t tlsctx_pending(const struct tlsconn *tc);
 
 /* tlsctx_write(tc, p, n, put): encrypt and send up to n bytes. After
