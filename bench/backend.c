@@ -1,0 +1,281 @@
+/*
+ * backend: the plaintext HTTP/1.1 server behind every proxy in the benchmarks.
+ *
+ * Single-threaded, epoll, keep-alive, as cheap per request as we can make it
+ * so that it is never the bottleneck: it shares a core with the load
+ * generator. It answers any GET with 200 and a body whose size the path
+ * names: /1k = 1 KiB, /1m = 1 MiB, /16m = 16 MiB, /N = N bytes; "/" gets a
+ * 128-byte body. "Connection: close" in a request closes after the response.
+ * Pipelined requests are answered in order.
+ *
+ * usage: backend -l 127.0.0.1:PORT [-P PORTFILE]
+ * With port 0 the kernel picks one; -P writes "ADDR:PORT" to PORTFILE.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BODY_CHUNK (256 * 1024)
+
+struct bconn {
+	int fd;
+	int close_after;
+	size_t in_len;
+	size_t out_off, out_len;	/* pending header bytes in out[] */
+	long long body_left;		/* pending body bytes */
+	char in[4096];
+	char out[256];
+};
+
+static char body[BODY_CHUNK];
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+	stop = 1;
+}
+
+static long long
+size_for_path(const char *p, size_t len)
+{
+	long long n = 0;
+	size_t i = 1;
+
+	if (len < 2)
+		return 128;
+	while (i < len && p[i] >= '0' && p[i] <= '9')
+		n = n * 10 + (p[i++] - '0');
+	if (i < len && (p[i] == 'k' || p[i] == 'K'))
+		n *= 1024;
+	else if (i < len && (p[i] == 'm' || p[i] == 'M'))
+		n *= 1048576;
+	return n;
+}
+
+static void
+bconn_close(int epfd, struct bconn *c)
+{
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c);
+}
+
+/* Turn the next complete request in c->in into a response; 0 if none yet. */
+static int
+next_request(struct bconn *c)
+{
+	char *end, *sp1, *sp2;
+	size_t reqlen;
+	long long size;
+
+	c->in[c->in_len] = '\0';
+	end = strstr(c->in, "\r\n\r\n");
+	if (end == NULL)
+		return 0;
+	reqlen = (size_t)(end + 4 - c->in);
+	sp1 = memchr(c->in, ' ', reqlen);
+	sp2 = sp1 ? memchr(sp1 + 1, ' ', reqlen - (size_t)(sp1 + 1 - c->in)) : NULL;
+	size = sp2 ? size_for_path(sp1 + 1, (size_t)(sp2 - sp1 - 1)) : 0;
+	*end = '\0';
+	c->close_after = strcasestr(c->in, "\r\nConnection: close") != NULL;
+	c->out_len = (size_t)snprintf(c->out, sizeof(c->out),
+	    "HTTP/1.1 200 OK\r\nContent-Length: %lld\r\n"
+	    "Content-Type: application/octet-stream\r\n%s\r\n",
+	    size, c->close_after ? "Connection: close\r\n" : "");
+	c->out_off = 0;
+	c->body_left = size;
+	memmove(c->in, c->in + reqlen, c->in_len - reqlen);
+	c->in_len -= reqlen;
+	return 1;
+}
+
+/* Write what is pending; -1 on error, 0 when blocked, 1 when all sent. */
+static int
+flush_out(struct bconn *c)
+{
+	while (c->out_off < c->out_len || c->body_left > 0) {
+		ssize_t n;
+
+		if (c->out_off < c->out_len) {
+			/* Header and first body bytes in one send when both fit. */
+			char tmp[sizeof(c->out) + 16384];
+			size_t hl = c->out_len - c->out_off;
+			size_t bl = c->body_left < 16384 ? (size_t)c->body_left : 16384;
+
+			memcpy(tmp, c->out + c->out_off, hl);
+			memcpy(tmp + hl, body, bl);
+			n = send(c->fd, tmp, hl + bl, MSG_NOSIGNAL);
+			if (n < 0)
+				return errno == EAGAIN ? 0 : -1;
+			if ((size_t)n <= hl) {
+				c->out_off += (size_t)n;
+			} else {
+				c->out_off = c->out_len;
+				c->body_left -= (long long)((size_t)n - hl);
+			}
+		} else {
+			size_t bl = c->body_left < BODY_CHUNK ? (size_t)c->body_left : BODY_CHUNK;
+
+			n = send(c->fd, body, bl, MSG_NOSIGNAL);
+			if (n < 0)
+				return errno == EAGAIN ? 0 : -1;
+			c->body_left -= n;
+		}
+	}
+	return 1;
+}
+
+static void
+handle(int epfd, struct bconn *c, unsigned events)
+{
+	struct epoll_event ev;
+	int r;
+
+	for (;;) {
+		if (c->out_off < c->out_len || c->body_left > 0) {
+			r = flush_out(c);
+			if (r < 0)
+				goto close;
+			if (r == 0) {
+				ev.events = EPOLLOUT;
+				ev.data.ptr = c;
+				epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+				return;
+			}
+			if (c->close_after)
+				goto close;
+			if (events & EPOLLOUT) {
+				ev.events = EPOLLIN;
+				ev.data.ptr = c;
+				epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+				events = EPOLLIN;
+			}
+		}
+		if (next_request(c))
+			continue;
+		if (c->in_len + 1 >= sizeof(c->in))
+			goto close;
+		ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len, 0);
+
+		if (n == 0)
+			goto close;
+		if (n < 0) {
+			if (errno == EAGAIN)
+				return;
+			goto close;
+		}
+		c->in_len += (size_t)n;
+		if (!next_request(c))
+			return;	/* partial request: wait for the rest */
+	}
+close:
+	bconn_close(epfd, c);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct epoll_event ev, evs[256];
+	struct rlimit rl;
+	const char *listen_at = "127.0.0.1:0", *portfile = NULL, *colon;
+	socklen_t sl = sizeof(sin);
+	int lfd, epfd, one = 1, ch, i;
+	char host[64];
+
+	while ((ch = getopt(argc, argv, "l:P:")) != -1) {
+		switch (ch) {
+		case 'l': listen_at = optarg; break;
+		case 'P': portfile = optarg; break;
+		default:
+			fprintf(stderr, "usage: backend [-l 127.0.0.1:PORT] [-P PORTFILE]\n");
+			return 2;
+		}
+	}
+	colon = strrchr(listen_at, ':');
+	if (colon == NULL || (size_t)(colon - listen_at) >= sizeof(host)) {
+		fprintf(stderr, "backend: bad address %s\n", listen_at);
+		return 2;
+	}
+	memcpy(host, listen_at, (size_t)(colon - listen_at));
+	host[colon - listen_at] = '\0';
+	sin.sin_port = htons((unsigned short)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1 ||
+	    (ntohl(sin.sin_addr.s_addr) >> 24) != 127) {
+		fprintf(stderr, "backend: loopback addresses only\n");
+		return 2;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	memset(body, 'x', sizeof(body));
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 4096) < 0) {
+		perror("backend: bind/listen");
+		return 1;
+	}
+	getsockname(lfd, (struct sockaddr *)&sin, &sl);
+	if (portfile != NULL) {
+		FILE *f = fopen(portfile, "w");
+
+		if (f == NULL) {
+			perror(portfile);
+			return 1;
+		}
+		fprintf(f, "%s:%u\n", host, ntohs(sin.sin_port));
+		fclose(f);
+	}
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+
+	while (!stop) {
+		int n = epoll_wait(epfd, evs, 256, 500);
+
+		for (i = 0; i < n; i++) {
+			struct bconn *c = evs[i].data.ptr;
+
+			if (c != NULL) {
+				handle(epfd, c, evs[i].events);
+				continue;
+			}
+			for (;;) {	/* accept everything that is waiting */
+				int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+				if (fd < 0)
+					break;
+				c = calloc(1, sizeof(*c));
+				if (c == NULL) {
+					close(fd);
+					continue;
+				}
+				c->fd = fd;
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				ev.events = EPOLLIN;
+				ev.data.ptr = c;
+				epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+			}
+		}
+	}
+	close(lfd);
+	close(epfd);
+	return 0;
+}

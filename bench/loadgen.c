@@ -1,0 +1,601 @@
+/*
+ * loadgen: a single-threaded epoll TLS load generator for the benchmarks.
+ *
+ * One process, one core, non-blocking sockets and BoringSSL memory-cheap
+ * client objects. Every connection is a small state machine:
+ *
+ *   CONNECTING -> HANDSHAKE -> WRITE request -> READ response -> (next)
+ *
+ * and the mode decides what "next" is:
+ *   full      close, open a new connection (no session offered)
+ *   resume    close, open a new connection offering the newest TLS 1.3
+ *             ticket; SSL_session_reused() is checked on every one
+ *   keepalive send the next request on the same connection (latency kept)
+ *   bulk      same as keepalive, with large responses (MiB/s reported)
+ *   idle      hold the connection; once all N are up print "ready N" and
+ *             wait for SIGUSR1/SIGTERM/SIGINT (or the duration)
+ *
+ * The run is bounded by -d seconds and -n operations, whichever comes first,
+ * and only connects to loopback addresses. The result is one line of
+ * key=value pairs on stdout, for scripts/bench to parse.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+enum mode { M_FULL, M_RESUME, M_KEEPALIVE, M_BULK, M_IDLE };
+enum state { S_FREE, S_CONNECTING, S_HANDSHAKE, S_WRITE, S_READ, S_HELD };
+
+struct lconn {
+	int fd;
+	enum state st;
+	SSL *ssl;
+	uint64_t t_req;		/* when the current request was sent (ns) */
+	size_t hdr_len;		/* bytes of response header collected */
+	long long body_left;	/* -1 while the header is incomplete */
+	char hdr[1024];
+};
+
+static const char *const mode_names[] = { "full", "resume", "keepalive", "bulk", "idle" };
+
+static struct {
+	enum mode mode;
+	struct sockaddr_in addr;
+	int conc;
+	double duration;
+	long long max_ops;
+	const char *path;
+	const char *sni;
+	int tls12;
+	int quiet_errors;
+} opt = { M_FULL, { 0 }, 32, 5.0, 0, NULL, "localhost", 0, 0 };
+
+static struct {
+	long long conns;	/* connections whose handshake completed */
+	long long reused;	/* of those, resumed */
+	long long reqs;		/* responses read in full */
+	long long bytes;	/* response body bytes */
+	long long errors;
+	long long peer_closed;	/* idle: connections the proxy closed */
+	uint32_t *lat;		/* latency samples, ns (keepalive, bulk) */
+	size_t nlat, caplat;
+} st;
+
+static const char *last_version = "-", *last_cipher = "-", *last_group = "-";
+static SSL_CTX *ctx;
+static SSL_SESSION *ticket;	/* newest session, for resume mode */
+static int epfd;
+static struct lconn *conns;
+static char reqbuf[256];
+static size_t reqlen;
+static volatile sig_atomic_t stop_sig;
+static int stopping;
+static int priming;	/* the one connection before the run */
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+on_signal(int sig)
+{
+	stop_sig = sig;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: loadgen -m full|resume|keepalive|bulk|idle -a 127.0.0.1:PORT\n"
+	    "               [-c CONNS] [-d SECONDS] [-n OPS] [-p PATH] [-s SNI] [-2]\n"
+	    "  -c  concurrent connections (idle: connections to hold)\n"
+	    "  -d  duration bound in seconds (idle: how long to hold at most)\n"
+	    "  -n  bound on operations (handshakes or requests); 0 = none\n"
+	    "  -p  request path (default /, keepalive /1k, bulk /1m)\n"
+	    "  -2  TLS 1.2 only (default: TLS 1.2 and 1.3, 1.3 negotiated)\n");
+	exit(2);
+}
+
+/* Keep the newest ticket: TLS 1.3 servers send them after the handshake. */
+static int
+new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	if (!SSL_SESSION_is_resumable(sess))
+		return 0;
+	if (ticket != NULL)
+		SSL_SESSION_free(ticket);
+	ticket = sess;
+	return 1;	/* we took the reference */
+}
+
+static void
+conn_free(struct lconn *c, int hard)
+{
+	if (c->ssl != NULL) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd >= 0) {
+		if (hard) {
+			/* RST instead of FIN: no TIME_WAIT piling up on loopback ports. */
+			struct linger l = { 1, 0 };
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		}
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->st = S_FREE;
+}
+
+static void
+conn_error(struct lconn *c, const char *what)
+{
+	st.errors++;
+	if (!opt.quiet_errors && st.errors <= 5) {
+		unsigned long e = ERR_get_error();
+		char buf[256];
+
+		ERR_error_string_n(e, buf, sizeof(buf));
+		fprintf(stderr, "loadgen: %s: %s (errno %d)\n", what, e ? buf : "-", errno);
+	}
+	ERR_clear_error();
+	conn_free(c, 1);
+}
+
+static int
+conn_open(struct lconn *c)
+{
+	struct epoll_event ev;
+	int one = 1;
+
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		conn_error(c, "socket");
+		return -1;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (struct sockaddr *)&opt.addr, sizeof(opt.addr)) < 0 &&
+	    errno != EINPROGRESS) {
+		conn_error(c, "connect");
+		return -1;
+	}
+	c->ssl = SSL_new(ctx);
+	if (c->ssl == NULL || !SSL_set_fd(c->ssl, c->fd)) {
+		conn_error(c, "SSL_new");
+		return -1;
+	}
+	SSL_set_tlsext_host_name(c->ssl, opt.sni);
+	if (opt.mode == M_RESUME && ticket != NULL)
+		SSL_set_session(c->ssl, ticket);
+	SSL_set_connect_state(c->ssl);
+	c->st = S_CONNECTING;
+	/* Edge-triggered: step() always runs until BoringSSL wants I/O. */
+	ev.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP | EPOLLET;
+	ev.data.ptr = c;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		conn_error(c, "epoll_ctl");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+ops_done(void)
+{
+	if (opt.max_ops <= 0)
+		return 0;
+	if (opt.mode == M_FULL || opt.mode == M_RESUME)
+		return st.conns >= opt.max_ops;
+	return st.reqs >= opt.max_ops;
+}
+
+static void
+record_latency(uint64_t ns)
+{
+	if (st.nlat == st.caplat) {
+		size_t ncap = st.caplat ? st.caplat * 2 : 1 << 16;
+		uint32_t *n = realloc(st.lat, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return;
+		st.lat = n;
+		st.caplat = ncap;
+	}
+	st.lat[st.nlat++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+}
+
+/* Parse the status line and Content-Length once the header is complete. */
+static int
+parse_header(struct lconn *c, size_t *hdr_end)
+{
+	char *end, *p;
+
+	c->hdr[c->hdr_len] = '\0';
+	end = strstr(c->hdr, "\r\n\r\n");
+	if (end == NULL)
+		return c->hdr_len + 1 >= sizeof(c->hdr) ? -1 : 0;
+	if (strncmp(c->hdr, "HTTP/1.1 200", 12) != 0)
+		return -1;
+	p = strcasestr(c->hdr, "\r\nContent-Length:");
+	if (p == NULL || p > end)
+		return -1;
+	c->body_left = strtoll(p + 17, NULL, 10);
+	*hdr_end = (size_t)(end + 4 - c->hdr);
+	return 1;
+}
+
+static void step(struct lconn *c);
+
+static void
+send_request(struct lconn *c)
+{
+	c->st = S_WRITE;
+	c->hdr_len = 0;
+	c->body_left = -1;
+	c->t_req = now_ns();
+}
+
+static void
+response_done(struct lconn *c)
+{
+	st.reqs++;
+	switch (opt.mode) {
+	case M_FULL:
+	case M_RESUME:
+		conn_free(c, 1);
+		if (!stopping && !priming && !ops_done())
+			conn_open(c);
+		break;
+	case M_KEEPALIVE:
+	case M_BULK:
+		record_latency(now_ns() - c->t_req);
+		if (!stopping && !ops_done())
+			send_request(c);
+		else
+			conn_free(c, 1);
+		break;
+	case M_IDLE:
+		c->st = S_HELD;
+		break;
+	}
+}
+
+/* Drive one connection as far as it goes without blocking. */
+static void
+step(struct lconn *c)
+{
+	static char rbuf[65536];
+	int n, err;
+
+	for (;;) {
+		switch (c->st) {
+		case S_FREE:
+			return;
+		case S_CONNECTING:
+		case S_HANDSHAKE:
+			c->st = S_HANDSHAKE;
+			n = SSL_do_handshake(c->ssl);
+			if (n != 1) {
+				err = SSL_get_error(c->ssl, n);
+				if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+					return;
+				conn_error(c, "handshake");
+				return;
+			}
+			st.conns++;
+			if (SSL_session_reused(c->ssl))
+				st.reused++;
+			/* Static strings: what the last handshake agreed on. */
+			last_version = SSL_get_version(c->ssl);
+			last_cipher = SSL_get_cipher_name(c->ssl);
+			{
+				const char *g = SSL_get_curve_name(SSL_get_curve_id(c->ssl));
+
+				last_group = g != NULL ? g : "-";
+			}
+			send_request(c);
+			break;
+		case S_WRITE:
+			n = SSL_write(c->ssl, reqbuf, (int)reqlen);
+			if (n <= 0) {
+				err = SSL_get_error(c->ssl, n);
+				if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+					return;
+				conn_error(c, "write");
+				return;
+			}
+			c->st = S_READ;
+			break;
+		case S_READ:
+			if (c->body_left < 0) {
+				size_t room = sizeof(c->hdr) - 1 - c->hdr_len, hend = 0;
+				int r;
+
+				n = SSL_read(c->ssl, c->hdr + c->hdr_len, (int)room);
+				if (n <= 0)
+					goto rerr;
+				c->hdr_len += (size_t)n;
+				r = parse_header(c, &hend);
+				if (r < 0) {
+					conn_error(c, "bad response");
+					return;
+				}
+				if (r == 0)
+					break;
+				n = (int)(c->hdr_len - hend);	/* body bytes already here */
+				c->body_left -= n;
+				st.bytes += n;
+			} else {
+				size_t want = c->body_left < (long long)sizeof(rbuf) ?
+				    (size_t)c->body_left : sizeof(rbuf);
+
+				n = SSL_read(c->ssl, rbuf, (int)want);
+				if (n <= 0)
+					goto rerr;
+				c->body_left -= n;
+				st.bytes += n;
+			}
+			if (c->body_left == 0) {
+				response_done(c);
+			} else if (c->body_left < 0) {
+				conn_error(c, "response longer than Content-Length");
+				return;
+			}
+			break;
+		case S_HELD:
+			/* Anything but EAGAIN here means the proxy gave up on us. */
+			n = SSL_read(c->ssl, rbuf, sizeof(rbuf));
+			if (n > 0)
+				break;
+			err = SSL_get_error(c->ssl, n);
+			if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+				return;
+			st.peer_closed++;
+			ERR_clear_error();
+			conn_free(c, 1);
+			return;
+		}
+	}
+rerr:
+	err = SSL_get_error(c->ssl, n);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+		return;
+	conn_error(c, "read");
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+pct_us(double p)
+{
+	size_t i;
+
+	if (st.nlat == 0)
+		return 0;
+	i = (size_t)(p * (double)(st.nlat - 1) + 0.5);
+	return st.lat[i] / 1000.0;
+}
+
+static int
+parse_addr(const char *s)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+
+	if (colon == NULL || (hl = (size_t)(colon - s)) >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	opt.addr.sin_family = AF_INET;
+	opt.addr.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &opt.addr.sin_addr) != 1)
+		return -1;
+	/* Loopback only: this tool must never point at another machine. */
+	if ((ntohl(opt.addr.sin_addr.s_addr) >> 24) != 127)
+		return -1;
+	return 0;
+}
+
+/* One handshake outside the measurement, so resume mode starts with a ticket. */
+static int
+prime_ticket(void)
+{
+	struct lconn c = { .fd = -1 };
+	uint64_t deadline = now_ns() + 5000000000ull;
+	struct epoll_event ev;
+
+	priming = 1;
+	if (conn_open(&c) < 0)
+		return -1;
+	while (c.st != S_FREE && now_ns() < deadline) {
+		if (epoll_wait(epfd, &ev, 1, 100) > 0)
+			step(&c);
+	}
+	if (c.st != S_FREE)
+		conn_free(&c, 1);
+	priming = 0;
+	st.conns = st.reused = st.reqs = st.bytes = 0;
+	return ticket != NULL ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct epoll_event evs[256];
+	struct sigaction sa;
+	struct rlimit rl;
+	const char *addr = NULL;
+	uint64_t t0, t_end, t1;
+	long long ready_at = -1;
+	double secs;
+	int ch, i;
+
+	while ((ch = getopt(argc, argv, "m:a:c:d:n:p:s:2q")) != -1) {
+		switch (ch) {
+		case 'm':
+			for (i = 0; i < 5; i++)
+				if (strcmp(optarg, mode_names[i]) == 0)
+					break;
+			if (i == 5)
+				usage();
+			opt.mode = (enum mode)i;
+			break;
+		case 'a': addr = optarg; break;
+		case 'c': opt.conc = atoi(optarg); break;
+		case 'd': opt.duration = atof(optarg); break;
+		case 'n': opt.max_ops = atoll(optarg); break;
+		case 'p': opt.path = optarg; break;
+		case 's': opt.sni = optarg; break;
+		case '2': opt.tls12 = 1; break;
+		case 'q': opt.quiet_errors = 1; break;
+		default: usage();
+		}
+	}
+	if (addr == NULL || parse_addr(addr) < 0 || opt.conc < 1 || opt.duration <= 0) {
+		fprintf(stderr, "loadgen: need -a 127.x.y.z:PORT (loopback only)\n");
+		usage();
+	}
+	if (opt.path == NULL)
+		opt.path = opt.mode == M_KEEPALIVE ? "/1k" : opt.mode == M_BULK ? "/1m" : "/";
+	reqlen = (size_t)snprintf(reqbuf, sizeof(reqbuf),
+	    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: portier-loadgen\r\n\r\n",
+	    opt.path, opt.sni);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+
+	ctx = SSL_CTX_new(TLS_method());
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, opt.tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);	/* the signature is still checked */
+	SSL_CTX_set_alpn_protos(ctx, (const uint8_t *)"\x08http/1.1", 9);
+	SSL_CTX_set1_curves_list(ctx, "X25519:P-256");
+	/* Small footprint per client: buffers only while in use. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (opt.mode == M_RESUME) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+		SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
+
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	conns = calloc((size_t)opt.conc, sizeof(*conns));
+	if (epfd < 0 || conns == NULL || ctx == NULL) {
+		perror("loadgen: setup");
+		return 1;
+	}
+	for (i = 0; i < opt.conc; i++)
+		conns[i].fd = -1;
+
+	if (opt.mode == M_RESUME && prime_ticket() < 0) {
+		fprintf(stderr, "loadgen: no session ticket from the server\n");
+		return 1;
+	}
+
+	t0 = now_ns();
+	t_end = t0 + (uint64_t)(opt.duration * 1e9);
+	/*
+	 * Idle mode opens its connections in waves of 200, so the proxy is never
+	 * asked for thousands of simultaneous handshakes (that is not the point).
+	 */
+	{
+		int first = opt.mode == M_IDLE && opt.conc > 200 ? 200 : opt.conc;
+
+		for (i = 0; i < first; i++)
+			conn_open(&conns[i]);
+	}
+	int opened = opt.mode == M_IDLE && opt.conc > 200 ? 200 : opt.conc;
+
+	for (;;) {
+		int n, live = 0, held = 0;
+		uint64_t t = now_ns();
+
+		if (stop_sig || t >= t_end || ops_done())
+			stopping = 1;
+		if (stopping)
+			break;
+		n = epoll_wait(epfd, evs, 256, 50);
+		for (i = 0; i < n; i++)
+			step(evs[i].data.ptr);
+		if (opt.mode == M_IDLE) {
+			for (i = 0; i < opened; i++) {
+				if (conns[i].st == S_HELD)
+					held++;
+				else if (conns[i].st != S_FREE)
+					live++;
+			}
+			/* Keep at most 200 in flight while building up. */
+			while (opened < opt.conc && live < 200) {
+				conn_open(&conns[opened++]);
+				live++;
+			}
+			if (ready_at < 0 && opened == opt.conc && live == 0) {
+				ready_at = held;
+				printf("ready %d\n", held);
+				fflush(stdout);
+			}
+		} else if (!stopping) {
+			/* Replace connections lost to errors so the load stays constant. */
+			for (i = 0; i < opt.conc; i++)
+				if (conns[i].st == S_FREE)
+					conn_open(&conns[i]);
+		}
+	}
+	t1 = now_ns();
+	secs = (double)(t1 - t0) / 1e9;
+
+	qsort(st.lat, st.nlat, sizeof(*st.lat), cmp_u32);
+	printf("mode=%s secs=%.3f conns=%lld reused=%lld reqs=%lld errors=%lld "
+	    "bytes=%lld conn_rate=%.1f req_rate=%.1f mibps=%.1f p50_us=%.1f p99_us=%.1f "
+	    "held=%lld peer_closed=%lld version=%s cipher=%s group=%s\n",
+	    mode_names[opt.mode], secs, st.conns, st.reused, st.reqs, st.errors, st.bytes,
+	    st.conns / secs, st.reqs / secs, st.bytes / secs / 1048576.0,
+	    pct_us(0.50), pct_us(0.99), ready_at, st.peer_closed,
+	    last_version, last_cipher, last_group);
+	fflush(stdout);
+	for (i = 0; i < opt.conc; i++)
+		if (conns[i].st != S_FREE)
+			conn_free(&conns[i], 1);
+	SSL_CTX_free(ctx);
+	if (ticket != NULL)
+		SSL_SESSION_free(ticket);
+	free(st.lat);
+	free(conns);
+	return st.errors > 0 && st.reqs == 0 ? 1 : 0;
+}
