@@ -91,6 +91,17 @@ static int set_log(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 	return set_string(&c->cfg->log, v);
 }
 
+static int set_log_level(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"info", "warning", NULL};
+	int i;
+
+	if (parse_choice(v, names, &i, err, errlen) < 0)
+		return -1;
+	c->cfg->log_quiet = i;
+	return 0;
+}
+
 static int set_user(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	return set_string(&c->cfg->user, v);
@@ -328,6 +339,8 @@ static int set_xclient(struct cfg_ctx *c, const char *v, char *err, size_t errle
 const struct cfg_key cfg_keys[] = {
 	{"log", G, 0, set_log, "syslog|stderr|path", "syslog",
 	 "Where log lines go; -f sends them to stderr whatever this says."},
+	{"log_level", G, 0, set_log_level, "info|warning", "info",
+	 "info logs a line per connection; warning keeps only problems."},
 	{"user", G, 0, set_user, "name", "(none)",
 	 "Account to run as after the ports are bound (privilege drop: accepted, not yet applied)."},
 	{"ports_file", G, 0, set_ports_file, "path", "(none)",

@@ -449,6 +449,12 @@ void conn_pump(struct conn *c)
 			return conn_close(c, "client closed mid-request");
 	}
 	conn_watch(c);
+	/* Bytes TLS holds in memory never make the socket readable: when the
+	 * round limit left some (a fast client), come back on the next loop
+	 * iteration, after the other connections had their turn. */
+	if (c->state == CONN_RELAY && c->tls && !c->c_eof && !buf_full(&c->up) &&
+	    tlsctx_pending(c->tls))
+		ev_feed_event(loop, &c->cio, EV_READ);
 }
 
 /* ---- phases ---- */

@@ -12,6 +12,7 @@
 static enum { TO_STDERR, TO_SYSLOG, TO_FILE } log_to = TO_STDERR;
 static FILE *log_file;
 static int log_debug_on;
+static int log_quiet;
 
 int log_open(const char *target, const char *ident)
 {
@@ -49,6 +50,11 @@ void log_close(void)
 void log_set_debug(int on)
 {
 	log_debug_on = on;
+}
+
+void log_set_quiet(int on)
+{
+	log_quiet = on;
 }
 
 static void log_vemit(int prio, const char *level, const char *errstr,
@@ -90,7 +96,14 @@ static void log_vemit(int prio, const char *level, const char *errstr,
 
 void log_info(const char *fmt, ...)
 {
+	if (log_quiet)
+		return;
 	LOG_BODY(LOG_INFO, "", NULL);
+}
+
+void log_notice(const char *fmt, ...)
+{
+	LOG_BODY(LOG_NOTICE, "", NULL);
 }
 
 void log_warnx(const char *fmt, ...)

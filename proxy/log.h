@@ -15,6 +15,8 @@ int log_open(const char *target, const char *ident);
 void log_close(void);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_notice: life-cycle events (start, stop, signals), never dropped. */
+void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -22,5 +24,9 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* log_set_debug(on): let log_debug() through. */
 void log_set_debug(int on);
+
+/* log_set_quiet(on): drop log_info() lines (one per connection), keep
+ * warnings and errors. */
+void log_set_quiet(int on);
 
 #endif

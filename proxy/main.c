@@ -126,6 +126,9 @@ int main(int argc, char **argv)
 		log_warn("cannot write pid_file %s", c->pid_file);
 	diag_log(&d);      /* warnings, e.g. certificates about to expire */
 	diag_free(&d);
+	log_notice("portier %s started: %zu listeners on %zu sockets (%s)",
+	         PORTIER_VERSION, c->nlisteners, set.n, tlsctx_library());
+	log_set_quiet(c->log_quiet);
 	if (c->user)
 		log_warnx("user = %s: dropping privileges is not implemented yet; "
 		          "running as uid %d", c->user, (int)getuid());
@@ -135,15 +138,13 @@ int main(int argc, char **argv)
 		log_errx("out of memory");
 		return 1;
 	}
-	log_info("portier %s started: %zu listeners on %zu sockets (%s)",
-	         PORTIER_VERSION, c->nlisteners, set.n, tlsctx_library());
 	server_run(&srv);
 	server_free(&srv);
 	listener_close(&set);
 	if (c->pid_file)
 		unlink(c->pid_file);
 	cfg_free(c);
-	log_info("portier stopped");
+	log_notice("portier stopped");
 	log_close();
 	return 0;
 }

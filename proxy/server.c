@@ -94,7 +94,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	log_info("got signal %d, shutting down", w->signum);
+	log_notice("got signal %d, shutting down", w->signum);
 	ev_break(loop, EVBREAK_ALL);
 }
 

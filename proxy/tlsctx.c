@@ -1,4 +1,5 @@
 #include "tlsctx.h"
+#include "buf.h"
 #include "cfg_lint.h"
 #include "sni.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* TLS 1.2 suites of Mozilla's "intermediate": ECDHE key exchange, AEAD
  * only. TLS 1.3 suites are all AEAD and fixed by BoringSSL. */
@@ -408,18 +410,128 @@ void tlsctx_free(struct tlsctx *t)
 	tlsctx_unref(t);
 }
 
+/* ---- the socket under a connection ---- */
+
+/* BoringSSL reads a record's 5-byte header, then its body: two read(2)s
+ * per record on a plain socket BIO. This one reads up to a whole record at
+ * once and keeps what BoringSSL did not ask for yet, in memory held only
+ * while there is some. */
+#define READ_AHEAD BUF_CAP    /* what is kept must fit one buf */
+
+struct sockbio {
+	int fd;
+	struct buf ahead;
+};
+
+static BIO_METHOD *sockbio_method;
+
+static int sockbio_read(BIO *b, char *out, int len)
+{
+	struct sockbio *s = BIO_get_data(b);
+	uint8_t tmp[READ_AHEAD + 1];
+	ssize_t r;
+	size_t n;
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if (s->ahead.len) {
+		n = s->ahead.len < (size_t)len ? s->ahead.len : (size_t)len;
+		memcpy(out, buf_peek(&s->ahead), n);
+		buf_consume(&s->ahead, n);
+		return (int)n;
+	}
+	if ((size_t)len >= sizeof(tmp)) {
+		r = read(s->fd, out, (size_t)len);
+	} else {
+		/* At most READ_AHEAD bytes are left over to keep. */
+		size_t want = (size_t)len + READ_AHEAD < sizeof(tmp)
+		              ? (size_t)len + READ_AHEAD : sizeof(tmp);
+		r = read(s->fd, tmp, want);
+		if (r > len && buf_append(&s->ahead, tmp + len, (size_t)r - (size_t)len) < 0)
+			return -1;
+		if (r > 0)
+			memcpy(out, tmp, r > len ? (size_t)len : (size_t)r);
+		if (r > len)
+			r = len;
+	}
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		BIO_set_retry_read(b);
+	return (int)r;
+}
+
+static int sockbio_write(BIO *b, const char *in, int len)
+{
+	struct sockbio *s = BIO_get_data(b);
+	ssize_t r;
+
+	BIO_clear_retry_flags(b);
+	r = send(s->fd, in, (size_t)len, MSG_NOSIGNAL);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		BIO_set_retry_write(b);
+	return (int)r;
+}
+
+static long sockbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int sockbio_destroy(BIO *b)
+{
+	struct sockbio *s = BIO_get_data(b);
+
+	if (s != NULL) {
+		buf_reset(&s->ahead);
+		free(s);
+	}
+	BIO_set_data(b, NULL);
+	return 1;
+}
+
+static BIO *sockbio_new(int fd)
+{
+	struct sockbio *s;
+	BIO *b;
+
+	if (sockbio_method == NULL) {
+		BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "portier socket");
+		if (m == NULL || !BIO_meth_set_read(m, sockbio_read) ||
+		    !BIO_meth_set_write(m, sockbio_write) ||
+		    !BIO_meth_set_ctrl(m, sockbio_ctrl) ||
+		    !BIO_meth_set_destroy(m, sockbio_destroy)) {
+			BIO_meth_free(m);
+			return NULL;
+		}
+		sockbio_method = m;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if ((b = BIO_new(sockbio_method)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->fd = fd;
+	BIO_set_data(b, s);
+	BIO_set_init(b, 1);
+	return b;
+}
+
 /* ---- connections ---- */
 
 struct tlsconn *tlsctx_accept(struct tlsctx *t, int fd)
 {
 	SSL *ssl = SSL_new(t->certs[0].ctx);
 
+	BIO *bio;
+
 	if (ssl == NULL)
 		return NULL;
-	if (!SSL_set_fd(ssl, fd)) {
+	if ((bio = sockbio_new(fd)) == NULL) {
 		SSL_free(ssl);
 		return NULL;
 	}
+	SSL_set_bio(ssl, bio, bio);   /* one BIO both ways; the SSL owns it */
 	SSL_set_accept_state(ssl);
 	/* Free the handshake configuration once it is done: an idle
 	 * connection should hold keys and buffers, nothing else. */
@@ -493,8 +605,11 @@ enum tlsctx_io tlsctx_read(struct tlsconn *tc, uint8_t *p, size_t n, size_t *got
 
 size_t tlsctx_pending(const struct tlsconn *tc)
 {
-	/* Decrypted bytes, or a record BoringSSL has read but not opened. */
-	return SSL_pending(ssl_of(tc)) > 0 || SSL_has_pending(ssl_of(tc));
+	const struct sockbio *s = BIO_get_data(SSL_get_rbio(ssl_of(tc)));
+
+	/* Decrypted bytes, a record read but not opened, or bytes read ahead. */
+	return SSL_pending(ssl_of(tc)) > 0 || SSL_has_pending(ssl_of(tc)) ||
+	       (s != NULL && s->ahead.len > 0);
 }
 
 enum tlsctx_io tlsctx_write(struct tlsconn *tc, const uint8_t *p, size_t n, size_t *put)
@@ -548,7 +663,8 @@ const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen)
 
 		/* The port the client dialled, which differs from the
 		 * configured one for "listen = 0". */
-		if (getsockname(SSL_get_fd(ssl_of(tc)), (struct sockaddr *)&ss, &len) == 0)
+		const struct sockbio *sb = BIO_get_data(SSL_get_rbio(ssl_of(tc)));
+		if (getsockname(sb->fd, (struct sockaddr *)&ss, &len) == 0)
 			port = ss.ss_family == AF_INET6
 			       ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 			       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
