@@ -211,6 +211,11 @@ int conn_pull_client(struct conn *c)
 		if (r == IO_OK) {
 			buf_commit(&c->up, got);
 			moved = 1;
+			/* A short read emptied the socket: the next would fail. */
+			if (c->tls ? tlsctx_drained(c->tls) : got < room) {
+				c->c_rd = 0;
+				break;
+			}
 			continue;
 		}
 		if (c->up.len == 0)

@@ -420,6 +420,7 @@ void tlsctx_free(struct tlsctx *t)
 
 struct sockbio {
 	int fd;
+	int drained;         /* the last read(2) got less than it asked for */
 	struct buf ahead;
 };
 
@@ -443,11 +444,13 @@ static int sockbio_read(BIO *b, char *out, int len)
 	}
 	if ((size_t)len >= sizeof(tmp)) {
 		r = read(s->fd, out, (size_t)len);
+		s->drained = r < len;
 	} else {
 		/* At most READ_AHEAD bytes are left over to keep. */
 		size_t want = (size_t)len + READ_AHEAD < sizeof(tmp)
 		              ? (size_t)len + READ_AHEAD : sizeof(tmp);
 		r = read(s->fd, tmp, want);
+		s->drained = r < (ssize_t)want;
 		if (r > len && buf_append(&s->ahead, tmp + len, (size_t)r - (size_t)len) < 0)
 			return -1;
 		if (r > 0)
@@ -636,6 +639,13 @@ enum tlsctx_io tlsctx_close_notify(struct tlsconn *tc)
 	if ((rc = SSL_shutdown(ssl)) >= 0)
 		return TLSCTX_OK;
 	return map_result(ssl, rc);
+}
+
+int tlsctx_drained(const struct tlsconn *tc)
+{
+	const struct sockbio *s = BIO_get_data(SSL_get_rbio(ssl_of(tc)));
+
+	return s != NULL && s->drained && tlsctx_pending(tc) == 0;
 }
 
 int tlsctx_spoke_plaintext(const struct tlsconn *tc)

@@ -62,6 +62,11 @@ enum tlsctx_io tlsctx_read(struct tlsconn *tc, uint8_t *p, size_t n, size_t *got
  * read, decrypted or not (they will not make the socket readable again). */
 size_t tlsctx_pending(const struct tlsconn *tc);
 
+/* tlsctx_drained(tc): nothing is buffered and the last read of the socket
+ * came back short, so another read would find nothing (until the next
+ * readable event): the caller may skip it. */
+int tlsctx_drained(const struct tlsconn *tc);
+
 /* tlsctx_write(tc, p, n, put): encrypt and send up to n bytes. After
  * WANT_*, call again with at least the same bytes (they may have moved). */
 enum tlsctx_io tlsctx_write(struct tlsconn *tc, const uint8_t *p, size_t n, size_t *put);
