@@ -409,7 +409,9 @@ void conn_pump(struct conn *c)
 			return conn_close(c, "backend reset");
 		moved |= r;
 		if (c->c_eof && c->up.len == 0 && !c->b_shut) {
-			shutdown(c->bfd, SHUT_WR);
+			/* A backend that has closed needs no FIN: we close soon. */
+			if (!c->b_eof)
+				shutdown(c->bfd, SHUT_WR);
 			c->b_shut = 1;
 		}
 		if ((r = conn_pull_backend(c, &c->down)) < 0)

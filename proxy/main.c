@@ -9,6 +9,7 @@
 #include "tlsctx.h"
 
 #include <ev.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,10 @@ int main(int argc, char **argv)
 		return check_only(path);
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Connection buffers come and go at 16 KiB a time; without this glibc
+	 * gives the top of the heap back and takes it again with brk(2) on
+	 * nearly every connection. */
+	mallopt(M_TRIM_THRESHOLD, 8 << 20);
 	if ((c = cfg_load_file(path, &d)) == NULL ||
 	    (tls = server_prepare(c, &d)) == NULL) {
 		diag_print(&d, stderr);

@@ -566,7 +566,8 @@ static enum tlsctx_io map_result(SSL *ssl, int rc)
 	case SSL_ERROR_ZERO_RETURN:
 		return TLSCTX_CLOSED;
 	case SSL_ERROR_SYSCALL:
-		if (ERR_peek_error() == 0 && (rc == 0 || errno == 0 || errno == ECONNRESET))
+		/* A reset is no EOF: nothing can reach that peer any more. */
+		if (ERR_peek_error() == 0 && (rc == 0 || errno == 0))
 			return TLSCTX_EOF;
 		return TLSCTX_ERROR;
 	default: {
