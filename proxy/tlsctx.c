@@ -420,7 +420,8 @@ void tlsctx_free(struct tlsctx *t)
 
 struct sockbio {
 	int fd;
-	int drained;         /* the last read(2) got less than it asked for */
+	int drained;         /* the last read(2) got less than it asked for,
+	                        and no readable event came since */
 	struct buf ahead;
 };
 
@@ -442,6 +443,12 @@ static int sockbio_read(BIO *b, char *out, int len)
 		buf_consume(&s->ahead, n);
 		return (int)n;
 	}
+	/* Known empty: answer "try later" without asking the kernel (after a
+	 * flight, BoringSSL reads at once for the peer's reply). */
+	if (s->drained) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
 	if ((size_t)len >= sizeof(tmp)) {
 		r = read(s->fd, out, (size_t)len);
 		s->drained = r < len;
@@ -458,8 +465,10 @@ static int sockbio_read(BIO *b, char *out, int len)
 		if (r > len)
 			r = len;
 	}
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+	if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+		s->drained = 1;
 		BIO_set_retry_read(b);
+	}
 	return (int)r;
 }
 
@@ -640,6 +649,14 @@ enum tlsctx_io tlsctx_close_notify(struct tlsconn *tc)
 	if ((rc = SSL_shutdown(ssl)) >= 0)
 		return TLSCTX_OK;
 	return map_result(ssl, rc);
+}
+
+void tlsctx_readable(struct tlsconn *tc)
+{
+	struct sockbio *s = BIO_get_data(SSL_get_rbio(ssl_of(tc)));
+
+	if (s != NULL)
+		s->drained = 0;
 }
 
 int tlsctx_drained(const struct tlsconn *tc)

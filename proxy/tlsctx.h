@@ -62,6 +62,11 @@ enum tlsctx_io tlsctx_read(struct tlsconn *tc, uint8_t *p, size_t n, size_t *got
  * read, decrypted or not (they will not make the socket readable again). */
 size_t tlsctx_pending(const struct tlsconn *tc);
 
+/* tlsctx_readable(tc): the socket became readable (a poller's event);
+ * until then, after a short read, reads answer WANT_READ without a
+ * syscall. The poller must be level-triggered. */
+void tlsctx_readable(struct tlsconn *tc);
+
 /* tlsctx_drained(tc): nothing is buffered and the last read of the socket
  * came back short, so another read would find nothing (until the next
  * readable event): the caller may skip it. */
