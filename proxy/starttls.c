@@ -228,6 +228,28 @@ static int offers_xclient(const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* One reply of the backend through a driver's parser: 1 when a whole
+ * positive reply is at the front (*len long, not consumed yet), 0 when more
+ * bytes are needed, -1 refused (*why set). */
+static int peek_reply(const struct buf *from, int (*parse)(const uint8_t *,
+    size_t, size_t *, const char **), size_t *len, const char **why)
+{
+	if (from->len == 0)
+		return 0;
+	return parse(buf_peek(from), from->len, len, why);
+}
+
+/* XCLIENT needs the backend's say-so in its EHLO reply. */
+static const char *xclient_refusal(int r, const struct buf *from, size_t len)
+{
+	if (r < 0)
+		return "backend refused portier's EHLO before XCLIENT";
+	if (!offers_xclient(buf_peek(from), len))
+		return "backend does not offer XCLIENT to portier "
+		    "(Postfix: smtpd_authorized_xclient_hosts)";
+	return NULL;
+}
+
 enum starttls_verdict starttls_backend_input(struct starttls_session *s,
     struct buf *from_backend, struct buf *to_backend, struct buf *to_client)
 {
@@ -239,21 +261,18 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 	for (;;) {
 		switch (s->phase) {
 		case PH_TLS_WAIT:
-			if ((r = eat_greeting(s, from_backend)) <= 0)
-				goto greeting_not_done;
+		case PH_PLAIN_WAIT:
+			if ((r = eat_greeting(s, from_backend)) <= 0) {
+				why = s->why;
+				goto not_done;
+			}
 			if (!s->xc_done) {
 				if (start_xclient(s, to_backend) < 0)
 					return refuse(s, "output buffer full", to_client);
 				break;
 			}
-			s->phase = d->backend_reply ? PH_TLS_REPLY : PH_RELAY;
-			break;
-		case PH_PLAIN_WAIT:
-			if ((r = eat_greeting(s, from_backend)) <= 0)
-				goto greeting_not_done;
-			if (!s->xc_done) {
-				if (start_xclient(s, to_backend) < 0)
-					return refuse(s, "output buffer full", to_client);
+			if (s->phase == PH_TLS_WAIT) {
+				s->phase = d->backend_reply ? PH_TLS_REPLY : PH_RELAY;
 				break;
 			}
 			if (d->replay_reply == NULL || s->keep_len == 0) {
@@ -270,40 +289,25 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 				return STARTTLS_AGAIN;
 			r = d->backend_reply(buf_peek(from_backend),
 			    from_backend->len, &len, to_client);
-			if (r == 0)
-				return STARTTLS_AGAIN;
 			if (r < 0)
-				return refuse(s, "malformed or oversized backend "
-				    "reply", to_client);
+				why = "malformed or oversized backend reply";
+			if (r <= 0)
+				goto not_done;
 			buf_consume(from_backend, len);
 			s->phase = PH_RELAY;
 			break;
 		case PH_PLAIN_REPLY:
-			if (from_backend->len == 0)
-				return STARTTLS_AGAIN;
-			r = d->replay_reply(buf_peek(from_backend),
-			    from_backend->len, &len, &why);
-			if (r == 0)
-				return STARTTLS_AGAIN;
-			if (r < 0)
-				return refuse(s, why, to_client);
+			if ((r = peek_reply(from_backend, d->replay_reply, &len, &why)) <= 0)
+				goto not_done;
 			buf_consume(from_backend, len);
 			s->phase = PH_RELAY;
 			break;
 		case PH_XC_EHLO:
-			if (from_backend->len == 0)
-				return STARTTLS_AGAIN;
-			r = d->replay_reply(buf_peek(from_backend),
-			    from_backend->len, &len, &why);
+			r = peek_reply(from_backend, d->replay_reply, &len, &why);
 			if (r == 0)
 				return STARTTLS_AGAIN;
-			if (r < 0)
-				return refuse(s, "backend refused portier's EHLO "
-				    "before XCLIENT", to_client);
-			if (!offers_xclient(buf_peek(from_backend), len))
-				return refuse(s, "backend does not offer XCLIENT "
-				    "to portier (Postfix: smtpd_authorized_xclient_hosts)",
-				    to_client);
+			if ((why = xclient_refusal(r, from_backend, len)) != NULL)
+				return refuse(s, why, to_client);
 			buf_consume(from_backend, len);
 			if (buf_appendf(to_backend, "XCLIENT %s\r\n",
 			    s->params->xclient) < 0)
@@ -312,14 +316,11 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 			break;
 		case PH_XC_REPLY:
 			/* Accepted, XCLIENT starts a new session: a 220. */
-			if (from_backend->len == 0)
-				return STARTTLS_AGAIN;
-			r = d->backend_greeting(buf_peek(from_backend),
-			    from_backend->len, &len, &why);
-			if (r == 0)
-				return STARTTLS_AGAIN;
-			if (r < 0)
-				return refuse(s, "backend refused XCLIENT", to_client);
+			if ((r = peek_reply(from_backend, d->backend_greeting, &len,
+			    &why)) <= 0) {
+				why = "backend refused XCLIENT";
+				goto not_done;
+			}
 			buf_consume(from_backend, len);
 			s->xc_done = 1;
 			s->phase = s->xc_return;
@@ -333,10 +334,10 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 		}
 	}
 
-greeting_not_done:
+not_done:
 	if (r == 0)
 		return STARTTLS_AGAIN;
-	return refuse(s, s->why, to_client);
+	return refuse(s, why, to_client);
 }
 
 int starttls_client_may_flow(const struct starttls_session *s)
