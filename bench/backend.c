@@ -8,7 +8,16 @@
  * 128-byte body. "Connection: close" in a request closes after the response.
  * Pipelined requests are answered in order.
  *
- * usage: backend -l 127.0.0.1:PORT [-P PORTFILE]
+ * With -m smtp or -m imap it is instead the plaintext mail server behind the
+ * STARTTLS benchmarks, speaking just enough of the protocol:
+ *   smtp  greets "220 backend ESMTP"; EHLO gets a multi-line 250 reply, HELO
+ *         "250 backend", QUIT "221" and a close, anything else "250 2.0.0 OK"
+ *   imap  greets "* OK backend ready"; "TAG LOGOUT" gets "* BYE" + "TAG OK"
+ *         and a close, "TAG CAPABILITY" an untagged CAPABILITY + "TAG OK",
+ *         anything else (NOOP, ...) "TAG OK CMD completed"
+ * Keep-alive, one line at a time, in order.
+ *
+ * usage: backend [-m http|smtp|imap] -l 127.0.0.1:PORT [-P PORTFILE]
  * With port 0 the kernel picks one; -P writes "ADDR:PORT" to PORTFILE.
  */
 #include <arpa/inet.h>
@@ -37,8 +46,11 @@ struct bconn {
 	char out[256];
 };
 
+enum bmode { B_HTTP, B_SMTP, B_IMAP };
+
 static char body[BODY_CHUNK];
 static volatile sig_atomic_t stop;
+static enum bmode bmode = B_HTTP;
 
 static void
 on_signal(int sig)
@@ -71,6 +83,64 @@ bconn_close(int epfd, struct bconn *c)
 	free(c);
 }
 
+/* Mail modes: answer the next complete command line in c->in; 0 if none yet. */
+static int
+next_mail_line(struct bconn *c)
+{
+	char *nl, *cmd, *sp;
+	size_t linelen, taglen;
+
+	c->in[c->in_len] = '\0';
+	nl = memchr(c->in, '\n', c->in_len);
+	if (nl == NULL)
+		return 0;
+	linelen = (size_t)(nl + 1 - c->in);
+	*nl = '\0';
+	if (nl > c->in && nl[-1] == '\r')
+		nl[-1] = '\0';
+	c->out_off = 0;
+	c->body_left = 0;
+	if (bmode == B_SMTP) {
+		if (strncasecmp(c->in, "EHLO", 4) == 0)
+			c->out_len = (size_t)snprintf(c->out, sizeof(c->out),
+			    "250-backend\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10240000\r\n");
+		else if (strncasecmp(c->in, "HELO", 4) == 0)
+			c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "250 backend\r\n");
+		else if (strncasecmp(c->in, "QUIT", 4) == 0) {
+			c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "221 2.0.0 Bye\r\n");
+			c->close_after = 1;
+		} else
+			c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "250 2.0.0 OK\r\n");
+	} else {
+		sp = strchr(c->in, ' ');
+		taglen = sp != NULL ? (size_t)(sp - c->in) : strlen(c->in);
+		if (taglen > 64)
+			taglen = 64;
+		cmd = sp != NULL ? sp + 1 : (char *)"";
+		if (strncasecmp(cmd, "LOGOUT", 6) == 0) {
+			c->out_len = (size_t)snprintf(c->out, sizeof(c->out),
+			    "* BYE Logging out\r\n%.*s OK LOGOUT completed\r\n", (int)taglen, c->in);
+			c->close_after = 1;
+		} else if (strncasecmp(cmd, "CAPABILITY", 10) == 0) {
+			c->out_len = (size_t)snprintf(c->out, sizeof(c->out),
+			    "* CAPABILITY IMAP4rev1\r\n%.*s OK CAPABILITY completed\r\n",
+			    (int)taglen, c->in);
+		} else {
+			size_t cmdlen = strcspn(cmd, " ");
+
+			if (cmdlen > 32)
+				cmdlen = 32;
+			c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "%.*s OK %.*s completed\r\n",
+			    (int)taglen, c->in, (int)cmdlen, cmd);
+		}
+	}
+	if (c->out_len >= sizeof(c->out))
+		c->out_len = sizeof(c->out) - 1;
+	memmove(c->in, c->in + linelen, c->in_len - linelen);
+	c->in_len -= linelen;
+	return 1;
+}
+
 /* Turn the next complete request in c->in into a response; 0 if none yet. */
 static int
 next_request(struct bconn *c)
@@ -79,6 +149,8 @@ next_request(struct bconn *c)
 	size_t reqlen;
 	long long size;
 
+	if (bmode != B_HTTP)
+		return next_mail_line(c);
 	c->in[c->in_len] = '\0';
 	end = strstr(c->in, "\r\n\r\n");
 	if (end == NULL)
@@ -194,12 +266,23 @@ main(int argc, char **argv)
 	int lfd, epfd, one = 1, ch, i;
 	char host[64];
 
-	while ((ch = getopt(argc, argv, "l:P:")) != -1) {
+	while ((ch = getopt(argc, argv, "l:m:P:")) != -1) {
 		switch (ch) {
 		case 'l': listen_at = optarg; break;
 		case 'P': portfile = optarg; break;
+		case 'm':
+			if (strcmp(optarg, "http") == 0)
+				bmode = B_HTTP;
+			else if (strcmp(optarg, "smtp") == 0)
+				bmode = B_SMTP;
+			else if (strcmp(optarg, "imap") == 0)
+				bmode = B_IMAP;
+			else
+				goto bad;
+			break;
 		default:
-			fprintf(stderr, "usage: backend [-l 127.0.0.1:PORT] [-P PORTFILE]\n");
+		bad:
+			fprintf(stderr, "usage: backend [-m http|smtp|imap] [-l 127.0.0.1:PORT] [-P PORTFILE]\n");
 			return 2;
 		}
 	}
@@ -272,6 +355,12 @@ main(int argc, char **argv)
 				ev.events = EPOLLIN;
 				ev.data.ptr = c;
 				epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+				if (bmode != B_HTTP) {	/* mail servers speak first */
+					c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "%s",
+					    bmode == B_SMTP ? "220 backend ESMTP\r\n" :
+					    "* OK backend ready\r\n");
+					handle(epfd, c, 0);
+				}
 			}
 		}
 	}

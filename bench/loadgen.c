@@ -14,6 +14,13 @@
  *   bulk      same as keepalive, with large responses (MiB/s reported)
  *   idle      hold the connection; once all N are up print "ready N" and
  *             wait for SIGUSR1/SIGTERM/SIGINT (or the duration)
+ *   starttls-smtp, starttls-imap
+ *             a plaintext dialogue comes first (PRE): read the greeting,
+ *             (SMTP: EHLO and its multi-line 250,) STARTTLS and its go-ahead;
+ *             then a full TLS handshake (no session offered, no ALPN), one
+ *             command inside TLS answered by the backend (SMTP "EHLO x" ->
+ *             250, IMAP "a1 NOOP" -> "a1 OK"), close, open a new connection.
+ *             "reqs" counts the sessions completed end to end.
  *
  * The run is bounded by -d seconds and -n operations, whichever comes first,
  * and only connects to loopback addresses. The result is one line of
@@ -38,8 +45,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-enum mode { M_FULL, M_RESUME, M_KEEPALIVE, M_BULK, M_IDLE };
-enum state { S_FREE, S_CONNECTING, S_HANDSHAKE, S_WRITE, S_READ, S_HELD };
+enum mode { M_FULL, M_RESUME, M_KEEPALIVE, M_BULK, M_IDLE, M_SMTP, M_IMAP, M_NMODES };
+enum state { S_FREE, S_CONNECTING, S_PRE, S_HANDSHAKE, S_WRITE, S_READ, S_HELD };
+#define MAIL_MODE(m) ((m) == M_SMTP || (m) == M_IMAP)
+
+/* What a mail reply line means to the step waiting for it. */
+enum expect { E_SMTP_220, E_SMTP_250, E_IMAP_GREETING, E_IMAP_TAG_A, E_IMAP_TAG_A1 };
 
 struct lconn {
 	int fd;
@@ -48,10 +59,12 @@ struct lconn {
 	uint64_t t_req;		/* when the current request was sent (ns) */
 	size_t hdr_len;		/* bytes of response header collected */
 	long long body_left;	/* -1 while the header is incomplete */
+	int pre;		/* mail modes: step of the plaintext dialogue */
 	char hdr[1024];
 };
 
-static const char *const mode_names[] = { "full", "resume", "keepalive", "bulk", "idle" };
+static const char *const mode_names[] = { "full", "resume", "keepalive", "bulk", "idle",
+	"starttls-smtp", "starttls-imap" };
 
 static struct {
 	enum mode mode;
@@ -106,7 +119,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: loadgen -m full|resume|keepalive|bulk|idle -a 127.0.0.1:PORT\n"
+	    "usage: loadgen -m full|resume|keepalive|bulk|idle|starttls-smtp|starttls-imap\n"
+	    "               -a 127.0.0.1:PORT\n"
 	    "               [-c CONNS] [-d SECONDS] [-n OPS] [-p PATH] [-s SNI] [-2]\n"
 	    "  -c  concurrent connections (idle: connections to hold)\n"
 	    "  -d  duration bound in seconds (idle: how long to hold at most)\n"
@@ -188,7 +202,9 @@ conn_open(struct lconn *c)
 	if (opt.mode == M_RESUME && ticket != NULL)
 		SSL_set_session(c->ssl, ticket);
 	SSL_set_connect_state(c->ssl);
-	c->st = S_CONNECTING;
+	c->st = MAIL_MODE(opt.mode) ? S_PRE : S_CONNECTING;
+	c->pre = 0;
+	c->hdr_len = 0;
 	/* Edge-triggered: step() always runs until BoringSSL wants I/O. */
 	ev.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP | EPOLLET;
 	ev.data.ptr = c;
@@ -206,7 +222,7 @@ ops_done(void)
 		return 0;
 	if (opt.mode == M_FULL || opt.mode == M_RESUME)
 		return st.conns >= opt.max_ops;
-	return st.reqs >= opt.max_ops;
+	return st.reqs >= opt.max_ops;	/* mail modes: whole sessions */
 }
 
 static void
@@ -246,6 +262,122 @@ parse_header(struct lconn *c, size_t *hdr_end)
 
 static void step(struct lconn *c);
 
+/*
+ * Mail modes: judge one complete reply line (CRLF stripped) against what the
+ * current step waits for: 1 = the reply is complete, 0 = more lines follow
+ * (SMTP "250-", IMAP untagged "* "), -1 = not what a working server says.
+ */
+static int
+mail_line(enum expect e, const char *l)
+{
+	switch (e) {
+	case E_SMTP_220:
+	case E_SMTP_250:
+		if (strncmp(l, e == E_SMTP_220 ? "220" : "250", 3) != 0)
+			return -1;
+		return l[3] == ' ' || l[3] == '\0' ? 1 : l[3] == '-' ? 0 : -1;
+	case E_IMAP_GREETING:
+		return strncmp(l, "* OK", 4) == 0 ? 1 : -1;
+	case E_IMAP_TAG_A:
+	case E_IMAP_TAG_A1:
+		if (strncmp(l, "* ", 2) == 0)
+			return 0;
+		return strncmp(l, e == E_IMAP_TAG_A ? "a OK" : "a1 OK",
+		    e == E_IMAP_TAG_A ? 4 : 5) == 0 ? 1 : -1;
+	}
+	return -1;
+}
+
+/*
+ * Take the complete lines in c->hdr: 1 when the reply is complete (the rest
+ * of the buffer is dropped: a server says nothing more until we speak), 0
+ * when more is needed, -1 on a bad reply or an oversized one.
+ */
+static int
+mail_reply(struct lconn *c, enum expect e)
+{
+	char *p = c->hdr, *nl;
+	size_t left = c->hdr_len;
+	int r;
+
+	while ((nl = memchr(p, '\n', left)) != NULL) {
+		*nl = '\0';
+		if (nl > p && nl[-1] == '\r')
+			nl[-1] = '\0';
+		r = mail_line(e, p);
+		if (r != 0) {
+			c->hdr_len = 0;
+			return r;
+		}
+		left -= (size_t)(nl + 1 - p);
+		p = nl + 1;
+	}
+	memmove(c->hdr, p, left);
+	c->hdr_len = left;
+	return left + 1 >= sizeof(c->hdr) ? -1 : 0;
+}
+
+/* Plaintext send of a short command on an otherwise empty socket. */
+static int
+mail_send(struct lconn *c, const char *cmd)
+{
+	size_t len = strlen(cmd);
+
+	return send(c->fd, cmd, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/*
+ * The plaintext dialogue before TLS. Steps, SMTP: 0 greeting -> EHLO,
+ * 1 250 reply -> STARTTLS, 2 220 go-ahead -> TLS. IMAP: 0 greeting ->
+ * "a STARTTLS", 1 "a OK" -> TLS. Returns 1 when TLS may start, 0 on EAGAIN,
+ * -1 after an error (the connection is freed).
+ */
+static int
+mail_pre(struct lconn *c)
+{
+	static const enum expect smtp_steps[] = { E_SMTP_220, E_SMTP_250, E_SMTP_220 };
+	static const enum expect imap_steps[] = { E_IMAP_GREETING, E_IMAP_TAG_A };
+	static const char *const smtp_cmds[] = { "EHLO loadgen\r\n", "STARTTLS\r\n", NULL };
+	static const char *const imap_cmds[] = { "a STARTTLS\r\n", NULL };
+	int smtp = opt.mode == M_SMTP;
+
+	for (;;) {
+		ssize_t n = recv(c->fd, c->hdr + c->hdr_len, sizeof(c->hdr) - 1 - c->hdr_len, 0);
+		int r;
+
+		if (n == 0) {
+			errno = 0;
+			conn_error(c, "closed before TLS");
+			return -1;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			conn_error(c, "recv before TLS");
+			return -1;
+		}
+		c->hdr_len += (size_t)n;
+		r = mail_reply(c, smtp ? smtp_steps[c->pre] : imap_steps[c->pre]);
+		if (r < 0) {
+			conn_error(c, "bad reply before TLS");
+			return -1;
+		}
+		if (r == 0)
+			continue;
+		{
+			const char *cmd = smtp ? smtp_cmds[c->pre] : imap_cmds[c->pre];
+
+			c->pre++;
+			if (cmd == NULL)
+				return 1;	/* go-ahead read: the ClientHello is next */
+			if (mail_send(c, cmd) < 0) {
+				conn_error(c, "send before TLS");
+				return -1;
+			}
+		}
+	}
+}
+
 static void
 send_request(struct lconn *c)
 {
@@ -255,6 +387,25 @@ send_request(struct lconn *c)
 	c->t_req = now_ns();
 }
 
+static void response_done(struct lconn *c);
+
+/* Mail modes: the one command inside TLS has been answered by the backend? */
+static int
+mail_after_tls(struct lconn *c)
+{
+	int r;
+
+	c->hdr[c->hdr_len] = '\0';
+	r = mail_reply(c, opt.mode == M_SMTP ? E_SMTP_250 : E_IMAP_TAG_A1);
+	if (r < 0) {
+		conn_error(c, "bad reply inside TLS");
+		return -1;
+	}
+	if (r > 0)
+		response_done(c);
+	return r;
+}
+
 static void
 response_done(struct lconn *c)
 {
@@ -262,6 +413,9 @@ response_done(struct lconn *c)
 	switch (opt.mode) {
 	case M_FULL:
 	case M_RESUME:
+	case M_SMTP:
+	case M_IMAP:
+	case M_NMODES:
 		conn_free(c, 1);
 		if (!stopping && !priming && !ops_done())
 			conn_open(c);
@@ -291,6 +445,11 @@ step(struct lconn *c)
 		switch (c->st) {
 		case S_FREE:
 			return;
+		case S_PRE:
+			if (mail_pre(c) <= 0)
+				return;
+			c->st = S_HANDSHAKE;
+			break;
 		case S_CONNECTING:
 		case S_HANDSHAKE:
 			c->st = S_HANDSHAKE;
@@ -327,6 +486,16 @@ step(struct lconn *c)
 			c->st = S_READ;
 			break;
 		case S_READ:
+			if (MAIL_MODE(opt.mode)) {
+				n = SSL_read(c->ssl, c->hdr + c->hdr_len,
+				    (int)(sizeof(c->hdr) - 1 - c->hdr_len));
+				if (n <= 0)
+					goto rerr;
+				c->hdr_len += (size_t)n;
+				if (mail_after_tls(c) != 0)
+					return;	/* done (conn reopened or freed) or error */
+				break;
+			}
 			if (c->body_left < 0) {
 				size_t room = sizeof(c->hdr) - 1 - c->hdr_len, hend = 0;
 				int r;
@@ -460,10 +629,10 @@ main(int argc, char **argv)
 	while ((ch = getopt(argc, argv, "m:a:c:d:n:p:s:2q")) != -1) {
 		switch (ch) {
 		case 'm':
-			for (i = 0; i < 5; i++)
+			for (i = 0; i < M_NMODES; i++)
 				if (strcmp(optarg, mode_names[i]) == 0)
 					break;
-			if (i == 5)
+			if (i == M_NMODES)
 				usage();
 			opt.mode = (enum mode)i;
 			break;
@@ -484,9 +653,14 @@ main(int argc, char **argv)
 	}
 	if (opt.path == NULL)
 		opt.path = opt.mode == M_KEEPALIVE ? "/1k" : opt.mode == M_BULK ? "/1m" : "/";
-	reqlen = (size_t)snprintf(reqbuf, sizeof(reqbuf),
-	    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: portier-loadgen\r\n\r\n",
-	    opt.path, opt.sni);
+	if (opt.mode == M_SMTP)
+		reqlen = (size_t)snprintf(reqbuf, sizeof(reqbuf), "EHLO x\r\n");
+	else if (opt.mode == M_IMAP)
+		reqlen = (size_t)snprintf(reqbuf, sizeof(reqbuf), "a1 NOOP\r\n");
+	else
+		reqlen = (size_t)snprintf(reqbuf, sizeof(reqbuf),
+		    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: portier-loadgen\r\n\r\n",
+		    opt.path, opt.sni);
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -503,7 +677,9 @@ main(int argc, char **argv)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_max_proto_version(ctx, opt.tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);	/* the signature is still checked */
-	SSL_CTX_set_alpn_protos(ctx, (const uint8_t *)"\x08http/1.1", 9);
+	/* STARTTLS clients offer no ALPN (portier would insist on its protocol's). */
+	if (!MAIL_MODE(opt.mode))
+		SSL_CTX_set_alpn_protos(ctx, (const uint8_t *)"\x08http/1.1", 9);
 	SSL_CTX_set1_curves_list(ctx, "X25519:P-256");
 	/* Small footprint per client: buffers only while in use. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
