@@ -18,80 +18,12 @@
 #define CONN_MAGIC 0x706f7274u   /* "port" */
 #define LINGER_MS 2000           /* reading out a client after our reply */
 
-enum io { IO_OK, IO_WANT_READ, IO_WANT_WRITE, IO_EOF, IO_ERROR };
-
 
 static void on_handshake(struct conn *c);
 
 static const struct cfg_listener *cl_of(const struct conn *c)
 {
 	return c->svc->cl;
-}
-
-/* ---- the two halves' I/O ---- */
-
-static enum io map_tls(enum tlsctx_io r)
-{
-	switch (r) {
-	case TLSCTX_OK:         return IO_OK;
-	case TLSCTX_WANT_READ:  return IO_WANT_READ;
-	case TLSCTX_WANT_WRITE: return IO_WANT_WRITE;
-	case TLSCTX_CLOSED:
-	case TLSCTX_EOF:        return IO_EOF;
-	default:                return IO_ERROR;
-	}
-}
-
-static enum io fd_read(int fd, uint8_t *p, size_t n, size_t *got)
-{
-	ssize_t r = read(fd, p, n);
-
-	*got = 0;
-	if (r > 0) {
-		*got = (size_t)r;
-		return IO_OK;
-	}
-	if (r == 0)
-		return IO_EOF;
-	if (errno == EAGAIN || errno == EINTR)
-		return IO_WANT_READ;
-	return IO_ERROR;
-}
-
-static enum io fd_write(int fd, const uint8_t *p, size_t n, size_t *put)
-{
-	ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
-
-	*put = 0;
-	if (r >= 0) {
-		*put = (size_t)r;
-		return IO_OK;
-	}
-	if (errno == EAGAIN || errno == EINTR)
-		return IO_WANT_WRITE;
-	return IO_ERROR;
-}
-
-static enum io client_read(struct conn *c, uint8_t *p, size_t n, size_t *got)
-{
-	if (c->tls)
-		return map_tls(tlsctx_read(c->tls, p, n, got));
-	return fd_read(c->cfd, p, n, got);
-}
-
-static enum io client_write(struct conn *c, const uint8_t *p, size_t n, size_t *put)
-{
-	if (c->tls)
-		return map_tls(tlsctx_write(c->tls, p, n, put));
-	return fd_write(c->cfd, p, n, put);
-}
-
-/* Our EOF to the client: close_notify inside TLS, FIN outside. */
-static enum io client_shut(struct conn *c)
-{
-	if (c->tls)
-		return map_tls(tlsctx_close_notify(c->tls));
-	return shutdown(c->cfd, SHUT_WR) == 0 ? IO_OK : IO_ERROR;
 }
 
 /* ---- state, watchers, timer ---- */
@@ -186,155 +118,6 @@ void conn_watch(struct conn *c)
 	set_io(c->svc->srv->loop, &c->bio, c->bfd, be);
 }
 
-/* ---- reading and writing with backpressure ---- */
-
-/* Client bytes into c->up until the buffer is full or the client has no
- * more. TLS may hold several records: read until it says WANT_*. */
-int conn_pull_client(struct conn *c)
-{
-	int moved = 0;
-
-	while (!c->c_eof && !buf_full(&c->up)) {
-		size_t room, got;
-		uint8_t *p;
-		enum io r;
-
-		/* Nothing known to be there: neither the socket nor TLS. */
-		if (!c->c_rd && !(c->tls && tlsctx_pending(c->tls)))
-			break;
-		if ((p = buf_space(&c->up, &room)) == NULL)
-			return -1;
-		r = client_read(c, p, room, &got);
-		c->read_wants_write = r == IO_WANT_WRITE;
-		if (r == IO_WANT_READ || r == IO_WANT_WRITE)
-			c->c_rd = 0;
-		if (r == IO_OK) {
-			buf_commit(&c->up, got);
-			moved = 1;
-			/* A short read emptied the socket: the next would fail. */
-			if (c->tls ? tlsctx_drained(c->tls) : got < room) {
-				c->c_rd = 0;
-				break;
-			}
-			continue;
-		}
-		if (c->up.len == 0)
-			buf_reset(&c->up);   /* keep nothing while idle */
-		if (r == IO_EOF) {
-			c->c_eof = 1;
-			if (!c->first_eof)
-				c->first_eof = "client";
-			return 1;
-		}
-		if (r == IO_ERROR)
-			return -1;
-		break;
-	}
-	return moved;
-}
-
-int conn_push_client(struct conn *c)
-{
-	int moved = 0;
-
-	while (c->down.len) {
-		size_t put;
-		enum io r = client_write(c, buf_peek(&c->down), c->down.len, &put);
-
-		c->write_wants_read = r == IO_WANT_READ;
-		if (r == IO_OK) {
-			buf_consume(&c->down, put);
-			c->ndown += put;
-			moved = 1;
-			continue;
-		}
-		if (r == IO_ERROR || r == IO_EOF)
-			return -1;
-		break;
-	}
-	return moved;
-}
-
-int conn_pull_backend(struct conn *c, struct buf *into)
-{
-	size_t room, got;
-	uint8_t *p;
-	enum io r;
-
-	if (c->b_eof || buf_full(into) || !c->b_rd)
-		return 0;
-	if ((p = buf_space(into, &room)) == NULL)
-		return -1;
-	r = fd_read(c->bfd, p, room, &got);
-	if (r == IO_OK) {
-		buf_commit(into, got);
-		/* A short read of a plain socket drained it. */
-		if (got < room)
-			c->b_rd = 0;
-		return 1;
-	}
-	if (r == IO_WANT_READ)
-		c->b_rd = 0;
-	if (into->len == 0)
-		buf_reset(into);
-	if (r == IO_EOF) {
-		c->b_eof = 1;
-		if (!c->first_eof)
-			c->first_eof = "backend";
-		return 1;
-	}
-	return r == IO_ERROR ? -1 : 0;
-}
-
-int conn_push_backend(struct conn *c, struct buf *from)
-{
-	size_t put;
-	enum io r;
-
-	if (from->len == 0)
-		return 0;
-	r = fd_write(c->bfd, buf_peek(from), from->len, &put);
-	if (r == IO_OK && put > 0) {
-		buf_consume(from, put);
-		if (from == &c->up)
-			c->nup += put;
-		return 1;
-	}
-	return r == IO_ERROR ? -1 : 0;
-}
-
-/* Client bytes to the backend; on LDAP over TLS only what the guard has
- * cleared, and a StartTLS request answered here instead. */
-static int push_up(struct conn *c)
-{
-	size_t limit = c->up.len, drop, put;
-	uint8_t *p;
-	ssize_t r;
-	int moved = 0;
-
-	if (!c->guard_on)
-		return conn_push_backend(c, &c->up);
-	for (;;) {
-		limit = ldap_guard_scan(&c->guard, buf_peek(&c->up), c->up.len, &drop,
-		                        &c->down);
-		if (drop == 0)
-			break;
-		buf_consume(&c->up, drop);
-		moved = 1;
-	}
-	if (limit == 0)
-		return moved;
-	p = (uint8_t *)buf_peek(&c->up);
-	r = send(c->bfd, p, limit, MSG_NOSIGNAL);
-	if (r < 0)
-		return errno == EAGAIN || errno == EINTR ? moved : -1;
-	put = (size_t)r;
-	buf_consume(&c->up, put);
-	ldap_guard_sent(&c->guard, put);
-	c->nup += put;
-	return 1;
-}
-
 void conn_respond(struct conn *c, const char *text)
 {
 	buf_reset(&c->up);
@@ -379,20 +162,13 @@ void conn_pump(struct conn *c)
 			if ((r = conn_push_client(c)) < 0)
 				return conn_close(c, "client went away during reply");
 			if (c->down.len == 0 && !c->c_shut) {
-				client_shut(c);
+				conn_client_shut(c);
 				c->c_shut = 1;
 			}
 			/* Read out what the client still sends, so closing does
 			 * not reset the connection under our reply. */
-			if (c->c_shut && !c->c_eof) {
-				size_t got;
-				uint8_t sink[4096];
-				enum io rr;
-				while ((rr = client_read(c, sink, sizeof(sink), &got)) == IO_OK)
-					;
-				if (rr == IO_EOF || rr == IO_ERROR)
-					c->c_eof = 1;
-			}
+			if (c->c_shut && !c->c_eof)
+				conn_client_discard(c);
 			if (c->c_shut && c->c_eof)
 				return conn_close(c, c->close_reason ? c->close_reason
 				                     : c->acme ? "acme reply" : "replied");
@@ -405,7 +181,7 @@ void conn_pump(struct conn *c)
 			break;
 		if (c->state != CONN_RELAY)
 			break;
-		if ((r = push_up(c)) < 0)
+		if ((r = conn_push_up(c)) < 0)
 			return conn_close(c, "backend reset");
 		moved |= r;
 		if (c->c_eof && c->up.len == 0 && !c->b_shut) {
@@ -421,7 +197,7 @@ void conn_pump(struct conn *c)
 			return conn_close(c, "client reset");
 		moved |= r;
 		if (c->b_eof && c->down.len == 0 && !c->c_shut) {
-			if (client_shut(c) == IO_ERROR)
+			if (conn_client_shut(c) < 0)
 				return conn_close(c, "client reset");
 			c->c_shut = 1;
 		}

@@ -1,8 +1,9 @@
 #ifndef PORTIER_CONN_INT_H
 #define PORTIER_CONN_INT_H
 
-/* Between conn.c (the state machine and relay) and conn_starttls.c (the
- * pre-TLS dialogue and the hand-over to the backend); nobody else. */
+/* Between conn.c (the state machine and relay), conn_io.c (each half's
+ * reads and writes) and conn_starttls.c (the pre-TLS dialogue and the
+ * hand-over to the backend); nobody else. */
 
 #include "addr.h"
 #include "buf.h"
@@ -22,6 +23,14 @@ int conn_push_client(struct conn *c);
  * the backend socket with any buffer. */
 int conn_pull_backend(struct conn *c, struct buf *into);
 int conn_push_backend(struct conn *c, struct buf *from);
+/* conn_push_up(c): c->up to the backend; on LDAP listeners only what
+ * the guard cleared, and a second StartTLS answered here. */
+int conn_push_up(struct conn *c);
+/* conn_client_shut(c): our EOF to the client (close_notify or FIN). */
+int conn_client_shut(struct conn *c);
+/* conn_client_discard(c): read and drop what the client sends (bounded);
+ * sets c_eof at its end. */
+void conn_client_discard(struct conn *c);
 /* conn_start_backend(c, a): connect to a; CONNECTING, or a refusal. */
 void conn_start_backend(struct conn *c, const struct addr *a);
 /* conn_respond(c, text): send text (after what c->down holds), then close. */

@@ -1,7 +1,5 @@
-#include "tlsctx.h"
-#include "buf.h"
+#include "tlsctx_int.h"
 #include "cfg_lint.h"
-#include "sni.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -22,27 +20,6 @@
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"          \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"          \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-
-#define EXPIRY_WARN_DAYS 30
-
-/* Problems with a certificate are reported where its line is. */
-#define SECTION(l, cc) ((cc)->inherited ? "tls" : (l)->name)
-
-struct tlscert {
-	SSL_CTX *ctx;
-	struct sni_entry sni;
-};
-
-struct tlsctx {
-	struct tlscert *certs;       /* certs[0].ctx is the session context */
-	size_t ncerts;
-	struct sni_entry *entries;   /* sni view of certs, for sni_select() */
-	uint8_t alpn[64];            /* wire form: length-prefixed id */
-	size_t alpn_len;
-	int port;
-	enum cfg_proto proto;
-	unsigned refs;               /* the owner plus every live tlsconn */
-};
 
 /* Per-connection flags live in the SSL's ex_data, so that a tlsconn is
  * just the SSL and costs no allocation of its own. */
@@ -66,7 +43,7 @@ static void conn_flag(SSL *ssl, unsigned f)
 }
 
 /* Reads the first error of the queue as "lib: reason" and clears it. */
-static const char *drain_errors(char *out, size_t outlen)
+const char *tlsctx_drain_errors(char *out, size_t outlen)
 {
 	unsigned long e = ERR_get_error();
 
@@ -171,7 +148,7 @@ static int select_alpn(SSL *ssl, const uint8_t **out, uint8_t *outlen,
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-static int configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls)
+int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls)
 {
 	uint16_t min = tls->policy == CFG_POLICY_MODERN ? TLS1_3_VERSION
 	                                                  : (uint16_t)tls->min_version;
@@ -197,161 +174,6 @@ static int configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls)
 	return 0;
 }
 
-static int add_name(struct sni_entry *e, const char *name, size_t len)
-{
-	char **names;
-
-	if (memchr(name, '\0', len) != NULL)
-		return 0;   /* embedded NUL: not a name we will ever match */
-	if ((names = realloc(e->names, (e->nnames + 1) * sizeof(*names))) == NULL)
-		return -1;
-	e->names = names;
-	if ((names[e->nnames] = strndup(name, len)) == NULL)
-		return -1;
-	e->nnames++;
-	return 0;
-}
-
-static int collect_names(X509 *x, struct sni_entry *e)
-{
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	int rc = 0;
-
-	if (gens != NULL) {
-		for (size_t i = 0; i < sk_GENERAL_NAME_num(gens) && rc == 0; i++) {
-			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-			if (g->type == GEN_DNS)
-				rc = add_name(e, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
-				              (size_t)ASN1_STRING_length(g->d.dNSName));
-		}
-		GENERAL_NAMES_free(gens);
-		return rc;
-	}
-	/* No SAN at all: fall back to the subject CN, as clients used to. */
-	int idx = X509_NAME_get_index_by_NID(X509_get_subject_name(x), NID_commonName, -1);
-	if (idx >= 0) {
-		ASN1_STRING *cn = X509_NAME_ENTRY_get_data(
-			X509_NAME_get_entry(X509_get_subject_name(x), idx));
-		rc = add_name(e, (const char *)ASN1_STRING_get0_data(cn),
-		              (size_t)ASN1_STRING_length(cn));
-	}
-	return rc;
-}
-
-/* Reads every certificate of a PEM file, leaf first. */
-static STACK_OF(X509) *read_chain(const char *path)
-{
-	STACK_OF(X509) *chain = sk_X509_new_null();
-	BIO *bio = BIO_new_file(path, "r");
-	X509 *x;
-
-	if (chain == NULL || bio == NULL) {
-		BIO_free(bio);
-		sk_X509_free(chain);
-		return NULL;
-	}
-	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-		if (!sk_X509_push(chain, x)) {
-			X509_free(x);
-			break;
-		}
-	ERR_clear_error();   /* the loop ends on "no start line" */
-	BIO_free(bio);
-	return chain;
-}
-
-static void check_chain(STACK_OF(X509) *chain, const struct cfg *c,
-                        const struct cfg_listener *l, const struct cfg_cert *cc,
-                        struct diag *d)
-{
-	for (size_t i = 0; i < sk_X509_num(chain); i++) {
-		X509 *x = sk_X509_value(chain, i);
-		int days, secs;
-		const char *what = i == 0 ? "certificate" : "chain certificate";
-
-		if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
-			diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s %zu is "
-			         "not valid yet; check the clock or the certificate",
-			         cc->cert, what, i + 1);
-		if (!ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)))
-			continue;
-		if (days < 0 || (days == 0 && secs <= 0))
-			diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s %zu "
-			         "expired %d days ago; renew it", cc->cert, what, i + 1, -days);
-		else if (days < EXPIRY_WARN_DAYS)
-			diag_add(d, 1, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s %zu "
-			         "expires in %d days (%s); renew it soon", cc->cert, what,
-			         i + 1, days, days < 7 ? "under 7" : days < 14 ? "under 14"
-			                                                     : "under 30");
-		if (i + 1 < sk_X509_num(chain)) {
-			X509 *issuer = sk_X509_value(chain, i + 1);
-			EVP_PKEY *pk = X509_get_pubkey(issuer);
-			int ok = X509_check_issued(issuer, x) == X509_V_OK &&
-			         pk != NULL && X509_verify(x, pk) == 1;
-			EVP_PKEY_free(pk);
-			ERR_clear_error();
-			if (!ok)
-				diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: "
-				         "certificate %zu is not signed by certificate %zu; "
-				         "put the leaf first, then each issuer in order",
-				         cc->cert, i + 1, i + 2);
-		}
-	}
-}
-
-static int load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
-                     const struct cfg_listener *l, const struct cfg_cert *cc,
-                     struct diag *d)
-{
-	const char *keyfile = cc->key ? cc->key : cc->cert;
-	char err[256];
-	STACK_OF(X509) *chain;
-	int ktype;
-
-	if ((tc->ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
-	    configure(tc->ctx, t, &l->tls) < 0) {
-		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "curves", "%s",
-		         drain_errors(err, sizeof(err)));
-		return -1;
-	}
-	if ((chain = read_chain(cc->cert)) == NULL || sk_X509_num(chain) == 0) {
-		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s", cc->cert,
-		         errno == ENOENT || errno == EACCES ? strerror(errno)
-		         : "no PEM certificate in it; expected -----BEGIN CERTIFICATE-----");
-		sk_X509_pop_free(chain, X509_free);
-		return -1;
-	}
-	if (!SSL_CTX_use_certificate_chain_file(tc->ctx, cc->cert)) {
-		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s", cc->cert,
-		         drain_errors(err, sizeof(err)));
-		sk_X509_pop_free(chain, X509_free);
-		return -1;
-	}
-	if (!SSL_CTX_use_PrivateKey_file(tc->ctx, keyfile, SSL_FILETYPE_PEM)) {
-		diag_add(d, 0, c->file, cc->key ? cc->key_line : cc->line, SECTION(l, cc),
-		         "key", "%s: %s", keyfile,
-		         ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH
-		         ? "private key does not match the certificate"
-		         : cc->key ? "cannot read a PEM private key"
-		                   : "no private key in the cert file; add 'key = /path'");
-		ERR_clear_error();
-		sk_X509_pop_free(chain, X509_free);
-		return -1;
-	}
-	check_chain(chain, c, l, cc, d);
-	if (collect_names(sk_X509_value(chain, 0), &tc->sni) < 0 || tc->sni.nnames == 0)
-		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: the certificate "
-		         "names no DNS host (no subjectAltName, no CN); clients cannot "
-		         "verify it", cc->cert);
-	{
-		EVP_PKEY *pk = X509_get_pubkey(sk_X509_value(chain, 0));
-		ktype = pk ? EVP_PKEY_id(pk) : EVP_PKEY_NONE;
-		EVP_PKEY_free(pk);
-	}
-	tc->sni.ecdsa = ktype == EVP_PKEY_EC;
-	sk_X509_pop_free(chain, X509_free);
-	return 0;
-}
 
 struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener *l,
                                  struct diag *d)
@@ -380,7 +202,7 @@ struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener 
 	}
 	for (size_t i = 0; i < l->tls.ncerts; i++) {
 		t->ncerts++;
-		load_cert(t, &t->certs[i], c, l, &l->tls.certs[i], d);
+		tlsctx_load_cert(t, &t->certs[i], c, l, &l->tls.certs[i], d);
 		t->entries[i] = t->certs[i].sni;
 	}
 	if (d->errors > errors || t->ncerts == 0) {
@@ -410,124 +232,6 @@ void tlsctx_free(struct tlsctx *t)
 	tlsctx_unref(t);
 }
 
-/* ---- the socket under a connection ---- */
-
-/* BoringSSL reads a record's 5-byte header, then its body: two read(2)s
- * per record on a plain socket BIO. This one reads up to a whole record at
- * once and keeps what BoringSSL did not ask for yet, in memory held only
- * while there is some. */
-#define READ_AHEAD BUF_CAP    /* what is kept must fit one buf */
-
-struct sockbio {
-	int fd;
-	int drained;         /* the last read(2) got less than it asked for,
-	                        and no readable event came since */
-	struct buf ahead;
-};
-
-static BIO_METHOD *sockbio_method;
-
-static int sockbio_read(BIO *b, char *out, int len)
-{
-	struct sockbio *s = BIO_get_data(b);
-	uint8_t tmp[READ_AHEAD + 1];
-	ssize_t r;
-	size_t n;
-
-	BIO_clear_retry_flags(b);
-	if (len <= 0)
-		return 0;
-	if (s->ahead.len) {
-		n = s->ahead.len < (size_t)len ? s->ahead.len : (size_t)len;
-		memcpy(out, buf_peek(&s->ahead), n);
-		buf_consume(&s->ahead, n);
-		return (int)n;
-	}
-	/* Known empty: answer "try later" without asking the kernel (after a
-	 * flight, BoringSSL reads at once for the peer's reply). */
-	if (s->drained) {
-		BIO_set_retry_read(b);
-		return -1;
-	}
-	if ((size_t)len >= sizeof(tmp)) {
-		r = read(s->fd, out, (size_t)len);
-		s->drained = r < len;
-	} else {
-		/* At most READ_AHEAD bytes are left over to keep. */
-		size_t want = (size_t)len + READ_AHEAD < sizeof(tmp)
-		              ? (size_t)len + READ_AHEAD : sizeof(tmp);
-		r = read(s->fd, tmp, want);
-		s->drained = r < (ssize_t)want;
-		if (r > len && buf_append(&s->ahead, tmp + len, (size_t)r - (size_t)len) < 0)
-			return -1;
-		if (r > 0)
-			memcpy(out, tmp, r > len ? (size_t)len : (size_t)r);
-		if (r > len)
-			r = len;
-	}
-	if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-		s->drained = 1;
-		BIO_set_retry_read(b);
-	}
-	return (int)r;
-}
-
-static int sockbio_write(BIO *b, const char *in, int len)
-{
-	struct sockbio *s = BIO_get_data(b);
-	ssize_t r;
-
-	BIO_clear_retry_flags(b);
-	r = send(s->fd, in, (size_t)len, MSG_NOSIGNAL);
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		BIO_set_retry_write(b);
-	return (int)r;
-}
-
-static long sockbio_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-static int sockbio_destroy(BIO *b)
-{
-	struct sockbio *s = BIO_get_data(b);
-
-	if (s != NULL) {
-		buf_reset(&s->ahead);
-		free(s);
-	}
-	BIO_set_data(b, NULL);
-	return 1;
-}
-
-static BIO *sockbio_new(int fd)
-{
-	struct sockbio *s;
-	BIO *b;
-
-	if (sockbio_method == NULL) {
-		BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "portier socket");
-		if (m == NULL || !BIO_meth_set_read(m, sockbio_read) ||
-		    !BIO_meth_set_write(m, sockbio_write) ||
-		    !BIO_meth_set_ctrl(m, sockbio_ctrl) ||
-		    !BIO_meth_set_destroy(m, sockbio_destroy)) {
-			BIO_meth_free(m);
-			return NULL;
-		}
-		sockbio_method = m;
-	}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return NULL;
-	if ((b = BIO_new(sockbio_method)) == NULL) {
-		free(s);
-		return NULL;
-	}
-	s->fd = fd;
-	BIO_set_data(b, s);
-	BIO_set_init(b, 1);
-	return b;
-}
 
 /* ---- connections ---- */
 
@@ -539,7 +243,7 @@ struct tlsconn *tlsctx_accept(struct tlsctx *t, int fd)
 
 	if (ssl == NULL)
 		return NULL;
-	if ((bio = sockbio_new(fd)) == NULL) {
+	if ((bio = tlsctx_bio_new(fd)) == NULL) {
 		SSL_free(ssl);
 		return NULL;
 	}
@@ -618,11 +322,9 @@ enum tlsctx_io tlsctx_read(struct tlsconn *tc, uint8_t *p, size_t n, size_t *got
 
 size_t tlsctx_pending(const struct tlsconn *tc)
 {
-	const struct sockbio *s = BIO_get_data(SSL_get_rbio(ssl_of(tc)));
-
 	/* Decrypted bytes, a record read but not opened, or bytes read ahead. */
 	return SSL_pending(ssl_of(tc)) > 0 || SSL_has_pending(ssl_of(tc)) ||
-	       (s != NULL && s->ahead.len > 0);
+	       tlsctx_bio_buffered(SSL_get_rbio(ssl_of(tc))) > 0;
 }
 
 enum tlsctx_io tlsctx_write(struct tlsconn *tc, const uint8_t *p, size_t n, size_t *put)
@@ -653,17 +355,12 @@ enum tlsctx_io tlsctx_close_notify(struct tlsconn *tc)
 
 void tlsctx_readable(struct tlsconn *tc)
 {
-	struct sockbio *s = BIO_get_data(SSL_get_rbio(ssl_of(tc)));
-
-	if (s != NULL)
-		s->drained = 0;
+	tlsctx_bio_readable(SSL_get_rbio(ssl_of(tc)));
 }
 
 int tlsctx_drained(const struct tlsconn *tc)
 {
-	const struct sockbio *s = BIO_get_data(SSL_get_rbio(ssl_of(tc)));
-
-	return s != NULL && s->drained && tlsctx_pending(tc) == 0;
+	return tlsctx_bio_drained(SSL_get_rbio(ssl_of(tc))) && tlsctx_pending(tc) == 0;
 }
 
 int tlsctx_spoke_plaintext(const struct tlsconn *tc)
@@ -691,8 +388,8 @@ const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen)
 
 		/* The port the client dialled, which differs from the
 		 * configured one for "listen = 0". */
-		const struct sockbio *sb = BIO_get_data(SSL_get_rbio(ssl_of(tc)));
-		if (getsockname(sb->fd, (struct sockaddr *)&ss, &len) == 0)
+		if (getsockname(tlsctx_bio_fd(SSL_get_rbio(ssl_of(tc))),
+		                (struct sockaddr *)&ss, &len) == 0)
 			port = ss.ss_family == AF_INET6
 			       ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 			       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -733,7 +430,7 @@ const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen)
 		ERR_clear_error();
 		return out;
 	}
-	snprintf(out, outlen, "%s", drain_errors(raw, sizeof(raw)));
+	snprintf(out, outlen, "%s", tlsctx_drain_errors(raw, sizeof(raw)));
 	return out;
 }
 

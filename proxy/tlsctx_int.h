@@ -1,0 +1,60 @@
+#ifndef PORTIER_TLSCTX_INT_H
+#define PORTIER_TLSCTX_INT_H
+
+/* Between the files of the TLS module (tlsctx.c: contexts, callbacks and
+ * connections; tlsctx_cert.c: loading and checking certificates;
+ * tlsctx_bio.c: the socket under a connection); nobody else. */
+
+#include <openssl/ssl.h>
+
+#include "cfg.h"
+#include "diag.h"
+#include "sni.h"
+#include "tlsctx.h"
+
+struct tlscert {
+	SSL_CTX *ctx;
+	struct sni_entry sni;
+};
+
+struct tlsctx {
+	struct tlscert *certs;       /* certs[0].ctx is the session context */
+	size_t ncerts;
+	struct sni_entry *entries;   /* sni view of certs, for sni_select() */
+	uint8_t alpn[64];            /* wire form: length-prefixed id */
+	size_t alpn_len;
+	int port;
+	enum cfg_proto proto;
+	unsigned refs;               /* the owner plus every live tlsconn */
+};
+
+
+/* tlsctx_configure(ctx, t, tls): versions, suites, groups, tickets and the
+ * callbacks, the same on every context of t. 0 or -1. */
+int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls);
+
+/* tlsctx_drain_errors(out, outlen): the first queued error as text; the
+ * queue is cleared. Returns out. */
+const char *tlsctx_drain_errors(char *out, size_t outlen);
+
+/* tlsctx_load_cert(t, tc, c, l, cc, d): a context for certificate cc of
+ * listener l, checked (key, chain order, dates, names); problems to d.
+ * 0, or -1 when it cannot be used. */
+int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
+                     const struct cfg_listener *l, const struct cfg_cert *cc,
+                     struct diag *d);
+
+/* tlsctx_bio_new(fd): a BIO over socket fd that reads a whole record at a
+ * time; NULL on ENOMEM. The SSL that gets it frees it. */
+BIO *tlsctx_bio_new(int fd);
+/* tlsctx_bio_fd(b): the socket under b. */
+int tlsctx_bio_fd(BIO *b);
+/* tlsctx_bio_buffered(b): bytes read ahead, not yet taken by BoringSSL. */
+size_t tlsctx_bio_buffered(BIO *b);
+/* tlsctx_bio_readable(b): the poller says the socket is readable. */
+void tlsctx_bio_readable(BIO *b);
+/* tlsctx_bio_drained(b): the last read came back short or empty, and no
+ * readable event came since. */
+int tlsctx_bio_drained(BIO *b);
+
+#endif
