@@ -63,7 +63,7 @@ static int fz_wiped(const struct starttls_session *s)
 static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
     size_t n)
 {
-	struct starttls_params p = { "fuzz.example", 0, 0 };
+	struct starttls_params p = { "fuzz.example", 0, 0, NULL };
 	struct starttls_session s;
 	struct buf in = {0}, out = {0}, fb = {0}, tb = {0}, tc = {0};
 	enum starttls_verdict v = STARTTLS_AGAIN;
@@ -76,6 +76,9 @@ static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
 	n--;
 	p.optional = drv == &starttls_smtp && (flags & 1);
 	p.max_commands = (flags >> 1) & 15;
+	/* SMTP: half the runs also take the XCLIENT path at hand-over. */
+	if (drv == &starttls_smtp && (flags & 32))
+		p.xclient = "ADDR=192.0.2.1 PORT=25";
 	if (starttls_init(&s, drv, &p) || starttls_greeting(&s, &out))
 		abort();
 

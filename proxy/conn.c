@@ -134,33 +134,49 @@ void conn_pump(struct conn *c)
 	int moved, r;
 
 	if (c->state == CONN_PRELUDE) {
-		if (conn_push_client(c) < 0 || conn_pull_client(c) < 0)
-			return conn_close(c, "client reset before STARTTLS");
+		if (conn_push_client(c) < 0 || conn_pull_client(c) < 0) {
+			conn_close(c, "client reset before STARTTLS");
+			return;
+		}
 		if (conn_starttls_prelude(c))
 			return;   /* closed */
-		if (c->state != CONN_PRELUDE)
-			return conn_pump(c);
-		if (conn_push_client(c) < 0)
-			return conn_close(c, "client reset before STARTTLS");
-		return conn_watch(c);
+		if (c->state != CONN_PRELUDE) {
+			conn_pump(c);
+			return;
+		}
+		if (conn_push_client(c) < 0) {
+			conn_close(c, "client reset before STARTTLS");
+			return;
+		}
+		conn_watch(c);
+		return;
 	}
 	if (c->state == CONN_UPGRADING) {
-		if (conn_push_client(c) < 0)
-			return conn_close(c, "client reset after STARTTLS");
+		if (conn_push_client(c) < 0) {
+			conn_close(c, "client reset after STARTTLS");
+			return;
+		}
 		if (conn_starttls_upgrading(c))
 			return;   /* closed */
-		if (c->state == CONN_HANDSHAKE)
-			return on_handshake(c);
-		return conn_watch(c);
+		if (c->state == CONN_HANDSHAKE) {
+			on_handshake(c);
+			return;
+		}
+		conn_watch(c);
+		return;
 	}
-	if (c->state == CONN_HANDOVER)
-		return conn_starttls_handover(c);
+	if (c->state == CONN_HANDOVER) {
+		conn_starttls_handover(c);
+		return;
+	}
 
 	for (int round = 0; round < 16; round++) {
 		moved = 0;
 		if (c->state == CONN_RESPOND) {
-			if ((r = conn_push_client(c)) < 0)
-				return conn_close(c, "client went away during reply");
+			if ((r = conn_push_client(c)) < 0) {
+				conn_close(c, "client went away during reply");
+				return;
+			}
 			if (c->down.len == 0 && !c->c_shut) {
 				conn_client_shut(c);
 				c->c_shut = 1;
@@ -169,20 +185,26 @@ void conn_pump(struct conn *c)
 			 * not reset the connection under our reply. */
 			if (c->c_shut && !c->c_eof)
 				conn_client_discard(c);
-			if (c->c_shut && c->c_eof)
-				return conn_close(c, c->close_reason ? c->close_reason
+			if (c->c_shut && c->c_eof) {
+				conn_close(c, c->close_reason ? c->close_reason
 				                     : c->acme ? "acme reply" : "replied");
+				return;
+			}
 			break;
 		}
-		if ((r = conn_pull_client(c)) < 0)
-			return conn_close(c, "client reset");
+		if ((r = conn_pull_client(c)) < 0) {
+			conn_close(c, "client reset");
+			return;
+		}
 		moved |= r;
 		if (c->state == CONN_HTTPHEAD)
 			break;
 		if (c->state != CONN_RELAY)
 			break;
-		if ((r = conn_push_up(c)) < 0)
-			return conn_close(c, "backend reset");
+		if ((r = conn_push_up(c)) < 0) {
+			conn_close(c, "backend reset");
+			return;
+		}
 		moved |= r;
 		if (c->c_eof && c->up.len == 0 && !c->b_shut) {
 			/* A backend that has closed needs no FIN: we close soon. */
@@ -190,21 +212,28 @@ void conn_pump(struct conn *c)
 				shutdown(c->bfd, SHUT_WR);
 			c->b_shut = 1;
 		}
-		if ((r = conn_pull_backend(c, &c->down)) < 0)
-			return conn_close(c, "backend reset");
+		if ((r = conn_pull_backend(c, &c->down)) < 0) {
+			conn_close(c, "backend reset");
+			return;
+		}
 		moved |= r;
-		if ((r = conn_push_client(c)) < 0)
-			return conn_close(c, "client reset");
+		if ((r = conn_push_client(c)) < 0) {
+			conn_close(c, "client reset");
+			return;
+		}
 		moved |= r;
 		if (c->b_eof && c->down.len == 0 && !c->c_shut) {
-			if (conn_client_shut(c) < 0)
-				return conn_close(c, "client reset");
+			if (conn_client_shut(c) < 0) {
+				conn_close(c, "client reset");
+				return;
+			}
 			c->c_shut = 1;
 		}
 		if (c->c_eof && c->b_eof && c->up.len == 0 && c->down.len == 0) {
 			char why[32];
 			snprintf(why, sizeof(why), "%s closed", c->first_eof);
-			return conn_close(c, why);
+			conn_close(c, why);
+			return;
 		}
 		if (moved)
 			c->last = ev_now(loop);
@@ -214,22 +243,28 @@ void conn_pump(struct conn *c)
 	if (c->state == CONN_HTTPHEAD) {
 		const struct cfg_listener *l = cl_of(c);
 		enum redirect_verdict v;
-		if (c->up.len == 0 && c->c_eof)
-			return conn_close(c, "client closed");
+		if (c->up.len == 0 && c->c_eof) {
+			conn_close(c, "client closed");
+			return;
+		}
 		v = redirect_handle(buf_peek(&c->up) ? buf_peek(&c->up) : (const uint8_t *)"",
 		                    c->up.len, l->redirect_port,
 		                    l->acme_backend_text != NULL, &c->down);
 		if (v == REDIRECT_RESPOND) {
 			buf_reset(&c->up);
 			conn_state(c, CONN_RESPOND);
-			return conn_pump(c);
+			conn_pump(c);
+			return;
 		}
 		if (v == REDIRECT_ACME) {
 			c->acme = 1;
-			return conn_start_backend(c, &l->acme_backend);
+			conn_start_backend(c, &l->acme_backend);
+			return;
 		}
-		if (c->c_eof)
-			return conn_close(c, "client closed mid-request");
+		if (c->c_eof) {
+			conn_close(c, "client closed mid-request");
+			return;
+		}
 	}
 	conn_watch(c);
 	/* Bytes TLS holds in memory never make the socket readable: when the
@@ -395,17 +430,20 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
 		         c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text,
 		         limit);
-		return conn_refuse(c, why);
+		conn_refuse(c, why);
+		return;
 	case CONN_HANDOVER:
 		snprintf(why, sizeof(why), "backend %s: no greeting within %.0fs",
 		         cl_of(c)->backend_text, limit);
-		return conn_refuse(c, why);
+		conn_refuse(c, why);
+		return;
 	case CONN_PRELUDE:
 		buf_reset(&c->up);
 		if (conn_starttls_bye(c, 1, &c->down) == 0) {
 			c->close_reason = "pre-TLS deadline passed";
 			conn_state(c, CONN_RESPOND);
-			return conn_pump(c);
+			conn_pump(c);
+			return;
 		}
 		snprintf(why, sizeof(why), "pre-TLS deadline passed");
 		break;

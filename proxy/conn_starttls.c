@@ -175,34 +175,47 @@ void conn_starttls_handover(struct conn *c)
 
 	for (int round = 0; moved && round < 16; round++) {
 		moved = 0;
-		if ((r = conn_pull_client(c)) < 0)
-			return conn_close(c, "client reset");
+		if ((r = conn_pull_client(c)) < 0) {
+			conn_close(c, "client reset");
+			return;
+		}
 		moved |= r;
-		if ((r = conn_pull_backend(c, &st->from_backend)) < 0)
-			return conn_refuse(c, "backend reset during its greeting");
+		if ((r = conn_pull_backend(c, &st->from_backend)) < 0) {
+			conn_refuse(c, "backend reset during its greeting");
+			return;
+		}
 		moved |= r;
 		v = starttls_backend_input(&st->s, &st->from_backend, &st->to_backend,
 		                           &c->down);
-		if (v == STARTTLS_REPLY_AND_CLOSE)
-			return conn_refuse(c, starttls_why(&st->s));
-		if (v != STARTTLS_AGAIN && v != STARTTLS_RELAY)
-			return conn_refuse(c, starttls_why(&st->s));
-		if ((r = conn_push_backend(c, &st->to_backend)) < 0)
-			return conn_refuse(c, "backend reset during the hand-over");
+		/* REPLY_AND_CLOSE: the engine refused the backend's greeting. */
+		if (v != STARTTLS_AGAIN && v != STARTTLS_RELAY) {
+			conn_refuse(c, starttls_why(&st->s));
+			return;
+		}
+		if ((r = conn_push_backend(c, &st->to_backend)) < 0) {
+			conn_refuse(c, "backend reset during the hand-over");
+			return;
+		}
 		moved |= r;
 		/* Client bytes follow the replayed line, never overtake it. */
 		if (st->to_backend.len == 0 && starttls_client_may_flow(&st->s)) {
-			if ((r = conn_push_backend(c, &c->up)) < 0)
-				return conn_refuse(c, "backend reset during the hand-over");
+			if ((r = conn_push_backend(c, &c->up)) < 0) {
+				conn_refuse(c, "backend reset during the hand-over");
+				return;
+			}
 			moved |= r;
 		}
-		if ((r = conn_push_client(c)) < 0)
-			return conn_close(c, "client reset");
+		if ((r = conn_push_client(c)) < 0) {
+			conn_close(c, "client reset");
+			return;
+		}
 		moved |= r;
 		if (v == STARTTLS_RELAY && st->to_backend.len == 0)
 			break;
-		if (c->b_eof && v == STARTTLS_AGAIN)
-			return conn_refuse(c, "backend closed during its greeting");
+		if (c->b_eof && v == STARTTLS_AGAIN) {
+			conn_refuse(c, "backend closed during its greeting");
+			return;
+		}
 	}
 	if (v != STARTTLS_RELAY || st->to_backend.len) {
 		conn_watch(c);
@@ -210,8 +223,10 @@ void conn_starttls_handover(struct conn *c)
 	}
 	/* What the backend sent after the hand-over belongs to the client. */
 	if (st->from_backend.len &&
-	    buf_append(&c->down, buf_peek(&st->from_backend), st->from_backend.len) < 0)
-		return conn_close(c, "backend sent too much during the hand-over");
+	    buf_append(&c->down, buf_peek(&st->from_backend), st->from_backend.len) < 0) {
+		conn_close(c, "backend sent too much during the hand-over");
+		return;
+	}
 	conn_starttls_free(c);
 	conn_state(c, CONN_RELAY);
 	conn_pump(c);

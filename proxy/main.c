@@ -8,6 +8,7 @@
 #include "server.h"
 #include "tlsctx.h"
 
+#include <errno.h>
 #include <ev.h>
 #include <malloc.h>
 #include <signal.h>
@@ -119,12 +120,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!foreground && log_open(c->log, "portier") < 0) {
-		fprintf(stderr, "portier: cannot open log %s: %m\n", c->log);
+		fprintf(stderr, "portier: cannot open log %s: %s\n", c->log, strerror(errno));
 		return 1;
 	}
 	/* Detach only now, so that every error above reached the terminal. */
 	if (!foreground && daemon(0, 0) < 0) {
-		fprintf(stderr, "portier: cannot detach: %m\n");
+		fprintf(stderr, "portier: cannot detach: %s\n", strerror(errno));
 		return 1;
 	}
 	if (c->pid_file && write_pid(c->pid_file) < 0)
