@@ -98,35 +98,47 @@ static void section_header_check(struct loader *ld, const char *s)
 	ld->seen[ld->nseen++] = strdup(name);
 }
 
-/* The ini_reader: one line per call, with the traps above reported here. */
+/* Reports a problem of line ld->line and hands inih a blank line in its
+ * place, so that each bad line is said once, by us, with its reason. */
+static char *refuse_line(struct loader *ld, char *str, const char *why)
+{
+	diag_add(ld->d, 0, ld->file, ld->line, NULL, NULL, "%s", why);
+	strcpy(str, "\n");
+	return str;
+}
+
+/* The ini_reader: one line per call, with the traps above reported here
+ * (inih itself would only tell the first bad line, without a reason). */
 static char *reader(char *str, int num, void *stream)
 {
 	struct loader *ld = stream;
 	int toolong;
 
-	for (;;) {
-		if (next_raw_line(ld, str, (size_t)num, &toolong) == NULL)
-			return NULL;
-		ld->line++;
-		if (toolong) {
-			diag_add(ld->d, 0, ld->file, ld->line, NULL, NULL,
-			         "line longer than %d bytes; shorten it", num - 2);
-			strcpy(str, "\n");
-			return str;
-		}
-		if ((str[0] == ' ' || str[0] == '\t') && !is_blank_or_comment(str)) {
-			diag_add(ld->d, 0, ld->file, ld->line, NULL, NULL,
-			         "indented line would be read as the continuation of "
-			         "the value above; remove the indentation");
-			strcpy(str, "\n");
-			return str;
-		}
-		if (str[0] == '[') {
-			ld->header_line = ld->line;
-			section_header_check(ld, str);
-		}
+	if (next_raw_line(ld, str, (size_t)num, &toolong) == NULL)
+		return NULL;
+	ld->line++;
+	if (toolong) {
+		char why[64];
+		snprintf(why, sizeof(why), "line longer than %d bytes; shorten it", num - 2);
+		return refuse_line(ld, str, why);
+	}
+	if (is_blank_or_comment(str))
+		return str;
+	if (str[0] == ' ' || str[0] == '\t')
+		return refuse_line(ld, str, "indented line would be read as the "
+		                   "continuation of the value above; remove the "
+		                   "indentation");
+	if (str[0] == '[') {
+		if (strchr(str, ']') == NULL)
+			return refuse_line(ld, str, "section header without ']'");
+		ld->header_line = ld->line;
+		section_header_check(ld, str);
 		return str;
 	}
+	if (strpbrk(str, "=:") == NULL)
+		return refuse_line(ld, str, "not a 'key = value' line or a "
+		                   "[section] header");
+	return str;
 }
 
 static int valid_section_name(const char *s)
@@ -406,11 +418,10 @@ static struct cfg *load(struct loader *ld)
 	c->tls.curves = strdup("X25519:P-256:P-384");
 	c->log = strdup("syslog");
 
+	/* The reader has blanked every line inih could fault; anything it
+	 * still refuses gets at least its line number. */
 	rc = ini_parse_stream(reader, ld, handler, ld);
-	if (rc > 0 && !diag_find(ld->d, "line longer") && !diag_find(ld->d, "indented"))
-		diag_add(ld->d, 0, ld->file, rc, NULL, NULL,
-		         "not a 'key = value' line or a [section] header");
-	else if (rc > 0)
+	if (rc > 0)
 		diag_add(ld->d, 0, ld->file, rc, NULL, NULL, "cannot be read as INI");
 
 	for (size_t i = 0; i < ld->nseen; i++)

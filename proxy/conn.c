@@ -334,7 +334,6 @@ static void on_connected(struct conn *c)
 		conn_refuse(c, why);
 		return;
 	}
-	c->b_connected = 1;
 	if (c->st) {
 		conn_state(c, CONN_HANDOVER);
 		conn_starttls_handover(c);

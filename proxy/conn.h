@@ -58,7 +58,7 @@ struct conn {
 	/* The socket may have bytes: set by a readable event, cleared when a
 	 * read finds none. Saves a failing read(2) per direction per wakeup. */
 	unsigned c_rd : 1, b_rd : 1;
-	unsigned b_connected : 1, acme : 1;
+	unsigned acme : 1;                 /* relaying an ACME challenge */
 	unsigned guard_on : 1;             /* LDAP over TLS: take out StartTLS */
 	struct ldap_guard guard;
 	const char *first_eof;       /* "client" or "backend" */

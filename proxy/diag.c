@@ -66,14 +66,6 @@ void diag_log(const struct diag *d)
 	}
 }
 
-const char *diag_find(const struct diag *d, const char *needle)
-{
-	for (size_t i = 0; i < d->n; i++)
-		if (strstr(d->lines[i], needle))
-			return d->lines[i];
-	return NULL;
-}
-
 void diag_free(struct diag *d)
 {
 	for (size_t i = 0; i < d->n; i++)

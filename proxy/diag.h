@@ -28,9 +28,6 @@ void diag_print(const struct diag *d, void *stream);
 /* diag_log(d): send every line to the log. */
 void diag_log(const struct diag *d);
 
-/* diag_find(d, needle): first line containing needle, or NULL (tests). */
-const char *diag_find(const struct diag *d, const char *needle);
-
 /* diag_free(d): release the lines; d may be reused afterwards. */
 void diag_free(struct diag *d);
 

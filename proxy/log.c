@@ -11,7 +11,6 @@
  * process, whatever number of configs or loops it holds. */
 static enum { TO_STDERR, TO_SYSLOG, TO_FILE } log_to = TO_STDERR;
 static FILE *log_file;
-static int log_debug_on;
 static int log_quiet;
 
 int log_open(const char *target, const char *ident)
@@ -45,11 +44,6 @@ void log_close(void)
 		closelog();
 	log_file = NULL;
 	log_to = TO_STDERR;
-}
-
-void log_set_debug(int on)
-{
-	log_debug_on = on;
 }
 
 void log_set_quiet(int on)
@@ -120,11 +114,4 @@ void log_warn(const char *fmt, ...)
 void log_errx(const char *fmt, ...)
 {
 	LOG_BODY(LOG_ERR, "error: ", NULL);
-}
-
-void log_debug(const char *fmt, ...)
-{
-	if (!log_debug_on)
-		return;
-	LOG_BODY(LOG_DEBUG, "debug: ", NULL);
 }

@@ -20,10 +20,6 @@ void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* log_set_debug(on): let log_debug() through. */
-void log_set_debug(int on);
 
 /* log_set_quiet(on): drop log_info() lines (one per connection), keep
  * warnings and errors. */

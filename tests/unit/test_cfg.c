@@ -120,8 +120,11 @@ int main(void)
 	CHECK(said(&d, "t.ini:7: [b] listen:", "already taken by [a] at line 4"));
 	load(TLS "[a]\nlisten = 1\n   backend = 127.0.0.1:2\n", &d);
 	CHECK(said(&d, "t.ini:5:", "indented line"));
-	load(TLS "[a]\nlisten = 1\nthis is not ini\nbackend = 127.0.0.1:2\n", &d);
+	load(TLS "[a]\nlisten = 1\nthis is not ini\nbackend = 127.0.0.1:2\nnor this\n", &d);
 	CHECK(said(&d, "t.ini:5:", "not a 'key = value' line"));
+	CHECK(said(&d, "t.ini:7:", "not a 'key = value' line"));
+	load(TLS "[a\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "t.ini:3:", "section header without ']'"));
 	{
 		char text[600];
 		char longv[300];
