@@ -417,6 +417,7 @@ static struct cfg *load(struct loader *ld)
 	c->tls.min_version = 0x0303;
 	c->tls.curves = strdup("X25519:P-256:P-384");
 	c->log = strdup("syslog");
+	c->workers = 1;
 
 	/* The reader has blanked every line inih could fault; anything it
 	 * still refuses gets at least its line number. */

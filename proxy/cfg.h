@@ -20,6 +20,8 @@ enum cfg_proto {
 };
 enum cfg_policy { CFG_POLICY_INTERMEDIATE, CFG_POLICY_MODERN };
 
+#define CFG_MAX_WORKERS 64
+
 struct cfg_cert {
 	char *cert;          /* PEM: leaf first, then chain */
 	char *key;           /* PEM private key; the cert file when not given */
@@ -75,6 +77,8 @@ struct cfg {
 	char *user;
 	char *ports_file;    /* where bound ports are written (tests, tooling) */
 	char *pid_file;      /* written after detaching */
+	unsigned workers;    /* 1: one process; more: a master and workers;
+	                        0: one per CPU (decided at start) */
 	char *hostname;
 	struct cfg_tls tls;
 	struct cfg_listener *listeners;

@@ -125,6 +125,16 @@ static int set_pid_file(struct cfg_ctx *c, const char *v, char *err, size_t errl
 	return set_string(&c->cfg->pid_file, v);
 }
 
+/* A number, or "auto": one worker per CPU portier may run on. */
+static int set_workers(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "auto") == 0) {
+		c->cfg->workers = 0;
+		return 0;
+	}
+	return parse_uint(v, 1, CFG_MAX_WORKERS, &c->cfg->workers, err, errlen);
+}
+
 static int set_hostname(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	for (const char *p = v; *p; p++) {
@@ -347,6 +357,8 @@ const struct cfg_key cfg_keys[] = {
 	 "After binding, write 'LISTENER ADDR:PORT' per socket here (for port 0 and tooling)."},
 	{"pid_file", G, 0, set_pid_file, "path", "(none)",
 	 "Without -f portier detaches; it writes its process id here."},
+	{"workers", G, 0, set_workers, "number|auto", "1",
+	 "Processes serving the listeners; above 1 a master starts and restarts them. auto: one per CPU."},
 	{"hostname", G | L, 0, set_hostname, "name", "the machine's name",
 	 "Name portier gives in STARTTLS greetings (SMTP 220)."},
 	{"policy", T, 0, set_policy, "intermediate|modern", "intermediate",

@@ -12,6 +12,7 @@
 static enum { TO_STDERR, TO_SYSLOG, TO_FILE } log_to = TO_STDERR;
 static FILE *log_file;
 static int log_quiet;
+static char log_tag[32];        /* "worker 2: " in a worker, else empty */
 
 int log_open(const char *target, const char *ident)
 {
@@ -51,6 +52,14 @@ void log_set_quiet(int on)
 	log_quiet = on;
 }
 
+void log_set_worker(unsigned n)
+{
+	if (n == 0)
+		log_tag[0] = '\0';
+	else
+		snprintf(log_tag, sizeof(log_tag), "worker %u: ", n);
+}
+
 static void log_vemit(int prio, const char *level, const char *errstr,
                       const char *fmt, va_list ap)
 {
@@ -60,9 +69,9 @@ static void log_vemit(int prio, const char *level, const char *errstr,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_to == TO_SYSLOG) {
 		if (errstr)
-			syslog(prio, "%s: %s", msg, errstr);
+			syslog(prio, "%s%s: %s", log_tag, msg, errstr);
 		else
-			syslog(prio, "%s", msg);
+			syslog(prio, "%s%s", log_tag, msg);
 		return;
 	}
 	out = log_to == TO_FILE ? log_file : stderr;
@@ -75,9 +84,9 @@ static void log_vemit(int prio, const char *level, const char *errstr,
 		fprintf(out, "%s ", stamp);
 	}
 	if (errstr)
-		fprintf(out, "portier: %s%s: %s\n", level, msg, errstr);
+		fprintf(out, "portier: %s%s%s: %s\n", log_tag, level, msg, errstr);
 	else
-		fprintf(out, "portier: %s%s\n", level, msg);
+		fprintf(out, "portier: %s%s%s\n", log_tag, level, msg);
 }
 
 #define LOG_BODY(prio, level, errstr)                                        \

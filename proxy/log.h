@@ -25,4 +25,7 @@ void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * warnings and errors. */
 void log_set_quiet(int on);
 
+/* log_set_worker(n): prefix every line with "worker n: " (0: none). */
+void log_set_worker(unsigned n);
+
 #endif

@@ -5,6 +5,7 @@
 #include "diag.h"
 #include "listener.h"
 #include "log.h"
+#include "master.h"
 #include "server.h"
 #include "tlsctx.h"
 
@@ -76,15 +77,42 @@ static int check_only(const char *path)
 	return rc;
 }
 
+/* One event loop serving c from the sockets of set: the whole of a single
+ * process, or of one worker. Takes over tls. 0 or 1. */
+static int serve(const struct cfg *c, struct tlsctx **tls, struct listener_set *set)
+{
+	struct server srv;
+
+	if (server_init(&srv, EV_DEFAULT, c, tls, set) < 0) {
+		log_errx("out of memory");
+		return 1;
+	}
+	server_run(&srv);
+	server_free(&srv);
+	listener_close(set);
+	return 0;
+}
+
+/* The end of the process that was started: single process or master. */
+static int stopped(struct cfg *c, int rc)
+{
+	if (c->pid_file)
+		unlink(c->pid_file);
+	cfg_free(c);
+	log_notice("portier stopped");
+	log_close();
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
 	int foreground = 0, test = 0, opt;
 	struct diag d = {0};
 	struct listener_set set;
-	struct server srv;
 	struct tlsctx **tls;
 	struct cfg *c;
+	unsigned nworkers;
 
 	while ((opt = getopt(argc, argv, "c:ftVKh")) != -1) {
 		switch (opt) {
@@ -132,25 +160,33 @@ int main(int argc, char **argv)
 		log_warn("cannot write pid_file %s", c->pid_file);
 	diag_log(&d);      /* warnings, e.g. certificates about to expire */
 	diag_free(&d);
-	log_notice("portier %s started: %zu listeners on %zu sockets (%s)",
-	         PORTIER_VERSION, c->nlisteners, set.n, tlsctx_library());
+	nworkers = c->workers ? c->workers : master_cpus();
+	log_notice("portier %s started: %zu listeners on %zu sockets, %u worker%s (%s)",
+	           PORTIER_VERSION, c->nlisteners, set.n, nworkers,
+	           nworkers == 1 ? "" : "s", tlsctx_library());
 	log_set_quiet(c->log_quiet);
 	if (c->user)
 		log_warnx("user = %s: dropping privileges is not implemented yet; "
 		          "running as uid %d", c->user, (int)getuid());
 	if (listener_write_ports(c, &set) < 0)
 		log_warn("cannot write ports_file %s", c->ports_file);
-	if (server_init(&srv, EV_DEFAULT, c, tls, &set) < 0) {
-		log_errx("out of memory");
-		return 1;
+	if (nworkers > 1) {
+		struct master m = {.cfg = c, .tls = tls, .set = &set, .nworkers = nworkers};
+		unsigned worker = 0;
+		int rc = master_run(&m, &worker);
+
+		if (rc == MASTER_WORKER) {
+			log_set_worker(worker);
+			rc = serve(c, tls, &set);
+			cfg_free(c);
+			log_close();
+			return rc;
+		}
+		for (size_t i = 0; i < c->nlisteners; i++)
+			tlsctx_free(tls[i]);
+		free(tls);
+		listener_close(&set);
+		return stopped(c, rc);
 	}
-	server_run(&srv);
-	server_free(&srv);
-	listener_close(&set);
-	if (c->pid_file)
-		unlink(c->pid_file);
-	cfg_free(c);
-	log_notice("portier stopped");
-	log_close();
-	return 0;
+	return stopped(c, serve(c, tls, &set));
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* TLS 1.2 suites of Mozilla's "intermediate": ECDHE key exchange, AEAD
@@ -161,10 +162,15 @@ int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls)
 		return -1;
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* Stateless resumption only: tickets (TLS 1.2 and 1.3) with keys
-	 * BoringSSL keeps in memory and rotates; no server-side cache to
-	 * grow with clients. No 0-RTT: early data is off by default. */
+	/* Stateless resumption only: tickets (TLS 1.2 and 1.3), no
+	 * server-side cache to grow with clients. The keys come from
+	 * tlsctx_ticket.c, the same in every worker; a ticket lives as long
+	 * as its keys are sure to. No 0-RTT: early data is off by default. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (!SSL_CTX_set_tlsext_ticket_key_cb(ctx, tlsticket_cb))
+		return -1;
+	SSL_CTX_set_timeout(ctx, TLSTICKET_PERIOD_S);
+	SSL_CTX_set_session_psk_dhe_timeout(ctx, TLSTICKET_PERIOD_S);
 	/* One TLS 1.3 ticket per handshake, not two: each costs a sealing
 	 * and bytes on the wire, and a resuming client gets a fresh one. */
 	SSL_CTX_set_num_tickets(ctx, 1);
@@ -187,6 +193,10 @@ struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
 	t->refs = 1;
+	if (tlsticket_init(&t->ticket, (uint64_t)time(NULL)) < 0) {
+		free(t);
+		return NULL;
+	}
 	t->port = cfg_listener_port(l);
 	t->proto = l->proto;
 	if (alen > 0 && alen < sizeof(t->alpn)) {
@@ -224,7 +234,14 @@ static void tlsctx_unref(struct tlsctx *t)
 	}
 	free(t->certs);
 	free(t->entries);
+	tlsticket_wipe(&t->ticket);
 	free(t);
+}
+
+void tlsctx_tick(struct tlsctx *t, time_t now)
+{
+	if (t != NULL)
+		tlsticket_advance(&t->ticket, (uint64_t)now);
 }
 
 void tlsctx_free(struct tlsctx *t)

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cfg.h"
 #include "diag.h"
@@ -44,6 +45,12 @@ struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener 
 /* tlsctx_free(t): release t; NULL is a no-op. Connections made from t hold
  * their own references, so t may go while they finish (reload). */
 void tlsctx_free(struct tlsctx *t);
+
+/* tlsctx_tick(t, now): move t's session-ticket keys to the period of now
+ * (seconds since the epoch), forgetting keys too old to accept. Serving
+ * does this by itself; a process that only holds t (the master) calls it
+ * so that old keys do not outlive their use in its memory. NULL no-op. */
+void tlsctx_tick(struct tlsctx *t, time_t now);
 
 /* tlsctx_accept(t, fd): TLS server state for an accepted socket. NULL on
  * ENOMEM. */

@@ -12,6 +12,24 @@
 #include "sni.h"
 #include "tlsctx.h"
 
+/* Ticket keys of one period (tlsctx_ticket.c). */
+struct ticket_keys {
+	uint8_t name[16];            /* SSL_TICKET_KEY_NAME_LEN, public */
+	uint8_t aes[16];             /* AES-128-CBC */
+	uint8_t hmac[32];            /* HMAC-SHA256 */
+};
+
+#define TLSTICKET_PERIOD_S 3600
+
+/* A listener's ticket keys: a hash ratchet over wall-clock periods, so that
+ * processes forked from one master agree on them. */
+struct tlsticket {
+	uint8_t secret[32];          /* of `period`; earlier ones are gone */
+	uint64_t period;             /* seconds since the epoch / PERIOD */
+	struct ticket_keys cur, prev;
+	int have_prev;
+};
+
 struct tlscert {
 	SSL_CTX *ctx;
 	struct sni_entry sni;
@@ -26,6 +44,7 @@ struct tlsctx {
 	int port;
 	enum cfg_proto proto;
 	unsigned refs;               /* the owner plus every live tlsconn */
+	struct tlsticket ticket;
 };
 
 
@@ -56,5 +75,20 @@ void tlsctx_bio_readable(BIO *b);
 /* tlsctx_bio_drained(b): the last read came back short or empty, and no
  * readable event came since. */
 int tlsctx_bio_drained(BIO *b);
+
+/* tlsticket_init(tk, now): a fresh random secret for the period of now
+ * (seconds since the epoch). 0 or -1. */
+int tlsticket_init(struct tlsticket *tk, uint64_t now);
+
+/* tlsticket_advance(tk, now): move to now's period if it is later, keeping
+ * the previous period's keys for decryption. */
+void tlsticket_advance(struct tlsticket *tk, uint64_t now);
+
+/* tlsticket_wipe(tk): forget every secret. */
+void tlsticket_wipe(struct tlsticket *tk);
+
+/* tlsticket_cb: BoringSSL's ticket key callback, for every context of t. */
+int tlsticket_cb(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *cctx,
+                 HMAC_CTX *hctx, int encrypt);
 
 #endif

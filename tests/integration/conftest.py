@@ -2,8 +2,9 @@
 
 - certs        (session) a CA and leaves generated with the openssl CLI
 - workdir      a temp dir per test
-- portier      factory: portier(sections) -> a running harness.Portier, stopped by
-               PID at teardown, which asserts it exited 0 on SIGTERM
+- portier      factory: portier(sections, glob=[(key, value)]) -> a running
+               harness.Portier ([portier] gets glob's keys too), stopped by PID
+               at teardown, which asserts it exited 0 on SIGTERM
 - http_backend a plaintext HTTP server (thread) on 127.0.0.1
 - dovecot, smtpd, slapd: real backends on free loopback ports, stopped by PID
 
@@ -45,8 +46,8 @@ def workdir(tmp_path):
 def portier(workdir):
     started = []
 
-    def start(sections, name="portier"):
-        p = harness.Portier(workdir, sections, name=name)
+    def start(sections, name="portier", glob=()):
+        p = harness.Portier(workdir, sections, name=name, glob=glob)
         started.append(p)
         return p
 

@@ -329,14 +329,14 @@ class Portier:
     """A running `portier -f -c INI`. .ports maps a listener name to a list of
     (host, port) as written to ports_file; .port(name) is the first port."""
 
-    def __init__(self, workdir, sections, name="portier", start_timeout=10):
+    def __init__(self, workdir, sections, name="portier", start_timeout=10, glob=()):
         if not PORTIER_BIN or not os.access(PORTIER_BIN, os.X_OK):
             raise AssertionError("PORTIER_BIN is not set to an executable portier (got %r)"
                                  % PORTIER_BIN)
         self.workdir = str(workdir)
         self.ports_file = os.path.join(self.workdir, name + ".ports")
         self.ini = os.path.join(self.workdir, name + ".ini")
-        glob = [("log", "stderr"), ("ports_file", self.ports_file)]
+        glob = [("log", "stderr"), ("ports_file", self.ports_file)] + list(glob)
         self.sections = [("portier", glob)] + list(sections)
         with open(self.ini, "w") as f:
             f.write(ini_text(self.sections))

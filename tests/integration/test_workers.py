@@ -1,0 +1,186 @@
+"""workers = N: a master process, N workers serving the same sockets, restarts
+of a worker that dies, session tickets that resume on any worker, and a clean
+stop however the master is told to stop."""
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import ssl
+import time
+
+import pytest
+
+import harness
+from harness import listener, tls_items
+
+REQUEST = b"GET /echo/workers HTTP/1.0\r\nHost: localhost\r\n\r\n"
+
+
+def children(pid):
+    """PIDs whose parent is pid, from /proc."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+            # comm may hold spaces; the fields after its ')' are fixed.
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d))
+    return sorted(out)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def started_workers(p, since=0):
+    """{worker number: pid} from the master's "worker N started (pid P)" lines."""
+    return {int(m.group(1)): int(m.group(2))
+            for m in re.finditer(r"worker (\d+) started \(pid (\d+)\)", p.log()[since:])}
+
+
+def get(port, ctx, session=None):
+    """One HTTPS request; returns (body, session, reused)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10 * harness.SLOW) as s:
+        with ctx.wrap_socket(s, server_hostname="localhost", session=session) as t:
+            t.sendall(REQUEST)
+            body = b""
+            for _ in range(100):
+                d = t.recv(65536)
+                if not d:
+                    break
+                body += d
+            return body, t.session, t.session_reused
+
+
+@pytest.fixture
+def two(portier, certs, http_backend):
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("web", http_backend.port, protocol="http")],
+                glob=[("workers", "2")])
+    harness.wait_for(lambda: len(started_workers(p)) == 2, 5 * harness.SLOW,
+                     "two workers to start")
+    return p
+
+
+def test_master_starts_the_workers_and_they_serve(two, certs):
+    workers = started_workers(two)
+    assert sorted(workers) == [1, 2]
+    assert children(two.proc.pid) == sorted(workers.values())
+    assert re.search(r"started: 1 listeners on 1 sockets, 2 workers", two.log())
+    ctx = certs.client_context()
+    for _ in range(10):
+        body, _, _ = get(two.port("web"), ctx)
+        assert b"method=GET path=/echo/workers" in body
+    # Each close line says which worker served it.
+    harness.wait_for(lambda: len(re.findall(r"worker [12]: \[web\] close ", two.log())) == 10,
+                     5 * harness.SLOW, "ten close lines from the workers")
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
+                         ids=["tls1.2", "tls1.3"])
+def test_a_ticket_resumes_on_the_other_worker(two, certs, version):
+    ctx = certs.client_context()
+    ctx.minimum_version = ctx.maximum_version = version
+    port = two.port("web")
+    workers = started_workers(two)
+    mark = two.mark()
+    body, session, reused = get(port, ctx)
+    assert b"method=GET" in body and not reused
+    assert session is not None and session.has_ticket
+    m = two.wait_log(r"worker (\d): \[web\] close ", since=mark)
+    issuer = int(m.group(1))
+    other = 3 - issuer
+    # Freeze the worker that issued the ticket: the next connection can only
+    # be accepted by the other one, which never saw this session.
+    os.kill(workers[issuer], signal.SIGSTOP)
+    try:
+        mark = two.mark()
+        body, _, reused = get(port, ctx, session=session)
+        assert b"method=GET" in body
+        m = two.wait_log(r"worker (\d): \[web\] close .*resumed=(\S+)", since=mark)
+    finally:
+        os.kill(workers[issuer], signal.SIGCONT)
+    assert int(m.group(1)) == other, m.group(0)
+    assert reused and m.group(2) == "yes", m.group(0)
+
+
+def test_a_worker_that_dies_is_replaced(two, certs):
+    workers = started_workers(two)
+    mark = two.mark()
+    os.kill(workers[1], signal.SIGKILL)
+    two.wait_log(r"error: worker 1 \(pid %d\) was killed by signal 9" % workers[1],
+                 since=mark)
+    # It lived long enough that no back-off applies unless it died young;
+    # either way a new worker 1 starts within the back-off of one second.
+    harness.wait_for(lambda: 1 in started_workers(two, since=mark), 3 * harness.SLOW,
+                     "a new worker 1")
+    new = started_workers(two, since=mark)[1]
+    assert new != workers[1] and alive(new)
+    assert children(two.proc.pid) == sorted([new, workers[2]])
+    body, _, _ = get(two.port("web"), certs.client_context())
+    assert b"method=GET" in body
+
+
+def test_sigterm_to_the_master_stops_every_worker(two):
+    workers = list(started_workers(two).values())
+    two.stop()          # asserts exit status 0 and no sanitizer report
+    assert not any(alive(w) for w in workers)
+    assert re.search(r"got signal 15, stopping 2 workers", two.log())
+    assert "portier stopped" in two.log()
+
+
+def test_workers_end_when_the_master_is_killed(portier, certs, http_backend):
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("web", http_backend.port, protocol="http")],
+                glob=[("workers", "2")])
+    harness.wait_for(lambda: len(started_workers(p)) == 2, 5 * harness.SLOW,
+                     "two workers to start")
+    workers = list(started_workers(p).values())
+    port = p.port("web")
+    os.kill(p.proc.pid, signal.SIGKILL)
+    p.proc.stop()
+    p.stopped = True    # killed on purpose: no exit status to check
+    harness.wait_for(lambda: not any(alive(w) for w in workers), 5 * harness.SLOW,
+                     "the workers to end after their master")
+    assert not harness.port_open(port)
+    assert len(re.findall(r"worker [12]: got signal 15", p.log())) == 2
+
+
+def test_workers_auto_is_one_per_cpu(portier, certs, http_backend):
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("web", http_backend.port, protocol="http")],
+                glob=[("workers", "auto")])
+    n = len(os.sched_getaffinity(0))
+    m = p.wait_log(r"started: .*, (\d+) workers?")
+    assert int(m.group(1)) == n
+    if n > 1:
+        harness.wait_for(lambda: len(started_workers(p)) == n, 5 * harness.SLOW,
+                         "%d workers to start" % n)
+    else:
+        assert "master" not in p.log()
+    body, _, _ = get(p.port("web"), certs.client_context())
+    assert b"method=GET" in body
+
+
+@pytest.mark.parametrize("value,why", [
+    ("0", "not a number from 1 to 64"),
+    ("65", "not a number from 1 to 64"),
+    ("two", "not a number from 1 to 64"),
+])
+def test_bad_workers_value_is_refused(workdir, value, why):
+    rc, out, _ = harness.portier_check(workdir, "[portier]\nworkers = %s\n\n[x]\n"
+                                       "listen = 127.0.0.1:0\nmode = plain\n"
+                                       "backend = 127.0.0.1:9\n" % value)
+    assert rc == 1, out
+    assert re.search(r"check\.ini:2: \[portier\] workers: '%s' is %s" % (value, why), out), out
