@@ -10,7 +10,8 @@
  *   full      close, open a new connection (no session offered)
  *   resume    close, open a new connection offering the newest TLS 1.3
  *             ticket; SSL_session_reused() is checked on every one
- *   keepalive send the next request on the same connection (latency kept)
+ *   keepalive send the next request on the same connection (latency kept);
+ *             with -R RATE at a fixed rate instead (open loop, below)
  *   bulk      same as keepalive, with large responses (MiB/s reported)
  *   idle      hold the connection; once all N are up print "ready N" and
  *             wait for SIGUSR1/SIGTERM/SIGINT (or the duration)
@@ -21,6 +22,18 @@
  *             command inside TLS answered by the backend (SMTP "EHLO x" ->
  *             250, IMAP "a1 NOOP" -> "a1 OK"), close, open a new connection.
  *             "reqs" counts the sessions completed end to end.
+ *
+ * Keepalive is closed loop by default: a connection sends its next request
+ * when the last response is in, so the rate is whatever the slowest party
+ * (often this process) manages, and the latency includes our own queueing.
+ * -R RATE makes it open loop: RATE requests per second in total, request k
+ * of connection i due at t0 + (k * conns + i) / RATE, so every connection
+ * keeps its own fixed schedule and the starts are staggered. The schedule
+ * starts once every connection's handshake is done. Latency counts from when
+ * a request was due, not when it went out: a response still outstanding at
+ * the next due time holds that request back and the wait is charged to it
+ * (no coordinated omission). If fewer than 99 % of RATE are answered the
+ * result says behind=1 and the percentiles describe a queue, not the proxy.
  *
  * The run is bounded by -d seconds and -n operations, whichever comes first,
  * and only connects to loopback addresses. The result is one line of
@@ -37,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -46,7 +60,8 @@
 #include <openssl/ssl.h>
 
 enum mode { M_FULL, M_RESUME, M_KEEPALIVE, M_BULK, M_IDLE, M_SMTP, M_IMAP, M_NMODES };
-enum state { S_FREE, S_CONNECTING, S_PRE, S_HANDSHAKE, S_WRITE, S_READ, S_HELD };
+/* S_WAIT: fixed rate, connected and idle until the next request is due. */
+enum state { S_FREE, S_CONNECTING, S_PRE, S_HANDSHAKE, S_WRITE, S_READ, S_HELD, S_WAIT };
 #define MAIL_MODE(m) ((m) == M_SMTP || (m) == M_IMAP)
 
 /* What a mail reply line means to the step waiting for it. */
@@ -56,7 +71,9 @@ struct lconn {
 	int fd;
 	enum state st;
 	SSL *ssl;
-	uint64_t t_req;		/* when the current request was sent (ns) */
+	uint64_t t_req;		/* when the request was sent (fixed rate: due), ns */
+	uint64_t seq;		/* fixed rate: requests sent, i.e. the next one's index */
+	uint64_t t_idle;	/* fixed rate: when it last entered S_WAIT (ns) */
 	size_t hdr_len;		/* bytes of response header collected */
 	long long body_left;	/* -1 while the header is incomplete */
 	int pre;		/* mail modes: step of the plaintext dialogue */
@@ -76,7 +93,13 @@ static struct {
 	const char *sni;
 	int tls12;
 	int quiet_errors;
-} opt = { M_FULL, { 0 }, 32, 5.0, 0, NULL, "localhost", 0, 0 };
+	double rate;		/* -R: requests/s in total; 0 = closed loop */
+} opt = { M_FULL, { 0 }, 32, 5.0, 0, NULL, "localhost", 0, 0, 0 };
+
+struct samples {
+	uint32_t *v;		/* ns, saturating at 4.29 s */
+	size_t n, cap;
+};
 
 static struct {
 	long long conns;	/* connections whose handshake completed */
@@ -85,9 +108,21 @@ static struct {
 	long long bytes;	/* response body bytes */
 	long long errors;
 	long long peer_closed;	/* idle: connections the proxy closed */
-	uint32_t *lat;		/* latency samples, ns (keepalive, bulk) */
-	size_t nlat, caplat;
+	struct samples lat;	/* request latency (keepalive, bulk) */
+	struct samples lag;	/* fixed rate: how late requests left idle connections */
 } st;
+
+/*
+ * The fixed-rate schedule: slot n (connection n % conns) is due at
+ * t0 + n * gap. Slots only say when to look at a connection; each one
+ * computes its own due time from its seq, so one that fell behind catches
+ * up by itself when its response comes in.
+ */
+static struct {
+	double gap;		/* ns between two slots */
+	uint64_t t0;		/* 0 until every connection is up */
+	uint64_t slot;		/* next slot to look at */
+} sched;
 
 static const char *last_version = "-", *last_cipher = "-", *last_group = "-";
 static SSL_CTX *ctx;
@@ -122,11 +157,14 @@ usage(void)
 	    "usage: loadgen -m full|resume|keepalive|bulk|idle|starttls-smtp|starttls-imap\n"
 	    "               -a 127.0.0.1:PORT\n"
 	    "               [-c CONNS] [-d SECONDS] [-n OPS] [-p PATH] [-s SNI] [-2]\n"
+	    "               [-R RATE]\n"
 	    "  -c  concurrent connections (idle: connections to hold)\n"
 	    "  -d  duration bound in seconds (idle: how long to hold at most)\n"
 	    "  -n  bound on operations (handshakes or requests); 0 = none\n"
 	    "  -p  request path (default /, keepalive /1k, bulk /1m)\n"
-	    "  -2  TLS 1.2 only (default: TLS 1.2 and 1.3, 1.3 negotiated)\n");
+	    "  -2  TLS 1.2 only (default: TLS 1.2 and 1.3, 1.3 negotiated)\n"
+	    "  -R  keepalive only: open loop at RATE requests/s in total, spread evenly\n"
+	    "      over the connections; latency counts from each request's due time\n");
 	exit(2);
 }
 
@@ -226,18 +264,18 @@ ops_done(void)
 }
 
 static void
-record_latency(uint64_t ns)
+record(struct samples *s, uint64_t ns)
 {
-	if (st.nlat == st.caplat) {
-		size_t ncap = st.caplat ? st.caplat * 2 : 1 << 16;
-		uint32_t *n = realloc(st.lat, ncap * sizeof(*n));
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 1 << 16;
+		uint32_t *n = realloc(s->v, ncap * sizeof(*n));
 
 		if (n == NULL)
 			return;
-		st.lat = n;
-		st.caplat = ncap;
+		s->v = n;
+		s->cap = ncap;
 	}
-	st.lat[st.nlat++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+	s->v[s->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
 }
 
 /* Parse the status line and Content-Length once the header is complete. */
@@ -387,6 +425,51 @@ send_request(struct lconn *c)
 	c->t_req = now_ns();
 }
 
+static uint64_t
+slot_time(uint64_t slot)
+{
+	return sched.t0 + (uint64_t)((double)slot * sched.gap);
+}
+
+/* Fixed rate: when the connection's next request is due. */
+static uint64_t
+conn_due(const struct lconn *c)
+{
+	return slot_time(c->seq * (uint64_t)opt.conc + (uint64_t)(c - conns));
+}
+
+static void
+wait_turn(struct lconn *c, uint64_t now)
+{
+	c->st = S_WAIT;
+	c->t_idle = now;
+}
+
+/*
+ * Fixed rate: start the connection's next request if it is due. Its latency
+ * will count from the due time, so a late response that held it back is
+ * charged to the proxy. Returns 1 when a request was started (the caller
+ * must step() the connection unless it is inside step() already).
+ */
+static int
+send_if_due(struct lconn *c, uint64_t now)
+{
+	uint64_t due;
+
+	if (c->st != S_WAIT || sched.t0 == 0 || stopping)
+		return 0;
+	due = conn_due(c);
+	if (due > now)
+		return 0;
+	/* Idle since before it was due: the delay is ours (timer, our core), not the proxy's. */
+	if (c->t_idle <= due)
+		record(&st.lag, now - due);
+	send_request(c);
+	c->t_req = due;
+	c->seq++;
+	return 1;
+}
+
 static void response_done(struct lconn *c);
 
 /* Mail modes: the one command inside TLS has been answered by the backend? */
@@ -421,13 +504,20 @@ response_done(struct lconn *c)
 			conn_open(c);
 		break;
 	case M_KEEPALIVE:
-	case M_BULK:
-		record_latency(now_ns() - c->t_req);
-		if (!stopping && !ops_done())
-			send_request(c);
-		else
+	case M_BULK: {
+		uint64_t t = now_ns();
+
+		record(&st.lat, t - c->t_req);
+		if (stopping || ops_done()) {
 			conn_free(c, 1);
+		} else if (opt.rate > 0) {
+			wait_turn(c, t);
+			send_if_due(c, t);	/* behind schedule: at once */
+		} else {
+			send_request(c);
+		}
 		break;
+	}
 	case M_IDLE:
 		c->st = S_HELD;
 		break;
@@ -472,8 +562,17 @@ step(struct lconn *c)
 
 				last_group = g != NULL ? g : "-";
 			}
-			send_request(c);
+			if (opt.rate > 0) {
+				uint64_t t = now_ns();
+
+				wait_turn(c, t);
+				send_if_due(c, t);
+			} else {
+				send_request(c);
+			}
 			break;
+		case S_WAIT:
+			return;	/* the schedule, not the socket, says when to go on */
 		case S_WRITE:
 			n = SSL_write(c->ssl, reqbuf, (int)reqlen);
 			if (n <= 0) {
@@ -560,15 +659,16 @@ cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Percentile of sorted samples, in µs; p = 1 is the maximum. */
 static double
-pct_us(double p)
+pct_us(const struct samples *s, double p)
 {
 	size_t i;
 
-	if (st.nlat == 0)
+	if (s->n == 0)
 		return 0;
-	i = (size_t)(p * (double)(st.nlat - 1) + 0.5);
-	return st.lat[i] / 1000.0;
+	i = (size_t)(p * (double)(s->n - 1) + 0.5);
+	return s->v[i] / 1000.0;
 }
 
 static int
@@ -614,19 +714,193 @@ prime_ticket(void)
 	return ticket != NULL ? 0 : -1;
 }
 
+/*
+ * Every mode but fixed-rate keepalive: connections go as fast as the
+ * responses come. Returns idle mode's "ready" count (-1 otherwise).
+ */
+static long long
+run_closed(uint64_t *t0p, uint64_t *t1p)
+{
+	struct epoll_event evs[256];
+	uint64_t t0, t_end, t1;
+	long long ready_at = -1;
+	int i;
+
+	t0 = now_ns();
+	t_end = t0 + (uint64_t)(opt.duration * 1e9);
+	/*
+	 * Idle mode opens its connections in waves of 200, so the proxy is never
+	 * asked for thousands of simultaneous handshakes (that is not the point).
+	 */
+	{
+		int first = opt.mode == M_IDLE && opt.conc > 200 ? 200 : opt.conc;
+
+		for (i = 0; i < first; i++)
+			conn_open(&conns[i]);
+	}
+	int opened = opt.mode == M_IDLE && opt.conc > 200 ? 200 : opt.conc;
+
+	for (;;) {
+		int n, live = 0, held = 0;
+		uint64_t t = now_ns();
+
+		if (stop_sig || t >= t_end || ops_done())
+			stopping = 1;
+		if (stopping)
+			break;
+		n = epoll_wait(epfd, evs, 256, 50);
+		for (i = 0; i < n; i++)
+			step(evs[i].data.ptr);
+		if (opt.mode == M_IDLE) {
+			for (i = 0; i < opened; i++) {
+				if (conns[i].st == S_HELD)
+					held++;
+				else if (conns[i].st != S_FREE)
+					live++;
+			}
+			/* Keep at most 200 in flight while building up. */
+			while (opened < opt.conc && live < 200) {
+				conn_open(&conns[opened++]);
+				live++;
+			}
+			if (ready_at < 0 && opened == opt.conc && live == 0) {
+				ready_at = held;
+				printf("ready %d\n", held);
+				fflush(stdout);
+			}
+		} else if (!stopping) {
+			/* Replace connections lost to errors so the load stays constant. */
+			for (i = 0; i < opt.conc; i++)
+				if (conns[i].st == S_FREE)
+					conn_open(&conns[i]);
+		}
+	}
+	t1 = now_ns();
+	*t0p = t0;
+	*t1p = t1;
+	return ready_at;
+}
+
+/*
+ * Fixed rate, before the schedule: every connection connected and through
+ * its handshake (5 s at most), so no handshake lands in a request's latency.
+ */
+static void
+connect_all(void)
+{
+	struct epoll_event evs[256];
+	uint64_t deadline = now_ns() + 5000000000ull;
+	int i, n, up;
+
+	for (i = 0; i < opt.conc; i++)
+		conn_open(&conns[i]);
+	do {
+		n = epoll_wait(epfd, evs, 256, 10);
+		for (i = 0; i < n; i++)
+			step(evs[i].data.ptr);
+		for (up = 0, i = 0; i < opt.conc; i++)
+			up += conns[i].st == S_WAIT;
+	} while (up < opt.conc && !stop_sig && now_ns() < deadline);
+}
+
+/*
+ * After the schedule: let the requests in flight finish (1 s at most) so
+ * the slowest responses of the window are counted, not dropped.
+ */
+static void
+drain(void)
+{
+	struct epoll_event evs[256];
+	uint64_t deadline = now_ns() + 1000000000ull;
+	int i, n, busy;
+
+	for (;;) {
+		for (busy = 0, i = 0; i < opt.conc; i++)
+			busy += conns[i].st == S_WRITE || conns[i].st == S_READ;
+		if (busy == 0 || now_ns() >= deadline)
+			return;
+		n = epoll_wait(epfd, evs, 256, 10);
+		for (i = 0; i < n; i++)
+			step(evs[i].data.ptr);
+	}
+}
+
+/* Give the turn to every connection whose slot has come by now. */
+static void
+release_slots(uint64_t now)
+{
+	for (; slot_time(sched.slot) <= now; sched.slot++) {
+		struct lconn *c = &conns[sched.slot % (uint64_t)opt.conc];
+
+		if (send_if_due(c, now))
+			step(c);
+	}
+}
+
+/*
+ * Keepalive at -R requests per second (open loop). The window, and so the
+ * rate, runs from the first due time for -d seconds; the responses still in
+ * flight then are drained and counted. Returns -1.
+ */
+static long long
+run_fixed_rate(uint64_t *t0p, uint64_t *t1p)
+{
+	struct epoll_event evs[256];
+	uint64_t t_end, t;
+	int i, n;
+
+	/* The default 50 µs timer slack would let every wake-up (and sample) be that late. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	connect_all();
+	sched.gap = 1e9 / opt.rate;
+	sched.t0 = now_ns();
+	sched.slot = 0;
+	t_end = sched.t0 + (uint64_t)(opt.duration * 1e9);
+	for (;;) {
+		struct timespec ts;
+		uint64_t wake;
+
+		t = now_ns();
+		if (stop_sig || t >= t_end || ops_done())
+			break;
+		release_slots(t);
+		/* µs timeouts: at 30k req/s a slot is 33 µs, epoll_wait's ms far too coarse. */
+		wake = slot_time(sched.slot);
+		if (wake > t_end)
+			wake = t_end;
+		t = now_ns();
+		wake = wake > t ? wake - t : 0;
+		if (wake > 50000000)
+			wake = 50000000;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)wake;
+		n = epoll_pwait2(epfd, evs, 256, &ts, NULL);
+		for (i = 0; i < n; i++)
+			step(evs[i].data.ptr);
+		/* Replace connections lost to errors; they keep their place in the schedule. */
+		for (i = 0; i < opt.conc; i++)
+			if (conns[i].st == S_FREE)
+				conn_open(&conns[i]);
+	}
+	*t0p = sched.t0;
+	*t1p = now_ns();
+	stopping = 1;
+	drain();
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct epoll_event evs[256];
 	struct sigaction sa;
 	struct rlimit rl;
 	const char *addr = NULL;
-	uint64_t t0, t_end, t1;
-	long long ready_at = -1;
-	double secs;
-	int ch, i;
+	uint64_t t0, t1;
+	long long ready_at;
+	double secs, target;
+	int ch, i, behind;
 
-	while ((ch = getopt(argc, argv, "m:a:c:d:n:p:s:2q")) != -1) {
+	while ((ch = getopt(argc, argv, "m:a:c:d:n:p:s:2qR:")) != -1) {
 		switch (ch) {
 		case 'm':
 			for (i = 0; i < M_NMODES; i++)
@@ -644,11 +918,16 @@ main(int argc, char **argv)
 		case 's': opt.sni = optarg; break;
 		case '2': opt.tls12 = 1; break;
 		case 'q': opt.quiet_errors = 1; break;
+		case 'R': opt.rate = atof(optarg); break;
 		default: usage();
 		}
 	}
 	if (addr == NULL || parse_addr(addr) < 0 || opt.conc < 1 || opt.duration <= 0) {
 		fprintf(stderr, "loadgen: need -a 127.x.y.z:PORT (loopback only)\n");
+		usage();
+	}
+	if (opt.rate < 0 || (opt.rate > 0 && opt.mode != M_KEEPALIVE)) {
+		fprintf(stderr, "loadgen: -R needs -m keepalive and a positive rate\n");
 		usage();
 	}
 	if (opt.path == NULL)
@@ -704,66 +983,29 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	t0 = now_ns();
-	t_end = t0 + (uint64_t)(opt.duration * 1e9);
-	/*
-	 * Idle mode opens its connections in waves of 200, so the proxy is never
-	 * asked for thousands of simultaneous handshakes (that is not the point).
-	 */
-	{
-		int first = opt.mode == M_IDLE && opt.conc > 200 ? 200 : opt.conc;
-
-		for (i = 0; i < first; i++)
-			conn_open(&conns[i]);
-	}
-	int opened = opt.mode == M_IDLE && opt.conc > 200 ? 200 : opt.conc;
-
-	for (;;) {
-		int n, live = 0, held = 0;
-		uint64_t t = now_ns();
-
-		if (stop_sig || t >= t_end || ops_done())
-			stopping = 1;
-		if (stopping)
-			break;
-		n = epoll_wait(epfd, evs, 256, 50);
-		for (i = 0; i < n; i++)
-			step(evs[i].data.ptr);
-		if (opt.mode == M_IDLE) {
-			for (i = 0; i < opened; i++) {
-				if (conns[i].st == S_HELD)
-					held++;
-				else if (conns[i].st != S_FREE)
-					live++;
-			}
-			/* Keep at most 200 in flight while building up. */
-			while (opened < opt.conc && live < 200) {
-				conn_open(&conns[opened++]);
-				live++;
-			}
-			if (ready_at < 0 && opened == opt.conc && live == 0) {
-				ready_at = held;
-				printf("ready %d\n", held);
-				fflush(stdout);
-			}
-		} else if (!stopping) {
-			/* Replace connections lost to errors so the load stays constant. */
-			for (i = 0; i < opt.conc; i++)
-				if (conns[i].st == S_FREE)
-					conn_open(&conns[i]);
-		}
-	}
-	t1 = now_ns();
+	if (opt.rate > 0)
+		ready_at = run_fixed_rate(&t0, &t1);
+	else
+		ready_at = run_closed(&t0, &t1);
 	secs = (double)(t1 - t0) / 1e9;
 
-	qsort(st.lat, st.nlat, sizeof(*st.lat), cmp_u32);
+	qsort(st.lat.v, st.lat.n, sizeof(*st.lat.v), cmp_u32);
+	qsort(st.lag.v, st.lag.n, sizeof(*st.lag.v), cmp_u32);
+	/* Fixed rate: req_rate is the achieved rate; 1 % short means it could not keep up. */
+	target = opt.rate;
+	behind = target > 0 && st.reqs / secs < 0.99 * target;
+	if (behind)
+		fprintf(stderr, "loadgen: behind: %.0f of %.0f requests/s\n",
+		    st.reqs / secs, target);
 	printf("mode=%s secs=%.3f conns=%lld reused=%lld reqs=%lld errors=%lld "
-	    "bytes=%lld conn_rate=%.1f req_rate=%.1f mibps=%.1f p50_us=%.1f p99_us=%.1f "
+	    "bytes=%lld conn_rate=%.1f req_rate=%.1f target_rate=%.0f behind=%d mibps=%.1f "
+	    "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f lag_p99_us=%.1f lag_max_us=%.1f "
 	    "held=%lld peer_closed=%lld version=%s cipher=%s group=%s\n",
 	    mode_names[opt.mode], secs, st.conns, st.reused, st.reqs, st.errors, st.bytes,
-	    st.conns / secs, st.reqs / secs, st.bytes / secs / 1048576.0,
-	    pct_us(0.50), pct_us(0.99), ready_at, st.peer_closed,
-	    last_version, last_cipher, last_group);
+	    st.conns / secs, st.reqs / secs, target, behind, st.bytes / secs / 1048576.0,
+	    pct_us(&st.lat, 0.50), pct_us(&st.lat, 0.99), pct_us(&st.lat, 0.999),
+	    pct_us(&st.lat, 1.0), pct_us(&st.lag, 0.99), pct_us(&st.lag, 1.0),
+	    ready_at, st.peer_closed, last_version, last_cipher, last_group);
 	fflush(stdout);
 	for (i = 0; i < opt.conc; i++)
 		if (conns[i].st != S_FREE)
@@ -771,7 +1013,8 @@ main(int argc, char **argv)
 	SSL_CTX_free(ctx);
 	if (ticket != NULL)
 		SSL_SESSION_free(ticket);
-	free(st.lat);
+	free(st.lat.v);
+	free(st.lag.v);
 	free(conns);
 	return st.errors > 0 && st.reqs == 0 ? 1 : 0;
 }
