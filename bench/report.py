@@ -62,7 +62,8 @@ def raw(d):
     if t == "bulk":
         return num(d, "mibps")
     if t in ("keepalive", FIXED) or t in STARTTLS_TESTS:
-        return num(d, "req_rate")  # fixed rate: the rate achieved  # STARTTLS: sessions completed end to end
+        # Fixed rate: the rate achieved; STARTTLS: sessions completed end to end.
+        return num(d, "req_rate")
     return num(d, "conn_rate")
 
 
@@ -313,16 +314,23 @@ def main():
     w("| RSS before, KiB | " + " | ".join(cell(series(p, "idle", lambda d: num(d, "rss0_kb"))) for p in proxies) + " |")
     w("")
 
-    w("## Two workers (full ECDSA handshakes, proxy on both cores)\n")
+    w("## Two workers (proxy on both cores)\n")
     w("The proxy may use CPUs 0 and 1; the load generator and backend stay on CPU 1, "
-      "so they compete with the proxy's second worker. portier: not yet supported "
-      "(single process; workers come later).\n")
+      "so they compete with the proxy's second worker. portier runs `workers = 2` "
+      "(a master and two workers on the same listening socket); a resumed handshake "
+      "may land on either worker, so the resumption count below also checks that "
+      "tickets are shared between workers.\n")
     w("| | " + " | ".join(proxies) + " |")
     w("|---|" + "---|" * len(proxies))
-    w("| handshakes/s (wall) | " + " | ".join(
-        "not yet supported" if p == "portier" else cell(series(p, "full_ecdsa_2w", raw)) for p in proxies) + " |")
-    w("| per proxy core-second | " + " | ".join(
-        "–" if p == "portier" else cell(series(p, "full_ecdsa_2w", per_core)) for p in proxies) + " |")
+    for test, label in (("full_ecdsa_2w", "full ECDSA handshakes"),
+                        ("resume_2w", "resumed handshakes")):
+        w(f"| {label}/s (wall) | " + " | ".join(
+            cell(series(p, test, raw)) for p in proxies) + " |")
+        w(f"| {label} per proxy core-second | " + " | ".join(
+            cell(series(p, test, per_core)) for p in proxies) + " |")
+    w("| resumed / resume-mode connections | " + " | ".join(
+        f"{fmt(sum(num(d, 'reused') for d in sel(p, 'resume_2w')))} / "
+        f"{fmt(sum(num(d, 'conns') for d in sel(p, 'resume_2w')))}" for p in proxies) + " |")
     w("")
 
     w("## The crypto limit (same BoringSSL build, one core: bench/cryptolimit.c)\n")
