@@ -32,6 +32,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define BODY_CHUNK (256 * 1024)
@@ -255,20 +256,76 @@ close:
 	bconn_close(epfd, c);
 }
 
+/* epoll tags of the listening sockets; connections carry their bconn. */
+static char tcp_listener, unix_listener;
+
+static void accept_all(int epfd, int lfd)
+{
+	struct epoll_event ev;
+	int one = 1;
+
+	for (;;) {	/* accept everything that is waiting */
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct bconn *c;
+
+		if (fd < 0)
+			break;
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+		if (bmode != B_HTTP) {	/* mail servers speak first */
+			c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "%s",
+			    bmode == B_SMTP ? "220 backend ESMTP\r\n" :
+			    "* OK backend ready\r\n");
+			handle(epfd, c, 0);
+		}
+	}
+}
+
+/* -U PATH: the same service on a unix socket too, for the comparison of a
+ * loopback TCP hop with a unix-socket one. */
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "backend: unix socket path too long\n");
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(fd, 4096) < 0) {
+		perror("backend: unix bind/listen");
+		return -1;
+	}
+	return fd;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct epoll_event ev, evs[256];
 	struct rlimit rl;
-	const char *listen_at = "127.0.0.1:0", *portfile = NULL, *colon;
+	const char *listen_at = "127.0.0.1:0", *portfile = NULL, *unix_at = NULL, *colon;
 	socklen_t sl = sizeof(sin);
-	int lfd, epfd, one = 1, ch, i;
+	int lfd, ufd = -1, epfd, one = 1, ch, i;
 	char host[64];
 
-	while ((ch = getopt(argc, argv, "l:m:P:")) != -1) {
+	while ((ch = getopt(argc, argv, "l:m:P:U:")) != -1) {
 		switch (ch) {
 		case 'l': listen_at = optarg; break;
+		case 'U': unix_at = optarg; break;
 		case 'P': portfile = optarg; break;
 		case 'm':
 			if (strcmp(optarg, "http") == 0)
@@ -282,7 +339,7 @@ main(int argc, char **argv)
 			break;
 		default:
 		bad:
-			fprintf(stderr, "usage: backend [-m http|smtp|imap] [-l 127.0.0.1:PORT] [-P PORTFILE]\n");
+			fprintf(stderr, "usage: backend [-m http|smtp|imap] [-l 127.0.0.1:PORT] [-P PORTFILE] [-U SOCKET]\n");
 			return 2;
 		}
 	}
@@ -325,10 +382,16 @@ main(int argc, char **argv)
 		fprintf(f, "%s:%u\n", host, ntohs(sin.sin_port));
 		fclose(f);
 	}
+	if (unix_at != NULL && (ufd = listen_unix(unix_at)) < 0)
+		return 1;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	ev.events = EPOLLIN;
-	ev.data.ptr = NULL;
+	ev.data.ptr = &tcp_listener;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+	if (ufd >= 0) {
+		ev.data.ptr = &unix_listener;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, ufd, &ev);
+	}
 
 	while (!stop) {
 		int n = epoll_wait(epfd, evs, 256, 500);
@@ -336,33 +399,17 @@ main(int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			struct bconn *c = evs[i].data.ptr;
 
-			if (c != NULL) {
+			if (evs[i].data.ptr == &tcp_listener)
+				accept_all(epfd, lfd);
+			else if (evs[i].data.ptr == &unix_listener)
+				accept_all(epfd, ufd);
+			else
 				handle(epfd, c, evs[i].events);
-				continue;
-			}
-			for (;;) {	/* accept everything that is waiting */
-				int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-				if (fd < 0)
-					break;
-				c = calloc(1, sizeof(*c));
-				if (c == NULL) {
-					close(fd);
-					continue;
-				}
-				c->fd = fd;
-				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-				ev.events = EPOLLIN;
-				ev.data.ptr = c;
-				epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-				if (bmode != B_HTTP) {	/* mail servers speak first */
-					c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "%s",
-					    bmode == B_SMTP ? "220 backend ESMTP\r\n" :
-					    "* OK backend ready\r\n");
-					handle(epfd, c, 0);
-				}
-			}
 		}
+	}
+	if (ufd >= 0) {
+		close(ufd);
+		unlink(unix_at);
 	}
 	close(lfd);
 	close(epfd);
