@@ -34,3 +34,10 @@ int backend_finish(int fd)
 		return errno;
 	return err;
 }
+
+void backend_abort(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}

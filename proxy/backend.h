@@ -12,4 +12,8 @@ int backend_connect(const struct addr *a);
  * errno it failed with. */
 int backend_finish(int fd);
 
+/* backend_abort(fd): make the coming close(2) of fd a reset (RST), not an
+ * orderly FIN, and drop what is still queued for the backend. */
+void backend_abort(int fd);
+
 #endif

@@ -193,7 +193,7 @@ void conn_pump(struct conn *c)
 			break;
 		}
 		if ((r = conn_pull_client(c)) < 0) {
-			conn_close(c, "client reset");
+			conn_close_aborted(c, "client reset");
 			return;
 		}
 		moved |= r;
@@ -218,13 +218,13 @@ void conn_pump(struct conn *c)
 		}
 		moved |= r;
 		if ((r = conn_push_client(c)) < 0) {
-			conn_close(c, "client reset");
+			conn_close_aborted(c, "client reset");
 			return;
 		}
 		moved |= r;
 		if (c->b_eof && c->down.len == 0 && !c->c_shut) {
 			if (conn_client_shut(c) < 0) {
-				conn_close(c, "client reset");
+				conn_close_aborted(c, "client reset");
 				return;
 			}
 			c->c_shut = 1;
@@ -511,6 +511,17 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 		conn_start_backend(c, &l->backend);
 		break;
 	}
+}
+
+/* The client's stream broke off (a reset, or a fatal TLS error): the
+ * backend gets a reset too, never an orderly end that could pass a cut-off
+ * request or upload for a complete one. It also spares both sides the FIN
+ * exchange and this side the TIME_WAIT socket. */
+void conn_close_aborted(struct conn *c, const char *reason)
+{
+	if (c->bfd >= 0)
+		backend_abort(c->bfd);
+	conn_close(c, reason);
 }
 
 void conn_close(struct conn *c, const char *reason)

@@ -76,4 +76,8 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 /* conn_close(c, reason): log one line with reason, free c. */
 void conn_close(struct conn *c, const char *reason);
 
+/* conn_close_aborted(c, reason): conn_close, resetting the backend
+ * connection instead of ending it in order (the client's stream broke). */
+void conn_close_aborted(struct conn *c, const char *reason);
+
 #endif

@@ -164,3 +164,41 @@ def test_plain_mode_relays_untouched(portier, raw_backend):
         s.shutdown(socket.SHUT_WR)
         assert harness.read_to_eof(s) == payload[::-1]
     assert b.wait_result() == payload
+
+
+def test_client_reset_reaches_the_backend_as_a_reset(portier, certs, raw_backend):
+    """A client that aborts (RST) mid-upload must not look to the backend like
+    one that finished: the backend sees a reset, not an orderly end of stream
+    that would pass a cut-off upload for a complete one."""
+    import struct
+    import threading
+    part = os.urandom(100000)
+    arrived = threading.Event()
+
+    def handler(c):
+        got = b""
+        while len(got) < len(part):
+            d = c.recv(65536)
+            if not d:
+                return ("eof before the data", len(got))
+            got += d
+        arrived.set()
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    return ("eof", got == part)
+        except ConnectionResetError:
+            return ("reset", got == part)
+    b = raw_backend(handler)
+    p = portier([("tls", tls_items(certs.ec)), listener("raw", b.port)])
+    s = socket.create_connection(("127.0.0.1", p.port("raw")), timeout=10 * harness.SLOW)
+    t = certs.client_context().wrap_socket(s, server_hostname="localhost")
+    try:
+        t.sendall(part)
+        assert arrived.wait(10 * harness.SLOW), "the upload did not reach the backend"
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        t.close()                  # no close_notify, and linger 0: a reset
+    assert b.wait_result() == ("reset", True)
+    p.wait_log(r"\[raw\] close .*: client reset")
