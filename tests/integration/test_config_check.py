@@ -365,3 +365,16 @@ def test_help():
 def test_unknown_option_fails():
     cp = run([harness.PORTIER_BIN, "-Z"])
     assert cp.returncode != 0
+
+
+def test_annotated_example_names_every_key():
+    """config/portier.ini promises every key, set or commented out with its
+    default: hold it to that against the key table (`portier -K`)."""
+    cp = harness.run([harness.PORTIER_BIN, "-K"])
+    assert cp.returncode == 0, cp.err
+    keys = re.findall(r"^\| `([a-z_]+)`", cp.out, re.M)
+    assert len(keys) > 20, cp.out
+    with open(os.path.join(REPO, "config", "portier.ini")) as f:
+        text = f.read()
+    missing = [k for k in keys if not re.search(r"^;?%s = " % k, text, re.M)]
+    assert not missing, "config/portier.ini lacks %s" % missing
