@@ -1,4 +1,5 @@
 #include "cfg_keys.h"
+#include "privdrop.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -102,8 +103,13 @@ static int set_log_level(struct cfg_ctx *c, const char *v, char *err, size_t err
 	return 0;
 }
 
+/* Checked here, so that -t finds an account that does not exist. */
 static int set_user(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
+	struct privdrop pd;
+
+	if (privdrop_lookup(v, &pd, err, errlen) < 0)
+		return -1;
 	return set_string(&c->cfg->user, v);
 }
 
@@ -352,7 +358,7 @@ const struct cfg_key cfg_keys[] = {
 	{"log_level", G, 0, set_log_level, "info|warning", "info",
 	 "info logs a line per connection; warning keeps only problems."},
 	{"user", G, 0, set_user, "name", "(none)",
-	 "Account to run as after the ports are bound (privilege drop: accepted, not yet applied)."},
+	 "Unprivileged account the workers switch to; the master keeps root. Needs root to start."},
 	{"ports_file", G, 0, set_ports_file, "path", "(none)",
 	 "After binding, write 'LISTENER ADDR:PORT' per socket here (for port 0 and tooling)."},
 	{"pid_file", G, 0, set_pid_file, "path", "(none)",

@@ -6,6 +6,7 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "privdrop.h"
 #include "server.h"
 #include "tlsctx.h"
 
@@ -113,6 +114,8 @@ int main(int argc, char **argv)
 	struct tlsctx **tls;
 	struct cfg *c;
 	unsigned nworkers;
+	struct privdrop pd, *drop = NULL;
+	char err[160];
 
 	while ((opt = getopt(argc, argv, "c:ftVKh")) != -1) {
 		switch (opt) {
@@ -143,6 +146,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "portier: %s: configuration refused, not starting\n", path);
 		return 1;
 	}
+	if (c->user && privdrop_lookup(c->user, &pd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "portier: user = %s: %s\n", c->user, err);
+		return 1;
+	}
+	if (c->user && geteuid() != pd.uid) {
+		if (geteuid() != 0) {
+			fprintf(stderr, "portier: user = %s: only root can switch to "
+			        "another account (running as uid %ld)\n", c->user,
+			        (long)geteuid());
+			return 1;
+		}
+		drop = &pd;
+	}
 	if (listener_open(c, &set, &d) < 0) {
 		diag_print(&d, stderr);
 		return 1;
@@ -165,13 +181,13 @@ int main(int argc, char **argv)
 	           PORTIER_VERSION, c->nlisteners, set.n, nworkers,
 	           nworkers == 1 ? "" : "s", tlsctx_library());
 	log_set_quiet(c->log_quiet);
-	if (c->user)
-		log_warnx("user = %s: dropping privileges is not implemented yet; "
-		          "running as uid %d", c->user, (int)getuid());
 	if (listener_write_ports(c, &set) < 0)
 		log_warn("cannot write ports_file %s", c->ports_file);
-	if (nworkers > 1) {
-		struct master m = {.cfg = c, .tls = tls, .set = &set, .nworkers = nworkers};
+	/* Giving up root takes a master: it keeps root to start workers and
+	 * to remove its pid_file at the end. */
+	if (nworkers > 1 || drop) {
+		struct master m = {.cfg = c, .tls = tls, .set = &set,
+		                   .nworkers = nworkers, .user = drop};
 		unsigned worker = 0;
 		int rc = master_run(&m, &worker);
 

@@ -47,18 +47,24 @@ unsigned master_cpus(void)
 }
 
 /* The worker's side of fork(): the signals the master blocked go back to
- * their defaults, and it ends when the master does, however the master
- * ended (a worker without a master would hold the ports forever). */
-static int become_worker(pid_t master, const sigset_t *blocked)
+ * their defaults, root is given up, and it ends when the master does,
+ * however the master ended (a worker without a master would hold the ports
+ * forever). The death signal is asked for after the switch of user, which
+ * would clear it. Exits on failure. */
+static void become_worker(pid_t master, const sigset_t *blocked,
+                          const struct privdrop *user)
 {
 	static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
 
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		signal(sigs[i], SIG_DFL);
 	sigprocmask(SIG_UNBLOCK, blocked, NULL);
+	if (user != NULL && privdrop_apply(user) < 0) {
+		log_warn("cannot switch to user %s", user->name);
+		_exit(1);
+	}
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != master)
-		return -1;
-	return 0;
+		_exit(0);          /* the master is already gone */
 }
 
 static void describe_end(int status, char *out, size_t len)
@@ -202,7 +208,13 @@ int master_run(const struct master *m, unsigned *worker)
 	/* Blocked before the first fork, so that no signal slips in between
 	 * a fork and the wait that would take it. */
 	sigprocmask(SIG_BLOCK, &s.blocked, NULL);
-	log_notice("master (pid %ld) starting %u workers", (long)s.self, m->nworkers);
+	if (m->user)
+		log_notice("master (pid %ld) starting %u worker%s as user %s (uid %ld, "
+		           "gid %ld)", (long)s.self, m->nworkers, m->nworkers == 1 ? "" : "s",
+		           m->user->name, (long)m->user->uid, (long)m->user->gid);
+	else
+		log_notice("master (pid %ld) starting %u worker%s", (long)s.self,
+		           m->nworkers, m->nworkers == 1 ? "" : "s");
 	for (;;) {
 		siginfo_t si;
 		struct timespec ts;
@@ -213,8 +225,7 @@ int master_run(const struct master *m, unsigned *worker)
 				continue;
 			if (spawn(&s, i)) {
 				free(s.slots);
-				if (become_worker(s.self, &s.blocked) < 0)
-					_exit(0);      /* the master is already gone */
+				become_worker(s.self, &s.blocked, m->user);
 				*worker = i + 1;
 				return MASTER_WORKER;
 			}

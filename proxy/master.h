@@ -3,6 +3,7 @@
 
 #include "cfg.h"
 #include "listener.h"
+#include "privdrop.h"
 
 struct tlsctx;
 
@@ -12,7 +13,9 @@ struct tlsctx;
  * listening sockets (the kernel hands each connection to one of them),
  * starts a new worker when one dies, and stops them all on SIGTERM/SIGINT.
  * The master holds the certificates and ticket keys the workers inherit, so
- * that a ticket one worker issued resumes on any other.
+ * that a ticket one worker issued resumes on any other. With `user`, the
+ * master keeps root (to start workers and remove its pid_file) and every
+ * worker gives it up before serving.
  */
 
 struct master {
@@ -20,6 +23,7 @@ struct master {
 	struct tlsctx **tls;              /* one per listener, NULL if not TLS */
 	const struct listener_set *set;
 	unsigned nworkers;
+	const struct privdrop *user;      /* workers switch to it; NULL: stay */
 };
 
 #define MASTER_WORKER (-1)

@@ -184,3 +184,66 @@ def test_bad_workers_value_is_refused(workdir, value, why):
                                        "backend = 127.0.0.1:9\n" % value)
     assert rc == 1, out
     assert re.search(r"check\.ini:2: \[portier\] workers: '%s' is %s" % (value, why), out), out
+
+
+# ---- user = : the workers give up root, the master keeps it -----------------
+
+def status(pid):
+    """Fields of /proc/PID/status as a dict of strings."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def ids(pid):
+    st = status(pid)
+    return ([int(x) for x in st["Uid"].split()], [int(x) for x in st["Gid"].split()],
+            st["Groups"].split(), st["CapEff"])
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_user_drops_root_in_every_worker(portier, certs, http_backend, workers):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("web", http_backend.port, protocol="http")],
+                glob=[("workers", workers), ("user", "nobody")])
+    n = int(workers)
+    harness.wait_for(lambda: len(started_workers(p)) == n, 5 * harness.SLOW,
+                     "%d workers to start" % n)
+    assert re.search(r"master \(pid %d\) starting %d workers? as user nobody \(uid %d, gid %d\)"
+                     % (p.proc.pid, n, nobody.pw_uid, nobody.pw_gid), p.log()), p.log()
+    uid, gid, groups, cap = ids(p.proc.pid)
+    assert uid == [0, 0, 0, 0], "the master must keep root to start workers"
+    for pid in started_workers(p).values():
+        # The worker may still be switching: wait until it has.
+        harness.wait_for(lambda: ids(pid)[0][0] != 0, 5 * harness.SLOW, "worker to drop root")
+        uid, gid, groups, cap = ids(pid)
+        assert uid == [nobody.pw_uid] * 4, uid            # real, effective, saved, fs
+        assert gid == [nobody.pw_gid] * 4, gid
+        assert groups in ([], [str(nobody.pw_gid)]), groups
+        assert int(cap, 16) == 0, "worker kept capabilities: " + cap
+    for _ in range(4):
+        body, _, _ = get(p.port("web"), certs.client_context())
+        assert b"method=GET" in body
+    p.stop()
+    assert "portier stopped" in p.log()
+
+
+def test_user_that_does_not_exist_is_refused(workdir):
+    rc, out, _ = harness.portier_check(workdir, "[portier]\nuser = no-such-user-x\n\n[x]\n"
+                                       "listen = 127.0.0.1:0\nmode = plain\n"
+                                       "backend = 127.0.0.1:9\n")
+    assert rc == 1, out
+    assert re.search(r"check\.ini:2: \[portier\] user: no such user 'no-such-user-x'", out), out
+
+
+def test_user_root_is_refused(workdir):
+    rc, out, _ = harness.portier_check(workdir, "[portier]\nuser = root\n\n[x]\n"
+                                       "listen = 127.0.0.1:0\nmode = plain\n"
+                                       "backend = 127.0.0.1:9\n")
+    assert rc == 1, out
+    assert re.search(r"check\.ini:2: \[portier\] user: 'root' is root", out), out
