@@ -418,6 +418,7 @@ static struct cfg *load(struct loader *ld)
 	c->tls.curves = strdup("X25519:P-256:P-384");
 	c->log = strdup("syslog");
 	c->workers = 1;
+	c->drain_timeout_ms = 1800000;
 
 	/* The reader has blanked every line inih could fault; anything it
 	 * still refuses gets at least its line number. */

@@ -77,8 +77,8 @@ struct cfg {
 	char *user;
 	char *ports_file;    /* where bound ports are written (tests, tooling) */
 	char *pid_file;      /* written after detaching */
-	unsigned workers;    /* 1: one process; more: a master and workers;
-	                        0: one per CPU (decided at start) */
+	unsigned workers;    /* how many; 0: one per CPU (decided at start) */
+	unsigned drain_timeout_ms;  /* a reload's old workers end by then */
 	char *hostname;
 	struct cfg_tls tls;
 	struct cfg_listener *listeners;

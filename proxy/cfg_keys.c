@@ -141,6 +141,11 @@ static int set_workers(struct cfg_ctx *c, const char *v, char *err, size_t errle
 	return parse_uint(v, 1, CFG_MAX_WORKERS, &c->cfg->workers, err, errlen);
 }
 
+static int set_drain_timeout(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	return parse_duration(v, &c->cfg->drain_timeout_ms, err, errlen);
+}
+
 static int set_hostname(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	for (const char *p = v; *p; p++) {
@@ -364,7 +369,9 @@ const struct cfg_key cfg_keys[] = {
 	{"pid_file", G, 0, set_pid_file, "path", "(none)",
 	 "Without -f portier detaches; it writes its process id here."},
 	{"workers", G, 0, set_workers, "number|auto", "1",
-	 "Processes serving the listeners; above 1 a master starts and restarts them. auto: one per CPU."},
+	 "Worker processes serving the listeners, started and restarted by the master. auto: one per CPU."},
+	{"drain_timeout", G, 0, set_drain_timeout, "duration", "30m",
+	 "After a reload (SIGHUP), how long the old workers may finish their connections before they are closed."},
 	{"hostname", G | L, 0, set_hostname, "name", "the machine's name",
 	 "Name portier gives in STARTTLS greetings (SMTP 220)."},
 	{"policy", T, 0, set_policy, "intermediate|modern", "intermediate",

@@ -47,21 +47,65 @@ fail:
 	return -1;
 }
 
-int listener_open(const struct cfg *c, struct listener_set *set, struct diag *d)
+static int same_addr(const struct addr *x, const struct addr *y)
+{
+	return x->len == y->len && x->any == y->any && memcmp(&x->ss, &y->ss, x->len) == 0;
+}
+
+/* The socket of old, not yet claimed, bound for configured address a:
+ * preferably one that served the listener of the same name (two listeners
+ * on port 0 of one address keep their own ports). -1 if none. */
+static long find_old(const struct listener_set *old, const unsigned char *claimed,
+                     const struct addr *a, const char *name)
+{
+	long any = -1;
+
+	for (size_t i = 0; old && i < old->n; i++) {
+		if (old->socks[i].fd < 0 || claimed[i] || !same_addr(&old->socks[i].want, a))
+			continue;
+		if (strncmp(old->socks[i].name, name, sizeof(old->socks[i].name) - 1) == 0)
+			return (long)i;
+		if (any < 0)
+			any = (long)i;
+	}
+	return any;
+}
+
+int listener_open(const struct cfg *c, struct listener_set *set,
+                  struct listener_set *old, struct diag *d)
 {
 	size_t total = 0, k = 0;
+	unsigned char *claimed;
+	long *from;
 
 	memset(set, 0, sizeof(*set));
 	for (size_t i = 0; i < c->nlisteners; i++)
 		total += c->listeners[i].nlisten;
-	if ((set->socks = calloc(total ? total : 1, sizeof(*set->socks))) == NULL)
+	set->socks = calloc(total ? total : 1, sizeof(*set->socks));
+	claimed = calloc(old && old->n ? old->n : 1, 1);
+	from = calloc(total ? total : 1, sizeof(*from));
+	if (set->socks == NULL || claimed == NULL || from == NULL) {
+		free(set->socks);
+		free(claimed);
+		free(from);
 		return -1;
+	}
+	/* First the new addresses, which may fail; old's sockets are only
+	 * taken once nothing can fail any more, so a refused reload leaves old
+	 * as it was. */
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct cfg_listener *l = &c->listeners[i];
 		for (size_t j = 0; j < l->nlisten; j++, k++) {
 			struct listener_sock *s = &set->socks[k];
 			int err = 0;
 			s->listener = i;
+			s->want = l->listen[j].addr;
+			snprintf(s->name, sizeof(s->name), "%s", l->name);
+			s->fd = -1;
+			if ((from[k] = find_old(old, claimed, &s->want, l->name)) >= 0) {
+				claimed[from[k]] = 1;
+				continue;
+			}
 			s->fd = open_one(&l->listen[j].addr, s->bound, sizeof(s->bound), &err);
 			if (s->fd < 0) {
 				diag_add(d, 0, c->file, l->listen[j].line, l->name, "listen",
@@ -71,11 +115,24 @@ int listener_open(const struct cfg *c, struct listener_set *set, struct diag *d)
 				         ? " (another program holds it: ss -ltnp)" : "");
 				set->n = k;
 				listener_close(set);
+				free(claimed);
+				free(from);
 				return -1;
 			}
 		}
 	}
 	set->n = k;
+	for (k = 0; k < set->n; k++) {
+		struct listener_sock *s = &set->socks[k], *o;
+		if (from[k] < 0)
+			continue;
+		o = &old->socks[from[k]];
+		s->fd = o->fd;
+		memcpy(s->bound, o->bound, sizeof(s->bound));
+		o->fd = -1;
+	}
+	free(claimed);
+	free(from);
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "addr.h"
 #include "cfg.h"
 #include "diag.h"
 
@@ -15,6 +16,8 @@
 struct listener_sock {
 	int fd;
 	size_t listener;      /* index into cfg->listeners */
+	struct addr want;     /* as configured (port 0 stays 0) */
+	char name[64];        /* the listener's, to match it again on reload */
 	char bound[128];      /* the address the kernel gave ("[::]:993") */
 };
 
@@ -23,10 +26,14 @@ struct listener_set {
 	size_t n;
 };
 
-/* listener_open(c, set, d): bind and listen on every listen line of c,
- * non-blocking. On any failure, closes what it opened, reports to d and
- * returns -1. */
-int listener_open(const struct cfg *c, struct listener_set *set, struct diag *d);
+/* listener_open(c, set, old, d): bind and listen on every listen line of c,
+ * non-blocking. A line whose configured address old (NULL at start) has a
+ * socket for takes that socket over (its fd moves to set; old's entry gets
+ * -1): a reload keeps the connections waiting in its queue, and a port 0
+ * keeps its port. On any failure, closes what it opened, leaves old as it
+ * was, reports to d and returns -1. */
+int listener_open(const struct cfg *c, struct listener_set *set,
+                  struct listener_set *old, struct diag *d);
 
 /* listener_write_ports(c, set): write c->ports_file (if set) atomically:
  * one "LISTENER ADDR:PORT" line per socket. 0 or -1 (errno). */

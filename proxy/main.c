@@ -78,8 +78,8 @@ static int check_only(const char *path)
 	return rc;
 }
 
-/* One event loop serving c from the sockets of set: the whole of a single
- * process, or of one worker. Takes over tls. 0 or 1. */
+/* One worker: an event loop serving c from the sockets of set. Takes over
+ * tls. 0 or 1. */
 static int serve(const struct cfg *c, struct tlsctx **tls, struct listener_set *set)
 {
 	struct server srv;
@@ -94,7 +94,7 @@ static int serve(const struct cfg *c, struct tlsctx **tls, struct listener_set *
 	return 0;
 }
 
-/* The end of the process that was started: single process or master. */
+/* The master's end. */
 static int stopped(struct cfg *c, int rc)
 {
 	if (c->pid_file)
@@ -108,14 +108,11 @@ static int stopped(struct cfg *c, int rc)
 int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
-	int foreground = 0, test = 0, opt;
+	int foreground = 0, test = 0, opt, rc;
 	struct diag d = {0};
-	struct listener_set set;
-	struct tlsctx **tls;
+	struct master m = {0};
+	unsigned nworkers, worker = 0;
 	struct cfg *c;
-	unsigned nworkers;
-	struct privdrop pd, *drop = NULL;
-	char err[160];
 
 	while ((opt = getopt(argc, argv, "c:ftVKh")) != -1) {
 		switch (opt) {
@@ -141,25 +138,12 @@ int main(int argc, char **argv)
 	 * nearly every connection. */
 	mallopt(M_TRIM_THRESHOLD, 8 << 20);
 	if ((c = cfg_load_file(path, &d)) == NULL ||
-	    (tls = server_prepare(c, &d)) == NULL) {
+	    master_prepare(c, &m.tls, &m.user, &m.drop, &d) < 0) {
 		diag_print(&d, stderr);
 		fprintf(stderr, "portier: %s: configuration refused, not starting\n", path);
 		return 1;
 	}
-	if (c->user && privdrop_lookup(c->user, &pd, err, sizeof(err)) < 0) {
-		fprintf(stderr, "portier: user = %s: %s\n", c->user, err);
-		return 1;
-	}
-	if (c->user && geteuid() != pd.uid) {
-		if (geteuid() != 0) {
-			fprintf(stderr, "portier: user = %s: only root can switch to "
-			        "another account (running as uid %ld)\n", c->user,
-			        (long)geteuid());
-			return 1;
-		}
-		drop = &pd;
-	}
-	if (listener_open(c, &set, &d) < 0) {
+	if (listener_open(c, &m.set, NULL, &d) < 0) {
 		diag_print(&d, stderr);
 		return 1;
 	}
@@ -176,33 +160,27 @@ int main(int argc, char **argv)
 		log_warn("cannot write pid_file %s", c->pid_file);
 	diag_log(&d);      /* warnings, e.g. certificates about to expire */
 	diag_free(&d);
-	nworkers = c->workers ? c->workers : master_cpus();
+	nworkers = master_nworkers(c);
 	log_notice("portier %s started: %zu listeners on %zu sockets, %u worker%s (%s)",
-	           PORTIER_VERSION, c->nlisteners, set.n, nworkers,
+	           PORTIER_VERSION, c->nlisteners, m.set.n, nworkers,
 	           nworkers == 1 ? "" : "s", tlsctx_library());
 	log_set_quiet(c->log_quiet);
-	if (listener_write_ports(c, &set) < 0)
+	if (listener_write_ports(c, &m.set) < 0)
 		log_warn("cannot write ports_file %s", c->ports_file);
-	/* Giving up root takes a master: it keeps root to start workers and
-	 * to remove its pid_file at the end. */
-	if (nworkers > 1 || drop) {
-		struct master m = {.cfg = c, .tls = tls, .set = &set,
-		                   .nworkers = nworkers, .user = drop};
-		unsigned worker = 0;
-		int rc = master_run(&m, &worker);
-
-		if (rc == MASTER_WORKER) {
-			log_set_worker(worker);
-			rc = serve(c, tls, &set);
-			cfg_free(c);
-			log_close();
-			return rc;
-		}
-		for (size_t i = 0; i < c->nlisteners; i++)
-			tlsctx_free(tls[i]);
-		free(tls);
-		listener_close(&set);
-		return stopped(c, rc);
+	m.path = path;
+	m.cfg = c;
+	rc = master_run(&m, &worker);
+	if (rc == MASTER_WORKER) {
+		log_set_worker(worker);
+		rc = serve(m.cfg, m.tls, &m.set);
+		cfg_free(m.cfg);
+		log_close();
+		return rc;
 	}
-	return stopped(c, serve(c, tls, &set));
+	/* The master's end: the last generation it held. */
+	for (size_t i = 0; i < m.cfg->nlisteners; i++)
+		tlsctx_free(m.tls[i]);
+	free(m.tls);
+	listener_close(&m.set);
+	return stopped(m.cfg, rc);
 }

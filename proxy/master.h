@@ -8,34 +8,53 @@
 struct tlsctx;
 
 /*
- * The master process of `workers = N`: it binds nothing and serves nothing
- * itself. It forks N workers that all serve the same config from the same
- * listening sockets (the kernel hands each connection to one of them),
- * starts a new worker when one dies, and stops them all on SIGTERM/SIGINT.
- * The master holds the certificates and ticket keys the workers inherit, so
- * that a ticket one worker issued resumes on any other. With `user`, the
- * master keeps root (to start workers and remove its pid_file) and every
- * worker gives it up before serving.
+ * The master process: it serves nothing itself. It forks the workers,
+ * which all serve the same config from the same listening sockets (the
+ * kernel hands each connection to one of them), starts a new worker when
+ * one dies, reloads on SIGHUP and stops them all on SIGTERM/SIGINT.
+ *
+ * A reload reads the file again and builds the new generation beside the
+ * running one: config, certificates, sockets (an address that stays keeps
+ * its socket and the connections queued on it). Only if all of that worked
+ * does it start the new workers and send the old ones SIGQUIT, on which
+ * they close their listening sockets and finish their connections; a
+ * config with errors is logged and changes nothing.
+ *
+ * The master holds the certificates and ticket keys the workers inherit,
+ * so a ticket one worker issued resumes on any other, and across reloads.
+ * With `user`, the master keeps root (to bind, read keys, start workers)
+ * and every worker gives it up before serving.
  */
 
 struct master {
-	const struct cfg *cfg;
+	const char *path;                 /* the config file, read again on SIGHUP */
+	struct cfg *cfg;                  /* the current generation, owned */
 	struct tlsctx **tls;              /* one per listener, NULL if not TLS */
-	const struct listener_set *set;
-	unsigned nworkers;
-	const struct privdrop *user;      /* workers switch to it; NULL: stay */
+	struct listener_set set;
+	struct privdrop user;
+	int drop;                         /* workers switch to user */
 };
 
 #define MASTER_WORKER (-1)
 
+/* master_prepare(c, tls, pd, drop, d): every listener's certificates,
+ * policy and ticket keys of c, checked (*tls, one per listener), and the
+ * account to switch to (*pd; *drop when it is not the current one). 0, or
+ * -1 with the problems in d. */
+int master_prepare(struct cfg *c, struct tlsctx ***tls, struct privdrop *pd,
+                   int *drop, struct diag *d);
+
 /* master_run(m, worker): in the master, supervise until told to stop and
- * return the exit status (0, or 1 if a worker did not end cleanly). In a
- * worker it returns MASTER_WORKER with *worker set to its number (1..N);
- * the caller then serves m->cfg from m->set with m->tls like a single
- * process would, and exits. */
-int master_run(const struct master *m, unsigned *worker);
+ * return the exit status (0, or 1 if a worker did not end cleanly); m then
+ * holds the last generation, for the caller to free. In a worker it
+ * returns MASTER_WORKER with *worker set to its number (1..N); the caller
+ * then serves m->cfg from m->set with m->tls, and exits. */
+int master_run(struct master *m, unsigned *worker);
 
 /* master_cpus(): how many CPUs this process may run on (workers = auto). */
 unsigned master_cpus(void);
+
+/* master_nworkers(c): the number of workers c asks for. */
+unsigned master_nworkers(const struct cfg *c);
 
 #endif

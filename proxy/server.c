@@ -39,7 +39,7 @@ static void accepting(struct server *s, struct svc *only, int on)
 		struct acceptor *a = &s->acc[i];
 		if (only && a->svc != only)
 			continue;
-		if (on && !a->svc->full && !s->fd_paused)
+		if (on && !a->svc->full && !s->fd_paused && !s->draining)
 			ev_io_start(s->loop, &a->io);
 		else if (!on)
 			ev_io_stop(s->loop, &a->io);
@@ -85,25 +85,66 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	/* Without this, SIGHUP's default action would end the daemon. */
-	log_warnx("SIGHUP: reloading is not implemented yet; still serving "
-	          "the configuration loaded at start");
-}
-
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_notice("got signal %d, shutting down", w->signum);
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static unsigned live(const struct server *s)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < s->nsvcs; i++)
+		n += s->svcs[i].nconns;
+	return n;
+}
+
+static void on_drain_limit(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = w->data;
+
+	log_notice("drain_timeout over with %u connections still open; "
+	           "closing them", live(s));
+	s->stop_reason = "drain_timeout over after a reload";
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* A new configuration's workers have taken over the listening sockets:
+ * give up this worker's copies at once, so that a listener the new
+ * configuration dropped really closes, and end when the open connections
+ * have. */
+static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *s = w->data;
+
+	if (s->draining)
+		return;
+	s->draining = 1;
+	accepting(s, NULL, 0);
+	ev_timer_stop(loop, &s->fd_retry);
+	for (size_t i = 0; i < s->set->n; i++) {
+		if (s->set->socks[i].fd >= 0)
+			close(s->set->socks[i].fd);
+		s->set->socks[i].fd = -1;
+	}
+	log_info("reload: no longer accepting; draining %u connections", live(s));
+	if (s->conns == NULL) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(&s->drain_limit, s->cfg->drain_timeout_ms / 1000.0, 0.);
+	ev_timer_start(loop, &s->drain_limit);
+}
+
 int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
-                struct tlsctx **tls, const struct listener_set *set)
+                struct tlsctx **tls, struct listener_set *set)
 {
 	memset(s, 0, sizeof(*s));
 	s->loop = loop;
 	s->cfg = c;
+	s->set = set;
+	s->stop_reason = "portier shutting down";
 	s->nsvcs = c->nlisteners;
 	s->svcs = calloc(s->nsvcs ? s->nsvcs : 1, sizeof(*s->svcs));
 	s->acc = calloc(set->n ? set->n : 1, sizeof(*s->acc));
@@ -125,9 +166,12 @@ int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
 	}
 	ev_init(&s->fd_retry, on_fd_retry);
 	s->fd_retry.data = s;
+	ev_init(&s->drain_limit, on_drain_limit);
+	s->drain_limit.data = s;
 	ev_signal_init(&s->sig_term, on_signal, SIGTERM);
 	ev_signal_init(&s->sig_int, on_signal, SIGINT);
-	ev_signal_init(&s->sig_hup, on_hup, SIGHUP);
+	ev_signal_init(&s->sig_quit, on_quit, SIGQUIT);
+	s->sig_quit.data = s;
 	return 0;
 }
 
@@ -135,16 +179,17 @@ void server_run(struct server *s)
 {
 	ev_signal_start(s->loop, &s->sig_term);
 	ev_signal_start(s->loop, &s->sig_int);
-	ev_signal_start(s->loop, &s->sig_hup);
+	ev_signal_start(s->loop, &s->sig_quit);
 	accepting(s, NULL, 1);
 	ev_run(s->loop, 0);
 	accepting(s, NULL, 0);
 	ev_timer_stop(s->loop, &s->fd_retry);
+	ev_timer_stop(s->loop, &s->drain_limit);
 	while (s->conns)
-		conn_close(s->conns, "portier shutting down");
+		conn_close(s->conns, s->stop_reason);
 	ev_signal_stop(s->loop, &s->sig_term);
 	ev_signal_stop(s->loop, &s->sig_int);
-	ev_signal_stop(s->loop, &s->sig_hup);
+	ev_signal_stop(s->loop, &s->sig_quit);
 }
 
 void server_free(struct server *s)
@@ -188,4 +233,6 @@ void server_conn_closed(struct svc *svc, struct conn *c)
 		svc->full = 0;
 		accepting(s, svc, 1);
 	}
+	if (s->draining && s->conns == NULL)
+		ev_break(s->loop, EVBREAK_ALL);
 }

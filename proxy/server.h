@@ -34,9 +34,13 @@ struct server {
 	struct acceptor *acc;
 	size_t nacc;
 	struct conn *conns;          /* every live connection, for shutdown */
+	struct listener_set *set;    /* the sockets the acceptors watch */
 	ev_timer fd_retry;           /* accepting paused for lack of fds */
 	int fd_paused;
-	ev_signal sig_term, sig_int, sig_hup;
+	int draining;                /* SIGQUIT: serve what is open, then end */
+	ev_timer drain_limit;        /* drain_timeout */
+	const char *stop_reason;     /* for the connections still open at the end */
+	ev_signal sig_term, sig_int, sig_quit;
 };
 
 /* server_prepare(c, d): build every listener's TLS context from c, for
@@ -47,9 +51,11 @@ struct tlsctx **server_prepare(const struct cfg *c, struct diag *d);
 /* server_init(s, loop, c, tls, set): serve c on loop from the sockets of
  * set; takes over tls (from server_prepare). 0 or -1. */
 int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
-                struct tlsctx **tls, const struct listener_set *set);
+                struct tlsctx **tls, struct listener_set *set);
 
-/* server_run(s): serve until SIGTERM or SIGINT; then close everything. */
+/* server_run(s): serve until SIGTERM or SIGINT, then close everything; or,
+ * after SIGQUIT (a reload), close the listening sockets of set at once and
+ * serve the open connections until the last one ends or drain_timeout. */
 void server_run(struct server *s);
 
 /* server_free(s): release what server_init took; s may be reused. */

@@ -238,6 +238,12 @@ static void tlsctx_unref(struct tlsctx *t)
 	free(t);
 }
 
+void tlsctx_keep_tickets(struct tlsctx *to, const struct tlsctx *from)
+{
+	if (to != NULL && from != NULL)
+		to->ticket = from->ticket;
+}
+
 void tlsctx_tick(struct tlsctx *t, time_t now)
 {
 	if (t != NULL)

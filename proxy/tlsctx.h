@@ -52,6 +52,10 @@ void tlsctx_free(struct tlsctx *t);
  * so that old keys do not outlive their use in its memory. NULL no-op. */
 void tlsctx_tick(struct tlsctx *t, time_t now);
 
+/* tlsctx_keep_tickets(to, from): to takes over from's ticket keys, so that
+ * sessions of from resume on to (a reload). Either may be NULL: no-op. */
+void tlsctx_keep_tickets(struct tlsctx *to, const struct tlsctx *from);
+
 /* tlsctx_accept(t, fd): TLS server state for an accepted socket. NULL on
  * ENOMEM. */
 struct tlsconn *tlsctx_accept(struct tlsctx *t, int fd);

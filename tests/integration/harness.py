@@ -358,6 +358,9 @@ class Portier:
             rc, _ = self.proc.stop()
             raise AssertionError("portier exited %s at start; config:\n%s\nlog:\n%s"
                                  % (rc, ini_text(self.sections), self.proc.log()))
+        self._read_ports()
+
+    def _read_ports(self):
         self.ports = {}
         with open(self.ports_file) as f:
             for line in f:
@@ -371,12 +374,42 @@ class Portier:
                 assert 0 < port < 65536, line
                 self.ports.setdefault(m.group(1), []).append((host, port))
 
+    def rewrite(self, sections):
+        """Write a new config file (the same [portier] keys) for a reload."""
+        self.sections = [self.sections[0]] + list(sections)
+        with open(self.ini, "w") as f:
+            f.write(ini_text(self.sections))
+
+    def reload(self, expect="reloaded", timeout=10):
+        """SIGHUP to the master; waits for its verdict ("reloaded" or
+        "reload refused", which must be expect) and re-reads the ports.
+        Returns the log offset from before the signal."""
+        mark = self.mark()
+        os.kill(self.proc.pid, signal.SIGHUP)
+        m = self.wait_log(r"(reloaded|reload refused)", timeout=timeout * SLOW, since=mark)
+        assert m.group(1) == expect, "%s, expected %s; log:\n%s" % (m.group(0), expect,
+                                                                    self.log()[mark:])
+        self._read_ports()
+        return mark
+
     def port(self, name):
         assert name in self.ports, "no listener %r in ports_file: %r" % (name, self.ports)
         return self.ports[name][0][1]
 
     def log(self):
         return self.proc.log()
+
+    def workers(self, since=0):
+        """{worker number: pid} from the master's "worker N started (pid P)"
+        lines (the latest of each number), from log offset since."""
+        return {int(m.group(1)): int(m.group(2))
+                for m in re.finditer(r"worker (\d+) started \(pid (\d+)\)",
+                                     self.log()[since:])}
+
+    def worker_pid(self, n=1, timeout=5):
+        """The pid of worker n, waiting for it to start."""
+        wait_for(lambda: n in self.workers(), timeout * SLOW, "worker %d to start" % n)
+        return self.workers()[n]
 
     def mark(self):
         """The log's current length: pass as since= to wait for newer lines only."""

@@ -101,7 +101,9 @@ def test_out_of_fds_pauses_accepting_and_keeps_serving(portier, certs, http_back
     first = tls_connect(port, certs)
     get(first)
     # Leave portier few descriptors: each client costs two (client + backend).
-    subprocess.run(["prlimit", "--pid", str(p.proc.pid), "--nofile=12:"], check=True)
+    # The worker accepts; the master only starts it.
+    worker = p.worker_pid()
+    subprocess.run(["prlimit", "--pid", str(worker), "--nofile=12:"], check=True)
     extra = []
     try:
         for _ in range(12):
@@ -114,7 +116,7 @@ def test_out_of_fds_pauses_accepting_and_keeps_serving(portier, certs, http_back
     finally:
         for s in extra:
             s.close()
-    subprocess.run(["prlimit", "--pid", str(p.proc.pid), "--nofile=1024:"], check=True)
+    subprocess.run(["prlimit", "--pid", str(worker), "--nofile=1024:"], check=True)
     # Accepting resumes on its own; a new client is served.
     harness.wait_for(lambda: _served(port, certs), 10, "portier to accept again")
     assert p.log().count("cannot accept, pausing") <= 3   # once per 1 s episode
