@@ -61,11 +61,15 @@ static void become_worker(pid_t master, const sigset_t *blocked,
                           const struct privdrop *user)
 {
 	static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT};
+	sigset_t unblock = *blocked;
 
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		signal(sigs[i], SIG_DFL);
 	signal(SIGHUP, SIG_IGN);
-	sigprocmask(SIG_UNBLOCK, blocked, NULL);
+	/* SIGQUIT stays blocked until the loop has its watcher for it
+	 * (server_run): one sent right after a fork waits, not kills. */
+	sigdelset(&unblock, SIGQUIT);
+	sigprocmask(SIG_UNBLOCK, &unblock, NULL);
 	if (user != NULL && privdrop_apply(user) < 0) {
 		log_warn("cannot switch to user %s", user->name);
 		_exit(1);
@@ -355,6 +359,9 @@ static void on_signal(struct sup *s, int sig)
 		signal_all(s, SIGTERM);
 	} else if (sig == SIGHUP && !s->stopping) {
 		reload(s);
+	} else if (sig == SIGQUIT) {
+		log_warnx("SIGQUIT is what the master sends old workers; ignored "
+		          "(SIGHUP reloads, SIGTERM stops)");
 	}
 }
 
@@ -384,6 +391,7 @@ int master_run(struct master *m, unsigned *worker)
 	sigaddset(&s.blocked, SIGTERM);
 	sigaddset(&s.blocked, SIGINT);
 	sigaddset(&s.blocked, SIGHUP);
+	sigaddset(&s.blocked, SIGQUIT);
 	/* Blocked before the first fork, so that no signal slips in between
 	 * a fork and the wait that would take it. */
 	sigprocmask(SIG_BLOCK, &s.blocked, NULL);

@@ -4,6 +4,7 @@
 #include "tlsctx.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -180,6 +181,13 @@ void server_run(struct server *s)
 	ev_signal_start(s->loop, &s->sig_term);
 	ev_signal_start(s->loop, &s->sig_int);
 	ev_signal_start(s->loop, &s->sig_quit);
+	{
+		/* The master forks with SIGQUIT blocked; now it has a watcher. */
+		sigset_t quit;
+		sigemptyset(&quit);
+		sigaddset(&quit, SIGQUIT);
+		sigprocmask(SIG_UNBLOCK, &quit, NULL);
+	}
 	accepting(s, NULL, 1);
 	ev_run(s->loop, 0);
 	accepting(s, NULL, 0);
