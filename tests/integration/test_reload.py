@@ -48,7 +48,7 @@ def test_reload_switches_to_the_new_configuration(portier, certs, http_backend, 
     port = p.port("web")
     ctx = certs.client_context()
     assert b"backend a GET /who" in get(port, ctx)[0]
-    before = p.workers()
+    before = {1: p.worker_pid()}
     p.rewrite(web(certs, backend_b.port))
     mark = p.reload()
     assert p.port("web") == port, "a listen address that stays keeps its socket"
@@ -66,7 +66,7 @@ def test_reload_with_errors_keeps_the_running_configuration(portier, certs, http
     http_backend.name = "a"
     p = portier(web(certs, http_backend.port))
     port = p.port("web")
-    before = p.workers()
+    before = {1: p.worker_pid()}
     p.rewrite([("tls", tls_items(certs.ec)),
                ("web", [("listen", "127.0.0.1:0"), ("mode", "tlss"),
                         ("backend", "127.0.0.1:%d" % http_backend.port)])])
@@ -86,7 +86,7 @@ def test_reload_loses_no_connection(portier, certs, http_backend):
     p = portier(web(certs, http_backend.port))
     port = p.port("web")
     ctx = certs.client_context()
-    old = p.workers()[1]
+    old = p.worker_pid()
     # A keep-alive connection made before any reload.
     held = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
                            server_hostname="localhost")
@@ -165,7 +165,7 @@ def test_drain_timeout_closes_what_is_left(portier, certs, http_backend):
     ctx = certs.client_context()
     held = ctx.wrap_socket(socket.create_connection(("127.0.0.1", p.port("web")), timeout=10),
                            server_hostname="localhost")
-    old = p.workers()[1]
+    old = p.worker_pid()
     try:
         held.sendall(b"GET /echo/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert b"200 OK" in held.recv(65536)
@@ -187,7 +187,7 @@ def test_sigterm_during_a_drain_stops_old_and_new_workers(portier, certs, http_b
     try:
         held.sendall(b"GET /echo/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert b"200 OK" in held.recv(65536)
-        old = p.workers()[1]
+        old = p.worker_pid()
         mark = p.reload()
         harness.wait_for(lambda: 1 in p.workers(since=mark), 5 * harness.SLOW, "a new worker")
         new = p.workers(since=mark)[1]
@@ -198,3 +198,13 @@ def test_sigterm_during_a_drain_stops_old_and_new_workers(portier, certs, http_b
                 open("/proc/%d/stat" % pid).read().split(") ")[1][0] == "Z"
     finally:
         held.close()
+
+
+def test_sigquit_to_the_master_is_ignored(portier, certs, http_backend):
+    p = portier(web(certs, http_backend.port))
+    before = {1: p.worker_pid()}
+    mark = p.mark()
+    os.kill(p.proc.pid, signal.SIGQUIT)
+    p.wait_log(r"SIGQUIT is what the master sends old workers; ignored", since=mark)
+    assert p.proc.alive() and p.workers() == before
+    assert b"200 OK" in get(p.port("web"), certs.client_context(), "/echo/q")[0]
