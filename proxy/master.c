@@ -270,7 +270,7 @@ static void reload(struct sup *s)
 	struct diag d = {0};
 	struct tlsctx **tls = NULL;
 	struct listener_set set;
-	struct privdrop pd;
+	struct privdrop pd = {0};
 	struct slot *slots = NULL;
 	struct cfg *c;
 	unsigned n = 0;
