@@ -208,3 +208,52 @@ def test_sigquit_to_the_master_is_ignored(portier, certs, http_backend):
     p.wait_log(r"SIGQUIT is what the master sends old workers; ignored", since=mark)
     assert p.proc.alive() and p.workers() == before
     assert b"200 OK" in get(p.port("web"), certs.client_context(), "/echo/q")[0]
+
+
+def test_reload_replaces_the_certificate_without_dropping_a_connection(
+        portier, certs, http_backend):
+    """The ECDSA certificate is swapped for the RSA one by a reload: new
+    connections get the new one, a connection made before keeps working."""
+    p = portier(web(certs, http_backend.port))
+    port = p.port("web")
+    ctx = certs.client_context()
+    held = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                           server_hostname="localhost")
+    try:
+        first = held.getpeercert(binary_form=True)
+        assert harness.first_pem_der(open(certs.ec.cert).read()) == first
+        p.rewrite([("tls", tls_items(certs.rsa)),
+                   listener("web", http_backend.port, protocol="http")])
+        mark = p.reload()
+        harness.wait_for(lambda: 1 in p.workers(since=mark), 5 * harness.SLOW, "a new worker")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            with ctx.wrap_socket(s, server_hostname="localhost") as t:
+                second = t.getpeercert(binary_form=True)
+        assert first != second, "the reload did not change the certificate"
+        assert harness.first_pem_der(open(certs.rsa.cert).read()) == second
+        # The old connection is still relayed, by the old worker.
+        held.sendall(b"GET /echo/old HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert b"200 OK" in held.recv(65536)
+    finally:
+        held.close()
+
+
+def test_reload_that_cannot_bind_is_refused(portier, certs, http_backend):
+    p = portier(web(certs, http_backend.port))
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        busy = taken.getsockname()[1]
+        before = {1: p.worker_pid()}
+        p.rewrite(web(certs, http_backend.port) +
+                  [listener("extra", http_backend.port, protocol="http",
+                            listen="127.0.0.1:%d" % busy)])
+        mark = p.reload(expect="reload refused")
+        assert re.search(r"\[extra\] listen: cannot listen on '127\.0\.0\.1:%d': Address "
+                         r"already in use" % busy, p.log()[mark:]), p.log()[mark:]
+        assert p.workers() == before
+        assert "extra" not in p.ports
+        assert b"200 OK" in get(p.port("web"), certs.client_context(), "/echo/b")[0]
+    finally:
+        taken.close()
