@@ -382,13 +382,22 @@ class Portier:
 
     def reload(self, expect="reloaded", timeout=10):
         """SIGHUP to the master; waits for its verdict ("reloaded" or
-        "reload refused", which must be expect) and re-reads the ports.
-        Returns the log offset from before the signal."""
+        "reload refused", which must be expect), after a reload also for the
+        old workers to stop accepting, and re-reads the ports. Returns the
+        log offset from before the signal."""
         mark = self.mark()
         os.kill(self.proc.pid, signal.SIGHUP)
         m = self.wait_log(r"(reloaded|reload refused)", timeout=timeout * SLOW, since=mark)
         assert m.group(1) == expect, "%s, expected %s; log:\n%s" % (m.group(0), expect,
                                                                     self.log()[mark:])
+        if expect == "reloaded":
+            # Done when every old worker has let go of the listening sockets:
+            # from then on only the new configuration accepts.
+            n = int(self.wait_log(r"reloaded: .* (\d+) workers? of the previous",
+                                  since=mark).group(1))
+            wait_for(lambda: len(re.findall(r"reload: no longer accepting",
+                                            self.log()[mark:])) >= n,
+                     timeout * SLOW, "%d old workers to stop accepting" % n)
         self._read_ports()
         return mark
 
