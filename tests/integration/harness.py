@@ -10,7 +10,6 @@ Rules every helper follows:
 
 import contextlib
 import fcntl
-import grp
 import hashlib
 import http.server
 import os
@@ -144,6 +143,31 @@ class Proc:
         self.returncode = self.p.returncode
         self.log_f.close()
         return self.returncode, killed
+
+
+def alive(pid):
+    """pid exists and is not a zombie (a worker its master has not reaped yet)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"    # comm may hold spaces and ')'
+
+
+def https_get(port, ctx, path="/echo/get", session=None, timeout=10):
+    """One HTTP/1.0 GET over TLS on a new connection to 127.0.0.1:port, read
+    to the end: (response bytes, the TLS session, whether it was resumed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW) as s:
+        with ctx.wrap_socket(s, server_hostname="localhost", session=session) as t:
+            t.sendall(("GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" % path).encode())
+            out = b""
+            for _ in range(100):
+                d = t.recv(65536)
+                if not d:
+                    break
+                out += d
+            return out, t.session, t.session_reused
 
 
 def start_listening(make_cmd, name, workdir, timeout=15, attempts=3, host="127.0.0.1",

@@ -6,17 +6,12 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import ssl
-import time
 
 import pytest
 
 import harness
 from harness import listener, tls_items
-
-REQUEST = b"GET /echo/workers HTTP/1.0\r\nHost: localhost\r\n\r\n"
-
 
 def children(pid):
     """PIDs whose parent is pid, from /proc."""
@@ -34,31 +29,12 @@ def children(pid):
     return sorted(out)
 
 
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
 def started_workers(p, since=0):
     return p.workers(since)
 
 
 def get(port, ctx, session=None):
-    """One HTTPS request; returns (body, session, reused)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10 * harness.SLOW) as s:
-        with ctx.wrap_socket(s, server_hostname="localhost", session=session) as t:
-            t.sendall(REQUEST)
-            body = b""
-            for _ in range(100):
-                d = t.recv(65536)
-                if not d:
-                    break
-                body += d
-            return body, t.session, t.session_reused
+    return harness.https_get(port, ctx, "/echo/workers", session)
 
 
 @pytest.fixture
@@ -124,7 +100,7 @@ def test_a_worker_that_dies_is_replaced(two, certs):
     harness.wait_for(lambda: 1 in started_workers(two, since=mark), 3 * harness.SLOW,
                      "a new worker 1")
     new = started_workers(two, since=mark)[1]
-    assert new != workers[1] and alive(new)
+    assert new != workers[1] and harness.alive(new)
     assert children(two.proc.pid) == sorted([new, workers[2]])
     body, _, _ = get(two.port("web"), certs.client_context())
     assert b"method=GET" in body
@@ -133,7 +109,7 @@ def test_a_worker_that_dies_is_replaced(two, certs):
 def test_sigterm_to_the_master_stops_every_worker(two):
     workers = list(started_workers(two).values())
     two.stop()          # asserts exit status 0 and no sanitizer report
-    assert not any(alive(w) for w in workers)
+    assert not any(harness.alive(w) for w in workers)
     assert re.search(r"got signal 15, stopping 2 workers", two.log())
     assert "portier stopped" in two.log()
 
@@ -149,7 +125,7 @@ def test_workers_end_when_the_master_is_killed(portier, certs, http_backend):
     os.kill(p.proc.pid, signal.SIGKILL)
     p.proc.stop()
     p.stopped = True    # killed on purpose: no exit status to check
-    harness.wait_for(lambda: not any(alive(w) for w in workers), 5 * harness.SLOW,
+    harness.wait_for(lambda: not any(harness.alive(w) for w in workers), 5 * harness.SLOW,
                      "the workers to end after their master")
     assert not harness.port_open(port)
     assert len(re.findall(r"worker [12]: got signal 15", p.log())) == 2
