@@ -104,9 +104,10 @@ static unsigned live(const struct server *s)
 static void on_drain_limit(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct server *s = w->data;
+	unsigned n = live(s);
 
-	log_notice("drain_timeout over with %u connections still open; "
-	           "closing them", live(s));
+	log_notice("drain_timeout over with %u connection%s still open; "
+	           "closing %s", n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
 	s->stop_reason = "drain_timeout over after a reload";
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -129,7 +130,8 @@ static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
 			close(s->set->socks[i].fd);
 		s->set->socks[i].fd = -1;
 	}
-	log_info("reload: no longer accepting; draining %u connections", live(s));
+	log_info("reload: no longer accepting; draining %u connection%s", live(s),
+	         live(s) == 1 ? "" : "s");
 	if (s->conns == NULL) {
 		ev_break(loop, EVBREAK_ALL);
 		return;
