@@ -1,21 +1,64 @@
 #ifndef PORTIER_LOG_H
 #define PORTIER_LOG_H
 
+#include <stddef.h>
+
 /*
  * Logging, relayd style: log_warn() appends strerror(errno), log_warnx()
  * does not. Messages go to syslog, stderr or a file, chosen once at start
- * by log_open(); before that, and with -f, they go to stderr.
+ * by log_open(); before that they go to plain stderr.
+ *
+ * After log_open() no log call ever waits: each line is built whole, at most
+ * PIPE_BUF bytes (longer ones end in "..."), and goes out in one
+ * non-blocking write(2) or send(2). A line the target cannot take at once is
+ * dropped and counted; the next line that gets through is preceded by one
+ * "N log lines dropped" warning. Control bytes in a message become '?', so a
+ * call makes exactly one line whatever its arguments hold; strings a peer
+ * chose should still go through log_escape(), which keeps them readable.
  */
 
 /* log_open(target, ident): target is "syslog", "stderr" or a file path.
- * Returns 0, or -1 with errno set if the file cannot be opened. */
+ * The descriptors it opens are our own, above 2 and close-on-exec, so they
+ * outlive daemon(3) and are shared by the processes forked after it; a
+ * second call replaces the target. Returns 0, or -1 with errno set if the
+ * file cannot be opened (the target stays as it was). */
 int log_open(const char *target, const char *ident);
 
-/* log_close(): flush and close the current target, back to stderr. */
+/* log_open_fd(fd): log as log_open("stderr") does, to fd instead of fd 2,
+ * through a descriptor of our own: fd's open file description, and so its
+ * blocking mode, is left as it is (tests use it with a pipe or a socket).
+ * Returns 0, or -1 with errno set (fd not open). */
+int log_open_fd(int fd);
+
+/* log_open_syslog(path, ident): log_open("syslog", ident) to the datagram
+ * socket at path instead of /dev/log (tests; a chroot's own log socket).
+ * Returns 0, or -1 with errno set if no socket can be made. */
+int log_open_syslog(const char *path, const char *ident);
+
+/* log_close(): close the current target, back to plain stderr. */
 void log_close(void);
 
+/* log_dropped(): lines this process has dropped because the target would
+ * have blocked or failed (a forked child counts from zero). */
+unsigned long long log_dropped(void);
+
+/* Room log_escape() needs for n bytes to be shown whole, NUL included. */
+#define LOG_ESCAPED_SIZE(n) (4 * (size_t)(n) + 1)
+
+/* log_escape(p, n, out, outlen): writes into out the n bytes at p as one
+ * printable line: printable ASCII stays, except backslash and double quote
+ * (\\ and \"), every other byte is \xHH. Always NUL-terminated when outlen
+ * is not 0; when out is too small, the form is cut at a whole character and
+ * ends in "...". Returns out. */
+const char *log_escape(const void *p, size_t n, char *out, size_t outlen);
+
+/* log_escape_str(s, out, outlen): log_escape() of the string s, or "-" when
+ * s is NULL. Returns out. */
+const char *log_escape_str(const char *s, char *out, size_t outlen);
+
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* log_notice: life-cycle events (start, stop, signals), never dropped. */
+/* log_notice: life-cycle events (start, stop, signals), kept by
+ * log_set_quiet(). */
 void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
