@@ -33,14 +33,19 @@ static SSL *ssl_of(const struct tlsconn *tc)
 	return (SSL *)tc;
 }
 
+/* The index exists once a server context was made; a process with only
+ * client contexts (portier probe) has no flags to keep. */
 static unsigned conn_flags(const SSL *ssl)
 {
+	if (flags_index < 0)
+		return 0;
 	return (unsigned)(uintptr_t)SSL_get_ex_data(ssl, flags_index);
 }
 
 static void conn_flag(SSL *ssl, unsigned f)
 {
-	SSL_set_ex_data(ssl, flags_index, (void *)(uintptr_t)(conn_flags(ssl) | f));
+	if (flags_index >= 0)
+		SSL_set_ex_data(ssl, flags_index, (void *)(uintptr_t)(conn_flags(ssl) | f));
 }
 
 /* Reads the first error of the queue as "lib: reason" and clears it. */
@@ -403,6 +408,9 @@ const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen)
 	const char *what = NULL;
 	char raw[256];
 
+	/* A client connection (probe, ACME) has its own words. */
+	if (tc != NULL && tlsctx_client_reason(tc, out, outlen) != NULL)
+		return out;
 	if (tc != NULL && tlsctx_spoke_plaintext(tc)) {
 		const struct tlsctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl_of(tc)));
 		struct sockaddr_storage ss;

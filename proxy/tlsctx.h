@@ -107,4 +107,59 @@ void tlsctx_describe(const struct tlsconn *tc, struct tlsctx_info *info);
 /* tlsctx_library(): which BoringSSL build portier runs on. */
 const char *tlsctx_library(void);
 
+
+/* ---- the client role: `portier probe`, ACME, TLS towards backends ---- */
+
+struct tlsctx_client_opts {
+	const char *cafile;   /* PEM bundle; NULL: the system store
+	                         (/etc/ssl/certs/ca-certificates.crt) */
+	int verify;           /* 0: accept any certificate (a probe reports
+	                         instead: tlsctx_peer_cert) */
+	int min_version_12;   /* 1: TLS 1.2 and 1.3 with the server's AEAD
+	                         suites; 0: down to TLS 1.0 and every suite this
+	                         BoringSSL speaks, for probing old servers */
+	const char *alpn;     /* "h2,http/1.1" offered in that order, or NULL */
+};
+
+/* tlsctx_new_client(o, d): a client context. Certificates are verified
+ * against o->cafile, fatally with o->verify; without it a missing system
+ * store is no error. Problems go to d; NULL on any. Free with
+ * tlsctx_free(); connections hold references as on the server side. */
+struct tlsctx *tlsctx_new_client(const struct tlsctx_client_opts *o, struct diag *d);
+
+/* tlsctx_connect(t, fd, sni): TLS client state over connected socket fd,
+ * for client context t. A host name sni is sent as SNI and is the name the
+ * certificate must carry; an IP address is only checked against the
+ * certificate's IP names; NULL sends none and checks the chain only.
+ * Drive it with tlsctx_handshake(). NULL on ENOMEM or an unusable sni. */
+struct tlsconn *tlsctx_connect(struct tlsctx *t, int fd, const char *sni);
+
+#define TLSCTX_CERT_MAX_SANS 16
+#define TLSCTX_CERT_NAME_MAX 256
+
+/* The peer's leaf certificate, as `portier probe` prints it. Text fields
+ * are NUL-terminated, cut to fit, control characters replaced by '?'. */
+struct tlsctx_cert_info {
+	char subject_cn[TLSCTX_CERT_NAME_MAX];   /* "" when it has no CN */
+	char sans[TLSCTX_CERT_MAX_SANS][TLSCTX_CERT_NAME_MAX];   /* DNS and IP */
+	size_t nsans;         /* kept in sans */
+	size_t nsans_total;   /* in the certificate; more than nsans: cut */
+	char issuer[512];     /* RFC 2253: "CN=R3,O=Let's Encrypt,C=US" */
+	char serial[80];      /* hex */
+	time_t not_before, not_after;
+	char key_type[16];    /* "RSA", "EC", "Ed25519", "other" */
+	int key_bits;
+	int verified;         /* chain and name verified against the CA file */
+	char verify_error[128];   /* why not, when !verified */
+};
+
+/* tlsctx_peer_cert(tc, info): fill info from the certificate the peer
+ * sent; also after a handshake that failed on it (to say why). -1 when the
+ * peer sent none (yet). */
+int tlsctx_peer_cert(const struct tlsconn *tc, struct tlsctx_cert_info *info);
+
+/* tlsctx_alpn_selected(tc, out, outlen): the protocol id both sides
+ * agreed on, "" when none; either role. Returns out. */
+const char *tlsctx_alpn_selected(const struct tlsconn *tc, char *out, size_t outlen);
+
 #endif

@@ -91,4 +91,11 @@ void tlsticket_wipe(struct tlsticket *tk);
 int tlsticket_cb(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *cctx,
                  HMAC_CTX *hctx, int encrypt);
 
+/* tlsctx_client_reason(tc, out, outlen): the last failure of client
+ * connection tc in a client's words (the server's certificate, version or
+ * alert) into out, clearing the error queue; NULL, the queue untouched,
+ * when tc is a server connection or the general wording of tlsctx_error()
+ * fits. tlsctx_error() is meant to try it first (tlsctx_client.c). */
+const char *tlsctx_client_reason(const struct tlsconn *tc, char *out, size_t outlen);
+
 #endif
