@@ -1,6 +1,7 @@
 #include "cfg.h"
 #include "cfg_keys.h"
 #include "cfg_lint.h"
+#include "starttls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,6 +22,7 @@ struct loader {
 	const char *file;
 	struct diag *d;
 	struct cfg *cfg;
+	const struct cfg_load_opts *opts;   /* never NULL */
 	/* input */
 	FILE *fp;
 	const char *text;
@@ -386,6 +388,49 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 		l->idle_timeout_ms = default_idle_ms(l->proto);
 }
 
+/* The machine's name, for a config that does not set [portier] hostname;
+ * "" when it cannot be read. */
+static char *system_hostname(const struct loader *ld)
+{
+	char host[256];
+
+	if (ld->opts->system_hostname != NULL)
+		return strdup(ld->opts->system_hostname);
+	if (gethostname(host, sizeof(host)) < 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	return strdup(host);
+}
+
+/* A STARTTLS greeting with a name starttls_init refuses fails every
+ * connection, so the name each such listener will use is checked now.
+ * Names written in the file were checked at their lines (and kept, though
+ * refused, so that they are not blamed again here); what is left is the
+ * system's name, which only hostname = in the file can replace. */
+static void check_hostnames(struct loader *ld, int global_given)
+{
+	struct cfg *c = ld->cfg;
+
+	if (global_given || cfg_hostname_ok(c->hostname))
+		return;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+		if (l->mode != CFG_MODE_STARTTLS || l->hostname != NULL)
+			continue;
+		if (c->hostname[0] == '\0')
+			diag_add(ld->d, 0, ld->file, l->line, l->name, "hostname",
+			         "the system's host name cannot be read, and STARTTLS "
+			         "greetings need one; set 'hostname =' in [portier] or "
+			         "in this listener");
+		else
+			diag_add(ld->d, 0, ld->file, l->line, l->name, "hostname",
+			         "the system's host name '%s' cannot be used in STARTTLS "
+			         "greetings (a name holds 1 to %d letters, digits, '-' "
+			         "and '.'); set 'hostname =' in [portier] or in this "
+			         "listener", c->hostname, STARTTLS_HOST_MAX);
+	}
+}
+
 /* Two listeners may not bind the same address and port. */
 static void check_duplicates(struct loader *ld)
 {
@@ -411,7 +456,7 @@ static void check_duplicates(struct loader *ld)
 static struct cfg *load(struct loader *ld)
 {
 	struct cfg *c = ld->cfg;
-	int rc;
+	int rc, global_given;
 
 	c->tls.policy = CFG_POLICY_INTERMEDIATE;
 	c->tls.min_version = 0x0303;
@@ -430,11 +475,9 @@ static struct cfg *load(struct loader *ld)
 		free(ld->seen[i]);
 	free(ld->seen);
 
-	if (c->hostname == NULL) {
-		char host[256] = "localhost";
-		gethostname(host, sizeof(host) - 1);
-		c->hostname = strdup(host);
-	}
+	global_given = c->hostname != NULL;
+	if (!global_given && (c->hostname = system_hostname(ld)) == NULL)
+		diag_add(ld->d, 0, ld->file, 0, NULL, NULL, "out of memory");
 	if (c->nlisteners == 0)
 		diag_add(ld->d, 0, ld->file, 0, NULL, NULL, "no listener sections; add "
 		         "one such as [https] with listen, mode and backend");
@@ -443,6 +486,8 @@ static struct cfg *load(struct loader *ld)
 			diag_add(ld->d, 0, ld->file, 0, NULL, NULL, "out of memory");
 		check_listener(ld, &c->listeners[i]);
 	}
+	if (c->hostname != NULL)
+		check_hostnames(ld, global_given);
 	check_duplicates(ld);
 	if (ld->d->errors == 0)
 		cfg_lint(c, ld->d);
@@ -453,11 +498,15 @@ static struct cfg *load(struct loader *ld)
 	return c;
 }
 
-static struct cfg *loader_init(struct loader *ld, const char *file, struct diag *d)
+static struct cfg *loader_init(struct loader *ld, const char *file,
+                               const struct cfg_load_opts *opts, struct diag *d)
 {
+	static const struct cfg_load_opts defaults;
+
 	memset(ld, 0, sizeof(*ld));
 	ld->file = file;
 	ld->d = d;
+	ld->opts = opts ? opts : &defaults;
 	if ((ld->cfg = calloc(1, sizeof(*ld->cfg))) == NULL)
 		return NULL;
 	if ((ld->cfg->file = strdup(file)) == NULL) {
@@ -472,7 +521,7 @@ struct cfg *cfg_load_file(const char *path, struct diag *d)
 	struct loader ld;
 	struct cfg *c;
 
-	if (loader_init(&ld, path, d) == NULL)
+	if (loader_init(&ld, path, NULL, d) == NULL)
 		return NULL;
 	if ((ld.fp = fopen(path, "re")) == NULL) {
 		diag_add(d, 0, path, 0, NULL, NULL, "cannot open: %s", strerror(errno));
@@ -486,12 +535,34 @@ struct cfg *cfg_load_file(const char *path, struct diag *d)
 
 struct cfg *cfg_load_string(const char *name, const char *text, struct diag *d)
 {
+	return cfg_load_string_opts(name, text, NULL, d);
+}
+
+struct cfg *cfg_load_string_opts(const char *name, const char *text,
+                                 const struct cfg_load_opts *opts, struct diag *d)
+{
 	struct loader ld;
 
-	if (loader_init(&ld, name, d) == NULL)
+	if (loader_init(&ld, name, opts, d) == NULL)
 		return NULL;
 	ld.text = text;
 	return load(&ld);
+}
+
+int cfg_hostname_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > STARTTLS_HOST_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = h[i];
+		/* Not isalnum(): the rule must not follow the locale. */
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-'))
+			return 0;
+	}
+	return 1;
 }
 
 static void free_tls(struct cfg_tls *t)

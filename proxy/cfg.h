@@ -65,7 +65,7 @@ struct cfg_listener {
 	char *acme_backend_text;
 	int starttls_optional;
 	int xclient;         /* SMTP: XCLIENT ADDR/PORT to the backend */
-	char *hostname;      /* SMTP greeting name; the global one when unset */
+	char *hostname;      /* STARTTLS greeting name; the global one when unset */
 	struct cfg_tls tls;  /* effective: [tls] overridden by this section */
 	uint64_t set;        /* which keys this section set (by key index) */
 };
@@ -79,7 +79,7 @@ struct cfg {
 	char *pid_file;      /* written after detaching */
 	unsigned workers;    /* how many; 0: one per CPU (decided at start) */
 	unsigned drain_timeout_ms;  /* a reload's old workers end by then */
-	char *hostname;
+	char *hostname;      /* [portier] hostname, else the system's name */
 	struct cfg_tls tls;
 	struct cfg_listener *listeners;
 	size_t nlisteners;
@@ -93,6 +93,23 @@ struct cfg *cfg_load_file(const char *path, struct diag *d);
 /* cfg_load_string(name, text, d): as cfg_load_file, from memory; name is
  * the file name used in messages. */
 struct cfg *cfg_load_string(const char *name, const char *text, struct diag *d);
+
+/* What a load takes from the machine rather than the file; a seam for
+ * tests, which cannot rename the host they run on. */
+struct cfg_load_opts {
+	const char *system_hostname;   /* NULL: gethostname(2) */
+};
+
+/* cfg_load_string_opts(name, text, opts, d): as cfg_load_string, with opts
+ * (NULL: all defaults) in place of what the machine says. */
+struct cfg *cfg_load_string_opts(const char *name, const char *text,
+                                 const struct cfg_load_opts *opts, struct diag *d);
+
+/* cfg_hostname_ok(h): 1 if h may be the name in a STARTTLS greeting: 1 to
+ * 253 ASCII letters, digits, '-' and '.', nothing that could end or inject
+ * a protocol line; else 0. The rule starttls_init applies, so that a name
+ * the loader accepts never fails a connection. */
+int cfg_hostname_ok(const char *h);
 
 /* cfg_free(c): release c; NULL is a no-op. */
 void cfg_free(struct cfg *c);

@@ -1,8 +1,10 @@
 #include "cfg_keys.h"
 #include "privdrop.h"
+#include "starttls.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,36 +19,101 @@ static int set_string(char **dst, const char *v)
 	return 0;
 }
 
-/* "10s", "500ms", "5m", "1h", or a bare number of seconds. */
-static int parse_duration(const char *v, unsigned *ms, char *err, size_t errlen)
-{
-	char *end;
-	double n, mul = 1000;
+#define MS_SEC  1000u
+#define MS_MIN  (60 * MS_SEC)
+#define MS_HOUR (60 * MS_MIN)
+#define MS_DAY  (24 * MS_HOUR)
 
-	errno = 0;
-	n = strtod(v, &end);
-	if (end == v || errno || n < 0)
-		goto bad;
-	if (strcmp(end, "ms") == 0)
-		mul = 1;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		mul = 1000;
-	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-		mul = 60000;
-	else if (strcmp(end, "h") == 0)
-		mul = 3600000;
+/* ms in the plainest form that says it exactly ("7 days", "10m", "100ms"),
+ * for range messages. */
+static void format_ms(char *out, size_t outlen, unsigned ms)
+{
+	if (ms % MS_DAY == 0)
+		snprintf(out, outlen, "%u day%s", ms / MS_DAY, ms == MS_DAY ? "" : "s");
+	else if (ms % MS_HOUR == 0)
+		snprintf(out, outlen, "%uh", ms / MS_HOUR);
+	else if (ms % MS_MIN == 0)
+		snprintf(out, outlen, "%um", ms / MS_MIN);
+	else if (ms % MS_SEC == 0)
+		snprintf(out, outlen, "%us", ms / MS_SEC);
 	else
-		goto bad;
-	n *= mul;
-	if (n < 1 || n > 7 * 86400000.0)
-		goto bad;
-	*ms = (unsigned)n;
+		snprintf(out, outlen, "%ums", ms);
+}
+
+/*
+ * The syntax portier.ini(5) gives: digits, optionally '.' and more digits,
+ * then ms, s, m, min or h, or nothing for seconds; the result a whole
+ * number of milliseconds from lo to hi. Written out rather than strtod(),
+ * which also takes nan, inf, hex, exponents, signs, leading spaces and the
+ * locale's decimal comma, none of which the documentation promises.
+ */
+static int parse_duration(const char *v, unsigned lo, unsigned hi, unsigned *ms,
+                          char *err, size_t errlen)
+{
+	/* Any whole part above this is out of range whatever the unit, and
+	 * whole * MS_HOUR still fits in 64 bits. */
+	const uint64_t cap = 1000000000000ull;
+	uint64_t whole = 0, frac = 0, scale = 1, mul, total;
+	const char *p = v;
+	char los[32], his[32];
+	int subms = 0;
+
+	if (*p < '0' || *p > '9')
+		goto syntax;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (whole <= cap)
+			whole = whole * 10 + (uint64_t)(*p - '0');
+	if (*p == '.') {
+		if (*++p < '0' || *p > '9')
+			goto syntax;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (scale < 1000000000u) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				scale *= 10;
+			} else if (*p != '0') {
+				subms = 1;   /* 1e-9 of an hour is still under 1 ms */
+			}
+		}
+	}
+	if (*p == '\0' || strcmp(p, "s") == 0)
+		mul = MS_SEC;
+	else if (strcmp(p, "ms") == 0)
+		mul = 1;
+	else if (strcmp(p, "m") == 0 || strcmp(p, "min") == 0)
+		mul = MS_MIN;
+	else if (strcmp(p, "h") == 0)
+		mul = MS_HOUR;
+	else
+		goto syntax;
+	if (subms || (frac * mul) % scale != 0) {
+		snprintf(err, errlen, "'%s' is finer than a millisecond", v);
+		return -1;
+	}
+	total = whole > cap ? UINT64_MAX : whole * mul + frac * mul / scale;
+	if (total < lo || total > hi) {
+		format_ms(los, sizeof(los), lo);
+		format_ms(his, sizeof(his), hi);
+		snprintf(err, errlen, "'%s' is out of range; expected from %s to %s",
+		         v, los, his);
+		return -1;
+	}
+	*ms = (unsigned)total;
 	return 0;
-bad:
-	snprintf(err, errlen, "'%s' is not a duration; expected e.g. 500ms, 10s, "
-	         "5m or 1h (between 1 ms and 7 days)", v);
+syntax:
+	snprintf(err, errlen, "'%s' is not a duration; expected digits, an "
+	         "optional fraction and a unit (ms, s, m or min, h; none means "
+	         "s), e.g. 500ms, 1.5s, 5m or 1h", v);
 	return -1;
 }
+
+/* Each duration key's bounds: below them a timer fires before any peer
+ * could answer, above them a stuck connection is held for nothing. The
+ * help lines in the table below say the same; keep them in step. */
+#define DRAIN_RANGE     1 * MS_SEC, 7 * MS_DAY
+#define HANDSHAKE_RANGE 100, 10 * MS_MIN
+#define IDLE_RANGE      1 * MS_SEC, 7 * MS_DAY
+#define CONNECT_RANGE   100, 10 * MS_MIN
+#define PRELUDE_RANGE   1 * MS_SEC, 1 * MS_HOUR
 
 static int parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out,
                       char *err, size_t errlen)
@@ -143,23 +210,22 @@ static int set_workers(struct cfg_ctx *c, const char *v, char *err, size_t errle
 
 static int set_drain_timeout(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	return parse_duration(v, &c->cfg->drain_timeout_ms, err, errlen);
+	return parse_duration(v, DRAIN_RANGE, &c->cfg->drain_timeout_ms, err, errlen);
 }
 
+/* A refused name is stored all the same (the config is discarded anyway),
+ * so that the load does not go on to blame the system name it would
+ * otherwise fall back to. */
 static int set_hostname(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	for (const char *p = v; *p; p++) {
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.') {
-			snprintf(err, errlen, "'%s' is not a host name (letters, digits, "
-			         "'-' and '.')", v);
-			return -1;
-		}
-	}
-	if (strlen(v) > 253 || v[0] == '\0') {
-		snprintf(err, errlen, "expected a host name of 1 to 253 characters");
+	if (set_string(c->listener ? &c->listener->hostname : &c->cfg->hostname, v) < 0)
+		return -1;
+	if (!cfg_hostname_ok(v)) {
+		snprintf(err, errlen, "'%s' is not a host name: expected 1 to %d "
+		         "letters, digits, '-' and '.'", v, STARTTLS_HOST_MAX);
 		return -1;
 	}
-	return set_string(c->listener ? &c->listener->hostname : &c->cfg->hostname, v);
+	return 0;
 }
 
 static int set_policy(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
@@ -305,16 +371,17 @@ static int set_alpn(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 	return set_string(&c->listener->alpn, strcmp(v, "none") == 0 ? "" : v);
 }
 
-#define DURATION_SETTER(field)                                               \
+#define DURATION_SETTER(field, range)                                        \
 	static int set_##field(struct cfg_ctx *c, const char *v, char *err,  \
 	                       size_t errlen)                                \
 	{                                                                    \
-		return parse_duration(v, &c->listener->field##_ms, err, errlen); \
+		return parse_duration(v, range, &c->listener->field##_ms,    \
+		                      err, errlen);                          \
 	}
-DURATION_SETTER(handshake_timeout)
-DURATION_SETTER(idle_timeout)
-DURATION_SETTER(connect_timeout)
-DURATION_SETTER(prelude_timeout)
+DURATION_SETTER(handshake_timeout, HANDSHAKE_RANGE)
+DURATION_SETTER(idle_timeout, IDLE_RANGE)
+DURATION_SETTER(connect_timeout, CONNECT_RANGE)
+DURATION_SETTER(prelude_timeout, PRELUDE_RANGE)
 
 static int set_max_connections(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
@@ -371,9 +438,9 @@ const struct cfg_key cfg_keys[] = {
 	{"workers", G, 0, set_workers, "number|auto", "1",
 	 "Worker processes serving the listeners, started and restarted by the master. auto: one per CPU."},
 	{"drain_timeout", G, 0, set_drain_timeout, "duration", "30m",
-	 "After a reload (SIGHUP), how long the old workers may finish their connections before they are closed."},
+	 "After a reload (SIGHUP), how long the old workers may finish their connections before they are closed. 1s to 7 days."},
 	{"hostname", G | L, 0, set_hostname, "name", "the machine's name",
-	 "Name portier gives in STARTTLS greetings (SMTP 220)."},
+	 "Name portier gives in STARTTLS greetings (SMTP 220): 1 to 253 letters, digits, '-' and '.'. Checked at load for each STARTTLS listener, the machine's name included."},
 	{"policy", T, 0, set_policy, "intermediate|modern", "intermediate",
 	 "intermediate: TLS 1.2 + 1.3, ECDHE + AEAD suites only; modern: TLS 1.3 only."},
 	{"min_version", T, 0, set_min_version, "1.2|1.3", "1.2",
@@ -395,13 +462,13 @@ const struct cfg_key cfg_keys[] = {
 	{"alpn", L, 0, set_alpn, "id|none", "per protocol",
 	 "ALPN id the listener serves (http/1.1, smtp, imap, pop3, ldap, ftp); a client offering only others is refused."},
 	{"handshake_timeout", L, 0, set_handshake_timeout, "duration", "10s",
-	 "Time a client has to complete the TLS handshake."},
+	 "Time a client has to complete the TLS handshake. 100ms to 10m."},
 	{"idle_timeout", L, 0, set_idle_timeout, "duration", "per protocol (http 60s, tcp 5m, smtp 5m, pop3 10m, ldap 15m, imap 30m)",
-	 "A relayed connection with no bytes either way for this long is closed."},
+	 "A relayed connection with no bytes either way for this long is closed. 1s to 7 days."},
 	{"connect_timeout", L, 0, set_connect_timeout, "duration", "5s",
-	 "Time the backend has to accept a connection."},
+	 "Time the backend has to accept a connection. 100ms to 10m."},
 	{"prelude_timeout", L, 0, set_prelude_timeout, "duration", "30s",
-	 "Time for the whole pre-TLS dialogue of a STARTTLS listener."},
+	 "Time for the whole pre-TLS dialogue of a STARTTLS listener. 1s to 1h."},
 	{"max_connections", L, 0, set_max_connections, "number", "10000",
 	 "Open connections above which the listener stops accepting until one closes."},
 	{"redirect_port", L, 0, set_redirect_port, "port", "443",

@@ -378,3 +378,15 @@ def test_annotated_example_names_every_key():
         text = f.read()
     missing = [k for k in keys if not re.search(r"^;?%s = " % k, text, re.M)]
     assert not missing, "config/portier.ini lacks %s" % missing
+
+
+@pytest.mark.parametrize("value", ["nan", "0x10", "1e400", "5 s"])
+def test_duration_outside_documented_syntax(workdir, certs, value):
+    """strtod() would have taken these (or turned them into garbage); -t
+    must refuse them at their line, naming the key."""
+    text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
+                                       "backend = 127.0.0.1:8080", "idle_timeout = " + value])
+    found, out = check_error(workdir, text, "idle_timeout", "web", "idle_timeout",
+                             [re.escape("'%s' is not a duration" % value)])
+    assert len(found) == 1, out
+    assert re.search(r"1 error, configuration refused", out), out

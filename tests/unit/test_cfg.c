@@ -25,6 +25,121 @@ static int said(const struct diag *d, const char *a, const char *b)
 
 #define TLS "[tls]\ncert = /c.pem\n"
 
+/* Every duration key, its bounds in ms, and how its help line and its
+ * range error say them. */
+static const struct {
+	const char *key;
+	unsigned lo, hi;
+	const char *range;
+} durations[] = {
+	{"drain_timeout", 1000, 7 * 86400000u, "1s to 7 days"},
+	{"handshake_timeout", 100, 600000, "100ms to 10m"},
+	{"idle_timeout", 1000, 7 * 86400000u, "1s to 7 days"},
+	{"connect_timeout", 100, 600000, "100ms to 10m"},
+	{"prelude_timeout", 1000, 3600000, "1s to 1h"},
+};
+
+/* Loads a good config with one duration key set to value: drain_timeout at
+ * t.ini:2 in [portier], the others at t.ini:6 in [a]. */
+static struct cfg *load_duration(const char *key, const char *value, struct diag *d)
+{
+	char text[512];
+
+	if (strcmp(key, "drain_timeout") == 0)
+		snprintf(text, sizeof(text), "[portier]\n%s = %s\n" TLS
+		         "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", key, value);
+	else
+		snprintf(text, sizeof(text), TLS "[a]\nlisten = 1\nbackend = "
+		         "127.0.0.1:2\n%s = %s\n", key, value);
+	diag_free(d);
+	return cfg_load_string("t.ini", text, d);
+}
+
+/* Where load_duration's key is reported. */
+static const char *duration_where(const char *key, char *out, size_t outlen)
+{
+	if (strcmp(key, "drain_timeout") == 0)
+		snprintf(out, outlen, "t.ini:2: [portier] %s: ", key);
+	else
+		snprintf(out, outlen, "t.ini:6: [a] %s: ", key);
+	return out;
+}
+
+static unsigned duration_ms(const struct cfg *c, const char *key)
+{
+	const struct cfg_listener *l = &c->listeners[0];
+
+	if (strcmp(key, "drain_timeout") == 0)
+		return c->drain_timeout_ms;
+	if (strcmp(key, "handshake_timeout") == 0)
+		return l->handshake_timeout_ms;
+	if (strcmp(key, "idle_timeout") == 0)
+		return l->idle_timeout_ms;
+	if (strcmp(key, "connect_timeout") == 0)
+		return l->connect_timeout_ms;
+	return l->prelude_timeout_ms;
+}
+
+/* value must load as ms for key; 1 if it did. */
+static int duration_is(const char *key, const char *value, unsigned ms)
+{
+	struct diag d = {0};
+	struct cfg *c = load_duration(key, value, &d);
+	int ok = c != NULL && d.errors == 0 && duration_ms(c, key) == ms;
+
+	if (!ok)
+		fprintf(stderr, "%s = %s: wanted %u ms, got %s (%u ms)\n", key, value,
+		        ms, c ? "a config" : "an error", c ? duration_ms(c, key) : 0);
+	cfg_free(c);
+	diag_free(&d);
+	return ok;
+}
+
+/* value must be refused for key, at its line, with why in the message. */
+static int duration_refused(const char *key, const char *value, const char *why)
+{
+	struct diag d = {0};
+	struct cfg *c = load_duration(key, value, &d);
+	char where[128];
+	int ok = c == NULL && d.errors == 1 &&
+	         said(&d, duration_where(key, where, sizeof(where)), why);
+
+	if (!ok)
+		fprintf(stderr, "%s = '%s' was not refused with '%s'\n", key, value, why);
+	cfg_free(c);
+	diag_free(&d);
+	return ok;
+}
+
+/* A realloc that fails once fail_after calls have succeeded (never when
+ * negative), for the diag's allocation seam. */
+static int fail_after = -1;
+
+static void *failing_realloc(void *p, size_t n)
+{
+	if (fail_after == 0)
+		return NULL;
+	if (fail_after > 0)
+		fail_after--;
+	return realloc(p, n);
+}
+
+/* What diag_print writes. */
+static char *printed(const struct diag *d)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (f == NULL)
+		return NULL;
+	diag_print(d, f);
+	fclose(f);
+	return out;
+}
+
+#define MX "[mx]\nlisten = 2525\nmode = starttls\nprotocol = smtp\nbackend = 127.0.0.1:2\n"
+
 int main(void)
 {
 	struct diag d = {0};
@@ -175,6 +290,177 @@ int main(void)
 	cfg_free(c);
 	load(TLS "[f]\nlisten = 21\nmode = starttls\nprotocol = ftp\nbackend = 127.0.0.1:2\n", &d);
 	CHECK(said(&d, "[f] mode:", "not implemented yet"));
+
+	/* Durations: only the documented syntax (digits, optional fraction,
+	 * optional unit), each key within its own range, for every key. */
+	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+		static const char *const bad[] = {
+			"nan", "NAN", "inf", "infinity", "-1", "+5", "1e400", "1e3",
+			"0x10", "1e-9", "5 s", ".5", "5.", "1,5", "5sec",
+			"10d", "s", "ms", "1..5", "5mss", "1h30m", "5\tm",
+		};
+		const char *k = durations[i].key;
+		char v[64];
+
+		for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++)
+			CHECK(duration_refused(k, bad[j], "is not a duration"));
+		CHECK(duration_refused(k, "", "empty value"));
+		/* The bounds, a millisecond either side of them, and values
+		 * that would overflow 32 or 64 bits of milliseconds. */
+		snprintf(v, sizeof(v), "%ums", durations[i].lo);
+		CHECK(duration_is(k, v, durations[i].lo));
+		snprintf(v, sizeof(v), "%ums", durations[i].lo - 1);
+		CHECK(duration_refused(k, v, "out of range"));
+		snprintf(v, sizeof(v), "%ums", durations[i].hi);
+		CHECK(duration_is(k, v, durations[i].hi));
+		snprintf(v, sizeof(v), "%ums", durations[i].hi + 1);
+		CHECK(duration_refused(k, v, durations[i].range));
+		CHECK(cfg_key_find(k) != NULL && strstr(cfg_key_find(k)->help, durations[i].range));
+		CHECK(duration_refused(k, "0", "out of range"));
+		CHECK(duration_refused(k, "4294968s", "out of range"));
+		CHECK(duration_refused(k, "4294967296ms", "out of range"));
+		CHECK(duration_refused(k, "18446744073709551617h", "out of range"));
+		CHECK(duration_refused(k, "99999999999999999999999999999999", "out of range"));
+		CHECK(duration_refused(k, "1.0005s", "finer than a millisecond"));
+		CHECK(duration_refused(k, "1.5ms", "finer than a millisecond"));
+		CHECK(duration_refused(k, "1.0000000001h", "finer than a millisecond"));
+		/* Good forms, inside every key's range. */
+		CHECK(duration_is(k, "2", 2000));
+		CHECK(duration_is(k, "2s", 2000));
+		CHECK(duration_is(k, "1.5", 1500));
+		CHECK(duration_is(k, "1.25s", 1250));
+		CHECK(duration_is(k, "1500ms", 1500));
+		CHECK(duration_is(k, "010s", 10000));
+		CHECK(duration_is(k, "1.000000000000s", 1000));
+		CHECK(duration_is(k, "5m", 300000));
+		CHECK(duration_is(k, "5min", 300000));
+		CHECK(duration_is(k, "0.5m", 30000));
+		CHECK(duration_is(k, "0.1h", 360000));
+		CHECK(duration_is(k, "0.0005h", 1800));
+	}
+	/* Ranges differ by key, and the message names the key's own. */
+	CHECK(duration_is("idle_timeout", "2h", 7200000));
+	CHECK(duration_refused("prelude_timeout", "2h", "expected from 1s to 1h"));
+	CHECK(duration_refused("handshake_timeout", "50ms", "expected from 100ms to 10m"));
+	CHECK(duration_refused("idle_timeout", "8d", "is not a duration"));
+	CHECK(duration_refused("idle_timeout", "169h", "expected from 1s to 7 days"));
+	CHECK(duration_is("drain_timeout", "168h", 7 * 86400000u));
+	CHECK(duration_is("handshake_timeout", "0.1", 100));
+
+	/* The STARTTLS greeting name: one rule, shared with starttls_init. */
+	{
+		char name[300];
+		CHECK(cfg_hostname_ok("mx1.example.org") && cfg_hostname_ok("a") &&
+		      cfg_hostname_ok("MAIL-1"));
+		CHECK(!cfg_hostname_ok("") && !cfg_hostname_ok("mail_1") &&
+		      !cfg_hostname_ok("mail 1") && !cfg_hostname_ok("mail\r\n250 x") &&
+		      !cfg_hostname_ok("m\xc3\xa9l") && !cfg_hostname_ok("a/b"));
+		memset(name, 'x', 253);
+		name[253] = '\0';
+		CHECK(cfg_hostname_ok(name));
+		name[253] = 'x';
+		name[254] = '\0';
+		CHECK(!cfg_hostname_ok(name));
+	}
+	{
+		struct cfg_load_opts bad = {.system_hostname = "mail_1"};
+		struct cfg_load_opts good = {.system_hostname = "mx1.example.org"};
+		struct cfg_load_opts unknown = {.system_hostname = ""};
+
+		/* A system name starttls_init would refuse fails the load, at
+		 * each STARTTLS listener that would use it. */
+		diag_free(&d);
+		c = cfg_load_string_opts("t.ini", TLS MX, &bad, &d);
+		CHECK(c == NULL && d.errors == 1);
+		CHECK(said(&d, "t.ini:3: [mx] hostname: the system's host name 'mail_1'",
+		           "set 'hostname =' in [portier] or in this listener"));
+		diag_free(&d);
+		c = cfg_load_string_opts("t.ini", TLS MX "[ok]\nlisten = 2526\nmode = starttls\n"
+		                         "protocol = imap\nbackend = 127.0.0.1:2\n"
+		                         "hostname = imap.example.org\n"
+		                         "[web]\nlisten = 8443\nbackend = 127.0.0.1:2\n", &bad, &d);
+		CHECK(c == NULL && d.errors == 1 && said(&d, "t.ini:3: [mx] hostname:", "'mail_1'"));
+		diag_free(&d);
+		c = cfg_load_string_opts("t.ini", TLS MX, &unknown, &d);
+		CHECK(c == NULL && said(&d, "t.ini:3: [mx] hostname:", "cannot be read"));
+		/* ... but not when the file names one, or nothing needs one. */
+		diag_free(&d);
+		c = cfg_load_string_opts("t.ini", "[portier]\nhostname = mx.example.org\n"
+		                         TLS MX, &bad, &d);
+		CHECK(c != NULL && d.errors == 0);
+		if (c)
+			CHECK_STR(c->hostname, "mx.example.org");
+		cfg_free(c);
+		diag_free(&d);
+		c = cfg_load_string_opts("t.ini", TLS MX "hostname = mx.example.org\n", &bad, &d);
+		CHECK(c != NULL && d.errors == 0);
+		if (c)
+			CHECK_STR(c->listeners[0].hostname, "mx.example.org");
+		cfg_free(c);
+		diag_free(&d);
+		c = cfg_load_string_opts("t.ini", TLS "[web]\nlisten = 8443\nbackend = 127.0.0.1:2\n",
+		                         &bad, &d);
+		CHECK(c != NULL && d.errors == 0);
+		cfg_free(c);
+		diag_free(&d);
+		c = cfg_load_string_opts("t.ini", TLS MX, &good, &d);
+		CHECK(c != NULL && d.errors == 0);
+		if (c)
+			CHECK_STR(c->hostname, "mx1.example.org");
+		cfg_free(c);
+		/* A bad name in the file is blamed at its line, and the system
+		 * name it stood in for is not blamed as well. */
+		diag_free(&d);
+		c = cfg_load_string_opts("t.ini", "[portier]\nhostname = mail_2\n" TLS MX, &bad, &d);
+		CHECK(c == NULL && d.errors == 1 &&
+		      said(&d, "t.ini:2: [portier] hostname: 'mail_2' is not a host name", NULL));
+		diag_free(&d);
+		c = cfg_load_string_opts("t.ini", TLS MX "hostname = mail_2\n", &bad, &d);
+		CHECK(c == NULL && d.errors == 1 &&
+		      said(&d, "t.ini:8: [mx] hostname: 'mail_2' is not a host name", NULL));
+		load(TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\nhostname = a b\n", &d);
+		CHECK(said(&d, "t.ini:6: [a] hostname:", "not a host name"));
+	}
+
+	/* A problem the diag cannot store is still counted, makes the load
+	 * fail, and is reported as lost. Each of its three allocations may
+	 * be the one that fails. */
+	{
+		struct diag od = {.realloc_fn = failing_realloc};
+		char *out;
+
+		for (int n = 0; n < 3; n++) {
+			fail_after = n;
+			diag_add(&od, 0, "t.ini", 1, "a", "k", "problem %d", n);
+		}
+		fail_after = -1;
+		CHECK(od.n == 0 && od.errors == 3 && od.warnings == 0 && od.lost == 3);
+		diag_add(&od, 1, "t.ini", 2, NULL, NULL, "kept");
+		CHECK(od.n == 1 && od.warnings == 1 && od.lost == 3);
+		out = printed(&od);
+		CHECK(out != NULL && strcmp(out, "warning: t.ini:2: kept\n"
+		      "3 further problems not recorded (out of memory)\n") == 0);
+		free(out);
+		diag_free(&od);
+		CHECK(od.lost == 0 && od.errors == 0 && od.realloc_fn == failing_realloc);
+		fail_after = 0;
+		diag_add(&od, 1, "t.ini", 2, NULL, NULL, "lost warning");
+		fail_after = -1;
+		CHECK(od.n == 0 && od.warnings == 1 && od.errors == 0 && od.lost == 1);
+		out = printed(&od);
+		CHECK(out != NULL && strcmp(out, "1 further problem not recorded "
+		      "(out of memory)\n") == 0);
+		free(out);
+		diag_free(&od);
+		/* A config with an error is refused although no line is kept. */
+		fail_after = 0;
+		c = cfg_load_string("t.ini", TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n"
+		                    "idle_timeout = nan\n", &od);
+		fail_after = -1;
+		CHECK(c == NULL && od.errors == 1 && od.lost == 1 && od.n == 0);
+		cfg_free(c);
+		diag_free(&od);
+	}
 
 	/* Edit distance and the key table. */
 	CHECK(cfg_edit_distance("backend", "bakend") == 1);
