@@ -8,6 +8,7 @@
 #include "master.h"
 #include "privdrop.h"
 #include "server.h"
+#include "shared.h"
 #include "tlsctx.h"
 
 #include <errno.h>
@@ -78,19 +79,80 @@ static int check_only(const char *path)
 	return rc;
 }
 
-/* One worker: an event loop serving c from the sockets of set. Takes over
- * tls. 0 or 1. */
-static int serve(const struct cfg *c, struct tlsctx **tls, struct listener_set *set)
+/* A worker that cannot serve, for the tests of a reload that fails after
+ * the fork (no configuration makes one on purpose: every check a worker
+ * could fail is made by the master first). While the file named by the
+ * environment variable PORTIER_TEST_WORKER_FAIL exists, a worker does not
+ * serve: it ends with status 1, or, if the file begins with "hang", waits
+ * silently until a signal ends it. Read in workers only, never by the
+ * master. */
+static int test_worker_fails(void)
+{
+	const char *path = getenv("PORTIER_TEST_WORKER_FAIL");
+	char head[4] = "";
+	FILE *f;
+
+	if (path == NULL || *path == '\0' || (f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fread(head, 1, sizeof(head), f) != sizeof(head))
+		head[0] = '\0';
+	fclose(f);
+	log_errx("PORTIER_TEST_WORKER_FAIL: %s exists; not serving", path);
+	if (memcmp(head, "hang", 4) == 0) {
+		sigset_t any;
+		sigemptyset(&any);
+		sigprocmask(SIG_SETMASK, &any, NULL);   /* SIGTERM ends it */
+		for (;;)
+			pause();
+	}
+	return 1;
+}
+
+/* The loop's first turn: its signal watchers and acceptors are in place,
+ * so the worker serves; the master may now let the old workers go. A
+ * SIGTERM or SIGINT held back since the fork (become_worker) comes now. */
+static void on_serving(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	sigset_t stop;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &stop, NULL);
+	log_info("serving (pid %ld)", (long)getpid());
+	if (master_ready(w->data) < 0)
+		log_warn("cannot tell the master this worker serves");
+}
+
+/* One worker: an event loop serving m's config from the sockets of its
+ * set, with its contexts (taken over). Tells the master once it serves.
+ * 0 or 1. */
+static int serve(struct master *m)
 {
 	struct server srv;
+	ev_timer ready;
 
-	if (server_init(&srv, EV_DEFAULT, c, tls, set) < 0) {
+	if (server_init(&srv, EV_DEFAULT, m->cfg, m->tls, &m->set) < 0) {
 		log_errx("out of memory");
 		return 1;
 	}
+	if (test_worker_fails()) {
+		server_free(&srv);
+		listener_close(&m->set);
+		return 1;
+	}
+	ev_timer_init(&ready, on_serving, 0., 0.);
+	ready.data = m;
+	ev_timer_start(EV_DEFAULT, &ready);
 	server_run(&srv);
+	ev_timer_stop(EV_DEFAULT, &ready);
+	/* The loop is over and the worker on its way out: a SIGTERM from the
+	 * master stopping must not cut that short (it would end "killed",
+	 * which counts as an unclean stop, and lose a sanitizer's report). */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	server_free(&srv);
-	listener_close(set);
+	listener_close(&m->set);
 	return 0;
 }
 
@@ -167,12 +229,15 @@ int main(int argc, char **argv)
 	log_set_quiet(c->log_quiet);
 	if (listener_write_ports(c, &m.set) < 0)
 		log_warn("cannot write ports_file %s", c->ports_file);
+	/* Before the first fork: every worker, of every reload, shares it. */
+	if (shared_map(SHARED_SIZE) == NULL)
+		log_warn("cannot map the shared region; serving without it");
 	m.path = path;
 	m.cfg = c;
 	rc = master_run(&m, &worker);
 	if (rc == MASTER_WORKER) {
 		log_set_worker(worker);
-		rc = serve(m.cfg, m.tls, &m.set);
+		rc = serve(&m);
 		cfg_free(m.cfg);
 		log_close();
 		return rc;

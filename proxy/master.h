@@ -16,14 +16,23 @@ struct tlsctx;
  * A reload reads the file again and builds the new generation beside the
  * running one: config, certificates, sockets (an address that stays keeps
  * its socket and the connections queued on it). Only if all of that worked
- * does it start the new workers and send the old ones SIGQUIT, on which
- * they close their listening sockets and finish their connections; a
- * config with errors is logged and changes nothing.
+ * does it start the new workers; a config with errors is logged and
+ * changes nothing. Each new worker reports through its readiness pipe
+ * once it serves (master_ready). When all have, within READY_LIMIT_S, the
+ * old workers get SIGQUIT, on which they close their listening sockets and
+ * finish their connections. If one cannot be started, ends first or stays
+ * silent, the new generation is stopped and undone, and the old one goes
+ * on serving as if nothing happened.
  *
  * The master holds the certificates and ticket keys the workers inherit,
  * so a ticket one worker issued resumes on any other, and across reloads.
  * With `user`, the master keeps root (to bind, read keys, start workers)
  * and every worker gives it up before serving.
+ *
+ * The shared region (shared.c), mapped by main() before master_run, is the
+ * same in every generation: the master claims each listener's counter slot
+ * before it forks the workers that count in it, and keeps the header's
+ * generation, reload history and count of serving workers.
  */
 
 struct master {
@@ -33,6 +42,7 @@ struct master {
 	struct listener_set set;
 	struct privdrop user;
 	int drop;                         /* workers switch to user */
+	int ready_fd;                     /* in a worker: for master_ready() */
 };
 
 #define MASTER_WORKER (-1)
@@ -50,6 +60,14 @@ int master_prepare(struct cfg *c, struct tlsctx ***tls, struct privdrop *pd,
  * returns MASTER_WORKER with *worker set to its number (1..N); the caller
  * then serves m->cfg from m->set with m->tls, and exits. */
 int master_run(struct master *m, unsigned *worker);
+
+/* master_ready(m): in a worker (after master_run returned MASTER_WORKER),
+ * tell the master it serves: once its server is set up, from the first
+ * turn of its loop, which should then also unblock SIGTERM and SIGINT
+ * (held back since the fork). A reload waits for this from every new
+ * worker before the old ones let go. Once only; 0, or -1 (errno) if the
+ * master cannot hear it. */
+int master_ready(struct master *m);
 
 /* master_cpus(): how many CPUs this process may run on (workers = auto). */
 unsigned master_cpus(void);

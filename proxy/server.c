@@ -1,6 +1,7 @@
 #include "server.h"
 #include "conn.h"
 #include "log.h"
+#include "shared.h"
 #include "tlsctx.h"
 
 #include <errno.h>
@@ -8,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ACCEPT_BATCH 64          /* accepts per readiness event */
 #define FD_RETRY_SECONDS 1.0     /* pause after EMFILE/ENFILE */
+#define TICK_SECONDS 1.0         /* server_tick() */
 
 struct tlsctx **server_prepare(const struct cfg *c, struct diag *d)
 {
@@ -112,6 +115,20 @@ static void on_drain_limit(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+void server_tick(struct server *s, time_t now)
+{
+	/* The ticket callback advances the keys too, but only when a
+	 * handshake comes: without this, an idle worker would hold a secret
+	 * that can decrypt old tickets for as long as it stays idle. */
+	for (size_t i = 0; i < s->nsvcs; i++)
+		tlsctx_tick(s->svcs[i].tls, now);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	server_tick(w->data, time(NULL));
+}
+
 /* A new configuration's workers have taken over the listening sockets:
  * give up this worker's copies at once, so that a listener the new
  * configuration dropped really closes, and end when the open connections
@@ -160,6 +177,9 @@ int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
 		s->svcs[i].cl = &c->listeners[i];
 		s->svcs[i].tls = tls ? tls[i] : NULL;
 		s->svcs[i].srv = s;
+		/* Found by name, so that a listener that stays across a reload
+		 * keeps counting where it did (the master claimed the slot). */
+		s->svcs[i].stats = shared_slot(shared_get(), c->listeners[i].name);
 	}
 	free(tls);
 	s->nacc = set->n;
@@ -171,6 +191,8 @@ int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
 	s->fd_retry.data = s;
 	ev_init(&s->drain_limit, on_drain_limit);
 	s->drain_limit.data = s;
+	ev_timer_init(&s->tick, on_tick, TICK_SECONDS, TICK_SECONDS);
+	s->tick.data = s;
 	ev_signal_init(&s->sig_term, on_signal, SIGTERM);
 	ev_signal_init(&s->sig_int, on_signal, SIGINT);
 	ev_signal_init(&s->sig_quit, on_quit, SIGQUIT);
@@ -191,10 +213,12 @@ void server_run(struct server *s)
 		sigprocmask(SIG_UNBLOCK, &quit, NULL);
 	}
 	accepting(s, NULL, 1);
+	ev_timer_start(s->loop, &s->tick);
 	ev_run(s->loop, 0);
 	accepting(s, NULL, 0);
 	ev_timer_stop(s->loop, &s->fd_retry);
 	ev_timer_stop(s->loop, &s->drain_limit);
+	ev_timer_stop(s->loop, &s->tick);
 	while (s->conns)
 		conn_close(s->conns, s->stop_reason);
 	ev_signal_stop(s->loop, &s->sig_term);

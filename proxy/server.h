@@ -3,12 +3,14 @@
 
 #include <ev.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "cfg.h"
 #include "diag.h"
 #include "listener.h"
 
 struct conn;
+struct shared_slot;
 struct tlsctx;
 
 /* The running form of one listener section: what its connections share. */
@@ -18,6 +20,7 @@ struct svc {
 	struct server *srv;
 	unsigned nconns;
 	int full;                    /* max_connections reached: not accepting */
+	struct shared_slot *stats;   /* its counters in the shared region; NULL */
 };
 
 struct acceptor {
@@ -39,6 +42,7 @@ struct server {
 	int fd_paused;
 	int draining;                /* SIGQUIT: serve what is open, then end */
 	ev_timer drain_limit;        /* drain_timeout */
+	ev_timer tick;               /* every second, busy or idle: server_tick() */
 	const char *stop_reason;     /* for the connections still open at the end */
 	ev_signal sig_term, sig_int, sig_quit;
 };
@@ -61,8 +65,15 @@ void server_run(struct server *s);
 /* server_free(s): release what server_init took; s may be reused. */
 void server_free(struct server *s);
 
+/* server_tick(s, now): the chores of a worker that must happen even when no
+ * connection comes (called every second with the wall clock): every
+ * listener's ticket keys move to the period of now, so that an idle worker
+ * does not keep secrets past their use. */
+void server_tick(struct server *s, time_t now);
+
 /* Called by conn.c. */
 void server_conn_opened(struct svc *svc, struct conn *c);
 void server_conn_closed(struct svc *svc, struct conn *c);
+
 
 #endif

@@ -245,3 +245,198 @@ def test_reload_that_cannot_bind_is_refused(portier, certs, http_backend):
         assert b"200 OK" in get(p.port("web"), certs.client_context(), "/echo/b")[0]
     finally:
         taken.close()
+
+
+# ---- readiness: the old workers let go only once the new ones serve ---------
+#
+# No configuration makes a worker fail after the fork (the master checks
+# everything a worker would need first), so these tests use the worker-only
+# hook PORTIER_TEST_WORKER_FAIL=FILE (main.c): while FILE exists a new worker
+# does not serve; it exits with status 1, or waits silently if FILE begins
+# with "hang".
+
+def started_since(p, mark):
+    """[(worker number, pid)] from the "worker N started (pid P)" lines after mark."""
+    return [(int(m.group(1)), int(m.group(2)))
+            for m in re.finditer(r"worker (\d+) started \(pid (\d+)\)", p.log()[mark:])]
+
+
+def hup(p):
+    """SIGHUP without waiting for a verdict (the harness waits for one that a
+    failing reload does not give); returns the log offset before it."""
+    mark = p.mark()
+    os.kill(p.proc.pid, signal.SIGHUP)
+    return mark
+
+
+def ask(conn, path="/who"):
+    """One request on a kept-alive TLS connection: the whole response."""
+    conn.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode())
+    out = b""
+    while b"\r\n\r\n" not in out or len(out.partition(b"\r\n\r\n")[2]) < int(
+            re.search(rb"Content-Length: (\d+)", out).group(1)):
+        d = conn.recv(65536)
+        assert d, "connection closed after %r" % out
+        out += d
+    return out
+
+
+def serving(p, n=1):
+    """The pids of the first n workers, once each says it serves (before
+    that, a worker would still read the hook's file)."""
+    harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", p.log())) >= n, 5,
+                     "%d workers to serve" % n)
+    return [int(x) for x in re.findall(r"serving \(pid (\d+)\)", p.log())[:n]]
+
+
+@pytest.fixture
+def fail_file(workdir, monkeypatch):
+    """The hook's file (absent at first); portier inherits the variable."""
+    path = os.path.join(str(workdir), "workers-fail")
+    monkeypatch.setenv("PORTIER_TEST_WORKER_FAIL", path)
+    return path
+
+
+def test_a_reload_whose_workers_cannot_serve_keeps_the_running_configuration(
+        portier, certs, http_backend, backend_b, fail_file):
+    http_backend.name = "a"
+    p = portier(web(certs, http_backend.port), glob=[("workers", "2")])
+    port = p.port("web")
+    ctx = certs.client_context()
+    old = set(serving(p, 2))
+    assert old == set(p.workers().values())
+    held = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                           server_hostname="localhost")
+    try:
+        assert b"backend a GET /who" in ask(held)
+        # The new configuration: another backend, and a listener of its own
+        # on a port that must not stay open once the reload is undone.
+        extra_port = harness.free_port()
+        p.rewrite(web(certs, backend_b.port) +
+                  [listener("extra", backend_b.port, protocol="http",
+                            listen="127.0.0.1:%d" % extra_port)])
+        with open(fail_file, "w") as f:
+            f.write("exit\n")
+        mark = hup(p)
+        m = p.wait_log(r"reload failed: worker ([12]) \(pid (\d+)\) exited with status 1 "
+                       r"before serving; keeping the running configuration", since=mark,
+                       timeout=15)
+        log = p.log()[mark:]
+        assert "PORTIER_TEST_WORKER_FAIL: %s exists; not serving" % fail_file in log, log
+        new = [pid for _, pid in started_since(p, mark)]
+        assert len(new) == 2 and int(m.group(2)) in new, log
+        # The new generation is gone (the other new worker was stopped) ...
+        harness.wait_for(lambda: not any(harness.alive(pid) for pid in new), 15,
+                         "the new workers to end")
+        # ... and the old one never was told to let go.
+        assert all(harness.alive(pid) for pid in old)
+        log = p.log()[mark:]
+        assert "reloaded" not in log and "no longer accepting" not in log, log
+        assert not harness.port_open(extra_port), "the failed reload's new port stayed open"
+        # Its connection and new ones are served by the old configuration.
+        assert b"backend a GET /who" in ask(held)
+        for _ in range(4):
+            assert b"backend a GET /who" in get(port, ctx)[0]
+    finally:
+        held.close()
+    # Once the workers can serve again, the same file reloads: the sockets
+    # the failed attempt had taken were given back.
+    os.unlink(fail_file)
+    mark = p.reload()
+    assert p.port("web") == port and harness.port_open(extra_port)
+    for _ in range(3):
+        assert b"backend b GET /who" in get(port, ctx)[0]
+    for pid in old:
+        p.wait_log(r"worker \(pid %d\) of the previous configuration has finished" % pid,
+                   since=mark, timeout=10)
+    assert not any(harness.alive(pid) for pid in old)
+
+
+def test_the_old_workers_drain_only_after_the_new_ones_serve(portier, certs, http_backend,
+                                                             backend_b):
+    p = portier(web(certs, http_backend.port), glob=[("workers", "2")])
+    harness.wait_for(lambda: len(p.workers()) == 2, 5, "two workers")
+    old = p.workers()
+    p.rewrite(web(certs, backend_b.port))
+    mark = p.reload()
+    log = p.log()[mark:]
+    new = [pid for _, pid in started_since(p, mark)]
+    assert len(new) == 2, log
+    # Each new worker says it serves before it tells the master; the master
+    # commits the reload only after both told it, and sends SIGQUIT after.
+    reloaded = log.index("reloaded: ")
+    for pid in new:
+        serving = log.index("serving (pid %d)" % pid)
+        assert serving < reloaded, log
+    quits = [m.start() for m in re.finditer(r"reload: no longer accepting", log)]
+    assert len(quits) == 2 and min(quits) > reloaded, log
+    assert re.search(r"reloaded: .* \(generation 2\)", log), log
+    for pid in old.values():
+        p.wait_log(r"worker \(pid %d\) of the previous configuration has finished" % pid,
+                   since=mark, timeout=10)
+    assert b"backend b GET" in get(p.port("web"), certs.client_context())[0]
+
+
+def test_a_new_worker_that_never_reports_fails_the_reload_after_the_bound(
+        portier, certs, http_backend, backend_b, fail_file):
+    """A new worker that stays silent fails the reload after 10 s; a SIGHUP
+    that came meanwhile is not lost but reloads once the first is over."""
+    http_backend.name = "a"
+    p = portier(web(certs, http_backend.port))
+    old, = serving(p)
+    with open(fail_file, "w") as f:
+        f.write("hang\n")
+    p.rewrite(web(certs, backend_b.port))
+    mark = hup(p)
+    p.wait_log(r"PORTIER_TEST_WORKER_FAIL: .* not serving", since=mark)
+    (_, silent), = started_since(p, mark)
+    # While the master waits for it, the running configuration serves.
+    assert b"backend a GET /who" in get(p.port("web"), certs.client_context())[0]
+    os.unlink(fail_file)
+    os.kill(p.proc.pid, signal.SIGHUP)
+    p.wait_log(r"SIGHUP: a reload is still waiting for its workers; reloading again "
+               r"once it is over", since=mark)
+    assert "no longer accepting" not in p.log()[mark:] and harness.alive(old)
+    failed = p.wait_log(r"reload failed: worker 1 \(pid %d\) did not report serving "
+                        r"within 10s; keeping the running configuration" % silent,
+                        since=mark, timeout=20)
+    p.wait_log(r"worker \(pid %d\) of the failed reload was killed by signal 15" % silent,
+               since=mark, timeout=15)
+    # Then the second SIGHUP's reload, which succeeds.
+    p.wait_log(r"reloaded: .* \(generation 2\)", since=mark, timeout=15)
+    log = p.log()[mark:]
+    assert log.index(failed.group(0)) < log.index("reloaded: "), log
+    p.wait_log(r"worker \(pid %d\) of the previous configuration has finished" % old,
+               since=mark, timeout=10)
+    assert not harness.alive(silent)
+    assert b"backend b GET /who" in get(p.port("web"), certs.client_context())[0]
+
+
+def test_a_worker_that_dies_while_a_reload_waits_is_replaced_from_the_running_configuration(
+        portier, certs, http_backend, backend_b, fail_file):
+    """The master keeps reaping and restarting while it waits; the worker it
+    starts in between serves the configuration still running."""
+    http_backend.name = "a"
+    p = portier(web(certs, http_backend.port))
+    port = p.port("web")
+    old, = serving(p)
+    with open(fail_file, "w") as f:
+        f.write("hang\n")
+    p.rewrite(web(certs, backend_b.port))
+    mark = hup(p)
+    p.wait_log(r"PORTIER_TEST_WORKER_FAIL: .* not serving", since=mark)
+    (_, silent), = started_since(p, mark)
+    os.unlink(fail_file)     # the replacement must not hang too
+    os.kill(old, signal.SIGKILL)
+    p.wait_log(r"worker 1 \(pid %d\) was killed by signal 9" % old, since=mark)
+    harness.wait_for(lambda: len(started_since(p, mark)) == 2, 5, "a replacement worker")
+    replacement = started_since(p, mark)[1][1]
+    p.wait_log(r"serving \(pid %d\)" % replacement, since=mark)
+    for _ in range(3):
+        assert b"backend a GET /who" in get(port, certs.client_context())[0]
+    assert harness.alive(silent)
+    # SIGTERM while the reload still waits: the master stops every worker,
+    # the silent one too, and exits cleanly.
+    p.stop()
+    assert re.search(r"got signal 15 during a reload: its new workers stop too", p.log())
+    assert not harness.alive(silent) and not harness.alive(replacement)

@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import ssl
+import struct
+import time
 
 import pytest
 
@@ -218,3 +220,127 @@ def test_user_root_is_refused(workdir):
                                        "backend = 127.0.0.1:9\n")
     assert rc == 1, out
     assert re.search(r"check\.ini:2: \[portier\] user: 'root' is root", out), out
+
+
+# ---- readiness pipes and the shared region ----------------------------------
+
+def fds(pid, kind):
+    """The targets of pid's open fds that start with kind ("pipe:")."""
+    out = set()
+    d = "/proc/%d/fd" % pid
+    for fd in os.listdir(d):
+        with contextlib.suppress(OSError):
+            t = os.readlink(os.path.join(d, fd))
+            if t.startswith(kind):
+                out.add(t)
+    return out
+
+
+def wait_serving(p, n, since=0):
+    harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", p.log()[since:])) >= n,
+                     5, "%d workers to serve" % n)
+
+
+def test_no_readiness_pipe_outlives_the_report(two):
+    """Each worker tells the master it serves through a pipe of its own;
+    once all have, no process holds a pipe: none leaked into a sibling."""
+    wait_serving(two, 2)
+    for pid in [two.proc.pid] + list(started_workers(two).values()):
+        harness.wait_for(lambda: not fds(pid, "pipe:"), 5, "pid %d to hold no pipe" % pid)
+
+
+# The header of struct shared (proxy/shared.h) as the tests read it from a
+# process's memory: magic, version, size, generation, workers_up, reloads_ok,
+# reloads_failed, last_reload (u64 each), then the claim lock (u32); the
+# slots follow at SLOTS_AT, each a u32 'used', name[64] and 38 u64 counters.
+SHARED_SIZE = 1 << 20
+HEADER = struct.Struct("<8s7Q")
+SLOTS_AT = 72
+SLOT_SIZE = 72 + 38 * 8
+SLOTS = 256
+
+
+def shared_region(pid):
+    """(address, mapping inode) of pid's shared region, or None: a 1 MiB
+    shared writable mapping that starts with the magic."""
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if hi - lo != SHARED_SIZE or fields[1] != "rw-s":
+                continue
+            with open("/proc/%d/mem" % pid, "rb") as mem:
+                mem.seek(lo)
+                if mem.read(8) == b"portshm1":
+                    return lo, fields[4]
+    return None
+
+
+def shared_state(pid):
+    """The header fields and the claimed slot names, read from pid."""
+    addr, _ = shared_region(pid)
+    with open("/proc/%d/mem" % pid, "rb") as mem:
+        mem.seek(addr)
+        raw = mem.read(SLOTS_AT + SLOTS * SLOT_SIZE)
+    magic, version, size, gen, up, ok, failed, last = HEADER.unpack_from(raw)
+    names = []
+    for i in range(SLOTS):
+        at = SLOTS_AT + i * SLOT_SIZE
+        used, = struct.unpack_from("<I", raw, at)
+        if used:
+            names.append(raw[at + 4:at + 68].split(b"\0")[0].decode())
+    return {"version": version, "size": size, "generation": gen, "workers_up": up,
+            "reloads_ok": ok, "reloads_failed": failed, "last_reload": last, "names": names}
+
+
+def test_every_worker_shares_the_masters_region(two):
+    wait_serving(two, 2)
+    master = shared_region(two.proc.pid)
+    assert master is not None, "the master maps no shared region"
+    workers = started_workers(two)
+    for pid in workers.values():
+        assert shared_region(pid) == master, "worker %d has a region of its own" % pid
+    harness.wait_for(lambda: shared_state(two.proc.pid)["workers_up"] == 2, 5,
+                     "the master to count two workers up")
+    st = shared_state(two.proc.pid)
+    assert st["version"] == 1 and st["size"] == SHARED_SIZE
+    assert st["generation"] == 1 and st["reloads_ok"] == 0 and st["reloads_failed"] == 0
+    assert st["names"] == ["web"]
+    # A worker that dies: its replacement maps the same pages; the count
+    # goes down and back up.
+    mark = two.mark()
+    os.kill(workers[1], signal.SIGKILL)
+    harness.wait_for(lambda: 1 in started_workers(two, since=mark), 5, "a new worker 1")
+    new = started_workers(two, since=mark)[1]
+    wait_serving(two, 1, since=mark)
+    assert shared_region(new) == master
+    harness.wait_for(lambda: shared_state(two.proc.pid)["workers_up"] == 2, 5,
+                     "the master to count two workers up again")
+
+
+def test_the_shared_region_survives_reloads(portier, certs, http_backend):
+    def conf(*names):
+        return [("tls", tls_items(certs.ec))] + [
+            listener(n, http_backend.port, protocol="http") for n in names]
+    p = portier(conf("web"), glob=[("workers", "2")])
+    wait_serving(p, 2)
+    region = shared_region(p.proc.pid)
+    before = time.time()
+    p.rewrite(conf("web", "api"))
+    mark = p.reload()
+    st = shared_state(p.proc.pid)
+    assert st["generation"] == 2 and st["reloads_ok"] == 1 and st["reloads_failed"] == 0
+    assert int(before) <= st["last_reload"] <= time.time() + 1
+    # "web" keeps its slot; "api" gets the next one.
+    assert st["names"] == ["web", "api"]
+    for pid in started_workers(p, since=mark).values():
+        assert shared_region(pid) == region, "a new worker maps another region"
+    harness.wait_for(lambda: shared_state(p.proc.pid)["workers_up"] == 2, 5,
+                     "two workers of the new configuration up")
+    # A refused reload counts as failed and changes the generation not.
+    p.rewrite([("tls", tls_items(certs.ec)),
+               ("web", [("listen", "127.0.0.1:0"), ("mode", "tlss")])])
+    p.reload(expect="reload refused")
+    st = shared_state(p.proc.pid)
+    assert st["generation"] == 2 and st["reloads_ok"] == 1 and st["reloads_failed"] == 1
+

@@ -2,7 +2,10 @@
  * (a master and the workers it forked) must derive the same keys period by
  * period, whichever way each one gets there, and never go back. */
 #include "check.h"
+#include "server.h"
 #include "tlsctx_int.h"
+
+#include <stdlib.h>
 
 #define H TLSTICKET_PERIOD_S
 
@@ -16,6 +19,78 @@ static int same(const struct tlsticket *a, const struct tlsticket *b)
 	return a->period == b->period && memcmp(a->secret, b->secret, 32) == 0 &&
 	       same_keys(&a->cur, &b->cur) && a->have_prev == b->have_prev &&
 	       (!a->have_prev || same_keys(&a->prev, &b->prev));
+}
+
+/* A listener's context with only ticket keys, made for the period of t. */
+static struct tlsctx *keys_only(uint64_t t)
+{
+	struct tlsctx *x = calloc(1, sizeof(*x));
+
+	if (x == NULL || tlsticket_init(&x->ticket, t) < 0)
+		abort();
+	x->refs = 1;
+	return x;
+}
+
+struct watch {
+	struct server *srv;
+	time_t until;
+};
+
+/* Ends the loop once the worker's tick moved the keys to this period (or
+ * after a bound, for the CHECK to report). */
+static void on_watch(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct watch *wa = w->data;
+	const struct tlsticket *tk = &wa->srv->svcs[0].tls->ticket;
+
+	if (tk->period == (uint64_t)time(NULL) / H || time(NULL) > wa->until)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+/* A worker's ticket keys advance without any connection: the server's
+ * one-second tick (server_tick) moves them on the wall clock. */
+static void test_idle_worker_tick(void)
+{
+	struct diag d = {0};
+	struct cfg *c = cfg_load_string("t.ini", "[web]\nlisten = 127.0.0.1:0\n"
+	                                "mode = plain\nbackend = 127.0.0.1:9\n", &d);
+	struct listener_set none = {0};
+	struct tlsctx **tls = calloc(1, sizeof(*tls));
+	struct server srv;
+	struct tlsticket start;
+	uint64_t now = (uint64_t)time(NULL);
+
+	CHECK(c != NULL && tls != NULL);
+	if (c == NULL || tls == NULL)
+		exit(CHECK_DONE());
+	/* Keys made three periods ago, as a worker idle since then holds. */
+	tls[0] = keys_only(now - 3 * H);
+	start = tls[0]->ticket;
+	CHECK(server_init(&srv, EV_DEFAULT, c, tls, &none) == 0);
+
+	/* server_tick itself, on a given clock: nothing within the period,
+	 * the ratchet on a new one. */
+	server_tick(&srv, (time_t)(start.period * H + H - 1));
+	CHECK(same(&srv.svcs[0].tls->ticket, &start));
+	server_tick(&srv, (time_t)(now - 2 * H));
+	CHECK(srv.svcs[0].tls->ticket.period == start.period + 1);
+	CHECK(srv.svcs[0].tls->ticket.have_prev &&
+	      same_keys(&srv.svcs[0].tls->ticket.prev, &start.cur));
+
+	/* The loop's timer, on the real clock, with no connection at all. */
+	struct watch wa = {&srv, time(NULL) + 10};
+	ev_timer watch;
+	ev_timer_init(&watch, on_watch, 0.05, 0.05);
+	watch.data = &wa;
+	ev_timer_start(EV_DEFAULT, &watch);
+	server_run(&srv);
+	ev_timer_stop(EV_DEFAULT, &watch);
+	CHECK(srv.svcs[0].tls->ticket.period == (uint64_t)time(NULL) / H);
+	CHECK(memcmp(srv.svcs[0].tls->ticket.secret, start.secret, 32) != 0);
+	server_free(&srv);
+	cfg_free(c);
+	diag_free(&d);
 }
 
 int main(void)
@@ -77,5 +152,7 @@ int main(void)
 
 	tlsticket_wipe(&a);
 	CHECK(memcmp(&a, zero, sizeof(a)) == 0);
+
+	test_idle_worker_tick();
 	return CHECK_DONE();
 }

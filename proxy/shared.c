@@ -1,0 +1,171 @@
+#include "shared.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Atomics that need a lock inside the C library would not be shared by
+ * another process: only lock-free ones may live in the region. */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2 &&
+               ATOMIC_INT_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+
+/* A claim waits at most this many turns for another process's claim. */
+#define CLAIM_TRIES 100000
+
+static struct shared *region;
+static size_t region_len;
+
+struct shared *shared_map(size_t size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t len;
+	void *p;
+
+	if (region != NULL) {
+		errno = EBUSY;
+		return NULL;
+	}
+	if (page <= 0)
+		page = 4096;
+	len = size < sizeof(struct shared) ? sizeof(struct shared) : size;
+	len = (len + (size_t)page - 1) / (size_t)page * (size_t)page;
+	/* Anonymous pages come zeroed: every counter and slot starts empty. */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	region = p;
+	region_len = len;
+	region->magic = SHARED_MAGIC;
+	region->version = SHARED_VERSION;
+	region->size = len;
+	atomic_store(&region->generation, 1);
+	return region;
+}
+
+struct shared *shared_get(void)
+{
+	return region;
+}
+
+void shared_unmap(void)
+{
+	if (region == NULL)
+		return;
+	munmap(region, region_len);
+	region = NULL;
+	region_len = 0;
+}
+
+static struct shared_slot *find(struct shared *sh, const char *name)
+{
+	for (size_t i = 0; i < SHARED_SLOTS; i++) {
+		struct shared_slot *s = &sh->slot[i];
+		/* Acquire: a slot marked used has its whole name written. */
+		if (atomic_load_explicit(&s->used, memory_order_acquire) &&
+		    strcmp(s->name, name) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* The claim lock holds the pid of its holder, so that a holder that died
+ * (killed between two instructions) does not keep it: it is taken over. */
+static int lock(struct shared *sh)
+{
+	uint32_t self = (uint32_t)getpid();
+
+	for (int i = 0; i < CLAIM_TRIES; i++) {
+		uint32_t holder = 0;
+		if (atomic_compare_exchange_strong(&sh->lock, &holder, self))
+			return 0;
+		if (kill((pid_t)holder, 0) < 0 && errno == ESRCH &&
+		    atomic_compare_exchange_strong(&sh->lock, &holder, self))
+			return 0;
+		sched_yield();
+	}
+	return -1;
+}
+
+static void unlock(struct shared *sh)
+{
+	atomic_store(&sh->lock, 0);
+}
+
+struct shared_slot *shared_slot(struct shared *sh, const char *name)
+{
+	struct shared_slot *s;
+
+	if (sh == NULL || strlen(name) >= SHARED_NAME_MAX)
+		return NULL;
+	if ((s = find(sh, name)) != NULL)
+		return s;
+	if (lock(sh) < 0)
+		return NULL;
+	/* Again under the lock: another process may have claimed it since. */
+	if ((s = find(sh, name)) == NULL) {
+		for (size_t i = 0; i < SHARED_SLOTS && s == NULL; i++) {
+			if (atomic_load_explicit(&sh->slot[i].used, memory_order_relaxed))
+				continue;
+			s = &sh->slot[i];
+			strcpy(s->name, name);
+			atomic_store_explicit(&s->used, 1, memory_order_release);
+		}
+	}
+	unlock(sh);
+	return s;
+}
+
+void shared_count(struct shared_slot *s, enum shared_stat k, int64_t delta)
+{
+	/* Two's complement: adding the wrapped value of -n subtracts n. */
+	if (s != NULL && (unsigned)k < SHARED_NSTATS)
+		atomic_fetch_add_explicit(&s->stat[k], (uint64_t)delta,
+		                          memory_order_relaxed);
+}
+
+void shared_count_close(struct shared_slot *s, unsigned reason)
+{
+	if (s == NULL)
+		return;
+	if (reason >= SHARED_REASONS)
+		reason = SHARED_REASONS - 1;
+	atomic_fetch_add_explicit(&s->closed[reason], 1, memory_order_relaxed);
+}
+
+uint64_t shared_stat(const struct shared_slot *s, enum shared_stat k)
+{
+	if (s == NULL || (unsigned)k >= SHARED_NSTATS)
+		return 0;
+	return atomic_load_explicit(&s->stat[k], memory_order_relaxed);
+}
+
+uint64_t shared_closes(const struct shared_slot *s, unsigned reason)
+{
+	if (s == NULL)
+		return 0;
+	if (reason >= SHARED_REASONS)
+		reason = SHARED_REASONS - 1;
+	return atomic_load_explicit(&s->closed[reason], memory_order_relaxed);
+}
+
+void shared_reload_done(struct shared *sh, int ok, time_t now)
+{
+	if (sh == NULL)
+		return;
+	if (ok) {
+		atomic_fetch_add(&sh->generation, 1);
+		atomic_fetch_add(&sh->reloads_ok, 1);
+		atomic_store(&sh->last_reload, (uint64_t)now);
+	} else {
+		atomic_fetch_add(&sh->reloads_failed, 1);
+	}
+}
+
+void shared_set_workers_up(struct shared *sh, unsigned n)
+{
+	if (sh != NULL)
+		atomic_store(&sh->workers_up, n);
+}

@@ -1,0 +1,112 @@
+#ifndef PORTIER_SHARED_H
+#define PORTIER_SHARED_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/*
+ * State every process of one portier sees: a single anonymous MAP_SHARED
+ * region that the master maps before its first fork. Every worker inherits
+ * the same pages, and because the master keeps the region across reloads,
+ * so do the workers of every later configuration.
+ *
+ * It holds a header the master writes (the configuration generation and
+ * the reload history) and a fixed table of per-listener counters, one slot
+ * per listener name: a listener whose name stays across a reload keeps
+ * counting in the same slot.
+ *
+ * Every field that changes after the fork is a lock-free C11 atomic, so
+ * that any process may read or bump it without a lock (a process killed
+ * in the middle cannot leave one held). A plain read of such a field is an
+ * atomic load.
+ */
+
+#define SHARED_SIZE ((size_t)1 << 20)   /* what portier maps: room to grow */
+#define SHARED_MAGIC UINT64_C(0x316d687374726f70)  /* "portshm1" in memory */
+#define SHARED_VERSION 1
+#define SHARED_SLOTS 256                /* listener names, over all reloads */
+#define SHARED_NAME_MAX 64              /* with its NUL */
+#define SHARED_REASONS 32               /* close reasons counted apart */
+
+/* The counters of a listener slot (shared_count). */
+enum shared_stat {
+	SHARED_ACCEPTED,             /* connections accepted */
+	SHARED_ACTIVE,               /* open now: +1 at accept, -1 at close */
+	SHARED_BYTES_UP,             /* client to backend */
+	SHARED_BYTES_DOWN,           /* backend to client */
+	SHARED_HANDSHAKES_OK,
+	SHARED_HANDSHAKES_FAILED,
+	SHARED_NSTATS
+};
+
+struct shared_slot {
+	_Atomic uint32_t used;       /* 1 once name is set, for good */
+	char name[SHARED_NAME_MAX];
+	_Atomic uint64_t stat[SHARED_NSTATS];
+	_Atomic uint64_t closed[SHARED_REASONS];   /* by close reason */
+};
+
+struct shared {
+	/* Written once by shared_map(), before any other process exists. */
+	uint64_t magic;
+	uint64_t version;
+	uint64_t size;               /* of the mapping, bytes */
+	/* Written by the master. */
+	_Atomic uint64_t generation;     /* 1 at start, +1 per successful reload */
+	_Atomic uint64_t workers_up;     /* of the current configuration, serving */
+	_Atomic uint64_t reloads_ok;
+	_Atomic uint64_t reloads_failed; /* refused configs and failed starts */
+	_Atomic uint64_t last_reload;    /* of the last successful one, epoch s; 0 */
+	_Atomic uint32_t lock;           /* held while a slot is claimed */
+	struct shared_slot slot[SHARED_SLOTS];
+};
+
+/* shared_map(size): map the region (size rounded up to whole pages, at
+ * least sizeof(struct shared)) zeroed with a fresh header, and make it the
+ * one shared_get() returns. Call once, in the master, before the first
+ * fork. NULL (errno set) if it cannot be mapped or one is mapped already. */
+struct shared *shared_map(size_t size);
+
+/* shared_get(): the region of this process (inherited across fork), or
+ * NULL when none was mapped. */
+struct shared *shared_get(void);
+
+/* shared_unmap(): unmap the region of this process; shared_get() then
+ * returns NULL. No-op without one. */
+void shared_unmap(void);
+
+/* shared_slot(sh, name): the counters of the listener called name: the slot
+ * that already has the name, else a free one claimed for it. NULL when sh
+ * is NULL, name does not fit SHARED_NAME_MAX, or every slot is taken (that
+ * listener is then not counted). Lookups never wait; claims are serialized
+ * across processes, and the master claims every listener's slot before it
+ * forks the workers that look them up. */
+struct shared_slot *shared_slot(struct shared *sh, const char *name);
+
+/* shared_count(s, k, delta): add delta (may be negative) to counter k of
+ * slot s, atomically. NULL s: no-op. */
+void shared_count(struct shared_slot *s, enum shared_stat k, int64_t delta);
+
+/* shared_count_close(s, reason): one more connection of s closed for reason
+ * (0 .. SHARED_REASONS-1; larger ones count in the last). NULL s: no-op. */
+void shared_count_close(struct shared_slot *s, unsigned reason);
+
+/* shared_stat(s, k): the current value of counter k of s; 0 for NULL s. */
+uint64_t shared_stat(const struct shared_slot *s, enum shared_stat k);
+
+/* shared_closes(s, reason): connections of s closed for reason, as counted
+ * by shared_count_close(); 0 for NULL s. */
+uint64_t shared_closes(const struct shared_slot *s, unsigned reason);
+
+/* shared_reload_done(sh, ok, now): the master's record of a reload that
+ * ended: if ok, the next generation and when (now); else one more failed
+ * reload. NULL sh: no-op. */
+void shared_reload_done(struct shared *sh, int ok, time_t now);
+
+/* shared_set_workers_up(sh, n): the master's count of workers of the
+ * current configuration that reported serving. NULL sh: no-op. */
+void shared_set_workers_up(struct shared *sh, unsigned n);
+
+#endif

@@ -1,0 +1,219 @@
+/* The region every process of one portier shares: what a forked child
+ * writes the parent reads, slots are found again by name, a full table
+ * says so, and concurrent increments from several processes all count. */
+#include "check.h"
+#include "shared.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHILD_LIMIT_S 20   /* no child of this test runs longer */
+
+/* Wait for pid, at most CHILD_LIMIT_S; kill it if it overstays. Returns
+ * its exit status, or -1 if it did not exit cleanly. */
+static int wait_child(pid_t pid)
+{
+	struct timespec nap = {0, 2 * 1000 * 1000};
+	time_t until = time(NULL) + CHILD_LIMIT_S;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		if (r < 0)
+			return -1;
+		if (time(NULL) > until) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		nanosleep(&nap, NULL);
+	}
+}
+
+static void test_map(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct shared *sh;
+
+	CHECK(shared_get() == NULL);
+	sh = shared_map(1000);        /* less than the header: grown, page aligned */
+	CHECK(sh != NULL);
+	if (sh == NULL)
+		exit(CHECK_DONE());
+	CHECK(shared_get() == sh);
+	CHECK(sh->magic == SHARED_MAGIC && sh->version == SHARED_VERSION);
+	CHECK(sh->size >= sizeof(struct shared) && sh->size % (uint64_t)page == 0);
+	CHECK(sh->generation == 1 && sh->workers_up == 0 && sh->reloads_ok == 0);
+	CHECK(sh->reloads_failed == 0 && sh->last_reload == 0);
+	/* One region per process. */
+	errno = 0;
+	CHECK(shared_map(SHARED_SIZE) == NULL && errno == EBUSY);
+	CHECK(shared_get() == sh);
+	shared_unmap();
+	CHECK(shared_get() == NULL);
+	shared_unmap();               /* no-op */
+	sh = shared_map(SHARED_SIZE);
+	CHECK(sh != NULL && sh->size == SHARED_SIZE);
+}
+
+/* A child writes, the parent sees it: the same pages, not a copy. */
+static void test_fork(void)
+{
+	struct shared *sh = shared_get();
+	struct shared_slot *web = shared_slot(sh, "web");
+	pid_t pid;
+
+	CHECK(web != NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct shared_slot *s = shared_slot(shared_get(), "web");
+		shared_count(s, SHARED_ACCEPTED, 5);
+		shared_count(s, SHARED_ACTIVE, 3);
+		shared_count(s, SHARED_ACTIVE, -1);
+		shared_count(s, SHARED_BYTES_UP, 1000);
+		shared_count_close(s, 2);
+		shared_count_close(s, 2);
+		shared_count_close(s, 999);      /* out of range: the last reason */
+		/* A name only the child has seen. */
+		shared_count(shared_slot(shared_get(), "child-only"), SHARED_HANDSHAKES_OK, 7);
+		shared_reload_done(shared_get(), 1, 1234567890);
+		shared_reload_done(shared_get(), 0, 1234567999);
+		shared_set_workers_up(shared_get(), 3);
+		_exit(s == web ? 0 : 3);
+	}
+	CHECK(pid > 0);
+	CHECK(wait_child(pid) == 0);
+	CHECK(shared_stat(web, SHARED_ACCEPTED) == 5);
+	CHECK(shared_stat(web, SHARED_ACTIVE) == 2);
+	CHECK(shared_stat(web, SHARED_BYTES_UP) == 1000);
+	CHECK(shared_stat(web, SHARED_BYTES_DOWN) == 0);
+	CHECK(shared_closes(web, 2) == 2);
+	CHECK(shared_closes(web, SHARED_REASONS - 1) == 1);
+	CHECK(shared_closes(web, 1000) == 1);
+	CHECK(shared_closes(web, 0) == 0);
+	CHECK(shared_stat(shared_slot(sh, "child-only"), SHARED_HANDSHAKES_OK) == 7);
+	/* A successful reload moves the generation and its time; a failed one
+	 * only counts. */
+	CHECK(sh->generation == 2 && sh->reloads_ok == 1 && sh->reloads_failed == 1);
+	CHECK(sh->last_reload == 1234567890);
+	CHECK(sh->workers_up == 3);
+}
+
+/* Several processes bumping one counter at once lose no increment. */
+static void test_concurrent(void)
+{
+	enum { KIDS = 4, EACH = 20000 };
+	struct shared_slot *s = shared_slot(shared_get(), "busy");
+	pid_t kids[KIDS];
+	int ok = 1;
+
+	for (int i = 0; i < KIDS; i++) {
+		if ((kids[i] = fork()) == 0) {
+			struct shared_slot *mine = shared_slot(shared_get(), "busy");
+			for (int j = 0; j < EACH; j++) {
+				shared_count(mine, SHARED_BYTES_DOWN, 3);
+				shared_count(mine, SHARED_ACTIVE, 1);
+				shared_count(mine, SHARED_ACTIVE, -1);
+			}
+			_exit(0);
+		}
+		CHECK(kids[i] > 0);
+	}
+	for (int i = 0; i < KIDS; i++)
+		ok &= kids[i] > 0 && wait_child(kids[i]) == 0;
+	CHECK(ok);
+	CHECK(shared_stat(s, SHARED_BYTES_DOWN) == (uint64_t)KIDS * EACH * 3);
+	CHECK(shared_stat(s, SHARED_ACTIVE) == 0);
+}
+
+static void test_names(void)
+{
+	struct shared *sh = shared_get();
+	char longname[SHARED_NAME_MAX + 1];
+	struct shared_slot *a = shared_slot(sh, "imaps"), *b = shared_slot(sh, "smtps");
+
+	CHECK(a != NULL && b != NULL && a != b);
+	CHECK(shared_slot(sh, "imaps") == a);
+	CHECK(shared_slot(sh, "smtps") == b);
+	CHECK(shared_slot(sh, "imaps2") != a);      /* no prefix matches */
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK(shared_slot(sh, longname) == NULL);
+	longname[SHARED_NAME_MAX - 1] = '\0';        /* exactly fits */
+	CHECK(shared_slot(sh, longname) != NULL);
+	CHECK(shared_slot(NULL, "imaps") == NULL);
+	/* NULL slots (no region, table full) are counted nowhere, harmlessly. */
+	shared_count(NULL, SHARED_ACCEPTED, 1);
+	shared_count_close(NULL, 1);
+	CHECK(shared_stat(NULL, SHARED_ACCEPTED) == 0 && shared_closes(NULL, 1) == 0);
+	shared_reload_done(NULL, 1, 0);
+	shared_set_workers_up(NULL, 1);
+}
+
+/* A claim whose holder died (killed mid-claim) does not block the others. */
+static void test_stale_lock(void)
+{
+	struct shared *sh = shared_get();
+	pid_t dead = fork();
+
+	if (dead == 0)
+		_exit(0);
+	CHECK(dead > 0 && wait_child(dead) == 0);
+	atomic_store(&sh->lock, (uint32_t)dead);    /* it "died holding it" */
+	CHECK(shared_slot(sh, "after-a-crash") != NULL);
+	CHECK(sh->lock == 0);
+}
+
+static void test_full(void)
+{
+	struct shared *sh = shared_get();
+	struct shared_slot *web = shared_slot(sh, "web");
+	char name[32];
+	unsigned used = 0, added = 0;
+
+	for (unsigned i = 0; i < SHARED_SLOTS; i++)
+		used += sh->slot[i].used == 1;
+	/* Claim new names until none is left: exactly the free slots. */
+	for (;;) {
+		snprintf(name, sizeof(name), "l%u", added);
+		if (shared_slot(sh, name) == NULL)
+			break;
+		added++;
+	}
+	CHECK(used > 0 && added == SHARED_SLOTS - used);
+	CHECK(shared_slot(sh, "one-too-many") == NULL);
+	/* What is there is still found and still counts. */
+	CHECK(shared_slot(sh, "web") == web);
+	CHECK(shared_slot(sh, "l0") != NULL);
+	snprintf(name, sizeof(name), "l%u", added - 1);
+	CHECK(shared_slot(sh, name) != NULL);
+	shared_count(web, SHARED_ACCEPTED, 1);
+	CHECK(shared_stat(web, SHARED_ACCEPTED) == 6);
+	/* Every slot holds a distinct name. */
+	int distinct = 1;
+	for (unsigned i = 0; i < SHARED_SLOTS; i++) {
+		distinct &= sh->slot[i].used == 1;
+		for (unsigned j = i + 1; j < SHARED_SLOTS; j++)
+			distinct &= strcmp(sh->slot[i].name, sh->slot[j].name) != 0;
+	}
+	CHECK(distinct);
+}
+
+int main(void)
+{
+	test_map();
+	test_fork();
+	test_concurrent();
+	test_names();
+	test_stale_lock();
+	test_full();
+	shared_unmap();
+	return CHECK_DONE();
+}
