@@ -11,7 +11,9 @@ import os
 import statistics
 import sys
 
-PROXIES = ["portier", "hitch", "stunnel", "haproxy", "nginx"]
+# portier-base: an earlier portier binary run beside the current one
+# (scripts/bench with PORTIER_BASE=PATH), for before/after in one run.
+PROXIES = ["portier", "portier-base", "hitch", "stunnel", "haproxy", "nginx"]
 TARGETS = {  # test: (minimum ratio vs hitch, per proxy core-second)
     "full_ecdsa": 1.5,
     "resume": 2.0,
@@ -21,7 +23,7 @@ TARGETS = {  # test: (minimum ratio vs hitch, per proxy core-second)
 RSS_TARGET_KIB = 6.0
 # STARTTLS: only portier and stunnel have a server side; the others are "n/a".
 STARTTLS_TESTS = ("starttls_smtp", "starttls_imap")
-STARTTLS_PROXIES = ("portier", "stunnel")
+STARTTLS_PROXIES = ("portier", "portier-base", "stunnel")
 # Keep-alive at a fixed rate (loadgen -R, open loop): the latency figures.
 FIXED = "keepalive_fixed"
 
