@@ -1,12 +1,53 @@
 /* libFuzzer target for the redirect listener's request-head parser. Every
  * prefix of the input is offered, as bytes arriving one read at a time
- * would be; the response must stay well-formed whatever the client sent. */
+ * would be; the response must stay well-formed whatever the client sent,
+ * and only a strict http-01 challenge head may be passed to acme_backend. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "redirect.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define PREFIX "/.well-known/acme-challenge/"
+
+/* An independent reading of what may reach acme_backend: the head ends
+ * with its first blank line, and its request line is GET or HEAD of
+ * PREFIX plus 1..255 base64url characters (after "http://host" in the
+ * absolute form). Aborts if the parser let anything else through. */
+static void check_acme(const uint8_t *data, size_t n, size_t head_len)
+{
+	const char *p = (const char *)data, *sp1, *sp2, *t;
+	size_t tn;
+
+	if (head_len == 0 || head_len > n || p[head_len - 1] != '\n')
+		abort();
+	if (memmem(p, head_len - 1, "\n\n", 2) || memmem(p, head_len - 1, "\n\r\n", 3))
+		abort();   /* an earlier blank line: head_len takes in a second request */
+	if ((sp1 = memchr(p, ' ', head_len)) == NULL ||
+	    (sp2 = memchr(sp1 + 1, ' ', head_len - (size_t)(sp1 + 1 - p))) == NULL)
+		abort();
+	if (!((sp1 - p == 3 && memcmp(p, "GET", 3) == 0) ||
+	      (sp1 - p == 4 && memcmp(p, "HEAD", 4) == 0)))
+		abort();
+	t = sp1 + 1;
+	tn = (size_t)(sp2 - t);
+	if (tn > 7 && strncasecmp(t, "http://", 7) == 0) {
+		const char *slash = memchr(t + 7, '/', tn - 7);
+		if (slash == NULL)
+			abort();
+		tn -= (size_t)(slash - t);
+		t = slash;
+	}
+	if (tn <= strlen(PREFIX) || tn > strlen(PREFIX) + 255 ||
+	    memcmp(t, PREFIX, strlen(PREFIX)) != 0)
+		abort();
+	for (size_t i = strlen(PREFIX); i < tn; i++)
+		if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') ||
+		      (t[i] >= '0' && t[i] <= '9') || t[i] == '-' || t[i] == '_'))
+			abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -15,8 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (size_t n = 1; n <= size; n += (n == size ? 1 : step)) {
 		struct buf out = {0};
+		size_t head_len = 1;
 		enum redirect_verdict v = redirect_handle(data, n < size ? n : size, 8443,
-		                                          n & 1, &out);
+		                                          n & 1, &out, &head_len);
 		if (v == REDIRECT_RESPOND) {
 			const char *p = (const char *)buf_peek(&out);
 			const char *head_end;
@@ -30,7 +72,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (const char *q = p; q < head_end; q++)
 				if ((*q == '\n' && q[-1] != '\r') || (*q == '\r' && q[1] != '\n'))
 					abort();
+			if (head_len != 0)
+				abort();
 		} else if (out.len != 0) {
+			abort();
+		} else if (v == REDIRECT_ACME) {
+			size_t again = 1;
+			check_acme(data, n, head_len);
+			/* The head alone, without what follows, gets the same verdict. */
+			if (redirect_handle(data, head_len, 8443, 1, &out, &again) !=
+			    REDIRECT_ACME || again != head_len)
+				abort();
+		} else if (head_len != 0) {
 			abort();
 		}
 		buf_reset(&out);

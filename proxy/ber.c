@@ -76,7 +76,13 @@ static int get_msgid(CBS *seq, uint32_t *id)
 	uint8_t b;
 
 	if (!get_element(seq, &v, &tag) || tag != CBS_ASN1_INTEGER ||
-	    CBS_len(&v) < 1 || CBS_len(&v) > 5 || (CBS_data(&v)[0] & 0x80))
+	    CBS_len(&v) < 1 || CBS_len(&v) > 16 || (CBS_data(&v)[0] & 0x80))
+		return 0;
+	/* Leading zero octets (BER does not insist on the shortest form)
+	 * carry no value; what is left must fit 31 bits. */
+	while (CBS_len(&v) > 1 && CBS_data(&v)[0] == 0)
+		CBS_skip(&v, 1);
+	if (CBS_len(&v) > 4)
 		return 0;
 	while (CBS_get_u8(&v, &b))
 		x = (x << 8) | b;

@@ -82,3 +82,14 @@ void buf_reset(struct buf *b)
 	b->data = NULL;
 	b->off = b->len = 0;
 }
+
+void buf_truncate(struct buf *b, size_t n)
+{
+	if (n >= b->len)
+		return;
+	if (n == 0) {
+		buf_reset(b);
+		return;
+	}
+	b->len = (uint32_t)n;
+}

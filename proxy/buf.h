@@ -50,6 +50,9 @@ static inline const uint8_t *buf_peek(const struct buf *b)
 /* buf_consume(b, n): drop n readable bytes; frees memory when empty. */
 void buf_consume(struct buf *b, size_t n);
 
+/* buf_truncate(b, n): keep only the first n readable bytes (n <= len). */
+void buf_truncate(struct buf *b, size_t n);
+
 /* buf_full(b): no room left for another byte. */
 static inline int buf_full(const struct buf *b)
 {

@@ -1,6 +1,7 @@
 #include "cfg.h"
 #include "cfg_keys.h"
 #include "cfg_lint.h"
+#include "proto.h"
 #include "starttls.h"
 
 #include <ctype.h>
@@ -301,33 +302,10 @@ static int inherit_tls(struct cfg_tls *l, const struct cfg_tls *g)
 	return 0;
 }
 
-static const char *default_alpn(enum cfg_proto p)
-{
-	switch (p) {
-	case CFG_PROTO_HTTP: return "http/1.1";
-	case CFG_PROTO_SMTP: return "smtp";
-	case CFG_PROTO_IMAP: return "imap";
-	case CFG_PROTO_POP3: return "pop3";
-	case CFG_PROTO_LDAP: return "ldap";
-	case CFG_PROTO_FTP:  return "ftp";
-	default:             return "";
-	}
-}
-
-static unsigned default_idle_ms(enum cfg_proto p)
-{
-	switch (p) {
-	case CFG_PROTO_HTTP: return 60000;
-	case CFG_PROTO_POP3: return 600000;
-	case CFG_PROTO_LDAP: return 900000;
-	case CFG_PROTO_IMAP: return 1800000;   /* RFC 9051: autologout >= 30 min */
-	default:             return 300000;
-	}
-}
-
 static void check_listener(struct loader *ld, struct cfg_listener *l)
 {
 	const char *f = ld->file, *n = l->name;
+	const struct proto *p;
 
 	if (l->nlisten == 0) {
 		const char *near = NULL;
@@ -361,21 +339,23 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 			         is_set(l->set, "redirect_port") ? "redirect_port" : "acme_backend",
 			         "only used with mode = redirect");
 	}
+	p = proto_get(l->proto);
+	if (p->missing && l->mode != CFG_MODE_PLAIN)
+		diag_add(ld->d, 0, f, l->line, n, "protocol", "%s behind %s cannot "
+		         "work yet: %s; use mode = plain to relay it as it is",
+		         p->name, l->mode == CFG_MODE_STARTTLS ? "STARTTLS" : "TLS",
+		         p->missing);
+	else if (l->mode == CFG_MODE_STARTTLS && p->starttls == NULL)
+		diag_add(ld->d, 0, f, l->line, n, "protocol", "mode = starttls needs "
+		         "the protocol to upgrade: smtp, imap, pop3 or ldap");
 	if (l->mode == CFG_MODE_STARTTLS) {
-		if (l->proto == CFG_PROTO_TCP || l->proto == CFG_PROTO_HTTP)
-			diag_add(ld->d, 0, f, l->line, n, "protocol", "mode = starttls needs "
-			         "the protocol to upgrade: smtp, imap, pop3, ldap or ftp");
-		else if (l->proto == CFG_PROTO_FTP)
-			diag_add(ld->d, 0, f, l->line, n, "mode", "starttls for ftp (AUTH TLS) "
-			         "is not implemented yet");
-		else if (l->starttls_optional && l->proto != CFG_PROTO_SMTP)
+		if (l->starttls_optional && !p->optional_ok)
 			diag_add(ld->d, 0, f, l->line, n, "starttls", "optional is for "
-			         "SMTP only (RFC 3207); %s clients must upgrade",
-			         cfg_proto_name(l->proto));
+			         "SMTP only (RFC 3207); %s clients must upgrade", p->name);
 	} else if (is_set(l->set, "starttls")) {
 		diag_add(ld->d, 0, f, l->line, n, "starttls", "only used with mode = starttls");
 	}
-	if (l->xclient && (l->mode != CFG_MODE_STARTTLS || l->proto != CFG_PROTO_SMTP))
+	if (l->xclient && (l->mode != CFG_MODE_STARTTLS || !p->xclient_ok))
 		diag_add(ld->d, 0, f, l->line, n, "xclient", "only for mode = starttls "
 		         "with protocol = smtp");
 	if ((l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
@@ -383,9 +363,9 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 		diag_add(ld->d, 0, f, l->line, n, "cert", "mode = %s needs a certificate: "
 		         "add 'cert = /path.pem' here or in [tls]", cfg_mode_name(l->mode));
 	if (!is_set(l->set, "alpn"))
-		l->alpn = strdup(default_alpn(l->proto));
+		l->alpn = strdup(p->alpn);
 	if (!is_set(l->set, "idle_timeout"))
-		l->idle_timeout_ms = default_idle_ms(l->proto);
+		l->idle_timeout_ms = p->idle_ms;
 }
 
 /* The machine's name, for a config that does not set [portier] hostname;
@@ -610,9 +590,7 @@ const char *cfg_mode_name(enum cfg_mode m)
 
 const char *cfg_proto_name(enum cfg_proto p)
 {
-	static const char *const names[] = {"tcp", "http", "smtp", "imap", "pop3",
-	                                    "ldap", "ftp"};
-	return names[p];
+	return proto_get(p)->name;
 }
 
 int cfg_listener_port(const struct cfg_listener *l)

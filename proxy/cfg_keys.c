@@ -1,4 +1,5 @@
 #include "cfg_keys.h"
+#include "proto.h"
 #include "privdrop.h"
 #include "starttls.h"
 
@@ -335,13 +336,17 @@ static int set_mode(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 
 static int set_protocol(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	static const char *const names[] = {"tcp", "http", "smtp", "imap", "pop3",
-	                                    "ldap", "ftp", NULL};
+	const char *names[16];
+	size_t n = proto_count() < 15 ? proto_count() : 15;
 	int i;
 
+	/* The protocol table names them; its order is the enum's. */
+	for (size_t k = 0; k < n; k++)
+		names[k] = proto_at(k)->name;
+	names[n] = NULL;
 	if (parse_choice(v, names, &i, err, errlen) < 0)
 		return -1;
-	c->listener->proto = (enum cfg_proto)i;
+	c->listener->proto = proto_at((size_t)i)->id;
 	return 0;
 }
 
@@ -463,7 +468,7 @@ const struct cfg_key cfg_keys[] = {
 	 "ALPN id the listener serves (http/1.1, smtp, imap, pop3, ldap, ftp); a client offering only others is refused."},
 	{"handshake_timeout", L, 0, set_handshake_timeout, "duration", "10s",
 	 "Time a client has to complete the TLS handshake. 100ms to 10m."},
-	{"idle_timeout", L, 0, set_idle_timeout, "duration", "per protocol (http 60s, tcp 5m, smtp 5m, pop3 10m, ldap 15m, imap 30m)",
+	{"idle_timeout", L, 0, set_idle_timeout, "duration", "per protocol",
 	 "A relayed connection with no bytes either way for this long is closed. 1s to 7 days."},
 	{"connect_timeout", L, 0, set_connect_timeout, "duration", "5s",
 	 "Time the backend has to accept a connection. 100ms to 10m."},
@@ -550,6 +555,26 @@ static void cell(void *stream, const char *s)
 	}
 }
 
+/* "per protocol (...)": the defaults the protocol table applies, so the
+ * reference shows what a listener really gets. */
+static void print_per_protocol(void *stream, const char *key)
+{
+	fputs("per protocol (", stream);
+	for (size_t i = 0; i < proto_count(); i++) {
+		const struct proto *p = proto_at(i);
+		fprintf(stream, "%s%s ", i ? ", " : "", p->name);
+		if (strcmp(key, "alpn") == 0)
+			fputs(p->alpn[0] ? p->alpn : "none", stream);
+		else if (p->idle_ms % 3600000 == 0)
+			fprintf(stream, "%uh", p->idle_ms / 3600000);
+		else if (p->idle_ms % 60000 == 0 && p->idle_ms > 60000)
+			fprintf(stream, "%um", p->idle_ms / 60000);
+		else
+			fprintf(stream, "%us", p->idle_ms / 1000);
+	}
+	fputs(")", stream);
+}
+
 void cfg_keys_print(void *stream)
 {
 	fprintf(stream, "| key | section | type | default | meaning |\n");
@@ -567,7 +592,10 @@ void cfg_keys_print(void *stream)
 		        k->repeatable ? " (repeatable)" : "");
 		cell(stream, k->type);
 		fputs(" | ", stream);
-		cell(stream, k->def);
+		if (strcmp(k->def, "per protocol") == 0)
+			print_per_protocol(stream, k->name);
+		else
+			cell(stream, k->def);
 		fputs(" | ", stream);
 		cell(stream, k->help);
 		fputs(" |\n", stream);

@@ -3,45 +3,123 @@
 #include "backend.h"
 #include "cfg.h"
 #include "log.h"
+#include "proto.h"
 #include "redirect.h"
 #include "server.h"
+#include "shared.h"
 #include "tlsctx.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+/*
+ * The connection's life: the table of states, the one place watchers are
+ * set, the deadline, refusals, and the single way out. The relay itself is
+ * conn_relay.c, the halves' I/O conn_io.c, STARTTLS conn_starttls.c.
+ */
 
 #define CONN_MAGIC 0x706f7274u   /* "port" */
 #define LINGER_MS 2000           /* reading out a client after our reply */
+#define NO_KEY ((size_t)-1)
 
+static void handshake_io(struct conn *c);
+static void handshake_watch(const struct conn *c, int *ce, int *be);
+static void handshake_expire(struct conn *c, double limit);
+static void httphead_io(struct conn *c);
+static void httphead_watch(const struct conn *c, int *ce, int *be);
+static void httphead_expire(struct conn *c, double limit);
+static void connecting_io(struct conn *c);
+static void connecting_watch(const struct conn *c, int *ce, int *be);
+static void connecting_expire(struct conn *c, double limit);
+static void relay_expire(struct conn *c, double limit);
+static void respond_watch(const struct conn *c, int *ce, int *be);
+static void respond_expire(struct conn *c, double limit);
+static void prelude_watch(const struct conn *c, int *ce, int *be);
+static void prelude_expire(struct conn *c, double limit);
+static void upgrading_watch(const struct conn *c, int *ce, int *be);
+static void upgrading_expire(struct conn *c, double limit);
+static void handover_watch(const struct conn *c, int *ce, int *be);
+static void handover_expire(struct conn *c, double limit);
 
-static void on_handshake(struct conn *c);
+/* One row per state: everything a state means to the connection, so a new
+ * state (FTP data, a PROXY header read, an ACME challenge) is one row. */
+struct state_row {
+	const char *name;
+	size_t timeout_key;   /* offsetof(struct cfg_listener, ..._ms), or NO_KEY */
+	unsigned fixed_ms;    /* the deadline when timeout_key is NO_KEY */
+	int reads_client;     /* TLS bytes held in memory are served (run queue) */
+	void (*io)(struct conn *c);
+	void (*watch)(const struct conn *c, int *ce, int *be);
+	void (*expire)(struct conn *c, double limit);
+};
+
+#define KEY(f) offsetof(struct cfg_listener, f)
+
+static const struct state_row states[CONN_NSTATES] = {
+	[CONN_HANDSHAKE]  = {"handshake", KEY(handshake_timeout_ms), 0, 0,
+	                     handshake_io, handshake_watch, handshake_expire},
+	[CONN_HTTPHEAD]   = {"http head", KEY(handshake_timeout_ms), 0, 0,
+	                     httphead_io, httphead_watch, httphead_expire},
+	[CONN_CONNECTING] = {"connecting", KEY(connect_timeout_ms), 0, 1,
+	                     connecting_io, connecting_watch, connecting_expire},
+	[CONN_RELAY]      = {"relay", KEY(idle_timeout_ms), 0, 1,
+	                     conn_relay, conn_relay_watch, relay_expire},
+	[CONN_RESPOND]    = {"respond", NO_KEY, LINGER_MS, 0,
+	                     conn_respond_io, respond_watch, respond_expire},
+	[CONN_PRELUDE]    = {"prelude", KEY(prelude_timeout_ms), 0, 0,
+	                     conn_starttls_prelude, prelude_watch, prelude_expire},
+	[CONN_UPGRADING]  = {"upgrading", KEY(handshake_timeout_ms), 0, 0,
+	                     conn_starttls_upgrading, upgrading_watch, upgrading_expire},
+	[CONN_HANDOVER]   = {"handover", KEY(connect_timeout_ms), 0, 1,
+	                     conn_starttls_handover, handover_watch, handover_expire},
+};
+
+/* Each code is counted apart in the listener's shared counters. */
+_Static_assert(CONN_WHY_COUNT <= SHARED_REASONS, "close reasons outgrow the shared table");
+
+static const char *const why_names[CONN_WHY_COUNT] = {
+	[CONN_WHY_CLIENT_CLOSED] = "client_closed",
+	[CONN_WHY_BACKEND_CLOSED] = "backend_closed",
+	[CONN_WHY_CLIENT_RESET] = "client_reset",
+	[CONN_WHY_BACKEND_RESET] = "backend_reset",
+	[CONN_WHY_HANDSHAKE_FAILED] = "handshake_failed",
+	[CONN_WHY_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+	[CONN_WHY_IDLE] = "idle_timeout",
+	[CONN_WHY_PRELUDE_TIMEOUT] = "prelude_timeout",
+	[CONN_WHY_REQUEST_TIMEOUT] = "request_timeout",
+	[CONN_WHY_BACKEND_DOWN] = "backend_down",
+	[CONN_WHY_REPLIED] = "replied",
+	[CONN_WHY_INJECTION] = "injection",
+	[CONN_WHY_PROTOCOL] = "protocol_error",
+	[CONN_WHY_FILTER] = "filter",
+	[CONN_WHY_NOMEM] = "out_of_memory",
+	[CONN_WHY_SHUTDOWN] = "shutdown",
+};
+
+const char *conn_why_name(enum conn_why why)
+{
+	return why < CONN_WHY_COUNT ? why_names[why] : "unknown";
+}
 
 static const struct cfg_listener *cl_of(const struct conn *c)
 {
 	return c->svc->cl;
 }
 
-/* ---- state, watchers, timer ---- */
-
 static unsigned state_timeout_ms(const struct conn *c)
 {
-	const struct cfg_listener *l = cl_of(c);
+	const struct state_row *row = &states[c->state];
 
-	switch (c->state) {
-	case CONN_HANDSHAKE:  return l->handshake_timeout_ms;
-	case CONN_HTTPHEAD:   return l->handshake_timeout_ms;
-	case CONN_CONNECTING: return l->connect_timeout_ms;
-	case CONN_RESPOND:    return LINGER_MS;
-	case CONN_PRELUDE:    return l->prelude_timeout_ms;
-	case CONN_UPGRADING:  return l->handshake_timeout_ms;
-	case CONN_HANDOVER:   return l->connect_timeout_ms;
-	default:              return l->idle_timeout_ms;
-	}
+	if (row->timeout_key == NO_KEY)
+		return row->fixed_ms;
+	return *(const unsigned *)((const char *)cl_of(c) + row->timeout_key);
 }
 
 void conn_state(struct conn *c, enum conn_state st)
@@ -55,6 +133,12 @@ void conn_state(struct conn *c, enum conn_state st)
 	ev_timer_start(loop, &c->timer);
 }
 
+void conn_progress(struct conn *c)
+{
+	if (!c->closing)
+		states[c->state].io(c);
+}
+
 static void set_io(struct ev_loop *loop, ev_io *w, int fd, int events)
 {
 	if (fd < 0 || (ev_is_active(w) && (w->events & (EV_READ | EV_WRITE)) == events))
@@ -66,223 +150,300 @@ static void set_io(struct ev_loop *loop, ev_io *w, int fd, int events)
 	ev_io_start(loop, w);
 }
 
-/* The one place watchers are started and stopped: each side's wanted
- * events follow from the state, the buffers and the EOF flags. */
-void conn_watch(struct conn *c)
-{
-	int ce = 0, be = 0;
-	int may_read_client = !c->c_eof && !buf_full(&c->up);
-
-	switch (c->state) {
-	case CONN_HANDSHAKE:
-		ce = c->read_wants_write ? EV_WRITE : EV_READ;
-		break;
-	case CONN_HTTPHEAD:
-		ce = EV_READ;
-		break;
-	case CONN_CONNECTING:
-		ce = may_read_client ? EV_READ : 0;
-		be = EV_WRITE;
-		break;
-	case CONN_RELAY:
-		if (may_read_client)
-			ce |= c->read_wants_write ? EV_WRITE : EV_READ;
-		if (c->down.len || (c->b_eof && !c->c_shut))
-			ce |= c->write_wants_read ? EV_READ : EV_WRITE;
-		if (!c->b_eof && !buf_full(&c->down))
-			be |= EV_READ;
-		if (c->up.len)
-			be |= EV_WRITE;
-		break;
-	case CONN_RESPOND:
-		ce = c->down.len || !c->c_shut ? EV_WRITE : EV_READ;
-		if (c->write_wants_read)
-			ce = EV_READ;
-		break;
-	case CONN_PRELUDE:
-		ce = (may_read_client ? EV_READ : 0) | (c->down.len ? EV_WRITE : 0);
-		break;
-	case CONN_UPGRADING:
-		ce = c->down.len ? EV_WRITE : EV_READ;
-		break;
-	case CONN_HANDOVER:
-		if (may_read_client)
-			ce |= c->read_wants_write ? EV_WRITE : EV_READ;
-		if (c->down.len)
-			ce |= c->write_wants_read ? EV_READ : EV_WRITE;
-		be = (c->b_eof ? 0 : EV_READ) |
-		     (conn_starttls_backend_wants_write(c) ? EV_WRITE : 0);
-		break;
-	}
-	set_io(c->svc->srv->loop, &c->cio, c->cfd, ce);
-	set_io(c->svc->srv->loop, &c->bio, c->bfd, be);
-}
-
-void conn_respond(struct conn *c, const char *text)
-{
-	buf_reset(&c->up);
-	buf_append(&c->down, text, strlen(text));
-	conn_state(c, CONN_RESPOND);
-	conn_pump(c);
-}
-
-/* Moves bytes both ways until nothing moves, then propagates half-closes
- * and re-arms the watchers. */
-void conn_pump(struct conn *c)
+static void conn_free(struct conn *c)
 {
 	struct ev_loop *loop = c->svc->srv->loop;
-	int moved, r;
 
-	if (c->state == CONN_PRELUDE) {
-		if (conn_push_client(c) < 0 || conn_pull_client(c) < 0) {
-			conn_close(c, "client reset before STARTTLS");
-			return;
-		}
-		if (conn_starttls_prelude(c))
-			return;   /* closed */
-		if (c->state != CONN_PRELUDE) {
-			conn_pump(c);
-			return;
-		}
-		if (conn_push_client(c) < 0) {
-			conn_close(c, "client reset before STARTTLS");
-			return;
-		}
-		conn_watch(c);
-		return;
-	}
-	if (c->state == CONN_UPGRADING) {
-		if (conn_push_client(c) < 0) {
-			conn_close(c, "client reset after STARTTLS");
-			return;
-		}
-		if (conn_starttls_upgrading(c))
-			return;   /* closed */
-		if (c->state == CONN_HANDSHAKE) {
-			on_handshake(c);
-			return;
-		}
-		conn_watch(c);
-		return;
-	}
-	if (c->state == CONN_HANDOVER) {
-		conn_starttls_handover(c);
-		return;
-	}
-
-	for (int round = 0; round < 16; round++) {
-		moved = 0;
-		if (c->state == CONN_RESPOND) {
-			if ((r = conn_push_client(c)) < 0) {
-				conn_close(c, "client went away during reply");
-				return;
-			}
-			if (c->down.len == 0 && !c->c_shut) {
-				conn_client_shut(c);
-				c->c_shut = 1;
-			}
-			/* Read out what the client still sends, so closing does
-			 * not reset the connection under our reply. */
-			if (c->c_shut && !c->c_eof)
-				conn_client_discard(c);
-			if (c->c_shut && c->c_eof) {
-				conn_close(c, c->close_reason ? c->close_reason
-				                     : c->acme ? "acme reply" : "replied");
-				return;
-			}
-			break;
-		}
-		if ((r = conn_pull_client(c)) < 0) {
-			conn_close_aborted(c, "client reset");
-			return;
-		}
-		moved |= r;
-		if (c->state == CONN_HTTPHEAD)
-			break;
-		if (c->state != CONN_RELAY)
-			break;
-		if ((r = conn_push_up(c)) < 0) {
-			conn_close(c, "backend reset");
-			return;
-		}
-		moved |= r;
-		if (c->c_eof && c->up.len == 0 && !c->b_shut) {
-			/* A backend that has closed needs no FIN: we close soon. */
-			if (!c->b_eof)
-				shutdown(c->bfd, SHUT_WR);
-			c->b_shut = 1;
-		}
-		if ((r = conn_pull_backend(c, &c->down)) < 0) {
-			conn_close(c, "backend reset");
-			return;
-		}
-		moved |= r;
-		if ((r = conn_push_client(c)) < 0) {
-			conn_close_aborted(c, "client reset");
-			return;
-		}
-		moved |= r;
-		if (c->b_eof && c->down.len == 0 && !c->c_shut) {
-			if (conn_client_shut(c) < 0) {
-				conn_close_aborted(c, "client reset");
-				return;
-			}
-			c->c_shut = 1;
-		}
-		if (c->c_eof && c->b_eof && c->up.len == 0 && c->down.len == 0) {
-			char why[32];
-			snprintf(why, sizeof(why), "%s closed", c->first_eof);
-			conn_close(c, why);
-			return;
-		}
-		if (moved)
-			c->last = ev_now(loop);
-		if (!moved)
-			break;
-	}
-	if (c->state == CONN_HTTPHEAD) {
-		const struct cfg_listener *l = cl_of(c);
-		enum redirect_verdict v;
-		if (c->up.len == 0 && c->c_eof) {
-			conn_close(c, "client closed");
-			return;
-		}
-		v = redirect_handle(buf_peek(&c->up) ? buf_peek(&c->up) : (const uint8_t *)"",
-		                    c->up.len, l->redirect_port,
-		                    l->acme_backend_text != NULL, &c->down);
-		if (v == REDIRECT_RESPOND) {
-			buf_reset(&c->up);
-			conn_state(c, CONN_RESPOND);
-			conn_pump(c);
-			return;
-		}
-		if (v == REDIRECT_ACME) {
-			c->acme = 1;
-			conn_start_backend(c, &l->acme_backend);
-			return;
-		}
-		if (c->c_eof) {
-			conn_close(c, "client closed mid-request");
-			return;
-		}
-	}
-	conn_watch(c);
-	/* Bytes TLS holds in memory never make the socket readable: when the
-	 * round limit left some (a fast client), come back on the next loop
-	 * iteration, after the other connections had their turn. */
-	if (c->state == CONN_RELAY && c->tls && !c->c_eof && !buf_full(&c->up) &&
-	    tlsctx_pending(c->tls))
-		ev_feed_event(loop, &c->cio, EV_READ);
+	ev_io_stop(loop, &c->cio);
+	ev_io_stop(loop, &c->bio);
+	ev_timer_stop(loop, &c->timer);
+	server_conn_unready(c->svc, c);
+	tlsctx_conn_free(c->tls);
+	conn_starttls_free(c);
+	close(c->cfd);
+	if (c->bfd >= 0)
+		close(c->bfd);
+	buf_reset(&c->up);
+	buf_reset(&c->down);
+	buf_reset(&c->up_raw);
+	buf_reset(&c->down_raw);
+	free(c->fstate);
+	/* Counted once per connection, never per read: the hot path stays
+	 * free of shared cache lines. */
+	shared_count(c->svc->stats, SHARED_ACTIVE, -1);
+	shared_count(c->svc->stats, SHARED_BYTES_UP, (int64_t)c->nup);
+	shared_count(c->svc->stats, SHARED_BYTES_DOWN, (int64_t)c->ndown);
+	shared_count_close(c->svc->stats, c->why);
+	server_conn_closed(c->svc, c);
+	c->magic = 0;
+	free(c);
 }
 
-/* ---- phases ---- */
+/* On the way out of every callback: free a closed connection, or set the
+ * watchers its state wants and put it on the run queue when TLS holds
+ * bytes that will never make the socket readable again. */
+static void conn_settle(struct conn *c)
+{
+	struct ev_loop *loop = c->svc->srv->loop;
+	int ce = 0, be = 0;
 
-#define HTTP_502 "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n" \
-                 "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n"
+	c->in_callback = 0;
+	if (c->closing) {
+		conn_free(c);
+		return;
+	}
+	states[c->state].watch(c, &ce, &be);
+	set_io(loop, &c->cio, c->cfd, ce);
+	set_io(loop, &c->bio, c->bfd, be);
+	if (states[c->state].reads_client && (ce & EV_READ) && conn_client_ready(c))
+		server_conn_ready(c->svc, c);
+	else
+		server_conn_unready(c->svc, c);
+}
+
+static int enter(struct conn *c)
+{
+	if (c->magic != CONN_MAGIC)
+		abort();
+	c->in_callback = 1;
+	return 1;
+}
+
+/* ---- the states ---- */
+
+static void handshake_watch(const struct conn *c, int *ce, int *be)
+{
+	*ce = c->read_wants_write ? EV_WRITE : EV_READ;
+}
+
+static void handshake_io(struct conn *c)
+{
+	enum tlsctx_io r = tlsctx_handshake(c->tls);
+	char why[256];
+
+	c->read_wants_write = r == TLSCTX_WANT_WRITE;
+	if (r == TLSCTX_WANT_READ || r == TLSCTX_WANT_WRITE)
+		return;
+	if (r != TLSCTX_OK) {
+		if (r == TLSCTX_EOF || r == TLSCTX_CLOSED)
+			snprintf(why, sizeof(why), "client closed during the handshake%s",
+			         tlsctx_hello_seen(c->tls) ? "" : " without a ClientHello");
+		else
+			tlsctx_error(c->tls, why, sizeof(why));
+		conn_close(c, CONN_WHY_HANDSHAKE_FAILED, why);
+		return;
+	}
+	c->read_wants_write = 0;
+	shared_count(c->svc->stats, SHARED_HANDSHAKES_OK, 1);
+	conn_start_backend(c, &cl_of(c)->backend);
+}
+
+static void handshake_expire(struct conn *c, double limit)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "TLS handshake timed out after %.0fs%s",
+	         limit, tlsctx_hello_seen(c->tls) ? "" :
+	         " with no ClientHello (a plaintext client waiting for a "
+	         "greeting on an implicit-TLS port?)");
+	conn_close(c, CONN_WHY_HANDSHAKE_TIMEOUT, why);
+}
+
+static void httphead_watch(const struct conn *c, int *ce, int *be)
+{
+	*ce = EV_READ;
+}
+
+static void httphead_io(struct conn *c)
+{
+	const struct cfg_listener *l = cl_of(c);
+	enum redirect_verdict v;
+	size_t head_len = 0;
+
+	if (conn_pull_client(c, &c->up) < 0) {
+		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
+		return;
+	}
+	if (c->up.len == 0 && c->c_eof) {
+		conn_close(c, CONN_WHY_CLIENT_CLOSED, "client closed");
+		return;
+	}
+	v = redirect_handle(buf_peek(&c->up) ? buf_peek(&c->up) : (const uint8_t *)"",
+	                    c->up.len, l->redirect_port,
+	                    l->acme_backend_text != NULL, &c->down, &head_len);
+	if (v == REDIRECT_RESPOND) {
+		buf_reset(&c->up);
+		c->close_reason = NULL;
+		c->close_why = CONN_WHY_REPLIED;
+		conn_state(c, CONN_RESPOND);
+		conn_progress(c);
+		return;
+	}
+	if (v == REDIRECT_ACME) {
+		/* One request, and only its head: what the client sent after
+		 * it (a pipelined request) never reaches the backend, and the
+		 * client is not read again. */
+		buf_truncate(&c->up, head_len);
+		c->c_eof = 1;
+		c->first_eof = "client";
+		c->acme = 1;
+		conn_start_backend(c, &l->acme_backend);
+		return;
+	}
+	if (c->c_eof)
+		conn_close(c, CONN_WHY_PROTOCOL, "client closed mid-request");
+}
+
+static void httphead_expire(struct conn *c, double limit)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "no complete request within %.0fs", limit);
+	conn_close(c, CONN_WHY_REQUEST_TIMEOUT, why);
+}
+
+static void connecting_watch(const struct conn *c, int *ce, int *be)
+{
+	if (!c->c_eof && !buf_full(conn_client_in((struct conn *)c)))
+		*ce = c->read_wants_write ? EV_WRITE : EV_READ;
+	*be = EV_WRITE;
+}
+
+static const char *backend_text(const struct conn *c)
+{
+	return c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text;
+}
+
+static void connecting_io(struct conn *c)
+{
+	char why[160];
+	int err;
+
+	/* The client may already send; its bytes wait in the buffer. */
+	if (conn_pull_client(c, conn_client_in(c)) < 0) {
+		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
+		return;
+	}
+	if (!c->b_wr)
+		return;
+	c->b_wr = 0;
+	if ((err = backend_finish(c->bfd)) != 0) {
+		snprintf(why, sizeof(why), "backend %s: %s", backend_text(c), strerror(err));
+		conn_refuse(c, why);
+		return;
+	}
+	if (c->st) {
+		conn_state(c, CONN_HANDOVER);
+		conn_progress(c);
+		return;
+	}
+	conn_relay_start(c, NULL);
+}
+
+static void connecting_expire(struct conn *c, double limit)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
+	         backend_text(c), limit);
+	conn_refuse(c, why);
+}
+
+static void relay_expire(struct conn *c, double limit)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "idle for %.0fs", limit);
+	conn_close(c, CONN_WHY_IDLE, why);
+}
+
+static void respond_watch(const struct conn *c, int *ce, int *be)
+{
+	if (c->write_wants_read)
+		*ce = EV_READ;
+	else
+		*ce = c->down.len || !c->c_shut ? EV_WRITE : EV_READ;
+}
+
+static void respond_expire(struct conn *c, double limit)
+{
+	conn_close(c, c->close_why, c->close_reason ? c->close_reason :
+	           c->acme ? "acme reply" : "replied");
+}
+
+static void prelude_watch(const struct conn *c, int *ce, int *be)
+{
+	*ce = (!c->c_eof && !buf_full(&c->up) ? EV_READ : 0) |
+	      (c->down.len ? EV_WRITE : 0);
+}
+
+static void prelude_expire(struct conn *c, double limit)
+{
+	buf_reset(&c->up);
+	if (conn_starttls_bye(c, 1, &c->down) == 0) {
+		c->close_reason = "pre-TLS deadline passed";
+		c->close_why = CONN_WHY_PRELUDE_TIMEOUT;
+		conn_state(c, CONN_RESPOND);
+		conn_progress(c);
+		return;
+	}
+	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, "pre-TLS deadline passed");
+}
+
+static void upgrading_watch(const struct conn *c, int *ce, int *be)
+{
+	*ce = c->down.len ? EV_WRITE : EV_READ;
+}
+
+static void upgrading_expire(struct conn *c, double limit)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "no TLS handshake within %.0fs of STARTTLS", limit);
+	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, why);
+}
+
+static void handover_watch(const struct conn *c, int *ce, int *be)
+{
+	/* The client's bytes wait in the buffer until the relay starts. */
+	if (!c->c_eof && !buf_full(conn_client_in((struct conn *)c)))
+		*ce |= c->read_wants_write ? EV_WRITE : EV_READ;
+	if (c->down.len)
+		*ce |= c->write_wants_read ? EV_READ : EV_WRITE;
+	*be = (c->b_eof ? 0 : EV_READ) |
+	      (conn_starttls_backend_wants_write(c) ? EV_WRITE : 0);
+}
+
+static void handover_expire(struct conn *c, double limit)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "backend %s: no greeting within %.0fs",
+	         cl_of(c)->backend_text, limit);
+	conn_refuse(c, why);
+}
+
+/* ---- refusals ---- */
+
+void conn_respond(struct conn *c, enum conn_why why, const char *reason,
+                  const char *text)
+{
+	buf_reset(&c->up);
+	buf_reset(&c->up_raw);
+	if (buf_append(&c->down, text, strlen(text)) < 0) {
+		conn_close(c, CONN_WHY_NOMEM, "no room for the reply");
+		return;
+	}
+	c->close_reason = reason;
+	c->close_why = why;
+	conn_state(c, CONN_RESPOND);
+	conn_progress(c);
+}
 
 void conn_refuse(struct conn *c, const char *why)
 {
 	const struct cfg_listener *l = cl_of(c);
+	const struct proto *p = proto_get(l->proto);
 
 	if (c->bfd >= 0) {
 		ev_io_stop(c->svc->srv->loop, &c->bio);
@@ -290,21 +451,24 @@ void conn_refuse(struct conn *c, const char *why)
 		c->bfd = -1;
 	}
 	buf_reset(&c->up);
-	if (l->proto == CFG_PROTO_HTTP) {
-		log_warnx("[%s] client=%s: %s; answering 502", l->name, c->peer, why);
-		c->close_reason = "backend unavailable, answered 502";
-		conn_respond(c, HTTP_502);
+	buf_reset(&c->up_raw);
+	if (p->refusal != NULL) {
+		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
+		          p->name);
+		conn_respond(c, CONN_WHY_BACKEND_DOWN,
+		             "backend unavailable, refused in protocol", p->refusal);
 		return;
 	}
 	if (conn_starttls_bye(c, 0, &c->down) == 0) {
 		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
 		          cfg_proto_name(l->proto));
 		c->close_reason = "backend unavailable, refused in protocol";
+		c->close_why = CONN_WHY_BACKEND_DOWN;
 		conn_state(c, CONN_RESPOND);
-		conn_pump(c);
+		conn_progress(c);
 		return;
 	}
-	conn_close(c, why);
+	conn_close(c, CONN_WHY_BACKEND_DOWN, why);
 }
 
 void conn_start_backend(struct conn *c, const struct addr *a)
@@ -312,58 +476,12 @@ void conn_start_backend(struct conn *c, const struct addr *a)
 	char why[160];
 
 	if ((c->bfd = backend_connect(a)) < 0) {
-		snprintf(why, sizeof(why), "backend %s: %s",
-		         c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text,
-		         strerror(errno));
+		snprintf(why, sizeof(why), "backend %s: %s", backend_text(c), strerror(errno));
 		conn_refuse(c, why);
 		return;
 	}
+	c->b_wr = 0;
 	conn_state(c, CONN_CONNECTING);
-	conn_watch(c);
-}
-
-static void on_connected(struct conn *c)
-{
-	int err = backend_finish(c->bfd);
-	char why[160];
-
-	if (err != 0) {
-		snprintf(why, sizeof(why), "backend %s: %s",
-		         c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text,
-		         strerror(err));
-		conn_refuse(c, why);
-		return;
-	}
-	if (c->st) {
-		conn_state(c, CONN_HANDOVER);
-		conn_starttls_handover(c);
-		return;
-	}
-	conn_state(c, CONN_RELAY);
-	conn_pump(c);
-}
-
-static void on_handshake(struct conn *c)
-{
-	enum tlsctx_io r = tlsctx_handshake(c->tls);
-	char why[256];
-
-	c->read_wants_write = r == TLSCTX_WANT_WRITE;
-	if (r == TLSCTX_WANT_READ || r == TLSCTX_WANT_WRITE) {
-		conn_watch(c);
-		return;
-	}
-	if (r != TLSCTX_OK) {
-		if (r == TLSCTX_EOF || r == TLSCTX_CLOSED)
-			snprintf(why, sizeof(why), "client closed during the handshake%s",
-			         tlsctx_hello_seen(c->tls) ? "" : " without a ClientHello");
-		else
-			tlsctx_error(c->tls, why, sizeof(why));
-		conn_close(c, why);
-		return;
-	}
-	c->read_wants_write = 0;
-	conn_start_backend(c, &cl_of(c)->backend);
 }
 
 /* ---- callbacks: trampolines into the logic above ---- */
@@ -372,95 +490,70 @@ static void on_client_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 
-	if (c->magic != CONN_MAGIC)
-		abort();
+	enter(c);
 	if ((revents & EV_READ) || (c->read_wants_write && (revents & EV_WRITE))) {
 		c->c_rd = 1;
 		if (c->tls)
 			tlsctx_readable(c->tls);
 	}
-	if (c->state == CONN_HANDSHAKE)
-		on_handshake(c);
-	else
-		conn_pump(c);
+	conn_progress(c);
+	conn_settle(c);
 }
 
 static void on_backend_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 
-	if (c->magic != CONN_MAGIC)
-		abort();
+	enter(c);
 	if (revents & EV_READ)
 		c->b_rd = 1;
-	if (c->state == CONN_CONNECTING)
-		on_connected(c);
-	else
-		conn_pump(c);
+	if (revents & EV_WRITE)
+		c->b_wr = 1;
+	conn_progress(c);
+	conn_settle(c);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
-	ev_tstamp limit = state_timeout_ms(c) / 1000.0;
-	ev_tstamp left = c->last + limit - ev_now(loop);
-	char why[256];
+	ev_tstamp limit, left;
 
-	if (c->magic != CONN_MAGIC)
-		abort();
+	enter(c);
+	limit = state_timeout_ms(c) / 1000.0;
+	left = c->last + limit - ev_now(loop);
 	/* Activity moves c->last without touching the timer; re-arm for
 	 * what is left instead of restarting on every read. */
 	if (left > 0.001) {
 		ev_timer_set(w, left, 0.);
 		ev_timer_start(loop, w);
-		return;
+	} else {
+		states[c->state].expire(c, limit);
 	}
-	switch (c->state) {
-	case CONN_HANDSHAKE:
-		snprintf(why, sizeof(why), "TLS handshake timed out after %.0fs%s",
-		         limit, tlsctx_hello_seen(c->tls) ? "" :
-		         " with no ClientHello (a plaintext client waiting for a "
-		         "greeting on an implicit-TLS port?)");
-		break;
-	case CONN_HTTPHEAD:
-		snprintf(why, sizeof(why), "no complete request within %.0fs", limit);
-		break;
-	case CONN_CONNECTING:
-		snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
-		         c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text,
-		         limit);
-		conn_refuse(c, why);
-		return;
-	case CONN_HANDOVER:
-		snprintf(why, sizeof(why), "backend %s: no greeting within %.0fs",
-		         cl_of(c)->backend_text, limit);
-		conn_refuse(c, why);
-		return;
-	case CONN_PRELUDE:
-		buf_reset(&c->up);
-		if (conn_starttls_bye(c, 1, &c->down) == 0) {
-			c->close_reason = "pre-TLS deadline passed";
-			conn_state(c, CONN_RESPOND);
-			conn_pump(c);
-			return;
-		}
-		snprintf(why, sizeof(why), "pre-TLS deadline passed");
-		break;
-	case CONN_UPGRADING:
-		snprintf(why, sizeof(why), "no TLS handshake within %.0fs of STARTTLS", limit);
-		break;
-	case CONN_RESPOND:
-		snprintf(why, sizeof(why), "%s", c->close_reason ? c->close_reason :
-		         c->acme ? "acme reply" : "replied");
-		break;
-	default:
-		snprintf(why, sizeof(why), "idle for %.0fs", limit);
-		break;
-	}
-	conn_close(c, why);
+	conn_settle(c);
+}
+
+void conn_run(struct conn *c)
+{
+	enter(c);
+	conn_progress(c);
+	conn_settle(c);
 }
 
 /* ---- life cycle ---- */
+
+static void keep_addr(struct conn *c, const struct sockaddr *sa)
+{
+	c->client.family = sa->sa_family;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		memcpy(c->client.ip, &in->sin_addr, 4);
+		c->client.port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		memcpy(c->client.ip, &in6->sin6_addr, 16);
+		c->client.port = ntohs(in6->sin6_port);
+	}
+}
 
 void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len)
 {
@@ -478,6 +571,7 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	c->cfd = fd;
 	c->bfd = -1;
 	addr_format(peer, len, c->peer, sizeof(c->peer));
+	keep_addr(c, peer);
 	if (peer->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	ev_io_init(&c->cio, on_client_io, fd, EV_READ);
@@ -487,22 +581,21 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	ev_init(&c->timer, on_timer);
 	c->timer.data = c;
 	c->start = ev_now(svc->srv->loop);
-	c->guard_on = l->proto == CFG_PROTO_LDAP && (l->mode == CFG_MODE_TLS ||
-	                                             l->mode == CFG_MODE_STARTTLS);
+	shared_count(svc->stats, SHARED_ACCEPTED, 1);
+	shared_count(svc->stats, SHARED_ACTIVE, 1);
 	server_conn_opened(svc, c);
 
+	enter(c);
 	switch (l->mode) {
 	case CFG_MODE_TLS:
 		if ((c->tls = tlsctx_accept(svc->tls, fd)) == NULL) {
-			conn_close(c, "out of memory");
-			return;
+			conn_close(c, CONN_WHY_NOMEM, "out of memory");
+			break;
 		}
 		conn_state(c, CONN_HANDSHAKE);
-		conn_watch(c);
 		break;
 	case CFG_MODE_REDIRECT:
 		conn_state(c, CONN_HTTPHEAD);
-		conn_watch(c);
 		break;
 	case CFG_MODE_STARTTLS:
 		conn_starttls_begin(c);
@@ -511,33 +604,43 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 		conn_start_backend(c, &l->backend);
 		break;
 	}
+	conn_settle(c);
 }
 
 /* The client's stream broke off (a reset, or a fatal TLS error): the
  * backend gets a reset too, never an orderly end that could pass a cut-off
  * request or upload for a complete one. It also spares both sides the FIN
  * exchange and this side the TIME_WAIT socket. */
-void conn_close_aborted(struct conn *c, const char *reason)
+void conn_close_aborted(struct conn *c, enum conn_why why, const char *text)
 {
+	if (c->closing)
+		return;
 	if (c->bfd >= 0)
 		backend_abort(c->bfd);
-	conn_close(c, reason);
+	conn_close(c, why, text);
 }
 
-void conn_close(struct conn *c, const char *reason)
+void conn_close(struct conn *c, enum conn_why why, const char *text)
 {
 	struct ev_loop *loop = c->svc->srv->loop;
 	const struct cfg_listener *l = cl_of(c);
 	double secs = ev_now(loop) - c->start;
+	const char *reason = text ? text : conn_why_name(why);
 
+	if (c->closing)
+		return;
+	c->closing = 1;
+	c->why = why;
 	if (c->state == CONN_HANDSHAKE) {
+		shared_count(c->svc->stats, SHARED_HANDSHAKES_FAILED, 1);
 		log_info("[%s] handshake failed client=%s: %s", l->name, c->peer, reason);
 	} else if (c->tls) {
 		struct tlsctx_info ti;
+		char sni[LOG_ESCAPED_SIZE(255)];
 		tlsctx_describe(c->tls, &ti);
 		log_info("[%s] close client=%s sni=%s tls=%s cipher=%s resumed=%s "
 		         "up=%llu down=%llu time=%.3fs: %s", l->name, c->peer,
-		         ti.sni ? ti.sni : "-", ti.version, ti.cipher,
+		         log_escape_str(ti.sni, sni, sizeof(sni)), ti.version, ti.cipher,
 		         ti.resumed ? "yes" : "no", (unsigned long long)c->nup,
 		         (unsigned long long)c->ndown, secs, reason);
 	} else {
@@ -546,17 +649,17 @@ void conn_close(struct conn *c, const char *reason)
 		         (unsigned long long)c->nup, (unsigned long long)c->ndown,
 		         secs, reason);
 	}
+	/* Nothing more happens to c: no watcher, no deadline, off the run
+	 * queue. It is freed on the way out of the running callback. */
 	ev_io_stop(loop, &c->cio);
 	ev_io_stop(loop, &c->bio);
 	ev_timer_stop(loop, &c->timer);
-	tlsctx_conn_free(c->tls);
-	conn_starttls_free(c);
-	close(c->cfd);
-	if (c->bfd >= 0)
-		close(c->bfd);
-	buf_reset(&c->up);
-	buf_reset(&c->down);
-	server_conn_closed(c->svc, c);
-	c->magic = 0;
-	free(c);
+	server_conn_unready(c->svc, c);
+}
+
+void conn_stop(struct conn *c, const char *text)
+{
+	conn_close(c, CONN_WHY_SHUTDOWN, text);
+	if (!c->in_callback)
+		conn_free(c);
 }

@@ -6,10 +6,10 @@
 #include <sys/socket.h>
 
 #include "buf.h"
-#include "ldap_guard.h"
 
 struct svc;
 struct tlsconn;
+struct filter_ops;
 
 /*
  * One proxied connection: a client half and a backend half, and the state
@@ -24,8 +24,11 @@ struct tlsconn;
  *   and from any state with a backend: RESPOND with the protocol's refusal
  *   (HTTP 502, SMTP 421, ...) when the backend is down
  *
- * conn_state() is the only place the state changes, conn_watch() the only
- * place watchers start and stop, and conn_close() the only way out.
+ * Each state is one row of a table in conn.c: its deadline, the events it
+ * wants from each socket, its I/O handler and its deadline handler.
+ * conn_state() is the only place the state changes; watchers are set in
+ * one place, on the way out of every libev callback; conn_close() only
+ * marks the connection, which is freed there too, never under a caller.
  */
 enum conn_state {
 	CONN_HANDSHAKE,   /* TLS handshake with the client */
@@ -35,7 +38,38 @@ enum conn_state {
 	CONN_RESPOND,     /* sending a canned reply, then closing */
 	CONN_PRELUDE,     /* STARTTLS: portier's own pre-TLS dialogue */
 	CONN_UPGRADING,   /* STARTTLS answered: waiting for a ClientHello */
-	CONN_HANDOVER     /* STARTTLS: consuming the backend's greeting */
+	CONN_HANDOVER,    /* STARTTLS: consuming the backend's greeting */
+	CONN_NSTATES
+};
+
+/* Why a connection ended: one code per line of the close log, counted per
+ * listener. conn_why_name() gives its label. */
+enum conn_why {
+	CONN_WHY_CLIENT_CLOSED,     /* in order, client first */
+	CONN_WHY_BACKEND_CLOSED,    /* in order, backend first */
+	CONN_WHY_CLIENT_RESET,      /* the client's stream broke off */
+	CONN_WHY_BACKEND_RESET,
+	CONN_WHY_HANDSHAKE_FAILED,
+	CONN_WHY_HANDSHAKE_TIMEOUT,
+	CONN_WHY_IDLE,              /* idle_timeout in the relay */
+	CONN_WHY_PRELUDE_TIMEOUT,   /* pre-TLS deadline, or no TLS after STARTTLS */
+	CONN_WHY_REQUEST_TIMEOUT,   /* redirect: no complete request head */
+	CONN_WHY_BACKEND_DOWN,      /* connect failed, timed out, bad greeting */
+	CONN_WHY_REPLIED,           /* a canned reply was sent (redirect, refusal) */
+	CONN_WHY_INJECTION,         /* bytes after STARTTLS */
+	CONN_WHY_PROTOCOL,          /* the client broke its protocol */
+	CONN_WHY_FILTER,            /* a stream filter refused the stream */
+	CONN_WHY_NOMEM,
+	CONN_WHY_SHUTDOWN,          /* portier stopped (SIGTERM, drain_timeout) */
+	CONN_WHY_COUNT
+};
+
+/* An address in binary form (the client's; PROXY headers and per-address
+ * limits need it): family AF_INET, AF_INET6 or AF_UNIX (no address). */
+struct conn_addr {
+	uint16_t family;
+	uint16_t port;       /* host order */
+	uint8_t ip[16];      /* 4 bytes for AF_INET */
 };
 
 struct conn_starttls;
@@ -49,22 +83,34 @@ struct conn {
 	ev_io cio, bio;
 	ev_timer timer;
 	ev_tstamp start, last;       /* accept time, last activity */
-	struct buf up;               /* client -> backend */
-	struct buf down;             /* backend -> client */
+	/* Buffers: `up` goes to the backend, `down` to the client. With a
+	 * filter, reads land in up_raw / down_raw and the filter moves them
+	 * on; without one, reads land in up / down directly. */
+	struct buf up, down, up_raw, down_raw;
+	const struct filter_ops *filter;
+	void *fstate;
 	uint64_t nup, ndown;         /* bytes delivered each way */
 	unsigned c_eof : 1, b_eof : 1;     /* got EOF from that side */
-	unsigned c_shut : 1, b_shut : 1;   /* sent EOF to that side */
+	unsigned c_shut : 1, b_shut : 1;   /* sent EOF to that side (done) */
+	unsigned c_trunc : 1;        /* the client's TLS ended without close_notify */
 	unsigned read_wants_write : 1, write_wants_read : 1;
+	unsigned shut_wants_write : 1;     /* close_notify waits for room */
 	/* The socket may have bytes: set by a readable event, cleared when a
 	 * read finds none. Saves a failing read(2) per direction per wakeup. */
 	unsigned c_rd : 1, b_rd : 1;
-	unsigned acme : 1;                 /* relaying an ACME challenge */
-	unsigned guard_on : 1;             /* LDAP over TLS: take out StartTLS */
-	struct ldap_guard guard;
+	unsigned b_wr : 1;           /* the backend socket became writable */
+	unsigned acme : 1;           /* relaying one ACME challenge request */
+	unsigned closing : 1;        /* conn_close() ran: freed on the way out */
+	unsigned queued : 1;         /* on the server's run queue */
+	unsigned in_callback : 1;    /* a libev callback of c is running */
+	enum conn_why why;
 	const char *first_eof;       /* "client" or "backend" */
 	const char *close_reason;    /* for RESPOND: why we are closing */
+	enum conn_why close_why;     /* for RESPOND: its code */
 	struct conn_starttls *st;    /* pre-TLS state; NULL once relaying */
 	struct conn *next, *prev;    /* the server's list */
+	struct conn *rq_next, *rq_prev;   /* the server's run queue */
+	struct conn_addr client;
 	char peer[64];
 };
 
@@ -73,11 +119,25 @@ struct conn {
  * refusing at once): it lives in svc's server, not with the caller. */
 void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len);
 
-/* conn_close(c, reason): log one line with reason, free c. */
-void conn_close(struct conn *c, const char *reason);
+/* conn_close(c, why, text): log one line with text (or why's label when
+ * text is NULL) and mark c closing: it stops every watcher and is freed on
+ * the way out of the libev callback that is running (never under the
+ * caller). A second call is a no-op. */
+void conn_close(struct conn *c, enum conn_why why, const char *text);
 
-/* conn_close_aborted(c, reason): conn_close, resetting the backend
+/* conn_close_aborted(c, why, text): conn_close, resetting the backend
  * connection instead of ending it in order (the client's stream broke). */
-void conn_close_aborted(struct conn *c, const char *reason);
+void conn_close_aborted(struct conn *c, enum conn_why why, const char *text);
+
+/* conn_stop(c, text): close and free c now; for the server's shutdown,
+ * outside any callback of c. */
+void conn_stop(struct conn *c, const char *text);
+
+/* conn_run(c): serve bytes TLS holds decrypted or whole in memory (the
+ * server's run queue calls this once per loop iteration). */
+void conn_run(struct conn *c);
+
+/* conn_why_name(why): a short label ("client_closed", ...). */
+const char *conn_why_name(enum conn_why why);
 
 #endif

@@ -59,8 +59,14 @@ static enum io fd_write(int fd, const uint8_t *p, size_t n, size_t *put)
 
 static enum io client_read(struct conn *c, uint8_t *p, size_t n, size_t *got)
 {
-	if (c->tls)
-		return map_tls(tlsctx_read(c->tls, p, n, got));
+	if (c->tls) {
+		enum tlsctx_io r = tlsctx_read(c->tls, p, n, got);
+		/* The transport ended without close_notify: relayed as an
+		 * orderly end all the same (docs/ARCHITECTURE.md), logged. */
+		if (r == TLSCTX_EOF)
+			c->c_trunc = 1;
+		return map_tls(r);
+	}
 	return fd_read(c->cfd, p, n, got);
 }
 
@@ -82,7 +88,24 @@ static enum io client_shut(struct conn *c)
 
 int conn_client_shut(struct conn *c)
 {
-	return client_shut(c) == IO_ERROR ? -1 : 0;
+	enum io r;
+
+	if (c->c_shut)
+		return 0;
+	r = client_shut(c);
+	if (r == IO_ERROR)
+		return -1;
+	/* close_notify that found no room stays due: the client must get
+	 * it, not a bare FIN (a truncation) when the deadline passes. */
+	c->shut_wants_write = r == IO_WANT_WRITE || r == IO_WANT_READ;
+	if (!c->shut_wants_write)
+		c->c_shut = 1;
+	return 0;
+}
+
+int conn_client_ready(const struct conn *c)
+{
+	return c->tls != NULL && tlsctx_ready(c->tls);
 }
 
 /* Bounded: a client flooding us during the linger gets 16 reads a wakeup. */
@@ -100,26 +123,26 @@ void conn_client_discard(struct conn *c)
 
 /* Client bytes into c->up until the buffer is full or the client has no
  * more. TLS may hold several records: read until it says WANT_*. */
-int conn_pull_client(struct conn *c)
+int conn_pull_client(struct conn *c, struct buf *into)
 {
 	int moved = 0;
 
-	while (!c->c_eof && !buf_full(&c->up)) {
+	while (!c->c_eof && !buf_full(into)) {
 		size_t room, got;
 		uint8_t *p;
 		enum io r;
 
 		/* Nothing known to be there: neither the socket nor TLS. */
-		if (!c->c_rd && !(c->tls && tlsctx_pending(c->tls)))
+		if (!c->c_rd && !conn_client_ready(c))
 			break;
-		if ((p = buf_space(&c->up, &room)) == NULL)
+		if ((p = buf_space(into, &room)) == NULL)
 			return -1;
 		r = client_read(c, p, room, &got);
 		c->read_wants_write = r == IO_WANT_WRITE;
 		if (r == IO_WANT_READ || r == IO_WANT_WRITE)
 			c->c_rd = 0;
 		if (r == IO_OK) {
-			buf_commit(&c->up, got);
+			buf_commit(into, got);
 			moved = 1;
 			/* A short read emptied the socket: the next would fail. */
 			if (c->tls ? tlsctx_drained(c->tls) : got < room) {
@@ -128,8 +151,8 @@ int conn_pull_client(struct conn *c)
 			}
 			continue;
 		}
-		if (c->up.len == 0)
-			buf_reset(&c->up);   /* keep nothing while idle */
+		if (into->len == 0)
+			buf_reset(into);   /* keep nothing while idle */
 		if (r == IO_EOF) {
 			c->c_eof = 1;
 			if (!c->first_eof)
@@ -212,36 +235,3 @@ int conn_push_backend(struct conn *c, struct buf *from)
 	}
 	return r == IO_ERROR ? -1 : 0;
 }
-
-/* Client bytes to the backend; on LDAP over TLS only what the guard has
- * cleared, and a StartTLS request answered here instead. */
-int conn_push_up(struct conn *c)
-{
-	size_t limit = c->up.len, drop, put;
-	uint8_t *p;
-	ssize_t r;
-	int moved = 0;
-
-	if (!c->guard_on)
-		return conn_push_backend(c, &c->up);
-	for (;;) {
-		limit = ldap_guard_scan(&c->guard, buf_peek(&c->up), c->up.len, &drop,
-		                        &c->down);
-		if (drop == 0)
-			break;
-		buf_consume(&c->up, drop);
-		moved = 1;
-	}
-	if (limit == 0)
-		return moved;
-	p = (uint8_t *)buf_peek(&c->up);
-	r = send(c->bfd, p, limit, MSG_NOSIGNAL);
-	if (r < 0)
-		return errno == EAGAIN || errno == EINTR ? moved : -1;
-	put = (size_t)r;
-	buf_consume(&c->up, put);
-	ldap_guard_sent(&c->guard, put);
-	c->nup += put;
-	return 1;
-}
-

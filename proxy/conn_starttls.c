@@ -1,6 +1,7 @@
 #include "cfg.h"
 #include "conn_int.h"
 #include "log.h"
+#include "proto.h"
 #include "server.h"
 #include "starttls.h"
 #include "tlsctx.h"
@@ -64,10 +65,11 @@ void conn_starttls_free(struct conn *c)
 void conn_starttls_begin(struct conn *c)
 {
 	const struct cfg_listener *l = c->svc->cl;
-	const struct starttls_driver *drv = starttls_driver_find(cfg_proto_name(l->proto));
+	const struct starttls_driver *drv = proto_get(l->proto)->starttls;
 
 	if (drv == NULL || (c->st = calloc(1, sizeof(*c->st))) == NULL) {
-		conn_close(c, drv ? "out of memory" : "no STARTTLS driver");
+		conn_close(c, drv ? CONN_WHY_NOMEM : CONN_WHY_PROTOCOL,
+		           drv ? "out of memory" : "no STARTTLS driver");
 		return;
 	}
 	c->st->params.hostname = listener_hostname(c);
@@ -78,95 +80,119 @@ void conn_starttls_begin(struct conn *c)
 	}
 	if (starttls_init(&c->st->s, drv, &c->st->params) < 0 ||
 	    starttls_greeting(&c->st->s, &c->down) < 0) {
-		conn_close(c, "cannot start the STARTTLS dialogue");
+		conn_close(c, CONN_WHY_PROTOCOL, "cannot start the STARTTLS dialogue");
 		return;
 	}
 	conn_state(c, CONN_PRELUDE);
-	conn_pump(c);
+	conn_progress(c);
 }
 
-int conn_starttls_prelude(struct conn *c)
+/* The engine's verdict on what the client said; may change the state. */
+static void prelude_verdict(struct conn *c)
 {
 	enum starttls_verdict v;
 	char why[200];
 
 	if (c->up.len == 0) {
-		if (!c->c_eof)
-			return 0;
-		conn_close(c, "client closed before STARTTLS");
-		return 1;
+		if (c->c_eof)
+			conn_close(c, CONN_WHY_CLIENT_CLOSED, "client closed before STARTTLS");
+		return;
 	}
 	v = starttls_client_input(&c->st->s, &c->up, &c->down);
 	switch (v) {
 	case STARTTLS_AGAIN:
-		if (!c->c_eof)
-			return 0;
-		conn_close(c, "client closed before STARTTLS");
-		return 1;
+		if (c->c_eof)
+			conn_close(c, CONN_WHY_CLIENT_CLOSED, "client closed before STARTTLS");
+		return;
 	case STARTTLS_UPGRADE:
 		/* The "go ahead" still has to reach the client in plaintext;
 		 * UPGRADING waits for that, then for the first TLS bytes. */
 		conn_state(c, CONN_UPGRADING);
-		return 0;
+		conn_progress(c);
+		return;
 	case STARTTLS_PLAINTEXT:
 		log_info("[%s] client=%s goes on without TLS (starttls = optional)",
 		         c->svc->cl->name, c->peer);
 		conn_start_backend(c, &c->svc->cl->backend);
-		return 0;
+		return;
 	case STARTTLS_REPLY_AND_CLOSE:
 		buf_reset(&c->up);
 		c->close_reason = starttls_why(&c->st->s);
+		c->close_why = CONN_WHY_PROTOCOL;
 		conn_state(c, CONN_RESPOND);
-		return 0;
+		conn_progress(c);
+		return;
 	case STARTTLS_INJECTION:
-		conn_close(c, "command injection attempt: bytes after STARTTLS "
-		              "in the same packet");
-		return 1;
+		conn_close(c, CONN_WHY_INJECTION, "command injection attempt: bytes "
+		           "after STARTTLS in the same packet");
+		return;
 	default:
 		snprintf(why, sizeof(why), "pre-TLS: %s", starttls_why(&c->st->s));
-		conn_close(c, why);
-		return 1;
+		conn_close(c, CONN_WHY_PROTOCOL, why);
+		return;
 	}
 }
 
-int conn_starttls_upgrading(struct conn *c)
+void conn_starttls_prelude(struct conn *c)
+{
+	if (conn_push_client(c) < 0 || conn_pull_client(c, &c->up) < 0) {
+		conn_close(c, CONN_WHY_CLIENT_RESET, "client reset before STARTTLS");
+		return;
+	}
+	prelude_verdict(c);
+	if (c->closing || c->state != CONN_PRELUDE)
+		return;
+	if (conn_push_client(c) < 0)
+		conn_close(c, CONN_WHY_CLIENT_RESET, "client reset before STARTTLS");
+}
+
+void conn_starttls_upgrading(struct conn *c)
 {
 	uint8_t head[3];
 	ssize_t n;
 
+	if (conn_push_client(c) < 0) {
+		conn_close(c, CONN_WHY_CLIENT_RESET, "client reset after STARTTLS");
+		return;
+	}
 	if (c->down.len)
-		return 0;   /* our reply to STARTTLS is still on its way */
+		return;   /* our reply to STARTTLS is still on its way */
 	n = recv(c->cfd, head, sizeof(head), MSG_PEEK);
 	if (n == 0) {
-		conn_close(c, "client closed after STARTTLS");
-		return 1;
+		conn_close(c, CONN_WHY_CLIENT_CLOSED, "client closed after STARTTLS");
+		return;
 	}
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return 0;
-		conn_close(c, "client reset after STARTTLS");
-		return 1;
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(c, CONN_WHY_CLIENT_RESET, "client reset after STARTTLS");
+		return;
 	}
 	/* Plaintext in place of a ClientHello: a man in the middle adding
 	 * commands that would run inside the TLS session (split writes). */
 	if (starttls_looks_like_tls(head, (size_t)n) == 0) {
-		conn_close(c, "command injection attempt: plaintext after STARTTLS");
-		return 1;
+		conn_close(c, CONN_WHY_INJECTION,
+		           "command injection attempt: plaintext after STARTTLS");
+		return;
 	}
 	if ((c->tls = tlsctx_accept(c->svc->tls, c->cfd)) == NULL) {
-		conn_close(c, "out of memory");
-		return 1;
+		conn_close(c, CONN_WHY_NOMEM, "out of memory");
+		return;
 	}
+	c->c_rd = 1;
 	conn_state(c, CONN_HANDSHAKE);
-	return 0;
+	conn_progress(c);
 }
 
 int conn_starttls_backend_wants_write(const struct conn *c)
 {
-	return c->st && (c->st->to_backend.len ||
-	                 (c->up.len && starttls_client_may_flow(&c->st->s)));
+	return c->st && c->st->to_backend.len;
 }
 
+/* The hand-over: the engine eats the backend's greeting (and, with
+ * XCLIENT, portier's own exchange) and, on the plaintext path, replays
+ * the client's EHLO. The client's bytes wait in their buffer meanwhile:
+ * the phase ends on the backend's pace alone, so its deadline blames the
+ * backend rightly. */
 void conn_starttls_handover(struct conn *c)
 {
 	struct conn_starttls *st = c->st;
@@ -175,8 +201,8 @@ void conn_starttls_handover(struct conn *c)
 
 	for (int round = 0; moved && round < 16; round++) {
 		moved = 0;
-		if ((r = conn_pull_client(c)) < 0) {
-			conn_close(c, "client reset");
+		if ((r = conn_pull_client(c, conn_client_in(c))) < 0) {
+			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
 			return;
 		}
 		moved |= r;
@@ -197,16 +223,8 @@ void conn_starttls_handover(struct conn *c)
 			return;
 		}
 		moved |= r;
-		/* Client bytes follow the replayed line, never overtake it. */
-		if (st->to_backend.len == 0 && starttls_client_may_flow(&st->s)) {
-			if ((r = conn_push_backend(c, &c->up)) < 0) {
-				conn_refuse(c, "backend reset during the hand-over");
-				return;
-			}
-			moved |= r;
-		}
 		if ((r = conn_push_client(c)) < 0) {
-			conn_close(c, "client reset");
+			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
 			return;
 		}
 		moved |= r;
@@ -217,25 +235,24 @@ void conn_starttls_handover(struct conn *c)
 			return;
 		}
 	}
-	if (v != STARTTLS_RELAY || st->to_backend.len) {
-		conn_watch(c);
+	if (v != STARTTLS_RELAY || st->to_backend.len)
 		return;
+	/* The pre-TLS state goes before the relay starts: nothing from
+	 * before TLS outlives the hand-over. What the backend sent after
+	 * it belongs to the client, through the relay's filter. */
+	{
+		struct buf rest = st->from_backend;
+		memset(&st->from_backend, 0, sizeof(st->from_backend));
+		conn_starttls_free(c);
+		conn_relay_start(c, &rest);
+		buf_reset(&rest);
 	}
-	/* What the backend sent after the hand-over belongs to the client. */
-	if (st->from_backend.len &&
-	    buf_append(&c->down, buf_peek(&st->from_backend), st->from_backend.len) < 0) {
-		conn_close(c, "backend sent too much during the hand-over");
-		return;
-	}
-	conn_starttls_free(c);
-	conn_state(c, CONN_RELAY);
-	conn_pump(c);
 }
 
 int conn_starttls_bye(struct conn *c, int timeout, struct buf *out)
 {
 	const struct cfg_listener *l = c->svc->cl;
-	const struct starttls_driver *drv = starttls_driver_find(cfg_proto_name(l->proto));
+	const struct starttls_driver *drv = proto_get(l->proto)->starttls;
 	struct starttls_params params = {.hostname = listener_hostname(c)};
 	struct starttls_session tmp;
 	enum starttls_bye why = timeout ? STARTTLS_BYE_TIMEOUT : STARTTLS_BYE_UNAVAILABLE;

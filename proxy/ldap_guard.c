@@ -34,10 +34,11 @@ static int peek_header(const uint8_t *p, size_t n, uint64_t *total, unsigned *op
 		i = 2 + lenlen;
 	}
 	*total = i + len;
-	/* messageID: INTEGER, 1 to 4 content octets */
+	/* messageID: INTEGER. BER allows leading zero octets, so its length
+	 * says nothing about its value: frame any short-form length. */
 	if (n < i + 2)
 		return 0;
-	if (p[i] != 0x02 || p[i + 1] < 1 || p[i + 1] > 4)
+	if (p[i] != 0x02 || p[i + 1] < 1 || p[i + 1] > 0x7f)
 		return -1;
 	i += 2 + p[i + 1];
 	if (n <= i)

@@ -209,8 +209,11 @@ int main(int argc, char **argv)
 		diag_print(&d, stderr);
 		return 1;
 	}
-	if (!foreground && log_open(c->log, "portier") < 0) {
-		fprintf(stderr, "portier: cannot open log %s: %s\n", c->log, strerror(errno));
+	/* In the foreground the log is the terminal (or whatever stderr is),
+	 * written without blocking like any other target. */
+	if (log_open(foreground ? "stderr" : c->log, "portier") < 0) {
+		fprintf(stderr, "portier: cannot open log %s: %s\n",
+		        foreground ? "stderr" : c->log, strerror(errno));
 		return 1;
 	}
 	/* Detach only now, so that every error above reached the terminal. */

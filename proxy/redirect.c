@@ -6,6 +6,10 @@
 #include <strings.h>
 
 #define ACME_PREFIX "/.well-known/acme-challenge/"
+#define ACME_PREFIX_LEN (sizeof(ACME_PREFIX) - 1)
+/* RFC 8555 §8.3 puts no bound on a token; 255 is far above the 43
+ * characters real CAs send and keeps the forwarded target short. */
+#define ACME_TOKEN_MAX 255
 
 struct span {
 	const char *p;
@@ -15,6 +19,7 @@ struct span {
 struct request {
 	struct span method, target, host;
 	int hosts;
+	int body;   /* a Content-Length other than 0, or a Transfer-Encoding */
 };
 
 /* Offset just past the blank line ending the head, or 0 if not there. */
@@ -52,6 +57,24 @@ static int host_ok(struct span h)
 		if (!isalnum(c) && !strchr("-.:[]_", c))
 			return 0;
 	}
+	return 1;
+}
+
+/* Whether the header name p[0..n) is want, in any case. */
+static int name_is(const char *p, size_t n, const char *want)
+{
+	return n == strlen(want) && strncasecmp(p, want, n) == 0;
+}
+
+/* A Content-Length that announces no body: digits, all of them 0. An empty
+ * or odd value counts as a body, so it is refused rather than guessed at. */
+static int no_length(struct span v)
+{
+	if (v.n == 0)
+		return 0;
+	for (size_t i = 0; i < v.n; i++)
+		if (v.p[i] != '0')
+			return 0;
 	return 1;
 }
 
@@ -100,43 +123,90 @@ static int parse(const char *p, size_t len, struct request *r)
 		for (const char *q = p; q < colon; q++)
 			if (!is_tchar((unsigned char)*q))
 				return -1;   /* also refuses obsolete line folding */
-		if ((size_t)(colon - p) == 4 && strncasecmp(p, "host", 4) == 0) {
-			r->host = trim(colon + 1, (size_t)(eol - colon - 1));
+		struct span value = trim(colon + 1, (size_t)(eol - colon - 1));
+		size_t namelen = (size_t)(colon - p);
+		if (name_is(p, namelen, "host")) {
+			r->host = value;
 			r->hosts++;
+		} else if (name_is(p, namelen, "transfer-encoding") ||
+		           (name_is(p, namelen, "content-length") && !no_length(value))) {
+			r->body = 1;
 		}
 	}
 	return 0;
 }
 
-static void respond_error(struct buf *out, int code, const char *text)
+/* The reason phrase goes on the status line; detail, when given, only into
+ * the body, where a person reads why. */
+static void respond_error(struct buf *out, int code, const char *phrase,
+                          const char *detail)
 {
 	buf_appendf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
-	            "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-	            code, text, strlen(text) + 1, text);
+	            "Content-Length: %zu\r\nConnection: close\r\n\r\n%s%s%s\n",
+	            code, phrase,
+	            strlen(phrase) + (detail ? 2 + strlen(detail) : 0) + 1,
+	            phrase, detail ? ": " : "", detail ? detail : "");
+}
+
+static int is_base64url(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* Why a request under the ACME prefix may not go to acme_backend, or NULL
+ * for a real http-01 challenge. Only the exact form a CA sends (RFC 8555
+ * §8.3) passes, so no dot segment, encoding, backslash or query can make
+ * the backend serve anything but a challenge file. A query is not part of
+ * http-01, and a body has no place in a GET: both are refused rather than
+ * passed on for the backend to interpret. */
+static const char *acme_refusal(const struct request *r, struct span path)
+{
+	const char *tok = path.p + ACME_PREFIX_LEN;
+	size_t n = path.n - ACME_PREFIX_LEN;
+
+	if (!(r->method.n == 3 && memcmp(r->method.p, "GET", 3) == 0) &&
+	    !(r->method.n == 4 && memcmp(r->method.p, "HEAD", 4) == 0))
+		return "ACME challenge: method must be GET or HEAD";
+	if (r->body)
+		return "ACME challenge: no request body allowed";
+	if (r->hosts > 1)   /* the absolute form skips the one-Host check */
+		return "ACME challenge: more than one Host header";
+	if (memchr(tok, '?', n))
+		return "ACME challenge: no query allowed";
+	if (n == 0 || n > ACME_TOKEN_MAX)
+		return "ACME challenge: token must be 1 to 255 characters";
+	for (size_t i = 0; i < n; i++)
+		if (!is_base64url((unsigned char)tok[i]))
+			return "ACME challenge: token must be base64url [A-Za-z0-9_-]";
+	return NULL;
 }
 
 enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
-                                      int acme, struct buf *out)
+                                      int acme, struct buf *out,
+                                      size_t *head_len)
 {
 	size_t n = head_end(in, len);
 	struct request r;
 	struct span host, path;
 	int code;
 	char portbuf[16] = "";
+	const char *why;
 
+	*head_len = 0;
 	if (n == 0) {
 		if (len >= REDIRECT_MAX_HEAD) {
-			respond_error(out, 431, "Request Header Fields Too Large");
+			respond_error(out, 431, "Request Header Fields Too Large", NULL);
 			return REDIRECT_RESPOND;
 		}
 		return REDIRECT_AGAIN;
 	}
 	if (n > REDIRECT_MAX_HEAD) {
-		respond_error(out, 431, "Request Header Fields Too Large");
+		respond_error(out, 431, "Request Header Fields Too Large", NULL);
 		return REDIRECT_RESPOND;
 	}
 	if (parse((const char *)in, n, &r) < 0) {
-		respond_error(out, 400, "Bad Request");
+		respond_error(out, 400, "Bad Request", NULL);
 		return REDIRECT_RESPOND;
 	}
 	path = r.target;
@@ -148,17 +218,23 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 		path = slash ? (struct span){slash, path.n - (size_t)(slash - path.p)}
 		             : (struct span){"/", 1};
 	} else if (path.p[0] != '/' || r.hosts != 1) {
-		respond_error(out, 400, r.hosts == 0 ? "Bad Request: no Host header"
-		                                     : "Bad Request");
+		respond_error(out, 400, "Bad Request",
+		              r.hosts == 0 ? "no Host header" : NULL);
 		return REDIRECT_RESPOND;
 	}
 	if (!host_ok(host)) {
-		respond_error(out, 400, "Bad Request: invalid Host");
+		respond_error(out, 400, "Bad Request", "invalid Host");
 		return REDIRECT_RESPOND;
 	}
-	if (acme && path.n >= sizeof(ACME_PREFIX) - 1 &&
-	    memcmp(path.p, ACME_PREFIX, sizeof(ACME_PREFIX) - 1) == 0)
+	if (acme && path.n >= ACME_PREFIX_LEN &&
+	    memcmp(path.p, ACME_PREFIX, ACME_PREFIX_LEN) == 0) {
+		if ((why = acme_refusal(&r, path)) != NULL) {
+			respond_error(out, 400, "Bad Request", why);
+			return REDIRECT_RESPOND;
+		}
+		*head_len = n;
 		return REDIRECT_ACME;
+	}
 
 	/* Drop the client's port from Host; ours comes from redirect_port. */
 	if (host.p[0] == '[') {

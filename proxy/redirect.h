@@ -18,14 +18,23 @@
 enum redirect_verdict {
 	REDIRECT_AGAIN,     /* head incomplete: read more */
 	REDIRECT_RESPOND,   /* a response is in out: send it, then close */
-	REDIRECT_ACME       /* forward the bytes as they are to acme_backend */
+	REDIRECT_ACME       /* forward in[0..*head_len) to acme_backend, and
+	                       nothing the client sends after it */
 };
 
-/* redirect_handle(in, len, port, acme, out): look at the request bytes
- * received so far (in[0..len), from the first byte of the connection).
- * port is the https port for Location (443 is left out); acme says
- * whether an ACME backend is configured. */
+/* redirect_handle(in, len, port, acme, out, head_len): look at the request
+ * bytes received so far (in[0..len), from the first byte of the connection).
+ * port is the https port for Location (443 is left out); acme says whether
+ * an ACME backend is configured. With one, a target under
+ * /.well-known/acme-challenge/ is either a strict http-01 challenge (GET or
+ * HEAD of one base64url token of 1..255 characters: no query, slash, dot or
+ * percent-encoding, no body, one Host), which gives REDIRECT_ACME, or a 400;
+ * never a redirect. Without one it is redirected like any other path.
+ * *head_len is the length of the request head through its blank line on
+ * REDIRECT_ACME and 0 otherwise: bytes after it are a second request the
+ * caller must not forward. */
 enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
-                                      int acme, struct buf *out);
+                                      int acme, struct buf *out,
+                                      size_t *head_len);
 
 #endif

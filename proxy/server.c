@@ -157,6 +157,66 @@ static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_start(loop, &s->drain_limit);
 }
 
+/* Once per loop iteration: each queued connection gets one turn; one
+ * that still has bytes in memory queues itself again for the next. */
+static void on_runq(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct server *s = w->data;
+	struct conn *batch = s->runq, *c;
+
+	s->runq = NULL;
+	for (c = batch; c; c = c->rq_next)
+		c->queued = 0;
+	while ((c = batch) != NULL) {
+		batch = c->rq_next;
+		if (batch)
+			batch->rq_prev = NULL;
+		c->rq_next = c->rq_prev = NULL;
+		conn_run(c);
+	}
+	if (s->runq == NULL) {
+		ev_check_stop(loop, &s->runq_check);
+		ev_idle_stop(loop, &s->runq_idle);
+	}
+}
+
+static void on_runq_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	/* Nothing: being active is what keeps the poll from waiting. */
+}
+
+void server_conn_ready(struct svc *svc, struct conn *c)
+{
+	struct server *s = svc->srv;
+
+	if (c->queued)
+		return;
+	c->queued = 1;
+	c->rq_prev = NULL;
+	c->rq_next = s->runq;
+	if (s->runq)
+		s->runq->rq_prev = c;
+	s->runq = c;
+	ev_check_start(s->loop, &s->runq_check);
+	ev_idle_start(s->loop, &s->runq_idle);
+}
+
+void server_conn_unready(struct svc *svc, struct conn *c)
+{
+	struct server *s = svc->srv;
+
+	if (!c->queued)
+		return;
+	c->queued = 0;
+	if (c->rq_prev)
+		c->rq_prev->rq_next = c->rq_next;
+	else
+		s->runq = c->rq_next;
+	if (c->rq_next)
+		c->rq_next->rq_prev = c->rq_prev;
+	c->rq_next = c->rq_prev = NULL;
+}
+
 int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
                 struct tlsctx **tls, struct listener_set *set)
 {
@@ -197,6 +257,9 @@ int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
 	ev_signal_init(&s->sig_int, on_signal, SIGINT);
 	ev_signal_init(&s->sig_quit, on_quit, SIGQUIT);
 	s->sig_quit.data = s;
+	ev_check_init(&s->runq_check, on_runq);
+	s->runq_check.data = s;
+	ev_idle_init(&s->runq_idle, on_runq_idle);
 	return 0;
 }
 
@@ -219,8 +282,10 @@ void server_run(struct server *s)
 	ev_timer_stop(s->loop, &s->fd_retry);
 	ev_timer_stop(s->loop, &s->drain_limit);
 	ev_timer_stop(s->loop, &s->tick);
+	ev_check_stop(s->loop, &s->runq_check);
+	ev_idle_stop(s->loop, &s->runq_idle);
 	while (s->conns)
-		conn_close(s->conns, s->stop_reason);
+		conn_stop(s->conns, s->stop_reason);
 	ev_signal_stop(s->loop, &s->sig_term);
 	ev_signal_stop(s->loop, &s->sig_int);
 	ev_signal_stop(s->loop, &s->sig_quit);

@@ -45,6 +45,12 @@ struct server {
 	ev_timer tick;               /* every second, busy or idle: server_tick() */
 	const char *stop_reason;     /* for the connections still open at the end */
 	ev_signal sig_term, sig_int, sig_quit;
+	/* Connections whose TLS holds bytes the socket will not announce:
+	 * served once per loop iteration, after the poll, so one fast
+	 * client cannot keep the loop from the others or from its timers. */
+	struct conn *runq;
+	ev_check runq_check;
+	ev_idle runq_idle;           /* keeps the poll from blocking meanwhile */
 };
 
 /* server_prepare(c, d): build every listener's TLS context from c, for
@@ -74,6 +80,10 @@ void server_tick(struct server *s, time_t now);
 /* Called by conn.c. */
 void server_conn_opened(struct svc *svc, struct conn *c);
 void server_conn_closed(struct svc *svc, struct conn *c);
-
+/* server_conn_ready(svc, c) / server_conn_unready(svc, c): put c on the run
+ * queue (conn_run() on the next loop iteration) or take it off; both
+ * idempotent. */
+void server_conn_ready(struct svc *svc, struct conn *c);
+void server_conn_unready(struct svc *svc, struct conn *c);
 
 #endif

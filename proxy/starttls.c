@@ -12,11 +12,10 @@ enum phase {
 	PH_PRE,		/* portier speaks the protocol itself */
 	PH_TLS_WAIT,	/* UPGRADE said; backend greeting next */
 	PH_PLAIN_WAIT,	/* PLAINTEXT said; backend greeting next */
-	PH_TLS_REPLY,	/* SMTP: the backend's first reply gets filtered */
 	PH_PLAIN_REPLY,	/* SMTP: the reply to the replayed EHLO is eaten */
 	PH_XC_EHLO,	/* SMTP XCLIENT: portier's EHLO answered next */
 	PH_XC_REPLY,	/* SMTP XCLIENT: the new 220 greeting next */
-	PH_RELAY,	/* raw relay both ways */
+	PH_RELAY,	/* the relay (and its filter) both ways */
 	PH_CLOSED	/* a closing verdict was given */
 };
 
@@ -219,11 +218,15 @@ static int start_xclient(struct starttls_session *s, struct buf *to_backend)
 static int offers_xclient(const uint8_t *p, size_t len)
 {
 	static const char kw[] = "XCLIENT";
+	size_t k = sizeof(kw) - 1, i;
 
-	/* A line of the EHLO reply: "250-XCLIENT NAME ADDR ..." */
-	for (size_t i = 0; i + 4 + sizeof(kw) - 1 <= len; i++)
-		if ((i == 0 || p[i - 1] == '\n') &&
-		    strncasecmp((const char *)p + i + 4, kw, sizeof(kw) - 1) == 0)
+	/* A line of the EHLO reply after the first (the server's name):
+	 * "250-XCLIENT NAME ADDR ...", the keyword as a whole word. */
+	for (i = 1; i + 4 + k < len; i++)
+		if (p[i - 1] == '\n' &&
+		    strncasecmp((const char *)p + i + 4, kw, k) == 0 &&
+		    (p[i + 4 + k] == ' ' || p[i + 4 + k] == '\r' ||
+		    p[i + 4 + k] == '\n'))
 			return 1;
 	return 0;
 }
@@ -271,11 +274,11 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 					return refuse(s, "output buffer full", to_client);
 				break;
 			}
-			if (s->phase == PH_TLS_WAIT) {
-				s->phase = d->backend_reply ? PH_TLS_REPLY : PH_RELAY;
-				break;
-			}
-			if (d->replay_reply == NULL || s->keep_len == 0) {
+			/* After TLS the client speaks first: nothing of its
+			 * own to wait for (SMTP's filter_smtp keeps the
+			 * backend's EHLO replies clean from here on). */
+			if (s->phase == PH_TLS_WAIT || d->replay_reply == NULL ||
+			    s->keep_len == 0) {
 				s->phase = PH_RELAY;
 				break;
 			}
@@ -283,18 +286,6 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 				return refuse(s, "output buffer full", to_client);
 			wipe(s);
 			s->phase = PH_PLAIN_REPLY;
-			break;
-		case PH_TLS_REPLY:
-			if (from_backend->len == 0)
-				return STARTTLS_AGAIN;
-			r = d->backend_reply(buf_peek(from_backend),
-			    from_backend->len, &len, to_client);
-			if (r < 0)
-				why = "malformed or oversized backend reply";
-			if (r <= 0)
-				goto not_done;
-			buf_consume(from_backend, len);
-			s->phase = PH_RELAY;
 			break;
 		case PH_PLAIN_REPLY:
 			if ((r = peek_reply(from_backend, d->replay_reply, &len, &why)) <= 0)
@@ -342,7 +333,7 @@ not_done:
 
 int starttls_client_may_flow(const struct starttls_session *s)
 {
-	return s->phase == PH_TLS_REPLY || s->phase == PH_RELAY;
+	return s->phase == PH_RELAY;
 }
 
 int starttls_bye(const struct starttls_session *s, enum starttls_bye why,

@@ -18,8 +18,9 @@
  *   -- UPGRADE: flush, TLS handshake, connect the backend --
  *   -- PLAINTEXT (SMTP, starttls = optional): connect the backend --
  *   starttls_backend_input()   on connect and on every read from the backend,
- *                              until it says RELAY; client bytes go to the
- *                              backend only once starttls_client_may_flow()
+ *                              until it says RELAY; no client byte goes to
+ *                              the backend before that (SMTP: after it,
+ *                              they pass filter_smtp)
  *   starttls_bye()             a protocol-correct goodbye for the client when
  *                              the backend is down or late, or the pre-TLS
  *                              deadline passes
@@ -94,12 +95,6 @@ struct starttls_driver {
 	 * protocol has no greeting. */
 	int (*backend_greeting)(const uint8_t *p, size_t n, size_t *len,
 	    const char **why);
-	/* After TLS: the backend's first reply at the start of p[0..n), *len
-	 * long: 1 with it, rewritten, appended to out, 0 need more, -1
-	 * malformed or too long. NULL: replies need no rewriting. (SMTP: drop
-	 * STARTTLS from the EHLO reply.) */
-	int (*backend_reply)(const uint8_t *p, size_t n, size_t *len,
-	    struct buf *out);
 	/* Plaintext path: check the backend's reply to the replayed line: 1
 	 * positive, 0 need more, -1 refused (*why set); *len is its length.
 	 * NULL unless optional_ok. */
@@ -155,17 +150,19 @@ int starttls_looks_like_tls(const uint8_t *p, size_t n);
  * backend connects, even with no bytes, and on every read from it. It
  * consumes the backend's greeting (never forwarded), with params->xclient
  * sends EHLO and XCLIENT and consumes their replies (the backend must
- * offer XCLIENT), on the plaintext path
- * sends the kept EHLO/HELO to the backend and swallows its reply, and on
- * the SMTP TLS path passes the backend's first reply to to_client without
- * STARTTLS. Returns AGAIN, RELAY (bytes left in from_backend are for the
- * client as they are) or REPLY_AND_CLOSE (to_client holds the refusal). */
+ * offer XCLIENT), and on the plaintext path sends the kept EHLO/HELO to
+ * the backend and swallows its reply. It needs no client byte: after TLS
+ * the client speaks first, so RELAY comes as soon as the backend is ready.
+ * Returns AGAIN, RELAY (bytes left in from_backend go to the client the
+ * way the relay's own do, through the protocol's filter) or
+ * REPLY_AND_CLOSE (to_client holds the refusal). */
 enum starttls_verdict starttls_backend_input(struct starttls_session *s,
     struct buf *from_backend, struct buf *to_backend, struct buf *to_client);
 
-/* starttls_client_may_flow(s): 1 once the client's bytes may go to the
- * backend (its greeting was accepted and no replay is pending), else 0.
- * Until then the core buffers them. */
+/* starttls_client_may_flow(s): 1 once RELAY was said, else 0: client
+ * bytes wait for the relay (and its filter), never pass during the
+ * hand-over. The same as the verdict; to go once conn_starttls.c no longer
+ * asks. */
 int starttls_client_may_flow(const struct starttls_session *s);
 
 /* starttls_bye(s, why, out): append the protocol's goodbye for why: SMTP

@@ -171,49 +171,6 @@ static int smtp_replay_reply(const uint8_t *p, size_t n, size_t *len,
 	return r;
 }
 
-static int is_starttls(const uint8_t *line, size_t ll)
-{
-	size_t n = starttls_line_trim(line, ll), arg;
-
-	return n > 4 && starttls_word(line + 4, n - 4, "STARTTLS", &arg) &&
-	    arg == n - 4;
-}
-
-/* The backend's first reply after the upgrade, normally to the client's
- * EHLO: portier offered STARTTLS, the backend must not be seen to. When the
- * dropped line was the last, the new last line gets "250 " (RFC 5321
- * 4.2.1). */
-static int smtp_backend_reply(const uint8_t *p, size_t n, size_t *len,
-    struct buf *out)
-{
-	size_t off, ll, last = 0, cl;
-	unsigned code = 0;
-	const char *why;
-	int r = smtp_reply(p, n, STARTTLS_REPLY_MAX, len, &code);
-
-	if (r <= 0)
-		return r;
-	if (code != 250)
-		return buf_append(out, p, *len) == 0 ? 1 : -1;
-	/* The first line is the server's name, never dropped. */
-	for (off = 0; off < *len; off += ll) {
-		starttls_line(p + off, *len - off, *len - off, &ll, &why);
-		if (off == 0 || !is_starttls(p + off, ll))
-			last = off;
-	}
-	for (off = 0; off < *len; off += ll) {
-		starttls_line(p + off, *len - off, *len - off, &ll, &why);
-		if (off > 0 && is_starttls(p + off, ll))
-			continue;
-		cl = starttls_line_trim(p + off, ll);
-		if (buf_appendf(out, "250%c", off == last ? ' ' : '-') ||
-		    buf_append(out, p + off + 4, cl > 4 ? cl - 4 : 0) ||
-		    buf_append(out, "\r\n", 2))
-			return -1;
-	}
-	return 1;
-}
-
 const struct starttls_driver starttls_smtp = {
 	.name = "smtp",
 	.state_size = ST_SIZE,
@@ -225,6 +182,5 @@ const struct starttls_driver starttls_smtp = {
 	.command = smtp_command,
 	.bye = smtp_bye,
 	.backend_greeting = smtp_backend_greeting,
-	.backend_reply = smtp_backend_reply,
 	.replay_reply = smtp_replay_reply,
 };

@@ -348,11 +348,13 @@ enum tlsctx_io tlsctx_read(struct tlsconn *tc, uint8_t *p, size_t n, size_t *got
 	return map_result(ssl, rc);
 }
 
-size_t tlsctx_pending(const struct tlsconn *tc)
+int tlsctx_ready(const struct tlsconn *tc)
 {
-	/* Decrypted bytes, a record read but not opened, or bytes read ahead. */
-	return SSL_pending(ssl_of(tc)) > 0 || SSL_has_pending(ssl_of(tc)) ||
-	       tlsctx_bio_buffered(SSL_get_rbio(ssl_of(tc))) > 0;
+	/* Decrypted bytes, or a whole record read ahead. A partial record
+	 * (SSL_has_pending() alone) needs the socket: its readable event
+	 * will come, and serving it before would spin. */
+	return SSL_pending(ssl_of(tc)) > 0 ||
+	       tlsctx_bio_record_ready(SSL_get_rbio(ssl_of(tc)));
 }
 
 enum tlsctx_io tlsctx_write(struct tlsconn *tc, const uint8_t *p, size_t n, size_t *put)
@@ -388,7 +390,7 @@ void tlsctx_readable(struct tlsconn *tc)
 
 int tlsctx_drained(const struct tlsconn *tc)
 {
-	return tlsctx_bio_drained(SSL_get_rbio(ssl_of(tc))) && tlsctx_pending(tc) == 0;
+	return tlsctx_bio_drained(SSL_get_rbio(ssl_of(tc))) && !tlsctx_ready(tc);
 }
 
 int tlsctx_spoke_plaintext(const struct tlsconn *tc)

@@ -69,9 +69,12 @@ enum tlsctx_io tlsctx_handshake(struct tlsconn *tc);
 /* tlsctx_read(tc, p, n, got): decrypt up to n bytes into p. */
 enum tlsctx_io tlsctx_read(struct tlsconn *tc, uint8_t *p, size_t n, size_t *got);
 
-/* tlsctx_pending(tc): nonzero when BoringSSL holds bytes for the next
- * read, decrypted or not (they will not make the socket readable again). */
-size_t tlsctx_pending(const struct tlsconn *tc);
+/* tlsctx_ready(tc): a read would return bytes without the socket:
+ * BoringSSL holds decrypted bytes, or a whole record was read ahead. Such
+ * bytes never make the socket readable again, so the caller must come back
+ * for them by itself (and only then: a partial record waits for the
+ * socket). */
+int tlsctx_ready(const struct tlsconn *tc);
 
 /* tlsctx_readable(tc): the socket became readable (a poller's event);
  * until then, after a short read, reads answer WANT_READ without a
@@ -106,7 +109,6 @@ void tlsctx_describe(const struct tlsconn *tc, struct tlsctx_info *info);
 
 /* tlsctx_library(): which BoringSSL build portier runs on. */
 const char *tlsctx_library(void);
-
 
 /* ---- the client role: `portier probe`, ACME, TLS towards backends ---- */
 

@@ -134,10 +134,17 @@ int tlsctx_bio_fd(BIO *b)
 	return s ? s->fd : -1;
 }
 
-size_t tlsctx_bio_buffered(BIO *b)
+int tlsctx_bio_record_ready(BIO *b)
 {
 	const struct sockbio *s = BIO_get_data(b);
-	return s ? s->ahead.len : 0;
+	const uint8_t *p;
+
+	if (s == NULL || s->ahead.len < 5)
+		return 0;
+	/* What is read ahead starts at a record boundary: BoringSSL asks for
+	 * a header, then exactly its body. */
+	p = buf_peek(&s->ahead);
+	return s->ahead.len >= 5 + ((size_t)p[3] << 8 | p[4]);
 }
 
 void tlsctx_bio_readable(BIO *b)

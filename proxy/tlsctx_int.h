@@ -68,10 +68,10 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 BIO *tlsctx_bio_new(int fd);
 /* tlsctx_bio_fd(b): the socket under b. */
 int tlsctx_bio_fd(BIO *b);
-/* tlsctx_bio_buffered(b): bytes read ahead, not yet taken by BoringSSL. */
-size_t tlsctx_bio_buffered(BIO *b);
 /* tlsctx_bio_readable(b): the poller says the socket is readable. */
 void tlsctx_bio_readable(BIO *b);
+/* tlsctx_bio_record_ready(b): a whole TLS record is read ahead. */
+int tlsctx_bio_record_ready(BIO *b);
 /* tlsctx_bio_drained(b): the last read came back short or empty, and no
  * readable event came since. */
 int tlsctx_bio_drained(BIO *b);

@@ -46,8 +46,8 @@ def workdir(tmp_path):
 def portier(workdir):
     started = []
 
-    def start(sections, name="portier", glob=()):
-        p = harness.Portier(workdir, sections, name=name, glob=glob)
+    def start(sections, name="portier", glob=(), env=None):
+        p = harness.Portier(workdir, sections, name=name, glob=glob, env=env)
         started.append(p)
         return p
 

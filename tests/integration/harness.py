@@ -353,7 +353,7 @@ class Portier:
     """A running `portier -f -c INI`. .ports maps a listener name to a list of
     (host, port) as written to ports_file; .port(name) is the first port."""
 
-    def __init__(self, workdir, sections, name="portier", start_timeout=10, glob=()):
+    def __init__(self, workdir, sections, name="portier", start_timeout=10, glob=(), env=None):
         if not PORTIER_BIN or not os.access(PORTIER_BIN, os.X_OK):
             raise AssertionError("PORTIER_BIN is not set to an executable portier (got %r)"
                                  % PORTIER_BIN)
@@ -366,10 +366,11 @@ class Portier:
             f.write(ini_text(self.sections))
         if os.path.exists(self.ports_file):   # a previous instance's; never read it
             os.unlink(self.ports_file)
+        e = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+        e.update(env or {})
         self.proc = Proc([PORTIER_BIN, "-f", "-c", self.ini],
-                         os.path.join(self.workdir, name + ".log"), name,
-                         env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
-                              "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
+                         os.path.join(self.workdir, name + ".log"), name, env=e)
         self.stopped = False
         try:
             wait_for(lambda: os.path.exists(self.ports_file) or not self.proc.alive(),

@@ -258,3 +258,98 @@ def test_acme_path_without_acme_backend_is_redirected(portier):
     code, h, _, raw = exchange(p.port("http"), req("GET", path))
     assert code == 301, raw
     assert h.get("location") == "https://example.org" + path
+
+
+# The ACME pass-through forwards one strict http-01 request and nothing else:
+# not a second request on the same connection, not a path that only starts
+# with the challenge prefix.
+
+ACME = "/.well-known/acme-challenge/"
+TOKEN = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+
+
+def read_until_closed(s, timeout=10):
+    """Everything the peer sends until it closes (a reset counts as closed);
+    a connection still open after timeout fails the test."""
+    s.settimeout(timeout * harness.SLOW)
+    raw = b""
+    try:
+        for _ in range(10000):
+            d = s.recv(65536)
+            if not d:
+                return raw
+            raw += d
+    except ConnectionResetError:
+        return raw
+    except socket.timeout:
+        raise AssertionError("connection still open after %r" % raw[:300])
+    raise AssertionError("endless data: %r" % raw[:300])
+
+
+def test_acme_keepalive_second_request_never_reaches_backend(portier, http_backend):
+    p = redirector(portier, acme=http_backend.port)
+    path = ACME + TOKEN
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: example.org\r\n\r\n" % path.encode())
+        code, h, body, raw = read_response(s)
+        assert code == 200, raw
+        assert body == b"backend http GET %s\n" % path.encode(), raw
+        try:
+            s.sendall(b"GET /admin HTTP/1.1\r\nHost: example.org\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        rest = read_until_closed(s)
+    assert rest == b"", rest
+    assert [(m, pth) for m, pth, _ in http_backend.requests] == [("GET", path)]
+
+
+def test_acme_pipelined_second_request_never_reaches_backend(portier, http_backend):
+    p = redirector(portier, acme=http_backend.port)
+    path = ACME + TOKEN
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: example.org\r\n\r\n"
+                  b"GET /admin HTTP/1.1\r\nHost: example.org\r\n\r\n" % path.encode())
+        raw = read_until_closed(s)
+    code, h, body, _ = parse(raw)
+    assert code == 200, raw
+    assert body == b"backend http GET %s\n" % path.encode(), raw
+    assert [(m, pth) for m, pth, _ in http_backend.requests] == [("GET", path)]
+
+
+@pytest.mark.parametrize("method,token", [("GET", "a" * 255), ("HEAD", TOKEN), ("GET", "-_09azAZ")])
+def test_acme_strict_challenge_reaches_backend(portier, http_backend, method, token):
+    p = redirector(portier, acme=http_backend.port)
+    path = ACME + token
+    code, h, body, raw = exchange(p.port("http"), req(method, path))
+    assert code == 200, raw
+    assert body == (b"" if method == "HEAD" else b"backend http GET %s\n" % path.encode()), raw
+    assert [(m, pth) for m, pth, _ in http_backend.requests] == [(method, path)]
+
+
+@pytest.mark.parametrize("method,target,extra,why", [
+    ("GET", ACME + "../../admin", b"", b"base64url"),
+    ("GET", ACME + "%2e%2e/%2e%2e/admin", b"", b"base64url"),
+    ("GET", ACME + "%2E%2e/admin", b"", b"base64url"),
+    ("GET", ACME + "..%2fadmin", b"", b"base64url"),
+    ("GET", ACME + "..%2Fadmin", b"", b"base64url"),
+    ("GET", ACME + "..\\..\\admin", b"", b"base64url"),
+    ("GET", ACME + TOKEN + "/x", b"", b"base64url"),
+    ("GET", ACME + TOKEN + "%41", b"", b"base64url"),
+    ("GET", "http://example.org" + ACME + "../admin", b"", b"base64url"),
+    ("GET", ACME, b"", b"1 to 255"),
+    ("GET", ACME + "a" * 256, b"", b"1 to 255"),
+    ("GET", ACME + TOKEN + "?x=1", b"", b"no query"),
+    ("POST", ACME + TOKEN, b"Content-Length: 0\r\n", b"GET or HEAD"),
+    ("GET", ACME + TOKEN, b"Content-Length: 5\r\n", b"no request body"),
+    ("GET", ACME + TOKEN, b"Transfer-Encoding: chunked\r\n", b"no request body"),
+    ("GET", "http://example.org" + ACME + TOKEN, b"Host: other\r\n", b"more than one Host"),
+])
+def test_acme_malformed_challenge_is_400(portier, http_backend, method, target, extra, why):
+    p = redirector(portier, acme=http_backend.port)
+    body_bytes = b"hello" if b"Content-Length: 5" in extra else (
+        b"0\r\n\r\n" if b"chunked" in extra else b"")
+    code, h, body, raw = exchange(p.port("http"), req(method, target, extra=extra) + body_bytes)
+    assert code == 400, raw
+    assert "location" not in h, raw
+    assert body.startswith(b"Bad Request: ACME challenge: ") and why in body, raw
+    assert http_backend.requests == []

@@ -258,6 +258,10 @@ HEADER = struct.Struct("<8s7Q")
 SLOTS_AT = 72
 SLOT_SIZE = 72 + 38 * 8
 SLOTS = 256
+# enum shared_stat, and the close reasons of enum conn_why (proxy/conn.h)
+# the tests count by.
+STATS = ("accepted", "active", "bytes_up", "bytes_down", "handshakes_ok", "handshakes_failed")
+WHY_CLIENT_CLOSED, WHY_BACKEND_CLOSED, WHY_HANDSHAKE_FAILED = 0, 1, 4
 
 
 def shared_region(pid):
@@ -284,13 +288,19 @@ def shared_state(pid):
         raw = mem.read(SLOTS_AT + SLOTS * SLOT_SIZE)
     magic, version, size, gen, up, ok, failed, last = HEADER.unpack_from(raw)
     names = []
+    counters = {}
     for i in range(SLOTS):
         at = SLOTS_AT + i * SLOT_SIZE
         used, = struct.unpack_from("<I", raw, at)
         if used:
-            names.append(raw[at + 4:at + 68].split(b"\0")[0].decode())
+            name = raw[at + 4:at + 68].split(b"\0")[0].decode()
+            names.append(name)
+            stat = struct.unpack_from("<6Q", raw, at + 72)
+            closed = struct.unpack_from("<32Q", raw, at + 72 + 6 * 8)
+            counters[name] = dict(zip(STATS, stat), closed=closed)
     return {"version": version, "size": size, "generation": gen, "workers_up": up,
-            "reloads_ok": ok, "reloads_failed": failed, "last_reload": last, "names": names}
+            "reloads_ok": ok, "reloads_failed": failed, "last_reload": last, "names": names,
+            "counters": counters}
 
 
 def test_every_worker_shares_the_masters_region(two):
@@ -344,3 +354,45 @@ def test_the_shared_region_survives_reloads(portier, certs, http_backend):
     st = shared_state(p.proc.pid)
     assert st["generation"] == 2 and st["reloads_ok"] == 1 and st["reloads_failed"] == 1
 
+
+def test_listener_counters_add_up_over_workers_and_reloads(portier, certs, http_backend):
+    """Every worker counts its connections in the listener's shared slot:
+    N handshakes through either of two workers are N accepted, N completed
+    handshakes and N closes, with nothing left active; a client with an old
+    TLS version is one failed handshake, counted under its close reason;
+    the counts go on across a reload for a listener whose name stays."""
+    def conf():
+        return [("tls", tls_items(certs.ec)),
+                listener("web", http_backend.port, protocol="http")]
+    p = portier(conf(), glob=[("workers", "2")])
+    wait_serving(p, 2)
+    ctx = certs.client_context()
+    n = 12
+    for _ in range(n):
+        out, _, _ = harness.https_get(p.port("web"), ctx)
+        assert out.startswith(b"HTTP/1.1 200"), out[:80]
+
+    def web():
+        return shared_state(p.proc.pid)["counters"]["web"]
+    harness.wait_for(lambda: web()["active"] == 0 and web()["accepted"] == n, 5,
+                     "%d connections counted and none active" % n)
+    c = web()
+    assert c["handshakes_ok"] == n and c["handshakes_failed"] == 0, c
+    assert c["closed"][WHY_CLIENT_CLOSED] + c["closed"][WHY_BACKEND_CLOSED] == n, c
+    assert sum(c["closed"]) == n, c
+    assert c["bytes_down"] > n * len(b"HTTP/1.1 200") and c["bytes_up"] > n * 20, c
+
+    cp = harness.s_client(p.port("web"), ["-tls1_1", "-cipher", "ALL:@SECLEVEL=0"])
+    assert cp.returncode != 0, cp.out
+    harness.wait_for(lambda: web()["handshakes_failed"] == 1 and web()["active"] == 0, 5,
+                     "the refused handshake to be counted")
+    c = web()
+    assert c["accepted"] == n + 1 and c["closed"][WHY_HANDSHAKE_FAILED] == 1, c
+
+    p.rewrite(conf())
+    p.reload()
+    out, _, _ = harness.https_get(p.port("web"), ctx)
+    assert out.startswith(b"HTTP/1.1 200")
+    harness.wait_for(lambda: web()["accepted"] == n + 2 and web()["active"] == 0, 5,
+                     "the connection after the reload counted in the same slot")
+    assert shared_state(p.proc.pid)["names"] == ["web"]

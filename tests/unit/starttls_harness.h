@@ -139,6 +139,7 @@ struct h_back {
 	struct h_run client, server;	/* to_client, to_backend */
 	size_t left;			/* left in from_backend */
 	int flow;			/* starttls_client_may_flow at the end */
+	const char *why;		/* starttls_why at the end */
 };
 
 static inline void h_backend(const struct starttls_session *start, const void *in,
@@ -164,6 +165,7 @@ static inline void h_backend(const struct starttls_session *start, const void *i
 	h_take(&tb, &r->server);
 	r->left = fb.len + (n - pos);
 	r->flow = starttls_client_may_flow(&s);
+	r->why = starttls_why(&s);
 	buf_reset(&fb);
 }
 

@@ -57,5 +57,16 @@ int main(void)
 	buf_reset(&b);
 	CHECK(b.data == NULL);
 
+	/* buf_truncate keeps the front (an ACME request head without what
+	 * was pipelined after it); to nothing, it frees. */
+	CHECK(buf_append(&b, "GET /a\r\n\r\nGET /b", 17) == 0);
+	buf_consume(&b, 4);
+	buf_truncate(&b, 6);
+	CHECK(b.len == 6 && memcmp(buf_peek(&b), "/a\r\n\r\n", 6) == 0);
+	buf_truncate(&b, 10);
+	CHECK(b.len == 6);
+	buf_truncate(&b, 0);
+	CHECK(b.len == 0 && b.data == NULL);
+
 	return CHECK_DONE();
 }

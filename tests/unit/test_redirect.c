@@ -3,24 +3,31 @@
 
 #include <stdlib.h>
 
+/* head_len of run()'s last verdict on the whole input. */
+static size_t run_head_len;
+
 /* Feeds req whole, then one byte at a time (as a slow client would), and
- * checks both give the same verdict and response. */
+ * checks both give the same verdict, response and head length. */
 static enum redirect_verdict run(const char *req, int port, int acme, char *resp, size_t resplen)
 {
 	struct buf out = {0};
 	enum redirect_verdict v = REDIRECT_AGAIN, whole;
-	size_t len = strlen(req), i;
+	size_t len = strlen(req), i, hl = 99;
 
-	whole = redirect_handle((const uint8_t *)req, len, port, acme, &out);
+	whole = redirect_handle((const uint8_t *)req, len, port, acme, &out, &run_head_len);
+	CHECK(whole == REDIRECT_ACME ? run_head_len > 0 && run_head_len <= len : run_head_len == 0);
 	snprintf(resp, resplen, "%.*s", (int)out.len, out.len ? (const char *)buf_peek(&out) : "");
 	buf_reset(&out);
 	for (i = 1; i <= len; i++) {
-		v = redirect_handle((const uint8_t *)req, i, port, acme, &out);
+		v = redirect_handle((const uint8_t *)req, i, port, acme, &out, &hl);
 		if (v != REDIRECT_AGAIN)
 			break;
-		CHECK(out.len == 0);
+		CHECK(out.len == 0 && hl == 0);
 	}
 	CHECK(v == whole);
+	/* The verdict comes with the head's last byte, and names that byte. */
+	if (v == REDIRECT_ACME)
+		CHECK(hl == i && hl == run_head_len);
 	if (v == REDIRECT_RESPOND)
 		CHECK(out.len == strlen(resp) && memcmp(buf_peek(&out), resp, out.len) == 0);
 	buf_reset(&out);
@@ -81,18 +88,124 @@ int main(void)
 	CHECK(run("GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\n\r\n", 443, 0, r, sizeof(r)) == REDIRECT_RESPOND);
 	CHECK(has(r, "https://h/.well-known/acme-challenge/tok"));
 
+	/* A challenge is GET or HEAD of one base64url token; head_len covers
+	 * the head, request line through blank line. */
+	{
+		const char *ok[] = {
+			"GET /.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0 HTTP/1.1\r\nHost: h\r\n\r\n",
+			"HEAD /.well-known/acme-challenge/aZ09-_ HTTP/1.1\r\nHost: h\r\n\r\n",
+			"GET /.well-known/acme-challenge/t HTTP/1.0\nHost: h:80\n\n",
+			"GET http://h/.well-known/acme-challenge/abc HTTP/1.1\r\n\r\n",
+			"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+		};
+		for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++) {
+			CHECK(run(ok[k], 443, 1, r, sizeof(r)) == REDIRECT_ACME);
+			CHECK(run_head_len == strlen(ok[k]));
+		}
+	}
+
+	/* Pipelined bytes after the head are not part of it, whatever they are. */
+	{
+		const char *first = "GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\n\r\n";
+		const char *lf = "GET /.well-known/acme-challenge/tok HTTP/1.1\nHost: h\n\n";
+		const char *after[] = {
+			"GET /admin HTTP/1.1\r\nHost: h\r\n\r\n",
+			"GET /adm",
+			"\r\n\r\n",
+			"\n",
+		};
+		char two[256];
+		for (size_t k = 0; k < sizeof(after) / sizeof(after[0]); k++) {
+			snprintf(two, sizeof(two), "%s%s", first, after[k]);
+			CHECK(run(two, 443, 1, r, sizeof(r)) == REDIRECT_ACME);
+			CHECK(run_head_len == strlen(first));
+			snprintf(two, sizeof(two), "%s%s", lf, after[k]);
+			CHECK(run(two, 443, 1, r, sizeof(r)) == REDIRECT_ACME);
+			CHECK(run_head_len == strlen(lf));
+		}
+	}
+
+	/* Tokens of 255 characters pass, 256 do not. */
+	{
+		char tok[300], req[512];
+		memset(tok, 'A', sizeof(tok));
+		tok[255] = '\0';
+		snprintf(req, sizeof(req), "GET /.well-known/acme-challenge/%s HTTP/1.1\r\nHost: h\r\n\r\n", tok);
+		CHECK(run(req, 443, 1, r, sizeof(r)) == REDIRECT_ACME);
+		CHECK(run_head_len == strlen(req));
+		tok[255] = 'A';
+		tok[256] = '\0';
+		snprintf(req, sizeof(req), "GET /.well-known/acme-challenge/%s HTTP/1.1\r\nHost: h\r\n\r\n", tok);
+		CHECK(run(req, 443, 1, r, sizeof(r)) == REDIRECT_RESPOND);
+		CHECK(has(r, "HTTP/1.1 400 Bad Request\r\n") && has(r, "1 to 255"));
+	}
+
+	/* Anything else under the prefix is a 400 with its reason: never the
+	 * backend, never a redirect. */
+	{
+		static const struct {
+			const char *req, *why;
+		} bad[] = {
+			{"GET /.well-known/acme-challenge/../../admin HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/%2e%2e/%2e%2e/admin HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/%2E%2e/admin HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/..%2fadmin HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/..%2Fadmin HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/..\\..\\admin HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/tok%41 HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/./tok HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/tok. HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/tok/more HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/tok#f HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
+			{"GET http://h/.well-known/acme-challenge/../x HTTP/1.1\r\n\r\n", "base64url"},
+			{"GET /.well-known/acme-challenge/ HTTP/1.1\r\nHost: h\r\n\r\n", "1 to 255"},
+			{"GET /.well-known/acme-challenge/tok?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", "no query"},
+			{"GET /.well-known/acme-challenge/tok? HTTP/1.1\r\nHost: h\r\n\r\n", "no query"},
+			{"GET /.well-known/acme-challenge/?tok HTTP/1.1\r\nHost: h\r\n\r\n", "no query"},
+			{"POST /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", "GET or HEAD"},
+			{"get /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\n\r\n", "GET or HEAD"},
+			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", "no request body"},
+			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\ncontent-length: 00\r\nContent-Length: 1\r\n\r\n", "no request body"},
+			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n", "no request body"},
+			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nContent-Length: -0\r\n\r\n", "no request body"},
+			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "no request body"},
+			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nTRANSFER-ENCODING: identity\r\n\r\n", "no request body"},
+			{"GET http://h/.well-known/acme-challenge/tok HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host"},
+		};
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			CHECK(run(bad[k].req, 443, 1, r, sizeof(r)) == REDIRECT_RESPOND);
+			CHECK(has(r, "HTTP/1.1 400 Bad Request\r\n"));
+			CHECK(has(r, "\r\n\r\nBad Request: ACME challenge: ") && has(r, bad[k].why));
+			CHECK(!has(r, "Location"));
+			if (!has(r, bad[k].why))
+				fprintf(stderr, "  case %zu: %s\n", k, r);
+		}
+		/* Without acme_backend those paths are redirected like any other:
+		 * https:// is where they would be served, not port 80. */
+		CHECK(run(bad[0].req, 443, 0, r, sizeof(r)) == REDIRECT_RESPOND);
+		CHECK(has(r, "HTTP/1.1 301 ") && has(r, "Location: https://h/.well-known/acme-challenge/../../admin\r\n"));
+	}
+
+	/* Near misses of the prefix are ordinary paths, redirected. */
+	run("GET /.well-known/acme-challenge HTTP/1.1\r\nHost: h\r\n\r\n", 443, 1, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 301 ") && has(r, "Location: https://h/.well-known/acme-challenge\r\n"));
+	run("GET /.well-known/acme-challengeX/t HTTP/1.1\r\nHost: h\r\n\r\n", 443, 1, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 301 "));
+
 	/* Oversized heads: 431, whether the end never comes or comes late. */
 	{
 		static char big[REDIRECT_MAX_HEAD + 200];
 		struct buf out = {0};
 		memset(big, 'a', sizeof(big));
 		memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
-		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD - 1, 443, 0, &out) == REDIRECT_AGAIN);
-		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD, 443, 0, &out) == REDIRECT_RESPOND);
+		size_t hl;
+		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD - 1, 443, 0, &out, &hl) == REDIRECT_AGAIN);
+		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD, 443, 0, &out, &hl) == REDIRECT_RESPOND);
 		CHECK(out.len && has((const char *)buf_peek(&out), "431"));
 		buf_reset(&out);
 		memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
-		CHECK(redirect_handle((uint8_t *)big, sizeof(big), 443, 0, &out) == REDIRECT_RESPOND);
+		CHECK(redirect_handle((uint8_t *)big, sizeof(big), 443, 0, &out, &hl) == REDIRECT_RESPOND);
+		CHECK(hl == 0);
 		buf_reset(&out);
 	}
 

@@ -1,0 +1,210 @@
+#include "conn_int.h"
+#include "cfg.h"
+#include "filter.h"
+#include "proto.h"
+#include "server.h"
+#include "tlsctx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/*
+ * RELAY and RESPOND: bytes both ways with backpressure and half-close,
+ * through the listener's stream filter when it has one, and the canned
+ * reply that ends a connection.
+ */
+
+#define RELAY_ROUNDS 16   /* then the other connections get their turn */
+
+struct buf *conn_client_in(struct conn *c)
+{
+	return c->filter && c->filter->up ? &c->up_raw : &c->up;
+}
+
+struct buf *conn_backend_in(struct conn *c)
+{
+	return c->filter && c->filter->down ? &c->down_raw : &c->down;
+}
+
+static const struct filter_ops *listener_filter(const struct conn *c)
+{
+	const struct cfg_listener *l = c->svc->cl;
+
+	/* Only where portier holds the TLS layer: a plain listener is a
+	 * byte pipe, and the backend may run TLS of its own inside it. */
+	if (c->acme || (l->mode != CFG_MODE_TLS && l->mode != CFG_MODE_STARTTLS))
+		return NULL;
+	return proto_get(l->proto)->filter;
+}
+
+static void buf_swap(struct buf *a, struct buf *b)
+{
+	struct buf t = *a;
+	*a = *b;
+	*b = t;
+}
+
+void conn_relay_start(struct conn *c, struct buf *from_backend)
+{
+	const struct filter_ops *f = listener_filter(c);
+
+	if (f != NULL) {
+		if ((c->fstate = calloc(1, f->state_size ? f->state_size : 1)) == NULL) {
+			conn_close(c, CONN_WHY_NOMEM, "out of memory");
+			return;
+		}
+		c->filter = f;
+		/* Client bytes buffered before the relay pass the filter too. */
+		if (f->up)
+			buf_swap(&c->up, &c->up_raw);
+	}
+	if (from_backend && from_backend->len) {
+		if (buf_append(conn_backend_in(c), buf_peek(from_backend),
+		               from_backend->len) < 0) {
+			conn_close(c, CONN_WHY_PROTOCOL,
+			           "backend sent too much during the hand-over");
+			return;
+		}
+		buf_reset(from_backend);
+	}
+	conn_state(c, CONN_RELAY);
+	conn_progress(c);
+}
+
+/* Runs the filter both ways; 1 if anything moved, 0 if not, -1 closed. */
+static int run_filter(struct conn *c)
+{
+	const char *why = NULL;
+	uint64_t before = (uint64_t)c->up_raw.len << 40 ^ (uint64_t)c->up.len << 20 ^
+	                  c->down_raw.len ^ (uint64_t)c->down.len << 50;
+	uint64_t after;
+
+	if ((c->filter->up && c->filter->up(c->fstate, &c->up_raw, &c->up, &c->down,
+	                                    c->c_eof, &why) < 0) ||
+	    (c->filter->down && c->filter->down(c->fstate, &c->down_raw, &c->down,
+	                                        &c->up, c->b_eof, &why) < 0)) {
+		char text[160];
+		snprintf(text, sizeof(text), "%s: %s", c->filter->name, why ? why : "refused");
+		conn_close_aborted(c, CONN_WHY_FILTER, text);
+		return -1;
+	}
+	after = (uint64_t)c->up_raw.len << 40 ^ (uint64_t)c->up.len << 20 ^
+	        c->down_raw.len ^ (uint64_t)c->down.len << 50;
+	return before != after;
+}
+
+static int client_done(const struct conn *c)
+{
+	return c->c_eof && c->up_raw.len == 0 && c->up.len == 0;
+}
+
+static int backend_done(const struct conn *c)
+{
+	return c->b_eof && c->down_raw.len == 0 && c->down.len == 0;
+}
+
+void conn_relay_watch(const struct conn *c, int *ce, int *be)
+{
+	const struct buf *cin = conn_client_in((struct conn *)c);
+	const struct buf *bin = conn_backend_in((struct conn *)c);
+
+	if (!c->c_eof && !buf_full(cin))
+		*ce |= c->read_wants_write ? EV_WRITE : EV_READ;
+	if (c->down.len || c->shut_wants_write || (backend_done(c) && !c->c_shut))
+		*ce |= c->write_wants_read ? EV_READ : EV_WRITE;
+	if (!c->b_eof && !buf_full(bin))
+		*be |= EV_READ;
+	if (c->up.len)
+		*be |= EV_WRITE;
+}
+
+/* Moves bytes both ways until nothing moves (or the round limit: TLS bytes
+ * left in memory then go on the run queue), and passes half-closes on. */
+void conn_relay(struct conn *c)
+{
+	struct ev_loop *loop = c->svc->srv->loop;
+	int moved, r;
+
+	for (int round = 0; round < RELAY_ROUNDS; round++) {
+		moved = 0;
+		if ((r = conn_pull_client(c, conn_client_in(c))) < 0) {
+			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
+			return;
+		}
+		moved |= r;
+		if ((r = conn_pull_backend(c, conn_backend_in(c))) < 0) {
+			conn_close(c, CONN_WHY_BACKEND_RESET, "backend reset");
+			return;
+		}
+		moved |= r;
+		if (c->filter && (r = run_filter(c)) != 0) {
+			if (r < 0)
+				return;
+			moved = 1;
+		}
+		if ((r = conn_push_backend(c, &c->up)) < 0) {
+			conn_close(c, CONN_WHY_BACKEND_RESET, "backend reset");
+			return;
+		}
+		moved |= r;
+		if (client_done(c) && !c->b_shut) {
+			/* A backend that has closed needs no FIN: we close soon. */
+			if (!c->b_eof)
+				shutdown(c->bfd, SHUT_WR);
+			c->b_shut = 1;
+		}
+		if ((r = conn_push_client(c)) < 0) {
+			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
+			return;
+		}
+		moved |= r;
+		if (backend_done(c) && !c->c_shut && conn_client_shut(c) < 0) {
+			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
+			return;
+		}
+		if (c->acme && c->c_shut && c->up.len == 0) {
+			/* The one ACME response is out. The client was not read
+			 * after its request head: read out what it sent since,
+			 * so that closing does not reset the response. */
+			c->c_eof = 0;
+			c->close_reason = "acme reply";
+			c->close_why = CONN_WHY_REPLIED;
+			conn_state(c, CONN_RESPOND);
+			conn_progress(c);
+			return;
+		}
+		if (client_done(c) && backend_done(c) && c->c_shut) {
+			char why[64];
+			int client_first = c->first_eof && c->first_eof[0] == 'c';
+			snprintf(why, sizeof(why), "%s closed%s", c->first_eof,
+			         client_first && c->c_trunc ? " without close_notify" : "");
+			conn_close(c, client_first ? CONN_WHY_CLIENT_CLOSED
+			                           : CONN_WHY_BACKEND_CLOSED, why);
+			return;
+		}
+		if (!moved)
+			break;
+		c->last = ev_now(loop);
+	}
+}
+
+void conn_respond_io(struct conn *c)
+{
+	if (conn_push_client(c) < 0) {
+		conn_close(c, CONN_WHY_CLIENT_RESET, "client went away during reply");
+		return;
+	}
+	if (c->down.len == 0 && !c->c_shut && conn_client_shut(c) < 0) {
+		conn_close(c, CONN_WHY_CLIENT_RESET, "client went away during reply");
+		return;
+	}
+	/* Read out what the client still sends, so closing does not reset
+	 * the connection under our reply. */
+	if (c->c_shut && !c->c_eof)
+		conn_client_discard(c);
+	if (c->c_shut && c->c_eof)
+		conn_close(c, c->close_why, c->close_reason ? c->close_reason
+		           : c->acme ? "acme reply" : "replied");
+}

@@ -1,0 +1,55 @@
+#ifndef PORTIER_FILTER_H
+#define PORTIER_FILTER_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+/*
+ * Stream filters: the protocol knowledge that rides on the relay once the
+ * connection is handed over (LDAP: a second StartTLS; SMTP: XCLIENT and
+ * XFORWARD; FTP next: PBSZ/PROT, PASV/EPSV/PORT/EPRT), kept out of the
+ * relay itself. Pure: bytes in, bytes out, no fds, no loop, no TLS.
+ *
+ * One filter instance sees both directions of one connection through one
+ * state, so a reply seen going down may release a command held going up.
+ *
+ *   up:    in  = the client's bytes as read      out  = bytes for the backend
+ *          back = the client-bound buffer (answers the filter gives the
+ *                 client itself go there, after what the backend said so far)
+ *   down:  in  = the backend's bytes as read     out  = bytes for the client
+ *          back = the backend-bound buffer
+ *
+ * The rules the relay depends on:
+ *   - A filter moves what it can from in to out (and back) and returns; it
+ *     is called again whenever either direction moved. It never waits for
+ *     room: with out full it stops and is called again later.
+ *   - What it leaves in `in` is what it needs to decide (a partial line, a
+ *     partial message header) or what waits for the other direction (a
+ *     command held until the reply to the one before it came back). The
+ *     relay keeps reading into `in` while it has room, so a filter that
+ *     holds bytes never makes the relay wait on a socket; a filter that
+ *     cannot decide with `in` full must fail (a line too long).
+ *   - With eof set the sender has ended: no more bytes will come. The
+ *     filter must pass or drop what it holds, except bytes that wait for the
+ *     other direction (it is called again when that one moves).
+ *   - It returns 0, or -1 with *why set (a static string for the log): the
+ *     connection closes.
+ */
+
+struct filter_ops {
+	const char *name;
+	size_t state_size;   /* zeroed state, allocated by the relay */
+	int (*up)(void *st, struct buf *in, struct buf *out, struct buf *back,
+	    int eof, const char **why);
+	int (*down)(void *st, struct buf *in, struct buf *out, struct buf *back,
+	    int eof, const char **why);
+	/* up or down may be NULL: that direction passes untouched, with no
+	 * copy. */
+};
+
+/* The filters, for the protocol table and the tests. */
+extern const struct filter_ops filter_ldap;
+extern const struct filter_ops filter_smtp;
+
+#endif
