@@ -244,6 +244,7 @@ static void handshake_expire(struct conn *c, double limit)
 
 	snprintf(why, sizeof(why), "TLS handshake timed out after %.0fs%s",
 	         limit, tlsctx_hello_seen(c->tls) ? "" :
+	         tlsctx_client_spoke(c->tls) ? " within an incomplete ClientHello" :
 	         " with no ClientHello (a plaintext client waiting for a "
 	         "greeting on an implicit-TLS port?)");
 	conn_close(c, CONN_WHY_HANDSHAKE_TIMEOUT, why);

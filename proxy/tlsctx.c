@@ -398,6 +398,11 @@ int tlsctx_spoke_plaintext(const struct tlsconn *tc)
 	return (conn_flags(ssl_of(tc)) & FLAG_PLAINTEXT) != 0;
 }
 
+int tlsctx_client_spoke(const struct tlsconn *tc)
+{
+	return tlsctx_bio_spoke(SSL_get_rbio(ssl_of(tc)));
+}
+
 int tlsctx_hello_seen(const struct tlsconn *tc)
 {
 	return (conn_flags(ssl_of(tc)) & FLAG_HELLO) != 0;

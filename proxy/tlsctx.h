@@ -101,6 +101,10 @@ const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen);
 /* tlsctx_spoke_plaintext(tc): the last failure was a non-TLS first record. */
 int tlsctx_spoke_plaintext(const struct tlsconn *tc);
 
+/* tlsctx_client_spoke(tc): any byte arrived from the peer (a partial
+ * ClientHello is not a silent plaintext client; timeout messages). */
+int tlsctx_client_spoke(const struct tlsconn *tc);
+
 /* tlsctx_hello_seen(tc): a ClientHello arrived (for timeout messages). */
 int tlsctx_hello_seen(const struct tlsconn *tc);
 

@@ -15,8 +15,10 @@
 
 struct sockbio {
 	int fd;
-	int drained;         /* the last read(2) got less than it asked for,
-	                        and no readable event came since */
+	/* drained: the last read(2) got less than it asked for, and no
+	 * readable event came since; spoke: a read(2) ever returned bytes.
+	 * Bits, so the struct stays in glibc's smallest chunk. */
+	unsigned drained : 1, spoke : 1;
 	struct buf ahead;
 };
 
@@ -60,6 +62,8 @@ static int sockbio_read(BIO *b, char *out, int len)
 		if (r > len)
 			r = len;
 	}
+	if (r > 0)
+		s->spoke = 1;
 	if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
 		s->drained = 1;
 		BIO_set_retry_read(b);
@@ -152,6 +156,12 @@ void tlsctx_bio_readable(BIO *b)
 	struct sockbio *s = BIO_get_data(b);
 	if (s != NULL)
 		s->drained = 0;
+}
+
+int tlsctx_bio_spoke(BIO *b)
+{
+	const struct sockbio *s = BIO_get_data(b);
+	return s != NULL && s->spoke;
 }
 
 int tlsctx_bio_drained(BIO *b)

@@ -72,6 +72,8 @@ int tlsctx_bio_fd(BIO *b);
 void tlsctx_bio_readable(BIO *b);
 /* tlsctx_bio_record_ready(b): a whole TLS record is read ahead. */
 int tlsctx_bio_record_ready(BIO *b);
+/* tlsctx_bio_spoke(b): the socket ever gave bytes. */
+int tlsctx_bio_spoke(BIO *b);
 /* tlsctx_bio_drained(b): the last read came back short or empty, and no
  * readable event came since. */
 int tlsctx_bio_drained(BIO *b);
