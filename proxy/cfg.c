@@ -531,18 +531,8 @@ struct cfg *cfg_load_string_opts(const char *name, const char *text,
 
 int cfg_hostname_ok(const char *h)
 {
-	size_t n = strlen(h);
-
-	if (n == 0 || n > STARTTLS_HOST_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = h[i];
-		/* Not isalnum(): the rule must not follow the locale. */
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-'))
-			return 0;
-	}
-	return 1;
+	/* The greeting's own rule, so -t and the connection never disagree. */
+	return starttls_hostname_ok(h);
 }
 
 static void free_tls(struct cfg_tls *t)

@@ -33,7 +33,7 @@ const struct starttls_driver *starttls_driver_find(const char *name)
 
 /* The hostname goes into protocol replies verbatim: allow only what a DNS
  * name holds, so a config value can never inject a line. */
-static int host_ok(const char *h)
+int starttls_hostname_ok(const char *h)
 {
 	size_t n = strlen(h);
 
@@ -41,6 +41,7 @@ static int host_ok(const char *h)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = h[i];
+		/* Not isalnum(): the rule must not follow the locale. */
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '.' || c == '-'))
 			return 0;
@@ -53,7 +54,7 @@ int starttls_init(struct starttls_session *s, const struct starttls_driver *drv,
 {
 	if (drv == NULL || params == NULL || drv->state_size > STARTTLS_STATE_MAX)
 		return -1;
-	if (params->hostname != NULL && !host_ok(params->hostname))
+	if (params->hostname != NULL && !starttls_hostname_ok(params->hostname))
 		return -1;
 	if (params->optional && !drv->optional_ok)
 		return -1;

@@ -122,6 +122,11 @@ struct starttls_session {
  * "ldap" (case-insensitive), or NULL. */
 const struct starttls_driver *starttls_driver_find(const char *name);
 
+/* starttls_hostname_ok(h): 1 if h may be the name in a greeting: 1 to
+ * STARTTLS_HOST_MAX ASCII letters, digits, '.' and '-' (nothing a client
+ * could read as the end of a line or a second reply), else 0. */
+int starttls_hostname_ok(const char *h);
+
 /* starttls_init(s, drv, params): start a session. -1 if the hostname is
  * empty, too long or not [A-Za-z0-9.-], or params->optional is set for a
  * protocol other than SMTP. s holds no memory: nothing to free. */

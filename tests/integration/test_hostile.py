@@ -31,32 +31,29 @@ from starttls_support import (HOSTNAME, OID_NOTICE, PROTOCOLS, Client, FakeBacke
                               ldap_unbind, smtp_upgrade, starttls_listener)
 
 
-@pytest.fixture
-def backend():
-    """Factory: backend(serve) -> a running hostile_support.Backend."""
+def factory(make_one):
+    """A fixture body: yields make(arg) -> make_one(arg), stopping each at the end."""
     made = []
 
-    def make(serve):
-        b = Backend(serve)
+    def make(arg):
+        b = make_one(arg)
         made.append(b)
         return b
     yield make
     for b in made:
         b.stop()
+
+
+@pytest.fixture
+def backend():
+    """Factory: backend(serve) -> a running hostile_support.Backend."""
+    yield from factory(Backend)
 
 
 @pytest.fixture
 def fake():
     """Factory: fake(protocol) -> a running starttls_support.FakeBackend."""
-    made = []
-
-    def make(protocol):
-        b = FakeBackend(protocol)
-        made.append(b)
-        return b
-    yield make
-    for b in made:
-        b.stop()
+    yield from factory(FakeBackend)
 
 
 def tls_section(certs):
