@@ -165,9 +165,7 @@ static void conn_free(struct conn *c)
 		close(c->bfd);
 	buf_reset(&c->up);
 	buf_reset(&c->down);
-	buf_reset(&c->up_raw);
-	buf_reset(&c->down_raw);
-	free(c->fstate);
+	conn_relay_free(c);
 	/* Counted once per connection, never per read: the hot path stays
 	 * free of shared cache lines. */
 	shared_count(c->svc->stats, SHARED_ACTIVE, -1);
@@ -430,7 +428,7 @@ void conn_respond(struct conn *c, enum conn_why why, const char *reason,
                   const char *text)
 {
 	buf_reset(&c->up);
-	buf_reset(&c->up_raw);
+	buf_reset(conn_client_in(c));
 	if (buf_append(&c->down, text, strlen(text)) < 0) {
 		conn_close(c, CONN_WHY_NOMEM, "no room for the reply");
 		return;
@@ -452,7 +450,7 @@ void conn_refuse(struct conn *c, const char *why)
 		c->bfd = -1;
 	}
 	buf_reset(&c->up);
-	buf_reset(&c->up_raw);
+	buf_reset(conn_client_in(c));
 	if (p->refusal != NULL) {
 		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
 		          p->name);

@@ -9,7 +9,7 @@
 
 struct svc;
 struct tlsconn;
-struct filter_ops;
+struct conn_filter;
 
 /*
  * One proxied connection: a client half and a backend half, and the state
@@ -84,11 +84,11 @@ struct conn {
 	ev_timer timer;
 	ev_tstamp start, last;       /* accept time, last activity */
 	/* Buffers: `up` goes to the backend, `down` to the client. With a
-	 * filter, reads land in up_raw / down_raw and the filter moves them
-	 * on; without one, reads land in up / down directly. */
-	struct buf up, down, up_raw, down_raw;
-	const struct filter_ops *filter;
-	void *fstate;
+	 * stream filter (fx, from the relay on), reads of a filtered
+	 * direction land in its raw buffer and the filter moves them on;
+	 * otherwise reads land in up / down directly. */
+	struct buf up, down;
+	struct conn_filter *fx;
 	uint64_t nup, ndown;         /* bytes delivered each way */
 	unsigned c_eof : 1, b_eof : 1;     /* got EOF from that side */
 	unsigned c_shut : 1, b_shut : 1;   /* sent EOF to that side (done) */
@@ -103,15 +103,15 @@ struct conn {
 	unsigned closing : 1;        /* conn_close() ran: freed on the way out */
 	unsigned queued : 1;         /* on the server's run queue */
 	unsigned in_callback : 1;    /* a libev callback of c is running */
-	enum conn_why why;
+	uint8_t why;                 /* enum conn_why, once closing */
+	uint8_t close_why;           /* enum conn_why, for RESPOND */
 	const char *first_eof;       /* "client" or "backend" */
 	const char *close_reason;    /* for RESPOND: why we are closing */
-	enum conn_why close_why;     /* for RESPOND: its code */
 	struct conn_starttls *st;    /* pre-TLS state; NULL once relaying */
 	struct conn *next, *prev;    /* the server's list */
 	struct conn *rq_next, *rq_prev;   /* the server's run queue */
 	struct conn_addr client;
-	char peer[64];
+	char peer[48];               /* "[v6]:port" fits; longer is cut */
 };
 
 /* conn_new(svc, fd, peer, len): take over an accepted socket and start

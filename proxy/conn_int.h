@@ -13,6 +13,14 @@
 #include "buf.h"
 #include "conn.h"
 
+/* A connection's stream filter (proto.h), from the relay on: the raw
+ * buffers of the filtered directions and the filter's zeroed state. */
+struct conn_filter {
+	const struct filter_ops *ops;
+	struct buf up_raw, down_raw;
+	_Alignas(16) unsigned char state[];
+};
+
 /* conn_state(c, st): enter st and arm its deadline. */
 void conn_state(struct conn *c, enum conn_state st);
 /* conn_progress(c): run the current state's I/O handler (after a state
@@ -54,6 +62,8 @@ void conn_respond_io(struct conn *c);
  * stream filter; from_backend (or NULL) holds backend bytes read before,
  * which go to the client through the filter (emptied). */
 void conn_relay_start(struct conn *c, struct buf *from_backend);
+/* conn_relay_free(c): release the stream filter; NULL-safe. */
+void conn_relay_free(struct conn *c);
 /* conn_client_in(c) / conn_backend_in(c): where reads from that side go. */
 struct buf *conn_client_in(struct conn *c);
 struct buf *conn_backend_in(struct conn *c);

@@ -20,12 +20,22 @@
 
 struct buf *conn_client_in(struct conn *c)
 {
-	return c->filter && c->filter->up ? &c->up_raw : &c->up;
+	return c->fx && c->fx->ops->up ? &c->fx->up_raw : &c->up;
 }
 
 struct buf *conn_backend_in(struct conn *c)
 {
-	return c->filter && c->filter->down ? &c->down_raw : &c->down;
+	return c->fx && c->fx->ops->down ? &c->fx->down_raw : &c->down;
+}
+
+void conn_relay_free(struct conn *c)
+{
+	if (c->fx == NULL)
+		return;
+	buf_reset(&c->fx->up_raw);
+	buf_reset(&c->fx->down_raw);
+	free(c->fx);
+	c->fx = NULL;
 }
 
 static const struct filter_ops *listener_filter(const struct conn *c)
@@ -51,14 +61,15 @@ void conn_relay_start(struct conn *c, struct buf *from_backend)
 	const struct filter_ops *f = listener_filter(c);
 
 	if (f != NULL) {
-		if ((c->fstate = calloc(1, f->state_size ? f->state_size : 1)) == NULL) {
+		/* Only a filtered connection pays for the raw buffers. */
+		if ((c->fx = calloc(1, sizeof(*c->fx) + f->state_size)) == NULL) {
 			conn_close(c, CONN_WHY_NOMEM, "out of memory");
 			return;
 		}
-		c->filter = f;
+		c->fx->ops = f;
 		/* Client bytes buffered before the relay pass the filter too. */
 		if (f->up)
-			buf_swap(&c->up, &c->up_raw);
+			buf_swap(&c->up, &c->fx->up_raw);
 	}
 	if (from_backend && from_backend->len) {
 		if (buf_append(conn_backend_in(c), buf_peek(from_backend),
@@ -76,33 +87,31 @@ void conn_relay_start(struct conn *c, struct buf *from_backend)
 /* Runs the filter both ways; 1 if anything moved, 0 if not, -1 closed. */
 static int run_filter(struct conn *c)
 {
+	struct conn_filter *fx = c->fx;
 	const char *why = NULL;
-	uint64_t before = (uint64_t)c->up_raw.len << 40 ^ (uint64_t)c->up.len << 20 ^
-	                  c->down_raw.len ^ (uint64_t)c->down.len << 50;
-	uint64_t after;
+	uint32_t before[4] = {fx->up_raw.len, c->up.len, fx->down_raw.len, c->down.len};
 
-	if ((c->filter->up && c->filter->up(c->fstate, &c->up_raw, &c->up, &c->down,
-	                                    c->c_eof, &why) < 0) ||
-	    (c->filter->down && c->filter->down(c->fstate, &c->down_raw, &c->down,
-	                                        &c->up, c->b_eof, &why) < 0)) {
+	if ((fx->ops->up && fx->ops->up(fx->state, &fx->up_raw, &c->up, &c->down,
+	                                c->c_eof, &why) < 0) ||
+	    (fx->ops->down && fx->ops->down(fx->state, &fx->down_raw, &c->down,
+	                                    &c->up, c->b_eof, &why) < 0)) {
 		char text[160];
-		snprintf(text, sizeof(text), "%s: %s", c->filter->name, why ? why : "refused");
+		snprintf(text, sizeof(text), "%s: %s", fx->ops->name, why ? why : "refused");
 		conn_close_aborted(c, CONN_WHY_FILTER, text);
 		return -1;
 	}
-	after = (uint64_t)c->up_raw.len << 40 ^ (uint64_t)c->up.len << 20 ^
-	        c->down_raw.len ^ (uint64_t)c->down.len << 50;
-	return before != after;
+	return before[0] != fx->up_raw.len || before[1] != c->up.len ||
+	       before[2] != fx->down_raw.len || before[3] != c->down.len;
 }
 
 static int client_done(const struct conn *c)
 {
-	return c->c_eof && c->up_raw.len == 0 && c->up.len == 0;
+	return c->c_eof && c->up.len == 0 && (c->fx == NULL || c->fx->up_raw.len == 0);
 }
 
 static int backend_done(const struct conn *c)
 {
-	return c->b_eof && c->down_raw.len == 0 && c->down.len == 0;
+	return c->b_eof && c->down.len == 0 && (c->fx == NULL || c->fx->down_raw.len == 0);
 }
 
 void conn_relay_watch(const struct conn *c, int *ce, int *be)
@@ -139,7 +148,7 @@ void conn_relay(struct conn *c)
 			return;
 		}
 		moved |= r;
-		if (c->filter && (r = run_filter(c)) != 0) {
+		if (c->fx && (r = run_filter(c)) != 0) {
 			if (r < 0)
 				return;
 			moved = 1;
