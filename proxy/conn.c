@@ -439,7 +439,8 @@ void conn_respond(struct conn *c, enum conn_why why, const char *reason,
 	conn_progress(c);
 }
 
-void conn_refuse(struct conn *c, const char *why)
+/* said: the protocol's goodbye is in c->down already. */
+static void refuse(struct conn *c, const char *why, int said)
 {
 	const struct cfg_listener *l = cl_of(c);
 	const struct proto *p = proto_get(l->proto);
@@ -451,16 +452,16 @@ void conn_refuse(struct conn *c, const char *why)
 	}
 	buf_reset(&c->up);
 	buf_reset(conn_client_in(c));
-	if (p->refusal != NULL) {
+	if (!said && p->refusal != NULL) {
 		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
 		          p->name);
 		conn_respond(c, CONN_WHY_BACKEND_DOWN,
 		             "backend unavailable, refused in protocol", p->refusal);
 		return;
 	}
-	if (conn_starttls_bye(c, 0, &c->down) == 0) {
+	if (said || conn_starttls_bye(c, 0, &c->down) == 0) {
 		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
-		          cfg_proto_name(l->proto));
+		          p->name);
 		c->close_reason = "backend unavailable, refused in protocol";
 		c->close_why = CONN_WHY_BACKEND_DOWN;
 		conn_state(c, CONN_RESPOND);
@@ -468,6 +469,16 @@ void conn_refuse(struct conn *c, const char *why)
 		return;
 	}
 	conn_close(c, CONN_WHY_BACKEND_DOWN, why);
+}
+
+void conn_refuse(struct conn *c, const char *why)
+{
+	refuse(c, why, 0);
+}
+
+void conn_refused(struct conn *c, const char *why)
+{
+	refuse(c, why, 1);
 }
 
 void conn_start_backend(struct conn *c, const struct addr *a)

@@ -79,6 +79,9 @@ void conn_respond(struct conn *c, enum conn_why why, const char *reason,
  * protocol's words (HTTP 502, SMTP 421, IMAP BYE, POP3 -ERR, LDAP notice
  * of disconnection) where there are any, and close. */
 void conn_refuse(struct conn *c, const char *why);
+/* conn_refused(c, why): the same when the goodbye is in c->down already
+ * (the STARTTLS engine wrote it). */
+void conn_refused(struct conn *c, const char *why);
 
 /* conn_starttls.c */
 /* conn_starttls_begin(c): greet a client of a STARTTLS listener. */

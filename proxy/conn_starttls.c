@@ -213,9 +213,10 @@ void conn_starttls_handover(struct conn *c)
 		moved |= r;
 		v = starttls_backend_input(&st->s, &st->from_backend, &st->to_backend,
 		                           &c->down);
-		/* REPLY_AND_CLOSE: the engine refused the backend's greeting. */
+		/* REPLY_AND_CLOSE: the engine refused the backend's greeting
+		 * and already wrote the client's goodbye. */
 		if (v != STARTTLS_AGAIN && v != STARTTLS_RELAY) {
-			conn_refuse(c, starttls_why(&st->s));
+			conn_refused(c, starttls_why(&st->s));
 			return;
 		}
 		if ((r = conn_push_backend(c, &st->to_backend)) < 0) {

@@ -3,7 +3,10 @@ who the client is, before the client's first command reaches it. The
 backend here is a small fake speaking the XCLIENT exchange as Postfix
 documents it; opensmtpd has no XCLIENT."""
 
+import re
 import smtplib
+
+import pytest
 
 import harness
 from starttls_support import starttls_listener
@@ -56,16 +59,35 @@ def test_xclient_sends_the_client_address_first(portier, certs, raw_backend):
     assert seen[2].upper() == b"EHLO CLIENT.TEST\r\n", seen
 
 
-def test_backend_without_xclient_is_refused_in_smtp(portier, certs, raw_backend):
+def refused_by_backend_without_xclient(portier, certs, raw_backend):
+    """STARTTLS against a backend that does not offer XCLIENT: returns the
+    smtplib client just after the upgrade, and portier."""
     b = raw_backend(xclient_backend(offer=False))
     p = portier([("tls", harness.tls_items(certs.ec)),
                  starttls_listener("sub", "smtp", b.port, extra=[("xclient", "yes")])])
-    s = smtplib.SMTP("localhost", p.port("sub"), local_hostname="client.test", timeout=10)
+    s = smtplib.SMTP("localhost", p.port("sub"), local_hostname="client.test",
+                     timeout=10 * harness.SLOW)
     s.ehlo()
     s.starttls(context=certs.client_context())
-    try:
-        code, msg = s.ehlo()
-    except smtplib.SMTPServerDisconnected:
-        code, msg = 421, b""
-    assert code == 421
-    p.wait_log(r"does not offer XCLIENT")
+    return s, p
+
+
+def test_backend_without_xclient_is_refused_in_smtp(portier, certs, raw_backend):
+    s, p = refused_by_backend_without_xclient(portier, certs, raw_backend)
+    # portier meets the backend as soon as TLS is up, before the client's
+    # next command: the refusal is a 421 the client reads unasked. A mere
+    # disconnect raises SMTPServerDisconnected here and fails the test.
+    code, msg = s.getreply()
+    assert code == 421, (code, msg)
+    assert re.fullmatch(rb"4\.3\.0 \S+ service not available", msg), msg
+    s.close()
+    p.wait_log(r"backend does not offer XCLIENT to portier")
+
+
+def test_backend_without_xclient_one_421_then_close(portier, certs, raw_backend):
+    s, p = refused_by_backend_without_xclient(portier, certs, raw_backend)
+    code, msg = s.getreply()
+    assert code == 421, (code, msg)
+    rest = s.file.read()          # to the end: portier closes after its 421
+    s.close()
+    assert rest == b"", rest
