@@ -203,10 +203,18 @@ int main(int argc, char **argv)
 	    master_prepare(c, &m.tls, &m.user, &m.drop, &d) < 0) {
 		diag_print(&d, stderr);
 		fprintf(stderr, "portier: %s: configuration refused, not starting\n", path);
+		diag_free(&d);
+		cfg_free(c);
 		return 1;
 	}
 	if (listener_open(c, &m.set, NULL, &d) < 0) {
 		diag_print(&d, stderr);
+		diag_free(&d);
+		for (size_t i = 0; i < c->nlisteners; i++)
+			tlsctx_free(m.tls[i]);
+		free(m.tls);
+		listener_close(&m.set);
+		cfg_free(c);
 		return 1;
 	}
 	/* In the foreground the log is the terminal (or whatever stderr is),

@@ -13,10 +13,16 @@ if ! "$bin" -K | diff -u "$tmp" - ; then
 	echo "regenerate the part between the keys:begin/end markers with 'portier -K'"
 	exit 1
 fi
-# Every key is in the man page too.
+# Every key has its own entry in the man page: a .TP item whose tag names
+# it whole, as `.BR key " = " ...` or `.BI "key = " ...` (a bare substring
+# search would find `key`, `log` or `mode` inside any other word).
 missing=0
 for key in $("$bin" -K | sed -n 's/^| `\([a-z_]*\)`.*/\1/p'); do
-	grep -q "$key" "$docs/portier.ini.5" || { echo "portier.ini.5 lacks $key"; missing=1; }
+	KEY_RE="^[.]B[IR]? (\"$key = \"|$key \" = \")" awk '
+		prev == ".TP" && $0 ~ ENVIRON["KEY_RE"] { found = 1 }
+		{ prev = $0 }
+		END { exit !found }' "$docs/portier.ini.5" ||
+		{ echo "portier.ini.5 has no entry (.TP, then .BR $key \" = \" or .BI \"$key = \") for $key"; missing=1; }
 done
 [ "$missing" = 0 ]
 echo "docs in sync: $("$bin" -K | grep -c '^| `') keys"
