@@ -350,8 +350,34 @@ def test_version_names_boringssl_flavour():
     out = cp.out + cp.err
     m = re.search(r"project\(portier VERSION ([0-9.]+)", open(os.path.join(REPO, "CMakeLists.txt")).read())
     assert m and m.group(1) in out, out
-    assert re.search(r"BoringSSL", out), out
-    assert re.search(r"OPENSSL_SMALL|small", out, re.I), "does not say whether it is the small build: " + out
+    # The TLS line is exactly one of cmake/BoringSSL.cmake's three
+    # PORTIER_BORINGSSL_DESC, chosen by how this tree was configured: a
+    # -DBORINGSSL_ROOT tree says where its library came from, the Debian
+    # package is the small build, the default build from Debian's source
+    # the full one. Nothing vaguer passes.
+    tls = re.findall(r"^TLS: (.*)$", cp.out, re.M)
+    assert len(tls) == 1, out
+    cache = _cmake_cache()
+    if cache.get("BORINGSSL_ROOT"):
+        assert tls[0] == "self-built BoringSSL from " + cache["BORINGSSL_ROOT"], out
+    elif cache.get("PORTIER_BORINGSSL_SYSTEM", "").upper() in ("ON", "1", "TRUE", "YES"):
+        assert tls[0] == "Debian android-libboringssl (small build: OPENSSL_SMALL, slow)", out
+    else:
+        assert re.fullmatch(r"BoringSSL [0-9a-f]{40} from Debian source \S+, "
+                            r"full build \(no OPENSSL_SMALL\)", tls[0]), out
+
+
+def _cmake_cache():
+    """The build tree's CMakeCache.txt as {name: value} (PORTIER_BUILD)."""
+    build = os.environ.get("PORTIER_BUILD")
+    assert build, "PORTIER_BUILD is not set: cannot tell which BoringSSL this tree built"
+    cache = {}
+    with open(os.path.join(build, "CMakeCache.txt")) as f:
+        for line in f:
+            m = re.match(r"^([A-Za-z_0-9]+):[A-Z]+=(.*)$", line.rstrip("\n"))
+            if m:
+                cache[m.group(1)] = m.group(2)
+    return cache
 
 
 def test_help():
@@ -362,9 +388,14 @@ def test_help():
         assert flag in out, out
 
 
-def test_unknown_option_fails():
-    cp = run([harness.PORTIER_BIN, "-Z"])
-    assert cp.returncode != 0
+@pytest.mark.parametrize("args", [["-Z"], ["-t", "stray-operand"]])
+def test_unknown_option_fails(args):
+    """portier(8): a usage error exits 2 (1 is a configuration error) and
+    prints the usage on stderr, not stdout."""
+    cp = run([harness.PORTIER_BIN] + args)
+    assert cp.returncode == 2, (cp.returncode, cp.out, cp.err)
+    assert cp.out == "", cp.out
+    assert cp.err.count("usage: portier [-c FILE] [-f] [-t] [-V] [-K] [-h]") == 1, cp.err
 
 
 def test_annotated_example_names_every_key():

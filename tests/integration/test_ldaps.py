@@ -1,5 +1,7 @@
 """slapd behind an implicit-TLS ldaps listener, driven by OpenLDAP's own clients."""
 
+import re
+
 import pytest
 
 import harness
@@ -53,8 +55,19 @@ def test_ldaps_refuses_untrusted_ca(ldaps_portier, certs, workdir):
                 check=True)
     env = ldap_env(certs)
     env["LDAPTLS_CACERT"] = str(other_ca)
+    mark = ldaps_portier.mark()
     cp = harness.run(["ldapsearch", "-x", "-LLL", "-o", "nettimeout=10", "-H",
-                      "ldaps://127.0.0.1:%d/" % ldaps_portier.port("ldaps"),
+                      "ldaps://127.0.0.1:%d/" % ldaps_portier.port("ldaps"), "-d", "1",
                       "-b", "dc=example,dc=org", "(uid=alice)"], env=env)
     assert cp.returncode != 0
     assert "Can't contact LDAP server" in cp.err, cp.err
+    # That message would also show with portier down. Proof that portier
+    # was there and that the client walked away over the certificate: the
+    # client's own TLS layer (GnuTLS, in libldap's debug output) says the
+    # certificate is untrusted, and portier logs a connection that reached
+    # TLS and carried not one byte of LDAP.
+    assert re.search(r"TLS: peer cert untrusted or revoked", cp.err), cp.err
+    # (A late close line of an earlier test's client may follow mark: this
+    # one is told apart by its empty relay.)
+    ldaps_portier.wait_log(r"\[ldaps\] close client=127\.0\.0\.1:\d+ sni=\S+ tls=TLSv1\.[23] "
+                           r"cipher=\S+ resumed=no up=0 down=0 ", since=mark)

@@ -68,28 +68,55 @@ def test_idle_timeout_closes_a_quiet_relay(portier, certs, http_backend):
     assert "up=" in line and "tls=TLSv1.3" in line
 
 
+def accept_queue(port):
+    """Connections the kernel holds for 127.0.0.1:port's listening socket
+    that no one has accepted yet (/proc/net/tcp: rx_queue of a LISTEN socket
+    is its accept backlog); None if no such socket."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, state, queues = fields[1], fields[3], fields[4]
+            if state == "0A" and int(local.split(":")[1], 16) == port:
+                return int(queues.split(":")[1], 16)
+    return None
+
+
 def test_max_connections_pauses_and_resumes_accepting(portier, certs, http_backend):
     p = portier(https_listener(certs, http_backend.port, max_connections="2"))
     port = p.port("web")
     a, b = tls_connect(port, certs), tls_connect(port, certs)
     get(a)
     get(b)
-    p.wait_log(r"\[web\] max_connections \(2\) reached")
-    # A third client is not accepted while two are open: its handshake
-    # cannot complete (it waits in the kernel's queue).
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    p.wait_log(r"\[web\] max_connections \(2\) reached; not accepting until one closes")
+    assert accept_queue(port) == 0
+    # A third client: the kernel completes its TCP handshake, and its
+    # ClientHello goes out, but portier does not accept it.
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5 * harness.SLOW)
     ctx = certs.client_context()
     third = ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False)
-    third.settimeout(0.5)
+    third.setblocking(False)
+    try:
+        third.do_handshake()
+        raise AssertionError("handshake completed without portier's answer")
+    except ssl.SSLWantReadError:
+        pass
+    harness.wait_for(lambda: accept_queue(port) == 1, 5, "the third connection in the accept queue")
+    # A full request on b is an event portier's one worker serves after the
+    # third client became acceptable: an accepting listener would have
+    # been taken in that same loop. It is still queued, and unanswered.
+    assert b"200" in get(b).split(b"\r\n")[0]
+    assert accept_queue(port) == 1, "portier accepted beyond max_connections"
     try:
         third.do_handshake()
         raise AssertionError("third connection was served beyond max_connections")
-    except (socket.timeout, ssl.SSLWantReadError, TimeoutError):
+    except ssl.SSLWantReadError:
         pass
     # When one closes, the waiting client is taken and served.
     a.close()
-    third.settimeout(5)
+    third.setblocking(True)
+    third.settimeout(5 * harness.SLOW)
     third.do_handshake()
+    assert accept_queue(port) == 0
     assert b"200" in get(third).split(b"\r\n")[0]
     third.close()
     b.close()

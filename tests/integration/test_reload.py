@@ -79,35 +79,54 @@ def test_reload_loses_no_connection(portier, certs, http_backend):
     # A keep-alive connection made before any reload.
     held = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
                            server_hostname="localhost")
-    results = {"ok": 0, "bad": []}
+    # Three clients request without pause; each reload waits until every
+    # configuration so far has answered requests (no sleeps), and every
+    # request made must get its answer: attempts == ok, exactly.
+    lock = threading.Lock()
+    results = {"ok": 0, "attempts": 0, "bad": []}
+    phase = [0]                    # reloads done when a request started
+    per_phase = [0] * 6            # answered requests, by that phase
     stop = threading.Event()
 
     def client():
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 * harness.SLOW
         while not stop.is_set() and time.monotonic() < deadline:
+            ph = phase[0]
+            with lock:
+                results["attempts"] += 1
             try:
                 out = get(port, ctx, "/echo/x")[0]
+            except Exception as e:          # noqa: BLE001 - every failure counts
+                out = repr(e).encode()
+            with lock:
                 if b"200 OK" in out and b"method=GET path=/echo/x" in out:
                     results["ok"] += 1
+                    per_phase[ph] += 1
                 else:
                     results["bad"].append(out[:80])
-            except OSError as e:
-                results["bad"].append(repr(e))
+
+    def answered(ph, n=6):
+        harness.wait_for(lambda: per_phase[ph] >= n or results["bad"], 10,
+                         "%d answers after reload %d" % (n, ph))
+        assert results["bad"] == [], results["bad"][:5]
     threads = [threading.Thread(target=client) for _ in range(3)]
     for t in threads:
         t.start()
     try:
         for i in range(5):
-            time.sleep(0.2)
+            answered(i)
             p.rewrite(web(certs, http_backend.port, idle_timeout="%ds" % (60 + i)))
             p.reload()
-        time.sleep(0.3)
+            phase[0] = i + 1
+        answered(5)
     finally:
         stop.set()
         for t in threads:
-            t.join(30)
+            t.join(30 * harness.SLOW)
+    assert not any(t.is_alive() for t in threads), "a client thread hangs"
     assert results["bad"] == [], results["bad"][:5]
-    assert results["ok"] >= 20, results
+    assert results["ok"] == results["attempts"], results
+    assert all(n >= 6 for n in per_phase), per_phase
     # The connection from before the reloads still works, on the first worker.
     held.sendall(b"GET /echo/held HTTP/1.1\r\nHost: localhost\r\n\r\n")
     reply = held.recv(65536)
@@ -286,7 +305,14 @@ def serving(p, n=1):
     that, a worker would still read the hook's file)."""
     harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", p.log())) >= n, 5,
                      "%d workers to serve" % n)
-    return [int(x) for x in re.findall(r"serving \(pid (\d+)\)", p.log())[:n]]
+    pids = [int(x) for x in re.findall(r"serving \(pid (\d+)\)", p.log())[:n]]
+    # The master logs "started" after fork() returns in it; a busy machine
+    # may run the child to "serving" first. A mark taken now must not see
+    # the master's line come in after it.
+    for pid in pids:
+        harness.wait_for(lambda: re.search(r"worker \d+ started \(pid %d\)" % pid, p.log()),
+                         5, "the master's line for worker pid %d" % pid)
+    return pids
 
 
 @pytest.fixture

@@ -133,17 +133,36 @@ def test_workers_end_when_the_master_is_killed(portier, certs, http_backend):
     assert len(re.findall(r"worker [12]: got signal 15", p.log())) == 2
 
 
-def test_workers_auto_is_one_per_cpu(portier, certs, http_backend):
+def test_workers_auto_is_one_per_cpu_capped(portier, certs, http_backend, workdir):
+    """auto: one worker per CPU portier may run on, at most the key's cap
+    (CFG_MAX_WORKERS, as `workers = 65` is refused); then with portier
+    started on one CPU only, one worker: the count follows the CPUs."""
+    text = "[portier]\nworkers = 65\n"
+    rc, out, _ = harness.portier_check(workdir, text, name="cap.ini")
+    cap = re.search(r"workers: .*not a number from 1 to (\d+)", out)
+    assert rc == 1 and cap, out
+    cap = int(cap.group(1))
+    assert cap == 64, out
     p = portier([("tls", tls_items(certs.ec)),
                  listener("web", http_backend.port, protocol="http")],
                 glob=[("workers", "auto")])
-    n = len(os.sched_getaffinity(0))
+    n = min(len(os.sched_getaffinity(0)), cap)
     m = p.wait_log(r"started: .*, (\d+) workers?")
     assert int(m.group(1)) == n
     harness.wait_for(lambda: len(started_workers(p)) == n, 5 * harness.SLOW,
                      "%d workers to start" % n)
     body, _, _ = get(p.port("web"), certs.client_context())
     assert b"method=GET" in body
+    # Started on one CPU (the affinity a child inherits from this thread).
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mine)})
+    try:
+        one = portier([("tls", tls_items(certs.ec)),
+                       listener("web", http_backend.port, protocol="http")],
+                      name="one-cpu", glob=[("workers", "auto")])
+    finally:
+        os.sched_setaffinity(0, mine)
+    assert int(one.wait_log(r"started: .*, (\d+) workers?").group(1)) == 1, one.log()
 
 
 @pytest.mark.parametrize("value,why", [
