@@ -1,6 +1,7 @@
-/* libFuzzer target for the redirect listener's request-head parser. Every
- * prefix of the input is offered, as bytes arriving one read at a time
- * would be; the response must stay well-formed whatever the client sent,
+/* libFuzzer target for the redirect listener's request-head parser.
+ * Growing prefixes of the input (every one of a short input, at most 64 of
+ * a long one), the whole input last, are offered as bytes arriving one read
+ * at a time would be; the response must stay well-formed whatever the client sent,
  * and only a strict http-01 challenge head may be passed to acme_backend. */
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +14,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define PREFIX "/.well-known/acme-challenge/"
 
 /* An independent reading of what may reach acme_backend: the head ends
- * with its first blank line, and its request line is GET or HEAD of
- * PREFIX plus 1..255 base64url characters (after "http://host" in the
- * absolute form). Aborts if the parser let anything else through. */
+ * with its first blank line, its request line is GET or HEAD of PREFIX
+ * plus 1..255 base64url characters (after "http://host" in the absolute
+ * form), and it has exactly one Host line (RFC 9112 §3.2, whatever the
+ * target's form). Aborts if the parser let anything else through. */
 static void check_acme(const uint8_t *data, size_t n, size_t head_len)
 {
 	const char *p = (const char *)data, *sp1, *sp2, *t;
 	size_t tn;
+	int hosts = 0;
 
 	if (head_len == 0 || head_len > n || p[head_len - 1] != '\n')
 		abort();
@@ -47,18 +50,26 @@ static void check_acme(const uint8_t *data, size_t n, size_t head_len)
 		if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') ||
 		      (t[i] >= '0' && t[i] <= '9') || t[i] == '-' || t[i] == '_'))
 			abort();
+	for (size_t i = 0; i + 6 <= head_len; i++)
+		if (p[i] == '\n' && strncasecmp(p + i + 1, "host:", 5) == 0)
+			hosts++;
+	if (hosts != 1)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* A bounded number of prefixes keeps each run fast on long inputs. */
+	/* A bounded number of prefixes keeps each run fast on long inputs; the
+	 * last one is always the whole input, whatever the step. */
 	size_t step = size / 64 + 1;
 
-	for (size_t n = 1; n <= size; n += (n == size ? 1 : step)) {
+	for (size_t n = 0; n < size;) {
 		struct buf out = {0};
 		size_t head_len = 1;
-		enum redirect_verdict v = redirect_handle(data, n < size ? n : size, 8443,
-		                                          n & 1, &out, &head_len);
+		enum redirect_verdict v;
+
+		n = size - n > step ? n + step : size;
+		v = redirect_handle(data, n, 8443, n & 1, &out, &head_len);
 		if (v == REDIRECT_RESPOND) {
 			const char *p = (const char *)buf_peek(&out);
 			const char *head_end;
@@ -88,8 +99,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		buf_reset(&out);
 		if (v != REDIRECT_AGAIN)
-			break;
-		if (n == size)
 			break;
 	}
 	return 0;

@@ -19,6 +19,7 @@ struct span {
 struct request {
 	struct span method, target, host;
 	int hosts;
+	int http10; /* HTTP/1.0, the one version that may leave out Host */
 	int body;   /* a Content-Length other than 0, or a Transfer-Encoding */
 };
 
@@ -111,6 +112,7 @@ static int parse(const char *p, size_t len, struct request *r)
 	struct span ver = trim(sp2 + 1, (size_t)(eol - sp2 - 1));
 	if (ver.n != 8 || memcmp(ver.p, "HTTP/1.", 7) != 0)
 		return -1;
+	r->http10 = ver.p[7] == '0';
 
 	for (p = eol + 1; p < end; p = eol + 1) {
 		const char *colon;
@@ -134,6 +136,26 @@ static int parse(const char *p, size_t len, struct request *r)
 		}
 	}
 	return 0;
+}
+
+/* Why the request's Host may not stand, or NULL. RFC 9112 §3.2: more
+ * than one Host, or an invalid one, is a 400 whatever the target's form,
+ * and so is an HTTP/1.1 request without Host: an absolute-form target
+ * needs one too, although its own host wins and a Host that disagrees is
+ * ignored (§3.2.2). Only HTTP/1.0 may leave Host out, and only where the
+ * target names the host. host is the one the redirect would name. */
+static const char *host_refusal(const struct request *r, int absolute,
+                                struct span host)
+{
+	if (r->hosts > 1)
+		return "more than one Host header";
+	if (r->hosts == 1 && !host_ok(r->host))
+		return "invalid Host";
+	if (r->hosts == 0 && !(r->http10 && absolute))
+		return "no Host header";
+	if (!host_ok(host))
+		return "invalid Host";
+	return NULL;
 }
 
 /* The reason phrase goes on the status line; detail, when given, only into
@@ -170,8 +192,8 @@ static const char *acme_refusal(const struct request *r, struct span path)
 		return "ACME challenge: method must be GET or HEAD";
 	if (r->body)
 		return "ACME challenge: no request body allowed";
-	if (r->hosts > 1)   /* the absolute form skips the one-Host check */
-		return "ACME challenge: more than one Host header";
+	if (r->hosts != 1)   /* an HTTP/1.0 absolute form may have none */
+		return "ACME challenge: exactly one Host header";
 	if (memchr(tok, '?', n))
 		return "ACME challenge: no query allowed";
 	if (n == 0 || n > ACME_TOKEN_MAX)
@@ -189,7 +211,7 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 	size_t n = head_end(in, len);
 	struct request r;
 	struct span host, path;
-	int code;
+	int code, absolute, challenge;
 	char portbuf[16] = "";
 	const char *why;
 
@@ -211,23 +233,28 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 	}
 	path = r.target;
 	host = r.host;
-	/* Absolute form "http://host/path": the URL's host wins (RFC 9112). */
-	if (path.n > 7 && strncasecmp(path.p, "http://", 7) == 0) {
+	/* Absolute form "http://host/path": the target's host names the
+	 * redirect (RFC 9112 §3.2.2). */
+	absolute = path.n > 7 && strncasecmp(path.p, "http://", 7) == 0;
+	if (absolute) {
 		const char *slash = memchr(path.p + 7, '/', path.n - 7);
 		host = (struct span){path.p + 7, (slash ? (size_t)(slash - path.p) : path.n) - 7};
 		path = slash ? (struct span){slash, path.n - (size_t)(slash - path.p)}
 		             : (struct span){"/", 1};
-	} else if (path.p[0] != '/' || r.hosts != 1) {
-		respond_error(out, 400, "Bad Request",
-		              r.hosts == 0 ? "no Host header" : NULL);
+	} else if (path.p[0] != '/') {
+		respond_error(out, 400, "Bad Request", NULL);
 		return REDIRECT_RESPOND;
 	}
-	if (!host_ok(host)) {
-		respond_error(out, 400, "Bad Request", "invalid Host");
+	challenge = acme && path.n >= ACME_PREFIX_LEN &&
+	            memcmp(path.p, ACME_PREFIX, ACME_PREFIX_LEN) == 0;
+	if ((why = host_refusal(&r, absolute, host)) != NULL) {
+		char detail[64];
+		snprintf(detail, sizeof(detail), "%s%s",
+		         challenge ? "ACME challenge: " : "", why);
+		respond_error(out, 400, "Bad Request", detail);
 		return REDIRECT_RESPOND;
 	}
-	if (acme && path.n >= ACME_PREFIX_LEN &&
-	    memcmp(path.p, ACME_PREFIX, ACME_PREFIX_LEN) == 0) {
+	if (challenge) {
 		if ((why = acme_refusal(&r, path)) != NULL) {
 			respond_error(out, 400, "Bad Request", why);
 			return REDIRECT_RESPOND;

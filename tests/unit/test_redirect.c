@@ -61,9 +61,45 @@ int main(void)
 	run("GET /lf HTTP/1.0\nHost: h\n\n", 443, 0, r, sizeof(r));
 	CHECK(has(r, "301") && has(r, "https://h/lf"));
 
-	/* Absolute form: the URL's host wins. */
+	/* Absolute form: the URL's host wins over a Host that disagrees
+	 * (RFC 9112 §3.2.2), with or without a path. */
 	run("GET http://abs.example/p?q HTTP/1.1\r\nHost: other\r\n\r\n", 443, 0, r, sizeof(r));
-	CHECK(has(r, "Location: https://abs.example/p?q\r\n"));
+	CHECK(has(r, "HTTP/1.1 301 ") && has(r, "Location: https://abs.example/p?q\r\n"));
+	run("GET HTTP://abs.example:80 HTTP/1.1\r\nHost: abs.example\r\n\r\n", 8443, 0, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 301 ") && has(r, "Location: https://abs.example:8443/\r\n"));
+	/* HTTP/1.0 may leave Host out when the target names the host... */
+	run("GET http://abs.example/p HTTP/1.0\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 301 ") && has(r, "Location: https://abs.example/p\r\n"));
+	/* ...but HTTP/1.1 needs one Host, a valid one, whatever the target's
+	 * form (RFC 9112 §3.2), and the absolute target's host must be valid. */
+	{
+		static const struct {
+			const char *req, *why;
+		} bad[] = {
+			{"GET http://abs.example/p HTTP/1.1\r\n\r\n", "no Host header"},
+			{"POST http://abs.example/p HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "no Host header"},
+			{"GET http://abs.example/p HTTP/1.1\nX-Host: abs.example\n\n", "no Host header"},
+			{"GET http://abs.example/p HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", "more than one Host"},
+			{"GET http://abs.example/p HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", "more than one Host"},
+			{"GET http://abs.example/p HTTP/1.1\r\nHost: a/b\r\n\r\n", "invalid Host"},
+			{"GET http://abs.example/p HTTP/1.1\r\nHost:\r\n\r\n", "invalid Host"},
+			{"GET http://user@abs.example/p HTTP/1.1\r\nHost: abs.example\r\n\r\n", "invalid Host"},
+			{"GET http:///p HTTP/1.1\r\nHost: abs.example\r\n\r\n", "invalid Host"},
+			{"GET / HTTP/1.0\r\n\r\n", "no Host header"},
+		};
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			CHECK(run(bad[k].req, 443, 0, r, sizeof(r)) == REDIRECT_RESPOND);
+			CHECK(has(r, "HTTP/1.1 400 Bad Request\r\n"));
+			CHECK(has(r, "\r\n\r\nBad Request: ") && has(r, bad[k].why));
+			CHECK(!has(r, "Location"));
+			/* The same with an ACME backend configured. */
+			CHECK(run(bad[k].req, 443, 1, r, sizeof(r)) == REDIRECT_RESPOND);
+			CHECK(has(r, "HTTP/1.1 400 ") && has(r, bad[k].why));
+		}
+	}
+	/* Two Hosts in the origin form say so too. */
+	run("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "\r\n\r\nBad Request: more than one Host header\n"));
 
 	/* 400: no Host, two Hosts, bad Host, bad request line, folding. */
 	run("GET / HTTP/1.1\r\n\r\n", 443, 0, r, sizeof(r));
@@ -95,7 +131,7 @@ int main(void)
 			"GET /.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0 HTTP/1.1\r\nHost: h\r\n\r\n",
 			"HEAD /.well-known/acme-challenge/aZ09-_ HTTP/1.1\r\nHost: h\r\n\r\n",
 			"GET /.well-known/acme-challenge/t HTTP/1.0\nHost: h:80\n\n",
-			"GET http://h/.well-known/acme-challenge/abc HTTP/1.1\r\n\r\n",
+			"GET http://h/.well-known/acme-challenge/abc HTTP/1.1\r\nHost: h\r\n\r\n",
 			"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
 		};
 		for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++) {
@@ -157,7 +193,7 @@ int main(void)
 			{"GET /.well-known/acme-challenge/tok. HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
 			{"GET /.well-known/acme-challenge/tok/more HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
 			{"GET /.well-known/acme-challenge/tok#f HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
-			{"GET http://h/.well-known/acme-challenge/../x HTTP/1.1\r\n\r\n", "base64url"},
+			{"GET http://h/.well-known/acme-challenge/../x HTTP/1.1\r\nHost: h\r\n\r\n", "base64url"},
 			{"GET /.well-known/acme-challenge/ HTTP/1.1\r\nHost: h\r\n\r\n", "1 to 255"},
 			{"GET /.well-known/acme-challenge/tok?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", "no query"},
 			{"GET /.well-known/acme-challenge/tok? HTTP/1.1\r\nHost: h\r\n\r\n", "no query"},
@@ -170,7 +206,12 @@ int main(void)
 			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nContent-Length: -0\r\n\r\n", "no request body"},
 			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "no request body"},
 			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: h\r\nTRANSFER-ENCODING: identity\r\n\r\n", "no request body"},
+			{"GET http://h/.well-known/acme-challenge/tok HTTP/1.0\r\n\r\n", "exactly one Host"},
 			{"GET http://h/.well-known/acme-challenge/tok HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host"},
+			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", "more than one Host"},
+			{"GET http://h/.well-known/acme-challenge/tok HTTP/1.1\r\n\r\n", "no Host header"},
+			{"GET /.well-known/acme-challenge/tok HTTP/1.1\r\n\r\n", "no Host header"},
+			{"GET http://h/.well-known/acme-challenge/tok HTTP/1.1\r\nHost: a/b\r\n\r\n", "invalid Host"},
 		};
 		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 			CHECK(run(bad[k].req, 443, 1, r, sizeof(r)) == REDIRECT_RESPOND);

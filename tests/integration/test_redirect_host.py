@@ -1,0 +1,97 @@
+"""mode = redirect and the Host header of an absolute-form request
+(RFC 9112 §3.2 and §3.2.2), against the real portier over a raw socket:
+an HTTP/1.1 request needs one valid Host whatever the form of its target,
+the target's host names the redirect, and a Host that disagrees is
+ignored."""
+
+import re
+import socket
+
+import pytest
+
+import harness
+from harness import listener
+
+
+def redirector(portier, redirect_port=None, acme=None):
+    extra = []
+    if redirect_port is not None:
+        extra.append(("redirect_port", str(redirect_port)))
+    if acme is not None:
+        extra.append(("acme_backend", "127.0.0.1:%d" % acme))
+    return portier([listener("http", mode="redirect", protocol="http", extra=extra)])
+
+
+def exchange(port, request):
+    """Sends request, reads until portier closes (it always does after its
+    answer); returns (status, headers with lower-case names, body, raw). No
+    HTTP response at all, a silent close included, fails the test."""
+    raw = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10 * harness.SLOW) as s:
+        s.sendall(request)
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            raw += d
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"HTTP/1\.1 (\d{3}) ", lines[0])
+    assert m, "not an HTTP response: %r" % raw[:200]
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    assert int(headers.get("content-length", -1)) == len(body), raw
+    return int(m.group(1)), headers, body, raw
+
+
+def test_absolute_form_without_host_is_400(portier):
+    p = redirector(portier)
+    code, h, body, raw = exchange(
+        p.port("http"), b"GET http://abs.example/p HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert code == 400, raw
+    assert body == b"Bad Request: no Host header\n", raw
+    assert "location" not in h, raw
+    assert h.get("connection") == "close", raw
+
+
+@pytest.mark.parametrize("request_bytes,why", [
+    (b"GET http://abs.example/p HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+     b"more than one Host header"),
+    (b"GET http://abs.example/p HTTP/1.1\r\nHost: a/b\r\n\r\n", b"invalid Host"),
+    (b"GET http://user@abs.example/p HTTP/1.1\r\nHost: abs.example\r\n\r\n", b"invalid Host"),
+])
+def test_absolute_form_with_bad_host_is_400(portier, request_bytes, why):
+    p = redirector(portier)
+    code, h, body, raw = exchange(p.port("http"), request_bytes)
+    assert code == 400, raw
+    assert body == b"Bad Request: " + why + b"\n", raw
+    assert "location" not in h, raw
+
+
+def test_absolute_form_host_that_disagrees_is_ignored(portier):
+    p = redirector(portier, redirect_port=8443)
+    code, h, _, raw = exchange(
+        p.port("http"),
+        b"GET http://abs.example:80/p?q=1 HTTP/1.1\r\nHost: other.example\r\n"
+        b"Connection: close\r\n\r\n")
+    assert code == 301, raw
+    assert h.get("location") == "https://abs.example:8443/p?q=1", raw
+
+
+def test_absolute_form_http10_may_leave_host_out(portier):
+    p = redirector(portier)
+    code, h, _, raw = exchange(p.port("http"), b"POST http://abs.example/f HTTP/1.0\r\n\r\n")
+    assert code == 308, raw
+    assert h.get("location") == "https://abs.example/f", raw
+
+
+def test_absolute_form_challenge_without_host_never_reaches_acme(portier, http_backend):
+    p = redirector(portier, acme=http_backend.port)
+    code, h, body, raw = exchange(
+        p.port("http"),
+        b"GET http://abs.example/.well-known/acme-challenge/tok HTTP/1.1\r\n\r\n")
+    assert code == 400, raw
+    assert body == b"Bad Request: ACME challenge: no Host header\n", raw
+    assert http_backend.requests == []
