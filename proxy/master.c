@@ -484,6 +484,30 @@ static void fail(struct sup *s, const char *why)
 	shared_reload_done(shared_get(), 0, time(NULL));
 }
 
+/* The pid_file follows the configuration: the new one is written and the
+ * one the running generation wrote removed, so that a stop (which removes
+ * the current generation's) never removes a file portier did not write. */
+static void pid_file_follow(const struct cfg *old, const struct cfg *c)
+{
+	const char *was = old->pid_file ? old->pid_file : "";
+	const char *now = c->pid_file ? c->pid_file : "";
+	FILE *f;
+
+	if (strcmp(was, now) == 0)
+		return;
+	if (*now) {
+		if ((f = fopen(now, "we")) == NULL) {
+			log_warn("reload: cannot write pid_file %s", now);
+		} else {
+			fprintf(f, "%ld\n", (long)getpid());
+			if (fclose(f) != 0)
+				log_warn("reload: cannot write pid_file %s", now);
+		}
+	}
+	if (*was)
+		unlink(was);
+}
+
 /* Every new worker serves: the new generation becomes the current one, and
  * the old workers are told to drain (by the loop, from s->quit_from). */
 static void commit(struct sup *s)
@@ -498,6 +522,7 @@ static void commit(struct sup *s)
 	nx->nslots = 0;
 	if (strcmp(c->log ? c->log : "", m->cfg->log ? m->cfg->log : "") != 0)
 		log_warnx("reload: a new 'log' takes effect at the next restart");
+	pid_file_follow(m->cfg, c);
 	listener_close(&m->set);           /* what the new generation did not take */
 	free_tls(m->cfg, m->tls);
 	cfg_free(m->cfg);

@@ -466,3 +466,25 @@ def test_a_worker_that_dies_while_a_reload_waits_is_replaced_from_the_running_co
     p.stop()
     assert re.search(r"got signal 15 during a reload: its new workers stop too", p.log())
     assert not harness.alive(silent) and not harness.alive(replacement)
+
+
+def test_a_reload_that_moves_pid_file_writes_the_new_one_and_removes_the_old(
+        portier, certs, http_backend, workdir):
+    """The pid_file follows the configuration: after a reload that names
+    another file, that file holds the master's pid and the old one is gone;
+    the stop removes the file portier wrote last, and only that one."""
+    a = os.path.join(str(workdir), "a.pid")
+    b = os.path.join(str(workdir), "b.pid")
+    p = portier(web(certs, http_backend.port), glob=[("pid_file", a)])
+    harness.wait_for(lambda: os.path.exists(a), 5, "the first pid_file")
+    with open(a) as f:
+        assert int(f.read()) == p.proc.pid
+    name, items = p.sections[0]
+    p.sections[0] = (name, [(k, b if k == "pid_file" else v) for k, v in items])
+    p.rewrite(p.sections[1:])
+    p.reload()
+    with open(b) as f:
+        assert int(f.read()) == p.proc.pid
+    assert not os.path.exists(a), "the old pid_file was left behind"
+    p.stop()
+    assert not os.path.exists(b), "the stop left the pid_file it wrote"
