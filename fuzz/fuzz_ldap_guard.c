@@ -2,11 +2,27 @@
  * TLS. The input is fed in chunks whose sizes come from the input itself;
  * what the guard clears must be a prefix of the stream in order, it must
  * never hold more than a header plus one small ExtendedRequest, and every
- * dropped piece must be a StartTLS request. */
+ * dropped piece must be exactly one StartTLS request (parsed here with the
+ * BER reader, not the guard's framing). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "ber.h"
 #include "ldap_guard.h"
+
+#define OID_STARTTLS "1.3.6.1.4.1.1466.20037"
+
+/* The guard may take out a StartTLS ExtendedRequest and nothing else: the
+ * dropped bytes must be exactly one such message, read apart from the
+ * guard's own framing. */
+static int is_starttls(const uint8_t *p, size_t n)
+{
+	struct ber_ldap_msg m;
+
+	return ber_ldap_read(p, n, n, &m) == 1 && m.len == n &&
+	       m.op == BER_LDAP_EXTENDED_REQ && m.oid_len == strlen(OID_STARTTLS) &&
+	       memcmp(m.oid, OID_STARTTLS, m.oid_len) == 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ok = ldap_guard_scan(&g, buf_peek(&up), up.len, &drop, &reply);
 			if (!drop)
 				break;
-			if (drop > up.len || drop > 512 || memcmp(buf_peek(&up), "\x30", 1) != 0)
+			if (drop > up.len || drop > 512 || !is_starttls(buf_peek(&up), drop))
 				abort();
 			buf_consume(&up, drop);
 			dropped += drop;
