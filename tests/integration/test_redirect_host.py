@@ -10,16 +10,9 @@ import socket
 import pytest
 
 import harness
-from harness import listener
+from test_redirect import redirector
 
 
-def redirector(portier, redirect_port=None, acme=None):
-    extra = []
-    if redirect_port is not None:
-        extra.append(("redirect_port", str(redirect_port)))
-    if acme is not None:
-        extra.append(("acme_backend", "127.0.0.1:%d" % acme))
-    return portier([listener("http", mode="redirect", protocol="http", extra=extra)])
 
 
 def exchange(port, request):
