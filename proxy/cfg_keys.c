@@ -439,7 +439,7 @@ const struct cfg_key cfg_keys[] = {
 	{"ports_file", G, 0, set_ports_file, "path", "(none)",
 	 "After binding, write 'LISTENER ADDR:PORT' per socket here (for port 0 and tooling)."},
 	{"pid_file", G, 0, set_pid_file, "path", "(none)",
-	 "Without -f portier detaches; it writes its process id here."},
+	 "The master writes its process id here (with -f too); a reload that names another file moves it."},
 	{"workers", G, 0, set_workers, "number|auto", "1",
 	 "Worker processes serving the listeners, started and restarted by the master. auto: one per CPU."},
 	{"drain_timeout", G, 0, set_drain_timeout, "duration", "30m",
