@@ -468,6 +468,16 @@ static void refuse(struct conn *c, const char *why, int said)
 		conn_progress(c);
 		return;
 	}
+	if (c->tls != NULL) {
+		/* A protocol without words (tcp): the refusal is an orderly end
+		 * of the TLS session, close_notify, not a cut connection. */
+		log_warnx("[%s] client=%s: %s; ending the TLS session", l->name, c->peer, why);
+		c->close_reason = "backend unavailable";
+		c->close_why = CONN_WHY_BACKEND_DOWN;
+		conn_state(c, CONN_RESPOND);
+		conn_progress(c);
+		return;
+	}
 	conn_close(c, CONN_WHY_BACKEND_DOWN, why);
 }
 

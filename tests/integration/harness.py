@@ -600,16 +600,22 @@ class TLSConn:
         self._flush()
 
     def recv_all(self, limit=64 << 20):
-        """Read until the peer's close_notify; returns the bytes."""
+        """Read until the peer's close_notify or a bare FIN; returns the bytes.
+        got_close_notify says which. Python sets OP_IGNORE_UNEXPECTED_EOF on
+        its contexts, and then OpenSSL reports a FIN without close_notify as a
+        zero return, like a close_notify: the alert can only have been seen if
+        TCP's EOF was not yet (an alert is processed as soon as its bytes are
+        fed in, before the next recv can see the FIN). Without that option a
+        bare FIN raises SSLEOFError here."""
         out = bytearray()
         while len(out) < limit:
             try:
                 d = self._loop(self.obj.read, 65536)
             except ssl.SSLZeroReturnError:
-                self.got_close_notify = True
+                self.got_close_notify = not self.eof_tcp
                 break
             if not d:
-                self.got_close_notify = True
+                self.got_close_notify = not self.eof_tcp
                 break
             out += d
         return bytes(out)

@@ -108,6 +108,30 @@ def test_tls_client_reads_close_notify_then_sends(certs, raw_backend):
     cli.close()
 
 
+def test_tls_client_tells_a_bare_fin_from_close_notify(certs, raw_backend):
+    """A peer that ends with a FIN and no close_notify is not counted as having
+    sent one, with Python's default context (OP_IGNORE_UNEXPECTED_EOF set):
+    every got_close_notify assertion in the suite rests on this."""
+    sctx = _server_ctx(certs)
+
+    def handler(c):
+        t = harness.TLSConn(c, sctx, server_side=True)
+        t.do_handshake()
+        t.send(b"truncated")
+        c.shutdown(socket.SHUT_WR)       # a FIN, no alert
+        return harness.read_to_eof(c)
+    b = raw_backend(handler)
+    ctx = certs.client_context()
+    assert ctx.options & ssl.OP_IGNORE_UNEXPECTED_EOF
+    cli = harness.TLSClient(b.port, ctx, "localhost")
+    try:
+        assert cli.recv_all() == b"truncated"
+        assert cli.eof_tcp and not cli.got_close_notify
+    finally:
+        cli.close()
+    b.wait_result()
+
+
 def test_dovecot_imap_and_pop3(dovecot):
     with imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=10) as m:
         m.login(MAIL_USER, MAIL_PASS)
