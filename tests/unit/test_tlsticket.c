@@ -5,7 +5,14 @@
 #include "server.h"
 #include "tlsctx_int.h"
 
+#include <openssl/aes.h>
+#include <openssl/cipher.h>
+#include <openssl/hmac.h>
+#include <openssl/mem.h>
+#include <openssl/rand.h>
+
 #include <stdlib.h>
+#include <unistd.h>
 
 #define H TLSTICKET_PERIOD_S
 
@@ -93,6 +100,152 @@ static void test_idle_worker_tick(void)
 	diag_free(&d);
 }
 
+/* A ticket's envelope as BoringSSL makes it with the callback's contexts:
+ * AES-128-CBC of body under k, HMAC-SHA256 over name || iv || ciphertext. */
+struct sealed {
+	uint8_t name[16], iv[16], ct[32], mac[32];
+};
+
+static void seal(struct sealed *t, const struct ticket_keys *k, const uint8_t body[32])
+{
+	EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
+	int n = 0;
+	unsigned ml = 0;
+
+	memcpy(t->name, k->name, 16);
+	if (e == NULL || !RAND_bytes(t->iv, 16) ||
+	    !EVP_EncryptInit_ex(e, EVP_aes_128_cbc(), NULL, k->aes, t->iv) ||
+	    !EVP_CIPHER_CTX_set_padding(e, 0) ||
+	    !EVP_EncryptUpdate(e, t->ct, &n, body, 32) || n != 32 ||
+	    HMAC(EVP_sha256(), k->hmac, sizeof(k->hmac), t->name, 16 + 16 + 32,
+	         t->mac, &ml) == NULL || ml != 32)
+		abort();
+	EVP_CIPHER_CTX_free(e);
+}
+
+/* Opens t with the contexts the callback set up: the body back, and whether
+ * the MAC matched. */
+static int open_with(EVP_CIPHER_CTX *cctx, HMAC_CTX *hctx, const struct sealed *t,
+                     uint8_t body[32])
+{
+	uint8_t mac[32];
+	unsigned ml = 0;
+	int n = 0;
+
+	if (!EVP_CIPHER_CTX_set_padding(cctx, 0) ||
+	    !EVP_DecryptUpdate(cctx, body, &n, t->ct, 32) || n != 32 ||
+	    !HMAC_Update(hctx, t->name, 16 + 16 + 32) || !HMAC_Final(hctx, mac, &ml))
+		return 0;
+	return ml == 32 && memcmp(mac, t->mac, 32) == 0;
+}
+
+/* One call of the ticket callback on a fresh SSL of ctx: its return value;
+ * body gets what the contexts open (decryption) and *matched the MAC check. */
+static int call_cb(SSL_CTX *ctx, struct sealed *t, int encrypt, uint8_t body[32],
+                   int *matched)
+{
+	SSL *ssl = SSL_new(ctx);
+	EVP_CIPHER_CTX *cctx = EVP_CIPHER_CTX_new();
+	HMAC_CTX *hctx = HMAC_CTX_new();
+	int rc;
+
+	if (ssl == NULL || cctx == NULL || hctx == NULL)
+		abort();
+	rc = tlsticket_cb(ssl, t->name, t->iv, cctx, hctx, encrypt);
+	*matched = 0;
+	if (rc > 0 && !encrypt)
+		*matched = open_with(cctx, hctx, t, body);
+	if (rc > 0 && encrypt) {
+		/* Encrypting with the callback's contexts: the envelope then
+		 * opens with the keys named in it. */
+		int n = 0;
+		unsigned ml = 0;
+		if (!EVP_CIPHER_CTX_set_padding(cctx, 0) ||
+		    !EVP_EncryptUpdate(cctx, t->ct, &n, body, 32) || n != 32 ||
+		    !HMAC_Update(hctx, t->name, 16 + 16 + 32) || !HMAC_Final(hctx, t->mac, &ml))
+			abort();
+	}
+	HMAC_CTX_free(hctx);
+	EVP_CIPHER_CTX_free(cctx);
+	SSL_free(ssl);
+	return rc;
+}
+
+/* The callback BoringSSL calls: a ticket sealed in the previous period
+ * opens and is renewed (2); one of this period opens (1); one two periods
+ * old, or under keys that are not ours, gets a full handshake (0). New
+ * tickets go out under this period's keys. */
+static void test_ticket_callback(void)
+{
+	time_t now = time(NULL);
+	struct tlsctx *x, *old2;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	struct ticket_keys prev, two_ago;
+	struct sealed t;
+	uint8_t body[32], got[32];
+	int matched;
+
+	/* Keep the whole test inside one period. */
+	if (H - now % H < 5) {
+		sleep((unsigned)(H - now % H));
+		now = time(NULL);
+	}
+	CHECK(ctx != NULL && RAND_bytes(body, sizeof(body)));
+	/* A listener that started last period; its keys of then. */
+	x = keys_only((uint64_t)now - H);
+	prev = x->ticket.cur;
+	SSL_CTX_set_app_data(ctx, x);
+
+	seal(&t, &prev, body);
+	memset(got, 0, sizeof(got));
+	CHECK(call_cb(ctx, &t, 0, got, &matched) == 2);
+	CHECK(matched && memcmp(got, body, 32) == 0);
+	/* The call moved the keys to this period, the old ones kept. */
+	CHECK(x->ticket.period == (uint64_t)now / H && x->ticket.have_prev);
+	CHECK(same_keys(&x->ticket.prev, &prev));
+
+	/* This period's ticket opens, not renewed. */
+	seal(&t, &x->ticket.cur, body);
+	memset(got, 0, sizeof(got));
+	CHECK(call_cb(ctx, &t, 0, got, &matched) == 1);
+	CHECK(matched && memcmp(got, body, 32) == 0);
+
+	/* A new ticket: this period's name, a fresh IV, and it opens with
+	 * this period's keys (the renewal of the first ticket is this). */
+	memset(&t, 0, sizeof(t));
+	CHECK(call_cb(ctx, &t, 1, body, &matched) == 1);
+	CHECK(memcmp(t.name, x->ticket.cur.name, 16) == 0);
+	{
+		static const uint8_t zero_iv[16];
+		struct sealed check = t;
+		CHECK(memcmp(t.iv, zero_iv, 16) != 0);
+		memset(got, 0, sizeof(got));
+		CHECK(call_cb(ctx, &check, 0, got, &matched) == 1);
+		CHECK(matched && memcmp(got, body, 32) == 0);
+	}
+
+	/* Two periods old: forgotten. A listener that started two periods ago
+	 * holds the keys of then; once moved to now it keeps only last
+	 * period's. */
+	old2 = keys_only((uint64_t)now - 2 * H);
+	two_ago = old2->ticket.cur;
+	SSL_CTX_set_app_data(ctx, old2);
+	seal(&t, &two_ago, body);
+	CHECK(call_cb(ctx, &t, 0, got, &matched) == 0);
+	CHECK(old2->ticket.have_prev && !same_keys(&old2->ticket.prev, &two_ago));
+
+	/* Keys that are not ours at all (another node, another listener). */
+	SSL_CTX_set_app_data(ctx, x);
+	seal(&t, &two_ago, body);
+	CHECK(call_cb(ctx, &t, 0, got, &matched) == 0);
+
+	SSL_CTX_free(ctx);
+	tlsticket_wipe(&x->ticket);
+	tlsticket_wipe(&old2->ticket);
+	free(x);
+	free(old2);
+}
+
 int main(void)
 {
 	const uint64_t t0 = (uint64_t)490000 * H + 17;
@@ -153,6 +306,7 @@ int main(void)
 	tlsticket_wipe(&a);
 	CHECK(memcmp(&a, zero, sizeof(a)) == 0);
 
+	test_ticket_callback();
 	test_idle_worker_tick();
 	return CHECK_DONE();
 }
