@@ -52,7 +52,7 @@ class Detached:
     ASan reports go to files under workdir (the daemon's stderr is
     /dev/null), checked at stop."""
 
-    def __init__(self, workdir, sections, glob):
+    def __init__(self, workdir, sections, glob, env=None):
         self.dir = str(workdir)
         self.pid_file = os.path.join(self.dir, "portier.pid")
         self.ports_file = os.path.join(self.dir, "portier.ports")
@@ -62,8 +62,10 @@ class Detached:
         with open(self.ini, "w") as f:
             f.write(harness.ini_text([("portier", g)] + list(sections)))
         self.master = None
-        env = {"ASAN_OPTIONS": "log_path=" + self.asan,
-               "UBSAN_OPTIONS": "log_path=" + self.asan}
+        env = dict(env or {})
+        env["ASAN_OPTIONS"] = ":".join(filter(None, ["log_path=" + self.asan,
+                                                      env.get("ASAN_OPTIONS")]))
+        env["UBSAN_OPTIONS"] = "log_path=" + self.asan
         cp = harness.run([harness.PORTIER_BIN, "-c", self.ini], timeout=20, env=env)
         assert cp.returncode == 0, "portier -c exited %d:\n%s%s" % (cp.returncode, cp.out,
                                                                      cp.err)
@@ -143,6 +145,122 @@ def test_log_file_detached_appends_with_worker_prefix(workdir, certs, http_backe
     text = open(log).read()
     assert re.search(r"portier: portier stopped$", text, re.M), text
     assert not os.path.exists(d.pid_file)
+
+
+def devlog_env(path):
+    """The environment for `log = syslog` into a socket of the test:
+    tests/fault/devlog.c moves portier's connect to /dev/log there."""
+    shim = os.path.join(harness.PORTIER_BUILD, "tests", "libdevlog.so")
+    assert os.path.exists(shim), "the devlog shim was not built: %s" % shim
+    # the shim comes before ASan's runtime in the list
+    return {"LD_PRELOAD": shim, "PORTIER_FAULT_DEVLOG": path,
+            "ASAN_OPTIONS": "verify_asan_link_order=0"}
+
+
+class SyslogSink:
+    """A datagram socket standing in for syslogd: keeps every message."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.msgs = []
+
+    def wait(self, pattern, timeout=10):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout * harness.SLOW
+        while True:
+            for m in self.msgs:
+                hit = rx.search(m)
+                if hit:
+                    return hit
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no syslog message matches %r; got:\n%s"
+                                     % (pattern, "\n".join(self.msgs)))
+            r, _, _ = select.select([self.sock], [], [], left)
+            if r:
+                self.msgs.append(self.sock.recv(65536).decode("utf-8", "replace"))
+
+    def close(self):
+        self.sock.close()
+
+
+# <PRI>Mmm dd hh:mm:ss portier[PID]: text, the traditional format syslogd
+# reads from /dev/log; PRI is facility daemon (3) * 8 + severity.
+SYSLOG = r"^<%d>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d portier\[(\d+)\]: "
+INFO, NOTICE, WARNING = 3 * 8 + 6, 3 * 8 + 5, 3 * 8 + 4
+
+
+def test_log_syslog_sends_each_line_as_a_datagram_with_its_severity(workdir, certs,
+                                                                   http_backend, closed_port):
+    sink = SyslogSink(os.path.join(str(workdir), "devlog.sock"))
+    d = None
+    workers = []
+    try:
+        d = Detached(workdir, [("tls", tls_items(certs.ec)),
+                               listener("web", http_backend.port, protocol="http"),
+                               listener("down", closed_port, protocol="http")],
+                     [("log", "syslog")], env=devlog_env(sink.path))
+        m = sink.wait(SYSLOG % INFO + r"worker 1 started \(pid (\d+)\)$")
+        workers.append(int(m.group(2)))
+        # The master's lines come from the detached master's pid.
+        assert int(m.group(1)) == d.master, m.string
+        m = sink.wait(SYSLOG % NOTICE + r"portier \S+ started: ")
+        assert int(m.group(1)) == d.master, m.string
+        ctx = certs.client_context()
+        out, _ = tls_get(d.port, ctx)
+        assert out.startswith(b"HTTP/1.1 200"), out
+        # A close line: info, from the worker, with its tag.
+        m = sink.wait(SYSLOG % INFO + r"worker 1: \[web\] close client=127\.0\.0\.1:\d+ ")
+        assert int(m.group(1)) == workers[0], m.string
+        with open(d.ports_file) as f:
+            down = int(re.search(r"^down \S+:(\d+)$", f.read(), re.M).group(1))
+        out, _ = tls_get(down, ctx)
+        assert out.startswith(b"HTTP/1.1 502"), out
+        # The refusal is a warning.
+        sink.wait(SYSLOG % WARNING + r"worker 1: \[down\] client=127\.0\.0\.1:\d+: backend "
+                  r"127\.0\.0\.1:%d: .*; refusing in http$" % closed_port)
+        # One line per datagram: no newline inside or at the end.
+        assert all("\n" not in msg for msg in sink.msgs), sink.msgs
+    finally:
+        if d is not None:
+            d.stop(workers)
+        with contextlib.suppress(AssertionError):
+            sink.wait(r"portier stopped$", 5)
+        sink.close()
+    # The master's last words went there too (read before the socket closed).
+    assert any(re.search(SYSLOG % NOTICE + r"portier stopped$", m) for m in sink.msgs), \
+        sink.msgs
+
+
+def test_log_syslog_starts_without_syslogd_and_reaches_it_once_it_is_there(
+        workdir, certs, http_backend):
+    """No syslogd at start is no reason to refuse it (as openlog(3) never
+    did): each line tries to connect again until the socket is there."""
+    path = os.path.join(str(workdir), "devlog.sock")
+    d = Detached(workdir, [("tls", tls_items(certs.ec)),
+                           listener("web", http_backend.port, protocol="http")],
+                 [("log", "syslog")], env=devlog_env(path))
+    sink = None
+    workers = []
+    try:
+        ctx = certs.client_context()
+        out, _ = tls_get(d.port, ctx)        # its close line has nowhere to go
+        assert out.startswith(b"HTTP/1.1 200"), out
+        sink = SyslogSink(path)
+        out, _ = tls_get(d.port, ctx)
+        assert out.startswith(b"HTTP/1.1 200"), out
+        m = sink.wait(SYSLOG % INFO + r"worker 1: \[web\] close client=127\.0\.0\.1:\d+ ")
+        workers.append(int(m.group(1)))
+        assert workers[0] != d.master, m.string
+        # Only the second connection's line: the first had no syslogd.
+        closes = [x for x in sink.msgs if " close client=" in x]
+        assert len(closes) == 1, sink.msgs
+    finally:
+        d.stop(workers)
+        if sink is not None:
+            sink.close()
 
 
 def test_log_level_warning_drops_close_lines_keeps_warnings(portier, certs, http_backend,
