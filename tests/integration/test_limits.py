@@ -6,6 +6,7 @@ import ssl
 import subprocess
 
 import harness
+from hostile_support import cpu_finding
 
 
 def https_listener(certs, backend_port, **extra):
@@ -111,6 +112,10 @@ def test_max_connections_pauses_and_resumes_accepting(portier, certs, http_backe
         raise AssertionError("third connection was served beyond max_connections")
     except ssl.SSLWantReadError:
         pass
+    # Paused means the listener's watcher is off, not a loop that sees the
+    # waiting client and declines it again and again: the worker idles.
+    spin = cpu_finding(p.worker_pid(), "a client waited beyond max_connections")
+    assert spin is None, spin
     # When one closes, the waiting client is taken and served.
     a.close()
     third.setblocking(True)
@@ -138,6 +143,9 @@ def test_out_of_fds_pauses_accepting_and_keeps_serving(portier, certs, http_back
             extra.append(s)
         m = p.wait_log(r"cannot accept, pausing all listeners for 1s: Too many open files")
         assert m
+        # Paused, with clients still in the queue: no loop retrying accept.
+        spin = cpu_finding(worker, "descriptors ran out with clients queued")
+        assert spin is None, spin
         # The connection made before is still relayed.
         assert b"200" in get(first).split(b"\r\n")[0]
     finally:
