@@ -1,5 +1,6 @@
 /* libFuzzer target for the LDAP guard that frames a client's stream after
- * TLS. The input is fed in chunks whose sizes come from the input itself;
+ * TLS, called as filter_ldap calls it. The input is fed in chunks whose
+ * sizes come from the input itself;
  * what the guard clears must be a prefix of the stream in order, it must
  * never hold more than a header plus one small ExtendedRequest, and every
  * dropped piece must be exactly one StartTLS request (parsed here with the
@@ -41,20 +42,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (buf_append(&up, data + fed, k) < 0)
 			abort();
 		fed += k;
-		for (;;) {
+		/* As filter_ldap calls it: until nothing moves (a message
+		 * waits at the front until what is before it has gone). */
+		for (int turns = 0;; turns++) {
+			if (turns > 4 * 9000)
+				abort();   /* each turn moves a byte or more */
 			ok = ldap_guard_scan(&g, buf_peek(&up), up.len, &drop, &reply);
-			if (!drop)
+			if (drop) {
+				if (drop > up.len || drop > 512 ||
+				    !is_starttls(buf_peek(&up), drop))
+					abort();
+				buf_consume(&up, drop);
+				dropped += drop;
+				continue;
+			}
+			if (ok == 0)
 				break;
-			if (drop > up.len || drop > 512 || !is_starttls(buf_peek(&up), drop))
+			if (ok > up.len)
 				abort();
-			buf_consume(&up, drop);
-			dropped += drop;
+			buf_consume(&up, ok);
+			ldap_guard_sent(&g, ok);
+			passed += ok;
 		}
-		if (ok > up.len)
-			abort();
-		buf_consume(&up, ok);
-		ldap_guard_sent(&g, ok);
-		passed += ok;
 		/* Held bytes stay bounded: a header, or one small message. */
 		if (up.len > 512 + 64)
 			abort();
