@@ -1,4 +1,5 @@
 #include "conn_int.h"
+#include "backend.h"
 #include "cfg.h"
 #include "filter.h"
 #include "proto.h"
@@ -129,6 +130,17 @@ void conn_relay_watch(const struct conn *c, int *ce, int *be)
 		*be |= EV_WRITE;
 }
 
+/* The backend reset the connection: the client's ends without an orderly
+ * goodbye. A TLS client sees no close_notify and can tell a cut-off reply
+ * from a complete one; a plaintext client only could from a reset, not
+ * from a FIN (an HTTP/1.0 body delimited by the close would look whole). */
+static void backend_reset(struct conn *c)
+{
+	if (c->tls == NULL && !c->closing)
+		backend_abort(c->cfd);     /* SO_LINGER 0: close sends a reset */
+	conn_close(c, CONN_WHY_BACKEND_RESET, "backend reset");
+}
+
 /* Moves bytes both ways until nothing moves (or the round limit: TLS bytes
  * left in memory then go on the run queue), and passes half-closes on. */
 void conn_relay(struct conn *c)
@@ -144,7 +156,7 @@ void conn_relay(struct conn *c)
 		}
 		moved |= r;
 		if ((r = conn_pull_backend(c, conn_backend_in(c))) < 0) {
-			conn_close(c, CONN_WHY_BACKEND_RESET, "backend reset");
+			backend_reset(c);
 			return;
 		}
 		moved |= r;
@@ -154,7 +166,7 @@ void conn_relay(struct conn *c)
 			moved = 1;
 		}
 		if ((r = conn_push_backend(c, &c->up)) < 0) {
-			conn_close(c, CONN_WHY_BACKEND_RESET, "backend reset");
+			backend_reset(c);
 			return;
 		}
 		moved |= r;

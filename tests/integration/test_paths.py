@@ -144,8 +144,7 @@ def test_backend_reset_mid_relay(portier, certs, raw_backend):
     mark = p.mark()
     ctx = certs.client_context()
     # Python sets OP_IGNORE_UNEXPECTED_EOF, which makes a ragged end read as
-    # b"" (and TLSConn count it as close_notify): clear it, so a close_notify
-    # ends recv_all normally and a bare FIN raises "unexpected eof".
+    # a zero return: clear it, so that a bare FIN raises "unexpected eof".
     ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
     c = harness.TLSClient(p.port("tcp"), ctx, "localhost")
     try:
@@ -164,6 +163,43 @@ def test_backend_reset_mid_relay(portier, certs, raw_backend):
     assert b.wait_result() == b"hello"
     assert "UNEXPECTED_EOF" in str(e.value) or isinstance(e.value, ssl.SSLEOFError), e.value
     assert c.eof_tcp and not c.got_close_notify
+    m = close_line(p, r": backend reset$", mark)
+    assert int(m.group(1)) == me, m.string
+
+
+def test_backend_reset_reaches_a_plaintext_client_as_a_reset(portier, raw_backend):
+    """On a plain listener a FIN would let the client take a cut-off reply for
+    a complete one (an HTTP/1.0 body ends with the connection): the backend's
+    reset becomes the client's."""
+    go = threading.Event()
+
+    def resetter(conn):
+        req = conn.recv(100)
+        conn.sendall(b"partial-response")
+        assert go.wait(10 * SLOW), "the client never saw the partial response"
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return req      # RawBackend closes conn: a RST with SO_LINGER 0
+    b = raw_backend(resetter)
+    p = portier([listener("tcp", b.port, mode="plain", protocol="tcp")])
+    mark = p.mark()
+    s = socket.create_connection(("127.0.0.1", p.port("tcp")), timeout=10 * SLOW)
+    try:
+        me = s.getsockname()[1]
+        s.sendall(b"hello")
+        got = b""
+        while len(got) < len(b"partial-response"):
+            d = s.recv(65536)
+            assert d, "portier ended the stream before the partial response"
+            got += d
+        assert got == b"partial-response", got
+        go.set()
+        with pytest.raises(ConnectionResetError):
+            for _ in range(100):
+                assert s.recv(65536) != b"", "an orderly end (FIN) instead of a reset"
+    finally:
+        go.set()
+        s.close()
+    assert b.wait_result() == b"hello"
     m = close_line(p, r": backend reset$", mark)
     assert int(m.group(1)) == me, m.string
 
