@@ -24,8 +24,9 @@
 
 /* Per-connection flags live in the SSL's ex_data, so that a tlsconn is
  * just the SSL and costs no allocation of its own. */
-#define FLAG_HELLO     1u
-#define FLAG_PLAINTEXT 2u
+#define FLAG_HELLO       1u
+#define FLAG_PLAINTEXT   2u
+#define FLAG_PLAIN_ALERT 4u   /* a plaintext alert record in a TLS 1.3 handshake */
 static int flags_index = -1;
 
 static SSL *ssl_of(const struct tlsconn *tc)
@@ -263,6 +264,21 @@ void tlsctx_free(struct tlsctx *t)
 
 /* ---- connections ---- */
 
+/* Watches the record headers of a handshake (only: it is unset once the
+ * handshake is done). An OpenSSL client that rejects the certificate in
+ * TLS 1.3 sends its alert in plaintext, before its handshake keys, and
+ * BoringSSL, expecting an encrypted record, can only say BAD_PACKET_LENGTH:
+ * noted here, so that the log can say what happened. */
+static void on_record(int write_p, int version, int content_type, const void *buf,
+                      size_t len, SSL *ssl, void *arg)
+{
+	const uint8_t *h = buf;
+
+	if (!write_p && content_type == SSL3_RT_HEADER && len == SSL3_RT_HEADER_LENGTH &&
+	    h[0] == SSL3_RT_ALERT && SSL_version(ssl) == TLS1_3_VERSION)
+		conn_flag(ssl, FLAG_PLAIN_ALERT);
+}
+
 struct tlsconn *tlsctx_accept(struct tlsctx *t, int fd)
 {
 	SSL *ssl = SSL_new(t->certs[0].ctx);
@@ -276,6 +292,7 @@ struct tlsconn *tlsctx_accept(struct tlsctx *t, int fd)
 		return NULL;
 	}
 	SSL_set_bio(ssl, bio, bio);   /* one BIO both ways; the SSL owns it */
+	SSL_set_msg_callback(ssl, on_record);
 	SSL_set_accept_state(ssl);
 	/* Free the handshake configuration once it is done: an idle
 	 * connection should hold keys and buffers, nothing else. */
@@ -328,8 +345,10 @@ enum tlsctx_io tlsctx_handshake(struct tlsconn *tc)
 	int rc;
 
 	errno = 0;
-	if ((rc = SSL_do_handshake(ssl)) == 1)
+	if ((rc = SSL_do_handshake(ssl)) == 1) {
+		SSL_set_msg_callback(ssl, NULL);   /* not on the relay's path */
 		return TLSCTX_OK;
+	}
 	return map_result(ssl, rc);
 }
 
@@ -457,6 +476,10 @@ const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen)
 			break;
 		}
 	}
+	if (what == NULL && tc != NULL && (conn_flags(ssl_of(tc)) & FLAG_PLAIN_ALERT) &&
+	    !(ERR_GET_LIB(e) == ERR_LIB_SSL && r >= SSL_AD_REASON_OFFSET))
+		what = "client sent an alert in plaintext during the TLS 1.3 handshake, as an "
+		       "OpenSSL client does when it rejects the certificate (did it?)";
 	if (what == NULL && ERR_GET_LIB(e) == ERR_LIB_SSL && r >= SSL_AD_REASON_OFFSET) {
 		snprintf(out, outlen, "client sent alert: %s (did it reject the certificate?)",
 		         SSL_alert_desc_string_long(r - SSL_AD_REASON_OFFSET));

@@ -290,9 +290,7 @@ def test_handshake_failure_malformed_client_hello(tls_port):
 
 
 def test_handshake_failure_client_rejects_certificate(tls_port, certs):
-    """A client that trusts another CA sends an alert; the log names it.
-    TLS 1.2: an OpenSSL TLS 1.3 client sends its alert in plaintext, before
-    its handshake keys, and BoringSSL reports BAD_PACKET_LENGTH instead."""
+    """A client that trusts another CA sends an alert; the log names it."""
     p, port = tls_port
     mark = p.mark()
     cp = s_client(port, ["-tls1_2"], ca=certs.other.leaf)
@@ -300,6 +298,20 @@ def test_handshake_failure_client_rejects_certificate(tls_port, certs):
     assert "Verification error: " in cp.out, cp.out
     failed(p, mark, r"client sent alert: [^()]*unknown[ _]CA[^()]* \(did it reject the "
                     r"certificate\?\)")
+
+
+def test_handshake_failure_client_rejects_certificate_in_tls13(tls_port, certs):
+    """In TLS 1.3 an OpenSSL client sends that alert in plaintext, before its
+    handshake keys; BoringSSL, expecting an encrypted record, says only
+    BAD_PACKET_LENGTH. portier watches the handshake's record headers and
+    says what happened instead."""
+    p, port = tls_port
+    mark = p.mark()
+    cp = s_client(port, ["-tls1_3"], ca=certs.other.leaf)
+    assert cp.returncode != 0, cp.out
+    assert "Verification error: " in cp.out, cp.out
+    failed(p, mark, r"client sent an alert in plaintext during the TLS 1\.3 handshake, as an "
+                    r"OpenSSL client does when it rejects the certificate \(did it\?\)")
 
 
 def test_handshake_failure_closed_without_client_hello(tls_port):
