@@ -19,18 +19,6 @@ enum phase {
 	PH_CLOSED	/* a closing verdict was given */
 };
 
-static const struct starttls_driver *const drivers[] = {
-	&starttls_smtp, &starttls_imap, &starttls_pop3, &starttls_ldap,
-};
-
-const struct starttls_driver *starttls_driver_find(const char *name)
-{
-	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
-		if (strcasecmp(drivers[i]->name, name) == 0)
-			return drivers[i];
-	return NULL;
-}
-
 /* The hostname goes into protocol replies verbatim: allow only what a DNS
  * name holds, so a config value can never inject a line. */
 int starttls_hostname_ok(const char *h)

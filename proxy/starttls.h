@@ -118,10 +118,6 @@ struct starttls_session {
 	_Alignas(16) uint8_t state[STARTTLS_STATE_MAX];
 };
 
-/* starttls_driver_find(name): the driver for "smtp", "imap", "pop3" or
- * "ldap" (case-insensitive), or NULL. */
-const struct starttls_driver *starttls_driver_find(const char *name);
-
 /* starttls_hostname_ok(h): 1 if h may be the name in a greeting: 1 to
  * STARTTLS_HOST_MAX ASCII letters, digits, '.' and '-' (nothing a client
  * could read as the end of a line or a second reply), else 0. */
@@ -200,7 +196,8 @@ int starttls_word(const uint8_t *p, size_t n, const char *kw, size_t *arg);
  * to the backend, with CRLF. -1 if it is too long. */
 int starttls_keep(struct starttls_session *s, const uint8_t *p, size_t n);
 
-/* The drivers, for the registry and tests. */
+/* The drivers: each protocol's row in proto.c names its own (and tests
+ * and fuzz targets drive them directly). */
 extern const struct starttls_driver starttls_smtp;
 extern const struct starttls_driver starttls_imap;
 extern const struct starttls_driver starttls_pop3;
