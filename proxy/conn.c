@@ -40,6 +40,15 @@ static void connecting_watch(const struct conn *c, int *ce, int *be);
 static void connecting_expire(struct conn *c, double limit);
 static void relay_expire(struct conn *c, double limit);
 static void respond_watch(const struct conn *c, int *ce, int *be);
+const char *conn_respond_reason(const struct conn *c)
+{
+	if (c->close_reason != NULL)
+		return c->close_reason;
+	if (c->close_why == CONN_WHY_PRELUDE_TIMEOUT)
+		return NULL;     /* conn_close() words it, with the deadline */
+	return c->acme ? "acme reply" : "replied";
+}
+
 static void respond_expire(struct conn *c, double limit);
 static void prelude_watch(const struct conn *c, int *ce, int *be);
 static void prelude_expire(struct conn *c, double limit);
@@ -366,8 +375,7 @@ static void respond_watch(const struct conn *c, int *ce, int *be)
 
 static void respond_expire(struct conn *c, double limit)
 {
-	conn_close(c, c->close_why, c->close_reason ? c->close_reason :
-	           c->acme ? "acme reply" : "replied");
+	conn_close(c, c->close_why, conn_respond_reason(c));
 }
 
 static void prelude_watch(const struct conn *c, int *ce, int *be)
@@ -380,13 +388,15 @@ static void prelude_expire(struct conn *c, double limit)
 {
 	buf_reset(&c->up);
 	if (conn_starttls_bye(c, 1, &c->down) == 0) {
-		c->close_reason = "pre-TLS deadline passed";
+		/* The close line (after the goodbye) says how long it was:
+		 * conn_close() words this reason itself. */
+		c->close_reason = NULL;
 		c->close_why = CONN_WHY_PRELUDE_TIMEOUT;
 		conn_state(c, CONN_RESPOND);
 		conn_progress(c);
 		return;
 	}
-	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, "pre-TLS deadline passed");
+	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, NULL);
 }
 
 static void upgrading_watch(const struct conn *c, int *ce, int *be)
@@ -646,9 +656,15 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	const struct cfg_listener *l = cl_of(c);
 	double secs = ev_now(loop) - c->start;
 	const char *reason = text ? text : conn_why_name(why);
+	char deadline[64];
 
 	if (c->closing)
 		return;
+	if (text == NULL && why == CONN_WHY_PRELUDE_TIMEOUT) {
+		snprintf(deadline, sizeof(deadline), "pre-TLS deadline passed after %.0fs",
+		         l->prelude_timeout_ms / 1000.0);
+		reason = deadline;
+	}
 	c->closing = 1;
 	c->why = why;
 	if (c->state == CONN_HANDSHAKE) {

@@ -55,6 +55,10 @@ int conn_client_ready(const struct conn *c);
 void conn_relay(struct conn *c);
 /* conn_relay_watch(c, ce, be): the events RELAY wants. */
 void conn_relay_watch(const struct conn *c, int *ce, int *be);
+/* conn_respond_reason(c): the close line's reason once RESPOND is done;
+ * NULL when conn_close() words it itself (from c->close_why). */
+const char *conn_respond_reason(const struct conn *c);
+
 /* conn_respond_io(c): RESPOND: send c->down, end our side, read out the
  * client, close. */
 void conn_respond_io(struct conn *c);

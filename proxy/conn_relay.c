@@ -226,6 +226,5 @@ void conn_respond_io(struct conn *c)
 	if (c->c_shut && !c->c_eof)
 		conn_client_discard(c);
 	if (c->c_shut && c->c_eof)
-		conn_close(c, c->close_why, c->close_reason ? c->close_reason
-		           : c->acme ? "acme reply" : "replied");
+		conn_close(c, c->close_why, conn_respond_reason(c));
 }

@@ -42,7 +42,7 @@ REASON = {
     "idle": "idle for {t}s",
     "handshake": "TLS handshake timed out after {t}s",
     "httphead": "no complete request within {t}s",
-    "prelude": "pre-TLS deadline passed",
+    "prelude": "pre-TLS deadline passed after {t}s",
 }
 
 

@@ -523,7 +523,7 @@ def test_slow_client_hits_the_pre_tls_deadline(portier, certs, fake, proto, tric
         assert (out.msgid, out.op, out.code, out.name) == (0, 0x78, 52, OID_NOTICE), out
     else:
         assert out.startswith(BYE_TIMEOUT[proto]), out
-    p.wait_log(r"\[%s\] close .*pre-TLS deadline passed" % proto, since=mark)
+    p.wait_log(r"\[%s\] close .*pre-TLS deadline passed after 2s$" % proto, since=mark)
     assert b.accepted == 0
 
 

@@ -508,7 +508,7 @@ def test_slow_client_before_starttls(portier, certs, fake, proto, kind):
             h.close()
         assert_timeout_bye(proto, rest)
         line = wait_close(p, hport, mark)
-        assert close_reason(line) == REASON["prelude"], line
+        assert close_reason(line) == REASON["prelude"].format(t=prelude), line
         # Nothing of the hostile client's reached a backend: only the ordinary ones came.
         assert b.accepted == 20, "backend connections: %d" % b.accepted
 
