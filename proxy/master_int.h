@@ -1,0 +1,119 @@
+#ifndef PORTIER_MASTER_INT_H
+#define PORTIER_MASTER_INT_H
+
+/* Between master.c (the supervisor: workers started, reaped, replaced and
+ * stopped, signals, the loop) and master_reload.c (a reload's new
+ * generation, from SIGHUP to its commit or undo); nobody else. */
+
+#include "master.h"
+
+#include <signal.h>
+#include <sys/types.h>
+
+#define STOP_GRACE_S 10.0     /* after SIGTERM, then SIGKILL */
+#define READY_LIMIT_S 10.0    /* a reload's workers must serve within this */
+
+struct slot {
+	pid_t pid;        /* 0: not running */
+	double started;
+	double due;       /* when to start it again (pid == 0) */
+	int ready_fd;     /* our end of its readiness pipe until it reported; -1 */
+	int ready;        /* it reported serving */
+};
+
+/* A reload's new generation between its fork and its commit: it becomes
+ * the current one once every worker of it has reported serving, and is
+ * undone if one cannot. Meanwhile the running generation goes on as it
+ * was (a worker of it that dies is replaced from its own config). */
+struct next {
+	struct cfg *cfg;
+	struct tlsctx **tls;
+	struct listener_set set;
+	struct privdrop user;
+	int drop;
+	struct slot *slots;
+	unsigned nslots;
+	int *had;         /* m->set's fds before listener_open moved some to set */
+	double deadline;  /* when the reload fails if a worker is still silent */
+};
+
+struct sup {
+	struct master *m;
+	struct slot *slots;       /* the current generation's workers */
+	unsigned nslots;
+	struct next *next;        /* a reload waiting for its workers, or NULL */
+	int hup_again;            /* SIGHUP came during it: reload once it ends */
+	pid_t *old;               /* earlier generations' workers, draining */
+	size_t nold, capold;
+	size_t quit_from;         /* old[quit_from..] still to get SIGQUIT */
+	pid_t *failed;            /* workers of failed reloads, told to stop */
+	size_t nfailed, capfailed;
+	double failed_kill_at;    /* when to SIGKILL those still there */
+	int sfd;                  /* signalfd of the blocked signals */
+	int ready_w;              /* in a new child: its end of the pipe */
+	sigset_t blocked;
+	pid_t self;
+	int stopping;
+	double kill_at;           /* while stopping: when to SIGKILL the rest */
+	int unclean;              /* a worker ended badly while stopping */
+};
+
+/* master.c */
+
+/* master_now(): CLOCK_MONOTONIC in seconds. */
+double master_now(void);
+
+/* master_new_slots(n): n empty worker slots (no pid, no pipe); NULL on
+ * ENOMEM. */
+struct slot *master_new_slots(unsigned n);
+
+/* master_close_ready(sl): forget sl's readiness pipe (its worker reported,
+ * ended or is let go). */
+void master_close_ready(struct slot *sl);
+
+/* master_reserve(list, cap, n, k): room in *list (*cap entries, n used)
+ * for k more pids. 0 or -1 (ENOMEM). */
+int master_reserve(pid_t **list, size_t *cap, size_t n, size_t k);
+
+/* master_free_tls(c, tls): the contexts of c's listeners, and the array.
+ * NULL tls: no-op. */
+void master_free_tls(const struct cfg *c, struct tlsctx **tls);
+
+/* master_claim_slots(c): every listener of c gets its counter slot now,
+ * before the fork, so that workers only look theirs up (shared_slot). */
+void master_claim_slots(const struct cfg *c);
+
+/* master_reload.c */
+
+/* master_reload_start(s): SIGHUP. The new generation is built beside the
+ * running one (s->next); its workers are started by the loop, which then
+ * calls master_reload_advance(). A config that cannot be loaded is logged
+ * and changes nothing. */
+void master_reload_start(struct sup *s);
+
+/* master_reload_advance(s): the reload under way, its workers all started:
+ * commit it once every one serves, fail it if one stays silent past its
+ * deadline. */
+void master_reload_advance(struct sup *s);
+
+/* master_reload_fail(s, why): the reload under way failed (why, logged):
+ * undone, and counted as failed. */
+void master_reload_fail(struct sup *s, const char *why);
+
+/* master_reload_undo(s): the reload under way is given up: its workers are
+ * told to stop (and killed if they do not, s->failed_kill_at), its new
+ * sockets closed, the ones it took back with the running generation, which
+ * never stopped serving. */
+void master_reload_undo(struct sup *s);
+
+/* master_reload_give_back(old, had, next): the sockets listener_open()
+ * moved from old to next go back to old (had: old's fds before the move);
+ * next keeps only those it opened itself. */
+void master_reload_give_back(struct listener_set *old, const int *had,
+                             struct listener_set *next);
+
+/* master_reload_free(nx): nx's books (its readiness pipes closed), not its
+ * config, contexts or sockets. NULL: no-op. */
+void master_reload_free(struct next *nx);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * A reload: on SIGHUP the master reads its file again and builds the new
+ * generation beside the running one (config, certificates, sockets); the
+ * loop in master.c starts its workers, and once every one reports serving
+ * the new generation is committed and the old workers drain. Anything that
+ * fails before then undoes it, and the running generation never noticed.
+ */
+
+#include "master_int.h"
+#include "log.h"
+#include "shared.h"
+#include "tlsctx.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The fds of set, as they are now (for master_reload_give_back). NULL on
+ * ENOMEM. */
+static int *fds_of(const struct listener_set *set)
+{
+	int *fds = calloc(set->n ? set->n : 1, sizeof(*fds));
+
+	for (size_t i = 0; fds != NULL && i < set->n; i++)
+		fds[i] = set->socks[i].fd;
+	return fds;
+}
+
+void master_reload_give_back(struct listener_set *old, const int *had,
+                      struct listener_set *next)
+{
+	for (size_t i = 0; i < old->n; i++) {
+		if (had[i] < 0 || old->socks[i].fd >= 0)
+			continue;
+		old->socks[i].fd = had[i];
+		for (size_t k = 0; k < next->n; k++)
+			if (next->socks[k].fd == had[i])
+				next->socks[k].fd = -1;
+	}
+}
+
+void master_reload_free(struct next *nx)
+{
+	if (nx == NULL)
+		return;
+	for (unsigned i = 0; i < nx->nslots; i++)
+		master_close_ready(&nx->slots[i]);
+	free(nx->slots);
+	free(nx->had);
+	free(nx);
+}
+
+/* The current workers join the draining list (room reserved); they get
+ * SIGQUIT from the loop. slots (n of them, every worker serving) become
+ * the current generation's. */
+static void replace_slots(struct sup *s, struct slot *slots, unsigned n)
+{
+	s->quit_from = s->nold;
+	for (unsigned i = 0; i < s->nslots; i++) {
+		master_close_ready(&s->slots[i]);
+		if (s->slots[i].pid != 0)
+			s->old[s->nold++] = s->slots[i].pid;
+	}
+	free(s->slots);
+	s->slots = slots;
+	s->nslots = n;
+}
+
+void master_reload_undo(struct sup *s)
+{
+	struct next *nx = s->next;
+	struct master *m = s->m;
+
+	for (unsigned i = 0; i < nx->nslots; i++) {
+		if (nx->slots[i].pid == 0)
+			continue;
+		kill(nx->slots[i].pid, SIGTERM);
+		s->failed[s->nfailed++] = nx->slots[i].pid;     /* room reserved */
+		s->failed_kill_at = master_now() + STOP_GRACE_S;
+	}
+	master_reload_give_back(&m->set, nx->had, &nx->set);
+	listener_close(&nx->set);
+	master_free_tls(nx->cfg, nx->tls);
+	cfg_free(nx->cfg);
+	master_reload_free(nx);
+	s->next = NULL;
+}
+
+void master_reload_fail(struct sup *s, const char *why)
+{
+	log_errx("reload failed: %s; keeping the running configuration", why);
+	master_reload_undo(s);
+	shared_reload_done(shared_get(), 0, time(NULL));
+}
+
+/* The pid_file follows the configuration: the new one is written and the
+ * one the running generation wrote removed, so that a stop (which removes
+ * the current generation's) never removes a file portier did not write. */
+static void pid_file_follow(const struct cfg *old, const struct cfg *c)
+{
+	const char *was = old->pid_file ? old->pid_file : "";
+	const char *now = c->pid_file ? c->pid_file : "";
+	FILE *f;
+
+	if (strcmp(was, now) == 0)
+		return;
+	if (*now) {
+		if ((f = fopen(now, "we")) == NULL) {
+			log_warn("reload: cannot write pid_file %s", now);
+		} else {
+			fprintf(f, "%ld\n", (long)getpid());
+			if (fclose(f) != 0)
+				log_warn("reload: cannot write pid_file %s", now);
+		}
+	}
+	if (*was)
+		unlink(was);
+}
+
+/* Every new worker serves: the new generation becomes the current one, and
+ * the old workers are told to drain (by the loop, from s->quit_from). */
+static void commit(struct sup *s)
+{
+	struct next *nx = s->next;
+	struct master *m = s->m;
+	struct cfg *c = nx->cfg;
+	struct shared *sh = shared_get();
+
+	replace_slots(s, nx->slots, nx->nslots);
+	nx->slots = NULL;
+	nx->nslots = 0;
+	if (strcmp(c->log ? c->log : "", m->cfg->log ? m->cfg->log : "") != 0)
+		log_warnx("reload: a new 'log' takes effect at the next restart");
+	pid_file_follow(m->cfg, c);
+	listener_close(&m->set);           /* what the new generation did not take */
+	master_free_tls(m->cfg, m->tls);
+	cfg_free(m->cfg);
+	m->cfg = c;
+	m->tls = nx->tls;
+	m->set = nx->set;
+	m->user = nx->user;
+	m->drop = nx->drop;
+	master_reload_free(nx);
+	s->next = NULL;
+	log_set_quiet(c->log_quiet);
+	if (listener_write_ports(c, &m->set) < 0)
+		log_warn("cannot write ports_file %s", c->ports_file);
+	shared_reload_done(sh, 1, time(NULL));
+	log_notice("reloaded: %zu listeners on %zu sockets, %u worker%s; %zu "
+	           "worker%s of the previous configuration draining (generation "
+	           "%llu)", c->nlisteners, m->set.n, s->nslots, s->nslots == 1 ? "" : "s",
+	           s->nold - s->quit_from, s->nold - s->quit_from == 1 ? "" : "s",
+	           sh ? (unsigned long long)sh->generation : 0ULL);
+}
+
+void master_reload_start(struct sup *s)
+{
+	struct master *m = s->m;
+	struct diag d = {0};
+	struct next *nx;
+	struct cfg *c = NULL;
+	unsigned n = 0;
+
+	if (s->next != NULL) {
+		log_notice("SIGHUP: a reload is still waiting for its workers; "
+		           "reloading again once it is over");
+		s->hup_again = 1;
+		return;
+	}
+	log_notice("SIGHUP: reloading %s", m->path);
+	/* Everything that can fail comes before listener_open, which takes
+	 * sockets over from m->set only when it succeeds. */
+	if ((nx = calloc(1, sizeof(*nx))) == NULL ||
+	    (nx->had = fds_of(&m->set)) == NULL ||
+	    (c = cfg_load_file(m->path, &d)) == NULL ||
+	    master_prepare(c, &nx->tls, &nx->user, &nx->drop, &d) < 0 ||
+	    (nx->slots = master_new_slots(n = master_nworkers(c))) == NULL ||
+	    master_reserve(&s->old, &s->capold, s->nold, s->nslots) < 0 ||
+	    master_reserve(&s->failed, &s->capfailed, s->nfailed, n) < 0 ||
+	    listener_open(c, &nx->set, &m->set, &d) < 0) {
+		diag_log(&d);
+		if (d.errors)
+			log_errx("reload refused: %s has %d error%s; still serving the "
+			         "configuration loaded before", m->path, d.errors,
+			         d.errors == 1 ? "" : "s");
+		else
+			log_errx("reload refused: out of memory; still serving the "
+			         "configuration loaded before");
+		if (c != NULL && nx != NULL)
+			master_free_tls(c, nx->tls);
+		cfg_free(c);
+		master_reload_free(nx);
+		diag_free(&d);
+		shared_reload_done(shared_get(), 0, time(NULL));
+		return;
+	}
+	nx->cfg = c;
+	nx->nslots = n;
+	nx->deadline = master_now() + READY_LIMIT_S;
+	s->next = nx;
+	diag_log(&d);      /* warnings */
+	diag_free(&d);
+	/* Sessions resume across the reload where a listener of the same
+	 * name stays: it keeps its ticket keys. */
+	for (size_t i = 0; i < c->nlisteners; i++)
+		for (size_t j = 0; j < m->cfg->nlisteners; j++)
+			if (strcmp(c->listeners[i].name, m->cfg->listeners[j].name) == 0)
+				tlsctx_keep_tickets(nx->tls[i], m->tls[j]);
+	master_claim_slots(c);
+	log_info("reload: starting %u worker%s of the new configuration; the "
+	         "running ones serve until they all do", n, n == 1 ? "" : "s");
+}
+
+void master_reload_advance(struct sup *s)
+{
+	struct next *nx = s->next;
+	char why[160];
+	unsigned i;
+
+	for (i = 0; i < nx->nslots && nx->slots[i].ready; i++)
+		;
+	if (i == nx->nslots) {
+		commit(s);
+	} else if (master_now() >= nx->deadline) {
+		snprintf(why, sizeof(why), "worker %u (pid %ld) did not report serving "
+		         "within %.0fs", i + 1, (long)nx->slots[i].pid, READY_LIMIT_S);
+		master_reload_fail(s, why);
+	}
+}
