@@ -6,6 +6,7 @@
 
 #include "master_int.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 #include "shared.h"
 #include "tlsctx.h"
@@ -380,6 +381,64 @@ static struct timespec next_wait(const struct sup *s)
 	return ts;
 }
 
+/* What the current generation serves, for a STATUS= line. */
+static void summary(const struct sup *s, char *out, size_t len)
+{
+	const struct cfg *c = s->m->cfg;
+	const struct shared *sh = shared_get();
+	unsigned long long gen = sh ? (unsigned long long)sh->generation : 0;
+	unsigned up = count_ready(s->slots, s->nslots);
+	char workers[48];
+
+	if (up == s->nslots)
+		snprintf(workers, sizeof(workers), "%u worker%s", up, up == 1 ? "" : "s");
+	else
+		snprintf(workers, sizeof(workers), "%u of %u workers", up, s->nslots);
+	snprintf(out, len, "serving: %zu listener%s on %zu socket%s, %s, generation %llu",
+	         c->nlisteners, c->nlisteners == 1 ? "" : "s", s->m->set.n,
+	         s->m->set.n == 1 ? "" : "s", workers, gen);
+}
+
+void master_tell(struct sup *s, const char *why)
+{
+	unsigned up = count_ready(s->slots, s->nslots);
+	int ready = s->told_ready || up == s->nslots;
+	char sum[256];
+	int r;
+
+	summary(s, sum, sizeof(sum));
+	if (why != NULL)
+		r = notify_state(ready ? "READY=1" : NULL, "%s; %s", why, sum);
+	else
+		r = notify_state(ready ? "READY=1" : NULL, "%s", sum);
+	if (r < 0)
+		log_warn("cannot tell the service manager%s", ready ? " portier is ready" : "");
+	s->told_ready = ready;
+	s->told_workers = up;
+}
+
+/* Between reloads the manager hears READY=1 once every first worker
+ * serves, then a new STATUS= whenever the number serving changes (one
+ * died; its replacement serves). */
+static void tell_progress(struct sup *s)
+{
+	unsigned up = count_ready(s->slots, s->nslots);
+	char sum[256];
+
+	if (s->stopping || s->next != NULL)
+		return;
+	if (!s->told_ready) {
+		if (up == s->nslots)
+			master_tell(s, NULL);
+		return;
+	}
+	if (up == s->told_workers)
+		return;
+	summary(s, sum, sizeof(sum));
+	(void)notify_state(NULL, "%s", sum);   /* lost: the last one stays shown */
+	s->told_workers = up;
+}
+
 static void on_signal(struct sup *s, int sig)
 {
 	if (sig == SIGTERM || sig == SIGINT) {
@@ -388,9 +447,13 @@ static void on_signal(struct sup *s, int sig)
 			           "too", sig);
 			master_reload_undo(s);
 		}
-		if (!s->stopping)
+		if (!s->stopping) {
 			log_notice("got signal %d, stopping %u worker%s", sig, running(s),
 			           running(s) == 1 ? "" : "s");
+			if (notify_state("STOPPING=1", "stopping on signal %d: %u worker%s",
+			                 sig, running(s), running(s) == 1 ? "" : "s") < 0)
+				log_warn("cannot tell the service manager portier is stopping");
+		}
 		s->stopping = 1;
 		s->kill_at = master_now() + STOP_GRACE_S;
 		signal_all(s, SIGTERM);
@@ -436,6 +499,7 @@ static int child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker)
 	for (unsigned k = 0; k < s->nslots; k++)
 		master_close_ready(&s->slots[k]);
 	close(s->sfd);
+	notify_close();
 	if (nx != NULL && sl == nx->slots) {
 		/* The new generation's: the sockets it did not take close here. */
 		listener_close(&m->set);
@@ -506,6 +570,9 @@ int master_run(struct master *m, unsigned *worker)
 		return 1;
 	}
 	master_claim_slots(m->cfg);
+	if (notify_open() < 0)
+		log_warn("NOTIFY_SOCKET: cannot speak to the service manager at %s",
+		         getenv("NOTIFY_SOCKET"));
 	if (m->drop)
 		log_notice("master (pid %ld) starting %u worker%s as user %s (uid %ld, "
 		           "gid %ld)", (long)s.self, s.nslots, s.nslots == 1 ? "" : "s",
@@ -575,6 +642,7 @@ int master_run(struct master *m, unsigned *worker)
 		wait_events(&s);
 		reap(&s);
 		read_ready(s.slots, s.nslots);
+		tell_progress(&s);
 		if (s.next != NULL)
 			read_ready(s.next->slots, s.next->nslots);
 		/* Forget ticket keys that can no longer be used even when idle,
@@ -589,6 +657,7 @@ int master_run(struct master *m, unsigned *worker)
 	free(s.old);
 	free(s.failed);
 	close(s.sfd);
+	notify_close();
 	sigprocmask(SIG_UNBLOCK, &s.blocked, NULL);
 	return rc;
 }

@@ -56,6 +56,8 @@ struct sup {
 	int stopping;
 	double kill_at;           /* while stopping: when to SIGKILL the rest */
 	int unclean;              /* a worker ended badly while stopping */
+	int told_ready;           /* the service manager heard READY=1 */
+	unsigned told_workers;    /* ... and this many workers serving */
 };
 
 /* master.c */
@@ -82,6 +84,12 @@ void master_free_tls(const struct cfg *c, struct tlsctx **tls);
 /* master_claim_slots(c): every listener of c gets its counter slot now,
  * before the fork, so that workers only look theirs up (shared_slot). */
 void master_claim_slots(const struct cfg *c);
+
+/* master_tell(s, why): the service manager (notify.h) hears that the
+ * current generation serves: READY=1 (once every worker of it has served,
+ * or after a reload whatever its outcome) and a STATUS= line of why (may
+ * be NULL) and what is served. */
+void master_tell(struct sup *s, const char *why);
 
 /* master_reload.c */
 

@@ -8,6 +8,7 @@
 
 #include "master_int.h"
 #include "log.h"
+#include "notify.h"
 #include "shared.h"
 #include "tlsctx.h"
 
@@ -91,9 +92,35 @@ void master_reload_undo(struct sup *s)
 
 void master_reload_fail(struct sup *s, const char *why)
 {
+	char told[400];
+
 	log_errx("reload failed: %s; keeping the running configuration", why);
 	master_reload_undo(s);
 	shared_reload_done(shared_get(), 0, time(NULL));
+	snprintf(told, sizeof(told), "reload failed: %s", why);
+	master_tell(s, told);
+}
+
+/* The first error of d, for the service manager's STATUS= line. */
+static const char *first_error(const struct diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (!d->is_warning[i])
+			return d->lines[i];
+	return "(not recorded: out of memory)";
+}
+
+/* SIGHUP, as the service manager hears it: RELOADING=1 and when (systemd
+ * matches MONOTONIC_USEC against the time it asked), until the READY=1
+ * that every outcome sends. */
+static void tell_reloading(const char *path)
+{
+	char state[64];
+
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	         notify_monotonic_usec());
+	if (notify_state(state, "reloading %s", path) < 0)
+		log_warn("cannot tell the service manager portier is reloading");
 }
 
 /* The pid_file follows the configuration: the new one is written and the
@@ -154,6 +181,7 @@ static void commit(struct sup *s)
 	           "%llu)", c->nlisteners, m->set.n, s->nslots, s->nslots == 1 ? "" : "s",
 	           s->nold - s->quit_from, s->nold - s->quit_from == 1 ? "" : "s",
 	           sh ? (unsigned long long)sh->generation : 0ULL);
+	master_tell(s, NULL);
 }
 
 void master_reload_start(struct sup *s)
@@ -171,6 +199,7 @@ void master_reload_start(struct sup *s)
 		return;
 	}
 	log_notice("SIGHUP: reloading %s", m->path);
+	tell_reloading(m->path);
 	/* Everything that can fail comes before listener_open, which takes
 	 * sockets over from m->set only when it succeeds. */
 	if ((nx = calloc(1, sizeof(*nx))) == NULL ||
@@ -181,14 +210,21 @@ void master_reload_start(struct sup *s)
 	    master_reserve(&s->old, &s->capold, s->nold, s->nslots) < 0 ||
 	    master_reserve(&s->failed, &s->capfailed, s->nfailed, n) < 0 ||
 	    listener_open(c, &nx->set, &m->set, &d) < 0) {
+		char told[600];
+
 		diag_log(&d);
-		if (d.errors)
+		if (d.errors) {
 			log_errx("reload refused: %s has %d error%s; still serving the "
 			         "configuration loaded before", m->path, d.errors,
 			         d.errors == 1 ? "" : "s");
-		else
+			snprintf(told, sizeof(told), "reload refused: %s%s", first_error(&d),
+			         d.errors > 1 ? " (and more: see the log)" : "");
+		} else {
 			log_errx("reload refused: out of memory; still serving the "
 			         "configuration loaded before");
+			snprintf(told, sizeof(told), "reload refused: out of memory");
+		}
+		master_tell(s, told);
 		if (c != NULL && nx != NULL)
 			master_free_tls(c, nx->tls);
 		cfg_free(c);
