@@ -24,6 +24,7 @@ static int log_fd = -1;
 static int log_send;
 static struct sockaddr_un log_syslog_addr;  /* what the syslog socket reconnects to */
 static char log_ident[32];
+static char log_path[PATH_MAX];  /* of the file target, for log_reopen() */
 static int log_quiet;
 static char log_tag[32];        /* "worker 2: " in a worker, else empty */
 /* Lines dropped by this process: in all, and since the last "dropped" line.
@@ -136,7 +137,42 @@ int log_open(const char *target, const char *ident)
 	log_close();
 	log_fd = fd;
 	log_to = TO_FILE;
+	if (target != log_path)
+		snprintf(log_path, sizeof(log_path), "%s", target);
 	return 0;
+}
+
+int log_reopen(void)
+{
+	if (log_to != TO_FILE)
+		return 0;
+	return log_open(log_path, NULL) < 0 ? -1 : 1;
+}
+
+int log_adopt_file(int fd)
+{
+	if ((fd = log_above2(fd)) < 0)
+		return -1;
+	log_close();
+	log_fd = fd;
+	log_to = TO_FILE;
+	log_path[0] = '\0';
+	return 0;
+}
+
+char log_kind(void)
+{
+	return log_to == TO_FILE ? 'F' : log_to == TO_SYSLOG ? 'S' : 'E';
+}
+
+int log_file_fd(void)
+{
+	return log_to == TO_FILE ? log_fd : -1;
+}
+
+const char *log_file_path(void)
+{
+	return log_to == TO_FILE ? log_path : "";
 }
 
 void log_close(void)

@@ -35,6 +35,27 @@ int log_open_fd(int fd);
  * Returns 0, or -1 with errno set if no socket can be made. */
 int log_open_syslog(const char *path, const char *ident);
 
+/* log_reopen(): the file target opened again at its path (after logrotate
+ * moved it away: a new file is created). 1 if reopened, 0 if the target is
+ * not a file opened by path, -1 with errno if the path cannot be opened
+ * (the target stays as it was). */
+int log_reopen(void);
+
+/* log_adopt_file(fd): log to the regular file open on fd, as log_open(path)
+ * would (fd taken over; a worker gets it from the master, which could open
+ * the path). 0, or -1 with errno (fd is closed then). */
+int log_adopt_file(int fd);
+
+/* log_kind(): the current target: 'F' a file, 'S' syslog, 'E' stderr. */
+char log_kind(void);
+
+/* log_file_fd(): the descriptor of the file target (still ours), or -1
+ * when the target is not a file. */
+int log_file_fd(void);
+
+/* log_file_path(): the path the file target was opened at; "" if none. */
+const char *log_file_path(void);
+
 /* log_close(): close the current target, back to plain stderr. */
 void log_close(void);
 

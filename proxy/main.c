@@ -124,6 +124,13 @@ static void on_serving(struct ev_loop *loop, ev_timer *w, int revents)
 		log_warn("cannot tell the master this worker serves");
 }
 
+/* The master's channel: a new log target (SIGUSR1, a reload). */
+static void on_master(struct ev_loop *loop, ev_io *w, int revents)
+{
+	if (master_log_heard(w->data) == 0)
+		ev_io_stop(loop, w);
+}
+
 /* One worker: an event loop serving m's config from the sockets of its
  * set, with its contexts (taken over). Tells the master once it serves.
  * 0 or 1. */
@@ -131,6 +138,7 @@ static int serve(struct master *m)
 {
 	struct server srv;
 	ev_timer ready;
+	ev_io chan;
 
 	if (server_init(&srv, EV_DEFAULT, m->cfg, m->tls, &m->set) < 0) {
 		log_errx("out of memory");
@@ -144,8 +152,12 @@ static int serve(struct master *m)
 	ev_timer_init(&ready, on_serving, 0., 0.);
 	ready.data = m;
 	ev_timer_start(EV_DEFAULT, &ready);
+	ev_io_init(&chan, on_master, m->chan, EV_READ);
+	chan.data = m;
+	ev_io_start(EV_DEFAULT, &chan);
 	server_run(&srv);
 	ev_timer_stop(EV_DEFAULT, &ready);
+	ev_io_stop(EV_DEFAULT, &chan);
 	/* The loop is over and the worker on its way out: a SIGTERM from the
 	 * master stopping must not cut that short (it would end "killed",
 	 * which counts as an unclean stop, and lose a sanitizer's report). */
@@ -244,6 +256,7 @@ int main(int argc, char **argv)
 	if (shared_map(SHARED_SIZE) == NULL)
 		log_warn("cannot map the shared region; serving without it");
 	m.path = path;
+	m.foreground = foreground;
 	m.cfg = c;
 	rc = master_run(&m, &worker);
 	if (rc == MASTER_WORKER) {

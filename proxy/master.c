@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,7 +70,10 @@ static void become_worker(pid_t master, const sigset_t *blocked,
 
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		signal(sigs[i], SIG_DFL);
+	/* SIGHUP and SIGUSR1 are the master's business: a `pkill -USR1
+	 * portier` after a log rotation must not end the workers. */
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	/* SIGQUIT, SIGTERM and SIGINT stay blocked until the loop has its
 	 * watchers for them (server_run, then main.c's first turn of the
 	 * loop): one sent before that waits, and the worker then stops
@@ -103,7 +107,7 @@ struct slot *master_new_slots(unsigned n)
 	struct slot *sl = calloc(n ? n : 1, sizeof(*sl));
 
 	for (unsigned i = 0; sl != NULL && i < n; i++)
-		sl[i].ready_fd = -1;
+		sl[i].chan = -1;
 	return sl;
 }
 
@@ -125,32 +129,34 @@ static unsigned running(const struct sup *s)
 	return n + (unsigned)s->nold + (unsigned)s->nfailed;
 }
 
-void master_close_ready(struct slot *sl)
+void master_close_chan(struct slot *sl)
 {
-	if (sl->ready_fd >= 0)
-		close(sl->ready_fd);
-	sl->ready_fd = -1;
+	if (sl->chan >= 0)
+		close(sl->chan);
+	sl->chan = -1;
 }
 
-/* Fork worker i of sl, with a readiness pipe whose write end the child
- * keeps (s->ready_w) and whose read end stays with us. 1 in the child, 0
- * in the master, -1 (errno) if it could not be started. */
+/* Fork worker i of sl, with a channel (a SOCK_SEQPACKET pair) whose one
+ * end the child keeps (s->chan_w) and whose other stays with us: up it
+ * comes the worker's report that it serves, down it go log descriptors
+ * (master_log.c). 1 in the child, 0 in the master, -1 (errno) if it could
+ * not be started. */
 static int spawn(struct sup *s, struct slot *sl, unsigned i)
 {
 	int fds[2], err;
 	pid_t pid;
 
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) < 0)
 		return -1;
-	sl[i].ready_fd = fds[0];
-	s->ready_w = fds[1];
+	sl[i].chan = fds[0];
+	s->chan_w = fds[1];
 	if ((pid = fork()) == 0)
 		return 1;
 	err = errno;
 	close(fds[1]);
-	s->ready_w = -1;
+	s->chan_w = -1;
 	if (pid < 0) {
-		master_close_ready(&sl[i]);
+		master_close_chan(&sl[i]);
 		errno = err;
 		return -1;
 	}
@@ -161,21 +167,23 @@ static int spawn(struct sup *s, struct slot *sl, unsigned i)
 	return 0;
 }
 
-/* A byte on a worker's pipe is its report that it serves. The end of the
- * pipe without one is a worker that ended first; its SIGCHLD says how. */
+/* A byte on a worker's channel is its report that it serves; the channel
+ * then stays open for what the master sends. Its end without one is a
+ * worker that ended first; its SIGCHLD says how. */
 static void read_ready(struct slot *sl, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		char b;
 		ssize_t r;
-		if (sl[i].ready_fd < 0)
+		if (sl[i].chan < 0 || sl[i].ready)
 			continue;
-		r = read(sl[i].ready_fd, &b, 1);
+		r = read(sl[i].chan, &b, 1);
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (r == 1)
 			sl[i].ready = 1;
-		master_close_ready(&sl[i]);
+		else
+			master_close_chan(&sl[i]);
 	}
 }
 
@@ -240,7 +248,7 @@ static int reap_next(struct sup *s, pid_t pid, int status)
 			continue;
 		nx->slots[i].pid = 0;
 		read_ready(&nx->slots[i], 1);      /* a report it made just before */
-		master_close_ready(&nx->slots[i]);
+		master_close_chan(&nx->slots[i]);
 		describe_end(status, how, sizeof(how));
 		snprintf(why, sizeof(why), "worker %u (pid %ld) %s %s", i + 1, (long)pid,
 		         how, nx->slots[i].ready ? "before the others served" :
@@ -269,7 +277,7 @@ static void reap(struct sup *s)
 			continue;          /* not ours */
 		s->slots[i].pid = 0;
 		s->slots[i].ready = 0;
-		master_close_ready(&s->slots[i]);
+		master_close_chan(&s->slots[i]);
 		describe_end(status, how, sizeof(how));
 		if (s->stopping) {
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -459,6 +467,8 @@ static void on_signal(struct sup *s, int sig)
 		signal_all(s, SIGTERM);
 	} else if (sig == SIGHUP && !s->stopping) {
 		master_reload_start(s);
+	} else if (sig == SIGUSR1 && !s->stopping) {
+		master_log_reopen(s);
 	} else if (sig == SIGQUIT) {
 		log_warnx("SIGQUIT is what the master sends old workers; ignored "
 		          "(SIGHUP reloads, SIGTERM stops)");
@@ -476,11 +486,11 @@ static void wait_events(struct sup *s)
 
 	pfd[n++] = (struct pollfd){.fd = s->sfd, .events = POLLIN};
 	for (unsigned i = 0; i < s->nslots && n < 1 + CFG_MAX_WORKERS; i++)
-		if (s->slots[i].ready_fd >= 0)
-			pfd[n++] = (struct pollfd){.fd = s->slots[i].ready_fd, .events = POLLIN};
+		if (s->slots[i].chan >= 0 && !s->slots[i].ready)
+			pfd[n++] = (struct pollfd){.fd = s->slots[i].chan, .events = POLLIN};
 	for (unsigned i = 0; s->next != NULL && i < s->next->nslots; i++)
-		if (s->next->slots[i].ready_fd >= 0)
-			pfd[n++] = (struct pollfd){.fd = s->next->slots[i].ready_fd,
+		if (s->next->slots[i].chan >= 0 && !s->next->slots[i].ready)
+			pfd[n++] = (struct pollfd){.fd = s->next->slots[i].chan,
 			                           .events = POLLIN};
 	if (ppoll(pfd, n, &ts, NULL) < 0 && errno != EINTR)
 		log_warn("ppoll");      /* nothing to undo: the loop comes back */
@@ -497,7 +507,7 @@ static int child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker)
 	struct next *nx = s->next;
 
 	for (unsigned k = 0; k < s->nslots; k++)
-		master_close_ready(&s->slots[k]);
+		master_close_chan(&s->slots[k]);
 	close(s->sfd);
 	notify_close();
 	if (nx != NULL && sl == nx->slots) {
@@ -522,7 +532,7 @@ static int child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker)
 	free(s->slots);
 	free(s->old);
 	free(s->failed);
-	m->ready_fd = s->ready_w;
+	m->chan = s->chan_w;
 	become_worker(s->self, &s->blocked, m->drop ? &m->user : NULL);
 	log_set_quiet(m->cfg->log_quiet);
 	*worker = i + 1;
@@ -533,21 +543,19 @@ int master_ready(struct master *m)
 {
 	ssize_t r;
 
-	if (m->ready_fd < 0) {
+	if (m->chan < 0) {
 		errno = EBADF;
 		return -1;
 	}
 	do
-		r = write(m->ready_fd, "1", 1);
+		r = write(m->chan, "1", 1);
 	while (r < 0 && errno == EINTR);
-	close(m->ready_fd);
-	m->ready_fd = -1;
 	return r == 1 ? 0 : -1;
 }
 
 int master_run(struct master *m, unsigned *worker)
 {
-	struct sup s = {.m = m, .self = getpid(), .ready_w = -1};
+	struct sup s = {.m = m, .self = getpid(), .chan_w = -1};
 	int rc;
 
 	s.nslots = master_nworkers(m->cfg);
@@ -561,6 +569,7 @@ int master_run(struct master *m, unsigned *worker)
 	sigaddset(&s.blocked, SIGINT);
 	sigaddset(&s.blocked, SIGHUP);
 	sigaddset(&s.blocked, SIGQUIT);
+	sigaddset(&s.blocked, SIGUSR1);
 	/* Blocked before the first fork, so that no signal slips in between
 	 * a fork and the wait that would take it; they arrive on s.sfd. */
 	sigprocmask(SIG_BLOCK, &s.blocked, NULL);
@@ -652,7 +661,7 @@ int master_run(struct master *m, unsigned *worker)
 	}
 	rc = s.unclean ? 1 : 0;
 	for (unsigned i = 0; i < s.nslots; i++)
-		master_close_ready(&s.slots[i]);
+		master_close_chan(&s.slots[i]);
 	free(s.slots);
 	free(s.old);
 	free(s.failed);

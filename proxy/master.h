@@ -42,7 +42,8 @@ struct master {
 	struct listener_set set;
 	struct privdrop user;
 	int drop;                         /* workers switch to user */
-	int ready_fd;                     /* in a worker: for master_ready() */
+	int foreground;                   /* -f: the log is stderr, whatever `log` says */
+	int chan;                         /* in a worker: its channel to the master */
 };
 
 #define MASTER_WORKER (-1)
@@ -68,6 +69,11 @@ int master_run(struct master *m, unsigned *worker);
  * worker before the old ones let go. Once only; 0, or -1 (errno) if the
  * master cannot hear it. */
 int master_ready(struct master *m);
+
+/* master_log_heard(m): in a worker, what the master sent on its channel (a
+ * new log target), applied; call when m->chan is readable. 1, or 0 once
+ * the channel is closed (the master is gone) and needs no more watching. */
+int master_log_heard(struct master *m);
 
 /* master_cpus(): how many CPUs this process may run on (workers = auto). */
 unsigned master_cpus(void);

@@ -17,7 +17,7 @@ struct slot {
 	pid_t pid;        /* 0: not running */
 	double started;
 	double due;       /* when to start it again (pid == 0) */
-	int ready_fd;     /* our end of its readiness pipe until it reported; -1 */
+	int chan;         /* our end of its channel while it lives; -1 */
 	int ready;        /* it reported serving */
 };
 
@@ -50,7 +50,7 @@ struct sup {
 	size_t nfailed, capfailed;
 	double failed_kill_at;    /* when to SIGKILL those still there */
 	int sfd;                  /* signalfd of the blocked signals */
-	int ready_w;              /* in a new child: its end of the pipe */
+	int chan_w;               /* in a new child: its end of the channel */
 	sigset_t blocked;
 	pid_t self;
 	int stopping;
@@ -69,9 +69,9 @@ double master_now(void);
  * ENOMEM. */
 struct slot *master_new_slots(unsigned n);
 
-/* master_close_ready(sl): forget sl's readiness pipe (its worker reported,
- * ended or is let go). */
-void master_close_ready(struct slot *sl);
+/* master_close_chan(sl): forget sl's channel (its worker ended or is let
+ * go). */
+void master_close_chan(struct slot *sl);
 
 /* master_reserve(list, cap, n, k): room in *list (*cap entries, n used)
  * for k more pids. 0 or -1 (ENOMEM). */
@@ -90,6 +90,18 @@ void master_claim_slots(const struct cfg *c);
  * or after a reload whatever its outcome) and a STATUS= line of why (may
  * be NULL) and what is served. */
 void master_tell(struct sup *s, const char *why);
+
+/* master_log.c */
+
+/* master_log_reopen(s): SIGUSR1: the log file opened again at its path
+ * (logrotate moved it away), by the master, and handed to every worker. */
+void master_log_reopen(struct sup *s);
+
+/* master_log_follow(s, was, now): at a reload's commit, the log moves from
+ * target was to now (the `log` values; nothing when they are the same or
+ * portier logs to stderr in the foreground), and every current worker gets
+ * it. A target that cannot be opened is a warning; the log stays. */
+void master_log_follow(struct sup *s, const char *was, const char *now);
 
 /* master_reload.c */
 

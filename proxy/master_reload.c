@@ -48,7 +48,7 @@ void master_reload_free(struct next *nx)
 	if (nx == NULL)
 		return;
 	for (unsigned i = 0; i < nx->nslots; i++)
-		master_close_ready(&nx->slots[i]);
+		master_close_chan(&nx->slots[i]);
 	free(nx->slots);
 	free(nx->had);
 	free(nx);
@@ -61,7 +61,7 @@ static void replace_slots(struct sup *s, struct slot *slots, unsigned n)
 {
 	s->quit_from = s->nold;
 	for (unsigned i = 0; i < s->nslots; i++) {
-		master_close_ready(&s->slots[i]);
+		master_close_chan(&s->slots[i]);
 		if (s->slots[i].pid != 0)
 			s->old[s->nold++] = s->slots[i].pid;
 	}
@@ -159,8 +159,7 @@ static void commit(struct sup *s)
 	replace_slots(s, nx->slots, nx->nslots);
 	nx->slots = NULL;
 	nx->nslots = 0;
-	if (strcmp(c->log ? c->log : "", m->cfg->log ? m->cfg->log : "") != 0)
-		log_warnx("reload: a new 'log' takes effect at the next restart");
+	master_log_follow(s, m->cfg->log, c->log);
 	pid_file_follow(m->cfg, c);
 	listener_close(&m->set);           /* what the new generation did not take */
 	master_free_tls(m->cfg, m->tls);

@@ -1,0 +1,140 @@
+/*
+ * The log after start: SIGUSR1 opens the file again (logrotate moved it
+ * away), a reload applies a changed `log`. The master opens the new target
+ * and hands it to every worker of the current generation (and of a reload
+ * under way) over the worker's channel: a worker has given up root and
+ * may not be able to open the file, nor reach its directory, itself.
+ *
+ * One message per change: a byte for the kind of target ('F' file, 'S'
+ * syslog, 'E' stderr), with the file's descriptor attached (SCM_RIGHTS)
+ * for 'F'. Workers of earlier generations, draining, keep what they have
+ * until they end.
+ */
+
+#include "master_int.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* The master's current target down one worker's channel, without
+ * waiting. 0 or -1 (errno). */
+static int send_target(int chan)
+{
+	union {
+		struct cmsghdr h;
+		char room[CMSG_SPACE(sizeof(int))];
+	} u;
+	char kind = log_kind();
+	struct iovec iov = {.iov_base = &kind, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	int fd = log_file_fd();
+
+	memset(&u, 0, sizeof(u));
+	if (kind == 'F') {
+		if (fd < 0) {
+			errno = EBADF;
+			return -1;
+		}
+		msg.msg_control = u.room;
+		msg.msg_controllen = sizeof(u.room);
+		u.h.cmsg_level = SOL_SOCKET;
+		u.h.cmsg_type = SCM_RIGHTS;
+		u.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&u.h), &fd, sizeof(int));
+	}
+	return sendmsg(chan, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+static void tell_slots(struct slot *sl, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (sl[i].pid != 0 && sl[i].chan >= 0 && send_target(sl[i].chan) < 0)
+			log_warn("worker %u (pid %ld) keeps its log: cannot pass it the new "
+			         "one", i + 1, (long)sl[i].pid);
+}
+
+static void tell_workers(struct sup *s)
+{
+	tell_slots(s->slots, s->nslots);
+	if (s->next != NULL)
+		tell_slots(s->next->slots, s->next->nslots);
+}
+
+void master_log_reopen(struct sup *s)
+{
+	char path[4096];
+
+	if (log_kind() != 'F') {
+		log_notice("SIGUSR1: the log is not a file; nothing to reopen");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s", log_file_path());
+	log_notice("SIGUSR1: reopening the log %s", path);
+	if (log_reopen() < 0) {
+		log_warn("SIGUSR1: cannot reopen the log %s; logging on to the old file",
+		         path);
+		return;
+	}
+	log_notice("log reopened (SIGUSR1): %s", path);
+	tell_workers(s);
+}
+
+void master_log_follow(struct sup *s, const char *was, const char *now)
+{
+	if (s->m->foreground || strcmp(was ? was : "", now ? now : "") == 0)
+		return;
+	log_notice("reload: the log moves to %s", now ? now : "stderr");
+	if (log_open(now, "portier") < 0) {
+		log_warn("reload: cannot open log %s; logging on to %s", now,
+		         was ? was : "stderr");
+		return;
+	}
+	log_notice("reload: log opened here (it was %s)", was ? was : "stderr");
+	tell_workers(s);
+}
+
+int master_log_heard(struct master *m)
+{
+	for (int k = 0; k < 16; k++) {
+		union {
+			struct cmsghdr h;
+			char room[CMSG_SPACE(sizeof(int))];
+		} u;
+		char kind;
+		struct iovec iov = {.iov_base = &kind, .iov_len = 1};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+		                     .msg_control = u.room, .msg_controllen = sizeof(u.room)};
+		struct cmsghdr *h;
+		int fd = -1;
+		ssize_t r = recvmsg(m->chan, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return 1;
+		if (r <= 0)
+			return 0;
+		for (h = CMSG_FIRSTHDR(&msg); h != NULL; h = CMSG_NXTHDR(&msg, h))
+			if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+			    h->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&fd, CMSG_DATA(h), sizeof(int));
+		if (kind == 'F' && fd >= 0) {
+			if (log_adopt_file(fd) < 0)
+				log_warn("cannot log to the file the master passed");
+			else
+				log_notice("log reopened");
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (kind == 'S' || kind == 'E') {
+			if (log_open(kind == 'S' ? "syslog" : "stderr", "portier") < 0)
+				log_warn("cannot open the log the master asked for");
+			else
+				log_notice("log reopened");
+		}
+	}
+	return 1;
+}

@@ -1,0 +1,132 @@
+"""The log file after start: SIGUSR1 reopens it (logrotate), a reload that
+changes `log` moves it. The master opens the file (it keeps root) and hands
+it to the workers, which gave root up and could not open it themselves."""
+
+import os
+import re
+import signal
+import stat
+
+import harness
+from harness import listener, tls_items
+from test_keys import Detached
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d portier: "
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def sections(certs, backend_port):
+    return [("tls", tls_items(certs.ec)), listener("web", backend_port, protocol="http")]
+
+
+def worker_pids(text):
+    return {int(m.group(1)): int(m.group(2))
+            for m in re.finditer(r"worker (\d+) started \(pid (\d+)\)", text)}
+
+
+def get(d, certs, n):
+    for _ in range(n):
+        out, _, _ = harness.https_get(d.port, certs.client_context(), "/who")
+        assert out.startswith(b"HTTP/1.1 200"), out
+
+
+def test_sigusr1_reopens_the_log_in_the_master_and_every_worker(workdir, certs, http_backend):
+    log = os.path.join(str(workdir), "portier.log")
+    # The workers switch to nobody, who cannot even reach this directory:
+    # only a descriptor from the master lets them write the new file.
+    assert os.stat(str(workdir)).st_mode & 0o005 == 0
+    d = Detached(workdir, sections(certs, http_backend.port),
+                 [("log", log), ("workers", "2"), ("user", "nobody")])
+    workers = []
+    try:
+        harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", read(log))) == 2, 10,
+                         "both workers to serve")
+        workers = list(worker_pids(read(log)).values())
+        rotated = log + ".1"
+        os.rename(log, rotated)
+        os.kill(d.master, signal.SIGUSR1)
+        harness.wait_for(
+            lambda: all(re.search(r"^%sworker %d[.\d]*: log reopened$" % (STAMP, n),
+                                  read(log), re.M) for n in (1, 2)),
+            10, "both workers to say so in the new " + log)
+        new = read(log)
+        assert re.search(r"^%slog reopened \(SIGUSR1\): %s$" % (STAMP, re.escape(log)),
+                         new, re.M), new
+        assert re.search(r"SIGUSR1: reopening the log %s$" % re.escape(log), read(rotated),
+                         re.M), read(rotated)
+        st = os.stat(log)
+        assert st.st_uid == 0, "the new file is the master's (root's)"
+        assert worker_pids(new) == {}, "no worker was replaced: " + new
+        # Every connection from now on is logged in the new file only, by
+        # whichever worker took it.
+        before_old = read(rotated)
+        get(d, certs, 6)
+        harness.wait_for(lambda: len(harness.close_lines(read(log))) >= 6, 10,
+                         "six close lines in the new file")
+        assert read(rotated) == before_old, "a line went to the rotated file"
+        assert all(harness.alive(p) for p in workers)
+    finally:
+        d.stop(workers)
+    assert re.search(r"portier: portier stopped$", read(log), re.M), read(log)
+
+
+def test_sigusr1_to_a_worker_does_not_end_it(portier, certs, http_backend):
+    p = portier(sections(certs, http_backend.port))
+    pid = p.worker_pid(1)
+    p.wait_log(r"serving \(pid %d\)" % pid)
+    mark = p.mark()
+    os.kill(pid, signal.SIGUSR1)
+    os.kill(p.proc.pid, signal.SIGUSR1)
+    # In the foreground the log is stderr: nothing to reopen, said once.
+    p.wait_log(r"SIGUSR1: the log is not a file; nothing to reopen", since=mark)
+    assert harness.alive(pid)
+    out, _, _ = harness.https_get(p.port("web"), certs.client_context(), "/who")
+    assert out.startswith(b"HTTP/1.1 200"), out
+    assert "was killed" not in p.log()[mark:], p.log()
+
+
+def test_a_reload_moves_the_log(workdir, certs, http_backend):
+    log_a = os.path.join(str(workdir), "a.log")
+    log_b = os.path.join(str(workdir), "b.log")
+    d = Detached(workdir, sections(certs, http_backend.port),
+                 [("log", log_a), ("workers", "2"), ("user", "nobody")])
+    workers = []
+    try:
+        harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", read(log_a))) == 2,
+                         10, "both workers to serve")
+        workers = list(worker_pids(read(log_a)).values())
+        with open(d.ini, "w") as f:
+            f.write(harness.ini_text(
+                [("portier", [("log", log_b), ("workers", "2"), ("user", "nobody"),
+                              ("pid_file", d.pid_file), ("ports_file", d.ports_file)])] +
+                sections(certs, http_backend.port)))
+        os.kill(d.master, signal.SIGHUP)
+        harness.wait_for(lambda: re.search(r"^%sreloaded: " % STAMP, read(log_b), re.M), 15,
+                         "the master's 'reloaded' line in " + log_b)
+        a = read(log_a)
+        assert re.search(r"reload: the log moves to %s$" % re.escape(log_b), a, re.M), a
+        assert "takes effect at the next restart" not in a
+        new = worker_pids(a)
+        assert len(new) == 2 and set(new.values()).isdisjoint(workers), a
+        workers += list(new.values())
+        harness.wait_for(
+            lambda: all(re.search(r"^%sworker %d[.\d]*: log reopened$" % (STAMP, n),
+                                  read(log_b), re.M) for n in (1, 2)),
+            10, "both new workers to log to " + log_b)
+        harness.wait_for(lambda: read(log_a).count("reload: no longer accepting") == 2
+                         or read(log_b).count("reload: no longer accepting") == 2,
+                         10, "the old workers to stop accepting")
+        get(d, certs, 4)
+        harness.wait_for(lambda: len(harness.close_lines(read(log_b))) >= 4, 10,
+                         "four close lines in " + log_b)
+        assert harness.close_lines(read(log_a)) == [], read(log_a)
+    finally:
+        d.stop(workers)
+    assert re.search(r"portier: portier stopped$", read(log_b), re.M), read(log_b)
