@@ -158,7 +158,11 @@ def test_start_reload_refused_reload_and_stop_in_order(portier, certs, http_back
                             r"generation 2", status(msg)), msg
         assert b"backend b GET /who" in harness.https_get(p.port("web"), ctx, "/who")[0]
 
-        # Stop: STOPPING=1, and nothing after it.
+        # Stop: STOPPING=1, and nothing after it. (The old workers are gone
+        # by then: STATUS counts every worker the master stops.)
+        harness.wait_for(lambda: p.log()[mark:].count("of the previous configuration has "
+                                                      "finished") == 2,
+                         10, "the old workers to finish")
         p.stop()
         msg = manager.next()
         assert keys(msg) == ["STOPPING", "STATUS"] and dict(msg)["STOPPING"] == "1", msg
