@@ -26,7 +26,7 @@ static struct sockaddr_un log_syslog_addr;  /* what the syslog socket reconnects
 static char log_ident[32];
 static char log_path[PATH_MAX];  /* of the file target, for log_reopen() */
 static int log_quiet;
-static char log_tag[32];        /* "worker 2: " in a worker, else empty */
+static char log_tag[48];        /* "worker 2.1: " in a worker, else empty */
 /* Lines dropped by this process: in all, and since the last "dropped" line.
  * log_dropper tells a forked child that the counts are its parent's. */
 static unsigned long long log_ndropped, log_nunreported;
@@ -252,12 +252,12 @@ void log_set_quiet(int on)
 	log_quiet = on;
 }
 
-void log_set_worker(unsigned n)
+void log_set_worker(unsigned long long generation, unsigned n)
 {
 	if (n == 0)
 		log_tag[0] = '\0';
 	else
-		snprintf(log_tag, sizeof(log_tag), "worker %u: ", n);
+		snprintf(log_tag, sizeof(log_tag), "worker %llu.%u: ", generation, n);
 }
 
 /* A line under construction: text at p[0..len), never more than cap bytes,

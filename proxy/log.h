@@ -89,7 +89,10 @@ void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * warnings and errors. */
 void log_set_quiet(int on);
 
-/* log_set_worker(n): prefix every line with "worker n: " (0: none). */
-void log_set_worker(unsigned n);
+/* log_set_worker(generation, n): prefix every line with "worker G.N: ",
+ * the configuration generation the worker serves and its number, so that
+ * old and new workers can be told apart during a reload's drain (n 0:
+ * no prefix). */
+void log_set_worker(unsigned long long generation, unsigned n);
 
 #endif

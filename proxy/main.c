@@ -260,7 +260,7 @@ int main(int argc, char **argv)
 	m.cfg = c;
 	rc = master_run(&m, &worker);
 	if (rc == MASTER_WORKER) {
-		log_set_worker(worker);
+		log_set_worker(m.generation, worker);
 		rc = serve(&m);
 		cfg_free(m.cfg);
 		log_close();

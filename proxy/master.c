@@ -393,8 +393,7 @@ static struct timespec next_wait(const struct sup *s)
 static void summary(const struct sup *s, char *out, size_t len)
 {
 	const struct cfg *c = s->m->cfg;
-	const struct shared *sh = shared_get();
-	unsigned long long gen = sh ? (unsigned long long)sh->generation : 0;
+	unsigned long long gen = s->m->generation;
 	unsigned up = count_ready(s->slots, s->nslots);
 	char workers[48];
 
@@ -520,6 +519,7 @@ static int child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker)
 		m->set = nx->set;
 		m->user = nx->user;
 		m->drop = nx->drop;
+		m->generation = nx->generation;
 	} else if (nx != NULL) {
 		/* The running generation's, replacing one that died during a
 		 * reload: its sockets back, the new generation's closed. */
@@ -558,6 +558,7 @@ int master_run(struct master *m, unsigned *worker)
 	struct sup s = {.m = m, .self = getpid(), .chan_w = -1};
 	int rc;
 
+	m->generation = 1;
 	s.nslots = master_nworkers(m->cfg);
 	if ((s.slots = master_new_slots(s.nslots)) == NULL) {
 		log_errx("out of memory");

@@ -42,6 +42,7 @@ struct master {
 	struct listener_set set;
 	struct privdrop user;
 	int drop;                         /* workers switch to user */
+	unsigned long long generation;    /* of cfg: 1 at start, +1 per reload committed */
 	int foreground;                   /* -f: the log is stderr, whatever `log` says */
 	int chan;                         /* in a worker: its channel to the master */
 };
@@ -58,8 +59,8 @@ int master_prepare(struct cfg *c, struct tlsctx ***tls, struct privdrop *pd,
 /* master_run(m, worker): in the master, supervise until told to stop and
  * return the exit status (0, or 1 if a worker did not end cleanly); m then
  * holds the last generation, for the caller to free. In a worker it
- * returns MASTER_WORKER with *worker set to its number (1..N); the caller
- * then serves m->cfg from m->set with m->tls, and exits. */
+ * returns MASTER_WORKER with *worker set to its number (1..N) and
+ * m->generation to the generation it serves; the caller then serves m->cfg from m->set with m->tls, and exits. */
 int master_run(struct master *m, unsigned *worker);
 
 /* master_ready(m): in a worker (after master_run returned MASTER_WORKER),

@@ -35,6 +35,7 @@ struct next {
 	unsigned nslots;
 	int *had;         /* m->set's fds before listener_open moved some to set */
 	double deadline;  /* when the reload fails if a worker is still silent */
+	unsigned long long generation;   /* it will be, once committed */
 };
 
 struct sup {

@@ -169,6 +169,7 @@ static void commit(struct sup *s)
 	m->set = nx->set;
 	m->user = nx->user;
 	m->drop = nx->drop;
+	m->generation = nx->generation;
 	master_reload_free(nx);
 	s->next = NULL;
 	log_set_quiet(c->log_quiet);
@@ -179,7 +180,7 @@ static void commit(struct sup *s)
 	           "worker%s of the previous configuration draining (generation "
 	           "%llu)", c->nlisteners, m->set.n, s->nslots, s->nslots == 1 ? "" : "s",
 	           s->nold - s->quit_from, s->nold - s->quit_from == 1 ? "" : "s",
-	           sh ? (unsigned long long)sh->generation : 0ULL);
+	           m->generation);
 	master_tell(s, NULL);
 }
 
@@ -234,6 +235,7 @@ void master_reload_start(struct sup *s)
 	}
 	nx->cfg = c;
 	nx->nslots = n;
+	nx->generation = m->generation + 1;
 	nx->deadline = master_now() + READY_LIMIT_S;
 	s->next = nx;
 	diag_log(&d);      /* warnings */

@@ -661,7 +661,7 @@ def test_a_client_chosen_sni_cannot_write_a_log_line(portier, certs, http_backen
     in portier's log; it is written escaped inside the close line."""
     p = portier([tls_section(certs), listener("web", http_backend.port, protocol="http")])
     mark = p.mark()
-    forged = "evil\nportier: worker 1: [web] FORGED line\r"
+    forged = "evil\nportier: worker 1.1: [web] FORGED line\r"
     cp = harness.s_client(p.port("web"), ["-quiet"], stdin=b"GET / HTTP/1.0\r\n\r\n",
                           servername=forged)
     assert "backend http GET /" in cp.out, cp.out + cp.err
@@ -671,4 +671,4 @@ def test_a_client_chosen_sni_cannot_write_a_log_line(portier, certs, http_backen
     forged_lines = [l for l in p.log()[mark:].splitlines()
                     if "FORGED line" in l and "sni=evil" not in l]
     assert not forged_lines, p.log()[mark:]
-    assert "sni=evil\\x0aportier: worker 1: [web] FORGED line\\x0d " in line, line
+    assert "sni=evil\\x0aportier: worker 1.1: [web] FORGED line\\x0d " in line, line

@@ -126,7 +126,7 @@ def test_log_file_detached_appends_with_worker_prefix(workdir, certs, http_backe
                 return f.read()
         stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d portier: "
         close = harness.wait_for(
-            lambda: re.search(r"^%sworker 1: \[web\] close client=127\.0\.0\.1:\d+ .*"
+            lambda: re.search(r"^%sworker 1\.1: \[web\] close client=127\.0\.0\.1:\d+ .*"
                               r"up=\d+ down=\d+ " % stamp, read(), re.M),
             10, "a close line in " + log)
         text = read()
@@ -277,7 +277,7 @@ def test_log_level_warning_drops_close_lines_keeps_warnings(portier, certs, http
     assert out.startswith(b"HTTP/1.1 502"), out
     # The refusal is a warning: kept, with the worker prefix. It is written
     # before the refused connection closes, after the good one closed.
-    p.wait_log(r"^portier: worker 1: warning: \[down\] client=127\.0\.0\.1:\d+: backend "
+    p.wait_log(r"^portier: worker 1\.1: warning: \[down\] client=127\.0\.0\.1:\d+: backend "
                r"127\.0\.0\.1:%d: .*; refusing in http$" % closed_port, since=mark)
     # A handshake failure is an info line too: dropped.
     with socket.create_connection(("127.0.0.1", p.port("web")), timeout=5) as s:

@@ -178,9 +178,11 @@ def test_drain_timeout_closes_what_is_left(portier, certs, http_backend):
         held.sendall(b"GET /echo/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert b"200 OK" in held.recv(65536)
         mark = p.reload()
-        p.wait_log(r"worker 1: drain_timeout over with 1 connection still open; closing it", since=mark,
-                   timeout=5 * harness.SLOW)
-        p.wait_log(r"worker 1: \[web\] close .*: drain_timeout over after a reload", since=mark)
+        # The old worker's lines carry its generation: 1, the new one's 2.
+        p.wait_log(r"worker 1\.1: drain_timeout over with 1 connection still open; closing it",
+                   since=mark, timeout=5 * harness.SLOW)
+        p.wait_log(r"worker 1\.1: \[web\] close .*: drain_timeout over after a reload", since=mark)
+        p.wait_log(r"worker 2\.1: serving \(pid \d+\)", since=mark)
         p.wait_log(r"worker \(pid %d\) of the previous configuration has finished" % old,
                    since=mark)
     finally:

@@ -59,7 +59,7 @@ def test_master_starts_the_workers_and_they_serve(two, certs):
         body, _, _ = get(two.port("web"), ctx)
         assert b"method=GET path=/echo/workers" in body
     # Each close line says which worker served it.
-    harness.wait_for(lambda: len(re.findall(r"worker [12]: \[web\] close ", two.log())) == 10,
+    harness.wait_for(lambda: len(re.findall(r"worker 1\.[12]: \[web\] close ", two.log())) == 10,
                      5 * harness.SLOW, "ten close lines from the workers")
 
 
@@ -74,7 +74,7 @@ def test_a_ticket_resumes_on_the_other_worker(two, certs, version):
     body, session, reused = get(port, ctx)
     assert b"method=GET" in body and not reused
     assert session is not None and session.has_ticket
-    m = two.wait_log(r"worker (\d): \[web\] close ", since=mark)
+    m = two.wait_log(r"worker 1\.(\d): \[web\] close ", since=mark)
     issuer = int(m.group(1))
     other = 3 - issuer
     # Freeze the worker that issued the ticket: the next connection can only
@@ -84,7 +84,7 @@ def test_a_ticket_resumes_on_the_other_worker(two, certs, version):
         mark = two.mark()
         body, _, reused = get(port, ctx, session=session)
         assert b"method=GET" in body
-        m = two.wait_log(r"worker (\d): \[web\] close .*resumed=(\S+)", since=mark)
+        m = two.wait_log(r"worker 1\.(\d): \[web\] close .*resumed=(\S+)", since=mark)
     finally:
         os.kill(workers[issuer], signal.SIGCONT)
     assert int(m.group(1)) == other, m.group(0)
@@ -130,7 +130,7 @@ def test_workers_end_when_the_master_is_killed(portier, certs, http_backend):
     harness.wait_for(lambda: not any(harness.alive(w) for w in workers), 5 * harness.SLOW,
                      "the workers to end after their master")
     assert not harness.port_open(port)
-    assert len(re.findall(r"worker [12]: got signal 15", p.log())) == 2
+    assert len(re.findall(r"worker 1\.[12]: got signal 15", p.log())) == 2
 
 
 def test_workers_auto_is_one_per_cpu_capped(portier, certs, http_backend, workdir):

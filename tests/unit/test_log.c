@@ -234,16 +234,16 @@ static void test_pipe(void)
 	/* Our descriptor is not the caller's: its mode is left alone. */
 	CHECK(is_blocking(fds[1]));
 
-	log_set_worker(3);
+	log_set_worker(4, 3);
 	errno = ENOENT;
 	log_warn("cannot open %s", "x");
 	CHECK(errno == ENOENT);
 	log_errx("bad %d", 7);
-	log_set_worker(0);
+	log_set_worker(0, 0);
 	log_info("a %s b", "one\ntwo\r\x1b[31m");
 	drain(fds[0], big, sizeof(big));
-	CHECK_STR(big, "portier: worker 3: warning: cannot open x: No such file or directory\n"
-	               "portier: worker 3: error: bad 7\n"
+	CHECK_STR(big, "portier: worker 4.3: warning: cannot open x: No such file or directory\n"
+	               "portier: worker 4.3: error: bad 7\n"
 	               "portier: a one?two??[31m b\n");
 
 	/* Quiet drops the per-connection lines, never notices. */
@@ -542,10 +542,10 @@ static void test_syslog(const char *dir)
 	CHECK(syslog_ok(dgram(rx), "<30>", "i"));
 	log_notice("n");
 	CHECK(syslog_ok(dgram(rx), "<29>", "n"));
-	log_set_worker(2);
+	log_set_worker(1, 2);
 	log_errx("e");
-	log_set_worker(0);
-	CHECK(syslog_ok(dgram(rx), "<27>", "worker 2: e"));
+	log_set_worker(0, 0);
+	CHECK(syslog_ok(dgram(rx), "<27>", "worker 1.2: e"));
 	errno = EACCES;
 	log_warn("denied");
 	CHECK(syslog_ok(dgram(rx), "<28>", "denied: Permission denied"));
