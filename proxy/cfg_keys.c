@@ -431,7 +431,7 @@ static int set_xclient(struct cfg_ctx *c, const char *v, char *err, size_t errle
 
 const struct cfg_key cfg_keys[] = {
 	{"log", G, 0, set_log, "syslog|stderr|path", "syslog",
-	 "Where log lines go; -f sends them to stderr whatever this says."},
+	 "Where log lines go; -f sends them to stderr whatever this says. A reload moves it; SIGUSR1 reopens a file."},
 	{"log_level", G, 0, set_log_level, "info|warning", "info",
 	 "info logs a line per connection; warning keeps only problems."},
 	{"user", G, 0, set_user, "name", "(none)",

@@ -17,7 +17,7 @@ struct tlsctx;
  * running one: config, certificates, sockets (an address that stays keeps
  * its socket and the connections queued on it). Only if all of that worked
  * does it start the new workers; a config with errors is logged and
- * changes nothing. Each new worker reports through its readiness pipe
+ * changes nothing. Each new worker reports through its channel
  * once it serves (master_ready). When all have, within READY_LIMIT_S, the
  * old workers get SIGQUIT, on which they close their listening sockets and
  * finish their connections. If one cannot be started, ends first or stays
@@ -28,6 +28,13 @@ struct tlsctx;
  * so a ticket one worker issued resumes on any other, and across reloads.
  * With `user`, the master keeps root (to bind, read keys, start workers)
  * and every worker gives it up before serving.
+ *
+ * Each worker's channel (a socketpair made at its fork) stays open after
+ * the readiness report: on SIGUSR1, or a reload that changes `log`, the
+ * master opens the log target and passes it down (master_log.c), so that
+ * workers that gave up root never need to open it. The master tells a
+ * service manager (notify.h) when every worker serves, when it reloads and
+ * stops, and what it serves.
  *
  * The shared region (shared.c), mapped by main() before master_run, is the
  * same in every generation: the master claims each listener's counter slot

@@ -133,7 +133,7 @@ void master_reload_undo(struct sup *s);
 void master_reload_give_back(struct listener_set *old, const int *had,
                              struct listener_set *next);
 
-/* master_reload_free(nx): nx's books (its readiness pipes closed), not its
+/* master_reload_free(nx): nx's books (its channels closed), not its
  * config, contexts or sockets. NULL: no-op. */
 void master_reload_free(struct next *nx);
 
