@@ -31,6 +31,15 @@ def worker_pids(text):
             for m in re.finditer(r"worker (\d+) started \(pid (\d+)\)", text)}
 
 
+def serving(log):
+    """The pids of both workers, once each said it serves and the master
+    said it started it (a busy machine may run a child to "serving" before
+    the master writes "started")."""
+    harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", read(log))) == 2
+                     and len(worker_pids(read(log))) == 2, 10, "both workers to serve")
+    return list(worker_pids(read(log)).values())
+
+
 def get(d, certs, n):
     for _ in range(n):
         out, _, _ = harness.https_get(d.port, certs.client_context(), "/who")
@@ -46,9 +55,7 @@ def test_sigusr1_reopens_the_log_in_the_master_and_every_worker(workdir, certs, 
                  [("log", log), ("workers", "2"), ("user", "nobody")])
     workers = []
     try:
-        harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", read(log))) == 2, 10,
-                         "both workers to serve")
-        workers = list(worker_pids(read(log)).values())
+        workers = serving(log)
         rotated = log + ".1"
         os.rename(log, rotated)
         os.kill(d.master, signal.SIGUSR1)
@@ -99,9 +106,7 @@ def test_a_reload_moves_the_log(workdir, certs, http_backend):
                  [("log", log_a), ("workers", "2"), ("user", "nobody")])
     workers = []
     try:
-        harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", read(log_a))) == 2,
-                         10, "both workers to serve")
-        workers = list(worker_pids(read(log_a)).values())
+        workers = serving(log_a)
         with open(d.ini, "w") as f:
             f.write(harness.ini_text(
                 [("portier", [("log", log_b), ("workers", "2"), ("user", "nobody"),
@@ -130,3 +135,39 @@ def test_a_reload_moves_the_log(workdir, certs, http_backend):
     finally:
         d.stop(workers)
     assert re.search(r"portier: portier stopped$", read(log_b), re.M), read(log_b)
+
+
+def test_a_reload_from_a_file_to_stderr_leaves_the_file(workdir, certs, http_backend):
+    # Detached, stderr is /dev/null: the file must simply stop growing, in
+    # the master and in the new workers (not only the master).
+    log = os.path.join(str(workdir), "a.log")
+    d = Detached(workdir, sections(certs, http_backend.port),
+                 [("log", log), ("workers", "2")])
+    workers = []
+    try:
+        workers = serving(log)
+        with open(d.ini, "w") as f:
+            f.write(harness.ini_text(
+                [("portier", [("log", "stderr"), ("workers", "2"),
+                              ("pid_file", d.pid_file), ("ports_file", d.ports_file)])] +
+                sections(certs, http_backend.port)))
+        os.kill(d.master, signal.SIGHUP)
+        harness.wait_for(lambda: "reload: the log moves to stderr" in read(log), 15,
+                         "the master to say where the log goes")
+        new = worker_pids(read(log))
+        assert len(new) == 2 and set(new.values()).isdisjoint(workers), read(log)
+        workers += list(new.values())
+        # The old workers have nothing open: they stop accepting and end.
+        harness.wait_for(lambda: read(log).count("reload: no longer accepting") == 2, 10,
+                         "the old workers to stop accepting")
+        harness.wait_for(lambda: not any(harness.alive(p) for p in workers[:2]), 10,
+                         "the old workers to finish")
+        before = read(log)
+        get(d, certs, 4)
+        os.kill(d.master, signal.SIGUSR1)   # logged to stderr: not in the file
+    finally:
+        d.stop(workers)
+    # Every process has ended, so every line it wrote is out: the new
+    # workers' close lines and the master's last words went elsewhere.
+    assert harness.close_lines(read(log)) == [], read(log)
+    assert read(log) == before, read(log)[len(before):]
