@@ -122,6 +122,10 @@ def test_workers_end_when_the_master_is_killed(portier, certs, http_backend):
                 glob=[("workers", "2")])
     harness.wait_for(lambda: len(started_workers(p)) == 2, 5 * harness.SLOW,
                      "two workers to start")
+    # Serving, each with its parent-death signal set: a worker killed
+    # between its fork and that would end silently (become_worker).
+    harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", p.log())) == 2,
+                     5 * harness.SLOW, "two workers to serve")
     workers = list(started_workers(p).values())
     port = p.port("web")
     os.kill(p.proc.pid, signal.SIGKILL)
