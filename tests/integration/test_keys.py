@@ -212,14 +212,14 @@ def test_log_syslog_sends_each_line_as_a_datagram_with_its_severity(workdir, cer
         out, _ = tls_get(d.port, ctx)
         assert out.startswith(b"HTTP/1.1 200"), out
         # A close line: info, from the worker, with its tag.
-        m = sink.wait(SYSLOG % INFO + r"worker 1: \[web\] close client=127\.0\.0\.1:\d+ ")
+        m = sink.wait(SYSLOG % INFO + r"worker 1\.1: \[web\] close client=127\.0\.0\.1:\d+ ")
         assert int(m.group(1)) == workers[0], m.string
         with open(d.ports_file) as f:
             down = int(re.search(r"^down \S+:(\d+)$", f.read(), re.M).group(1))
         out, _ = tls_get(down, ctx)
         assert out.startswith(b"HTTP/1.1 502"), out
         # The refusal is a warning.
-        sink.wait(SYSLOG % WARNING + r"worker 1: \[down\] client=127\.0\.0\.1:\d+: backend "
+        sink.wait(SYSLOG % WARNING + r"worker 1\.1: \[down\] client=127\.0\.0\.1:\d+: backend "
                   r"127\.0\.0\.1:%d: .*; refusing in http$" % closed_port)
         # One line per datagram: no newline inside or at the end.
         assert all("\n" not in msg for msg in sink.msgs), sink.msgs
@@ -251,7 +251,7 @@ def test_log_syslog_starts_without_syslogd_and_reaches_it_once_it_is_there(
         sink = SyslogSink(path)
         out, _ = tls_get(d.port, ctx)
         assert out.startswith(b"HTTP/1.1 200"), out
-        m = sink.wait(SYSLOG % INFO + r"worker 1: \[web\] close client=127\.0\.0\.1:\d+ ")
+        m = sink.wait(SYSLOG % INFO + r"worker 1\.1: \[web\] close client=127\.0\.0\.1:\d+ ")
         workers.append(int(m.group(1)))
         assert workers[0] != d.master, m.string
         # Only the second connection's line: the first had no syslogd.
