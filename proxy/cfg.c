@@ -358,6 +358,10 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 	if (l->xclient && (l->mode != CFG_MODE_STARTTLS || !p->xclient_ok))
 		diag_add(ld->d, 0, f, l->line, n, "xclient", "only for mode = starttls "
 		         "with protocol = smtp");
+	if (l->send_proxy && l->mode == CFG_MODE_REDIRECT && !is_set(l->set, "acme_backend"))
+		diag_add(ld->d, 0, f, l->line, n, "send_proxy", "mode = redirect "
+		         "connects to no backend but acme_backend; set one or "
+		         "remove send_proxy");
 	if ((l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
 	    l->tls.ncerts == 0)
 		diag_add(ld->d, 0, f, l->line, n, "cert", "mode = %s needs a certificate: "

@@ -65,6 +65,7 @@ struct cfg_listener {
 	char *acme_backend_text;
 	int starttls_optional;
 	int xclient;         /* SMTP: XCLIENT ADDR/PORT to the backend */
+	int send_proxy;      /* enum proxy_version: PROXY header to the backend */
 	char *hostname;      /* STARTTLS greeting name; the global one when unset */
 	struct cfg_tls tls;  /* effective: [tls] overridden by this section */
 	uint64_t set;        /* which keys this section set (by key index) */

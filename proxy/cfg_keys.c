@@ -425,6 +425,14 @@ static int set_xclient(struct cfg_ctx *c, const char *v, char *err, size_t errle
 	return 0;
 }
 
+/* none, v1, v2: the index is enum proxy_version. */
+static int set_send_proxy(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"none", "v1", "v2", NULL};
+
+	return parse_choice(v, names, &c->listener->send_proxy, err, errlen);
+}
+
 #define G CFG_SEC_GLOBAL
 #define T CFG_SEC_TLS
 #define L CFG_SEC_LISTENER
@@ -482,6 +490,8 @@ const struct cfg_key cfg_keys[] = {
 	 "Redirect listeners forward /.well-known/acme-challenge/ here (certbot http-01)."},
 	{"xclient", L, 0, set_xclient, "yes|no", "no",
 	 "SMTP STARTTLS: send the client's address to the backend with XCLIENT (Postfix)."},
+	{"send_proxy", L, 0, set_send_proxy, "none|v1|v2", "none",
+	 "Open each backend connection with a PROXY protocol header (HAProxy's): the client's and the listener's addresses; v2 adds ALPN, SNI, TLS version and cipher. Replaces XCLIENT."},
 	{"starttls", L, 0, set_starttls, "required|optional", "required",
 	 "optional lets a client go on without TLS (SMTP port 25 must: RFC 3207)."},
 };

@@ -46,11 +46,26 @@ static void lint_one(const struct cfg *c, const struct cfg_listener *l,
 		         "for implicit TLS", port, w->service, w->other_port);
 }
 
+/* Both ways of telling an SMTP backend the client's address: one is
+ * enough, and a backend that trusts PROXY may not offer XCLIENT at all. */
+static void lint_listener(const struct cfg *c, const struct cfg_listener *l,
+                          struct diag *d)
+{
+	if (l->xclient && l->send_proxy)
+		diag_add(d, 1, c->file, l->line, l->name, "xclient",
+		         "send_proxy = v%d already tells the backend the client's "
+		         "address: PROXY replaces XCLIENT, which portier will not "
+		         "send; remove xclient = yes (Postfix: "
+		         "smtpd_upstream_proxy_protocol = haproxy)", l->send_proxy);
+}
+
 void cfg_lint(const struct cfg *c, struct diag *d)
 {
-	for (size_t i = 0; i < c->nlisteners; i++)
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		lint_listener(c, &c->listeners[i], d);
 		for (size_t j = 0; j < c->listeners[i].nlisten; j++)
 			lint_one(c, &c->listeners[i], &c->listeners[i].listen[j], d);
+	}
 }
 
 const char *cfg_lint_plaintext_hint(int port, enum cfg_proto proto, char *out,

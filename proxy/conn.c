@@ -4,6 +4,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "proto.h"
+#include "proxy_header.h"
 #include "redirect.h"
 #include "server.h"
 #include "shared.h"
@@ -174,6 +175,7 @@ static void conn_free(struct conn *c)
 		close(c->bfd);
 	buf_reset(&c->up);
 	buf_reset(&c->down);
+	buf_reset(&c->pre);
 	conn_relay_free(c);
 	/* Counted once per connection, never per read: the hot path stays
 	 * free of shared cache lines. */
@@ -501,10 +503,51 @@ void conn_refused(struct conn *c, const char *why)
 	refuse(c, why, 1);
 }
 
+static void keep_addr(struct conn_addr *a, const struct sockaddr *sa);
+
+/* send_proxy: the PROXY header into c->pre, from the client's address,
+ * the one it reached (the client socket's own: the backend is told what
+ * the client dialled, not the backend connection's) and its TLS session.
+ * 0, or -1 with errno. */
+static int proxy_preamble(struct conn *c)
+{
+	const struct cfg_listener *l = cl_of(c);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct conn_addr local = {0};
+	struct tlsctx_info ti;
+	struct proxy_tls pt = {0};
+	char alpn[PROXY_ALPN_MAX + 1];
+
+	if (l->send_proxy == PROXY_OFF)
+		return 0;
+	if (getsockname(c->cfd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	keep_addr(&local, (const struct sockaddr *)&ss);
+	if (c->tls) {
+		tlsctx_describe(c->tls, &ti);
+		pt.version = ti.version;
+		pt.cipher = ti.cipher;
+		pt.sni = ti.sni;
+		pt.alpn = tlsctx_alpn_selected(c->tls, alpn, sizeof(alpn));
+	}
+	if (proxy_header(&c->pre, (enum proxy_version)l->send_proxy, &c->client,
+	                 &local, c->tls ? &pt : NULL) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
 void conn_start_backend(struct conn *c, const struct addr *a)
 {
 	char why[160];
 
+	if (proxy_preamble(c) < 0) {
+		snprintf(why, sizeof(why), "no PROXY header: %s", strerror(errno));
+		conn_close(c, CONN_WHY_NOMEM, why);
+		return;
+	}
 	if ((c->bfd = backend_connect(a)) < 0) {
 		snprintf(why, sizeof(why), "backend %s: %s", backend_text(c), strerror(errno));
 		conn_refuse(c, why);
@@ -571,17 +614,17 @@ void conn_run(struct conn *c)
 
 /* ---- life cycle ---- */
 
-static void keep_addr(struct conn *c, const struct sockaddr *sa)
+static void keep_addr(struct conn_addr *a, const struct sockaddr *sa)
 {
-	c->client.family = sa->sa_family;
+	a->family = sa->sa_family;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		memcpy(c->client.ip, &in->sin_addr, 4);
-		c->client.port = ntohs(in->sin_port);
+		memcpy(a->ip, &in->sin_addr, 4);
+		a->port = ntohs(in->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		memcpy(c->client.ip, &in6->sin6_addr, 16);
-		c->client.port = ntohs(in6->sin6_port);
+		memcpy(a->ip, &in6->sin6_addr, 16);
+		a->port = ntohs(in6->sin6_port);
 	}
 }
 
@@ -601,7 +644,7 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	c->cfd = fd;
 	c->bfd = -1;
 	addr_format(peer, len, c->peer, sizeof(c->peer));
-	keep_addr(c, peer);
+	keep_addr(&c->client, peer);
 	if (peer->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	ev_io_init(&c->cio, on_client_io, fd, EV_READ);

@@ -88,6 +88,9 @@ struct conn {
 	 * direction land in its raw buffer and the filter moves them on;
 	 * otherwise reads land in up / down directly. */
 	struct buf up, down;
+	/* The PROXY header (send_proxy): goes to the backend whole, before
+	 * any other byte, whatever waits in `up` or the hand-over's replay. */
+	struct buf pre;
 	struct conn_filter *fx;
 	uint64_t nup, ndown;         /* bytes delivered each way */
 	unsigned c_eof : 1, b_eof : 1;     /* got EOF from that side */

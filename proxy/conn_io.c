@@ -219,7 +219,7 @@ int conn_pull_backend(struct conn *c, struct buf *into)
 	return r == IO_ERROR ? -1 : 0;
 }
 
-int conn_push_backend(struct conn *c, struct buf *from)
+static int push_backend(struct conn *c, struct buf *from)
 {
 	size_t put;
 	enum io r;
@@ -234,4 +234,21 @@ int conn_push_backend(struct conn *c, struct buf *from)
 		return 1;
 	}
 	return r == IO_ERROR ? -1 : 0;
+}
+
+/* Every byte to the backend passes here: the PROXY header is the first of
+ * them, and nothing follows until all of it is out. */
+int conn_push_backend(struct conn *c, struct buf *from)
+{
+	int moved = 0, r;
+
+	if (c->pre.len) {
+		if ((moved = push_backend(c, &c->pre)) < 0)
+			return -1;
+		if (c->pre.len)
+			return moved;
+	}
+	if ((r = push_backend(c, from)) < 0)
+		return -1;
+	return moved | r;
 }

@@ -105,9 +105,11 @@ static int run_filter(struct conn *c)
 	       before[2] != fx->down_raw.len || before[3] != c->down.len;
 }
 
+/* The PROXY header counts as the client's: no FIN to the backend before it. */
 static int client_done(const struct conn *c)
 {
-	return c->c_eof && c->up.len == 0 && (c->fx == NULL || c->fx->up_raw.len == 0);
+	return c->c_eof && c->up.len == 0 && c->pre.len == 0 &&
+	       (c->fx == NULL || c->fx->up_raw.len == 0);
 }
 
 static int backend_done(const struct conn *c)
@@ -126,7 +128,7 @@ void conn_relay_watch(const struct conn *c, int *ce, int *be)
 		*ce |= c->write_wants_read ? EV_READ : EV_WRITE;
 	if (!c->b_eof && !buf_full(bin))
 		*be |= EV_READ;
-	if (c->up.len)
+	if (c->up.len || c->pre.len)
 		*be |= EV_WRITE;
 }
 

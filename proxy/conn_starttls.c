@@ -74,7 +74,8 @@ void conn_starttls_begin(struct conn *c)
 	}
 	c->st->params.hostname = listener_hostname(c);
 	c->st->params.optional = l->starttls_optional;
-	if (l->xclient) {
+	/* PROXY replaces XCLIENT (portier -t warns when both are set). */
+	if (l->xclient && !l->send_proxy) {
 		xclient_attrs(c->peer, c->st->xclient, sizeof(c->st->xclient));
 		c->st->params.xclient = c->st->xclient;
 	}
@@ -183,9 +184,11 @@ void conn_starttls_upgrading(struct conn *c)
 	conn_progress(c);
 }
 
+/* The PROXY header first: a backend such as dovecot with haproxy = yes
+ * says nothing before it has it, so the hand-over sends it at once. */
 int conn_starttls_backend_wants_write(const struct conn *c)
 {
-	return c->st && c->st->to_backend.len;
+	return c->pre.len || (c->st && c->st->to_backend.len);
 }
 
 /* The hand-over: the engine eats the backend's greeting (and, with
