@@ -839,7 +839,7 @@ first_valid_uid = 1
 last_valid_uid = 0
 mail_location = maildir:~/Maildir
 pop3_uidl_format = %08Xu%08Xv
-passdb {{
+{extra}passdb {{
   driver = passwd-file
   args = {d}/passwd
 }}
@@ -850,7 +850,7 @@ userdb {{
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
-    port = {imap}
+    port = {imap}{imap_extra}
   }}
   inet_listener imaps {{
     port = 0
@@ -879,11 +879,21 @@ service stats {{
 """
 
 
+# haproxy=True: the IMAP listener wants a PROXY header first (from
+# 127.0.0.1 only), and login lines carry the ports the header gave.
+DOVECOT_HAPROXY = """\
+haproxy_trusted_networks = 127.0.0.1
+login_log_format_elements = user=<%u> method=%m rip=%r rport=%{rport} lip=%l lport=%{lport} mpid=%e %c session=<%{session}>
+"""
+
+
 class Dovecot:
     """dovecot -F with IMAP on .imap_port and POP3 on .pop3_port; user
-    MAIL_USER/MAIL_PASS with one message (Subject contains .token) in Maildir/cur."""
+    MAIL_USER/MAIL_PASS with one message (Subject contains .token) in Maildir/cur.
+    haproxy=True: IMAP takes connections only with a PROXY header (haproxy =
+    yes, trusted from 127.0.0.1); POP3 stays as it is."""
 
-    def __init__(self):
+    def __init__(self, haproxy=False):
         self.dir = world_dir("dovecot")
         uid, gid = ensure_mail_user()
         self.token = "tok" + os.urandom(8).hex()
@@ -907,7 +917,10 @@ class Dovecot:
         for _ in range(3):
             self.imap_port, self.pop3_port = free_port(), free_port()
             with open(self.conf, "w") as f:
-                f.write(DOVECOT_CONF.format(d=self.dir, imap=self.imap_port, pop3=self.pop3_port))
+                f.write(DOVECOT_CONF.format(
+                    d=self.dir, imap=self.imap_port, pop3=self.pop3_port,
+                    extra=DOVECOT_HAPROXY if haproxy else "",
+                    imap_extra="\n    haproxy = yes" if haproxy else ""))
             self.proc = Proc(["dovecot", "-F", "-c", self.conf],
                              os.path.join(self.dir, "dovecot.log"), "dovecot")
             ok = False

@@ -464,3 +464,92 @@ def test_send_proxy_on_redirect_needs_an_acme_backend(workdir):
                                       ("send_proxy", "v1")])])
     rc, out, _ = harness.portier_check(workdir, text)
     assert rc == 0, out
+
+
+# --------------------------------------------------------------------------
+# dovecot: a real backend that parses the header (haproxy = yes) and logs
+# the client it names.
+
+@pytest.fixture(scope="module")
+def dovecot_haproxy():
+    d = harness.Dovecot(haproxy=True)
+    yield d
+    d.stop()
+
+
+def imap_session(c, dovecot):
+    """Log in through portier and read the test message's subject."""
+    c.send(b"a1 LOGIN %s %s\r\n" % (harness.MAIL_USER.encode(), harness.MAIL_PASS.encode()))
+    assert re.search(rb"(?m)^a1 OK", c.until(rb"(?m)^a1 .*\r\n")), "login refused"
+    c.send(b"a2 SELECT INBOX\r\n")
+    c.until(rb"(?m)^a2 OK.*\r\n")
+    c.send(b"a3 FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]\r\n")
+    got = c.until(rb"(?m)^a3 OK.*\r\n")
+    assert dovecot.token.encode() in got, got
+    c.send(b"a4 LOGOUT\r\n")
+    c.until(rb"(?m)^a4 OK.*\r\n")
+
+
+def dovecot_login_line(dovecot, rport):
+    """dovecot's login line for the client from port rport, as a dict."""
+    rx = re.compile(r"imap-login: (?:Info: )?Login: .*\brport=%d\b.*" % rport)
+    try:
+        m = harness.wait_for(lambda: rx.search(dovecot.file_log()), 10,
+                             "dovecot's login line for rport=%d" % rport)
+    except AssertionError as e:
+        raise AssertionError("%s; dovecot's log:\n%s" % (e, dovecot.file_log()))
+    kv = harness.parse_kv(m.group(0).replace(",", " "))
+    kv["line"] = m.group(0)
+    return kv
+
+
+def test_dovecot_sees_the_client_through_a_v2_header(portier, certs, dovecot_haproxy):
+    p = portier([("tls", harness.tls_items(certs.ec)),
+                 listener("imaps", backend="127.0.0.1:%d" % dovecot_haproxy.imap_port,
+                          mode="tls", protocol="imap", extra=[("send_proxy", "v2")])])
+    lhost, lport = p.ports["imaps"][0]
+    c = Client(lport)
+    try:
+        me = c.sock.getsockname()
+        c.tls(certs, server_hostname=SNI)
+        assert c.line().startswith(b"* OK")
+        imap_session(c, dovecot_haproxy)
+    finally:
+        c.close()
+    kv = dovecot_login_line(dovecot_haproxy, me[1])
+    # The client's port and the listener's, not portier's own connection
+    # to dovecot (whose ports dovecot would log without the header).
+    assert (kv["rip"], int(kv["rport"])) == (me[0], me[1]), kv
+    assert (kv["lip"], int(kv["lport"])) == (lhost, lport), kv
+    assert lport != dovecot_haproxy.imap_port
+    assert kv["user"] == "<%s>" % harness.MAIL_USER
+    # PP2_CLIENT_SSL: dovecot counts the client's connection as secured.
+    assert re.search(r", secured,", kv["line"]), kv
+
+
+def test_dovecot_greets_a_starttls_client_after_a_v1_header(portier, certs, dovecot_haproxy):
+    """dovecot says nothing before the header: portier must send it before it
+    waits for the greeting, or the hand-over times out."""
+    p = portier([("tls", harness.tls_items(certs.ec)),
+                 starttls_listener("imap", "imap",
+                                   backend="127.0.0.1:%d" % dovecot_haproxy.imap_port,
+                                   extra=[("send_proxy", "v1")])])
+    lhost, lport = p.ports["imap"][0]
+    c = Client(lport)
+    try:
+        me = c.sock.getsockname()
+        c.line()
+        c.send(b"a0 STARTTLS\r\n")
+        assert c.line().startswith(b"a0 OK")
+        c.tls(certs, server_hostname=SNI)
+        # After TLS, portier has met dovecot: the client's capability
+        # query is dovecot's answer.
+        c.send(b"a9 CAPABILITY\r\n")
+        caps = c.until(rb"(?m)^a9 .*\r\n")
+        assert b"a9 OK" in caps, caps
+        imap_session(c, dovecot_haproxy)
+    finally:
+        c.close()
+    kv = dovecot_login_line(dovecot_haproxy, me[1])
+    assert (kv["rip"], int(kv["rport"])) == (me[0], me[1]), kv
+    assert (kv["lip"], int(kv["lport"])) == (lhost, lport), kv
