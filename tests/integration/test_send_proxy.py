@@ -553,3 +553,73 @@ def test_dovecot_greets_a_starttls_client_after_a_v1_header(portier, certs, dove
     kv = dovecot_login_line(dovecot_haproxy, me[1])
     assert (kv["rip"], int(kv["rport"])) == (me[0], me[1]), kv
     assert (kv["lip"], int(kv["lport"])) == (lhost, lport), kv
+
+
+# --------------------------------------------------------------------------
+# nginx as an HTTP backend: `listen ... proxy_protocol` takes the header, and
+# $proxy_protocol_* say what it named (nginx 1.22 has no TLV variables yet).
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    log_format pp 'pp=$proxy_protocol_addr:$proxy_protocol_port '
+                  'srv=$proxy_protocol_server_addr:$proxy_protocol_server_port '
+                  'peer=$remote_addr "$request"';
+    access_log {d}/access.log pp;
+    server {{
+        listen 127.0.0.1:{port} proxy_protocol;
+        location / {{
+            return 200 "pp=$proxy_protocol_addr:$proxy_protocol_port srv=$proxy_protocol_server_addr:$proxy_protocol_server_port\\n";
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def nginx(workdir):
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed (scripts/test installs it)")
+    d = os.path.join(str(workdir), "nginx")
+    os.makedirs(d)
+
+    def cmd(port):
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(d=d, port=port))
+        return ["nginx", "-p", d, "-c", conf]
+    proc, port = harness.start_listening(cmd, "nginx", str(workdir))
+    proc.access_log = os.path.join(d, "access.log")
+    proc.port = port
+    yield proc
+    proc.stop()
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_nginx_sees_the_client_through_the_header(portier, certs, nginx, version):
+    p = portier([("tls", harness.tls_items(certs.ec)),
+                 listener("https", nginx.port, mode="tls", protocol="http",
+                          extra=[("send_proxy", version)])])
+    lhost, lport = p.ports["https"][0]
+    cp = harness.curl(certs, lport, "/who-%s" % version,
+                      args=["-w", "local=%{local_ip}:%{local_port}"])
+    assert cp.returncode == 0, cp.err
+    m = re.fullmatch(r"pp=(\S+) srv=(\S+)\nlocal=(\S+)", cp.out)
+    assert m, cp.out
+    client, server, local = m.groups()
+    assert client == local, cp.out
+    assert server == "%s:%d" % (lhost, lport), cp.out
+    line = harness.wait_for(
+        lambda: [l for l in open(nginx.access_log).read().splitlines()
+                 if '"GET /who-%s ' % version in l], 10, "nginx's access log line")[0]
+    assert line.startswith("pp=%s srv=%s:%d peer=%s " % (local, lhost, lport,
+                                                          local.rsplit(":", 1)[0])), line
