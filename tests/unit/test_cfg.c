@@ -469,6 +469,27 @@ int main(void)
 		diag_free(&od);
 	}
 
+	/* send_proxy: none by default, v1 or v2; beside xclient a warning
+	 * that PROXY replaces it; on a redirect listener only with an ACME
+	 * backend, the one backend it has. */
+	c = load(TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n"
+	         "[b]\nlisten = 3\nbackend = 127.0.0.1:2\nsend_proxy = v1\n"
+	         "[c]\nlisten = 4\nbackend = unix:/b.sock\nsend_proxy = v2\n", &d);
+	CHECK(c != NULL && d.errors == 0 && d.warnings == 0);
+	if (c)
+		CHECK(c->listeners[0].send_proxy == 0 && c->listeners[1].send_proxy == 1 &&
+		      c->listeners[2].send_proxy == 2);
+	cfg_free(c);
+	load(TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\nsend_proxy = 2\n", &d);
+	CHECK(said(&d, "t.ini:6: [a] send_proxy:", "'2' is not one of none, v1, v2"));
+	c = load(TLS "[sub]\nlisten = 587\nmode = starttls\nprotocol = smtp\n"
+	         "backend = 127.0.0.1:2\nxclient = yes\nsend_proxy = v2\n", &d);
+	CHECK(c != NULL && d.errors == 0 && d.warnings == 1 &&
+	      said(&d, "t.ini:3: [sub] xclient:", "PROXY replaces XCLIENT"));
+	cfg_free(c);
+	load("[web]\nlisten = 80\nmode = redirect\nsend_proxy = v1\n", &d);
+	CHECK(d.errors == 1 && said(&d, "t.ini:1: [web] send_proxy:", "acme_backend"));
+
 	/* Edit distance and the key table. */
 	CHECK(cfg_edit_distance("backend", "bakend") == 1);
 	CHECK(cfg_edit_distance("listen", "listen") == 0);
