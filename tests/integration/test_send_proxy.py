@@ -325,6 +325,39 @@ def test_plain_listener_header_comes_before_buffered_client_bytes(portier):
     assert h["tlvs"] == [], h
 
 
+def acme_handler(c):
+    """The header, then one request head, answered."""
+    h = read_header(c)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        assert len(head) < 8192, head
+        d = c.recv(4096)
+        assert d, "EOF inside the request head: %r" % head
+        head += d
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\ntoken")
+    h["data"] = head
+    return h
+
+
+def test_redirect_listener_sends_the_header_before_the_acme_request(portier, raw_backend):
+    b = raw_backend(acme_handler)
+    p = portier([("http", [("listen", "127.0.0.1:0"), ("mode", "redirect"),
+                           ("acme_backend", "127.0.0.1:%d" % b.port),
+                           ("send_proxy", "v2")])])
+    lhost, lport = p.ports["http"][0]
+    req = (b"GET /.well-known/acme-challenge/Tok_1 HTTP/1.1\r\nHost: example.org\r\n"
+           b"\r\n")
+    with socket.create_connection((lhost, lport), timeout=10 * harness.SLOW) as s:
+        me = s.getsockname()
+        s.sendall(req)
+        back = harness.read_to_eof(s)
+    h = b.wait_result()
+    assert back.endswith(b"\r\n\r\ntoken"), back
+    assert h["data"] == req, h
+    assert h["src"] == tuple(me) and h["dst"] == (lhost, lport), h
+    assert h["tlvs"] == [], h     # no TLS on this hop: no TLVs
+
+
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_ipv6_client(portier, certs, raw_backend, version):
     try:
@@ -430,6 +463,33 @@ def test_starttls_smtp_header_before_the_greeting_replaces_xclient(portier, cert
     assert not any(l.upper().startswith(b"XCLIENT") for l in h["seen"]), h["seen"]
     assert h["seen"][0].startswith(b"EHLO "), h["seen"]
     assert h["seen"][-1].upper() == b"QUIT\r\n", h["seen"]
+
+
+def test_starttls_optional_plaintext_client_gets_no_tls_tlvs(portier, certs, raw_backend):
+    """SMTP, starttls = optional, a client that never upgrades: the header
+    (no TLVs: there is no TLS) comes before the replayed EHLO."""
+    b = raw_backend(smtp_backend_wanting_proxy_first)
+    p = portier([("tls", harness.tls_items(certs.ec)),
+                 starttls_listener("mx", "smtp", b.port,
+                                   extra=[("starttls", "optional"), ("send_proxy", "v2")])])
+    lhost, lport = p.ports["mx"][0]
+    c = Client(lport)
+    try:
+        me = c.sock.getsockname()
+        c.smtp_reply()
+        c.send(b"EHLO client.example.net\r\n")
+        c.smtp_reply()
+        c.send(b"MAIL FROM:<a@example.net>\r\n")
+        assert c.smtp_reply().startswith(b"250")
+        c.send(b"QUIT\r\n")
+        assert c.smtp_reply().startswith(b"221")
+    finally:
+        c.close()
+    h = b.wait_result()
+    assert h["src"] == tuple(me) and h["dst"] == (lhost, lport), h
+    assert h["tlvs"] == [], h
+    assert [l.upper() for l in h["seen"]] == [
+        b"EHLO CLIENT.EXAMPLE.NET\r\n", b"MAIL FROM:<A@EXAMPLE.NET>\r\n", b"QUIT\r\n"], h["seen"]
 
 
 def test_check_warns_that_proxy_replaces_xclient(workdir, certs):
