@@ -125,6 +125,10 @@ struct tlsctx_client_opts {
 	                         suites; 0: down to TLS 1.0 and every suite this
 	                         BoringSSL speaks, for probing old servers */
 	const char *alpn;     /* "h2,http/1.1" offered in that order, or NULL */
+	int name_apart;       /* 1: the sni of tlsctx_connect() is sent but
+	                         left out of the chain's verification, so a
+	                         probe reports chain and name apart
+	                         (tlsctx_peer_name_matches) */
 };
 
 /* tlsctx_new_client(o, d): a client context. Certificates are verified
@@ -139,6 +143,34 @@ struct tlsctx *tlsctx_new_client(const struct tlsctx_client_opts *o, struct diag
  * certificate's IP names; NULL sends none and checks the chain only.
  * Drive it with tlsctx_handshake(). NULL on ENOMEM or an unusable sni. */
 struct tlsconn *tlsctx_connect(struct tlsctx *t, int fd, const char *sni);
+
+/* tlsctx_pin_version(tc, v): client connection tc offers exactly TLS
+ * version v (0x0301 TLS 1.0 .. 0x0304 TLS 1.3), to learn whether a server
+ * accepts it. Before the handshake. 0, or -1 for a version this build
+ * cannot speak. */
+int tlsctx_pin_version(struct tlsconn *tc, uint16_t v);
+
+/* What a client learns of the session, beyond tlsctx_describe(). */
+struct tlsctx_session {
+	const char *version;    /* "TLSv1.3" */
+	uint16_t version_id;    /* 0x0304 */
+	const char *cipher;     /* IETF name, "" when none */
+	const char *group;      /* key exchange group, "X25519"; "" when none */
+	int ocsp_stapled;       /* the server stapled an OCSP response */
+};
+
+/* tlsctx_session(tc, s): after a successful handshake of client tc. */
+void tlsctx_session(const struct tlsconn *tc, struct tlsctx_session *s);
+
+/* tlsctx_peer_name_matches(tc, name): 1 when the peer's leaf certificate
+ * carries host name or IP address name (wildcards per RFC 6125, not
+ * partial), 0 when not, -1 when the peer sent no certificate. */
+int tlsctx_peer_name_matches(const struct tlsconn *tc, const char *name);
+
+/* tlsctx_client_failure(tc, out, outlen, not_tls): tlsctx_error() for a
+ * client connection whose handshake failed, and whether the server
+ * answered with something that is not TLS at all (*not_tls = 1). */
+const char *tlsctx_client_failure(struct tlsconn *tc, char *out, size_t outlen, int *not_tls);
 
 #define TLSCTX_CERT_MAX_SANS 16
 #define TLSCTX_CERT_NAME_MAX 256

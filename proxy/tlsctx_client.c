@@ -128,6 +128,9 @@ struct tlsctx *tlsctx_new_client(const struct tlsctx_client_opts *o, struct diag
 	/* SSL_VERIFY_NONE still verifies and keeps the result, which
 	 * tlsctx_peer_cert() reports; PEER makes a failure end the handshake. */
 	SSL_CTX_set_verify(ctx, o->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	/* Asking costs the server nothing; a probe reports whether it did. */
+	SSL_CTX_enable_ocsp_stapling(ctx);
+	t->name_apart = o->name_apart;
 	return t;
 
 enomem:
@@ -151,7 +154,11 @@ struct tlsconn *tlsctx_connect(struct tlsctx *t, int fd, const char *sni)
 		goto err;
 	SSL_set_bio(ssl, bio, bio);   /* one BIO both ways; the SSL owns it */
 	SSL_set_connect_state(ssl);
-	if (sni != NULL) {
+	if (sni != NULL && t->name_apart) {
+		if (inet_pton(AF_INET, sni, addr) != 1 && inet_pton(AF_INET6, sni, addr) != 1 &&
+		    !SSL_set_tlsext_host_name(ssl, sni))
+			goto err;
+	} else if (sni != NULL) {
 		vp = SSL_get0_param(ssl);
 		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		/* An address is checked against the certificate's IP names but
@@ -360,4 +367,61 @@ const char *tlsctx_client_reason(const struct tlsconn *tc, char *out, size_t out
 	}
 	ERR_clear_error();
 	return out;
+}
+
+int tlsctx_pin_version(struct tlsconn *tc, uint16_t v)
+{
+	SSL *ssl = ssl_of(tc);
+
+	if (v < TLS1_VERSION || v > TLS1_3_VERSION ||
+	    !SSL_set_min_proto_version(ssl, v) || !SSL_set_max_proto_version(ssl, v)) {
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+void tlsctx_session(const struct tlsconn *tc, struct tlsctx_session *s)
+{
+	const SSL *ssl = ssl_of(tc);
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+	const char *group = SSL_get_curve_name(SSL_get_curve_id(ssl));
+	const uint8_t *ocsp;
+	size_t ocsp_len = 0;
+
+	s->version = SSL_get_version(ssl);
+	s->version_id = (uint16_t)SSL_version(ssl);
+	s->cipher = cipher ? SSL_CIPHER_standard_name(cipher) : "";
+	s->group = group ? group : "";
+	SSL_get0_ocsp_response(ssl, &ocsp, &ocsp_len);
+	s->ocsp_stapled = ocsp_len > 0;
+}
+
+int tlsctx_peer_name_matches(const struct tlsconn *tc, const char *name)
+{
+	X509 *x = SSL_get_peer_certificate(ssl_of(tc));
+	uint8_t addr[sizeof(struct in6_addr)];
+	int ok;
+
+	if (x == NULL)
+		return -1;
+	if (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1)
+		ok = X509_check_ip_asc(x, name, 0) == 1;
+	else
+		ok = X509_check_host(x, name, strlen(name),
+		                     X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+	X509_free(x);
+	ERR_clear_error();
+	return ok;
+}
+
+const char *tlsctx_client_failure(struct tlsconn *tc, char *out, size_t outlen, int *not_tls)
+{
+	unsigned long e = ERR_peek_error();
+	int r = ERR_GET_REASON(e);
+
+	*not_tls = ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	           (r == SSL_R_WRONG_VERSION_NUMBER || r == SSL_R_HTTP_REQUEST ||
+	            r == SSL_R_HTTPS_PROXY_REQUEST);
+	return tlsctx_error(tc, out, outlen);
 }

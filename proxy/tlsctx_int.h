@@ -44,6 +44,7 @@ struct tlsctx {
 	int port;
 	enum cfg_proto proto;
 	unsigned refs;               /* the owner plus every live tlsconn */
+	int name_apart;              /* client: tlsctx_client_opts.name_apart */
 	struct tlsticket ticket;
 };
 

@@ -191,7 +191,7 @@ static struct tlsctx *server_ctx(struct cfg **cp, const char *cert)
 
 static struct tlsctx *client_ctx(const char *cafile, int verify, const char *alpn)
 {
-	struct tlsctx_client_opts o = { cafile, verify, 1, alpn };
+	struct tlsctx_client_opts o = { cafile, verify, 1, alpn, 0 };
 	struct diag d = {0};
 	struct tlsctx *t = tlsctx_new_client(&o, &d);
 
@@ -559,7 +559,7 @@ static void many_names(void)
 static void bad_options(void)
 {
 	static const char *bad_alpn[] = { "", ",", "h2,", ",h2", "h2,,http/1.1" };
-	struct tlsctx_client_opts o = { NULL, 1, 1, NULL };
+	struct tlsctx_client_opts o = { NULL, 1, 1, NULL, 0 };
 	struct diag d = {0};
 	char longid[300];
 	struct tlsctx *t;
@@ -606,7 +606,7 @@ static void bad_options(void)
 
 static void old_floor(struct tlsctx *srv)
 {
-	struct tlsctx_client_opts o = { NULL, 1, 0, NULL };
+	struct tlsctx_client_opts o = { NULL, 1, 0, NULL, 0 };
 	struct diag d = {0};
 	struct tlsctx *cli;
 	struct tlsctx_info ic;
@@ -621,6 +621,85 @@ static void old_floor(struct tlsctx *srv)
 		CHECK(p.rc == TLSCTX_OK && p.rs == TLSCTX_OK);
 		tlsctx_describe(p.c, &ic);
 		CHECK_STR(ic.version, "TLSv1.3");
+		close_pair(&p);
+	}
+	tlsctx_free(cli);
+}
+
+/* What `portier probe` asks: one exact version per connection, the
+ * session's group, the name apart from the chain. The server's floor is
+ * TLS 1.2 (portier's default). */
+static void probing(struct tlsctx *srv)
+{
+	struct tlsctx_client_opts o = { NULL, 0, 0, NULL, 1 };
+	struct tlsctx_session ss;
+	struct tlsctx_cert_info ci;
+	struct diag d = {0};
+	struct tlsctx *cli;
+	struct pair p;
+	char why[256];
+	int not_tls;
+
+	o.cafile = in_dir("ca.pem");
+	cli = tlsctx_new_client(&o, &d);
+	CHECK(cli != NULL);
+	diag_free(&d);
+	if (cli == NULL)
+		return;
+	/* Pinned to 1.2: 1.2 it is, with an ECDHE group. */
+	if (open_pair(&p, srv, cli, HOST) == 0) {
+		CHECK(tlsctx_pin_version(p.c, 0x0303) == 0);
+		handshake(&p);
+		CHECK(p.rc == TLSCTX_OK);
+		tlsctx_session(p.c, &ss);
+		CHECK_STR(ss.version, "TLSv1.2");
+		CHECK(ss.version_id == 0x0303 && ss.cipher[0] != '\0' && ss.group[0] != '\0');
+		CHECK(!ss.ocsp_stapled);
+		close_pair(&p);
+	}
+	/* Pinned to 1.1: the server refuses, and it is TLS that refuses. */
+	if (open_pair(&p, srv, cli, HOST) == 0) {
+		CHECK(tlsctx_pin_version(p.c, 0x0302) == 0);
+		for (int round = 0; round < 100 && wants(p.rc); round++) {
+			if (wants(p.rs)) {
+				tlsctx_readable(p.s);
+				p.rs = tlsctx_handshake(p.s);
+			}
+			tlsctx_readable(p.c);
+			p.rc = tlsctx_handshake(p.c);
+		}
+		CHECK(p.rc == TLSCTX_ERROR);
+		tlsctx_client_failure(p.c, why, sizeof(why), &not_tls);
+		CHECK(!not_tls && why[0] != '\0');
+		ERR_clear_error();
+		close_pair(&p);
+	}
+	CHECK(open_pair(&p, NULL, cli, HOST) == 0 && tlsctx_pin_version(p.c, 0x0300) == -1);
+	close_pair(&p);
+	/* A name the certificate does not carry: with name_apart the chain
+	 * still verifies, and the name is reported apart. */
+	if (open_pair(&p, srv, cli, "mail.example.test") == 0) {
+		handshake(&p);
+		CHECK(p.rc == TLSCTX_OK);
+		CHECK(tlsctx_peer_cert(p.c, &ci) == 0 && ci.verified);
+		CHECK(tlsctx_peer_name_matches(p.c, "mail.example.test") == 0);
+		CHECK(tlsctx_peer_name_matches(p.c, HOST) == 1);
+		CHECK(tlsctx_peer_name_matches(p.c, "127.0.0.1") == 1);
+		CHECK(tlsctx_peer_name_matches(p.c, "::1") == 0);
+		close_pair(&p);
+	}
+	/* Not TLS at all. */
+	if (open_pair(&p, NULL, cli, HOST) == 0) {
+		CHECK(write(p.fd[0], "* OK IMAP ready\r\n", 17) == 17);
+		p.rs = TLSCTX_OK;
+		for (int round = 0; round < 10 && wants(p.rc); round++) {
+			tlsctx_readable(p.c);
+			p.rc = tlsctx_handshake(p.c);
+		}
+		CHECK(p.rc == TLSCTX_ERROR);
+		tlsctx_client_failure(p.c, why, sizeof(why), &not_tls);
+		CHECK(not_tls);
+		CHECK(tlsctx_peer_name_matches(p.c, HOST) == -1);
 		close_pair(&p);
 	}
 	tlsctx_free(cli);
@@ -644,6 +723,7 @@ int main(void)
 		verification(srv);
 		alpn(srv);
 		old_floor(srv);
+		probing(srv);
 	}
 	many_names();
 	bad_options();
