@@ -1,6 +1,7 @@
 #include "ber.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* CBS/CBB are BoringSSL's plain byte parser and builder; no TLS state here. */
 #include <openssl/bytestring.h>
@@ -114,6 +115,8 @@ int ber_ldap_read(const uint8_t *p, size_t n, size_t max, struct ber_ldap_msg *m
 	if (!get_element(&seq, &op, &tag))
 		return -1;
 	m->op = ident_of(tag);
+	m->body = CBS_data(&op);
+	m->body_len = CBS_len(&op);
 	if (m->op == BER_LDAP_EXTENDED_REQ) {
 		/* requestName [0] LDAPOID, primitive. */
 		if (!get_element(&op, &name, &tag) ||
@@ -131,6 +134,66 @@ int ber_ldap_read(const uint8_t *p, size_t n, size_t max, struct ber_ldap_msg *m
 	}
 	m->len = total;
 	return 1;
+}
+
+int ber_ldap_code(const struct ber_ldap_msg *m, unsigned *code)
+{
+	CBS body, v;
+	unsigned tag;
+	uint8_t b;
+
+	switch (m->op) {
+	case BER_LDAP_BIND_RES: case BER_LDAP_SEARCH_DONE: case BER_LDAP_MODIFY_RES:
+	case BER_LDAP_ADD_RES: case BER_LDAP_DEL_RES: case BER_LDAP_MODDN_RES:
+	case BER_LDAP_COMPARE_RES: case BER_LDAP_EXTENDED_RES:
+		break;
+	default:
+		return -1;
+	}
+	CBS_init(&body, m->body, m->body_len);
+	/* ENUMERATED, non-negative; every code RFC 4511 names fits 16 bits. */
+	if (!get_element(&body, &v, &tag) || tag != CBS_ASN1_ENUMERATED ||
+	    CBS_len(&v) < 1 || CBS_len(&v) > 3 || (CBS_data(&v)[0] & 0x80))
+		return -1;
+	*code = 0;
+	while (CBS_get_u8(&v, &b))
+		*code = (*code << 8) | b;
+	return 0;
+}
+
+static int cbs_is(const CBS *c, const char *s, int nocase)
+{
+	size_t n = strlen(s);
+
+	return CBS_len(c) == n && (nocase ? strncasecmp((const char *)CBS_data(c), s, n)
+	                                  : memcmp(CBS_data(c), s, n)) == 0;
+}
+
+int ber_ldap_entry_has(const struct ber_ldap_msg *m, const char *type, const char *value)
+{
+	CBS body, name, attrs, attr, t, vals, v;
+	unsigned tag;
+	int found = 0;
+
+	if (m->op != BER_LDAP_SEARCH_ENTRY)
+		return -1;
+	CBS_init(&body, m->body, m->body_len);
+	if (!get_element(&body, &name, &tag) || tag != CBS_ASN1_OCTETSTRING ||
+	    !get_element(&body, &attrs, &tag) || tag != CBS_ASN1_SEQUENCE)
+		return -1;
+	while (CBS_len(&attrs) > 0) {
+		if (!get_element(&attrs, &attr, &tag) || tag != CBS_ASN1_SEQUENCE ||
+		    !get_element(&attr, &t, &tag) || tag != CBS_ASN1_OCTETSTRING ||
+		    !get_element(&attr, &vals, &tag) || tag != CBS_ASN1_SET)
+			return -1;
+		while (CBS_len(&vals) > 0) {
+			if (!get_element(&vals, &v, &tag) || tag != CBS_ASN1_OCTETSTRING)
+				return -1;
+			if (cbs_is(&t, type, 1) && cbs_is(&v, value, 0))
+				found = 1;
+		}
+	}
+	return found;
 }
 
 int ber_ldap_result(uint8_t *dst, size_t cap, size_t *len, uint32_t msgid,

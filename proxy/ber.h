@@ -16,6 +16,7 @@
 #define BER_LDAP_BIND_RES	0x61
 #define BER_LDAP_UNBIND_REQ	0x42
 #define BER_LDAP_SEARCH_REQ	0x63
+#define BER_LDAP_SEARCH_ENTRY	0x64
 #define BER_LDAP_SEARCH_DONE	0x65
 #define BER_LDAP_MODIFY_REQ	0x66
 #define BER_LDAP_MODIFY_RES	0x67
@@ -38,6 +39,8 @@ struct ber_ldap_msg {
 	unsigned op;		/* protocolOp identifier octet, BER_LDAP_* */
 	const uint8_t *oid;	/* ExtendedRequest requestName, else NULL */
 	size_t oid_len;		/* its length; the OID is text, not NUL-ended */
+	const uint8_t *body;	/* the protocolOp's contents (points into p) */
+	size_t body_len;
 };
 
 /* ber_ldap_read(p, n, max, m): parse the LDAPMessage at the start of
@@ -46,6 +49,15 @@ struct ber_ldap_msg {
  * more bytes are needed (never when n >= max), -1 when the bytes are not an
  * LDAPMessage, use an indefinite length or announce more than max bytes. */
 int ber_ldap_read(const uint8_t *p, size_t n, size_t max, struct ber_ldap_msg *m);
+
+/* ber_ldap_code(m, code): the resultCode of an LDAPResult-shaped response
+ * m (bind, search done, modify ... extended). 0, or -1 when m has none. */
+int ber_ldap_code(const struct ber_ldap_msg *m, unsigned *code);
+
+/* ber_ldap_entry_has(m, type, value): 1 when SearchResultEntry m has an
+ * attribute type (case-insensitive) with value (exact), 0 when not, -1 when
+ * m is not a well-formed SearchResultEntry. */
+int ber_ldap_entry_has(const struct ber_ldap_msg *m, const char *type, const char *value);
 
 /* ber_ldap_result(dst, cap, len, msgid, op, code, diag, name): write an
  * LDAPMessage whose protocolOp is the LDAPResult-shaped response op (e.g.
