@@ -7,6 +7,7 @@
 #include "log.h"
 #include "master.h"
 #include "privdrop.h"
+#include "probe.h"
 #include "server.h"
 #include "shared.h"
 #include "tlsctx.h"
@@ -26,6 +27,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: portier [-c FILE] [-f] [-t] [-V] [-K] [-h]\n"
+	        "       portier probe HOST:PORT [options]  (portier probe --help)\n"
 	        "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	        "  -f       stay in the foreground and log to stderr\n"
 	        "  -t       check the configuration and every certificate, then exit\n"
@@ -188,6 +190,8 @@ int main(int argc, char **argv)
 	unsigned nworkers, worker = 0;
 	struct cfg *c;
 
+	if (argc > 1 && strcmp(argv[1], "probe") == 0)
+		return probe_main(argc - 1, argv + 1);
 	while ((opt = getopt(argc, argv, "c:ftVKh")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;

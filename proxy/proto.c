@@ -8,29 +8,30 @@
                  "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n"
 
 static const struct proto_port http_ports[] = {
-	{443, 1, "HTTPS", 80, "https://"},
-	{80, 0, "HTTP", 443, NULL},   /* plaintext: redirect, no STARTTLS */
+	{443, 1, "HTTPS", 80, "https://", 0},
+	{80, 0, "HTTP", 443, NULL, 0},   /* plaintext: redirect, no STARTTLS */
+	{8443, 1, "HTTPS (alternate port)", 80, "https://", 1},
 };
 static const struct proto_port smtp_ports[] = {
-	{465, 1, "SMTPS (submission over implicit TLS)", 587, "smtps://"},
-	{25, 0, "SMTP (STARTTLS)", 465, NULL},
-	{587, 0, "submission (STARTTLS)", 465, NULL},
+	{465, 1, "SMTPS (submission over implicit TLS)", 587, "smtps://", 0},
+	{25, 0, "SMTP (STARTTLS)", 465, NULL, 0},
+	{587, 0, "submission (STARTTLS)", 465, NULL, 0},
 };
 static const struct proto_port imap_ports[] = {
-	{993, 1, "IMAPS", 143, "imaps://"},
-	{143, 0, "IMAP (STARTTLS)", 993, NULL},
+	{993, 1, "IMAPS", 143, "imaps://", 0},
+	{143, 0, "IMAP (STARTTLS)", 993, NULL, 0},
 };
 static const struct proto_port pop3_ports[] = {
-	{995, 1, "POP3S", 110, "pop3s://"},
-	{110, 0, "POP3 (STLS)", 995, NULL},
+	{995, 1, "POP3S", 110, "pop3s://", 0},
+	{110, 0, "POP3 (STLS)", 995, NULL, 0},
 };
 static const struct proto_port ldap_ports[] = {
-	{636, 1, "LDAPS", 389, "ldaps://"},
-	{389, 0, "LDAP (StartTLS)", 636, NULL},
+	{636, 1, "LDAPS", 389, "ldaps://", 0},
+	{389, 0, "LDAP (StartTLS)", 636, NULL, 0},
 };
 static const struct proto_port ftp_ports[] = {
-	{990, 1, "FTPS", 21, "ftps://"},
-	{21, 0, "FTP (AUTH TLS)", 990, NULL},
+	{990, 1, "FTPS", 21, "ftps://", 0},
+	{21, 0, "FTP (AUTH TLS)", 990, NULL, 0},
 };
 
 #define PORTS(a) a, sizeof(a) / sizeof(a[0])
@@ -85,8 +86,20 @@ const struct proto_port *proto_port(int port, int implicit_only)
 {
 	for (size_t i = 0; i < NPROTOS; i++)
 		for (size_t j = 0; j < protos[i].nports; j++)
-			if (protos[i].ports[j].port == port &&
+			if (protos[i].ports[j].port == port && !protos[i].ports[j].alternate &&
 			    (!implicit_only || protos[i].ports[j].implicit))
 				return &protos[i].ports[j];
+	return NULL;
+}
+
+const struct proto *proto_of_port(int port, const struct proto_port **pp)
+{
+	for (size_t i = 0; i < NPROTOS; i++)
+		for (size_t j = 0; j < protos[i].nports; j++)
+			if (protos[i].ports[j].port == port) {
+				*pp = &protos[i].ports[j];
+				return &protos[i];
+			}
+	*pp = NULL;
 	return NULL;
 }

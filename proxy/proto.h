@@ -22,6 +22,9 @@ struct proto_port {
 	const char *service;     /* "IMAPS", "SMTP (STARTTLS)" */
 	int other_port;          /* the same service in the other model */
 	const char *scheme;      /* URL scheme clients use on an implicit port */
+	int alternate;           /* 1: a common second port (8443), which
+	                            `portier probe` guesses from but the lint
+	                            does not judge (proto_port skips it) */
 };
 
 struct proto {
@@ -58,5 +61,10 @@ const struct proto *proto_at(size_t i);
 /* proto_port(port, implicit_only): the well-known port entry for port of
  * any protocol (with implicit_only, implicit-TLS ports only), or NULL. */
 const struct proto_port *proto_port(int port, int implicit_only);
+
+/* proto_of_port(port, pp): the protocol whose well-known or alternate
+ * port port is, with *pp its entry; NULL (and *pp NULL) when none is. For
+ * `portier probe`, which guesses a protocol from the port. */
+const struct proto *proto_of_port(int port, const struct proto_port **pp);
 
 #endif

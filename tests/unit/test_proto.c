@@ -1,6 +1,6 @@
 /* The protocol table: rows in enum order, names found both ways, the
  * well-known ports each in exactly one row and paired with a port of the
- * other model, and every STARTTLS driver or filter where the protocol
+ * other model (8443 an alternate the probe guesses from), and every STARTTLS driver or filter where the protocol
  * needs it. */
 #include "check.h"
 #include "filter.h"
@@ -25,7 +25,11 @@ int main(void)
 		for (size_t j = 0; j < p->nports; j++) {
 			const struct proto_port *pp = &p->ports[j];
 			const struct proto_port *other = proto_port(pp->other_port, 0);
-			CHECK(proto_port(pp->port, 0) == pp);
+			const struct proto_port *found;
+			/* An alternate port (8443) is the probe's guess only:
+			 * the lint does not judge it. */
+			CHECK(proto_port(pp->port, 0) == (pp->alternate ? NULL : pp));
+			CHECK(proto_of_port(pp->port, &found) == p && found == pp);
 			CHECK(pp->implicit ? pp->scheme != NULL : pp->scheme == NULL);
 			/* 465's partner is 587; 25 and 587 both point at 465. */
 			CHECK(other != NULL && other->implicit != pp->implicit);
@@ -42,5 +46,10 @@ int main(void)
 	CHECK(proto_get(CFG_PROTO_FTP)->missing != NULL);
 	CHECK(proto_port(993, 1) != NULL && proto_port(143, 1) == NULL);
 	CHECK(proto_port(143, 0) != NULL && proto_port(12345, 0) == NULL);
+	{
+		const struct proto_port *pp;
+		CHECK(proto_of_port(8443, &pp) == proto_get(CFG_PROTO_HTTP) && pp->implicit);
+		CHECK(proto_of_port(12345, &pp) == NULL && pp == NULL);
+	}
 	return CHECK_DONE();
 }

@@ -1,0 +1,707 @@
+#include "probe.h"
+#include "log.h"
+#include "probe_io.h"
+#include "probe_talk.h"
+#include "proto.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* What the port is supposed to speak, from the port or the options. */
+enum expect { EXPECT_UNKNOWN, EXPECT_IMPLICIT, EXPECT_STARTTLS, EXPECT_PLAIN };
+
+struct probe {
+	/* options */
+	const char *protocol, *sni, *cafile;
+	long timeout_ms;
+	int json, as_port;
+	/* the run */
+	struct addrinfo *ai;
+	const struct proto *proto;        /* NULL: not known (yet) */
+	const struct proto_port *pp;      /* the judged port's entry, or NULL */
+	int judged_port;
+	enum expect expect;
+	struct tlsctx *tls;
+	const char *sni_sent;
+	long long deadline;
+	struct probe_result *res;
+	struct probe_talk talk;
+	int starttls_path;                /* TLS came after STARTTLS */
+};
+
+/* At most: the first connection, one more when the first answer says the
+ * port speaks the other model, and one per TLS version below the one
+ * negotiated (three). */
+#define MAX_CONNECTIONS 5
+
+/* How long a server-first protocol may take to greet on a port that
+ * should be implicit TLS before the probe sends its ClientHello; and on
+ * a port of no known protocol, how long to listen for a banner. */
+#define GREET_WINDOW_MS 400
+#define BANNER_WINDOW_MS 1500
+
+const char *probe_model_name(enum probe_model m)
+{
+	static const char *names[] = { "error", "closed", "filtered", "implicit-tls",
+	                               "starttls", "plain", "other" };
+	return (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : "error";
+}
+
+static void finding(struct probe_result *r, const char *id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void finding(struct probe_result *r, const char *id, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->nfindings >= PROBE_MAX_FINDINGS)
+		return;
+	r->findings[r->nfindings].id = id;
+	va_start(ap, fmt);
+	vsnprintf(r->findings[r->nfindings].text, sizeof(r->findings[0].text), fmt, ap);
+	va_end(ap);
+	r->nfindings++;
+}
+
+static long long left(const struct probe *p)
+{
+	long long l = p->deadline - probe_io_now();
+	return l > 0 ? l : 0;
+}
+
+static long long soon(const struct probe *p, long long ms)
+{
+	long long d = probe_io_now() + ms;
+	return d < p->deadline ? d : p->deadline;
+}
+
+static int server_first(enum cfg_proto id)
+{
+	return id == CFG_PROTO_SMTP || id == CFG_PROTO_IMAP || id == CFG_PROTO_POP3;
+}
+
+static const char *upper(const struct proto *pr)
+{
+	switch (pr ? pr->id : CFG_PROTO_TCP) {
+	case CFG_PROTO_SMTP: return "SMTP";
+	case CFG_PROTO_IMAP: return "IMAP";
+	case CFG_PROTO_POP3: return "POP3";
+	case CFG_PROTO_LDAP: return "LDAP";
+	case CFG_PROTO_HTTP: return "HTTP";
+	default:             return "TCP";
+	}
+}
+
+/* A new connection: 0, or the model that ends the probe set in res. */
+static int dial(struct probe *p, struct probe_io *io)
+{
+	int r;
+
+	io->fd = -1;
+	if (p->res->connections >= MAX_CONNECTIONS) {
+		snprintf(p->res->error, sizeof(p->res->error), "connection budget spent");
+		return -1;
+	}
+	p->res->connections++;
+	r = probe_io_connect(io, p->ai->ai_addr, p->ai->ai_addrlen, p->deadline);
+	if (r == 0)
+		return 0;
+	if (r == PROBE_IO_REFUSED) {
+		p->res->model = PROBE_CLOSED;
+		snprintf(p->res->error, sizeof(p->res->error), "connection refused: nothing listens");
+	} else if (r == PROBE_IO_TIMEOUT) {
+		p->res->model = PROBE_FILTERED;
+		snprintf(p->res->error, sizeof(p->res->error), "no answer to the connection within "
+		         "%ld ms: a firewall drops it, or the host is down", p->timeout_ms);
+	} else {
+		p->res->model = PROBE_ERROR;
+		snprintf(p->res->error, sizeof(p->res->error), "connect: %s", strerror(errno));
+	}
+	probe_io_close(io);
+	return -1;
+}
+
+/* The first bytes a server sent, kept for the report. */
+static void keep_greeting(struct probe *p, const uint8_t *b, size_t n)
+{
+	size_t k = 0;
+
+	while (k < n && b[k] != '\r' && b[k] != '\n' && k < 200)
+		k++;
+	log_escape(b, k, p->res->greeting, sizeof(p->res->greeting));
+}
+
+/* Handshake on io (version 0: any); fills the session and certificate
+ * when record. 0 or -1 (reason in res->tls_error, *not_tls). */
+static int handshake(struct probe *p, struct probe_io *io, uint16_t version, int record,
+                     int *not_tls)
+{
+	struct probe_result *r = p->res;
+	struct tlsctx_session s;
+	char err[256];
+
+	if (probe_io_tls(io, p->tls, p->sni_sent, version, p->deadline, err, sizeof(err),
+	                 not_tls) != 0) {
+		if (record)
+			snprintf(r->tls_error, sizeof(r->tls_error), "%s", err);
+		if (record && tlsctx_peer_cert(io->tc, &r->cert) == 0)
+			r->have_cert = 1;
+		return -1;
+	}
+	if (!record)
+		return 0;
+	r->tls = 1;
+	tlsctx_session(io->tc, &s);
+	snprintf(r->version, sizeof(r->version), "%s", s.version);
+	snprintf(r->cipher, sizeof(r->cipher), "%s", s.cipher);
+	snprintf(r->group, sizeof(r->group), "%s", s.group);
+	tlsctx_alpn_selected(io->tc, r->alpn, sizeof(r->alpn));
+	r->ocsp_stapled = s.ocsp_stapled;
+	if (s.version_id >= 0x0301 && s.version_id <= 0x0304) {
+		r->versions[s.version_id - 0x0301] = 1;
+		/* A server picks the highest version both speak: those above
+		 * the one it chose, it does not speak. */
+		for (int v = s.version_id - 0x0301 + 1; v < PROBE_NVERSIONS; v++)
+			r->versions[v] = 0;
+	}
+	if (tlsctx_peer_cert(io->tc, &r->cert) == 0) {
+		r->have_cert = 1;
+		r->name_matches = tlsctx_peer_name_matches(io->tc, r->name) == 1;
+	}
+	return 0;
+}
+
+/* The plaintext dialogue after a greeting (read already for server-first
+ * protocols): capabilities, then STARTTLS and TLS when offered. Sets the
+ * model. io stays open (closed by the caller). */
+static void converse(struct probe *p, struct probe_io *io)
+{
+	struct probe_result *r = p->res;
+	struct probe_talk *t = &p->talk;
+	int k, not_tls;
+
+	k = probe_talk_caps(io, p->proto->id, p->res->name, t, p->deadline);
+	if (k != 0) {
+		r->model = PROBE_PLAIN;
+		snprintf(r->error, sizeof(r->error), "%s", k == PROBE_IO_TIMEOUT ?
+		         "no answer in time to the capability request" : t->why[0] ? t->why :
+		         "the server's answer to the capability request is not " "understood");
+		return;
+	}
+	if (p->proto->id == CFG_PROTO_HTTP) {
+		r->model = PROBE_PLAIN;
+		log_escape(t->greeting, strlen(t->greeting), r->http_status, sizeof(r->http_status));
+		log_escape(t->http_location, strlen(t->http_location), r->http_location,
+		           sizeof(r->http_location));
+		return;
+	}
+	r->starttls_required = t->caps.login_in_clear < 0 ? -1 : !t->caps.login_in_clear;
+	/* LDAP's root DSE need not list StartTLS (portier's does not answer
+	 * searches before TLS): asking is harmless and settles it. */
+	if (!t->caps.starttls && p->proto->id != CFG_PROTO_LDAP) {
+		r->starttls_offered = 0;
+		r->model = PROBE_PLAIN;
+		probe_talk_bye(io, p->proto->id, soon(p, 200));
+		return;
+	}
+	k = probe_talk_starttls(io, p->proto->id, t, p->deadline);
+	if (k != 0) {
+		r->starttls_offered = t->caps.starttls;
+		r->model = PROBE_PLAIN;
+		if (t->caps.starttls)
+			snprintf(r->tls_error, sizeof(r->tls_error), "%s", t->why);
+		return;
+	}
+	r->starttls_offered = 1;
+	r->model = PROBE_STARTTLS;
+	p->starttls_path = 1;
+	handshake(p, io, 0, 1, &not_tls);
+}
+
+/* Try TLS at once on io: the model is implicit TLS when it works. 1 done
+ * (model set), 0 the server did not speak TLS (caller decides). */
+static int try_implicit(struct probe *p, struct probe_io *io)
+{
+	int not_tls = 0;
+
+	if (handshake(p, io, 0, 1, &not_tls) == 0 || io->tls_spoken) {
+		p->res->model = PROBE_IMPLICIT_TLS;
+		return 1;
+	}
+	return 0;
+}
+
+/* A server-first protocol on io, its greeting awaited until until. */
+static void server_first_run(struct probe *p, struct probe_io *io, long long until)
+{
+	struct probe_result *r = p->res;
+	const char *named;
+	int k;
+
+	if (io->len == 0 && (k = probe_io_fill(io, until)) <= 0) {
+		if (k == PROBE_IO_TIMEOUT && left(p) > 0) {
+			/* Silent: it waits for us, which is what a TLS server
+			 * does. */
+			if (!try_implicit(p, io)) {
+				r->model = PROBE_OTHER;
+				snprintf(r->error, sizeof(r->error), "no greeting, and no TLS: %s",
+				         r->tls_error);
+			}
+			return;
+		}
+		r->model = k == 0 ? PROBE_OTHER : PROBE_ERROR;
+		snprintf(r->error, sizeof(r->error), "%s", k == 0 ?
+		         "the server closed the connection without a word" :
+		         k == PROBE_IO_TIMEOUT ? "no greeting in time" : "read error");
+		return;
+	}
+	keep_greeting(p, io->in, io->len);
+	named = probe_banner(io->in, io->len);
+	if (named == NULL || strcmp(named, p->proto->name) != 0) {
+		r->model = PROBE_OTHER;
+		r->protocol = named;
+		r->protocol_from = named ? "banner" : r->protocol_from;
+		return;
+	}
+	if ((k = probe_talk_greeting(io, p->proto->id, &p->talk, p->deadline)) != 0) {
+		r->model = PROBE_OTHER;
+		snprintf(r->error, sizeof(r->error), "%s", p->talk.why[0] ? p->talk.why :
+		         "the greeting is not understood");
+		return;
+	}
+	converse(p, io);
+}
+
+/* The first connection, and a second one when the first shows the port
+ * speaks the other model. */
+static void classify(struct probe *p)
+{
+	struct probe_result *r = p->res;
+	struct probe_io io, io2;
+	const char *named;
+	int k;
+
+	if (dial(p, &io) < 0)
+		return;
+	if (p->proto == NULL) {
+		/* No protocol known: listen for a banner, else try TLS. */
+		k = probe_io_fill(&io, soon(p, BANNER_WINDOW_MS));
+		if (k == 1) {
+			keep_greeting(p, io.in, io.len);
+			named = probe_banner(io.in, io.len);
+			r->protocol = named;
+			r->protocol_from = "banner";
+			if (named != NULL && (p->proto = proto_find(named)) != NULL &&
+			    server_first(p->proto->id))
+				server_first_run(p, &io, p->deadline);
+			else
+				r->model = PROBE_OTHER;
+		} else if (k == PROBE_IO_TIMEOUT && left(p) > 0) {
+			if (!try_implicit(p, &io)) {
+				r->model = PROBE_OTHER;
+				snprintf(r->error, sizeof(r->error), "no banner, and no TLS: %s",
+				         r->tls_error);
+			}
+		} else {
+			r->model = k == 0 ? PROBE_OTHER : PROBE_ERROR;
+			snprintf(r->error, sizeof(r->error), "%s", k == 0 ?
+			         "the server closed the connection without a word" :
+			         k == PROBE_IO_TIMEOUT ? "nothing happened in time" : "read error");
+		}
+		probe_io_close(&io);
+		return;
+	}
+	if (server_first(p->proto->id)) {
+		/* On an implicit port a plaintext server greets at once; a
+		 * STARTTLS port's server may take its time. */
+		server_first_run(p, &io, p->expect == EXPECT_IMPLICIT ? soon(p, GREET_WINDOW_MS)
+		                 : soon(p, left(p) / 2 > 2000 ? left(p) / 2 : 2000));
+		probe_io_close(&io);
+		return;
+	}
+	/* Client-first (LDAP, HTTP): the expected model first, the other
+	 * on a second connection when the answer is not that. */
+	if (p->expect == EXPECT_IMPLICIT || p->expect == EXPECT_UNKNOWN) {
+		if (try_implicit(p, &io)) {
+			probe_io_close(&io);
+			return;
+		}
+		probe_io_close(&io);
+		if (left(p) == 0 || dial(p, &io2) < 0) {
+			if (r->model == PROBE_ERROR && !r->error[0])
+				snprintf(r->error, sizeof(r->error), "%s", r->tls_error);
+			return;
+		}
+		converse(p, &io2);
+		probe_io_close(&io2);
+		return;
+	}
+	converse(p, &io);
+	if (p->talk.why[0] == '\0' && r->model == PROBE_PLAIN && r->error[0] != '\0') {
+		/* Not the protocol in plaintext: TLS, perhaps. */
+		probe_io_close(&io);
+		r->error[0] = '\0';
+		if (left(p) > 0 && dial(p, &io2) == 0) {
+			if (!try_implicit(p, &io2)) {
+				r->model = PROBE_OTHER;
+				snprintf(r->error, sizeof(r->error), "neither %s in plaintext nor TLS: %s",
+				         upper(p->proto), r->tls_error);
+			}
+			probe_io_close(&io2);
+		}
+		return;
+	}
+	probe_io_close(&io);
+}
+
+/* Each TLS version below the negotiated one, on its own connection by
+ * the same path. */
+static void versions(struct probe *p)
+{
+	struct probe_result *r = p->res;
+	struct probe_io io;
+	struct probe_talk t;
+	int not_tls;
+
+	for (int v = PROBE_NVERSIONS - 1; v >= 0; v--) {
+		if (r->versions[v] != -1 || left(p) == 0)
+			continue;
+		if (dial(p, &io) < 0) {
+			r->model = r->tls ? (p->starttls_path ? PROBE_STARTTLS : PROBE_IMPLICIT_TLS)
+			                  : r->model;
+			r->error[0] = '\0';
+			return;
+		}
+		memset(&t, 0, sizeof(t));
+		if (p->starttls_path) {
+			if ((server_first(p->proto->id) &&
+			     probe_talk_greeting(&io, p->proto->id, &t, p->deadline) != 0) ||
+			    (p->proto->id == CFG_PROTO_SMTP &&
+			     probe_talk_caps(&io, p->proto->id, r->name, &t, p->deadline) != 0) ||
+			    probe_talk_starttls(&io, p->proto->id, &t, p->deadline) != 0) {
+				probe_io_close(&io);
+				continue;
+			}
+		}
+		r->versions[v] = handshake(p, &io, (uint16_t)(0x0301 + v), 0, &not_tls) == 0;
+		probe_io_close(&io);
+	}
+}
+
+static const char *cert_name(const struct probe_result *r)
+{
+	if (r->cert.subject_cn[0])
+		return r->cert.subject_cn;
+	return r->cert.nsans ? r->cert.sans[0] : "(no name)";
+}
+
+/* What is wrong, in words a person can act on. */
+static void judge(struct probe *p)
+{
+	struct probe_result *r = p->res;
+	const struct proto_port *pp = p->pp;
+	int port = p->judged_port;
+	const char *P = upper(p->proto);
+	long days;
+
+	if (r->model == PROBE_STARTTLS && p->expect == EXPECT_IMPLICIT)
+		finding(r, "starttls-on-implicit-port", "%d speaks plaintext %s with STARTTLS: "
+		        "clients configured for SSL/TLS on %d will fail; either enable implicit "
+		        "TLS on %d or set clients to STARTTLS on %d", port, P, port, port,
+		        pp->other_port);
+	else if (r->model == PROBE_PLAIN && p->expect == EXPECT_IMPLICIT)
+		finding(r, "plaintext-on-implicit-port", "%d expects implicit TLS; this server "
+		        "answered %s %s: clients configured for SSL/TLS on %d will fail%s",
+		        port, p->proto->id == CFG_PROTO_HTTP ? "in plaintext" : "a plaintext",
+		        p->proto->id == CFG_PROTO_HTTP ? "HTTP" :
+		        p->proto->id == CFG_PROTO_LDAP ? "LDAP request" : "greeting", port,
+		        r->starttls_offered == 1 ? "" : ", and it offers no STARTTLS either");
+	else if (r->model == PROBE_IMPLICIT_TLS && p->expect == EXPECT_STARTTLS)
+		finding(r, "implicit-tls-on-starttls-port", "%d is %s, where clients connect in "
+		        "plaintext and then send STARTTLS, but this server expects TLS at once: "
+		        "clients configured for STARTTLS on %d will time out or fail; either serve "
+		        "plaintext %s with STARTTLS on %d or set clients to SSL/TLS on %d", port,
+		        pp->service, port, P, port, pp->other_port);
+	else if (r->model == PROBE_IMPLICIT_TLS && p->expect == EXPECT_PLAIN)
+		finding(r, "implicit-tls-on-plain-port", "%d is plain %s, but this server expects "
+		        "TLS at once: %s:// URLs will fail; serve plaintext (a redirect to https://) "
+		        "on %d and TLS on %d", port, P, p->proto->name, port, pp->other_port);
+	else if (r->model == PROBE_PLAIN && p->proto && p->proto->id == CFG_PROTO_HTTP) {
+		if (r->http_status[0] && !(strncmp(r->http_location, "https://", 8) == 0))
+			finding(r, "http-no-redirect", "%d answers \"%s\" without a redirect to "
+			        "https://: visitors stay on plaintext HTTP", port, r->http_status);
+	} else if (r->model == PROBE_PLAIN && p->proto && r->starttls_offered == 0) {
+		if (p->proto->id == CFG_PROTO_SMTP && port == 25)
+			finding(r, "no-tls", "25 offers no STARTTLS: mail from other servers arrives "
+			        "in clear");
+		else
+			finding(r, "no-tls", "%d offers no STARTTLS: passwords and messages cross the "
+			        "network in clear; enable STARTTLS%s", port,
+			        pp && pp->other_port ? " here, or use implicit TLS" : "");
+	} else if (r->model == PROBE_OTHER && p->proto && pp) {
+		finding(r, "unexpected-service", "%d is %s, but %s answered", port, pp->service,
+		        r->protocol ? r->protocol : "something else");
+	}
+	if (r->starttls_offered == 1 && r->starttls_required == 0)
+		finding(r, "starttls-not-required", "STARTTLS offered but not required: "
+		        "credentials can be sent in clear (%s)",
+		        p->proto->id == CFG_PROTO_SMTP ? "AUTH is offered before STARTTLS" :
+		        p->proto->id == CFG_PROTO_IMAP ? "no LOGINDISABLED before STARTTLS" :
+		        p->proto->id == CFG_PROTO_POP3 ? "USER or SASL offered before STLS" :
+		        "the directory answers searches before StartTLS");
+	if (!r->tls && r->tls_error[0] && (r->model == PROBE_IMPLICIT_TLS ||
+	                                   r->model == PROBE_STARTTLS || r->starttls_offered == 1))
+		finding(r, "tls-failed", "TLS did not work: %s", r->tls_error);
+	if (r->versions[0] == 1)
+		finding(r, "tls10-accepted", "TLS 1.0 accepted: disable it (RFC 8996)");
+	if (r->versions[1] == 1)
+		finding(r, "tls11-accepted", "TLS 1.1 accepted: disable it (RFC 8996)");
+	if (!r->have_cert)
+		return;
+	days = (long)((r->cert.not_after - r->now) / 86400);
+	if (r->cert.not_after <= r->now)
+		finding(r, "cert-expired", "certificate for %s expired %ld days ago: renew it",
+		        cert_name(r), (long)((r->now - r->cert.not_after) / 86400));
+	else if (days < 30)
+		finding(r, "cert-expiring", "certificate for %s expires in %ld days: renew it",
+		        cert_name(r), days);
+	if (!r->name_matches)
+		finding(r, "cert-name-mismatch", "certificate for %s does not name %s: clients "
+		        "that check the name will refuse it", cert_name(r), r->name);
+	if (!r->cert.verified)
+		finding(r, "cert-untrusted", "certificate chain does not verify against %s: %s",
+		        r->cafile ? r->cafile : "the system store", r->cert.verify_error);
+	if (strcmp(r->cert.key_type, "RSA") == 0 && r->cert.key_bits < 2048)
+		finding(r, "weak-key", "certificate key is RSA %d bits: use 2048 or more, or EC",
+		        r->cert.key_bits);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: portier probe HOST:PORT [--protocol P] [--sni NAME] [--cafile FILE]\n"
+	        "                     [--as-port N] [--timeout 5s] [--json]\n"
+	        "  --protocol P  smtp, imap, pop3, ldap or http (default: from the port,\n"
+	        "                then the greeting)\n"
+	        "  --sni NAME    the name to send and to check (default: HOST)\n"
+	        "  --cafile FILE verify the chain against FILE (default: the system store)\n"
+	        "  --as-port N   judge the port as if it were N (a service moved elsewhere)\n"
+	        "  --timeout T   the whole probe's limit (default 5s; 100ms to 300s)\n"
+	        "  --json        one JSON object instead of the report\n"
+	        "exit status: 0 nothing found, 1 findings, 2 could not probe\n");
+}
+
+/* "5s", "500ms", "2m", "5": milliseconds, or -1. */
+static long parse_timeout(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+	long ms;
+
+	if (end == s || v < 0)
+		return -1;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		ms = (long)(v * 1000);
+	else if (strcmp(end, "ms") == 0)
+		ms = (long)v;
+	else if (strcmp(end, "m") == 0)
+		ms = (long)(v * 60000);
+	else
+		return -1;
+	return ms < 100 || ms > 300000 ? -1 : ms;
+}
+
+/* "host:port", "[v6]:port". 0 or -1. */
+static int split_target(const char *t, char *host, size_t hostlen, int *port)
+{
+	const char *colon;
+	char *end;
+	long v;
+	size_t n;
+
+	if (t[0] == '[') {
+		const char *close = strchr(t, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		n = (size_t)(close - t - 1);
+		if (n == 0 || n >= hostlen)
+			return -1;
+		memcpy(host, t + 1, n);
+		host[n] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(t, ':');
+		if (colon == NULL || colon == t || memchr(t, ':', (size_t)(colon - t)))
+			return -1;
+		n = (size_t)(colon - t);
+		if (n >= hostlen)
+			return -1;
+		memcpy(host, t, n);
+		host[n] = '\0';
+	}
+	v = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || end == colon + 1 || v < 1 || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+/* The expected model of the judged port, for the protocol chosen. */
+static void expectations(struct probe *p)
+{
+	const struct proto_port *pp = NULL;
+	const struct proto *pr = proto_of_port(p->judged_port, &pp);
+
+	p->expect = EXPECT_UNKNOWN;
+	p->pp = NULL;
+	if (p->proto == NULL) {
+		p->proto = pr;
+		if (pr != NULL)
+			p->res->protocol_from = "port";
+	}
+	if (pr == NULL || pr != p->proto)
+		return;
+	p->pp = pp;
+	p->expect = pp->implicit ? EXPECT_IMPLICIT
+	            : pr->id == CFG_PROTO_HTTP ? EXPECT_PLAIN : EXPECT_STARTTLS;
+}
+
+static int run(struct probe *p, const char *target)
+{
+	struct probe_result *r = p->res;
+	struct addrinfo hints = {0};
+	struct tlsctx_client_opts o = {0};
+	struct diag d = {0};
+	char portstr[8];
+	long long start = probe_io_now();
+	int e;
+
+	r->model = PROBE_ERROR;
+	r->starttls_offered = r->starttls_required = -1;
+	for (int v = 0; v < PROBE_NVERSIONS; v++)
+		r->versions[v] = -1;
+	r->now = time(NULL);
+	r->cafile = p->cafile;
+	if (split_target(target, r->host, sizeof(r->host), &r->port) < 0) {
+		snprintf(r->error, sizeof(r->error), "'%s': expected HOST:PORT or [ADDRESS]:PORT",
+		         target);
+		return 2;
+	}
+	r->name = p->sni ? p->sni : r->host;
+	p->sni_sent = r->name;
+	p->judged_port = r->judged_port = p->as_port ? p->as_port : r->port;
+	if (p->protocol != NULL) {
+		p->proto = proto_find(p->protocol);
+		if (p->proto == NULL || p->proto->id == CFG_PROTO_TCP || p->proto->id == CFG_PROTO_FTP) {
+			snprintf(r->error, sizeof(r->error), "--protocol %s: expected smtp, imap, "
+			         "pop3, ldap or http", p->protocol);
+			return 2;
+		}
+		r->protocol_from = "option";
+	}
+	expectations(p);
+	r->protocol = p->proto ? p->proto->name : NULL;
+
+	o.cafile = p->cafile;
+	o.verify = 0;
+	o.min_version_12 = 0;
+	o.name_apart = 1;
+	/* Mail and directory clients send no ALPN, and a server may refuse
+	 * an id it does not know: only HTTP's are offered. */
+	o.alpn = p->proto != NULL && p->proto->id == CFG_PROTO_HTTP ? "h2,http/1.1" : NULL;
+	if ((p->tls = tlsctx_new_client(&o, &d)) == NULL) {
+		snprintf(r->error, sizeof(r->error), "%s", d.n ? d.lines[0] : "cannot set up TLS");
+		diag_free(&d);
+		return 2;
+	}
+	diag_free(&d);
+
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", r->port);
+	/* getaddrinfo has no deadline of its own: a dead resolver costs its
+	 * own timeout (resolv.conf), before the probe's starts. */
+	if ((e = getaddrinfo(r->host, portstr, &hints, &p->ai)) != 0) {
+		snprintf(r->error, sizeof(r->error), "%s: %s", r->host, gai_strerror(e));
+		return 2;
+	}
+	p->deadline = probe_io_now() + p->timeout_ms;
+	classify(p);
+	if (r->protocol == NULL && p->proto != NULL)
+		r->protocol = p->proto->name;
+	if (r->tls)
+		versions(p);
+	r->elapsed_ms = (long)(probe_io_now() - start);
+	if (r->model == PROBE_ERROR || r->model == PROBE_CLOSED || r->model == PROBE_FILTERED)
+		return 2;
+	judge(p);
+	return r->nfindings ? 1 : 0;
+}
+
+int probe_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "protocol", required_argument, NULL, 'p' },
+		{ "sni", required_argument, NULL, 's' },
+		{ "cafile", required_argument, NULL, 'C' },
+		{ "as-port", required_argument, NULL, 'a' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct probe_result res;
+	struct probe p = {0};
+	char *end;
+	int opt, rc;
+
+	p.timeout_ms = 5000;
+	p.res = &res;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "p:s:C:a:t:jh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': p.protocol = optarg; break;
+		case 's': p.sni = optarg; break;
+		case 'C': p.cafile = optarg; break;
+		case 'j': p.json = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'a':
+			p.as_port = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || p.as_port < 1 || p.as_port > 65535) {
+				fprintf(stderr, "portier probe: --as-port %s: expected 1 to 65535\n", optarg);
+				return 2;
+			}
+			break;
+		case 't':
+			if ((p.timeout_ms = parse_timeout(optarg)) < 0) {
+				fprintf(stderr, "portier probe: --timeout %s: expected 100ms to 300s, "
+				        "e.g. 5s or 500ms\n", optarg);
+				return 2;
+			}
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	rc = run(&p, argv[optind]);
+	if (p.json)
+		probe_report_json(&res, stdout);
+	else
+		probe_report_text(&res, stdout);
+	if (p.ai)
+		freeaddrinfo(p.ai);
+	tlsctx_free(p.tls);
+	return rc;
+}

@@ -1,0 +1,82 @@
+#ifndef PORTIER_PROBE_H
+#define PORTIER_PROBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsctx.h"
+
+/*
+ * `portier probe HOST:PORT`: connect to any server, say how it uses TLS on
+ * that port (implicit, STARTTLS, none), what TLS it speaks and what
+ * certificate it shows, and what is wrong with that, in words a person
+ * can act on. probe.c runs the probe and judges; probe_talk.c speaks each
+ * protocol up to TLS; probe_io.c is the socket with deadlines;
+ * probe_report.c prints the result for people or as JSON.
+ */
+
+/* How the port uses TLS. */
+enum probe_model {
+	PROBE_ERROR,            /* could not probe: no address, reset ... */
+	PROBE_CLOSED,           /* connection refused */
+	PROBE_FILTERED,         /* no answer to the connect: a firewall */
+	PROBE_IMPLICIT_TLS,     /* TLS from the first byte */
+	PROBE_STARTTLS,         /* plaintext, upgraded by the protocol */
+	PROBE_PLAIN,            /* the protocol, and no TLS offered */
+	PROBE_OTHER             /* something else answered (SSH, ...) */
+};
+
+#define PROBE_MAX_FINDINGS 16
+#define PROBE_NVERSIONS 4       /* TLS 1.0, 1.1, 1.2, 1.3 */
+
+struct probe_finding {
+	const char *id;         /* stable: "plaintext-on-implicit-port" */
+	char text[512];
+};
+
+/* Everything a probe learned. Text from the server is kept escaped
+ * (log_escape): printable ASCII only. */
+struct probe_result {
+	char host[256];
+	int port;
+	int judged_port;        /* port, or --as-port */
+	enum probe_model model;
+	const char *protocol;   /* "imap"; "ssh" for a banner; NULL unknown */
+	const char *protocol_from;   /* "option", "port", "greeting", "banner" */
+	char greeting[300];     /* the server's first line, escaped */
+	int starttls_offered;   /* -1 not asked */
+	int starttls_required;  /* 1 login refused before TLS, 0 accepted,
+	                           -1 cannot tell */
+	int tls;                /* a handshake succeeded */
+	char tls_error[256];    /* why not, when one was tried */
+	char version[16], cipher[64], group[32], alpn[64];
+	int ocsp_stapled;
+	int versions[PROBE_NVERSIONS];   /* 1 accepted, 0 refused, -1 not tried */
+	int have_cert;
+	struct tlsctx_cert_info cert;
+	const char *name;       /* the name checked: --sni or HOST */
+	int name_matches;
+	const char *cafile;     /* NULL: the system store */
+	char http_status[128];  /* port 80: the status line, escaped */
+	char http_location[256];
+	char error[600];        /* why the port could not be probed */
+	struct probe_finding findings[PROBE_MAX_FINDINGS];
+	size_t nfindings;
+	int connections;
+	long elapsed_ms;
+	time_t now;
+};
+
+/* probe_main(argc, argv): `portier probe ...` (argv[0] is "probe").
+ * Returns the exit status: 0 no finding, 1 findings, 2 not probed. */
+int probe_main(int argc, char **argv);
+
+/* probe_model_name(m): "implicit-tls", "filtered" ... */
+const char *probe_model_name(enum probe_model m);
+
+/* probe_report_text(r, out), probe_report_json(r, out): print r. */
+#include <stdio.h>
+void probe_report_text(const struct probe_result *r, FILE *out);
+void probe_report_json(const struct probe_result *r, FILE *out);
+
+#endif

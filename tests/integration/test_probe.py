@@ -1,0 +1,314 @@
+"""`portier probe` (issue 19) against real servers started here: portier itself
+in each mode (tls, starttls for smtp/imap/pop3/ldap, plain, redirect) in front
+of plaintext backends, dovecot with its own TLS off, optional and required, a
+closed port, an SSH-like banner, and certificates that expire soon or carry
+the wrong name. Each test asserts the classification and the findings in the
+human report and in --json (parsed), and the exit status."""
+
+import json
+import socket
+import threading
+
+import pytest
+
+import harness
+from harness import listener, tls_items
+from starttls_support import starttls_listener
+
+
+def probe(port, *args, timeout=30):
+    """portier probe 127.0.0.1:port args...: (exit code, human output)."""
+    cp = harness.run([harness.PORTIER_BIN, "probe", "127.0.0.1:%d" % port] + list(args),
+                     timeout=timeout)
+    return cp.returncode, cp.out + cp.err
+
+
+def probe_json(port, *args, timeout=30):
+    """The same with --json: (exit code, the parsed object)."""
+    cp = harness.run([harness.PORTIER_BIN, "probe", "--json", "127.0.0.1:%d" % port] +
+                     list(args), timeout=timeout)
+    assert cp.err == "", cp.err
+    return cp.returncode, json.loads(cp.out)
+
+
+def both(port, *args):
+    """Human and JSON results of the same probe, checked to agree on the
+    exit status: (rc, text, obj)."""
+    rc, text = probe(port, *args)
+    rcj, obj = probe_json(port, *args)
+    assert rc == rcj, (text, obj)
+    return rc, text, obj
+
+
+def ids(obj):
+    return sorted(f["id"] for f in obj["findings"])
+
+
+@pytest.fixture(scope="module")
+def modes(tmp_path_factory, certs):
+    """One portier with a listener per mode; the backends are never reached
+    (the probe stops after the handshake) but exist."""
+    backend = harness.HTTPBackend()
+    p = harness.Portier(tmp_path_factory.mktemp("probe-modes"), [
+        ("tls", tls_items(certs.ec, certs.rsa)),
+        listener("imaps", backend.port, protocol="imap"),
+        listener("https", backend.port, protocol="http"),
+        listener("smtps", backend.port, protocol="smtp"),
+        listener("ldaps", backend.port, protocol="ldap"),
+        starttls_listener("smtp", "smtp", backend.port),
+        starttls_listener("imap", "imap", backend.port),
+        starttls_listener("pop3", "pop3", backend.port),
+        starttls_listener("ldap", "ldap", backend.port),
+        listener("plain", backend.port, mode="plain", protocol="http"),
+        listener("redirect", mode="redirect", protocol="http"),
+    ])
+    yield p
+    p.stop()
+    backend.stop()
+
+
+CA = None
+
+
+@pytest.fixture
+def ca(certs):
+    return ["--cafile", certs.ca, "--sni", "localhost"]
+
+
+def test_implicit_tls_imaps(modes, ca):
+    rc, text, obj = both(modes.port("imaps"), "--as-port", "993", *ca)
+    assert rc == 0, text
+    assert "model        implicit-tls" in text
+    assert "no problems found" in text
+    assert obj["model"] == "implicit-tls" and obj["protocol"] == "imap"
+    assert obj["protocol_from"] == "port"
+    assert obj["tls_versions"] == {"TLSv1.0": False, "TLSv1.1": False, "TLSv1.2": True,
+                                   "TLSv1.3": True}
+    assert obj["tls_version"] == "TLSv1.3" and obj["cipher"].startswith("TLS_")
+    assert obj["group"]
+    c = obj["certificate"]
+    assert c["subject_cn"] == "localhost" and "mail.example.org" in c["sans"]
+    assert c["verified"] is True and c["name_matches"] is True
+    assert c["key_type"] in ("EC", "RSA") and c["days_left"] >= 360
+    assert obj["findings"] == [] and obj["connections"] == 4
+
+
+def test_implicit_tls_https_alpn(modes, ca):
+    rc, text, obj = both(modes.port("https"), "--as-port", "443", *ca)
+    assert rc == 0, text
+    assert obj["model"] == "implicit-tls" and obj["protocol"] == "http"
+    assert obj["alpn"] == "http/1.1"
+
+
+@pytest.mark.parametrize("name,port,verb", [("smtp", 587, "STARTTLS"), ("imap", 143, "STARTTLS"),
+                                            ("pop3", 110, "STLS"), ("ldap", 389, "StartTLS")])
+def test_starttls_required_is_clean(modes, ca, name, port, verb):
+    rc, text, obj = both(modes.port(name), "--as-port", str(port), *ca)
+    assert rc == 0, text
+    assert "model        starttls (required: no login before TLS)" in text
+    assert obj["model"] == "starttls" and obj["protocol"] == name
+    assert obj["starttls_offered"] is True and obj["starttls_required"] is True
+    assert obj["tls_versions"]["TLSv1.3"] is True and obj["tls_versions"]["TLSv1.1"] is False
+    assert obj["certificate"]["verified"] is True
+    assert obj["findings"] == []
+
+
+@pytest.mark.parametrize("name,port,other,word", [("imap", 993, 143, "IMAP"),
+                                                  ("pop3", 995, 110, "POP3"),
+                                                  ("smtp", 465, 587, "SMTP")])
+def test_starttls_on_implicit_port(modes, ca, name, port, other, word):
+    rc, text, obj = both(modes.port(name), "--as-port", str(port), *ca)
+    assert rc == 1, text
+    msg = ("%d speaks plaintext %s with STARTTLS: clients configured for SSL/TLS on %d "
+           "will fail; either enable implicit TLS on %d or set clients to STARTTLS on %d"
+           % (port, word, port, port, other))
+    assert msg in text
+    assert obj["model"] == "starttls"
+    assert ids(obj) == ["starttls-on-implicit-port"]
+    assert obj["findings"][0]["message"] == msg
+
+
+def test_implicit_tls_on_starttls_port(modes, ca):
+    # A server-first protocol's greeting is awaited for half the time
+    # left (2 s at least), then a ClientHello goes out.
+    rc, text, obj = both(modes.port("smtps"), "--as-port", "587", "--timeout", "5s", *ca)
+    assert rc == 1, text
+    assert obj["model"] == "implicit-tls" and obj["protocol"] == "smtp"
+    assert ids(obj) == ["implicit-tls-on-starttls-port"]
+    assert ("587 is submission (STARTTLS), where clients connect in plaintext and then "
+            "send STARTTLS, but this server expects TLS at once") in text
+    assert "set clients to SSL/TLS on 465" in text
+
+
+def test_ldaps_on_389(modes, ca):
+    rc, text, obj = both(modes.port("ldaps"), "--as-port", "389", *ca)
+    assert rc == 1, text
+    assert obj["model"] == "implicit-tls" and obj["connections"] >= 2
+    assert ids(obj) == ["implicit-tls-on-starttls-port"]
+
+
+def test_redirect_on_80(modes):
+    rc, text, obj = both(modes.port("redirect"), "--as-port", "80")
+    assert rc == 0, text
+    assert obj["model"] == "plain" and obj["protocol"] == "http"
+    assert obj["http_status"].startswith("HTTP/1.1 30")
+    assert obj["http_location"].startswith("https://")
+    assert obj["findings"] == [] and obj["tls"] is False
+
+
+def test_plain_http_on_443(modes):
+    rc, text, obj = both(modes.port("plain"), "--as-port", "443")
+    assert rc == 1, text
+    assert obj["model"] == "plain"
+    assert ids(obj) == ["plaintext-on-implicit-port"]
+    assert "443 expects implicit TLS; this server answered in plaintext HTTP" in text
+
+
+def test_plain_http_on_80_without_redirect(modes):
+    rc, text, obj = both(modes.port("plain"), "--as-port", "80")
+    assert rc == 1, text
+    assert ids(obj) == ["http-no-redirect"]
+    assert obj["http_status"].startswith("HTTP/1.") and " 200 " in obj["http_status"] + " "
+
+
+def test_tls_on_80(modes, ca):
+    rc, text, obj = both(modes.port("https"), "--as-port", "80", *ca)
+    assert rc == 1, text
+    assert ids(obj) == ["implicit-tls-on-plain-port"]
+
+
+def test_untrusted_chain(modes):
+    rc, text, obj = both(modes.port("imaps"), "--as-port", "993", "--sni", "localhost")
+    assert rc == 1, text
+    assert ids(obj) == ["cert-untrusted"]
+    assert "certificate chain does not verify against the system store" in text
+    assert obj["certificate"]["verified"] is False and obj["certificate"]["verify_error"]
+
+
+def test_closed_port(closed_port):
+    rc, text, obj = both(closed_port)
+    assert rc == 2, text
+    assert "model        closed" in text
+    assert obj["model"] == "closed" and obj["connections"] == 1
+
+
+def test_usage_errors():
+    for args in (["probe"], ["probe", "nohost"], ["probe", "127.0.0.1:0"],
+                 ["probe", "127.0.0.1:25", "--timeout", "forever"],
+                 ["probe", "127.0.0.1:25", "--protocol", "gopher"]):
+        cp = harness.run([harness.PORTIER_BIN] + args)
+        assert cp.returncode == 2, (args, cp.out, cp.err)
+
+
+# --------------------------------------------------------------------------
+# A server that is not TLS nor a known protocol: an SSH-like banner.
+
+class BannerServer:
+    def __init__(self, banner):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.banner = banner
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        for _ in range(1000):
+            if self.done.is_set():
+                return
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with c:
+                c.sendall(self.banner)
+                c.settimeout(2 * harness.SLOW)
+                try:
+                    c.recv(100)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.done.set()
+        self.sock.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def ssh_banner():
+    s = BannerServer(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+    yield s
+    s.stop()
+
+
+def test_ssh_banner(ssh_banner):
+    rc, text, obj = both(ssh_banner.port)
+    assert rc == 0, text
+    assert obj["model"] == "other" and obj["protocol"] == "ssh"
+    assert obj["protocol_from"] == "banner"
+    assert obj["greeting"] == "SSH-2.0-OpenSSH_9.2p1 Debian-2"
+    assert obj["connections"] == 1
+
+
+def test_ssh_banner_on_imaps(ssh_banner):
+    rc, text, obj = both(ssh_banner.port, "--as-port", "993")
+    assert rc == 1, text
+    assert ids(obj) == ["unexpected-service"]
+    assert "993 is IMAPS, but ssh answered" in text
+
+
+def test_hostile_banner_is_escaped():
+    s = BannerServer(b"SSH-2.0-\x1b[31mred\x07\"q\\\r\n")
+    try:
+        rc, text, obj = both(s.port)
+    finally:
+        s.stop()
+    assert "\x1b" not in text and "\x07" not in text
+    assert obj["greeting"] == 'SSH-2.0-\\x1b[31mred\\x07\\"q\\\\'
+
+
+# --------------------------------------------------------------------------
+# Certificates: one expiring in 5 days, one for another name.
+
+@pytest.fixture(scope="module")
+def cert_portier(tmp_path_factory, certs):
+    five = certs._leaf("five", "ec", ["localhost"], dates=["-days", "5"])
+    backend = harness.HTTPBackend()
+    p = harness.Portier(tmp_path_factory.mktemp("probe-certs"), [
+        ("tls", tls_items(five)),
+        listener("five", backend.port, protocol="imap"),
+    ])
+    q = harness.Portier(tmp_path_factory.mktemp("probe-certs2"), [
+        ("tls", tls_items(certs.other)),
+        listener("other", backend.port, protocol="imap"),
+    ])
+    yield p, q
+    p.stop()
+    q.stop()
+    backend.stop()
+
+
+def test_certificate_expires_soon(cert_portier, ca):
+    p, _ = cert_portier
+    rc, text, obj = both(p.port("five"), "--as-port", "993", *ca)
+    assert rc == 1, text
+    assert ids(obj) == ["cert-expiring"]
+    assert obj["certificate"]["days_left"] in (4, 5)
+    assert "certificate for localhost expires in %d days: renew it" % \
+        obj["certificate"]["days_left"] in text
+
+
+def test_certificate_wrong_name(cert_portier, ca):
+    _, q = cert_portier
+    rc, text, obj = both(q.port("other"), "--as-port", "993", *ca)
+    assert rc == 1, text
+    assert ids(obj) == ["cert-name-mismatch"]
+    assert obj["certificate"]["name_matches"] is False
+    # The chain is judged apart from the name: it verifies.
+    assert obj["certificate"]["verified"] is True
+    assert "certificate for other.example.org does not name localhost" in text
