@@ -54,6 +54,13 @@ const char *probe_model_name(enum probe_model m)
 	return (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : "error";
 }
 
+long probe_days_left(const struct probe_result *r)
+{
+	double secs = difftime(r->cert.not_after, r->now);
+
+	return (long)(secs >= 0 ? (secs + 43200) / 86400 : (secs - 43200) / 86400);
+}
+
 static void finding(struct probe_result *r, const char *id, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void finding(struct probe_result *r, const char *id, const char *fmt, ...)
@@ -98,33 +105,40 @@ static const char *upper(const struct proto *pr)
 	}
 }
 
-/* A new connection: 0, or the model that ends the probe set in res. */
+/* A new connection, within the budget: 0, or a PROBE_IO_* result (io is
+ * closed then). */
 static int dial(struct probe *p, struct probe_io *io)
 {
 	int r;
 
 	io->fd = -1;
 	if (p->res->connections >= MAX_CONNECTIONS) {
-		snprintf(p->res->error, sizeof(p->res->error), "connection budget spent");
-		return -1;
+		errno = EDQUOT;
+		return PROBE_IO_ERROR;
 	}
 	p->res->connections++;
-	r = probe_io_connect(io, p->ai->ai_addr, p->ai->ai_addrlen, p->deadline);
-	if (r == 0)
-		return 0;
+	if ((r = probe_io_connect(io, p->ai->ai_addr, p->ai->ai_addrlen, p->deadline)) != 0)
+		probe_io_close(io);
+	return r;
+}
+
+/* A connection the classification needs failed (r from dial): the probe
+ * ends there, saying why. */
+static void unreachable(struct probe *p, int r)
+{
+	struct probe_result *res = p->res;
+
 	if (r == PROBE_IO_REFUSED) {
-		p->res->model = PROBE_CLOSED;
-		snprintf(p->res->error, sizeof(p->res->error), "connection refused: nothing listens");
+		res->model = PROBE_CLOSED;
+		snprintf(res->error, sizeof(res->error), "connection refused: nothing listens");
 	} else if (r == PROBE_IO_TIMEOUT) {
-		p->res->model = PROBE_FILTERED;
-		snprintf(p->res->error, sizeof(p->res->error), "no answer to the connection within "
+		res->model = PROBE_FILTERED;
+		snprintf(res->error, sizeof(res->error), "no answer to the connection within "
 		         "%ld ms: a firewall drops it, or the host is down", p->timeout_ms);
 	} else {
-		p->res->model = PROBE_ERROR;
-		snprintf(p->res->error, sizeof(p->res->error), "connect: %s", strerror(errno));
+		res->model = PROBE_ERROR;
+		snprintf(res->error, sizeof(res->error), "connect: %s", strerror(errno));
 	}
-	probe_io_close(io);
-	return -1;
 }
 
 /* The first bytes a server sent, kept for the report. */
@@ -150,8 +164,10 @@ static int handshake(struct probe *p, struct probe_io *io, uint16_t version, int
 	                 not_tls) != 0) {
 		if (record)
 			snprintf(r->tls_error, sizeof(r->tls_error), "%s", err);
-		if (record && tlsctx_peer_cert(io->tc, &r->cert) == 0)
+		if (record && tlsctx_peer_cert(io->tc, &r->cert) == 0) {
 			r->have_cert = 1;
+			r->name_matches = tlsctx_peer_name_matches(io->tc, r->name) == 1;
+		}
 		return -1;
 	}
 	if (!record)
@@ -177,51 +193,51 @@ static int handshake(struct probe *p, struct probe_io *io, uint16_t version, int
 	return 0;
 }
 
-/* The plaintext dialogue after a greeting (read already for server-first
- * protocols): capabilities, then STARTTLS and TLS when offered. Sets the
- * model. io stays open (closed by the caller). */
-static void converse(struct probe *p, struct probe_io *io)
+/* The plaintext dialogue after the greeting (server-first protocols) or
+ * from the start (LDAP, HTTP): capabilities, then STARTTLS and TLS when
+ * offered. 0 with the model set; PROBE_TALK_NOT_PROTO when the server's
+ * answer is not the protocol (or it closed), for the caller to try
+ * another model; PROBE_IO_TIMEOUT when it did not answer by until. */
+static int converse(struct probe *p, struct probe_io *io, long long until)
 {
 	struct probe_result *r = p->res;
 	struct probe_talk *t = &p->talk;
 	int k, not_tls;
 
-	k = probe_talk_caps(io, p->proto->id, p->res->name, t, p->deadline);
-	if (k != 0) {
-		r->model = PROBE_PLAIN;
-		snprintf(r->error, sizeof(r->error), "%s", k == PROBE_IO_TIMEOUT ?
-		         "no answer in time to the capability request" : t->why[0] ? t->why :
-		         "the server's answer to the capability request is not " "understood");
-		return;
+	if ((k = probe_talk_caps(io, p->proto->id, p->res->name, t, until)) != 0) {
+		if (k == PROBE_TALK_NOT_PROTO || k == PROBE_IO_TIMEOUT)
+			return k;
+		r->model = PROBE_ERROR;
+		snprintf(r->error, sizeof(r->error), "%s", t->why[0] ? t->why : "read error");
+		return 0;
 	}
 	if (p->proto->id == CFG_PROTO_HTTP) {
 		r->model = PROBE_PLAIN;
 		log_escape(t->greeting, strlen(t->greeting), r->http_status, sizeof(r->http_status));
 		log_escape(t->http_location, strlen(t->http_location), r->http_location,
 		           sizeof(r->http_location));
-		return;
+		return 0;
 	}
+	r->model = PROBE_PLAIN;
 	r->starttls_required = t->caps.login_in_clear < 0 ? -1 : !t->caps.login_in_clear;
 	/* LDAP's root DSE need not list StartTLS (portier's does not answer
 	 * searches before TLS): asking is harmless and settles it. */
 	if (!t->caps.starttls && p->proto->id != CFG_PROTO_LDAP) {
 		r->starttls_offered = 0;
-		r->model = PROBE_PLAIN;
 		probe_talk_bye(io, p->proto->id, soon(p, 200));
-		return;
+		return 0;
 	}
-	k = probe_talk_starttls(io, p->proto->id, t, p->deadline);
-	if (k != 0) {
+	if (probe_talk_starttls(io, p->proto->id, t, p->deadline) != 0) {
 		r->starttls_offered = t->caps.starttls;
-		r->model = PROBE_PLAIN;
 		if (t->caps.starttls)
 			snprintf(r->tls_error, sizeof(r->tls_error), "%s", t->why);
-		return;
+		return 0;
 	}
 	r->starttls_offered = 1;
 	r->model = PROBE_STARTTLS;
 	p->starttls_path = 1;
 	handshake(p, io, 0, 1, &not_tls);
+	return 0;
 }
 
 /* Try TLS at once on io: the model is implicit TLS when it works. 1 done
@@ -235,6 +251,14 @@ static int try_implicit(struct probe *p, struct probe_io *io)
 		return 1;
 	}
 	return 0;
+}
+
+/* How long a STARTTLS port's server may take to greet, or a plaintext
+ * server to answer, before the probe tries TLS: half the time left, at
+ * least 2 s. */
+static long long patience(const struct probe *p)
+{
+	return soon(p, left(p) / 2 > 2000 ? left(p) / 2 : 2000);
 }
 
 /* A server-first protocol on io, its greeting awaited until until. */
@@ -269,94 +293,123 @@ static void server_first_run(struct probe *p, struct probe_io *io, long long unt
 		r->protocol_from = named ? "banner" : r->protocol_from;
 		return;
 	}
-	if ((k = probe_talk_greeting(io, p->proto->id, &p->talk, p->deadline)) != 0) {
+	if (probe_talk_greeting(io, p->proto->id, &p->talk, p->deadline) != 0) {
 		r->model = PROBE_OTHER;
 		snprintf(r->error, sizeof(r->error), "%s", p->talk.why[0] ? p->talk.why :
 		         "the greeting is not understood");
 		return;
 	}
-	converse(p, io);
+	/* It greeted as the protocol: whatever comes next, it is that. */
+	if ((k = converse(p, io, p->deadline)) != 0) {
+		r->model = PROBE_PLAIN;
+		snprintf(r->error, sizeof(r->error), "%s", k == PROBE_IO_TIMEOUT ?
+		         "no answer in time to the capability request" :
+		         "the answer to the capability request is not understood");
+	}
+}
+
+/* No protocol known: a banner names it, else TLS is tried. */
+static void unknown_run(struct probe *p, struct probe_io *io)
+{
+	struct probe_result *r = p->res;
+	const char *named;
+	int k;
+
+	k = probe_io_fill(io, soon(p, BANNER_WINDOW_MS));
+	if (k == 1) {
+		keep_greeting(p, io->in, io->len);
+		named = probe_banner(io->in, io->len);
+		r->protocol = named;
+		r->protocol_from = "banner";
+		if (named != NULL && (p->proto = proto_find(named)) != NULL &&
+		    server_first(p->proto->id))
+			server_first_run(p, io, p->deadline);
+		else
+			r->model = PROBE_OTHER;
+	} else if (k == PROBE_IO_TIMEOUT && left(p) > 0) {
+		if (!try_implicit(p, io)) {
+			r->model = PROBE_OTHER;
+			snprintf(r->error, sizeof(r->error), "no banner, and no TLS: %s",
+			         r->tls_error);
+		}
+	} else {
+		r->model = k == 0 ? PROBE_OTHER : PROBE_ERROR;
+		snprintf(r->error, sizeof(r->error), "%s", k == 0 ?
+		         "the server closed the connection without a word" :
+		         k == PROBE_IO_TIMEOUT ? "nothing happened in time" : "read error");
+	}
+}
+
+/* LDAP and HTTP speak first: the model the port should have is tried
+ * first, the other on a second connection when the answer is not that. */
+static void client_first_run(struct probe *p, struct probe_io *io)
+{
+	struct probe_result *r = p->res;
+	struct probe_io io2;
+	int k;
+
+	if (p->expect == EXPECT_IMPLICIT || p->expect == EXPECT_UNKNOWN) {
+		if (try_implicit(p, io))
+			return;
+		probe_io_close(io);
+		if (left(p) == 0) {
+			snprintf(r->error, sizeof(r->error), "no TLS (%s), and no time left",
+			         r->tls_error);
+			return;
+		}
+		if ((k = dial(p, &io2)) != 0) {
+			unreachable(p, k);
+			return;
+		}
+		if ((k = converse(p, &io2, p->deadline)) != 0) {
+			r->model = PROBE_OTHER;
+			snprintf(r->error, sizeof(r->error), "neither TLS (%s) nor plaintext %s",
+			         r->tls_error, upper(p->proto));
+		}
+		probe_io_close(&io2);
+		return;
+	}
+	if ((k = converse(p, io, patience(p))) == 0)
+		return;
+	/* Not the protocol in plaintext: TLS, perhaps. */
+	probe_io_close(io);
+	if (left(p) == 0) {
+		snprintf(r->error, sizeof(r->error), "no plaintext %s answer in time",
+		         upper(p->proto));
+		return;
+	}
+	if ((k = dial(p, &io2)) != 0) {
+		unreachable(p, k);
+		return;
+	}
+	if (!try_implicit(p, &io2)) {
+		r->model = PROBE_OTHER;
+		snprintf(r->error, sizeof(r->error), "neither plaintext %s nor TLS (%s)",
+		         upper(p->proto), r->tls_error);
+	}
+	probe_io_close(&io2);
 }
 
 /* The first connection, and a second one when the first shows the port
  * speaks the other model. */
 static void classify(struct probe *p)
 {
-	struct probe_result *r = p->res;
-	struct probe_io io, io2;
-	const char *named;
+	struct probe_io io;
 	int k;
 
-	if (dial(p, &io) < 0)
-		return;
-	if (p->proto == NULL) {
-		/* No protocol known: listen for a banner, else try TLS. */
-		k = probe_io_fill(&io, soon(p, BANNER_WINDOW_MS));
-		if (k == 1) {
-			keep_greeting(p, io.in, io.len);
-			named = probe_banner(io.in, io.len);
-			r->protocol = named;
-			r->protocol_from = "banner";
-			if (named != NULL && (p->proto = proto_find(named)) != NULL &&
-			    server_first(p->proto->id))
-				server_first_run(p, &io, p->deadline);
-			else
-				r->model = PROBE_OTHER;
-		} else if (k == PROBE_IO_TIMEOUT && left(p) > 0) {
-			if (!try_implicit(p, &io)) {
-				r->model = PROBE_OTHER;
-				snprintf(r->error, sizeof(r->error), "no banner, and no TLS: %s",
-				         r->tls_error);
-			}
-		} else {
-			r->model = k == 0 ? PROBE_OTHER : PROBE_ERROR;
-			snprintf(r->error, sizeof(r->error), "%s", k == 0 ?
-			         "the server closed the connection without a word" :
-			         k == PROBE_IO_TIMEOUT ? "nothing happened in time" : "read error");
-		}
-		probe_io_close(&io);
+	if ((k = dial(p, &io)) != 0) {
+		unreachable(p, k);
 		return;
 	}
-	if (server_first(p->proto->id)) {
+	if (p->proto == NULL)
+		unknown_run(p, &io);
+	else if (server_first(p->proto->id))
 		/* On an implicit port a plaintext server greets at once; a
 		 * STARTTLS port's server may take its time. */
 		server_first_run(p, &io, p->expect == EXPECT_IMPLICIT ? soon(p, GREET_WINDOW_MS)
-		                 : soon(p, left(p) / 2 > 2000 ? left(p) / 2 : 2000));
-		probe_io_close(&io);
-		return;
-	}
-	/* Client-first (LDAP, HTTP): the expected model first, the other
-	 * on a second connection when the answer is not that. */
-	if (p->expect == EXPECT_IMPLICIT || p->expect == EXPECT_UNKNOWN) {
-		if (try_implicit(p, &io)) {
-			probe_io_close(&io);
-			return;
-		}
-		probe_io_close(&io);
-		if (left(p) == 0 || dial(p, &io2) < 0) {
-			if (r->model == PROBE_ERROR && !r->error[0])
-				snprintf(r->error, sizeof(r->error), "%s", r->tls_error);
-			return;
-		}
-		converse(p, &io2);
-		probe_io_close(&io2);
-		return;
-	}
-	converse(p, &io);
-	if (p->talk.why[0] == '\0' && r->model == PROBE_PLAIN && r->error[0] != '\0') {
-		/* Not the protocol in plaintext: TLS, perhaps. */
-		probe_io_close(&io);
-		r->error[0] = '\0';
-		if (left(p) > 0 && dial(p, &io2) == 0) {
-			if (!try_implicit(p, &io2)) {
-				r->model = PROBE_OTHER;
-				snprintf(r->error, sizeof(r->error), "neither %s in plaintext nor TLS: %s",
-				         upper(p->proto), r->tls_error);
-			}
-			probe_io_close(&io2);
-		}
-		return;
-	}
+		                 : patience(p));
+	else
+		client_first_run(p, &io);
 	probe_io_close(&io);
 }
 
@@ -372,12 +425,10 @@ static void versions(struct probe *p)
 	for (int v = PROBE_NVERSIONS - 1; v >= 0; v--) {
 		if (r->versions[v] != -1 || left(p) == 0)
 			continue;
-		if (dial(p, &io) < 0) {
-			r->model = r->tls ? (p->starttls_path ? PROBE_STARTTLS : PROBE_IMPLICIT_TLS)
-			                  : r->model;
-			r->error[0] = '\0';
+		/* The port answered before: a failure now leaves the
+		 * version untried, the classification stands. */
+		if (dial(p, &io) != 0)
 			return;
-		}
 		memset(&t, 0, sizeof(t));
 		if (p->starttls_path) {
 			if ((server_first(p->proto->id) &&
@@ -464,10 +515,10 @@ static void judge(struct probe *p)
 		finding(r, "tls11-accepted", "TLS 1.1 accepted: disable it (RFC 8996)");
 	if (!r->have_cert)
 		return;
-	days = (long)((r->cert.not_after - r->now) / 86400);
+	days = probe_days_left(r);
 	if (r->cert.not_after <= r->now)
 		finding(r, "cert-expired", "certificate for %s expired %ld days ago: renew it",
-		        cert_name(r), (long)((r->now - r->cert.not_after) / 86400));
+		        cert_name(r), -days);
 	else if (days < 30)
 		finding(r, "cert-expiring", "certificate for %s expires in %ld days: renew it",
 		        cert_name(r), days);

@@ -71,6 +71,10 @@ struct probe_result {
  * Returns the exit status: 0 no finding, 1 findings, 2 not probed. */
 int probe_main(int argc, char **argv);
 
+/* probe_days_left(r): whole days from r->now to the certificate's end,
+ * rounded (a 5-day certificate has 5 left, not 4 and some hours). */
+long probe_days_left(const struct probe_result *r);
+
 /* probe_model_name(m): "implicit-tls", "filtered" ... */
 const char *probe_model_name(enum probe_model m);
 

@@ -1,6 +1,7 @@
 #include "probe.h"
 #include "log.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -73,8 +74,8 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 		fprintf(out, "%s\n", c->nsans_total ? "" : "(none)");
 		fprintf(out, "    issuer     %s\n", esc(c->issuer, buf, sizeof(buf)));
 		date(c->not_after, d, sizeof(d));
-		fprintf(out, "    expires    %s (%ld days left)\n", d,
-		        (long)((c->not_after - r->now) / 86400));
+		fprintf(out, "    expires    %s (%ld days %s)\n", d, labs(probe_days_left(r)),
+		        c->not_after > r->now ? "left" : "ago");
 		fprintf(out, "    key        %s %d bits\n", c->key_type, c->key_bits);
 		fprintf(out, "    name       %s %s\n", r->name, r->name_matches ? "matches" : "does NOT match");
 		if (c->verified)
@@ -179,7 +180,7 @@ void probe_report_json(const struct probe_result *r, FILE *out)
 		jstr(out, c->serial);
 		fprintf(out, ",\"not_before\":%lld,\"not_after\":%lld,\"days_left\":%ld,"
 		        "\"key_type\":", (long long)c->not_before, (long long)c->not_after,
-		        (long)((c->not_after - r->now) / 86400));
+		        probe_days_left(r));
 		jstr(out, c->key_type);
 		fprintf(out, ",\"key_bits\":%d,\"name\":", c->key_bits);
 		jstr(out, r->name);
