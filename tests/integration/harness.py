@@ -891,9 +891,11 @@ class Dovecot:
     """dovecot -F with IMAP on .imap_port and POP3 on .pop3_port; user
     MAIL_USER/MAIL_PASS with one message (Subject contains .token) in Maildir/cur.
     haproxy=True: IMAP takes connections only with a PROXY header (haproxy =
-    yes, trusted from 127.0.0.1); POP3 stays as it is."""
+    yes, trusted from 127.0.0.1); POP3 stays as it is.
+    ssl="yes" or "required" with leaf (a Certs leaf) turns on dovecot's own
+    STARTTLS: optional with plaintext login allowed, or required."""
 
-    def __init__(self, haproxy=False):
+    def __init__(self, haproxy=False, ssl=None, leaf=None):
         self.dir = world_dir("dovecot")
         uid, gid = ensure_mail_user()
         self.token = "tok" + os.urandom(8).hex()
@@ -916,11 +918,18 @@ class Dovecot:
         self.proc = None
         for _ in range(3):
             self.imap_port, self.pop3_port = free_port(), free_port()
+            conf = DOVECOT_CONF.format(
+                d=self.dir, imap=self.imap_port, pop3=self.pop3_port,
+                extra=DOVECOT_HAPROXY if haproxy else "",
+                imap_extra="\n    haproxy = yes" if haproxy else "")
+            if ssl is not None:
+                conf = conf.replace("ssl = no\ndisable_plaintext_auth = no\n",
+                                    "ssl = %s\nssl_cert = <%s\nssl_key = <%s\n"
+                                    "disable_plaintext_auth = %s\n"
+                                    % (ssl, leaf.cert, leaf.key,
+                                       "no" if ssl == "yes" else "yes"))
             with open(self.conf, "w") as f:
-                f.write(DOVECOT_CONF.format(
-                    d=self.dir, imap=self.imap_port, pop3=self.pop3_port,
-                    extra=DOVECOT_HAPROXY if haproxy else "",
-                    imap_extra="\n    haproxy = yes" if haproxy else ""))
+                f.write(conf)
             self.proc = Proc(["dovecot", "-F", "-c", self.conf],
                              os.path.join(self.dir, "dovecot.log"), "dovecot")
             ok = False

@@ -67,9 +67,6 @@ def modes(tmp_path_factory, certs):
     backend.stop()
 
 
-CA = None
-
-
 @pytest.fixture
 def ca(certs):
     return ["--cafile", certs.ca, "--sni", "localhost"]
@@ -311,3 +308,208 @@ def test_certificate_wrong_name(cert_portier, ca):
     # The chain is judged apart from the name: it verifies.
     assert obj["certificate"]["verified"] is True
     assert "certificate for other.example.org does not name localhost" in text
+
+
+# --------------------------------------------------------------------------
+# dovecot: its own TLS off, optional (ssl = yes, plaintext login allowed) and
+# required (ssl = required).
+
+class SourceRelay:
+    """Accepts on 127.0.0.1 and relays each connection to 127.0.0.1:target from
+    the source address 127.0.0.2. dovecot counts a connection whose remote
+    address equals its local one as secured and then allows plaintext login
+    whatever ssl says; seen from another loopback address it judges as it
+    would a remote client."""
+
+    def __init__(self, target):
+        self.target = target
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.done = threading.Event()
+        self.threads = [threading.Thread(target=self.serve, daemon=True)]
+        self.threads[0].start()
+
+    def serve(self):
+        for _ in range(3000):
+            if self.done.is_set():
+                return
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self.pump, args=(c,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def pump(self, c):
+        import select
+        import time
+        up = socket.socket()
+        try:
+            up.bind(("127.0.0.2", 0))
+            up.connect(("127.0.0.1", self.target))
+            end = time.monotonic() + 30 * harness.SLOW
+            while not self.done.is_set() and time.monotonic() < end:
+                r, _, _ = select.select([c, up], [], [], 0.1)
+                for s in r:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (up if s is c else c).sendall(data)
+        except OSError:
+            return
+        finally:
+            up.close()
+            c.close()
+
+    def stop(self):
+        self.done.set()
+        self.sock.close()
+        for t in self.threads:
+            t.join(timeout=5)
+
+
+def dovecot_ports(ssl, certs):
+    d = harness.Dovecot(ssl=ssl, leaf=certs.ec if ssl else None)
+    relays = [SourceRelay(d.imap_port), SourceRelay(d.pop3_port)]
+    return d, relays
+
+
+@pytest.fixture(scope="module", params=[None, "yes", "required"], ids=["ssl-no", "ssl-yes",
+                                                                      "ssl-required"])
+def dovecot_tls(request, certs):
+    d, relays = dovecot_ports(request.param, certs)
+    yield request.param, relays[0].port, relays[1].port
+    for r in relays:
+        r.stop()
+    d.stop()
+
+
+@pytest.mark.parametrize("proto,as_port,implicit", [("imap", 143, 993), ("pop3", 110, 995)])
+def test_dovecot(dovecot_tls, ca, proto, as_port, implicit):
+    ssl, imap_port, pop3_port = dovecot_tls
+    port = imap_port if proto == "imap" else pop3_port
+    rc, text, obj = both(port, "--as-port", str(as_port), *ca)
+    assert obj["protocol"] == proto and "Dovecot" in obj["greeting"]
+    if ssl is None:
+        assert rc == 1, text
+        assert obj["model"] == "plain" and obj["starttls_offered"] is False
+        assert ids(obj) == ["no-tls"]
+        assert "%d offers no STARTTLS: passwords and messages cross the network in clear" \
+            % as_port in text
+        assert obj["tls"] is False and obj["certificate"] is None
+        return
+    assert obj["model"] == "starttls" and obj["starttls_offered"] is True
+    assert obj["tls_versions"]["TLSv1.2"] is True and obj["certificate"]["verified"] is True
+    if ssl == "yes":
+        assert rc == 1, text
+        assert obj["starttls_required"] is False
+        assert ids(obj) == ["starttls-not-required"]
+        assert "STARTTLS offered but not required: credentials can be sent in clear" in text
+    else:
+        assert rc == 0, text
+        assert obj["starttls_required"] is True and obj["findings"] == []
+        assert "model        starttls (required: no login before TLS)" in text
+    # The same server judged as the implicit-TLS port.
+    rc, text, obj = both(port, "--as-port", str(implicit), *ca)
+    assert rc == 1
+    assert "starttls-on-implicit-port" in ids(obj)
+
+
+# --------------------------------------------------------------------------
+# An old TLS server (Python's ssl, OpenSSL at security level 0) that still
+# takes TLS 1.0 and 1.1, with an expired certificate.
+
+class OldTLSServer:
+    def __init__(self, leaf):
+        import ssl
+        import warnings
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)   # the point of it
+            self.ctx.minimum_version = ssl.TLSVersion.TLSv1
+        self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.ctx.set_ciphers("ALL:@SECLEVEL=0")
+        self.ctx.load_cert_chain(leaf.cert, leaf.key)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        for _ in range(3000):
+            if self.done.is_set():
+                return
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(5 * harness.SLOW)
+            try:
+                with self.ctx.wrap_socket(c, server_side=True) as t:
+                    t.recv(1)
+            except OSError:
+                pass
+            finally:
+                c.close()
+
+    def stop(self):
+        self.done.set()
+        self.sock.close()
+        self.thread.join(timeout=5)
+
+
+def test_old_tls_versions_and_expired_certificate(certs, ca):
+    s = OldTLSServer(certs.expired)
+    try:
+        rc, text, obj = both(s.port, "--protocol", "http", "--as-port", "443", *ca)
+    finally:
+        s.stop()
+    assert rc == 1, text
+    assert obj["model"] == "implicit-tls" and obj["tls_version"] == "TLSv1.2"
+    assert obj["tls_versions"] == {"TLSv1.0": True, "TLSv1.1": True, "TLSv1.2": True,
+                                   "TLSv1.3": False}
+    assert ids(obj) == ["cert-expired", "cert-untrusted", "tls10-accepted", "tls11-accepted"]
+    assert "TLS 1.0 accepted: disable it" in text and "TLS 1.1 accepted: disable it" in text
+    assert "certificate for localhost expired " in text
+    assert obj["certificate"]["days_left"] < -2000
+    assert obj["connections"] == 3
+
+
+# --------------------------------------------------------------------------
+# Filtered: a listener whose accept queue is full drops new SYNs, as a
+# firewall's DROP would; the connect times out.
+
+def test_filtered_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(0)
+    port = s.getsockname()[1]
+    fillers = []
+    try:
+        # Fill the accept queue (backlog 0 still takes one, sometimes two).
+        for _ in range(4):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+            fillers.append(f)
+        rc, text = probe(port, "--timeout", "1s")
+        if "model        filtered (timeout)" not in text:
+            pytest.skip("this kernel still accepted on a full queue: %s" % text)
+        assert rc == 2
+        assert "no answer to the connection within 1000 ms: a firewall drops it" in text
+    finally:
+        for f in fillers:
+            f.close()
+        s.close()
