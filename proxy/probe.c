@@ -468,11 +468,12 @@ static void judge(struct probe *p)
 		        pp->other_port);
 	else if (r->model == PROBE_PLAIN && p->expect == EXPECT_IMPLICIT)
 		finding(r, "plaintext-on-implicit-port", "%d expects implicit TLS; this server "
-		        "answered %s %s: clients configured for SSL/TLS on %d will fail%s",
-		        port, p->proto->id == CFG_PROTO_HTTP ? "in plaintext" : "a plaintext",
-		        p->proto->id == CFG_PROTO_HTTP ? "HTTP" :
-		        p->proto->id == CFG_PROTO_LDAP ? "LDAP request" : "greeting", port,
-		        r->starttls_offered == 1 ? "" : ", and it offers no STARTTLS either");
+		        "answered %s %s%s: clients configured for SSL/TLS on %d will fail%s",
+		        port, p->proto->id == CFG_PROTO_HTTP ? "in plaintext" : "a plaintext", P,
+		        p->proto->id == CFG_PROTO_HTTP ? "" :
+		        p->proto->id == CFG_PROTO_LDAP ? " request" : " greeting", port,
+		        p->proto->starttls == NULL || r->starttls_offered == 1 ? ""
+		        : ", and it offers no STARTTLS either");
 	else if (r->model == PROBE_IMPLICIT_TLS && p->expect == EXPECT_STARTTLS)
 		finding(r, "implicit-tls-on-starttls-port", "%d is %s, where clients connect in "
 		        "plaintext and then send STARTTLS, but this server expects TLS at once: "
@@ -525,7 +526,11 @@ static void judge(struct probe *p)
 	if (!r->name_matches)
 		finding(r, "cert-name-mismatch", "certificate for %s does not name %s: clients "
 		        "that check the name will refuse it", cert_name(r), r->name);
-	if (!r->cert.verified)
+	if (r->cert.not_before > r->now)
+		finding(r, "cert-not-yet-valid", "certificate for %s is not valid before %lld "
+		        "(seconds since 1970): check the server's clock or the certificate",
+		        cert_name(r), (long long)r->cert.not_before);
+	if (!r->cert.verified && !r->cert.verify_dates_only)
 		finding(r, "cert-untrusted", "certificate chain does not verify against %s: %s",
 		        r->cafile ? r->cafile : "the system store", r->cert.verify_error);
 	if (strcmp(r->cert.key_type, "RSA") == 0 && r->cert.key_bits < 2048)

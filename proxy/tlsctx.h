@@ -189,6 +189,9 @@ struct tlsctx_cert_info {
 	int key_bits;
 	int verified;         /* chain and name verified against the CA file */
 	char verify_error[128];   /* why not, when !verified */
+	int verify_dates_only;    /* !verified only for the leaf's dates
+	                             (expired, not yet valid): chain and
+	                             signatures are fine */
 };
 
 /* tlsctx_peer_cert(tc, info): fill info from the certificate the peer

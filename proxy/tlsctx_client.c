@@ -312,6 +312,10 @@ int tlsctx_peer_cert(const struct tlsconn *tc, struct tlsctx_cert_info *info)
 	key_of(x, info);
 	v = SSL_get_verify_result(ssl);
 	info->verified = v == X509_V_OK;
+	/* Verification stops at its first error, and a leaf's dates are
+	 * checked after the chain and its signatures. */
+	info->verify_dates_only = v == X509_V_ERR_CERT_HAS_EXPIRED ||
+	                          v == X509_V_ERR_CERT_NOT_YET_VALID;
 	if (!info->verified)
 		snprintf(info->verify_error, sizeof(info->verify_error), "%s",
 		         X509_verify_cert_error_string(v));

@@ -158,7 +158,8 @@ def test_plain_http_on_443(modes):
     assert rc == 1, text
     assert obj["model"] == "plain"
     assert ids(obj) == ["plaintext-on-implicit-port"]
-    assert "443 expects implicit TLS; this server answered in plaintext HTTP" in text
+    assert ("443 expects implicit TLS; this server answered in plaintext HTTP: clients "
+            "configured for SSL/TLS on 443 will fail [") in text
 
 
 def test_plain_http_on_80_without_redirect(modes):
@@ -403,6 +404,11 @@ def test_dovecot(dovecot_tls, ca, proto, as_port, implicit):
         assert "%d offers no STARTTLS: passwords and messages cross the network in clear" \
             % as_port in text
         assert obj["tls"] is False and obj["certificate"] is None
+        rc, text, obj = both(port, "--as-port", str(implicit))
+        assert rc == 1 and ids(obj) == ["plaintext-on-implicit-port"]
+        assert ("%d expects implicit TLS; this server answered a plaintext %s greeting: "
+                "clients configured for SSL/TLS on %d will fail, and it offers no STARTTLS "
+                "either" % (implicit, proto.upper(), implicit)) in text
         return
     assert obj["model"] == "starttls" and obj["starttls_offered"] is True
     assert obj["tls_versions"]["TLSv1.2"] is True and obj["certificate"]["verified"] is True
@@ -474,13 +480,17 @@ def test_old_tls_versions_and_expired_certificate(certs, ca):
     s = OldTLSServer(certs.expired)
     try:
         rc, text, obj = both(s.port, "--protocol", "http", "--as-port", "443", *ca)
+        # Without the CA the chain does not verify either.
+        rc2, text2, obj2 = both(s.port, "--protocol", "http", "--sni", "localhost")
     finally:
         s.stop()
     assert rc == 1, text
     assert obj["model"] == "implicit-tls" and obj["tls_version"] == "TLSv1.2"
     assert obj["tls_versions"] == {"TLSv1.0": True, "TLSv1.1": True, "TLSv1.2": True,
                                    "TLSv1.3": False}
-    assert ids(obj) == ["cert-expired", "cert-untrusted", "tls10-accepted", "tls11-accepted"]
+    # The chain is fine but for the leaf's dates: one finding, not two.
+    assert ids(obj) == ["cert-expired", "tls10-accepted", "tls11-accepted"]
+    assert "cert-untrusted" in ids(obj2) and "cert-expired" in ids(obj2)
     assert "TLS 1.0 accepted: disable it" in text and "TLS 1.1 accepted: disable it" in text
     assert "certificate for localhost expired " in text
     assert obj["certificate"]["days_left"] < -2000
