@@ -442,6 +442,7 @@ static void verification(struct tlsctx *srv)
 	CHECK(contains(p.why_c, "self signed certificate in certificate chain"));
 	CHECK(cert && !ci.verified && strcmp(ci.subject_cn, HOST) == 0);
 	CHECK(contains(ci.verify_error, "self signed certificate in certificate chain"));
+	CHECK(!ci.verify_dates_only);
 	/* The server hears the client's alert. */
 	CHECK(p.rs == TLSCTX_ERROR);
 	CHECK(contains(p.why_s, "client sent alert"));
