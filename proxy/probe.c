@@ -105,6 +105,13 @@ static const char *upper(const struct proto *pr)
 	}
 }
 
+/* What client settings call the upgrade (POP3's STLS is "STARTTLS" there
+ * too); LDAP's is the StartTLS operation. */
+static const char *verb(const struct proto *pr)
+{
+	return pr && pr->id == CFG_PROTO_LDAP ? "StartTLS" : "STARTTLS";
+}
+
 /* A new connection, within the budget: 0, or a PROBE_IO_* result (io is
  * closed then). */
 static int dial(struct probe *p, struct probe_io *io)
@@ -462,16 +469,16 @@ static void judge(struct probe *p)
 	long days;
 
 	if (r->model == PROBE_STARTTLS && p->expect == EXPECT_IMPLICIT)
-		finding(r, "starttls-on-implicit-port", "%d speaks plaintext %s with STARTTLS: "
+		finding(r, "starttls-on-implicit-port", "%d speaks plaintext %s with %s: "
 		        "clients configured for SSL/TLS on %d will fail; either enable implicit "
-		        "TLS on %d or set clients to STARTTLS on %d", port, P, port, port,
-		        pp->other_port);
+		        "TLS on %d or set clients to STARTTLS on %d", port, P, verb(p->proto), port,
+		        port, pp->other_port);
 	else if (r->model == PROBE_PLAIN && p->expect == EXPECT_IMPLICIT)
 		finding(r, "plaintext-on-implicit-port", "%d expects implicit TLS; this server "
 		        "answered %s %s%s: clients configured for SSL/TLS on %d will fail%s",
 		        port, p->proto->id == CFG_PROTO_HTTP ? "in plaintext" : "a plaintext", P,
 		        p->proto->id == CFG_PROTO_HTTP ? "" :
-		        p->proto->id == CFG_PROTO_LDAP ? " request" : " greeting", port,
+		        p->proto->id == CFG_PROTO_LDAP ? " response" : " greeting", port,
 		        p->proto->starttls == NULL || r->starttls_offered == 1 ? ""
 		        : ", and it offers no STARTTLS either");
 	else if (r->model == PROBE_IMPLICIT_TLS && p->expect == EXPECT_STARTTLS)
@@ -493,8 +500,9 @@ static void judge(struct probe *p)
 			finding(r, "no-tls", "25 offers no STARTTLS: mail from other servers arrives "
 			        "in clear");
 		else
-			finding(r, "no-tls", "%d offers no STARTTLS: passwords and messages cross the "
-			        "network in clear; enable STARTTLS%s", port,
+			finding(r, "no-tls", "%d offers no %s: passwords and %s cross the network "
+			        "in clear; enable %s%s", port, verb(p->proto),
+			        p->proto->id == CFG_PROTO_LDAP ? "entries" : "messages", verb(p->proto),
 			        pp && pp->other_port ? " here, or use implicit TLS" : "");
 	} else if (r->model == PROBE_OTHER && p->proto && pp) {
 		finding(r, "unexpected-service", "%d is %s, but %s answered", port, pp->service,

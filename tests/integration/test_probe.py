@@ -523,3 +523,38 @@ def test_filtered_port():
         for f in fillers:
             f.close()
         s.close()
+
+
+# --------------------------------------------------------------------------
+# Plaintext-only servers of their own: slapd without TLS, opensmtpd without
+# TLS.
+
+def test_slapd_without_tls(slapd):
+    rc, text, obj = both(slapd.port, "--as-port", "389")
+    assert rc == 1, text
+    assert obj["model"] == "plain" and obj["protocol"] == "ldap"
+    assert obj["starttls_offered"] is False
+    assert ids(obj) == ["no-tls"]
+    assert "389 offers no StartTLS: passwords and entries cross the network in clear" in text
+    rc, text, obj = both(slapd.port, "--as-port", "636")
+    assert rc == 1, text
+    assert obj["model"] == "plain" and obj["connections"] == 2
+    assert ids(obj) == ["plaintext-on-implicit-port"]
+    assert "636 expects implicit TLS; this server answered a plaintext LDAP response" in text
+
+
+def test_opensmtpd_without_tls(smtpd):
+    rc, text, obj = both(smtpd.port, "--as-port", "25")
+    assert rc == 1, text
+    assert obj["model"] == "plain" and obj["greeting"].startswith("220 ")
+    assert ids(obj) == ["no-tls"]
+    assert "25 offers no STARTTLS: mail from other servers arrives in clear" in text
+    rc, text, obj = both(smtpd.port, "--as-port", "465")
+    assert rc == 1, text
+    assert ("465 expects implicit TLS; this server answered a plaintext SMTP greeting: "
+            "clients configured for SSL/TLS on 465 will fail, and it offers no STARTTLS "
+            "either") in text
+    # Unknown port: the banner names the protocol, and the dialogue follows.
+    rc, text, obj = both(smtpd.port)
+    assert obj["protocol"] == "smtp" and obj["protocol_from"] == "banner"
+    assert obj["model"] == "plain" and obj["starttls_offered"] is False
