@@ -30,6 +30,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (m.oid != NULL && (m.oid < data ||
 		    m.oid + m.oid_len > data + m.len))
 			abort();
+		if (m.body == NULL || m.body < data || m.body + m.body_len > data + m.len)
+			abort();
+		/* The response readers of `portier probe`, on any op. */
+		{
+			unsigned code;
+			(void)ber_ldap_code(&m, &code);
+			if (ber_ldap_entry_has(&m, "supportedExtension",
+			    "1.3.6.1.4.1.1466.20037") > 1)
+				abort();
+		}
 		if (ber_ldap_read(data, m.len - 1, max, &m2) != 0)
 			abort();
 		/* A response to it reads back (an op | 1 of 0x77 would
