@@ -238,6 +238,7 @@ static int converse(struct probe *p, struct probe_io *io, long long until)
 		r->starttls_offered = t->caps.starttls;
 		if (t->caps.starttls)
 			snprintf(r->tls_error, sizeof(r->tls_error), "%s", t->why);
+		probe_talk_bye(io, p->proto->id, soon(p, 200));
 		return 0;
 	}
 	r->starttls_offered = 1;
@@ -293,15 +294,21 @@ static void server_first_run(struct probe *p, struct probe_io *io, long long unt
 		return;
 	}
 	keep_greeting(p, io->in, io->len);
+	/* A banner that names another protocol settles it; one that names
+	 * none (an SMTP 554 refusal) is for the protocol's reader to judge. */
 	named = probe_banner(io->in, io->len);
-	if (named == NULL || strcmp(named, p->proto->name) != 0) {
+	if (named != NULL && strcmp(named, p->proto->name) != 0) {
 		r->model = PROBE_OTHER;
 		r->protocol = named;
 		r->protocol_from = named ? "banner" : r->protocol_from;
 		return;
 	}
-	if (probe_talk_greeting(io, p->proto->id, &p->talk, p->deadline) != 0) {
-		r->model = PROBE_OTHER;
+	if ((k = probe_talk_greeting(io, p->proto->id, &p->talk, p->deadline)) != 0) {
+		/* A refusal (SMTP 554) is still the protocol in plaintext. */
+		r->model = k == PROBE_TALK_REFUSED ? PROBE_PLAIN : k == -1 ? PROBE_ERROR
+		           : PROBE_OTHER;
+		if (r->model == PROBE_OTHER)   /* not what the port suggested */
+			r->protocol = r->protocol_from = NULL;
 		snprintf(r->error, sizeof(r->error), "%s", p->talk.why[0] ? p->talk.why :
 		         "the greeting is not understood");
 		return;
@@ -479,8 +486,8 @@ static void judge(struct probe *p)
 		        port, p->proto->id == CFG_PROTO_HTTP ? "in plaintext" : "a plaintext", P,
 		        p->proto->id == CFG_PROTO_HTTP ? "" :
 		        p->proto->id == CFG_PROTO_LDAP ? " response" : " greeting", port,
-		        p->proto->starttls == NULL || r->starttls_offered == 1 ? ""
-		        : ", and it offers no STARTTLS either");
+		        p->proto->starttls != NULL && r->starttls_offered == 0 ?
+		        ", and it offers no STARTTLS either" : "");
 	else if (r->model == PROBE_IMPLICIT_TLS && p->expect == EXPECT_STARTTLS)
 		finding(r, "implicit-tls-on-starttls-port", "%d is %s, where clients connect in "
 		        "plaintext and then send STARTTLS, but this server expects TLS at once: "
@@ -697,8 +704,6 @@ static int run(struct probe *p, const char *target)
 	}
 	p->deadline = probe_io_now() + p->timeout_ms;
 	classify(p);
-	if (r->protocol == NULL && p->proto != NULL)
-		r->protocol = p->proto->name;
 	if (r->tls)
 		versions(p);
 	r->elapsed_ms = (long)(probe_io_now() - start);

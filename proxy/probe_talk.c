@@ -45,7 +45,7 @@ int probe_talk_greeting(struct probe_io *io, enum cfg_proto proto, struct probe_
 	case CFG_PROTO_SMTP:
 		if (r.code != 220) {
 			snprintf(t->why, sizeof(t->why), "the server refused with %d", r.code);
-			return -1;
+			return PROBE_TALK_REFUSED;
 		}
 		return 0;
 	case CFG_PROTO_IMAP:

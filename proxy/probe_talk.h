@@ -22,10 +22,12 @@ struct probe_talk {
 };
 
 #define PROBE_TALK_NOT_PROTO (-4)    /* the bytes are not this protocol */
+#define PROBE_TALK_REFUSED (-5)      /* the protocol, saying no (SMTP 554) */
 
 /* probe_talk_greeting(io, proto, t, deadline): read a server-first
- * protocol's greeting into t->greeting. 0; PROBE_TALK_NOT_PROTO (also on
- * an end of stream); PROBE_IO_TIMEOUT; -1. */
+ * protocol's greeting into t->greeting. 0; PROBE_TALK_REFUSED (t->why
+ * says how); PROBE_TALK_NOT_PROTO (also on an end of stream);
+ * PROBE_IO_TIMEOUT; -1. */
 int probe_talk_greeting(struct probe_io *io, enum cfg_proto proto, struct probe_talk *t,
                         long long deadline);
 

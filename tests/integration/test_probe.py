@@ -558,3 +558,41 @@ def test_opensmtpd_without_tls(smtpd):
     rc, text, obj = both(smtpd.port)
     assert obj["protocol"] == "smtp" and obj["protocol_from"] == "banner"
     assert obj["model"] == "plain" and obj["starttls_offered"] is False
+
+
+def test_smtp_refusal_on_465():
+    s = BannerServer(b"554 5.3.2 mx.example.org no service for you\r\n")
+    try:
+        rc, text, obj = both(s.port, "--as-port", "465")
+    finally:
+        s.stop()
+    assert rc == 1, text
+    assert obj["model"] == "plain" and obj["protocol"] == "smtp"
+    assert obj["error"] == "the server refused with 554"
+    assert ids(obj) == ["plaintext-on-implicit-port"]
+    # Whether it offers STARTTLS is not known: not claimed either way.
+    assert "offers no STARTTLS" not in text and obj["starttls_offered"] is None
+
+
+def test_ipv6_target_closed():
+    s = socket.socket(socket.AF_INET6)
+    s.bind(("::1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cp = harness.run([harness.PORTIER_BIN, "probe", "--json", "[::1]:%d" % port])
+    assert cp.returncode == 2, cp.out + cp.err
+    obj = json.loads(cp.out)
+    assert obj["host"] == "::1" and obj["model"] == "closed"
+
+
+def test_unknown_banner_on_imaps():
+    s = BannerServer(b"hello there\r\n")
+    try:
+        rc, text, obj = both(s.port, "--as-port", "993")
+    finally:
+        s.stop()
+    assert rc == 1, text
+    assert obj["model"] == "other" and obj["protocol"] is None
+    assert obj["greeting"] == "hello there"
+    assert ids(obj) == ["unexpected-service"]
+    assert "993 is IMAPS, but something else answered" in text
