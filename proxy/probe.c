@@ -159,23 +159,25 @@ static void keep_greeting(struct probe *p, const uint8_t *b, size_t n)
 }
 
 /* Handshake on io (version 0: any); fills the session and certificate
- * when record. 0 or -1 (reason in res->tls_error, *not_tls). */
+ * when record. 0, or -1 / PROBE_IO_TIMEOUT (reason in res->tls_error,
+ * *not_tls). */
 static int handshake(struct probe *p, struct probe_io *io, uint16_t version, int record,
                      int *not_tls)
 {
 	struct probe_result *r = p->res;
 	struct tlsctx_session s;
 	char err[256];
+	int k;
 
-	if (probe_io_tls(io, p->tls, p->sni_sent, version, p->deadline, err, sizeof(err),
-	                 not_tls) != 0) {
+	if ((k = probe_io_tls(io, p->tls, p->sni_sent, version, p->deadline, err, sizeof(err),
+	                      not_tls)) != 0) {
 		if (record)
 			snprintf(r->tls_error, sizeof(r->tls_error), "%s", err);
 		if (record && tlsctx_peer_cert(io->tc, &r->cert) == 0) {
 			r->have_cert = 1;
 			r->name_matches = tlsctx_peer_name_matches(io->tc, r->name) == 1;
 		}
-		return -1;
+		return k;
 	}
 	if (!record)
 		return 0;
@@ -248,25 +250,36 @@ static int converse(struct probe *p, struct probe_io *io, long long until)
 	return 0;
 }
 
-/* Try TLS at once on io: the model is implicit TLS when it works. 1 done
- * (model set), 0 the server did not speak TLS (caller decides). */
+/* Try TLS at once on io: the model is implicit TLS when it works (or
+ * the server answered in TLS, an alert). 1 done; 0 the server answered
+ * something else, or closed; PROBE_IO_TIMEOUT it stayed silent. */
 static int try_implicit(struct probe *p, struct probe_io *io)
 {
-	int not_tls = 0;
+	int not_tls = 0, k;
 
-	if (handshake(p, io, 0, 1, &not_tls) == 0 || io->tls_spoken) {
+	if ((k = handshake(p, io, 0, 1, &not_tls)) == 0 || io->tls_spoken) {
 		p->res->model = PROBE_IMPLICIT_TLS;
 		return 1;
 	}
-	return 0;
+	return k == PROBE_IO_TIMEOUT ? k : 0;
+}
+
+/* A server that accepted the connection, then answered neither in its
+ * protocol nor in TLS: it cannot be told what it is. */
+static void silent(struct probe *p, const char *what)
+{
+	p->res->model = PROBE_ERROR;
+	snprintf(p->res->error, sizeof(p->res->error), "the server accepted the connection, "
+	         "then said nothing: %s%s%sno answer to a TLS ClientHello, within %ld ms",
+	         what ? "no " : "", what ? what : "", what ? ", and " : "", p->timeout_ms);
 }
 
 /* How long a STARTTLS port's server may take to greet, or a plaintext
- * server to answer, before the probe tries TLS: half the time left, at
- * least 2 s. */
+ * server to answer, before the probe tries TLS: half the time left, so
+ * that the ClientHello has the other half. */
 static long long patience(const struct probe *p)
 {
-	return soon(p, left(p) / 2 > 2000 ? left(p) / 2 : 2000);
+	return soon(p, left(p) / 2);
 }
 
 /* A server-first protocol on io, its greeting awaited until until. */
@@ -280,7 +293,9 @@ static void server_first_run(struct probe *p, struct probe_io *io, long long unt
 		if (k == PROBE_IO_TIMEOUT && left(p) > 0) {
 			/* Silent: it waits for us, which is what a TLS server
 			 * does. */
-			if (!try_implicit(p, io)) {
+			if ((k = try_implicit(p, io)) == PROBE_IO_TIMEOUT) {
+				silent(p, "greeting");
+			} else if (k == 0) {
 				r->model = PROBE_OTHER;
 				snprintf(r->error, sizeof(r->error), "no greeting, and no TLS: %s",
 				         r->tls_error);
@@ -341,7 +356,9 @@ static void unknown_run(struct probe *p, struct probe_io *io)
 		else
 			r->model = PROBE_OTHER;
 	} else if (k == PROBE_IO_TIMEOUT && left(p) > 0) {
-		if (!try_implicit(p, io)) {
+		if ((k = try_implicit(p, io)) == PROBE_IO_TIMEOUT) {
+			silent(p, "banner");
+		} else if (k == 0) {
 			r->model = PROBE_OTHER;
 			snprintf(r->error, sizeof(r->error), "no banner, and no TLS: %s",
 			         r->tls_error);
@@ -363,8 +380,12 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 	int k;
 
 	if (p->expect == EXPECT_IMPLICIT || p->expect == EXPECT_UNKNOWN) {
-		if (try_implicit(p, io))
+		if ((k = try_implicit(p, io)) == 1)
 			return;
+		if (k == PROBE_IO_TIMEOUT) {
+			silent(p, NULL);
+			return;
+		}
 		probe_io_close(io);
 		if (left(p) == 0) {
 			snprintf(r->error, sizeof(r->error), "no TLS (%s), and no time left",
@@ -396,7 +417,9 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 		unreachable(p, k);
 		return;
 	}
-	if (!try_implicit(p, &io2)) {
+	if ((k = try_implicit(p, &io2)) == PROBE_IO_TIMEOUT) {
+		silent(p, "plaintext answer");
+	} else if (k == 0) {
 		r->model = PROBE_OTHER;
 		snprintf(r->error, sizeof(r->error), "neither plaintext %s nor TLS (%s)",
 		         upper(p->proto), r->tls_error);

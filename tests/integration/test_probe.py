@@ -127,7 +127,7 @@ def test_starttls_on_implicit_port(modes, ca, name, port, other, word):
 
 def test_implicit_tls_on_starttls_port(modes, ca):
     # A server-first protocol's greeting is awaited for half the time
-    # left (2 s at least), then a ClientHello goes out.
+    # left, then a ClientHello goes out.
     rc, text, obj = both(modes.port("smtps"), "--as-port", "587", "--timeout", "5s", *ca)
     assert rc == 1, text
     assert obj["model"] == "implicit-tls" and obj["protocol"] == "smtp"
@@ -202,6 +202,9 @@ def test_usage_errors():
 # A server that is not TLS nor a known protocol: an SSH-like banner.
 
 class BannerServer:
+    """Sends banner on each connection, then stays silent until the client
+    closes. One connection at a time."""
+
     def __init__(self, banner):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -225,11 +228,18 @@ class BannerServer:
                 return
             with c:
                 c.sendall(self.banner)
-                c.settimeout(2 * harness.SLOW)
-                try:
-                    c.recv(100)
-                except OSError:
-                    pass
+                c.settimeout(0.1)
+                # Reads what comes, answering nothing, until the client
+                # goes (or 10 s): silent, not closing.
+                for _ in range(int(100 * harness.SLOW)):
+                    try:
+                        if not c.recv(4096):
+                            break
+                    except socket.timeout:
+                        if self.done.is_set():
+                            break
+                    except OSError:
+                        break
 
     def stop(self):
         self.done.set()
@@ -596,3 +606,21 @@ def test_unknown_banner_on_imaps():
     assert obj["greeting"] == "hello there"
     assert ids(obj) == ["unexpected-service"]
     assert "993 is IMAPS, but something else answered" in text
+
+
+@pytest.mark.parametrize("as_port", ["143", "993", "443", None])
+def test_silent_server_is_bounded_by_timeout(as_port):
+    import time
+    s = BannerServer(b"")   # accepts, says nothing, waits for the client
+    args = ["--timeout", "2s"] + (["--as-port", as_port] if as_port else [])
+    try:
+        t0 = time.monotonic()
+        rc, obj = probe_json(s.port, *args)
+        took = time.monotonic() - t0
+    finally:
+        s.stop()
+    assert rc == 2, obj
+    assert obj["model"] == "error"
+    assert "then said nothing" in obj["error"] and "within 2000 ms" in obj["error"]
+    assert obj["elapsed_ms"] <= 2000 + 300 * harness.SLOW
+    assert took < 2 + 3 * harness.SLOW
