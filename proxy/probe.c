@@ -8,14 +8,11 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-/* What the port is supposed to speak, from the port or the options. */
-enum expect { EXPECT_UNKNOWN, EXPECT_IMPLICIT, EXPECT_STARTTLS, EXPECT_PLAIN };
 
 struct probe {
 	/* options */
@@ -27,7 +24,7 @@ struct probe {
 	const struct proto *proto;        /* NULL: not known (yet) */
 	const struct proto_port *pp;      /* the judged port's entry, or NULL */
 	int judged_port;
-	enum expect expect;
+	enum probe_expect expect;
 	struct tlsctx *tls;
 	const char *sni_sent;
 	long long deadline;
@@ -54,28 +51,6 @@ const char *probe_model_name(enum probe_model m)
 	return (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : "error";
 }
 
-long probe_days_left(const struct probe_result *r)
-{
-	double secs = difftime(r->cert.not_after, r->now);
-
-	return (long)(secs >= 0 ? (secs + 43200) / 86400 : (secs - 43200) / 86400);
-}
-
-static void finding(struct probe_result *r, const char *id, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void finding(struct probe_result *r, const char *id, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (r->nfindings >= PROBE_MAX_FINDINGS)
-		return;
-	r->findings[r->nfindings].id = id;
-	va_start(ap, fmt);
-	vsnprintf(r->findings[r->nfindings].text, sizeof(r->findings[0].text), fmt, ap);
-	va_end(ap);
-	r->nfindings++;
-}
-
 static long long left(const struct probe *p)
 {
 	long long l = p->deadline - probe_io_now();
@@ -91,25 +66,6 @@ static long long soon(const struct probe *p, long long ms)
 static int server_first(enum cfg_proto id)
 {
 	return id == CFG_PROTO_SMTP || id == CFG_PROTO_IMAP || id == CFG_PROTO_POP3;
-}
-
-static const char *upper(const struct proto *pr)
-{
-	switch (pr ? pr->id : CFG_PROTO_TCP) {
-	case CFG_PROTO_SMTP: return "SMTP";
-	case CFG_PROTO_IMAP: return "IMAP";
-	case CFG_PROTO_POP3: return "POP3";
-	case CFG_PROTO_LDAP: return "LDAP";
-	case CFG_PROTO_HTTP: return "HTTP";
-	default:             return "TCP";
-	}
-}
-
-/* What client settings call the upgrade (POP3's STLS is "STARTTLS" there
- * too); LDAP's is the StartTLS operation. */
-static const char *verb(const struct proto *pr)
-{
-	return pr && pr->id == CFG_PROTO_LDAP ? "StartTLS" : "STARTTLS";
 }
 
 /* A new connection, within the budget: 0, or a PROBE_IO_* result (io is
@@ -379,7 +335,7 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 	struct probe_io io2;
 	int k;
 
-	if (p->expect == EXPECT_IMPLICIT || p->expect == EXPECT_UNKNOWN) {
+	if (p->expect == PROBE_EXPECT_IMPLICIT || p->expect == PROBE_EXPECT_UNKNOWN) {
 		if ((k = try_implicit(p, io)) == 1)
 			return;
 		if (k == PROBE_IO_TIMEOUT) {
@@ -399,7 +355,7 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 		if ((k = converse(p, &io2, p->deadline)) != 0) {
 			r->model = PROBE_OTHER;
 			snprintf(r->error, sizeof(r->error), "neither TLS (%s) nor plaintext %s",
-			         r->tls_error, upper(p->proto));
+			         r->tls_error, p->proto->name);
 		}
 		probe_io_close(&io2);
 		return;
@@ -410,7 +366,7 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 	probe_io_close(io);
 	if (left(p) == 0) {
 		snprintf(r->error, sizeof(r->error), "no plaintext %s answer in time",
-		         upper(p->proto));
+		         p->proto->name);
 		return;
 	}
 	if ((k = dial(p, &io2)) != 0) {
@@ -422,7 +378,7 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 	} else if (k == 0) {
 		r->model = PROBE_OTHER;
 		snprintf(r->error, sizeof(r->error), "neither plaintext %s nor TLS (%s)",
-		         upper(p->proto), r->tls_error);
+		         p->proto->name, r->tls_error);
 	}
 	probe_io_close(&io2);
 }
@@ -443,7 +399,7 @@ static void classify(struct probe *p)
 	else if (server_first(p->proto->id))
 		/* On an implicit port a plaintext server greets at once; a
 		 * STARTTLS port's server may take its time. */
-		server_first_run(p, &io, p->expect == EXPECT_IMPLICIT ? soon(p, GREET_WINDOW_MS)
+		server_first_run(p, &io, p->expect == PROBE_EXPECT_IMPLICIT ? soon(p, GREET_WINDOW_MS)
 		                 : patience(p));
 	else
 		client_first_run(p, &io);
@@ -480,100 +436,6 @@ static void versions(struct probe *p)
 		r->versions[v] = handshake(p, &io, (uint16_t)(0x0301 + v), 0, &not_tls) == 0;
 		probe_io_close(&io);
 	}
-}
-
-static const char *cert_name(const struct probe_result *r)
-{
-	if (r->cert.subject_cn[0])
-		return r->cert.subject_cn;
-	return r->cert.nsans ? r->cert.sans[0] : "(no name)";
-}
-
-/* What is wrong, in words a person can act on. */
-static void judge(struct probe *p)
-{
-	struct probe_result *r = p->res;
-	const struct proto_port *pp = p->pp;
-	int port = p->judged_port;
-	const char *P = upper(p->proto);
-	long days;
-
-	if (r->model == PROBE_STARTTLS && p->expect == EXPECT_IMPLICIT)
-		finding(r, "starttls-on-implicit-port", "%d speaks plaintext %s with %s: "
-		        "clients configured for SSL/TLS on %d will fail; either enable implicit "
-		        "TLS on %d or set clients to STARTTLS on %d", port, P, verb(p->proto), port,
-		        port, pp->other_port);
-	else if (r->model == PROBE_PLAIN && p->expect == EXPECT_IMPLICIT)
-		finding(r, "plaintext-on-implicit-port", "%d expects implicit TLS; this server "
-		        "answered %s %s%s: clients configured for SSL/TLS on %d will fail%s",
-		        port, p->proto->id == CFG_PROTO_HTTP ? "in plaintext" : "a plaintext", P,
-		        p->proto->id == CFG_PROTO_HTTP ? "" :
-		        p->proto->id == CFG_PROTO_LDAP ? " response" : " greeting", port,
-		        p->proto->starttls != NULL && r->starttls_offered == 0 ?
-		        ", and it offers no STARTTLS either" : "");
-	else if (r->model == PROBE_IMPLICIT_TLS && p->expect == EXPECT_STARTTLS)
-		finding(r, "implicit-tls-on-starttls-port", "%d is %s, where clients connect in "
-		        "plaintext and then send STARTTLS, but this server expects TLS at once: "
-		        "clients configured for STARTTLS on %d will time out or fail; either serve "
-		        "plaintext %s with STARTTLS on %d or set clients to SSL/TLS on %d", port,
-		        pp->service, port, P, port, pp->other_port);
-	else if (r->model == PROBE_IMPLICIT_TLS && p->expect == EXPECT_PLAIN)
-		finding(r, "implicit-tls-on-plain-port", "%d is plain %s, but this server expects "
-		        "TLS at once: %s:// URLs will fail; serve plaintext (a redirect to https://) "
-		        "on %d and TLS on %d", port, P, p->proto->name, port, pp->other_port);
-	else if (r->model == PROBE_PLAIN && p->proto && p->proto->id == CFG_PROTO_HTTP) {
-		if (r->http_status[0] && !(strncmp(r->http_location, "https://", 8) == 0))
-			finding(r, "http-no-redirect", "%d answers \"%s\" without a redirect to "
-			        "https://: visitors stay on plaintext HTTP", port, r->http_status);
-	} else if (r->model == PROBE_PLAIN && p->proto && r->starttls_offered == 0) {
-		if (p->proto->id == CFG_PROTO_SMTP && port == 25)
-			finding(r, "no-tls", "25 offers no STARTTLS: mail from other servers arrives "
-			        "in clear");
-		else
-			finding(r, "no-tls", "%d offers no %s: passwords and %s cross the network "
-			        "in clear; enable %s%s", port, verb(p->proto),
-			        p->proto->id == CFG_PROTO_LDAP ? "entries" : "messages", verb(p->proto),
-			        pp && pp->other_port ? " here, or use implicit TLS" : "");
-	} else if (r->model == PROBE_OTHER && p->proto && pp) {
-		finding(r, "unexpected-service", "%d is %s, but %s answered", port, pp->service,
-		        r->protocol ? r->protocol : "something else");
-	}
-	if (r->starttls_offered == 1 && r->starttls_required == 0)
-		finding(r, "starttls-not-required", "STARTTLS offered but not required: "
-		        "credentials can be sent in clear (%s)",
-		        p->proto->id == CFG_PROTO_SMTP ? "AUTH is offered before STARTTLS" :
-		        p->proto->id == CFG_PROTO_IMAP ? "no LOGINDISABLED before STARTTLS" :
-		        p->proto->id == CFG_PROTO_POP3 ? "USER or SASL offered before STLS" :
-		        "the directory answers searches before StartTLS");
-	if (!r->tls && r->tls_error[0] && (r->model == PROBE_IMPLICIT_TLS ||
-	                                   r->model == PROBE_STARTTLS || r->starttls_offered == 1))
-		finding(r, "tls-failed", "TLS did not work: %s", r->tls_error);
-	if (r->versions[0] == 1)
-		finding(r, "tls10-accepted", "TLS 1.0 accepted: disable it (RFC 8996)");
-	if (r->versions[1] == 1)
-		finding(r, "tls11-accepted", "TLS 1.1 accepted: disable it (RFC 8996)");
-	if (!r->have_cert)
-		return;
-	days = probe_days_left(r);
-	if (r->cert.not_after <= r->now)
-		finding(r, "cert-expired", "certificate for %s expired %ld days ago: renew it",
-		        cert_name(r), -days);
-	else if (days < 30)
-		finding(r, "cert-expiring", "certificate for %s expires in %ld days: renew it",
-		        cert_name(r), days);
-	if (!r->name_matches)
-		finding(r, "cert-name-mismatch", "certificate for %s does not name %s: clients "
-		        "that check the name will refuse it", cert_name(r), r->name);
-	if (r->cert.not_before > r->now)
-		finding(r, "cert-not-yet-valid", "certificate for %s is not valid before %lld "
-		        "(seconds since 1970): check the server's clock or the certificate",
-		        cert_name(r), (long long)r->cert.not_before);
-	if (!r->cert.verified && !r->cert.verify_dates_only)
-		finding(r, "cert-untrusted", "certificate chain does not verify against %s: %s",
-		        r->cafile ? r->cafile : "the system store", r->cert.verify_error);
-	if (strcmp(r->cert.key_type, "RSA") == 0 && r->cert.key_bits < 2048)
-		finding(r, "weak-key", "certificate key is RSA %d bits: use 2048 or more, or EC",
-		        r->cert.key_bits);
 }
 
 static void usage(FILE *out)
@@ -652,7 +514,7 @@ static void expectations(struct probe *p)
 	const struct proto_port *pp = NULL;
 	const struct proto *pr = proto_of_port(p->judged_port, &pp);
 
-	p->expect = EXPECT_UNKNOWN;
+	p->expect = PROBE_EXPECT_UNKNOWN;
 	p->pp = NULL;
 	if (p->proto == NULL) {
 		p->proto = pr;
@@ -662,8 +524,8 @@ static void expectations(struct probe *p)
 	if (pr == NULL || pr != p->proto)
 		return;
 	p->pp = pp;
-	p->expect = pp->implicit ? EXPECT_IMPLICIT
-	            : pr->id == CFG_PROTO_HTTP ? EXPECT_PLAIN : EXPECT_STARTTLS;
+	p->expect = pp->implicit ? PROBE_EXPECT_IMPLICIT
+	            : pr->id == CFG_PROTO_HTTP ? PROBE_EXPECT_PLAIN : PROBE_EXPECT_STARTTLS;
 }
 
 static int run(struct probe *p, const char *target)
@@ -732,7 +594,7 @@ static int run(struct probe *p, const char *target)
 	r->elapsed_ms = (long)(probe_io_now() - start);
 	if (r->model == PROBE_ERROR || r->model == PROBE_CLOSED || r->model == PROBE_FILTERED)
 		return 2;
-	judge(p);
+	probe_judge(r, p->proto, p->pp, p->expect);
 	return r->nfindings ? 1 : 0;
 }
 

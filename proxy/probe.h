@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "tlsctx.h"
 
@@ -10,9 +12,10 @@
  * `portier probe HOST:PORT`: connect to any server, say how it uses TLS on
  * that port (implicit, STARTTLS, none), what TLS it speaks and what
  * certificate it shows, and what is wrong with that, in words a person
- * can act on. probe.c runs the probe and judges; probe_talk.c speaks each
- * protocol up to TLS; probe_io.c is the socket with deadlines;
- * probe_report.c prints the result for people or as JSON.
+ * can act on. probe.c runs the probe; probe_judge.c judges what it
+ * found; probe_talk.c speaks each protocol up to TLS; probe_io.c is the
+ * socket with deadlines; probe_report.c prints the result for people or
+ * as JSON.
  */
 
 /* How the port uses TLS. */
@@ -67,6 +70,25 @@ struct probe_result {
 	time_t now;
 };
 
+/* What the port is supposed to speak, from the port or the options. */
+enum probe_expect {
+	PROBE_EXPECT_UNKNOWN,   /* no well-known port of the protocol */
+	PROBE_EXPECT_IMPLICIT,  /* 993, 443 ... */
+	PROBE_EXPECT_STARTTLS,  /* 143, 587 ... */
+	PROBE_EXPECT_PLAIN      /* 80 */
+};
+
+struct proto;
+struct proto_port;
+
+/* probe_judge(r, proto, pp, expect): add to r the findings of what it
+ * holds: a model that is not the one expect says port r->judged_port
+ * (whose entry is pp, NULL when none) should have, no TLS, STARTTLS not
+ * required, old TLS versions, and the certificate's dates, name, chain and
+ * key (probe_judge.c). proto may be NULL (unknown). */
+void probe_judge(struct probe_result *r, const struct proto *proto,
+                 const struct proto_port *pp, enum probe_expect expect);
+
 /* probe_main(argc, argv): `portier probe ...` (argv[0] is "probe").
  * Returns the exit status: 0 no finding, 1 findings, 2 not probed. */
 int probe_main(int argc, char **argv);
@@ -78,8 +100,8 @@ long probe_days_left(const struct probe_result *r);
 /* probe_model_name(m): "implicit-tls", "filtered" ... */
 const char *probe_model_name(enum probe_model m);
 
-/* probe_report_text(r, out), probe_report_json(r, out): print r. */
-#include <stdio.h>
+/* probe_report_text(r, out), probe_report_json(r, out): print r
+ * (probe_report.c). */
 void probe_report_text(const struct probe_result *r, FILE *out);
 void probe_report_json(const struct probe_result *r, FILE *out);
 

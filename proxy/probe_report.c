@@ -37,6 +37,8 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 		fprintf(out, "  %s (guessed from port %d)", r->protocol, r->judged_port);
 	else if (r->protocol)
 		fprintf(out, "  %s (from the %s)", r->protocol, r->protocol_from ? r->protocol_from : "?");
+	else if (r->model != PROBE_CLOSED && r->model != PROBE_FILTERED)
+		fprintf(out, "  (protocol unknown)");
 	fprintf(out, "\n");
 	fprintf(out, "  model        %s%s\n", r->model == PROBE_FILTERED ? "filtered (timeout)" :
 	        probe_model_name(r->model), r->model == PROBE_STARTTLS && r->starttls_required >= 0

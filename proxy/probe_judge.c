@@ -1,0 +1,143 @@
+#include "probe.h"
+#include "proto.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The judgement of `portier probe`: from what a probe learned, the
+ * findings, each in words a person can act on and with a stable id. */
+
+long probe_days_left(const struct probe_result *r)
+{
+	double secs = difftime(r->cert.not_after, r->now);
+
+	return (long)(secs >= 0 ? (secs + 43200) / 86400 : (secs - 43200) / 86400);
+}
+
+static void finding(struct probe_result *r, const char *id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void finding(struct probe_result *r, const char *id, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->nfindings >= PROBE_MAX_FINDINGS)
+		return;
+	r->findings[r->nfindings].id = id;
+	va_start(ap, fmt);
+	vsnprintf(r->findings[r->nfindings].text, sizeof(r->findings[0].text), fmt, ap);
+	va_end(ap);
+	r->nfindings++;
+}
+
+static const char *upper(const struct proto *pr)
+{
+	switch (pr ? pr->id : CFG_PROTO_TCP) {
+	case CFG_PROTO_SMTP: return "SMTP";
+	case CFG_PROTO_IMAP: return "IMAP";
+	case CFG_PROTO_POP3: return "POP3";
+	case CFG_PROTO_LDAP: return "LDAP";
+	case CFG_PROTO_HTTP: return "HTTP";
+	default:             return "TCP";
+	}
+}
+
+/* What client settings call the upgrade (POP3's STLS is "STARTTLS" there
+ * too); LDAP's is the StartTLS operation. */
+static const char *verb(const struct proto *pr)
+{
+	return pr && pr->id == CFG_PROTO_LDAP ? "StartTLS" : "STARTTLS";
+}
+
+static const char *cert_name(const struct probe_result *r)
+{
+	if (r->cert.subject_cn[0])
+		return r->cert.subject_cn;
+	return r->cert.nsans ? r->cert.sans[0] : "(no name)";
+}
+
+void probe_judge(struct probe_result *r, const struct proto *proto,
+                 const struct proto_port *pp, enum probe_expect expect)
+{
+	int port = r->judged_port;
+	const char *P = upper(proto);
+	long days;
+
+	if (r->model == PROBE_STARTTLS && expect == PROBE_EXPECT_IMPLICIT)
+		finding(r, "starttls-on-implicit-port", "%d speaks plaintext %s with %s: "
+		        "clients configured for SSL/TLS on %d will fail; either enable implicit "
+		        "TLS on %d or set clients to STARTTLS on %d", port, P, verb(proto), port,
+		        port, pp->other_port);
+	else if (r->model == PROBE_PLAIN && expect == PROBE_EXPECT_IMPLICIT)
+		finding(r, "plaintext-on-implicit-port", "%d expects implicit TLS; this server "
+		        "answered %s %s%s: clients configured for SSL/TLS on %d will fail%s",
+		        port, proto->id == CFG_PROTO_HTTP ? "in plaintext" : "a plaintext", P,
+		        proto->id == CFG_PROTO_HTTP ? "" :
+		        proto->id == CFG_PROTO_LDAP ? " response" : " greeting", port,
+		        proto->starttls != NULL && r->starttls_offered == 0 ?
+		        ", and it offers no STARTTLS either" : "");
+	else if (r->model == PROBE_IMPLICIT_TLS && expect == PROBE_EXPECT_STARTTLS)
+		finding(r, "implicit-tls-on-starttls-port", "%d is %s, where clients connect in "
+		        "plaintext and then send STARTTLS, but this server expects TLS at once: "
+		        "clients configured for STARTTLS on %d will time out or fail; either serve "
+		        "plaintext %s with STARTTLS on %d or set clients to SSL/TLS on %d", port,
+		        pp->service, port, P, port, pp->other_port);
+	else if (r->model == PROBE_IMPLICIT_TLS && expect == PROBE_EXPECT_PLAIN)
+		finding(r, "implicit-tls-on-plain-port", "%d is plain %s, but this server expects "
+		        "TLS at once: %s:// URLs will fail; serve plaintext (a redirect to https://) "
+		        "on %d and TLS on %d", port, P, proto->name, port, pp->other_port);
+	else if (r->model == PROBE_PLAIN && proto && proto->id == CFG_PROTO_HTTP) {
+		if (r->http_status[0] && !(strncmp(r->http_location, "https://", 8) == 0))
+			finding(r, "http-no-redirect", "%d answers \"%s\" without a redirect to "
+			        "https://: visitors stay on plaintext HTTP", port, r->http_status);
+	} else if (r->model == PROBE_PLAIN && proto && r->starttls_offered == 0) {
+		if (proto->id == CFG_PROTO_SMTP && port == 25)
+			finding(r, "no-tls", "25 offers no STARTTLS: mail from other servers arrives "
+			        "in clear");
+		else
+			finding(r, "no-tls", "%d offers no %s: passwords and %s cross the network "
+			        "in clear; enable %s%s", port, verb(proto),
+			        proto->id == CFG_PROTO_LDAP ? "entries" : "messages", verb(proto),
+			        pp && pp->other_port ? " here, or use implicit TLS" : "");
+	} else if (r->model == PROBE_OTHER && proto && pp) {
+		finding(r, "unexpected-service", "%d is %s, but %s answered", port, pp->service,
+		        r->protocol ? r->protocol : "something else");
+	}
+	if (r->starttls_offered == 1 && r->starttls_required == 0)
+		finding(r, "starttls-not-required", "STARTTLS offered but not required: "
+		        "credentials can be sent in clear (%s)",
+		        proto->id == CFG_PROTO_SMTP ? "AUTH is offered before STARTTLS" :
+		        proto->id == CFG_PROTO_IMAP ? "no LOGINDISABLED before STARTTLS" :
+		        proto->id == CFG_PROTO_POP3 ? "USER or SASL offered before STLS" :
+		        "the directory answers searches before StartTLS");
+	if (!r->tls && r->tls_error[0] && (r->model == PROBE_IMPLICIT_TLS ||
+	                                   r->model == PROBE_STARTTLS || r->starttls_offered == 1))
+		finding(r, "tls-failed", "TLS did not work: %s", r->tls_error);
+	if (r->versions[0] == 1)
+		finding(r, "tls10-accepted", "TLS 1.0 accepted: disable it (RFC 8996)");
+	if (r->versions[1] == 1)
+		finding(r, "tls11-accepted", "TLS 1.1 accepted: disable it (RFC 8996)");
+	if (!r->have_cert)
+		return;
+	days = probe_days_left(r);
+	if (r->cert.not_after <= r->now)
+		finding(r, "cert-expired", "certificate for %s expired %ld days ago: renew it",
+		        cert_name(r), -days);
+	else if (days < 30)
+		finding(r, "cert-expiring", "certificate for %s expires in %ld days: renew it",
+		        cert_name(r), days);
+	if (!r->name_matches)
+		finding(r, "cert-name-mismatch", "certificate for %s does not name %s: clients "
+		        "that check the name will refuse it", cert_name(r), r->name);
+	if (r->cert.not_before > r->now)
+		finding(r, "cert-not-yet-valid", "certificate for %s is not valid before %lld "
+		        "(seconds since 1970): check the server's clock or the certificate",
+		        cert_name(r), (long long)r->cert.not_before);
+	if (!r->cert.verified && !r->cert.verify_dates_only)
+		finding(r, "cert-untrusted", "certificate chain does not verify against %s: %s",
+		        r->cafile ? r->cafile : "the system store", r->cert.verify_error);
+	if (strcmp(r->cert.key_type, "RSA") == 0 && r->cert.key_bits < 2048)
+		finding(r, "weak-key", "certificate key is RSA %d bits: use 2048 or more, or EC",
+		        r->cert.key_bits);
+}
+

@@ -1,0 +1,226 @@
+/* The findings of `portier probe` from results made here: each mismatch
+ * of model and port, STARTTLS not required, old versions, certificate
+ * dates, name, chain and key, and what must not be said. */
+#include "check.h"
+#include "probe.h"
+#include "proto.h"
+
+#define DAY 86400
+
+static struct probe_result r;
+
+static void fresh(int port, enum probe_model model)
+{
+	memset(&r, 0, sizeof(r));
+	r.port = r.judged_port = port;
+	r.model = model;
+	r.starttls_offered = r.starttls_required = -1;
+	for (int v = 0; v < PROBE_NVERSIONS; v++)
+		r.versions[v] = -1;
+	r.now = 1700000000;
+}
+
+/* The port's own expectation, as probe.c works it out. */
+static void judge(void)
+{
+	const struct proto_port *pp;
+	const struct proto *pr = proto_of_port(r.judged_port, &pp);
+	enum probe_expect e = pp == NULL ? PROBE_EXPECT_UNKNOWN : pp->implicit ?
+	                      PROBE_EXPECT_IMPLICIT : pr->id == CFG_PROTO_HTTP ?
+	                      PROBE_EXPECT_PLAIN : PROBE_EXPECT_STARTTLS;
+
+	probe_judge(&r, pr, pp, e);
+}
+
+static int has(const char *id, const char *text)
+{
+	for (size_t i = 0; i < r.nfindings; i++)
+		if (strcmp(r.findings[i].id, id) == 0 &&
+		    (text == NULL || strstr(r.findings[i].text, text) != NULL))
+			return 1;
+	return 0;
+}
+
+static void good_cert(void)
+{
+	memset(&r.cert, 0, sizeof(r.cert));
+	r.have_cert = 1;
+	r.name_matches = 1;
+	r.name = "mail.example.org";
+	strcpy(r.cert.subject_cn, "mail.example.org");
+	r.cert.verified = 1;
+	r.cert.not_before = r.now - DAY;
+	r.cert.not_after = r.now + 90 * DAY;
+	strcpy(r.cert.key_type, "EC");
+	r.cert.key_bits = 256;
+}
+
+static void models(void)
+{
+	fresh(993, PROBE_STARTTLS);
+	r.starttls_offered = 1;
+	r.starttls_required = 1;
+	judge();
+	CHECK(r.nfindings == 1);
+	CHECK(has("starttls-on-implicit-port", "993 speaks plaintext IMAP with STARTTLS: clients "
+	          "configured for SSL/TLS on 993 will fail; either enable implicit TLS on 993 or "
+	          "set clients to STARTTLS on 143"));
+
+	fresh(465, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	judge();
+	CHECK(has("plaintext-on-implicit-port", "465 expects implicit TLS; this server answered a "
+	          "plaintext SMTP greeting"));
+	CHECK(has("plaintext-on-implicit-port", "and it offers no STARTTLS either"));
+	CHECK(r.nfindings == 1);   /* not also no-tls */
+
+	fresh(587, PROBE_IMPLICIT_TLS);
+	judge();
+	CHECK(has("implicit-tls-on-starttls-port", "set clients to SSL/TLS on 465"));
+
+	fresh(80, PROBE_IMPLICIT_TLS);
+	judge();
+	CHECK(has("implicit-tls-on-plain-port", NULL));
+
+	fresh(80, PROBE_PLAIN);
+	strcpy(r.http_status, "HTTP/1.1 301 Moved");
+	strcpy(r.http_location, "https://www.example.org/");
+	judge();
+	CHECK(r.nfindings == 0);
+	strcpy(r.http_location, "http://www.example.org/");
+	judge();
+	CHECK(has("http-no-redirect", NULL));
+
+	fresh(143, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	judge();
+	CHECK(has("no-tls", "143 offers no STARTTLS"));
+	fresh(25, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	judge();
+	CHECK(has("no-tls", "mail from other servers arrives in clear"));
+	fresh(389, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	judge();
+	CHECK(has("no-tls", "389 offers no StartTLS"));
+
+	/* STARTTLS optional: said; required, or not known: not said. */
+	fresh(587, PROBE_STARTTLS);
+	r.starttls_offered = 1;
+	r.starttls_required = 0;
+	judge();
+	CHECK(has("starttls-not-required", "AUTH is offered before STARTTLS"));
+	fresh(587, PROBE_STARTTLS);
+	r.starttls_offered = 1;
+	judge();
+	CHECK(r.nfindings == 0);
+
+	fresh(993, PROBE_OTHER);
+	r.protocol = "ssh";
+	judge();
+	CHECK(has("unexpected-service", "993 is IMAPS, but ssh answered"));
+	/* An unknown port: whatever answered is no finding. */
+	fresh(2222, PROBE_OTHER);
+	r.protocol = "ssh";
+	judge();
+	CHECK(r.nfindings == 0);
+}
+
+static void tls(void)
+{
+	fresh(443, PROBE_IMPLICIT_TLS);
+	r.tls = 1;
+	r.versions[0] = 1;
+	r.versions[1] = 0;
+	good_cert();
+	judge();
+	CHECK(r.nfindings == 1 && has("tls10-accepted", "TLS 1.0 accepted: disable it"));
+
+	/* A failed STARTTLS upgrade. */
+	fresh(143, PROBE_STARTTLS);
+	r.starttls_offered = 1;
+	r.starttls_required = 1;
+	strcpy(r.tls_error, "server sent alert: handshake failure");
+	judge();
+	CHECK(has("tls-failed", "TLS did not work: server sent alert: handshake failure"));
+}
+
+static void certificates(void)
+{
+	fresh(443, PROBE_IMPLICIT_TLS);
+	r.tls = 1;
+	good_cert();
+	r.cert.not_after = r.now + 5 * DAY - 60;   /* rounds to 5 */
+	judge();
+	CHECK(probe_days_left(&r) == 5);
+	CHECK(r.nfindings == 1 &&
+	      has("cert-expiring", "certificate for mail.example.org expires in 5 days"));
+
+	good_cert();
+	r.nfindings = 0;
+	r.cert.not_after = r.now + 30 * DAY;
+	judge();
+	CHECK(r.nfindings == 0);
+
+	/* Expired: one finding, although verification failed on the date. */
+	good_cert();
+	r.nfindings = 0;
+	r.cert.not_after = r.now - 3 * DAY;
+	r.cert.verified = 0;
+	r.cert.verify_dates_only = 1;
+	strcpy(r.cert.verify_error, "certificate has expired");
+	judge();
+	CHECK(r.nfindings == 1 && has("cert-expired", "expired 3 days ago"));
+
+	good_cert();
+	r.nfindings = 0;
+	r.cert.not_before = r.now + DAY;
+	r.cert.verified = 0;
+	r.cert.verify_dates_only = 1;
+	judge();
+	CHECK(r.nfindings == 1 && has("cert-not-yet-valid", NULL));
+
+	good_cert();
+	r.nfindings = 0;
+	r.name_matches = 0;
+	r.name = "www.example.org";
+	r.cert.verified = 0;
+	strcpy(r.cert.verify_error, "unable to get local issuer certificate");
+	strcpy(r.cert.key_type, "RSA");
+	r.cert.key_bits = 1024;
+	judge();
+	CHECK(r.nfindings == 3);
+	CHECK(has("cert-name-mismatch", "certificate for mail.example.org does not name "
+	          "www.example.org"));
+	CHECK(has("cert-untrusted", "against the system store: unable to get local issuer"));
+	CHECK(has("weak-key", "RSA 1024 bits"));
+
+	/* No CN: the first name stands for it. */
+	good_cert();
+	r.nfindings = 0;
+	r.cert.subject_cn[0] = '\0';
+	strcpy(r.cert.sans[0], "alt.example.org");
+	r.cert.nsans = 1;
+	r.cert.not_after = r.now + 2 * DAY;
+	judge();
+	CHECK(has("cert-expiring", "certificate for alt.example.org expires in 2 days"));
+}
+
+/* Findings stop at the cap, and judging twice adds, never overflows. */
+static void cap(void)
+{
+	fresh(443, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	for (int i = 0; i < 2 * PROBE_MAX_FINDINGS; i++)
+		judge();
+	CHECK(r.nfindings == PROBE_MAX_FINDINGS);
+}
+
+int main(void)
+{
+	models();
+	tls();
+	certificates();
+	cap();
+	return CHECK_DONE();
+}
