@@ -21,6 +21,7 @@ struct probe {
 	int json, as_port;
 	/* the run */
 	struct addrinfo *ai;
+	const struct addrinfo *addr;      /* the one that answered */
 	const struct proto *proto;        /* NULL: not known (yet) */
 	const struct proto_port *pp;      /* the judged port's entry, or NULL */
 	int judged_port;
@@ -68,20 +69,39 @@ static int server_first(enum cfg_proto id)
 	return id == CFG_PROTO_SMTP || id == CFG_PROTO_IMAP || id == CFG_PROTO_POP3;
 }
 
-/* A new connection, within the budget: 0, or a PROBE_IO_* result (io is
- * closed then). */
+/* The addresses of a name tried in turn for the first connection, at
+ * most (one refusing, say ::1, must not hide another that listens). */
+#define MAX_ADDRESSES 4
+
+/* A new connection, within the budget of attempts: 0, or a PROBE_IO_*
+ * result (io is closed then). The first address that connects is the
+ * one every later connection goes to. */
 static int dial(struct probe *p, struct probe_io *io)
 {
-	int r;
+	const struct addrinfo *a = p->addr ? p->addr : p->ai;
+	int r = PROBE_IO_ERROR, tried = 0;
 
 	io->fd = -1;
-	if (p->res->connections >= MAX_CONNECTIONS) {
-		errno = EDQUOT;
-		return PROBE_IO_ERROR;
-	}
-	p->res->connections++;
-	if ((r = probe_io_connect(io, p->ai->ai_addr, p->ai->ai_addrlen, p->deadline)) != 0)
+	for (; a != NULL && tried < MAX_ADDRESSES; a = p->addr ? NULL : a->ai_next, tried++) {
+		/* Every attempt counts, refused ones too. */
+		if (p->res->connections >= MAX_CONNECTIONS) {
+			errno = EDQUOT;
+			return tried ? r : PROBE_IO_ERROR;
+		}
+		p->res->connections++;
+		if ((r = probe_io_connect(io, a->ai_addr, a->ai_addrlen, p->deadline)) == 0) {
+			if (p->addr == NULL) {
+				p->addr = a;
+				getnameinfo(a->ai_addr, a->ai_addrlen, p->res->address,
+				            sizeof(p->res->address), NULL, 0, NI_NUMERICHOST);
+			}
+			return 0;
+		}
 		probe_io_close(io);
+		/* A timeout spent the probe's time: no other address gets any. */
+		if (r == PROBE_IO_TIMEOUT)
+			break;
+	}
 	return r;
 }
 

@@ -41,6 +41,7 @@ struct probe_finding {
  * (log_escape): printable ASCII only. */
 struct probe_result {
 	char host[256];
+	char address[64];       /* the address probed, numeric */
 	int port;
 	int judged_port;        /* port, or --as-port */
 	enum probe_model model;

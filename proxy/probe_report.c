@@ -33,6 +33,8 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 	int any;
 
 	fprintf(out, "%s:%d", r->host, r->port);
+	if (r->address[0] && strcmp(r->address, r->host) != 0)
+		fprintf(out, " (%s)", r->address);
 	if (r->protocol && r->protocol_from && strcmp(r->protocol_from, "port") == 0)
 		fprintf(out, "  %s (guessed from port %d)", r->protocol, r->judged_port);
 	else if (r->protocol)
@@ -129,6 +131,8 @@ void probe_report_json(const struct probe_result *r, FILE *out)
 
 	fprintf(out, "{\"host\":");
 	jstr(out, r->host);
+	fprintf(out, ",\"address\":");
+	jstr(out, r->address[0] ? r->address : NULL);
 	fprintf(out, ",\"port\":%d,\"judged_port\":%d,\"model\":", r->port, r->judged_port);
 	jstr(out, probe_model_name(r->model));
 	fprintf(out, ",\"protocol\":");

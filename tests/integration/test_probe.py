@@ -624,3 +624,12 @@ def test_silent_server_is_bounded_by_timeout(as_port):
     assert "then said nothing" in obj["error"] and "within 2000 ms" in obj["error"]
     assert obj["elapsed_ms"] <= 2000 + 300 * harness.SLOW
     assert took < 2 + 3 * harness.SLOW
+
+
+def test_host_name(ssh_banner):
+    cp = harness.run([harness.PORTIER_BIN, "probe", "--json", "localhost:%d" % ssh_banner.port])
+    obj = json.loads(cp.out)
+    assert obj["host"] == "localhost" and obj["address"] == "127.0.0.1", obj
+    assert obj["model"] == "other" and obj["protocol"] == "ssh"
+    cp = harness.run([harness.PORTIER_BIN, "probe", "localhost:%d" % ssh_banner.port])
+    assert cp.out.startswith("localhost:%d (127.0.0.1)" % ssh_banner.port), cp.out
