@@ -92,7 +92,9 @@ int probe_io_fill(struct probe_io *io, long long deadline)
 			io->len += (size_t)k;
 			return 1;
 		}
-		if (k == 0) {
+		/* A reset ends the stream as a close does: it is how a TLS
+		 * server (stunnel) answers a plaintext request. */
+		if (k == 0 || errno == ECONNRESET) {
 			io->eof = 1;
 			return 0;
 		}

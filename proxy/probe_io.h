@@ -43,8 +43,8 @@ int probe_io_connect(struct probe_io *io, const struct sockaddr *sa, socklen_t l
 int probe_io_send(struct probe_io *io, const void *p, size_t n, long long deadline);
 
 /* probe_io_fill(io, deadline): read more bytes into io->in (room must be
- * left). 1 got some, 0 end of stream, -1 error (a full buffer too),
- * PROBE_IO_TIMEOUT. */
+ * left). 1 got some, 0 end of stream (a close or a reset), -1 error (a
+ * full buffer too), PROBE_IO_TIMEOUT. */
 int probe_io_fill(struct probe_io *io, long long deadline);
 
 /* probe_io_take(io, n): drop the first n bytes of io->in (used). */

@@ -6,6 +6,7 @@ the wrong name. Each test asserts the classification and the findings in the
 human report and in --json (parsed), and the exit status."""
 
 import json
+import os
 import socket
 import threading
 
@@ -633,3 +634,46 @@ def test_host_name(ssh_banner):
     assert obj["model"] == "other" and obj["protocol"] == "ssh"
     cp = harness.run([harness.PORTIER_BIN, "probe", "localhost:%d" % ssh_banner.port])
     assert cp.out.startswith("localhost:%d (127.0.0.1)" % ssh_banner.port), cp.out
+
+
+# --------------------------------------------------------------------------
+# stunnel, a second implementation: implicit TLS in front of the HTTP
+# backend, and its server-side SMTP STARTTLS in front of opensmtpd.
+
+def stunnel(workdir, certs, name, backend_port, protocol=None):
+    def cmd(port):
+        conf = os.path.join(str(workdir), name + ".conf")
+        with open(conf, "w") as f:
+            f.write("foreground = yes\npid =\n[%s]\naccept = 127.0.0.1:%d\n"
+                    "connect = 127.0.0.1:%d\ncert = %s\nkey = %s\n%s"
+                    % (name, port, backend_port, certs.ec.cert, certs.ec.key,
+                       "protocol = %s\n" % protocol if protocol else ""))
+        return ["stunnel4", conf]
+    return harness.start_listening(cmd, "stunnel-" + name, str(workdir))
+
+
+def test_stunnel_implicit(workdir, certs, ca, http_backend):
+    proc, port = stunnel(workdir, certs, "https", http_backend.port)
+    try:
+        rc, text, obj = both(port, "--as-port", "443", *ca)
+        rc2, text2, obj2 = both(port, "--as-port", "80", *ca)
+    finally:
+        proc.stop()
+    assert rc == 0, text
+    assert obj["model"] == "implicit-tls" and obj["tls_versions"]["TLSv1.3"] is True
+    assert obj["certificate"]["verified"] is True and obj["findings"] == []
+    assert rc2 == 1 and ids(obj2) == ["implicit-tls-on-plain-port"]
+
+
+def test_stunnel_smtp_starttls(workdir, certs, ca, smtpd):
+    proc, port = stunnel(workdir, certs, "smtp", smtpd.port, protocol="smtp")
+    try:
+        rc, text, obj = both(port, "--as-port", "587", *ca)
+        rc2, text2, obj2 = both(port, "--as-port", "465", *ca)
+    finally:
+        proc.stop()
+    assert rc == 0, text
+    assert obj["model"] == "starttls" and obj["starttls_offered"] is True
+    assert "OpenSMTPD" in obj["greeting"] and obj["tls"] is True
+    assert rc2 == 1 and ids(obj2) == ["starttls-on-implicit-port"]
+    assert "465 speaks plaintext SMTP with STARTTLS" in text2
