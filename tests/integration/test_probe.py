@@ -677,3 +677,13 @@ def test_stunnel_smtp_starttls(workdir, certs, ca, smtpd):
     assert "OpenSMTPD" in obj["greeting"] and obj["tls"] is True
     assert rc2 == 1 and ids(obj2) == ["starttls-on-implicit-port"]
     assert "465 speaks plaintext SMTP with STARTTLS" in text2
+
+
+def test_tls13_only_server(portier, certs, ca, http_backend):
+    p = portier([("tls", tls_items(certs.ec) + [("policy", "modern")]),
+                 listener("imaps", http_backend.port, protocol="imap")])
+    rc, text, obj = both(p.port("imaps"), "--as-port", "993", *ca)
+    assert rc == 0, text
+    assert obj["tls_versions"] == {"TLSv1.0": False, "TLSv1.1": False, "TLSv1.2": False,
+                                   "TLSv1.3": True}
+    assert "versions     TLSv1.0 no TLSv1.1 no TLSv1.2 no TLSv1.3 yes" in text
