@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	kind = (enum probe_rk)(data[0] % 5);
+	kind = (enum probe_rk)(data[0] % 6);
 	split = data[1];
 	id = 1 + (data[0] >> 7);
 	data += 2;
@@ -93,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		probe_caps_smtp(a.text, &c);
 		probe_caps_imap(a.text, &c);
 		probe_caps_pop3(a.text, &c);
+		probe_caps_ftp(a.text, &c);
 		if (c.login_in_clear < -1 || c.login_in_clear > 1)
 			abort();
 	}

@@ -66,7 +66,8 @@ static long long soon(const struct probe *p, long long ms)
 
 static int server_first(enum cfg_proto id)
 {
-	return id == CFG_PROTO_SMTP || id == CFG_PROTO_IMAP || id == CFG_PROTO_POP3;
+	return id == CFG_PROTO_SMTP || id == CFG_PROTO_IMAP || id == CFG_PROTO_POP3 ||
+	       id == CFG_PROTO_FTP;
 }
 
 /* The addresses of a name tried in turn for the first connection, at
@@ -206,8 +207,10 @@ static int converse(struct probe *p, struct probe_io *io, long long until)
 	r->model = PROBE_PLAIN;
 	r->starttls_required = t->caps.login_in_clear < 0 ? -1 : !t->caps.login_in_clear;
 	/* LDAP's root DSE need not list StartTLS (portier's does not answer
-	 * searches before TLS): asking is harmless and settles it. */
-	if (!t->caps.starttls && p->proto->id != CFG_PROTO_LDAP) {
+	 * searches before TLS), nor an FTP server without FEAT AUTH TLS:
+	 * asking is harmless and settles it. */
+	if (!t->caps.starttls && p->proto->id != CFG_PROTO_LDAP &&
+	    !(p->proto->id == CFG_PROTO_FTP && !t->caps.have_caps)) {
 		r->starttls_offered = 0;
 		probe_talk_bye(io, p->proto->id, soon(p, 200));
 		return 0;
@@ -463,7 +466,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: portier probe HOST:PORT [--protocol P] [--sni NAME] [--cafile FILE]\n"
 	        "                     [--as-port N] [--timeout 5s] [--json]\n"
-	        "  --protocol P  smtp, imap, pop3, ldap or http (default: from the port,\n"
+	        "  --protocol P  smtp, imap, pop3, ldap, ftp or http (default: from the port,\n"
 	        "                then the greeting)\n"
 	        "  --sni NAME    the name to send and to check (default: HOST)\n"
 	        "  --cafile FILE verify the chain against FILE (default: the system store)\n"
@@ -574,9 +577,9 @@ static int run(struct probe *p, const char *target)
 	p->judged_port = r->judged_port = p->as_port ? p->as_port : r->port;
 	if (p->protocol != NULL) {
 		p->proto = proto_find(p->protocol);
-		if (p->proto == NULL || p->proto->id == CFG_PROTO_TCP || p->proto->id == CFG_PROTO_FTP) {
+		if (p->proto == NULL || p->proto->id == CFG_PROTO_TCP) {
 			snprintf(r->error, sizeof(r->error), "--protocol %s: expected smtp, imap, "
-			         "pop3, ldap or http", p->protocol);
+			         "pop3, ldap, ftp or http", p->protocol);
 			return 2;
 		}
 		r->protocol_from = "option";

@@ -38,6 +38,7 @@ static const char *upper(const struct proto *pr)
 	case CFG_PROTO_POP3: return "POP3";
 	case CFG_PROTO_LDAP: return "LDAP";
 	case CFG_PROTO_HTTP: return "HTTP";
+	case CFG_PROTO_FTP:  return "FTP";
 	default:             return "TCP";
 	}
 }
@@ -46,7 +47,11 @@ static const char *upper(const struct proto *pr)
  * too); LDAP's is the StartTLS operation. */
 static const char *verb(const struct proto *pr)
 {
-	return pr && pr->id == CFG_PROTO_LDAP ? "StartTLS" : "STARTTLS";
+	switch (pr ? pr->id : CFG_PROTO_TCP) {
+	case CFG_PROTO_LDAP: return "StartTLS";
+	case CFG_PROTO_FTP:  return "AUTH TLS";
+	default:             return "STARTTLS";
+	}
 }
 
 static const char *cert_name(const struct probe_result *r)
@@ -54,6 +59,24 @@ static const char *cert_name(const struct probe_result *r)
 	if (r->cert.subject_cn[0])
 		return r->cert.subject_cn;
 	return r->cert.nsans ? r->cert.sans[0] : "(no name)";
+}
+
+/* "993 expects implicit TLS; this server answered a plaintext IMAP
+ * greeting: ...", with what the server answered and, when it was asked,
+ * that it cannot upgrade either. */
+static void plaintext_on_implicit(struct probe_result *r, const struct proto *proto,
+                                  const char *P)
+{
+	int http = proto->id == CFG_PROTO_HTTP;
+	char either[64] = "";
+
+	if (!http && r->starttls_offered == 0)
+		snprintf(either, sizeof(either), ", and it offers no %s either", verb(proto));
+	finding(r, "plaintext-on-implicit-port", "%d expects implicit TLS; this server "
+	        "answered %s %s%s: clients configured for SSL/TLS on %d will fail%s",
+	        r->judged_port, http ? "in plaintext" : "a plaintext", P, http ? "" :
+	        proto->id == CFG_PROTO_LDAP ? " response" : " greeting", r->judged_port,
+	        either);
 }
 
 void probe_judge(struct probe_result *r, const struct proto *proto,
@@ -66,22 +89,17 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 	if (r->model == PROBE_STARTTLS && expect == PROBE_EXPECT_IMPLICIT)
 		finding(r, "starttls-on-implicit-port", "%d speaks plaintext %s with %s: "
 		        "clients configured for SSL/TLS on %d will fail; either enable implicit "
-		        "TLS on %d or set clients to STARTTLS on %d", port, P, verb(proto), port,
-		        port, pp->other_port);
+		        "TLS on %d or set clients to %s on %d", port, P, verb(proto), port,
+		        port, verb(proto), pp->other_port);
 	else if (r->model == PROBE_PLAIN && expect == PROBE_EXPECT_IMPLICIT)
-		finding(r, "plaintext-on-implicit-port", "%d expects implicit TLS; this server "
-		        "answered %s %s%s: clients configured for SSL/TLS on %d will fail%s",
-		        port, proto->id == CFG_PROTO_HTTP ? "in plaintext" : "a plaintext", P,
-		        proto->id == CFG_PROTO_HTTP ? "" :
-		        proto->id == CFG_PROTO_LDAP ? " response" : " greeting", port,
-		        proto->starttls != NULL && r->starttls_offered == 0 ?
-		        ", and it offers no STARTTLS either" : "");
+		plaintext_on_implicit(r, proto, P);
 	else if (r->model == PROBE_IMPLICIT_TLS && expect == PROBE_EXPECT_STARTTLS)
 		finding(r, "implicit-tls-on-starttls-port", "%d is %s, where clients connect in "
-		        "plaintext and then send STARTTLS, but this server expects TLS at once: "
-		        "clients configured for STARTTLS on %d will time out or fail; either serve "
-		        "plaintext %s with STARTTLS on %d or set clients to SSL/TLS on %d", port,
-		        pp->service, port, P, port, pp->other_port);
+		        "plaintext and then send %s, but this server expects TLS at once: "
+		        "clients configured for %s on %d will time out or fail; either serve "
+		        "plaintext %s with %s on %d or set clients to SSL/TLS on %d", port,
+		        pp->service, verb(proto), verb(proto), port, P, verb(proto), port,
+		        pp->other_port);
 	else if (r->model == PROBE_IMPLICIT_TLS && expect == PROBE_EXPECT_PLAIN)
 		finding(r, "implicit-tls-on-plain-port", "%d is plain %s, but this server expects "
 		        "TLS at once: %s:// URLs will fail; serve plaintext (a redirect to https://) "
@@ -97,7 +115,8 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 		else
 			finding(r, "no-tls", "%d offers no %s: passwords and %s cross the network "
 			        "in clear; enable %s%s", port, verb(proto),
-			        proto->id == CFG_PROTO_LDAP ? "entries" : "messages", verb(proto),
+			        proto->id == CFG_PROTO_LDAP ? "entries" : proto->id == CFG_PROTO_FTP ?
+			        "files" : "messages", verb(proto),
 			        pp && pp->other_port ? " here, or use implicit TLS" : "");
 	} else if (r->model == PROBE_OTHER && proto && pp) {
 		finding(r, "unexpected-service", "%d is %s, but %s answered", port, pp->service,

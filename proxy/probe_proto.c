@@ -61,6 +61,21 @@ static int line_ends_reply(struct probe_reply *r)
 			return !r->code;   /* -ERR is a single line */
 		}
 		return n == 1 && s[0] == '.';
+	case PROBE_RK_FTP:
+		/* RFC 959 4.2: "ddd-" opens a multi-line reply, which ends
+		 * at a line "ddd " with the same code; lines between are
+		 * free text (FEAT's start with a space). */
+		if (r->nlines == 1) {
+			if (n < 3 || !isdigit((unsigned char)s[0]) ||
+			    !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]) ||
+			    (n > 3 && s[3] != '-' && s[3] != ' '))
+				return -1;
+			r->code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+			return n == 3 || s[3] == ' ';
+		}
+		return n >= 4 && s[3] == ' ' && isdigit((unsigned char)s[0]) &&
+		       (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0') == r->code &&
+		       isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]);
 	case PROBE_RK_HTTP:
 		if (r->nlines == 1) {
 			/* "HTTP/1.1 301 Moved" */
@@ -223,6 +238,31 @@ void probe_caps_pop3(const char *text, struct probe_caps *c)
 			c->login_in_clear = 1;
 		else if (strcasecmp(w, "SASL") == 0 && next_word(line + 1, &pos, w, sizeof(w)))
 			c->login_in_clear = 1;
+	}
+}
+
+void probe_caps_ftp(const char *text, struct probe_caps *c)
+{
+	const char *line = strchr(text, '\n');   /* "211-Features:" */
+	char w[64], w2[64];
+	size_t pos;
+
+	memset(c, 0, sizeof(*c));
+	c->login_in_clear = -1;
+	if (strncmp(text, "211", 3) != 0)
+		return;
+	c->have_caps = 1;
+	for (; line != NULL; line = strchr(line + 1, '\n')) {
+		pos = 0;
+		/* " AUTH TLS" or " AUTH SSL;TLS": the mechanisms may be
+		 * listed with semicolons. */
+		if (next_word(line + 1, &pos, w, sizeof(w)) && strcasecmp(w, "AUTH") == 0 &&
+		    next_word(line + 1, &pos, w2, sizeof(w2))) {
+			char *save = NULL;
+			for (char *m = strtok_r(w2, ";", &save); m; m = strtok_r(NULL, ";", &save))
+				if (strcasecmp(m, "TLS") == 0)
+					c->starttls = 1;
+		}
 	}
 }
 

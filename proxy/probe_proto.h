@@ -23,7 +23,8 @@ enum probe_rk {
 	PROBE_RK_SMTP,          /* "250-..." lines until "250 ..." */
 	PROBE_RK_IMAP,          /* untagged lines until the tagged one */
 	PROBE_RK_POP3_MULTI,    /* "+OK" then lines until "."; -ERR alone */
-	PROBE_RK_HTTP           /* a response head, until the empty line */
+	PROBE_RK_HTTP,          /* a response head, until the empty line */
+	PROBE_RK_FTP            /* "211-..." then any lines until "211 ..." */
 };
 
 /* One reply being read. text holds its lines without line ends, joined
@@ -37,7 +38,7 @@ struct probe_reply {
 	size_t nlines;
 	size_t linelen;           /* bytes of the line being read */
 	size_t line_start;        /* where it begins in text */
-	int code;                 /* SMTP: the reply code; HTTP: the status;
+	int code;                 /* SMTP, FTP: the reply code; HTTP: the status;
 	                             else 1 for +OK / OK, 0 otherwise */
 	int done;
 };
@@ -70,6 +71,9 @@ void probe_caps_smtp(const char *text, struct probe_caps *c);
 void probe_caps_imap(const char *text, struct probe_caps *c);
 /* probe_caps_pop3(text, c): from a CAPA reply (its +OK line first). */
 void probe_caps_pop3(const char *text, struct probe_caps *c);
+/* probe_caps_ftp(text, c): from a FEAT reply (RFC 2389): AUTH TLS
+ * (RFC 4217). Whether a login needs TLS first, FEAT does not say. */
+void probe_caps_ftp(const char *text, struct probe_caps *c);
 
 /* probe_banner(p, n): the protocol a server-first banner names ("ssh",
  * "smtp", "ftp", "imap", "pop3", "mysql", "vnc", "http"), or NULL. */

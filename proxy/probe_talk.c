@@ -37,12 +37,19 @@ int probe_talk_greeting(struct probe_io *io, enum cfg_proto proto, struct probe_
 	static struct probe_reply r;
 	int k;
 
-	probe_reply_init(&r, proto == CFG_PROTO_SMTP ? PROBE_RK_SMTP : PROBE_RK_LINE, NULL);
+	probe_reply_init(&r, proto == CFG_PROTO_SMTP ? PROBE_RK_SMTP :
+	                 proto == CFG_PROTO_FTP ? PROBE_RK_FTP : PROBE_RK_LINE, NULL);
 	if ((k = read_reply(io, &r, deadline)) != 0)
 		return k;
 	first_line(&r, t->greeting, sizeof(t->greeting));
 	switch (proto) {
 	case CFG_PROTO_SMTP:
+		if (r.code != 220) {
+			snprintf(t->why, sizeof(t->why), "the server refused with %d", r.code);
+			return PROBE_TALK_REFUSED;
+		}
+		return 0;
+	case CFG_PROTO_FTP:
 		if (r.code != 220) {
 			snprintf(t->why, sizeof(t->why), "the server refused with %d", r.code);
 			return PROBE_TALK_REFUSED;
@@ -139,6 +146,16 @@ int probe_talk_caps(struct probe_io *io, enum cfg_proto proto, const char *host,
 			return k;
 		probe_caps_pop3(r.text, &t->caps);
 		return 0;
+	case CFG_PROTO_FTP:
+		/* A server without FEAT (500) may still know AUTH TLS: that
+		 * is settled by asking. */
+		if ((k = probe_io_send(io, "FEAT\r\n", 6, deadline)) < 0)
+			return k;
+		probe_reply_init(&r, PROBE_RK_FTP, NULL);
+		if ((k = read_reply(io, &r, deadline)) != 0)
+			return k;
+		probe_caps_ftp(r.text, &t->caps);
+		return 0;
 	case CFG_PROTO_LDAP:
 		if ((k = probe_io_send(io, probe_ldap_rootdse, probe_ldap_rootdse_len, deadline)) < 0)
 			return k;
@@ -188,6 +205,10 @@ int probe_talk_starttls(struct probe_io *io, enum cfg_proto proto, struct probe_
 		k = probe_io_send(io, "STLS\r\n", 6, deadline);
 		probe_reply_init(&r, PROBE_RK_LINE, NULL);
 		break;
+	case CFG_PROTO_FTP:
+		k = probe_io_send(io, "AUTH TLS\r\n", 10, deadline);
+		probe_reply_init(&r, PROBE_RK_FTP, NULL);
+		break;
 	case CFG_PROTO_LDAP:
 		if ((k = probe_io_send(io, probe_ldap_starttls, probe_ldap_starttls_len, deadline)) < 0)
 			return k;
@@ -210,7 +231,8 @@ int probe_talk_starttls(struct probe_io *io, enum cfg_proto proto, struct probe_
 		snprintf(t->why, sizeof(t->why), "no answer to STARTTLS");
 		return k == PROBE_IO_TIMEOUT ? k : -1;
 	}
-	ok = proto == CFG_PROTO_SMTP ? r.code == 220 : r.code == 1;
+	ok = proto == CFG_PROTO_SMTP ? r.code == 220 : proto == CFG_PROTO_FTP ? r.code == 234
+	     : r.code == 1;
 	if (!ok) {
 		char line[200];
 		first_line(&r, line, sizeof(line));
@@ -233,6 +255,7 @@ void probe_talk_bye(struct probe_io *io, enum cfg_proto proto, long long deadlin
 	static const struct { enum cfg_proto p; const char *s; } bye[] = {
 		{ CFG_PROTO_SMTP, "QUIT\r\n" }, { CFG_PROTO_IMAP, "p9 LOGOUT\r\n" },
 		{ CFG_PROTO_POP3, "QUIT\r\n" }, { CFG_PROTO_LDAP, "\x30\x05\x02\x01\x03\x42\x00" },
+		{ CFG_PROTO_FTP, "QUIT\r\n" },
 	};
 
 	for (size_t i = 0; i < sizeof(bye) / sizeof(bye[0]); i++)

@@ -9,8 +9,8 @@
  * The client side of each protocol up to TLS, for `portier probe`: the
  * greeting, the capabilities, the STARTTLS verb, a polite goodbye. Only
  * commands that change nothing on the server are sent (EHLO, CAPABILITY,
- * CAPA, a root DSE search, HEAD /, STARTTLS, QUIT/LOGOUT): never AUTH,
- * USER, MAIL or a bind.
+ * CAPA, FEAT, a root DSE search, HEAD /, STARTTLS, STLS, AUTH TLS,
+ * QUIT/LOGOUT): never a login (AUTH PLAIN, USER, LOGIN), MAIL or a bind.
  */
 
 struct probe_talk {
@@ -33,7 +33,7 @@ int probe_talk_greeting(struct probe_io *io, enum cfg_proto proto, struct probe_
 
 /* probe_talk_caps(io, proto, host, t, deadline): ask what the server
  * offers before TLS (EHLO, CAPABILITY unless the greeting said, CAPA,
- * the root DSE, HEAD / with Host host). Results as above. */
+ * FEAT, the root DSE, HEAD / with Host host). Results as above. */
 int probe_talk_caps(struct probe_io *io, enum cfg_proto proto, const char *host,
                     struct probe_talk *t, long long deadline);
 

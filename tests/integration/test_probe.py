@@ -687,3 +687,60 @@ def test_tls13_only_server(portier, certs, ca, http_backend):
     assert obj["tls_versions"] == {"TLSv1.0": False, "TLSv1.1": False, "TLSv1.2": False,
                                    "TLSv1.3": True}
     assert "versions     TLSv1.0 no TLSv1.1 no TLSv1.2 no TLSv1.3 yes" in text
+
+
+# --------------------------------------------------------------------------
+# FTP: vsftpd in plaintext, with AUTH TLS (explicit) and with implicit TLS.
+# The probe never logs in: FEAT and AUTH TLS only.
+
+def vsftpd(workdir, certs, name, tls):
+    empty = os.path.join(str(workdir), "empty")
+    os.makedirs(empty, exist_ok=True)
+    extra = "ssl_enable=NO\n"
+    if tls:
+        extra = ("ssl_enable=YES\nrsa_cert_file=%s\nrsa_private_key_file=%s\n%s"
+                 % (certs.ec.cert, certs.ec.key, "implicit_ssl=YES\n" if tls == "implicit"
+                    else ""))
+
+    def cmd(port):
+        conf = os.path.join(str(workdir), name + ".conf")
+        with open(conf, "w") as f:
+            f.write("background=NO\nlisten=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\n"
+                    "listen_port=%d\nsecure_chroot_dir=%s\nseccomp_sandbox=NO\n"
+                    "anonymous_enable=NO\nlocal_enable=YES\npam_service_name=vsftpd\n%s"
+                    % (port, empty, extra))
+        return ["vsftpd", conf]
+    return harness.start_listening(cmd, "vsftpd-" + name, str(workdir))
+
+
+@pytest.mark.parametrize("tls", [None, "explicit", "implicit"])
+def test_vsftpd(workdir, certs, ca, tls):
+    proc, port = vsftpd(workdir, certs, tls or "plain", tls)
+    try:
+        rc21, text21, obj21 = both(port, "--as-port", "21", *ca)
+        rc990, text990, obj990 = both(port, "--as-port", "990", *ca)
+    finally:
+        proc.stop()
+    assert obj21["protocol"] == "ftp" and obj990["protocol"] == "ftp"
+    if tls is None:
+        assert obj21["model"] == "plain" and obj21["greeting"].startswith("220 ")
+        assert ids(obj21) == ["no-tls"]
+        assert "21 offers no AUTH TLS: passwords and files cross the network in clear" in text21
+        assert ids(obj990) == ["plaintext-on-implicit-port"]
+        assert ("990 expects implicit TLS; this server answered a plaintext FTP greeting: "
+                "clients configured for SSL/TLS on 990 will fail, and it offers no AUTH TLS "
+                "either") in text990
+    elif tls == "explicit":
+        assert obj21["model"] == "starttls" and obj21["starttls_offered"] is True
+        assert obj21["tls"] is True and obj21["certificate"]["verified"] is True
+        # FEAT does not say whether a login needs TLS first: not claimed.
+        assert obj21["starttls_required"] is None
+        assert "starttls-not-required" not in ids(obj21)
+        assert "starttls-on-implicit-port" in ids(obj990)
+        assert ("990 speaks plaintext FTP with AUTH TLS: clients configured for SSL/TLS on "
+                "990 will fail; either enable implicit TLS on 990 or set clients to AUTH TLS "
+                "on 21") in text990
+    else:
+        assert obj990["model"] == "implicit-tls" and obj990["tls"] is True
+        assert "implicit-tls-on-starttls-port" in ids(obj21)
+        assert "set clients to SSL/TLS on 990" in text21

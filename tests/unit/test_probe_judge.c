@@ -115,6 +115,18 @@ static void models(void)
 	judge();
 	CHECK(r.nfindings == 0);
 
+	/* FTP says AUTH TLS. */
+	fresh(990, PROBE_STARTTLS);
+	r.starttls_offered = 1;
+	judge();
+	CHECK(has("starttls-on-implicit-port", "990 speaks plaintext FTP with AUTH TLS: clients "
+	          "configured for SSL/TLS on 990 will fail; either enable implicit TLS on 990 or "
+	          "set clients to AUTH TLS on 21"));
+	fresh(21, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	judge();
+	CHECK(has("no-tls", "21 offers no AUTH TLS: passwords and files"));
+
 	fresh(993, PROBE_OTHER);
 	r.protocol = "ssh";
 	judge();

@@ -84,6 +84,19 @@ static void replies(void)
 	CHECK(feed_all(PROBE_RK_POP3_MULTI, NULL, "-ERR unknown\r\nmore", &r, &rest) == 1);
 	CHECK(r.code == 0 && rest == 4);
 
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "220 (vsFTPd 3.0.3)\r\n", &r, &rest) == 1);
+	CHECK(r.code == 220);
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n"
+	               "211 End\r\nx", &r, &rest) == 1);
+	CHECK(r.code == 211 && rest == 1 && r.nlines == 4);
+	/* A line of free text that begins with digits, and another code's
+	 * last line, do not end it (RFC 959's own example). */
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "123-First\r\n234 A line\r\n123-x\r\n", &r,
+	               &rest) == 0);
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "123-First\r\n234 A line\r\n123 The last\r\n", &r,
+	               &rest) == 1 && r.nlines == 3);
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "hello\r\n", &r, &rest) == -1);
+
 	CHECK(feed_all(PROBE_RK_HTTP, NULL, "HTTP/1.1 301 Moved\r\nLocation: https://x/\r\n\r\nbody",
 	               &r, &rest) == 1);
 	CHECK(r.code == 301 && rest == 4);
@@ -161,6 +174,15 @@ static void caps(void)
 	CHECK(!c.starttls && c.login_in_clear == 1);
 	probe_caps_pop3("-ERR no", &c);
 	CHECK(!c.have_caps && c.login_in_clear == -1);
+
+	probe_caps_ftp("211-Features:\n EPRT\n AUTH TLS\n PBSZ\n211 End", &c);
+	CHECK(c.have_caps && c.starttls && c.login_in_clear == -1);
+	probe_caps_ftp("211-Features:\n AUTH SSL;TLS\n211 End", &c);
+	CHECK(c.starttls);
+	probe_caps_ftp("211-Features:\n AUTH SSL\n MDTM\n211 End", &c);
+	CHECK(c.have_caps && !c.starttls);
+	probe_caps_ftp("500 FEAT not understood", &c);
+	CHECK(!c.have_caps && !c.starttls);
 }
 
 static void banners(void)
