@@ -18,14 +18,16 @@ struct probe {
 	/* options */
 	const char *protocol, *sni, *cafile;
 	long timeout_ms;
-	int json, as_port;
+	int as_port;
 	/* the run */
 	struct addrinfo *ai;
 	const struct addrinfo *addr;      /* the one that answered */
 	const struct proto *proto;        /* NULL: not known (yet) */
 	const struct proto_port *pp;      /* the judged port's entry, or NULL */
 	int judged_port;
-	enum probe_expect expect;
+	enum probe_expect expect;         /* what the port should speak */
+	enum probe_expect flow;           /* what to try first: expect, or
+	                                     the config's mode */
 	struct tlsctx *tls;
 	const char *sni_sent;
 	long long deadline;
@@ -358,7 +360,7 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 	struct probe_io io2;
 	int k;
 
-	if (p->expect == PROBE_EXPECT_IMPLICIT || p->expect == PROBE_EXPECT_UNKNOWN) {
+	if (p->flow == PROBE_EXPECT_IMPLICIT || p->flow == PROBE_EXPECT_UNKNOWN) {
 		if ((k = try_implicit(p, io)) == 1)
 			return;
 		if (k == PROBE_IO_TIMEOUT) {
@@ -422,7 +424,7 @@ static void classify(struct probe *p)
 	else if (server_first(p->proto->id))
 		/* On an implicit port a plaintext server greets at once; a
 		 * STARTTLS port's server may take its time. */
-		server_first_run(p, &io, p->expect == PROBE_EXPECT_IMPLICIT ? soon(p, GREET_WINDOW_MS)
+		server_first_run(p, &io, p->flow == PROBE_EXPECT_IMPLICIT ? soon(p, GREET_WINDOW_MS)
 		                 : patience(p));
 	else
 		client_first_run(p, &io);
@@ -466,12 +468,17 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: portier probe HOST:PORT [--protocol P] [--sni NAME] [--cafile FILE]\n"
 	        "                     [--as-port N] [--timeout 5s] [--json]\n"
+	        "       portier probe --config FILE [--host H] [--sni NAME] [--cafile FILE]\n"
+	        "                     [--timeout 5s] [--json]\n"
 	        "  --protocol P  smtp, imap, pop3, ldap, ftp or http (default: from the port,\n"
 	        "                then the greeting)\n"
 	        "  --sni NAME    the name to send and to check (default: HOST)\n"
 	        "  --cafile FILE verify the chain against FILE (default: the system store)\n"
 	        "  --as-port N   judge the port as if it were N (a service moved elsewhere)\n"
 	        "  --timeout T   the whole probe's limit (default 5s; 100ms to 300s)\n"
+	        "  --config FILE every listener of a portier config (ports from its\n"
+	        "                ports_file when there is one), judged against its mode\n"
+	        "  --host H      with --config: probe H rather than the listen addresses\n"
 	        "  --json        one JSON object instead of the report\n"
 	        "exit status: 0 nothing found, 1 findings, 2 could not probe\n");
 }
@@ -551,6 +558,26 @@ static void expectations(struct probe *p)
 	            : pr->id == CFG_PROTO_HTTP ? PROBE_EXPECT_PLAIN : PROBE_EXPECT_STARTTLS;
 }
 
+static int run(struct probe *p, const char *target);
+
+int probe_run(const struct probe_opts *opts, const char *target, struct probe_result *r)
+{
+	struct probe probe = {0}, *p = &probe;
+	int rc;
+
+	p->protocol = opts->protocol;
+	p->sni = opts->sni;
+	p->cafile = opts->cafile;
+	p->timeout_ms = opts->timeout_ms;
+	p->as_port = opts->as_port;
+	p->res = r;
+	rc = run(p, target);
+	if (p->ai)
+		freeaddrinfo(p->ai);
+	tlsctx_free(p->tls);
+	return rc;
+}
+
 static int run(struct probe *p, const char *target)
 {
 	struct probe_result *r = p->res;
@@ -576,16 +603,25 @@ static int run(struct probe *p, const char *target)
 	p->sni_sent = r->name;
 	p->judged_port = r->judged_port = p->as_port ? p->as_port : r->port;
 	if (p->protocol != NULL) {
-		p->proto = proto_find(p->protocol);
-		if (p->proto == NULL || p->proto->id == CFG_PROTO_TCP) {
+		/* --config gives "tcp" for a listener of no protocol. */
+		p->proto = strcmp(p->protocol, "tcp") == 0 ? NULL : proto_find(p->protocol);
+		if ((p->proto == NULL && r->listener == NULL) ||
+		    (p->proto != NULL && p->proto->id == CFG_PROTO_TCP)) {
 			snprintf(r->error, sizeof(r->error), "--protocol %s: expected smtp, imap, "
 			         "pop3, ldap, ftp or http", p->protocol);
 			return 2;
 		}
-		r->protocol_from = "option";
+		r->protocol_from = r->listener ? "config" : "option";
 	}
 	expectations(p);
 	r->protocol = p->proto ? p->proto->name : NULL;
+	/* A listener's mode says what to try first where the port does not;
+	 * judging by the port stays with the port. */
+	p->flow = p->expect;
+	if (p->flow == PROBE_EXPECT_UNKNOWN && r->config_mode != NULL)
+		p->flow = r->config_model == PROBE_IMPLICIT_TLS ? PROBE_EXPECT_IMPLICIT
+		          : r->config_model == PROBE_STARTTLS ? PROBE_EXPECT_STARTTLS
+		          : PROBE_EXPECT_PLAIN;
 
 	o.cafile = p->cafile;
 	o.verify = 0;
@@ -629,34 +665,38 @@ int probe_main(int argc, char **argv)
 		{ "cafile", required_argument, NULL, 'C' },
 		{ "as-port", required_argument, NULL, 'a' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "host", required_argument, NULL, 'H' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct probe_result res;
-	struct probe p = {0};
+	struct probe_opts o = {0};
+	const char *config = NULL, *host = NULL;
 	char *end;
-	int opt, rc;
+	int opt, rc, json = 0;
 
-	p.timeout_ms = 5000;
-	p.res = &res;
+	o.timeout_ms = 5000;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "p:s:C:a:t:jh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:s:C:a:t:c:H:jh", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'p': p.protocol = optarg; break;
-		case 's': p.sni = optarg; break;
-		case 'C': p.cafile = optarg; break;
-		case 'j': p.json = 1; break;
+		case 'p': o.protocol = optarg; break;
+		case 's': o.sni = optarg; break;
+		case 'C': o.cafile = optarg; break;
+		case 'c': config = optarg; break;
+		case 'H': host = optarg; break;
+		case 'j': json = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'a':
-			p.as_port = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || p.as_port < 1 || p.as_port > 65535) {
+			o.as_port = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || o.as_port < 1 || o.as_port > 65535) {
 				fprintf(stderr, "portier probe: --as-port %s: expected 1 to 65535\n", optarg);
 				return 2;
 			}
 			break;
 		case 't':
-			if ((p.timeout_ms = parse_timeout(optarg)) < 0) {
+			if ((o.timeout_ms = parse_timeout(optarg)) < 0) {
 				fprintf(stderr, "portier probe: --timeout %s: expected 100ms to 300s, "
 				        "e.g. 5s or 500ms\n", optarg);
 				return 2;
@@ -667,18 +707,25 @@ int probe_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
+	signal(SIGPIPE, SIG_IGN);
+	if (config != NULL) {
+		if (optind != argc || o.protocol || o.as_port) {
+			fprintf(stderr, "portier probe: --config takes no HOST:PORT, --protocol or "
+			        "--as-port: each listener says its own\n");
+			return 2;
+		}
+		return probe_config(&o, config, host, json, stdout);
+	}
+	if (optind != argc - 1 || host != NULL) {
 		usage(stderr);
 		return 2;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	rc = run(&p, argv[optind]);
-	if (p.json)
+	rc = probe_run(&o, argv[optind], &res);
+	if (json) {
 		probe_report_json(&res, stdout);
-	else
+		fputc('\n', stdout);
+	} else {
 		probe_report_text(&res, stdout);
-	if (p.ai)
-		freeaddrinfo(p.ai);
-	tlsctx_free(p.tls);
+	}
 	return rc;
 }

@@ -64,6 +64,11 @@ struct probe_result {
 	char http_status[128];  /* port 80: the status line, escaped */
 	char http_location[256];
 	char error[600];        /* why the port could not be probed */
+	/* --config: the listener this port belongs to and the model its mode
+	 * promises (NULL: none, mode = plain relays anything). */
+	const char *listener;
+	const char *config_mode;
+	enum probe_model config_model;
 	struct probe_finding findings[PROBE_MAX_FINDINGS];
 	size_t nfindings;
 	int connections;
@@ -90,6 +95,29 @@ struct proto_port;
 void probe_judge(struct probe_result *r, const struct proto *proto,
                  const struct proto_port *pp, enum probe_expect expect);
 
+/* The options of one probe. */
+struct probe_opts {
+	const char *protocol;   /* --protocol, or NULL */
+	const char *sni;        /* --sni, or NULL: the host */
+	const char *cafile;     /* --cafile, or NULL: the system store */
+	long timeout_ms;        /* --timeout */
+	int as_port;            /* --as-port, or 0 */
+};
+
+/* probe_run(o, target, r): probe target ("host:port", "[v6]:port") into
+ * r, which the caller zeroed and may have given a listener, and judge.
+ * Returns the exit status of that probe (0, 1 or 2). */
+int probe_run(const struct probe_opts *o, const char *target, struct probe_result *r);
+
+/* probe_config(o, path, host, json, out): `portier probe --config FILE`:
+ * every listen address of every listener of the portier config at path,
+ * at the port its ports_file says (else the configured one), on host
+ * (NULL: the listen address, 127.0.0.1 for a wildcard), judged also
+ * against the listener's mode; reports to out. Returns the worst exit
+ * status (probe_config.c). */
+int probe_config(const struct probe_opts *o, const char *path, const char *host, int json,
+                 FILE *out);
+
 /* probe_main(argc, argv): `portier probe ...` (argv[0] is "probe").
  * Returns the exit status: 0 no finding, 1 findings, 2 not probed. */
 int probe_main(int argc, char **argv);
@@ -102,8 +130,11 @@ long probe_days_left(const struct probe_result *r);
 const char *probe_model_name(enum probe_model m);
 
 /* probe_report_text(r, out), probe_report_json(r, out): print r
- * (probe_report.c). */
+ * (probe_report.c); the JSON object without a line end. */
 void probe_report_text(const struct probe_result *r, FILE *out);
 void probe_report_json(const struct probe_result *r, FILE *out);
+/* probe_report_json_str(out, s): s escaped (log_escape) as a JSON string;
+ * NULL is null. */
+void probe_report_json_str(FILE *out, const char *s);
 
 #endif

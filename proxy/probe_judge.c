@@ -86,6 +86,10 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 	const char *P = upper(proto);
 	long days;
 
+	/* An expectation comes from a well-known port of the protocol. */
+	if (pp == NULL || proto == NULL)
+		expect = PROBE_EXPECT_UNKNOWN;
+
 	if (r->model == PROBE_STARTTLS && expect == PROBE_EXPECT_IMPLICIT)
 		finding(r, "starttls-on-implicit-port", "%d speaks plaintext %s with %s: "
 		        "clients configured for SSL/TLS on %d will fail; either enable implicit "
@@ -122,6 +126,12 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 		finding(r, "unexpected-service", "%d is %s, but %s answered", port, pp->service,
 		        r->protocol ? r->protocol : "something else");
 	}
+	if (r->config_mode != NULL && r->model != r->config_model)
+		finding(r, "config-mismatch", "listener [%s] has mode = %s, but port %d answers "
+		        "as %s: %s", r->listener, r->config_mode, r->port,
+		        probe_model_name(r->model), r->model == PROBE_OTHER ||
+		        r->model == PROBE_ERROR ? "another server may hold the port, or portier "
+		        "is not the one listening" : "clients set up for the config will fail");
 	if (r->starttls_offered == 1 && r->starttls_required == 0)
 		finding(r, "starttls-not-required", "STARTTLS offered but not required: "
 		        "credentials can be sent in clear (%s)",

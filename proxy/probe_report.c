@@ -32,6 +32,8 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 	char buf[1100], d[40];
 	int any;
 
+	if (r->listener)
+		fprintf(out, "[%s] mode = %s: ", r->listener, r->config_mode ? r->config_mode : "plain");
 	fprintf(out, "%s:%d", r->host, r->port);
 	if (r->address[0] && strcmp(r->address, r->host) != 0)
 		fprintf(out, " (%s)", r->address);
@@ -100,8 +102,17 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 	}
 }
 
+static void jstr(FILE *out, const char *s);
+
 /* A JSON string: every byte is printable ASCII already (escaped at the
  * source) but for certificate text, whose bytes above 0x7f go as \u00XX. */
+void probe_report_json_str(FILE *out, const char *s)
+{
+	char esc[1100];
+
+	jstr(out, s ? log_escape(s, strlen(s), esc, sizeof(esc)) : NULL);
+}
+
 static void jstr(FILE *out, const char *s)
 {
 	if (s == NULL) {
@@ -208,5 +219,9 @@ void probe_report_json(const struct probe_result *r, FILE *out)
 	}
 	fprintf(out, "],\"error\":");
 	jstr(out, r->error[0] ? r->error : NULL);
-	fprintf(out, ",\"connections\":%d,\"elapsed_ms\":%ld}\n", r->connections, r->elapsed_ms);
+	fprintf(out, ",\"listener\":");
+	jstr(out, r->listener);
+	fprintf(out, ",\"config_mode\":");
+	jstr(out, r->config_mode);
+	fprintf(out, ",\"connections\":%d,\"elapsed_ms\":%ld}", r->connections, r->elapsed_ms);
 }

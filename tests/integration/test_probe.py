@@ -744,3 +744,49 @@ def test_vsftpd(workdir, certs, ca, tls):
         assert obj990["model"] == "implicit-tls" and obj990["tls"] is True
         assert "implicit-tls-on-starttls-port" in ids(obj21)
         assert "set clients to SSL/TLS on 990" in text21
+
+
+# --------------------------------------------------------------------------
+# --config: every listener of a running portier's config, at the ports its
+# ports_file says, judged against its mode as well.
+
+def test_config(workdir, certs, http_backend):
+    from harness import Portier, ini_text
+    sections = [("tls", tls_items(certs.ec)),
+                listener("imaps", http_backend.port, protocol="imap"),
+                starttls_listener("pop3", "pop3", http_backend.port),
+                listener("redirect", mode="redirect", protocol="http")]
+    p = Portier(workdir, sections)
+    try:
+        cp = harness.run([harness.PORTIER_BIN, "probe", "--config", p.ini, "--json",
+                          "--cafile", certs.ca, "--sni", "localhost"])
+        assert cp.returncode == 0, cp.out + cp.err
+        obj = json.loads(cp.out)
+        assert obj["config"] == p.ini
+        got = {(l["listener"], l["config_mode"], l["model"], l["protocol"], l["port"])
+               for l in obj["listeners"]}
+        assert got == {("imaps", "tls", "implicit-tls", "imap", p.port("imaps")),
+                       ("pop3", "starttls", "starttls", "pop3", p.port("pop3")),
+                       ("redirect", "redirect", "plain", "http", p.port("redirect"))}
+        assert all(l["findings"] == [] for l in obj["listeners"])
+
+        # A config that says otherwise than what answers (another
+        # server on the port, or the wrong file): mode = starttls where
+        # TLS answers at once.
+        other = os.path.join(str(workdir), "other.ini")
+        secs = list(p.sections)
+        secs[2] = starttls_listener("imaps", "imap", http_backend.port)
+        with open(other, "w") as f:
+            f.write(ini_text(secs))
+        cp = harness.run([harness.PORTIER_BIN, "probe", "--config", other,
+                          "--cafile", certs.ca, "--sni", "localhost"])
+        assert cp.returncode == 1, cp.out + cp.err
+        assert ("[imaps] mode = starttls: 127.0.0.1:%d" % p.port("imaps")) in cp.out
+        assert ("listener [imaps] has mode = starttls, but port %d answers as implicit-tls: "
+                "clients set up for the config will fail [config-mismatch]"
+                % p.port("imaps")) in cp.out
+        # Usage: --config takes no target.
+        cp = harness.run([harness.PORTIER_BIN, "probe", "--config", other, "127.0.0.1:1"])
+        assert cp.returncode == 2
+    finally:
+        p.stop()
