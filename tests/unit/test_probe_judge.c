@@ -218,6 +218,29 @@ static void certificates(void)
 	CHECK(has("cert-expiring", "certificate for alt.example.org expires in 2 days"));
 }
 
+/* --config: a listener's mode is one more expectation, on any port; and
+ * an expectation without a port entry is none (no NULL entry is read). */
+static void config(void)
+{
+	fresh(40000, PROBE_IMPLICIT_TLS);
+	r.listener = "imaps";
+	r.config_mode = "starttls";
+	r.config_model = PROBE_STARTTLS;
+	judge();
+	CHECK(r.nfindings == 1 && has("config-mismatch", "listener [imaps] has mode = "
+	      "starttls, but port 40000 answers as implicit-tls"));
+	fresh(40000, PROBE_STARTTLS);
+	r.listener = "imaps";
+	r.config_mode = "starttls";
+	r.config_model = PROBE_STARTTLS;
+	r.starttls_offered = 1;
+	judge();
+	CHECK(r.nfindings == 0);
+	fresh(40000, PROBE_PLAIN);
+	probe_judge(&r, proto_get(CFG_PROTO_IMAP), NULL, PROBE_EXPECT_IMPLICIT);
+	CHECK(r.nfindings == 0);
+}
+
 /* Findings stop at the cap, and judging twice adds, never overflows. */
 static void cap(void)
 {
@@ -233,6 +256,7 @@ int main(void)
 	models();
 	tls();
 	certificates();
+	config();
 	cap();
 	return CHECK_DONE();
 }
