@@ -4,7 +4,6 @@
 #include "cfg.h"
 #include "log.h"
 #include "proto.h"
-#include "proxy_header.h"
 #include "redirect.h"
 #include "server.h"
 #include "shared.h"
@@ -22,8 +21,9 @@
 
 /*
  * The connection's life: the table of states, the one place watchers are
- * set, the deadline, refusals, and the single way out. The relay itself is
- * conn_relay.c, the halves' I/O conn_io.c, STARTTLS conn_starttls.c.
+ * set, the deadline and the single way out. The relay itself is
+ * conn_relay.c, the halves' I/O conn_io.c, STARTTLS conn_starttls.c, the
+ * way to the backend and the refusals when it fails conn_backend.c.
  */
 
 #define CONN_MAGIC 0x706f7274u   /* "port" */
@@ -319,11 +319,6 @@ static void connecting_watch(const struct conn *c, int *ce, int *be)
 	*be = EV_WRITE;
 }
 
-static const char *backend_text(const struct conn *c)
-{
-	return c->acme ? cl_of(c)->acme_backend_text : cl_of(c)->backend_text;
-}
-
 static void connecting_io(struct conn *c)
 {
 	char why[160];
@@ -338,7 +333,7 @@ static void connecting_io(struct conn *c)
 		return;
 	c->b_wr = 0;
 	if ((err = backend_finish(c->bfd)) != 0) {
-		snprintf(why, sizeof(why), "backend %s: %s", backend_text(c), strerror(err));
+		snprintf(why, sizeof(why), "backend %s: %s", conn_backend_text(c), strerror(err));
 		conn_refuse(c, why);
 		return;
 	}
@@ -355,7 +350,7 @@ static void connecting_expire(struct conn *c, double limit)
 	char why[160];
 
 	snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
-	         backend_text(c), limit);
+	         conn_backend_text(c), limit);
 	conn_refuse(c, why);
 }
 
@@ -434,129 +429,6 @@ static void handover_expire(struct conn *c, double limit)
 	conn_refuse(c, why);
 }
 
-/* ---- refusals ---- */
-
-void conn_respond(struct conn *c, enum conn_why why, const char *reason,
-                  const char *text)
-{
-	buf_reset(&c->up);
-	buf_reset(conn_client_in(c));
-	if (buf_append(&c->down, text, strlen(text)) < 0) {
-		conn_close(c, CONN_WHY_NOMEM, "no room for the reply");
-		return;
-	}
-	c->close_reason = reason;
-	c->close_why = why;
-	conn_state(c, CONN_RESPOND);
-	conn_progress(c);
-}
-
-/* said: the protocol's goodbye is in c->down already. */
-static void refuse(struct conn *c, const char *why, int said)
-{
-	const struct cfg_listener *l = cl_of(c);
-	const struct proto *p = proto_get(l->proto);
-
-	if (c->bfd >= 0) {
-		ev_io_stop(c->svc->srv->loop, &c->bio);
-		close(c->bfd);
-		c->bfd = -1;
-	}
-	buf_reset(&c->up);
-	buf_reset(conn_client_in(c));
-	if (!said && p->refusal != NULL) {
-		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
-		          p->name);
-		conn_respond(c, CONN_WHY_BACKEND_DOWN,
-		             "backend unavailable, refused in protocol", p->refusal);
-		return;
-	}
-	if (said || conn_starttls_bye(c, 0, &c->down) == 0) {
-		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
-		          p->name);
-		c->close_reason = "backend unavailable, refused in protocol";
-		c->close_why = CONN_WHY_BACKEND_DOWN;
-		conn_state(c, CONN_RESPOND);
-		conn_progress(c);
-		return;
-	}
-	if (c->tls != NULL) {
-		/* A protocol without words (tcp): the refusal is an orderly end
-		 * of the TLS session, close_notify, not a cut connection. */
-		log_warnx("[%s] client=%s: %s; ending the TLS session", l->name, c->peer, why);
-		c->close_reason = "backend unavailable";
-		c->close_why = CONN_WHY_BACKEND_DOWN;
-		conn_state(c, CONN_RESPOND);
-		conn_progress(c);
-		return;
-	}
-	conn_close(c, CONN_WHY_BACKEND_DOWN, why);
-}
-
-void conn_refuse(struct conn *c, const char *why)
-{
-	refuse(c, why, 0);
-}
-
-void conn_refused(struct conn *c, const char *why)
-{
-	refuse(c, why, 1);
-}
-
-static void keep_addr(struct conn_addr *a, const struct sockaddr *sa);
-
-/* send_proxy: the PROXY header into c->pre, from the client's address,
- * the one it reached (the client socket's own: the backend is told what
- * the client dialled, not the backend connection's) and its TLS session.
- * 0, or -1 with errno. */
-static int proxy_preamble(struct conn *c)
-{
-	const struct cfg_listener *l = cl_of(c);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	struct conn_addr local = {0};
-	struct tlsctx_info ti;
-	struct proxy_tls pt = {0};
-	char alpn[PROXY_ALPN_MAX + 1];
-
-	if (l->send_proxy == PROXY_OFF)
-		return 0;
-	if (getsockname(c->cfd, (struct sockaddr *)&ss, &sl) < 0)
-		return -1;
-	keep_addr(&local, (const struct sockaddr *)&ss);
-	if (c->tls) {
-		tlsctx_describe(c->tls, &ti);
-		pt.version = ti.version;
-		pt.cipher = ti.cipher;
-		pt.sni = ti.sni;
-		pt.alpn = tlsctx_alpn_selected(c->tls, alpn, sizeof(alpn));
-	}
-	if (proxy_header(&c->pre, (enum proxy_version)l->send_proxy, &c->client,
-	                 &local, c->tls ? &pt : NULL) < 0) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
-}
-
-void conn_start_backend(struct conn *c, const struct addr *a)
-{
-	char why[160];
-
-	if (proxy_preamble(c) < 0) {
-		snprintf(why, sizeof(why), "no PROXY header: %s", strerror(errno));
-		conn_close(c, CONN_WHY_NOMEM, why);
-		return;
-	}
-	if ((c->bfd = backend_connect(a)) < 0) {
-		snprintf(why, sizeof(why), "backend %s: %s", backend_text(c), strerror(errno));
-		conn_refuse(c, why);
-		return;
-	}
-	c->b_wr = 0;
-	conn_state(c, CONN_CONNECTING);
-}
-
 /* ---- callbacks: trampolines into the logic above ---- */
 
 static void on_client_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -614,7 +486,7 @@ void conn_run(struct conn *c)
 
 /* ---- life cycle ---- */
 
-static void keep_addr(struct conn_addr *a, const struct sockaddr *sa)
+void conn_addr_keep(struct conn_addr *a, const struct sockaddr *sa)
 {
 	a->family = sa->sa_family;
 	if (sa->sa_family == AF_INET) {
@@ -644,7 +516,7 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	c->cfd = fd;
 	c->bfd = -1;
 	addr_format(peer, len, c->peer, sizeof(c->peer));
-	keep_addr(&c->client, peer);
+	conn_addr_keep(&c->client, peer);
 	if (peer->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	ev_io_init(&c->cio, on_client_io, fd, EV_READ);

@@ -56,6 +56,15 @@ int conn_client_ready(const struct conn *c);
 void conn_relay(struct conn *c);
 /* conn_relay_watch(c, ce, be): the events RELAY wants. */
 void conn_relay_watch(const struct conn *c, int *ce, int *be);
+/* conn_backend_text(c): the backend c is for, as configured ("host:port",
+ * "unix:/path"; the ACME backend for an ACME request), for messages. */
+const char *conn_backend_text(const struct conn *c);
+
+/* conn_addr_keep(a, sa): a takes sa's family, address and port (AF_INET
+ * or AF_INET6; other families only set a->family). */
+struct sockaddr;
+void conn_addr_keep(struct conn_addr *a, const struct sockaddr *sa);
+
 /* conn_respond_reason(c): the close line's reason once RESPOND is done;
  * NULL when conn_close() words it itself (from c->close_why). */
 const char *conn_respond_reason(const struct conn *c);

@@ -1,0 +1,147 @@
+#include "conn.h"
+#include "conn_int.h"
+#include "backend.h"
+#include "cfg.h"
+#include "log.h"
+#include "proto.h"
+#include "proxy_header.h"
+#include "server.h"
+#include "tlsctx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/*
+ * The way to the backend: the PROXY header that opens it, the connect, and
+ * what the client is told when the backend cannot be used (the protocol's
+ * refusal, a canned response, or an orderly end).
+ */
+
+const char *conn_backend_text(const struct conn *c)
+{
+	return c->acme ? c->svc->cl->acme_backend_text : c->svc->cl->backend_text;
+}
+
+/* ---- refusals ---- */
+
+void conn_respond(struct conn *c, enum conn_why why, const char *reason,
+                  const char *text)
+{
+	buf_reset(&c->up);
+	buf_reset(conn_client_in(c));
+	if (buf_append(&c->down, text, strlen(text)) < 0) {
+		conn_close(c, CONN_WHY_NOMEM, "no room for the reply");
+		return;
+	}
+	c->close_reason = reason;
+	c->close_why = why;
+	conn_state(c, CONN_RESPOND);
+	conn_progress(c);
+}
+
+/* said: the protocol's goodbye is in c->down already. */
+static void refuse(struct conn *c, const char *why, int said)
+{
+	const struct cfg_listener *l = c->svc->cl;
+	const struct proto *p = proto_get(l->proto);
+
+	if (c->bfd >= 0) {
+		ev_io_stop(c->svc->srv->loop, &c->bio);
+		close(c->bfd);
+		c->bfd = -1;
+	}
+	buf_reset(&c->up);
+	buf_reset(conn_client_in(c));
+	if (!said && p->refusal != NULL) {
+		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
+		          p->name);
+		conn_respond(c, CONN_WHY_BACKEND_DOWN,
+		             "backend unavailable, refused in protocol", p->refusal);
+		return;
+	}
+	if (said || conn_starttls_bye(c, 0, &c->down) == 0) {
+		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
+		          p->name);
+		c->close_reason = "backend unavailable, refused in protocol";
+		c->close_why = CONN_WHY_BACKEND_DOWN;
+		conn_state(c, CONN_RESPOND);
+		conn_progress(c);
+		return;
+	}
+	if (c->tls != NULL) {
+		/* A protocol without words (tcp): the refusal is an orderly end
+		 * of the TLS session, close_notify, not a cut connection. */
+		log_warnx("[%s] client=%s: %s; ending the TLS session", l->name, c->peer, why);
+		c->close_reason = "backend unavailable";
+		c->close_why = CONN_WHY_BACKEND_DOWN;
+		conn_state(c, CONN_RESPOND);
+		conn_progress(c);
+		return;
+	}
+	conn_close(c, CONN_WHY_BACKEND_DOWN, why);
+}
+
+void conn_refuse(struct conn *c, const char *why)
+{
+	refuse(c, why, 0);
+}
+
+void conn_refused(struct conn *c, const char *why)
+{
+	refuse(c, why, 1);
+}
+
+/* send_proxy: the PROXY header into c->pre, from the client's address,
+ * the one it reached (the client socket's own: the backend is told what
+ * the client dialled, not the backend connection's) and its TLS session.
+ * 0, or -1 with errno. */
+static int proxy_preamble(struct conn *c)
+{
+	const struct cfg_listener *l = c->svc->cl;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct conn_addr local = {0};
+	struct tlsctx_info ti;
+	struct proxy_tls pt = {0};
+	char alpn[PROXY_ALPN_MAX + 1];
+
+	if (l->send_proxy == PROXY_OFF)
+		return 0;
+	if (getsockname(c->cfd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	conn_addr_keep(&local, (const struct sockaddr *)&ss);
+	if (c->tls) {
+		tlsctx_describe(c->tls, &ti);
+		pt.version = ti.version;
+		pt.cipher = ti.cipher;
+		pt.sni = ti.sni;
+		pt.alpn = tlsctx_alpn_selected(c->tls, alpn, sizeof(alpn));
+	}
+	if (proxy_header(&c->pre, (enum proxy_version)l->send_proxy, &c->client,
+	                 &local, c->tls ? &pt : NULL) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+void conn_start_backend(struct conn *c, const struct addr *a)
+{
+	char why[160];
+
+	if (proxy_preamble(c) < 0) {
+		snprintf(why, sizeof(why), "no PROXY header: %s", strerror(errno));
+		conn_close(c, CONN_WHY_NOMEM, why);
+		return;
+	}
+	if ((c->bfd = backend_connect(a)) < 0) {
+		snprintf(why, sizeof(why), "backend %s: %s", conn_backend_text(c), strerror(errno));
+		conn_refuse(c, why);
+		return;
+	}
+	c->b_wr = 0;
+	conn_state(c, CONN_CONNECTING);
+}
