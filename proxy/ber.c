@@ -196,6 +196,27 @@ int ber_ldap_entry_has(const struct ber_ldap_msg *m, const char *type, const cha
 	return found;
 }
 
+int ber_ldap_bind_has_credentials(const struct ber_ldap_msg *m)
+{
+	CBS body, v;
+	unsigned tag;
+
+	if (m->op != BER_LDAP_BIND_REQ)
+		return -1;
+	/* BindRequest: version INTEGER, name LDAPDN, authentication CHOICE
+	 * { simple [0] OCTET STRING, sasl [3] SaslCredentials } (RFC 4511
+	 * 4.2). BER lets a primitive string be sent constructed; only the
+	 * empty simple password counts as no credentials. */
+	CBS_init(&body, m->body, m->body_len);
+	if (!get_element(&body, &v, &tag) || tag != CBS_ASN1_INTEGER ||
+	    !get_element(&body, &v, &tag) || tag != CBS_ASN1_OCTETSTRING ||
+	    !get_element(&body, &v, &tag))
+		return -1;
+	if (tag == (CBS_ASN1_CONTEXT_SPECIFIC | 0))
+		return CBS_len(&v) > 0;
+	return 1;
+}
+
 int ber_ldap_result(uint8_t *dst, size_t cap, size_t *len, uint32_t msgid,
     unsigned op, unsigned code, const char *diag, const char *name)
 {

@@ -59,6 +59,12 @@ int ber_ldap_code(const struct ber_ldap_msg *m, unsigned *code);
  * m is not a well-formed SearchResultEntry. */
 int ber_ldap_entry_has(const struct ber_ldap_msg *m, const char *type, const char *value);
 
+/* ber_ldap_bind_has_credentials(m): 1 when BindRequest m carries
+ * credentials (a simple bind with a password, or SASL), 0 for an anonymous
+ * or unauthenticated simple bind (empty password), -1 when m is not a
+ * well-formed BindRequest. */
+int ber_ldap_bind_has_credentials(const struct ber_ldap_msg *m);
+
 /* ber_ldap_result(dst, cap, len, msgid, op, code, diag, name): write an
  * LDAPMessage whose protocolOp is the LDAPResult-shaped response op (e.g.
  * BER_LDAP_BIND_RES) with resultCode code, empty matchedDN, diagnosticMessage

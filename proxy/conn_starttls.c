@@ -26,6 +26,7 @@ struct conn_starttls {
 	struct buf from_backend;     /* backend bytes the engine has not taken */
 	struct buf to_backend;       /* the engine's replay (SMTP optional) */
 	char xclient[96];            /* "ADDR=... PORT=..." */
+	int auth_logged;             /* the credentials line is out */
 };
 
 /* XCLIENT attributes from "1.2.3.4:5" or "[::1]:5" (Postfix writes IPv6
@@ -100,6 +101,13 @@ static void prelude_verdict(struct conn *c)
 		return;
 	}
 	v = starttls_client_input(&c->st->s, &c->up, &c->down);
+	/* Once per connection: a client that tries its password in clear is
+	 * what fail2ban's portier filter bans on. */
+	if (starttls_cleartext_auth(&c->st->s) && !c->st->auth_logged) {
+		c->st->auth_logged = 1;
+		log_info("[%s] client=%s: %s before STARTTLS refused", c->svc->cl->name,
+		         c->peer, starttls_cleartext_auth(&c->st->s));
+	}
 	switch (v) {
 	case STARTTLS_AGAIN:
 		if (c->c_eof)

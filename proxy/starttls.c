@@ -64,6 +64,17 @@ int starttls_greeting(struct starttls_session *s, struct buf *out)
 	return s->drv->greeting(s, out);
 }
 
+void starttls_note_auth(struct starttls_session *s, const char *verb)
+{
+	if (s->auth == NULL)
+		s->auth = verb;
+}
+
+const char *starttls_cleartext_auth(const struct starttls_session *s)
+{
+	return s->auth;
+}
+
 /* RFC 3207 section 4.2: forget everything learnt before TLS. */
 static void wipe(struct starttls_session *s)
 {

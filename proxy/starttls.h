@@ -107,6 +107,10 @@ struct starttls_session {
 	const struct starttls_driver *drv;
 	const struct starttls_params *params;
 	const char *why;	/* reason for the last closing verdict */
+	const char *auth;	/* the first credentials refused before TLS
+				   ("AUTH", "LOGIN", "bind"...), or NULL;
+				   kept over the wipe: it is about the
+				   client, for the log, not what it said */
 	unsigned ncommands;	/* pre-TLS commands seen */
 	unsigned max_commands;
 	int phase;		/* private to starttls.c */
@@ -175,7 +179,16 @@ int starttls_bye(const struct starttls_session *s, enum starttls_bye why,
  * log; never NULL. */
 const char *starttls_why(const struct starttls_session *s);
 
+/* starttls_cleartext_auth(s): the verb of the first command that tried to
+ * send credentials before TLS (and was refused), or NULL: an admin's
+ * fail2ban bans on it (issue 17). */
+const char *starttls_cleartext_auth(const struct starttls_session *s);
+
 /* --- for drivers --- */
+
+/* starttls_note_auth(s, verb): a driver refused credentials before TLS;
+ * verb is a static string. Only the first is kept. */
+void starttls_note_auth(struct starttls_session *s, const char *verb);
 
 /* starttls_line(p, n, max, len, why): frame one line ending in LF (CRLF or
  * bare LF) of at most max bytes, terminator included: 1 and *len, 0 need

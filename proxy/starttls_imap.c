@@ -81,6 +81,10 @@ static enum starttls_verdict imap_command(struct starttls_session *s,
 		return tagged(msg, tl, "BAD Literals not allowed before STARTTLS",
 		    STARTTLS_AGAIN, out);
 
+	if (starttls_word(cmd, cn, "LOGIN", &arg))
+		starttls_note_auth(s, "LOGIN");
+	if (starttls_word(cmd, cn, "AUTHENTICATE", &arg))
+		starttls_note_auth(s, "AUTHENTICATE");
 	if (starttls_word(cmd, cn, "LOGIN", &arg) ||
 	    starttls_word(cmd, cn, "AUTHENTICATE", &arg))
 		return tagged(msg, tl, "NO [PRIVACYREQUIRED] Use STARTTLS first",

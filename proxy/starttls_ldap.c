@@ -86,6 +86,8 @@ static enum starttls_verdict ldap_command(struct starttls_session *s,
 		s->why = "client unbind";
 		return STARTTLS_REPLY_AND_CLOSE;
 	}
+	if (m.op == BER_LDAP_BIND_REQ && ber_ldap_bind_has_credentials(&m) != 0)
+		starttls_note_auth(s, "bind");
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (ops[i].req == m.op)
 			return result(out, m.msgid, ops[i].res,

@@ -18,6 +18,9 @@ static enum starttls_verdict say(const char *text, enum starttls_verdict v,
 	return buf_appendf(out, "%s\r\n", text) ? STARTTLS_ERROR : v;
 }
 
+/* Commands that carry credentials: refused before TLS, and noted. */
+static const char *const creds[] = { "USER", "PASS", "APOP", "AUTH" };
+
 static enum starttls_verdict pop3_command(struct starttls_session *s,
     const uint8_t *msg, size_t len, struct buf *out)
 {
@@ -30,11 +33,12 @@ static enum starttls_verdict pop3_command(struct starttls_session *s,
 		return arg == n ? say("+OK Begin TLS negotiation",
 		    STARTTLS_UPGRADE, out) : say("-ERR Syntax error",
 		    STARTTLS_AGAIN, out);
-	if (starttls_word(msg, n, "USER", &arg) ||
-	    starttls_word(msg, n, "PASS", &arg) ||
-	    starttls_word(msg, n, "APOP", &arg) ||
-	    starttls_word(msg, n, "AUTH", &arg))
-		return say("-ERR Must issue STLS first", STARTTLS_AGAIN, out);
+	for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++)
+		if (starttls_word(msg, n, creds[i], &arg)) {
+			starttls_note_auth(s, creds[i]);
+			return say("-ERR Must issue STLS first", STARTTLS_AGAIN,
+			    out);
+		}
 	if (starttls_word(msg, n, "QUIT", &arg)) {
 		s->why = "client quit";
 		return say("+OK Bye", STARTTLS_REPLY_AND_CLOSE, out);

@@ -72,6 +72,8 @@ static enum starttls_verdict smtp_command(struct starttls_session *s,
 			return STARTTLS_ERROR;
 		return STARTTLS_REPLY_AND_CLOSE;
 	}
+	if (starttls_word(msg, n, "AUTH", &arg))
+		starttls_note_auth(s, "AUTH");
 	if (starttls_word(msg, n, "AUTH", &arg) || !s->params->optional)
 		return REPLY("530 5.7.0 Must issue a STARTTLS command first\r\n");
 	/* Port 25 with starttls = optional (RFC 3207 section 4): the client

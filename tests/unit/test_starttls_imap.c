@@ -43,12 +43,15 @@ static void test_attacks(void)
 	H_SCRIPT(d, &p, "a STARTTLS\r\nb LOGIN user pass\r\n",
 	    GREET "a OK Begin TLS negotiation now\r\n", STARTTLS_INJECTION, &r);
 	CHECK_STR(starttls_why(&r.s), "command injection attempt");
+	/* Injected, not answered: no credentials were refused. */
+	CHECK(starttls_cleartext_auth(&r.s) == NULL);
 
 	H_SCRIPT(d, &p, "a LOGIN alice secret\r\nb AUTHENTICATE PLAIN\r\n"
 	    "c authenticate plain AGFsaWNlAHNlY3JldA==\r\n",
 	    GREET "a NO [PRIVACYREQUIRED] Use STARTTLS first\r\n"
 	    "b NO [PRIVACYREQUIRED] Use STARTTLS first\r\n"
 	    "c NO [PRIVACYREQUIRED] Use STARTTLS first\r\n", STARTTLS_AGAIN, &r);
+	CHECK_STR(starttls_cleartext_auth(&r.s), "LOGIN");
 
 	/* Literals: no "+" continuation ever; a synchronizing one gets BAD,
 	 * a non-synchronizing one (its bytes already coming) ends it. */

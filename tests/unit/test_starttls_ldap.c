@@ -88,6 +88,21 @@ static void test_conversations(void)
 	res(&want, 8, BER_LDAP_EXTENDED_RES, 13, REQ, NULL);
 	res(&want, 10, BER_LDAP_EXTENDED_RES, 0, "", OID_ST);
 	run(STARTTLS_UPGRADE);
+	/* An anonymous bind carries no credentials. */
+	CHECK(starttls_cleartext_auth(&r.s) == NULL);
+
+	/* A simple bind with a password, and a SASL bind, do: noted for the
+	 * log (fail2ban), refused the same way. */
+	reset();
+	hex(&in, "30 11 02 01 01 60 0c 02 01 03 04 00 80 05 73 65 63 72 74");
+	res(&want, 1, BER_LDAP_BIND_RES, 13, REQ, NULL);
+	run(STARTTLS_AGAIN);
+	CHECK_STR(starttls_cleartext_auth(&r.s), "bind");
+	reset();
+	hex(&in, "30 13 02 01 01 60 0e 02 01 03 04 00 a3 07 04 05 50 4c 41 49 4e");
+	res(&want, 1, BER_LDAP_BIND_RES, 13, REQ, NULL);
+	run(STARTTLS_AGAIN);
+	CHECK_STR(starttls_cleartext_auth(&r.s), "bind");
 
 	/* Unbind closes, without a reply. */
 	reset();

@@ -35,6 +35,10 @@ static void test_attacks(void)
 	    "AUTH PLAIN\r\nCAPA USER\r\nCAPA\r\n",
 	    GREET MUST MUST MUST MUST "-ERR Unknown command; issue STLS first\r\n"
 	    CAPA, STARTTLS_AGAIN, &r);
+	CHECK_STR(starttls_cleartext_auth(&r.s), "USER");
+	H_SCRIPT(d, &p, "CAPA\r\nAUTH PLAIN\r\n", GREET CAPA MUST, STARTTLS_AGAIN,
+	    &r);
+	CHECK_STR(starttls_cleartext_auth(&r.s), "AUTH");
 	memset(big, 'x', sizeof(big));
 	big[sizeof(big) - 1] = '\0';
 	H_SCRIPT(d, &p, big, GREET "-ERR Too much input\r\n",

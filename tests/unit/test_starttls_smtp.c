@@ -53,6 +53,11 @@ static void test_attacks(void)
 	    GREET EHLO_R MUST MUST MUST MUST, STARTTLS_AGAIN, &r);
 	H_SCRIPT(d, &opt, "EHLO a\r\nAUTH LOGIN\r\n", GREET EHLO_R MUST,
 	    STARTTLS_AGAIN, &r);
+	CHECK_STR(starttls_cleartext_auth(&r.s), "AUTH");
+	/* Refused mail is not an attempt at credentials. */
+	H_SCRIPT(d, &req, "EHLO a\r\nMAIL FROM:<a@b>\r\n", GREET EHLO_R MUST,
+	    STARTTLS_AGAIN, &r);
+	CHECK(starttls_cleartext_auth(&r.s) == NULL);
 
 	/* The capability list is the same whatever the client says. */
 	H_SCRIPT(d, &req, "EHLO PIPELINING AUTH\r\nEHLO x\r\n",
