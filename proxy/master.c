@@ -5,6 +5,7 @@
  */
 
 #include "master_int.h"
+#include "expiry.h"
 #include "log.h"
 #include "notify.h"
 #include "server.h"
@@ -381,6 +382,8 @@ static struct timespec next_wait(const struct sup *s)
 			wait = s->next->deadline - now;
 		if (s->nfailed > 0 && s->failed_kill_at - now < wait)
 			wait = s->failed_kill_at - now;
+		if (s->expiry_at - now < wait)
+			wait = s->expiry_at - now;
 	}
 	if (wait < 0.001)
 		wait = 0.001;
@@ -559,6 +562,8 @@ int master_run(struct master *m, unsigned *worker)
 	int rc;
 
 	m->generation = 1;
+	s.expiry_every = expiry_interval();
+	s.expiry_at = master_now() + s.expiry_every;
 	s.nslots = master_nworkers(m->cfg);
 	if ((s.slots = master_new_slots(s.nslots)) == NULL) {
 		log_errx("out of memory");
@@ -659,6 +664,12 @@ int master_run(struct master *m, unsigned *worker)
 		 * so that the master's memory never holds old ones. */
 		for (size_t i = 0; i < m->cfg->nlisteners; i++)
 			tlsctx_tick(m->tls[i], time(NULL));
+		/* Loading warned at start and on reload; a daemon left running
+		 * for months hears it again once a day. */
+		if (!s.stopping && master_now() >= s.expiry_at) {
+			expiry_warn(m->cfg, m->tls, time(NULL));
+			s.expiry_at = master_now() + s.expiry_every;
+		}
 	}
 	rc = s.unclean ? 1 : 0;
 	for (unsigned i = 0; i < s.nslots; i++)

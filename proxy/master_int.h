@@ -59,6 +59,8 @@ struct sup {
 	int unclean;              /* a worker ended badly while stopping */
 	int told_ready;           /* the service manager heard READY=1 */
 	unsigned told_workers;    /* ... and this many workers serving */
+	double expiry_at;         /* the next daily certificate-expiry look */
+	double expiry_every;
 };
 
 /* master.c */

@@ -199,6 +199,12 @@ struct tlsctx_cert_info {
  * peer sent none (yet). */
 int tlsctx_peer_cert(const struct tlsconn *tc, struct tlsctx_cert_info *info);
 
+/* tlsctx_own_cert(t, i, info): the same for the i-th certificate server
+ * context t serves, in the order of the listener's cert lines (expiry
+ * warnings, metrics); verified is 0 (nothing checked here). -1 when there
+ * is no such certificate. */
+int tlsctx_own_cert(const struct tlsctx *t, size_t i, struct tlsctx_cert_info *info);
+
 /* tlsctx_alpn_selected(tc, out, outlen): the protocol id both sides
  * agreed on, "" when none; either role. Returns out. */
 const char *tlsctx_alpn_selected(const struct tlsconn *tc, char *out, size_t outlen);

@@ -1,16 +1,18 @@
 #include "tlsctx_int.h"
 
+#include "expiry.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Loading and checking certificates, once per listener at start or -t. */
 
-#define EXPIRY_WARN_DAYS 30
 
 /* Problems with a certificate are reported where its line is. */
 #define SECTION(l, cc) ((cc)->inherited ? "tls" : (l)->name)
@@ -168,5 +170,18 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 	}
 	tc->sni.ecdsa = ktype == EVP_PKEY_EC;
 	sk_X509_pop_free(chain, X509_free);
+	return 0;
+}
+
+int tlsctx_own_cert(const struct tlsctx *t, size_t i, struct tlsctx_cert_info *info)
+{
+	X509 *x;
+
+	memset(info, 0, sizeof(*info));
+	if (t == NULL || i >= t->ncerts || t->certs[i].ctx == NULL ||
+	    (x = SSL_CTX_get0_certificate(t->certs[i].ctx)) == NULL)
+		return -1;
+	tlsctx_x509_describe(x, info);
+	ERR_clear_error();
 	return 0;
 }

@@ -294,6 +294,18 @@ static void key_of(X509 *x, struct tlsctx_cert_info *info)
 	EVP_PKEY_free(pk);
 }
 
+/* What x says about itself; the verification fields are left alone. */
+void tlsctx_x509_describe(X509 *x, struct tlsctx_cert_info *info)
+{
+	subject_cn(x, info->subject_cn, sizeof(info->subject_cn));
+	alt_names(x, info);
+	issuer_line(x, info->issuer, sizeof(info->issuer));
+	serial_hex(x, info->serial, sizeof(info->serial));
+	info->not_before = posix_time(X509_get0_notBefore(x));
+	info->not_after = posix_time(X509_get0_notAfter(x));
+	key_of(x, info);
+}
+
 int tlsctx_peer_cert(const struct tlsconn *tc, struct tlsctx_cert_info *info)
 {
 	const SSL *ssl = ssl_of(tc);
@@ -303,13 +315,7 @@ int tlsctx_peer_cert(const struct tlsconn *tc, struct tlsctx_cert_info *info)
 	memset(info, 0, sizeof(*info));
 	if (x == NULL)
 		return -1;
-	subject_cn(x, info->subject_cn, sizeof(info->subject_cn));
-	alt_names(x, info);
-	issuer_line(x, info->issuer, sizeof(info->issuer));
-	serial_hex(x, info->serial, sizeof(info->serial));
-	info->not_before = posix_time(X509_get0_notBefore(x));
-	info->not_after = posix_time(X509_get0_notAfter(x));
-	key_of(x, info);
+	tlsctx_x509_describe(x, info);
 	v = SSL_get_verify_result(ssl);
 	info->verified = v == X509_V_OK;
 	/* Verification stops at its first error, and a leaf's dates are

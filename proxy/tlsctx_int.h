@@ -53,6 +53,11 @@ struct tlsctx {
  * callbacks, the same on every context of t. 0 or -1. */
 int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls);
 
+/* tlsctx_x509_describe(x, info): what certificate x says about itself
+ * (tlsctx_client.c; for a peer's and our own). The verification fields of
+ * info are left as they are. */
+void tlsctx_x509_describe(X509 *x, struct tlsctx_cert_info *info);
+
 /* tlsctx_drain_errors(out, outlen): the first queued error as text; the
  * queue is cleared. Returns out. */
 const char *tlsctx_drain_errors(char *out, size_t outlen);

@@ -1,0 +1,62 @@
+#include "expiry.h"
+
+#include "cfg.h"
+#include "log.h"
+#include "tlsctx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* "2026-12-14 10:00 UTC" */
+static const char *utc(long long t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(out, len, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+		snprintf(out, len, "%lld", t);
+	return out;
+}
+
+unsigned expiry_warn(const struct cfg *c, struct tlsctx *const *tls, time_t now)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+		struct tlsctx_cert_info ci;
+
+		for (size_t k = 0; tls[i] != NULL && tlsctx_own_cert(tls[i], k, &ci) == 0; k++) {
+			long long left = (long long)ci.not_after - (long long)now;
+			char when[40], subj[LOG_ESCAPED_SIZE(64)];
+			const char *path = k < l->tls.ncerts ? l->tls.certs[k].cert : "-";
+
+			if (left >= (long long)EXPIRY_WARN_DAYS * 86400)
+				continue;
+			log_escape_str(ci.subject_cn[0] ? ci.subject_cn : "-", subj, sizeof(subj));
+			if (left <= 0)
+				log_warnx("[%s] certificate %s (CN=%s, serial %s) expired on %s; "
+				          "clients refuse it: renew it", l->name, path, subj,
+				          ci.serial, utc((long long)ci.not_after, when, sizeof(when)));
+			else
+				log_warnx("[%s] certificate %s (CN=%s, serial %s) expires in %lld "
+				          "day%s, on %s; renew it", l->name, path, subj, ci.serial,
+				          left / 86400, left / 86400 == 1 ? "" : "s",
+				          utc((long long)ci.not_after, when, sizeof(when)));
+			n++;
+		}
+	}
+	return n;
+}
+
+double expiry_interval(void)
+{
+	const char *e = getenv("PORTIER_TEST_EXPIRY_S");
+	char *end;
+	double v;
+
+	if (e == NULL || *e == '\0')
+		return EXPIRY_CHECK_S;
+	v = strtod(e, &end);
+	return *end == '\0' && v >= 0.1 && v <= EXPIRY_CHECK_S ? v : EXPIRY_CHECK_S;
+}
