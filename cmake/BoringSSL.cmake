@@ -8,9 +8,13 @@
 #                                 build tree and compiled here without OPENSSL_SMALL
 #   -DPORTIER_BORINGSSL_SYSTEM=ON Debian's binary package android-libboringssl-dev:
 #                                 the slow OPENSSL_SMALL build, with a warning
+# With the default, -DPORTIER_BORINGSSL_SOURCE=DIR names a copy of that source
+# fetched already (DIR/BORINGSSL_REVISION): a package build, which must not
+# download, compiles it as it is.
 
 set(BORINGSSL_ROOT "" CACHE PATH "A self-built BoringSSL (include/ and libssl.a, libcrypto.a)")
 option(PORTIER_BORINGSSL_SYSTEM "Use Debian's small (slow) android-libboringssl-dev" OFF)
+set(PORTIER_BORINGSSL_SOURCE "" CACHE PATH "Debian's BoringSSL source, fetched already")
 
 add_library(boringssl INTERFACE)
 
@@ -43,6 +47,14 @@ elseif(PORTIER_BORINGSSL_SYSTEM)
 
 else()
   set(_dir "${CMAKE_BINARY_DIR}/boringssl")
+  if(PORTIER_BORINGSSL_SOURCE AND NOT EXISTS "${_dir}/src/BORINGSSL_REVISION")
+    if(NOT EXISTS "${PORTIER_BORINGSSL_SOURCE}/BORINGSSL_REVISION")
+      message(FATAL_ERROR "PORTIER_BORINGSSL_SOURCE=${PORTIER_BORINGSSL_SOURCE} holds no "
+                          "BoringSSL source (no BORINGSSL_REVISION)")
+    endif()
+    file(MAKE_DIRECTORY "${_dir}")
+    file(COPY "${PORTIER_BORINGSSL_SOURCE}/" DESTINATION "${_dir}/src")
+  endif()
   if(NOT EXISTS "${_dir}/src/BORINGSSL_REVISION")
     message(STATUS "Fetching Debian's BoringSSL source package into ${_dir}")
     execute_process(COMMAND "${PROJECT_SOURCE_DIR}/scripts/fetch-boringssl" "${_dir}"
