@@ -3,6 +3,7 @@
 #include "cfg.h"
 #include "cfg_keys.h"
 #include "diag.h"
+#include "firewall.h"
 #include "listener.h"
 #include "log.h"
 #include "master.h"
@@ -28,6 +29,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: portier [-c FILE] [-f] [-t] [-V] [-K] [-h]\n"
 	        "       portier probe HOST:PORT [options]  (portier probe --help)\n"
+	        "       portier firewall [-c FILE] [--format nft|ufw|firewalld|iptables]\n"
 	        "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	        "  -f       stay in the foreground and log to stderr\n"
 	        "  -t       check the configuration and every certificate, then exit\n"
@@ -192,6 +194,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "probe") == 0)
 		return probe_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "firewall") == 0)
+		return firewall_main(argc - 1, argv + 1, DEFAULT_CONFIG);
 	while ((opt = getopt(argc, argv, "c:ftVKh")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
