@@ -651,6 +651,8 @@ static int run(struct probe *p, const char *target)
 	if (r->tls)
 		versions(p);
 	r->elapsed_ms = (long)(probe_io_now() - start);
+	if (r->model == PROBE_FILTERED)
+		probe_judge(r, p->proto, p->pp, p->expect);   /* its cause, the command */
 	if (r->model == PROBE_ERROR || r->model == PROBE_CLOSED || r->model == PROBE_FILTERED)
 		return 2;
 	probe_judge(r, p->proto, p->pp, p->expect);

@@ -67,6 +67,7 @@ struct probe_result {
 	/* --config: the listener this port belongs to and the model its mode
 	 * promises (NULL: none, mode = plain relays anything). */
 	const char *listener;
+	const char *config;     /* --config's path, for the commands named */
 	const char *config_mode;
 	enum probe_model config_model;
 	struct probe_finding findings[PROBE_MAX_FINDINGS];
@@ -88,7 +89,8 @@ struct proto;
 struct proto_port;
 
 /* probe_judge(r, proto, pp, expect): add to r the findings of what it
- * holds: a model that is not the one expect says port r->judged_port
+ * holds: a filtered port (alone: its likely cause and the command that
+ * opens a portier config's ports), a model that is not the one expect says port r->judged_port
  * (whose entry is pp, NULL when none) should have, no TLS, STARTTLS not
  * required, old TLS versions, and the certificate's dates, name, chain and
  * key (probe_judge.c). proto may be NULL (unknown). */

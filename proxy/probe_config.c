@@ -71,6 +71,7 @@ static int targets(const struct cfg *c, const struct cfg_listener *l, const char
 }
 
 struct run {
+	const char *path;
 	const struct probe_opts *opts;
 	const struct cfg_listener *l;
 	int json, first;
@@ -89,6 +90,7 @@ static int one(const char *target, void *arg)
 		return 2;
 	}
 	r->listener = run->l->name;
+	r->config = run->path;
 	r->config_mode = promise < 0 ? NULL : cfg_mode_name(run->l->mode);
 	r->config_model = promise < 0 ? PROBE_ERROR : (enum probe_model)promise;
 	o.protocol = cfg_proto_name(run->l->proto);
@@ -110,7 +112,7 @@ int probe_config(const struct probe_opts *o, const char *path, const char *host,
 {
 	struct diag d = {0};
 	struct cfg *c = cfg_load_file(path, &d);
-	struct run run = { o, NULL, json, 1, out };
+	struct run run = { path, o, NULL, json, 1, out };
 	int rc = 0, k;
 
 	if (c == NULL) {

@@ -86,6 +86,15 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 	const char *P = upper(proto);
 	long days;
 
+	/* Nothing else can be known of a port that did not answer. */
+	if (r->model == PROBE_FILTERED) {
+		finding(r, "filtered", "port %d did not answer the connection: most likely a "
+		        "firewall drops it (the host's own, or one on the way), else the host is "
+		        "down; on a portier host `portier firewall -c %s` prints the commands that "
+		        "open its config's ports (--format nft, ufw, firewalld or iptables)",
+		        r->port, r->config ? r->config : "/etc/portier/portier.ini");
+		return;
+	}
 	/* An expectation comes from a well-known port of the protocol. */
 	if (pp == NULL || proto == NULL)
 		expect = PROBE_EXPECT_UNKNOWN;

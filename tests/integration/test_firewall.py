@@ -9,6 +9,7 @@ where something listens but the config does not. The same for the iptables
 output under an iptables policy of DROP. Each namespace is deleted by name in
 a finally."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -136,6 +137,10 @@ def answers(cli, certs, host, port):
 def filtered(cli, host, port):
     rc, out = probe(cli, host, port)
     assert rc == 2 and "model        filtered (timeout)" in out, out
+    # The likely cause, and the command that opens a config's ports.
+    assert ("  - port %d did not answer the connection: most likely a firewall drops it"
+            % port) in out, out
+    assert "`portier firewall -c /etc/portier/portier.ini` prints the commands" in out, out
     return out
 
 
@@ -153,6 +158,16 @@ def test_nft_opens_the_listed_port_and_no_other(served, certs):
     # The host drops by default; its own ruleset has not heard of portier.
     in_ns(srv, "nft", "-f", "-", input=HOST_NFT % "")
     filtered(cli, V4, LISTED)
+    # Probing the config names the config in the command.
+    cp = in_ns(cli, harness.PORTIER_BIN, "probe", "--config", ini, "--host", V4, "--timeout",
+               "1s", "--json", check=False)
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    imaps = [o for o in json.loads(cp.stdout)["listeners"] if o["listener"] == "imaps"]
+    # Its two listen addresses, both probed on --host.
+    assert [o["model"] for o in imaps] == ["filtered", "filtered"], imaps
+    for o in imaps:
+        assert [f["id"] for f in o["findings"]] == ["filtered"], o
+        assert "`portier firewall -c %s`" % ini in o["findings"][0]["message"], o
     # portier's table alone: an accept in one table does not override the
     # host table's drop (what the output's comment says).
     in_ns(srv, "nft", "-f", "-", input=rules)

@@ -530,6 +530,7 @@ def test_filtered_port():
             pytest.skip("this kernel still accepted on a full queue: %s" % text)
         assert rc == 2
         assert "no answer to the connection within 1000 ms: a firewall drops it" in text
+        assert "`portier firewall -c /etc/portier/portier.ini` prints the commands" in text
     finally:
         for f in fillers:
             f.close()

@@ -241,6 +241,29 @@ static void config(void)
 	CHECK(r.nfindings == 0);
 }
 
+/* A filtered port: its likely cause and the command that opens a
+ * config's ports (the config probed, else the default one); nothing
+ * else, not even the config's expectation. */
+static void filtered(void)
+{
+	fresh(465, PROBE_FILTERED);
+	judge();
+	CHECK(r.nfindings == 1);
+	CHECK(has("filtered", "port 465 did not answer the connection: most likely a firewall "
+	          "drops it (the host's own, or one on the way), else the host is down; on a "
+	          "portier host `portier firewall -c /etc/portier/portier.ini` prints the "
+	          "commands that open its config's ports (--format nft, ufw, firewalld or "
+	          "iptables)"));
+	fresh(465, PROBE_FILTERED);
+	r.listener = "smtps";
+	r.config = "/srv/p.ini";
+	r.config_mode = "tls";
+	r.config_model = PROBE_IMPLICIT_TLS;
+	judge();
+	CHECK(r.nfindings == 1);
+	CHECK(has("filtered", "`portier firewall -c /srv/p.ini` prints"));
+}
+
 /* Findings stop at the cap, and judging twice adds, never overflows. */
 static void cap(void)
 {
@@ -257,6 +280,7 @@ int main(void)
 	tls();
 	certificates();
 	config();
+	filtered();
 	cap();
 	return CHECK_DONE();
 }
