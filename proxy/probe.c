@@ -589,6 +589,7 @@ static int run(struct probe *p, const char *target)
 	int e;
 
 	r->model = PROBE_ERROR;
+	r->cert_config = -1;
 	r->starttls_offered = r->starttls_required = -1;
 	for (int v = 0; v < PROBE_NVERSIONS; v++)
 		r->versions[v] = -1;

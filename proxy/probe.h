@@ -70,6 +70,9 @@ struct probe_result {
 	const char *config;     /* --config's path, for the commands named */
 	const char *config_mode;
 	enum probe_model config_model;
+	int cert_config;        /* the certificate is a leaf of the config's cert
+	                           files: 1, 0; -1 not compared */
+	char cert_config_files[300];   /* those files, for the report */
 	struct probe_finding findings[PROBE_MAX_FINDINGS];
 	size_t nfindings;
 	int connections;
@@ -96,6 +99,15 @@ struct proto_port;
  * key (probe_judge.c). proto may be NULL (unknown). */
 void probe_judge(struct probe_result *r, const struct proto *proto,
                  const struct proto_port *pp, enum probe_expect expect);
+
+/* probe_judge_config_cert(r, want, paths, n): compare the certificate
+ * r got with the leaves want[0..n) of the config's cert files (paths):
+ * the same one (serial and issuer) sets r->cert_config to 1; otherwise it
+ * is 0 and a finding says whether the names differ too (another server,
+ * another config) or only the certificate (a file portier has not loaded
+ * yet). No-op without a certificate or n == 0 (probe_judge.c). */
+void probe_judge_config_cert(struct probe_result *r, const struct tlsctx_cert_info *want,
+                             const char *const *paths, size_t n);
 
 /* The options of one probe. */
 struct probe_opts {

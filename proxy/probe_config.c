@@ -1,6 +1,7 @@
 #include "probe.h"
 #include "cfg.h"
 #include "diag.h"
+#include "tlsctx.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,29 @@ static int targets(const struct cfg *c, const struct cfg_listener *l, const char
 	return rc;
 }
 
+/* With a certificate from a listener that serves the config's own: is it
+ * one of them? 1 when that added a finding. */
+static int compare_certs(const struct cfg_listener *l, struct probe_result *r)
+{
+	struct tlsctx_cert_info *want;
+	const char *paths[16];
+	size_t n = 0, before = r->nfindings;
+
+	if (!r->have_cert || l->tls.ncerts == 0 ||
+	    (l->mode != CFG_MODE_TLS && l->mode != CFG_MODE_STARTTLS))
+		return 0;
+	if ((want = calloc(l->tls.ncerts, sizeof(*want))) == NULL)
+		return 0;
+	/* A file this user cannot read is left out, not held against the
+	 * server; none readable: no comparison (cert_config stays -1). */
+	for (size_t i = 0; i < l->tls.ncerts && n < sizeof(paths) / sizeof(paths[0]); i++)
+		if (tlsctx_file_cert(l->tls.certs[i].cert, &want[n]) == 0)
+			paths[n++] = l->tls.certs[i].cert;
+	probe_judge_config_cert(r, want, paths, n);
+	free(want);
+	return r->nfindings > before;
+}
+
 struct run {
 	const char *path;
 	const struct probe_opts *opts;
@@ -95,6 +119,8 @@ static int one(const char *target, void *arg)
 	r->config_model = promise < 0 ? PROBE_ERROR : (enum probe_model)promise;
 	o.protocol = cfg_proto_name(run->l->proto);
 	rc = probe_run(&o, target, r);
+	if (compare_certs(run->l, r) && rc == 0)
+		rc = 1;
 	if (run->json) {
 		fputs(run->first ? "" : ",", run->out);
 		probe_report_json(r, run->out);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* The judgement of `portier probe`: from what a probe learned, the
  * findings, each in words a person can act on and with a stable id. */
@@ -179,3 +180,79 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 		        r->cert.key_bits);
 }
 
+
+/* The names of a certificate, as a set: its DNS and IP names, else its CN
+ * (what a client checks). */
+static int has_name(const struct tlsctx_cert_info *c, const char *n)
+{
+	if (c->nsans_total == 0)
+		return strcasecmp(c->subject_cn, n) == 0;
+	for (size_t i = 0; i < c->nsans; i++)
+		if (strcasecmp(c->sans[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+static int same_names(const struct tlsctx_cert_info *a, const struct tlsctx_cert_info *b)
+{
+	if ((a->nsans_total == 0) != (b->nsans_total == 0) || a->nsans_total != b->nsans_total)
+		return 0;
+	if (a->nsans_total == 0)
+		return strcasecmp(a->subject_cn, b->subject_cn) == 0;
+	for (size_t i = 0; i < a->nsans; i++)
+		if (!has_name(b, a->sans[i]))
+			return 0;
+	for (size_t i = 0; i < b->nsans; i++)
+		if (!has_name(a, b->sans[i]))
+			return 0;
+	return 1;
+}
+
+/* "a, b, c" (or the CN), cut to fit. */
+static const char *names_of(const struct tlsctx_cert_info *c, char *out, size_t outlen)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (c->nsans_total == 0)
+		snprintf(out, outlen, "%s", c->subject_cn[0] ? c->subject_cn : "(no name)");
+	for (size_t i = 0; i < c->nsans && len < outlen; i++)
+		len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? ", " : "", c->sans[i]);
+	return out;
+}
+
+void probe_judge_config_cert(struct probe_result *r, const struct tlsctx_cert_info *want,
+                             const char *const *paths, size_t n)
+{
+	char got[300], wanted[300];
+	size_t len = 0, names = n;
+
+	r->cert_config = -1;
+	if (!r->have_cert || n == 0)
+		return;
+	r->cert_config_files[0] = '\0';
+	for (size_t i = 0; i < n && len < sizeof(r->cert_config_files); i++)
+		len += (size_t)snprintf(r->cert_config_files + len, sizeof(r->cert_config_files) - len,
+		                        "%s%s", i ? " or " : "", paths[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(r->cert.serial, want[i].serial) == 0 &&
+		    strcmp(r->cert.issuer, want[i].issuer) == 0) {
+			r->cert_config = 1;
+			return;
+		}
+		if (names == n && same_names(&r->cert, &want[i]))
+			names = i;
+	}
+	r->cert_config = 0;
+	if (names < n)
+		finding(r, "cert-not-config", "port %d serves a certificate for the same names "
+		        "(%s) as %s, but not that file's (serial %s, not %s): portier has not "
+		        "loaded the file since it changed (reload it), or another server holds "
+		        "the port", r->port, names_of(&r->cert, got, sizeof(got)), paths[names],
+		        r->cert.serial, want[names].serial);
+	else
+		finding(r, "cert-not-config", "port %d serves a certificate for %s, but the "
+		        "config's %s is for %s: another server holds the port, or portier runs "
+		        "another config", r->port, names_of(&r->cert, got, sizeof(got)),
+		        r->cert_config_files, names_of(&want[0], wanted, sizeof(wanted)));
+}

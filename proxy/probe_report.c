@@ -89,6 +89,9 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 		else
 			fprintf(out, "    chain      NOT verified against %s: %s\n",
 			        r->cafile ? r->cafile : "the system store", c->verify_error);
+		if (r->cert_config >= 0)
+			fprintf(out, "    config     %s %s\n", r->cert_config ? "the one in" :
+			        "NOT the one in", r->cert_config_files);
 	}
 	fprintf(out, "  connections  %d in %ld ms\n", r->connections, r->elapsed_ms);
 	any = r->nfindings > 0;
@@ -223,5 +226,7 @@ void probe_report_json(const struct probe_result *r, FILE *out)
 	jstr(out, r->listener);
 	fprintf(out, ",\"config_mode\":");
 	jstr(out, r->config_mode);
+	fprintf(out, ",\"cert_config\":");
+	jbool(out, r->cert_config);
 	fprintf(out, ",\"connections\":%d,\"elapsed_ms\":%ld}", r->connections, r->elapsed_ms);
 }

@@ -205,6 +205,12 @@ int tlsctx_peer_cert(const struct tlsconn *tc, struct tlsctx_cert_info *info);
  * is no such certificate. */
 int tlsctx_own_cert(const struct tlsctx *t, size_t i, struct tlsctx_cert_info *info);
 
+/* tlsctx_file_cert(path, info): fill info (but for the verification
+ * fields, left 0) from the first certificate of PEM file path: what a
+ * config's cert file serves, to compare with what a server sent. -1 when
+ * there is none to read. */
+int tlsctx_file_cert(const char *path, struct tlsctx_cert_info *info);
+
 /* tlsctx_alpn_selected(tc, out, outlen): the protocol id both sides
  * agreed on, "" when none; either role. Returns out. */
 const char *tlsctx_alpn_selected(const struct tlsconn *tc, char *out, size_t outlen);

@@ -2,6 +2,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
@@ -304,6 +305,21 @@ void tlsctx_x509_describe(X509 *x, struct tlsctx_cert_info *info)
 	info->not_before = posix_time(X509_get0_notBefore(x));
 	info->not_after = posix_time(X509_get0_notAfter(x));
 	key_of(x, info);
+}
+
+int tlsctx_file_cert(const char *path, struct tlsctx_cert_info *info)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+
+	memset(info, 0, sizeof(*info));
+	BIO_free(bio);
+	ERR_clear_error();
+	if (x == NULL)
+		return -1;
+	tlsctx_x509_describe(x, info);
+	X509_free(x);
+	return 0;
 }
 
 int tlsctx_peer_cert(const struct tlsconn *tc, struct tlsctx_cert_info *info)

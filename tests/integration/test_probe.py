@@ -770,6 +770,33 @@ def test_config(workdir, certs, http_backend):
                        ("pop3", "starttls", "starttls", "pop3", p.port("pop3")),
                        ("redirect", "redirect", "plain", "http", p.port("redirect"))}
         assert all(l["findings"] == [] for l in obj["listeners"])
+        # The certificate served is the config's (redirect serves none).
+        assert {l["listener"]: l["cert_config"] for l in obj["listeners"]} == \
+            {"imaps": True, "pop3": True, "redirect": None}
+        cp = harness.run([harness.PORTIER_BIN, "probe", "--config", p.ini,
+                          "--cafile", certs.ca, "--sni", "localhost"])
+        assert "    config     the one in %s\n" % certs.ec.cert in cp.out, cp.out
+
+        # A config naming other files than portier serves: another
+        # certificate for the same names (a renewal not loaded yet), or
+        # one for other names (another server, another config).
+        for leaf, msg in ((certs.rsa, "serves a certificate for the same names (localhost, "
+                           "mail.example.org, 127.0.0.1, ::1) as %s, but not that file's "
+                           "(serial " % certs.rsa.cert),
+                          (certs.other, "serves a certificate for localhost, mail.example.org,"
+                           " 127.0.0.1, ::1, but the config's %s is for other.example.org: "
+                           "another server holds the port" % certs.other.cert)):
+            renamed = os.path.join(str(workdir), "renamed.ini")
+            with open(renamed, "w") as f:
+                f.write(ini_text([p.sections[0], ("tls", tls_items(leaf))] +
+                                 list(p.sections[2:])))
+            cp = harness.run([harness.PORTIER_BIN, "probe", "--config", renamed,
+                              "--cafile", certs.ca, "--sni", "localhost"])
+            assert cp.returncode == 1, cp.out + cp.err
+            assert ("port %d %s" % (p.port("imaps"), msg)) in cp.out, cp.out
+            assert ("port %d %s" % (p.port("pop3"), msg)) in cp.out, cp.out
+            assert "    config     NOT the one in %s\n" % leaf.cert in cp.out, cp.out
+            assert cp.out.count("[cert-not-config]") == 2, cp.out
 
         # A config that says otherwise than what answers (another
         # server on the port, or the wrong file): mode = starttls where

@@ -264,6 +264,75 @@ static void filtered(void)
 	CHECK(has("filtered", "`portier firewall -c /srv/p.ini` prints"));
 }
 
+/* --config: the certificate served against the config's cert files. */
+static void config_cert(void)
+{
+	static struct tlsctx_cert_info want[2];
+	const char *paths[2] = { "/etc/ec.pem", "/etc/rsa.pem" };
+
+	memset(want, 0, sizeof(want));
+	for (int i = 0; i < 2; i++) {
+		strcpy(want[i].subject_cn, "mail.example.org");
+		strcpy(want[i].sans[0], "mail.example.org");
+		strcpy(want[i].sans[1], "imap.example.org");
+		want[i].nsans = want[i].nsans_total = 2;
+		strcpy(want[i].issuer, "CN=test CA");
+	}
+	strcpy(want[0].serial, "1000");
+	strcpy(want[1].serial, "1001");
+
+	/* The second file's: the same, nothing to say. */
+	fresh(993, PROBE_IMPLICIT_TLS);
+	good_cert();
+	strcpy(r.cert.sans[0], "IMAP.example.org");   /* order and case aside */
+	strcpy(r.cert.sans[1], "mail.example.org");
+	r.cert.nsans = r.cert.nsans_total = 2;
+	strcpy(r.cert.issuer, "CN=test CA");
+	strcpy(r.cert.serial, "1001");
+	probe_judge_config_cert(&r, want, paths, 2);
+	CHECK(r.cert_config == 1 && r.nfindings == 0);
+	CHECK_STR(r.cert_config_files, "/etc/ec.pem or /etc/rsa.pem");
+
+	/* Same names, another serial: a file not loaded yet. */
+	strcpy(r.cert.serial, "0FFF");
+	probe_judge_config_cert(&r, want, paths, 2);
+	CHECK(r.cert_config == 0 && r.nfindings == 1);
+	CHECK(has("cert-not-config", "port 993 serves a certificate for the same names "
+	          "(IMAP.example.org, mail.example.org) as /etc/ec.pem, but not that file's "
+	          "(serial 0FFF, not 1000): portier has not loaded the file since it changed "
+	          "(reload it), or another server holds the port"));
+
+	/* The same serial from another issuer is another certificate. */
+	fresh(993, PROBE_IMPLICIT_TLS);
+	good_cert();
+	r.cert = want[0];
+	strcpy(r.cert.issuer, "CN=other CA");
+	probe_judge_config_cert(&r, want, paths, 1);
+	CHECK(r.cert_config == 0 && has("cert-not-config", "the same names"));
+
+	/* Other names (one more is other too). */
+	fresh(993, PROBE_IMPLICIT_TLS);
+	good_cert();
+	r.cert = want[0];
+	strcpy(r.cert.serial, "2000");
+	strcpy(r.cert.sans[2], "other.example.org");
+	r.cert.nsans = r.cert.nsans_total = 3;
+	probe_judge_config_cert(&r, want, paths, 1);
+	CHECK(r.cert_config == 0);
+	CHECK(has("cert-not-config", "port 993 serves a certificate for mail.example.org, "
+	          "imap.example.org, other.example.org, but the config's /etc/ec.pem is for "
+	          "mail.example.org, imap.example.org: another server holds the port, or "
+	          "portier runs another config"));
+
+	/* Nothing to compare: no certificate, or no readable file. */
+	fresh(993, PROBE_IMPLICIT_TLS);
+	probe_judge_config_cert(&r, want, paths, 2);
+	CHECK(r.cert_config == -1 && r.nfindings == 0);
+	good_cert();
+	probe_judge_config_cert(&r, want, paths, 0);
+	CHECK(r.cert_config == -1 && r.nfindings == 0);
+}
+
 /* Findings stop at the cap, and judging twice adds, never overflows. */
 static void cap(void)
 {
@@ -281,6 +350,7 @@ int main(void)
 	certificates();
 	config();
 	filtered();
+	config_cert();
 	cap();
 	return CHECK_DONE();
 }
