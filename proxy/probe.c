@@ -78,34 +78,64 @@ static int server_first(enum cfg_proto id)
 
 /* A new connection, within the budget of attempts: 0, or a PROBE_IO_*
  * result (io is closed then). The first address that connects is the
- * one every later connection goes to. */
+ * one every later connection goes to; while other addresses remain to be
+ * tried, one that does not answer gets half the time left, not all. */
 static int dial(struct probe *p, struct probe_io *io)
 {
 	const struct addrinfo *a = p->addr ? p->addr : p->ai;
+	struct probe_result *res = p->res;
 	int r = PROBE_IO_ERROR, tried = 0;
 
 	io->fd = -1;
 	for (; a != NULL && tried < MAX_ADDRESSES; a = p->addr ? NULL : a->ai_next, tried++) {
+		const char **result = p->addr == NULL && (size_t)tried < res->naddresses
+		                      ? &res->addresses[tried].result : NULL;
+		int more = p->addr == NULL && a->ai_next != NULL && tried + 1 < MAX_ADDRESSES &&
+		           res->connections + 1 < MAX_CONNECTIONS;
+
 		/* Every attempt counts, refused ones too. */
-		if (p->res->connections >= MAX_CONNECTIONS) {
+		if (res->connections >= MAX_CONNECTIONS) {
 			errno = EDQUOT;
 			return tried ? r : PROBE_IO_ERROR;
 		}
-		p->res->connections++;
-		if ((r = probe_io_connect(io, a->ai_addr, a->ai_addrlen, p->deadline)) == 0) {
+		res->connections++;
+		r = probe_io_connect(io, a->ai_addr, a->ai_addrlen,
+		                     more ? soon(p, left(p) / 2) : p->deadline);
+		if (result != NULL)
+			*result = r == 0 ? "probed" : r == PROBE_IO_REFUSED ? "refused"
+			          : r == PROBE_IO_TIMEOUT ? "timeout" : "error";
+		if (r == 0) {
 			if (p->addr == NULL) {
 				p->addr = a;
-				getnameinfo(a->ai_addr, a->ai_addrlen, p->res->address,
-				            sizeof(p->res->address), NULL, 0, NI_NUMERICHOST);
+				getnameinfo(a->ai_addr, a->ai_addrlen, res->address,
+				            sizeof(res->address), NULL, 0, NI_NUMERICHOST);
 			}
 			return 0;
 		}
 		probe_io_close(io);
-		/* A timeout spent the probe's time: no other address gets any. */
-		if (r == PROBE_IO_TIMEOUT)
+		/* The last one's timeout spent the probe's time. */
+		if (r == PROBE_IO_TIMEOUT && !more)
 			break;
 	}
 	return r;
+}
+
+/* Every address the name resolved to, none tried yet. */
+static void addresses(struct probe *p)
+{
+	struct probe_result *r = p->res;
+
+	for (const struct addrinfo *a = p->ai; a != NULL; a = a->ai_next) {
+		if (r->naddresses < PROBE_MAX_ADDRESSES) {
+			struct probe_address *pa = &r->addresses[r->naddresses++];
+
+			if (getnameinfo(a->ai_addr, a->ai_addrlen, pa->address, sizeof(pa->address),
+			                NULL, 0, NI_NUMERICHOST) != 0)
+				snprintf(pa->address, sizeof(pa->address), "?");
+			pa->result = "not tried";
+		}
+		r->naddresses_total++;
+	}
 }
 
 /* A connection the classification needs failed (r from dial): the probe
@@ -586,7 +616,7 @@ static int run(struct probe *p, const char *target)
 	struct diag d = {0};
 	char portstr[8];
 	long long start = probe_io_now();
-	int e;
+	int e, k;
 
 	r->model = PROBE_ERROR;
 	r->cert_config = -1;
@@ -641,13 +671,22 @@ static int run(struct probe *p, const char *target)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	snprintf(portstr, sizeof(portstr), "%d", r->port);
-	/* getaddrinfo has no deadline of its own: a dead resolver costs its
-	 * own timeout (resolv.conf), before the probe's starts. */
-	if ((e = getaddrinfo(r->host, portstr, &hints, &p->ai)) != 0) {
-		snprintf(r->error, sizeof(r->error), "%s: %s", r->host, gai_strerror(e));
+	/* The whole probe, the name's resolution included, has --timeout; the
+	 * resolver half of it at most, so that a slow one cannot make the
+	 * port look filtered. */
+	p->deadline = probe_io_now() + p->timeout_ms;
+	if ((k = probe_io_resolve(r->host, portstr, &hints, soon(p, p->timeout_ms / 2), &p->ai,
+	                          &e)) != 0) {
+		if (k == PROBE_IO_TIMEOUT)
+			snprintf(r->error, sizeof(r->error), "%s: the resolver did not answer within "
+			         "%ld ms (half the --timeout): check /etc/resolv.conf, or probe an "
+			         "address", r->host, p->timeout_ms / 2);
+		else
+			snprintf(r->error, sizeof(r->error), "%s: %s", r->host, gai_strerror(e));
+		r->elapsed_ms = (long)(probe_io_now() - start);
 		return 2;
 	}
-	p->deadline = probe_io_now() + p->timeout_ms;
+	addresses(p);
 	classify(p);
 	if (r->tls)
 		versions(p);

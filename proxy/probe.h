@@ -37,11 +37,24 @@ struct probe_finding {
 	char text[512];
 };
 
+#define PROBE_MAX_ADDRESSES 8
+
+/* One address a name resolved to, and what the probe did with it. */
+struct probe_address {
+	char address[64];       /* numeric */
+	const char *result;     /* "probed", "refused", "timeout", "error",
+	                           "not tried" */
+};
+
 /* Everything a probe learned. Text from the server is kept escaped
  * (log_escape): printable ASCII only. */
 struct probe_result {
 	char host[256];
 	char address[64];       /* the address probed, numeric */
+	struct probe_address addresses[PROBE_MAX_ADDRESSES];   /* resolved, in
+	                           the order tried */
+	size_t naddresses;      /* kept in addresses */
+	size_t naddresses_total;   /* resolved */
 	int port;
 	int judged_port;        /* port, or --as-port */
 	enum probe_model model;
@@ -93,7 +106,8 @@ struct proto_port;
 
 /* probe_judge(r, proto, pp, expect): add to r the findings of what it
  * holds: a filtered port (alone: its likely cause and the command that
- * opens a portier config's ports), a model that is not the one expect says port r->judged_port
+ * opens a portier config's ports), addresses of the name that refused or
+ * dropped the connection while another answered, a model that is not the one expect says port r->judged_port
  * (whose entry is pp, NULL when none) should have, no TLS, STARTTLS not
  * required, old TLS versions, and the certificate's dates, name, chain and
  * key (probe_judge.c). proto may be NULL (unknown). */

@@ -1,6 +1,8 @@
 #include "probe_io.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <poll.h>
 #include <string.h>
@@ -33,6 +35,71 @@ static int wait_for(struct probe_io *io, short events, long long deadline)
 		if (r < 0 && errno != EINTR)
 			return -1;
 	}
+}
+
+/* A lookup in flight: the request and everything it points at, in one
+ * block that the resolver's thread may still write after an abandon. */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char host[256], port[16];
+	struct lookup *next;    /* abandoned ones, kept reachable */
+};
+
+static struct lookup *abandoned;
+
+int probe_io_resolve(const char *host, const char *port, const struct addrinfo *hints,
+                     long long deadline, struct addrinfo **res, int *gai_err)
+{
+	struct lookup *l = calloc(1, sizeof(*l));
+	struct gaicb *list[1];
+	long long left;
+	int e;
+
+	*res = NULL;
+	*gai_err = EAI_MEMORY;
+	if (l == NULL)
+		return -1;
+	*gai_err = EAI_NONAME;
+	if (strlen(host) >= sizeof(l->host) || strlen(port) >= sizeof(l->port)) {
+		free(l);
+		return -1;
+	}
+	memcpy(l->host, host, strlen(host) + 1);
+	memcpy(l->port, port, strlen(port) + 1);
+	l->hints = *hints;
+	l->cb.ar_name = l->host;
+	l->cb.ar_service = l->port;
+	l->cb.ar_request = &l->hints;
+	list[0] = &l->cb;
+	if ((*gai_err = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL)) != 0) {
+		free(l);
+		return -1;
+	}
+	while ((e = gai_error(&l->cb)) == EAI_INPROGRESS) {
+		struct timespec ts;
+
+		if ((left = deadline - probe_io_now()) <= 0)
+			break;
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000;
+		gai_suspend((const struct gaicb *const *)list, 1, &ts);
+	}
+	if (e == EAI_INPROGRESS && gai_cancel(&l->cb) != EAI_CANCELED &&
+	    (e = gai_error(&l->cb)) == EAI_INPROGRESS) {
+		/* Its thread still works on it: the block stays for it. */
+		l->next = abandoned;
+		abandoned = l;
+		return PROBE_IO_TIMEOUT;
+	}
+	if (e == 0) {
+		*res = l->cb.ar_result;
+	} else if (l->cb.ar_result != NULL) {
+		freeaddrinfo(l->cb.ar_result);
+	}
+	free(l);
+	*gai_err = e;
+	return e == 0 ? 0 : e == EAI_CANCELED || e == EAI_INPROGRESS ? PROBE_IO_TIMEOUT : -1;
 }
 
 int probe_io_connect(struct probe_io *io, const struct sockaddr *sa, socklen_t len,

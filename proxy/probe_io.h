@@ -58,6 +58,17 @@ void probe_io_take(struct probe_io *io, size_t n);
 int probe_io_tls(struct probe_io *io, struct tlsctx *t, const char *sni, uint16_t version,
                  long long deadline, char *err, size_t errlen, int *not_tls);
 
+struct addrinfo;
+
+/* probe_io_resolve(host, port, hints, deadline, res, gai_err):
+ * getaddrinfo with a deadline (getaddrinfo itself waits as long as
+ * resolv.conf says, 10 s and more for a dead resolver). 0 with *res
+ * (freeaddrinfo); -1 with *gai_err (for gai_strerror); PROBE_IO_TIMEOUT.
+ * A lookup still running at the deadline is abandoned to its thread, its
+ * memory kept for it. */
+int probe_io_resolve(const char *host, const char *port, const struct addrinfo *hints,
+                     long long deadline, struct addrinfo **res, int *gai_err);
+
 /* probe_io_close(io): close_notify when TLS is up, then close; no-op on a
  * closed io. */
 void probe_io_close(struct probe_io *io);

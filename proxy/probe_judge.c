@@ -152,6 +152,19 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 	if (!r->tls && r->tls_error[0] && (r->model == PROBE_IMPLICIT_TLS ||
 	                                   r->model == PROBE_STARTTLS || r->starttls_offered == 1))
 		finding(r, "tls-failed", "TLS did not work: %s", r->tls_error);
+	for (size_t i = 0; i < r->naddresses; i++) {
+		const char *res = r->addresses[i].result;
+		int refused = strcmp(res, "refused") == 0;
+
+		if (!refused && strcmp(res, "timeout") != 0)
+			continue;
+		finding(r, "address-unreachable", "%s resolves to %zu addresses, and %s %s "
+		        "(%s answered): clients that try it first %s", r->host,
+		        r->naddresses_total, r->addresses[i].address, refused ?
+		        "refuses the connection" : "does not answer", r->address[0] ?
+		        r->address : "another", refused ? "fail unless they try the next address"
+		        : "wait for their own timeout before the next address, or fail");
+	}
 	if (r->versions[0] == 1)
 		finding(r, "tls10-accepted", "TLS 1.0 accepted: disable it (RFC 8996)");
 	if (r->versions[1] == 1)

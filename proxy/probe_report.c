@@ -44,6 +44,15 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 	else if (r->model != PROBE_CLOSED && r->model != PROBE_FILTERED)
 		fprintf(out, "  (protocol unknown)");
 	fprintf(out, "\n");
+	if (r->naddresses_total > 1) {
+		fprintf(out, "  addresses   ");
+		for (size_t i = 0; i < r->naddresses; i++)
+			fprintf(out, "%s %s %s", i ? "," : "", r->addresses[i].address,
+			        r->addresses[i].result);
+		if (r->naddresses_total > r->naddresses)
+			fprintf(out, " (and %zu more, not tried)", r->naddresses_total - r->naddresses);
+		fprintf(out, "\n");
+	}
 	fprintf(out, "  model        %s%s\n", r->model == PROBE_FILTERED ? "filtered (timeout)" :
 	        probe_model_name(r->model), r->model == PROBE_STARTTLS && r->starttls_required >= 0
 	        ? (r->starttls_required ? " (required: no login before TLS)"
@@ -147,6 +156,15 @@ void probe_report_json(const struct probe_result *r, FILE *out)
 	jstr(out, r->host);
 	fprintf(out, ",\"address\":");
 	jstr(out, r->address[0] ? r->address : NULL);
+	fprintf(out, ",\"addresses\":[");
+	for (size_t i = 0; i < r->naddresses; i++) {
+		fprintf(out, "%s{\"address\":", i ? "," : "");
+		jstr(out, r->addresses[i].address);
+		fprintf(out, ",\"result\":");
+		jstr(out, r->addresses[i].result);
+		fputc('}', out);
+	}
+	fprintf(out, "],\"addresses_total\":%zu", r->naddresses_total);
 	fprintf(out, ",\"port\":%d,\"judged_port\":%d,\"model\":", r->port, r->judged_port);
 	jstr(out, probe_model_name(r->model));
 	fprintf(out, ",\"protocol\":");

@@ -264,6 +264,33 @@ static void filtered(void)
 	CHECK(has("filtered", "`portier firewall -c /srv/p.ini` prints"));
 }
 
+/* A name with addresses that refuse or drop the connection while
+ * another answered: one finding each; none for the untried. */
+static void addresses(void)
+{
+	fresh(443, PROBE_IMPLICIT_TLS);
+	strcpy(r.host, "www.example.org");
+	strcpy(r.address, "192.0.2.1");
+	r.naddresses = 4;
+	r.naddresses_total = 5;
+	strcpy(r.addresses[0].address, "2001:db8::1");
+	r.addresses[0].result = "refused";
+	strcpy(r.addresses[1].address, "2001:db8::2");
+	r.addresses[1].result = "timeout";
+	strcpy(r.addresses[2].address, "192.0.2.1");
+	r.addresses[2].result = "probed";
+	strcpy(r.addresses[3].address, "192.0.2.2");
+	r.addresses[3].result = "not tried";
+	judge();
+	CHECK(r.nfindings == 2);
+	CHECK(has("address-unreachable", "www.example.org resolves to 5 addresses, and "
+	          "2001:db8::1 refuses the connection (192.0.2.1 answered): clients that try it "
+	          "first fail unless they try the next address"));
+	CHECK(has("address-unreachable", "and 2001:db8::2 does not answer (192.0.2.1 answered): "
+	          "clients that try it first wait for their own timeout before the next address, "
+	          "or fail"));
+}
+
 /* --config: the certificate served against the config's cert files. */
 static void config_cert(void)
 {
@@ -351,6 +378,7 @@ int main(void)
 	config();
 	filtered();
 	config_cert();
+	addresses();
 	cap();
 	return CHECK_DONE();
 }
