@@ -6,8 +6,10 @@ The nft output, piped to `nft -f -` in the server's namespace, opens the port
 the config lists (v4 and v6) and no other: `portier probe` from the client's
 namespace sees implicit TLS on the one and `filtered (timeout)` on a port
 where something listens but the config does not. The same for the iptables
-output under an iptables policy of DROP. Each namespace is deleted by name in
-a finally."""
+output under an iptables policy of DROP, and for the ufw output under ufw's
+own default deny (ufw's files are a copy, bind-mounted over /etc/ufw in a
+mount namespace of the test's). Each namespace is deleted by name in a
+finally."""
 
 import json
 import os
@@ -204,6 +206,33 @@ def test_iptables_opens_the_listed_port_and_no_other(served, certs):
     v4 = in_ns(srv, "iptables", "-S", "INPUT").stdout
     v6 = in_ns(srv, "ip6tables", "-S", "INPUT").stdout
     assert v4.count("--dport %d" % LISTED) == 1 and v6.count("--dport %d" % LISTED) == 1, v4 + v6
+    answers(cli, certs, V4, LISTED)
+    answers(cli, certs, V6, LISTED)
+    filtered(cli, V4, UNLISTED)
+
+
+@pytest.mark.skipif(not shutil.which("ufw"), reason="needs ufw: scripts/test installs it")
+def test_ufw_opens_the_listed_port_and_no_other(served, certs, tmp_path):
+    srv, cli, ini = served
+    rules = firewall(ini, "ufw")
+    etc = str(tmp_path / "ufw")
+    shutil.copytree("/etc/ufw", etc, symlinks=True)
+
+    def ufw(script):
+        # ufw writes its rules under /etc/ufw: the copy, in this mount
+        # namespace only; the rules themselves go to the server's netns.
+        return sh(["unshare", "--mount", "sh", "-c",
+                   'mount --bind "$0" /etc/ufw && exec ip netns exec "$1" sh -e -c "$2"',
+                   etc, srv, script])
+
+    ufw("ufw --force enable")     # default: deny incoming
+    filtered(cli, V4, LISTED)
+    ufw(rules)
+    out = ufw(rules).stdout       # again: ufw skips what it has
+    assert "Skipping adding existing rule" in out and "Rule added" not in out, out
+    status = ufw("ufw status").stdout
+    assert "%s %d/tcp" % (V4, LISTED) in status and "%s %d/tcp" % (V6, LISTED) in status, \
+        status
     answers(cli, certs, V4, LISTED)
     answers(cli, certs, V6, LISTED)
     filtered(cli, V4, UNLISTED)
