@@ -161,6 +161,7 @@ static void set_listener_defaults(struct cfg_listener *l)
 	l->handshake_timeout_ms = 10000;
 	l->connect_timeout_ms = 5000;
 	l->prelude_timeout_ms = 30000;
+	l->accept_proxy_timeout_ms = 5000;
 	l->max_connections = 10000;
 	l->redirect_port = 443;
 }
@@ -362,6 +363,13 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 		diag_add(ld->d, 0, f, l->line, n, "send_proxy", "mode = redirect "
 		         "connects to no backend but acme_backend; set one or "
 		         "remove send_proxy");
+	if (l->accept_proxy && l->nproxy_from == 0)
+		diag_add(ld->d, 0, f, l->line, n, "accept_proxy_from", "missing; "
+		         "accept_proxy = yes needs the load balancers' addresses "
+		         "(accept_proxy_from = 10.0.0.0/8 192.0.2.1 ...)");
+	else if (!l->accept_proxy && (l->nproxy_from || is_set(l->set, "accept_proxy_timeout")))
+		diag_add(ld->d, 0, f, l->line, n, l->nproxy_from ? "accept_proxy_from" :
+		         "accept_proxy_timeout", "only used with accept_proxy = yes");
 	if ((l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
 	    l->tls.ncerts == 0)
 		diag_add(ld->d, 0, f, l->line, n, "cert", "mode = %s needs a certificate: "
@@ -563,6 +571,7 @@ void cfg_free(struct cfg *c)
 		free(l->acme_backend_text);
 		free(l->alpn);
 		free(l->hostname);
+		free(l->proxy_from);
 		free_tls(&l->tls);
 	}
 	free(c->listeners);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "cidr.h"
 #include "diag.h"
 
 /*
@@ -66,6 +67,10 @@ struct cfg_listener {
 	int starttls_optional;
 	int xclient;         /* SMTP: XCLIENT ADDR/PORT to the backend */
 	int send_proxy;      /* enum proxy_version: PROXY header to the backend */
+	int accept_proxy;    /* a PROXY header opens every connection */
+	struct cidr *proxy_from;   /* who may send one (accept_proxy_from) */
+	size_t nproxy_from;
+	unsigned accept_proxy_timeout_ms;   /* for the header to arrive */
 	char *hostname;      /* STARTTLS greeting name; the global one when unset */
 	struct cfg_tls tls;  /* effective: [tls] overridden by this section */
 	uint64_t set;        /* which keys this section set (by key index) */

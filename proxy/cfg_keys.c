@@ -115,6 +115,7 @@ syntax:
 #define IDLE_RANGE      1 * MS_SEC, 7 * MS_DAY
 #define CONNECT_RANGE   100, 10 * MS_MIN
 #define PRELUDE_RANGE   1 * MS_SEC, 1 * MS_HOUR
+#define PROXYHDR_RANGE  100, 1 * MS_MIN
 
 static int parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out,
                       char *err, size_t errlen)
@@ -387,6 +388,7 @@ DURATION_SETTER(handshake_timeout, HANDSHAKE_RANGE)
 DURATION_SETTER(idle_timeout, IDLE_RANGE)
 DURATION_SETTER(connect_timeout, CONNECT_RANGE)
 DURATION_SETTER(prelude_timeout, PRELUDE_RANGE)
+DURATION_SETTER(accept_proxy_timeout, PROXYHDR_RANGE)
 
 static int set_max_connections(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
@@ -431,6 +433,53 @@ static int set_send_proxy(struct cfg_ctx *c, const char *v, char *err, size_t er
 	static const char *const names[] = {"none", "v1", "v2", NULL};
 
 	return parse_choice(v, names, &c->listener->send_proxy, err, errlen);
+}
+
+static int set_accept_proxy(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"no", "yes", NULL};
+
+	return parse_choice(v, names, &c->listener->accept_proxy, err, errlen);
+}
+
+/* Space-separated ranges; a repeated line adds to the list. */
+static int set_accept_proxy_from(struct cfg_ctx *c, const char *v, char *err,
+                                 size_t errlen)
+{
+	struct cfg_listener *l = c->listener;
+	const char *p = v;
+
+	while (*p) {
+		char word[64];
+		size_t n = strcspn(p, " \t");
+		struct cidr *grown;
+
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		if (n >= sizeof(word)) {
+			snprintf(err, errlen, "'%.*s...' is not an address or ADDR/BITS", 20, p);
+			return -1;
+		}
+		memcpy(word, p, n);
+		word[n] = '\0';
+		p += n;
+		if ((grown = realloc(l->proxy_from, (l->nproxy_from + 1) * sizeof(*grown))) == NULL)
+			return -1;
+		l->proxy_from = grown;
+		if (cidr_parse(word, &grown[l->nproxy_from]) < 0) {
+			snprintf(err, errlen, "'%s' is not an address or ADDR/BITS "
+			         "(IPv4 or IPv6, no host bits past the prefix)", word);
+			return -1;
+		}
+		l->nproxy_from++;
+	}
+	if (l->nproxy_from == 0) {
+		snprintf(err, errlen, "expected one or more addresses or ADDR/BITS ranges");
+		return -1;
+	}
+	return 0;
 }
 
 #define G CFG_SEC_GLOBAL
@@ -492,6 +541,12 @@ const struct cfg_key cfg_keys[] = {
 	 "SMTP STARTTLS: send the client's address to the backend with XCLIENT (Postfix)."},
 	{"send_proxy", L, 0, set_send_proxy, "none|v1|v2", "none",
 	 "Open each backend connection with a PROXY protocol header (HAProxy's): the client's and the listener's addresses; v2 adds ALPN, SNI, TLS version and cipher. Replaces XCLIENT."},
+	{"accept_proxy", L, 0, set_accept_proxy, "yes|no", "no",
+	 "Every connection opens with a PROXY protocol header (v1 or v2, HAProxy's) from a load balancer; its client address is the client's from then on (logs, XCLIENT, send_proxy). Needs accept_proxy_from."},
+	{"accept_proxy_from", L, 1, set_accept_proxy_from, "ADDR[/BITS] ...", "(none)",
+	 "The load balancers that may send the PROXY header: addresses and ranges, space-separated; a connection from any other address is refused and logged."},
+	{"accept_proxy_timeout", L, 0, set_accept_proxy_timeout, "duration", "5s",
+	 "Time for the whole PROXY header to arrive, before the handshake's own deadline starts. 100ms to 1m."},
 	{"starttls", L, 0, set_starttls, "required|optional", "required",
 	 "optional lets a client go on without TLS (SMTP port 25 must: RFC 3207)."},
 };

@@ -89,6 +89,8 @@ static const struct state_row states[CONN_NSTATES] = {
 	                     conn_starttls_upgrading, upgrading_watch, upgrading_expire},
 	[CONN_HANDOVER]   = {"handover", KEY(connect_timeout_ms), 0, 1,
 	                     conn_starttls_handover, handover_watch, handover_expire},
+	[CONN_PROXYHEAD]  = {"proxy header", KEY(accept_proxy_timeout_ms), 0, 0,
+	                     conn_proxy_io, conn_proxy_watch, conn_proxy_expire},
 };
 
 /* Each code is counted apart in the listener's shared counters. */
@@ -531,9 +533,22 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	server_conn_opened(svc, c);
 
 	enter(c);
+	if (!l->accept_proxy) {
+		conn_begin(c);
+	} else {
+		conn_state(c, CONN_PROXYHEAD);
+		(void)conn_proxy_allowed(c);
+	}
+	conn_settle(c);
+}
+
+void conn_begin(struct conn *c)
+{
+	const struct cfg_listener *l = cl_of(c);
+
 	switch (l->mode) {
 	case CFG_MODE_TLS:
-		if ((c->tls = tlsctx_accept(svc->tls, fd)) == NULL) {
+		if ((c->tls = tlsctx_accept(c->svc->tls, c->cfd)) == NULL) {
 			conn_close(c, CONN_WHY_NOMEM, "out of memory");
 			break;
 		}
@@ -549,7 +564,6 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 		conn_start_backend(c, &l->backend);
 		break;
 	}
-	conn_settle(c);
 }
 
 /* The client's stream broke off (a reset, or a fatal TLS error): the

@@ -21,6 +21,7 @@ struct conn_filter;
  *                  --> HANDOVER --> RELAY   (SMTP optional: PRELUDE -->
  *                  CONNECTING --> HANDOVER, in plaintext)
  *   redirect:      HTTPHEAD --> RESPOND | CONNECTING (ACME challenge)
+ *   accept_proxy:  PROXYHEAD first, then the listener's first state
  *   and from any state with a backend: RESPOND with the protocol's refusal
  *   (HTTP 502, SMTP 421, ...) when the backend is down
  *
@@ -39,6 +40,7 @@ enum conn_state {
 	CONN_PRELUDE,     /* STARTTLS: portier's own pre-TLS dialogue */
 	CONN_UPGRADING,   /* STARTTLS answered: waiting for a ClientHello */
 	CONN_HANDOVER,    /* STARTTLS: consuming the backend's greeting */
+	CONN_PROXYHEAD,   /* accept_proxy: the load balancer's PROXY header */
 	CONN_NSTATES
 };
 
@@ -113,7 +115,11 @@ struct conn {
 	struct conn_starttls *st;    /* pre-TLS state; NULL once relaying */
 	struct conn *next, *prev;    /* the server's list */
 	struct conn *rq_next, *rq_prev;   /* the server's run queue */
-	struct conn_addr client;
+	struct conn_addr client;     /* the PROXY header's, with accept_proxy */
+	/* The address the client reached, when a PROXY header said it
+	 * (local_known); else the client socket's own is asked for. */
+	struct conn_addr local;
+	unsigned local_known : 1;
 	char peer[48];               /* "[v6]:port" fits; longer is cut */
 };
 

@@ -95,8 +95,9 @@ void conn_refused(struct conn *c, const char *why)
 }
 
 /* send_proxy: the PROXY header into c->pre, from the client's address,
- * the one it reached (the client socket's own: the backend is told what
- * the client dialled, not the backend connection's) and its TLS session.
+ * the one it reached (the client socket's own, or what a load balancer's
+ * PROXY header said: the backend is told what the client dialled, not the
+ * backend connection's) and its TLS session.
  * 0, or -1 with errno. */
 static int proxy_preamble(struct conn *c)
 {
@@ -110,9 +111,12 @@ static int proxy_preamble(struct conn *c)
 
 	if (l->send_proxy == PROXY_OFF)
 		return 0;
-	if (getsockname(c->cfd, (struct sockaddr *)&ss, &sl) < 0)
+	if (c->local_known)
+		local = c->local;
+	else if (getsockname(c->cfd, (struct sockaddr *)&ss, &sl) < 0)
 		return -1;
-	conn_addr_keep(&local, (const struct sockaddr *)&ss);
+	else
+		conn_addr_keep(&local, (const struct sockaddr *)&ss);
 	if (c->tls) {
 		tlsctx_describe(c->tls, &ti);
 		pt.version = ti.version;

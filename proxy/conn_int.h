@@ -97,6 +97,21 @@ void conn_refuse(struct conn *c, const char *why);
  * (the STARTTLS engine wrote it). */
 void conn_refused(struct conn *c, const char *why);
 
+/* conn.c: conn_begin(c): the listener's first state after the PROXY
+ * header (or at once without accept_proxy): HANDSHAKE, PRELUDE, HTTPHEAD
+ * or the backend's connect. */
+void conn_begin(struct conn *c);
+
+/* conn_proxy.c: PROXYHEAD, the PROXY header of accept_proxy. */
+/* conn_proxy_allowed(c): 1 if c comes from accept_proxy_from; else it
+ * closes c (one log line naming the address) and returns 0. */
+int conn_proxy_allowed(struct conn *c);
+/* conn_proxy_io(c): read the header, never a byte past it; then the
+ * header's client is c's client and conn_begin() runs. */
+void conn_proxy_io(struct conn *c);
+void conn_proxy_watch(const struct conn *c, int *ce, int *be);
+void conn_proxy_expire(struct conn *c, double limit);
+
 /* conn_starttls.c */
 /* conn_starttls_begin(c): greet a client of a STARTTLS listener. */
 void conn_starttls_begin(struct conn *c);
