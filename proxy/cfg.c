@@ -298,6 +298,12 @@ static int inherit_tls(struct cfg_tls *l, const struct cfg_tls *g)
 		free(l->curves);
 		l->curves = strdup(g->curves);
 	}
+	if (!is_set(l->set, "ticket_keys") && g->ticket_keys != NULL) {
+		if ((l->ticket_keys = strdup(g->ticket_keys)) == NULL)
+			return -1;
+		l->ticket_keys_line = g->ticket_keys_line;
+		l->ticket_keys_inherited = 1;
+	}
 	if (l->ncerts == 0)
 		return copy_certs(l, g);
 	return 0;
@@ -555,6 +561,7 @@ static void free_tls(struct cfg_tls *t)
 	}
 	free(t->certs);
 	free(t->curves);
+	free(t->ticket_keys);
 }
 
 void cfg_free(struct cfg *c)

@@ -37,6 +37,9 @@ struct cfg_tls {
 	char *curves;        /* "X25519:P-256:P-384" */
 	struct cfg_cert *certs;
 	size_t ncerts;
+	char *ticket_keys;   /* key file shared by nodes; NULL: the ratchet */
+	int ticket_keys_line;
+	int ticket_keys_inherited;   /* written in [tls] */
 	uint64_t set;        /* which keys this block set itself (by key index) */
 };
 

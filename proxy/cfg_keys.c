@@ -306,6 +306,12 @@ static int set_key(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 	return set_string(&t->certs[t->ncerts - 1].key, v);
 }
 
+static int set_ticket_keys(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	c->tls->ticket_keys_line = c->line;
+	return set_string(&c->tls->ticket_keys, v);
+}
+
 static int set_listen(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	struct cfg_listener *l = c->listener;
@@ -513,6 +519,8 @@ const struct cfg_key cfg_keys[] = {
 	 "PEM certificate, leaf first then chain; repeat for more names or an RSA+ECDSA pair."},
 	{"key", T, 1, set_key, "path", "the cert file",
 	 "PEM private key of the cert line before it."},
+	{"ticket_keys", T, 0, set_ticket_keys, "path", "(none)",
+	 "Session-ticket keys shared by several nodes: one base64 line of 80 (or 48) random bytes per key; the first encrypts, all decrypt. Read by the master at start and on reload; refused when readable by everyone. Without it each node makes its own keys."},
 	{"listen", L, 1, set_listen, "PORT|ADDR:PORT|[V6]:PORT", "(required)",
 	 "Where to accept; a bare port means every address, v4 and v6. Repeatable."},
 	{"mode", L, 0, set_mode, "tls|starttls|redirect|plain", "tls",

@@ -221,6 +221,12 @@ struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener 
 		tlsctx_load_cert(t, &t->certs[i], c, l, &l->tls.certs[i], d);
 		t->entries[i] = t->certs[i].sni;
 	}
+	/* Read here, by the master, before any privilege is dropped; a
+	 * reload builds new contexts and so reads the file again. */
+	if (l->tls.ticket_keys != NULL)
+		(void)tlsticket_file_load(l->tls.ticket_keys, &t->tkfile, c->file,
+		                          l->tls.ticket_keys_line,
+		                          l->tls.ticket_keys_inherited ? "tls" : l->name, d);
 	if (d->errors > errors || t->ncerts == 0) {
 		tlsctx_free(t);
 		return NULL;
@@ -241,6 +247,7 @@ static void tlsctx_unref(struct tlsctx *t)
 	free(t->certs);
 	free(t->entries);
 	tlsticket_wipe(&t->ticket);
+	tlsticket_file_free(&t->tkfile);
 	free(t);
 }
 

@@ -30,6 +30,44 @@ struct tlsticket {
 	int have_prev;
 };
 
+/* One key of a ticket_keys file (tlsctx_ticketfile.c): 80 bytes are the
+ * name, a 32-byte HMAC-SHA256 key and an AES-256 key; 48 bytes the name,
+ * an AES-128 key and a 16-byte HMAC key (nginx's order for both). */
+struct ticket_filekey {
+	uint8_t name[16];
+	uint8_t hmac[32];
+	uint8_t aes[32];
+	uint8_t hmac_len, aes_len;   /* 32, 32 or 16, 16 */
+};
+
+/* The keys of a ticket_keys file: keys[0] encrypts, all decrypt. */
+struct tlsticket_file {
+	struct ticket_filekey *keys;
+	size_t n;
+};
+
+/* Bounds on a key file: it is a handful of lines. */
+#define TLSTICKET_FILE_MAX_KEYS 64
+#define TLSTICKET_FILE_MAX_BYTES 16384
+
+/* tlsticket_file_parse(name, text, len, out, d): the keys in text (a key
+ * file's contents; name for messages): one base64 line per key, blank
+ * lines and '#' comments skipped; each problem to d as `name:line:`.
+ * 0 with out filled (at least one key), or -1. */
+int tlsticket_file_parse(const char *name, const char *text, size_t len,
+                         struct tlsticket_file *out, struct diag *d);
+
+/* tlsticket_file_load(path, out, cfgfile, line, section, d): read the key
+ * file at path (refused, at cfgfile:line, when it cannot be read, is not
+ * a regular file, is readable by everyone, is empty or too long), then
+ * parse it. 0 or -1. */
+int tlsticket_file_load(const char *path, struct tlsticket_file *out,
+                        const char *cfgfile, int line, const char *section,
+                        struct diag *d);
+
+/* tlsticket_file_free(f): wipe and release f's keys; f itself stays. */
+void tlsticket_file_free(struct tlsticket_file *f);
+
 struct tlscert {
 	SSL_CTX *ctx;
 	struct sni_entry sni;
@@ -45,7 +83,8 @@ struct tlsctx {
 	enum cfg_proto proto;
 	unsigned refs;               /* the owner plus every live tlsconn */
 	int name_apart;              /* client: tlsctx_client_opts.name_apart */
-	struct tlsticket ticket;
+	struct tlsticket ticket;     /* the ratchet, when tkfile.n == 0 */
+	struct tlsticket_file tkfile;   /* ticket_keys = FILE */
 };
 
 

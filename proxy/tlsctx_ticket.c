@@ -11,10 +11,14 @@
  * only goes forward, keys of past periods cannot be rebuilt from a secret
  * read out of memory later: tickets keep forward secrecy beyond two periods.
  * A ticket is accepted during the period it was issued in and the next.
+ *
+ * With ticket_keys = FILE (tlsctx_ticketfile.c) the keys come from the file
+ * instead, the same on every node that has it, and the ratchet is unused.
  */
 
 #include "tlsctx_int.h"
 
+#include <openssl/cipher.h>
 #include <openssl/digest.h>
 #include <openssl/hkdf.h>
 #include <openssl/hmac.h>
@@ -99,6 +103,34 @@ void tlsticket_wipe(struct tlsticket *tk)
 	OPENSSL_cleanse(tk, sizeof(*tk));
 }
 
+/* ticket_keys = FILE: the first key encrypts, any key decrypts; a ticket
+ * under an older key is renewed under the first. Not the ratchet's
+ * AES-128: an 80-byte key is AES-256-CBC with HMAC-SHA256 over a 32-byte
+ * key, as HAProxy and nginx use the same file. */
+static int file_cb(const struct tlsticket_file *f, uint8_t *name, uint8_t *iv,
+                   EVP_CIPHER_CTX *cctx, HMAC_CTX *hctx, int encrypt)
+{
+	const struct ticket_filekey *k = NULL;
+
+	if (encrypt) {
+		k = &f->keys[0];
+		if (!RAND_bytes(iv, 16))
+			return -1;
+		memcpy(name, k->name, SSL_TICKET_KEY_NAME_LEN);
+	} else {
+		for (size_t i = 0; i < f->n && k == NULL; i++)
+			if (memcmp(name, f->keys[i].name, SSL_TICKET_KEY_NAME_LEN) == 0)
+				k = &f->keys[i];
+		if (k == NULL)
+			return 0;      /* not in the file: a full handshake */
+	}
+	if (!EVP_CipherInit_ex(cctx, k->aes_len == 32 ? EVP_aes_256_cbc() : EVP_aes_128_cbc(),
+	                       NULL, k->aes, iv, encrypt) ||
+	    !HMAC_Init_ex(hctx, k->hmac, k->hmac_len, EVP_sha256(), NULL))
+		return -1;
+	return !encrypt && k != &f->keys[0] ? 2 : 1;
+}
+
 int tlsticket_cb(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *cctx,
                  HMAC_CTX *hctx, int encrypt)
 {
@@ -106,6 +138,8 @@ int tlsticket_cb(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *cctx,
 	struct tlsticket *tk = &t->ticket;
 	const struct ticket_keys *k;
 
+	if (t->tkfile.n > 0)
+		return file_cb(&t->tkfile, name, iv, cctx, hctx, encrypt);
 	tlsticket_advance(tk, (uint64_t)time(NULL));
 	if (encrypt) {
 		if (!RAND_bytes(iv, EVP_CIPHER_iv_length(EVP_aes_128_cbc())))
