@@ -1,0 +1,177 @@
+"""The deployment of docs/scaling.md, whole, on loopback: HAProxy from
+Debian in TCP mode (send-proxy-v2, two servers, health checks) in front of
+two portier nodes that share one ticket key file, take the PROXY header
+(accept_proxy) and pass it on (send_proxy = v2) to nginx (HTTP) and dovecot
+(IMAP). The client comes from 127.0.0.2, HAProxy and the nodes talk from
+127.0.0.1: every address a backend logs is told apart."""
+
+import os
+import re
+import shutil
+import socket
+import ssl
+
+import pytest
+
+import harness
+from harness import listener, s_client, tls_items
+from test_send_proxy import dovecot_haproxy, dovecot_login_line, imap_session, nginx  # noqa: F401
+from test_ticket_keys import new_key, write_keys
+
+CLIENT = "127.0.0.2"
+
+HAPROXY_CONF = """\
+global
+    log stderr format raw local0 info
+    maxconn 200
+
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    retries 3
+    option redispatch 1
+
+frontend https
+    bind 127.0.0.1:{https}
+    default_backend https_nodes
+
+frontend imaps
+    bind 127.0.0.1:{imaps}
+    default_backend imaps_nodes
+
+backend https_nodes
+    balance roundrobin
+    server n1 127.0.0.1:{n1_https} send-proxy-v2 check check-send-proxy inter 300ms fall 1 rise 2
+    server n2 127.0.0.1:{n2_https} send-proxy-v2 check check-send-proxy inter 300ms fall 1 rise 2
+
+backend imaps_nodes
+    balance roundrobin
+    server n1 127.0.0.1:{n1_imaps} send-proxy-v2 check check-send-proxy inter 300ms fall 1 rise 2
+    server n2 127.0.0.1:{n2_imaps} send-proxy-v2 check check-send-proxy inter 300ms fall 1 rise 2
+"""
+
+
+def portier_node(portier, certs, name, keyfile, http_port, imap_port):
+    lb = [("accept_proxy", "yes"), ("accept_proxy_from", "127.0.0.1"), ("send_proxy", "v2")]
+    return portier([("tls", tls_items(certs.ec) + [("ticket_keys", keyfile)]),
+                    listener("https", http_port, protocol="http", extra=lb),
+                    listener("imaps", imap_port, protocol="imap", extra=lb)], name=name)
+
+
+@pytest.fixture
+def haproxy(workdir):
+    if shutil.which("haproxy") is None:
+        pytest.skip("haproxy is not installed (scripts/test installs it)")
+    started = []
+
+    def start(n1, n2):
+        conf = os.path.join(str(workdir), "haproxy.cfg")
+        ports = {}
+
+        def cmd(port):
+            ports["https"], ports["imaps"] = port, harness.free_port()
+            with open(conf, "w") as f:
+                f.write(HAPROXY_CONF.format(
+                    https=ports["https"], imaps=ports["imaps"],
+                    n1_https=n1.port("https"), n2_https=n2.port("https"),
+                    n1_imaps=n1.port("imaps"), n2_imaps=n2.port("imaps")))
+            return ["haproxy", "-db", "-f", conf]
+        proc, _ = harness.start_listening(cmd, "haproxy", str(workdir))
+        started.append(proc)
+        harness.wait_for(lambda: harness.port_open(ports["imaps"]), 10, "haproxy's imaps port")
+        proc.ports = ports
+        return proc
+    yield start
+    for p in started:
+        p.stop()
+
+
+def curl_via(certs, port, path):
+    """One HTTPS request from CLIENT through HAProxy; (client port, body)."""
+    cp = harness.curl(certs, port, path, args=["--interface", CLIENT, "-w",
+                                                "\nlocal=%{local_ip}:%{local_port}"])
+    assert cp.returncode == 0, cp.err
+    m = re.fullmatch(r"(.*)\nlocal=127\.0\.0\.2:(\d+)", cp.out, re.S)
+    assert m, cp.out
+    return int(m.group(2)), m.group(1)
+
+
+def close_lines(p, mark):
+    return [l for l in harness.close_lines(p.log()[mark:]) if "[https]" in l]
+
+
+def test_two_nodes_behind_haproxy(portier, certs, nginx, dovecot_haproxy, haproxy, workdir):  # noqa: F811
+    keyfile = os.path.join(str(workdir), "ticket.keys")
+    write_keys(keyfile, [new_key(), new_key()])
+    n1 = portier_node(portier, certs, "n1", keyfile, nginx.port, dovecot_haproxy.imap_port)
+    n2 = portier_node(portier, certs, "n2", keyfile, nginx.port, dovecot_haproxy.imap_port)
+    lb = haproxy(n1, n2)
+    https, imaps = lb.ports["https"], lb.ports["imaps"]
+
+    # nginx sees the client (127.0.0.2 and its port), and the address it
+    # dialled (HAProxy's frontend), through both hops of PROXY v2; each
+    # node logs the client too.
+    for i in range(2):
+        cport, body = curl_via(certs, https, "/who-%d" % i)
+        assert body == "pp=%s:%d srv=127.0.0.1:%d\n" % (CLIENT, cport, https), body
+        line = harness.wait_for(
+            lambda: [l for l in open(nginx.access_log).read().splitlines()
+                     if '"GET /who-%d ' % i in l], 10, "nginx's access log line")[0]
+        assert line.startswith("pp=%s:%d srv=127.0.0.1:%d peer=127.0.0.1 " % (
+            CLIENT, cport, https)), line
+        harness.wait_for(lambda: any("close client=%s:%d " % (CLIENT, cport) in l
+                                     for l in harness.close_lines(n1.log() + n2.log())),
+                         10, "a node's close line for the client")
+
+    # dovecot too, over IMAPS through HAProxy.
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(10 * harness.SLOW)
+    s.bind((CLIENT, 0))
+    s.connect(("127.0.0.1", imaps))
+    from starttls_support import Client
+    c = Client.__new__(Client)
+    c.sock, c.buf, c.eof = s, b"", False
+    try:
+        me = s.getsockname()
+        c.tls(certs, server_hostname="localhost")
+        assert c.line().startswith(b"* OK")
+        imap_session(c, dovecot_haproxy)
+    finally:
+        c.close()
+    kv = dovecot_login_line(dovecot_haproxy, me[1])
+    assert (kv["rip"], int(kv["rport"])) == (CLIENT, me[1]), kv
+    assert (kv["lip"], int(kv["lport"])) == ("127.0.0.1", imaps), kv
+
+    # A session from one node resumes on the other (round robin sends
+    # the two connections to different nodes), TLS 1.2 and 1.3.
+    for version, flag in (("1.2", "-tls1_2"), ("1.3", "-tls1_3")):
+        marks = (n1.mark(), n2.mark())
+        sess = os.path.join(str(workdir), "sess-%s.pem" % version)
+        req = b"GET /resume HTTP/1.0\r\nHost: localhost\r\n\r\n"
+        first = s_client(https, [flag, "-ign_eof", "-sess_out", sess], stdin=req, ca=certs.ca)
+        assert "pp=" in first.out and "\nNew, TLSv%s," % version in first.out, first.out
+        again = s_client(https, [flag, "-ign_eof", "-sess_in", sess], stdin=req, ca=certs.ca)
+        assert "pp=" in again.out, again.out
+        assert "\nReused, TLSv%s," % version in again.out, again.out
+        harness.wait_for(lambda: len(close_lines(n1, marks[0]) + close_lines(n2, marks[1])) == 2,
+                         10, "both close lines")
+        by_node = [close_lines(n1, marks[0]), close_lines(n2, marks[1])]
+        assert sorted(len(l) for l in by_node) == [1, 1], by_node   # one on each node
+        assert sorted(harness.parse_kv(l[0])["resumed"] for l in by_node) == ["no", "yes"]
+
+    # One node stops (SIGTERM): HAProxy's check takes it out, and its
+    # refused connects go to the other node meanwhile. A bounded client
+    # loop loses no request.
+    n1.stop()
+    got = []
+    for i in range(12):
+        cport, body = curl_via(certs, https, "/after-%d" % i)
+        got.append(body == "pp=%s:%d srv=127.0.0.1:%d\n" % (CLIENT, cport, https))
+    assert all(got), got
+    harness.wait_for(lambda: re.search(r"Server https_nodes/n1 is DOWN", lb.log()), 10,
+                     "HAProxy to take n1 out")
+    assert re.search(r"Server https_nodes/n2 is DOWN", lb.log()) is None, lb.log()
