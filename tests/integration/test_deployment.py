@@ -45,13 +45,13 @@ frontend imaps
 
 backend https_nodes
     balance roundrobin
-    server n1 127.0.0.1:{n1_https} send-proxy-v2 check check-send-proxy inter 300ms fall 1 rise 2
-    server n2 127.0.0.1:{n2_https} send-proxy-v2 check check-send-proxy inter 300ms fall 1 rise 2
+    server n1 127.0.0.1:{n1_https} send-proxy-v2 check check-send-proxy inter 300ms fall 2 rise 2
+    server n2 127.0.0.1:{n2_https} send-proxy-v2 check check-send-proxy inter 300ms fall 2 rise 2
 
 backend imaps_nodes
     balance roundrobin
-    server n1 127.0.0.1:{n1_imaps} send-proxy-v2 check check-send-proxy inter 300ms fall 1 rise 2
-    server n2 127.0.0.1:{n2_imaps} send-proxy-v2 check check-send-proxy inter 300ms fall 1 rise 2
+    server n1 127.0.0.1:{n1_imaps} send-proxy-v2 check check-send-proxy inter 300ms fall 2 rise 2
+    server n2 127.0.0.1:{n2_imaps} send-proxy-v2 check check-send-proxy inter 300ms fall 2 rise 2
 """
 
 
