@@ -83,6 +83,7 @@ struct cfg {
 	char *file;
 	char *log;           /* "syslog", "stderr" or a path */
 	int log_quiet;       /* log_level = warning: no per-connection lines */
+	int log_json;        /* log_format = json */
 	char *user;
 	char *ports_file;    /* where bound ports are written (tests, tooling) */
 	char *pid_file;      /* written after detaching */

@@ -172,6 +172,13 @@ static int set_log_level(struct cfg_ctx *c, const char *v, char *err, size_t err
 	return 0;
 }
 
+static int set_log_format(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"text", "json", NULL};
+
+	return parse_choice(v, names, &c->cfg->log_json, err, errlen);
+}
+
 /* Checked here, so that -t finds an account that does not exist. */
 static int set_user(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
@@ -497,6 +504,8 @@ const struct cfg_key cfg_keys[] = {
 	 "Where log lines go; -f sends them to stderr whatever this says. A reload moves it; SIGUSR1 reopens a file."},
 	{"log_level", G, 0, set_log_level, "info|warning", "info",
 	 "info logs a line per connection; warning keeps only problems."},
+	{"log_format", G, 0, set_log_format, "text|json", "text",
+	 "json: every line one JSON object (time, level, process, pid, then msg, or a connection's fields); a reload applies it."},
 	{"user", G, 0, set_user, "name", "(none)",
 	 "Unprivileged account the workers switch to; the master keeps root. Needs root to start."},
 	{"ports_file", G, 0, set_ports_file, "path", "(none)",

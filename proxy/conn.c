@@ -586,6 +586,8 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	double secs = ev_now(loop) - c->start;
 	const char *reason = text ? text : conn_why_name(why);
 	char deadline[64];
+	struct log_conn lc;
+	struct tlsctx_info ti;
 
 	if (c->closing)
 		return;
@@ -596,24 +598,20 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	}
 	c->closing = 1;
 	c->why = why;
+	lc = (struct log_conn){.listener = l->name, .client = c->peer,
+	                       .up = c->nup, .down = c->ndown, .secs = secs,
+	                       .reason = reason, .reason_code = conn_why_name(why)};
 	if (c->state == CONN_HANDSHAKE) {
 		shared_count(c->svc->stats, SHARED_HANDSHAKES_FAILED, 1);
-		log_info("[%s] handshake failed client=%s: %s", l->name, c->peer, reason);
+		lc.handshake_failed = 1;
 	} else if (c->tls) {
-		struct tlsctx_info ti;
-		char sni[LOG_ESCAPED_SIZE(255)];
 		tlsctx_describe(c->tls, &ti);
-		log_info("[%s] close client=%s sni=%s tls=%s cipher=%s resumed=%s "
-		         "up=%llu down=%llu time=%.3fs: %s", l->name, c->peer,
-		         log_escape_str(ti.sni, sni, sizeof(sni)), ti.version, ti.cipher,
-		         ti.resumed ? "yes" : "no", (unsigned long long)c->nup,
-		         (unsigned long long)c->ndown, secs, reason);
-	} else {
-		log_info("[%s] close client=%s sni=- tls=- cipher=- resumed=- "
-		         "up=%llu down=%llu time=%.3fs: %s", l->name, c->peer,
-		         (unsigned long long)c->nup, (unsigned long long)c->ndown,
-		         secs, reason);
+		lc.sni = ti.sni;
+		lc.tls = ti.version;
+		lc.cipher = ti.cipher;
+		lc.resumed = ti.resumed;
 	}
+	log_conn(&lc);
 	/* Nothing more happens to c: no watcher, no deadline, off the run
 	 * queue. It is freed on the way out of the running callback. */
 	ev_io_stop(loop, &c->cio);

@@ -85,6 +85,33 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* One connection's end, for log_conn(). Strings may be NULL where said. */
+struct log_conn {
+	int handshake_failed;   /* the TLS handshake failed: "handshake failed" */
+	const char *listener;
+	const char *client;     /* "addr:port", "[v6]:port" */
+	const char *sni;        /* as the client sent it (escaped here); NULL none */
+	const char *tls;        /* "TLSv1.3"; NULL when no TLS session */
+	const char *cipher;     /* with tls */
+	int resumed;            /* with tls */
+	unsigned long long up, down;   /* bytes client to backend, and back */
+	double secs;            /* how long the connection lived */
+	const char *reason;     /* what happened, in words */
+	const char *reason_code;    /* conn_why_name(): stable, for tools */
+};
+
+/* log_conn(c): the line for a connection's end, at info level: in text
+ * "[L] close client=... up=N down=N time=Ns: REASON" (or "[L] handshake
+ * failed client=...: REASON"), with log_format = json one object with the
+ * fields event, listener, client, sni, tls, cipher, resumed, up, down, ms,
+ * reason_code and reason. */
+void log_conn(const struct log_conn *c);
+
+/* log_set_json(on): log_format = json: every line one JSON object
+ * {"time","level","process","pid", then "msg" or log_conn()'s fields}; on
+ * syslog after the usual header. Off: the text form. */
+void log_set_json(int on);
+
 /* log_set_quiet(on): drop log_info() lines (one per connection), keep
  * warnings and errors. */
 void log_set_quiet(int on);

@@ -244,6 +244,7 @@ int main(int argc, char **argv)
 		        foreground ? "stderr" : c->log, strerror(errno));
 		return 1;
 	}
+	log_set_json(c->log_json);   /* every line from here on */
 	/* Detach only now, so that every error above reached the terminal. */
 	if (!foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "portier: cannot detach: %s\n", strerror(errno));

@@ -538,6 +538,7 @@ static int child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker)
 	m->chan = s->chan_w;
 	become_worker(s->self, &s->blocked, m->drop ? &m->user : NULL);
 	log_set_quiet(m->cfg->log_quiet);
+	log_set_json(m->cfg->log_json);
 	*worker = i + 1;
 	return MASTER_WORKER;
 }

@@ -173,6 +173,7 @@ static void commit(struct sup *s)
 	master_reload_free(nx);
 	s->next = NULL;
 	log_set_quiet(c->log_quiet);
+	log_set_json(c->log_json);
 	if (listener_write_ports(c, &m->set) < 0)
 		log_warn("cannot write ports_file %s", c->ports_file);
 	shared_reload_done(sh, 1, time(NULL));

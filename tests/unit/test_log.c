@@ -221,6 +221,126 @@ static int count_lines(const char *s, size_t len)
 
 static char big[1 << 20];
 
+/* The part of a JSON line after its variable head (time and pid), or NULL
+ * when the head is not what it must be. */
+static const char *json_after_head(const char *line, const char *level, const char *process)
+{
+	char want[128];
+	const char *p = line;
+	size_t n;
+
+	if (strncmp(p, "{\"time\":\"", 9) != 0)
+		return NULL;
+	p += 9;
+	/* 2026-12-05T02:10:58.123Z */
+	for (n = 0; n < 24; n++)
+		if (p[n] == '\0' || (strchr("0123456789", p[n]) == NULL &&
+		    p[n] != "0000-00-00T00:00:00.000Z"[n]))
+			return NULL;
+	p += 24;
+	snprintf(want, sizeof(want), "\",\"level\":\"%s\",\"process\":\"%s\",\"pid\":", level,
+	         process);
+	if (strncmp(p, want, strlen(want)) != 0)
+		return NULL;
+	p += strlen(want);
+	if (*p < '1' || *p > '9')
+		return NULL;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+static void test_json(void)
+{
+	int fds[2];
+	char *buf = big, *nl;
+	const char *rest;
+	size_t len;
+	struct log_conn lc = {.listener = "web", .client = "127.0.0.1:5", .sni = "a\nb\xff",
+	                      .tls = "TLSv1.3", .cipher = "TLS_AES_128_GCM_SHA256",
+	                      .resumed = 1, .up = 1, .down = 2, .secs = 1.5,
+	                      .reason = "client closed", .reason_code = "client_closed"};
+
+	CHECK(pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0);
+	CHECK(log_open_fd(fds[1]) == 0);
+	log_set_json(1);
+
+	log_info("hello \"x\" \\ \x01 \xc3\xa9");
+	log_warnx("careful");
+	log_conn(&lc);
+	lc = (struct log_conn){.handshake_failed = 1, .listener = "imaps",
+	                       .client = "[::1]:7", .reason = "no shared cipher suite",
+	                       .reason_code = "handshake_failed", .secs = 0.0004};
+	log_set_worker(2, 1);
+	log_conn(&lc);
+	memset(big + (1 << 19), '"', 5000);
+	big[(1 << 19) + 5000] = '\0';
+	log_info("%s", big + (1 << 19));
+	log_set_worker(0, 0);
+
+	len = drain(fds[0], buf, (1 << 19));
+	CHECK(len > 0 && buf[len - 1] == '\n');
+	nl = strchr(buf, '\n');
+	*nl = '\0';
+	rest = json_after_head(buf, "info", "master");
+	CHECK(rest && strcmp(rest, ",\"msg\":\"hello \\\"x\\\" \\\\ \\u0001 \\u00c3\\u00a9\"}") == 0);
+	buf = nl + 1;
+	nl = strchr(buf, '\n');
+	*nl = '\0';
+	rest = json_after_head(buf, "warning", "master");
+	CHECK(rest && strcmp(rest, ",\"msg\":\"careful\"}") == 0);
+	buf = nl + 1;
+	nl = strchr(buf, '\n');
+	*nl = '\0';
+	rest = json_after_head(buf, "info", "master");
+	CHECK(rest && strcmp(rest, ",\"event\":\"close\",\"listener\":\"web\","
+	      "\"client\":\"127.0.0.1:5\",\"sni\":\"a\\u000ab\\u00ff\",\"tls\":\"TLSv1.3\","
+	      "\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"resumed\":true,\"up\":1,\"down\":2,"
+	      "\"ms\":1500,\"reason_code\":\"client_closed\",\"reason\":\"client closed\"}") == 0);
+	buf = nl + 1;
+	nl = strchr(buf, '\n');
+	*nl = '\0';
+	rest = json_after_head(buf, "info", "worker 2.1");
+	CHECK(rest && strcmp(rest, ",\"event\":\"handshake_failed\",\"listener\":\"imaps\","
+	      "\"client\":\"[::1]:7\",\"sni\":null,\"tls\":null,\"cipher\":null,"
+	      "\"resumed\":null,\"up\":0,\"down\":0,\"ms\":0,"
+	      "\"reason_code\":\"handshake_failed\",\"reason\":\"no shared cipher suite\"}") == 0);
+	/* A message longer than a line: cut inside its string, which still
+	 * ends, as does the object; never half an escape. */
+	buf = nl + 1;
+	nl = strchr(buf, '\n');
+	CHECK(nl != NULL && nl[1] == '\0');
+	*nl = '\0';
+	CHECK(strlen(buf) <= PIPE_BUF - 2);
+	rest = json_after_head(buf, "info", "worker 2.1");
+	CHECK(rest && strncmp(rest, ",\"msg\":\"\\\"\\\"", 12) == 0);
+	len = rest ? strlen(rest) : 0;
+	CHECK(len > 5 && strcmp(rest + len - 7, "\\\"...\"}") == 0);
+
+	/* The text form of a connection's line is the one portier always wrote. */
+	log_set_json(0);
+	lc = (struct log_conn){.listener = "web", .client = "127.0.0.1:5", .sni = "a\nb\xff",
+	                       .tls = "TLSv1.3", .cipher = "TLS_AES_128_GCM_SHA256",
+	                       .resumed = 1, .up = 1, .down = 2, .secs = 1.5,
+	                       .reason = "client closed", .reason_code = "client_closed"};
+	log_conn(&lc);
+	lc.tls = NULL;
+	lc.reason = "backend down";
+	log_conn(&lc);
+	lc.handshake_failed = 1;
+	lc.reason = "no shared cipher suite";
+	log_conn(&lc);
+	drain(fds[0], big, sizeof(big));
+	CHECK_STR(big, "portier: [web] close client=127.0.0.1:5 sni=a\\x0ab\\xff tls=TLSv1.3 "
+	          "cipher=TLS_AES_128_GCM_SHA256 resumed=yes up=1 down=2 time=1.500s: "
+	          "client closed\n"
+	          "portier: [web] close client=127.0.0.1:5 sni=- tls=- cipher=- resumed=- "
+	          "up=1 down=2 time=1.500s: backend down\n"
+	          "portier: [web] handshake failed client=127.0.0.1:5: no shared cipher suite\n");
+	log_close();
+	close(fds[0]);
+}
+
 static void test_pipe(void)
 {
 	int fds[2];
@@ -633,6 +753,7 @@ int main(void)
 	test_escape_bytes();
 	test_escape_truncation();
 	test_escape_forged_line();
+	test_json();
 	test_pipe();
 	test_socket();
 	test_tty();
