@@ -227,6 +227,36 @@ static void handshake_watch(const struct conn *c, int *ce, int *be)
 	*ce = c->read_wants_write ? EV_WRITE : EV_READ;
 }
 
+/* The counted reason of each kind of TLS failure. */
+static const enum shared_hs_fail hs_fail_tls[] = {
+	[TLSCTX_FAIL_OTHER] = SHARED_HS_OTHER,
+	[TLSCTX_FAIL_VERSION] = SHARED_HS_VERSION_TOO_OLD,
+	[TLSCTX_FAIL_CIPHER] = SHARED_HS_NO_SHARED_CIPHER,
+	[TLSCTX_FAIL_GROUP] = SHARED_HS_NO_SHARED_GROUP,
+	[TLSCTX_FAIL_ALPN] = SHARED_HS_ALPN_MISMATCH,
+	[TLSCTX_FAIL_PLAINTEXT] = SHARED_HS_PLAINTEXT,
+	[TLSCTX_FAIL_MALFORMED] = SHARED_HS_MALFORMED,
+	[TLSCTX_FAIL_ALERT] = SHARED_HS_CLIENT_ALERT,
+	[TLSCTX_FAIL_RESET] = SHARED_HS_CLIENT_RESET,
+};
+
+/* A completed handshake: by version and resumption, and how long it took
+ * (conn_state() stamped c->last when it began; nothing else moves it
+ * before the relay). */
+static void count_handshake(struct conn *c)
+{
+	struct tlsctx_info ti;
+	double took = ev_now(c->svc->srv->loop) - c->last;
+
+	tlsctx_describe(c->tls, &ti);
+	shared_count(c->svc->stats, SHARED_HANDSHAKES_OK, 1);
+	shared_count_hs_ok(c->svc->stats, ti.version_id == 0x0304 ? SHARED_TLS13 :
+	                   ti.version_id == 0x0303 ? SHARED_TLS12 : SHARED_TLS_OTHER,
+	                   ti.resumed);
+	shared_observe(c->svc->stats, SHARED_HIST_HANDSHAKE,
+	               took > 0 ? (uint64_t)(took * 1e6) : 0);
+}
+
 static void handshake_io(struct conn *c)
 {
 	enum tlsctx_io r = tlsctx_handshake(c->tls);
@@ -236,16 +266,20 @@ static void handshake_io(struct conn *c)
 	if (r == TLSCTX_WANT_READ || r == TLSCTX_WANT_WRITE)
 		return;
 	if (r != TLSCTX_OK) {
-		if (r == TLSCTX_EOF || r == TLSCTX_CLOSED)
+		enum tlsctx_fail kind = TLSCTX_FAIL_OTHER;
+		if (r == TLSCTX_EOF || r == TLSCTX_CLOSED) {
 			snprintf(why, sizeof(why), "client closed during the handshake%s",
 			         tlsctx_hello_seen(c->tls) ? "" : " without a ClientHello");
-		else
-			tlsctx_error(c->tls, why, sizeof(why));
+			c->hs_fail = SHARED_HS_CLIENT_CLOSED + 1;
+		} else {
+			tlsctx_failure(c->tls, why, sizeof(why), &kind);
+			c->hs_fail = (uint8_t)(hs_fail_tls[kind] + 1);
+		}
 		conn_close(c, CONN_WHY_HANDSHAKE_FAILED, why);
 		return;
 	}
 	c->read_wants_write = 0;
-	shared_count(c->svc->stats, SHARED_HANDSHAKES_OK, 1);
+	count_handshake(c);
 	conn_start_backend(c, &cl_of(c)->backend);
 }
 
@@ -324,6 +358,7 @@ static void connecting_watch(const struct conn *c, int *ce, int *be)
 static void connecting_io(struct conn *c)
 {
 	char why[160];
+	double took;
 	int err;
 
 	/* The client may already send; its bytes wait in the buffer. */
@@ -335,10 +370,14 @@ static void connecting_io(struct conn *c)
 		return;
 	c->b_wr = 0;
 	if ((err = backend_finish(c->bfd)) != 0) {
+		conn_backend_failed(c, err);
 		snprintf(why, sizeof(why), "backend %s: %s", conn_backend_text(c), strerror(err));
 		conn_refuse(c, why);
 		return;
 	}
+	took = ev_now(c->svc->srv->loop) - c->last;   /* since CONNECTING began */
+	shared_observe(c->svc->stats, SHARED_HIST_CONNECT,
+	               took > 0 ? (uint64_t)(took * 1e6) : 0);
 	if (c->st) {
 		conn_state(c, CONN_HANDOVER);
 		conn_progress(c);
@@ -351,6 +390,7 @@ static void connecting_expire(struct conn *c, double limit)
 {
 	char why[160];
 
+	conn_backend_failed(c, ETIMEDOUT);
 	snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
 	         conn_backend_text(c), limit);
 	conn_refuse(c, why);
@@ -579,6 +619,29 @@ void conn_close_aborted(struct conn *c, enum conn_why why, const char *text)
 	conn_close(c, why, text);
 }
 
+/* Why the handshake of c (closing for why) failed, as counted: what
+ * handshake_io() found, else what the close says. */
+static enum shared_hs_fail hs_fail_of(const struct conn *c, enum conn_why why)
+{
+	if (c->hs_fail > 0)
+		return (enum shared_hs_fail)(c->hs_fail - 1);
+	switch (why) {
+	case CONN_WHY_HANDSHAKE_TIMEOUT:
+	case CONN_WHY_PRELUDE_TIMEOUT:     /* no TLS after STARTTLS */
+		return SHARED_HS_TIMEOUT;
+	case CONN_WHY_CLIENT_CLOSED:
+		return SHARED_HS_CLIENT_CLOSED;
+	case CONN_WHY_CLIENT_RESET:
+		return SHARED_HS_CLIENT_RESET;
+	case CONN_WHY_INJECTION:
+		return SHARED_HS_STARTTLS_INJECTION;
+	case CONN_WHY_SHUTDOWN:
+		return SHARED_HS_SHUTDOWN;
+	default:
+		return SHARED_HS_OTHER;
+	}
+}
+
 void conn_close(struct conn *c, enum conn_why why, const char *text)
 {
 	struct ev_loop *loop = c->svc->srv->loop;
@@ -598,11 +661,15 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	}
 	c->closing = 1;
 	c->why = why;
+	if (c->state == CONN_HANDSHAKE || c->state == CONN_UPGRADING ||
+	    why == CONN_WHY_INJECTION) {
+		shared_count(c->svc->stats, SHARED_HANDSHAKES_FAILED, 1);
+		shared_count_hs_failed(c->svc->stats, hs_fail_of(c, why));
+	}
 	lc = (struct log_conn){.listener = l->name, .client = c->peer,
 	                       .up = c->nup, .down = c->ndown, .secs = secs,
 	                       .reason = reason, .reason_code = conn_why_name(why)};
 	if (c->state == CONN_HANDSHAKE) {
-		shared_count(c->svc->stats, SHARED_HANDSHAKES_FAILED, 1);
 		lc.handshake_failed = 1;
 	} else if (c->tls) {
 		tlsctx_describe(c->tls, &ti);

@@ -110,6 +110,8 @@ struct conn {
 	unsigned in_callback : 1;    /* a libev callback of c is running */
 	uint8_t why;                 /* enum conn_why, once closing */
 	uint8_t close_why;           /* enum conn_why, for RESPOND */
+	uint8_t hs_fail;             /* enum tlsctx_fail + 1 of a failed
+	                                handshake, for its counter; 0 */
 	const char *first_eof;       /* "client" or "backend" */
 	const char *close_reason;    /* for RESPOND: why we are closing */
 	struct conn_starttls *st;    /* pre-TLS state; NULL once relaying */

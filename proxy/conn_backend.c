@@ -6,6 +6,7 @@
 #include "proto.h"
 #include "proxy_header.h"
 #include "server.h"
+#include "shared.h"
 #include "tlsctx.h"
 
 #include <errno.h>
@@ -42,12 +43,41 @@ void conn_respond(struct conn *c, enum conn_why why, const char *reason,
 	conn_progress(c);
 }
 
+void conn_backend_failed(struct conn *c, int err)
+{
+	enum shared_backend_fail kind;
+
+	switch (err) {
+	case ECONNREFUSED:
+	case ENOENT:          /* a unix socket nobody serves */
+		kind = SHARED_BF_REFUSED;
+		break;
+	case ETIMEDOUT:
+		kind = SHARED_BF_TIMEOUT;
+		break;
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+		kind = SHARED_BF_UNREACHABLE;
+		break;
+	default:
+		kind = SHARED_BF_OTHER;
+		break;
+	}
+	shared_count_backend_failed(c->svc->stats, kind);
+}
+
 /* said: the protocol's goodbye is in c->down already. */
 static void refuse(struct conn *c, const char *why, int said)
 {
 	const struct cfg_listener *l = c->svc->cl;
 	const struct proto *p = proto_get(l->proto);
 
+	/* The hand-over's failures are the backend's greeting; the connect's
+	 * were counted where errno said what they were. */
+	if (c->state == CONN_HANDOVER)
+		shared_count_backend_failed(c->svc->stats, SHARED_BF_GREETING);
 	if (c->bfd >= 0) {
 		ev_io_stop(c->svc->srv->loop, &c->bio);
 		close(c->bfd);
@@ -56,6 +86,7 @@ static void refuse(struct conn *c, const char *why, int said)
 	buf_reset(&c->up);
 	buf_reset(conn_client_in(c));
 	if (!said && p->refusal != NULL) {
+		shared_count(c->svc->stats, SHARED_REFUSALS, 1);
 		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
 		          p->name);
 		conn_respond(c, CONN_WHY_BACKEND_DOWN,
@@ -63,6 +94,7 @@ static void refuse(struct conn *c, const char *why, int said)
 		return;
 	}
 	if (said || conn_starttls_bye(c, 0, &c->down) == 0) {
+		shared_count(c->svc->stats, SHARED_REFUSALS, 1);
 		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
 		          p->name);
 		c->close_reason = "backend unavailable, refused in protocol";
@@ -142,6 +174,7 @@ void conn_start_backend(struct conn *c, const struct addr *a)
 		return;
 	}
 	if ((c->bfd = backend_connect(a)) < 0) {
+		conn_backend_failed(c, errno);
 		snprintf(why, sizeof(why), "backend %s: %s", conn_backend_text(c), strerror(errno));
 		conn_refuse(c, why);
 		return;

@@ -93,6 +93,9 @@ void conn_respond(struct conn *c, enum conn_why why, const char *reason,
  * protocol's words (HTTP 502, SMTP 421, IMAP BYE, POP3 -ERR, LDAP notice
  * of disconnection) where there are any, and close. */
 void conn_refuse(struct conn *c, const char *why);
+/* conn_backend_failed(c, err): count a failed backend connect by its
+ * kind, from errno value err (ETIMEDOUT for our own deadline). */
+void conn_backend_failed(struct conn *c, int err);
 /* conn_refused(c, why): the same when the goodbye is in c->down already
  * (the STARTTLS engine wrote it). */
 void conn_refused(struct conn *c, const char *why);

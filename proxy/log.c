@@ -32,6 +32,7 @@ static char log_tag[48];        /* "worker 2.1: " in a worker, else empty */
  * log_dropper tells a forked child that the counts are its parent's. */
 static unsigned long long log_ndropped, log_nunreported;
 static pid_t log_dropper;
+static _Atomic unsigned long long *log_drop_counter;
 /* A short write left a line unfinished: the next one starts on a new line. */
 static int log_midline;
 
@@ -183,6 +184,11 @@ void log_close(void)
 	log_fd = -1;
 	log_send = 0;
 	log_to = TO_STDERR;
+}
+
+void log_count_drops(_Atomic unsigned long long *counter)
+{
+	log_drop_counter = counter;
 }
 
 unsigned long long log_dropped(void)
@@ -554,6 +560,8 @@ static void log_emit(char *line, size_t len)
 	if (log_nunreported > 0 || log_put(line, len) < 0) {
 		log_ndropped++;
 		log_nunreported++;
+		if (log_drop_counter != NULL)
+			atomic_fetch_add_explicit(log_drop_counter, 1, memory_order_relaxed);
 		log_dropper = getpid();
 	}
 }

@@ -1,6 +1,7 @@
 #ifndef PORTIER_LOG_H
 #define PORTIER_LOG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 /*
@@ -62,6 +63,11 @@ void log_close(void);
 /* log_dropped(): lines this process has dropped because the target would
  * have blocked or failed (a forked child counts from zero). */
 unsigned long long log_dropped(void);
+
+/* log_count_drops(counter): every line dropped from now on, by this process
+ * and the children it forks, is also added to *counter (an atomic in the
+ * shared region, so the metrics sum every process); NULL stops it. */
+void log_count_drops(_Atomic unsigned long long *counter);
 
 /* Room log_escape() needs for n bytes to be shown whole, NUL included. */
 #define LOG_ESCAPED_SIZE(n) (4 * (size_t)(n) + 1)

@@ -264,6 +264,8 @@ int main(int argc, char **argv)
 	/* Before the first fork: every worker, of every reload, shares it. */
 	if (shared_map(SHARED_SIZE) == NULL)
 		log_warn("cannot map the shared region; serving without it");
+	else
+		log_count_drops(&shared_get()->log_dropped);
 	m.path = path;
 	m.foreground = foreground;
 	m.cfg = c;

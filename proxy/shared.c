@@ -12,6 +12,8 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2 &&
                ATOMIC_INT_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
+_Static_assert(sizeof(struct shared) <= SHARED_SIZE, "the region outgrows its mapping");
+
 /* A claim waits at most this many turns for another process's claim. */
 #define CLAIM_TRIES 100000
 
@@ -168,4 +170,96 @@ void shared_set_workers_up(struct shared *sh, unsigned n)
 {
 	if (sh != NULL)
 		atomic_store(&sh->workers_up, n);
+}
+
+/* In microseconds, for the hot path; the text form below, for the writer. */
+static const uint64_t bucket_us[SHARED_BUCKETS - 1] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000,
+};
+static const char *const bucket_le[SHARED_BUCKETS] = {
+	"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+	"1", "2.5", "5", "10", "+Inf",
+};
+
+static void bump(_Atomic uint64_t *a)
+{
+	atomic_fetch_add_explicit(a, 1, memory_order_relaxed);
+}
+
+void shared_count_hs_ok(struct shared_slot *s, enum shared_tls_version v, int resumed)
+{
+	if (s != NULL)
+		bump(&s->hs_ok[(unsigned)v < SHARED_TLS_VERSIONS ? v : SHARED_TLS_OTHER][!!resumed]);
+}
+
+void shared_count_hs_failed(struct shared_slot *s, enum shared_hs_fail why)
+{
+	if (s != NULL)
+		bump(&s->hs_failed[(unsigned)why < SHARED_HS_FAILS ? why : SHARED_HS_OTHER]);
+}
+
+void shared_count_backend_failed(struct shared_slot *s, enum shared_backend_fail kind)
+{
+	if (s != NULL)
+		bump(&s->backend_failed[(unsigned)kind < SHARED_BF_KINDS ? kind : SHARED_BF_OTHER]);
+}
+
+void shared_observe(struct shared_slot *s, enum shared_hist h, uint64_t us)
+{
+	unsigned i = 0;
+
+	if (s == NULL || (unsigned)h >= SHARED_HISTS)
+		return;
+	while (i < SHARED_BUCKETS - 1 && us > bucket_us[i])
+		i++;
+	bump(&s->hist[h].bucket[i]);
+	atomic_fetch_add_explicit(&s->hist[h].sum_us, us, memory_order_relaxed);
+}
+
+const char *shared_bucket_le(unsigned i)
+{
+	return i < SHARED_BUCKETS ? bucket_le[i] : "+Inf";
+}
+
+const char *shared_hs_fail_name(enum shared_hs_fail why)
+{
+	static const char *const names[SHARED_HS_FAILS] = {
+		[SHARED_HS_VERSION_TOO_OLD] = "version_too_old",
+		[SHARED_HS_NO_SHARED_CIPHER] = "no_shared_cipher",
+		[SHARED_HS_NO_SHARED_GROUP] = "no_shared_group",
+		[SHARED_HS_ALPN_MISMATCH] = "alpn_mismatch",
+		[SHARED_HS_PLAINTEXT] = "plaintext_on_tls_port",
+		[SHARED_HS_MALFORMED] = "malformed",
+		[SHARED_HS_CLIENT_ALERT] = "client_alert",
+		[SHARED_HS_TIMEOUT] = "timeout",
+		[SHARED_HS_CLIENT_CLOSED] = "client_closed",
+		[SHARED_HS_CLIENT_RESET] = "client_reset",
+		[SHARED_HS_STARTTLS_INJECTION] = "starttls_injection",
+		[SHARED_HS_SHUTDOWN] = "shutdown",
+		[SHARED_HS_OTHER] = "other",
+	};
+	return (unsigned)why < SHARED_HS_FAILS ? names[why] : "other";
+}
+
+const char *shared_backend_fail_name(enum shared_backend_fail kind)
+{
+	static const char *const names[SHARED_BF_KINDS] = {
+		[SHARED_BF_REFUSED] = "refused",
+		[SHARED_BF_TIMEOUT] = "timeout",
+		[SHARED_BF_UNREACHABLE] = "unreachable",
+		[SHARED_BF_GREETING] = "greeting",
+		[SHARED_BF_OTHER] = "other",
+	};
+	return (unsigned)kind < SHARED_BF_KINDS ? names[kind] : "other";
+}
+
+const char *shared_tls_version_name(enum shared_tls_version v)
+{
+	static const char *const names[SHARED_TLS_VERSIONS] = {
+		[SHARED_TLS12] = "TLSv1.2",
+		[SHARED_TLS13] = "TLSv1.3",
+		[SHARED_TLS_OTHER] = "other",
+	};
+	return (unsigned)v < SHARED_TLS_VERSIONS ? names[v] : "other";
 }

@@ -25,7 +25,7 @@
 
 #define SHARED_SIZE ((size_t)1 << 20)   /* what portier maps: room to grow */
 #define SHARED_MAGIC UINT64_C(0x316d687374726f70)  /* "portshm1" in memory */
-#define SHARED_VERSION 1
+#define SHARED_VERSION 2
 #define SHARED_SLOTS 256                /* listener names, over all reloads */
 #define SHARED_NAME_MAX 64              /* with its NUL */
 #define SHARED_REASONS 32               /* close reasons counted apart */
@@ -38,7 +38,60 @@ enum shared_stat {
 	SHARED_BYTES_DOWN,           /* backend to client */
 	SHARED_HANDSHAKES_OK,
 	SHARED_HANDSHAKES_FAILED,
+	SHARED_REFUSALS,             /* refusals sent in the protocol's words */
 	SHARED_NSTATS
+};
+
+/* TLS versions of completed handshakes, counted apart (shared_count_hs_ok). */
+enum shared_tls_version {
+	SHARED_TLS12,
+	SHARED_TLS13,
+	SHARED_TLS_OTHER,
+	SHARED_TLS_VERSIONS
+};
+
+/* Why a handshake failed (shared_count_hs_failed); the names the metrics
+ * give them (shared_hs_fail_name) are stable. */
+enum shared_hs_fail {
+	SHARED_HS_VERSION_TOO_OLD,
+	SHARED_HS_NO_SHARED_CIPHER,
+	SHARED_HS_NO_SHARED_GROUP,
+	SHARED_HS_ALPN_MISMATCH,
+	SHARED_HS_PLAINTEXT,         /* plaintext on an implicit-TLS port */
+	SHARED_HS_MALFORMED,
+	SHARED_HS_CLIENT_ALERT,      /* the client gave up, with an alert */
+	SHARED_HS_TIMEOUT,
+	SHARED_HS_CLIENT_CLOSED,
+	SHARED_HS_CLIENT_RESET,
+	SHARED_HS_STARTTLS_INJECTION,
+	SHARED_HS_SHUTDOWN,          /* portier stopped first */
+	SHARED_HS_OTHER,
+	SHARED_HS_FAILS
+};
+
+/* Why a backend could not be used (shared_count_backend_failed). */
+enum shared_backend_fail {
+	SHARED_BF_REFUSED,           /* ECONNREFUSED, and a unix socket's ENOENT */
+	SHARED_BF_TIMEOUT,
+	SHARED_BF_UNREACHABLE,       /* no route, network down */
+	SHARED_BF_GREETING,          /* STARTTLS: no or bad greeting */
+	SHARED_BF_OTHER,
+	SHARED_BF_KINDS
+};
+
+/* Latency histograms: fixed upper bounds (shared_bucket_le), counts per
+ * bucket (not cumulative; the last one is +Inf) and the sum in
+ * microseconds. */
+enum shared_hist {
+	SHARED_HIST_CONNECT,         /* backend connect */
+	SHARED_HIST_HANDSHAKE,       /* client TLS handshake */
+	SHARED_HISTS
+};
+#define SHARED_BUCKETS 14           /* 13 bounds and +Inf */
+
+struct shared_histogram {
+	_Atomic uint64_t bucket[SHARED_BUCKETS];
+	_Atomic uint64_t sum_us;
 };
 
 struct shared_slot {
@@ -46,6 +99,10 @@ struct shared_slot {
 	char name[SHARED_NAME_MAX];
 	_Atomic uint64_t stat[SHARED_NSTATS];
 	_Atomic uint64_t closed[SHARED_REASONS];   /* by close reason */
+	_Atomic uint64_t hs_ok[SHARED_TLS_VERSIONS][2];   /* [version][resumed] */
+	_Atomic uint64_t hs_failed[SHARED_HS_FAILS];
+	_Atomic uint64_t backend_failed[SHARED_BF_KINDS];
+	struct shared_histogram hist[SHARED_HISTS];
 };
 
 struct shared {
@@ -59,6 +116,7 @@ struct shared {
 	_Atomic uint64_t reloads_ok;
 	_Atomic uint64_t reloads_failed; /* refused configs and failed starts */
 	_Atomic uint64_t last_reload;    /* of the last successful one, epoch s; 0 */
+	_Atomic unsigned long long log_dropped;   /* log lines dropped, all processes */
 	_Atomic uint32_t lock;           /* held while a slot is claimed */
 	struct shared_slot slot[SHARED_SLOTS];
 };
@@ -92,6 +150,38 @@ void shared_count(struct shared_slot *s, enum shared_stat k, int64_t delta);
 /* shared_count_close(s, reason): one more connection of s closed for reason
  * (0 .. SHARED_REASONS-1; larger ones count in the last). NULL s: no-op. */
 void shared_count_close(struct shared_slot *s, unsigned reason);
+
+/* shared_count_hs_ok(s, version, resumed): one more handshake of s
+ * completed. NULL s: no-op. */
+void shared_count_hs_ok(struct shared_slot *s, enum shared_tls_version v, int resumed);
+
+/* shared_count_hs_failed(s, why): one more handshake of s failed for why.
+ * NULL s: no-op. */
+void shared_count_hs_failed(struct shared_slot *s, enum shared_hs_fail why);
+
+/* shared_count_backend_failed(s, kind): a backend of s could not be used.
+ * NULL s: no-op. */
+void shared_count_backend_failed(struct shared_slot *s, enum shared_backend_fail kind);
+
+/* shared_observe(s, h, us): one observation of us microseconds into
+ * histogram h of s. NULL s: no-op. */
+void shared_observe(struct shared_slot *s, enum shared_hist h, uint64_t us);
+
+/* shared_bucket_le(i): the upper bound of bucket i in seconds, as the
+ * exposition writes it ("0.005"); "+Inf" for the last. */
+const char *shared_bucket_le(unsigned i);
+
+/* shared_hs_fail_name(why), shared_backend_fail_name(kind),
+ * shared_tls_version_name(v): the stable label of each code. */
+const char *shared_hs_fail_name(enum shared_hs_fail why);
+const char *shared_backend_fail_name(enum shared_backend_fail kind);
+const char *shared_tls_version_name(enum shared_tls_version v);
+
+/* shared_load(a): an atomic counter's value (relaxed). */
+static inline uint64_t shared_load(const _Atomic uint64_t *a)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)a, memory_order_relaxed);
+}
 
 /* shared_stat(s, k): the current value of counter k of s; 0 for NULL s. */
 uint64_t shared_stat(const struct shared_slot *s, enum shared_stat k);

@@ -436,10 +436,22 @@ int tlsctx_hello_seen(const struct tlsconn *tc)
 
 const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen)
 {
+	return tlsctx_failure(tc, out, outlen, NULL);
+}
+
+const char *tlsctx_failure(struct tlsconn *tc, char *out, size_t outlen,
+                           enum tlsctx_fail *why)
+{
 	unsigned long e = ERR_peek_error();
 	int r = ERR_GET_REASON(e);
+	int err = errno;
 	const char *what = NULL;
+	enum tlsctx_fail kind = TLSCTX_FAIL_OTHER, dummy;
 	char raw[256];
+
+	if (why == NULL)
+		why = &dummy;
+	*why = TLSCTX_FAIL_OTHER;
 
 	/* A client connection (probe, ACME) has its own words. */
 	if (tc != NULL && tlsctx_client_reason(tc, out, outlen) != NULL)
@@ -458,46 +470,59 @@ const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen)
 			       ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 			       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		ERR_clear_error();
+		*why = TLSCTX_FAIL_PLAINTEXT;
 		return cfg_lint_plaintext_hint(port, t->proto, out, outlen);
 	}
 	if (ERR_GET_LIB(e) == ERR_LIB_SSL) {
 		switch (r) {
 		case SSL_R_UNSUPPORTED_PROTOCOL:
 			what = "client's TLS version is too old (portier accepts TLS 1.2 and 1.3 only)";
+			kind = TLSCTX_FAIL_VERSION;
 			break;
 		case SSL_R_NO_SHARED_CIPHER:
 			what = "no shared cipher suite (portier offers ECDHE with AES-GCM or ChaCha20-Poly1305 only)";
+			kind = TLSCTX_FAIL_CIPHER;
 			break;
 		case SSL_R_NO_SHARED_GROUP:
 			what = "no shared key-exchange group (see 'curves')";
+			kind = TLSCTX_FAIL_GROUP;
 			break;
 		case SSL_R_NO_APPLICATION_PROTOCOL:
 			what = "client offered only foreign ALPN protocols (cross-protocol attack defence)";
+			kind = TLSCTX_FAIL_ALPN;
 			break;
 		case SSL_R_DECODE_ERROR:
 		case SSL_R_UNEXPECTED_RECORD:
 		case SSL_R_EXCESSIVE_MESSAGE_SIZE:
 			what = "malformed TLS message from the client";
+			kind = TLSCTX_FAIL_MALFORMED;
 			break;
 		default:
 			break;
 		}
 	}
 	if (what == NULL && tc != NULL && (conn_flags(ssl_of(tc)) & FLAG_PLAIN_ALERT) &&
-	    !(ERR_GET_LIB(e) == ERR_LIB_SSL && r >= SSL_AD_REASON_OFFSET))
+	    !(ERR_GET_LIB(e) == ERR_LIB_SSL && r >= SSL_AD_REASON_OFFSET)) {
 		what = "client sent an alert in plaintext during the TLS 1.3 handshake, as an "
 		       "OpenSSL client does when it rejects the certificate (did it?)";
+		kind = TLSCTX_FAIL_ALERT;
+	}
 	if (what == NULL && ERR_GET_LIB(e) == ERR_LIB_SSL && r >= SSL_AD_REASON_OFFSET) {
 		snprintf(out, outlen, "client sent alert: %s (did it reject the certificate?)",
 		         SSL_alert_desc_string_long(r - SSL_AD_REASON_OFFSET));
 		ERR_clear_error();
+		*why = TLSCTX_FAIL_ALERT;
 		return out;
 	}
 	if (what) {
 		snprintf(out, outlen, "%s", what);
 		ERR_clear_error();
+		*why = kind;
 		return out;
 	}
+	if (e == 0 && (err == ECONNRESET || err == EPIPE))
+		*why = TLSCTX_FAIL_RESET;
+	errno = err;
 	snprintf(out, outlen, "%s", tlsctx_drain_errors(raw, sizeof(raw)));
 	return out;
 }
@@ -508,6 +533,7 @@ void tlsctx_describe(const struct tlsconn *tc, struct tlsctx_info *info)
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
 
 	info->version = SSL_get_version(ssl);
+	info->version_id = (uint16_t)SSL_version(ssl);
 	info->cipher = cipher ? SSL_CIPHER_standard_name(cipher) : "-";
 	info->sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	info->resumed = SSL_session_reused(ssl);

@@ -28,9 +28,24 @@ enum tlsctx_io {
 	TLSCTX_ERROR         /* fatal; tlsctx_error() says why */
 };
 
+/* Why a handshake failed, for counting (tlsctx_failure); the log line has
+ * the words. */
+enum tlsctx_fail {
+	TLSCTX_FAIL_OTHER,
+	TLSCTX_FAIL_VERSION,     /* the client's version is too old */
+	TLSCTX_FAIL_CIPHER,      /* no shared cipher suite */
+	TLSCTX_FAIL_GROUP,       /* no shared key-exchange group */
+	TLSCTX_FAIL_ALPN,        /* only foreign ALPN protocol ids */
+	TLSCTX_FAIL_PLAINTEXT,   /* not TLS at all: plaintext on a TLS port */
+	TLSCTX_FAIL_MALFORMED,
+	TLSCTX_FAIL_ALERT,       /* the client sent an alert */
+	TLSCTX_FAIL_RESET        /* the client's transport broke */
+};
+
 /* What the close log line reports about a connection. */
 struct tlsctx_info {
 	const char *version;    /* "TLSv1.3" */
+	uint16_t version_id;    /* 0x0304 */
 	const char *cipher;     /* IETF name */
 	const char *sni;        /* NULL when none was sent */
 	int resumed;
@@ -97,6 +112,11 @@ enum tlsctx_io tlsctx_close_notify(struct tlsconn *tc);
  * last failure (handshake or I/O), draining BoringSSL's error queue.
  * For a client that spoke plaintext it says which port or scheme to use. */
 const char *tlsctx_error(struct tlsconn *tc, char *out, size_t outlen);
+
+/* tlsctx_failure(tc, out, outlen, why): tlsctx_error(), and which kind of
+ * failure it was in *why. */
+const char *tlsctx_failure(struct tlsconn *tc, char *out, size_t outlen,
+                           enum tlsctx_fail *why);
 
 /* tlsctx_spoke_plaintext(tc): the last failure was a non-TLS first record. */
 int tlsctx_spoke_plaintext(const struct tlsconn *tc);

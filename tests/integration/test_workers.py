@@ -274,16 +274,20 @@ def test_no_readiness_pipe_outlives_the_report(two):
 
 # The header of struct shared (proxy/shared.h) as the tests read it from a
 # process's memory: magic, version, size, generation, workers_up, reloads_ok,
-# reloads_failed, last_reload (u64 each), then the claim lock (u32); the
-# slots follow at SLOTS_AT, each a u32 'used', name[64] and 38 u64 counters.
+# reloads_failed, last_reload, log_dropped (u64 each), then the claim lock
+# (u32); the slots follow at SLOTS_AT, each a u32 'used', name[64], the 7
+# u64 of enum shared_stat, 32 close reasons, then the metrics' counters
+# (handshakes by version, failures by reason, backend failures, histograms).
 SHARED_SIZE = 1 << 20
+SHARED_VERSION = 2
 HEADER = struct.Struct("<8s7Q")
-SLOTS_AT = 72
-SLOT_SIZE = 72 + 38 * 8
+SLOTS_AT = 80
+SLOT_SIZE = 816
 SLOTS = 256
 # enum shared_stat, and the close reasons of enum conn_why (proxy/conn.h)
 # the tests count by.
-STATS = ("accepted", "active", "bytes_up", "bytes_down", "handshakes_ok", "handshakes_failed")
+STATS = ("accepted", "active", "bytes_up", "bytes_down", "handshakes_ok", "handshakes_failed",
+         "refusals")
 WHY_CLIENT_CLOSED, WHY_BACKEND_CLOSED, WHY_HANDSHAKE_FAILED = 0, 1, 4
 
 
@@ -318,8 +322,8 @@ def shared_state(pid):
         if used:
             name = raw[at + 4:at + 68].split(b"\0")[0].decode()
             names.append(name)
-            stat = struct.unpack_from("<6Q", raw, at + 72)
-            closed = struct.unpack_from("<32Q", raw, at + 72 + 6 * 8)
+            stat = struct.unpack_from("<7Q", raw, at + 72)
+            closed = struct.unpack_from("<32Q", raw, at + 72 + 7 * 8)
             counters[name] = dict(zip(STATS, stat), closed=closed)
     return {"version": version, "size": size, "generation": gen, "workers_up": up,
             "reloads_ok": ok, "reloads_failed": failed, "last_reload": last, "names": names,
@@ -336,7 +340,7 @@ def test_every_worker_shares_the_masters_region(two):
     harness.wait_for(lambda: shared_state(two.proc.pid)["workers_up"] == 2, 5,
                      "the master to count two workers up")
     st = shared_state(two.proc.pid)
-    assert st["version"] == 1 and st["size"] == SHARED_SIZE
+    assert st["version"] == SHARED_VERSION and st["size"] == SHARED_SIZE
     assert st["generation"] == 1 and st["reloads_ok"] == 0 and st["reloads_failed"] == 0
     assert st["names"] == ["web"]
     # A worker that dies: its replacement maps the same pages; the count
