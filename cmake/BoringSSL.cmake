@@ -44,6 +44,7 @@ elseif(PORTIER_BORINGSSL_SYSTEM)
   target_include_directories(boringssl SYSTEM INTERFACE "${_bssl_inc}")
   target_link_libraries(boringssl INTERFACE "${_bssl_ssl}" "${_bssl_crypto}")
   set(PORTIER_BORINGSSL_DESC "Debian android-libboringssl (small build: OPENSSL_SMALL, slow)")
+  set(PORTIER_BORINGSSL_SMALL 1)
 
 else()
   set(_dir "${CMAKE_BINARY_DIR}/boringssl")

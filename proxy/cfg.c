@@ -587,6 +587,7 @@ void cfg_free(struct cfg *c)
 	free(c->log);
 	free(c->user);
 	free(c->ports_file);
+	free(c->stats.text);
 	free(c->pid_file);
 	free(c->hostname);
 	free(c);

@@ -90,6 +90,7 @@ struct cfg {
 	unsigned workers;    /* how many; 0: one per CPU (decided at start) */
 	unsigned drain_timeout_ms;  /* a reload's old workers end by then */
 	char *hostname;      /* [portier] hostname, else the system's name */
+	struct cfg_listen stats;   /* the metrics endpoint; text NULL: none */
 	struct cfg_tls tls;
 	struct cfg_listener *listeners;
 	size_t nlisteners;

@@ -207,6 +207,17 @@ static int set_pid_file(struct cfg_ctx *c, const char *v, char *err, size_t errl
 	return set_string(&c->cfg->pid_file, v);
 }
 
+/* The metrics endpoint: an address as a listen line takes it. */
+static int set_stats(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	struct cfg_listen *st = &c->cfg->stats;
+
+	if (addr_parse_listen(&st->addr, v, err, errlen) < 0)
+		return -1;
+	st->line = c->line;
+	return set_string(&st->text, v);
+}
+
 /* A number, or "auto": one worker per CPU portier may run on. */
 static int set_workers(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
@@ -512,6 +523,8 @@ const struct cfg_key cfg_keys[] = {
 	 "After binding, write 'LISTENER ADDR:PORT' per socket here (for port 0 and tooling)."},
 	{"pid_file", G, 0, set_pid_file, "path", "(none)",
 	 "The master writes its process id here (with -f too); a reload that names another file moves it."},
+	{"stats", G, 0, set_stats, "ADDR:PORT", "(none)",
+	 "Serve Prometheus metrics at http://ADDR:PORT/metrics (GET and HEAD only). Keep it on loopback: -t warns about any other address."},
 	{"workers", G, 0, set_workers, "number|auto", "1",
 	 "Worker processes serving the listeners, started and restarted by the master. auto: one per CPU."},
 	{"drain_timeout", G, 0, set_drain_timeout, "duration", "30m",

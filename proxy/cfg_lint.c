@@ -1,6 +1,8 @@
 #include "cfg_lint.h"
 #include "proto.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -59,8 +61,31 @@ static void lint_listener(const struct cfg *c, const struct cfg_listener *l,
 		         "smtpd_upstream_proxy_protocol = haproxy)", l->send_proxy);
 }
 
+/* The metrics need no secret to read, but tell about traffic and
+ * certificates: an address others can reach is worth a second look. */
+static void lint_stats(const struct cfg *c, struct diag *d)
+{
+	const struct addr *a = &c->stats.addr;
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+	int loopback;
+
+	if (c->stats.text == NULL)
+		return;
+	loopback = !a->any &&
+	           ((a->ss.ss_family == AF_INET &&
+	             (ntohl(in->sin_addr.s_addr) >> 24) == 127) ||
+	            (a->ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)));
+	if (!loopback)
+		diag_add(d, 1, c->file, c->stats.line, "portier", "stats",
+		         "'%s' is not a loopback address: anyone who can reach it "
+		         "reads the metrics (traffic, certificates); bind 127.0.0.1 "
+		         "unless a firewall keeps others out", c->stats.text);
+}
+
 void cfg_lint(const struct cfg *c, struct diag *d)
 {
+	lint_stats(c, d);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		lint_listener(c, &c->listeners[i], d);
 		for (size_t j = 0; j < c->listeners[i].nlisten; j++)

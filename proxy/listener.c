@@ -81,6 +81,7 @@ int listener_open(const struct cfg *c, struct listener_set *set,
 	memset(set, 0, sizeof(*set));
 	for (size_t i = 0; i < c->nlisteners; i++)
 		total += c->listeners[i].nlisten;
+	total += c->stats.text != NULL;
 	set->socks = calloc(total ? total : 1, sizeof(*set->socks));
 	claimed = calloc(old && old->n ? old->n : 1, 1);
 	from = calloc(total ? total : 1, sizeof(*from));
@@ -93,23 +94,27 @@ int listener_open(const struct cfg *c, struct listener_set *set,
 	/* First the new addresses, which may fail; old's sockets are only
 	 * taken once nothing can fail any more, so a refused reload leaves old
 	 * as it was. */
-	for (size_t i = 0; i < c->nlisteners; i++) {
-		const struct cfg_listener *l = &c->listeners[i];
-		for (size_t j = 0; j < l->nlisten; j++, k++) {
+	for (size_t i = 0; i <= c->nlisteners; i++) {
+		const struct cfg_listener *l = i < c->nlisteners ? &c->listeners[i] : NULL;
+		size_t n = l ? l->nlisten : c->stats.text != NULL;
+		for (size_t j = 0; j < n; j++, k++) {
 			struct listener_sock *s = &set->socks[k];
+			const struct cfg_listen *ls = l ? &l->listen[j] : &c->stats;
+			const char *name = l ? l->name : LISTENER_STATS_NAME;
 			int err = 0;
-			s->listener = i;
-			s->want = l->listen[j].addr;
-			snprintf(s->name, sizeof(s->name), "%s", l->name);
+			s->listener = l ? i : LISTENER_STATS;
+			s->want = ls->addr;
+			snprintf(s->name, sizeof(s->name), "%s", name);
 			s->fd = -1;
-			if ((from[k] = find_old(old, claimed, &s->want, l->name)) >= 0) {
+			if ((from[k] = find_old(old, claimed, &s->want, name)) >= 0) {
 				claimed[from[k]] = 1;
 				continue;
 			}
-			s->fd = open_one(&l->listen[j].addr, s->bound, sizeof(s->bound), &err);
+			s->fd = open_one(&ls->addr, s->bound, sizeof(s->bound), &err);
 			if (s->fd < 0) {
-				diag_add(d, 0, c->file, l->listen[j].line, l->name, "listen",
-				         "cannot listen on '%s': %s%s", l->listen[j].text,
+				diag_add(d, 0, c->file, ls->line, l ? l->name : "portier",
+				         l ? "listen" : "stats",
+				         "cannot listen on '%s': %s%s", ls->text,
 				         strerror(err), err == EACCES ? " (ports below 1024 "
 				         "need root or CAP_NET_BIND_SERVICE)" : err == EADDRINUSE
 				         ? " (another program holds it: ss -ltnp)" : "");
@@ -150,7 +155,8 @@ int listener_write_ports(const struct cfg *c, const struct listener_set *set)
 	if ((f = fopen(tmp, "we")) == NULL)
 		return -1;
 	for (size_t i = 0; i < set->n; i++)
-		fprintf(f, "%s %s\n", c->listeners[set->socks[i].listener].name,
+		fprintf(f, "%s %s\n", set->socks[i].listener == LISTENER_STATS
+		        ? LISTENER_STATS_NAME : c->listeners[set->socks[i].listener].name,
 		        set->socks[i].bound);
 	if (fclose(f) != 0 || rename(tmp, c->ports_file) < 0) {
 		unlink(tmp);

@@ -13,9 +13,14 @@
  * addresses that stay while the config around them changes.
  */
 
+/* The listener index of the metrics endpoint's socket ([portier] stats),
+ * the last of a set when configured; "[stats]" in the ports_file. */
+#define LISTENER_STATS ((size_t)-1)
+#define LISTENER_STATS_NAME "[stats]"
+
 struct listener_sock {
 	int fd;
-	size_t listener;      /* index into cfg->listeners */
+	size_t listener;      /* index into cfg->listeners; LISTENER_STATS */
 	struct addr want;     /* as configured (port 0 stays 0) */
 	char name[64];        /* the listener's, to match it again on reload */
 	char bound[128];      /* the address the kernel gave ("[::]:993") */
@@ -27,7 +32,7 @@ struct listener_set {
 };
 
 /* listener_open(c, set, old, d): bind and listen on every listen line of c,
- * non-blocking. A line whose configured address old (NULL at start) has a
+ * and on its stats address, non-blocking. A line whose configured address old (NULL at start) has a
  * socket for takes that socket over (its fd moves to set; old's entry gets
  * -1): a reload keeps the connections waiting in its queue, and a port 0
  * keeps its port. On any failure, closes what it opened, leaves old as it

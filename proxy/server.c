@@ -2,6 +2,7 @@
 #include "conn.h"
 #include "log.h"
 #include "shared.h"
+#include "stats.h"
 #include "tlsctx.h"
 
 #include <errno.h>
@@ -43,7 +44,8 @@ static void accepting(struct server *s, struct svc *only, int on)
 		struct acceptor *a = &s->acc[i];
 		if (only && a->svc != only)
 			continue;
-		if (on && !a->svc->full && !s->fd_paused && !s->draining)
+		/* The stats socket (svc NULL) has no max_connections. */
+		if (on && (a->svc == NULL || !a->svc->full) && !s->fd_paused && !s->draining)
 			ev_io_start(s->loop, &a->io);
 		else if (!on)
 			ev_io_stop(s->loop, &a->io);
@@ -56,6 +58,19 @@ static void on_fd_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 	s->fd_paused = 0;
 	accepting(s, NULL, 1);
+}
+
+/* Out of descriptors or memory: keep serving the connections we have; try
+ * again in a moment. Logged once per episode, not per attempt. */
+static void pause_accepting(struct server *s, const char *name)
+{
+	if (!s->fd_paused)
+		log_warn("[%s] cannot accept, pausing all listeners for %.0fs", name,
+		         FD_RETRY_SECONDS);
+	s->fd_paused = 1;
+	accepting(s, NULL, 0);
+	ev_timer_set(&s->fd_retry, FD_RETRY_SECONDS, 0.);
+	ev_timer_start(s->loop, &s->fd_retry);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -73,20 +88,23 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-		    errno == ENOMEM) {
-			/* Keep serving the connections we have; try again in a
-			 * moment. Logged once per episode, not per attempt. */
-			if (!s->fd_paused)
-				log_warn("[%s] cannot accept, pausing all listeners "
-				         "for %.0fs", a->svc->cl->name, FD_RETRY_SECONDS);
-			s->fd_paused = 1;
-			accepting(s, NULL, 0);
-			ev_timer_set(&s->fd_retry, FD_RETRY_SECONDS, 0.);
-			ev_timer_start(loop, &s->fd_retry);
-		}
+		    errno == ENOMEM)
+			pause_accepting(s, a->svc->cl->name);
 		/* EAGAIN, or a connection that died in the queue. */
 		break;
 	}
+}
+
+/* The metrics endpoint's socket: one scrape per connection, few at once. */
+static void on_stats_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *s = w->data;
+	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd >= 0)
+		stats_accept(s, fd);
+	else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+		pause_accepting(s, "stats");
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -244,6 +262,12 @@ int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
 	free(tls);
 	s->nacc = set->n;
 	for (size_t i = 0; i < set->n; i++) {
+		if (set->socks[i].listener == LISTENER_STATS) {
+			s->acc[i].svc = NULL;
+			ev_io_init(&s->acc[i].io, on_stats_accept, set->socks[i].fd, EV_READ);
+			s->acc[i].io.data = s;
+			continue;
+		}
 		s->acc[i].svc = &s->svcs[set->socks[i].listener];
 		ev_io_init(&s->acc[i].io, on_accept, set->socks[i].fd, EV_READ);
 	}
@@ -286,6 +310,7 @@ void server_run(struct server *s)
 	ev_idle_stop(s->loop, &s->runq_idle);
 	while (s->conns)
 		conn_stop(s->conns, s->stop_reason);
+	stats_stop_all(s);
 	ev_signal_stop(s->loop, &s->sig_term);
 	ev_signal_stop(s->loop, &s->sig_int);
 	ev_signal_stop(s->loop, &s->sig_quit);

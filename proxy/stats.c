@@ -1,0 +1,246 @@
+#include "stats.h"
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+#include "shared.h"
+#include "tlsctx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define STATS_MAGIC 0x73746174u   /* "stat" */
+#define REQ_MAX 2048              /* a request head longer than this: 400 */
+#define DEADLINE_S 5.0            /* for the whole exchange */
+#define MAX_SCRAPES 8             /* open at once per worker */
+
+#ifndef PORTIER_BORINGSSL_SMALL
+#define PORTIER_BORINGSSL_SMALL 0
+#endif
+
+struct scrape {
+	uint32_t magic;
+	struct server *srv;
+	int fd;
+	ev_io io;
+	ev_timer timer;
+	char req[REQ_MAX];
+	size_t rlen;
+	struct metrics_out out;      /* the whole reply, once known */
+	size_t off;                  /* of it, sent */
+	struct scrape *next, *prev;
+};
+
+static struct scrape *scrapes;   /* this worker's, open */
+static unsigned nscrapes;
+
+static void finish(struct scrape *sc)
+{
+	struct ev_loop *loop = sc->srv->loop;
+
+	ev_io_stop(loop, &sc->io);
+	ev_timer_stop(loop, &sc->timer);
+	close(sc->fd);
+	metrics_free(&sc->out);
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		scrapes = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	nscrapes--;
+	sc->magic = 0;
+	free(sc);
+}
+
+int stats_reply(const char *req, size_t len, int *head_only)
+{
+	const char *sp1, *sp2, *end = memchr(req, '\n', len);
+	size_t mlen, plen;
+
+	*head_only = 0;
+	if (end == NULL || (sp1 = memchr(req, ' ', (size_t)(end - req))) == NULL ||
+	    (sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1))) == NULL ||
+	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return 400;
+	mlen = (size_t)(sp1 - req);
+	plen = (size_t)(sp2 - sp1 - 1);
+	/* A query string changes nothing: Prometheus may add one. */
+	for (size_t i = 0; i < plen; i++)
+		if (sp1[1 + i] == '?')
+			plen = i;
+	if (!(plen == 8 && memcmp(sp1 + 1, "/metrics", 8) == 0))
+		return 404;
+	if (mlen == 4 && memcmp(req, "HEAD", 4) == 0)
+		*head_only = 1;
+	else if (!(mlen == 3 && memcmp(req, "GET", 3) == 0))
+		return 405;
+	return 200;
+}
+
+/* The certificates of the configuration this worker serves. */
+static struct metrics_cert *certs_of(const struct server *srv, size_t *n,
+                                     struct tlsctx_cert_info **infos)
+{
+	size_t cap = 0, k = 0;
+	struct tlsctx_cert_info info;
+	struct metrics_cert *mc = NULL;
+
+	*infos = NULL;
+	for (size_t i = 0; i < srv->nsvcs; i++)
+		for (size_t j = 0; tlsctx_own_cert(srv->svcs[i].tls, j, &info) == 0; j++)
+			cap++;
+	if (cap > 0 && ((mc = calloc(cap, sizeof(*mc))) == NULL ||
+	                (*infos = calloc(cap, sizeof(**infos))) == NULL)) {
+		free(mc);
+		*n = 0;
+		return NULL;
+	}
+	for (size_t i = 0; i < srv->nsvcs; i++)
+		for (size_t j = 0; k < cap &&
+		     tlsctx_own_cert(srv->svcs[i].tls, j, &(*infos)[k]) == 0; j++, k++) {
+			mc[k].listener = srv->svcs[i].cl->name;
+			mc[k].subject = (*infos)[k].subject_cn;
+			mc[k].serial = (*infos)[k].serial;
+			mc[k].not_after = (long long)(*infos)[k].not_after;
+		}
+	*n = k;
+	return mc;
+}
+
+/* The reply to a request head, into sc->out: one that did not end within
+ * REQ_MAX is refused whole. */
+static void answer(struct scrape *sc, int complete)
+{
+	static const struct metrics_build build = {
+		PORTIER_VERSION, PORTIER_BORINGSSL_DESC, PORTIER_BORINGSSL_SMALL,
+	};
+	struct metrics_out body = {0};
+	struct tlsctx_cert_info *infos = NULL;
+	struct metrics_cert *certs;
+	int head_only = 0, status = complete ? stats_reply(sc->req, sc->rlen, &head_only)
+	                                     : 431;
+	const char *text = status == 400 ? "Bad Request" : status == 404 ? "Not Found"
+	                   : status == 405 ? "Method Not Allowed"
+	                   : status == 431 ? "Request Header Fields Too Large" : "OK";
+	char line[256];
+	size_t ncerts = 0;
+	int n;
+
+	if (status == 200) {
+		certs = certs_of(sc->srv, &ncerts, &infos);
+		if (metrics_render(&body, shared_get(), &build, certs, ncerts) < 0) {
+			status = 500;
+			text = "Internal Server Error";
+			metrics_free(&body);
+		}
+		free(certs);
+		free(infos);
+	}
+	if (status != 200) {
+		n = snprintf(line, sizeof(line), "%d %s\n", status, text);
+		metrics_append(&body, line, (size_t)n);
+	}
+	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n"
+	             "Content-Type: %s\r\nContent-Length: %zu\r\n%s"
+	             "Connection: close\r\n\r\n", status, text,
+	             status == 200 ? "text/plain; version=0.0.4; charset=utf-8"
+	                           : "text/plain; charset=utf-8",
+	             body.len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
+	metrics_append(&sc->out, line, (size_t)n);
+	if (!head_only || status != 200)
+		metrics_append(&sc->out, body.p, body.len);
+	if (body.failed)
+		sc->out.failed = 1;
+	metrics_free(&body);
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct scrape *sc = w->data;
+	int complete;
+	ssize_t r;
+
+	if (sc->magic != STATS_MAGIC)
+		abort();
+	if (sc->out.len == 0) {
+		r = recv(sc->fd, sc->req + sc->rlen, sizeof(sc->req) - 1 - sc->rlen, 0);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			finish(sc);
+			return;
+		}
+		if (r < 0)
+			return;
+		sc->rlen += (size_t)r;
+		sc->req[sc->rlen] = '\0';
+		complete = strstr(sc->req, "\r\n\r\n") != NULL || strstr(sc->req, "\n\n") != NULL;
+		if (!complete && sc->rlen < sizeof(sc->req) - 1)
+			return;
+		answer(sc, complete);
+		if (sc->out.failed || sc->out.len == 0) {
+			finish(sc);
+			return;
+		}
+		ev_io_stop(loop, &sc->io);
+		ev_io_set(&sc->io, sc->fd, EV_WRITE);
+		ev_io_start(loop, &sc->io);
+		/* Most replies fit the socket at once: try now. */
+	}
+	r = send(sc->fd, sc->out.p + sc->off, sc->out.len - sc->off, MSG_NOSIGNAL);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r < 0) {
+		finish(sc);
+		return;
+	}
+	sc->off += (size_t)r;
+	if (sc->off == sc->out.len) {
+		shutdown(sc->fd, SHUT_WR);
+		finish(sc);
+	}
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct scrape *sc = w->data;
+
+	if (sc->magic != STATS_MAGIC)
+		abort();
+	finish(sc);
+}
+
+void stats_accept(struct server *srv, int fd)
+{
+	struct scrape *sc;
+
+	if (nscrapes >= MAX_SCRAPES || (sc = calloc(1, sizeof(*sc))) == NULL) {
+		close(fd);
+		return;
+	}
+	sc->magic = STATS_MAGIC;
+	sc->srv = srv;
+	sc->fd = fd;
+	ev_io_init(&sc->io, on_io, fd, EV_READ);
+	sc->io.data = sc;
+	ev_timer_init(&sc->timer, on_deadline, DEADLINE_S, 0.);
+	sc->timer.data = sc;
+	ev_io_start(srv->loop, &sc->io);
+	ev_timer_start(srv->loop, &sc->timer);
+	sc->next = scrapes;
+	if (scrapes)
+		scrapes->prev = sc;
+	scrapes = sc;
+	nscrapes++;
+}
+
+void stats_stop_all(struct server *srv)
+{
+	for (struct scrape *sc = scrapes, *next; sc != NULL; sc = next) {
+		next = sc->next;
+		if (sc->srv == srv)
+			finish(sc);
+	}
+}

@@ -1,0 +1,396 @@
+"""[portier] stats = ADDR:PORT: the Prometheus endpoint. Its output passes
+promtool's check; it answers only GET and HEAD of /metrics; a real Prometheus
+server scrapes it and sees the counters move by exactly the traffic made
+(handshakes, a TLS 1.0 client's failure), summed over two workers and kept
+across reloads; clients lose nothing across reloads with stats on."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import harness
+from harness import listener, tls_items
+
+needs_prometheus = pytest.mark.skipif(
+    shutil.which("promtool") is None or shutil.which("prometheus") is None,
+    reason="Debian's prometheus package is not installed (scripts/test installs it)")
+
+
+def http(port, request, timeout=10):
+    """Send request bytes to 127.0.0.1:port; read to EOF. (status, headers, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout * harness.SLOW) as s:
+        s.sendall(request)
+        data = harness.read_to_eof(s)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+def scrape(port):
+    status, headers, body = http(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 200, (status, body[:200])
+    return body.decode("utf-8")
+
+
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def samples(text):
+    """{(name, frozenset of (label, value))}: value, from the exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        assert m, "bad sample line %r" % line
+        labels = frozenset((k, v) for k, v in LABEL.findall(m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def value(text, name, **labels):
+    key = (name, frozenset(labels.items()))
+    s = samples(text)
+    assert key in s, "no sample %s%r in:\n%s" % (name, labels, text[:3000])
+    return s[key]
+
+
+def web(certs, backend_port):
+    return [("tls", tls_items(certs.ec)),
+            listener("web", backend_port, protocol="http")]
+
+
+STATS = [("stats", "127.0.0.1:0")]
+
+
+def handshake(port, ctx):
+    body, _, _ = harness.https_get(port, ctx, "/echo/m")
+    assert b"200 OK" in body, body[:200]
+
+
+def tls10_client(port):
+    """openssl s_client offering TLS 1.0 only (with the old suites allowed):
+    portier must refuse it."""
+    cp = harness.s_client(port, ["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"])
+    assert "Cipher is (NONE)" in cp.out or cp.returncode != 0, cp.out
+
+
+# --------------------------------------------------------------------------
+# The endpoint itself
+
+@needs_prometheus
+def test_the_exposition_passes_promtool(portier, certs, http_backend, workdir, closed_port):
+    p = portier(web(certs, http_backend.port) +
+                [listener("down", closed_port, protocol="http")], glob=STATS)
+    port = p.port("[stats]")
+    handshake(p.port("web"), certs.client_context())
+    tls10_client(p.port("web"))
+    # Plaintext on the TLS port; a backend that refuses (HTTP 502 to the
+    # client, in its protocol's words).
+    with socket.create_connection(("127.0.0.1", p.port("web")), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        harness.read_to_eof(s)
+    body, _, _ = harness.https_get(p.port("down"), certs.client_context())
+    assert b" 502 " in body.split(b"\r\n")[0], body[:100]
+    harness.wait_for(lambda: value(scrape(port), "portier_connections_active",
+                                   listener="down") == 0, 5, "the refused connection to end")
+    text = scrape(port)
+    cp = harness.run(["promtool", "check", "metrics"], input=text.encode())
+    assert cp.returncode == 0, cp.out + cp.err
+    # Every family has its HELP and TYPE, and every sample belongs to one.
+    helps = set(re.findall(r"^# HELP (\w+) ", text, re.M))
+    types = dict(re.findall(r"^# TYPE (\w+) (\w+)$", text, re.M))
+    assert helps == set(types), (helps ^ set(types))
+    for (name, _), _v in samples(text).items():
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in types or (base in types and types[base] == "histogram"), name
+    expected = {
+        "portier_connections_accepted_total", "portier_connections_active",
+        "portier_connections_closed_total", "portier_handshakes_total",
+        "portier_handshake_failures_total", "portier_bytes_total",
+        "portier_backend_connect_failures_total",
+        "portier_backend_connect_duration_seconds", "portier_handshake_duration_seconds",
+        "portier_refusals_total", "portier_workers_up", "portier_reloads_total",
+        "portier_last_reload_timestamp_seconds", "portier_config_generation",
+        "portier_build_info", "portier_certificate_expiry_timestamp_seconds",
+        "portier_log_lines_dropped_total",
+    }
+    assert expected <= set(types), expected - set(types)
+    assert value(text, "portier_connections_accepted_total", listener="web") == 3
+    assert value(text, "portier_handshake_failures_total", listener="web",
+                 reason="plaintext_on_tls_port") == 1
+    assert value(text, "portier_backend_connect_failures_total", listener="down",
+                 kind="refused") == 1
+    assert value(text, "portier_refusals_total", listener="down") == 1
+    assert value(text, "portier_refusals_total", listener="web") == 0
+    assert value(text, "portier_connections_closed_total", listener="down",
+                 reason="backend_down") == 1
+    assert value(text, "portier_handshakes_total", listener="web", version="TLSv1.3",
+                 resumed="no") == 1
+    assert value(text, "portier_handshake_failures_total", listener="web",
+                 reason="version_too_old") == 1
+    assert value(text, "portier_handshake_duration_seconds_count", listener="web") == 1
+    assert value(text, "portier_backend_connect_duration_seconds_count", listener="web") == 1
+    # The certificate's not-after, to the second, as openssl reads it.
+    cp = harness.run(["openssl", "x509", "-in", certs.ec.leaf, "-noout", "-enddate",
+                      "-serial"], check=True)
+    end = re.search(r"notAfter=(.*)", cp.out).group(1)
+    serial = re.search(r"serial=(\w+)", cp.out).group(1)
+    not_after = ssl.cert_time_to_seconds(end)
+    assert value(text, "portier_certificate_expiry_timestamp_seconds", listener="web",
+                 subject="localhost", serial=serial.upper()) == not_after
+    # No secret: no key material, no file paths.
+    assert "PRIVATE" not in text and certs.dir not in text and workdir.as_posix() not in text
+
+
+def test_only_get_and_head_of_metrics(portier, certs, http_backend):
+    p = portier(web(certs, http_backend.port), glob=STATS)
+    port = p.port("[stats]")
+    status, h, body = http(port, b"GET /metrics HTTP/1.0\r\n\r\n")
+    assert status == 200 and h["content-type"].startswith("text/plain; version=0.0.4")
+    assert int(h["content-length"]) == len(body) and b"# TYPE portier_workers_up gauge" in body
+    status, h, head_body = http(port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 200 and head_body == b"" and int(h["content-length"]) > 1000
+    for path in (b"/", b"/metrics/", b"/metricsx", b"/../metrics", b"/favicon.ico"):
+        status, _, _ = http(port, b"GET " + path + b" HTTP/1.1\r\n\r\n")
+        assert status == 404, path
+    for method in (b"POST", b"PUT", b"DELETE", b"OPTIONS", b"get"):
+        status, h, _ = http(port, method + b" /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        assert status == 405 and h["allow"] == "GET, HEAD", method
+    status, _, _ = http(port, b"GARBAGE\r\n\r\n")
+    assert status == 400
+    # A head that never ends is cut at its bound; one that never comes at
+    # the deadline; neither keeps the endpoint from answering the next.
+    status, _, _ = http(port, b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 5000)
+    assert status == 431
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as slow:
+        slow.sendall(b"GET /metr")
+        t0 = time.monotonic()
+        assert scrape(port).startswith("# HELP")
+        assert harness.read_to_eof(slow) == b""        # closed at the deadline
+        assert time.monotonic() - t0 < 15 * harness.SLOW
+
+
+def test_a_non_loopback_stats_address_is_a_warning(workdir, certs):
+    text = harness.ini_text([("portier", [("stats", "0.0.0.0:9120")]),
+                             ("tls", tls_items(certs.ec)),
+                             listener("web", 8080, listen="127.0.0.1:8443")])
+    rc, out, path = harness.portier_check(workdir, text)
+    assert rc == 0, out
+    assert re.search(r"check\.ini:2: \[portier\] stats: '0\.0\.0\.0:9120' is not a loopback "
+                     r"address", out), out
+    rc, out, _ = harness.portier_check(workdir, text.replace("0.0.0.0:9120", "127.0.0.1:9120"))
+    assert rc == 0 and "warning" not in out, out
+    rc, out, _ = harness.portier_check(workdir, text.replace("0.0.0.0:9120", "localhost:x"))
+    assert rc == 1 and re.search(r"check\.ini:2: \[portier\] stats: ", out), out
+
+
+# --------------------------------------------------------------------------
+# A real Prometheus server
+
+class Prometheus:
+    """prometheus scraping 127.0.0.1:target every second, in its own temp dir,
+    on a free loopback port; stopped by its PID."""
+
+    def __init__(self, workdir, target):
+        self.dir = os.path.join(str(workdir), "prometheus")
+        os.makedirs(self.dir)
+        cfg = os.path.join(self.dir, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: portier\n    static_configs:\n"
+                    "      - targets: ['127.0.0.1:%d']\n" % target)
+
+        def cmd(port):
+            return ["prometheus", "--config.file=" + cfg,
+                    "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
+                    "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"]
+        self.proc, self.port = harness.start_listening(cmd, "prometheus", self.dir,
+                                                      timeout=30)
+        harness.wait_for(lambda: self._ready(), 30, "prometheus to be ready")
+
+    def _get(self, path):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path),
+                                    timeout=5) as r:
+            return r.read()
+
+    def _ready(self):
+        try:
+            return b"Ready" in self._get("/-/ready")
+        except OSError:
+            return False
+
+    def query(self, expr):
+        """The value of an instant query that gives one sample; None if none."""
+        out = json.loads(self._get("/api/v1/query?" + urllib.parse.urlencode({"query": expr})))
+        assert out["status"] == "success", out
+        res = out["data"]["result"]
+        assert len(res) <= 1, res
+        return float(res[0]["value"][1]) if res else None
+
+    def wait_value(self, expr, want, timeout=20):
+        """Poll until expr gives want; fail with what it gave."""
+        seen = []
+
+        def check():
+            v = self.query(expr)
+            seen.append(v)
+            return v == want
+        try:
+            harness.wait_for(check, timeout, "%s == %s" % (expr, want), interval=0.25)
+        except AssertionError:
+            raise AssertionError("%s: wanted %s, Prometheus gave %s" % (expr, want, seen[-5:]))
+
+    def scrapes_seen(self):
+        return self.query('count_over_time(up{job="portier"}[1h])') or 0
+
+    def stop(self):
+        self.proc.stop()
+
+
+@pytest.fixture
+def prometheus(workdir):
+    made = []
+
+    def start(target):
+        pm = Prometheus(workdir, target)
+        made.append(pm)
+        return pm
+    yield start
+    for pm in made:
+        pm.stop()
+
+
+def hs(listener_name):
+    return 'sum(portier_handshakes_total{listener="%s"})' % listener_name
+
+
+@needs_prometheus
+def test_prometheus_sees_the_traffic_summed_over_workers_and_across_reloads(
+        portier, certs, http_backend, prometheus):
+    p = portier(web(certs, http_backend.port), glob=STATS + [("workers", "2")])
+    harness.wait_for(lambda: len(p.workers()) == 2, 5, "two workers")
+    pm = prometheus(p.port("[stats]"))
+    pm.wait_value('up{job="portier"}', 1, timeout=30)
+    pm.wait_value("portier_workers_up", 2)
+    pm.wait_value(hs("web"), 0)
+    ctx = certs.client_context()
+    # N handshakes: the counter goes up by N exactly, whichever worker took
+    # each (both must have taken some for the sum to mean anything).
+    n = 0
+    mark = p.mark()
+    deadline = time.monotonic() + 30 * harness.SLOW
+    while time.monotonic() < deadline and n < 200:
+        handshake(p.port("web"), ctx)
+        n += 1
+        tags = set(re.findall(r"worker (1\.[12]): \[web\] close", p.log()[mark:]))
+        if n >= 10 and len(tags) == 2:
+            break
+    assert len(set(re.findall(r"worker (1\.[12]): \[web\] close", p.log()[mark:]))) == 2, \
+        "the kernel gave every connection to one worker"
+    pm.wait_value(hs("web"), n)
+    pm.wait_value('portier_connections_accepted_total{listener="web"}', n)
+    pm.wait_value('portier_handshake_duration_seconds_count{listener="web"}', n)
+    # A TLS 1.0 client: that reason, and only that one, goes up by one.
+    pm.wait_value('portier_handshake_failures_total{listener="web",reason="version_too_old"}', 0)
+    tls10_client(p.port("web"))
+    pm.wait_value('portier_handshake_failures_total{listener="web",reason="version_too_old"}', 1)
+    pm.wait_value('sum(portier_handshake_failures_total{listener="web"})', 1)
+    # A reload: the counters stay (the region outlives the workers), the
+    # generation and the reload count move, and new traffic adds on.
+    p.rewrite(web(certs, http_backend.port))
+    p.reload()
+    pm.wait_value("portier_config_generation", 2)
+    pm.wait_value('portier_reloads_total{result="ok"}', 1)
+    pm.wait_value(hs("web"), n)
+    for _ in range(3):
+        handshake(p.port("web"), ctx)
+    pm.wait_value(hs("web"), n + 3)
+    pm.wait_value('portier_handshake_failures_total{listener="web",reason="version_too_old"}', 1)
+    # Prometheus saw no counter reset over the whole run.
+    pm.wait_value('resets(portier_handshakes_total{listener="web",version="TLSv1.3",'
+                  'resumed="no"}[1h])', 0)
+    # A reload the config refuses counts as failed.
+    with open(p.ini, "a") as f:
+        f.write("\n[broken]\nnonsense = 1\n")
+    p.reload(expect="reload refused")
+    pm.wait_value('portier_reloads_total{result="failed"}', 1)
+    assert pm.query("portier_last_reload_timestamp_seconds") > time.time() - 600
+
+
+def test_no_connection_fails_across_three_reloads_with_stats_on(portier, certs, http_backend):
+    p = portier(web(certs, http_backend.port), glob=STATS + [("workers", "2")])
+    port, sport = p.port("web"), p.port("[stats]")
+    ctx = certs.client_context()
+    lock = threading.Lock()
+    results = {"ok": 0, "attempts": 0, "bad": [], "scrapes": 0}
+    stop = threading.Event()
+
+    def client():
+        end = time.monotonic() + 60 * harness.SLOW
+        while not stop.is_set() and time.monotonic() < end:
+            with lock:
+                results["attempts"] += 1
+            try:
+                out = harness.https_get(port, ctx, "/echo/r")[0]
+            except Exception as e:          # noqa: BLE001 - every failure counts
+                out = repr(e).encode()
+            with lock:
+                if b"200 OK" in out:
+                    results["ok"] += 1
+                else:
+                    results["bad"].append(out[:80])
+
+    def scraper():
+        end = time.monotonic() + 60 * harness.SLOW
+        while not stop.is_set() and time.monotonic() < end:
+            try:
+                scrape(sport)
+                with lock:
+                    results["scrapes"] += 1
+            except Exception as e:          # noqa: BLE001
+                with lock:
+                    results["bad"].append(("scrape", repr(e)))
+            stop.wait(0.05)
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    threads.append(threading.Thread(target=scraper))
+    for t in threads:
+        t.start()
+    try:
+        for i in range(3):
+            before = results["ok"]
+            harness.wait_for(lambda: results["ok"] >= before + 10 or results["bad"], 15,
+                             "answers before reload %d" % (i + 1))
+            p.rewrite(web(certs, http_backend.port))
+            p.reload()
+        before = results["ok"]
+        harness.wait_for(lambda: results["ok"] >= before + 10 or results["bad"], 15,
+                         "answers after the last reload")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30 * harness.SLOW)
+    assert not any(t.is_alive() for t in threads), "a client thread hangs"
+    assert results["bad"] == [], results["bad"][:5]
+    assert results["ok"] == results["attempts"] and results["ok"] >= 40, results
+    assert results["scrapes"] > 0
+    text = scrape(sport)
+    assert value(text, "portier_config_generation") == 4
+    # Every handshake made is counted once: the clients' and nothing else.
+    assert sum(v for (name, l), v in samples(text).items()
+               if name == "portier_handshakes_total") == results["ok"]
