@@ -2,7 +2,8 @@
 promtool's check; it answers only GET and HEAD of /metrics; a real Prometheus
 server scrapes it and sees the counters move by exactly the traffic made
 (handshakes, a TLS 1.0 client's failure), summed over two workers and kept
-across reloads; clients lose nothing across reloads with stats on."""
+across reloads; clients lose nothing across reloads with stats on; the
+shipped alerting rules pass promtool."""
 
 import json
 import os
@@ -19,6 +20,9 @@ import pytest
 
 import harness
 from harness import listener, tls_items
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RULES = os.path.join(HERE, "..", "..", "contrib", "prometheus", "portier.rules.yml")
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("promtool") is None or shutil.which("prometheus") is None,
@@ -394,3 +398,82 @@ def test_no_connection_fails_across_three_reloads_with_stats_on(portier, certs, 
     # Every handshake made is counted once: the clients' and nothing else.
     assert sum(v for (name, l), v in samples(text).items()
                if name == "portier_handshakes_total") == results["ok"]
+
+
+@needs_prometheus
+def test_the_shipped_alerting_rules_pass_promtool():
+    cp = harness.run(["promtool", "check", "rules", RULES])
+    assert cp.returncode == 0, cp.out + cp.err
+    assert "SUCCESS: 6 rules found" in cp.out, cp.out
+
+
+def series(name, labels, values):
+    return {"series": "%s{%s}" % (name, ",".join('%s="%s"' % kv for kv in labels.items())),
+            "values": values}
+
+
+@needs_prometheus
+def test_the_shipped_alerting_rules_fire_when_they_should(workdir):
+    """promtool's rule unit tests over made-up series: a certificate 10 days
+    from its end fires, one 30 days away does not; a listener where a third
+    of the handshakes fail fires, one with 5% does not; a backend refusing
+    fires, one that does not fails nothing. (JSON is YAML.)"""
+    cert = "portier_certificate_expiry_timestamp_seconds"
+    hs_ok, hs_bad = "portier_handshakes_total", "portier_handshake_failures_total"
+    bf = "portier_backend_connect_failures_total"
+    tests = {
+        "rule_files": [os.path.abspath(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                series(cert, {"listener": "web", "subject": "soon", "serial": "01"},
+                       "864000x180"),
+                series(cert, {"listener": "web", "subject": "later", "serial": "02"},
+                       "2592000x180"),
+                series(hs_ok, {"listener": "web", "version": "TLSv1.3", "resumed": "no"},
+                       "0+120x180"),
+                series(hs_bad, {"listener": "web", "reason": "version_too_old"}, "0+60x180"),
+                series(hs_ok, {"listener": "api", "version": "TLSv1.3", "resumed": "no"},
+                       "0+120x180"),
+                series(hs_bad, {"listener": "api", "reason": "timeout"}, "0+6x180"),
+                series(bf, {"listener": "web", "kind": "refused"}, "0+6x180"),
+                series(bf, {"listener": "api", "kind": "refused"}, "0x180"),
+            ],
+            "alert_rule_test": [
+                {"eval_time": "90m", "alertname": "PortierCertificateExpiresSoon",
+                 "exp_alerts": [{
+                     "exp_labels": {"severity": "warning", "listener": "web",
+                                    "subject": "soon", "serial": "01"},
+                     "exp_annotations": {
+                         "summary": "portier certificate soon (web) expires within 14 days",
+                         "description": "Serial 01 on listener web expires in 9d 22h 30m 0s. "
+                                        "Renew it and reload portier (SIGHUP)."}}]},
+                {"eval_time": "90m", "alertname": "PortierCertificateExpired",
+                 "exp_alerts": []},
+                {"eval_time": "40m", "alertname": "PortierHandshakeFailureRatioHigh",
+                 "exp_alerts": [{
+                     "exp_labels": {"severity": "warning", "listener": "web"},
+                     "exp_annotations": {
+                         "summary": "portier listener web: 33.33% of TLS handshakes fail",
+                         "description": "See portier_handshake_failures_total by reason: "
+                                        "version_too_old or no_shared_cipher point at old "
+                                        "clients, timeout or plaintext_on_tls_port at "
+                                        "scanners or a wrong port."}}]},
+                {"eval_time": "30m", "alertname": "PortierBackendConnectFailures",
+                 "exp_alerts": [{
+                     "exp_labels": {"severity": "critical", "listener": "web",
+                                    "kind": "refused"},
+                     "exp_annotations": {
+                         "summary": "portier listener web cannot reach its backend (refused)",
+                         "description": "100m backend connect failures per second of kind "
+                                        "refused; clients get the protocol's refusal (HTTP "
+                                        "502, SMTP 421, ...)."}}]},
+            ],
+        }],
+    }
+    path = os.path.join(str(workdir), "rules_test.yml")
+    with open(path, "w") as f:
+        json.dump(tests, f, indent=1)
+    cp = harness.run(["promtool", "test", "rules", path])
+    assert cp.returncode == 0 and "SUCCESS" in cp.out, cp.out + cp.err
