@@ -54,14 +54,17 @@ static int same_addr(const struct addr *x, const struct addr *y)
 
 /* The socket of old, not yet claimed, bound for configured address a:
  * preferably one that served the listener of the same name (two listeners
- * on port 0 of one address keep their own ports). -1 if none. */
+ * on port 0 of one address keep their own ports). The stats socket and a
+ * listener's never pass from one to the other: what waits in a queue was
+ * meant for the one it came to. -1 if none. */
 static long find_old(const struct listener_set *old, const unsigned char *claimed,
-                     const struct addr *a, const char *name)
+                     const struct addr *a, const char *name, int stats)
 {
 	long any = -1;
 
 	for (size_t i = 0; old && i < old->n; i++) {
-		if (old->socks[i].fd < 0 || claimed[i] || !same_addr(&old->socks[i].want, a))
+		if (old->socks[i].fd < 0 || claimed[i] || !same_addr(&old->socks[i].want, a) ||
+		    (old->socks[i].listener == LISTENER_STATS) != stats)
 			continue;
 		if (strncmp(old->socks[i].name, name, sizeof(old->socks[i].name) - 1) == 0)
 			return (long)i;
@@ -106,7 +109,7 @@ int listener_open(const struct cfg *c, struct listener_set *set,
 			s->want = ls->addr;
 			snprintf(s->name, sizeof(s->name), "%s", name);
 			s->fd = -1;
-			if ((from[k] = find_old(old, claimed, &s->want, name)) >= 0) {
+			if ((from[k] = find_old(old, claimed, &s->want, name, l == NULL)) >= 0) {
 				claimed[from[k]] = 1;
 				continue;
 			}

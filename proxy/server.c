@@ -167,7 +167,7 @@ static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	log_info("reload: no longer accepting; draining %u connection%s", live(s),
 	         live(s) == 1 ? "" : "s");
-	if (s->conns == NULL) {
+	if (s->conns == NULL && !stats_busy(s)) {
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
@@ -357,6 +357,6 @@ void server_conn_closed(struct svc *svc, struct conn *c)
 		svc->full = 0;
 		accepting(s, svc, 1);
 	}
-	if (s->draining && s->conns == NULL)
+	if (s->draining && s->conns == NULL && !stats_busy(s))
 		ev_break(s->loop, EVBREAK_ALL);
 }

@@ -39,7 +39,8 @@ static unsigned nscrapes;
 
 static void finish(struct scrape *sc)
 {
-	struct ev_loop *loop = sc->srv->loop;
+	struct server *srv = sc->srv;
+	struct ev_loop *loop = srv->loop;
 
 	ev_io_stop(loop, &sc->io);
 	ev_timer_stop(loop, &sc->timer);
@@ -54,6 +55,17 @@ static void finish(struct scrape *sc)
 	nscrapes--;
 	sc->magic = 0;
 	free(sc);
+	/* A draining worker ends with its last connection or scrape. */
+	if (srv->draining && srv->conns == NULL && !stats_busy(srv))
+		ev_break(loop, EVBREAK_ALL);
+}
+
+int stats_busy(const struct server *srv)
+{
+	for (const struct scrape *sc = scrapes; sc != NULL; sc = sc->next)
+		if (sc->srv == srv)
+			return 1;
+	return 0;
 }
 
 int stats_reply(const char *req, size_t len, int *head_only)

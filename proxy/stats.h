@@ -20,6 +20,10 @@ struct server;
  * over: closed when it is done, or at once if too many are open). */
 void stats_accept(struct server *srv, int fd);
 
+/* stats_busy(srv): srv has scrapes open (a draining worker waits for them
+ * as for its connections, so that a reload cuts no scrape short). */
+int stats_busy(const struct server *srv);
+
 /* stats_stop_all(srv): close every scrape still open (the loop is over). */
 void stats_stop_all(struct server *srv);
 

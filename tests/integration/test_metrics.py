@@ -203,6 +203,82 @@ def test_a_non_loopback_stats_address_is_a_warning(workdir, certs):
     assert rc == 1 and re.search(r"check\.ini:2: \[portier\] stats: ", out), out
 
 
+def test_a_reload_moves_the_endpoint_and_lets_a_scrape_finish(portier, certs, http_backend):
+    """A scrape begun before a reload is answered whole by the old worker,
+    which waits for it as for a connection; a reload that changes `stats`
+    moves the endpoint (the old address closes) and the counters go on."""
+    p = portier(web(certs, http_backend.port), glob=STATS)
+    old_port = p.port("[stats]")
+    handshake(p.port("web"), certs.client_context())
+    old_worker = p.worker_pid()
+    pending = socket.create_connection(("127.0.0.1", old_port), timeout=20)
+    pending.sendall(b"GET /metr")
+    harness.wait_for(lambda: "portier_workers_up 1" in scrape(old_port), 5, "a scrape")
+    p.reload()
+    # The old worker no longer accepts, but waits for the scrape under way.
+    assert harness.alive(old_worker), "the old worker left with a scrape open"
+    pending.sendall(b"ics HTTP/1.1\r\n\r\n")
+    reply = harness.read_to_eof(pending)
+    pending.close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK"), reply[:200]
+    assert int(re.search(rb"Content-Length: (\d+)", head).group(1)) == len(body)
+    assert b"portier_config_generation 2" in body
+    p.wait_log(r"worker \(pid %d\) of the previous configuration has finished" % old_worker)
+    # Now move it.
+    p.sections[0] = ("portier", [(k, v) for k, v in p.sections[0][1] if k != "stats"] +
+                     [("stats", "127.0.0.1:0")])
+    p.rewrite(web(certs, http_backend.port) + [listener("extra", http_backend.port,
+                                                        protocol="http")])
+    p.reload()
+    # The same configured address (port 0) keeps its socket; a listener
+    # added beside it does not disturb it.
+    assert p.port("[stats]") == old_port
+    text = scrape(old_port)
+    assert value(text, "portier_connections_accepted_total", listener="web") == 1
+    assert value(text, "portier_connections_accepted_total", listener="extra") == 0
+    p.sections[0] = ("portier", [(k, v) for k, v in p.sections[0][1] if k != "stats"] +
+                     [("stats", "127.0.0.2:0")])
+    p.rewrite(web(certs, http_backend.port))
+    p.reload()
+    host, new_port = p.ports["[stats]"][0]
+    assert host == "127.0.0.2"
+    with socket.create_connection(("127.0.0.2", new_port), timeout=10) as s:
+        s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        got = harness.read_to_eof(s)
+    assert got.startswith(b"HTTP/1.1 200") and b"portier_config_generation 4" in got
+    assert not harness.port_open(old_port), "the old stats address still accepts"
+
+
+def test_a_starttls_injection_counts_as_a_failed_handshake(portier, certs, closed_port):
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("smtp", closed_port, mode="starttls", protocol="smtp",
+                          extra=[("hostname", "mx.example.org")])], glob=STATS)
+    with socket.create_connection(("127.0.0.1", p.port("smtp")), timeout=10) as s:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"220 ")
+        s.sendall(b"EHLO client.example.org\r\n")
+        for _ in range(20):
+            line = f.readline()
+            if not line.startswith(b"250-"):
+                break
+        assert line.startswith(b"250 "), line
+        s.sendall(b"STARTTLS\r\nMAIL FROM:<evil@example.net>\r\n")
+        rest = f.read()
+    assert b"MAIL" not in rest
+    p.wait_log(r"\[smtp\] close .*command injection attempt")
+    text = scrape(p.port("[stats]"))
+    assert value(text, "portier_handshake_failures_total", listener="smtp",
+                 reason="starttls_injection") == 1
+    assert sum(v for (name, l), v in samples(text).items()
+               if name == "portier_handshake_failures_total") == 1
+    assert value(text, "portier_connections_closed_total", listener="smtp",
+                 reason="injection") == 1
+    # The backend was never tried.
+    assert sum(v for (name, l), v in samples(text).items()
+               if name == "portier_backend_connect_failures_total") == 0
+
+
 # --------------------------------------------------------------------------
 # A real Prometheus server
 
