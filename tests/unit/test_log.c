@@ -221,6 +221,9 @@ static int count_lines(const char *s, size_t len)
 
 static char big[1 << 20];
 
+/* Where log_count_drops() adds (the shared region's counter in portier). */
+static _Atomic unsigned long long drops_counted;
+
 /* The part of a JSON line after its variable head (time and pid), or NULL
  * when the head is not what it must be. */
 static const char *json_after_head(const char *line, const char *level, const char *process)
@@ -351,6 +354,7 @@ static void test_pipe(void)
 	CHECK(pipe2(fds, O_CLOEXEC) == 0);
 	CHECK(fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0);   /* the test's own end */
 	CHECK(log_open_fd(fds[1]) == 0);
+	log_count_drops(&drops_counted);
 	/* Our descriptor is not the caller's: its mode is left alone. */
 	CHECK(is_blocking(fds[1]));
 
@@ -392,6 +396,7 @@ static void test_pipe(void)
 	log_warnx("lost 2");
 	log_notice("lost 3");
 	CHECK(log_dropped() == d0 + 4);
+	CHECK(drops_counted == 4);
 	CHECK(is_blocking(fds[1]));
 	len = drain(fds[0], big, sizeof(big));
 	CHECK(count_lines(big, len) > 100);
@@ -413,6 +418,8 @@ static void test_pipe(void)
 	CHECK_STR(big, "portier: warning: 1 log line dropped (log target not keeping up)\n"
 	               "portier: after one\n");
 	CHECK(log_dropped() == d0 + 5);
+	CHECK(drops_counted == 5);
+	log_count_drops(NULL);
 
 	/* A reader that went away: lines fail (EPIPE, SIGPIPE ignored as
 	 * portier does) and are counted, without waiting. */
