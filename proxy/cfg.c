@@ -430,20 +430,32 @@ static void check_hostnames(struct loader *ld, int global_given)
 }
 
 /* Two listeners may not bind the same address and port. */
+/* Two listen addresses that cannot both be bound (port 0 always can). */
+static int clash(const struct addr *a, const struct addr *b)
+{
+	if (a->port == 0 || a->port != b->port)
+		return 0;
+	return a->any || b->any ||
+	       (a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0);
+}
+
 static void check_duplicates(struct loader *ld)
 {
 	struct cfg *c = ld->cfg;
 
+	for (size_t i = 0; i < c->nlisteners && c->stats.text != NULL; i++)
+		for (size_t j = 0; j < c->listeners[i].nlisten; j++)
+			if (clash(&c->listeners[i].listen[j].addr, &c->stats.addr))
+				diag_add(ld->d, 0, ld->file, c->stats.line, "portier", "stats",
+				         "'%s' is already taken by [%s] at line %d", c->stats.text,
+				         c->listeners[i].name, c->listeners[i].listen[j].line);
 	for (size_t i = 0; i < c->nlisteners; i++)
 	for (size_t j = 0; j < c->listeners[i].nlisten; j++) {
 		const struct cfg_listen *a = &c->listeners[i].listen[j];
 		for (size_t k = i; k < c->nlisteners; k++)
 		for (size_t m = (k == i ? j + 1 : 0); m < c->listeners[k].nlisten; m++) {
 			const struct cfg_listen *b = &c->listeners[k].listen[m];
-			if (a->addr.port == 0 || a->addr.port != b->addr.port)
-				continue;
-			if (a->addr.any || b->addr.any || (a->addr.len == b->addr.len &&
-			    memcmp(&a->addr.ss, &b->addr.ss, a->addr.len) == 0))
+			if (clash(&a->addr, &b->addr))
 				diag_add(ld->d, 0, ld->file, b->line, c->listeners[k].name,
 				         "listen", "'%s' is already taken by [%s] at line %d",
 				         b->text, c->listeners[i].name, a->line);

@@ -83,7 +83,15 @@ void metrics_free(struct metrics_out *o)
 static void head(struct metrics_out *o, const char *name, const char *type,
                  const char *help)
 {
-	printf_(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	puts_(o, "# HELP ");
+	puts_(o, name);
+	puts_(o, " ");
+	puts_(o, help);
+	puts_(o, "\n# TYPE ");
+	puts_(o, name);
+	puts_(o, " ");
+	puts_(o, type);
+	puts_(o, "\n");
 }
 
 /* name{listener="L"  -- the caller adds more labels, then "} value". */

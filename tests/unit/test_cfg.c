@@ -233,6 +233,29 @@ int main(void)
 	load(TLS "[a]\nlisten = 127.0.0.1:8443\nbackend = 127.0.0.1:2\n"
 	     "[b]\nlisten = 8443\nbackend = 127.0.0.1:2\n", &d);
 	CHECK(said(&d, "t.ini:7: [b] listen:", "already taken by [a] at line 4"));
+	/* stats: an address as listen takes, not one a listener has. */
+	c = load("[portier]\nstats = 127.0.0.1:9120\n" TLS
+	         "[a]\nlisten = 127.0.0.1:0\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && d.warnings == 0 && c->stats.text != NULL &&
+	      c->stats.addr.port == 9120 && c->stats.line == 2);
+	cfg_free(c);
+	c = load(TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && c->stats.text == NULL);
+	cfg_free(c);
+	load("[portier]\nstats = 9120\n" TLS "[a]\nlisten = 127.0.0.1:9120\n"
+	     "backend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "t.ini:2: [portier] stats:", "already taken by [a] at line 6"));
+	load("[portier]\nstats = localhost:9120\n" TLS "[a]\nlisten = 1\n"
+	     "backend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "t.ini:2: [portier] stats:", NULL));
+	c = load("[portier]\nstats = [::]:9120\n" TLS "[a]\nlisten = 1\n"
+	         "backend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && said(&d, "t.ini:2: [portier] stats:", "not a loopback address"));
+	cfg_free(c);
+	c = load("[portier]\nstats = [::1]:9120\n" TLS "[a]\nlisten = 1\n"
+	         "backend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && d.warnings == 0);
+	cfg_free(c);
 	load(TLS "[a]\nlisten = 1\n   backend = 127.0.0.1:2\n", &d);
 	CHECK(said(&d, "t.ini:5:", "indented line"));
 	load(TLS "[a]\nlisten = 1\nthis is not ini\nbackend = 127.0.0.1:2\nnor this\n", &d);
