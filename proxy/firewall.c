@@ -93,13 +93,10 @@ static int rule(struct firewall_rules *fr, const struct addr *a, int lo, int hi,
 
 /* The ports of a listener besides its listen ports, on the same addresses.
  *
- * PLACE FOR data_ports AND stats: this clone's config has neither key yet.
- * When cfg gains them: a listener's FTP passive range (data_ports =
+ * PLACE FOR data_ports: a listener's FTP passive range (data_ports =
  * LO-HI) is a rule(fr, a, lo, hi, l->name, "ftp data") on each of its
- * listen addresses, in this function; the [stats] listen address gets a
- * rule, through the same loopback test as a listener (a note when on
- * loopback), in firewall_rules(). Both are to be unit-tested beside the
- * listener cases in tests/unit/test_firewall.c. */
+ * listen addresses, in this function, unit-tested beside the listener
+ * cases in tests/unit/test_firewall.c. */
 static int extra_ports(struct firewall_rules *fr, const struct cfg_listener *l,
                        const struct addr *a)
 {
@@ -130,6 +127,16 @@ int firewall_rules(const struct cfg *c, struct firewall_rules *fr)
 			    extra_ports(fr, l, &ls->addr) < 0)
 				return -1;
 		}
+	}
+	/* The metrics endpoint: on loopback by default, where a local
+	 * Prometheus (or a tunnel) scrapes it; opened only when the admin
+	 * put it on another address. */
+	if (c->stats.text != NULL) {
+		if (loopback(&c->stats.addr))
+			note(fr, "stats", c->stats.text, "loopback, no rule needed");
+		else if (rule(fr, &c->stats.addr, c->stats.addr.port, c->stats.addr.port,
+		              "stats", "metrics") < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -217,8 +217,37 @@ static void formats(void)
 	CHECK(firewall_format_parse("pf", &f) == -1 && f == FIREWALL_UFW);
 }
 
+/* [portier] stats: a rule only off loopback. */
+static void stats_port(void)
+{
+	struct cfg *c = load("[portier]\nstats = 192.0.2.1:9120\n" TLS
+	                     "[a]\nlisten = 993\nbackend = 127.0.0.1:1\n");
+
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(c, &fr) == 0);
+	CHECK(fr.nrules == 2 && fr.nnotes == 0);
+	CHECK(fr.rules[1].family == AF_INET && fr.rules[1].port_lo == 9120);
+	CHECK_STR(fr.rules[1].addr, "192.0.2.1");
+	CHECK_STR(fr.rules[1].why, "portier stats metrics");
+	cfg_free(c);
+	c = load("[portier]\nstats = 127.0.0.1:9120\n" TLS
+	         "[a]\nlisten = 993\nbackend = 127.0.0.1:1\n");
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(c, &fr) == 0);
+	CHECK(fr.nrules == 1 && fr.nnotes == 1);
+	CHECK(strstr(fr.notes[0].text, "[stats] listen = 127.0.0.1:9120: loopback") != NULL);
+	cfg_free(c);
+}
+
 int main(void)
 {
+	stats_port();
 	rules_from_config();
 	nft_text();
 	ufw_text();
