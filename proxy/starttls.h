@@ -215,5 +215,6 @@ extern const struct starttls_driver starttls_smtp;
 extern const struct starttls_driver starttls_imap;
 extern const struct starttls_driver starttls_pop3;
 extern const struct starttls_driver starttls_ldap;
+extern const struct starttls_driver starttls_ftp;
 
 #endif
