@@ -51,5 +51,6 @@ struct filter_ops {
 /* The filters, for the protocol table and the tests. */
 extern const struct filter_ops filter_ldap;
 extern const struct filter_ops filter_smtp;
+extern const struct filter_ops filter_ftp;
 
 #endif

@@ -45,6 +45,7 @@ int main(void)
 	CHECK(!proto_get(CFG_PROTO_IMAP)->optional_ok && !proto_get(CFG_PROTO_IMAP)->xclient_ok);
 	CHECK(proto_get(CFG_PROTO_FTP)->missing != NULL);
 	CHECK(proto_get(CFG_PROTO_FTP)->starttls == &starttls_ftp);
+	CHECK(proto_get(CFG_PROTO_FTP)->filter == &filter_ftp);
 	CHECK(proto_port(993, 1) != NULL && proto_port(143, 1) == NULL);
 	CHECK(proto_port(143, 0) != NULL && proto_port(12345, 0) == NULL);
 	{

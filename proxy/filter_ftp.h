@@ -1,0 +1,32 @@
+#ifndef PORTIER_FILTER_FTP_H
+#define PORTIER_FILTER_FTP_H
+
+#include <stdint.h>
+
+/*
+ * What the FTP control-channel filter (filter_ftp in filter.h) needs from
+ * the connection that runs it: the listener's data protection policy and
+ * the data port broker that turns the backend's passive address into one
+ * of portier's.
+ */
+struct filter_ftp_env {
+	int prot_c_ok;		/* data_protection = optional: PROT C taken */
+	void *ctx;		/* passed to passive() */
+	/* The backend entered passive mode at addr:port (PASV, 227; addr is
+	 * NULL for EPSV, 229: the backend's own address). Fill pub (PASV
+	 * only) and *pub_port with where the client is to connect instead.
+	 * 0, or -1: no data port (the client gets 425). NULL: passive mode
+	 * is not available at all. */
+	int (*passive)(void *ctx, int epsv, const uint8_t *addr, unsigned port,
+	    uint8_t pub[4], unsigned *pub_port);
+};
+
+/* filter_ftp_setup(st, env): give a zeroed filter_ftp state its
+ * environment, before the relay first calls it; env must outlive it. */
+void filter_ftp_setup(void *st, const struct filter_ftp_env *env);
+
+/* filter_ftp_private(st): 1 unless the client said PROT C (and was let):
+ * data connections are TLS. */
+int filter_ftp_private(const void *st);
+
+#endif

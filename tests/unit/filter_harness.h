@@ -1,0 +1,186 @@
+#ifndef PORTIER_FILTER_HARNESS_H
+#define PORTIER_FILTER_HARNESS_H
+/*
+ * Shared by the test_filter_*.c unit tests. Define FILTER_UNDER_TEST (the
+ * filter_ops) and, if its state needs it, FILTER_SETUP(st) before
+ * including this.
+ */
+#include "check.h"
+#include "filter.h"
+
+#include <stdlib.h>
+
+#ifndef FILTER_SETUP
+#define FILTER_SETUP(st) ((void)(st))
+#endif
+
+/*
+ * A filter driven the way the relay drives it: a script of client and
+ * backend turns, each fed whole, split at every byte, or one byte at a time,
+ * with both directions called until nothing moves. Every way must give the
+ * client and the backend the same bytes.
+ */
+
+#define REC_MAX 65536
+
+struct turn {
+	char who;		/* 'c' client, 'b' backend */
+	const char *bytes;
+	int eof;		/* the sender ends after these bytes */
+};
+
+struct result {
+	char client[REC_MAX];	/* what reached the client */
+	size_t client_len;
+	char backend[REC_MAX];	/* what reached the backend */
+	size_t backend_len;
+	size_t left_up, left_down;	/* held by the filter at the end */
+	int rc;
+	const char *why;
+};
+
+static void drain(struct buf *b, char *rec, size_t *len)
+{
+	size_t n = b->len;
+
+	if (n > REC_MAX - *len)
+		n = REC_MAX - *len;
+	if (n)
+		memcpy(rec + *len, buf_peek(b), n);
+	*len += n;
+	buf_consume(b, b->len);
+}
+
+struct relay {
+	_Alignas(16) uint8_t st[1024];
+	struct buf cin, bin, tob, toc;
+	int ceof, beof;
+};
+
+/* Call both directions until nothing moves, as the relay does. */
+static void pump(struct relay *r, struct result *res)
+{
+	for (int round = 0; round < 1000 && res->rc == 0; round++) {
+		uint32_t before = r->cin.len + r->bin.len;
+		int moved;
+
+		res->rc = FILTER_UNDER_TEST.up(r->st, &r->cin, &r->tob, &r->toc,
+		    r->ceof, &res->why);
+		if (res->rc == 0)
+			res->rc = FILTER_UNDER_TEST.down(r->st, &r->bin, &r->toc,
+			    &r->tob, r->beof, &res->why);
+		moved = r->tob.len || r->toc.len || r->cin.len + r->bin.len != before;
+		drain(&r->tob, res->backend, &res->backend_len);
+		drain(&r->toc, res->client, &res->client_len);
+		if (!moved)
+			break;
+	}
+}
+
+/* Play the script; turn `split` goes in two pieces cut at `cut`, every
+ * turn one byte at a time when bytewise. */
+static void play(const struct turn *t, size_t nt, size_t split, size_t cut,
+    int bytewise, struct result *res)
+{
+	static struct relay r;
+
+	memset(&r, 0, sizeof(r));
+	memset(res, 0, sizeof(*res));
+	CHECK(FILTER_UNDER_TEST.state_size <= sizeof(r.st));
+	FILTER_SETUP(r.st);
+	for (size_t i = 0; i < nt && res->rc == 0; i++) {
+		size_t n = strlen(t[i].bytes), pos = 0, c;
+		struct buf *to = t[i].who == 'c' ? &r.cin : &r.bin;
+
+		do {
+			c = bytewise ? 1 : i == split && pos < cut ? cut : n - pos;
+			if (c > n - pos)
+				c = n - pos;
+			if (c > BUF_CAP - to->len)
+				c = BUF_CAP - to->len;
+			if (c == 0)
+				break;	/* the filter holds a full buffer */
+			buf_append(to, t[i].bytes + pos, c);
+			pos += c;
+			if (pos == n && t[i].eof)
+				*(t[i].who == 'c' ? &r.ceof : &r.beof) = 1;
+			pump(&r, res);
+		} while (pos < n && res->rc == 0);
+	}
+	res->left_up = r.cin.len;
+	res->left_down = r.bin.len;
+	buf_reset(&r.cin);
+	buf_reset(&r.bin);
+	buf_reset(&r.tob);
+	buf_reset(&r.toc);
+}
+
+static int same(const struct result *a, const struct result *b)
+{
+	/* After a failure what is left unread does not matter. */
+	return a->rc == b->rc && a->client_len == b->client_len &&
+	    a->backend_len == b->backend_len && (a->rc != 0 ||
+	    (a->left_up == b->left_up && a->left_down == b->left_down)) &&
+	    memcmp(a->client, b->client, a->client_len) == 0 &&
+	    memcmp(a->backend, b->backend, a->backend_len) == 0;
+}
+
+static void show(const char *what, const char *p, size_t n)
+{
+	fprintf(stderr, "  %s: \"", what);
+	for (size_t i = 0; i < n && i < 400; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			fputc(c, stderr);
+		else
+			fprintf(stderr, "\\x%02x", c);
+	}
+	fprintf(stderr, "%s\"\n", n > 400 ? "..." : "");
+}
+
+/* Run the script every way; the whole run must give the client and the
+ * backend exactly what is expected, and every split the same. *out keeps
+ * the whole run. */
+static void script(const struct turn *t, size_t nt, const char *want_client,
+    const char *want_backend, int want_rc, struct result *out)
+{
+	static struct result other;
+	int bad = 0, ok;
+
+	play(t, nt, nt, 0, 0, out);
+	ok = out->rc == want_rc && out->client_len == strlen(want_client) &&
+	    memcmp(out->client, want_client, out->client_len) == 0 &&
+	    out->backend_len == strlen(want_backend) &&
+	    memcmp(out->backend, want_backend, out->backend_len) == 0;
+	CHECK(ok);
+	if (!ok) {
+		fprintf(stderr, "  rc %d (want %d) why %s\n", out->rc, want_rc,
+		    out->why ? out->why : "-");
+		show("client got ", out->client, out->client_len);
+		show("client want", want_client, strlen(want_client));
+		show("backend got ", out->backend, out->backend_len);
+		show("backend want", want_backend, strlen(want_backend));
+	}
+	for (size_t i = 0; i < nt; i++)
+		for (size_t cut = 1; cut < strlen(t[i].bytes); cut++) {
+			play(t, nt, i, cut, 0, &other);
+			if (!same(out, &other) && bad++ == 0) {
+				fprintf(stderr, "  turn %zu split at %zu differs\n",
+				    i, cut);
+				show("client", other.client, other.client_len);
+				show("backend", other.backend, other.backend_len);
+			}
+		}
+	play(t, nt, nt, 0, 1, &other);
+	if (!same(out, &other) && bad++ == 0) {
+		fprintf(stderr, "  bytewise differs\n");
+		show("client", other.client, other.client_len);
+		show("backend", other.backend, other.backend_len);
+	}
+	CHECK(bad == 0);
+}
+
+#define SCRIPT(t, wc, wb, rc, out) \
+	script(t, sizeof(t) / sizeof(t[0]), wc, wb, rc, out)
+
+#endif

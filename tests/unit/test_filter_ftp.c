@@ -1,0 +1,223 @@
+/*
+ * filter_ftp: PBSZ/PROT answered, CCC/REIN/AUTH/PORT/EPRT refused, unknown
+ * verbs kept from the backend, answers in reply order, 227/229 rewritten,
+ * FEAT completed; every script whole, split at every byte and bytewise.
+ */
+#include <stddef.h>
+
+#include "filter_ftp.h"
+
+static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
+    uint8_t pub[4], unsigned *pub_port);
+
+static struct filter_ftp_env env = { 0, NULL, passive };
+
+#define FILTER_UNDER_TEST filter_ftp
+#define FILTER_SETUP(st) filter_ftp_setup(st, &env)
+#include "filter_harness.h"
+
+/* A model broker: the backend's port plus 1000 at 192.0.2.1; port 9999
+ * has no data port; a PASV address other than 127.0.0.1 is noted. */
+static int odd_addr;
+
+static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
+    uint8_t pub[4], unsigned *pub_port)
+{
+	(void)ctx;
+	if (!epsv && (addr == NULL || addr[0] != 127 || addr[3] != 1))
+		odd_addr = 1;
+	if (epsv && addr != NULL)
+		odd_addr = 1;
+	if (port == 9999)
+		return -1;
+	pub[0] = 192, pub[1] = 0, pub[2] = 2, pub[3] = 1;
+	*pub_port = port + 1000;
+	return 0;
+}
+
+static struct result res;
+
+#define PBSZ "200 PBSZ=0\r\n"
+#define PROTP "200 Protection level set to Private\r\n"
+#define PROTC_NO "534 Data connections must be protected: use PROT P\r\n"
+#define ACTIVE "502 Active mode is not available; use PASV or EPSV\r\n"
+#define UNKNOWN "502 Command not implemented\r\n"
+
+static void test_login(void)
+{
+	/* curl's dialogue after AUTH TLS. */
+	static const struct turn t[] = {
+		{ 'c', "USER anonymous\r\n", 0 },
+		{ 'b', "331 Please specify the password.\r\n", 0 },
+		{ 'c', "PASS ftp@example.com\r\n", 0 },
+		{ 'b', "230 Login successful.\r\n", 0 },
+		{ 'c', "PBSZ 0\r\nPROT P\r\nPWD\r\n", 0 },
+		{ 'b', "257 \"/\" is the current directory\r\n", 0 },
+	};
+	SCRIPT(t, "331 Please specify the password.\r\n230 Login successful.\r\n"
+	    PBSZ PROTP "257 \"/\" is the current directory\r\n",
+	    "USER anonymous\r\nPASS ftp@example.com\r\nPWD\r\n", 0, &res);
+}
+
+static void test_refusals(void)
+{
+	static const struct turn t[] = {
+		{ 'c', "PROT C\r\nprot s\r\nPROT\r\nPROT PP\r\nCCC\r\nREIN\r\n"
+		    "AUTH TLS\r\nPORT 127,0,0,1,4,1\r\nEPRT |1|10.0.0.1|80|\r\n"
+		    "port 1,2,3,4,5,6\r\n \xff\xf4PORT 1,2,3,4,5,6\r\nADAT x\r\n", 0 },
+	};
+	/* Nothing unknown reaches the backend, whatever its spelling. */
+	static const struct turn u[] = {
+		{ 'c', "SITE EXEC x\r\nXYZZY\r\nPORTX 1\r\nPORT\t1,2\r\n"
+		    "NOOP\rPORT 1,2,3,4,5,6\r\n9NOOP\r\n\r\n", 0 },
+		{ 'b', "500 Unknown SITE command.\r\n", 0 },
+	};
+	SCRIPT(t, PROTC_NO "536 Protection level not supported; use PROT P\r\n"
+	    "501 Syntax: PROT P\r\n501 Syntax: PROT P\r\n"
+	    "533 The control connection stays protected\r\n"
+	    "502 REIN not implemented\r\n503 TLS is already active\r\n"
+	    ACTIVE ACTIVE ACTIVE ACTIVE "502 Command not implemented under TLS\r\n",
+	    "", 0, &res);
+	SCRIPT(u, "500 Unknown SITE command.\r\n" UNKNOWN UNKNOWN UNKNOWN
+	    "501 Syntax error in command line\r\n" UNKNOWN UNKNOWN,
+	    "SITE EXEC x\r\n", 0, &res);
+}
+
+static void test_prot_c_optional(void)
+{
+	static const struct turn t[] = {
+		{ 'c', "PROT C\r\n", 0 },
+	};
+	env.prot_c_ok = 1;
+	SCRIPT(t, "200 Protection level set to Clear\r\n", "", 0, &res);
+	env.prot_c_ok = 0;
+}
+
+static void test_order(void)
+{
+	/* Pipelined: our answers wait for the replies owed before them; a
+	 * 1yz reply owes its command's final one; ABOR mid-transfer. */
+	static const struct turn t[] = {
+		{ 'c', "TYPE I\r\nPBSZ 0\r\nRETR f\r\nPROT P\r\nABOR\r\nCCC\r\n", 0 },
+		{ 'b', "200 Switching to Binary mode.\r\n150 Opening\r\n", 0 },
+		{ 'b', "426 Failure\r\n226 ABOR successful\r\n", 0 },
+	};
+	static const struct turn multi[] = {
+		{ 'c', "HELP\r\nPBSZ 0\r\n", 0 },
+		{ 'b', "214-The following commands are recognized.\r\n ABOR\r\n"
+		    "214-x\r\n214 Help OK.\r\n", 0 },
+	};
+	SCRIPT(t, "200 Switching to Binary mode.\r\n" PBSZ "150 Opening\r\n"
+	    "426 Failure\r\n" PROTP "226 ABOR successful\r\n"
+	    "533 The control connection stays protected\r\n",
+	    "TYPE I\r\nRETR f\r\nABOR\r\n", 0, &res);
+	SCRIPT(multi, "214-The following commands are recognized.\r\n ABOR\r\n"
+	    "214-x\r\n214 Help OK.\r\n" PBSZ, "HELP\r\n", 0, &res);
+}
+
+static void test_passive(void)
+{
+	static const struct turn t[] = {
+		{ 'c', "PASV\r\n", 0 },
+		{ 'b', "227 Entering Passive Mode (127,0,0,1,195,80).\r\n", 0 },
+		{ 'c', "EPSV\r\n", 0 },
+		{ 'b', "229 Entering Extended Passive Mode (|||50001|)\r\n", 0 },
+		{ 'c', "PASV\r\n", 0 },
+		{ 'b', "227 =127,0,0,1,39,16\r\n", 0 },
+		{ 'c', "EPSV\r\n", 0 },
+		{ 'b', "229 ok (!!!9999!)\r\n", 0 },
+		{ 'c', "EPSV\r\nPASV\r\nPASV\r\nEPSV\r\n", 0 },
+		{ 'b', "229 (|||0|)\r\n227 (1,2,3,4,5)\r\n227 (127,0,0,1,256,1)\r\n"
+		    "229 (||1|)\r\n", 0 },
+	};
+	static const struct turn multi[] = {
+		{ 'c', "PASV\r\n", 0 },
+		{ 'b', "227-Entering\r\n227 (127,0,0,1,195,80)\r\n", 0 },
+	};
+	odd_addr = 0;
+	SCRIPT(t, "227 Entering Passive Mode (192,0,2,1,199,56)\r\n"
+	    "229 Entering Extended Passive Mode (|||51001|)\r\n"
+	    "227 Entering Passive Mode (192,0,2,1,42,248)\r\n"
+	    "425 No data port available\r\n"
+	    "425 Cannot read the server's passive address\r\n"
+	    "425 Cannot read the server's passive address\r\n"
+	    "425 Cannot read the server's passive address\r\n"
+	    "425 Cannot read the server's passive address\r\n",
+	    "PASV\r\nEPSV\r\nPASV\r\nEPSV\r\nEPSV\r\nPASV\r\nPASV\r\nEPSV\r\n",
+	    0, &res);
+	CHECK(odd_addr == 0);
+	CHECK(strstr(res.client, "127,0,0,1") == NULL);
+	SCRIPT(multi, "", "PASV\r\n", -1, &res);
+	CHECK_STR(res.why, "multi-line passive reply");
+}
+
+static void test_feat(void)
+{
+	static const struct turn t[] = {
+		{ 'c', "FEAT\r\n", 0 },
+		{ 'b', "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n"
+		    " AUTH SSL\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n"
+		    "211 End\r\n", 0 },
+		{ 'c', "STAT\r\n", 0 },
+		{ 'b', "211-Status:\r\n EPRT means nothing here\r\n"
+		    "227 (10,0,0,1,4,1)\r\n200\r\n211-still\r\n211 End\r\n", 0 },
+	};
+	SCRIPT(t, "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n EPSV\r\n"
+	    " MDTM\r\n PASV\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n"
+	    "211 End\r\n211-Status:\r\n EPRT means nothing here\r\n"
+	    " 227 (10,0,0,1,4,1)\r\n 200\r\n211-still\r\n211 End\r\n",
+	    "FEAT\r\nSTAT\r\n", 0, &res);
+}
+
+static void test_bounds(void)
+{
+	static char big[4200], line[9000];
+	static struct turn t[] = { { 'c', big, 0 } };
+	static struct turn d[] = { { 'c', "STAT /\r\n", 0 }, { 'b', line, 0 } };
+	static const struct turn bad[] = { { 'b', "hello\r\n", 0 } };
+	static const struct turn cut[] = {
+		{ 'c', "NOOP", 1 }, { 'b', "200 partial", 1 },
+	};
+
+	memset(big, 'A', sizeof(big) - 1);
+	memcpy(big, "NOOP ", 5);
+	SCRIPT(t, "", "", -1, &res);
+	CHECK_STR(res.why, "command line too long");
+	memset(line, 'x', sizeof(line) - 1);
+	memcpy(line, "211-", 4);
+	SCRIPT(d, "", "STAT /\r\n", -1, &res);
+	CHECK_STR(res.why, "backend reply line too long");
+	SCRIPT(bad, "", "", -1, &res);
+	CHECK_STR(res.why, "malformed backend reply");
+	/* Partial lines at the end go nowhere. */
+	SCRIPT(cut, "", "", 0, &res);
+}
+
+static void test_held(void)
+{
+	/* Seventeen commands without a reply: the sixteenth waits in the
+	 * client's buffer until the backend answers. */
+	static char many[17 * 6 + 1];
+	static struct turn t[] = {
+		{ 'c', many, 0 },
+		{ 'b', "200 a\r\n", 0 },
+	};
+	for (int i = 0; i < 17; i++)
+		memcpy(many + i * 6, "NOOP\r\n", 6);
+	SCRIPT(t, "200 a\r\n", "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n"
+	    "NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n"
+	    "NOOP\r\nNOOP\r\nNOOP\r\n", 0, &res);
+}
+
+int main(void)
+{
+	test_login();
+	test_refusals();
+	test_prot_c_optional();
+	test_order();
+	test_passive();
+	test_feat();
+	test_bounds();
+	test_held();
+	return CHECK_DONE();
+}
