@@ -164,6 +164,9 @@ static void set_listener_defaults(struct cfg_listener *l)
 	l->accept_proxy_timeout_ms = 5000;
 	l->max_connections = 10000;
 	l->redirect_port = 443;
+	l->ftp_peer_check = 1;
+	l->ftp_session_reuse = 1;
+	l->ftp_max_data = 2;
 }
 
 static int enter_section(struct loader *ld, const char *section)
@@ -361,6 +364,20 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 			         "SMTP only (RFC 3207); %s clients must upgrade", p->name);
 	} else if (is_set(l->set, "starttls")) {
 		diag_add(ld->d, 0, f, l->line, n, "starttls", "only used with mode = starttls");
+	}
+	if (l->proto != CFG_PROTO_FTP) {
+		static const char *const ftp_keys[] = {"data_ports", "public_address",
+			"data_protection", "data_peer_check", "require_session_reuse",
+			"max_data_connections"};
+		for (size_t i = 0; i < sizeof(ftp_keys) / sizeof(ftp_keys[0]); i++)
+			if (is_set(l->set, ftp_keys[i]))
+				diag_add(ld->d, 0, f, l->line, n, ftp_keys[i],
+				         "only used with protocol = ftp");
+	} else if (l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) {
+		if (!is_set(l->set, "data_ports"))
+			diag_add(ld->d, 0, f, l->line, n, "data_ports", "missing; FTP "
+			         "behind TLS needs a range of passive data ports, "
+			         "such as 50000-50100 (open them in the firewall)");
 	}
 	if (l->xclient && (l->mode != CFG_MODE_STARTTLS || !p->xclient_ok))
 		diag_add(ld->d, 0, f, l->line, n, "xclient", "only for mode = starttls "

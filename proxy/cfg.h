@@ -75,6 +75,15 @@ struct cfg_listener {
 	size_t nproxy_from;
 	unsigned accept_proxy_timeout_ms;   /* for the header to arrive */
 	char *hostname;      /* STARTTLS greeting name; the global one when unset */
+	/* FTP (docs/ftps.md): the passive data ports, the address a 227
+	 * announces (all zero: the control connection's own), the data
+	 * channel's rules. */
+	unsigned ftp_data_low, ftp_data_high;   /* 0 0: no range set */
+	uint8_t ftp_public_v4[4];
+	int ftp_prot_c_ok;           /* data_protection = optional */
+	int ftp_peer_check;          /* data_peer_check = yes */
+	int ftp_session_reuse;       /* require_session_reuse = yes */
+	unsigned ftp_max_data;       /* max_data_connections */
 	struct cfg_tls tls;  /* effective: [tls] overridden by this section */
 	uint64_t set;        /* which keys this section set (by key index) */
 };

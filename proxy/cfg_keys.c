@@ -3,6 +3,7 @@
 #include "privdrop.h"
 #include "starttls.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
@@ -506,6 +507,74 @@ static int set_accept_proxy_from(struct cfg_ctx *c, const char *v, char *err,
 	return 0;
 }
 
+/* LOW-HIGH, unprivileged ports: portier binds them in the workers, which
+ * may have given up root. */
+static int set_data_ports(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	unsigned lo, hi;
+	char *end;
+
+	errno = 0;
+	lo = (unsigned)strtoul(v, &end, 10);
+	if (!isdigit((unsigned char)v[0]) || *end != '-' ||
+	    !isdigit((unsigned char)end[1]))
+		goto bad;
+	hi = (unsigned)strtoul(end + 1, &end, 10);
+	if (*end || errno || lo < 1024 || hi > 65535 || lo > hi)
+		goto bad;
+	c->listener->ftp_data_low = lo;
+	c->listener->ftp_data_high = hi;
+	return 0;
+bad:
+	snprintf(err, errlen, "'%s' is not a range LOW-HIGH of ports from 1024 to "
+	         "65535", v);
+	return -1;
+}
+
+static int set_public_address(struct cfg_ctx *c, const char *v, char *err,
+                              size_t errlen)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, v, &a) != 1 || a.s_addr == 0) {
+		snprintf(err, errlen, "'%s' is not an IPv4 address (a PASV reply "
+		         "can only name one; EPSV clients need none)", v);
+		return -1;
+	}
+	memcpy(c->listener->ftp_public_v4, &a, 4);
+	return 0;
+}
+
+static int set_data_protection(struct cfg_ctx *c, const char *v, char *err,
+                               size_t errlen)
+{
+	static const char *const names[] = {"required", "optional", NULL};
+
+	return parse_choice(v, names, &c->listener->ftp_prot_c_ok, err, errlen);
+}
+
+static int set_data_peer_check(struct cfg_ctx *c, const char *v, char *err,
+                               size_t errlen)
+{
+	static const char *const names[] = {"no", "yes", NULL};
+
+	return parse_choice(v, names, &c->listener->ftp_peer_check, err, errlen);
+}
+
+static int set_require_session_reuse(struct cfg_ctx *c, const char *v, char *err,
+                                     size_t errlen)
+{
+	static const char *const names[] = {"no", "yes", NULL};
+
+	return parse_choice(v, names, &c->listener->ftp_session_reuse, err, errlen);
+}
+
+static int set_max_data_connections(struct cfg_ctx *c, const char *v, char *err,
+                                    size_t errlen)
+{
+	return parse_uint(v, 1, 64, &c->listener->ftp_max_data, err, errlen);
+}
+
 #define G CFG_SEC_GLOBAL
 #define T CFG_SEC_TLS
 #define L CFG_SEC_LISTENER
@@ -579,6 +648,18 @@ const struct cfg_key cfg_keys[] = {
 	 "Time for the whole PROXY header to arrive, before the handshake's own deadline starts. 100ms to 1m."},
 	{"starttls", L, 0, set_starttls, "required|optional", "required",
 	 "optional lets a client go on without TLS (SMTP port 25 must: RFC 3207)."},
+	{"data_ports", L, 0, set_data_ports, "LOW-HIGH", "(required for FTP behind TLS)",
+	 "FTP: the ports portier opens for passive data connections (PASV, EPSV), one per transfer; 1024 to 65535."},
+	{"public_address", L, 0, set_public_address, "IPv4 address", "the control connection's local address",
+	 "FTP: the address a PASV reply (227) names; set it when clients reach portier through NAT."},
+	{"data_protection", L, 0, set_data_protection, "required|optional", "required",
+	 "FTP: required refuses PROT C (534): every data connection is TLS; optional lets a client transfer in the clear."},
+	{"data_peer_check", L, 0, set_data_peer_check, "yes|no", "yes",
+	 "FTP: a data connection must come from the control connection's address."},
+	{"require_session_reuse", L, 0, set_require_session_reuse, "yes|no", "yes",
+	 "FTP: a data connection must resume the control connection's TLS session (as vsftpd and FileZilla Server ask); no for clients that cannot."},
+	{"max_data_connections", L, 0, set_max_data_connections, "number", "2",
+	 "FTP: data ports a control connection may hold open at once. 1 to 64."},
 };
 const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
 

@@ -31,6 +31,7 @@ DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "doc
 DESCRIBED = {
     "the machine's name": "the machine's host name",
     "the cert file": "read from the cert file itself",
+    "the control connection's local address": "the control connection's local address",
 }
 
 

@@ -320,6 +320,55 @@ int main(void)
 	c = load(TLS "[f]\nlisten = 2121\nmode = plain\nprotocol = ftp\nbackend = 127.0.0.1:2\n", &d);
 	CHECK(c != NULL && d.errors == 0);
 	cfg_free(c);
+	/* FTP's keys: data_ports is asked for behind TLS; each key parsed
+	 * and range-checked; all of them refused on other protocols. */
+	load(TLS "[f]\nlisten = 21\nmode = starttls\nprotocol = ftp\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "t.ini:3: [f] data_ports:", "missing; FTP behind TLS needs"));
+	load(TLS "[f]\nlisten = 21\nmode = starttls\nprotocol = ftp\nbackend = 127.0.0.1:2\n"
+	     "data_ports = 50000-50100\n", &d);
+	for (size_t i = 0; i < d.n; i++)
+		CHECK(strstr(d.lines[i], "data_ports") == NULL);
+	c = load(TLS "[f]\nlisten = 2121\nmode = plain\nprotocol = ftp\nbackend = 127.0.0.1:2\n"
+	         "data_ports = 50000-50100\npublic_address = 203.0.113.10\n"
+	         "data_protection = optional\ndata_peer_check = no\n"
+	         "require_session_reuse = no\nmax_data_connections = 8\n", &d);
+	CHECK(c != NULL && d.errors == 0);
+	if (c != NULL) {
+		const struct cfg_listener *l = &c->listeners[0];
+		CHECK(l->ftp_data_low == 50000 && l->ftp_data_high == 50100);
+		CHECK(memcmp(l->ftp_public_v4, "\xcb\x00\x71\x0a", 4) == 0);
+		CHECK(l->ftp_prot_c_ok == 1 && l->ftp_peer_check == 0 &&
+		      l->ftp_session_reuse == 0 && l->ftp_max_data == 8);
+	}
+	cfg_free(c);
+	c = load(TLS "[f]\nlisten = 2121\nmode = plain\nprotocol = ftp\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && c->listeners[0].ftp_prot_c_ok == 0 &&
+	      c->listeners[0].ftp_peer_check == 1 && c->listeners[0].ftp_session_reuse == 1 &&
+	      c->listeners[0].ftp_max_data == 2 && c->listeners[0].ftp_data_low == 0);
+	cfg_free(c);
+	{
+		static const char *const bad[][2] = {
+			{"data_ports", "50100-50000"}, {"data_ports", "80-90"},
+			{"data_ports", "50000"}, {"data_ports", "50000-70000"},
+			{"data_ports", "50000-"}, {"data_ports", "-5"},
+			{"data_ports", "50000-50100x"}, {"public_address", "::1"},
+			{"public_address", "ftp.example.org"}, {"public_address", "0.0.0.0"},
+			{"data_protection", "clear"}, {"data_peer_check", "maybe"},
+			{"require_session_reuse", "1"}, {"max_data_connections", "0"},
+			{"max_data_connections", "65"},
+		};
+		char text[512], want[64];
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(text, sizeof(text), TLS "[f]\nlisten = 2121\nmode = plain\n"
+			         "protocol = ftp\nbackend = 127.0.0.1:2\n%s = %s\n",
+			         bad[i][0], bad[i][1]);
+			snprintf(want, sizeof(want), "t.ini:8: [f] %s:", bad[i][0]);
+			CHECK(load(text, &d) == NULL && said(&d, want, ""));
+		}
+	}
+	load(TLS "[s]\nlisten = 993\nprotocol = imap\nbackend = 127.0.0.1:2\n"
+	     "max_data_connections = 3\n", &d);
+	CHECK(said(&d, "t.ini:3: [s] max_data_connections:", "only used with protocol = ftp"));
 
 	/* Durations: only the documented syntax (digits, optional fraction,
 	 * optional unit), each key within its own range, for every key. */
