@@ -139,7 +139,7 @@ static void judge(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static _Alignas(16) uint8_t st[256];
-	struct filter_ftp_env env = { 0, NULL, broker };
+	struct filter_ftp_env env = { .passive = broker };
 	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0};
 	const uint8_t *c, *b;
 	size_t nc, nb, pc = 0, pb = 0;

@@ -357,7 +357,7 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 		         p->missing);
 	else if (l->mode == CFG_MODE_STARTTLS && p->starttls == NULL)
 		diag_add(ld->d, 0, f, l->line, n, "protocol", "mode = starttls needs "
-		         "the protocol to upgrade: smtp, imap, pop3 or ldap");
+		         "the protocol to upgrade: smtp, imap, pop3, ldap or ftp");
 	if (l->mode == CFG_MODE_STARTTLS) {
 		if (l->starttls_optional && !p->optional_ok)
 			diag_add(ld->d, 0, f, l->line, n, "starttls", "optional is for "

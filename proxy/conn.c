@@ -2,6 +2,7 @@
 #include "conn_int.h"
 #include "backend.h"
 #include "cfg.h"
+#include "ftp_data.h"
 #include "log.h"
 #include "proto.h"
 #include "redirect.h"
@@ -170,6 +171,11 @@ static void conn_free(struct conn *c)
 	ev_io_stop(loop, &c->bio);
 	ev_timer_stop(loop, &c->timer);
 	server_conn_unready(c->svc, c);
+	ftp_ctl_free(c->ftp);
+	if (c->ftp_slot)
+		ftp_slot_closed(c->ftp_slot, c->c_trunc ||
+		                (c->why != CONN_WHY_CLIENT_CLOSED &&
+		                 c->why != CONN_WHY_BACKEND_CLOSED));
 	tlsctx_conn_free(c->tls);
 	conn_starttls_free(c);
 	close(c->cfd);
@@ -280,6 +286,18 @@ static void handshake_io(struct conn *c)
 	}
 	c->read_wants_write = 0;
 	count_handshake(c);
+	if (c->ftp_slot) {
+		struct tlsctx_info ti;
+		tlsctx_describe(c->tls, &ti);
+		if (cl_of(c)->ftp_session_reuse && !ti.resumed) {
+			conn_close_aborted(c, CONN_WHY_PROTOCOL, "data connection did not "
+			           "resume the control connection's TLS session "
+			           "(require_session_reuse)");
+			return;
+		}
+		conn_relay_start(c, NULL);   /* the backend is connected */
+		return;
+	}
 	conn_start_backend(c, &cl_of(c)->backend);
 }
 
@@ -350,7 +368,8 @@ static void httphead_expire(struct conn *c, double limit)
 
 static void connecting_watch(const struct conn *c, int *ce, int *be)
 {
-	if (!c->c_eof && !buf_full(conn_client_in((struct conn *)c)))
+	/* An FTP data connection reads its client only in TLS, after. */
+	if (!c->ftp_slot && !c->c_eof && !buf_full(conn_client_in((struct conn *)c)))
 		*ce = c->read_wants_write ? EV_WRITE : EV_READ;
 	*be = EV_WRITE;
 }
@@ -362,7 +381,7 @@ static void connecting_io(struct conn *c)
 	int err;
 
 	/* The client may already send; its bytes wait in the buffer. */
-	if (conn_pull_client(c, conn_client_in(c)) < 0) {
+	if (!c->ftp_slot && conn_pull_client(c, conn_client_in(c)) < 0) {
 		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
 		return;
 	}
@@ -380,6 +399,13 @@ static void connecting_io(struct conn *c)
 	               took > 0 ? (uint64_t)(took * 1e6) : 0);
 	if (c->st) {
 		conn_state(c, CONN_HANDOVER);
+		conn_progress(c);
+		return;
+	}
+	if (c->ftp_slot && c->tls) {
+		/* The backend first: vsftpd says 150 only once its data
+		 * connection is there, and the client starts TLS only then. */
+		conn_state(c, CONN_HANDSHAKE);
 		conn_progress(c);
 		return;
 	}
@@ -542,7 +568,10 @@ void conn_addr_keep(struct conn_addr *a, const struct sockaddr *sa)
 	}
 }
 
-void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len)
+/* A connection for an accepted socket, counted and listed, in no state
+ * yet; NULL (fd closed) on ENOMEM. */
+static struct conn *conn_alloc(struct svc *svc, int fd, const struct sockaddr *peer,
+                               socklen_t len)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	const struct cfg_listener *l = svc->cl;
@@ -551,7 +580,7 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	if (c == NULL) {
 		log_warnx("[%s] out of memory; dropping a connection", l->name);
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->magic = CONN_MAGIC;
 	c->svc = svc;
@@ -571,7 +600,16 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	shared_count(svc->stats, SHARED_ACCEPTED, 1);
 	shared_count(svc->stats, SHARED_ACTIVE, 1);
 	server_conn_opened(svc, c);
+	return c;
+}
 
+void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t len)
+{
+	const struct cfg_listener *l = svc->cl;
+	struct conn *c = conn_alloc(svc, fd, peer, len);
+
+	if (c == NULL)
+		return;
 	enter(c);
 	if (!l->accept_proxy) {
 		conn_begin(c);
@@ -586,9 +624,19 @@ void conn_begin(struct conn *c)
 {
 	const struct cfg_listener *l = cl_of(c);
 
+	/* FTP behind TLS: the data ports' broker, and the session id its
+	 * data connections must resume. */
+	if (l->proto == CFG_PROTO_FTP &&
+	    (l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
+	    (c->ftp = ftp_ctl_new(c)) == NULL) {
+		conn_close(c, CONN_WHY_NOMEM, "out of memory");
+		return;
+	}
 	switch (l->mode) {
 	case CFG_MODE_TLS:
-		if ((c->tls = tlsctx_accept(c->svc->tls, c->cfd)) == NULL) {
+		if ((c->tls = tlsctx_accept(c->svc->tls, c->cfd)) == NULL ||
+		    (c->ftp && tlsctx_bind_session(c->tls, ftp_ctl_sid(c->ftp),
+		                                   FTP_SID_LEN) < 0)) {
 			conn_close(c, CONN_WHY_NOMEM, "out of memory");
 			break;
 		}
@@ -604,6 +652,25 @@ void conn_begin(struct conn *c)
 		conn_start_backend(c, &l->backend);
 		break;
 	}
+}
+
+void conn_new_data(struct svc *svc, int fd, const struct sockaddr *peer,
+                   socklen_t len, struct ftp_slot *slot, int private)
+{
+	struct conn *c = conn_alloc(svc, fd, peer, len);
+
+	if (c == NULL) {
+		ftp_slot_closed(slot, 1);
+		return;
+	}
+	c->ftp_slot = slot;
+	enter(c);
+	if (private && ((c->tls = tlsctx_accept(svc->tls, fd)) == NULL ||
+	    tlsctx_bind_session(c->tls, ftp_slot_sid(slot), FTP_SID_LEN) < 0))
+		conn_close(c, CONN_WHY_NOMEM, "out of memory");
+	else
+		conn_start_backend(c, ftp_slot_backend(slot));
+	conn_settle(c);
 }
 
 /* The client's stream broke off (a reset, or a fatal TLS error): the
@@ -667,6 +734,7 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 		shared_count_hs_failed(c->svc->stats, hs_fail_of(c, why));
 	}
 	lc = (struct log_conn){.listener = l->name, .client = c->peer,
+	                       .control = c->ftp_slot ? ftp_slot_control(c->ftp_slot) : NULL,
 	                       .up = c->nup, .down = c->ndown, .secs = secs,
 	                       .reason = reason, .reason_code = conn_why_name(why)};
 	if (c->state == CONN_HANDSHAKE) {

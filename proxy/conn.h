@@ -75,6 +75,8 @@ struct conn_addr {
 };
 
 struct conn_starttls;
+struct ftp_ctl;
+struct ftp_slot;
 
 struct conn {
 	uint32_t magic;
@@ -115,6 +117,8 @@ struct conn {
 	const char *first_eof;       /* "client" or "backend" */
 	const char *close_reason;    /* for RESPOND: why we are closing */
 	struct conn_starttls *st;    /* pre-TLS state; NULL once relaying */
+	struct ftp_ctl *ftp;         /* FTP control connection: its data ports */
+	struct ftp_slot *ftp_slot;   /* FTP data connection: its port's slot */
 	struct conn *next, *prev;    /* the server's list */
 	struct conn *rq_next, *rq_prev;   /* the server's run queue */
 	struct conn_addr client;     /* the PROXY header's, with accept_proxy */

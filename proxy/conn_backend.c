@@ -23,6 +23,8 @@
 
 const char *conn_backend_text(const struct conn *c)
 {
+	if (c->ftp_slot)
+		return "(passive data port)";
 	return c->acme ? c->svc->cl->acme_backend_text : c->svc->cl->backend_text;
 }
 
@@ -74,6 +76,13 @@ static void refuse(struct conn *c, const char *why, int said)
 	const struct cfg_listener *l = c->svc->cl;
 	const struct proto *p = proto_get(l->proto);
 
+	if (c->ftp_slot) {
+		/* A data connection has no words: it breaks off, so the
+		 * client never takes a cut transfer for a whole one. */
+		log_warnx("[%s] data client=%s: %s", l->name, c->peer, why);
+		conn_close_aborted(c, CONN_WHY_BACKEND_DOWN, why);
+		return;
+	}
 	/* The hand-over's failures are the backend's greeting; the connect's
 	 * were counted where errno said what they were. */
 	if (c->state == CONN_HANDOVER)
@@ -141,8 +150,8 @@ static int proxy_preamble(struct conn *c)
 	struct proxy_tls pt = {0};
 	char alpn[PROXY_ALPN_MAX + 1];
 
-	if (l->send_proxy == PROXY_OFF)
-		return 0;
+	if (l->send_proxy == PROXY_OFF || c->ftp_slot)
+		return 0;   /* a data connection is the file, nothing else */
 	if (c->local_known)
 		local = c->local;
 	else if (getsockname(c->cfd, (struct sockaddr *)&ss, &sl) < 0)

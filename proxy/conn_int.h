@@ -83,6 +83,14 @@ struct buf *conn_client_in(struct conn *c);
 struct buf *conn_backend_in(struct conn *c);
 
 /* conn.c */
+/* conn_new_data(svc, fd, peer, len, slot, private): an FTP data connection
+ * accepted on slot's port: the backend's passive port first (a server
+ * answers the transfer command only once it is there, and the client
+ * starts TLS only after that answer), then TLS when private (resuming the
+ * control connection's session when the listener requires it), then the
+ * relay. May be over, and slot freed, when it returns. */
+void conn_new_data(struct svc *svc, int fd, const struct sockaddr *peer,
+                   socklen_t len, struct ftp_slot *slot, int private);
 /* conn_start_backend(c, a): connect to a; CONNECTING, or a refusal. */
 void conn_start_backend(struct conn *c, const struct addr *a);
 /* conn_respond(c, why, text): send text (after what c->down holds), then

@@ -2,6 +2,8 @@
 #include "backend.h"
 #include "cfg.h"
 #include "filter.h"
+#include "filter_ftp.h"
+#include "ftp_data.h"
 #include "proto.h"
 #include "server.h"
 #include "tlsctx.h"
@@ -45,7 +47,8 @@ static const struct filter_ops *listener_filter(const struct conn *c)
 
 	/* Only where portier holds the TLS layer: a plain listener is a
 	 * byte pipe, and the backend may run TLS of its own inside it. */
-	if (c->acme || (l->mode != CFG_MODE_TLS && l->mode != CFG_MODE_STARTTLS))
+	if (c->acme || c->ftp_slot ||
+	    (l->mode != CFG_MODE_TLS && l->mode != CFG_MODE_STARTTLS))
 		return NULL;
 	return proto_get(l->proto)->filter;
 }
@@ -68,6 +71,8 @@ void conn_relay_start(struct conn *c, struct buf *from_backend)
 			return;
 		}
 		c->fx->ops = f;
+		if (f == &filter_ftp && c->ftp)
+			filter_ftp_setup(c->fx->state, ftp_ctl_env(c->ftp, c->fx->state));
 		/* Client bytes buffered before the relay pass the filter too. */
 		if (f->up)
 			buf_swap(&c->up, &c->fx->up_raw);

@@ -1,5 +1,6 @@
 #include "cfg.h"
 #include "conn_int.h"
+#include "ftp_data.h"
 #include "log.h"
 #include "proto.h"
 #include "server.h"
@@ -183,7 +184,9 @@ void conn_starttls_upgrading(struct conn *c)
 		           "command injection attempt: plaintext after STARTTLS");
 		return;
 	}
-	if ((c->tls = tlsctx_accept(c->svc->tls, c->cfd)) == NULL) {
+	if ((c->tls = tlsctx_accept(c->svc->tls, c->cfd)) == NULL ||
+	    (c->ftp && tlsctx_bind_session(c->tls, ftp_ctl_sid(c->ftp),
+	                                   FTP_SID_LEN) < 0)) {
 		conn_close(c, CONN_WHY_NOMEM, "out of memory");
 		return;
 	}

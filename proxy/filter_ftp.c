@@ -26,14 +26,15 @@
  * replies still owed: a ring holds one entry per command passed (popped by
  * its final reply, 2yz-5yz) or answered here (sent once everything before
  * it was). ABOR during a transfer keeps the count: the transfer's command
- * gets 426, ABOR its own 226.
+ * gets 426, ABOR its own 226. The final reply to a transfer command
+ * waits in `in` while the connection says a data connection is open.
  */
 
 #define CMD_MAX		4096	/* a command line with its CRLF (vsftpd's) */
 #define LINE_MAX	8192	/* a line of a backend reply */
 #define RING		16	/* commands awaiting a reply, answers queued */
 
-enum kind { K_PASS, K_PASV, K_EPSV, K_FEAT, K_ANSWER };
+enum kind { K_PASS, K_PASV, K_EPSV, K_FEAT, K_XFER, K_ANSWER };
 enum answer { A_PBSZ, A_PROT_P, A_PROT_C, A_PROT_C_NO, A_PROT_OTHER,
 	A_PROT_SYNTAX, A_CCC, A_REIN, A_AUTH, A_ACTIVE, A_UNKNOWN, A_SYNTAX,
 	A_SECURITY, A_NONE };
@@ -218,6 +219,14 @@ static void classify(struct ftp_state *st, const uint8_t *p, size_t len,
 				*k = K_EPSV;
 			else if (word_is(p + i, e - i, "FEAT"))
 				*k = K_FEAT;
+			else if (word_is(p + i, e - i, "RETR") ||
+			    word_is(p + i, e - i, "STOR") ||
+			    word_is(p + i, e - i, "STOU") ||
+			    word_is(p + i, e - i, "APPE") ||
+			    word_is(p + i, e - i, "LIST") ||
+			    word_is(p + i, e - i, "NLST") ||
+			    word_is(p + i, e - i, "MLSD"))
+				*k = K_XFER;
 		}
 	}
 }
@@ -467,6 +476,11 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 			*why = "malformed backend reply";
 			return -1;
 		}
+		/* A transfer's end waits for its data connection's. */
+		if (code >= 200 && !eof && st->rlen > 0 && head(st) == K_XFER &&
+		    st->env != NULL && st->env->busy != NULL &&
+		    st->env->busy(st->env->ctx))
+			return 0;
 		if (unterminated(p, len) > 3 && p[3] == '-') {
 			if (code == 227 || code == 229) {
 				*why = "multi-line passive reply";
@@ -484,7 +498,14 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 			buf_consume(in, len);
 			continue;
 		}
-		if (code == 227 || code == 229) {
+		if (code >= 200 && code < 300 && st->rlen > 0 &&
+		    head(st) == K_XFER && st->env != NULL &&
+		    st->env->broken != NULL && st->env->broken(st->env->ctx)) {
+			static const char cut[] = "426 Data connection broken; "
+			    "transfer aborted\r\n";
+			if ((r = put(out, cut, strlen(cut), why)) <= 0)
+				return r;
+		} else if (code == 227 || code == 229) {
 			/* Never let the backend's own address through. */
 			if (room(out) < sizeof(reply))
 				return 0;

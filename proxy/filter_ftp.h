@@ -19,6 +19,16 @@ struct filter_ftp_env {
 	 * is not available at all. */
 	int (*passive)(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	    uint8_t pub[4], unsigned *pub_port);
+	/* 1 while a data connection is open: the final reply to a transfer
+	 * command (226, 426, ...) waits until it has ended, so the client
+	 * never hears "complete" before the last byte and close_notify.
+	 * NULL: never. */
+	int (*busy)(void *ctx);
+	/* 1 (once per broken data connection) when the data connection of
+	 * the transfer whose final reply is passing broke off: a 2yz
+	 * becomes 426, so a cut file is never reported complete. NULL:
+	 * never. */
+	int (*broken)(void *ctx);
 };
 
 /* filter_ftp_setup(st, env): give a zeroed filter_ftp state its

@@ -465,6 +465,7 @@ static size_t log_build_conn(char *buf, const struct log_conn *c)
 		log_add(&l, ",\"event\":\"%s\"", hs ? "handshake_failed" : "close");
 		json_field(&l, "listener", c->listener, 200);
 		json_field(&l, "client", c->client, 200);
+		json_field(&l, "control", c->control, 200);
 		json_field(&l, "sni", c->sni, 200);
 		json_field(&l, "tls", c->tls, 200);
 		json_field(&l, "cipher", c->cipher, 200);
@@ -477,9 +478,17 @@ static size_t log_build_conn(char *buf, const struct log_conn *c)
 		return log_end(&l);
 	}
 	body = l.len;
-	if (hs)
+	if (hs && c->control)
+		log_add(&l, "[%s] data handshake failed client=%s control client=%s: %s",
+		        c->listener, c->client, c->control, c->reason);
+	else if (hs)
 		log_add(&l, "[%s] handshake failed client=%s: %s", c->listener, c->client,
 		        c->reason);
+	else if (c->control)
+		log_add(&l, "[%s] data close client=%s control client=%s tls=%s resumed=%s "
+		        "up=%llu down=%llu time=%.3fs: %s", c->listener, c->client, c->control,
+		        c->tls ? c->tls : "-", c->tls ? (c->resumed ? "yes" : "no") : "-",
+		        c->up, c->down, c->secs, c->reason);
 	else
 		log_add(&l, "[%s] close client=%s sni=%s tls=%s cipher=%s resumed=%s "
 		        "up=%llu down=%llu time=%.3fs: %s", c->listener, c->client,

@@ -96,6 +96,8 @@ struct log_conn {
 	int handshake_failed;   /* the TLS handshake failed: "handshake failed" */
 	const char *listener;
 	const char *client;     /* "addr:port", "[v6]:port" */
+	const char *control;    /* an FTP data connection: its control
+	                           connection's client; else NULL */
 	const char *sni;        /* as the client sent it (escaped here); NULL none */
 	const char *tls;        /* "TLSv1.3"; NULL when no TLS session */
 	const char *cipher;     /* with tls */
@@ -108,9 +110,11 @@ struct log_conn {
 
 /* log_conn(c): the line for a connection's end, at info level: in text
  * "[L] close client=... up=N down=N time=Ns: REASON" (or "[L] handshake
- * failed client=...: REASON"), with log_format = json one object with the
- * fields event, listener, client, sni, tls, cipher, resumed, up, down, ms,
- * reason_code and reason. */
+ * failed client=...: REASON"; an FTP data connection's "[L] data close
+ * client=... control client=... tls=... resumed=... up=..."), with
+ * log_format = json one object with the fields event, listener, client,
+ * control, sni, tls, cipher, resumed, up, down, ms, reason_code and
+ * reason. */
 void log_conn(const struct log_conn *c);
 
 /* log_set_json(on): log_format = json: every line one JSON object

@@ -50,13 +50,10 @@ static const struct proto protos[] = {
 	 &starttls_pop3, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_LDAP, "ldap", "ldap", 900000, PORTS(ldap_ports),
 	 &starttls_ldap, &filter_ldap, NULL, 0, 0, NULL},
-	/* The STARTTLS driver and the control-channel filter are here; the
-	 * data connections are not yet, so the row still says missing and
-	 * -t refuses FTP behind TLS. */
+	/* Passive data connections are ftp_data.c's; active mode is not
+	 * served (PORT/EPRT get 502). */
 	{CFG_PROTO_FTP, "ftp", "ftp", 300000, PORTS(ftp_ports),
-	 &starttls_ftp, &filter_ftp, NULL, 0, 0,
-	 "FTP needs its data connections handled (PASV/EPSV rewriting), "
-	 "which portier does not do yet"},
+	 &starttls_ftp, &filter_ftp, NULL, 0, 0, NULL},
 };
 
 #define NPROTOS (sizeof(protos) / sizeof(protos[0]))

@@ -128,8 +128,19 @@ static enum ssl_select_cert_result_t select_cert(const SSL_CLIENT_HELLO *ch)
 	conn_flag(ssl, FLAG_HELLO);
 	if (t->ncerts > 1) {
 		i = sni_select(t->entries, t->ncerts, host, client_takes_ecdsa(ch));
-		if (i != 0 && SSL_set_SSL_CTX(ssl, t->certs[i].ctx) == NULL)
-			return ssl_select_cert_error;
+		if (i != 0) {
+			/* Switching contexts resets the session context: an
+			 * FTP data connection's (tlsctx_bind_session) stays. */
+			uint8_t sid[SSL_MAX_SID_CTX_LENGTH];
+			size_t n = 0;
+			const uint8_t *cur = SSL_get0_session_id_context(ssl, &n);
+			if (n > sizeof(sid))
+				return ssl_select_cert_error;
+			memcpy(sid, cur, n);
+			if (SSL_set_SSL_CTX(ssl, t->certs[i].ctx) == NULL ||
+			    !SSL_set_session_id_context(ssl, sid, n))
+				return ssl_select_cert_error;
+		}
 	}
 	return ssl_select_cert_success;
 }
@@ -306,6 +317,11 @@ struct tlsconn *tlsctx_accept(struct tlsctx *t, int fd)
 	SSL_set_shed_handshake_config(ssl, 1);
 	t->refs++;
 	return (struct tlsconn *)ssl;
+}
+
+int tlsctx_bind_session(struct tlsconn *tc, const uint8_t *id, size_t n)
+{
+	return SSL_set_session_id_context(ssl_of(tc), id, n) ? 0 : -1;
 }
 
 void tlsctx_conn_free(struct tlsconn *tc)

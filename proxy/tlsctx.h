@@ -75,6 +75,13 @@ void tlsctx_keep_tickets(struct tlsctx *to, const struct tlsctx *from);
  * ENOMEM. */
 struct tlsconn *tlsctx_accept(struct tlsctx *t, int fd);
 
+/* tlsctx_bind_session(tc, id, n): before the handshake, tie the sessions
+ * tc makes and resumes to id (at most 32 bytes): a session resumes only on
+ * a connection bound to the same id. An FTP control connection and its data
+ * connections share one, so that "resumed" on a data connection means "the
+ * control connection's client". 0, or -1. */
+int tlsctx_bind_session(struct tlsconn *tc, const uint8_t *id, size_t n);
+
 /* tlsctx_conn_free(tc): release tc without sending anything; NULL no-op. */
 void tlsctx_conn_free(struct tlsconn *tc);
 

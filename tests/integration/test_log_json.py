@@ -51,11 +51,11 @@ def test_json_lines_and_their_fields(portier, certs, http_backend):
     assert any(o.get("msg", "").startswith("portier ") and " started: " in o["msg"]
                for o in objs), objs
     conns = [o for o in objs if "event" in o]
-    keys = ["time", "level", "process", "pid", "event", "listener", "client", "sni", "tls",
+    keys = ["time", "level", "process", "pid", "event", "listener", "client", "control", "sni", "tls",
             "cipher", "resumed", "up", "down", "ms", "reason_code", "reason"]
     assert all(list(o) == keys for o in conns), conns
     ok, old, evil = conns[0], conns[1], conns[2]
-    assert ok["event"] == "close" and ok["listener"] == "web", ok
+    assert ok["event"] == "close" and ok["listener"] == "web" and ok["control"] is None, ok
     assert re.fullmatch(r"127\.0\.0\.1:\d+", ok["client"]), ok
     assert ok["sni"] == "localhost" and ok["tls"] in ("TLSv1.3", "TLSv1.2"), ok
     assert ok["cipher"].startswith("TLS_") and ok["resumed"] is False, ok

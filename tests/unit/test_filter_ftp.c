@@ -10,7 +10,23 @@
 static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
     uint8_t pub[4], unsigned *pub_port);
 
-static struct filter_ftp_env env = { 0, NULL, passive };
+static int busy_now;
+
+static int busy(void *ctx)
+{
+	(void)ctx;
+	return busy_now;
+}
+
+static int broken_now;
+
+static int broken(void *ctx)
+{
+	(void)ctx;
+	return broken_now;
+}
+
+static struct filter_ftp_env env = { 0, NULL, passive, busy, broken };
 
 #define FILTER_UNDER_TEST filter_ftp
 #define FILTER_SETUP(st) filter_ftp_setup(st, &env)
@@ -209,8 +225,39 @@ static void test_held(void)
 	    "NOOP\r\nNOOP\r\nNOOP\r\n", 0, &res);
 }
 
+static void test_transfer_end_held(void)
+{
+	/* While the data connection is open, the transfer's final reply
+	 * waits (150 does not, nor replies to other commands); at the
+	 * backend's end it goes. */
+	static const struct turn t[] = {
+		{ 'c', "TYPE I\r\nRETR f\r\n", 0 },
+		{ 'b', "200 Binary\r\n150 Opening\r\n226 Done\r\n", 0 },
+	};
+	static const struct turn e[] = {
+		{ 'c', "RETR f\r\n", 0 },
+		{ 'b', "150 Opening\r\n226 Done\r\n", 1 },
+	};
+	busy_now = 1;
+	SCRIPT(t, "200 Binary\r\n150 Opening\r\n", "TYPE I\r\nRETR f\r\n", 0, &res);
+	CHECK(res.left_down == strlen("226 Done\r\n"));
+	SCRIPT(e, "150 Opening\r\n226 Done\r\n", "RETR f\r\n", 0, &res);
+	busy_now = 0;
+	SCRIPT(t, "200 Binary\r\n150 Opening\r\n226 Done\r\n",
+	    "TYPE I\r\nRETR f\r\n", 0, &res);
+	/* A data connection that broke off: the transfer's 2yz becomes 426
+	 * (not the 200 to TYPE, nor a 5yz). */
+	broken_now = 1;
+	SCRIPT(t, "200 Binary\r\n150 Opening\r\n426 Data connection broken; "
+	    "transfer aborted\r\n", "TYPE I\r\nRETR f\r\n", 0, &res);
+	SCRIPT(e, "150 Opening\r\n426 Data connection broken; transfer "
+	    "aborted\r\n", "RETR f\r\n", 0, &res);
+	broken_now = 0;
+}
+
 int main(void)
 {
+	test_transfer_end_held();
 	test_login();
 	test_refusals();
 	test_prot_c_optional();

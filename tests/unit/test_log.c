@@ -297,7 +297,7 @@ static void test_json(void)
 	*nl = '\0';
 	rest = json_after_head(buf, "info", "master");
 	CHECK(rest && strcmp(rest, ",\"event\":\"close\",\"listener\":\"web\","
-	      "\"client\":\"127.0.0.1:5\",\"sni\":\"a\\u000ab\\u00ff\",\"tls\":\"TLSv1.3\","
+	      "\"client\":\"127.0.0.1:5\",\"control\":null,\"sni\":\"a\\u000ab\\u00ff\",\"tls\":\"TLSv1.3\","
 	      "\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"resumed\":true,\"up\":1,\"down\":2,"
 	      "\"ms\":1500,\"reason_code\":\"client_closed\",\"reason\":\"client closed\"}") == 0);
 	buf = nl + 1;
@@ -305,7 +305,7 @@ static void test_json(void)
 	*nl = '\0';
 	rest = json_after_head(buf, "info", "worker 2.1");
 	CHECK(rest && strcmp(rest, ",\"event\":\"handshake_failed\",\"listener\":\"imaps\","
-	      "\"client\":\"[::1]:7\",\"sni\":null,\"tls\":null,\"cipher\":null,"
+	      "\"client\":\"[::1]:7\",\"control\":null,\"sni\":null,\"tls\":null,\"cipher\":null,"
 	      "\"resumed\":null,\"up\":0,\"down\":0,\"ms\":0,"
 	      "\"reason_code\":\"handshake_failed\",\"reason\":\"no shared cipher suite\"}") == 0);
 	/* A message longer than a line: cut inside its string, which still

@@ -43,7 +43,7 @@ int main(void)
 	      strncmp(proto_get(CFG_PROTO_HTTP)->refusal, "HTTP/1.1 502 ", 13) == 0);
 	CHECK(proto_get(CFG_PROTO_SMTP)->optional_ok && proto_get(CFG_PROTO_SMTP)->xclient_ok);
 	CHECK(!proto_get(CFG_PROTO_IMAP)->optional_ok && !proto_get(CFG_PROTO_IMAP)->xclient_ok);
-	CHECK(proto_get(CFG_PROTO_FTP)->missing != NULL);
+	CHECK(proto_get(CFG_PROTO_FTP)->missing == NULL);
 	CHECK(proto_get(CFG_PROTO_FTP)->starttls == &starttls_ftp);
 	CHECK(proto_get(CFG_PROTO_FTP)->filter == &filter_ftp);
 	CHECK(proto_port(993, 1) != NULL && proto_port(143, 1) == NULL);

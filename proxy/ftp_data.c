@@ -1,0 +1,333 @@
+#include "ftp_data.h"
+#include "conn.h"
+#include "conn_int.h"
+#include "cfg.h"
+#include "log.h"
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_SLOTS 64	/* max_data_connections' ceiling */
+
+struct ftp_slot {
+	struct ftp_ctl *ctl;	/* NULL once the control connection is gone */
+	int lfd;		/* the data port, until claimed */
+	unsigned port;
+	ev_io io;
+	ev_timer timer;
+	struct addr backend;	/* the backend's passive address */
+	struct conn *data;	/* once claimed */
+	uint8_t sid[FTP_SID_LEN];
+	char control[80];
+};
+
+struct ftp_ctl {
+	struct conn *c;
+	void *filter_state;
+	struct filter_ftp_env env;
+	uint8_t sid[FTP_SID_LEN];
+	struct ftp_slot *slots[MAX_SLOTS];
+	unsigned broken;	/* data connections that broke off, unreported */
+};
+
+static struct ev_loop *loop_of(const struct ftp_ctl *f)
+{
+	return f->c->svc->srv->loop;
+}
+
+static const struct cfg_listener *cl_of(const struct ftp_ctl *f)
+{
+	return f->c->svc->cl;
+}
+
+static unsigned nslots(const struct ftp_ctl *f)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < MAX_SLOTS; i++)
+		n += f->slots[i] != NULL;
+	return n;
+}
+
+/* Take s out of its control connection's table; free it when no data
+ * connection holds it. */
+static void slot_release(struct ftp_slot *s)
+{
+	struct ftp_ctl *f = s->ctl;
+
+	if (s->lfd >= 0) {
+		if (f != NULL) {
+			ev_io_stop(loop_of(f), &s->io);
+			ev_timer_stop(loop_of(f), &s->timer);
+		}
+		close(s->lfd);
+		s->lfd = -1;
+	}
+	if (f != NULL)
+		for (size_t i = 0; i < MAX_SLOTS; i++)
+			if (f->slots[i] == s)
+				f->slots[i] = NULL;
+	s->ctl = NULL;
+	if (s->data == NULL)
+		free(s);
+}
+
+static int same_host(const struct conn_addr *a, const struct sockaddr *sa)
+{
+	struct conn_addr b = {0};
+
+	conn_addr_keep(&b, sa);
+	return a->family == b.family &&
+	       memcmp(a->ip, b.ip, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ftp_slot *s = w->data;
+	struct ftp_ctl *f = s->ctl;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char peer[ADDR_STRLEN];
+	int fd;
+
+	(void)loop;
+	(void)revents;
+	fd = accept4(s->lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (cl_of(f)->ftp_peer_check && !same_host(&f->c->client, (struct sockaddr *)&ss)) {
+		/* Someone else found the port: it stays the client's. */
+		addr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
+		log_warnx("[%s] data port %u: connection from %s refused, not "
+		          "the control client's address (%s)", cl_of(f)->name,
+		          s->port, peer, s->control);
+		close(fd);
+		return;
+	}
+	ev_io_stop(loop_of(f), &s->io);
+	ev_timer_stop(loop_of(f), &s->timer);
+	close(s->lfd);
+	s->lfd = -1;
+	/* From here the data connection holds s; it may be over (and s
+	 * freed) before conn_new_data returns. */
+	conn_new_data(f->c->svc, fd, (struct sockaddr *)&ss, len, s,
+	              f->filter_state == NULL || filter_ftp_private(f->filter_state));
+}
+
+static void on_unclaimed(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ftp_slot *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	log_info("[%s] data port %u unclaimed for %.0fs: released (%s)",
+	         cl_of(s->ctl)->name, s->port, FTP_CLAIM_SECS, s->control);
+	slot_release(s);
+}
+
+/* Bind a free port of the range on the control connection's local
+ * address; the fd, or -1. */
+static int bind_port(struct ftp_ctl *f, const struct sockaddr_storage *local,
+                     socklen_t llen, unsigned *port)
+{
+	const struct cfg_listener *l = cl_of(f);
+	unsigned span = l->ftp_data_high - l->ftp_data_low + 1, start;
+	struct sockaddr_storage ss = *local;
+	int fd;
+
+	if (getrandom(&start, sizeof(start), GRND_NONBLOCK) != sizeof(start))
+		start = (unsigned)getpid();
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	for (unsigned i = 0; i < span; i++) {
+		unsigned p = l->ftp_data_low + (start + i) % span;
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)p);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)p);
+		if (bind(fd, (struct sockaddr *)&ss, llen) == 0) {
+			if (listen(fd, 4) < 0)
+				break;
+			*port = p;
+			return fd;
+		}
+		if (errno != EADDRINUSE)
+			break;
+	}
+	close(fd);
+	return -1;
+}
+
+static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
+                   uint8_t pub[4], unsigned *pub_port)
+{
+	struct ftp_ctl *f = ctx;
+	const struct cfg_listener *l = cl_of(f);
+	struct sockaddr_storage local, back;
+	socklen_t llen = sizeof(local), blen = sizeof(back);
+	struct ftp_slot *s;
+	size_t i;
+
+	if (nslots(f) >= l->ftp_max_data) {
+		log_warnx("[%s] client=%s: max_data_connections (%u) reached; "
+		          "refusing passive mode", l->name, f->c->peer, l->ftp_max_data);
+		return -1;
+	}
+	if (getsockname(f->c->cfd, (struct sockaddr *)&local, &llen) < 0 ||
+	    getpeername(f->c->bfd, (struct sockaddr *)&back, &blen) < 0)
+		return -1;
+	/* The backend's data port is on the backend: a 227 naming another
+	 * host would have portier connect wherever the backend says. */
+	if (back.ss_family == AF_INET) {
+		struct sockaddr_in *b4 = (struct sockaddr_in *)&back;
+		if (!epsv && memcmp(&b4->sin_addr, addr, 4) != 0) {
+			log_warnx("[%s] client=%s: backend named a passive address "
+			          "that is not its own; refused", l->name, f->c->peer);
+			return -1;
+		}
+		b4->sin_port = htons((uint16_t)port);
+	} else if (back.ss_family == AF_INET6 && epsv) {
+		((struct sockaddr_in6 *)&back)->sin6_port = htons((uint16_t)port);
+	} else {
+		return -1;
+	}
+	if (!epsv) {
+		static const uint8_t zero[4];
+		if (memcmp(l->ftp_public_v4, zero, 4) != 0)
+			memcpy(pub, l->ftp_public_v4, 4);
+		else if (local.ss_family == AF_INET)
+			memcpy(pub, &((struct sockaddr_in *)&local)->sin_addr, 4);
+		else
+			return -1;	/* a 227 names IPv4 only: the client should EPSV */
+	}
+	for (i = 0; i < MAX_SLOTS && f->slots[i] != NULL; i++)
+		continue;
+	if (i == MAX_SLOTS || (s = calloc(1, sizeof(*s))) == NULL)
+		return -1;
+	if ((s->lfd = bind_port(f, &local, llen, &s->port)) < 0) {
+		log_warnx("[%s] client=%s: no free data port in %u-%u", l->name,
+		          f->c->peer, l->ftp_data_low, l->ftp_data_high);
+		free(s);
+		return -1;
+	}
+	s->ctl = f;
+	memcpy(&s->backend.ss, &back, blen);
+	s->backend.len = blen;
+	s->backend.port = (int)port;
+	memcpy(s->sid, f->sid, sizeof(s->sid));
+	snprintf(s->control, sizeof(s->control), "control client=%s", f->c->peer);
+	ev_io_init(&s->io, on_accept, s->lfd, EV_READ);
+	s->io.data = s;
+	ev_io_start(loop_of(f), &s->io);
+	ev_timer_init(&s->timer, on_unclaimed, FTP_CLAIM_SECS, 0.);
+	s->timer.data = s;
+	ev_timer_start(loop_of(f), &s->timer);
+	f->slots[i] = s;
+	*pub_port = s->port;
+	return 0;
+}
+
+static int busy(void *ctx)
+{
+	struct ftp_ctl *f = ctx;
+
+	for (size_t i = 0; i < MAX_SLOTS; i++)
+		if (f->slots[i] != NULL && f->slots[i]->data != NULL)
+			return 1;
+	return 0;
+}
+
+static int broken(void *ctx)
+{
+	struct ftp_ctl *f = ctx;
+
+	if (f->broken == 0)
+		return 0;
+	f->broken--;
+	return 1;
+}
+
+struct ftp_ctl *ftp_ctl_new(struct conn *c)
+{
+	struct ftp_ctl *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	if (getrandom(f->sid, sizeof(f->sid), 0) != sizeof(f->sid)) {
+		free(f);
+		return NULL;
+	}
+	f->c = c;
+	f->env.prot_c_ok = c->svc->cl->ftp_prot_c_ok;
+	f->env.ctx = f;
+	f->env.passive = passive;
+	f->env.busy = busy;
+	f->env.broken = broken;
+	return f;
+}
+
+void ftp_ctl_free(struct ftp_ctl *f)
+{
+	if (f == NULL)
+		return;
+	for (size_t i = 0; i < MAX_SLOTS; i++) {
+		struct ftp_slot *s = f->slots[i];
+		struct conn *d;
+		if (s == NULL)
+			continue;
+		d = s->data;
+		slot_release(s);
+		if (d != NULL && !d->closing) {
+			conn_close_aborted(d, CONN_WHY_SHUTDOWN, "control connection closed");
+			server_conn_ready(d->svc, d);	/* freed from the run queue */
+		}
+	}
+	free(f);
+}
+
+const uint8_t *ftp_ctl_sid(const struct ftp_ctl *f)
+{
+	return f->sid;
+}
+
+const struct filter_ftp_env *ftp_ctl_env(struct ftp_ctl *f, void *st)
+{
+	f->filter_state = st;
+	return &f->env;
+}
+
+void ftp_slot_closed(struct ftp_slot *s, int cut)
+{
+	struct ftp_ctl *f = s->ctl;
+
+	if (f != NULL && cut)
+		f->broken++;
+	s->data = NULL;
+	slot_release(s);
+	/* The transfer's last reply may wait in the control's filter. */
+	if (f != NULL && !f->c->closing)
+		server_conn_ready(f->c->svc, f->c);
+}
+
+const struct addr *ftp_slot_backend(const struct ftp_slot *s)
+{
+	return &s->backend;
+}
+
+const uint8_t *ftp_slot_sid(const struct ftp_slot *s)
+{
+	return s->sid;
+}
+
+const char *ftp_slot_control(const struct ftp_slot *s)
+{
+	return s->control;
+}

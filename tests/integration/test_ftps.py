@@ -1,0 +1,249 @@
+"""FTPS through portier in front of a plaintext vsftpd: AUTH TLS (mode =
+starttls) and implicit TLS (mode = tls), control and passive data channels,
+with curl and Python's ftplib as clients. Files are compared by sha256."""
+
+import ftplib
+import os
+import random
+import socket
+import ssl
+import time
+
+import pytest
+
+import harness
+from harness import listener, tls_items
+
+
+def vsftpd(workdir):
+    """Anonymous vsftpd (no TLS) on loopback: the root holds files to fetch,
+    pub/ takes uploads (owned by the ftp user)."""
+    root = os.path.join(str(workdir), "ftproot")
+    empty = os.path.join(str(workdir), "empty")
+    os.makedirs(os.path.join(root, "pub"), exist_ok=True)
+    os.makedirs(empty, exist_ok=True)
+    os.chmod(root, 0o755)
+    ftp = __import__("pwd").getpwnam("ftp")
+    os.chown(os.path.join(root, "pub"), ftp.pw_uid, ftp.pw_gid)
+    low = random.randrange(40000, 44000)
+
+    def cmd(port):
+        conf = os.path.join(str(workdir), "vsftpd.conf")
+        with open(conf, "w") as f:
+            f.write("background=NO\nlisten=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\n"
+                    "listen_port=%d\nsecure_chroot_dir=%s\nseccomp_sandbox=NO\n"
+                    "anonymous_enable=YES\nno_anon_password=YES\nanon_root=%s\n"
+                    "write_enable=YES\nanon_upload_enable=YES\nanon_umask=022\n"
+                    "local_enable=NO\npasv_enable=YES\npasv_address=127.0.0.1\n"
+                    "pasv_min_port=%d\npasv_max_port=%d\nssl_enable=NO\n"
+                    "xferlog_enable=NO\n" % (port, empty, root, low, low + 50))
+        return ["vsftpd", conf]
+    proc, port = harness.start_listening(cmd, "vsftpd", str(workdir))
+    return proc, port, root
+
+
+@pytest.fixture
+def ftpd(workdir):
+    proc, port, root = vsftpd(workdir)
+    yield port, root
+    proc.stop()
+
+
+def listening(port):
+    """Whether something listens on 127.0.0.1:port, without connecting
+    (a connect would claim a data port)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and int(local.split(":")[1], 16) == port:
+                return True
+    return False
+
+
+def data_range():
+    low = random.randrange(46000, 52000)
+    return "%d-%d" % (low, low + 20), low, low + 20
+
+
+def start(portier, certs, backend_port, mode="starttls", extra=()):
+    rng, low, high = data_range()
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("ftp", backend_port, mode=mode, protocol="ftp",
+                          extra=[("data_ports", rng), ("hostname", "localhost")] + list(extra))])
+    return p, low, high
+
+
+SIZES = [0, 1, 10 << 20]
+
+
+def content(n):
+    return os.urandom(n)
+
+
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """FTP_TLS whose data connections resume the control session."""
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=self.sock.session)
+        return conn, size
+
+
+class ImplicitFTP_TLS(ReusingFTP_TLS):
+    """Implicit TLS: the control connection is TLS from the first byte."""
+
+    def connect(self, host, port, timeout=20):
+        self.host, self.port = host, port
+        self.sock = socket.create_connection((host, port), timeout)
+        self.af = self.sock.family
+        self.sock = self.context.wrap_socket(self.sock, server_hostname=host)
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+
+def ctx(certs):
+    c = ssl.create_default_context(cafile=certs.ca)
+    return c
+
+
+def login(cls, certs, port, pasv_epsv="epsv"):
+    f = cls(context=ctx(certs), timeout=20)
+    f.connect("localhost", port)
+    if cls is not ImplicitFTP_TLS:
+        f.auth()
+    f.login()
+    f.prot_p()
+    return f
+
+
+def retr(f, name):
+    out = bytearray()
+    f.retrbinary("RETR " + name, out.extend)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+def test_ftplib_upload_download_list(portier, certs, ftpd, mode):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport, mode=mode)
+    cls = ReusingFTP_TLS if mode == "starttls" else ImplicitFTP_TLS
+    f = login(cls, certs, p.port("ftp"))
+    try:
+        for n in SIZES:
+            data = content(n)
+            name = "pub/up%d" % n
+            f.storbinary("STOR " + name, __import__("io").BytesIO(data))
+            with open(os.path.join(root, name), "rb") as g:
+                assert harness.sha256(g.read()) == harness.sha256(data)
+            assert harness.sha256(retr(f, name)) == harness.sha256(data)
+        names = f.nlst("pub")
+        assert sorted(os.path.basename(x) for x in names) == ["up0", "up1", "up10485760"]
+        # PASV too (ftplib uses PASV for IPv4 unless told otherwise).
+        f.af = socket.AF_INET6
+        assert harness.sha256(retr(f, "pub/up1")) == harness.sha256(open(
+            os.path.join(root, "pub/up1"), "rb").read())
+        f.af = socket.AF_INET
+        f.quit()
+    finally:
+        f.close()
+    log = p.log()
+    assert " data close client=127.0.0.1:" in log
+    assert "resumed=yes" in log
+
+
+def test_curl_download_upload(portier, certs, ftpd, workdir):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    port = p.port("ftp")
+    data = content(1 << 20)
+    with open(os.path.join(root, "file.bin"), "wb") as g:
+        g.write(data)
+    out = os.path.join(str(workdir), "got.bin")
+    base = ["curl", "-sS", "--ssl-reqd", "--cacert", certs.ca, "--resolve",
+            "localhost:%d:127.0.0.1" % port, "--max-time", "30"]
+    for pasv in ([], ["--disable-epsv"]):
+        r = harness.run(base + pasv + ["-o", out, "ftp://localhost:%d/file.bin" % port])
+        assert r.returncode == 0, r.stderr
+        assert harness.sha256(open(out, "rb").read()) == harness.sha256(data)
+    src = os.path.join(str(workdir), "src.bin")
+    with open(src, "wb") as g:
+        g.write(data)
+    r = harness.run(base + ["-T", src, "ftp://localhost:%d/pub/curl.bin" % port])
+    assert r.returncode == 0, r.stderr
+    assert harness.sha256(open(os.path.join(root, "pub/curl.bin"), "rb").read()) == \
+        harness.sha256(data)
+
+
+def test_refusals_before_and_after_tls(portier, certs, ftpd):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    s = socket.create_connection(("127.0.0.1", p.port("ftp")), 10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 localhost FTP ready")
+    s.sendall(b"USER anonymous\r\n")
+    assert f.readline().startswith(b"530 ")
+    s.close()
+    ftp = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        with pytest.raises(ftplib.error_perm, match="^534"):
+            ftp.voidcmd("PROT C")
+        with pytest.raises(ftplib.error_perm, match="^533"):
+            ftp.voidcmd("CCC")
+        with pytest.raises(ftplib.error_perm, match="^502"):
+            ftp.voidcmd("PORT 127,0,0,1,4,1")
+        assert "AUTH TLS" in ftp.sendcmd("FEAT")
+    finally:
+        ftp.close()
+
+
+def test_data_without_session_reuse(portier, certs, ftpd):
+    bport, root = ftpd
+    with open(os.path.join(root, "f"), "wb") as g:
+        g.write(b"x" * 100)
+    p, low, high = start(portier, certs, bport)
+    f = login(ftplib.FTP_TLS, certs, p.port("ftp"))   # no session= on data
+    try:
+        with pytest.raises((ssl.SSLError, OSError, EOFError, ftplib.Error)):
+            retr(f, "f")
+    finally:
+        f.close()
+    harness.wait_for(lambda: "did not resume the control connection's TLS session"
+                     in p.log(), 10, "the refusal in the log")
+    # With require_session_reuse = no the plain FTP_TLS works.
+    p2, low, high = start(portier, certs, bport, extra=[("require_session_reuse", "no")])
+    f = login(ftplib.FTP_TLS, certs, p2.port("ftp"))
+    try:
+        assert retr(f, "f") == b"x" * 100
+        f.quit()
+    finally:
+        f.close()
+
+
+def test_unclaimed_slot_released(portier, certs, ftpd):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        resp = f.sendcmd("EPSV")
+        port = int(resp.split("|||")[1].split("|")[0])
+        assert low <= port <= high
+        assert listening(port)
+        harness.wait_for(lambda: "data port %d unclaimed for 30s: released" % port in p.log(),
+                         40, "the slot's release")
+        assert not listening(port)
+    finally:
+        f.close()
+
+
+def test_control_close_closes_data_ports(portier, certs, ftpd):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    resp = f.sendcmd("EPSV")
+    port = int(resp.split("|||")[1].split("|")[0])
+    assert listening(port)
+    f.close()
+    harness.wait_for(lambda: not listening(port), 10, "the data port to close")
