@@ -664,6 +664,7 @@ void conn_new_data(struct svc *svc, int fd, const struct sockaddr *peer,
 		return;
 	}
 	c->ftp_slot = slot;
+	ftp_slot_attach(slot, c);
 	enter(c);
 	if (private && ((c->tls = tlsctx_accept(svc->tls, fd)) == NULL ||
 	    tlsctx_bind_session(c->tls, ftp_slot_sid(slot), FTP_SID_LEN) < 0))

@@ -177,6 +177,13 @@ void conn_relay(struct conn *c)
 			return;
 		}
 		moved |= r;
+		if (c->ftp_slot && c->c_trunc && client_done(c) && !c->b_shut) {
+			/* An FTP upload that ends without close_notify may be
+			 * cut: the server must not store it as complete. */
+			conn_close_aborted(c, CONN_WHY_CLIENT_RESET,
+			                   "data client closed without close_notify");
+			return;
+		}
 		if (client_done(c) && !c->b_shut) {
 			/* A backend that has closed needs no FIN: we close soon. */
 			if (!c->b_eof)

@@ -34,7 +34,7 @@
 #define LINE_MAX	8192	/* a line of a backend reply */
 #define RING		16	/* commands awaiting a reply, answers queued */
 
-enum kind { K_PASS, K_PASV, K_EPSV, K_FEAT, K_XFER, K_ANSWER };
+enum kind { K_PASS, K_PASV, K_EPSV, K_FEAT, K_XFER, K_ABOR, K_ANSWER };
 enum answer { A_PBSZ, A_PROT_P, A_PROT_C, A_PROT_C_NO, A_PROT_OTHER,
 	A_PROT_SYNTAX, A_CCC, A_REIN, A_AUTH, A_ACTIVE, A_UNKNOWN, A_SYNTAX,
 	A_SECURITY, A_NONE };
@@ -219,6 +219,8 @@ static void classify(struct ftp_state *st, const uint8_t *p, size_t len,
 				*k = K_EPSV;
 			else if (word_is(p + i, e - i, "FEAT"))
 				*k = K_FEAT;
+			else if (word_is(p + i, e - i, "ABOR"))
+				*k = K_ABOR;
 			else if (word_is(p + i, e - i, "RETR") ||
 			    word_is(p + i, e - i, "STOR") ||
 			    word_is(p + i, e - i, "STOU") ||
@@ -296,6 +298,8 @@ static int ftp_up(void *vst, struct buf *in, struct buf *out,
 			if ((r = put(out, p, len, why)) <= 0)
 				return r;
 			push(st, (uint8_t)k);
+			if (k == K_ABOR && st->env != NULL && st->env->abort != NULL)
+				st->env->abort(st->env->ctx);
 		} else if (st->rlen == 0 && !st->dmid) {
 			if ((r = put(back, answers[what], strlen(answers[what]),
 			    why)) <= 0)
@@ -427,7 +431,7 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 	const uint8_t *p, *lf;
 	char reply[128];
 	size_t lim, len;
-	int code, r, pad;
+	int code, r, pad, cut;
 
 	(void)back;
 	for (;;) {
@@ -498,12 +502,15 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 			buf_consume(in, len);
 			continue;
 		}
-		if (code >= 200 && code < 300 && st->rlen > 0 &&
-		    head(st) == K_XFER && st->env != NULL &&
-		    st->env->broken != NULL && st->env->broken(st->env->ctx)) {
-			static const char cut[] = "426 Data connection broken; "
-			    "transfer aborted\r\n";
-			if ((r = put(out, cut, strlen(cut), why)) <= 0)
+		/* A broken data connection is reported once, by the final
+		 * reply of the transfer it belonged to, whatever its code. */
+		cut = code >= 200 && st->rlen > 0 && head(st) == K_XFER &&
+		    st->env != NULL && st->env->broken != NULL &&
+		    st->env->broken(st->env->ctx);
+		if (cut && code < 300) {
+			static const char cut426[] = "426 Data connection "
+			    "broken; transfer aborted\r\n";
+			if ((r = put(out, cut426, strlen(cut426), why)) <= 0)
 				return r;
 		} else if (code == 227 || code == 229) {
 			/* Never let the backend's own address through. */

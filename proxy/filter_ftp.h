@@ -29,6 +29,11 @@ struct filter_ftp_env {
 	 * becomes 426, so a cut file is never reported complete. NULL:
 	 * never. */
 	int (*broken)(void *ctx);
+	/* The client sent ABOR: end the data connections now. A server
+	 * learns of an ABOR during a transfer from TCP urgent data, which
+	 * cannot cross TLS; a broken data connection is what it sees
+	 * instead. NULL: nothing. */
+	void (*abort)(void *ctx);
 };
 
 /* filter_ftp_setup(st, env): give a zeroed filter_ftp state its

@@ -255,6 +255,20 @@ static int broken(void *ctx)
 	return 1;
 }
 
+/* ABOR: the data connections end now (see filter_ftp.h). */
+static void abort_data(void *ctx)
+{
+	struct ftp_ctl *f = ctx;
+
+	for (size_t i = 0; i < MAX_SLOTS; i++) {
+		struct conn *d = f->slots[i] ? f->slots[i]->data : NULL;
+		if (d != NULL && !d->closing) {
+			conn_close_aborted(d, CONN_WHY_CLIENT_RESET, "ABOR");
+			server_conn_ready(d->svc, d);	/* freed from the run queue */
+		}
+	}
+}
+
 struct ftp_ctl *ftp_ctl_new(struct conn *c)
 {
 	struct ftp_ctl *f = calloc(1, sizeof(*f));
@@ -271,6 +285,7 @@ struct ftp_ctl *ftp_ctl_new(struct conn *c)
 	f->env.passive = passive;
 	f->env.busy = busy;
 	f->env.broken = broken;
+	f->env.abort = abort_data;
 	return f;
 }
 
@@ -315,6 +330,11 @@ void ftp_slot_closed(struct ftp_slot *s, int cut)
 	/* The transfer's last reply may wait in the control's filter. */
 	if (f != NULL && !f->c->closing)
 		server_conn_ready(f->c->svc, f->c);
+}
+
+void ftp_slot_attach(struct ftp_slot *s, struct conn *c)
+{
+	s->data = c;
 }
 
 const struct addr *ftp_slot_backend(const struct ftp_slot *s)

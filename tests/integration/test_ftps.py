@@ -247,3 +247,111 @@ def test_control_close_closes_data_ports(portier, certs, ftpd):
     assert listening(port)
     f.close()
     harness.wait_for(lambda: not listening(port), 10, "the data port to close")
+
+
+def test_curl_implicit(portier, certs, ftpd, workdir):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport, mode="tls")
+    port = p.port("ftp")
+    data = content(100000)
+    with open(os.path.join(root, "imp.bin"), "wb") as g:
+        g.write(data)
+    out = os.path.join(str(workdir), "imp.out")
+    r = harness.run(["curl", "-sS", "--cacert", certs.ca, "--resolve",
+                     "localhost:%d:127.0.0.1" % port, "--max-time", "30", "-o", out,
+                     "ftps://localhost:%d/imp.bin" % port])
+    assert r.returncode == 0, r.stderr
+    assert harness.sha256(open(out, "rb").read()) == harness.sha256(data)
+
+
+def test_data_from_another_address_refused(portier, certs, ftpd):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        resp = f.sendcmd("EPSV")
+        port = int(resp.split("|||")[1].split("|")[0])
+        s = socket.socket()
+        s.bind(("127.0.0.2", 0))
+        s.settimeout(5)
+        s.connect(("127.0.0.1", port))
+        # portier closes it at once; the port stays open for the client.
+        assert s.recv(10) == b""
+        s.close()
+        harness.wait_for(lambda: "connection from 127.0.0.2" in p.log(), 10,
+                         "the refusal in the log")
+        assert "not the control client's address" in p.log()
+        assert listening(port)
+    finally:
+        f.close()
+
+
+def test_two_clients_at_once(portier, certs, ftpd):
+    import threading
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    blobs = [content(3 << 20), content(3 << 20)]
+    for i, b in enumerate(blobs):
+        with open(os.path.join(root, "two%d" % i), "wb") as g:
+            g.write(b)
+    got = [None, None]
+
+    def fetch(i):
+        f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+        try:
+            got[i] = retr(f, "two%d" % i)
+            f.quit()
+        finally:
+            f.close()
+    ts = [threading.Thread(target=fetch, args=(i,)) for i in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert [harness.sha256(g or b"") for g in got] == [harness.sha256(b) for b in blobs]
+
+
+def test_upload_without_close_notify_is_broken(portier, certs, ftpd):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        conn = f.transfercmd("STOR pub/cut.bin")
+        conn.sendall(b"y" * 200000)
+        conn.close()        # no unwrap(): no close_notify
+        with pytest.raises(ftplib.error_temp, match="^426"):
+            f.voidresp()
+    finally:
+        f.close()
+    harness.wait_for(lambda: "data client closed without close_notify" in p.log(), 10,
+                     "the data connection's close line")
+
+
+def test_rest_and_abor(portier, certs, ftpd):
+    bport, root = ftpd
+    data = content(8 << 20)
+    with open(os.path.join(root, "big"), "wb") as g:
+        g.write(data)
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        out = bytearray()
+        f.retrbinary("RETR big", out.extend, rest=5000000)
+        assert bytes(out) == data[5000000:]
+        # ABOR mid-transfer, the data connection still open and the
+        # server blocked writing: portier ends the data connection (urgent
+        # data cannot cross TLS), the server fails the transfer (426) and
+        # answers ABOR; the session goes on.
+        conn = f.transfercmd("RETR big")
+        assert len(conn.recv(1000)) > 0
+        resp = f.abort()
+        assert resp[:3] == "426", resp
+        assert f.getresp()[:3] in ("225", "226")
+        conn.close()
+        assert f.sendcmd("NOOP").startswith("200")
+        out = bytearray()
+        f.retrbinary("RETR big", out.extend)
+        assert harness.sha256(bytes(out)) == harness.sha256(data)
+        f.quit()
+    finally:
+        f.close()

@@ -18,18 +18,30 @@ static int busy(void *ctx)
 	return busy_now;
 }
 
-static int broken_now;
+/* Each play starts with broken_now broken data connections to report;
+ * each is reported once. ABORs are counted. */
+static int broken_now, broken_left, aborts;
 
 static int broken(void *ctx)
 {
 	(void)ctx;
-	return broken_now;
+	if (broken_left == 0)
+		return 0;
+	broken_left--;
+	return 1;
 }
 
-static struct filter_ftp_env env = { 0, NULL, passive, busy, broken };
+static void abort_data(void *ctx)
+{
+	(void)ctx;
+	aborts++;
+}
+
+static struct filter_ftp_env env = { 0, NULL, passive, busy, broken, abort_data };
 
 #define FILTER_UNDER_TEST filter_ftp
-#define FILTER_SETUP(st) filter_ftp_setup(st, &env)
+#define FILTER_SETUP(st) \
+	(filter_ftp_setup(st, &env), broken_left = broken_now, aborts = 0)
 #include "filter_harness.h"
 
 /* A model broker: the backend's port plus 1000 at 192.0.2.1; port 9999
@@ -252,12 +264,38 @@ static void test_transfer_end_held(void)
 	    "transfer aborted\r\n", "TYPE I\r\nRETR f\r\n", 0, &res);
 	SCRIPT(e, "150 Opening\r\n426 Data connection broken; transfer "
 	    "aborted\r\n", "RETR f\r\n", 0, &res);
+	/* Reported once, by the transfer's own final reply even when that
+	 * already says failure: the next transfer's 226 stays. */
+	{
+		static const struct turn two[] = {
+			{ 'c', "RETR f\r\n", 0 },
+			{ 'b', "150 Opening\r\n426 Failure writing\r\n", 0 },
+			{ 'c', "RETR g\r\n", 0 },
+			{ 'b', "150 Opening\r\n226 Done\r\n", 0 },
+		};
+		SCRIPT(two, "150 Opening\r\n426 Failure writing\r\n"
+		    "150 Opening\r\n226 Done\r\n", "RETR f\r\nRETR g\r\n", 0, &res);
+	}
 	broken_now = 0;
+}
+
+static void test_abor(void)
+{
+	static const struct turn t[] = {
+		{ 'c', "RETR f\r\n", 0 },
+		{ 'b', "150 Opening\r\n", 0 },
+		{ 'c', "\xff\xf4\xff\xf2" "ABOR\r\n", 0 },
+		{ 'b', "426 Failure\r\n226 ABOR ok\r\n", 0 },
+	};
+	SCRIPT(t, "150 Opening\r\n426 Failure\r\n226 ABOR ok\r\n",
+	    "RETR f\r\n\xff\xf4\xff\xf2" "ABOR\r\n", 0, &res);
+	CHECK(aborts == 1);
 }
 
 int main(void)
 {
 	test_transfer_end_held();
+	test_abor();
 	test_login();
 	test_refusals();
 	test_prot_c_optional();
