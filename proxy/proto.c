@@ -52,7 +52,9 @@ static const struct proto protos[] = {
 	 &starttls_ldap, &filter_ldap, NULL, 0, 0, NULL},
 	/* Passive data connections are ftp_data.c's; active mode is not
 	 * served (PORT/EPRT get 502). */
-	{CFG_PROTO_FTP, "ftp", "ftp", 300000, PORTS(ftp_ports),
+	/* 15 minutes on the control connection (a client between
+	 * transfers); a data connection's idle limit is the same key. */
+	{CFG_PROTO_FTP, "ftp", "ftp", 900000, PORTS(ftp_ports),
 	 &starttls_ftp, &filter_ftp, NULL, 0, 0, NULL},
 };
 

@@ -5,6 +5,7 @@ with curl and Python's ftplib as clients. Files are compared by sha256."""
 import ftplib
 import os
 import random
+import shutil
 import socket
 import ssl
 import time
@@ -166,13 +167,13 @@ def test_curl_download_upload(portier, certs, ftpd, workdir):
             "localhost:%d:127.0.0.1" % port, "--max-time", "30"]
     for pasv in ([], ["--disable-epsv"]):
         r = harness.run(base + pasv + ["-o", out, "ftp://localhost:%d/file.bin" % port])
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 0, r.err
         assert harness.sha256(open(out, "rb").read()) == harness.sha256(data)
     src = os.path.join(str(workdir), "src.bin")
     with open(src, "wb") as g:
         g.write(data)
     r = harness.run(base + ["-T", src, "ftp://localhost:%d/pub/curl.bin" % port])
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, r.err
     assert harness.sha256(open(os.path.join(root, "pub/curl.bin"), "rb").read()) == \
         harness.sha256(data)
 
@@ -260,7 +261,7 @@ def test_curl_implicit(portier, certs, ftpd, workdir):
     r = harness.run(["curl", "-sS", "--cacert", certs.ca, "--resolve",
                      "localhost:%d:127.0.0.1" % port, "--max-time", "30", "-o", out,
                      "ftps://localhost:%d/imp.bin" % port])
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, r.err
     assert harness.sha256(open(out, "rb").read()) == harness.sha256(data)
 
 
@@ -355,3 +356,42 @@ def test_rest_and_abor(portier, certs, ftpd):
         f.quit()
     finally:
         f.close()
+
+
+@pytest.mark.skipif(shutil.which("lftp") is None, reason="lftp is not installed (scripts/test installs it)")
+def test_lftp(portier, certs, ftpd, workdir):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    data = content(2 << 20)
+    with open(os.path.join(root, "l.bin"), "wb") as g:
+        g.write(data)
+    src = os.path.join(str(workdir), "lsrc.bin")
+    with open(src, "wb") as g:
+        g.write(data[::-1])
+    out = os.path.join(str(workdir), "l.out")
+    script = ("set dns:order inet; set net:max-retries 1; set net:timeout 15; "
+              "set ssl:ca-file %s; set ftp:ssl-force true; set ftp:ssl-protect-data true; "
+              "set ftp:ssl-allow true; open -u anonymous, -p %d localhost; "
+              "get l.bin -o %s; put %s -o pub/l.up; cls -1 pub"
+              % (certs.ca, p.port("ftp"), out, src))
+    r = harness.run(["lftp", "-c", script], timeout=60)
+    assert r.returncode == 0, (r.out, r.err, p.log())
+    assert harness.sha256(open(out, "rb").read()) == harness.sha256(data)
+    assert harness.sha256(open(os.path.join(root, "pub/l.up"), "rb").read()) == \
+        harness.sha256(data[::-1])
+    assert "l.up" in r.out
+    assert "resumed=yes" in p.log()
+
+
+def test_max_data_connections(portier, certs, ftpd):
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        assert f.sendcmd("EPSV").startswith("229")
+        assert f.sendcmd("EPSV").startswith("229")
+        with pytest.raises(ftplib.error_temp, match="^425"):
+            f.sendcmd("EPSV")
+    finally:
+        f.close()
+    assert "max_data_connections (2) reached" in p.log()
