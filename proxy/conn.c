@@ -290,6 +290,7 @@ static void handshake_io(struct conn *c)
 		struct tlsctx_info ti;
 		tlsctx_describe(c->tls, &ti);
 		if (cl_of(c)->ftp_session_reuse && !ti.resumed) {
+			backend_abort(c->cfd);   /* both ends see a reset */
 			conn_close_aborted(c, CONN_WHY_PROTOCOL, "data connection did not "
 			           "resume the control connection's TLS session "
 			           "(require_session_reuse)");

@@ -1,4 +1,5 @@
 #include "ftp_data.h"
+#include "backend.h"
 #include "conn.h"
 #include "conn_int.h"
 #include "cfg.h"
@@ -263,6 +264,7 @@ static void abort_data(void *ctx)
 	for (size_t i = 0; i < MAX_SLOTS; i++) {
 		struct conn *d = f->slots[i] ? f->slots[i]->data : NULL;
 		if (d != NULL && !d->closing) {
+			backend_abort(d->cfd);
 			conn_close_aborted(d, CONN_WHY_CLIENT_RESET, "ABOR");
 			server_conn_ready(d->svc, d);	/* freed from the run queue */
 		}
@@ -300,9 +302,13 @@ void ftp_ctl_free(struct ftp_ctl *f)
 			continue;
 		d = s->data;
 		slot_release(s);
-		if (d != NULL && !d->closing) {
+		/* d is in no callback (only its control is): free it now,
+		 * which also serves the server's shutdown, where the run
+		 * queue no longer runs. */
+		if (d != NULL) {
+			backend_abort(d->cfd);	/* the client sees a reset */
 			conn_close_aborted(d, CONN_WHY_SHUTDOWN, "control connection closed");
-			server_conn_ready(d->svc, d);	/* freed from the run queue */
+			conn_stop(d, "control connection closed");
 		}
 	}
 	free(f);

@@ -32,7 +32,8 @@ struct ftp_slot;
 struct ftp_ctl *ftp_ctl_new(struct conn *c);
 
 /* ftp_ctl_free(f): close every data port of f and end its data
- * connections (they are freed from the run queue); NULL-safe. */
+ * connections, freed at once (f's control connection is being freed, in
+ * its own callback or at shutdown, never in theirs); NULL-safe. */
 void ftp_ctl_free(struct ftp_ctl *f);
 
 /* ftp_ctl_sid(f): its FTP_SID_LEN bytes of session id. */

@@ -8,6 +8,7 @@ import random
 import shutil
 import socket
 import ssl
+import struct
 import time
 
 import pytest
@@ -82,13 +83,17 @@ def content(n):
 
 
 class ReusingFTP_TLS(ftplib.FTP_TLS):
-    """FTP_TLS whose data connections resume the control session."""
+    """FTP_TLS whose data connections resume the control session and take
+    an end without close_notify for the error it is."""
 
     def ntransfercmd(self, cmd, rest=None):
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
         if self._prot_p:
+            # A data connection must end with close_notify: a cut one
+            # raises instead of looking complete.
             conn = self.context.wrap_socket(conn, server_hostname=self.host,
-                                            session=self.sock.session)
+                                            session=self.sock.session,
+                                            suppress_ragged_eofs=False)
         return conn, size
 
 
@@ -395,3 +400,44 @@ def test_max_data_connections(portier, certs, ftpd):
     finally:
         f.close()
     assert "max_data_connections (2) reached" in p.log()
+
+
+def test_prot_c_when_optional(portier, certs, ftpd):
+    bport, root = ftpd
+    with open(os.path.join(root, "clear"), "wb") as g:
+        g.write(b"z" * 5000)
+    p, low, high = start(portier, certs, bport, extra=[("data_protection", "optional")])
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        f.prot_c()
+        assert retr(f, "clear") == b"z" * 5000   # a plaintext data connection
+        f.quit()
+    finally:
+        f.close()
+    assert " tls=- resumed=- " in p.log()
+
+
+def test_transfer_cut_by_control_close(portier, certs, ftpd):
+    bport, root = ftpd
+    with open(os.path.join(root, "long"), "wb") as g:
+        g.write(content(16 << 20))
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    conn = f.transfercmd("RETR long")
+    assert len(conn.recv(1000)) > 0
+    # The control connection breaks off mid-transfer (a reset: a plain
+    # close would only half-close it, and the server finishes the file).
+    f.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    f.close()
+    conn.settimeout(10)
+    got = 1000
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        while True:
+            n = len(conn.recv(65536))
+            got += n
+            if n == 0:
+                raise AssertionError("the data connection ended in order")
+    conn.close()
+    assert got < 16 << 20
+    harness.wait_for(lambda: "control connection closed" in p.log(), 10,
+                     "the data connection's close line")
