@@ -441,3 +441,34 @@ def test_transfer_cut_by_control_close(portier, certs, ftpd):
     assert got < 16 << 20
     harness.wait_for(lambda: "control connection closed" in p.log(), 10,
                      "the data connection's close line")
+
+
+def test_backend_down_gets_421_inside_tls(portier, certs):
+    p, low, high = start(portier, certs, harness.free_port())
+    f = ReusingFTP_TLS(context=ctx(certs), timeout=20)
+    try:
+        f.connect("localhost", p.port("ftp"))
+        f.auth()
+        with pytest.raises(ftplib.error_temp, match="^421 Service not available"):
+            f.login()
+    finally:
+        f.close()
+    harness.wait_for(lambda: "refusing in ftp" in p.log(), 10, "the refusal in the log")
+
+
+def test_shutdown_with_transfer_and_port_open(portier, certs, ftpd):
+    """portier stops (SIGTERM, at teardown: exit 0, no sanitizer report)
+    while a transfer runs and a data port waits."""
+    bport, root = ftpd
+    with open(os.path.join(root, "long"), "wb") as g:
+        g.write(content(16 << 20))
+    p, low, high = start(portier, certs, bport, extra=[("max_data_connections", "3")])
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    assert f.sendcmd("EPSV").startswith("229")     # a port nobody claims
+    conn = f.transfercmd("RETR long")
+    assert len(conn.recv(1000)) > 0
+    p.stop()
+    log = p.log()
+    assert " data close client=" in log and "portier stopped" in log, log
+    conn.close()
+    f.close()
