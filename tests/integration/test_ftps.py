@@ -472,3 +472,19 @@ def test_shutdown_with_transfer_and_port_open(portier, certs, ftpd):
     assert " data close client=" in log and "portier stopped" in log, log
     conn.close()
     f.close()
+
+
+def test_gnutls_cli_control_channel(portier, certs, ftpd):
+    """gnutls-cli's own AUTH TLS, then FEAT inside TLS: the backend's list
+    with portier's AUTH TLS/PBSZ/PROT, and no EPRT (active mode is refused)."""
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    r = harness.run(["gnutls-cli", "--starttls-proto=ftp", "--x509cafile", certs.ca,
+                     "-p", str(p.port("ftp")), "localhost"],
+                    input=b"FEAT\r\nQUIT\r\n", timeout=30)
+    assert r.returncode == 0, (r.out, r.err)
+    feat = r.out[r.out.index("211-"):]
+    for line in (" AUTH TLS", " PBSZ", " PROT", " EPSV", " PASV", " SIZE"):
+        assert line + "\r\n" in feat, feat
+    assert " EPRT" not in feat
+    assert "221 " in r.out
