@@ -224,7 +224,7 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	s->backend.len = blen;
 	s->backend.port = (int)port;
 	memcpy(s->sid, f->sid, sizeof(s->sid));
-	snprintf(s->control, sizeof(s->control), "control client=%s", f->c->peer);
+	snprintf(s->control, sizeof(s->control), "%s", f->c->peer);
 	ev_io_init(&s->io, on_accept, s->lfd, EV_READ);
 	s->io.data = s;
 	ev_io_start(loop_of(f), &s->io);

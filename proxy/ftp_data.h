@@ -55,6 +55,6 @@ void ftp_slot_attach(struct ftp_slot *s, struct conn *c);
 /* What a data connection asks of its slot. */
 const struct addr *ftp_slot_backend(const struct ftp_slot *s);
 const uint8_t *ftp_slot_sid(const struct ftp_slot *s);
-const char *ftp_slot_control(const struct ftp_slot *s);  /* "client=... port=N" */
+const char *ftp_slot_control(const struct ftp_slot *s);  /* the control client, "addr:port" */
 
 #endif
