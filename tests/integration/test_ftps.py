@@ -4,6 +4,7 @@ with curl and Python's ftplib as clients. Files are compared by sha256."""
 
 import ftplib
 import os
+import re
 import random
 import shutil
 import socket
@@ -156,8 +157,9 @@ def test_ftplib_upload_download_list(portier, certs, ftpd, mode):
     finally:
         f.close()
     log = p.log()
-    assert " data close client=127.0.0.1:" in log
-    assert "resumed=yes" in log
+    # Each data connection's line names its control connection's client.
+    assert re.search(r"\] data close client=127\.0\.0\.1:\d+ control client=127\.0\.0\.1:\d+ "
+                     r"tls=TLSv1\.[23] resumed=yes up=\d+ down=\d+ time=[\d.]+s: ", log), log
 
 
 def test_curl_download_upload(portier, certs, ftpd, workdir):
