@@ -86,6 +86,10 @@ static enum starttls_verdict ftp_command(struct starttls_session *s,
 		s->why = "client quit";
 		return say("221 Goodbye", STARTTLS_REPLY_AND_CLOSE, out);
 	}
+	if (starttls_word(msg, n, "USER", &arg))
+		starttls_note_auth(s, "USER");
+	if (starttls_word(msg, n, "PASS", &arg))
+		starttls_note_auth(s, "PASS");
 	if (is_known(msg, n))
 		return say("530 Issue AUTH TLS first", STARTTLS_AGAIN, out);
 	return say("502 Command not implemented; issue AUTH TLS first",

@@ -47,8 +47,10 @@ static void test_refusals(void)
 	H_SCRIPT(d, &p, "USER alice\r\nPASS secret\r\nACCT x\r\nLIST\r\n"
 	    "PASV\r\nRETR /etc/passwd\r\nCCC\r\n", GREET LOGIN LOGIN LOGIN
 	    LOGIN LOGIN LOGIN LOGIN, STARTTLS_AGAIN, &r);
+	CHECK_STR(starttls_cleartext_auth(&r.s), "USER");
 	H_SCRIPT(d, &p, "XYZZY\r\nUSERS\r\n\r\n", GREET UNKNOWN UNKNOWN UNKNOWN,
 	    STARTTLS_AGAIN, &r);
+	CHECK(starttls_cleartext_auth(&r.s) == NULL);   /* USERS is not USER */
 	/* Nothing the client sent is ever echoed. */
 	H_SCRIPT(d, &p, "211 forged\r\nAUTH 234 forged\r\n", GREET UNKNOWN
 	    "504 Security mechanism not understood; use AUTH TLS\r\n",
