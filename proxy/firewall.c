@@ -93,17 +93,14 @@ static int rule(struct firewall_rules *fr, const struct addr *a, int lo, int hi,
 
 /* The ports of a listener besides its listen ports, on the same addresses.
  *
- * PLACE FOR data_ports: a listener's FTP passive range (data_ports =
- * LO-HI) is a rule(fr, a, lo, hi, l->name, "ftp data") on each of its
- * listen addresses, in this function, unit-tested beside the listener
- * cases in tests/unit/test_firewall.c. */
+ * An FTP listener's passive range (data_ports = LO-HI): its clients open
+ * their data connections to the address they reached the control port on. */
 static int extra_ports(struct firewall_rules *fr, const struct cfg_listener *l,
                        const struct addr *a)
 {
-	(void)fr;
-	(void)l;
-	(void)a;
-	return 0;
+	if (l->ftp_data_low == 0)
+		return 0;
+	return rule(fr, a, l->ftp_data_low, l->ftp_data_high, l->name, "ftp data");
 }
 
 int firewall_rules(const struct cfg *c, struct firewall_rules *fr)

@@ -245,8 +245,36 @@ static void stats_port(void)
 	cfg_free(c);
 }
 
+/* An FTP listener's passive range, on each of its listen addresses. */
+static void ftp_data_ports(void)
+{
+	struct cfg *c = load(TLS "[ftps]\nlisten = 990\nlisten = 192.0.2.1:2990\nmode = tls\n"
+	                     "protocol = ftp\nbackend = 127.0.0.1:21\n"
+	                     "data_ports = 50000-50100\n");
+	char *s;
+
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(c, &fr) == 0);
+	CHECK(fr.nrules == 4);
+	CHECK(fr.rules[0].port_lo == 990 && fr.rules[0].port_hi == 990);
+	CHECK(fr.rules[1].family == AF_UNSPEC && fr.rules[1].port_lo == 50000 &&
+	      fr.rules[1].port_hi == 50100);
+	CHECK_STR(fr.rules[1].why, "portier ftps ftp data");
+	CHECK(fr.rules[3].family == AF_INET && fr.rules[3].port_lo == 50000 &&
+	      fr.rules[3].port_hi == 50100);
+	CHECK_STR(fr.rules[3].addr, "192.0.2.1");
+	s = printed(FIREWALL_NFT);
+	CHECK(strstr(s, "tcp dport 50000-50100 ") != NULL);
+	free(s);
+	cfg_free(c);
+}
+
 int main(void)
 {
+	ftp_data_ports();
 	stats_port();
 	rules_from_config();
 	nft_text();
