@@ -97,7 +97,7 @@ struct cfg {
 	char *ports_file;    /* where bound ports are written (tests, tooling) */
 	char *pid_file;      /* written after detaching */
 	unsigned workers;    /* how many; 0: one per CPU (decided at start) */
-	unsigned drain_timeout_ms;  /* a reload's old workers end by then */
+	unsigned drain_timeout_ms;  /* draining workers (reload, SIGQUIT) end by then */
 	char *hostname;      /* [portier] hostname, else the system's name */
 	struct cfg_listen stats;   /* the metrics endpoint; text NULL: none */
 	struct cfg_tls tls;

@@ -597,7 +597,7 @@ const struct cfg_key cfg_keys[] = {
 	{"workers", G, 0, set_workers, "number|auto", "1",
 	 "Worker processes serving the listeners, started and restarted by the master. auto: one per CPU."},
 	{"drain_timeout", G, 0, set_drain_timeout, "duration", "30m",
-	 "After a reload (SIGHUP), how long the old workers may finish their connections before they are closed. 1s to 7 days."},
+	 "After a reload (SIGHUP), how long the old workers may finish their connections before they are closed; after SIGQUIT (a graceful stop), how long every worker may. 1s to 7 days."},
 	{"hostname", G | L, 0, set_hostname, "name", "the machine's name",
 	 "Name portier gives in STARTTLS greetings (SMTP 220): 1 to 253 letters, digits, '-' and '.'. Checked at load for each STARTTLS listener, the machine's name included."},
 	{"policy", T, 0, set_policy, "intermediate|modern", "intermediate",

@@ -6,6 +6,7 @@
 
 #include "master_int.h"
 #include "expiry.h"
+#include "listener.h"
 #include "log.h"
 #include "notify.h"
 #include "server.h"
@@ -449,6 +450,32 @@ static void tell_progress(struct sup *s)
 	s->told_workers = up;
 }
 
+/* SIGQUIT: a graceful stop, nginx's. The listening sockets close here and
+ * in every worker (new clients are refused), the open connections run
+ * until they end or drain_timeout, and the master ends with the last
+ * worker. SIGTERM meanwhile makes it the fast stop. */
+static void start_drain(struct sup *s)
+{
+	double limit = s->m->cfg->drain_timeout_ms / 1000.0;
+
+	if (s->next != NULL) {
+		log_notice("got SIGQUIT during a reload: its new workers stop too");
+		master_reload_undo(s);
+	}
+	log_notice("got SIGQUIT, draining %u worker%s: no longer accepting, open "
+	           "connections may run %.0fs (drain_timeout); SIGTERM stops at once",
+	           running(s), running(s) == 1 ? "" : "s", limit);
+	if (notify_state("STOPPING=1", "draining on SIGQUIT: %u worker%s",
+	                 running(s), running(s) == 1 ? "" : "s") < 0)
+		log_warn("cannot tell the service manager portier is stopping");
+	listener_close(&s->m->set);
+	s->stopping = 1;
+	s->draining = 1;
+	s->kill_at = master_now() + limit + STOP_GRACE_S;
+	s->quit_from = s->nold;          /* all of them get it now */
+	signal_all(s, SIGQUIT);
+}
+
 static void on_signal(struct sup *s, int sig)
 {
 	if (sig == SIGTERM || sig == SIGINT) {
@@ -457,6 +484,10 @@ static void on_signal(struct sup *s, int sig)
 			           "too", sig);
 			master_reload_undo(s);
 		}
+		if (s->draining)
+			log_notice("got signal %d while draining: stopping %u worker%s "
+			           "at once", sig, running(s), running(s) == 1 ? "" : "s");
+		s->draining = 0;
 		if (!s->stopping) {
 			log_notice("got signal %d, stopping %u worker%s", sig, running(s),
 			           running(s) == 1 ? "" : "s");
@@ -471,9 +502,8 @@ static void on_signal(struct sup *s, int sig)
 		master_reload_start(s);
 	} else if (sig == SIGUSR1 && !s->stopping) {
 		master_log_reopen(s);
-	} else if (sig == SIGQUIT) {
-		log_warnx("SIGQUIT is what the master sends old workers; ignored "
-		          "(SIGHUP reloads, SIGTERM stops)");
+	} else if (sig == SIGQUIT && !s->stopping) {
+		start_drain(s);
 	}
 }
 
@@ -648,8 +678,9 @@ int master_run(struct master *m, unsigned *worker)
 		if (s.stopping && running(&s) == 0)
 			break;
 		if (s.stopping && now >= s.kill_at) {
-			log_errx("%u workers still running %.0fs after SIGTERM; killing them",
-			         running(&s), STOP_GRACE_S);
+			log_errx("%u workers still running %.0fs after %s; killing them",
+			         running(&s), s.draining ? m->cfg->drain_timeout_ms / 1000.0 +
+			         STOP_GRACE_S : STOP_GRACE_S, s.draining ? "SIGQUIT" : "SIGTERM");
 			signal_all(&s, SIGKILL);
 			s.unclean = 1;
 			s.kill_at = now + STOP_GRACE_S;
@@ -673,6 +704,9 @@ int master_run(struct master *m, unsigned *worker)
 		}
 	}
 	rc = s.unclean ? 1 : 0;
+	if (s.draining)
+		log_notice("drained: the last worker has finished; exiting with "
+		           "status %d", rc);
 	for (unsigned i = 0; i < s.nslots; i++)
 		master_close_chan(&s.slots[i]);
 	free(s.slots);

@@ -55,6 +55,7 @@ struct sup {
 	sigset_t blocked;
 	pid_t self;
 	int stopping;
+	int draining;             /* stopping on SIGQUIT, not SIGTERM */
 	double kill_at;           /* while stopping: when to SIGKILL the rest */
 	int unclean;              /* a worker ended badly while stopping */
 	int told_ready;           /* the service manager heard READY=1 */

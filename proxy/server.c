@@ -129,7 +129,7 @@ static void on_drain_limit(struct ev_loop *loop, ev_timer *w, int revents)
 
 	log_notice("drain_timeout over with %u connection%s still open; "
 	           "closing %s", n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
-	s->stop_reason = "drain_timeout over after a reload";
+	s->stop_reason = "drain_timeout over after SIGQUIT";
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -147,10 +147,10 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	server_tick(w->data, time(NULL));
 }
 
-/* A new configuration's workers have taken over the listening sockets:
- * give up this worker's copies at once, so that a listener the new
- * configuration dropped really closes, and end when the open connections
- * have. */
+/* A new configuration's workers have taken over the listening sockets,
+ * or the master drains (a graceful stop): give up this worker's copies at
+ * once, so that a listener no one serves really closes, and end when the
+ * open connections have. */
 static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct server *s = w->data;
@@ -165,7 +165,7 @@ static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
 			close(s->set->socks[i].fd);
 		s->set->socks[i].fd = -1;
 	}
-	log_info("reload: no longer accepting; draining %u connection%s", live(s),
+	log_info("SIGQUIT: no longer accepting; draining %u connection%s", live(s),
 	         live(s) == 1 ? "" : "s");
 	if (s->conns == NULL && !stats_busy(s)) {
 		ev_break(loop, EVBREAK_ALL);

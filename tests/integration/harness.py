@@ -474,7 +474,7 @@ class Portier:
             # from then on only the new configuration accepts.
             n = int(self.wait_log(r"reloaded: .* (\d+) workers? of the previous",
                                   since=mark).group(1))
-            wait_for(lambda: len(re.findall(r"reload: no longer accepting",
+            wait_for(lambda: len(re.findall(r"no longer accepting; draining",
                                             self.log()[mark:])) >= n,
                      timeout * SLOW, "%d old workers to stop accepting" % n)
         self._read_ports()

@@ -8,8 +8,10 @@ two portier nodes that share one ticket key file, take the PROXY header
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
+import threading
 
 import pytest
 
@@ -163,15 +165,72 @@ def test_two_nodes_behind_haproxy(portier, certs, nginx, dovecot_haproxy, haprox
         assert sorted(len(l) for l in by_node) == [1, 1], by_node   # one on each node
         assert sorted(harness.parse_kv(l[0])["resumed"] for l in by_node) == ["no", "yes"]
 
-    # One node stops (SIGTERM): HAProxy's check takes it out, and its
-    # refused connects go to the other node meanwhile. A bounded client
-    # loop loses no request.
-    n1.stop()
+    # One node drains (SIGQUIT) while a bounded client loop runs and
+    # requests are in flight on it: it closes its listening sockets, so
+    # HAProxy's connects to it are refused and redispatched to the other
+    # node (then its check takes it out); the requests it holds are
+    # answered whole; then it exits 0. No request fails.
+    held = [held_request(certs, https, "/held-%d" % i) for i in range(4)]
     got = []
-    for i in range(12):
-        cport, body = curl_via(certs, https, "/after-%d" % i)
-        got.append(body == "pp=%s:%d srv=127.0.0.1:%d\n" % (CLIENT, cport, https))
-    assert all(got), got
+    loop = threading.Thread(target=client_loop, args=(certs, https, got), daemon=True)
+    mark = n1.mark()
+    loop.start()
+    try:
+        harness.wait_for(lambda: len(got) >= 2, 20 * harness.SLOW, "the loop's first requests")
+        os.kill(n1.proc.pid, signal.SIGQUIT)
+        m = n1.wait_log(r"SIGQUIT: no longer accepting; draining (\d+) connection", since=mark)
+        assert int(m.group(1)) >= 1, "round robin put none of the held requests on n1"
+        loop.join(60 * harness.SLOW)
+        assert not loop.is_alive(), "the client loop did not end"
+        assert got == [True] * 12, got
+        for c, path in held:
+            body = finish_held(c)
+            assert body.endswith(b"\r\n\r\npp=%s:%d srv=127.0.0.1:%d\n" % (
+                CLIENT.encode(), c.getsockname()[1], https)), (path, body)
+    finally:
+        for c, _ in held:
+            c.close()
+    n1.proc.p.wait(timeout=10 * harness.SLOW)
+    n1.wait_log(r"drained: the last worker has finished; exiting with status 0", since=mark)
+    n1.stop()                      # exit 0, no sanitizer report
     harness.wait_for(lambda: re.search(r"Server https_nodes/n1 is DOWN", lb.log()), 10,
                      "HAProxy to take n1 out")
     assert re.search(r"Server https_nodes/n2 is DOWN", lb.log()) is None, lb.log()
+
+
+def held_request(certs, port, path):
+    """A TLS connection from CLIENT through HAProxy with a request sent but
+    for its last CRLF: in flight on whichever node HAProxy chose."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(20 * harness.SLOW)
+    s.bind((CLIENT, 0))
+    s.connect(("127.0.0.1", port))
+    c = certs.client_context().wrap_socket(s, server_hostname="localhost")
+    c.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" % path).encode())
+    return c, path
+
+
+def finish_held(c):
+    c.sendall(b"\r\n")
+    data = b""
+    for _ in range(1000):
+        try:
+            chunk = c.recv(65536)
+        except ssl.SSLEOFError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def client_loop(certs, port, got):
+    """Twelve requests one after another through HAProxy; each appends
+    True if it got its own answer, else what it got."""
+    for i in range(12):
+        cp = harness.curl(certs, port, "/loop-%d" % i, args=[
+            "--interface", CLIENT, "-w", "\nlocal=%{local_ip}:%{local_port}"])
+        m = re.fullmatch(r"pp=127\.0\.0\.2:(\d+) srv=127\.0\.0\.1:%d\n\n"
+                         r"local=127\.0\.0\.2:(\d+)" % port, cp.out)
+        ok = cp.returncode == 0 and m is not None and m.group(1) == m.group(2)
+        got.append(True if ok else (cp.returncode, cp.out, cp.err))

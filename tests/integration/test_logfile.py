@@ -125,8 +125,8 @@ def test_a_reload_moves_the_log(workdir, certs, http_backend):
             lambda: all(re.search(r"^%sworker 2\.%d: log reopened$" % (STAMP, n),
                                   read(log_b), re.M) for n in (1, 2)),
             10, "both new workers to log to " + log_b)
-        harness.wait_for(lambda: read(log_a).count("reload: no longer accepting") == 2
-                         or read(log_b).count("reload: no longer accepting") == 2,
+        harness.wait_for(lambda: read(log_a).count("no longer accepting; draining") == 2
+                         or read(log_b).count("no longer accepting; draining") == 2,
                          10, "the old workers to stop accepting")
         get(d, certs, 4)
         harness.wait_for(lambda: len(harness.close_lines(read(log_b))) >= 4, 10,
@@ -158,7 +158,7 @@ def test_a_reload_from_a_file_to_stderr_leaves_the_file(workdir, certs, http_bac
         assert len(new) == 2 and set(new.values()).isdisjoint(workers), read(log)
         workers += list(new.values())
         # The old workers have nothing open: they stop accepting and end.
-        harness.wait_for(lambda: read(log).count("reload: no longer accepting") == 2, 10,
+        harness.wait_for(lambda: read(log).count("no longer accepting; draining") == 2, 10,
                          "the old workers to stop accepting")
         harness.wait_for(lambda: not any(harness.alive(p) for p in workers[:2]), 10,
                          "the old workers to finish")

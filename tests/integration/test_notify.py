@@ -140,7 +140,7 @@ def test_start_reload_refused_reload_and_stop_in_order(portier, certs, http_back
         assert "reloaded:" in p.log()[mark:], "READY=1 before the commit; log:\n" + p.log()
         assert status(msg) == "serving: 1 listener on 1 socket, 2 workers, generation 2"
         # The old workers let go of the sockets once told (just after).
-        harness.wait_for(lambda: p.log()[mark:].count("reload: no longer accepting") == 2,
+        harness.wait_for(lambda: p.log()[mark:].count("no longer accepting; draining") == 2,
                          5, "the old workers to stop accepting")
         assert b"backend b GET /who" in harness.https_get(p.port("web"), ctx, "/who")[0]
 
@@ -203,6 +203,17 @@ def test_status_follows_a_worker_that_dies_and_its_replacement(portier, certs, h
                               "generation 1")], msg
     msg = manager.next()
     assert msg == [("STATUS", "serving: 1 listener on 1 socket, 2 workers, generation 1")], msg
+
+
+def test_a_drain_on_sigquit_says_stopping(portier, certs, http_backend, manager):
+    p = portier(web(certs, http_backend.port), glob=[("workers", "2")], env=manager.env())
+    assert keys(manager.next()) == ["READY", "STATUS"]
+    os.kill(p.proc.pid, signal.SIGQUIT)
+    msg = manager.next()
+    assert msg == [("STOPPING", "1"), ("STATUS", "draining on SIGQUIT: 2 workers")], msg
+    p.proc.p.wait(timeout=10 * harness.SLOW)     # no connection open: ends at once
+    p.stop()
+    manager.nothing_more()
 
 
 def test_an_abstract_socket_name(portier, certs, http_backend):

@@ -181,7 +181,7 @@ def test_drain_timeout_closes_what_is_left(portier, certs, http_backend):
         # The old worker's lines carry its generation: 1, the new one's 2.
         p.wait_log(r"worker 1\.1: drain_timeout over with 1 connection still open; closing it",
                    since=mark, timeout=5 * harness.SLOW)
-        p.wait_log(r"worker 1\.1: \[web\] close .*: drain_timeout over after a reload", since=mark)
+        p.wait_log(r"worker 1\.1: \[web\] close .*: drain_timeout over after SIGQUIT", since=mark)
         p.wait_log(r"worker 2\.1: serving \(pid \d+\)", since=mark)
         p.wait_log(r"worker \(pid %d\) of the previous configuration has finished" % old,
                    since=mark)
@@ -207,16 +207,6 @@ def test_sigterm_during_a_drain_stops_old_and_new_workers(portier, certs, http_b
             assert not harness.alive(pid)
     finally:
         held.close()
-
-
-def test_sigquit_to_the_master_is_ignored(portier, certs, http_backend):
-    p = portier(web(certs, http_backend.port))
-    before = {1: p.worker_pid()}
-    mark = p.mark()
-    os.kill(p.proc.pid, signal.SIGQUIT)
-    p.wait_log(r"SIGQUIT is what the master sends old workers; ignored", since=mark)
-    assert p.proc.alive() and p.workers() == before
-    assert b"200 OK" in get(p.port("web"), certs.client_context(), "/echo/q")[0]
 
 
 def test_reload_replaces_the_certificate_without_dropping_a_connection(
@@ -396,7 +386,7 @@ def test_the_old_workers_drain_only_after_the_new_ones_serve(portier, certs, htt
     for pid in new:
         serving = log.index("serving (pid %d)" % pid)
         assert serving < reloaded, log
-    quits = [m.start() for m in re.finditer(r"reload: no longer accepting", log)]
+    quits = [m.start() for m in re.finditer(r"no longer accepting; draining", log)]
     assert len(quits) == 2 and min(quits) > reloaded, log
     assert re.search(r"reloaded: .* \(generation 2\)", log), log
     for pid in old.values():

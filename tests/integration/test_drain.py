@@ -1,0 +1,159 @@
+"""SIGQUIT to the master: a graceful stop (nginx's). The listening sockets
+close, the open connections run to their end, the master exits 0 after the
+last worker; SIGTERM meanwhile is the fast stop."""
+
+import os
+import signal
+import socket
+import ssl
+import threading
+
+import pytest
+
+import harness
+
+BODY = b"the whole answer, after the drain began\n" * 100
+
+
+class GateBackend:
+    """An HTTP backend that answers each request only once .release is set
+    (bounded: 30s): a request in flight for as long as the test wants.
+    .got is set when a request has arrived."""
+
+    def __init__(self):
+        self.got = threading.Event()
+        self.release = threading.Event()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.done = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.done:
+            try:
+                c, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        with c:
+            c.settimeout(30)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data and len(data) < 65536:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                self.got.set()
+                self.release.wait(30)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                          b"Connection: close\r\n\r\n" % len(BODY) + BODY)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.release.set()
+        self.done = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.fixture
+def gate():
+    g = GateBackend()
+    yield g
+    g.stop()
+
+
+def start(portier, certs, gate):
+    return portier([("tls", harness.tls_items(certs.ec)),
+                    ("web", [("listen", "127.0.0.1:0"), ("protocol", "http"),
+                             ("backend", "127.0.0.1:%d" % gate.port)])],
+                   glob=[("workers", "2")])
+
+
+def in_flight(p, certs, gate):
+    """A TLS client whose request the backend holds."""
+    c = certs.client_context().wrap_socket(
+        socket.create_connection(("127.0.0.1", p.port("web")), timeout=10 * harness.SLOW),
+        server_hostname="localhost")
+    c.sendall(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert gate.got.wait(10 * harness.SLOW), "the request did not reach the backend"
+    return c
+
+
+def read_all(c):
+    data = b""
+    for _ in range(10000):
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def quit_and_wait_draining(p):
+    mark = p.mark()
+    os.kill(p.proc.pid, signal.SIGQUIT)
+    p.wait_log(r"got SIGQUIT, draining 2 workers: no longer accepting", since=mark)
+    harness.wait_for(lambda: p.log()[mark:].count("SIGQUIT: no longer accepting; draining") == 2,
+                     5 * harness.SLOW, "both workers to close their listening sockets")
+    return mark
+
+
+def test_sigquit_drains_a_request_in_flight_then_exits(portier, certs, gate):
+    p = start(portier, certs, gate)
+    port = p.port("web")
+    workers = [p.worker_pid(1), p.worker_pid(2)]
+    c = in_flight(p, certs, gate)
+    try:
+        mark = quit_and_wait_draining(p)
+        # No socket listens any more, in the master or a worker: refused.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        assert p.proc.alive(), p.log()
+        assert any(harness.alive(w) for w in workers), "the worker serving c ended"
+        gate.release.set()
+        data = read_all(c)
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:200]
+        assert data.endswith(b"\r\n\r\n" + BODY), len(data)
+    finally:
+        c.close()
+    p.proc.p.wait(timeout=10 * harness.SLOW)
+    p.wait_log(r"drained: the last worker has finished; exiting with status 0", since=mark)
+    assert "killing" not in p.log()[mark:], p.log()[mark:]
+    p.stop()                      # exit 0, no sanitizer report
+    for w in workers:
+        assert not harness.alive(w)
+
+
+def test_sigterm_during_a_drain_stops_at_once(portier, certs, gate):
+    p = start(portier, certs, gate)
+    workers = [p.worker_pid(1), p.worker_pid(2)]
+    c = in_flight(p, certs, gate)
+    try:
+        mark = quit_and_wait_draining(p)
+        assert p.proc.alive()
+        os.kill(p.proc.pid, signal.SIGTERM)
+        # drain_timeout is 30 minutes: an exit now is the fast stop.
+        p.proc.p.wait(timeout=5 * harness.SLOW)
+        p.wait_log(r"got signal 15 while draining: stopping [12] workers? at once", since=mark)
+        # The request in flight is cut: no answer.
+        c.settimeout(5 * harness.SLOW)
+        try:
+            data = read_all(c)
+        except (ssl.SSLError, ConnectionResetError):
+            data = b""
+        assert data == b"", data[:200]
+    finally:
+        c.close()
+    assert "drained:" not in p.log()[mark:]
+    p.stop()
+    for w in workers:
+        assert not harness.alive(w)
