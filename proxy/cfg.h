@@ -97,6 +97,7 @@ struct cfg {
 	char *ports_file;    /* where bound ports are written (tests, tooling) */
 	char *pid_file;      /* written after detaching */
 	unsigned workers;    /* how many; 0: one per CPU (decided at start) */
+	unsigned max_connections;   /* per worker, all listeners together; 0: none */
 	unsigned drain_timeout_ms;  /* draining workers (reload, SIGQUIT) end by then */
 	char *hostname;      /* [portier] hostname, else the system's name */
 	struct cfg_listen stats;   /* the metrics endpoint; text NULL: none */

@@ -417,7 +417,8 @@ DURATION_SETTER(accept_proxy_timeout, PROXYHDR_RANGE)
 
 static int set_max_connections(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	return parse_uint(v, 1, 1000000, &c->listener->max_connections, err, errlen);
+	return parse_uint(v, 1, 1000000, c->listener ? &c->listener->max_connections
+	                                             : &c->cfg->max_connections, err, errlen);
 }
 
 static int set_redirect_port(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
@@ -630,8 +631,9 @@ const struct cfg_key cfg_keys[] = {
 	 "Time the backend has to accept a connection. 100ms to 10m."},
 	{"prelude_timeout", L, 0, set_prelude_timeout, "duration", "30s",
 	 "Time for the whole pre-TLS dialogue of a STARTTLS listener. 1s to 1h."},
-	{"max_connections", L, 0, set_max_connections, "number", "10000",
-	 "Open connections above which the listener stops accepting until one closes."},
+	{"max_connections", G | L, 0, set_max_connections, "number",
+	 "10000 per listener, none in [portier]",
+	 "Open connections at which the listener stops accepting until one closes; in [portier], the same for all of a worker's listeners together (each worker counts its own). 1 to 1000000."},
 	{"redirect_port", L, 0, set_redirect_port, "port", "443",
 	 "Port in the https:// Location of a redirect listener (left out when 443)."},
 	{"acme_backend", L, 0, set_acme_backend, "HOST:PORT|unix:/path", "(none)",

@@ -44,8 +44,10 @@ static void accepting(struct server *s, struct svc *only, int on)
 		struct acceptor *a = &s->acc[i];
 		if (only && a->svc != only)
 			continue;
-		/* The stats socket (svc NULL) has no max_connections. */
-		if (on && (a->svc == NULL || !a->svc->full) && !s->fd_paused && !s->draining)
+		/* The stats socket (svc NULL) has no max_connections, its
+		 * scrapes are not connections. */
+		if (on && (a->svc == NULL || (!a->svc->full && !s->full)) && !s->fd_paused &&
+		    !s->draining)
 			ev_io_start(s->loop, &a->io);
 		else if (!on)
 			ev_io_stop(s->loop, &a->io);
@@ -78,7 +80,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	struct acceptor *a = (struct acceptor *)w;
 	struct server *s = a->svc->srv;
 
-	for (int i = 0; i < ACCEPT_BATCH && !a->svc->full; i++) {
+	for (int i = 0; i < ACCEPT_BATCH && !a->svc->full && !s->full; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(w->fd, (struct sockaddr *)&ss, &len,
@@ -340,6 +342,14 @@ void server_conn_opened(struct svc *svc, struct conn *c)
 		svc->full = 1;
 		accepting(s, svc, 0);
 	}
+	if (++s->nconns >= s->cfg->max_connections && s->cfg->max_connections &&
+	    !s->full) {
+		log_warnx("max_connections (%u) of [portier] reached by this worker; "
+		          "not accepting on any listener until one closes",
+		          s->cfg->max_connections);
+		s->full = 1;
+		accepting(s, NULL, 0);
+	}
 }
 
 void server_conn_closed(struct svc *svc, struct conn *c)
@@ -356,6 +366,10 @@ void server_conn_closed(struct svc *svc, struct conn *c)
 	if (svc->full && svc->nconns < svc->cl->max_connections) {
 		svc->full = 0;
 		accepting(s, svc, 1);
+	}
+	if (--s->nconns < s->cfg->max_connections && s->full) {
+		s->full = 0;
+		accepting(s, NULL, 1);
 	}
 	if (s->draining && s->conns == NULL && !stats_busy(s))
 		ev_break(s->loop, EVBREAK_ALL);

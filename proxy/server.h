@@ -37,6 +37,8 @@ struct server {
 	struct acceptor *acc;
 	size_t nacc;
 	struct conn *conns;          /* every live connection, for shutdown */
+	unsigned nconns;             /* ... and how many: [portier] max_connections */
+	int full;                    /* ... reached: no listener accepting */
 	struct listener_set *set;    /* the sockets the acceptors watch */
 	ev_timer fd_retry;           /* accepting paused for lack of fds */
 	int fd_paused;

@@ -32,6 +32,7 @@ DESCRIBED = {
     "the machine's name": "the machine's host name",
     "the cert file": "read from the cert file itself",
     "the control connection's local address": "the control connection's local address",
+    "10000 per listener, none in [portier]": "10000 per listener, none in [portier]",
 }
 
 
