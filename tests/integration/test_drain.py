@@ -71,11 +71,11 @@ def gate():
     g.stop()
 
 
-def start(portier, certs, gate):
+def start(portier, certs, gate, glob=()):
     return portier([("tls", harness.tls_items(certs.ec)),
                     ("web", [("listen", "127.0.0.1:0"), ("protocol", "http"),
                              ("backend", "127.0.0.1:%d" % gate.port)])],
-                   glob=[("workers", "2")])
+                   glob=[("workers", "2")] + list(glob))
 
 
 def in_flight(p, certs, gate):
@@ -157,3 +157,24 @@ def test_sigterm_during_a_drain_stops_at_once(portier, certs, gate):
     p.stop()
     for w in workers:
         assert not harness.alive(w)
+
+
+def test_drain_timeout_ends_a_drain_that_a_connection_holds_up(portier, certs, gate):
+    p = start(portier, certs, gate, glob=[("drain_timeout", "1s")])
+    c = in_flight(p, certs, gate)
+    try:
+        mark = quit_and_wait_draining(p)
+        p.wait_log(r"drain_timeout over with 1 connection still open; closing it", since=mark,
+                   timeout=5 * harness.SLOW)
+        p.wait_log(r"\[web\] close .*: drain_timeout over after SIGQUIT", since=mark)
+        c.settimeout(5 * harness.SLOW)
+        try:
+            data = read_all(c)
+        except (ssl.SSLError, ConnectionResetError):
+            data = b""
+        assert data == b"", data[:200]
+    finally:
+        c.close()
+    p.proc.p.wait(timeout=10 * harness.SLOW)
+    p.wait_log(r"drained: the last worker has finished; exiting with status 0", since=mark)
+    p.stop()
