@@ -19,6 +19,16 @@ static void lint_one(const struct cfg *c, const struct cfg_listener *l,
 		         "upgrade will fail to deliver; set starttls = optional");
 		return;
 	}
+	/* What portier probe reports as starttls-not-required, known here
+	 * without a connection: off port 25 (relay between servers), a
+	 * client that does not upgrade logs in in clear. */
+	if (l->starttls_optional && port != 25) {
+		diag_add(d, 1, c->file, ls->line, l->name, "starttls",
+		         "starttls = optional on port %d lets a client that does not "
+		         "upgrade send its password in clear; only port 25, where "
+		         "servers relay mail, needs it: set starttls = required", port);
+		return;
+	}
 	if (port == 80 && l->mode == CFG_MODE_TLS) {
 		diag_add(d, 1, c->file, ls->line, l->name, "listen",
 		         "port 80 is plain HTTP, but mode = tls expects a TLS "

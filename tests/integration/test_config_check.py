@@ -308,6 +308,25 @@ def test_no_lint_for_matching_model(workdir, certs, port, mode, protocol):
     assert not re.search(r"(?i)warning", out), out
 
 
+@pytest.mark.parametrize("port", [587, 2525])
+def test_lint_optional_starttls_off_port_25(workdir, certs, port):
+    """portier probe's starttls-not-required, said by -t where the config
+    shows it: optional STARTTLS anywhere but 25 lets logins go in clear."""
+    text = base(certs, listener_lines=["listen = %d" % port, "mode = starttls",
+                                       "protocol = smtp", "starttls = optional",
+                                       "backend = 127.0.0.1:10025"])
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 0, out
+    found = lines_at(out, path, [lineno(text, "listen = ")])
+    assert any(re.search(r"warning.*starttls = optional on port %d lets a client that does "
+                         r"not upgrade send its password in clear" % port, l) for l in found), out
+    # On 25 it is what RFC 3207 asks for: no warning.
+    text = base(certs, listener_lines=["listen = 25", "mode = starttls", "protocol = smtp",
+                                       "starttls = optional", "backend = 127.0.0.1:10025"])
+    rc, out, _ = portier_check(workdir, text)
+    assert rc == 0 and not re.search(r"(?i)warning", out), out
+
+
 # ---- shipped example configs ------------------------------------------------
 
 def example_configs():
