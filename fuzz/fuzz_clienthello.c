@@ -168,7 +168,7 @@ static void setup(void)
 	if ((c = cfg_load_string("fuzz.ini", text, &d)) == NULL || c->nlisteners != 2)
 		abort();
 	for (int i = 0; i < 2; i++) {
-		struct tlsctx *t = tlsctx_new_server(c, &c->listeners[i], &d);
+		struct tlsctx *t = tlsctx_new_server(c, &c->listeners[i], 0, &d);
 
 		if (t == NULL || t->ncerts != 2)
 			abort();

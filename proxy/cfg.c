@@ -285,6 +285,8 @@ static int copy_certs(struct cfg_tls *dst, const struct cfg_tls *src)
 		dst->certs[i].key = src->certs[i].key ? strdup(src->certs[i].key) : NULL;
 		dst->certs[i].line = src->certs[i].line;
 		dst->certs[i].key_line = src->certs[i].key_line;
+		dst->certs[i].ocsp = src->certs[i].ocsp ? strdup(src->certs[i].ocsp) : NULL;
+		dst->certs[i].ocsp_line = src->certs[i].ocsp_line;
 		dst->certs[i].inherited = 1;
 	}
 	dst->ncerts = src->ncerts;
@@ -587,6 +589,7 @@ static void free_tls(struct cfg_tls *t)
 	for (size_t i = 0; i < t->ncerts; i++) {
 		free(t->certs[i].cert);
 		free(t->certs[i].key);
+		free(t->certs[i].ocsp);
 	}
 	free(t->certs);
 	free(t->curves);

@@ -28,6 +28,8 @@ struct cfg_cert {
 	char *key;           /* PEM private key; the cert file when not given */
 	int line;
 	int key_line;        /* 0 when the key is in the cert file */
+	char *ocsp;          /* DER OCSP response to staple; NULL: none */
+	int ocsp_line;
 	int inherited;       /* written in [tls], not in the listener */
 };
 

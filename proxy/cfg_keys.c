@@ -325,6 +325,19 @@ static int set_key(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 	return set_string(&t->certs[t->ncerts - 1].key, v);
 }
 
+static int set_ocsp(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	struct cfg_tls *t = c->tls;
+
+	if (t->ncerts == 0 || t->certs[t->ncerts - 1].ocsp != NULL) {
+		snprintf(err, errlen, "an ocsp response pairs with the cert line before it; "
+		         "put 'cert = ...' first");
+		return -1;
+	}
+	t->certs[t->ncerts - 1].ocsp_line = c->line;
+	return set_string(&t->certs[t->ncerts - 1].ocsp, v);
+}
+
 static int set_ticket_keys(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	c->tls->ticket_keys_line = c->line;
@@ -611,6 +624,8 @@ const struct cfg_key cfg_keys[] = {
 	 "PEM certificate, leaf first then chain; repeat for more names or an RSA+ECDSA pair."},
 	{"key", T, 1, set_key, "path", "the cert file",
 	 "PEM private key of the cert line before it."},
+	{"ocsp", T, 1, set_ocsp, "path", "(none)",
+	 "DER OCSP response for the cert line before it (openssl ocsp -respout), stapled to handshakes that ask. Checked at load (this certificate's, signed by its issuer or a responder the issuer names, good, not expired); re-read on reload; no longer stapled once past its nextUpdate."},
 	{"ticket_keys", T, 0, set_ticket_keys, "path", "(none)",
 	 "Session-ticket keys shared by several nodes: one base64 line of 80 (or 48) random bytes per key; the first encrypts, all decrypt. Read by the master at start and on reload; refused when readable by everyone. Without it each node makes its own keys."},
 	{"listen", L, 1, set_listen, "PORT|ADDR:PORT|[V6]:PORT", "(required)",

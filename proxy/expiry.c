@@ -49,6 +49,28 @@ unsigned expiry_warn(const struct cfg *c, struct tlsctx *const *tls, time_t now)
 	return n;
 }
 
+unsigned expiry_staples(const struct cfg *c, struct tlsctx *const *tls, time_t now)
+{
+	unsigned n = 0;
+	time_t until;
+	char when[40];
+
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+
+		for (size_t k = 0; tls[i] != NULL && k < l->tls.ncerts; k++) {
+			if (tlsctx_staple_lapsed(tls[i], k, now, &until) != 1)
+				continue;
+			log_warnx("[%s] OCSP response %s (certificate %s) passed its nextUpdate "
+			          "on %s and is no longer stapled; fetch a new one and reload",
+			          l->name, l->tls.certs[k].ocsp ? l->tls.certs[k].ocsp : "-",
+			          l->tls.certs[k].cert, utc((long long)until, when, sizeof(when)));
+			n++;
+		}
+	}
+	return n;
+}
+
 double expiry_interval(void)
 {
 	const char *e = getenv("PORTIER_TEST_EXPIRY_S");

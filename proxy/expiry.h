@@ -22,6 +22,12 @@ struct tlsctx;
  * lines it wrote. */
 unsigned expiry_warn(const struct cfg *c, struct tlsctx *const *tls, time_t now);
 
+/* expiry_staples(c, tls, now): one warning line per OCSP response of c's
+ * listeners found past its nextUpdate at now, the first time only (the
+ * workers stopped stapling it by themselves). The master calls it on every
+ * wake-up. Returns how many lines it wrote. */
+unsigned expiry_staples(const struct cfg *c, struct tlsctx *const *tls, time_t now);
+
 /* expiry_interval(): EXPIRY_CHECK_S, or the seconds in
  * PORTIER_TEST_EXPIRY_S (tests only; documented in ARCHITECTURE.md beside
  * PORTIER_TEST_WORKER_FAIL). */

@@ -65,7 +65,7 @@ static int check_only(const char *path)
 	struct tlsctx **tls = NULL;
 	int rc;
 
-	if (c != NULL && (tls = server_prepare(c, &d)) != NULL) {
+	if (c != NULL && (tls = server_prepare(c, 0, &d)) != NULL) {
 		for (size_t i = 0; i < c->nlisteners; i++)
 			tlsctx_free(tls[i]);
 		free(tls);
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	 * nearly every connection. */
 	mallopt(M_TRIM_THRESHOLD, 8 << 20);
 	if ((c = cfg_load_file(path, &d)) == NULL ||
-	    master_prepare(c, &m.tls, &m.user, &m.drop, &d) < 0) {
+	    master_prepare(c, 0, &m.tls, &m.user, &m.drop, &d) < 0) {
 		diag_print(&d, stderr);
 		fprintf(stderr, "portier: %s: configuration refused, not starting\n", path);
 		diag_free(&d);

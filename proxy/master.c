@@ -324,13 +324,13 @@ int master_reserve(pid_t **list, size_t *cap, size_t n, size_t k)
 	return 0;
 }
 
-int master_prepare(struct cfg *c, struct tlsctx ***tls, struct privdrop *pd,
+int master_prepare(struct cfg *c, int reload, struct tlsctx ***tls, struct privdrop *pd,
                    int *drop, struct diag *d)
 {
 	char err[160];
 
 	*drop = 0;
-	if ((*tls = server_prepare(c, d)) == NULL)
+	if ((*tls = server_prepare(c, reload, d)) == NULL)
 		return -1;
 	if (c->user) {
 		if (privdrop_lookup(c->user, pd, err, sizeof(err)) < 0) {
@@ -696,6 +696,10 @@ int master_run(struct master *m, unsigned *worker)
 		 * so that the master's memory never holds old ones. */
 		for (size_t i = 0; i < m->cfg->nlisteners; i++)
 			tlsctx_tick(m->tls[i], time(NULL));
+		/* A staple past its nextUpdate: workers stopped sending it;
+		 * the log hears it once, from here. */
+		if (!s.stopping)
+			expiry_staples(m->cfg, m->tls, time(NULL));
 		/* Loading warned at start and on reload; a daemon left running
 		 * for months hears it again once a day. */
 		if (!s.stopping && master_now() >= s.expiry_at) {

@@ -56,11 +56,12 @@ struct master {
 
 #define MASTER_WORKER (-1)
 
-/* master_prepare(c, tls, pd, drop, d): every listener's certificates,
- * policy and ticket keys of c, checked (*tls, one per listener), and the
+/* master_prepare(c, reload, tls, pd, drop, d): every listener's
+ * certificates, policy and ticket keys of c, checked (*tls, one per
+ * listener; reload as for tlsctx_new_server), and the
  * account to switch to (*pd; *drop when it is not the current one). 0, or
  * -1 with the problems in d. */
-int master_prepare(struct cfg *c, struct tlsctx ***tls, struct privdrop *pd,
+int master_prepare(struct cfg *c, int reload, struct tlsctx ***tls, struct privdrop *pd,
                    int *drop, struct diag *d);
 
 /* master_run(m, worker): in the master, supervise until told to stop and

@@ -206,7 +206,7 @@ void master_reload_start(struct sup *s)
 	if ((nx = calloc(1, sizeof(*nx))) == NULL ||
 	    (nx->had = fds_of(&m->set)) == NULL ||
 	    (c = cfg_load_file(m->path, &d)) == NULL ||
-	    master_prepare(c, &nx->tls, &nx->user, &nx->drop, &d) < 0 ||
+	    master_prepare(c, 1, &nx->tls, &nx->user, &nx->drop, &d) < 0 ||
 	    (nx->slots = master_new_slots(n = master_nworkers(c))) == NULL ||
 	    master_reserve(&s->old, &s->capold, s->nold, s->nslots) < 0 ||
 	    master_reserve(&s->failed, &s->capfailed, s->nfailed, n) < 0 ||

@@ -17,7 +17,7 @@
 #define FD_RETRY_SECONDS 1.0     /* pause after EMFILE/ENFILE */
 #define TICK_SECONDS 1.0         /* server_tick() */
 
-struct tlsctx **server_prepare(const struct cfg *c, struct diag *d)
+struct tlsctx **server_prepare(const struct cfg *c, int reload, struct diag *d)
 {
 	struct tlsctx **tls = calloc(c->nlisteners ? c->nlisteners : 1, sizeof(*tls));
 	int errors = d->errors;
@@ -27,7 +27,7 @@ struct tlsctx **server_prepare(const struct cfg *c, struct diag *d)
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct cfg_listener *l = &c->listeners[i];
 		if (l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS)
-			tls[i] = tlsctx_new_server(c, l, d);
+			tls[i] = tlsctx_new_server(c, l, reload, d);
 	}
 	if (d->errors > errors) {
 		for (size_t i = 0; i < c->nlisteners; i++)

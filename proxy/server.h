@@ -55,10 +55,11 @@ struct server {
 	ev_idle runq_idle;           /* keeps the poll from blocking meanwhile */
 };
 
-/* server_prepare(c, d): build every listener's TLS context from c, for
- * -t and before start. Returns an array of c->nlisteners contexts (NULL
+/* server_prepare(c, reload, d): build every listener's TLS context from
+ * c, for -t, before start and on a reload (reload 1: see
+ * tlsctx_new_server). Returns an array of c->nlisteners contexts (NULL
  * entries for non-TLS listeners), or NULL if any failed (reported to d). */
-struct tlsctx **server_prepare(const struct cfg *c, struct diag *d);
+struct tlsctx **server_prepare(const struct cfg *c, int reload, struct diag *d);
 
 /* server_init(s, loop, c, tls, set): serve c on loop from the sockets of
  * set; takes over tls (from server_prepare). 0 or -1. */

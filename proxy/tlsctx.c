@@ -199,7 +199,7 @@ int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls)
 
 
 struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener *l,
-                                 struct diag *d)
+                                 int reload, struct diag *d)
 {
 	struct tlsctx *t;
 	int errors = d->errors;
@@ -229,7 +229,7 @@ struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener 
 	}
 	for (size_t i = 0; i < l->tls.ncerts; i++) {
 		t->ncerts++;
-		tlsctx_load_cert(t, &t->certs[i], c, l, &l->tls.certs[i], d);
+		tlsctx_load_cert(t, &t->certs[i], c, l, &l->tls.certs[i], reload, d);
 		t->entries[i] = t->certs[i].sni;
 	}
 	/* Read here, by the master, before any privilege is dropped; a

@@ -51,11 +51,14 @@ struct tlsctx_info {
 	int resumed;
 };
 
-/* tlsctx_new_server(c, l, d): build the server context of listener l:
- * load and check every certificate (key matches, chain order, names,
- * expiry), apply the policy. Problems go to d. NULL on any error. */
+/* tlsctx_new_server(c, l, reload, d): build the server context of
+ * listener l: load and check every certificate (key matches, chain order,
+ * names, expiry) and its OCSP response, apply the policy. Problems go to d.
+ * NULL on any error. With reload 1 an OCSP response that cannot be
+ * stapled is a warning (that certificate goes without), not an error: a
+ * reload that brings new certificates must not fail on an old response. */
 struct tlsctx *tlsctx_new_server(const struct cfg *c, const struct cfg_listener *l,
-                                 struct diag *d);
+                                 int reload, struct diag *d);
 
 /* tlsctx_free(t): release t; NULL is a no-op. Connections made from t hold
  * their own references, so t may go while they finish (reload). */
@@ -231,6 +234,14 @@ int tlsctx_peer_cert(const struct tlsconn *tc, struct tlsctx_cert_info *info);
  * warnings, metrics); verified is 0 (nothing checked here). -1 when there
  * is no such certificate. */
 int tlsctx_own_cert(const struct tlsctx *t, size_t i, struct tlsctx_cert_info *info);
+
+/* tlsctx_staple_lapsed(t, i, now, until): 1 the first time the OCSP
+ * response stapled to the i-th certificate of server context t is found
+ * past its nextUpdate at now (*until set to it): handshakes no longer get
+ * it, and the caller says so once. 0 otherwise (none stapled, none with a
+ * nextUpdate, still good, or said before), -1 when there is no such
+ * certificate. */
+int tlsctx_staple_lapsed(struct tlsctx *t, size_t i, time_t now, time_t *until);
 
 /* tlsctx_file_cert(path, info): fill info (but for the verification
  * fields, left 0) from the first certificate of PEM file path: what a

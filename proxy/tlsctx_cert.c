@@ -121,7 +121,7 @@ static void check_chain(STACK_OF(X509) *chain, const struct cfg *c,
 
 int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
                      const struct cfg_listener *l, const struct cfg_cert *cc,
-                     struct diag *d)
+                     int reload, struct diag *d)
 {
 	const char *keyfile = cc->key ? cc->key : cc->cert;
 	char err[256];
@@ -169,6 +169,8 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 		EVP_PKEY_free(pk);
 	}
 	tc->sni.ecdsa = ktype == EVP_PKEY_EC;
+	if (cc->ocsp != NULL)
+		(void)tlsctx_staple_load(tc, chain, c, l, cc, reload, d);
 	sk_X509_pop_free(chain, X509_free);
 	return 0;
 }

@@ -71,6 +71,9 @@ void tlsticket_file_free(struct tlsticket_file *f);
 struct tlscert {
 	SSL_CTX *ctx;
 	struct sni_entry sni;
+	int stapled;                 /* an OCSP response is set on ctx */
+	int64_t staple_until;        /* its nextUpdate; 0: none given */
+	int staple_lapsed;           /* past it, and said so (the master) */
 };
 
 struct tlsctx {
@@ -101,12 +104,22 @@ void tlsctx_x509_describe(X509 *x, struct tlsctx_cert_info *info);
  * queue is cleared. Returns out. */
 const char *tlsctx_drain_errors(char *out, size_t outlen);
 
-/* tlsctx_load_cert(t, tc, c, l, cc, d): a context for certificate cc of
- * listener l, checked (key, chain order, dates, names); problems to d.
- * 0, or -1 when it cannot be used. */
+/* tlsctx_load_cert(t, tc, c, l, cc, reload, d): a context for
+ * certificate cc of listener l, checked (key, chain order, dates, names),
+ * with its OCSP response (tlsctx_staple_load); problems to d. 0, or -1
+ * when it cannot be used. */
 int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
                      const struct cfg_listener *l, const struct cfg_cert *cc,
-                     struct diag *d);
+                     int reload, struct diag *d);
+
+/* tlsctx_staple_load(tc, chain, c, l, cc, reload, d): read cc->ocsp (a
+ * DER OCSP response), check it against chain's leaf and its issuer (the
+ * certificate after it) and staple it on tc->ctx (tlsctx_staple.c). A
+ * problem is an error in d, or with reload a warning and no staple.
+ * 0, or -1 when not stapled. */
+int tlsctx_staple_load(struct tlscert *tc, STACK_OF(X509) *chain, const struct cfg *c,
+                       const struct cfg_listener *l, const struct cfg_cert *cc,
+                       int reload, struct diag *d);
 
 /* tlsctx_bio_new(fd): a BIO over socket fd that reads a whole record at a
  * time; NULL on ENOMEM. The SSL that gets it frees it. */

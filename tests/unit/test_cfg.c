@@ -212,6 +212,21 @@ int main(void)
 	CHECK(said(&d, "t.ini:3: [tls] curves:", "P-999"));
 	load("[tls]\nkey = /k.pem\n[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
 	CHECK(said(&d, "t.ini:2: [tls] key:", "cert line before it"));
+	/* ocsp pairs with the cert line before it, once; [tls]'s are inherited. */
+	load("[tls]\nocsp = /o.der\n[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "t.ini:2: [tls] ocsp:", "cert line before it"));
+	load("[tls]\ncert = /c.pem\nocsp = /o.der\nocsp = /p.der\n[a]\nlisten = 1\n"
+	     "backend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "t.ini:4: [tls] ocsp:", "cert line before it"));
+	c = load("[tls]\ncert = /c.pem\nocsp = /o.der\ncert = /d.pem\n[a]\nlisten = 1\n"
+	         "backend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && d.errors == 0);
+	if (c) {
+		CHECK_STR(c->listeners[0].tls.certs[0].ocsp, "/o.der");
+		CHECK(c->listeners[0].tls.certs[0].ocsp_line == 3);
+		CHECK(c->listeners[0].tls.certs[1].ocsp == NULL);
+	}
+	cfg_free(c);
 	load("[portier]\nlog = relative.log\n" TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
 	CHECK(said(&d, "t.ini:2: [portier] log:", "absolute path"));
 	load(TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\nalpn = h2,http/1.1\n", &d);

@@ -182,7 +182,7 @@ static struct tlsctx *server_ctx(struct cfg **cp, const char *cert)
 	         dir, cert, dir, cert);
 	*cp = cfg_load_string("t.ini", text, &d);
 	if (*cp != NULL)
-		t = tlsctx_new_server(*cp, &(*cp)->listeners[0], &d);
+		t = tlsctx_new_server(*cp, &(*cp)->listeners[0], 0, &d);
 	if (t == NULL)
 		diag_print(&d, stderr);
 	diag_free(&d);

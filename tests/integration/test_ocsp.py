@@ -1,0 +1,175 @@
+"""ocsp = FILE: the OCSP response of a certificate, stapled. The responses
+come from `openssl ocsp` as the test CA's responder (over HTTP, fetched the
+way docs/operations.md tells an admin to, or answered locally), and
+`openssl s_client -status` shows what portier staples: the response on the
+listener with `ocsp`, none without, the new one after a reload; a response
+that does not fit refuses the start (file:line), and only warns on a
+reload; one that passes its nextUpdate under a running portier is no longer
+stapled, and the log says so once."""
+
+import os
+import re
+import signal
+import subprocess
+
+import harness
+from harness import listener, s_client, tls_items
+
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+NO_CONF = {"OPENSSL_CONF": "/dev/null"}
+
+
+def respond(certs, leaf, out, *opts):
+    """A response for leaf, answered by the CA from its database."""
+    harness.run(["openssl", "ocsp", "-index", os.path.join(certs.dir, "index.txt"),
+                 "-CA", certs.ca, "-rsigner", certs.ca,
+                 "-rkey", os.path.join(certs.dir, "ca.key"), "-issuer", certs.ca,
+                 "-cert", leaf.leaf, "-no_nonce", "-respout", out] + list(opts),
+                env=NO_CONF, check=True)
+    return out
+
+
+def fetch(certs, leaf, out, workdir):
+    """The admin's way: ask the CA's responder over HTTP (openssl ocsp
+    -port; it binds every address, the client uses
+    127.0.0.1) with -url, keep the answer with -respout."""
+    log = os.path.join(str(workdir), "responder.log")
+    port = harness.free_port()
+    with open(log, "wb") as errf:
+        resp = subprocess.Popen(
+            ["openssl", "ocsp", "-index", os.path.join(certs.dir, "index.txt"),
+             "-CA", certs.ca, "-rsigner", certs.ca, "-rkey", os.path.join(certs.dir, "ca.key"),
+             "-port", str(port), "-ndays", "2"],
+            env=dict(os.environ, **NO_CONF), stdout=subprocess.DEVNULL, stderr=errf)
+
+    def said():
+        with open(log) as f:
+            return f.read()
+    try:
+        # Not a probe connection: the responder serves one at a time and
+        # would wait for a request on it.
+        harness.wait_for(lambda: "waiting for OCSP client connections" in said() or
+                         resp.poll() is not None, 10, "openssl ocsp to listen")
+        assert resp.poll() is None, said()
+        cp = harness.run(["openssl", "ocsp", "-issuer", certs.ca, "-cert", leaf.leaf,
+                          "-url", "http://127.0.0.1:%d" % port, "-CAfile", certs.ca,
+                          "-respout", out], env=NO_CONF)
+        assert cp.returncode == 0 and ": good" in cp.out, cp.out + cp.err + said()
+    finally:
+        if resp.poll() is None:
+            os.kill(resp.pid, signal.SIGTERM)
+        resp.wait(timeout=10)
+    return out
+
+
+def next_update(der):
+    cp = harness.run(["openssl", "ocsp", "-respin", der, "-resp_text", "-noverify"],
+                     env=NO_CONF, check=True)
+    m = re.search(r"Next Update: (.+)", cp.out)
+    assert m, cp.out
+    return m.group(1).strip()
+
+
+def status(p, name, version="-tls1_3"):
+    """What s_client -status says of the staple: None when none was sent,
+    else (response status, cert status, next update)."""
+    cp = s_client(p.port(name), ["-status", version])
+    out = cp.out
+    assert "CONNECTED" in out and "Cipher is" in out, out + cp.err
+    if "OCSP response: no response sent" in out:
+        return None
+    m = re.search(r"OCSP Response Status: (\w+)", out)
+    c = re.search(r"Cert Status: (\w+)", out)
+    n = re.search(r"Next Update: (.+)", out)
+    assert m and c, out
+    return m.group(1), c.group(1), n.group(1).strip() if n else None
+
+
+def web(certs, backend, ocsp=None, name="web"):
+    tls = tls_items(certs.ec)
+    if ocsp:
+        tls.append(("ocsp", ocsp))
+    return listener(name, backend.port, protocol="http", extra=tls)
+
+
+def test_stapled_then_reloaded(workdir, portier, certs, http_backend):
+    path = fetch(certs, certs.ec, os.path.join(str(workdir), "ec.ocsp"), workdir)
+    first = next_update(path)
+    p = portier([web(certs, http_backend, path), web(certs, http_backend, name="bare")])
+    for v in ("-tls1_2", "-tls1_3"):
+        assert status(p, "web", v) == ("successful", "good", first)
+        assert status(p, "bare", v) is None
+    # A new response in the same file: the reload staples it.
+    respond(certs, certs.ec, path + ".new", "-ndays", "5")
+    os.rename(path + ".new", path)
+    second = next_update(path)
+    assert second != first
+    p.reload()
+    assert status(p, "web") == ("successful", "good", second)
+    assert status(p, "bare") is None
+    p.stop()
+
+
+def test_bad_file_refuses_start(workdir, certs, http_backend):
+    wrong = respond(certs, certs.rsa, os.path.join(str(workdir), "rsa.ocsp"), "-ndays", "1")
+    text = harness.ini_text([("portier", [("log", "stderr")]),
+                             web(certs, http_backend, wrong)])
+    ini = os.path.join(str(workdir), "bad.ini")
+    with open(ini, "w") as f:
+        f.write(text)
+    line = text.splitlines().index("ocsp = %s" % wrong) + 1
+    want = ("%s:%d: [web] ocsp: %s: the response is not about this certificate"
+            % (ini, line, wrong))
+    for args in (["-t"], ["-f"]):
+        cp = harness.run([harness.PORTIER_BIN] + args + ["-c", ini], timeout=30)
+        assert cp.returncode == 1, cp.out + cp.err
+        assert want in cp.err, cp.err
+    cp = harness.run([harness.PORTIER_BIN, "-f", "-c", ini], timeout=30)
+    assert "configuration refused, not starting" in cp.err, cp.err
+
+
+def test_bad_file_on_reload_warns(workdir, portier, certs, http_backend):
+    path = respond(certs, certs.ec, os.path.join(str(workdir), "ec.ocsp"), "-ndays", "1")
+    p = portier([web(certs, http_backend, path)])
+    assert status(p, "web")[:2] == ("successful", "good")
+    with open(path, "wb") as f:
+        f.write(b"<html>503 Service Unavailable</html>\n")
+    mark = p.reload()
+    assert re.search(r"ocsp: %s: not a DER OCSP response .*; this certificate goes "
+                     r"without a staple" % re.escape(path), p.log()[mark:]), p.log()[mark:]
+    assert status(p, "web") is None
+    p.stop()
+
+
+def test_lapsed_response_no_longer_stapled(workdir, portier, certs, http_backend):
+    assert os.path.exists(FAKETIME), "libfaketime is not installed (package faketime)"
+    clock = os.path.join(str(workdir), "faketime")
+    with open(clock, "w") as f:
+        f.write("+0d\n")
+    env = {"LD_PRELOAD": FAKETIME, "FAKETIME_TIMESTAMP_FILE": clock,
+           "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+           "ASAN_OPTIONS": "verify_asan_link_order=0",
+           "PORTIER_TEST_EXPIRY_S": "0.5"}
+    path = respond(certs, certs.ec, os.path.join(str(workdir), "ec.ocsp"), "-ndays", "1")
+    # "soon" expires within 30 days: the master warns about it on each of
+    # its checks, which tells this test how often it has looked.
+    p = portier([web(certs, http_backend, path),
+                 listener("soon", http_backend.port, protocol="http",
+                          extra=tls_items(certs.expiring))], env=env)
+    assert status(p, "web")[:2] == ("successful", "good")
+    mark = p.mark()
+    with open(clock, "w") as f:
+        f.write("+2d\n")
+    lapsed = (r"\[web\] OCSP response %s \(certificate %s\) passed its nextUpdate on "
+              r"\d{4}-\d\d-\d\d \d\d:\d\d UTC and is no longer stapled; fetch a new one "
+              r"and reload$" % (re.escape(path), re.escape(certs.ec.cert)))
+    p.wait_log(lapsed, timeout=10 * harness.SLOW, since=mark, flags=re.M)
+    assert status(p, "web") is None
+    assert status(p, "web", "-tls1_2") is None
+    # Said once, however often the master looks: three more checks.
+    after = p.log().index("passed its nextUpdate", mark)
+    harness.wait_for(lambda: len(re.findall(r"\[soon\] certificate .* expires in",
+                                            p.log()[after:])) >= 3,
+                     10 * harness.SLOW, "three more checks of the master")
+    assert len(re.findall(lapsed, p.log()[mark:], re.M)) == 1, p.log()[mark:]
+    p.stop()
