@@ -99,6 +99,14 @@ def test_stapled_then_reloaded(workdir, portier, certs, http_backend):
     for v in ("-tls1_2", "-tls1_3"):
         assert status(p, "web", v) == ("successful", "good", first)
         assert status(p, "bare", v) is None
+    # portier's own client (probe) asks for the status too.
+    for name, said in (("web", ", OCSP stapled"), ("bare", ", no OCSP staple")):
+        cp = harness.run([harness.PORTIER_BIN, "probe", "127.0.0.1:%d" % p.port(name),
+                          "--json"], timeout=30)
+        assert '"ocsp_stapled":%s' % ("true" if name == "web" else "false") in cp.out, cp.out
+        cp = harness.run([harness.PORTIER_BIN, "probe", "127.0.0.1:%d" % p.port(name)],
+                         timeout=30)
+        assert said in cp.out, cp.out + cp.err
     # A new response in the same file: the reload staples it.
     respond(certs, certs.ec, path + ".new", "-ndays", "5")
     os.rename(path + ".new", path)

@@ -110,8 +110,9 @@ static void test_refused(void)
 	CHECK(check_at("good.der", leaf, ca, t0 + 3 * 86400, &r, "nextUpdate") == -1);
 	CHECK(check_at("good.der", leaf, ca, t0 - 86400, &r, "in the future") == -1);
 	CHECK(check_at("deleg.der", leaf, ca, t0 + 3 * 86400, &r, "expired") == -1);
-	/* The delegated responder's certificate ends after 20 days. */
-	CHECK(check_at("bykey.der", leaf, ca, t0, &r, NULL) == 0);
+	/* 25 days on, the delegated responder's own certificate (20 days) has
+	 * ended too: that is checked first, with the signature. */
+	CHECK(check_at("deleg.der", leaf, ca, t0 + 25 * 86400, &r, "not valid now") == -1);
 }
 
 static void test_damaged(void)
