@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 /* "2026-12-14 10:00 UTC" */
 static const char *utc(long long t, char *out, size_t len)
@@ -69,6 +71,33 @@ unsigned expiry_staples(const struct cfg *c, struct tlsctx *const *tls, time_t n
 		}
 	}
 	return n;
+}
+
+unsigned long long expiry_ocsp_print(const struct cfg *c)
+{
+	unsigned long long fp = 0;
+	struct stat st;
+
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+
+		for (size_t k = 0; k < l->tls.ncerts; k++) {
+			const char *path = l->tls.certs[k].ocsp;
+			unsigned long long h;
+
+			if (path == NULL)
+				continue;
+			/* A file that is gone counts too: its return is a change. */
+			if (stat(path, &st) < 0)
+				memset(&st, 0, sizeof(st));
+			h = (unsigned long long)st.st_ino * 0x9e3779b97f4a7c15ULL ^
+			    (unsigned long long)st.st_size * 0xc2b2ae3d27d4eb4fULL ^
+			    (unsigned long long)st.st_mtim.tv_sec * 0x165667b19e3779f9ULL ^
+			    (unsigned long long)st.st_mtim.tv_nsec;
+			fp = (fp ^ h) * 0x100000001b3ULL + 1;
+		}
+	}
+	return fp;
 }
 
 double expiry_interval(void)

@@ -28,6 +28,11 @@ unsigned expiry_warn(const struct cfg *c, struct tlsctx *const *tls, time_t now)
  * wake-up. Returns how many lines it wrote. */
 unsigned expiry_staples(const struct cfg *c, struct tlsctx *const *tls, time_t now);
 
+/* expiry_ocsp_print(c): a fingerprint of c's ocsp files as they are on
+ * disk (inode, size, modification time): it changes when one is replaced
+ * or rewritten. 0 when c has none. */
+unsigned long long expiry_ocsp_print(const struct cfg *c);
+
 /* expiry_interval(): EXPIRY_CHECK_S, or the seconds in
  * PORTIER_TEST_EXPIRY_S (tests only; documented in ARCHITECTURE.md beside
  * PORTIER_TEST_WORKER_FAIL). */

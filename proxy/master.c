@@ -700,6 +700,21 @@ int master_run(struct master *m, unsigned *worker)
 		 * the log hears it once, from here. */
 		if (!s.stopping)
 			expiry_staples(m->cfg, m->tls, time(NULL));
+		/* An ocsp file replaced (the admin's fetch from cron): a reload
+		 * staples it, as SIGHUP would. Looked at on every wake-up, a
+		 * minute apart at most; a reload under way waits. */
+		if (!s.stopping && !s.draining && s.next == NULL) {
+			unsigned long long fp = expiry_ocsp_print(m->cfg);
+
+			if (s.ocsp_gen != m->generation) {
+				s.ocsp_gen = m->generation;
+				s.ocsp_fp = fp;
+			} else if (fp != s.ocsp_fp) {
+				s.ocsp_fp = fp;
+				log_notice("an ocsp file changed: reloading to staple it");
+				master_reload_start(&s);
+			}
+		}
 		/* Loading warned at start and on reload; a daemon left running
 		 * for months hears it again once a day. */
 		if (!s.stopping && master_now() >= s.expiry_at) {

@@ -61,6 +61,8 @@ struct sup {
 	int told_ready;           /* the service manager heard READY=1 */
 	unsigned told_workers;    /* ... and this many workers serving */
 	double expiry_at;         /* the next daily certificate-expiry look */
+	unsigned long long ocsp_fp;   /* expiry_ocsp_print() of ... */
+	unsigned long long ocsp_gen;  /* ... this generation's config */
 	double expiry_every;
 };
 

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import harness
 from harness import listener, s_client, tls_items
@@ -115,6 +116,32 @@ def test_stapled_then_reloaded(workdir, portier, certs, http_backend):
     p.reload()
     assert status(p, "web") == ("successful", "good", second)
     assert status(p, "bare") is None
+    p.stop()
+
+
+def test_replaced_file_is_stapled_without_a_signal(workdir, portier, certs, http_backend):
+    """The admin's cron job only replaces the file: the master sees it on its
+    next wake-up (PORTIER_TEST_EXPIRY_S makes those come twice a second)
+    and reloads by itself, once."""
+    path = respond(certs, certs.ec, os.path.join(str(workdir), "ec.ocsp"), "-ndays", "2")
+    first = next_update(path)
+    p = portier([web(certs, http_backend, path)], env={"PORTIER_TEST_EXPIRY_S": "0.5"})
+    assert status(p, "web") == ("successful", "good", first)
+    mark = p.mark()
+    respond(certs, certs.ec, path + ".new", "-ndays", "6")
+    os.rename(path + ".new", path)
+    second = next_update(path)
+    assert second != first
+    p.wait_log(r"an ocsp file changed: reloading to staple it", timeout=10 * harness.SLOW,
+               since=mark)
+    p.wait_log(r"reloaded: ", timeout=10 * harness.SLOW, since=mark)
+    harness.wait_for(lambda: status(p, "web") == ("successful", "good", second),
+                     10 * harness.SLOW, "the new staple")
+    # The new generation's files are its own baseline: no second reload.
+    # An absence only time can show: six of the master's wake-ups pass.
+    time.sleep(3)
+    assert p.log()[mark:].count("an ocsp file changed") == 1, p.log()[mark:]
+    assert p.log()[mark:].count("reloaded: ") == 1, p.log()[mark:]
     p.stop()
 
 
