@@ -234,3 +234,34 @@ def client_loop(certs, port, got):
                          r"local=127\.0\.0\.2:(\d+)" % port, cp.out)
         ok = cp.returncode == 0 and m is not None and m.group(1) == m.group(2)
         got.append(True if ok else (cp.returncode, cp.out, cp.err))
+
+
+def test_loadgen_resumes_every_session_on_the_other_node(portier, certs, http_backend,
+                                                          haproxy, workdir, closed_port):
+    """The bench's load tool in its resume mode through HAProxy's round
+    robin: each new connection offers the newest ticket, issued by the
+    other node, and every handshake after the first resumes."""
+    keyfile = os.path.join(str(workdir), "ticket.keys")
+    write_keys(keyfile, [new_key()])
+    lb_in = [("accept_proxy", "yes"), ("accept_proxy_from", "127.0.0.1")]
+    nodes = [portier([("tls", tls_items(certs.ec) + [("ticket_keys", keyfile)]),
+                      listener("https", http_backend.port, protocol="http", extra=lb_in),
+                      listener("imaps", closed_port, protocol="imap", extra=lb_in)], name=n)
+             for n in ("n1", "n2")]
+    lb = haproxy(*nodes)
+    loadgen = os.path.join(harness.PORTIER_BUILD, "bench", "loadgen")
+    assert os.access(loadgen, os.X_OK), "no bench/loadgen in " + harness.PORTIER_BUILD
+    marks = [n.mark() for n in nodes]
+    cp = harness.run([loadgen, "-m", "resume", "-a", "127.0.0.1:%d" % lb.ports["https"],
+                      "-c", "1", "-n", "40", "-d", "60", "-p", "/who", "-s", "localhost"],
+                     timeout=90)
+    assert cp.returncode == 0, cp.out + cp.err
+    res = dict(kv.split("=", 1) for kv in cp.out.split() if "=" in kv)
+    # conns counts the handshakes after loadgen's first, full one.
+    assert int(res["errors"]) == 0 and int(res["conns"]) >= 40, cp.out
+    assert int(res["reused"]) == int(res["conns"]), cp.out
+    # Both nodes resumed sessions, so each opened the other's tickets.
+    for n, mark in zip(nodes, marks):
+        harness.wait_for(lambda: len(re.findall(r"\[https\] close client=127\.0\.0\.1:\d+ .* "
+                                                r"resumed=yes ", n.log()[mark:])) >= 15,
+                         10 * harness.SLOW, "resumed sessions on " + n.proc.name)
