@@ -490,3 +490,23 @@ def test_gnutls_cli_control_channel(portier, certs, ftpd):
         assert line + "\r\n" in feat, feat
     assert " EPRT" not in feat
     assert "221 " in r.out
+
+
+def test_portier_probe_reads_portiers_own_ftps(portier, certs, ftpd):
+    """`portier probe` against portier's FTP listeners (a plaintext vsftpd
+    behind): AUTH TLS offered on 21 and the login refused before it, the
+    certificate verified; implicit TLS on 990; no finding on either."""
+    from test_probe import both, ids
+    ca = ["--cafile", certs.ca, "--sni", "localhost"]
+    port, _ = ftpd
+    p21, _, _ = start(portier, certs, port)
+    rc, text, obj = both(p21.port("ftp"), "--as-port", "21", *ca)
+    assert rc == 0 and ids(obj) == [], text
+    assert obj["protocol"] == "ftp" and obj["model"] == "starttls", obj
+    assert obj["starttls_offered"] is True and obj["tls"] is True, obj
+    assert obj["certificate"]["verified"] is True, obj
+    assert "no problems found" in text, text
+    p990, _, _ = start(portier, certs, port, mode="tls")
+    rc, text, obj = both(p990.port("ftp"), "--as-port", "990", *ca)
+    assert rc == 0 and ids(obj) == [], text
+    assert obj["model"] == "implicit-tls" and obj["protocol"] == "ftp", obj
