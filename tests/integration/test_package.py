@@ -63,7 +63,8 @@ def test_install_check_and_purge(tmp_path):
                      "/usr/share/doc/portier/LICENSE.BoringSSL.gz",
                      "/usr/share/doc/portier/examples/portier.ini",
                      "/usr/share/portier/fail2ban/filter.d/portier.conf",
-                     "/usr/share/portier/fail2ban/jail.d/portier.conf"):
+                     "/usr/share/portier/fail2ban/jail.d/portier.conf",
+                     "/usr/share/portier/systemd/portier-unprivileged.service"):
             assert os.path.exists(path), path
         assert os.access("/usr/sbin/portier", os.X_OK)
         assert os.access("/usr/share/portier/certbot/portier-reload", os.X_OK)
