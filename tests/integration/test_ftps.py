@@ -510,3 +510,62 @@ def test_portier_probe_reads_portiers_own_ftps(portier, certs, ftpd):
     rc, text, obj = both(p990.port("ftp"), "--as-port", "990", *ca)
     assert rc == 0 and ids(obj) == [], text
     assert obj["model"] == "implicit-tls" and obj["protocol"] == "ftp", obj
+
+
+def owner(port):
+    """The pid that listens on 127.0.0.1:port (ss), or None."""
+    cp = harness.run(["ss", "-ltnpH", "sport = :%d" % port])
+    m = re.search(r"pid=(\d+)", cp.out)
+    return int(m.group(1)) if m else None
+
+
+def test_two_workers_never_share_a_data_port(portier, certs, ftpd):
+    """With workers = 2 each worker binds its own data ports from the one
+    range: the ports handed out at once are all different, whichever worker
+    holds the control connection, and a full range is a 425, not a port
+    given twice."""
+    bport, root = ftpd
+    low = random.randrange(46000, 52000)
+    high = low + 5
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("ftp", bport, mode="starttls", protocol="ftp",
+                          extra=[("data_ports", "%d-%d" % (low, high)),
+                                 ("hostname", "localhost")])],
+                glob=[("workers", "2")])
+    harness.wait_for(lambda: len(set(p.workers().values())) == 2, 10, "two workers")
+    workers = set(p.workers().values())
+    sessions, ports, owners = [], [], set()
+    try:
+        # Sessions until both workers hold one (bounded by the range).
+        while len(ports) < high - low + 1:
+            f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+            sessions.append(f)
+            port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
+            assert low <= port <= high
+            ports.append(port)
+            owners.add(owner(port))
+            if owners == workers and len(ports) >= 3:
+                break
+        assert owners == workers, (owners, workers)
+        assert len(set(ports)) == len(ports), ports
+        # Fill the range from the sessions there are: every port once.
+        k = 0
+        while len(ports) < high - low + 1:
+            f = sessions[k % len(sessions)]
+            k += 1
+            try:
+                resp = f.sendcmd("EPSV")
+            except ftplib.error_temp as e:      # max_data_connections (2) per session
+                assert str(e).startswith("425"), e
+                f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+                sessions.append(f)
+                resp = f.sendcmd("EPSV")
+            ports.append(int(resp.split("|||")[1].split("|")[0]))
+        assert sorted(ports) == list(range(low, high + 1)), ports
+        f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+        sessions.append(f)
+        with pytest.raises(ftplib.error_temp, match="^425 No data port available"):
+            f.sendcmd("EPSV")
+    finally:
+        for f in sessions:
+            f.close()
