@@ -1,7 +1,7 @@
 """testssl.sh against portier's STARTTLS listeners: no CRITICAL, HIGH or
-MEDIUM finding. SMTP always runs; IMAP, POP3 and LDAP only with PORTIER_SLOW=1
-(one scan takes a few minutes), each as its own ctest entry
-(integration/test_starttls_testssl_imap, _pop3, _ldap) under its own limit,
+MEDIUM finding. SMTP always runs; IMAP, POP3, LDAP and FTP only with
+PORTIER_SLOW=1 (one scan takes a few minutes), each as its own ctest entry
+(integration/test_starttls_testssl_imap, _pop3, _ldap, _ftp) under its own limit,
 since four scans of up to SCAN_LIMIT each cannot fit one file's 600 s.
 
 The certificate names a CRL and an OCSP URI (never fetched): testssl rates
@@ -23,10 +23,10 @@ import harness
 from harness import tls_items
 from starttls_support import FakeBackend, revocable_leaf, starttls_listener
 
-SLOW_REASON = "PORTIER_SLOW=1 not set: testssl on imap/pop3/ldap takes minutes per scan"
+SLOW_REASON = "PORTIER_SLOW=1 not set: testssl on imap/pop3/ldap/ftp takes minutes per scan"
 if os.environ.get("PORTIER_SLOW") != "1":
     # pytest -q shows skip reasons only with -rs; say it where ctest's log keeps it.
-    sys.__stderr__.write("test_starttls_testssl: imap, pop3, ldap skipped: %s\n" % SLOW_REASON)
+    sys.__stderr__.write("test_starttls_testssl: imap, pop3, ldap, ftp skipped: %s\n" % SLOW_REASON)
 BAD = {"CRITICAL", "HIGH", "MEDIUM"}
 SCAN_LIMIT = 600
 
@@ -39,12 +39,20 @@ def _slow(proto):
 
 
 @pytest.mark.skipif(shutil.which("testssl") is None, reason="testssl (package testssl.sh) missing")
-@pytest.mark.parametrize("proto", [_slow(p) for p in ("smtp", "imap", "pop3", "ldap")])
+@pytest.mark.parametrize("proto", [_slow(p) for p in ("smtp", "imap", "pop3", "ldap", "ftp")])
 def test_testssl_finds_nothing_medium_or_worse(portier, certs, workdir, proto):
-    backend = FakeBackend(proto)
+    if proto == "ftp":
+        # AUTH TLS in front of a real (plaintext) vsftpd, as test_ftps runs it.
+        from test_ftps import vsftpd
+        proc, bport, _ = vsftpd(workdir)
+        backend = proc
+        extra = [("data_ports", "%d-%d" % (bport + 1, bport + 4))]
+    else:
+        backend = FakeBackend(proto)
+        bport, extra = backend.port, []
     try:
         p = portier([("tls", tls_items(revocable_leaf(certs))),
-                     starttls_listener(proto, proto, backend.port)])
+                     starttls_listener(proto, proto, bport, extra=extra)])
         port = p.port(proto)
         out = os.path.join(str(workdir), "testssl-%s.json" % proto)
         start = time.monotonic()
