@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 /* Atomics that need a lock inside the C library would not be shared by
@@ -44,6 +45,15 @@ struct shared *shared_map(size_t size)
 	region->version = SHARED_VERSION;
 	region->size = len;
 	atomic_store(&region->generation, 1);
+	/* Unknown to clients, so that none can aim its addresses at one set
+	 * of the limits' table; without randomness, the clock (weaker). */
+	if (getrandom(region->limits.key, sizeof(region->limits.key), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(region->limits.key)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		region->limits.key[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+		region->limits.key[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)p;
+	}
 	return region;
 }
 

@@ -25,7 +25,7 @@
 
 #define SHARED_SIZE ((size_t)1 << 20)   /* what portier maps: room to grow */
 #define SHARED_MAGIC UINT64_C(0x316d687374726f70)  /* "portshm1" in memory */
-#define SHARED_VERSION 2
+#define SHARED_VERSION 3
 #define SHARED_SLOTS 256                /* listener names, over all reloads */
 #define SHARED_NAME_MAX 64              /* with its NUL */
 #define SHARED_REASONS 32               /* close reasons counted apart */
@@ -103,6 +103,29 @@ struct shared_slot {
 	_Atomic uint64_t hs_failed[SHARED_HS_FAILS];
 	_Atomic uint64_t backend_failed[SHARED_BF_KINDS];
 	struct shared_histogram hist[SHARED_HISTS];
+	_Atomic uint64_t limited[2];   /* refused: [0] per-ip connections, [1] rate */
+};
+
+/*
+ * The per-client limits' table (limit.c): LIMIT_SETS sets of LIMIT_WAYS
+ * entries; a client's keyed hash picks its set and is its tag. 0 tags an
+ * empty entry. bucket packs the token bucket: the time of its last refill
+ * (ms, low 40 bits) and what it held then (thousandths of a connection,
+ * high 24 bits).
+ */
+#define LIMIT_SETS 2048
+#define LIMIT_WAYS 8
+struct limit_entry {
+	_Atomic uint64_t tag;
+	_Atomic uint64_t seen;       /* ms of its last connection attempt */
+	_Atomic uint64_t bucket;
+	_Atomic uint64_t logged;     /* ms of its last log line; 0: never */
+	_Atomic uint32_t conns;      /* open now */
+	uint32_t pad;
+};
+struct limit_table {
+	uint64_t key[2];             /* the hash's secret, set by shared_map() */
+	struct limit_entry e[LIMIT_SETS * LIMIT_WAYS];
 };
 
 struct shared {
@@ -119,6 +142,7 @@ struct shared {
 	_Atomic unsigned long long log_dropped;   /* log lines dropped, all processes */
 	_Atomic uint32_t lock;           /* held while a slot is claimed */
 	struct shared_slot slot[SHARED_SLOTS];
+	struct limit_table limits;
 };
 
 /* shared_map(size): map the region (size rounded up to whole pages, at

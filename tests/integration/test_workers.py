@@ -279,10 +279,10 @@ def test_no_readiness_pipe_outlives_the_report(two):
 # u64 of enum shared_stat, 32 close reasons, then the metrics' counters
 # (handshakes by version, failures by reason, backend failures, histograms).
 SHARED_SIZE = 1 << 20
-SHARED_VERSION = 2
+SHARED_VERSION = 3
 HEADER = struct.Struct("<8s7Q")
 SLOTS_AT = 80
-SLOT_SIZE = 816
+SLOT_SIZE = 832
 SLOTS = 256
 # enum shared_stat, and the close reasons of enum conn_why (proxy/conn.h)
 # the tests count by.

@@ -1,0 +1,264 @@
+/* The per-client limits' table (limit.c) in a real shared region: counts
+ * per client and listener, IPv6 clients by prefix, the token bucket's
+ * arithmetic on a clock the test sets, one log line per interval, a flood
+ * of distinct addresses that evicts idle entries but not a held one, and
+ * two processes that count together. */
+#include "check.h"
+#include "limit.h"
+#include "shared.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct sockaddr_storage ss;
+
+static const struct sockaddr *ip(const char *text)
+{
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(text, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, text, &a->sin6_addr);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		inet_pton(AF_INET, text, &a->sin_addr);
+	}
+	return (const struct sockaddr *)&ss;
+}
+
+static enum limit_verdict admit(struct shared *sh, unsigned slot, const char *addr,
+                                const struct limit_rule *r, uint64_t now,
+                                struct limit_hold *h, int *log_it)
+{
+	return limit_admit(sh, slot, ip(addr), r, now, h, log_it);
+}
+
+static void test_max_conns(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 3, .v6_prefix = 64};
+	struct limit_hold h[4], other;
+	int log_it;
+
+	for (int i = 0; i < 3; i++)
+		CHECK(admit(sh, 0, "192.0.2.1", &r, 1000, &h[i], &log_it) == LIMIT_OK);
+	CHECK(limit_conns(sh, 0, ip("192.0.2.1"), 64) == 3);
+	CHECK(admit(sh, 0, "192.0.2.1", &r, 1000, &h[3], &log_it) == LIMIT_CONNS);
+	CHECK(log_it == 1);
+	CHECK(h[3].idx == 0);
+	CHECK(admit(sh, 0, "192.0.2.1", &r, 2000, &h[3], &log_it) == LIMIT_CONNS);
+	CHECK(log_it == 0);   /* once per interval */
+	CHECK(admit(sh, 0, "192.0.2.1", &r, 1000 + LIMIT_LOG_INTERVAL_S * 1000 - 1,
+	            &h[3], &log_it) == LIMIT_CONNS);
+	CHECK(log_it == 0);
+	CHECK(admit(sh, 0, "192.0.2.1", &r, 1000 + LIMIT_LOG_INTERVAL_S * 1000,
+	            &h[3], &log_it) == LIMIT_CONNS);
+	CHECK(log_it == 1);
+	CHECK(limit_conns(sh, 0, ip("192.0.2.1"), 64) == 3);
+	/* Another client, and the same client on another listener. */
+	CHECK(admit(sh, 0, "192.0.2.2", &r, 1000, &other, &log_it) == LIMIT_OK);
+	limit_release(sh, &other);
+	CHECK(admit(sh, 1, "192.0.2.1", &r, 1000, &other, &log_it) == LIMIT_OK);
+	limit_release(sh, &other);
+	/* A close makes room; a second release of the same hold is a no-op. */
+	limit_release(sh, &h[0]);
+	limit_release(sh, &h[0]);
+	CHECK(limit_conns(sh, 0, ip("192.0.2.1"), 64) == 2);
+	CHECK(admit(sh, 0, "192.0.2.1", &r, 3000, &h[0], &log_it) == LIMIT_OK);
+	for (int i = 0; i < 3; i++)
+		limit_release(sh, &h[i]);
+	CHECK(limit_conns(sh, 0, ip("192.0.2.1"), 64) == 0);
+	/* Nothing on: nothing held, nothing counted. */
+	r.max_conns = 0;
+	CHECK(admit(sh, 0, "192.0.2.9", &r, 1000, &other, &log_it) == LIMIT_OK);
+	CHECK(other.idx == 0);
+}
+
+static void test_v6_prefix(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 2, .v6_prefix = 64};
+	struct limit_hold a, b, c;
+	int log_it;
+
+	CHECK(admit(sh, 2, "2001:db8:1:2::1", &r, 1000, &a, &log_it) == LIMIT_OK);
+	CHECK(admit(sh, 2, "2001:db8:1:2:ffff:ffff:ffff:fff9", &r, 1000, &b, &log_it) ==
+	      LIMIT_OK);
+	/* The same /64: full. The next /64: another client. */
+	CHECK(admit(sh, 2, "2001:db8:1:2:abcd::7", &r, 1000, &c, &log_it) == LIMIT_CONNS);
+	CHECK(limit_conns(sh, 2, ip("2001:db8:1:2::42"), 64) == 2);
+	CHECK(admit(sh, 2, "2001:db8:1:3::1", &r, 1000, &c, &log_it) == LIMIT_OK);
+	limit_release(sh, &c);
+	/* /128: every address its own client. */
+	r.v6_prefix = 128;
+	CHECK(admit(sh, 2, "2001:db8:1:2:abcd::7", &r, 1000, &c, &log_it) == LIMIT_OK);
+	limit_release(sh, &c);
+	/* /56 takes in the /64s around it; a bit past the prefix is ignored. */
+	r.v6_prefix = 56;
+	CHECK(admit(sh, 3, "2001:db8:1:200::1", &r, 1000, &a, &log_it) == LIMIT_OK);
+	CHECK(admit(sh, 3, "2001:db8:1:2ff::1", &r, 1000, &b, &log_it) == LIMIT_OK);
+	CHECK(admit(sh, 3, "2001:db8:1:2aa::1", &r, 1000, &c, &log_it) == LIMIT_CONNS);
+	CHECK(admit(sh, 3, "2001:db8:1:300::1", &r, 1000, &c, &log_it) == LIMIT_OK);
+	limit_release(sh, &a);
+	limit_release(sh, &b);
+	limit_release(sh, &c);
+	/* An IPv4 client is one client in either form. */
+	r.max_conns = 1;
+	CHECK(admit(sh, 4, "198.51.100.7", &r, 1000, &a, &log_it) == LIMIT_OK);
+	CHECK(admit(sh, 4, "::ffff:198.51.100.7", &r, 1000, &b, &log_it) == LIMIT_CONNS);
+	limit_release(sh, &a);
+}
+
+static void test_bucket(struct shared *sh)
+{
+	/* 1 a second, 3 at once. */
+	struct limit_rule r = {.rate_per_min = 60, .burst = 3, .v6_prefix = 64};
+	struct limit_hold h;
+	uint64_t t = 100000;
+	int log_it, ok;
+
+	for (int i = 0; i < 3; i++) {
+		CHECK(admit(sh, 5, "203.0.113.5", &r, t, &h, &log_it) == LIMIT_OK);
+		limit_release(sh, &h);   /* rate counts openings, not open ones */
+	}
+	CHECK(admit(sh, 5, "203.0.113.5", &r, t, &h, &log_it) == LIMIT_RATE);
+	CHECK(log_it == 1);
+	CHECK(admit(sh, 5, "203.0.113.5", &r, t + 999, &h, &log_it) == LIMIT_RATE);
+	CHECK(log_it == 0);
+	CHECK(admit(sh, 5, "203.0.113.5", &r, t + 1000, &h, &log_it) == LIMIT_OK);
+	limit_release(sh, &h);
+	CHECK(admit(sh, 5, "203.0.113.5", &r, t + 1000, &h, &log_it) == LIMIT_RATE);
+	/* A long rest fills the bucket to its size, not beyond. */
+	t += 3600 * 1000;
+	ok = 0;
+	for (int i = 0; i < 10; i++)
+		if (admit(sh, 5, "203.0.113.5", &r, t, &h, &log_it) == LIMIT_OK) {
+			ok++;
+			limit_release(sh, &h);
+		}
+	CHECK(ok == 3);
+
+	/* 7 a minute, 1 at once: one every 8571.4 ms. */
+	r = (struct limit_rule){.rate_per_min = 7, .burst = 1, .v6_prefix = 64};
+	t = 200000;
+	CHECK(admit(sh, 6, "203.0.113.6", &r, t, &h, &log_it) == LIMIT_OK);
+	CHECK(admit(sh, 6, "203.0.113.6", &r, t + 8571, &h, &log_it) == LIMIT_RATE);
+	CHECK(admit(sh, 6, "203.0.113.6", &r, t + 8572, &h, &log_it) == LIMIT_OK);
+	/* A client that knocks every 3 ms for a minute and a second gets the
+	 * seven a minute, plus the full bucket it started with: the time a
+	 * refill could not yet turn into a whole thousandth is kept. */
+	r.burst = 10;
+	t = 300000;
+	ok = 0;
+	for (int i = 0; i < 10; i++)
+		if (admit(sh, 10, "203.0.113.6", &r, t, &h, &log_it) == LIMIT_OK)
+			ok++;
+	CHECK(ok == 10);
+	ok = 0;
+	for (uint64_t ms = 1; ms <= 61000; ms += 3)
+		if (admit(sh, 10, "203.0.113.6", &r, t + ms, &h, &log_it) == LIMIT_OK)
+			ok++;
+	CHECK(ok == 7);
+	/* Both limits: the open count is checked first, and a refused
+	 * connection spends no token. */
+	r = (struct limit_rule){.max_conns = 1, .rate_per_min = 60, .burst = 2,
+	                        .v6_prefix = 64};
+	{
+		struct limit_hold a, b;
+		CHECK(admit(sh, 7, "203.0.113.7", &r, t, &a, &log_it) == LIMIT_OK);
+		CHECK(admit(sh, 7, "203.0.113.7", &r, t, &b, &log_it) == LIMIT_CONNS);
+		limit_release(sh, &a);
+		CHECK(admit(sh, 7, "203.0.113.7", &r, t, &a, &log_it) == LIMIT_OK);
+		limit_release(sh, &a);
+		CHECK(admit(sh, 7, "203.0.113.7", &r, t, &a, &log_it) == LIMIT_RATE);
+	}
+}
+
+static void test_flood(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 1, .rate_per_min = 60, .burst = 1,
+	                       .v6_prefix = 64};
+	struct limit_hold held, h, early;
+	char a[64];
+	int log_it, all_ok = 1;
+	size_t used = 0;
+
+	CHECK(admit(sh, 8, "192.0.2.77", &r, 5000, &held, &log_it) == LIMIT_OK);
+	CHECK(admit(sh, 8, "2001:db8:ee::1", &r, 5000, &early, &log_it) == LIMIT_OK);
+	limit_release(sh, &early);
+	/* Eight times the table's entries, each a new client that comes and
+	 * goes, a millisecond apart: every one gets in. */
+	for (unsigned i = 0; i < 8 * LIMIT_SETS * LIMIT_WAYS; i++) {
+		snprintf(a, sizeof(a), "2001:db8:%x:%x::1", i >> 16, i & 0xffff);
+		if (admit(sh, 8, a, &r, 6000 + i, &h, &log_it) != LIMIT_OK)
+			all_ok = 0;
+		limit_release(sh, &h);
+	}
+	CHECK(all_ok);
+	for (size_t i = 0; i < LIMIT_SETS * LIMIT_WAYS; i++)
+		used += atomic_load(&sh->limits.e[i].tag) != 0;
+	CHECK(used == LIMIT_SETS * LIMIT_WAYS);   /* full, and no larger */
+	/* The early client was forgotten: its bucket is full again. */
+	CHECK(limit_conns(sh, 8, ip("2001:db8:ee::1"), 64) == 0);
+	CHECK(admit(sh, 8, "2001:db8:ee::1", &r, 6000, &early, &log_it) == LIMIT_OK);
+	limit_release(sh, &early);
+	/* The client holding a connection was not: idle entries go first. */
+	CHECK(limit_conns(sh, 8, ip("192.0.2.77"), 64) == 1);
+	CHECK(admit(sh, 8, "192.0.2.77", &r, 999999999, &h, &log_it) == LIMIT_CONNS);
+	limit_release(sh, &held);
+}
+
+/* Two processes, 500 attempts each, never closing: exactly max get in. */
+static void test_processes(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 10, .v6_prefix = 64};
+	pid_t pid[2];
+	int total = 0;
+
+	for (int p = 0; p < 2; p++) {
+		if ((pid[p] = fork()) == 0) {
+			struct limit_hold h;
+			int log_it, ok = 0;
+			for (int i = 0; i < 500; i++)
+				ok += admit(sh, 9, "192.0.2.200", &r, 1000, &h, &log_it) == LIMIT_OK;
+			_exit(ok);
+		}
+		CHECK(pid[p] > 0);
+	}
+	for (int p = 0; p < 2; p++) {
+		int st = 0;
+		struct timespec nap = {0, 5 * 1000 * 1000};
+		/* Bounded: 2000 naps of 5 ms. */
+		for (int i = 0; i < 2000 && waitpid(pid[p], &st, WNOHANG) == 0; i++)
+			nanosleep(&nap, NULL);
+		if (waitpid(pid[p], &st, WNOHANG) == 0) {
+			kill(pid[p], SIGKILL);
+			waitpid(pid[p], &st, 0);
+		}
+		total += WIFEXITED(st) ? WEXITSTATUS(st) : 100;
+	}
+	CHECK(total == 10);
+	CHECK(limit_conns(sh, 9, ip("192.0.2.200"), 64) == 10);
+}
+
+int main(void)
+{
+	struct shared *sh = shared_map(SHARED_SIZE);
+
+	CHECK(sh != NULL);
+	if (sh == NULL)
+		return CHECK_DONE();
+	test_max_conns(sh);
+	test_v6_prefix(sh);
+	test_bucket(sh);
+	test_flood(sh);
+	test_processes(sh);
+	shared_unmap();
+	return CHECK_DONE();
+}
