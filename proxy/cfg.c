@@ -395,6 +395,10 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 	else if (!l->accept_proxy && (l->nproxy_from || is_set(l->set, "accept_proxy_timeout")))
 		diag_add(ld->d, 0, f, l->line, n, l->nproxy_from ? "accept_proxy_from" :
 		         "accept_proxy_timeout", "only used with accept_proxy = yes");
+	if (l->rate_burst && !l->rate_per_min)
+		diag_add(ld->d, 0, f, l->line, n, "rate_burst", "only used with rate_per_ip");
+	else if (l->rate_per_min && !l->rate_burst)
+		l->rate_burst = l->rate_per_min >= 120 ? l->rate_per_min / 60 : 1;
 	if ((l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
 	    l->tls.ncerts == 0)
 		diag_add(ld->d, 0, f, l->line, n, "cert", "mode = %s needs a certificate: "

@@ -66,6 +66,12 @@ struct cfg_listener {
 	unsigned connect_timeout_ms;
 	unsigned prelude_timeout_ms;   /* whole pre-TLS phase of STARTTLS */
 	unsigned max_connections;
+	/* Per client, all workers together (limit.h); 0: off. rate_burst 0:
+	 * the rate's second's worth, at least 1. ipv6_prefix 0: [portier]'s. */
+	unsigned max_conns_per_ip;
+	unsigned rate_per_min;       /* rate_per_ip, in connections a minute */
+	unsigned rate_burst;
+	unsigned ipv6_prefix;
 	int redirect_port;
 	struct addr acme_backend;
 	char *acme_backend_text;
@@ -100,6 +106,7 @@ struct cfg {
 	char *pid_file;      /* written after detaching */
 	unsigned workers;    /* how many; 0: one per CPU (decided at start) */
 	unsigned max_connections;   /* per worker, all listeners together; 0: none */
+	unsigned ipv6_prefix;       /* the listeners' default; 0: 64 */
 	unsigned drain_timeout_ms;  /* draining workers (reload, SIGQUIT) end by then */
 	char *hostname;      /* [portier] hostname, else the system's name */
 	struct cfg_listen stats;   /* the metrics endpoint; text NULL: none */

@@ -434,6 +434,48 @@ static int set_max_connections(struct cfg_ctx *c, const char *v, char *err, size
 	                                             : &c->cfg->max_connections, err, errlen);
 }
 
+static int set_max_conns_per_ip(struct cfg_ctx *c, const char *v, char *err,
+                                size_t errlen)
+{
+	return parse_uint(v, 1, 1000000, &c->listener->max_conns_per_ip, err, errlen);
+}
+
+/* N, N/s or N/m: kept a minute's worth, so that 1/m is exact. */
+static int set_rate_per_ip(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	char num[16];
+	const char *slash = strchr(v, '/');
+	size_t n = slash ? (size_t)(slash - v) : strlen(v);
+	unsigned per_min = 0, r;
+
+	if (slash == NULL || strcmp(slash, "/s") == 0)
+		per_min = 60;
+	else if (strcmp(slash, "/m") == 0)
+		per_min = 1;
+	if (per_min == 0 || n == 0 || n >= sizeof(num)) {
+		snprintf(err, errlen, "'%s': expected connections a second or a "
+		         "minute: N, N/s or N/m", v);
+		return -1;
+	}
+	memcpy(num, v, n);
+	num[n] = '\0';
+	if (parse_uint(num, 1, per_min == 60 ? 10000 : 600000, &r, err, errlen) < 0)
+		return -1;
+	c->listener->rate_per_min = r * per_min;
+	return 0;
+}
+
+static int set_rate_burst(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	return parse_uint(v, 1, 10000, &c->listener->rate_burst, err, errlen);
+}
+
+static int set_ipv6_prefix(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	return parse_uint(v, 32, 128, c->listener ? &c->listener->ipv6_prefix
+	                                          : &c->cfg->ipv6_prefix, err, errlen);
+}
+
 static int set_redirect_port(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	unsigned p;
@@ -649,6 +691,14 @@ const struct cfg_key cfg_keys[] = {
 	{"max_connections", G | L, 0, set_max_connections, "number",
 	 "10000 per listener, none in [portier]",
 	 "Open connections at which the listener stops accepting until one closes; in [portier], the same for all of a worker's listeners together (each worker counts its own). 1 to 1000000."},
+	{"max_connections_per_ip", L, 0, set_max_conns_per_ip, "number", "(none)",
+	 "Open connections one client (one address; an IPv6 one by its ipv6_prefix) may have on this listener, counted across all workers; one more is refused in the protocol's words (SMTP 421 4.7.0, IMAP BYE, POP3 -ERR [SYS/TEMP], HTTP 503), or closed before the TLS handshake. 1 to 1000000."},
+	{"rate_per_ip", L, 0, set_rate_per_ip, "N|N/s|N/m", "(none)",
+	 "New connections one client may open on this listener, a second (N, N/s) or a minute (N/m), across all workers (a token bucket of rate_burst); one more is refused as with max_connections_per_ip. 1/s to 10000/s, 1/m to 600000/m."},
+	{"rate_burst", L, 0, set_rate_burst, "number", "one second's worth of rate_per_ip, at least 1",
+	 "How many connections a client that was quiet may open at once before rate_per_ip holds it back. Needs rate_per_ip. 1 to 10000."},
+	{"ipv6_prefix", G | L, 0, set_ipv6_prefix, "bits", "64",
+	 "The per-client limits count IPv6 clients by this many leading bits of their address (a /64 is usually one site). In [portier], every listener's default. 32 to 128."},
 	{"redirect_port", L, 0, set_redirect_port, "port", "443",
 	 "Port in the https:// Location of a redirect listener (left out when 443)."},
 	{"acme_backend", L, 0, set_acme_backend, "HOST:PORT|unix:/path", "(none)",

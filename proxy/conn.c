@@ -8,6 +8,7 @@
 #include "redirect.h"
 #include "server.h"
 #include "shared.h"
+#include "starttls.h"
 #include "tlsctx.h"
 
 #include <errno.h>
@@ -114,6 +115,7 @@ static const char *const why_names[CONN_WHY_COUNT] = {
 	[CONN_WHY_FILTER] = "filter",
 	[CONN_WHY_NOMEM] = "out_of_memory",
 	[CONN_WHY_SHUTDOWN] = "shutdown",
+	[CONN_WHY_LIMITED] = "limited",
 };
 
 const char *conn_why_name(enum conn_why why)
@@ -188,6 +190,7 @@ static void conn_free(struct conn *c)
 	/* Counted once per connection, never per read: the hot path stays
 	 * free of shared cache lines. */
 	shared_count(c->svc->stats, SHARED_ACTIVE, -1);
+	limit_release(shared_get(), &c->limit);
 	shared_count(c->svc->stats, SHARED_BYTES_UP, (int64_t)c->nup);
 	shared_count(c->svc->stats, SHARED_BYTES_DOWN, (int64_t)c->ndown);
 	shared_count_close(c->svc->stats, c->why);
@@ -621,9 +624,88 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	conn_settle(c);
 }
 
+static const char limited_http[] =
+	"HTTP/1.1 503 Service Unavailable\r\n"
+	"Retry-After: 60\r\n"
+	"Content-Type: text/plain\r\n"
+	"Content-Length: 48\r\n"
+	"Connection: close\r\n"
+	"\r\n"
+	"Too many connections from your address; later.\n";
+
+/* The per-client limits, once the client's address is known (after a
+ * PROXY header, the client's, not the balancer's): 0 to go on, -1 when c
+ * was refused. A client in plaintext hears the protocol's "try later"; one
+ * that would start TLS is closed before the handshake, so that no
+ * signature is spent on it. */
+static int over_limit(struct conn *c)
+{
+	const struct cfg_listener *l = cl_of(c);
+	struct shared *sh = shared_get();
+	struct limit_rule r = {.max_conns = l->max_conns_per_ip,
+	                       .rate_per_min = l->rate_per_min, .burst = l->rate_burst};
+	struct sockaddr_storage ss = {0};
+	enum limit_verdict v;
+	int log_it;
+	char what[64];
+
+	if (sh == NULL || c->svc->stats == NULL || (!r.max_conns && !r.rate_per_min))
+		return 0;
+	r.v6_prefix = l->ipv6_prefix ? l->ipv6_prefix :
+	              c->svc->srv->cfg->ipv6_prefix ? c->svc->srv->cfg->ipv6_prefix : 64;
+	if (c->client.family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, c->client.ip, 4);
+	} else if (c->client.family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, c->client.ip, 16);
+	} else {
+		return 0;
+	}
+	v = limit_admit(sh, (unsigned)(c->svc->stats - sh->slot), (struct sockaddr *)&ss,
+	                &r, limit_now_ms(), &c->limit, &log_it);
+	if (v == LIMIT_OK)
+		return 0;
+	atomic_fetch_add_explicit(&c->svc->stats->limited[v == LIMIT_RATE], 1,
+	                          memory_order_relaxed);
+	if (v == LIMIT_CONNS)
+		snprintf(what, sizeof(what), "max_connections_per_ip (%u)", r.max_conns);
+	else if (r.rate_per_min % 60 == 0)
+		snprintf(what, sizeof(what), "rate_per_ip (%u/s, burst %u)",
+		         r.rate_per_min / 60, r.burst);
+	else
+		snprintf(what, sizeof(what), "rate_per_ip (%u/m, burst %u)",
+		         r.rate_per_min, r.burst);
+	/* c->peer is formatted from the address's numbers: nothing of the
+	 * client's choosing to escape. */
+	if (log_it)
+		log_warnx("[%s] client=%s: over %s; refusing it, logged once per %us",
+		          l->name, c->peer, what, (unsigned)LIMIT_LOG_INTERVAL_S);
+	c->limited = 1;
+	if (l->mode == CFG_MODE_REDIRECT) {
+		conn_respond(c, CONN_WHY_LIMITED, "over a per-client limit", limited_http);
+		return -1;
+	}
+	if (l->mode == CFG_MODE_STARTTLS &&
+	    conn_starttls_say_bye(c, STARTTLS_BYE_LIMITED, &c->down) == 0) {
+		c->close_reason = "over a per-client limit";
+		c->close_why = CONN_WHY_LIMITED;
+		conn_state(c, CONN_RESPOND);
+		conn_progress(c);
+		return -1;
+	}
+	conn_close(c, CONN_WHY_LIMITED, "over a per-client limit");
+	return -1;
+}
+
 void conn_begin(struct conn *c)
 {
 	const struct cfg_listener *l = cl_of(c);
+
+	if (over_limit(c) < 0)
+		return;
 
 	/* FTP behind TLS: the data ports' broker, and the session id its
 	 * data connections must resume. */
@@ -748,7 +830,8 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 		lc.cipher = ti.cipher;
 		lc.resumed = ti.resumed;
 	}
-	log_conn(&lc);
+	if (!c->limited)   /* its client's one line per interval says it */
+		log_conn(&lc);
 	/* Nothing more happens to c: no watcher, no deadline, off the run
 	 * queue. It is freed on the way out of the running callback. */
 	ev_io_stop(loop, &c->cio);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "limit.h"
 
 struct svc;
 struct tlsconn;
@@ -63,6 +64,7 @@ enum conn_why {
 	CONN_WHY_FILTER,            /* a stream filter refused the stream */
 	CONN_WHY_NOMEM,
 	CONN_WHY_SHUTDOWN,          /* portier stopped (SIGTERM, drain_timeout) */
+	CONN_WHY_LIMITED,           /* over a per-client limit (limit.h) */
 	CONN_WHY_COUNT
 };
 
@@ -126,6 +128,8 @@ struct conn {
 	 * (local_known); else the client socket's own is asked for. */
 	struct conn_addr local;
 	unsigned local_known : 1;
+	unsigned limited : 1;        /* refused by a per-client limit: no close line */
+	struct limit_hold limit;     /* what it counts in the per-client table */
 	char peer[48];               /* "[v6]:port" fits; longer is cut */
 };
 

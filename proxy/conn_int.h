@@ -12,6 +12,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "conn.h"
+#include "starttls.h"
 
 /* A connection's stream filter (proto.h), from the relay on: the raw
  * buffers of the filtered directions and the filter's zeroed state. */
@@ -139,6 +140,8 @@ int conn_starttls_backend_wants_write(const struct conn *c);
 /* conn_starttls_bye(c, timeout, out): the protocol's goodbye, if it has
  * one; 0 when something was appended. */
 int conn_starttls_bye(struct conn *c, int timeout, struct buf *out);
+/* conn_starttls_say_bye(c, why, out): the same for any reason why. */
+int conn_starttls_say_bye(struct conn *c, enum starttls_bye why, struct buf *out);
 /* conn_starttls_free(c): release the pre-TLS state; NULL-safe. */
 void conn_starttls_free(struct conn *c);
 

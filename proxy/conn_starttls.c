@@ -266,11 +266,16 @@ void conn_starttls_handover(struct conn *c)
 
 int conn_starttls_bye(struct conn *c, int timeout, struct buf *out)
 {
+	return conn_starttls_say_bye(c, timeout ? STARTTLS_BYE_TIMEOUT :
+	                             STARTTLS_BYE_UNAVAILABLE, out);
+}
+
+int conn_starttls_say_bye(struct conn *c, enum starttls_bye why, struct buf *out)
+{
 	const struct cfg_listener *l = c->svc->cl;
 	const struct starttls_driver *drv = proto_get(l->proto)->starttls;
 	struct starttls_params params = {.hostname = listener_hostname(c)};
 	struct starttls_session tmp;
-	enum starttls_bye why = timeout ? STARTTLS_BYE_TIMEOUT : STARTTLS_BYE_UNAVAILABLE;
 
 	if (c->st)
 		return starttls_bye(&c->st->s, why, out) < 0 ? -1 : 0;

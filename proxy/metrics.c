@@ -186,6 +186,15 @@ static void per_listener(struct metrics_out *o, const struct shared *sh)
 			printf_(o, ",reason=\"%s\"", shared_hs_fail_name((enum shared_hs_fail)r));
 			value(o, shared_load(&s->hs_failed[r]));
 		}
+	n = "portier_limited_total";
+	head(o, n, "counter", "Connections refused by a per-client limit "
+	     "(max_connections_per_ip, rate_per_ip).");
+	EACH_SLOT(sh, s)
+		for (unsigned k = 0; k < 2; k++) {
+			open_sample(o, n, s->name);
+			printf_(o, ",limit=\"%s\"", k ? "rate_per_ip" : "max_connections_per_ip");
+			value(o, shared_load(&s->limited[k]));
+		}
 	n = "portier_bytes_total";
 	head(o, n, "counter", "Bytes relayed by connections that ended: up is client to "
 	     "backend, down is backend to client.");

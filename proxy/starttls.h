@@ -46,6 +46,7 @@ enum starttls_verdict {
 /* Why the session ends, for starttls_bye(). */
 enum starttls_bye {
 	STARTTLS_BYE_UNAVAILABLE, /* backend down, refusing or late */
+	STARTTLS_BYE_LIMITED,	/* the client is over a per-client limit */
 	STARTTLS_BYE_TIMEOUT,	/* the pre-TLS deadline passed */
 	STARTTLS_BYE_LIMIT,	/* line too long or too many commands */
 	STARTTLS_BYE_PROTOCOL	/* malformed input (LDAP: protocolError) */

@@ -103,6 +103,7 @@ static int ftp_bye(const struct starttls_session *s, enum starttls_bye why,
 
 	switch (why) {
 	case STARTTLS_BYE_UNAVAILABLE:
+	case STARTTLS_BYE_LIMITED:
 		text = "Service not available, closing control connection";
 		break;
 	case STARTTLS_BYE_TIMEOUT:

@@ -118,6 +118,7 @@ static int imap_bye(const struct starttls_session *s, enum starttls_bye why,
 
 	switch (why) {
 	case STARTTLS_BYE_UNAVAILABLE:
+	case STARTTLS_BYE_LIMITED:
 		text = "[UNAVAILABLE] Service not available";
 		break;
 	case STARTTLS_BYE_TIMEOUT:

@@ -106,6 +106,7 @@ static int ldap_bye(const struct starttls_session *s, enum starttls_bye why,
 {
 	switch (why) {
 	case STARTTLS_BYE_UNAVAILABLE:
+	case STARTTLS_BYE_LIMITED:
 	case STARTTLS_BYE_TIMEOUT:
 		return result(out, 0, BER_LDAP_EXTENDED_RES, RC_UNAVAILABLE,
 		    "service not available", OID_NOTICE);

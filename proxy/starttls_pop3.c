@@ -54,6 +54,7 @@ static int pop3_bye(const struct starttls_session *s, enum starttls_bye why,
 
 	switch (why) {
 	case STARTTLS_BYE_UNAVAILABLE:
+	case STARTTLS_BYE_LIMITED:
 		/* RFC 3206 response code: a temporary server-side failure. */
 		text = "[SYS/TEMP] Service not available";
 		break;

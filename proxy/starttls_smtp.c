@@ -90,6 +90,10 @@ static int smtp_bye(const struct starttls_session *s, enum starttls_bye why,
 	case STARTTLS_BYE_UNAVAILABLE:
 		return buf_appendf(out, "421 4.3.0 %s service not available"
 		    "\r\n", host(s));
+	case STARTTLS_BYE_LIMITED:
+		/* RFC 3463 4.7.0: refused by policy, for now. */
+		return buf_appendf(out, "421 4.7.0 %s too many connections from your "
+		    "address, try again later\r\n", host(s));
 	case STARTTLS_BYE_TIMEOUT:
 		return buf_appendf(out, "421 4.4.2 %s timeout, closing "
 		    "connection\r\n", host(s));

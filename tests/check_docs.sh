@@ -17,7 +17,7 @@ fi
 # it whole, as `.BR key " = " ...` or `.BI "key = " ...` (a bare substring
 # search would find `key`, `log` or `mode` inside any other word).
 missing=0
-for key in $("$bin" -K | sed -n 's/^| `\([a-z_]*\)`.*/\1/p'); do
+for key in $("$bin" -K | sed -n 's/^| `\([a-z0-9_]*\)`.*/\1/p'); do
 	KEY_RE="^[.]B[IR]? (\"$key = \"|$key \" = \")" awk '
 		prev == ".TP" && $0 ~ ENVIRON["KEY_RE"] { found = 1 }
 		{ prev = $0 }

@@ -33,6 +33,8 @@ DESCRIBED = {
     "the cert file": "read from the cert file itself",
     "the control connection's local address": "the control connection's local address",
     "10000 per listener, none in [portier]": "10000 per listener, none in [portier]",
+    "one second's worth of rate_per_ip, at least 1":
+        "one second's worth of the rate, at least 1",
 }
 
 
@@ -67,7 +69,7 @@ def key_table():
         if not line.startswith("| `"):
             continue
         c = cells(line)
-        m = re.fullmatch(r"`([a-z_]+)`", c[0])
+        m = re.fullmatch(r"`([a-z0-9_]+)`", c[0])
         assert m, line
         default = c[3]
         pm = re.fullmatch(r"per protocol \((.*)\)", default)
@@ -118,7 +120,7 @@ def test_configuration_md_tables_mark_the_applied_default():
     md = read("configuration.md")
     seen = set()
     for lineno, head, rows in md_tables(md):
-        m = re.fullmatch(r"`([a-z_]+)`", head[0])
+        m = re.fullmatch(r"`([a-z0-9_]+)`", head[0])
         if not m or m.group(1) not in keys:
             continue
         key = m.group(1)
@@ -129,7 +131,7 @@ def test_configuration_md_tables_mark_the_applied_default():
             % (lineno, key, marked, keys[key]))
         # Columns headed "`other_key` default" give other_key's default per row.
         for col, h in enumerate(head[1:], 1):
-            cm = re.fullmatch(r"`([a-z_]+)` default", h)
+            cm = re.fullmatch(r"`([a-z0-9_]+)` default", h)
             if not cm:
                 continue
             other = cm.group(1)
@@ -161,7 +163,7 @@ def test_configuration_md_prose_defaults():
     checked = []
     for heading, text in md_sections(md):
         # "`curves` (default `X25519:P-256:P-384`)"
-        for m in re.finditer(r"`([a-z_]+)` \(default `([^`]+)`\)", text):
+        for m in re.finditer(r"`([a-z0-9_]+)` \(default `([^`]+)`\)", text):
             key, v = m.group(1), m.group(2)
             assert key in keys, "configuration.md %s: default given for unknown key %r" % (
                 heading, key)
@@ -170,7 +172,7 @@ def test_configuration_md_prose_defaults():
             checked.append(key)
         # "- `syslog` (the default): ..." in the section of the key it names first
         for m in re.finditer(r"`([^`]+)` \((?:the )?default\)", text):
-            key = next((k for k in re.findall(r"`([a-z_]+)`", text) if k in keys), None)
+            key = next((k for k in re.findall(r"`([a-z0-9_]+)`", text) if k in keys), None)
             assert key is not None, "configuration.md %s: %r is called the default, but the " \
                 "section names no key" % (heading, m.group(0))
             assert m.group(1) == keys[key], (
@@ -213,7 +215,7 @@ def man_entries():
     for i, line in enumerate(lines):
         if line != ".TP" or i + 1 >= len(lines):
             continue
-        m = re.match(r'\.B[IR]? (?:"([a-z_]+) = "|([a-z_]+) " = ")', lines[i + 1])
+        m = re.match(r'\.B[IR]? (?:"([a-z0-9_]+) = "|([a-z0-9_]+) " = ")', lines[i + 1])
         if not m:
             continue
         key = m.group(1) or m.group(2)

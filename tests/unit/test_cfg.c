@@ -140,11 +140,67 @@ static char *printed(const struct diag *d)
 
 #define MX "[mx]\nlisten = 2525\nmode = starttls\nprotocol = smtp\nbackend = 127.0.0.1:2\n"
 
+/* The per-client limits: rate in connections a minute, the burst's
+ * default, the ranges, and what needs what. */
+static void test_limits_per_ip(void)
+{
+	struct diag d = {0};
+	struct cfg *c;
+	const char *base = TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n";
+	char text[512];
+	static const struct {
+		const char *v;
+		unsigned per_min, burst;
+	} rates[] = {{"5", 300, 5}, {"5/s", 300, 5}, {"90/m", 90, 1},
+	             {"600/m", 600, 10}, {"1/m", 1, 1}, {"10000/s", 600000, 10000}};
+
+	c = load(base, &d);
+	CHECK(c && c->listeners[0].max_conns_per_ip == 0 &&
+	      c->listeners[0].rate_per_min == 0 && c->listeners[0].ipv6_prefix == 0);
+	cfg_free(c);
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		snprintf(text, sizeof(text), "%srate_per_ip = %s\n", base, rates[i].v);
+		c = load(text, &d);
+		CHECK(c && c->listeners[0].rate_per_min == rates[i].per_min &&
+		      c->listeners[0].rate_burst == rates[i].burst);
+		cfg_free(c);
+	}
+	c = load("[portier]\nipv6_prefix = 48\n" TLS "[a]\nlisten = 1\n"
+	         "backend = 127.0.0.1:2\nmax_connections_per_ip = 10\nrate_per_ip = 2/s\n"
+	         "rate_burst = 20\nipv6_prefix = 56\n", &d);
+	CHECK(c && c->ipv6_prefix == 48 && c->listeners[0].ipv6_prefix == 56 &&
+	      c->listeners[0].max_conns_per_ip == 10 && c->listeners[0].rate_burst == 20);
+	cfg_free(c);
+	static const struct {
+		const char *line, *key, *what;
+	} bad[] = {
+		{"rate_per_ip = 5/h", "rate_per_ip", "N/s or N/m"},
+		{"rate_per_ip = /s", "rate_per_ip", "N/s or N/m"},
+		{"rate_per_ip = 0", "rate_per_ip", "from 1 to 10000"},
+		{"rate_per_ip = 10001/s", "rate_per_ip", "from 1 to 10000"},
+		{"rate_per_ip = 600001/m", "rate_per_ip", "from 1 to 600000"},
+		{"max_connections_per_ip = 0", "max_connections_per_ip", "from 1 to 1000000"},
+		{"rate_burst = 10001\nrate_per_ip = 1", "rate_burst", "from 1 to 10000"},
+		{"rate_burst = 5", "rate_burst", "only used with rate_per_ip"},
+		{"ipv6_prefix = 31", "ipv6_prefix", "from 32 to 128"},
+		{"ipv6_prefix = 129", "ipv6_prefix", "from 32 to 128"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s\n", base, bad[i].line);
+		c = load(text, &d);
+		CHECK(c == NULL);
+		CHECK(said(&d, bad[i].key, bad[i].what));
+		cfg_free(c);
+	}
+	diag_free(&d);
+}
+
 int main(void)
 {
 	struct diag d = {0};
 	struct cfg *c;
 
+	test_limits_per_ip();
 	/* A good config, with defaults and [tls] inherited. */
 	c = load("[portier]\nlog = stderr\n"
 	         "[tls]\ncert = /a.pem\nkey = /a.key\ncert = /b.pem\n"
