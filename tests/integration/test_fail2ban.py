@@ -1,4 +1,4 @@
-"""contrib/fail2ban: the filter's three failregexes, run by Debian's own
+"""contrib/fail2ban: the filter's four failregexes, run by Debian's own
 fail2ban-regex over the log file a real portier wrote while clients did
 what each regex is for, and what none of them is for. Each event comes from
 a source address of its own (127.0.0.x, ::1), so the addresses fail2ban
@@ -183,7 +183,12 @@ def test_filter_bans_exactly_its_lines(workdir, certs, http_backend, closed_port
                      starttls_listener("smtp", "smtp", closed_port),
                      starttls_listener("imap", "imap", closed_port),
                      starttls_listener("pop3", "pop3", closed_port),
-                     starttls_listener("ldap", "ldap", closed_port)],
+                     starttls_listener("ldap", "ldap", closed_port),
+                     listener("lim", http_backend.port, protocol="http",
+                              extra=[("max_connections_per_ip", "1")]),
+                     listener("rate", http_backend.port, protocol="http",
+                              listen=["127.0.0.1:0", "[::1]:0"],
+                              extra=[("rate_per_ip", "1/m"), ("rate_burst", "1")])],
                      glob, env=env)
         try:
             run_events(d, log, certs)
@@ -207,7 +212,8 @@ def test_filter_bans_exactly_its_lines(workdir, certs, http_backend, closed_port
 WANT = [collections.Counter({"127.0.0.11": 1, "::1": 1, "127.0.0.12": 1}),
         collections.Counter({"127.0.0.16": 1}),
         collections.Counter({"127.0.0.17": 1, "127.0.0.18": 1, "127.0.0.19": 1,
-                             "127.0.0.20": 1})]
+                             "127.0.0.20": 1}),
+        collections.Counter({"127.0.0.23": 1, "::1": 1})]
 
 
 def run_events(d, log, certs):
@@ -308,24 +314,54 @@ def run_events(d, log, certs):
         wait_line(r"client=127\.0\.0\.%s:\d+: \S+ before STARTTLS refused" % src)
     wait_line(r"\[ldap\] close client=127\.0\.0\.21:")
 
+    # --- regex 4: over a per-client limit, three times each: one line ---
+    s, held = tls_from("127.0.0.23", port_of("lim"), certs.client_context())
+    held.do_handshake()
+    for _ in range(3):
+        refused_unheard("127.0.0.23", port_of("lim"))
+    rate6 = [port for host, port in ports["rate"] if host == "::1"][0]
+    s6, t6 = tls_from("::1", rate6, certs.client_context(), host="::1")
+    t6.do_handshake()
+    t6.close()
+    for _ in range(3):
+        refused_unheard("::1", rate6, host="::1")
+    wait_line(r"\[lim\] client=127\.0\.0\.23:\d+: over max_connections_per_ip \(1\)")
+    wait_line(r"\[rate\] client=\[::1\]:\d+: over rate_per_ip \(1/m, burst 1\)")
+    held.close()
+
+
+def refused_unheard(src, port, host="127.0.0.1"):
+    """A connection portier closes before a byte (over a per-client limit
+    on an implicit-TLS listener)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(10 * harness.SLOW)
+        s.bind((src, 0))
+        s.connect((host, port))
+        try:
+            assert s.recv(1) == b""
+        except ConnectionResetError:
+            pass
+
 
 def check_filter(workdir, log, text, json_form):
     assert re.search(r"client=127\.0\.0\.17:\d+: AUTH before STARTTLS refused", text), text
     assert re.search(r"client=127\.0\.0\.20:\d+: bind before STARTTLS refused", text), text
-    assert len(failregexes(open(FILTER).read())) == 6
-    # 1 to 3 for the text lines, 4 to 6 for the same as JSON: each finds
+    assert len(failregexes(open(FILTER).read())) == 2 * len(WANT)
+    # 1 to 4 for the text lines, 5 to 8 for the same as JSON: each finds
     # its addresses in its form and none in the other.
-    for k in range(6):
-        want = WANT[k % 3] if (k >= 3) == json_form else collections.Counter()
+    n = len(WANT)
+    for k in range(2 * n):
+        want = WANT[k % n] if (k >= n) == json_form else collections.Counter()
         got = hits(log, one_regex_filter(workdir, k))
         assert got == want, "failregex %d matched %s, want %s; log:\n%s" % (
             k + 1, dict(got), dict(want), text)
-    # And the whole filter, as the jail runs it: the sum of the three.
+    # And the whole filter, as the jail runs it: the sum of the four.
     d = os.path.join(str(workdir), "f2b", "filter.d")
     os.makedirs(d)
     shutil.copy(COMMON, d)
     shutil.copy(FILTER, d)
-    assert hits(log, os.path.join(d, "portier.conf")) == WANT[0] + WANT[1] + WANT[2]
+    assert hits(log, os.path.join(d, "portier.conf")) == sum(WANT, collections.Counter())
 
 
 def test_jail_example_passes_fail2bans_own_check(workdir):
@@ -352,5 +388,5 @@ def test_jail_example_passes_fail2bans_own_check(workdir):
     assert cp.returncode == 0, cp.out + cp.err
     m = re.search(r"^\['multi-set', 'portier', 'addfailregex', .*\]$", cp.out, re.M)
     assert m, cp.out
-    assert len(ast.literal_eval(m.group(0))[3]) == 6, m.group(0)
+    assert len(ast.literal_eval(m.group(0))[3]) == 8, m.group(0)
     assert "['set', 'portier', 'logpath'" in cp.out or "'addlogpath'" in cp.out, cp.out
