@@ -9,6 +9,8 @@ import socket
 import ssl
 import time
 
+import pytest
+
 import harness
 from hostile_support import cpu_finding
 from test_metrics import scrape, value
@@ -257,3 +259,33 @@ def test_redirect_listener_says_503_with_retry_after(portier):
     held.sendall(b"GET /x HTTP/1.1\r\nHost: example.org\r\n\r\n")
     assert held.recv(4096).startswith(b"HTTP/1.1 301"), "no redirect for the first"
     held.close()
+
+
+@pytest.mark.parametrize("protocol,first,refusal", [
+    ("imap", b"* OK", b"* BYE [UNAVAILABLE] "),
+    ("pop3", b"+OK", b"-ERR [SYS/TEMP] "),
+    ("ldap", None, b"1.3.6.1.4.1.1466.20036"),   # Notice of Disconnection
+])
+def test_other_starttls_protocols_say_try_later(portier, certs, closed_port, protocol,
+                                                first, refusal):
+    p = portier([("tls", harness.tls_items(certs.ec)),
+                 (protocol, [("listen", "127.0.0.1:0"), ("mode", "starttls"),
+                             ("protocol", protocol), ("hostname", "mx.test"),
+                             ("backend", "127.0.0.1:%d" % closed_port),
+                             ("max_connections_per_ip", "1")])])
+    port = p.port(protocol)
+    held = socket.create_connection(("127.0.0.1", port), timeout=5 * harness.SLOW)
+    if first is not None:
+        assert held.recv(512).startswith(first)
+    # (LDAP has no greeting; its held connection counts all the same: the
+    # one worker accepts from the queue in order, the held one first.)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5 * harness.SLOW)
+    data = b""
+    for _ in range(16):   # bounded: one reply, then the end
+        chunk = s.recv(512)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    held.close()
+    assert refusal in data, data

@@ -185,6 +185,10 @@ static void test_after_tls(void)
 	CHECK(out.len == nd.n && memcmp(buf_peek(&out), nd.b, nd.n) == 0);
 	CHECK(nd.b[2] == 0x02 && nd.b[3] == 0x01 && nd.b[4] == 0x00);
 	buf_reset(&out);
+	/* The same notice for a client over a per-client limit. */
+	CHECK(starttls_bye(&up.s, STARTTLS_BYE_LIMITED, &out) == 0);
+	CHECK(out.len == nd.n && memcmp(buf_peek(&out), nd.b, nd.n) == 0);
+	buf_reset(&out);
 }
 
 int main(void)

@@ -203,6 +203,12 @@ static void test_bye_and_init(void)
 	CHECK(out.len == strlen("421 4.3.0 mx.example.org service not available\r\n"
 	    "421 4.4.2 mx.example.org timeout, closing connection\r\n"));
 	buf_reset(&out);
+	/* Over a per-client limit: policy, for now (RFC 3463 4.7.0). */
+	CHECK(starttls_bye(&s, STARTTLS_BYE_LIMITED, &out) == 0);
+	CHECK(out.len == strlen("421 4.7.0 mx.example.org too many connections from "
+	    "your address, try again later\r\n") &&
+	    memcmp(buf_peek(&out), "421 4.7.0 mx.example.org too many", 33) == 0);
+	buf_reset(&out);
 	CHECK(starttls_init(&s, &starttls_smtp, &badhost) == -1);
 }
 
