@@ -2,7 +2,9 @@
  * command framing and verb judgement, the reply framing and the PASV/EPSV
  * rewriter.
  *
- *   byte 0     flags: bit 0 PROT C allowed, bit 1 the broker has no port
+ *   byte 0     flags: bit 0 PROT C allowed, bit 1 the broker has no port,
+ *              bit 2 active mode on (bit 3: its broker refuses, bit 4:
+ *              it has no port)
  *   byte 1     where the client's bytes end and the backend's begin
  *              (that share of the rest)
  *   byte 2     chunk-size seed
@@ -13,9 +15,12 @@
  * filter's code:
  *   - every line the backend gets is whole and its verb (after blanks and
  *     Telnet IAC pairs) is letters only, then a space or the end, and is
- *     none of PORT EPRT CCC REIN PBSZ PROT AUTH; it holds no NUL or CR
- *     before its end;
- *   - the backend never gets more than the client sent;
+ *     none of PORT EPRT CCC REIN PBSZ PROT AUTH (but for the PORT line
+ *     the active-mode broker wrote, exactly, and only with it on); it
+ *     holds no NUL or CR before its end;
+ *   - the backend never gets more than the client sent, the broker's PORT
+ *     lines aside, nor more of those than PORT or EPRT lines the client
+ *     sent;
  *   - every line the client gets that starts "227 " or "229 " (how a
  *     client finds the end of a reply) names the broker's address and
  *     port, never one of the backend's;
@@ -23,6 +28,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "filter.h"
 #include "filter_ftp.h"
@@ -31,7 +37,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define REC_MAX (1 << 18)
 
-static int refuse_all;
+static int refuse_all, active_refuse, active_noport;
+
+#define OUR_PORT "PORT 10,0,0,9,4,1\r\n"
+
+static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
+    char *cmd, size_t size)
+{
+	(void)ctx;
+	(void)addr;
+	if ((family != AF_INET && family != AF_INET6) || port == 0 || port > 65535)
+		abort();	/* AF_INET, AF_INET6; a port the filter checked */
+	if (active_refuse)
+		return -1;
+	if (active_noport)
+		return -2;
+	memcpy(cmd, OUR_PORT, sizeof(OUR_PORT) < size ? sizeof(OUR_PORT) : size);
+	return 0;
+}
 
 static int broker(void *ctx, int epsv, const uint8_t *addr, unsigned port,
     uint8_t pub[4], unsigned *pub_port)
@@ -82,7 +105,9 @@ static int is_word(const uint8_t *p, size_t n, const char *w)
 	return 1;
 }
 
-static void judge_command(const uint8_t *p, size_t n)
+static size_t ours;	/* the broker's PORT lines the backend got */
+
+static void judge_command(const uint8_t *p, size_t n, int active_on)
 {
 	static const char *const refused[] = { "PORT", "EPRT", "CCC", "REIN",
 	    "PBSZ", "PROT", "AUTH" };
@@ -92,6 +117,12 @@ static void judge_command(const uint8_t *p, size_t n)
 		end--;
 	if (end > 0 && p[end - 1] == '\r')
 		end--;
+	if (n == strlen(OUR_PORT) && memcmp(p, OUR_PORT, n) == 0) {
+		if (!active_on)
+			abort();
+		ours++;
+		return;
+	}
 	for (size_t j = 0; j < end; j++)
 		if (p[j] == 0 || p[j] == '\r')
 			abort();
@@ -106,13 +137,32 @@ static void judge_command(const uint8_t *p, size_t n)
 			abort();
 }
 
-static void judge(void)
+/* Lines the client sent whose verb is PORT or EPRT (a rough count: at
+ * least those the filter could have taken for one). */
+static size_t client_active_lines(const uint8_t *c, size_t n)
+{
+	size_t count = 0, s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i] == '\n') {
+			for (size_t k = s; k + 4 <= i; k++)
+				if (is_word(c + k, 4, "PORT") || is_word(c + k, 4, "EPRT")) {
+					count++;
+					break;
+				}
+			s = i + 1;
+		}
+	return count;
+}
+
+static void judge(int active_on)
 {
 	size_t s = 0;
 
+	ours = 0;
 	for (size_t i = 0; i < to_backend.n; i++)
 		if (to_backend.b[i] == '\n') {
-			judge_command(to_backend.b + s, i + 1 - s);
+			judge_command(to_backend.b + s, i + 1 - s, active_on);
 			s = i + 1;
 		}
 	if (s != to_backend.n)
@@ -151,6 +201,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	env.prot_c_ok = data[0] & 1;
 	refuse_all = (data[0] >> 1) & 1;
+	env.active = (data[0] >> 2) & 1 ? active : NULL;
+	active_refuse = (data[0] >> 3) & 1;
+	active_noport = (data[0] >> 4) & 1;
 	nc = (size - 3) * data[1] / 255;
 	seed = data[2];
 	c = data + 3;
@@ -195,9 +248,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cin.len > 4096 || bin.len > 8192)
 			abort();	/* held beyond the bounds */
 	}
-	if (to_backend.n > nc)
+	judge(env.active != NULL);
+	if (to_backend.n > nc + ours * strlen(OUR_PORT) ||
+	    ours > client_active_lines(c, nc))
 		abort();
-	judge();
 	buf_reset(&cin);
 	buf_reset(&bin);
 	buf_reset(&tob);

@@ -370,7 +370,7 @@ static void check_listener(struct loader *ld, struct cfg_listener *l)
 	if (l->proto != CFG_PROTO_FTP) {
 		static const char *const ftp_keys[] = {"data_ports", "public_address",
 			"data_protection", "data_peer_check", "require_session_reuse",
-			"max_data_connections"};
+			"max_data_connections", "active"};
 		for (size_t i = 0; i < sizeof(ftp_keys) / sizeof(ftp_keys[0]); i++)
 			if (is_set(l->set, ftp_keys[i]))
 				diag_add(ld->d, 0, f, l->line, n, ftp_keys[i],

@@ -92,6 +92,7 @@ struct cfg_listener {
 	int ftp_peer_check;          /* data_peer_check = yes */
 	int ftp_session_reuse;       /* require_session_reuse = yes */
 	unsigned ftp_max_data;       /* max_data_connections */
+	int ftp_active;              /* active = yes: PORT and EPRT taken */
 	struct cfg_tls tls;  /* effective: [tls] overridden by this section */
 	uint64_t set;        /* which keys this section set (by key index) */
 };

@@ -625,6 +625,13 @@ static int set_require_session_reuse(struct cfg_ctx *c, const char *v, char *err
 	return parse_choice(v, names, &c->listener->ftp_session_reuse, err, errlen);
 }
 
+static int set_active(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
+{
+	static const char *const names[] = {"no", "yes", NULL};
+
+	return parse_choice(v, names, &c->listener->ftp_active, err, errlen);
+}
+
 static int set_max_data_connections(struct cfg_ctx *c, const char *v, char *err,
                                     size_t errlen)
 {
@@ -727,6 +734,8 @@ const struct cfg_key cfg_keys[] = {
 	 "FTP: a data connection must resume the control connection's TLS session (as vsftpd and FileZilla Server ask); no for clients that cannot."},
 	{"max_data_connections", L, 0, set_max_data_connections, "number", "2",
 	 "FTP: data ports a control connection may hold open at once. 1 to 64."},
+	{"active", L, 0, set_active, "yes|no", "no",
+	 "FTP: take active mode (PORT, EPRT; else 502): portier connects to the client's own address only, at a port above 1023, and gives the backend a port of its own."},
 };
 const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
 

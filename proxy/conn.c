@@ -59,6 +59,9 @@ static void upgrading_watch(const struct conn *c, int *ce, int *be);
 static void upgrading_expire(struct conn *c, double limit);
 static void handover_watch(const struct conn *c, int *ce, int *be);
 static void handover_expire(struct conn *c, double limit);
+static void dialing_io(struct conn *c);
+static void dialing_watch(const struct conn *c, int *ce, int *be);
+static void dialing_expire(struct conn *c, double limit);
 
 /* One row per state: everything a state means to the connection, so a new
  * state (FTP data, a PROXY header read, an ACME challenge) is one row. */
@@ -93,6 +96,8 @@ static const struct state_row states[CONN_NSTATES] = {
 	                     conn_starttls_handover, handover_watch, handover_expire},
 	[CONN_PROXYHEAD]  = {"proxy header", KEY(accept_proxy_timeout_ms), 0, 0,
 	                     conn_proxy_io, conn_proxy_watch, conn_proxy_expire},
+	[CONN_DIALING]    = {"dialing", KEY(connect_timeout_ms), 0, 0,
+	                     dialing_io, dialing_watch, dialing_expire},
 };
 
 /* Each code is counted apart in the listener's shared counters. */
@@ -288,6 +293,7 @@ static void handshake_io(struct conn *c)
 		return;
 	}
 	c->read_wants_write = 0;
+	c->hs_done = 1;
 	count_handshake(c);
 	if (c->ftp_slot) {
 		struct tlsctx_info ti;
@@ -499,6 +505,40 @@ static void handover_expire(struct conn *c, double limit)
 	snprintf(why, sizeof(why), "backend %s: no greeting within %.0fs",
 	         cl_of(c)->backend_text, limit);
 	conn_refuse(c, why);
+}
+
+static void dialing_watch(const struct conn *c, int *ce, int *be)
+{
+	*ce = EV_WRITE;
+}
+
+/* Active mode's connect to the client is over: TLS (the client speaks
+ * first, as on any data connection), or the relay for PROT C. */
+static void dialing_io(struct conn *c)
+{
+	char why[160];
+	int err;
+
+	if ((err = backend_finish(c->cfd)) != 0) {
+		snprintf(why, sizeof(why), "active data connection to the client "
+		         "failed: %s", strerror(err));
+		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, why);
+		return;
+	}
+	if (c->tls) {
+		conn_state(c, CONN_HANDSHAKE);
+		return;
+	}
+	conn_relay_start(c, NULL);
+}
+
+static void dialing_expire(struct conn *c, double limit)
+{
+	char why[96];
+
+	snprintf(why, sizeof(why), "active data connection to the client: "
+	         "connect timed out after %.0fs", limit);
+	conn_close_aborted(c, CONN_WHY_CLIENT_RESET, why);
 }
 
 /* ---- callbacks: trampolines into the logic above ---- */
@@ -757,6 +797,29 @@ void conn_new_data(struct svc *svc, int fd, const struct sockaddr *peer,
 	conn_settle(c);
 }
 
+void conn_new_active(struct svc *svc, int cfd, const struct sockaddr *peer,
+                     socklen_t len, int bfd, struct ftp_slot *slot, int private)
+{
+	struct conn *c = conn_alloc(svc, cfd, peer, len);
+
+	if (c == NULL) {
+		backend_abort(bfd);
+		close(bfd);
+		ftp_slot_closed(slot, 1);
+		return;
+	}
+	c->bfd = bfd;
+	c->ftp_slot = slot;
+	ftp_slot_attach(slot, c);
+	enter(c);
+	if (private && ((c->tls = tlsctx_accept(svc->tls, cfd)) == NULL ||
+	    tlsctx_bind_session(c->tls, ftp_slot_sid(slot), FTP_SID_LEN) < 0))
+		conn_close(c, CONN_WHY_NOMEM, "out of memory");
+	else
+		conn_state(c, CONN_DIALING);
+	conn_settle(c);
+}
+
 /* The client's stream broke off (a reset, or a fatal TLS error): the
  * backend gets a reset too, never an orderly end that could pass a cut-off
  * request or upload for a complete one. It also spares both sides the FIN
@@ -812,7 +875,7 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	}
 	c->closing = 1;
 	c->why = why;
-	if (c->state == CONN_HANDSHAKE || c->state == CONN_UPGRADING ||
+	if ((c->state == CONN_HANDSHAKE && !c->hs_done) || c->state == CONN_UPGRADING ||
 	    why == CONN_WHY_INJECTION) {
 		shared_count(c->svc->stats, SHARED_HANDSHAKES_FAILED, 1);
 		shared_count_hs_failed(c->svc->stats, hs_fail_of(c, why));
@@ -821,9 +884,9 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	                       .control = c->ftp_slot ? ftp_slot_control(c->ftp_slot) : NULL,
 	                       .up = c->nup, .down = c->ndown, .secs = secs,
 	                       .reason = reason, .reason_code = conn_why_name(why)};
-	if (c->state == CONN_HANDSHAKE) {
+	if (c->state == CONN_HANDSHAKE && !c->hs_done) {
 		lc.handshake_failed = 1;
-	} else if (c->tls) {
+	} else if (c->tls && c->hs_done) {
 		tlsctx_describe(c->tls, &ti);
 		lc.sni = ti.sni;
 		lc.tls = ti.version;

@@ -42,6 +42,7 @@ enum conn_state {
 	CONN_UPGRADING,   /* STARTTLS answered: waiting for a ClientHello */
 	CONN_HANDOVER,    /* STARTTLS: consuming the backend's greeting */
 	CONN_PROXYHEAD,   /* accept_proxy: the load balancer's PROXY header */
+	CONN_DIALING,     /* FTP active mode: connecting to the client */
 	CONN_NSTATES
 };
 
@@ -109,6 +110,7 @@ struct conn {
 	unsigned c_rd : 1, b_rd : 1;
 	unsigned b_wr : 1;           /* the backend socket became writable */
 	unsigned acme : 1;           /* relaying one ACME challenge request */
+	unsigned hs_done : 1;        /* the TLS handshake completed */
 	unsigned closing : 1;        /* conn_close() ran: freed on the way out */
 	unsigned queued : 1;         /* on the server's run queue */
 	unsigned in_callback : 1;    /* a libev callback of c is running */

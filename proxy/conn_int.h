@@ -92,6 +92,14 @@ struct buf *conn_backend_in(struct conn *c);
  * relay. May be over, and slot freed, when it returns. */
 void conn_new_data(struct svc *svc, int fd, const struct sockaddr *peer,
                    socklen_t len, struct ftp_slot *slot, int private);
+/* conn_new_active(svc, cfd, peer, len, bfd, slot, private): an FTP data
+ * connection in active mode: bfd is the backend's, accepted on slot's
+ * port; cfd is connecting to the client at peer. Once it is connected,
+ * TLS when private, portier in the TLS server's role though it opened the
+ * TCP connection (RFC 4217 7), then the relay. May be over, and slot
+ * freed, when it returns. */
+void conn_new_active(struct svc *svc, int cfd, const struct sockaddr *peer,
+                     socklen_t len, int bfd, struct ftp_slot *slot, int private);
 /* conn_start_backend(c, a): connect to a; CONNECTING, or a refusal. */
 void conn_start_backend(struct conn *c, const struct addr *a);
 /* conn_respond(c, why, text): send text (after what c->down holds), then

@@ -1,16 +1,22 @@
 #include "filter.h"
 #include "filter_ftp.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /*
  * FTP's control channel after TLS (RFC 959, RFC 4217). The client's
  * commands are framed into lines and judged by verb against a list:
  *   - PBSZ and PROT are answered here (the TLS is portier's, not the
  *     backend's); PROT C only with data_protection = optional;
- *   - CCC (back to plaintext), REIN (a new session under the same TLS),
- *     AUTH again, PORT and EPRT (active mode) are refused here;
+ *   - CCC (back to plaintext), REIN (a new session under the same TLS)
+ *     and AUTH again are refused here;
+ *   - PORT and EPRT (active mode) are refused here (502) unless the
+ *     connection takes active mode (env->active): then their address is
+ *     read here and judged there, and what reaches the backend is a PORT
+ *     or EPRT of the connection's own, never the client's line;
  *   - a verb not on the list is answered 502 here and never reaches the
  *     backend, so no spelling the filter does not know can carry a
  *     refused command past it (leading blanks and Telnet IAC pairs, as
@@ -18,7 +24,8 @@
  *     bare CR in it is refused whole).
  * The backend's replies are framed (RFC 959 4.2); 227 and 229 are
  * rewritten to a data port of portier's, and the reply to FEAT gains
- * AUTH TLS, PBSZ and PROT and loses what portier refuses (EPRT, CCC). A
+ * AUTH TLS, PBSZ and PROT and loses what portier refuses (CCC, and EPRT
+ * when active mode is off). A
  * line inside a multi-line reply that starts like a reply of its own is
  * padded with a space, so that no client reads a backend's address there.
  *
@@ -34,10 +41,11 @@
 #define LINE_MAX	8192	/* a line of a backend reply */
 #define RING		16	/* commands awaiting a reply, answers queued */
 
-enum kind { K_PASS, K_PASV, K_EPSV, K_FEAT, K_XFER, K_ABOR, K_ANSWER };
+enum kind { K_PASS, K_PASV, K_EPSV, K_FEAT, K_XFER, K_ABOR, K_EPRT, K_ANSWER };
 enum answer { A_PBSZ, A_PROT_P, A_PROT_C, A_PROT_C_NO, A_PROT_OTHER,
 	A_PROT_SYNTAX, A_CCC, A_REIN, A_AUTH, A_ACTIVE, A_UNKNOWN, A_SYNTAX,
-	A_SECURITY, A_NONE };
+	A_SECURITY, A_ACTIVE_SYNTAX, A_ACTIVE_REFUSED, A_NO_DATA_PORT,
+	A_EPRT_FAMILY, A_NONE };
 
 static const char *const answers[] = {
 	[A_PBSZ] = "200 PBSZ=0\r\n",
@@ -53,6 +61,10 @@ static const char *const answers[] = {
 	[A_UNKNOWN] = "502 Command not implemented\r\n",
 	[A_SYNTAX] = "501 Syntax error in command line\r\n",
 	[A_SECURITY] = "502 Command not implemented under TLS\r\n",
+	[A_ACTIVE_SYNTAX] = "501 Syntax: PORT h1,h2,h3,h4,p1,p2 or EPRT |1|address|port|\r\n",
+	[A_ACTIVE_REFUSED] = "504 PORT and EPRT must name your own address and a port above 1023\r\n",
+	[A_NO_DATA_PORT] = "425 No data port available\r\n",
+	[A_EPRT_FAMILY] = "522 Network protocol not supported, use (1,2)\r\n",
 };
 
 /* Verbs passed to the backend (RFC 959, 2389, 2428, 3659, 2640 and the
@@ -159,7 +171,7 @@ static enum answer prot(struct ftp_state *st, const uint8_t *p, size_t n)
 /* What to do with the command line p[0..len): *what is the answer given
  * here (A_NONE: pass it, of kind *k). */
 static void classify(struct ftp_state *st, const uint8_t *p, size_t len,
-    enum kind *k, enum answer *what)
+    enum kind *k, enum answer *what, size_t *arg)
 {
 	size_t n = unterminated(p, len), i = 0, v, e;
 
@@ -186,6 +198,7 @@ static void classify(struct ftp_state *st, const uint8_t *p, size_t len,
 	}
 	for (v = e; v < n && p[v] == ' '; v++)
 		continue;
+	*arg = v;
 	/* The verb is p[i..e), its argument p[v..n). */
 	{
 		if (word_is(p + i, e - i, "PBSZ"))
@@ -212,6 +225,8 @@ static void classify(struct ftp_state *st, const uint8_t *p, size_t len,
 				if (word_is(p + i, e - i, passed[j]))
 					*what = A_NONE;
 		}
+		if (*what == A_ACTIVE && word_is(p + i, e - i, "EPRT"))
+			*k = K_EPRT;
 		if (*what == A_NONE) {
 			if (word_is(p + i, e - i, "PASV"))
 				*k = K_PASV;
@@ -266,12 +281,16 @@ static int release(struct ftp_state *st, struct buf *to_client,
 	return 0;
 }
 
+static enum answer active(struct ftp_state *st, int eprt, const uint8_t *p,
+    size_t n, char *cmd, size_t size);
+
 static int ftp_up(void *vst, struct buf *in, struct buf *out,
     struct buf *back, int eof, const char **why)
 {
 	struct ftp_state *st = vst;
 	const uint8_t *p, *lf;
-	size_t lim, len;
+	char cmd[96];
+	size_t lim, len, arg;
 	enum answer what;
 	enum kind k;
 	int r;
@@ -293,9 +312,17 @@ static int ftp_up(void *vst, struct buf *in, struct buf *out,
 		if (st->rlen == RING)
 			return 0;	/* called again when a reply frees one */
 		len = (size_t)(lf - p) + 1;
-		classify(st, p, len, &k, &what);
+		classify(st, p, len, &k, &what, &arg);
+		cmd[0] = '\0';
+		if (what == A_ACTIVE && st->env != NULL && st->env->active != NULL) {
+			what = active(st, k == K_EPRT, p + arg,
+			    unterminated(p, len) - arg, cmd, sizeof(cmd));
+			k = K_PASS;
+		}
 		if (what == A_NONE) {
-			if ((r = put(out, p, len, why)) <= 0)
+			/* The line itself, or the command sent in its place. */
+			if ((r = cmd[0] ? put(out, cmd, strlen(cmd), why) :
+			    put(out, p, len, why)) <= 0)
 				return r;
 			push(st, (uint8_t)k);
 			if (k == K_ABOR && st->env != NULL && st->env->abort != NULL)
@@ -340,6 +367,64 @@ static int numbers(const uint8_t *p, size_t n, size_t *i, unsigned *v,
 			return -1;
 	}
 	return 0;
+}
+
+/* PORT's argument "h1,h2,h3,h4,p1,p2" (RFC 959 4.1.2) or EPRT's
+ * "<d>af<d>address<d>port<d>" (RFC 2428 2), p[0..n) without its line end:
+ * judged by the connection, which fills cmd with the command the backend
+ * gets instead (A_NONE), or the answer the client gets. */
+static enum answer active(struct ftp_state *st, int eprt, const uint8_t *p,
+    size_t n, char *cmd, size_t size)
+{
+	uint8_t addr[16];
+	unsigned v[6], port;
+	size_t i = 0, cl;
+	int family, r;
+
+	while (n > 0 && p[n - 1] == ' ')
+		n--;
+	if (!eprt) {
+		if (numbers(p, n, &i, v, 6, ',', 255) < 0 || i != n)
+			return A_ACTIVE_SYNTAX;
+		for (int k = 0; k < 4; k++)
+			addr[k] = (uint8_t)v[k];
+		family = AF_INET;
+		port = v[4] * 256 + v[5];
+	} else {
+		char text[INET6_ADDRSTRLEN];
+		uint8_t d;
+		size_t a;
+		if (n < 7 || (d = p[0]) < 33 || d > 126)
+			return A_ACTIVE_SYNTAX;
+		i = 1;
+		if (numbers(p, n, &i, v, 1, 0, 65535) < 0 || i >= n || p[i] != d)
+			return A_ACTIVE_SYNTAX;
+		for (a = ++i; i < n && p[i] != d; i++)
+			continue;
+		if (i >= n || i == a || i - a >= sizeof(text))
+			return A_ACTIVE_SYNTAX;
+		memcpy(text, p + a, i - a);
+		text[i - a] = '\0';
+		i++;
+		if (numbers(p, n, &i, v + 1, 1, 0, 65535) < 0 || i + 1 != n ||
+		    p[i] != d)
+			return A_ACTIVE_SYNTAX;
+		if (v[0] != 1 && v[0] != 2)
+			return A_EPRT_FAMILY;
+		family = v[0] == 1 ? AF_INET : AF_INET6;
+		if (inet_pton(family, text, addr) != 1)
+			return A_ACTIVE_SYNTAX;
+		port = v[1];
+	}
+	if (port == 0)
+		return A_ACTIVE_SYNTAX;
+	r = st->env->active(st->env->ctx, family, addr, port, cmd, size);
+	if (r == -1)
+		return A_ACTIVE_REFUSED;
+	if (r < 0 || (cl = strnlen(cmd, size)) == 0 || cl == size ||
+	    cmd[cl - 1] != '\n')
+		return A_NO_DATA_PORT;
+	return A_NONE;
 }
 
 /* The new 227 or 229 for the backend's p[0..n) (one line, code known).
@@ -401,7 +486,7 @@ bad:
 
 /* A FEAT line of the backend's that portier takes out: what it refuses,
  * and what it says itself. */
-static int feat_drop(const uint8_t *p, size_t n)
+static int feat_drop(const struct ftp_state *st, const uint8_t *p, size_t n)
 {
 	size_t i = 0, e;
 
@@ -410,7 +495,9 @@ static int feat_drop(const uint8_t *p, size_t n)
 		i++;
 	for (e = i; e < n && letter(p[e]); e++)
 		continue;
-	return word_is(p + i, e - i, "EPRT") || word_is(p + i, e - i, "CCC") ||
+	return (word_is(p + i, e - i, "EPRT") &&
+	    (st->env == NULL || st->env->active == NULL)) ||
+	    word_is(p + i, e - i, "CCC") ||
 	    word_is(p + i, e - i, "AUTH") || word_is(p + i, e - i, "PBSZ") ||
 	    word_is(p + i, e - i, "PROT") || word_is(p + i, e - i, "ADAT");
 }
@@ -456,7 +543,7 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 			int ends = code == st->dcode &&
 			    unterminated(p, len) >= 3 && (unterminated(p, len) == 3 ||
 			    p[3] == ' ');
-			if (st->dfeat && !ends && feat_drop(p, len)) {
+			if (st->dfeat && !ends && feat_drop(st, p, len)) {
 				buf_consume(in, len);
 				continue;
 			}

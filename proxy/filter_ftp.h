@@ -1,6 +1,7 @@
 #ifndef PORTIER_FILTER_FTP_H
 #define PORTIER_FILTER_FTP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -34,6 +35,14 @@ struct filter_ftp_env {
 	 * cannot cross TLS; a broken data connection is what it sees
 	 * instead. NULL: nothing. */
 	void (*abort)(void *ctx);
+	/* The client asked for active mode (PORT, EPRT): it listens at
+	 * addr:port (family AF_INET, 4 bytes, or AF_INET6, 16). Write into
+	 * cmd (size bytes, CRLF included) the command that sends the backend
+	 * to a port of portier's instead. 0; -1 refused (504: not the control
+	 * client's address, or a port below 1024); -2 no data port (425).
+	 * NULL: active mode is off (502), and FEAT does not list EPRT. */
+	int (*active)(void *ctx, int family, const uint8_t *addr, unsigned port,
+	    char *cmd, size_t size);
 };
 
 /* filter_ftp_setup(st, env): give a zeroed filter_ftp state its

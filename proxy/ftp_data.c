@@ -6,6 +6,7 @@
 #include "log.h"
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,9 +22,14 @@ struct ftp_slot {
 	struct ftp_ctl *ctl;	/* NULL once the control connection is gone */
 	int lfd;		/* the data port, until claimed */
 	unsigned port;
+	int active;		/* PORT/EPRT: the backend connects, portier dials */
 	ev_io io;
 	ev_timer timer;
-	struct addr backend;	/* the backend's passive address */
+	/* Passive: the backend's passive address, where portier connects.
+	 * Active: the backend's host, the only one the port takes. */
+	struct addr backend;
+	struct sockaddr_storage client;	/* active: where the client listens */
+	socklen_t client_len;
 	struct conn *data;	/* once claimed */
 	uint8_t sid[FTP_SID_LEN];
 	char control[80];
@@ -89,6 +95,53 @@ static int same_host(const struct conn_addr *a, const struct sockaddr *sa)
 	       memcmp(a->ip, b.ip, a->family == AF_INET ? 4 : 16) == 0;
 }
 
+static int dial_client(struct ftp_ctl *f, const struct ftp_slot *s);
+
+static void stop_listening(struct ftp_slot *s)
+{
+	ev_io_stop(loop_of(s->ctl), &s->io);
+	ev_timer_stop(loop_of(s->ctl), &s->timer);
+	close(s->lfd);
+	s->lfd = -1;
+}
+
+/* Active mode: the backend connected to the port portier gave it in PORT
+ * or EPRT (fd, from ss). Only the backend's host may; then portier
+ * connects to the client's address (conn_new_active finishes it). */
+static void accept_backend(struct ftp_slot *s, int fd,
+                           const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct ftp_ctl *f = s->ctl;
+	struct conn_addr b = {0};
+	char peer[ADDR_STRLEN];
+	int cfd;
+
+	conn_addr_keep(&b, (const struct sockaddr *)&s->backend.ss);
+	if (!same_host(&b, (const struct sockaddr *)ss)) {
+		addr_format((const struct sockaddr *)ss, len, peer, sizeof(peer));
+		log_warnx("[%s] active data port %u: connection from %s refused, "
+		          "not the backend's address (%s)", cl_of(f)->name,
+		          s->port, peer, s->control);
+		close(fd);
+		return;
+	}
+	stop_listening(s);
+	if ((cfd = dial_client(f, s)) < 0) {
+		addr_format((const struct sockaddr *)&s->client, s->client_len,
+		            peer, sizeof(peer));
+		log_warnx("[%s] client=%s: active data connection to %s: %s",
+		          cl_of(f)->name, s->control, peer, strerror(errno));
+		backend_abort(fd);	/* the backend reports the transfer failed */
+		close(fd);
+		slot_release(s);
+		return;
+	}
+	/* From here the data connection holds s (see on_accept). */
+	conn_new_active(f->c->svc, cfd, (const struct sockaddr *)&s->client,
+	                s->client_len, fd, s,
+	                f->filter_state == NULL || filter_ftp_private(f->filter_state));
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct ftp_slot *s = w->data;
@@ -103,6 +156,10 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	fd = accept4(s->lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	if (s->active) {
+		accept_backend(s, fd, &ss, len);
+		return;
+	}
 	if (cl_of(f)->ftp_peer_check && !same_host(&f->c->client, (struct sockaddr *)&ss)) {
 		/* Someone else found the port: it stays the client's. */
 		addr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
@@ -112,10 +169,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		close(fd);
 		return;
 	}
-	ev_io_stop(loop_of(f), &s->io);
-	ev_timer_stop(loop_of(f), &s->timer);
-	close(s->lfd);
-	s->lfd = -1;
+	stop_listening(s);
 	/* From here the data connection holds s; it may be over (and s
 	 * freed) before conn_new_data returns. */
 	conn_new_data(f->c->svc, fd, (struct sockaddr *)&ss, len, s,
@@ -128,8 +182,9 @@ static void on_unclaimed(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	log_info("[%s] data port %u unclaimed for %.0fs: released (%s)",
-	         cl_of(s->ctl)->name, s->port, FTP_CLAIM_SECS, s->control);
+	log_info("[%s] %sdata port %u unclaimed for %.0fs: released (%s)",
+	         cl_of(s->ctl)->name, s->active ? "active " : "", s->port,
+	         FTP_CLAIM_SECS, s->control);
 	slot_release(s);
 }
 
@@ -236,6 +291,148 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	return 0;
 }
 
+/* Active mode: a socket connecting (non-blocking) from the control
+ * connection's local address, so the client sees its data connection come
+ * from where its control connection goes, to where the client listens;
+ * -1 with errno. */
+static int dial_client(struct ftp_ctl *f, const struct ftp_slot *s)
+{
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	int fd, e;
+
+	if (getsockname(f->c->cfd, (struct sockaddr *)&local, &llen) < 0)
+		return -1;
+	if (local.ss_family == AF_INET)
+		((struct sockaddr_in *)&local)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&local)->sin6_port = 0;
+	fd = socket(s->client.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&local, llen) < 0 ||
+	    (connect(fd, (const struct sockaddr *)&s->client, s->client_len) < 0 &&
+	     errno != EINPROGRESS)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* The client's PORT or EPRT (see filter_ftp.h): the address must be the
+ * control client's own, never a third host's (the FTP bounce attack,
+ * RFC 2577), and the port above 1023. Portier listens on its side of the
+ * backend connection and sends the backend there; when the backend
+ * connects, portier connects to the client. */
+static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
+                  char *cmd, size_t size)
+{
+	struct ftp_ctl *f = ctx;
+	const struct cfg_listener *l = cl_of(f);
+	struct sockaddr_storage local, back;
+	socklen_t llen = sizeof(local), blen = sizeof(back);
+	char named[ADDR_STRLEN], text[INET6_ADDRSTRLEN];
+	struct ftp_slot *s;
+	static const uint8_t unspecified[16];
+	const uint8_t *lip;
+	unsigned lport;
+	size_t i;
+	int fd;
+
+	/* "EPRT |2|::|port|" (lftp's over IPv6), or 0.0.0.0: the address the
+	 * control connection comes from, which is all portier would take. */
+	if (f->c->client.family == family &&
+	    memcmp(addr, unspecified, family == AF_INET ? 4 : 16) == 0)
+		addr = f->c->client.ip;
+	if (f->c->client.family != family ||
+	    memcmp(f->c->client.ip, addr, family == AF_INET ? 4 : 16) != 0 ||
+	    port < 1024) {
+		inet_ntop(family, addr, text, sizeof(text));
+		snprintf(named, sizeof(named), family == AF_INET ? "%s:%u" : "[%s]:%u",
+		         text, port);
+		log_warnx("[%s] client=%s: active mode to %s refused: only the "
+		          "client's own address and a port above 1023", l->name,
+		          f->c->peer, named);
+		return -1;
+	}
+	/* A new PORT replaces one the backend has not used yet. */
+	for (i = 0; i < MAX_SLOTS; i++)
+		if (f->slots[i] != NULL && f->slots[i]->active && f->slots[i]->data == NULL)
+			slot_release(f->slots[i]);
+	if (nslots(f) >= l->ftp_max_data) {
+		log_warnx("[%s] client=%s: max_data_connections (%u) reached; "
+		          "refusing active mode", l->name, f->c->peer, l->ftp_max_data);
+		return -2;
+	}
+	if (getsockname(f->c->bfd, (struct sockaddr *)&local, &llen) < 0 ||
+	    getpeername(f->c->bfd, (struct sockaddr *)&back, &blen) < 0)
+		return -2;
+	if (local.ss_family == AF_INET)
+		((struct sockaddr_in *)&local)->sin_port = 0;
+	else if (local.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&local)->sin6_port = 0;
+	else
+		return -2;	/* a unix-socket backend has no PORT */
+	for (i = 0; i < MAX_SLOTS && f->slots[i] != NULL; i++)
+		continue;
+	if (i == MAX_SLOTS || (s = calloc(1, sizeof(*s))) == NULL)
+		return -2;
+	fd = socket(local.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&local, llen) < 0 ||
+	    listen(fd, 1) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&local, &llen) < 0) {
+		log_warnx("[%s] client=%s: no port for the backend's active data "
+		          "connection: %s", l->name, f->c->peer, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(s);
+		return -2;
+	}
+	if (local.ss_family == AF_INET) {
+		lip = (const uint8_t *)&((struct sockaddr_in *)&local)->sin_addr;
+		lport = ntohs(((struct sockaddr_in *)&local)->sin_port);
+		snprintf(cmd, size, "PORT %u,%u,%u,%u,%u,%u\r\n", lip[0], lip[1],
+		         lip[2], lip[3], lport / 256, lport % 256);
+	} else {
+		lport = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&local)->sin6_addr,
+		          text, sizeof(text));
+		snprintf(cmd, size, "EPRT |2|%s|%u|\r\n", text, lport);
+	}
+	s->ctl = f;
+	s->lfd = fd;
+	s->port = lport;
+	s->active = 1;
+	memcpy(&s->backend.ss, &back, blen);
+	s->backend.len = blen;
+	memset(&s->client, 0, sizeof(s->client));
+	if (family == AF_INET) {
+		struct sockaddr_in *c4 = (struct sockaddr_in *)&s->client;
+		c4->sin_family = AF_INET;
+		memcpy(&c4->sin_addr, addr, 4);
+		c4->sin_port = htons((uint16_t)port);
+		s->client_len = sizeof(*c4);
+	} else {
+		struct sockaddr_in6 *c6 = (struct sockaddr_in6 *)&s->client;
+		c6->sin6_family = AF_INET6;
+		memcpy(&c6->sin6_addr, addr, 16);
+		c6->sin6_port = htons((uint16_t)port);
+		s->client_len = sizeof(*c6);
+	}
+	memcpy(s->sid, f->sid, sizeof(s->sid));
+	snprintf(s->control, sizeof(s->control), "%s", f->c->peer);
+	ev_io_init(&s->io, on_accept, s->lfd, EV_READ);
+	s->io.data = s;
+	ev_io_start(loop_of(f), &s->io);
+	ev_timer_init(&s->timer, on_unclaimed, FTP_CLAIM_SECS, 0.);
+	s->timer.data = s;
+	ev_timer_start(loop_of(f), &s->timer);
+	f->slots[i] = s;
+	return 0;
+}
+
 static int busy(void *ctx)
 {
 	struct ftp_ctl *f = ctx;
@@ -288,6 +485,8 @@ struct ftp_ctl *ftp_ctl_new(struct conn *c)
 	f->env.busy = busy;
 	f->env.broken = broken;
 	f->env.abort = abort_data;
+	if (c->svc->cl->ftp_active)
+		f->env.active = active;
 	return f;
 }
 

@@ -569,3 +569,159 @@ def test_two_workers_never_share_a_data_port(portier, certs, ftpd):
     finally:
         for f in sessions:
             f.close()
+
+
+# ---- active mode (PORT, EPRT) ----
+
+ACTIVE = [("active", "yes")]
+
+
+def active_login(certs, port):
+    f = login(ReusingFTP_TLS, certs, port)
+    f.set_pasv(False)
+    return f
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+def test_active_mode_transfers(portier, certs, ftpd, mode):
+    """PORT through portier: the backend connects to portier, portier to
+    the client's port, TLS with portier as the server (the client speaks
+    first, RFC 4217 7), resuming the control session; 0 B, 1 B and 10 MiB
+    up and down by sha256, and a listing."""
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport, mode=mode, extra=ACTIVE)
+    cls = ReusingFTP_TLS if mode == "starttls" else ImplicitFTP_TLS
+    f = login(cls, certs, p.port("ftp"))
+    f.set_pasv(False)
+    try:
+        for n in SIZES:
+            data = content(n)
+            name = "act%d" % n
+            f.storbinary("STOR pub/" + name, __import__("io").BytesIO(data))
+            with open(os.path.join(root, "pub", name), "rb") as g:
+                assert harness.sha256(g.read()) == harness.sha256(data)
+            assert harness.sha256(retr(f, "pub/" + name)) == harness.sha256(data)
+        assert "pub/act1" in f.nlst("pub")
+        f.quit()
+    finally:
+        f.close()
+    log = p.log()
+    assert re.search(r"\[ftp\] data close client=127\.0\.0\.1:\d+ control client=127\.0\.0\.1:\d+ "
+                     r"tls=TLSv1\.3 resumed=yes up=10485760 ", log), log
+    assert re.search(r"\[ftp\] data close client=127\.0\.0\.1:\d+ control client=127\.0\.0\.1:\d+ "
+                     r"tls=TLSv1\.3 resumed=yes up=0 down=10485760 ", log), log
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_active_mode_lftp(portier, certs, ftpd, workdir, family):
+    """lftp in active mode (ftp:passive-mode off): PORT over IPv4, EPRT
+    |2| over IPv6 (the backend, on IPv4, gets a PORT of portier's either
+    way); 2 MiB down and up byte-exact. (curl 7.88's active mode does not
+    start TLS on its data connection: curl issue 10622's release.)"""
+    bport, root = ftpd
+    data = content(2 << 20)
+    with open(os.path.join(root, "a.bin"), "wb") as g:
+        g.write(data)
+    src = os.path.join(str(workdir), "asrc.bin")
+    with open(src, "wb") as g:
+        g.write(data[::-1])
+    out = os.path.join(str(workdir), "a.out")
+    host = "127.0.0.1" if family == "ipv4" else "::1"
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("ftp", bport, mode="starttls", protocol="ftp",
+                          listen="127.0.0.1:0" if family == "ipv4" else "[::1]:0",
+                          extra=[("data_ports", data_range()[0]), ("hostname", "localhost")]
+                          + ACTIVE)])
+    script = ("set net:max-retries 1; set net:timeout 15; set ftp:passive-mode off; "
+              "set ssl:ca-file %s; set ftp:ssl-force true; set ftp:ssl-protect-data true; "
+              "set ftp:ssl-allow true; debug -o %s 3; open -u anonymous, -p %d %s; "
+              "get a.bin -o %s; put %s -o pub/a.up; cls -1 pub"
+              % (certs.ca, os.path.join(str(workdir), "lftp.debug"), p.port("ftp"),
+                 host, out, src))
+    r = harness.run(["lftp", "-c", script], timeout=60)
+    debug = open(os.path.join(str(workdir), "lftp.debug")).read()
+    assert r.returncode == 0, (r.out, r.err, debug[-3000:], p.log())
+    assert harness.sha256(open(out, "rb").read()) == harness.sha256(data)
+    assert harness.sha256(open(os.path.join(root, "pub/a.up"), "rb").read()) == \
+        harness.sha256(data[::-1])
+    assert "a.up" in r.out
+    # Active mode throughout: lftp falls back to passive when a PORT or
+    # EPRT fails, and says so.
+    assert "Switching passive mode on" not in debug, debug[-3000:]
+    log = p.log()
+    client = r"127\.0\.0\.1:\d+" if family == "ipv4" else r"\[::1\]:\d+"
+    for up, down in ((0, 2 << 20), (2 << 20, 0)):
+        assert re.search(r"data close client=%s control client=%s tls=TLSv1\.3 resumed=yes "
+                         r"up=%d down=%d " % (client, client, up, down), log), log
+
+
+def test_active_mode_refusals(portier, certs, ftpd):
+    """With active = yes: PORT or EPRT naming a third address (the FTP
+    bounce) or a port below 1024 gets 504 and a log line, a bad argument
+    501, an unknown EPRT family 522; FEAT lists EPRT. Without it: 502 and
+    no EPRT in FEAT."""
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport, extra=ACTIVE)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        assert " EPRT" in f.sendcmd("FEAT")
+        for cmd in ("PORT 127,0,0,2,195,80", "PORT 10,1,2,3,195,80",
+                    "EPRT |1|127.0.0.3|50000|", "EPRT |2|::1|50000|",
+                    "PORT 127,0,0,1,0,21", "EPRT |1|127.0.0.1|1023|"):
+            with pytest.raises(ftplib.error_perm, match="^504"):
+                f.voidcmd(cmd)
+        for cmd in ("PORT 127,0,0,1,195", "PORT 127,0,0,1,256,1", "PORT 127,0,0,1,0,0",
+                    "EPRT |1|127.0.0.1|", "EPRT |1|not-an-address|50000|", "PORT"):
+            with pytest.raises(ftplib.error_perm, match="^501"):
+                f.voidcmd(cmd)
+        with pytest.raises(ftplib.error_perm, match="^522"):
+            f.voidcmd("EPRT |3|127.0.0.1|50000|")
+        # The control connection still works, and a PORT of its own is taken.
+        assert f.voidcmd("NOOP").startswith("200")
+    finally:
+        f.close()
+    log = p.log()
+    assert "active mode to 127.0.0.2:50000 refused: only the client's own address" in log, log
+    assert "active mode to [::1]:50000 refused" in log, log
+    assert "active mode to 127.0.0.1:21 refused" in log, log
+    q, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, q.port("ftp"))
+    try:
+        assert " EPRT" not in f.sendcmd("FEAT")
+        f.set_pasv(False)
+        with pytest.raises(ftplib.error_perm, match="^502"):
+            f.nlst()
+    finally:
+        f.close()
+
+
+def test_active_mode_client_not_listening(portier, certs, ftpd):
+    """A PORT to a port where nothing listens: the backend's data
+    connection is reset, the client hears the failure (4yz), the log says
+    why, and the control connection goes on."""
+    bport, root = ftpd
+    with open(os.path.join(root, "f"), "wb") as g:
+        g.write(b"x" * 1000)
+    p, low, high = start(portier, certs, bport, extra=ACTIVE)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()                   # nothing listens there now
+        f.voidcmd("PORT 127,0,0,1,%d,%d" % (port // 256, port % 256))
+        # vsftpd says 425 when the reset comes before its 150, else 150
+        # and then 426: a failure either way, never 226.
+        try:
+            first = f.sendcmd("RETR f")
+        except ftplib.error_temp as e:
+            assert str(e).startswith("425"), e
+        else:
+            assert first.startswith("150"), first
+            with pytest.raises(ftplib.error_temp, match="^426"):
+                f.voidresp()
+        assert f.voidcmd("NOOP").startswith("200")
+    finally:
+        f.close()
+    harness.wait_for(lambda: "active data connection to the client failed: Connection refused"
+                     in p.log(), 10, "the failure in the log")

@@ -1,9 +1,14 @@
 /*
  * filter_ftp: PBSZ/PROT answered, CCC/REIN/AUTH/PORT/EPRT refused, unknown
  * verbs kept from the backend, answers in reply order, 227/229 rewritten,
- * FEAT completed; every script whole, split at every byte and bytewise.
+ * FEAT completed; with active mode on, PORT and EPRT read and handed to
+ * the connection, whose command goes to the backend in their place; every
+ * script whole, split at every byte and bytewise.
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "filter_ftp.h"
 
@@ -37,7 +42,26 @@ static void abort_data(void *ctx)
 	aborts++;
 }
 
-static struct filter_ftp_env env = { 0, NULL, passive, busy, broken, abort_data };
+/* A model of the connection's active(): the client's own address is
+ * 127.0.0.1 or ::1; port 2000 has no data port; the command names what it
+ * was given, so the test sees the address as the filter read it. */
+static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
+    char *cmd, size_t size)
+{
+	static const uint8_t v6[16] = { [15] = 1 };
+
+	(void)ctx;
+	if ((family == AF_INET ? memcmp(addr, "\x7f\0\0\x01", 4) :
+	    memcmp(addr, v6, 16)) != 0 || port < 1024)
+		return -1;
+	if (port == 2000)
+		return -2;
+	snprintf(cmd, size, "PORT 10,0,0,9,%u,%u\r\n", (port + 1) / 256,
+	    (port + 1) % 256);
+	return 0;
+}
+
+static struct filter_ftp_env env = { 0, NULL, passive, busy, broken, abort_data, NULL };
 
 #define FILTER_UNDER_TEST filter_ftp
 #define FILTER_SETUP(st) \
@@ -197,6 +221,52 @@ static void test_feat(void)
 	    "FEAT\r\nSTAT\r\n", 0, &res);
 }
 
+static void test_active(void)
+{
+	/* PORT and EPRT of the client's own address: the backend gets the
+	 * connection's PORT, the client the backend's answer. */
+	static const struct turn t[] = {
+		{ 'c', "PORT 127,0,0,1,195,80\r\n", 0 },
+		{ 'b', "200 PORT command successful.\r\n", 0 },
+		{ 'c', "EPRT |2|::1|50001|\r\neprt !1!127.0.0.1!4096! \r\n", 0 },
+		{ 'b', "200 EPRT ok.\r\n200 EPRT ok.\r\n", 0 },
+		{ 'c', "RETR f\r\n", 0 },
+		{ 'b', "150 Opening\r\n226 Done\r\n", 0 },
+	};
+	/* Refused: another host, a low port, bad arguments, an unknown
+	 * family, no data port; answered here, in order, nothing passed. */
+	static const struct turn u[] = {
+		{ 'c', "PORT 127,0,0,2,195,80\r\nPORT 127,0,0,1,3,255\r\n"
+		    "EPRT |1|10.0.0.1|5000|\r\nPORT 127,0,0,1,195\r\n"
+		    "PORT 127,0,0,1,256,1\r\nPORT 127,0,0,1,0,0\r\n"
+		    "PORT 127,0,0,1,1,1,1\r\nPORT\r\nEPRT |1|127.0.0.1|\r\n"
+		    "EPRT |1|nonsense|5000|\r\nEPRT |1|127.0.0.1|5000\r\n"
+		    "EPRT |3|127.0.0.1|5000|\r\nEPRT |1|::1|5000|\r\n"
+		    "PORT 127,0,0,1,7,208\r\n", 0 },
+	};
+	/* FEAT keeps the backend's EPRT when active mode is on. */
+	static const struct turn v[] = {
+		{ 'c', "FEAT\r\n", 0 },
+		{ 'b', "211-Features:\r\n EPRT\r\n EPSV\r\n211 End\r\n", 0 },
+	};
+#define REFUSED "504 PORT and EPRT must name your own address and a port above 1023\r\n"
+#define SYNTAX "501 Syntax: PORT h1,h2,h3,h4,p1,p2 or EPRT |1|address|port|\r\n"
+
+	env.active = active;
+	SCRIPT(t, "200 PORT command successful.\r\n200 EPRT ok.\r\n"
+	    "200 EPRT ok.\r\n150 Opening\r\n226 Done\r\n",
+	    "PORT 10,0,0,9,195,81\r\nPORT 10,0,0,9,195,82\r\n"
+	    "PORT 10,0,0,9,16,1\r\nRETR f\r\n", 0, &res);
+	SCRIPT(u, REFUSED REFUSED REFUSED SYNTAX SYNTAX SYNTAX SYNTAX SYNTAX
+	    SYNTAX SYNTAX SYNTAX "522 Network protocol not supported, use (1,2)\r\n"
+	    SYNTAX "425 No data port available\r\n", "", 0, &res);
+	SCRIPT(v, "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n EPRT\r\n"
+	    " EPSV\r\n211 End\r\n", "FEAT\r\n", 0, &res);
+	env.active = NULL;
+#undef REFUSED
+#undef SYNTAX
+}
+
 static void test_bounds(void)
 {
 	static char big[4200], line[9000];
@@ -302,6 +372,7 @@ int main(void)
 	test_order();
 	test_passive();
 	test_feat();
+	test_active();
 	test_bounds();
 	test_held();
 	return CHECK_DONE();
