@@ -136,10 +136,19 @@ static const struct cfg_listener *cl_of(const struct conn *c)
 static unsigned state_timeout_ms(const struct conn *c)
 {
 	const struct state_row *row = &states[c->state];
+	unsigned ms = row->timeout_key == NO_KEY ? row->fixed_ms :
+	    *(const unsigned *)((const char *)cl_of(c) + row->timeout_key);
+	double left;
 
-	if (row->timeout_key == NO_KEY)
-		return row->fixed_ms;
-	return *(const unsigned *)((const char *)cl_of(c) + row->timeout_key);
+	/* An FTP data connection is set up (backend, client, TLS) within
+	 * FTP_SETUP_SECS of its accept, whatever each step's own deadline;
+	 * c->last is when the state began (only the relay moves it). */
+	if (c->ftp_slot && c->state != CONN_RELAY) {
+		left = (FTP_SETUP_SECS - (c->last - c->start)) * 1000.0;
+		if (left < ms)
+			ms = left > 0 ? (unsigned)left : 0;
+	}
+	return ms;
 }
 
 void conn_state(struct conn *c, enum conn_state st)

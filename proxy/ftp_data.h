@@ -21,7 +21,8 @@
  */
 
 #define FTP_SID_LEN	32	/* the session id both connections share */
-#define FTP_CLAIM_SECS	30.
+#define FTP_CLAIM_SECS	30.	/* a data port waits this long for its connection */
+#define FTP_SETUP_SECS	30.	/* then backend, client and TLS take at most this */
 
 struct conn;
 struct ftp_ctl;

@@ -18,9 +18,10 @@ import harness
 from harness import listener, tls_items
 
 
-def vsftpd(workdir):
+def vsftpd(workdir, protocol_log=None):
     """Anonymous vsftpd (no TLS) on loopback: the root holds files to fetch,
-    pub/ takes uploads (owned by the ftp user)."""
+    pub/ takes uploads (owned by the ftp user). protocol_log: a file where
+    vsftpd writes every command and reply it exchanges."""
     root = os.path.join(str(workdir), "ftproot")
     empty = os.path.join(str(workdir), "empty")
     os.makedirs(os.path.join(root, "pub"), exist_ok=True)
@@ -39,7 +40,12 @@ def vsftpd(workdir):
                     "write_enable=YES\nanon_upload_enable=YES\nanon_umask=022\n"
                     "local_enable=NO\npasv_enable=YES\npasv_address=127.0.0.1\n"
                     "pasv_min_port=%d\npasv_max_port=%d\nssl_enable=NO\n"
-                    "xferlog_enable=NO\n" % (port, empty, root, low, low + 50))
+                    % (port, empty, root, low, low + 50))
+            if protocol_log:
+                f.write("xferlog_enable=YES\nxferlog_std_format=NO\nlog_ftp_protocol=YES\n"
+                        "vsftpd_log_file=%s\n" % protocol_log)
+            else:
+                f.write("xferlog_enable=NO\n")
         return ["vsftpd", conf]
     proc, port = harness.start_listening(cmd, "vsftpd", str(workdir))
     return proc, port, root
@@ -231,17 +237,31 @@ def test_data_without_session_reuse(portier, certs, ftpd):
 
 
 def test_unclaimed_slot_released(portier, certs, ftpd):
+    """A data port nobody connects to is released after 30 s; a data
+    connection that never starts TLS ends 30 s after it came, though
+    handshake_timeout is longer (the two wait side by side)."""
     bport, root = ftpd
-    p, low, high = start(portier, certs, bport)
+    p, low, high = start(portier, certs, bport, extra=[("handshake_timeout", "50s")])
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
     try:
         resp = f.sendcmd("EPSV")
         port = int(resp.split("|||")[1].split("|")[0])
         assert low <= port <= high
         assert listening(port)
+        resp = f.sendcmd("EPSV")
+        silent = socket.create_connection(("127.0.0.1", int(resp.split("|||")[1].split("|")[0])), 5)
+        t0 = time.monotonic()
         harness.wait_for(lambda: "data port %d unclaimed for 30s: released" % port in p.log(),
                          40, "the slot's release")
         assert not listening(port)
+        harness.wait_for(lambda: "TLS handshake timed out after 30s" in p.log(), 10,
+                         "the silent data connection's end")
+        assert 29 <= time.monotonic() - t0 < 45
+        assert re.search(r"\[ftp\] data handshake failed client=127\.0\.0\.1:\d+ control "
+                         r"client=127\.0\.0\.1:\d+: TLS handshake timed out after 30s", p.log())
+        silent.settimeout(5)
+        assert silent.recv(1) == b""
+        silent.close()
     finally:
         f.close()
 
@@ -725,3 +745,44 @@ def test_active_mode_client_not_listening(portier, certs, ftpd):
         f.close()
     harness.wait_for(lambda: "active data connection to the client failed: Connection refused"
                      in p.log(), 10, "the failure in the log")
+
+
+def test_final_reply_waits_for_the_data_connection(portier, certs, workdir):
+    """The server's 226 is held until the data connection has ended: with
+    the client not reading the data, vsftpd has sent every byte (into the
+    buffers on the way) and its 226 (its own log says so), yet the client's
+    control connection has nothing; the 226 comes once the client has read
+    the data to its close_notify."""
+    plog = os.path.join(str(workdir), "vsftpd-protocol.log")
+    proc, bport, root = vsftpd(workdir, protocol_log=plog)
+    try:
+        data = content(200 << 10)    # fits the socket buffers on the way
+        with open(os.path.join(root, "held"), "wb") as g:
+            g.write(data)
+        p, low, high = start(portier, certs, bport)
+        f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+        try:
+            f.voidcmd("TYPE I")
+            conn, size = f.ntransfercmd("RETR held")     # through the 150
+            harness.wait_for(lambda: os.path.exists(plog) and
+                             '"226 ' in open(plog, errors="replace").read(), 20,
+                             "vsftpd's 226 in its log")
+            f.sock.settimeout(1.0)
+            with pytest.raises((socket.timeout, TimeoutError)):
+                f.sock.recv(1)    # nothing on the control connection yet
+            f.sock.settimeout(20)
+            got = bytearray()
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                got.extend(chunk)
+            conn.unwrap()        # close_notify came: a whole file
+            conn.close()
+            assert harness.sha256(bytes(got)) == harness.sha256(data)
+            assert f.voidresp().startswith("226")
+            f.quit()
+        finally:
+            f.close()
+    finally:
+        proc.stop()
