@@ -786,3 +786,63 @@ def test_final_reply_waits_for_the_data_connection(portier, certs, workdir):
             f.close()
     finally:
         proc.stop()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["same-write", "after-234"])
+def test_injection_after_auth_tls_closes(portier, certs, ftpd, split):
+    """Bytes after AUTH TLS in place of a ClientHello (in the same write,
+    or once the 234 is read) end the connection: logged as an injection
+    attempt, before any TLS, and nothing reaches vsftpd."""
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    mark = p.mark()
+    s = socket.create_connection(("127.0.0.1", p.port("ftp")), 10)
+    f = s.makefile("rb")
+    try:
+        assert f.readline().startswith(b"220 ")
+        if split:
+            s.sendall(b"AUTH TLS\r\n")
+            assert f.readline().startswith(b"234 ")
+            s.sendall(b"USER anonymous\r\n")
+        else:
+            s.sendall(b"AUTH TLS\r\nUSER anonymous\r\n")
+        s.settimeout(10)
+        try:
+            rest = f.read()
+        except ConnectionResetError:    # after the 234 portier resets
+            rest = b""
+        assert b"331" not in rest and b"230" not in rest, rest
+    finally:
+        s.close()
+    line = p.wait_log(r"\[ftp\] close .*command injection attempt", since=mark).string
+    assert "tls=-" in line, line
+
+
+def test_data_connection_idle_timeout(portier, certs, ftpd):
+    """A data connection nobody reads from ends after the listener's
+    idle_timeout, is logged as idle, and the transfer is reported broken
+    (426), never complete."""
+    bport, root = ftpd
+    with open(os.path.join(root, "big"), "wb") as g:
+        g.write(content(32 << 20))     # more than the buffers on the way hold
+    p, low, high = start(portier, certs, bport, extra=[("idle_timeout", "3s")])
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        f.voidcmd("TYPE I")
+        conn, size = f.ntransfercmd("RETR big")
+        conn.recv(1024)                 # the transfer has begun; then nothing
+        # The control connection is kept busy (NOOPs wait behind the
+        # transfer's reply), so that only the data connection idles.
+        rx = re.compile(r"\[ftp\] data close client=\S+ control client=\S+ .*: idle for 3s")
+        deadline = time.monotonic() + 20
+        while not rx.search(p.log()) and time.monotonic() < deadline:
+            f.sock.sendall(b"NOOP\r\n")
+            time.sleep(0.5)
+        line = rx.search(p.log())
+        assert line, p.log()
+        assert "resumed=yes" in line.group(0), line.group(0)
+        with pytest.raises(ftplib.error_temp, match="^426"):
+            f.getresp()                   # broken, never 226
+        conn.close()
+    finally:
+        f.close()

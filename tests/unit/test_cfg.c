@@ -406,20 +406,22 @@ int main(void)
 	c = load(TLS "[f]\nlisten = 2121\nmode = plain\nprotocol = ftp\nbackend = 127.0.0.1:2\n"
 	         "data_ports = 50000-50100\npublic_address = 203.0.113.10\n"
 	         "data_protection = optional\ndata_peer_check = no\n"
-	         "require_session_reuse = no\nmax_data_connections = 8\n", &d);
+	         "require_session_reuse = no\nmax_data_connections = 8\nactive = yes\n", &d);
 	CHECK(c != NULL && d.errors == 0);
 	if (c != NULL) {
 		const struct cfg_listener *l = &c->listeners[0];
 		CHECK(l->ftp_data_low == 50000 && l->ftp_data_high == 50100);
 		CHECK(memcmp(l->ftp_public_v4, "\xcb\x00\x71\x0a", 4) == 0);
 		CHECK(l->ftp_prot_c_ok == 1 && l->ftp_peer_check == 0 &&
-		      l->ftp_session_reuse == 0 && l->ftp_max_data == 8);
+		      l->ftp_session_reuse == 0 && l->ftp_max_data == 8 && l->ftp_active == 1);
 	}
 	cfg_free(c);
 	c = load(TLS "[f]\nlisten = 2121\nmode = plain\nprotocol = ftp\nbackend = 127.0.0.1:2\n", &d);
 	CHECK(c != NULL && c->listeners[0].ftp_prot_c_ok == 0 &&
 	      c->listeners[0].ftp_peer_check == 1 && c->listeners[0].ftp_session_reuse == 1 &&
-	      c->listeners[0].ftp_max_data == 2 && c->listeners[0].ftp_data_low == 0);
+	      c->listeners[0].ftp_max_data == 2 && c->listeners[0].ftp_data_low == 0 &&
+	      c->listeners[0].ftp_active == 0 &&
+	      c->listeners[0].idle_timeout_ms == 15 * 60000);   /* FTP's control idle */
 	cfg_free(c);
 	{
 		static const char *const bad[][2] = {
@@ -430,7 +432,7 @@ int main(void)
 			{"public_address", "ftp.example.org"}, {"public_address", "0.0.0.0"},
 			{"data_protection", "clear"}, {"data_peer_check", "maybe"},
 			{"require_session_reuse", "1"}, {"max_data_connections", "0"},
-			{"max_data_connections", "65"},
+			{"max_data_connections", "65"}, {"active", "on"},
 		};
 		char text[512], want[64];
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -444,6 +446,8 @@ int main(void)
 	load(TLS "[s]\nlisten = 993\nprotocol = imap\nbackend = 127.0.0.1:2\n"
 	     "max_data_connections = 3\n", &d);
 	CHECK(said(&d, "t.ini:3: [s] max_data_connections:", "only used with protocol = ftp"));
+	load(TLS "[s]\nlisten = 993\nprotocol = imap\nbackend = 127.0.0.1:2\nactive = yes\n", &d);
+	CHECK(said(&d, "t.ini:3: [s] active:", "only used with protocol = ftp"));
 
 	/* Durations: only the documented syntax (digits, optional fraction,
 	 * optional unit), each key within its own range, for every key. */
