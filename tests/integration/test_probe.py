@@ -202,23 +202,25 @@ def test_usage_errors():
 # --------------------------------------------------------------------------
 # A server that is not TLS nor a known protocol: an SSH-like banner.
 
-class BannerServer:
-    """Sends banner on each connection, then stays silent until the client
-    closes. One connection at a time."""
+class LoopbackServer:
+    """A listening socket on 127.0.0.1 and a thread that accepts on it, for
+    a bounded number of 0.1 s rounds, and hands each connection to
+    handle(c); stop() ends it."""
 
-    def __init__(self, banner):
+    rounds = 3000
+
+    def __init__(self):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
-        self.banner = banner
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self.serve, daemon=True)]
+        self.threads[0].start()
 
     def serve(self):
-        for _ in range(1000):
+        for _ in range(self.rounds):
             if self.done.is_set():
                 return
             try:
@@ -227,25 +229,43 @@ class BannerServer:
                 continue
             except OSError:
                 return
-            with c:
-                c.sendall(self.banner)
-                c.settimeout(0.1)
-                # Reads what comes, answering nothing, until the client
-                # goes (or 10 s): silent, not closing.
-                for _ in range(int(100 * harness.SLOW)):
-                    try:
-                        if not c.recv(4096):
-                            break
-                    except socket.timeout:
-                        if self.done.is_set():
-                            break
-                    except OSError:
-                        break
+            self.handle(c)
+
+    def handle(self, c):
+        raise NotImplementedError
 
     def stop(self):
         self.done.set()
         self.sock.close()
-        self.thread.join(timeout=5)
+        for t in self.threads:
+            t.join(timeout=5)
+
+
+class BannerServer(LoopbackServer):
+    """Sends banner on each connection, then stays silent until the client
+    closes. One connection at a time."""
+
+    rounds = 1000
+
+    def __init__(self, banner):
+        self.banner = banner
+        super().__init__()
+
+    def handle(self, c):
+        with c:
+            c.sendall(self.banner)
+            c.settimeout(0.1)
+            # Reads what comes, answering nothing, until the client
+            # goes (or 10 s): silent, not closing.
+            for _ in range(int(100 * harness.SLOW)):
+                try:
+                    if not c.recv(4096):
+                        break
+                except socket.timeout:
+                    if self.done.is_set():
+                        break
+                except OSError:
+                    break
 
 
 @pytest.fixture
@@ -326,7 +346,7 @@ def test_certificate_wrong_name(cert_portier, ca):
 # dovecot: its own TLS off, optional (ssl = yes, plaintext login allowed) and
 # required (ssl = required).
 
-class SourceRelay:
+class SourceRelay(LoopbackServer):
     """Accepts on 127.0.0.1 and relays each connection to 127.0.0.1:target from
     the source address 127.0.0.2. dovecot counts a connection whose remote
     address equals its local one as secured and then allows plaintext login
@@ -335,28 +355,12 @@ class SourceRelay:
 
     def __init__(self, target):
         self.target = target
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.done = threading.Event()
-        self.threads = [threading.Thread(target=self.serve, daemon=True)]
-        self.threads[0].start()
+        super().__init__()
 
-    def serve(self):
-        for _ in range(3000):
-            if self.done.is_set():
-                return
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            t = threading.Thread(target=self.pump, args=(c,), daemon=True)
-            self.threads.append(t)
-            t.start()
+    def handle(self, c):
+        t = threading.Thread(target=self.pump, args=(c,), daemon=True)
+        self.threads.append(t)
+        t.start()
 
     def pump(self, c):
         import select
@@ -378,12 +382,6 @@ class SourceRelay:
         finally:
             up.close()
             c.close()
-
-    def stop(self):
-        self.done.set()
-        self.sock.close()
-        for t in self.threads:
-            t.join(timeout=5)
 
 
 def dovecot_ports(ssl, certs):
@@ -442,7 +440,7 @@ def test_dovecot(dovecot_tls, ca, proto, as_port, implicit):
 # An old TLS server (Python's ssl, OpenSSL at security level 0) that still
 # takes TLS 1.0 and 1.1, with an expired certificate.
 
-class OldTLSServer:
+class OldTLSServer(LoopbackServer):
     def __init__(self, leaf):
         import ssl
         import warnings
@@ -453,38 +451,17 @@ class OldTLSServer:
         self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         self.ctx.set_ciphers("ALL:@SECLEVEL=0")
         self.ctx.load_cert_chain(leaf.cert, leaf.key)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def serve(self):
-        for _ in range(3000):
-            if self.done.is_set():
-                return
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            c.settimeout(5 * harness.SLOW)
-            try:
-                with self.ctx.wrap_socket(c, server_side=True) as t:
-                    t.recv(1)
-            except OSError:
-                pass
-            finally:
-                c.close()
-
-    def stop(self):
-        self.done.set()
-        self.sock.close()
-        self.thread.join(timeout=5)
+    def handle(self, c):
+        c.settimeout(5 * harness.SLOW)
+        try:
+            with self.ctx.wrap_socket(c, server_side=True) as t:
+                t.recv(1)
+        except OSError:
+            pass
+        finally:
+            c.close()
 
 
 def test_old_tls_versions_and_expired_certificate(certs, ca):
