@@ -59,6 +59,12 @@ static inline int buf_full(const struct buf *b)
 	return b->len >= BUF_CAP;
 }
 
+/* buf_room(b): how many more bytes b takes (with enough memory). */
+static inline size_t buf_room(const struct buf *b)
+{
+	return BUF_CAP - b->len;
+}
+
 /* buf_reset(b): drop everything and free memory. buf_reset on an empty
  * buffer is a no-op. */
 void buf_reset(struct buf *b);

@@ -2,6 +2,7 @@
 #define PORTIER_FILTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -47,6 +48,28 @@ struct filter_ops {
 	/* up or down may be NULL: that direction passes untouched, with no
 	 * copy. */
 };
+
+/* --- for filters: the framing helpers the text filters share --- */
+
+/* filter_put(b, p, n, why): append p[0..n) whole or not at all: 1
+ * appended, 0 no room (called again once b drains), -1 out of memory
+ * (*why set). */
+int filter_put(struct buf *b, const void *p, size_t n, const char **why);
+
+/* filter_upper(c): c in ASCII upper case; not toupper(), which follows
+ * the locale. */
+static inline int filter_upper(int c)
+{
+	return c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
+}
+
+/* filter_word_is(p, n, kw): 1 if p[0..n) is the upper-case keyword kw,
+ * ignoring ASCII case, else 0. */
+int filter_word_is(const uint8_t *p, size_t n, const char *kw);
+
+/* filter_unterminated(p, n): length of the line p[0..n) without its LF or
+ * CRLF. */
+size_t filter_unterminated(const uint8_t *p, size_t n);
 
 /* The filters, for the protocol table and the tests. */
 extern const struct filter_ops filter_ldap;

@@ -98,50 +98,9 @@ int filter_ftp_private(const void *st)
 	return !((const struct ftp_state *)st)->prot_c;
 }
 
-static size_t room(const struct buf *b)
-{
-	return BUF_CAP - b->len;
-}
-
-/* 1 appended, 0 no room, -1 out of memory (*why set). */
-static int put(struct buf *b, const void *p, size_t n, const char **why)
-{
-	if (room(b) < n)
-		return 0;
-	if (buf_append(b, p, n) < 0) {
-		*why = "out of memory";
-		return -1;
-	}
-	return 1;
-}
-
-static int upper(int c)
-{
-	return c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
-}
-
 static int letter(uint8_t c)
 {
-	return upper(c) >= 'A' && upper(c) <= 'Z';
-}
-
-static int word_is(const uint8_t *p, size_t n, const char *kw)
-{
-	if (n != strlen(kw))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (upper(p[i]) != kw[i])
-			return 0;
-	return 1;
-}
-
-static size_t unterminated(const uint8_t *p, size_t n)
-{
-	if (n > 0 && p[n - 1] == '\n')
-		n--;
-	if (n > 0 && p[n - 1] == '\r')
-		n--;
-	return n;
+	return filter_upper(c) >= 'A' && filter_upper(c) <= 'Z';
 }
 
 /* PROT's answer for the argument p[0..n). */
@@ -151,7 +110,7 @@ static enum answer prot(struct ftp_state *st, const uint8_t *p, size_t n)
 		n--;
 	if (n != 1)
 		return A_PROT_SYNTAX;
-	switch (upper(p[0])) {
+	switch (filter_upper(p[0])) {
 	case 'P':
 		st->prot_c = 0;
 		return A_PROT_P;
@@ -173,7 +132,7 @@ static enum answer prot(struct ftp_state *st, const uint8_t *p, size_t n)
 static void classify(struct ftp_state *st, const uint8_t *p, size_t len,
     enum kind *k, enum answer *what, size_t *arg)
 {
-	size_t n = unterminated(p, len), i = 0, v, e;
+	size_t n = filter_unterminated(p, len), i = 0, v, e;
 
 	*k = K_PASS;
 	*what = A_NONE;
@@ -201,48 +160,48 @@ static void classify(struct ftp_state *st, const uint8_t *p, size_t len,
 	*arg = v;
 	/* The verb is p[i..e), its argument p[v..n). */
 	{
-		if (word_is(p + i, e - i, "PBSZ"))
+		if (filter_word_is(p + i, e - i, "PBSZ"))
 			*what = A_PBSZ;
-		else if (word_is(p + i, e - i, "PROT"))
+		else if (filter_word_is(p + i, e - i, "PROT"))
 			*what = prot(st, p + v, n - v);
-		else if (word_is(p + i, e - i, "CCC"))
+		else if (filter_word_is(p + i, e - i, "CCC"))
 			*what = A_CCC;
-		else if (word_is(p + i, e - i, "REIN"))
+		else if (filter_word_is(p + i, e - i, "REIN"))
 			*what = A_REIN;
-		else if (word_is(p + i, e - i, "AUTH"))
+		else if (filter_word_is(p + i, e - i, "AUTH"))
 			*what = A_AUTH;
-		else if (word_is(p + i, e - i, "ADAT") ||
-		    word_is(p + i, e - i, "MIC") ||
-		    word_is(p + i, e - i, "CONF") ||
-		    word_is(p + i, e - i, "ENC"))
+		else if (filter_word_is(p + i, e - i, "ADAT") ||
+		    filter_word_is(p + i, e - i, "MIC") ||
+		    filter_word_is(p + i, e - i, "CONF") ||
+		    filter_word_is(p + i, e - i, "ENC"))
 			*what = A_SECURITY;
-		else if (word_is(p + i, e - i, "PORT") ||
-		    word_is(p + i, e - i, "EPRT"))
+		else if (filter_word_is(p + i, e - i, "PORT") ||
+		    filter_word_is(p + i, e - i, "EPRT"))
 			*what = A_ACTIVE;
 		else {
 			*what = A_UNKNOWN;
 			for (size_t j = 0; j < sizeof(passed) / sizeof(passed[0]); j++)
-				if (word_is(p + i, e - i, passed[j]))
+				if (filter_word_is(p + i, e - i, passed[j]))
 					*what = A_NONE;
 		}
-		if (*what == A_ACTIVE && word_is(p + i, e - i, "EPRT"))
+		if (*what == A_ACTIVE && filter_word_is(p + i, e - i, "EPRT"))
 			*k = K_EPRT;
 		if (*what == A_NONE) {
-			if (word_is(p + i, e - i, "PASV"))
+			if (filter_word_is(p + i, e - i, "PASV"))
 				*k = K_PASV;
-			else if (word_is(p + i, e - i, "EPSV"))
+			else if (filter_word_is(p + i, e - i, "EPSV"))
 				*k = K_EPSV;
-			else if (word_is(p + i, e - i, "FEAT"))
+			else if (filter_word_is(p + i, e - i, "FEAT"))
 				*k = K_FEAT;
-			else if (word_is(p + i, e - i, "ABOR"))
+			else if (filter_word_is(p + i, e - i, "ABOR"))
 				*k = K_ABOR;
-			else if (word_is(p + i, e - i, "RETR") ||
-			    word_is(p + i, e - i, "STOR") ||
-			    word_is(p + i, e - i, "STOU") ||
-			    word_is(p + i, e - i, "APPE") ||
-			    word_is(p + i, e - i, "LIST") ||
-			    word_is(p + i, e - i, "NLST") ||
-			    word_is(p + i, e - i, "MLSD"))
+			else if (filter_word_is(p + i, e - i, "RETR") ||
+			    filter_word_is(p + i, e - i, "STOR") ||
+			    filter_word_is(p + i, e - i, "STOU") ||
+			    filter_word_is(p + i, e - i, "APPE") ||
+			    filter_word_is(p + i, e - i, "LIST") ||
+			    filter_word_is(p + i, e - i, "NLST") ||
+			    filter_word_is(p + i, e - i, "MLSD"))
 				*k = K_XFER;
 		}
 	}
@@ -274,7 +233,7 @@ static int release(struct ftp_state *st, struct buf *to_client,
 
 	while (!st->dmid && st->rlen > 0 && head(st) >= K_ANSWER) {
 		const char *a = answers[head(st) - K_ANSWER];
-		if ((r = put(to_client, a, strlen(a), why)) <= 0)
+		if ((r = filter_put(to_client, a, strlen(a), why)) <= 0)
 			return r;
 		pop(st);
 	}
@@ -316,20 +275,21 @@ static int ftp_up(void *vst, struct buf *in, struct buf *out,
 		cmd[0] = '\0';
 		if (what == A_ACTIVE && st->env != NULL && st->env->active != NULL) {
 			what = active(st, k == K_EPRT, p + arg,
-			    unterminated(p, len) - arg, cmd, sizeof(cmd));
+			    filter_unterminated(p, len) - arg, cmd,
+			    sizeof(cmd));
 			k = K_PASS;
 		}
 		if (what == A_NONE) {
 			/* The line itself, or the command sent in its place. */
-			if ((r = cmd[0] ? put(out, cmd, strlen(cmd), why) :
-			    put(out, p, len, why)) <= 0)
+			if ((r = cmd[0] ? filter_put(out, cmd, strlen(cmd),
+			    why) : filter_put(out, p, len, why)) <= 0)
 				return r;
 			push(st, (uint8_t)k);
 			if (k == K_ABOR && st->env != NULL && st->env->abort != NULL)
 				st->env->abort(st->env->ctx);
 		} else if (st->rlen == 0 && !st->dmid) {
-			if ((r = put(back, answers[what], strlen(answers[what]),
-			    why)) <= 0)
+			if ((r = filter_put(back, answers[what],
+			    strlen(answers[what]), why)) <= 0)
 				return r;
 		} else {
 			push(st, (uint8_t)(K_ANSWER + what));
@@ -342,7 +302,7 @@ static int ftp_up(void *vst, struct buf *in, struct buf *out,
 /* The code of a line starting "ddd" followed by ' ', '-' or its end; -1. */
 static int line_code(const uint8_t *p, size_t n)
 {
-	n = unterminated(p, n);
+	n = filter_unterminated(p, n);
 	if (n < 3 || p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9' ||
 	    p[2] < '0' || p[2] > '9' || (n > 3 && p[3] != ' ' && p[3] != '-'))
 		return -1;
@@ -438,7 +398,7 @@ static void passive(struct ftp_state *st, int code, const uint8_t *p,
 	size_t i = 4;
 	int epsv = code == 229;
 
-	n = unterminated(p, n);
+	n = filter_unterminated(p, n);
 	if (!epsv) {
 		while (i < n && (p[i] < '0' || p[i] > '9'))
 			i++;
@@ -490,16 +450,18 @@ static int feat_drop(const struct ftp_state *st, const uint8_t *p, size_t n)
 {
 	size_t i = 0, e;
 
-	n = unterminated(p, n);
+	n = filter_unterminated(p, n);
 	while (i < n && p[i] == ' ')
 		i++;
 	for (e = i; e < n && letter(p[e]); e++)
 		continue;
-	return (word_is(p + i, e - i, "EPRT") &&
+	return (filter_word_is(p + i, e - i, "EPRT") &&
 	    (st->env == NULL || st->env->active == NULL)) ||
-	    word_is(p + i, e - i, "CCC") ||
-	    word_is(p + i, e - i, "AUTH") || word_is(p + i, e - i, "PBSZ") ||
-	    word_is(p + i, e - i, "PROT") || word_is(p + i, e - i, "ADAT");
+	    filter_word_is(p + i, e - i, "CCC") ||
+	    filter_word_is(p + i, e - i, "AUTH") ||
+	    filter_word_is(p + i, e - i, "PBSZ") ||
+	    filter_word_is(p + i, e - i, "PROT") ||
+	    filter_word_is(p + i, e - i, "ADAT");
 }
 
 #define OURS " AUTH TLS\r\n PBSZ\r\n PROT\r\n"
@@ -541,20 +503,20 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 		code = line_code(p, len);
 		if (st->dmid) {
 			int ends = code == st->dcode &&
-			    unterminated(p, len) >= 3 && (unterminated(p, len) == 3 ||
-			    p[3] == ' ');
+			    filter_unterminated(p, len) >= 3 &&
+			    (filter_unterminated(p, len) == 3 || p[3] == ' ');
 			if (st->dfeat && !ends && feat_drop(st, p, len)) {
 				buf_consume(in, len);
 				continue;
 			}
 			/* A line inside that a client could take for the end
 			 * ("ddd " of another code) is padded (RFC 959 4.2). */
-			pad = !ends && code >= 0 && (unterminated(p, len) == 3 ||
-			    p[3] == ' ');
-			if (room(out) < len + pad)
+			pad = !ends && code >= 0 &&
+			    (filter_unterminated(p, len) == 3 || p[3] == ' ');
+			if (buf_room(out) < len + pad)
 				return 0;
-			if ((pad && put(out, " ", 1, why) < 0) ||
-			    put(out, p, len, why) < 0)
+			if ((pad && filter_put(out, " ", 1, why) < 0) ||
+			    filter_put(out, p, len, why) < 0)
 				return -1;
 			buf_consume(in, len);
 			if (ends) {
@@ -572,17 +534,18 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 		    st->env != NULL && st->env->busy != NULL &&
 		    st->env->busy(st->env->ctx))
 			return 0;
-		if (unterminated(p, len) > 3 && p[3] == '-') {
+		if (filter_unterminated(p, len) > 3 && p[3] == '-') {
 			if (code == 227 || code == 229) {
 				*why = "multi-line passive reply";
 				return -1;
 			}
 			st->dfeat = code == 211 && st->rlen > 0 &&
 			    head(st) == K_FEAT;
-			if (room(out) < len + (st->dfeat ? strlen(OURS) : 0))
+			if (buf_room(out) < len +
+			    (st->dfeat ? strlen(OURS) : 0))
 				return 0;
-			if (put(out, p, len, why) < 0 || (st->dfeat &&
-			    put(out, OURS, strlen(OURS), why) < 0))
+			if (filter_put(out, p, len, why) < 0 || (st->dfeat &&
+			    filter_put(out, OURS, strlen(OURS), why) < 0))
 				return -1;
 			st->dmid = 1;
 			st->dcode = (uint16_t)code;
@@ -597,16 +560,17 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 		if (cut && code < 300) {
 			static const char cut426[] = "426 Data connection "
 			    "broken; transfer aborted\r\n";
-			if ((r = put(out, cut426, strlen(cut426), why)) <= 0)
+			if ((r = filter_put(out, cut426, strlen(cut426),
+			    why)) <= 0)
 				return r;
 		} else if (code == 227 || code == 229) {
 			/* Never let the backend's own address through. */
-			if (room(out) < sizeof(reply))
+			if (buf_room(out) < sizeof(reply))
 				return 0;
 			passive(st, code, p, len, reply, sizeof(reply));
-			if (put(out, reply, strlen(reply), why) < 0)
+			if (filter_put(out, reply, strlen(reply), why) < 0)
 				return -1;
-		} else if ((r = put(out, p, len, why)) <= 0) {
+		} else if ((r = filter_put(out, p, len, why)) <= 0) {
 			return r;
 		}
 		buf_consume(in, len);

@@ -85,31 +85,10 @@ struct smtp_state {
 	uint32_t dscan;		/* down: no LF in `in` before this */
 };
 
-static size_t room(const struct buf *b)
-{
-	return BUF_CAP - b->len;
-}
-
-/* 1 appended, 0 no room, -1 out of memory (*why set). */
-static int put(struct buf *b, const void *p, size_t n, const char **why)
-{
-	if (room(b) < n)
-		return 0;
-	if (buf_append(b, p, n) < 0) {
-		*why = "out of memory";
-		return -1;
-	}
-	return 1;
-}
-
-static int upper(int c)
-{
-	return c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
-}
-
 static int alnum(uint8_t c)
 {
-	return (c >= '0' && c <= '9') || (upper(c) >= 'A' && upper(c) <= 'Z');
+	return (c >= '0' && c <= '9') ||
+	    (filter_upper(c) >= 'A' && filter_upper(c) <= 'Z');
 }
 
 /* What a server might skip before a verb; NUL too, as a C string's end. */
@@ -119,34 +98,13 @@ static int blank(uint8_t c)
 	    c == '\0';
 }
 
-/* p[0..n) equals the keyword kw, ignoring ASCII case. */
-static int word_is(const uint8_t *p, size_t n, const char *kw)
-{
-	if (n != strlen(kw))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (upper(p[i]) != kw[i])
-			return 0;
-	return 1;
-}
-
-/* The line p[0..n) without its LF or CRLF. */
-static size_t unterminated(const uint8_t *p, size_t n)
-{
-	if (n > 0 && p[n - 1] == '\n')
-		n--;
-	if (n > 0 && p[n - 1] == '\r')
-		n--;
-	return n;
-}
-
 /* The line p[0..n) (no line end) is BDAT as every server reads it:
  * "BDAT" SP size [SP "LAST"], the size decimal without leading zeros. */
 static int bdat_size(const uint8_t *p, size_t n, uint64_t *size)
 {
 	size_t i = 5, d;
 
-	if (n < 6 || !word_is(p, 4, "BDAT") || p[4] != ' ' ||
+	if (n < 6 || !filter_word_is(p, 4, "BDAT") || p[4] != ' ' ||
 	    (p[5] == '0' && n > 6 && p[6] >= '0' && p[6] <= '9'))
 		return 0;
 	for (*size = 0, d = 0; i < n && p[i] >= '0' && p[i] <= '9'; i++, d++)
@@ -154,7 +112,7 @@ static int bdat_size(const uint8_t *p, size_t n, uint64_t *size)
 	if (d == 0 || d > SIZE_DIGITS)
 		return 0;
 	return i == n || (n - i == 5 && p[i] == ' ' &&
-	    word_is(p + i + 1, 4, "LAST"));
+	    filter_word_is(p + i + 1, 4, "LAST"));
 }
 
 /* What the command line p[0..len) is. The verb is read liberally (leading
@@ -162,25 +120,25 @@ static int bdat_size(const uint8_t *p, size_t n, uint64_t *size)
  * of "XCLIENT" can only be narrower. */
 static enum kind classify(const uint8_t *p, size_t len, uint64_t *size)
 {
-	size_t n = unterminated(p, len), i = 0, v;
+	size_t n = filter_unterminated(p, len), i = 0, v;
 
 	while (i < n && blank(p[i]))
 		i++;
 	for (v = i; v < n && alnum(p[v]); v++)
 		continue;
-	if (word_is(p + i, v - i, "XCLIENT"))
+	if (filter_word_is(p + i, v - i, "XCLIENT"))
 		return K_XCLIENT;
-	if (word_is(p + i, v - i, "XFORWARD"))
+	if (filter_word_is(p + i, v - i, "XFORWARD"))
 		return K_XFORWARD;
-	if (word_is(p + i, v - i, "DATA"))
+	if (filter_word_is(p + i, v - i, "DATA"))
 		return K_DATA;
-	if (word_is(p + i, v - i, "EHLO"))
+	if (filter_word_is(p + i, v - i, "EHLO"))
 		return K_EHLO;
-	if (word_is(p + i, v - i, "STARTTLS"))
+	if (filter_word_is(p + i, v - i, "STARTTLS"))
 		return K_STARTTLS;
-	if (word_is(p + i, v - i, "AUTH"))
+	if (filter_word_is(p + i, v - i, "AUTH"))
 		return K_AUTH;
-	if (word_is(p + i, v - i, "BDAT"))
+	if (filter_word_is(p + i, v - i, "BDAT"))
 		return bdat_size(p, n, size) ? K_BDAT : K_BADBDAT;
 	return K_OTHER;
 }
@@ -192,7 +150,8 @@ static int answer(struct smtp_state *st, enum answer what, struct buf *back,
     const char **why)
 {
 	if (st->qlen == 0 && st->sent == st->done && !st->mid)
-		return put(back, answers[what], strlen(answers[what]), why);
+		return filter_put(back, answers[what], strlen(answers[what]),
+		    why);
 	if (st->qlen == QUEUE_MAX)
 		return 0;
 	st->q[(st->qhead + st->qlen) % QUEUE_MAX].after = st->sent;
@@ -210,7 +169,7 @@ static int release(struct smtp_state *st, struct buf *out, int all,
 
 	while (st->qlen > 0 && (all || st->q[st->qhead].after <= st->done)) {
 		const char *a = answers[st->q[st->qhead].what];
-		if ((r = put(out, a, strlen(a), why)) <= 0)
+		if ((r = filter_put(out, a, strlen(a), why)) <= 0)
 			return r;
 		st->qhead = (uint8_t)((st->qhead + 1) % QUEUE_MAX);
 		st->qlen--;
@@ -261,7 +220,7 @@ static int up_command(struct smtp_state *st, struct buf *in, struct buf *out,
 		buf_consume(in, len);
 		return 1;
 	}
-	if ((r = put(out, p, len, why)) <= 0)
+	if ((r = filter_put(out, p, len, why)) <= 0)
 		return r;
 	buf_consume(in, len);
 	st->sent++;
@@ -326,7 +285,7 @@ static size_t body_scan(struct smtp_state *st, const uint8_t *p, size_t n,
 static int up_content(struct smtp_state *st, struct buf *in, struct buf *out,
     const char **why)
 {
-	size_t n = in->len < room(out) ? in->len : room(out);
+	size_t n = in->len < buf_room(out) ? in->len : buf_room(out);
 	int end = 0;
 
 	if (n == 0)
@@ -339,7 +298,7 @@ static int up_content(struct smtp_state *st, struct buf *in, struct buf *out,
 	} else {
 		n = body_scan(st, buf_peek(in), n, &end);
 	}
-	if (put(out, buf_peek(in), n, why) < 0)
+	if (filter_put(out, buf_peek(in), n, why) < 0)
 		return -1;
 	buf_consume(in, n);
 	if (end) {
@@ -402,7 +361,7 @@ static int ext_is(const uint8_t *p, size_t len, const char *kw)
 		i++;
 	for (v = i; v < len && (alnum(p[v]) || p[v] == '-'); v++)
 		continue;
-	return i < len && word_is(p + i, v - i, kw);
+	return i < len && filter_word_is(p + i, v - i, kw);
 }
 
 static int ext_hidden(const uint8_t *p, size_t len)
@@ -428,10 +387,10 @@ static int pass_ehlo(struct smtp_state *st, const uint8_t *p, size_t len,
 	uint8_t sep;
 	int r;
 
-	if (room(out) < len)
+	if (buf_room(out) < len)
 		return 0;
 	if (reply_code(p) != 250)
-		return put(out, p, len, why);
+		return filter_put(out, p, len, why);
 	st->chunking = 0;
 	for (off = 0; off < len; off += ll) {
 		ll = line_len(p + off, len - off);
@@ -445,14 +404,15 @@ static int pass_ehlo(struct smtp_state *st, const uint8_t *p, size_t len,
 		if (off > 0 && ext_hidden(p + off, ll))
 			continue;
 		if (p[off + 3] != '-' && p[off + 3] != ' ') {
-			r = put(out, p + off, ll, why);	/* a bare "250" */
+			/* A bare "250". */
+			r = filter_put(out, p + off, ll, why);
 		} else {
 			sep = off == last ? ' ' : '-';
-			r = put(out, p + off, 3, why);
+			r = filter_put(out, p + off, 3, why);
 			if (r > 0)
-				r = put(out, &sep, 1, why);
+				r = filter_put(out, &sep, 1, why);
 			if (r > 0)
-				r = put(out, p + off + 4, ll - 4, why);
+				r = filter_put(out, p + off + 4, ll - 4, why);
 		}
 		if (r <= 0)
 			return -1;	/* room was checked: out of memory */
@@ -509,7 +469,7 @@ static int down_end(struct smtp_state *st, struct buf *in, struct buf *out,
 	int r;
 
 	if (in->len > 0 && !ehlo_reply(st) &&
-	    (r = put(out, buf_peek(in), in->len, why)) <= 0)
+	    (r = filter_put(out, buf_peek(in), in->len, why)) <= 0)
 		return r;
 	buf_consume(in, in->len);
 	st->dpos = st->dscan = 0;
@@ -568,7 +528,7 @@ static int smtp_down(void *vst, struct buf *in, struct buf *out,
 				st->dscan = st->dpos;
 				return r;
 			}
-		} else if ((r = put(out, p, end, why)) <= 0) {
+		} else if ((r = filter_put(out, p, end, why)) <= 0) {
 			st->dscan = 0;
 			return r;
 		}
