@@ -374,6 +374,35 @@ size_t starttls_line_trim(const uint8_t *p, size_t len)
 	return len;
 }
 
+enum starttls_verdict starttls_say(const char *text, enum starttls_verdict v,
+    struct buf *out)
+{
+	return buf_appendf(out, "%s\r\n", text) ? STARTTLS_ERROR : v;
+}
+
+int starttls_bye_line(const struct starttls_session *s, enum starttls_bye why,
+    struct buf *out)
+{
+	const struct starttls_bye_words *w = s->drv->bye_words;
+	const char *text = w->text[STARTTLS_BYE_PROTOCOL];
+
+	if ((unsigned)why <= STARTTLS_BYE_PROTOCOL && w->text[why] != NULL)
+		text = w->text[why];
+	return buf_appendf(out, "%s %s\r\n", w->prefix, text);
+}
+
+int starttls_greeting_line(const uint8_t *p, size_t n, size_t *len,
+    size_t *cl, const char **why)
+{
+	int r = starttls_line(p, n, STARTTLS_REPLY_MAX, len, why);
+
+	if (r < 0)
+		*why = "oversized backend greeting";
+	else if (r == 1)
+		*cl = starttls_line_trim(p, *len);
+	return r;
+}
+
 static int lower(int c)
 {
 	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;

@@ -70,6 +70,13 @@ struct starttls_params {
 
 struct starttls_session;
 
+/* A line protocol's goodbye, for starttls_bye_line(): the prefix, a space,
+ * the text for the reason and CRLF. The words are the driver's. */
+struct starttls_bye_words {
+	const char *prefix;	/* "* BYE", "-ERR", "421" */
+	const char *text[STARTTLS_BYE_PROTOCOL + 1]; /* by enum starttls_bye */
+};
+
 /* A protocol driver. The core never calls these directly. */
 struct starttls_driver {
 	const char *name;	/* "smtp", ...; also its ALPN protocol id */
@@ -88,9 +95,11 @@ struct starttls_driver {
 	 * ERROR, setting s->why for the last two. */
 	enum starttls_verdict (*command)(struct starttls_session *s,
 	    const uint8_t *msg, size_t len, struct buf *out);
-	/* Append a goodbye for reason why. 0, or -1 if full. */
+	/* Append a goodbye for reason why. 0, or -1 if full. A line
+	 * protocol's is starttls_bye_line, over bye_words. */
 	int (*bye)(const struct starttls_session *s, enum starttls_bye why,
 	    struct buf *out);
+	const struct starttls_bye_words *bye_words;
 	/* Check the backend's greeting at the start of p[0..n): 1 positive,
 	 * 0 need more, -1 refused (*why set); *len is its length. NULL: the
 	 * protocol has no greeting. */
@@ -200,6 +209,24 @@ int starttls_line(const uint8_t *p, size_t n, size_t max, size_t *len,
 /* starttls_line_trim(p, len): length of line p[0..len) without its line
  * ending and trailing blanks. */
 size_t starttls_line_trim(const uint8_t *p, size_t len);
+
+/* starttls_say(text, v, out): append the reply text and CRLF; v, or ERROR
+ * if out is full. A line driver's reply. */
+enum starttls_verdict starttls_say(const char *text, enum starttls_verdict v,
+    struct buf *out);
+
+/* starttls_bye_line(s, why, out): the goodbye of s->drv->bye_words for
+ * why (the PROTOCOL text for a reason it has none for). 0, or -1 if full. A
+ * line driver's bye. */
+int starttls_bye_line(const struct starttls_session *s, enum starttls_bye why,
+    struct buf *out);
+
+/* starttls_greeting_line(p, n, len, cl, why): frame a backend's one-line
+ * greeting at the front of p[0..n): 1 with *len its length and *cl that
+ * without the line ending and trailing blanks, 0 need more, -1 longer than
+ * STARTTLS_REPLY_MAX (*why set). For a line driver's backend_greeting. */
+int starttls_greeting_line(const uint8_t *p, size_t n, size_t *len,
+    size_t *cl, const char **why);
 
 /* starttls_word(p, n, kw, arg): 1 if p[0..n) starts with keyword kw
  * (ASCII case-insensitive) followed by the end or a space; *arg is then the

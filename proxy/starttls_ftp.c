@@ -16,12 +16,6 @@ static int ftp_greeting(struct starttls_session *s, struct buf *out)
 	    s->params->hostname ? s->params->hostname : "localhost");
 }
 
-static enum starttls_verdict say(const char *text, enum starttls_verdict v,
-    struct buf *out)
-{
-	return buf_appendf(out, "%s\r\n", text) ? STARTTLS_ERROR : v;
-}
-
 /* Commands of RFC 959, 2228, 2389, 2428, 3659 and 4217 that a client
  * sends to a server it has not logged in to: 530 (RFC 4217 section 11:
  * the server requires a protected session first). Anything else is not
@@ -65,58 +59,54 @@ static enum starttls_verdict ftp_command(struct starttls_session *s,
 
 	if (starttls_word(msg, n, "AUTH", &arg)) {
 		if (arg == n)
-			return say("501 Syntax error: AUTH TLS", STARTTLS_AGAIN,
-			    out);
+			return starttls_say("501 Syntax error: AUTH TLS",
+			    STARTTLS_AGAIN, out);
 		if (!auth_tls(msg + arg, n - arg))
-			return say("504 Security mechanism not understood; use "
-			    "AUTH TLS", STARTTLS_AGAIN, out);
-		return say("234 AUTH TLS successful", STARTTLS_UPGRADE, out);
+			return starttls_say("504 Security mechanism not "
+			    "understood; use AUTH TLS", STARTTLS_AGAIN, out);
+		return starttls_say("234 AUTH TLS successful", STARTTLS_UPGRADE,
+		    out);
 	}
 	if (starttls_word(msg, n, "FEAT", &arg))
-		return arg == n ? say("211-Features:\r\n AUTH TLS\r\n PBSZ\r\n"
-		    " PROT\r\n211 End", STARTTLS_AGAIN, out) :
-		    say("501 No arguments allowed", STARTTLS_AGAIN, out);
+		return arg == n ? starttls_say("211-Features:\r\n AUTH TLS\r\n"
+		    " PBSZ\r\n PROT\r\n211 End", STARTTLS_AGAIN, out) :
+		    starttls_say("501 No arguments allowed", STARTTLS_AGAIN,
+		    out);
 	if (starttls_word(msg, n, "PBSZ", &arg) ||
 	    starttls_word(msg, n, "PROT", &arg))
 		/* RFC 2228: PBSZ and PROT come after the security exchange. */
-		return say("503 Issue AUTH TLS first", STARTTLS_AGAIN, out);
+		return starttls_say("503 Issue AUTH TLS first", STARTTLS_AGAIN,
+		    out);
 	if (starttls_word(msg, n, "NOOP", &arg))
-		return say("200 NOOP ok", STARTTLS_AGAIN, out);
+		return starttls_say("200 NOOP ok", STARTTLS_AGAIN, out);
 	if (starttls_word(msg, n, "QUIT", &arg)) {
 		s->why = "client quit";
-		return say("221 Goodbye", STARTTLS_REPLY_AND_CLOSE, out);
+		return starttls_say("221 Goodbye", STARTTLS_REPLY_AND_CLOSE,
+		    out);
 	}
 	if (starttls_word(msg, n, "USER", &arg))
 		starttls_note_auth(s, "USER");
 	if (starttls_word(msg, n, "PASS", &arg))
 		starttls_note_auth(s, "PASS");
 	if (is_known(msg, n))
-		return say("530 Issue AUTH TLS first", STARTTLS_AGAIN, out);
-	return say("502 Command not implemented; issue AUTH TLS first",
+		return starttls_say("530 Issue AUTH TLS first", STARTTLS_AGAIN,
+		    out);
+	return starttls_say("502 Command not implemented; issue AUTH TLS first",
 	    STARTTLS_AGAIN, out);
 }
 
-static int ftp_bye(const struct starttls_session *s, enum starttls_bye why,
-    struct buf *out)
-{
-	const char *text = "Protocol error";
-
-	switch (why) {
-	case STARTTLS_BYE_UNAVAILABLE:
-	case STARTTLS_BYE_LIMITED:
-		text = "Service not available, closing control connection";
-		break;
-	case STARTTLS_BYE_TIMEOUT:
-		text = "Timeout";
-		break;
-	case STARTTLS_BYE_LIMIT:
-		text = "Too much input";
-		break;
-	case STARTTLS_BYE_PROTOCOL:
-		break;
-	}
-	return buf_appendf(out, "421 %s\r\n", text);
-}
+static const struct starttls_bye_words ftp_bye = {
+	.prefix = "421",
+	.text = {
+		[STARTTLS_BYE_UNAVAILABLE] = "Service not available, closing "
+		    "control connection",
+		[STARTTLS_BYE_LIMITED] = "Service not available, closing "
+		    "control connection",
+		[STARTTLS_BYE_TIMEOUT] = "Timeout",
+		[STARTTLS_BYE_LIMIT] = "Too much input",
+		[STARTTLS_BYE_PROTOCOL] = "Protocol error",
+	},
+};
 
 /* 220, possibly after a 120 "ready in nnn minutes" (RFC 959 5.4). */
 static int ftp_backend_greeting(const uint8_t *p, size_t n, size_t *len,
@@ -153,6 +143,7 @@ const struct starttls_driver starttls_ftp = {
 	.frame = starttls_line,
 	.greeting = ftp_greeting,
 	.command = ftp_command,
-	.bye = ftp_bye,
+	.bye = starttls_bye_line,
+	.bye_words = &ftp_bye,
 	.backend_greeting = ftp_backend_greeting,
 };

@@ -64,8 +64,8 @@ static enum starttls_verdict imap_command(struct starttls_session *s,
 	while (tl < n && tag_char(msg[tl]))
 		tl++;
 	if (tl == 0 || tl == n || msg[tl] != ' ')
-		return buf_appendf(out, "* BAD Invalid tag or missing command\r\n")
-		    ? STARTTLS_ERROR : STARTTLS_AGAIN;
+		return starttls_say("* BAD Invalid tag or missing command",
+		    STARTTLS_AGAIN, out);
 	cmd = msg + tl + 1;
 	cn = n - tl - 1;
 
@@ -111,43 +111,29 @@ static enum starttls_verdict imap_command(struct starttls_session *s,
 	    STARTTLS_AGAIN, out);
 }
 
-static int imap_bye(const struct starttls_session *s, enum starttls_bye why,
-    struct buf *out)
-{
-	const char *text = "Protocol error";
-
-	switch (why) {
-	case STARTTLS_BYE_UNAVAILABLE:
-	case STARTTLS_BYE_LIMITED:
-		text = "[UNAVAILABLE] Service not available";
-		break;
-	case STARTTLS_BYE_TIMEOUT:
-		text = "Autologout; idle for too long";
-		break;
-	case STARTTLS_BYE_LIMIT:
-		text = "Too much input";
-		break;
-	case STARTTLS_BYE_PROTOCOL:
-		break;
-	}
-	return buf_appendf(out, "* BYE %s\r\n", text);
-}
+/* [UNAVAILABLE] (RFC 5530): a temporary failure, try later. */
+static const struct starttls_bye_words imap_bye = {
+	.prefix = "* BYE",
+	.text = {
+		[STARTTLS_BYE_UNAVAILABLE] =
+		    "[UNAVAILABLE] Service not available",
+		[STARTTLS_BYE_LIMITED] = "[UNAVAILABLE] Service not available",
+		[STARTTLS_BYE_TIMEOUT] = "Autologout; idle for too long",
+		[STARTTLS_BYE_LIMIT] = "Too much input",
+		[STARTTLS_BYE_PROTOCOL] = "Protocol error",
+	},
+};
 
 /* "* OK" opens the relay; "* PREAUTH" would hand the client a session
  * nobody authenticated, so it is refused like "* BYE". */
 static int imap_backend_greeting(const uint8_t *p, size_t n, size_t *len,
     const char **why)
 {
-	size_t ll, cl, arg;
+	size_t cl, arg;
 	int r;
 
-	if ((r = starttls_line(p, n, STARTTLS_REPLY_MAX, &ll, why)) <= 0) {
-		if (r < 0)
-			*why = "oversized backend greeting";
+	if ((r = starttls_greeting_line(p, n, len, &cl, why)) <= 0)
 		return r;
-	}
-	*len = ll;
-	cl = starttls_line_trim(p, ll);
 	if (!starttls_word(p, cl, "*", &arg) || arg != 2) {
 		*why = "malformed backend greeting";
 		return -1;
@@ -170,6 +156,7 @@ const struct starttls_driver starttls_imap = {
 	.frame = starttls_line,
 	.greeting = imap_greeting,
 	.command = imap_command,
-	.bye = imap_bye,
+	.bye = starttls_bye_line,
+	.bye_words = &imap_bye,
 	.backend_greeting = imap_backend_greeting,
 };
