@@ -25,7 +25,8 @@
  * The connection's life: the table of states, the one place watchers are
  * set, the deadline and the single way out. The relay itself is
  * conn_relay.c, the halves' I/O conn_io.c, STARTTLS conn_starttls.c, the
- * way to the backend and the refusals when it fails conn_backend.c.
+ * way to the backend and the refusals when it fails conn_backend.c, the
+ * PROXY header conn_proxy.c, the per-client limits conn_limit.c.
  */
 
 #define CONN_MAGIC 0x706f7274u   /* "port" */
@@ -673,87 +674,11 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 	conn_settle(c);
 }
 
-static const char limited_http[] =
-	"HTTP/1.1 503 Service Unavailable\r\n"
-	"Retry-After: 60\r\n"
-	"Content-Type: text/plain\r\n"
-	"Content-Length: 48\r\n"
-	"Connection: close\r\n"
-	"\r\n"
-	"Too many connections from your address; later.\n";
-
-/* The per-client limits, once the client's address is known (after a
- * PROXY header, the client's, not the balancer's): 0 to go on, -1 when c
- * was refused. A client in plaintext hears the protocol's "try later"; one
- * that would start TLS is closed before the handshake, so that no
- * signature is spent on it. */
-static int over_limit(struct conn *c)
-{
-	const struct cfg_listener *l = cl_of(c);
-	struct shared *sh = shared_get();
-	struct limit_rule r = {.max_conns = l->max_conns_per_ip,
-	                       .rate_per_min = l->rate_per_min, .burst = l->rate_burst};
-	struct sockaddr_storage ss = {0};
-	enum limit_verdict v;
-	int log_it;
-	char what[64];
-
-	if (sh == NULL || c->svc->stats == NULL || (!r.max_conns && !r.rate_per_min))
-		return 0;
-	r.v6_prefix = l->ipv6_prefix ? l->ipv6_prefix :
-	              c->svc->srv->cfg->ipv6_prefix ? c->svc->srv->cfg->ipv6_prefix : 64;
-	if (c->client.family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-		in->sin_family = AF_INET;
-		memcpy(&in->sin_addr, c->client.ip, 4);
-	} else if (c->client.family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-		in6->sin6_family = AF_INET6;
-		memcpy(&in6->sin6_addr, c->client.ip, 16);
-	} else {
-		return 0;
-	}
-	v = limit_admit(sh, (unsigned)(c->svc->stats - sh->slot), (struct sockaddr *)&ss,
-	                &r, limit_now_ms(), &c->limit, &log_it);
-	if (v == LIMIT_OK)
-		return 0;
-	atomic_fetch_add_explicit(&c->svc->stats->limited[v == LIMIT_RATE], 1,
-	                          memory_order_relaxed);
-	if (v == LIMIT_CONNS)
-		snprintf(what, sizeof(what), "max_connections_per_ip (%u)", r.max_conns);
-	else if (r.rate_per_min % 60 == 0)
-		snprintf(what, sizeof(what), "rate_per_ip (%u/s, burst %u)",
-		         r.rate_per_min / 60, r.burst);
-	else
-		snprintf(what, sizeof(what), "rate_per_ip (%u/m, burst %u)",
-		         r.rate_per_min, r.burst);
-	/* c->peer is formatted from the address's numbers: nothing of the
-	 * client's choosing to escape. */
-	if (log_it)
-		log_warnx("[%s] client=%s: over %s; refusing it, logged once per %us",
-		          l->name, c->peer, what, (unsigned)LIMIT_LOG_INTERVAL_S);
-	c->limited = 1;
-	if (l->mode == CFG_MODE_REDIRECT) {
-		conn_respond(c, CONN_WHY_LIMITED, "over a per-client limit", limited_http);
-		return -1;
-	}
-	if (l->mode == CFG_MODE_STARTTLS &&
-	    conn_starttls_say_bye(c, STARTTLS_BYE_LIMITED, &c->down) == 0) {
-		c->close_reason = "over a per-client limit";
-		c->close_why = CONN_WHY_LIMITED;
-		conn_state(c, CONN_RESPOND);
-		conn_progress(c);
-		return -1;
-	}
-	conn_close(c, CONN_WHY_LIMITED, "over a per-client limit");
-	return -1;
-}
-
 void conn_begin(struct conn *c)
 {
 	const struct cfg_listener *l = cl_of(c);
 
-	if (over_limit(c) < 0)
+	if (conn_limit_check(c) < 0)
 		return;
 
 	/* FTP behind TLS: the data ports' broker, and the session id its

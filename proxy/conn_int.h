@@ -3,8 +3,9 @@
 
 /* Between conn.c (the state table, life cycle, refusals), conn_relay.c
  * (the relay and the canned reply), conn_io.c (each half's reads and
- * writes) and conn_starttls.c (the pre-TLS dialogue and the hand-over to
- * the backend); nobody else.
+ * writes), conn_starttls.c (the pre-TLS dialogue and the hand-over to
+ * the backend), conn_proxy.c (the PROXY header read) and conn_limit.c
+ * (the per-client limits); nobody else.
  *
  * None of these frees a connection: a failure calls conn_close(), which
  * marks c->closing, and the caller returns at its next check of it. */
@@ -121,6 +122,12 @@ void conn_refused(struct conn *c, const char *why);
  * header (or at once without accept_proxy): HANDSHAKE, PRELUDE, HTTPHEAD
  * or the backend's connect. */
 void conn_begin(struct conn *c);
+
+/* conn_limit.c */
+/* conn_limit_check(c): the per-client limits, once the client's address is
+ * known (after a PROXY header, the client's, not the balancer's): 0 to go
+ * on, -1 when c was refused (the protocol's "try later", or a close). */
+int conn_limit_check(struct conn *c);
 
 /* conn_proxy.c: PROXYHEAD, the PROXY header of accept_proxy. */
 /* conn_proxy_allowed(c): 1 if c comes from accept_proxy_from; else it
