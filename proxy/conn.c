@@ -26,7 +26,9 @@
  * set, the deadline and the single way out. The relay itself is
  * conn_relay.c, the halves' I/O conn_io.c, STARTTLS conn_starttls.c, the
  * way to the backend and the refusals when it fails conn_backend.c, the
- * PROXY header conn_proxy.c, the per-client limits conn_limit.c.
+ * PROXY header conn_proxy.c, the per-client limits conn_limit.c, FTP data
+ * connections and their DIALING state conn_ftp.c. The table of states
+ * stays here, whoever holds a row's functions.
  */
 
 #define CONN_MAGIC 0x706f7274u   /* "port" */
@@ -60,9 +62,6 @@ static void upgrading_watch(const struct conn *c, int *ce, int *be);
 static void upgrading_expire(struct conn *c, double limit);
 static void handover_watch(const struct conn *c, int *ce, int *be);
 static void handover_expire(struct conn *c, double limit);
-static void dialing_io(struct conn *c);
-static void dialing_watch(const struct conn *c, int *ce, int *be);
-static void dialing_expire(struct conn *c, double limit);
 
 /* One row per state: everything a state means to the connection, so a new
  * state (FTP data, a PROXY header read, an ACME challenge) is one row. */
@@ -98,7 +97,8 @@ static const struct state_row states[CONN_NSTATES] = {
 	[CONN_PROXYHEAD]  = {"proxy header", KEY(accept_proxy_timeout_ms), 0, 0,
 	                     conn_proxy_io, conn_proxy_watch, conn_proxy_expire},
 	[CONN_DIALING]    = {"dialing", KEY(connect_timeout_ms), 0, 0,
-	                     dialing_io, dialing_watch, dialing_expire},
+	                     conn_ftp_dialing_io, conn_ftp_dialing_watch,
+	                     conn_ftp_dialing_expire},
 };
 
 /* Each code is counted apart in the listener's shared counters. */
@@ -214,10 +214,10 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-/* On the way out of every callback: free a closed connection, or set the
- * watchers its state wants and put it on the run queue when TLS holds
- * bytes that will never make the socket readable again. */
-static void conn_settle(struct conn *c)
+/* On the way out of every callback (conn_int.h): free a closed connection,
+ * or set the watchers its state wants and put it on the run queue when TLS
+ * holds bytes that will never make the socket readable again. */
+void conn_settle(struct conn *c)
 {
 	struct ev_loop *loop = c->svc->srv->loop;
 	int ce = 0, be = 0;
@@ -236,12 +236,11 @@ static void conn_settle(struct conn *c)
 		server_conn_unready(c->svc, c);
 }
 
-static int enter(struct conn *c)
+void conn_enter(struct conn *c)
 {
 	if (c->magic != CONN_MAGIC)
 		abort();
 	c->in_callback = 1;
-	return 1;
 }
 
 /* ---- the states ---- */
@@ -306,16 +305,7 @@ static void handshake_io(struct conn *c)
 	c->hs_done = 1;
 	count_handshake(c);
 	if (c->ftp_slot) {
-		struct tlsctx_info ti;
-		tlsctx_describe(c->tls, &ti);
-		if (cl_of(c)->ftp_session_reuse && !ti.resumed) {
-			backend_abort(c->cfd);   /* both ends see a reset */
-			conn_close_aborted(c, CONN_WHY_PROTOCOL, "data connection did not "
-			           "resume the control connection's TLS session "
-			           "(require_session_reuse)");
-			return;
-		}
-		conn_relay_start(c, NULL);   /* the backend is connected */
+		conn_ftp_handshake_done(c);
 		return;
 	}
 	conn_start_backend(c, &cl_of(c)->backend);
@@ -517,47 +507,13 @@ static void handover_expire(struct conn *c, double limit)
 	conn_refuse(c, why);
 }
 
-static void dialing_watch(const struct conn *c, int *ce, int *be)
-{
-	*ce = EV_WRITE;
-}
-
-/* Active mode's connect to the client is over: TLS (the client speaks
- * first, as on any data connection), or the relay for PROT C. */
-static void dialing_io(struct conn *c)
-{
-	char why[160];
-	int err;
-
-	if ((err = backend_finish(c->cfd)) != 0) {
-		snprintf(why, sizeof(why), "active data connection to the client "
-		         "failed: %s", strerror(err));
-		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, why);
-		return;
-	}
-	if (c->tls) {
-		conn_state(c, CONN_HANDSHAKE);
-		return;
-	}
-	conn_relay_start(c, NULL);
-}
-
-static void dialing_expire(struct conn *c, double limit)
-{
-	char why[96];
-
-	snprintf(why, sizeof(why), "active data connection to the client: "
-	         "connect timed out after %.0fs", limit);
-	conn_close_aborted(c, CONN_WHY_CLIENT_RESET, why);
-}
-
 /* ---- callbacks: trampolines into the logic above ---- */
 
 static void on_client_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 
-	enter(c);
+	conn_enter(c);
 	if ((revents & EV_READ) || (c->read_wants_write && (revents & EV_WRITE))) {
 		c->c_rd = 1;
 		if (c->tls)
@@ -571,7 +527,7 @@ static void on_backend_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 
-	enter(c);
+	conn_enter(c);
 	if (revents & EV_READ)
 		c->b_rd = 1;
 	if (revents & EV_WRITE)
@@ -585,7 +541,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	struct conn *c = w->data;
 	ev_tstamp limit, left;
 
-	enter(c);
+	conn_enter(c);
 	limit = state_timeout_ms(c) / 1000.0;
 	left = c->last + limit - ev_now(loop);
 	/* Activity moves c->last without touching the timer; re-arm for
@@ -601,7 +557,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 void conn_run(struct conn *c)
 {
-	enter(c);
+	conn_enter(c);
 	conn_progress(c);
 	conn_settle(c);
 }
@@ -622,10 +578,8 @@ void conn_addr_keep(struct conn_addr *a, const struct sockaddr *sa)
 	}
 }
 
-/* A connection for an accepted socket, counted and listed, in no state
- * yet; NULL (fd closed) on ENOMEM. */
-static struct conn *conn_alloc(struct svc *svc, int fd, const struct sockaddr *peer,
-                               socklen_t len)
+struct conn *conn_alloc(struct svc *svc, int fd, const struct sockaddr *peer,
+                        socklen_t len)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	const struct cfg_listener *l = svc->cl;
@@ -664,7 +618,7 @@ void conn_new(struct svc *svc, int fd, const struct sockaddr *peer, socklen_t le
 
 	if (c == NULL)
 		return;
-	enter(c);
+	conn_enter(c);
 	if (!l->accept_proxy) {
 		conn_begin(c);
 	} else {
@@ -709,49 +663,6 @@ void conn_begin(struct conn *c)
 		conn_start_backend(c, &l->backend);
 		break;
 	}
-}
-
-void conn_new_data(struct svc *svc, int fd, const struct sockaddr *peer,
-                   socklen_t len, struct ftp_slot *slot, int private)
-{
-	struct conn *c = conn_alloc(svc, fd, peer, len);
-
-	if (c == NULL) {
-		ftp_slot_closed(slot, 1);
-		return;
-	}
-	c->ftp_slot = slot;
-	ftp_slot_attach(slot, c);
-	enter(c);
-	if (private && ((c->tls = tlsctx_accept(svc->tls, fd)) == NULL ||
-	    tlsctx_bind_session(c->tls, ftp_slot_sid(slot), FTP_SID_LEN) < 0))
-		conn_close(c, CONN_WHY_NOMEM, "out of memory");
-	else
-		conn_start_backend(c, ftp_slot_backend(slot));
-	conn_settle(c);
-}
-
-void conn_new_active(struct svc *svc, int cfd, const struct sockaddr *peer,
-                     socklen_t len, int bfd, struct ftp_slot *slot, int private)
-{
-	struct conn *c = conn_alloc(svc, cfd, peer, len);
-
-	if (c == NULL) {
-		backend_abort(bfd);
-		close(bfd);
-		ftp_slot_closed(slot, 1);
-		return;
-	}
-	c->bfd = bfd;
-	c->ftp_slot = slot;
-	ftp_slot_attach(slot, c);
-	enter(c);
-	if (private && ((c->tls = tlsctx_accept(svc->tls, cfd)) == NULL ||
-	    tlsctx_bind_session(c->tls, ftp_slot_sid(slot), FTP_SID_LEN) < 0))
-		conn_close(c, CONN_WHY_NOMEM, "out of memory");
-	else
-		conn_state(c, CONN_DIALING);
-	conn_settle(c);
 }
 
 /* The client's stream broke off (a reset, or a fatal TLS error): the

@@ -4,8 +4,9 @@
 /* Between conn.c (the state table, life cycle, refusals), conn_relay.c
  * (the relay and the canned reply), conn_io.c (each half's reads and
  * writes), conn_starttls.c (the pre-TLS dialogue and the hand-over to
- * the backend), conn_proxy.c (the PROXY header read) and conn_limit.c
- * (the per-client limits); nobody else.
+ * the backend), conn_backend.c (the way to the backend), conn_proxy.c
+ * (the PROXY header read), conn_limit.c (the per-client limits) and
+ * conn_ftp.c (FTP data connections); nobody else.
  *
  * None of these frees a connection: a failure calls conn_close(), which
  * marks c->closing, and the caller returns at its next check of it. */
@@ -85,22 +86,6 @@ struct buf *conn_client_in(struct conn *c);
 struct buf *conn_backend_in(struct conn *c);
 
 /* conn.c */
-/* conn_new_data(svc, fd, peer, len, slot, private): an FTP data connection
- * accepted on slot's port: the backend's passive port first (a server
- * answers the transfer command only once it is there, and the client
- * starts TLS only after that answer), then TLS when private (resuming the
- * control connection's session when the listener requires it), then the
- * relay. May be over, and slot freed, when it returns. */
-void conn_new_data(struct svc *svc, int fd, const struct sockaddr *peer,
-                   socklen_t len, struct ftp_slot *slot, int private);
-/* conn_new_active(svc, cfd, peer, len, bfd, slot, private): an FTP data
- * connection in active mode: bfd is the backend's, accepted on slot's
- * port; cfd is connecting to the client at peer. Once it is connected,
- * TLS when private, portier in the TLS server's role though it opened the
- * TCP connection (RFC 4217 7), then the relay. May be over, and slot
- * freed, when it returns. */
-void conn_new_active(struct svc *svc, int cfd, const struct sockaddr *peer,
-                     socklen_t len, int bfd, struct ftp_slot *slot, int private);
 /* conn_start_backend(c, a): connect to a; CONNECTING, or a refusal. */
 void conn_start_backend(struct conn *c, const struct addr *a);
 /* conn_respond(c, why, text): send text (after what c->down holds), then
@@ -122,6 +107,47 @@ void conn_refused(struct conn *c, const char *why);
  * header (or at once without accept_proxy): HANDSHAKE, PRELUDE, HTTPHEAD
  * or the backend's connect. */
 void conn_begin(struct conn *c);
+
+/* conn.c's life cycle, for the files that start a connection of their
+ * own (conn_ftp.c): */
+/* conn_alloc(svc, fd, peer, len): a connection for fd, counted and listed,
+ * in no state yet; NULL (fd closed) when out of memory. */
+struct conn *conn_alloc(struct svc *svc, int fd, const struct sockaddr *peer,
+                        socklen_t len);
+/* conn_enter(c): at the top of every entry into c (a callback or a start);
+ * aborts unless c carries the connection's magic number. */
+void conn_enter(struct conn *c);
+/* conn_settle(c): at the bottom of it: frees c if it closed, else sets the
+ * watchers its state wants. c may be gone when it returns. */
+void conn_settle(struct conn *c);
+
+/* conn_ftp.c: FTP data connections. */
+/* conn_ftp_new_data(svc, fd, peer, len, slot, private): an FTP data
+ * connection accepted on slot's port: the backend's passive port first (a
+ * server answers the transfer command only once it is there, and the
+ * client starts TLS only after that answer), then TLS when private
+ * (resuming the control connection's session when the listener requires
+ * it), then the relay. May be over, and slot freed, when it returns. */
+void conn_ftp_new_data(struct svc *svc, int fd, const struct sockaddr *peer,
+                       socklen_t len, struct ftp_slot *slot, int private);
+/* conn_ftp_new_active(svc, cfd, peer, len, bfd, slot, private): an FTP data
+ * connection in active mode: bfd is the backend's, accepted on slot's
+ * port; cfd is connecting to the client at peer. Once it is connected,
+ * TLS when private, portier in the TLS server's role though it opened the
+ * TCP connection (RFC 4217 7), then the relay. May be over, and slot
+ * freed, when it returns. */
+void conn_ftp_new_active(struct svc *svc, int cfd, const struct sockaddr *peer,
+                         socklen_t len, int bfd, struct ftp_slot *slot, int private);
+/* conn_ftp_handshake_done(c): a data connection's TLS handshake is done
+ * (the backend is connected): the relay, or a reset of both ends when it
+ * did not resume the control session and the listener requires it. */
+void conn_ftp_handshake_done(struct conn *c);
+/* DIALING's row: wait for the connect to the client, then HANDSHAKE when
+ * private, else the relay; a failure or the deadline ends it with a reset
+ * to the backend. */
+void conn_ftp_dialing_io(struct conn *c);
+void conn_ftp_dialing_watch(const struct conn *c, int *ce, int *be);
+void conn_ftp_dialing_expire(struct conn *c, double limit);
 
 /* conn_limit.c */
 /* conn_limit_check(c): the per-client limits, once the client's address is

@@ -107,7 +107,7 @@ static void stop_listening(struct ftp_slot *s)
 
 /* Active mode: the backend connected to the port portier gave it in PORT
  * or EPRT (fd, from ss). Only the backend's host may; then portier
- * connects to the client's address (conn_new_active finishes it). */
+ * connects to the client's address (conn_ftp_new_active finishes it). */
 static void accept_backend(struct ftp_slot *s, int fd,
                            const struct sockaddr_storage *ss, socklen_t len)
 {
@@ -137,9 +137,9 @@ static void accept_backend(struct ftp_slot *s, int fd,
 		return;
 	}
 	/* From here the data connection holds s (see on_accept). */
-	conn_new_active(f->c->svc, cfd, (const struct sockaddr *)&s->client,
-	                s->client_len, fd, s,
-	                f->filter_state == NULL || filter_ftp_private(f->filter_state));
+	conn_ftp_new_active(f->c->svc, cfd, (const struct sockaddr *)&s->client,
+	                    s->client_len, fd, s,
+	                    f->filter_state == NULL || filter_ftp_private(f->filter_state));
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -171,9 +171,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	stop_listening(s);
 	/* From here the data connection holds s; it may be over (and s
-	 * freed) before conn_new_data returns. */
-	conn_new_data(f->c->svc, fd, (struct sockaddr *)&ss, len, s,
-	              f->filter_state == NULL || filter_ftp_private(f->filter_state));
+	 * freed) before conn_ftp_new_data returns. */
+	conn_ftp_new_data(f->c->svc, fd, (struct sockaddr *)&ss, len, s,
+	                  f->filter_state == NULL || filter_ftp_private(f->filter_state));
 }
 
 static void on_unclaimed(struct ev_loop *loop, ev_timer *w, int revents)

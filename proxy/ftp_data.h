@@ -50,7 +50,7 @@ const struct filter_ftp_env *ftp_ctl_env(struct ftp_ctl *f, void *st);
  * transfer's last reply (426 instead of 226 when broken). */
 void ftp_slot_closed(struct ftp_slot *s, int broken);
 
-/* ftp_slot_attach(s, c): data connection c now holds s (conn_new_data). */
+/* ftp_slot_attach(s, c): data connection c now holds s (conn_ftp_new_data). */
 void ftp_slot_attach(struct ftp_slot *s, struct conn *c);
 
 /* What a data connection asks of its slot. */
