@@ -133,6 +133,7 @@ static void accept_backend(struct ftp_slot *s, int fd,
 		          cl_of(f)->name, s->control, peer, strerror(errno));
 		backend_abort(fd);	/* the backend reports the transfer failed */
 		close(fd);
+		f->broken++;		/* and a 2yz it sent already becomes 426 */
 		slot_release(s);
 		return;
 	}
@@ -437,9 +438,21 @@ static int busy(void *ctx)
 {
 	struct ftp_ctl *f = ctx;
 
-	for (size_t i = 0; i < MAX_SLOTS; i++)
-		if (f->slots[i] != NULL && f->slots[i]->data != NULL)
+	for (size_t i = 0; i < MAX_SLOTS; i++) {
+		struct ftp_slot *s = f->slots[i];
+		/* Active mode: the server connected to the port before it
+		 * sent this reply, but the connection may still wait in the
+		 * accept queue (a small file is written, and 226 said, before
+		 * this loop comes round to the port). Take it now, so that the
+		 * reply waits for it: if the client cannot be reached, the
+		 * reply becomes 426, never 226. */
+		if (s != NULL && s->active && s->lfd >= 0) {
+			on_accept(loop_of(f), &s->io, EV_READ);
+			s = f->slots[i];	/* released if the client failed */
+		}
+		if (s != NULL && s->data != NULL)
 			return 1;
+	}
 	return 0;
 }
 

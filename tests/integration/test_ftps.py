@@ -718,29 +718,34 @@ def test_active_mode_refusals(portier, certs, ftpd):
 def test_active_mode_client_not_listening(portier, certs, ftpd):
     """A PORT to a port where nothing listens: the backend's data
     connection is reset, the client hears the failure (4yz), the log says
-    why, and the control connection goes on."""
+    why, and the control connection goes on. Ten times over, small files:
+    vsftpd writes one and says 226 before portier's loop has accepted its
+    data connection, and that 226 must still become 426."""
     bport, root = ftpd
     with open(os.path.join(root, "f"), "wb") as g:
         g.write(b"x" * 1000)
+    with open(os.path.join(root, "e"), "wb") as g:
+        pass
     p, low, high = start(portier, certs, bport, extra=ACTIVE)
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
     try:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()                   # nothing listens there now
-        f.voidcmd("PORT 127,0,0,1,%d,%d" % (port // 256, port % 256))
-        # vsftpd says 425 when the reset comes before its 150, else 150
-        # and then 426: a failure either way, never 226.
-        try:
-            first = f.sendcmd("RETR f")
-        except ftplib.error_temp as e:
-            assert str(e).startswith("425"), e
-        else:
-            assert first.startswith("150"), first
-            with pytest.raises(ftplib.error_temp, match="^426"):
-                f.voidresp()
-        assert f.voidcmd("NOOP").startswith("200")
+        for i in range(10):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()                   # nothing listens there now
+            f.voidcmd("PORT 127,0,0,1,%d,%d" % (port // 256, port % 256))
+            # vsftpd says 425 when the reset comes before its 150, else 150
+            # and then 426: a failure either way, never 226.
+            try:
+                first = f.sendcmd("RETR " + ("f" if i % 2 else "e"))
+            except ftplib.error_temp as e:
+                assert str(e).startswith("425"), e
+            else:
+                assert first.startswith("150"), first
+                with pytest.raises(ftplib.error_temp, match="^426"):
+                    f.voidresp()
+            assert f.voidcmd("NOOP").startswith("200")
     finally:
         f.close()
     harness.wait_for(lambda: "active data connection to the client failed: Connection refused"
