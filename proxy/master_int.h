@@ -1,9 +1,12 @@
 #ifndef PORTIER_MASTER_INT_H
 #define PORTIER_MASTER_INT_H
 
-/* Between master.c (the supervisor: workers started, reaped, replaced and
- * stopped, signals, the loop) and master_reload.c (a reload's new
- * generation, from SIGHUP to its commit or undo); nobody else. */
+/* Between the master's files, nobody else: master.c (the loop, signals,
+ * stopping), master_workers.c (the worker table: started, heard, reaped),
+ * master_child.c (a worker's side of the fork), master_tell.c (what the
+ * service manager hears), master_prepare.c (a generation's config made
+ * ready), master_log.c and master_reload.c (a reload's new generation,
+ * from SIGHUP to its commit or undo). */
 
 #include "master.h"
 
@@ -11,6 +14,8 @@
 #include <sys/types.h>
 
 #define STOP_GRACE_S 10.0     /* after SIGTERM, then SIGKILL */
+#define RESPAWN_QUICK_S 1.0   /* a worker that died younger than this ... */
+#define RESPAWN_DELAY_S 1.0   /* ... is replaced only after this pause */
 #define READY_LIMIT_S 10.0    /* a reload's workers must serve within this */
 
 struct slot {
@@ -71,6 +76,8 @@ struct sup {
 /* master_now(): CLOCK_MONOTONIC in seconds. */
 double master_now(void);
 
+/* master_workers.c */
+
 /* master_new_slots(n): n empty worker slots (no pid, no pipe); NULL on
  * ENOMEM. */
 struct slot *master_new_slots(unsigned n);
@@ -79,9 +86,38 @@ struct slot *master_new_slots(unsigned n);
  * go). */
 void master_close_chan(struct slot *sl);
 
+/* master_count_ready(sl, n): how many of sl's n workers run and serve. */
+unsigned master_count_ready(const struct slot *sl, unsigned n);
+
+/* master_running(s): every worker still running, of any generation. */
+unsigned master_running(const struct sup *s);
+
 /* master_reserve(list, cap, n, k): room in *list (*cap entries, n used)
  * for k more pids. 0 or -1 (ENOMEM). */
 int master_reserve(pid_t **list, size_t *cap, size_t n, size_t k);
+
+/* master_spawn(s, sl, i): fork worker i of sl with its channel. 1 in the
+ * child (call master_child), 0 in the master, -1 (errno) on failure. */
+int master_spawn(struct sup *s, struct slot *sl, unsigned i);
+
+/* master_read_ready(sl, n): take the readiness reports waiting on the
+ * channels of sl's n workers. */
+void master_read_ready(struct slot *sl, unsigned n);
+
+/* master_reap(s): every ended worker waited for, logged and forgotten; a
+ * current one is due for replacement, a reload's fails the reload. */
+void master_reap(struct sup *s);
+
+/* master_signal_all(s, sig): sig to every worker of every generation. */
+void master_signal_all(struct sup *s, int sig);
+
+/* master_child.c */
+
+/* master_child(s, sl, i, worker): in the child master_spawn made, become
+ * worker i of sl; MASTER_WORKER, *worker set (exits if that fails). */
+int master_child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker);
+
+/* master_prepare.c */
 
 /* master_free_tls(c, tls): the contexts of c's listeners, and the array.
  * NULL tls: no-op. */
@@ -91,11 +127,18 @@ void master_free_tls(const struct cfg *c, struct tlsctx **tls);
  * before the fork, so that workers only look theirs up (shared_slot). */
 void master_claim_slots(const struct cfg *c);
 
+/* master_tell.c */
+
 /* master_tell(s, why): the service manager (notify.h) hears that the
  * current generation serves: READY=1 (once every worker of it has served,
  * or after a reload whatever its outcome) and a STATUS= line of why (may
  * be NULL) and what is served. */
 void master_tell(struct sup *s, const char *why);
+
+/* master_tell_progress(s): between reloads, READY=1 once every first
+ * worker serves, then a new STATUS= whenever the number serving changes
+ * (one died; its replacement serves). */
+void master_tell_progress(struct sup *s);
 
 /* master_log.c */
 

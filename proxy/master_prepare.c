@@ -1,0 +1,57 @@
+/*
+ * A generation's config made ready to serve, the same at start (main.c)
+ * and on reload (master_reload.c): every listener's TLS contexts, the
+ * account the workers switch to, the listeners' counter slots in the
+ * shared region; and the contexts' release.
+ */
+
+#include "master_int.h"
+#include "log.h"
+#include "server.h"
+#include "shared.h"
+#include "tlsctx.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+int master_prepare(struct cfg *c, int reload, struct tlsctx ***tls, struct privdrop *pd,
+                   int *drop, struct diag *d)
+{
+	char err[160];
+
+	*drop = 0;
+	if ((*tls = server_prepare(c, reload, d)) == NULL)
+		return -1;
+	if (c->user) {
+		if (privdrop_lookup(c->user, pd, err, sizeof(err)) < 0) {
+			diag_add(d, 0, c->file, 0, "portier", "user", "%s", err);
+			return -1;
+		}
+		*drop = geteuid() != pd->uid;
+		if (*drop && geteuid() != 0) {
+			diag_add(d, 0, c->file, 0, "portier", "user", "only root can "
+			         "switch to another account (running as uid %ld)",
+			         (long)geteuid());
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void master_free_tls(const struct cfg *c, struct tlsctx **tls)
+{
+	if (tls == NULL)
+		return;
+	for (size_t i = 0; i < c->nlisteners; i++)
+		tlsctx_free(tls[i]);
+	free(tls);
+}
+
+void master_claim_slots(const struct cfg *c)
+{
+	for (size_t i = 0; i < c->nlisteners && shared_get() != NULL; i++)
+		if (shared_slot(shared_get(), c->listeners[i].name) == NULL)
+			log_warnx("[%s] no free counter slot (%d listener names since "
+			          "start); its connections are not counted",
+			          c->listeners[i].name, SHARED_SLOTS);
+}
