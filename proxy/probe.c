@@ -1,40 +1,19 @@
-#include "probe.h"
+#include "probe_int.h"
 #include "log.h"
 #include "probe_io.h"
-#include "probe_talk.h"
 #include "proto.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <netdb.h>
-#include <signal.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
-
-struct probe {
-	/* options */
-	const char *protocol, *sni, *cafile;
-	long timeout_ms;
-	int as_port;
-	/* the run */
-	struct addrinfo *ai;
-	const struct addrinfo *addr;      /* the one that answered */
-	const struct proto *proto;        /* NULL: not known (yet) */
-	const struct proto_port *pp;      /* the judged port's entry, or NULL */
-	int judged_port;
-	enum probe_expect expect;         /* what the port should speak */
-	enum probe_expect flow;           /* what to try first: expect, or
-	                                     the config's mode */
-	struct tlsctx *tls;
-	const char *sni_sent;
-	long long deadline;
-	struct probe_result *res;
-	struct probe_talk talk;
-	int starttls_path;                /* TLS came after STARTTLS */
-};
+/* The conversation of `portier probe`: the connections to the port (the
+ * first, a second when the first answer says the port speaks the other
+ * model, one per TLS version below the one negotiated), what is tried on
+ * each (the server-first, client-first and unknown runs, STARTTLS, the
+ * handshakes) and the model that follows. The probe's setup is
+ * probe_run.c. */
 
 /* At most: the first connection, one more when the first answer says the
  * port speaks the other model, and one per TLS version below the one
@@ -47,20 +26,13 @@ struct probe {
 #define GREET_WINDOW_MS 400
 #define BANNER_WINDOW_MS 1500
 
-const char *probe_model_name(enum probe_model m)
-{
-	static const char *names[] = { "error", "closed", "filtered", "implicit-tls",
-	                               "starttls", "plain", "other" };
-	return (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : "error";
-}
-
 static long long left(const struct probe *p)
 {
 	long long l = p->deadline - probe_io_now();
 	return l > 0 ? l : 0;
 }
 
-static long long soon(const struct probe *p, long long ms)
+long long probe_soon(const struct probe *p, long long ms)
 {
 	long long d = probe_io_now() + ms;
 	return d < p->deadline ? d : p->deadline;
@@ -100,7 +72,7 @@ static int dial(struct probe *p, struct probe_io *io)
 		}
 		res->connections++;
 		r = probe_io_connect(io, a->ai_addr, a->ai_addrlen,
-		                     more ? soon(p, left(p) / 2) : p->deadline);
+		                     more ? probe_soon(p, left(p) / 2) : p->deadline);
 		if (result != NULL)
 			*result = r == 0 ? "probed" : r == PROBE_IO_REFUSED ? "refused"
 			          : r == PROBE_IO_TIMEOUT ? "timeout" : "error";
@@ -244,14 +216,14 @@ static int converse(struct probe *p, struct probe_io *io, long long until)
 	if (!t->caps.starttls && p->proto->id != CFG_PROTO_LDAP &&
 	    !(p->proto->id == CFG_PROTO_FTP && !t->caps.have_caps)) {
 		r->starttls_offered = 0;
-		probe_talk_bye(io, p->proto->id, soon(p, 200));
+		probe_talk_bye(io, p->proto->id, probe_soon(p, 200));
 		return 0;
 	}
 	if (probe_talk_starttls(io, p->proto->id, t, p->deadline) != 0) {
 		r->starttls_offered = t->caps.starttls;
 		if (t->caps.starttls)
 			snprintf(r->tls_error, sizeof(r->tls_error), "%s", t->why);
-		probe_talk_bye(io, p->proto->id, soon(p, 200));
+		probe_talk_bye(io, p->proto->id, probe_soon(p, 200));
 		return 0;
 	}
 	r->starttls_offered = 1;
@@ -290,7 +262,7 @@ static void silent(struct probe *p, const char *what)
  * that the ClientHello has the other half. */
 static long long patience(const struct probe *p)
 {
-	return soon(p, left(p) / 2);
+	return probe_soon(p, left(p) / 2);
 }
 
 /* A server-first protocol on io, its greeting awaited until until. */
@@ -355,7 +327,7 @@ static void unknown_run(struct probe *p, struct probe_io *io)
 	const char *named;
 	int k;
 
-	k = probe_io_fill(io, soon(p, BANNER_WINDOW_MS));
+	k = probe_io_fill(io, probe_soon(p, BANNER_WINDOW_MS));
 	if (k == 1) {
 		keep_greeting(p, io->in, io->len);
 		named = probe_banner(io->in, io->len);
@@ -454,8 +426,8 @@ static void classify(struct probe *p)
 	else if (server_first(p->proto->id))
 		/* On an implicit port a plaintext server greets at once; a
 		 * STARTTLS port's server may take its time. */
-		server_first_run(p, &io, p->flow == PROBE_EXPECT_IMPLICIT ? soon(p, GREET_WINDOW_MS)
-		                 : patience(p));
+		server_first_run(p, &io, p->flow == PROBE_EXPECT_IMPLICIT
+		                 ? probe_soon(p, GREET_WINDOW_MS) : patience(p));
 	else
 		client_first_run(p, &io);
 	probe_io_close(&io);
@@ -493,281 +465,10 @@ static void versions(struct probe *p)
 	}
 }
 
-static void usage(FILE *out)
+void probe_classify(struct probe *p)
 {
-	fprintf(out,
-	        "usage: portier probe HOST:PORT [--protocol P] [--sni NAME] [--cafile FILE]\n"
-	        "                     [--as-port N] [--timeout 5s] [--json]\n"
-	        "       portier probe --config FILE [--host H] [--sni NAME] [--cafile FILE]\n"
-	        "                     [--timeout 5s] [--json]\n"
-	        "  --protocol P  smtp, imap, pop3, ldap, ftp or http (default: from the port,\n"
-	        "                then the greeting)\n"
-	        "  --sni NAME    the name to send and to check (default: HOST)\n"
-	        "  --cafile FILE verify the chain against FILE (default: the system store)\n"
-	        "  --as-port N   judge the port as if it were N (a service moved elsewhere)\n"
-	        "  --timeout T   the whole probe's limit (default 5s; 100ms to 300s)\n"
-	        "  --config FILE every listener of a portier config (ports from its\n"
-	        "                ports_file when there is one), judged against its mode\n"
-	        "  --host H      with --config: probe H rather than the listen addresses\n"
-	        "  --json        one JSON object instead of the report\n"
-	        "exit status: 0 nothing found, 1 findings, 2 could not probe\n");
-}
-
-/* "5s", "500ms", "2m", "5": milliseconds, or -1. */
-static long parse_timeout(const char *s)
-{
-	char *end;
-	double v = strtod(s, &end);
-	long ms;
-
-	if (end == s || v < 0)
-		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		ms = (long)(v * 1000);
-	else if (strcmp(end, "ms") == 0)
-		ms = (long)v;
-	else if (strcmp(end, "m") == 0)
-		ms = (long)(v * 60000);
-	else
-		return -1;
-	return ms < 100 || ms > 300000 ? -1 : ms;
-}
-
-/* "host:port", "[v6]:port". 0 or -1. */
-static int split_target(const char *t, char *host, size_t hostlen, int *port)
-{
-	const char *colon;
-	char *end;
-	long v;
-	size_t n;
-
-	if (t[0] == '[') {
-		const char *close = strchr(t, ']');
-		if (close == NULL || close[1] != ':')
-			return -1;
-		n = (size_t)(close - t - 1);
-		if (n == 0 || n >= hostlen)
-			return -1;
-		memcpy(host, t + 1, n);
-		host[n] = '\0';
-		colon = close + 1;
-	} else {
-		colon = strrchr(t, ':');
-		if (colon == NULL || colon == t || memchr(t, ':', (size_t)(colon - t)))
-			return -1;
-		n = (size_t)(colon - t);
-		if (n >= hostlen)
-			return -1;
-		memcpy(host, t, n);
-		host[n] = '\0';
-	}
-	v = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || end == colon + 1 || v < 1 || v > 65535)
-		return -1;
-	*port = (int)v;
-	return 0;
-}
-
-/* The expected model of the judged port, for the protocol chosen. */
-static void expectations(struct probe *p)
-{
-	const struct proto_port *pp = NULL;
-	const struct proto *pr = proto_of_port(p->judged_port, &pp);
-
-	p->expect = PROBE_EXPECT_UNKNOWN;
-	p->pp = NULL;
-	if (p->proto == NULL) {
-		p->proto = pr;
-		if (pr != NULL)
-			p->res->protocol_from = "port";
-	}
-	if (pr == NULL || pr != p->proto)
-		return;
-	p->pp = pp;
-	p->expect = pp->implicit ? PROBE_EXPECT_IMPLICIT
-	            : pr->id == CFG_PROTO_HTTP ? PROBE_EXPECT_PLAIN : PROBE_EXPECT_STARTTLS;
-}
-
-static int run(struct probe *p, const char *target);
-
-int probe_run(const struct probe_opts *opts, const char *target, struct probe_result *r)
-{
-	struct probe probe = {0}, *p = &probe;
-	int rc;
-
-	p->protocol = opts->protocol;
-	p->sni = opts->sni;
-	p->cafile = opts->cafile;
-	p->timeout_ms = opts->timeout_ms;
-	p->as_port = opts->as_port;
-	p->res = r;
-	rc = run(p, target);
-	if (p->ai)
-		freeaddrinfo(p->ai);
-	tlsctx_free(p->tls);
-	return rc;
-}
-
-static int run(struct probe *p, const char *target)
-{
-	struct probe_result *r = p->res;
-	struct addrinfo hints = {0};
-	struct tlsctx_client_opts o = {0};
-	struct diag d = {0};
-	char portstr[8];
-	long long start = probe_io_now();
-	int e, k;
-
-	r->model = PROBE_ERROR;
-	r->cert_config = -1;
-	r->starttls_offered = r->starttls_required = -1;
-	for (int v = 0; v < PROBE_NVERSIONS; v++)
-		r->versions[v] = -1;
-	r->now = time(NULL);
-	r->cafile = p->cafile;
-	if (split_target(target, r->host, sizeof(r->host), &r->port) < 0) {
-		snprintf(r->error, sizeof(r->error), "'%s': expected HOST:PORT or [ADDRESS]:PORT",
-		         target);
-		return 2;
-	}
-	r->name = p->sni ? p->sni : r->host;
-	p->sni_sent = r->name;
-	p->judged_port = r->judged_port = p->as_port ? p->as_port : r->port;
-	if (p->protocol != NULL) {
-		/* --config gives "tcp" for a listener of no protocol. */
-		p->proto = strcmp(p->protocol, "tcp") == 0 ? NULL : proto_find(p->protocol);
-		if ((p->proto == NULL && r->listener == NULL) ||
-		    (p->proto != NULL && p->proto->id == CFG_PROTO_TCP)) {
-			snprintf(r->error, sizeof(r->error), "--protocol %s: expected smtp, imap, "
-			         "pop3, ldap, ftp or http", p->protocol);
-			return 2;
-		}
-		r->protocol_from = r->listener ? "config" : "option";
-	}
-	expectations(p);
-	r->protocol = p->proto ? p->proto->name : NULL;
-	/* A listener's mode says what to try first where the port does not;
-	 * judging by the port stays with the port. */
-	p->flow = p->expect;
-	if (p->flow == PROBE_EXPECT_UNKNOWN && r->config_mode != NULL)
-		p->flow = r->config_model == PROBE_IMPLICIT_TLS ? PROBE_EXPECT_IMPLICIT
-		          : r->config_model == PROBE_STARTTLS ? PROBE_EXPECT_STARTTLS
-		          : PROBE_EXPECT_PLAIN;
-
-	o.cafile = p->cafile;
-	o.verify = 0;
-	o.min_version_12 = 0;
-	o.name_apart = 1;
-	/* Mail and directory clients send no ALPN, and a server may refuse
-	 * an id it does not know: only HTTP's are offered. */
-	o.alpn = p->proto != NULL && p->proto->id == CFG_PROTO_HTTP ? "h2,http/1.1" : NULL;
-	if ((p->tls = tlsctx_new_client(&o, &d)) == NULL) {
-		snprintf(r->error, sizeof(r->error), "%s", d.n ? d.lines[0] : "cannot set up TLS");
-		diag_free(&d);
-		return 2;
-	}
-	diag_free(&d);
-
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%d", r->port);
-	/* The whole probe, the name's resolution included, has --timeout; the
-	 * resolver half of it at most, so that a slow one cannot make the
-	 * port look filtered. */
-	p->deadline = probe_io_now() + p->timeout_ms;
-	if ((k = probe_io_resolve(r->host, portstr, &hints, soon(p, p->timeout_ms / 2), &p->ai,
-	                          &e)) != 0) {
-		if (k == PROBE_IO_TIMEOUT)
-			snprintf(r->error, sizeof(r->error), "%s: the resolver did not answer within "
-			         "%ld ms (half the --timeout): check /etc/resolv.conf, or probe an "
-			         "address", r->host, p->timeout_ms / 2);
-		else
-			snprintf(r->error, sizeof(r->error), "%s: %s", r->host, gai_strerror(e));
-		r->elapsed_ms = (long)(probe_io_now() - start);
-		return 2;
-	}
 	addresses(p);
 	classify(p);
-	if (r->tls)
+	if (p->res->tls)
 		versions(p);
-	r->elapsed_ms = (long)(probe_io_now() - start);
-	if (r->model == PROBE_FILTERED)
-		probe_judge(r, p->proto, p->pp, p->expect);   /* its cause, the command */
-	if (r->model == PROBE_ERROR || r->model == PROBE_CLOSED || r->model == PROBE_FILTERED)
-		return 2;
-	probe_judge(r, p->proto, p->pp, p->expect);
-	return r->nfindings ? 1 : 0;
-}
-
-int probe_main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "protocol", required_argument, NULL, 'p' },
-		{ "sni", required_argument, NULL, 's' },
-		{ "cafile", required_argument, NULL, 'C' },
-		{ "as-port", required_argument, NULL, 'a' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static struct probe_result res;
-	struct probe_opts o = {0};
-	const char *config = NULL, *host = NULL;
-	char *end;
-	int opt, rc, json = 0;
-
-	o.timeout_ms = 5000;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "p:s:C:a:t:c:H:jh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'p': o.protocol = optarg; break;
-		case 's': o.sni = optarg; break;
-		case 'C': o.cafile = optarg; break;
-		case 'c': config = optarg; break;
-		case 'H': host = optarg; break;
-		case 'j': json = 1; break;
-		case 'h': usage(stdout); return 0;
-		case 'a':
-			o.as_port = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || o.as_port < 1 || o.as_port > 65535) {
-				fprintf(stderr, "portier probe: --as-port %s: expected 1 to 65535\n", optarg);
-				return 2;
-			}
-			break;
-		case 't':
-			if ((o.timeout_ms = parse_timeout(optarg)) < 0) {
-				fprintf(stderr, "portier probe: --timeout %s: expected 100ms to 300s, "
-				        "e.g. 5s or 500ms\n", optarg);
-				return 2;
-			}
-			break;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	signal(SIGPIPE, SIG_IGN);
-	if (config != NULL) {
-		if (optind != argc || o.protocol || o.as_port) {
-			fprintf(stderr, "portier probe: --config takes no HOST:PORT, --protocol or "
-			        "--as-port: each listener says its own\n");
-			return 2;
-		}
-		return probe_config(&o, config, host, json, stdout);
-	}
-	if (optind != argc - 1 || host != NULL) {
-		usage(stderr);
-		return 2;
-	}
-	rc = probe_run(&o, argv[optind], &res);
-	if (json) {
-		probe_report_json(&res, stdout);
-		fputc('\n', stdout);
-	} else {
-		probe_report_text(&res, stdout);
-	}
-	return rc;
 }

@@ -12,10 +12,12 @@
  * `portier probe HOST:PORT`: connect to any server, say how it uses TLS on
  * that port (implicit, STARTTLS, none), what TLS it speaks and what
  * certificate it shows, and what is wrong with that, in words a person
- * can act on. probe.c runs the probe; probe_judge.c judges what it
- * found; probe_talk.c speaks each protocol up to TLS; probe_io.c is the
- * socket with deadlines; probe_report.c prints the result for people or
- * as JSON.
+ * can act on. probe_cli.c is the command line; probe_run.c sets up one
+ * probe and probe.c holds its conversation with the port (probe_int.h
+ * joins them); probe_config.c probes a config's listeners; probe_judge.c
+ * judges what it found; probe_talk.c speaks each protocol up to TLS;
+ * probe_io.c is the socket with deadlines; probe_report.c prints the
+ * result for people or as JSON.
  */
 
 /* How the port uses TLS. */
@@ -134,7 +136,7 @@ struct probe_opts {
 
 /* probe_run(o, target, r): probe target ("host:port", "[v6]:port") into
  * r, which the caller zeroed and may have given a listener, and judge.
- * Returns the exit status of that probe (0, 1 or 2). */
+ * Returns the exit status of that probe (0, 1 or 2) (probe_run.c). */
 int probe_run(const struct probe_opts *o, const char *target, struct probe_result *r);
 
 /* probe_config(o, path, host, json, out): `portier probe --config FILE`:
@@ -147,14 +149,15 @@ int probe_config(const struct probe_opts *o, const char *path, const char *host,
                  FILE *out);
 
 /* probe_main(argc, argv): `portier probe ...` (argv[0] is "probe").
- * Returns the exit status: 0 no finding, 1 findings, 2 not probed. */
+ * Returns the exit status: 0 no finding, 1 findings, 2 not probed
+ * (probe_cli.c). */
 int probe_main(int argc, char **argv);
 
 /* probe_days_left(r): whole days from r->now to the certificate's end,
  * rounded (a 5-day certificate has 5 left, not 4 and some hours). */
 long probe_days_left(const struct probe_result *r);
 
-/* probe_model_name(m): "implicit-tls", "filtered" ... */
+/* probe_model_name(m): "implicit-tls", "filtered" ... (probe_report.c) */
 const char *probe_model_name(enum probe_model m);
 
 /* probe_report_text(r, out), probe_report_json(r, out): print r

@@ -7,6 +7,13 @@
 
 static const char *vname[PROBE_NVERSIONS] = { "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3" };
 
+const char *probe_model_name(enum probe_model m)
+{
+	static const char *names[] = { "error", "closed", "filtered", "implicit-tls",
+	                               "starttls", "plain", "other" };
+	return (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : "error";
+}
+
 static const char *yesno(int v, const char *yes, const char *no, const char *unknown)
 {
 	return v > 0 ? yes : v == 0 ? no : unknown;
