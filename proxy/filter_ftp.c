@@ -396,7 +396,7 @@ static void passive(struct ftp_state *st, int code, const uint8_t *p,
 	uint8_t addr[4], pub[4] = {0};
 	unsigned v[6], port, pub_port = 0;
 	size_t i = 4;
-	int epsv = code == 229;
+	int epsv = code == 229, r;
 
 	n = filter_unterminated(p, n);
 	if (!epsv) {
@@ -427,8 +427,13 @@ static void passive(struct ftp_state *st, int code, const uint8_t *p,
 		snprintf(reply, size, "425 Passive mode is not available\r\n");
 		return;
 	}
-	if (st->env->passive(st->env->ctx, epsv, epsv ? NULL : addr, port,
-	    pub, &pub_port) < 0 || pub_port == 0 || pub_port > 65535) {
+	r = st->env->passive(st->env->ctx, epsv, epsv ? NULL : addr, port,
+	    pub, &pub_port);
+	if (r == -2) {
+		snprintf(reply, size, "425 PASV names IPv4 addresses only: use EPSV\r\n");
+		return;
+	}
+	if (r < 0 || pub_port == 0 || pub_port > 65535) {
 		snprintf(reply, size, "425 No data port available\r\n");
 		return;
 	}

@@ -16,8 +16,10 @@ struct filter_ftp_env {
 	/* The backend entered passive mode at addr:port (PASV, 227; addr is
 	 * NULL for EPSV, 229: the backend's own address). Fill pub (PASV
 	 * only) and *pub_port with where the client is to connect instead.
-	 * 0, or -1: no data port (the client gets 425). NULL: passive mode
-	 * is not available at all. */
+	 * 0, or -1: no data port (the client gets 425); -2: PASV where only
+	 * EPSV can name the address (an IPv6 control connection and no
+	 * IPv4 public address: 425 saying so). NULL: passive mode is not
+	 * available at all. */
 	int (*passive)(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	    uint8_t pub[4], unsigned *pub_port);
 	/* 1 while a data connection is open: the final reply to a transfer

@@ -263,7 +263,7 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 		else if (local.ss_family == AF_INET)
 			memcpy(pub, &((struct sockaddr_in *)&local)->sin_addr, 4);
 		else
-			return -1;	/* a 227 names IPv4 only: the client should EPSV */
+			return -2;	/* a 227 names IPv4 only: the client should EPSV */
 	}
 	for (i = 0; i < MAX_SLOTS && f->slots[i] != NULL; i++)
 		continue;

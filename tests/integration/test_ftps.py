@@ -851,3 +851,43 @@ def test_data_connection_idle_timeout(portier, certs, ftpd):
         conn.close()
     finally:
         f.close()
+
+
+def test_pasv_over_ipv6_says_use_epsv(portier, certs, ftpd):
+    """A 227 can name only an IPv4 address: PASV on an IPv6 control
+    connection gets a 425 that says to use EPSV (unless public_address
+    gives an IPv4 one), and EPSV works there."""
+    bport, root = ftpd
+    with open(os.path.join(root, "f"), "wb") as g:
+        g.write(b"v6" * 500)
+
+    def v6_listener(extra):
+        return portier([("tls", tls_items(certs.ec)),
+                        listener("ftp", bport, mode="starttls", protocol="ftp",
+                                 listen="[::1]:0",
+                                 extra=[("data_ports", data_range()[0]),
+                                        ("hostname", "localhost")] + extra)])
+    p = v6_listener([])
+    f = ReusingFTP_TLS(context=ctx(certs), timeout=20)
+    f.connect("::1", p.port("ftp"))
+    try:
+        f.auth()
+        f.login()
+        f.prot_p()
+        with pytest.raises(ftplib.error_temp, match="^425 PASV names IPv4 addresses only: use EPSV"):
+            f.sendcmd("PASV")
+        assert retr(f, "f") == b"v6" * 500     # ftplib takes EPSV over IPv6
+        f.quit()
+    finally:
+        f.close()
+    q = v6_listener([("public_address", "192.0.2.7")])
+    f = ReusingFTP_TLS(context=ctx(certs), timeout=20)
+    f.connect("::1", q.port("ftp"))
+    try:
+        f.auth()
+        f.login()
+        f.prot_p()
+        assert re.match(r"227 Entering Passive Mode \(192,0,2,7,\d+,\d+\)", f.sendcmd("PASV"))
+        f.quit()
+    finally:
+        f.close()

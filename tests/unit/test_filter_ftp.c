@@ -69,7 +69,8 @@ static struct filter_ftp_env env = { 0, NULL, passive, busy, broken, abort_data,
 #include "filter_harness.h"
 
 /* A model broker: the backend's port plus 1000 at 192.0.2.1; port 9999
- * has no data port; a PASV address other than 127.0.0.1 is noted. */
+ * has no data port, and a PASV to port 9998 is one only EPSV could
+ * answer; a PASV address other than 127.0.0.1 is noted. */
 static int odd_addr;
 
 static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
@@ -82,6 +83,8 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 		odd_addr = 1;
 	if (port == 9999)
 		return -1;
+	if (port == 9998 && !epsv)
+		return -2;
 	pub[0] = 192, pub[1] = 0, pub[2] = 2, pub[3] = 1;
 	*pub_port = port + 1000;
 	return 0;
@@ -181,6 +184,8 @@ static void test_passive(void)
 		{ 'c', "EPSV\r\nPASV\r\nPASV\r\nEPSV\r\n", 0 },
 		{ 'b', "229 (|||0|)\r\n227 (1,2,3,4,5)\r\n227 (127,0,0,1,256,1)\r\n"
 		    "229 (||1|)\r\n", 0 },
+		{ 'c', "PASV\r\n", 0 },
+		{ 'b', "227 (127,0,0,1,39,14)\r\n", 0 },
 	};
 	static const struct turn multi[] = {
 		{ 'c', "PASV\r\n", 0 },
@@ -194,8 +199,9 @@ static void test_passive(void)
 	    "425 Cannot read the server's passive address\r\n"
 	    "425 Cannot read the server's passive address\r\n"
 	    "425 Cannot read the server's passive address\r\n"
-	    "425 Cannot read the server's passive address\r\n",
-	    "PASV\r\nEPSV\r\nPASV\r\nEPSV\r\nEPSV\r\nPASV\r\nPASV\r\nEPSV\r\n",
+	    "425 Cannot read the server's passive address\r\n"
+	    "425 PASV names IPv4 addresses only: use EPSV\r\n",
+	    "PASV\r\nEPSV\r\nPASV\r\nEPSV\r\nEPSV\r\nPASV\r\nPASV\r\nEPSV\r\nPASV\r\n",
 	    0, &res);
 	CHECK(odd_addr == 0);
 	CHECK(strstr(res.client, "127,0,0,1") == NULL);
