@@ -1,4 +1,5 @@
 #include "cfg_keys.h"
+#include "cfg_value.h"
 #include "proto.h"
 #include "privdrop.h"
 #include "starttls.h"
@@ -6,107 +7,9 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int set_string(char **dst, const char *v)
-{
-	char *s = strdup(v);
-	if (s == NULL)
-		return -1;
-	free(*dst);
-	*dst = s;
-	return 0;
-}
-
-#define MS_SEC  1000u
-#define MS_MIN  (60 * MS_SEC)
-#define MS_HOUR (60 * MS_MIN)
-#define MS_DAY  (24 * MS_HOUR)
-
-/* ms in the plainest form that says it exactly ("7 days", "10m", "100ms"),
- * for range messages. */
-static void format_ms(char *out, size_t outlen, unsigned ms)
-{
-	if (ms % MS_DAY == 0)
-		snprintf(out, outlen, "%u day%s", ms / MS_DAY, ms == MS_DAY ? "" : "s");
-	else if (ms % MS_HOUR == 0)
-		snprintf(out, outlen, "%uh", ms / MS_HOUR);
-	else if (ms % MS_MIN == 0)
-		snprintf(out, outlen, "%um", ms / MS_MIN);
-	else if (ms % MS_SEC == 0)
-		snprintf(out, outlen, "%us", ms / MS_SEC);
-	else
-		snprintf(out, outlen, "%ums", ms);
-}
-
-/*
- * The syntax portier.ini(5) gives: digits, optionally '.' and more digits,
- * then ms, s, m, min or h, or nothing for seconds; the result a whole
- * number of milliseconds from lo to hi. Written out rather than strtod(),
- * which also takes nan, inf, hex, exponents, signs, leading spaces and the
- * locale's decimal comma, none of which the documentation promises.
- */
-static int parse_duration(const char *v, unsigned lo, unsigned hi, unsigned *ms,
-                          char *err, size_t errlen)
-{
-	/* Any whole part above this is out of range whatever the unit, and
-	 * whole * MS_HOUR still fits in 64 bits. */
-	const uint64_t cap = 1000000000000ull;
-	uint64_t whole = 0, frac = 0, scale = 1, mul, total;
-	const char *p = v;
-	char los[32], his[32];
-	int subms = 0;
-
-	if (*p < '0' || *p > '9')
-		goto syntax;
-	for (; *p >= '0' && *p <= '9'; p++)
-		if (whole <= cap)
-			whole = whole * 10 + (uint64_t)(*p - '0');
-	if (*p == '.') {
-		if (*++p < '0' || *p > '9')
-			goto syntax;
-		for (; *p >= '0' && *p <= '9'; p++) {
-			if (scale < 1000000000u) {
-				frac = frac * 10 + (uint64_t)(*p - '0');
-				scale *= 10;
-			} else if (*p != '0') {
-				subms = 1;   /* 1e-9 of an hour is still under 1 ms */
-			}
-		}
-	}
-	if (*p == '\0' || strcmp(p, "s") == 0)
-		mul = MS_SEC;
-	else if (strcmp(p, "ms") == 0)
-		mul = 1;
-	else if (strcmp(p, "m") == 0 || strcmp(p, "min") == 0)
-		mul = MS_MIN;
-	else if (strcmp(p, "h") == 0)
-		mul = MS_HOUR;
-	else
-		goto syntax;
-	if (subms || (frac * mul) % scale != 0) {
-		snprintf(err, errlen, "'%s' is finer than a millisecond", v);
-		return -1;
-	}
-	total = whole > cap ? UINT64_MAX : whole * mul + frac * mul / scale;
-	if (total < lo || total > hi) {
-		format_ms(los, sizeof(los), lo);
-		format_ms(his, sizeof(his), hi);
-		snprintf(err, errlen, "'%s' is out of range; expected from %s to %s",
-		         v, los, his);
-		return -1;
-	}
-	*ms = (unsigned)total;
-	return 0;
-syntax:
-	snprintf(err, errlen, "'%s' is not a duration; expected digits, an "
-	         "optional fraction and a unit (ms, s, m or min, h; none means "
-	         "s), e.g. 500ms, 1.5s, 5m or 1h", v);
-	return -1;
-}
 
 /* Each duration key's bounds: below them a timer fires before any peer
  * could answer, above them a stuck connection is held for nothing. The
@@ -118,48 +21,13 @@ syntax:
 #define PRELUDE_RANGE   1 * MS_SEC, 1 * MS_HOUR
 #define PROXYHDR_RANGE  100, 1 * MS_MIN
 
-static int parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out,
-                      char *err, size_t errlen)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (!isdigit((unsigned char)v[0]) || *end || errno || n < lo || n > hi) {
-		snprintf(err, errlen, "'%s' is not a number from %u to %u", v, lo, hi);
-		return -1;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
-/* Picks v from names[]; the error lists them all. */
-static int parse_choice(const char *v, const char *const *names, int *out,
-                        char *err, size_t errlen)
-{
-	size_t n = 0;
-	int i;
-
-	for (i = 0; names[i]; i++) {
-		if (strcmp(v, names[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
-	n += (size_t)snprintf(err, errlen, "'%s' is not one of ", v);
-	for (i = 0; names[i] && n < errlen; i++)
-		n += (size_t)snprintf(err + n, errlen - n, "%s%s", i ? ", " : "", names[i]);
-	return -1;
-}
-
 static int set_log(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	if (strcmp(v, "syslog") && strcmp(v, "stderr") && v[0] != '/') {
 		snprintf(err, errlen, "'%s': expected syslog, stderr or an absolute path", v);
 		return -1;
 	}
-	return set_string(&c->cfg->log, v);
+	return cfg_value_string(&c->cfg->log, v);
 }
 
 static int set_log_level(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
@@ -167,7 +35,7 @@ static int set_log_level(struct cfg_ctx *c, const char *v, char *err, size_t err
 	static const char *const names[] = {"info", "warning", NULL};
 	int i;
 
-	if (parse_choice(v, names, &i, err, errlen) < 0)
+	if (cfg_value_choice(v, names, &i, err, errlen) < 0)
 		return -1;
 	c->cfg->log_quiet = i;
 	return 0;
@@ -177,7 +45,7 @@ static int set_log_format(struct cfg_ctx *c, const char *v, char *err, size_t er
 {
 	static const char *const names[] = {"text", "json", NULL};
 
-	return parse_choice(v, names, &c->cfg->log_json, err, errlen);
+	return cfg_value_choice(v, names, &c->cfg->log_json, err, errlen);
 }
 
 /* Checked here, so that -t finds an account that does not exist. */
@@ -187,7 +55,7 @@ static int set_user(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 
 	if (privdrop_lookup(v, &pd, err, errlen) < 0)
 		return -1;
-	return set_string(&c->cfg->user, v);
+	return cfg_value_string(&c->cfg->user, v);
 }
 
 static int set_ports_file(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
@@ -196,7 +64,7 @@ static int set_ports_file(struct cfg_ctx *c, const char *v, char *err, size_t er
 		snprintf(err, errlen, "'%s': expected an absolute path", v);
 		return -1;
 	}
-	return set_string(&c->cfg->ports_file, v);
+	return cfg_value_string(&c->cfg->ports_file, v);
 }
 
 static int set_pid_file(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
@@ -205,7 +73,7 @@ static int set_pid_file(struct cfg_ctx *c, const char *v, char *err, size_t errl
 		snprintf(err, errlen, "'%s': expected an absolute path", v);
 		return -1;
 	}
-	return set_string(&c->cfg->pid_file, v);
+	return cfg_value_string(&c->cfg->pid_file, v);
 }
 
 /* The metrics endpoint: an address as a listen line takes it. */
@@ -216,7 +84,7 @@ static int set_stats(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 	if (addr_parse_listen(&st->addr, v, err, errlen) < 0)
 		return -1;
 	st->line = c->line;
-	return set_string(&st->text, v);
+	return cfg_value_string(&st->text, v);
 }
 
 /* A number, or "auto": one worker per CPU portier may run on. */
@@ -226,12 +94,12 @@ static int set_workers(struct cfg_ctx *c, const char *v, char *err, size_t errle
 		c->cfg->workers = 0;
 		return 0;
 	}
-	return parse_uint(v, 1, CFG_MAX_WORKERS, &c->cfg->workers, err, errlen);
+	return cfg_value_uint(v, 1, CFG_MAX_WORKERS, &c->cfg->workers, err, errlen);
 }
 
 static int set_drain_timeout(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	return parse_duration(v, DRAIN_RANGE, &c->cfg->drain_timeout_ms, err, errlen);
+	return cfg_value_duration(v, DRAIN_RANGE, &c->cfg->drain_timeout_ms, err, errlen);
 }
 
 /* A refused name is stored all the same (the config is discarded anyway),
@@ -239,7 +107,7 @@ static int set_drain_timeout(struct cfg_ctx *c, const char *v, char *err, size_t
  * otherwise fall back to. */
 static int set_hostname(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	if (set_string(c->listener ? &c->listener->hostname : &c->cfg->hostname, v) < 0)
+	if (cfg_value_string(c->listener ? &c->listener->hostname : &c->cfg->hostname, v) < 0)
 		return -1;
 	if (!cfg_hostname_ok(v)) {
 		snprintf(err, errlen, "'%s' is not a host name: expected 1 to %d "
@@ -254,7 +122,7 @@ static int set_policy(struct cfg_ctx *c, const char *v, char *err, size_t errlen
 	static const char *const names[] = {"intermediate", "modern", NULL};
 	int i;
 
-	if (parse_choice(v, names, &i, err, errlen) < 0)
+	if (cfg_value_choice(v, names, &i, err, errlen) < 0)
 		return -1;
 	c->tls->policy = (enum cfg_policy)i;
 	return 0;
@@ -283,7 +151,7 @@ static int set_curves(struct cfg_ctx *c, const char *v, char *err, size_t errlen
 	if ((copy = strdup(v)) == NULL)
 		return -1;
 	for (tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
-		if (parse_choice(tok, known, &i, err, errlen) < 0) {
+		if (cfg_value_choice(tok, known, &i, err, errlen) < 0) {
 			rc = -1;
 			break;
 		}
@@ -293,7 +161,7 @@ static int set_curves(struct cfg_ctx *c, const char *v, char *err, size_t errlen
 		snprintf(err, errlen, "expected a ':'-separated list such as X25519:P-256");
 		rc = -1;
 	}
-	return rc == 0 ? set_string(&c->tls->curves, v) : -1;
+	return rc == 0 ? cfg_value_string(&c->tls->curves, v) : -1;
 }
 
 static int set_cert(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
@@ -322,7 +190,7 @@ static int set_key(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 		return -1;
 	}
 	t->certs[t->ncerts - 1].key_line = c->line;
-	return set_string(&t->certs[t->ncerts - 1].key, v);
+	return cfg_value_string(&t->certs[t->ncerts - 1].key, v);
 }
 
 static int set_ocsp(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
@@ -335,13 +203,13 @@ static int set_ocsp(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 		return -1;
 	}
 	t->certs[t->ncerts - 1].ocsp_line = c->line;
-	return set_string(&t->certs[t->ncerts - 1].ocsp, v);
+	return cfg_value_string(&t->certs[t->ncerts - 1].ocsp, v);
 }
 
 static int set_ticket_keys(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	c->tls->ticket_keys_line = c->line;
-	return set_string(&c->tls->ticket_keys, v);
+	return cfg_value_string(&c->tls->ticket_keys, v);
 }
 
 static int set_listen(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
@@ -367,7 +235,7 @@ static int set_mode(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 	static const char *const names[] = {"tls", "starttls", "redirect", "plain", NULL};
 	int i;
 
-	if (parse_choice(v, names, &i, err, errlen) < 0)
+	if (cfg_value_choice(v, names, &i, err, errlen) < 0)
 		return -1;
 	c->listener->mode = (enum cfg_mode)i;
 	return 0;
@@ -383,7 +251,7 @@ static int set_protocol(struct cfg_ctx *c, const char *v, char *err, size_t errl
 	for (size_t k = 0; k < n; k++)
 		names[k] = proto_at(k)->name;
 	names[n] = NULL;
-	if (parse_choice(v, names, &i, err, errlen) < 0)
+	if (cfg_value_choice(v, names, &i, err, errlen) < 0)
 		return -1;
 	c->listener->proto = proto_at((size_t)i)->id;
 	return 0;
@@ -393,14 +261,14 @@ static int set_backend(struct cfg_ctx *c, const char *v, char *err, size_t errle
 {
 	if (addr_parse_backend(&c->listener->backend, v, err, errlen) < 0)
 		return -1;
-	return set_string(&c->listener->backend_text, v);
+	return cfg_value_string(&c->listener->backend_text, v);
 }
 
 static int set_acme_backend(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	if (addr_parse_backend(&c->listener->acme_backend, v, err, errlen) < 0)
 		return -1;
-	return set_string(&c->listener->acme_backend_text, v);
+	return cfg_value_string(&c->listener->acme_backend_text, v);
 }
 
 static int set_alpn(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
@@ -412,14 +280,14 @@ static int set_alpn(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 		         "http/1.1, imap or smtp, or 'none'", v);
 		return -1;
 	}
-	return set_string(&c->listener->alpn, strcmp(v, "none") == 0 ? "" : v);
+	return cfg_value_string(&c->listener->alpn, strcmp(v, "none") == 0 ? "" : v);
 }
 
 #define DURATION_SETTER(field, range)                                        \
 	static int set_##field(struct cfg_ctx *c, const char *v, char *err,  \
 	                       size_t errlen)                                \
 	{                                                                    \
-		return parse_duration(v, range, &c->listener->field##_ms,    \
+		return cfg_value_duration(v, range, &c->listener->field##_ms,    \
 		                      err, errlen);                          \
 	}
 DURATION_SETTER(handshake_timeout, HANDSHAKE_RANGE)
@@ -430,14 +298,14 @@ DURATION_SETTER(accept_proxy_timeout, PROXYHDR_RANGE)
 
 static int set_max_connections(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	return parse_uint(v, 1, 1000000, c->listener ? &c->listener->max_connections
+	return cfg_value_uint(v, 1, 1000000, c->listener ? &c->listener->max_connections
 	                                             : &c->cfg->max_connections, err, errlen);
 }
 
 static int set_max_conns_per_ip(struct cfg_ctx *c, const char *v, char *err,
                                 size_t errlen)
 {
-	return parse_uint(v, 1, 1000000, &c->listener->max_conns_per_ip, err, errlen);
+	return cfg_value_uint(v, 1, 1000000, &c->listener->max_conns_per_ip, err, errlen);
 }
 
 /* N, N/s or N/m: kept a minute's worth, so that 1/m is exact. */
@@ -459,7 +327,7 @@ static int set_rate_per_ip(struct cfg_ctx *c, const char *v, char *err, size_t e
 	}
 	memcpy(num, v, n);
 	num[n] = '\0';
-	if (parse_uint(num, 1, per_min == 60 ? 10000 : 600000, &r, err, errlen) < 0)
+	if (cfg_value_uint(num, 1, per_min == 60 ? 10000 : 600000, &r, err, errlen) < 0)
 		return -1;
 	c->listener->rate_per_min = r * per_min;
 	return 0;
@@ -467,12 +335,12 @@ static int set_rate_per_ip(struct cfg_ctx *c, const char *v, char *err, size_t e
 
 static int set_rate_burst(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	return parse_uint(v, 1, 10000, &c->listener->rate_burst, err, errlen);
+	return cfg_value_uint(v, 1, 10000, &c->listener->rate_burst, err, errlen);
 }
 
 static int set_ipv6_prefix(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	return parse_uint(v, 32, 128, c->listener ? &c->listener->ipv6_prefix
+	return cfg_value_uint(v, 32, 128, c->listener ? &c->listener->ipv6_prefix
 	                                          : &c->cfg->ipv6_prefix, err, errlen);
 }
 
@@ -480,7 +348,7 @@ static int set_redirect_port(struct cfg_ctx *c, const char *v, char *err, size_t
 {
 	unsigned p;
 
-	if (parse_uint(v, 1, 65535, &p, err, errlen) < 0)
+	if (cfg_value_uint(v, 1, 65535, &p, err, errlen) < 0)
 		return -1;
 	c->listener->redirect_port = (int)p;
 	return 0;
@@ -491,7 +359,7 @@ static int set_starttls(struct cfg_ctx *c, const char *v, char *err, size_t errl
 	static const char *const names[] = {"required", "optional", NULL};
 	int i;
 
-	if (parse_choice(v, names, &i, err, errlen) < 0)
+	if (cfg_value_choice(v, names, &i, err, errlen) < 0)
 		return -1;
 	c->listener->starttls_optional = i;
 	return 0;
@@ -502,7 +370,7 @@ static int set_xclient(struct cfg_ctx *c, const char *v, char *err, size_t errle
 	static const char *const names[] = {"no", "yes", NULL};
 	int i;
 
-	if (parse_choice(v, names, &i, err, errlen) < 0)
+	if (cfg_value_choice(v, names, &i, err, errlen) < 0)
 		return -1;
 	c->listener->xclient = i;
 	return 0;
@@ -513,14 +381,14 @@ static int set_send_proxy(struct cfg_ctx *c, const char *v, char *err, size_t er
 {
 	static const char *const names[] = {"none", "v1", "v2", NULL};
 
-	return parse_choice(v, names, &c->listener->send_proxy, err, errlen);
+	return cfg_value_choice(v, names, &c->listener->send_proxy, err, errlen);
 }
 
 static int set_accept_proxy(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	static const char *const names[] = {"no", "yes", NULL};
 
-	return parse_choice(v, names, &c->listener->accept_proxy, err, errlen);
+	return cfg_value_choice(v, names, &c->listener->accept_proxy, err, errlen);
 }
 
 /* Space-separated ranges; a repeated line adds to the list. */
@@ -606,7 +474,7 @@ static int set_data_protection(struct cfg_ctx *c, const char *v, char *err,
 {
 	static const char *const names[] = {"required", "optional", NULL};
 
-	return parse_choice(v, names, &c->listener->ftp_prot_c_ok, err, errlen);
+	return cfg_value_choice(v, names, &c->listener->ftp_prot_c_ok, err, errlen);
 }
 
 static int set_data_peer_check(struct cfg_ctx *c, const char *v, char *err,
@@ -614,7 +482,7 @@ static int set_data_peer_check(struct cfg_ctx *c, const char *v, char *err,
 {
 	static const char *const names[] = {"no", "yes", NULL};
 
-	return parse_choice(v, names, &c->listener->ftp_peer_check, err, errlen);
+	return cfg_value_choice(v, names, &c->listener->ftp_peer_check, err, errlen);
 }
 
 static int set_require_session_reuse(struct cfg_ctx *c, const char *v, char *err,
@@ -622,20 +490,20 @@ static int set_require_session_reuse(struct cfg_ctx *c, const char *v, char *err
 {
 	static const char *const names[] = {"no", "yes", NULL};
 
-	return parse_choice(v, names, &c->listener->ftp_session_reuse, err, errlen);
+	return cfg_value_choice(v, names, &c->listener->ftp_session_reuse, err, errlen);
 }
 
 static int set_active(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
 	static const char *const names[] = {"no", "yes", NULL};
 
-	return parse_choice(v, names, &c->listener->ftp_active, err, errlen);
+	return cfg_value_choice(v, names, &c->listener->ftp_active, err, errlen);
 }
 
 static int set_max_data_connections(struct cfg_ctx *c, const char *v, char *err,
                                     size_t errlen)
 {
-	return parse_uint(v, 1, 64, &c->listener->ftp_max_data, err, errlen);
+	return cfg_value_uint(v, 1, 64, &c->listener->ftp_max_data, err, errlen);
 }
 
 #define G CFG_SEC_GLOBAL
@@ -738,118 +606,3 @@ const struct cfg_key cfg_keys[] = {
 	 "FTP: take active mode (PORT, EPRT; else 502): portier connects to the client's own address only, at a port above 1023, and gives the backend a port of its own."},
 };
 const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
-
-const struct cfg_key *cfg_key_find(const char *name)
-{
-	for (size_t i = 0; i < cfg_nkeys; i++)
-		if (strcmp(cfg_keys[i].name, name) == 0)
-			return &cfg_keys[i];
-	return NULL;
-}
-
-size_t cfg_key_index(const struct cfg_key *k)
-{
-	return (size_t)(k - cfg_keys);
-}
-
-int cfg_edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	int row[17], prev, tmp;
-
-	if (la > 16 || lb > 16)
-		return 16;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = (int)j;
-	for (size_t i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = (int)i;
-		for (size_t j = 1; j <= lb; j++) {
-			int cost = tolower((unsigned char)a[i - 1]) !=
-			           tolower((unsigned char)b[j - 1]);
-			tmp = row[j];
-			row[j] = row[j] + 1;
-			if (row[j - 1] + 1 < row[j])
-				row[j] = row[j - 1] + 1;
-			if (prev + cost < row[j])
-				row[j] = prev + cost;
-			prev = tmp;
-		}
-	}
-	return row[lb];
-}
-
-const char *cfg_key_nearest(const char *name, unsigned where)
-{
-	const char *best = NULL;
-	int bestd = 3;
-
-	for (size_t i = 0; i < cfg_nkeys; i++) {
-		int d;
-		if (!(cfg_keys[i].where & where))
-			continue;
-		d = cfg_edit_distance(name, cfg_keys[i].name);
-		if (d < bestd) {
-			bestd = d;
-			best = cfg_keys[i].name;
-		}
-	}
-	return best;
-}
-
-/* Markdown table cells: a '|' inside a cell must be escaped. */
-static void cell(void *stream, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '|')
-			fputc('\\', stream);
-		fputc(*s, stream);
-	}
-}
-
-/* "per protocol (...)": the defaults the protocol table applies, so the
- * reference shows what a listener really gets. */
-static void print_per_protocol(void *stream, const char *key)
-{
-	fputs("per protocol (", stream);
-	for (size_t i = 0; i < proto_count(); i++) {
-		const struct proto *p = proto_at(i);
-		fprintf(stream, "%s%s ", i ? ", " : "", p->name);
-		if (strcmp(key, "alpn") == 0)
-			fputs(p->alpn[0] ? p->alpn : "none", stream);
-		else if (p->idle_ms % 3600000 == 0)
-			fprintf(stream, "%uh", p->idle_ms / 3600000);
-		else if (p->idle_ms % 60000 == 0 && p->idle_ms > 60000)
-			fprintf(stream, "%um", p->idle_ms / 60000);
-		else
-			fprintf(stream, "%us", p->idle_ms / 1000);
-	}
-	fputs(")", stream);
-}
-
-void cfg_keys_print(void *stream)
-{
-	fprintf(stream, "| key | section | type | default | meaning |\n");
-	fprintf(stream, "|---|---|---|---|---|\n");
-	for (size_t i = 0; i < cfg_nkeys; i++) {
-		const struct cfg_key *k = &cfg_keys[i];
-		char where[64];
-		size_t n;
-		snprintf(where, sizeof(where), "%s%s%s", k->where & G ? "[portier] " : "",
-		         k->where & T ? "[tls] " : "", k->where & (T | L) ? "listener" : "");
-		n = strlen(where);
-		if (n && where[n - 1] == ' ')
-			where[n - 1] = '\0';
-		fprintf(stream, "| `%s` | %s%s | ", k->name, where,
-		        k->repeatable ? " (repeatable)" : "");
-		cell(stream, k->type);
-		fputs(" | ", stream);
-		if (strcmp(k->def, "per protocol") == 0)
-			print_per_protocol(stream, k->name);
-		else
-			cell(stream, k->def);
-		fputs(" | ", stream);
-		cell(stream, k->help);
-		fputs(" |\n", stream);
-	}
-}
