@@ -189,6 +189,22 @@ static void on_unclaimed(struct ev_loop *loop, ev_timer *w, int revents)
 	slot_release(s);
 }
 
+/* s, listening on s->lfd, goes into f's table at i: it waits
+ * FTP_CLAIM_SECS for its one connection (passive: the client's, active:
+ * the backend's). */
+static void slot_arm(struct ftp_ctl *f, struct ftp_slot *s, size_t i)
+{
+	memcpy(s->sid, f->sid, sizeof(s->sid));
+	snprintf(s->control, sizeof(s->control), "%s", f->c->peer);
+	ev_io_init(&s->io, on_accept, s->lfd, EV_READ);
+	s->io.data = s;
+	ev_io_start(loop_of(f), &s->io);
+	ev_timer_init(&s->timer, on_unclaimed, FTP_CLAIM_SECS, 0.);
+	s->timer.data = s;
+	ev_timer_start(loop_of(f), &s->timer);
+	f->slots[i] = s;
+}
+
 /* Bind a free port of the range on the control connection's local
  * address; the fd, or -1. */
 static int bind_port(struct ftp_ctl *f, const struct sockaddr_storage *local,
@@ -279,15 +295,7 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	memcpy(&s->backend.ss, &back, blen);
 	s->backend.len = blen;
 	s->backend.port = (int)port;
-	memcpy(s->sid, f->sid, sizeof(s->sid));
-	snprintf(s->control, sizeof(s->control), "%s", f->c->peer);
-	ev_io_init(&s->io, on_accept, s->lfd, EV_READ);
-	s->io.data = s;
-	ev_io_start(loop_of(f), &s->io);
-	ev_timer_init(&s->timer, on_unclaimed, FTP_CLAIM_SECS, 0.);
-	s->timer.data = s;
-	ev_timer_start(loop_of(f), &s->timer);
-	f->slots[i] = s;
+	slot_arm(f, s, i);
 	*pub_port = s->port;
 	return 0;
 }
@@ -422,15 +430,7 @@ static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
 		c6->sin6_port = htons((uint16_t)port);
 		s->client_len = sizeof(*c6);
 	}
-	memcpy(s->sid, f->sid, sizeof(s->sid));
-	snprintf(s->control, sizeof(s->control), "%s", f->c->peer);
-	ev_io_init(&s->io, on_accept, s->lfd, EV_READ);
-	s->io.data = s;
-	ev_io_start(loop_of(f), &s->io);
-	ev_timer_init(&s->timer, on_unclaimed, FTP_CLAIM_SECS, 0.);
-	s->timer.data = s;
-	ev_timer_start(loop_of(f), &s->timer);
-	f->slots[i] = s;
+	slot_arm(f, s, i);
 	return 0;
 }
 
