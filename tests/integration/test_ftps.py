@@ -385,17 +385,23 @@ def test_rest_and_abor(portier, certs, ftpd):
         f.close()
 
 
+def lftp_files(root, workdir, name):
+    """2 MiB for lftp to get (NAME.bin on the server) and its reverse to
+    put (NAMEsrc.bin here); where the download goes (NAME.out)."""
+    data = content(2 << 20)
+    with open(os.path.join(root, name + ".bin"), "wb") as g:
+        g.write(data)
+    src = os.path.join(str(workdir), name + "src.bin")
+    with open(src, "wb") as g:
+        g.write(data[::-1])
+    return data, src, os.path.join(str(workdir), name + ".out")
+
+
 @pytest.mark.skipif(shutil.which("lftp") is None, reason="lftp is not installed (scripts/test installs it)")
 def test_lftp(portier, certs, ftpd, workdir):
     bport, root = ftpd
     p, low, high = start(portier, certs, bport)
-    data = content(2 << 20)
-    with open(os.path.join(root, "l.bin"), "wb") as g:
-        g.write(data)
-    src = os.path.join(str(workdir), "lsrc.bin")
-    with open(src, "wb") as g:
-        g.write(data[::-1])
-    out = os.path.join(str(workdir), "l.out")
+    data, src, out = lftp_files(root, workdir, "l")
     script = ("set dns:order inet; set net:max-retries 1; set net:timeout 15; "
               "set ssl:ca-file %s; set ftp:ssl-force true; set ftp:ssl-protect-data true; "
               "set ftp:ssl-allow true; open -u anonymous, -p %d localhost; "
@@ -639,13 +645,7 @@ def test_active_mode_lftp(portier, certs, ftpd, workdir, family):
     way); 2 MiB down and up byte-exact. (curl 7.88's active mode does not
     start TLS on its data connection: curl issue 10622's release.)"""
     bport, root = ftpd
-    data = content(2 << 20)
-    with open(os.path.join(root, "a.bin"), "wb") as g:
-        g.write(data)
-    src = os.path.join(str(workdir), "asrc.bin")
-    with open(src, "wb") as g:
-        g.write(data[::-1])
-    out = os.path.join(str(workdir), "a.out")
+    data, src, out = lftp_files(root, workdir, "a")
     host = "127.0.0.1" if family == "ipv4" else "::1"
     p = portier([("tls", tls_items(certs.ec)),
                  listener("ftp", bport, mode="starttls", protocol="ftp",
