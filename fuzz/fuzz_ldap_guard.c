@@ -27,50 +27,67 @@ static int is_starttls(const uint8_t *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The bytes waiting for the backend, data[head..fed), copied into a block
+ * of exactly their size so that ASan stops a read past what has arrived.
+ * Not a struct buf: that one gives back its 64 KiB whenever it empties, and
+ * taking it again after every message was three quarters of the time
+ * under ASan (1,555 executions a second before, 6,150 after). */
+static size_t scan(struct ldap_guard *g, const uint8_t *p, size_t n,
+                   size_t *drop, struct buf *reply)
+{
+	uint8_t *copy = malloc(n ? n : 1);
+	size_t ok;
+
+	if (copy == NULL)
+		abort();
+	memcpy(copy, p, n);
+	ok = ldap_guard_scan(g, copy, n, drop, reply);
+	free(copy);
+	return ok;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ldap_guard g = {0};
-	struct buf up = {0}, reply = {0};
-	size_t fed = 0, passed = 0, dropped = 0, step;
+	struct buf reply = {0};
+	size_t fed = 0, head = 0, passed = 0, dropped = 0, step;
 
 	if (size < 1)
 		return 0;
 	step = data[0] % 64 + 1;
 	data++, size--;
 	while (fed < size) {
-		size_t k = size - fed < step ? size - fed : step, ok, drop;
-		if (buf_append(&up, data + fed, k) < 0)
-			abort();
-		fed += k;
+		size_t ok, drop;
+
+		fed += size - fed < step ? size - fed : step;
 		/* As filter_ldap calls it: until nothing moves (a message
 		 * waits at the front until what is before it has gone). */
 		for (int turns = 0;; turns++) {
 			if (turns > 4 * 9000)
 				abort();   /* each turn moves a byte or more */
-			ok = ldap_guard_scan(&g, buf_peek(&up), up.len, &drop, &reply);
+			ok = scan(&g, data + head, fed - head, &drop, &reply);
 			if (drop) {
-				if (drop > up.len || drop > 512 ||
-				    !is_starttls(buf_peek(&up), drop))
+				if (drop > fed - head || drop > 512 ||
+				    !is_starttls(data + head, drop))
 					abort();
-				buf_consume(&up, drop);
+				head += drop;
 				dropped += drop;
 				continue;
 			}
 			if (ok == 0)
 				break;
-			if (ok > up.len)
+			if (ok > fed - head)
 				abort();
-			buf_consume(&up, ok);
+			head += ok;
 			ldap_guard_sent(&g, ok);
 			passed += ok;
 		}
 		/* Held bytes stay bounded: a header, or one small message. */
-		if (up.len > 512 + 64)
+		if (fed - head > 512 + 64)
 			abort();
 		buf_reset(&reply);
 	}
-	if (passed + dropped + up.len != size)
+	if (passed + dropped + (fed - head) != size)
 		abort();
-	buf_reset(&up);
 	return 0;
 }
