@@ -4,14 +4,10 @@
 #include "cfg.h"
 #include "ftp_data.h"
 #include "log.h"
-#include "proto.h"
-#include "redirect.h"
 #include "server.h"
 #include "shared.h"
-#include "starttls.h"
 #include "tlsctx.h"
 
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -24,26 +20,19 @@
 /*
  * The connection's life: the table of states, the one place watchers are
  * set, the deadline and the single way out. The relay itself is
- * conn_relay.c, the halves' I/O conn_io.c, STARTTLS conn_starttls.c, the
- * way to the backend and the refusals when it fails conn_backend.c, the
- * PROXY header conn_proxy.c, the per-client limits conn_limit.c, FTP data
- * connections and their DIALING state conn_ftp.c. The table of states
- * stays here, whoever holds a row's functions.
+ * conn_relay.c, the halves' I/O conn_io.c, the TLS handshake and its
+ * counting conn_handshake.c, STARTTLS conn_starttls.c, the way to the
+ * backend (CONNECTING) and the refusals when it fails conn_backend.c, the
+ * redirect listener's request head conn_httphead.c, the PROXY header
+ * conn_proxy.c, the per-client limits conn_limit.c, FTP data connections
+ * and their DIALING state conn_ftp.c. The table of states stays here,
+ * whoever holds a row's functions.
  */
 
 #define CONN_MAGIC 0x706f7274u   /* "port" */
 #define LINGER_MS 2000           /* reading out a client after our reply */
 #define NO_KEY ((size_t)-1)
 
-static void handshake_io(struct conn *c);
-static void handshake_watch(const struct conn *c, int *ce, int *be);
-static void handshake_expire(struct conn *c, double limit);
-static void httphead_io(struct conn *c);
-static void httphead_watch(const struct conn *c, int *ce, int *be);
-static void httphead_expire(struct conn *c, double limit);
-static void connecting_io(struct conn *c);
-static void connecting_watch(const struct conn *c, int *ce, int *be);
-static void connecting_expire(struct conn *c, double limit);
 static void relay_expire(struct conn *c, double limit);
 static void respond_watch(const struct conn *c, int *ce, int *be);
 const char *conn_respond_reason(const struct conn *c)
@@ -56,12 +45,6 @@ const char *conn_respond_reason(const struct conn *c)
 }
 
 static void respond_expire(struct conn *c, double limit);
-static void prelude_watch(const struct conn *c, int *ce, int *be);
-static void prelude_expire(struct conn *c, double limit);
-static void upgrading_watch(const struct conn *c, int *ce, int *be);
-static void upgrading_expire(struct conn *c, double limit);
-static void handover_watch(const struct conn *c, int *ce, int *be);
-static void handover_expire(struct conn *c, double limit);
 
 /* One row per state: everything a state means to the connection, so a new
  * state (FTP data, a PROXY header read, an ACME challenge) is one row. */
@@ -78,27 +61,46 @@ struct state_row {
 #define KEY(f) offsetof(struct cfg_listener, f)
 
 static const struct state_row states[CONN_NSTATES] = {
-	[CONN_HANDSHAKE]  = {"handshake", KEY(handshake_timeout_ms), 0, 0,
-	                     handshake_io, handshake_watch, handshake_expire},
-	[CONN_HTTPHEAD]   = {"http head", KEY(handshake_timeout_ms), 0, 0,
-	                     httphead_io, httphead_watch, httphead_expire},
+	[CONN_HANDSHAKE] = {"handshake", KEY(handshake_timeout_ms), 0, 0,
+		conn_handshake_io,
+		conn_handshake_watch,
+		conn_handshake_expire},
+	[CONN_HTTPHEAD] = {"http head", KEY(handshake_timeout_ms), 0, 0,
+		conn_httphead_io,
+		conn_httphead_watch,
+		conn_httphead_expire},
 	[CONN_CONNECTING] = {"connecting", KEY(connect_timeout_ms), 0, 1,
-	                     connecting_io, connecting_watch, connecting_expire},
-	[CONN_RELAY]      = {"relay", KEY(idle_timeout_ms), 0, 1,
-	                     conn_relay, conn_relay_watch, relay_expire},
-	[CONN_RESPOND]    = {"respond", NO_KEY, LINGER_MS, 0,
-	                     conn_respond_io, respond_watch, respond_expire},
-	[CONN_PRELUDE]    = {"prelude", KEY(prelude_timeout_ms), 0, 0,
-	                     conn_starttls_prelude, prelude_watch, prelude_expire},
-	[CONN_UPGRADING]  = {"upgrading", KEY(handshake_timeout_ms), 0, 0,
-	                     conn_starttls_upgrading, upgrading_watch, upgrading_expire},
-	[CONN_HANDOVER]   = {"handover", KEY(connect_timeout_ms), 0, 1,
-	                     conn_starttls_handover, handover_watch, handover_expire},
-	[CONN_PROXYHEAD]  = {"proxy header", KEY(accept_proxy_timeout_ms), 0, 0,
-	                     conn_proxy_io, conn_proxy_watch, conn_proxy_expire},
-	[CONN_DIALING]    = {"dialing", KEY(connect_timeout_ms), 0, 0,
-	                     conn_ftp_dialing_io, conn_ftp_dialing_watch,
-	                     conn_ftp_dialing_expire},
+		conn_connecting_io,
+		conn_connecting_watch,
+		conn_connecting_expire},
+	[CONN_RELAY] = {"relay", KEY(idle_timeout_ms), 0, 1,
+		conn_relay,
+		conn_relay_watch,
+		relay_expire},
+	[CONN_RESPOND] = {"respond", NO_KEY, LINGER_MS, 0,
+		conn_respond_io,
+		respond_watch,
+		respond_expire},
+	[CONN_PRELUDE] = {"prelude", KEY(prelude_timeout_ms), 0, 0,
+		conn_starttls_prelude,
+		conn_starttls_prelude_watch,
+		conn_starttls_prelude_expire},
+	[CONN_UPGRADING] = {"upgrading", KEY(handshake_timeout_ms), 0, 0,
+		conn_starttls_upgrading,
+		conn_starttls_upgrading_watch,
+		conn_starttls_upgrading_expire},
+	[CONN_HANDOVER] = {"handover", KEY(connect_timeout_ms), 0, 1,
+		conn_starttls_handover,
+		conn_starttls_handover_watch,
+		conn_starttls_handover_expire},
+	[CONN_PROXYHEAD] = {"proxy header", KEY(accept_proxy_timeout_ms), 0, 0,
+		conn_proxy_io,
+		conn_proxy_watch,
+		conn_proxy_expire},
+	[CONN_DIALING] = {"dialing", KEY(connect_timeout_ms), 0, 0,
+		conn_ftp_dialing_io,
+		conn_ftp_dialing_watch,
+		conn_ftp_dialing_expire},
 };
 
 /* Each code is counted apart in the listener's shared counters. */
@@ -245,193 +247,6 @@ void conn_enter(struct conn *c)
 
 /* ---- the states ---- */
 
-static void handshake_watch(const struct conn *c, int *ce, int *be)
-{
-	*ce = c->read_wants_write ? EV_WRITE : EV_READ;
-}
-
-/* The counted reason of each kind of TLS failure. */
-static const enum shared_hs_fail hs_fail_tls[] = {
-	[TLSCTX_FAIL_OTHER] = SHARED_HS_OTHER,
-	[TLSCTX_FAIL_VERSION] = SHARED_HS_VERSION_TOO_OLD,
-	[TLSCTX_FAIL_CIPHER] = SHARED_HS_NO_SHARED_CIPHER,
-	[TLSCTX_FAIL_GROUP] = SHARED_HS_NO_SHARED_GROUP,
-	[TLSCTX_FAIL_ALPN] = SHARED_HS_ALPN_MISMATCH,
-	[TLSCTX_FAIL_PLAINTEXT] = SHARED_HS_PLAINTEXT,
-	[TLSCTX_FAIL_MALFORMED] = SHARED_HS_MALFORMED,
-	[TLSCTX_FAIL_ALERT] = SHARED_HS_CLIENT_ALERT,
-	[TLSCTX_FAIL_RESET] = SHARED_HS_CLIENT_RESET,
-};
-
-/* A completed handshake: by version and resumption, and how long it took
- * (conn_state() stamped c->last when it began; nothing else moves it
- * before the relay). */
-static void count_handshake(struct conn *c)
-{
-	struct tlsctx_info ti;
-	double took = ev_now(c->svc->srv->loop) - c->last;
-
-	tlsctx_describe(c->tls, &ti);
-	shared_count(c->svc->stats, SHARED_HANDSHAKES_OK, 1);
-	shared_count_hs_ok(c->svc->stats, ti.version_id == 0x0304 ? SHARED_TLS13 :
-	                   ti.version_id == 0x0303 ? SHARED_TLS12 : SHARED_TLS_OTHER,
-	                   ti.resumed);
-	shared_observe(c->svc->stats, SHARED_HIST_HANDSHAKE,
-	               took > 0 ? (uint64_t)(took * 1e6) : 0);
-}
-
-static void handshake_io(struct conn *c)
-{
-	enum tlsctx_io r = tlsctx_handshake(c->tls);
-	char why[256];
-
-	c->read_wants_write = r == TLSCTX_WANT_WRITE;
-	if (r == TLSCTX_WANT_READ || r == TLSCTX_WANT_WRITE)
-		return;
-	if (r != TLSCTX_OK) {
-		enum tlsctx_fail kind = TLSCTX_FAIL_OTHER;
-		if (r == TLSCTX_EOF || r == TLSCTX_CLOSED) {
-			snprintf(why, sizeof(why), "client closed during the handshake%s",
-			         tlsctx_hello_seen(c->tls) ? "" : " without a ClientHello");
-			c->hs_fail = SHARED_HS_CLIENT_CLOSED + 1;
-		} else {
-			tlsctx_failure(c->tls, why, sizeof(why), &kind);
-			c->hs_fail = (uint8_t)(hs_fail_tls[kind] + 1);
-		}
-		conn_close(c, CONN_WHY_HANDSHAKE_FAILED, why);
-		return;
-	}
-	c->read_wants_write = 0;
-	c->hs_done = 1;
-	count_handshake(c);
-	if (c->ftp_slot) {
-		conn_ftp_handshake_done(c);
-		return;
-	}
-	conn_start_backend(c, &cl_of(c)->backend);
-}
-
-static void handshake_expire(struct conn *c, double limit)
-{
-	char why[256];
-
-	snprintf(why, sizeof(why), "TLS handshake timed out after %.0fs%s",
-	         limit, tlsctx_hello_seen(c->tls) ? "" :
-	         tlsctx_client_spoke(c->tls) ? " within an incomplete ClientHello" :
-	         " with no ClientHello (a plaintext client waiting for a "
-	         "greeting on an implicit-TLS port?)");
-	conn_close(c, CONN_WHY_HANDSHAKE_TIMEOUT, why);
-}
-
-static void httphead_watch(const struct conn *c, int *ce, int *be)
-{
-	*ce = EV_READ;
-}
-
-static void httphead_io(struct conn *c)
-{
-	const struct cfg_listener *l = cl_of(c);
-	enum redirect_verdict v;
-	size_t head_len = 0;
-
-	if (conn_pull_client(c, &c->up) < 0) {
-		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
-		return;
-	}
-	if (c->up.len == 0 && c->c_eof) {
-		conn_close(c, CONN_WHY_CLIENT_CLOSED, "client closed");
-		return;
-	}
-	v = redirect_handle(buf_peek(&c->up) ? buf_peek(&c->up) : (const uint8_t *)"",
-	                    c->up.len, l->redirect_port,
-	                    l->acme_backend_text != NULL, &c->down, &head_len);
-	if (v == REDIRECT_RESPOND) {
-		buf_reset(&c->up);
-		c->close_reason = NULL;
-		c->close_why = CONN_WHY_REPLIED;
-		conn_state(c, CONN_RESPOND);
-		conn_progress(c);
-		return;
-	}
-	if (v == REDIRECT_ACME) {
-		/* One request, and only its head: what the client sent after
-		 * it (a pipelined request) never reaches the backend, and the
-		 * client is not read again. */
-		buf_truncate(&c->up, head_len);
-		c->c_eof = 1;
-		c->first_eof = "client";
-		c->acme = 1;
-		conn_start_backend(c, &l->acme_backend);
-		return;
-	}
-	if (c->c_eof)
-		conn_close(c, CONN_WHY_PROTOCOL, "client closed mid-request");
-}
-
-static void httphead_expire(struct conn *c, double limit)
-{
-	char why[64];
-
-	snprintf(why, sizeof(why), "no complete request within %.0fs", limit);
-	conn_close(c, CONN_WHY_REQUEST_TIMEOUT, why);
-}
-
-static void connecting_watch(const struct conn *c, int *ce, int *be)
-{
-	/* An FTP data connection reads its client only in TLS, after. */
-	if (!c->ftp_slot && !c->c_eof && !buf_full(conn_client_in((struct conn *)c)))
-		*ce = c->read_wants_write ? EV_WRITE : EV_READ;
-	*be = EV_WRITE;
-}
-
-static void connecting_io(struct conn *c)
-{
-	char why[160];
-	double took;
-	int err;
-
-	/* The client may already send; its bytes wait in the buffer. */
-	if (!c->ftp_slot && conn_pull_client(c, conn_client_in(c)) < 0) {
-		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
-		return;
-	}
-	if (!c->b_wr)
-		return;
-	c->b_wr = 0;
-	if ((err = backend_finish(c->bfd)) != 0) {
-		conn_backend_failed(c, err);
-		snprintf(why, sizeof(why), "backend %s: %s", conn_backend_text(c), strerror(err));
-		conn_refuse(c, why);
-		return;
-	}
-	took = ev_now(c->svc->srv->loop) - c->last;   /* since CONNECTING began */
-	shared_observe(c->svc->stats, SHARED_HIST_CONNECT,
-	               took > 0 ? (uint64_t)(took * 1e6) : 0);
-	if (c->st) {
-		conn_state(c, CONN_HANDOVER);
-		conn_progress(c);
-		return;
-	}
-	if (c->ftp_slot && c->tls) {
-		/* The backend first: vsftpd says 150 only once its data
-		 * connection is there, and the client starts TLS only then. */
-		conn_state(c, CONN_HANDSHAKE);
-		conn_progress(c);
-		return;
-	}
-	conn_relay_start(c, NULL);
-}
-
-static void connecting_expire(struct conn *c, double limit)
-{
-	char why[160];
-
-	conn_backend_failed(c, ETIMEDOUT);
-	snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
-	         conn_backend_text(c), limit);
-	conn_refuse(c, why);
-}
-
 static void relay_expire(struct conn *c, double limit)
 {
 	char why[64];
@@ -451,60 +266,6 @@ static void respond_watch(const struct conn *c, int *ce, int *be)
 static void respond_expire(struct conn *c, double limit)
 {
 	conn_close(c, c->close_why, conn_respond_reason(c));
-}
-
-static void prelude_watch(const struct conn *c, int *ce, int *be)
-{
-	*ce = (!c->c_eof && !buf_full(&c->up) ? EV_READ : 0) |
-	      (c->down.len ? EV_WRITE : 0);
-}
-
-static void prelude_expire(struct conn *c, double limit)
-{
-	buf_reset(&c->up);
-	if (conn_starttls_bye(c, 1, &c->down) == 0) {
-		/* The close line (after the goodbye) says how long it was:
-		 * conn_close() words this reason itself. */
-		c->close_reason = NULL;
-		c->close_why = CONN_WHY_PRELUDE_TIMEOUT;
-		conn_state(c, CONN_RESPOND);
-		conn_progress(c);
-		return;
-	}
-	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, NULL);
-}
-
-static void upgrading_watch(const struct conn *c, int *ce, int *be)
-{
-	*ce = c->down.len ? EV_WRITE : EV_READ;
-}
-
-static void upgrading_expire(struct conn *c, double limit)
-{
-	char why[64];
-
-	snprintf(why, sizeof(why), "no TLS handshake within %.0fs of STARTTLS", limit);
-	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, why);
-}
-
-static void handover_watch(const struct conn *c, int *ce, int *be)
-{
-	/* The client's bytes wait in the buffer until the relay starts. */
-	if (!c->c_eof && !buf_full(conn_client_in((struct conn *)c)))
-		*ce |= c->read_wants_write ? EV_WRITE : EV_READ;
-	if (c->down.len)
-		*ce |= c->write_wants_read ? EV_READ : EV_WRITE;
-	*be = (c->b_eof ? 0 : EV_READ) |
-	      (conn_starttls_backend_wants_write(c) ? EV_WRITE : 0);
-}
-
-static void handover_expire(struct conn *c, double limit)
-{
-	char why[160];
-
-	snprintf(why, sizeof(why), "backend %s: no greeting within %.0fs",
-	         cl_of(c)->backend_text, limit);
-	conn_refuse(c, why);
 }
 
 /* ---- callbacks: trampolines into the logic above ---- */
@@ -678,29 +439,6 @@ void conn_close_aborted(struct conn *c, enum conn_why why, const char *text)
 	conn_close(c, why, text);
 }
 
-/* Why the handshake of c (closing for why) failed, as counted: what
- * handshake_io() found, else what the close says. */
-static enum shared_hs_fail hs_fail_of(const struct conn *c, enum conn_why why)
-{
-	if (c->hs_fail > 0)
-		return (enum shared_hs_fail)(c->hs_fail - 1);
-	switch (why) {
-	case CONN_WHY_HANDSHAKE_TIMEOUT:
-	case CONN_WHY_PRELUDE_TIMEOUT:     /* no TLS after STARTTLS */
-		return SHARED_HS_TIMEOUT;
-	case CONN_WHY_CLIENT_CLOSED:
-		return SHARED_HS_CLIENT_CLOSED;
-	case CONN_WHY_CLIENT_RESET:
-		return SHARED_HS_CLIENT_RESET;
-	case CONN_WHY_INJECTION:
-		return SHARED_HS_STARTTLS_INJECTION;
-	case CONN_WHY_SHUTDOWN:
-		return SHARED_HS_SHUTDOWN;
-	default:
-		return SHARED_HS_OTHER;
-	}
-}
-
 void conn_close(struct conn *c, enum conn_why why, const char *text)
 {
 	struct ev_loop *loop = c->svc->srv->loop;
@@ -722,8 +460,7 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	c->why = why;
 	if ((c->state == CONN_HANDSHAKE && !c->hs_done) || c->state == CONN_UPGRADING ||
 	    why == CONN_WHY_INJECTION) {
-		shared_count(c->svc->stats, SHARED_HANDSHAKES_FAILED, 1);
-		shared_count_hs_failed(c->svc->stats, hs_fail_of(c, why));
+		conn_handshake_count_failure(c, why);
 	}
 	lc = (struct log_conn){.listener = l->name, .client = c->peer,
 	                       .control = c->ftp_slot ? ftp_slot_control(c->ftp_slot) : NULL,

@@ -191,3 +191,61 @@ void conn_start_backend(struct conn *c, const struct addr *a)
 	c->b_wr = 0;
 	conn_state(c, CONN_CONNECTING);
 }
+
+/* ---- CONNECTING: the backend's connect, the client's bytes kept ---- */
+
+void conn_connecting_watch(const struct conn *c, int *ce, int *be)
+{
+	/* An FTP data connection reads its client only in TLS, after. */
+	if (!c->ftp_slot && !c->c_eof && !buf_full(conn_client_in((struct conn *)c)))
+		*ce = c->read_wants_write ? EV_WRITE : EV_READ;
+	*be = EV_WRITE;
+}
+
+void conn_connecting_io(struct conn *c)
+{
+	char why[160];
+	double took;
+	int err;
+
+	/* The client may already send; its bytes wait in the buffer. */
+	if (!c->ftp_slot && conn_pull_client(c, conn_client_in(c)) < 0) {
+		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
+		return;
+	}
+	if (!c->b_wr)
+		return;
+	c->b_wr = 0;
+	if ((err = backend_finish(c->bfd)) != 0) {
+		conn_backend_failed(c, err);
+		snprintf(why, sizeof(why), "backend %s: %s", conn_backend_text(c), strerror(err));
+		conn_refuse(c, why);
+		return;
+	}
+	took = ev_now(c->svc->srv->loop) - c->last;   /* since CONNECTING began */
+	shared_observe(c->svc->stats, SHARED_HIST_CONNECT,
+	               took > 0 ? (uint64_t)(took * 1e6) : 0);
+	if (c->st) {
+		conn_state(c, CONN_HANDOVER);
+		conn_progress(c);
+		return;
+	}
+	if (c->ftp_slot && c->tls) {
+		/* The backend first: vsftpd says 150 only once its data
+		 * connection is there, and the client starts TLS only then. */
+		conn_state(c, CONN_HANDSHAKE);
+		conn_progress(c);
+		return;
+	}
+	conn_relay_start(c, NULL);
+}
+
+void conn_connecting_expire(struct conn *c, double limit)
+{
+	char why[160];
+
+	conn_backend_failed(c, ETIMEDOUT);
+	snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
+	         conn_backend_text(c), limit);
+	conn_refuse(c, why);
+}

@@ -85,7 +85,7 @@ void conn_relay_free(struct conn *c);
 struct buf *conn_client_in(struct conn *c);
 struct buf *conn_backend_in(struct conn *c);
 
-/* conn.c */
+/* conn_backend.c */
 /* conn_start_backend(c, a): connect to a; CONNECTING, or a refusal. */
 void conn_start_backend(struct conn *c, const struct addr *a);
 /* conn_respond(c, why, text): send text (after what c->down holds), then
@@ -102,6 +102,27 @@ void conn_backend_failed(struct conn *c, int err);
 /* conn_refused(c, why): the same when the goodbye is in c->down already
  * (the STARTTLS engine wrote it). */
 void conn_refused(struct conn *c, const char *why);
+/* CONNECTING's row: wait for the backend's connect (the client's bytes
+ * wait in its buffer), then HANDOVER, HANDSHAKE (an FTP data connection)
+ * or the relay; a failure or the deadline is a refusal. */
+void conn_connecting_io(struct conn *c);
+void conn_connecting_watch(const struct conn *c, int *ce, int *be);
+void conn_connecting_expire(struct conn *c, double limit);
+
+/* conn_handshake.c */
+/* HANDSHAKE's row: the TLS handshake; when it completes, the backend's
+ * connect (or the FTP data connection's next step). */
+void conn_handshake_io(struct conn *c);
+void conn_handshake_watch(const struct conn *c, int *ce, int *be);
+void conn_handshake_expire(struct conn *c, double limit);
+/* conn_handshake_count_failure(c, why): count c's failed handshake (c
+ * closing for why) by the reason its log line gives. */
+void conn_handshake_count_failure(const struct conn *c, enum conn_why why);
+
+/* conn_httphead.c: HTTPHEAD's row, a redirect listener's request head. */
+void conn_httphead_io(struct conn *c);
+void conn_httphead_watch(const struct conn *c, int *ce, int *be);
+void conn_httphead_expire(struct conn *c, double limit);
 
 /* conn.c: conn_begin(c): the listener's first state after the PROXY
  * header (or at once without accept_proxy): HANDSHAKE, PRELUDE, HTTPHEAD
@@ -176,6 +197,13 @@ void conn_starttls_upgrading(struct conn *c);
 /* conn_starttls_handover(c): HANDOVER's I/O: consume the backend's
  * greeting, then relay. */
 void conn_starttls_handover(struct conn *c);
+/* The watchers and deadlines of PRELUDE, UPGRADING and HANDOVER. */
+void conn_starttls_prelude_watch(const struct conn *c, int *ce, int *be);
+void conn_starttls_prelude_expire(struct conn *c, double limit);
+void conn_starttls_upgrading_watch(const struct conn *c, int *ce, int *be);
+void conn_starttls_upgrading_expire(struct conn *c, double limit);
+void conn_starttls_handover_watch(const struct conn *c, int *ce, int *be);
+void conn_starttls_handover_expire(struct conn *c, double limit);
 /* conn_starttls_backend_wants_write(c): bytes wait for the backend. */
 int conn_starttls_backend_wants_write(const struct conn *c);
 /* conn_starttls_bye(c, timeout, out): the protocol's goodbye, if it has

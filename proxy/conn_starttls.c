@@ -284,3 +284,59 @@ int conn_starttls_say_bye(struct conn *c, enum starttls_bye why, struct buf *out
 		return -1;
 	return starttls_bye(&tmp, why, out) < 0 ? -1 : 0;
 }
+
+/* ---- the rows' watchers and deadlines: PRELUDE, UPGRADING, HANDOVER ---- */
+
+void conn_starttls_prelude_watch(const struct conn *c, int *ce, int *be)
+{
+	*ce = (!c->c_eof && !buf_full(&c->up) ? EV_READ : 0) |
+	      (c->down.len ? EV_WRITE : 0);
+}
+
+void conn_starttls_prelude_expire(struct conn *c, double limit)
+{
+	buf_reset(&c->up);
+	if (conn_starttls_bye(c, 1, &c->down) == 0) {
+		/* The close line (after the goodbye) says how long it was:
+		 * conn_close() words this reason itself. */
+		c->close_reason = NULL;
+		c->close_why = CONN_WHY_PRELUDE_TIMEOUT;
+		conn_state(c, CONN_RESPOND);
+		conn_progress(c);
+		return;
+	}
+	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, NULL);
+}
+
+void conn_starttls_upgrading_watch(const struct conn *c, int *ce, int *be)
+{
+	*ce = c->down.len ? EV_WRITE : EV_READ;
+}
+
+void conn_starttls_upgrading_expire(struct conn *c, double limit)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "no TLS handshake within %.0fs of STARTTLS", limit);
+	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, why);
+}
+
+void conn_starttls_handover_watch(const struct conn *c, int *ce, int *be)
+{
+	/* The client's bytes wait in the buffer until the relay starts. */
+	if (!c->c_eof && !buf_full(conn_client_in((struct conn *)c)))
+		*ce |= c->read_wants_write ? EV_WRITE : EV_READ;
+	if (c->down.len)
+		*ce |= c->write_wants_read ? EV_READ : EV_WRITE;
+	*be = (c->b_eof ? 0 : EV_READ) |
+	      (conn_starttls_backend_wants_write(c) ? EV_WRITE : 0);
+}
+
+void conn_starttls_handover_expire(struct conn *c, double limit)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "backend %s: no greeting within %.0fs",
+	         c->svc->cl->backend_text, limit);
+	conn_refuse(c, why);
+}

@@ -1,0 +1,65 @@
+#include "conn.h"
+#include "conn_int.h"
+#include "cfg.h"
+#include "server.h"
+#include "redirect.h"
+
+#include <stdio.h>
+
+/*
+ * HTTPHEAD: a redirect listener reads one request head and answers it
+ * (the redirect, or an error), or hands an ACME challenge to its backend.
+ */
+
+void conn_httphead_watch(const struct conn *c, int *ce, int *be)
+{
+	*ce = EV_READ;
+}
+
+void conn_httphead_io(struct conn *c)
+{
+	const struct cfg_listener *l = c->svc->cl;
+	enum redirect_verdict v;
+	size_t head_len = 0;
+
+	if (conn_pull_client(c, &c->up) < 0) {
+		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
+		return;
+	}
+	if (c->up.len == 0 && c->c_eof) {
+		conn_close(c, CONN_WHY_CLIENT_CLOSED, "client closed");
+		return;
+	}
+	v = redirect_handle(buf_peek(&c->up) ? buf_peek(&c->up) : (const uint8_t *)"",
+	                    c->up.len, l->redirect_port,
+	                    l->acme_backend_text != NULL, &c->down, &head_len);
+	if (v == REDIRECT_RESPOND) {
+		buf_reset(&c->up);
+		c->close_reason = NULL;
+		c->close_why = CONN_WHY_REPLIED;
+		conn_state(c, CONN_RESPOND);
+		conn_progress(c);
+		return;
+	}
+	if (v == REDIRECT_ACME) {
+		/* One request, and only its head: what the client sent after
+		 * it (a pipelined request) never reaches the backend, and the
+		 * client is not read again. */
+		buf_truncate(&c->up, head_len);
+		c->c_eof = 1;
+		c->first_eof = "client";
+		c->acme = 1;
+		conn_start_backend(c, &l->acme_backend);
+		return;
+	}
+	if (c->c_eof)
+		conn_close(c, CONN_WHY_PROTOCOL, "client closed mid-request");
+}
+
+void conn_httphead_expire(struct conn *c, double limit)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "no complete request within %.0fs", limit);
+	conn_close(c, CONN_WHY_REQUEST_TIMEOUT, why);
+}
