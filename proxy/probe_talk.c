@@ -24,6 +24,19 @@ static int read_reply(struct probe_io *io, struct probe_reply *r, long long dead
 	}
 }
 
+/* Sends the line cmd and reads its reply, of kind kind (tag for IMAP), into
+ * r: what read_reply() returns, or probe_io_send()'s error. */
+static int ask(struct probe_io *io, const char *cmd, enum probe_rk kind,
+               const char *tag, struct probe_reply *r, long long deadline)
+{
+	int k;
+
+	if ((k = probe_io_send(io, cmd, strlen(cmd), deadline)) < 0)
+		return k;
+	probe_reply_init(r, kind, tag);
+	return read_reply(io, r, deadline);
+}
+
 static void first_line(const struct probe_reply *r, char *out, size_t outlen)
 {
 	size_t n = strcspn(r->text, "\n");
@@ -117,10 +130,8 @@ int probe_talk_caps(struct probe_io *io, enum cfg_proto proto, const char *host,
 
 	switch (proto) {
 	case CFG_PROTO_SMTP:
-		if ((k = probe_io_send(io, "EHLO portier-probe.invalid\r\n", 28, deadline)) < 0)
-			return k;
-		probe_reply_init(&r, PROBE_RK_SMTP, NULL);
-		if ((k = read_reply(io, &r, deadline)) != 0)
+		if ((k = ask(io, "EHLO portier-probe.invalid\r\n", PROBE_RK_SMTP, NULL,
+		             &r, deadline)) != 0)
 			return k;
 		if (r.code != 250) {
 			snprintf(t->why, sizeof(t->why), "EHLO answered %d", r.code);
@@ -131,28 +142,19 @@ int probe_talk_caps(struct probe_io *io, enum cfg_proto proto, const char *host,
 	case CFG_PROTO_IMAP:
 		if (t->caps.have_caps)
 			return 0;
-		if ((k = probe_io_send(io, "p1 CAPABILITY\r\n", 15, deadline)) < 0)
-			return k;
-		probe_reply_init(&r, PROBE_RK_IMAP, "p1");
-		if ((k = read_reply(io, &r, deadline)) != 0)
+		if ((k = ask(io, "p1 CAPABILITY\r\n", PROBE_RK_IMAP, "p1", &r, deadline)) != 0)
 			return k;
 		probe_caps_imap(r.text, &t->caps);
 		return 0;
 	case CFG_PROTO_POP3:
-		if ((k = probe_io_send(io, "CAPA\r\n", 6, deadline)) < 0)
-			return k;
-		probe_reply_init(&r, PROBE_RK_POP3_MULTI, NULL);
-		if ((k = read_reply(io, &r, deadline)) != 0)
+		if ((k = ask(io, "CAPA\r\n", PROBE_RK_POP3_MULTI, NULL, &r, deadline)) != 0)
 			return k;
 		probe_caps_pop3(r.text, &t->caps);
 		return 0;
 	case CFG_PROTO_FTP:
 		/* A server without FEAT (500) may still know AUTH TLS: that
 		 * is settled by asking. */
-		if ((k = probe_io_send(io, "FEAT\r\n", 6, deadline)) < 0)
-			return k;
-		probe_reply_init(&r, PROBE_RK_FTP, NULL);
-		if ((k = read_reply(io, &r, deadline)) != 0)
+		if ((k = ask(io, "FEAT\r\n", PROBE_RK_FTP, NULL, &r, deadline)) != 0)
 			return k;
 		probe_caps_ftp(r.text, &t->caps);
 		return 0;
@@ -171,10 +173,7 @@ int probe_talk_caps(struct probe_io *io, enum cfg_proto proto, const char *host,
 	case CFG_PROTO_HTTP:
 		snprintf(req, sizeof(req), "HEAD / HTTP/1.1\r\nHost: %s\r\nUser-Agent: portier-probe\r\n"
 		         "Connection: close\r\n\r\n", host);
-		if ((k = probe_io_send(io, req, strlen(req), deadline)) < 0)
-			return k;
-		probe_reply_init(&r, PROBE_RK_HTTP, NULL);
-		if ((k = read_reply(io, &r, deadline)) != 0)
+		if ((k = ask(io, req, PROBE_RK_HTTP, NULL, &r, deadline)) != 0)
 			return k;
 		t->http_status = r.code;
 		first_line(&r, t->greeting, sizeof(t->greeting));
