@@ -21,9 +21,8 @@ static int parse_port(const char *s, int *port)
 	return 0;
 }
 
-/* Split "host:port" / "[v6]:port" into host and port text. */
-static int split_hostport(const char *text, char *host, size_t hostlen,
-                          const char **port)
+int addr_split_hostport(const char *text, char *host, size_t hostlen,
+                        const char **port)
 {
 	const char *colon;
 	size_t n;
@@ -91,7 +90,7 @@ int addr_parse_listen(struct addr *a, const char *text, char *err, size_t errlen
 		a->any = 1;
 		return 0;
 	}
-	if (split_hostport(text, host, sizeof(host), &porttext) < 0) {
+	if (addr_split_hostport(text, host, sizeof(host), &porttext) < 0) {
 		snprintf(err, errlen, "'%s' is not a listen address; expected PORT, "
 		         "ADDR:PORT or [V6ADDR]:PORT", text);
 		return -1;
@@ -130,7 +129,7 @@ int addr_parse_backend(struct addr *a, const char *text, char *err, size_t errle
 		a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
 		return 0;
 	}
-	if (split_hostport(text, host, sizeof(host), &porttext) < 0) {
+	if (addr_split_hostport(text, host, sizeof(host), &porttext) < 0) {
 		snprintf(err, errlen, "'%s' is not a backend address; expected "
 		         "HOST:PORT, [V6ADDR]:PORT or unix:/path", text);
 		return -1;

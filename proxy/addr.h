@@ -23,6 +23,13 @@ int addr_parse_listen(struct addr *a, const char *text, char *err, size_t errlen
  * event loop never waits on DNS. Returns 0 or -1 with a reason. */
 int addr_parse_backend(struct addr *a, const char *text, char *err, size_t errlen);
 
+/* addr_split_hostport(text, host, hostlen, port): "HOST:PORT" or
+ * "[V6]:PORT" into host (NUL-terminated, not empty) and *port, the text
+ * after the colon (not checked); -1 when text is neither or host does not
+ * fit. */
+int addr_split_hostport(const char *text, char *host, size_t hostlen,
+                        const char **port);
+
 /* addr_format(sa, len, out, outlen): "1.2.3.4:5", "[::1]:5" or "unix:/p". */
 const char *addr_format(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen);
 

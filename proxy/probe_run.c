@@ -1,4 +1,5 @@
 #include "probe_int.h"
+#include "addr.h"
 #include "diag.h"
 #include "probe_io.h"
 #include "proto.h"
@@ -14,36 +15,17 @@
  * half the deadline; then the conversation (probe.c) and the judgement
  * (probe_judge.c). */
 
-/* "host:port", "[v6]:port". 0 or -1. */
+/* "host:port", "[v6]:port", the port 1 to 65535. 0 or -1. */
 static int split_target(const char *t, char *host, size_t hostlen, int *port)
 {
-	const char *colon;
+	const char *text;
 	char *end;
 	long v;
-	size_t n;
 
-	if (t[0] == '[') {
-		const char *close = strchr(t, ']');
-		if (close == NULL || close[1] != ':')
-			return -1;
-		n = (size_t)(close - t - 1);
-		if (n == 0 || n >= hostlen)
-			return -1;
-		memcpy(host, t + 1, n);
-		host[n] = '\0';
-		colon = close + 1;
-	} else {
-		colon = strrchr(t, ':');
-		if (colon == NULL || colon == t || memchr(t, ':', (size_t)(colon - t)))
-			return -1;
-		n = (size_t)(colon - t);
-		if (n >= hostlen)
-			return -1;
-		memcpy(host, t, n);
-		host[n] = '\0';
-	}
-	v = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || end == colon + 1 || v < 1 || v > 65535)
+	if (addr_split_hostport(t, host, hostlen, &text) < 0)
+		return -1;
+	v = strtol(text, &end, 10);
+	if (*end != '\0' || end == text || v < 1 || v > 65535)
 		return -1;
 	*port = (int)v;
 	return 0;
