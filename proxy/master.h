@@ -84,9 +84,6 @@ int master_ready(struct master *m);
  * the channel is closed (the master is gone) and needs no more watching. */
 int master_log_heard(struct master *m);
 
-/* master_cpus(): how many CPUs this process may run on (workers = auto). */
-unsigned master_cpus(void);
-
 /* master_nworkers(c): the number of workers c asks for. */
 unsigned master_nworkers(const struct cfg *c);
 

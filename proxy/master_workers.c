@@ -20,7 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-unsigned master_cpus(void)
+/* How many CPUs this process may run on (workers = auto). */
+static unsigned master_cpus(void)
 {
 	cpu_set_t cpus;
 	long n;

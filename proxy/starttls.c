@@ -211,8 +211,7 @@ static int start_xclient(struct starttls_session *s, struct buf *to_backend)
 {
 	s->xc_return = s->phase;
 	s->phase = PH_XC_EHLO;
-	return buf_appendf(to_backend, "EHLO %s\r\n",
-	    s->params->hostname ? s->params->hostname : "localhost");
+	return buf_appendf(to_backend, "EHLO %s\r\n", starttls_hostname(s));
 }
 
 static int offers_xclient(const uint8_t *p, size_t len)
@@ -340,6 +339,11 @@ int starttls_bye(const struct starttls_session *s, enum starttls_bye why,
     struct buf *out)
 {
 	return s->drv->bye(s, why, out);
+}
+
+const char *starttls_hostname(const struct starttls_session *s)
+{
+	return s->params->hostname ? s->params->hostname : "localhost";
 }
 
 const char *starttls_why(const struct starttls_session *s)

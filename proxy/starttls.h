@@ -196,6 +196,10 @@ const char *starttls_cleartext_auth(const struct starttls_session *s);
 
 /* --- for drivers --- */
 
+/* starttls_hostname(s): the name portier greets with (hostname =), else
+ * "localhost". */
+const char *starttls_hostname(const struct starttls_session *s);
+
 /* starttls_note_auth(s, verb): a driver refused credentials before TLS;
  * verb is a static string. Only the first is kept. */
 void starttls_note_auth(struct starttls_session *s, const char *verb);

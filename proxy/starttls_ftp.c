@@ -13,7 +13,7 @@
 static int ftp_greeting(struct starttls_session *s, struct buf *out)
 {
 	return buf_appendf(out, "220 %s FTP ready (AUTH TLS required)\r\n",
-	    s->params->hostname ? s->params->hostname : "localhost");
+	    starttls_hostname(s));
 }
 
 /* Commands of RFC 959, 2228, 2389, 2428, 3659 and 4217 that a client

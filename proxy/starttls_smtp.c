@@ -13,14 +13,9 @@
 #define ST_HELO		0	/* EHLO or HELO seen */
 #define ST_SIZE		1
 
-static const char *host(const struct starttls_session *s)
-{
-	return s->params->hostname ? s->params->hostname : "localhost";
-}
-
 static int smtp_greeting(struct starttls_session *s, struct buf *out)
 {
-	return buf_appendf(out, "220 %s ESMTP ready\r\n", host(s));
+	return buf_appendf(out, "220 %s ESMTP ready\r\n", starttls_hostname(s));
 }
 
 #define REPLY(s_) (buf_appendf(out, "%s", s_) == 0 ? STARTTLS_AGAIN : STARTTLS_ERROR)
@@ -37,9 +32,9 @@ static enum starttls_verdict smtp_hello(struct starttls_session *s,
 		return REPLY("500 5.5.2 Line too long\r\n");
 	s->state[ST_HELO] = 1;
 	if (ehlo) {
-		if (buf_appendf(out, "250-%s\r\n250 STARTTLS\r\n", host(s)))
+		if (buf_appendf(out, "250-%s\r\n250 STARTTLS\r\n", starttls_hostname(s)))
 			return STARTTLS_ERROR;
-	} else if (buf_appendf(out, "250 %s\r\n", host(s))) {
+	} else if (buf_appendf(out, "250 %s\r\n", starttls_hostname(s))) {
 		return STARTTLS_ERROR;
 	}
 	return STARTTLS_AGAIN;
@@ -68,7 +63,7 @@ static enum starttls_verdict smtp_command(struct starttls_session *s,
 	if (starttls_word(msg, n, "QUIT", &arg)) {
 		s->why = "client quit";
 		if (buf_appendf(out, "221 2.0.0 %s closing connection\r\n",
-		    host(s)))
+		    starttls_hostname(s)))
 			return STARTTLS_ERROR;
 		return STARTTLS_REPLY_AND_CLOSE;
 	}
@@ -89,22 +84,22 @@ static int smtp_bye(const struct starttls_session *s, enum starttls_bye why,
 	switch (why) {
 	case STARTTLS_BYE_UNAVAILABLE:
 		return buf_appendf(out, "421 4.3.0 %s service not available"
-		    "\r\n", host(s));
+		    "\r\n", starttls_hostname(s));
 	case STARTTLS_BYE_LIMITED:
 		/* RFC 3463 4.7.0: refused by policy, for now. */
 		return buf_appendf(out, "421 4.7.0 %s too many connections from your "
-		    "address, try again later\r\n", host(s));
+		    "address, try again later\r\n", starttls_hostname(s));
 	case STARTTLS_BYE_TIMEOUT:
 		return buf_appendf(out, "421 4.4.2 %s timeout, closing "
-		    "connection\r\n", host(s));
+		    "connection\r\n", starttls_hostname(s));
 	case STARTTLS_BYE_LIMIT:
 		return buf_appendf(out, "421 4.7.0 %s too much input, closing "
-		    "connection\r\n", host(s));
+		    "connection\r\n", starttls_hostname(s));
 	case STARTTLS_BYE_PROTOCOL:
 		break;
 	}
 	return buf_appendf(out, "421 4.5.0 %s protocol error, closing "
-	    "connection\r\n", host(s));
+	    "connection\r\n", starttls_hostname(s));
 }
 
 static int digit(uint8_t c)
