@@ -158,44 +158,49 @@ static void describe_end(int status, char *out, size_t len)
 		snprintf(out, len, "ended with wait status %#x", (unsigned)status);
 }
 
+/* Takes pid out of list[0..*n) (the last one fills its place): 1 if it
+ * was there. */
+static int take_pid(pid_t *list, size_t *n, pid_t pid)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (list[i] == pid) {
+			list[i] = list[--*n];
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int reap_old(struct sup *s, pid_t pid, int status)
 {
 	char how[96];
 
-	for (size_t i = 0; i < s->nold; i++) {
-		if (s->old[i] != pid)
-			continue;
-		s->old[i] = s->old[--s->nold];
-		if (s->quit_from > s->nold)
-			s->quit_from = s->nold;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			log_info("worker (pid %ld) of the previous configuration has "
-			         "finished", (long)pid);
-		} else {
-			describe_end(status, how, sizeof(how));
-			log_errx("worker (pid %ld) of the previous configuration %s",
-			         (long)pid, how);
-			if (s->stopping)
-				s->unclean = 1;
-		}
-		return 1;
+	if (!take_pid(s->old, &s->nold, pid))
+		return 0;
+	if (s->quit_from > s->nold)
+		s->quit_from = s->nold;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		log_info("worker (pid %ld) of the previous configuration has "
+		         "finished", (long)pid);
+	} else {
+		describe_end(status, how, sizeof(how));
+		log_errx("worker (pid %ld) of the previous configuration %s",
+		         (long)pid, how);
+		if (s->stopping)
+			s->unclean = 1;
 	}
-	return 0;
+	return 1;
 }
 
 static int reap_failed(struct sup *s, pid_t pid, int status)
 {
 	char how[96];
 
-	for (size_t i = 0; i < s->nfailed; i++) {
-		if (s->failed[i] != pid)
-			continue;
-		s->failed[i] = s->failed[--s->nfailed];
-		describe_end(status, how, sizeof(how));
-		log_info("worker (pid %ld) of the failed reload %s", (long)pid, how);
-		return 1;
-	}
-	return 0;
+	if (!take_pid(s->failed, &s->nfailed, pid))
+		return 0;
+	describe_end(status, how, sizeof(how));
+	log_info("worker (pid %ld) of the failed reload %s", (long)pid, how);
+	return 1;
 }
 
 /* A worker of the reload under way ended: before all of them served, so
