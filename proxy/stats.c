@@ -68,31 +68,6 @@ int stats_busy(const struct server *srv)
 	return 0;
 }
 
-int stats_reply(const char *req, size_t len, int *head_only)
-{
-	const char *sp1, *sp2, *end = memchr(req, '\n', len);
-	size_t mlen, plen;
-
-	*head_only = 0;
-	if (end == NULL || (sp1 = memchr(req, ' ', (size_t)(end - req))) == NULL ||
-	    (sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1))) == NULL ||
-	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
-		return 400;
-	mlen = (size_t)(sp1 - req);
-	plen = (size_t)(sp2 - sp1 - 1);
-	/* A query string changes nothing: Prometheus may add one. */
-	for (size_t i = 0; i < plen; i++)
-		if (sp1[1 + i] == '?')
-			plen = i;
-	if (!(plen == 8 && memcmp(sp1 + 1, "/metrics", 8) == 0))
-		return 404;
-	if (mlen == 4 && memcmp(req, "HEAD", 4) == 0)
-		*head_only = 1;
-	else if (!(mlen == 3 && memcmp(req, "GET", 3) == 0))
-		return 405;
-	return 200;
-}
-
 /* The certificates of the configuration this worker serves. */
 static struct metrics_cert *certs_of(const struct server *srv, size_t *n,
                                      struct tlsctx_cert_info **infos)

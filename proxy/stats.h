@@ -27,9 +27,10 @@ int stats_busy(const struct server *srv);
 /* stats_stop_all(srv): close every scrape still open (the loop is over). */
 void stats_stop_all(struct server *srv);
 
-/* stats_reply(req, len, head_only, status): what the request head req
- * (len bytes, complete) asks for: 200 for GET or HEAD of /metrics (with
- * *head_only for HEAD), else 400, 404 or 405. Pure, for the tests. */
+/* stats_reply(req, len, head_only): what the request head req (len bytes,
+ * complete) asks for, by its first line: 200 for GET or HEAD of /metrics
+ * (with *head_only for HEAD; a query string is ignored), else 400, 404 or
+ * 405. Pure (stats_request.c). */
 int stats_reply(const char *req, size_t len, int *head_only);
 
 #endif
