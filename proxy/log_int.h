@@ -1,0 +1,20 @@
+#ifndef PORTIER_LOG_INT_H
+#define PORTIER_LOG_INT_H
+
+#include <stddef.h>
+
+/*
+ * Between log.c, which builds and counts lines, and log_target.c, which
+ * owns where they go.
+ */
+
+/* log_target_put(buf, len): one line, buf[1..len] (buf[0] free for the
+ * newline that ends a line a short write cut off), out in one call that
+ * never waits (but on plain fd 2, before log_open()). 0, or -1 when the
+ * target did not take all of it. */
+int log_target_put(char *buf, size_t len);
+
+/* log_target_ident(): the syslog ident ("portier" unless told). */
+const char *log_target_ident(void);
+
+#endif
