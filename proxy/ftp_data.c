@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,13 +87,43 @@ static void slot_release(struct ftp_slot *s)
 		free(s);
 }
 
+/* A dual-stack listener ("listen = PORT") sees an IPv4 client as
+ * ::ffff:a.b.c.d: the client, its own address in PORT or EPRT, and the
+ * data ports are compared and bound as IPv4 a.b.c.d. */
+static void unmap_addr(struct conn_addr *a)
+{
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (a->family == AF_INET6 && memcmp(a->ip, v4mapped, 12) == 0) {
+		memmove(a->ip, a->ip + 12, 4);
+		memset(a->ip + 4, 0, 12);
+		a->family = AF_INET;
+	}
+}
+
+static void unmap_sockaddr(struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in s4 = {.sin_family = AF_INET};
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	s4.sin_port = s6->sin6_port;
+	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &s4, sizeof(s4));
+	*len = sizeof(s4);
+}
+
 static int same_host(const struct conn_addr *a, const struct sockaddr *sa)
 {
-	struct conn_addr b = {0};
+	struct conn_addr x = *a, b = {0};
 
 	conn_addr_keep(&b, sa);
-	return a->family == b.family &&
-	       memcmp(a->ip, b.ip, a->family == AF_INET ? 4 : 16) == 0;
+	unmap_addr(&x);
+	unmap_addr(&b);
+	return x.family == b.family &&
+	       memcmp(x.ip, b.ip, x.family == AF_INET ? 4 : 16) == 0;
 }
 
 static int dial_client(struct ftp_ctl *f, const struct ftp_slot *s);
@@ -257,6 +288,7 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	if (getsockname(f->c->cfd, (struct sockaddr *)&local, &llen) < 0 ||
 	    getpeername(f->c->bfd, (struct sockaddr *)&back, &blen) < 0)
 		return -1;
+	unmap_sockaddr(&local, &llen);
 	/* The backend's data port is on the backend: a 227 naming another
 	 * host would have portier connect wherever the backend says. */
 	if (back.ss_family == AF_INET) {
@@ -312,6 +344,7 @@ static int dial_client(struct ftp_ctl *f, const struct ftp_slot *s)
 
 	if (getsockname(f->c->cfd, (struct sockaddr *)&local, &llen) < 0)
 		return -1;
+	unmap_sockaddr(&local, &llen);
 	if (local.ss_family == AF_INET)
 		((struct sockaddr_in *)&local)->sin_port = 0;
 	else
@@ -343,6 +376,7 @@ static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
 	struct sockaddr_storage local, back;
 	socklen_t llen = sizeof(local), blen = sizeof(back);
 	char named[ADDR_STRLEN], text[INET6_ADDRSTRLEN];
+	struct conn_addr me = f->c->client, it = {.family = (uint16_t)family};
 	struct ftp_slot *s;
 	static const uint8_t unspecified[16];
 	const uint8_t *lip;
@@ -350,13 +384,18 @@ static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
 	size_t i;
 	int fd;
 
+	memcpy(it.ip, addr, family == AF_INET ? 4 : 16);
+	unmap_addr(&me);
+	unmap_addr(&it);
+	family = it.family;
+	addr = it.ip;
 	/* "EPRT |2|::|port|" (lftp's over IPv6), or 0.0.0.0: the address the
 	 * control connection comes from, which is all portier would take. */
-	if (f->c->client.family == family &&
+	if (me.family == family &&
 	    memcmp(addr, unspecified, family == AF_INET ? 4 : 16) == 0)
-		addr = f->c->client.ip;
-	if (f->c->client.family != family ||
-	    memcmp(f->c->client.ip, addr, family == AF_INET ? 4 : 16) != 0 ||
+		addr = me.ip;
+	if (me.family != family ||
+	    memcmp(me.ip, addr, family == AF_INET ? 4 : 16) != 0 ||
 	    port < 1024) {
 		inet_ntop(family, addr, text, sizeof(text));
 		snprintf(named, sizeof(named), family == AF_INET ? "%s:%u" : "[%s]:%u",

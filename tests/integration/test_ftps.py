@@ -891,3 +891,36 @@ def test_pasv_over_ipv6_says_use_epsv(portier, certs, ftpd):
         f.quit()
     finally:
         f.close()
+
+
+def test_dual_stack_listener_ipv4_client(portier, certs, ftpd):
+    """A dual-stack listener (`listen = PORT`, as docs/ftps.md shows it)
+    sees an IPv4 client as ::ffff:a.b.c.d: PASV still names its IPv4
+    address (not '425 ... use EPSV'), and with active = yes a PORT naming
+    the client's own IPv4 address is taken (not refused as a bounce), both
+    with a whole transfer; a PORT to another address is still refused.
+    (The listener is bound to every address; the test talks to 127.0.0.1.)"""
+    bport, root = ftpd
+    with open(os.path.join(root, "f"), "wb") as g:
+        g.write(b"ds" * 5000)
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("ftp", bport, mode="starttls", protocol="ftp", listen="0",
+                          extra=[("data_ports", data_range()[0]), ("hostname", "localhost")]
+                          + ACTIVE)])
+    f = ReusingFTP_TLS(context=ctx(certs), timeout=20)
+    f.connect("127.0.0.1", p.port("ftp"))
+    try:
+        f.auth()
+        f.login()
+        f.prot_p()
+        assert re.match(r"227 Entering Passive Mode \(127,0,0,1,\d+,\d+\)", f.sendcmd("PASV"))
+        f.af = socket.AF_INET            # ftplib: PASV
+        assert retr(f, "f") == b"ds" * 5000
+        f.set_pasv(False)                # ftplib: PORT 127,0,0,1,...
+        assert retr(f, "f") == b"ds" * 5000
+        with pytest.raises(ftplib.error_perm, match="^504"):
+            f.voidcmd("PORT 127,0,0,2,195,80")
+        f.quit()
+    finally:
+        f.close()
+    assert "active mode to 127.0.0.2:50000 refused" in p.log(), p.log()
