@@ -113,6 +113,7 @@ struct conn {
 	unsigned hs_done : 1;        /* the TLS handshake completed */
 	unsigned closing : 1;        /* conn_close() ran: freed on the way out */
 	unsigned queued : 1;         /* on the server's run queue */
+	unsigned rq_batch : 1;       /* ... in the turn being served (server.c) */
 	unsigned in_callback : 1;    /* a libev callback of c is running */
 	uint8_t why;                 /* enum conn_why, once closing */
 	uint8_t close_why;           /* enum conn_why, for RESPOND */

@@ -178,20 +178,26 @@ static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 /* Once per loop iteration: each queued connection gets one turn; one
- * that still has bytes in memory queues itself again for the next. */
+ * that still has bytes in memory queues itself again for the next. The
+ * turn's batch is the server's (s->rq_batch), not a local list: a turn
+ * may free another connection of it (an FTP control connection its data
+ * connections) or queue one (ABOR, a data connection's end), which
+ * server_conn_unready() and server_conn_ready() then see. */
 static void on_runq(struct ev_loop *loop, ev_check *w, int revents)
 {
 	struct server *s = w->data;
-	struct conn *batch = s->runq, *c;
+	struct conn *c;
 
+	s->rq_batch = s->runq;
 	s->runq = NULL;
-	for (c = batch; c; c = c->rq_next)
-		c->queued = 0;
-	while ((c = batch) != NULL) {
-		batch = c->rq_next;
-		if (batch)
-			batch->rq_prev = NULL;
+	for (c = s->rq_batch; c; c = c->rq_next)
+		c->rq_batch = 1;	/* still queued: it runs in this turn */
+	while ((c = s->rq_batch) != NULL) {
+		s->rq_batch = c->rq_next;
+		if (s->rq_batch)
+			s->rq_batch->rq_prev = NULL;
 		c->rq_next = c->rq_prev = NULL;
+		c->queued = c->rq_batch = 0;
 		conn_run(c);
 	}
 	if (s->runq == NULL) {
@@ -227,14 +233,16 @@ void server_conn_unready(struct svc *svc, struct conn *c)
 
 	if (!c->queued)
 		return;
-	c->queued = 0;
 	if (c->rq_prev)
 		c->rq_prev->rq_next = c->rq_next;
+	else if (c->rq_batch)
+		s->rq_batch = c->rq_next;
 	else
 		s->runq = c->rq_next;
 	if (c->rq_next)
 		c->rq_next->rq_prev = c->rq_prev;
 	c->rq_next = c->rq_prev = NULL;
+	c->queued = c->rq_batch = 0;
 }
 
 int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,

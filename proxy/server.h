@@ -51,6 +51,7 @@ struct server {
 	 * served once per loop iteration, after the poll, so one fast
 	 * client cannot keep the loop from the others or from its timers. */
 	struct conn *runq;
+	struct conn *rq_batch;       /* the turn on_runq is serving now */
 	ev_check runq_check;
 	ev_idle runq_idle;           /* keeps the poll from blocking meanwhile */
 };

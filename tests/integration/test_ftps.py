@@ -924,3 +924,138 @@ def test_dual_stack_listener_ipv4_client(portier, certs, ftpd):
     finally:
         f.close()
     assert "active mode to 127.0.0.2:50000 refused" in p.log(), p.log()
+
+
+class DropFTP:
+    """A minimal FTP server for the run-queue test: 220, then 229 naming its
+    data port for EPSV and 200 for anything else; its data connections are
+    read and dropped (.got counts the bytes). vsftpd cannot stand in: its
+    data connection waits for a transfer command, whose pending reply would
+    hold the client's pipelined commands in the filter."""
+
+    def __init__(self):
+        import threading
+        self.halt = threading.Event()
+        self.got = 0
+        self.socks = []
+        self.threads = []
+        self.ctl_l, self.port = self._listen()
+        self.data_l, self.dport = self._listen()
+        for ls, fn in ((self.ctl_l, self._ctl), (self.data_l, self._data)):
+            t = threading.Thread(target=self._accept, args=(ls, fn), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    @staticmethod
+    def _listen():
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        s.settimeout(0.2)
+        return s, s.getsockname()[1]
+
+    def _accept(self, ls, fn):
+        import threading
+        while not self.halt.is_set():
+            try:
+                c, _ = ls.accept()
+            except OSError:         # the accept timeout, or closed by stop()
+                continue
+            c.settimeout(30)
+            self.socks.append(c)
+            t = threading.Thread(target=fn, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _ctl(self, c):
+        try:
+            c.sendall(b"220 drop\r\n")
+            f = c.makefile("rb")
+            for _ in range(100000):
+                line = f.readline()
+                if not line:
+                    return
+                c.sendall(b"229 ok (|||%d|)\r\n" % self.dport
+                          if line.upper().startswith(b"EPSV") else b"200 ok\r\n")
+        except OSError:
+            pass
+
+    def _data(self, c):
+        try:
+            for _ in range(1 << 20):
+                d = c.recv(1 << 20)
+                if not d:
+                    return
+                self.got += len(d)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.halt.set()
+        for s in [self.ctl_l, self.data_l] + self.socks:
+            with __import__("contextlib").suppress(OSError):
+                s.close()
+        for t in self.threads:
+            t.join(5)
+
+
+def test_control_closed_while_data_connection_queued(portier, certs):
+    """The control connection ends (its client sent a command line too
+    long) during its turn on the worker's run queue, while its data
+    connection, an upload whose TLS holds bytes, waits for its own turn in
+    the same batch: the control connection frees it, and the run queue
+    must not touch it after (it did: a heap-use-after-free in on_runq, an
+    abort() on the magic number without ASan). The client floods PBSZ
+    (answered by portier, so the control connection keeps the relay's
+    round limit and the run queue) while uploading; ten sessions, each
+    ending with its worker alive."""
+    import threading
+    srv = DropFTP()
+    try:
+        p, low, high = start(portier, certs, srv.port, mode="tls")
+        c = ctx(certs)
+        line = b"PBSZ " + b"0" * 4000 + b"\r\n"
+        for attempt in range(10):
+            mark = p.mark()
+            s = c.wrap_socket(socket.create_connection(("127.0.0.1", p.port("ftp")), 10),
+                              server_hostname="localhost")
+            f = s.makefile("rb")
+            assert f.readline().startswith(b"220 ")
+            s.sendall(b"EPSV\r\n")
+            port = int(re.search(rb"\(\|\|\|(\d+)\|\)", f.readline()).group(1))
+            d = c.wrap_socket(socket.create_connection(("127.0.0.1", port), 10),
+                              server_hostname="localhost", session=s.session)
+            stop = threading.Event()
+            blob = os.urandom(1 << 16)
+
+            def upload():
+                with __import__("contextlib").suppress(OSError):
+                    for _ in range(20000):
+                        if stop.is_set():
+                            return
+                        d.sendall(blob)
+
+            def drain():
+                with __import__("contextlib").suppress(OSError, ValueError):
+                    for _ in range(1 << 20):
+                        if not s.recv(1 << 16):
+                            return
+            tu = threading.Thread(target=upload, daemon=True)
+            tu.start()
+            before = srv.got
+            harness.wait_for(lambda: srv.got > before + (4 << 20), 10, "the upload under way")
+            td = threading.Thread(target=drain, daemon=True)
+            td.start()
+            with __import__("contextlib").suppress(OSError):
+                s.sendall(line * 4000 + b"X" * 5000 + line * 4000)
+            p.wait_log(r"\[ftp\] close client=.*: ftp: command line too long", 10, since=mark)
+            p.wait_log(r"\[ftp\] data close client=.*: control connection closed", 10,
+                       since=mark)
+            td.join(10)
+            stop.set()
+            tu.join(10)
+            d.close()
+            s.close()
+            assert "killed by signal" not in p.log(), p.log()[-3000:]
+    finally:
+        srv.stop()
