@@ -186,6 +186,15 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	fd = accept4(s->lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+	    errno == ENOMEM)) {
+		/* The connection stays queued and the port readable: waiting
+		 * for a descriptor here would run this every loop iteration. */
+		log_warn("[%s] %sdata port %u: cannot accept; released (%s)",
+		         cl_of(f)->name, s->active ? "active " : "", s->port, s->control);
+		slot_release(s);
+		return;
+	}
 	if (fd < 0)
 		return;
 	if (s->active) {

@@ -1059,3 +1059,44 @@ def test_control_closed_while_data_connection_queued(portier, certs):
             assert "killed by signal" not in p.log(), p.log()[-3000:]
     finally:
         srv.stop()
+
+
+def test_data_port_accept_out_of_descriptors_does_not_spin(portier, certs, ftpd):
+    """A client connects to its data port while the worker has no file
+    descriptor left (RLIMIT_NOFILE, lowered on the running worker): the
+    connection stays in the port's queue, so the port stays readable, and a
+    watcher that only returned would run every loop iteration (a worker at
+    100 % CPU until the 30 s claim timer). The port is given up instead,
+    logged once, and the worker stays idle."""
+    import resource
+    from hostile_support import cpu_finding
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    held = []
+    try:
+        port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
+        pid = p.worker_pid()
+        fds = [int(x) for x in os.listdir("/proc/%d/fd" % pid)]
+        hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)[1]
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (max(fds) + 1, hard))
+        # Fill the holes below the limit with control connections (each
+        # one descriptor: portier greets before AUTH TLS) until the
+        # listener says it cannot accept.
+        mark = p.mark()
+        for _ in range(max(fds) + 2 - len(fds)):
+            held.append(socket.create_connection(("127.0.0.1", p.port("ftp")), 5))
+        p.wait_log(r"\[ftp\] cannot accept, pausing", 10, since=mark)
+        try:        # released at once: the reset may come before connect() returns
+            held.append(socket.create_connection(("127.0.0.1", port), 5))
+        except ConnectionResetError:
+            pass
+        finding = cpu_finding(pid, "a data port's connection waits for a descriptor",
+                              window=2.0)
+        assert finding is None, finding
+        p.wait_log(r"data port %d: cannot accept" % port, 10, since=mark)
+        assert not listening(port)
+    finally:
+        for s in held:
+            s.close()
+        f.close()
