@@ -2,7 +2,9 @@
 #define PORTIER_CONN_H
 
 #include <ev.h>
+#include <netinet/in.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "buf.h"
@@ -76,6 +78,20 @@ struct conn_addr {
 	uint16_t port;       /* host order */
 	uint8_t ip[16];      /* 4 bytes for AF_INET */
 };
+
+/* conn_addr_unmap(a): ::ffff:a.b.c.d (a client of a dual-stack
+ * "listen = PORT" socket) becomes the IPv4 address a.b.c.d it is; any
+ * other address stays as it is. */
+static inline void conn_addr_unmap(struct conn_addr *a)
+{
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (a->family == AF_INET6 && memcmp(a->ip, v4mapped, 12) == 0) {
+		memmove(a->ip, a->ip + 12, 4);
+		memset(a->ip + 4, 0, 12);
+		a->family = AF_INET;
+	}
+}
 
 struct conn_starttls;
 struct ftp_ctl;

@@ -89,18 +89,7 @@ static void slot_release(struct ftp_slot *s)
 
 /* A dual-stack listener ("listen = PORT") sees an IPv4 client as
  * ::ffff:a.b.c.d: the client, its own address in PORT or EPRT, and the
- * data ports are compared and bound as IPv4 a.b.c.d. */
-static void unmap_addr(struct conn_addr *a)
-{
-	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-	if (a->family == AF_INET6 && memcmp(a->ip, v4mapped, 12) == 0) {
-		memmove(a->ip, a->ip + 12, 4);
-		memset(a->ip + 4, 0, 12);
-		a->family = AF_INET;
-	}
-}
-
+ * data ports are compared and bound as IPv4 a.b.c.d (conn_addr_unmap()). */
 static void unmap_sockaddr(struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
@@ -120,8 +109,8 @@ static int same_host(const struct conn_addr *a, const struct sockaddr *sa)
 	struct conn_addr x = *a, b = {0};
 
 	conn_addr_keep(&b, sa);
-	unmap_addr(&x);
-	unmap_addr(&b);
+	conn_addr_unmap(&x);
+	conn_addr_unmap(&b);
 	return x.family == b.family &&
 	       memcmp(x.ip, b.ip, x.family == AF_INET ? 4 : 16) == 0;
 }
@@ -394,8 +383,8 @@ static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
 	int fd;
 
 	memcpy(it.ip, addr, family == AF_INET ? 4 : 16);
-	unmap_addr(&me);
-	unmap_addr(&it);
+	conn_addr_unmap(&me);
+	conn_addr_unmap(&it);
 	family = it.family;
 	addr = it.ip;
 	/* "EPRT |2|::|port|" (lftp's over IPv6), or 0.0.0.0: the address the

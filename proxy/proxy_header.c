@@ -34,17 +34,6 @@ static int is_ip(const struct conn_addr *a)
 	return a->family == AF_INET || a->family == AF_INET6;
 }
 
-/* ::ffff:a.b.c.d (a client of a dual-stack "listen = PORT" socket) is the
- * IPv4 client a.b.c.d: a backend must see the address the client has. */
-static void unmap(struct conn_addr *a)
-{
-	if (a->family == AF_INET6 && memcmp(a->ip, v4_mapped, 12) == 0) {
-		memmove(a->ip, a->ip + 12, 4);
-		memset(a->ip + 4, 0, 12);
-		a->family = AF_INET;
-	}
-}
-
 static void map(struct conn_addr *a)
 {
 	if (a->family == AF_INET) {
@@ -59,8 +48,8 @@ static int same_family(struct conn_addr *s, struct conn_addr *d)
 {
 	if (!is_ip(s) || !is_ip(d))
 		return 0;
-	unmap(s);
-	unmap(d);
+	conn_addr_unmap(s);
+	conn_addr_unmap(d);
 	if (s->family != d->family) {
 		map(s);
 		map(d);
