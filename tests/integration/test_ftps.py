@@ -7,6 +7,7 @@ import os
 import re
 import random
 import shutil
+import signal
 import socket
 import ssl
 import struct
@@ -561,17 +562,25 @@ def test_two_workers_never_share_a_data_port(portier, certs, ftpd):
     harness.wait_for(lambda: len(set(p.workers().values())) == 2, 10, "two workers")
     workers = set(p.workers().values())
     sessions, ports, owners = [], [], set()
+    stopped = None
     try:
-        # Sessions until both workers hold one (bounded by the range).
-        while len(ports) < high - low + 1:
+        # The workers share one listening socket and whichever wakes first
+        # accepts, so one of them can take every connection. Stopping the
+        # worker that holds the first session makes the other accept the
+        # second: both hold one, by construction.
+        for i in range(2):
             f = login(ReusingFTP_TLS, certs, p.port("ftp"))
             sessions.append(f)
             port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
             assert low <= port <= high
             ports.append(port)
             owners.add(owner(port))
-            if owners == workers and len(ports) >= 3:
-                break
+            if i == 0:
+                stopped = owner(port)
+                assert stopped in workers, (stopped, workers)
+                os.kill(stopped, signal.SIGSTOP)
+        os.kill(stopped, signal.SIGCONT)
+        stopped = None
         assert owners == workers, (owners, workers)
         assert len(set(ports)) == len(ports), ports
         # Fill the range from the sessions there are: every port once.
@@ -593,6 +602,8 @@ def test_two_workers_never_share_a_data_port(portier, certs, ftpd):
         with pytest.raises(ftplib.error_temp, match="^425 No data port available"):
             f.sendcmd("EPSV")
     finally:
+        if stopped:
+            os.kill(stopped, signal.SIGCONT)
         for f in sessions:
             f.close()
 
