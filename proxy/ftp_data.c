@@ -32,6 +32,7 @@ struct ftp_slot {
 	struct sockaddr_storage client;	/* active: where the client listens */
 	socklen_t client_len;
 	struct conn *data;	/* once claimed */
+	unsigned refused;	/* connections from an address it is not for */
 	uint8_t sid[FTP_SID_LEN];
 	char control[80];
 };
@@ -66,6 +67,19 @@ static unsigned nslots(const struct ftp_ctl *f)
 
 /* Take s out of its control connection's table; free it when no data
  * connection holds it. */
+/* The port stops listening (claimed or released); refusals after the
+ * first one logged are summed up in one line (see refuse()). */
+static void close_port(struct ftp_slot *s)
+{
+	if (s->refused > 1 && s->ctl != NULL)
+		log_warnx("[%s] %sdata port %u: %u more connections from other "
+		          "addresses refused (%s)", cl_of(s->ctl)->name,
+		          s->active ? "active " : "", s->port, s->refused - 1,
+		          s->control);
+	close(s->lfd);
+	s->lfd = -1;
+}
+
 static void slot_release(struct ftp_slot *s)
 {
 	struct ftp_ctl *f = s->ctl;
@@ -75,8 +89,7 @@ static void slot_release(struct ftp_slot *s)
 			ev_io_stop(loop_of(f), &s->io);
 			ev_timer_stop(loop_of(f), &s->timer);
 		}
-		close(s->lfd);
-		s->lfd = -1;
+		close_port(s);
 	}
 	if (f != NULL)
 		for (size_t i = 0; i < MAX_SLOTS; i++)
@@ -121,8 +134,25 @@ static void stop_listening(struct ftp_slot *s)
 {
 	ev_io_stop(loop_of(s->ctl), &s->io);
 	ev_timer_stop(loop_of(s->ctl), &s->timer);
-	close(s->lfd);
-	s->lfd = -1;
+	close_port(s);
+}
+
+/* A connection to s's port from an address it is not for (fd, from ss):
+ * closed, and the port stays open for the one it is for. Only the first
+ * is logged: anyone who can reach data_ports could otherwise write a log
+ * line a connection for as long as the port waits. */
+static void refuse(struct ftp_slot *s, int fd, const struct sockaddr_storage *ss,
+                   socklen_t len, const char *whose)
+{
+	char peer[ADDR_STRLEN];
+
+	close(fd);
+	if (s->refused++ > 0)
+		return;
+	addr_format((const struct sockaddr *)ss, len, peer, sizeof(peer));
+	log_warnx("[%s] %sdata port %u: connection from %s refused, not the "
+	          "%s address (%s)", cl_of(s->ctl)->name, s->active ? "active " : "",
+	          s->port, peer, whose, s->control);
 }
 
 /* Active mode: the backend connected to the port portier gave it in PORT
@@ -138,11 +168,7 @@ static void accept_backend(struct ftp_slot *s, int fd,
 
 	conn_addr_keep(&b, (const struct sockaddr *)&s->backend.ss);
 	if (!same_host(&b, (const struct sockaddr *)ss)) {
-		addr_format((const struct sockaddr *)ss, len, peer, sizeof(peer));
-		log_warnx("[%s] active data port %u: connection from %s refused, "
-		          "not the backend's address (%s)", cl_of(f)->name,
-		          s->port, peer, s->control);
-		close(fd);
+		refuse(s, fd, ss, len, "backend's");
 		return;
 	}
 	stop_listening(s);
@@ -169,7 +195,6 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	struct ftp_ctl *f = s->ctl;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char peer[ADDR_STRLEN];
 	int fd;
 
 	(void)loop;
@@ -192,11 +217,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (cl_of(f)->ftp_peer_check && !same_host(&f->c->client, (struct sockaddr *)&ss)) {
 		/* Someone else found the port: it stays the client's. */
-		addr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
-		log_warnx("[%s] data port %u: connection from %s refused, not "
-		          "the control client's address (%s)", cl_of(f)->name,
-		          s->port, peer, s->control);
-		close(fd);
+		refuse(s, fd, &ss, len, "control client's");
 		return;
 	}
 	stop_listening(s);

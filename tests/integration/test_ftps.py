@@ -294,25 +294,36 @@ def test_curl_implicit(portier, certs, ftpd, workdir):
 
 
 def test_data_from_another_address_refused(portier, certs, ftpd):
+    """A connection to a passive data port from another address is closed
+    and the port stays the client's. Fifty of them are one line, and one
+    more line with their count when the port closes: whoever can reach
+    data_ports cannot write a log line a connection."""
     bport, root = ftpd
     p, low, high = start(portier, certs, bport)
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
     try:
         resp = f.sendcmd("EPSV")
         port = int(resp.split("|||")[1].split("|")[0])
-        s = socket.socket()
-        s.bind(("127.0.0.2", 0))
-        s.settimeout(5)
-        s.connect(("127.0.0.1", port))
-        # portier closes it at once; the port stays open for the client.
-        assert s.recv(10) == b""
-        s.close()
-        harness.wait_for(lambda: "connection from 127.0.0.2" in p.log(), 10,
-                         "the refusal in the log")
-        assert "not the control client's address" in p.log()
+        for _ in range(50):
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", port))
+            # portier closes it at once; the port stays open for the client.
+            assert s.recv(10) == b""
+            s.close()
         assert listening(port)
     finally:
         f.close()
+    # The control connection's end closes the port, and the count comes.
+    harness.wait_for(lambda: "49 more connections" in p.log(), 10,
+                     "the count of the refused connections")
+    log = p.log()
+    first = re.findall(r"data port %d: connection from 127\.0\.0\.2:\d+ refused, "
+                       r"not the control client's address" % port, log)
+    assert len(first) == 1, log
+    assert re.search(r"data port %d: 49 more connections from other addresses "
+                     r"refused \(127\.0\.0\.1:\d+\)$" % port, log, re.M), log
 
 
 def test_two_clients_at_once(portier, certs, ftpd):
@@ -539,6 +550,13 @@ def test_portier_probe_reads_portiers_own_ftps(portier, certs, ftpd):
     assert obj["model"] == "implicit-tls" and obj["protocol"] == "ftp", obj
 
 
+def ports_of(pid):
+    """The ports pid listens on (ss)."""
+    cp = harness.run(["ss", "-ltnpH"])
+    return sorted({int(m.group(1)) for m in
+                   re.finditer(r":(\d+)\s+\S+\s+users:\(.*pid=%d," % pid, cp.out)})
+
+
 def owner(port):
     """The pid that listens on 127.0.0.1:port (ss), or None."""
     cp = harness.run(["ss", "-ltnpH", "sport = :%d" % port])
@@ -761,6 +779,43 @@ def test_active_mode_client_not_listening(portier, certs, ftpd):
         f.close()
     harness.wait_for(lambda: "active data connection to the client failed: Connection refused"
                      in p.log(), 10, "the failure in the log")
+
+
+def test_active_data_port_from_another_address_refused(portier, certs, ftpd):
+    """The port portier gives the backend for an active transfer takes the
+    backend's host only: ten connections from another address are closed,
+    the first logged, the rest counted in one line when the port closes."""
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport, extra=ACTIVE)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        client = socket.socket()
+        client.bind(("127.0.0.1", 0))
+        client.listen(1)
+        cport = client.getsockname()[1]
+        f.voidcmd("PORT 127,0,0,1,%d,%d" % (cport // 256, cport % 256))
+        # Its port is an ephemeral one, beside the backend connection's.
+        ports = [q for q in ports_of(p.worker_pid()) if q != p.port("ftp")]
+        assert len(ports) == 1, ports
+        for _ in range(10):
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", ports[0]))
+            assert s.recv(10) == b""
+            s.close()
+        assert listening(ports[0])
+    finally:
+        f.close()
+        client.close()
+    harness.wait_for(lambda: "9 more connections" in p.log(), 10,
+                     "the count of the refused connections")
+    log = p.log()
+    first = re.findall(r"active data port %d: connection from 127\.0\.0\.2:\d+ "
+                       r"refused, not the backend's address" % ports[0], log)
+    assert len(first) == 1, log
+    assert re.search(r"active data port %d: 9 more connections from other "
+                     r"addresses refused" % ports[0], log), log
 
 
 def test_final_reply_waits_for_the_data_connection(portier, certs, workdir):
