@@ -98,6 +98,16 @@ int filter_ftp_private(const void *st)
 	return !((const struct ftp_state *)st)->prot_c;
 }
 
+int filter_ftp_transfer_pending(const void *st)
+{
+	const struct ftp_state *s = st;
+
+	for (unsigned i = 0; i < s->rlen; i++)
+		if (s->ring[(s->rhead + i) % RING] == K_XFER)
+			return 1;
+	return 0;
+}
+
 static int letter(uint8_t c)
 {
 	return filter_upper(c) >= 'A' && filter_upper(c) <= 'Z';

@@ -55,4 +55,9 @@ void filter_ftp_setup(void *st, const struct filter_ftp_env *env);
  * data connections are TLS. */
 int filter_ftp_private(const void *st);
 
+/* filter_ftp_transfer_pending(st): 1 while a transfer command (RETR,
+ * LIST, STOR, ...) waits for its final reply: a data connection that
+ * breaks off now is that transfer's (see broken in filter_ftp_env). */
+int filter_ftp_transfer_pending(const void *st);
+
 #endif

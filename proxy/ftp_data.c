@@ -67,6 +67,17 @@ static unsigned nslots(const struct ftp_ctl *f)
 
 /* Take s out of its control connection's table; free it when no data
  * connection holds it. */
+/* A data connection of f broke off. The final reply of the transfer it
+ * belongs to turns a 2yz into 426 (broken()). With no transfer command
+ * waiting for its reply there is none: the server, whose side portier
+ * reset, fails the next transfer on that port itself, and a count kept
+ * here would fail a later transfer that went well. */
+static void charge_cut(struct ftp_ctl *f)
+{
+	if (f->filter_state != NULL && filter_ftp_transfer_pending(f->filter_state))
+		f->broken++;
+}
+
 /* The port stops listening (claimed or released); refusals after the
  * first one logged are summed up in one line (see refuse()). */
 static void close_port(struct ftp_slot *s)
@@ -179,7 +190,7 @@ static void accept_backend(struct ftp_slot *s, int fd,
 		          cl_of(f)->name, s->control, peer, strerror(errno));
 		backend_abort(fd);	/* the backend reports the transfer failed */
 		close(fd);
-		f->broken++;		/* and a 2yz it sent already becomes 426 */
+		charge_cut(f);		/* and a 2yz it sent already becomes 426 */
 		slot_release(s);
 		return;
 	}
@@ -600,7 +611,7 @@ void ftp_slot_closed(struct ftp_slot *s, int cut)
 	struct ftp_ctl *f = s->ctl;
 
 	if (f != NULL && cut)
-		f->broken++;
+		charge_cut(f);
 	s->data = NULL;
 	slot_release(s);
 	/* The transfer's last reply may wait in the control's filter. */

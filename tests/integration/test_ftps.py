@@ -367,6 +367,31 @@ def test_upload_without_close_notify_is_broken(portier, certs, ftpd):
                      "the data connection's close line")
 
 
+def test_data_connection_cut_before_any_transfer_is_not_charged_to_the_next(
+        portier, certs, ftpd):
+    """A data connection cut while no transfer command is waiting for its
+    reply (here: a client that connects to the port and goes without a
+    handshake) fails nothing: the next transfer, on a new port, completes
+    with its 226. Before, the cut was kept and turned that 226 into 426."""
+    bport, root = ftpd
+    with open(os.path.join(root, "f"), "wb") as g:
+        g.write(b"x" * 1000)
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        resp = f.sendcmd("EPSV")
+        port = int(resp.split("|||")[1].split("|")[0])
+        mark = p.mark()
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()                       # a reset, mid-handshake
+        p.wait_log(r"\[ftp\] data handshake failed client=127\.0\.0\.1:\d+ control ", since=mark)
+        assert retr(f, "f") == b"x" * 1000
+        assert f.voidcmd("NOOP").startswith("200")
+    finally:
+        f.close()
+
+
 def test_rest_and_abor(portier, certs, ftpd):
     bport, root = ftpd
     data = content(8 << 20)

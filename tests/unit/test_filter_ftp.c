@@ -355,6 +355,42 @@ static void test_transfer_end_held(void)
 	broken_now = 0;
 }
 
+/* Whether a transfer command waits for its final reply: what decides
+ * that a data connection breaking off now is a transfer's (ftp_data.c
+ * charges the cut only then). Wherever the command is among those
+ * waiting, until its final reply and not at its 1yz. */
+static void test_transfer_pending(void)
+{
+	static struct relay r;
+	static struct result out;
+	static const char *const feed[][2] = {
+		{ "c", "TYPE I\r\n" },		/* 0: no transfer */
+		{ "b", "200 Binary\r\n" },		/* 0 */
+		{ "c", "NOOP\r\nLIST\r\n" },	/* 1: behind the NOOP */
+		{ "b", "200 NOOP ok\r\n" },		/* 1 */
+		{ "b", "150 Here comes the listing\r\n" },	/* 1: a 1yz */
+		{ "b", "226 Directory send OK\r\n" },	/* 0 */
+		{ "c", "EPSV\r\n" },			/* 0 */
+	};
+	static const int want[] = { 0, 0, 1, 1, 1, 0, 0 };
+
+	memset(&r, 0, sizeof(r));
+	memset(&out, 0, sizeof(out));
+	FILTER_SETUP(r.st);
+	CHECK(filter_ftp_transfer_pending(r.st) == 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		buf_append(feed[i][0][0] == 'c' ? &r.cin : &r.bin, feed[i][1],
+		    strlen(feed[i][1]));
+		pump(&r, &out);
+		CHECK(out.rc == 0);
+		CHECK(filter_ftp_transfer_pending(r.st) == want[i]);
+	}
+	buf_reset(&r.cin);
+	buf_reset(&r.bin);
+	buf_reset(&r.tob);
+	buf_reset(&r.toc);
+}
+
 static void test_abor(void)
 {
 	static const struct turn t[] = {
@@ -372,6 +408,7 @@ int main(void)
 {
 	test_transfer_end_held();
 	test_abor();
+	test_transfer_pending();
 	test_login();
 	test_refusals();
 	test_prot_c_optional();
