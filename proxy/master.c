@@ -84,7 +84,6 @@ static void start_drain(struct sup *s)
 	s->stopping = 1;
 	s->draining = 1;
 	s->kill_at = master_now() + limit + STOP_GRACE_S;
-	s->quit_from = s->nold;          /* all of them get it now */
 	master_signal_all(s, SIGQUIT);
 }
 
@@ -220,9 +219,6 @@ int master_run(struct master *m, unsigned *worker)
 			master_reload_start(&s);
 			continue;          /* its workers are started at the top */
 		}
-		/* The new generation serves: the old one may let go. */
-		for (; s.quit_from < s.nold; s.quit_from++)
-			kill(s.old[s.quit_from], SIGQUIT);
 		if (s.nfailed > 0 && !s.stopping && now >= s.failed_kill_at) {
 			log_errx("%zu worker%s of a failed reload still running %.0fs after "
 			         "SIGTERM; killing %s", s.nfailed, s.nfailed == 1 ? "" : "s",

@@ -49,9 +49,8 @@ struct sup {
 	unsigned nslots;
 	struct next *next;        /* a reload waiting for its workers, or NULL */
 	int hup_again;            /* SIGHUP came during it: reload once it ends */
-	pid_t *old;               /* earlier generations' workers, draining */
+	pid_t *old;               /* earlier generations' workers, each told to drain */
 	size_t nold, capold;
-	size_t quit_from;         /* old[quit_from..] still to get SIGQUIT */
 	pid_t *failed;            /* workers of failed reloads, told to stop */
 	size_t nfailed, capfailed;
 	double failed_kill_at;    /* when to SIGKILL those still there */

@@ -54,12 +54,13 @@ void master_reload_free(struct next *nx)
 	free(nx);
 }
 
-/* The current workers join the draining list (room reserved); they get
- * SIGQUIT from the loop. slots (n of them, every worker serving) become
- * the current generation's. */
-static void replace_slots(struct sup *s, struct slot *slots, unsigned n)
+/* The current workers join the draining list (room reserved), from the
+ * index returned on; slots (n of them, every worker serving) become the
+ * current generation's. */
+static size_t replace_slots(struct sup *s, struct slot *slots, unsigned n)
 {
-	s->quit_from = s->nold;
+	size_t first = s->nold;
+
 	for (unsigned i = 0; i < s->nslots; i++) {
 		master_close_chan(&s->slots[i]);
 		if (s->slots[i].pid != 0)
@@ -68,6 +69,7 @@ static void replace_slots(struct sup *s, struct slot *slots, unsigned n)
 	free(s->slots);
 	s->slots = slots;
 	s->nslots = n;
+	return first;
 }
 
 void master_reload_undo(struct sup *s)
@@ -148,15 +150,15 @@ static void pid_file_follow(const struct cfg *old, const struct cfg *c)
 }
 
 /* Every new worker serves: the new generation becomes the current one, and
- * the old workers are told to drain (by the loop, from s->quit_from). */
+ * the old workers are told to drain. */
 static void commit(struct sup *s)
 {
 	struct next *nx = s->next;
 	struct master *m = s->m;
 	struct cfg *c = nx->cfg;
 	struct shared *sh = shared_get();
+	size_t first = replace_slots(s, nx->slots, nx->nslots), draining;
 
-	replace_slots(s, nx->slots, nx->nslots);
 	nx->slots = NULL;
 	nx->nslots = 0;
 	master_log_follow(s, m->cfg->log, c->log);
@@ -177,11 +179,17 @@ static void commit(struct sup *s)
 	if (listener_write_ports(c, &m->set) < 0)
 		log_warn("cannot write ports_file %s", c->ports_file);
 	shared_reload_done(sh, 1, time(NULL));
+	draining = s->nold - first;
 	log_notice("reloaded: %zu listeners on %zu sockets, %u worker%s; %zu "
 	           "worker%s of the previous configuration draining (generation "
 	           "%llu)", c->nlisteners, m->set.n, s->nslots, s->nslots == 1 ? "" : "s",
-	           s->nold - s->quit_from, s->nold - s->quit_from == 1 ? "" : "s",
+	           draining, draining == 1 ? "" : "s",
 	           m->generation);
+	/* Told here, after the line that says so and before the loop can
+	 * reap (which moves old[]'s last pid into a hole): each pid in old
+	 * has been told to drain, by construction. */
+	for (size_t i = first; i < s->nold; i++)
+		kill(s->old[i], SIGQUIT);
 	master_tell(s, NULL);
 }
 

@@ -177,8 +177,6 @@ static int reap_old(struct sup *s, pid_t pid, int status)
 
 	if (!take_pid(s->old, &s->nold, pid))
 		return 0;
-	if (s->quit_from > s->nold)
-		s->quit_from = s->nold;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		log_info("worker (pid %ld) of the previous configuration has "
 		         "finished", (long)pid);
