@@ -565,7 +565,7 @@ const struct cfg_key cfg_keys[] = {
 	 "Time for the whole pre-TLS dialogue of a STARTTLS listener. 1s to 1h."},
 	{"max_connections", G | L, 0, set_max_connections, "number",
 	 "10000 per listener, none in [portier]",
-	 "Open connections at which the listener stops accepting until one closes; in [portier], the same for all of a worker's listeners together (each worker counts its own). 1 to 1000000."},
+	 "Open connections at which the listener stops accepting until one closes; in [portier], the same for all of a worker's listeners together (each worker counts its own). An FTP listener's data connections count too and can stop it accepting, but are not refused by it: each control connection has at most max_data_connections. 1 to 1000000."},
 	{"max_connections_per_ip", L, 0, set_max_conns_per_ip, "number", "(none)",
 	 "Open connections one client (one address; an IPv6 one by its ipv6_prefix) may have on this listener, counted across all workers; one more is refused in the protocol's words (SMTP 421 4.7.0, IMAP BYE, POP3 -ERR [SYS/TEMP], HTTP 503), or closed before the TLS handshake. 1 to 1000000."},
 	{"rate_per_ip", L, 0, set_rate_per_ip, "N|N/s|N/m", "(none)",

@@ -392,6 +392,45 @@ def test_data_connection_cut_before_any_transfer_is_not_charged_to_the_next(
         f.close()
 
 
+def test_data_connections_count_in_max_connections_but_are_not_refused(
+        portier, certs, ftpd):
+    """max_connections counts an FTP listener's data connections: one open
+    beside a control connection fills max_connections = 2 and the listener
+    stops accepting (logged). They are never refused by it: a transfer
+    while two control connections fill the listener goes through."""
+    bport, root = ftpd
+    with open(os.path.join(root, "f"), "wb") as g:
+        g.write(b"x" * 100000)
+    p, low, high = start(portier, certs, bport, extra=[("max_connections", "2")])
+    full = r"\[ftp\] max_connections \(2\) reached; not accepting until one closes"
+    f1 = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    f2 = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        p.wait_log(full)
+        assert retr(f1, "f") == b"x" * 100000      # a third connection, taken
+        f2.quit()
+        f2.close()
+        harness.wait_for(lambda: len(re.findall(full, p.log())) == 1 and
+                         "[ftp] close client=" in p.log(), 10, "the second client's close")
+        # One control connection and its data connection fill it again.
+        conn = f1.transfercmd("RETR f")
+        harness.wait_for(lambda: len(re.findall(full, p.log())) == 2, 10,
+                         "max_connections reached by the data connection")
+        got = bytearray()
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                break
+            got += b
+        conn.unwrap()
+        conn.close()
+        assert bytes(got) == b"x" * 100000
+        assert f1.voidresp().startswith("226")
+    finally:
+        f1.close()
+        f2.close()
+
+
 def test_rest_and_abor(portier, certs, ftpd):
     bport, root = ftpd
     data = content(8 << 20)
