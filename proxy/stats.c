@@ -162,8 +162,10 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 		if (r < 0)
 			return;
 		sc->rlen += (size_t)r;
-		sc->req[sc->rlen] = '\0';
-		complete = strstr(sc->req, "\r\n\r\n") != NULL || strstr(sc->req, "\n\n") != NULL;
+		/* By length, not strstr(): a NUL the client sent must not
+		 * hide the end of its head (no reply, the deadline instead). */
+		complete = memmem(sc->req, sc->rlen, "\r\n\r\n", 4) != NULL ||
+		           memmem(sc->req, sc->rlen, "\n\n", 2) != NULL;
 		if (!complete && sc->rlen < sizeof(sc->req) - 1)
 			return;
 		answer(sc, complete);

@@ -190,6 +190,17 @@ def test_only_get_and_head_of_metrics(portier, certs, http_backend):
         assert time.monotonic() - t0 < 15 * harness.SLOW
 
 
+def test_a_nul_byte_in_the_request_does_not_hide_its_end(portier, certs, http_backend):
+    """The head's end is looked for by length: a NUL the client sent before
+    it got no reply at all, only the close at the 5 s deadline."""
+    p = portier(web(certs, http_backend.port), glob=STATS)
+    port = p.port("[stats]")
+    status, _, _ = http(port, b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 404
+    status, _, body = http(port, b"GET /metrics HTTP/1.1\r\nX: a\x00b\r\n\r\n")
+    assert status == 200 and b"# TYPE portier_workers_up gauge" in body
+
+
 def test_a_non_loopback_stats_address_is_a_warning(workdir, certs):
     text = harness.ini_text([("portier", [("stats", "0.0.0.0:9120")]),
                              ("tls", tls_items(certs.ec)),
