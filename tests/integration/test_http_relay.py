@@ -6,6 +6,8 @@ import os
 import re
 import socket
 
+import pytest
+
 import harness
 from harness import curl, listener, tls_items
 
@@ -202,3 +204,65 @@ def test_client_reset_reaches_the_backend_as_a_reset(portier, certs, raw_backend
         t.close()                  # no close_notify, and linger 0: a reset
     assert b.wait_result() == ("reset", True)
     p.wait_log(r"\[raw\] close .*: client reset")
+
+
+@pytest.mark.xfail(strict=True, reason="a send to a backend that has ended its stream in "
+                   "order fails (its kernel resets bytes sent after its close) and "
+                   "backend_reset() then resets the client: the reply portier already "
+                   "holds for it is thrown away")
+def test_late_client_bytes_do_not_cost_the_client_a_reply_the_backend_ended_in_order(
+        portier, raw_backend):
+    """The backend answers, waits until portier has taken every byte of its
+    reply (nothing left in its send queue), and closes in order. The client,
+    which reads slowly, sends more before it reads: the backend's kernel
+    answers those bytes with a reset, but the reply was whole and ended with a
+    FIN, so the client must still get all of it and an orderly end."""
+    import fcntl
+    import struct
+    import termios
+    import threading
+    reply = os.urandom(96 * 1024)
+    closed = threading.Event()
+
+    def unsent(c):
+        return struct.unpack("i", fcntl.ioctl(c.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+    def handler(c):
+        assert c.recv(1) == b"x"
+        c.sendall(reply)
+        harness.wait_for(lambda: unsent(c) == 0, 10, "portier to take the whole reply")
+        c.close()
+        closed.set()
+        return "closed"
+    b = raw_backend(handler)
+    p = portier([listener("plain", b.port, mode="plain")])
+    s = socket.socket()
+    # A slow reader: most of the reply waits in portier, not in our socket.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10 * harness.SLOW)
+    try:
+        s.connect(("127.0.0.1", p.port("plain")))
+        s.sendall(b"x")
+        assert closed.wait(10 * harness.SLOW), "the backend did not close"
+        assert b.wait_result() == "closed"
+        # Sent before reading, up to 4 MiB: more than one push to the
+        # backend, and the relay has met the reset before we read (a send
+        # fails once portier has closed; one that would block ends the loop
+        # at the socket's timeout).
+        for _ in range(64):
+            try:
+                s.send(b"u" * 65536)
+            except OSError:
+                break
+        got, err = bytearray(), None
+        try:
+            while len(got) <= len(reply):
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        except OSError as e:
+            err = e
+    finally:
+        s.close()
+    assert err is None and bytes(got) == reply, (err, len(got), p.log()[-400:])
