@@ -201,6 +201,44 @@ def test_a_nul_byte_in_the_request_does_not_hide_its_end(portier, certs, http_ba
     assert status == 200 and b"# TYPE portier_workers_up gauge" in body
 
 
+@pytest.mark.xfail(strict=True, reason="stats.c closes as soon as the reply is in the "
+                   "socket, with the client's bytes past its head unread: the kernel "
+                   "answers with a reset that throws away the reply's unsent rest "
+                   "(the relay's RESPOND reads a client out first)")
+def test_bytes_after_the_request_head_do_not_cut_the_reply(portier, certs, http_backend):
+    """A scraper that sends more than its head (a body, a pipelined request)
+    and reads slowly must still get the whole reply and an orderly end, not
+    a reset: the endpoint must not close with bytes of the client unread."""
+    tcp_close, tcp_close_wait = 7, 8
+    p = portier(web(certs, http_backend.port), glob=STATS)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # a slow reader
+    s.settimeout(10 * harness.SLOW)
+    try:
+        s.connect(("127.0.0.1", p.port("[stats]")))
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 8192\r\n\r\n" +
+                  b"b" * 8192)
+        # Read only once the endpoint has ended its side (a FIN, or a reset).
+        state = lambda: s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+        harness.wait_for(lambda: state() in (tcp_close, tcp_close_wait), 10,
+                         "the endpoint to end the scrape")
+        data, err = bytearray(), None
+        try:
+            while len(data) < 1 << 20:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+        except OSError as e:
+            err = e
+    finally:
+        s.close()
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    m = re.search(rb"\r\nContent-Length: (\d+)\r\n", head + b"\r\n")
+    assert err is None and head.startswith(b"HTTP/1.1 200 ") and m, (err, head[:100])
+    assert int(m.group(1)) == len(body) and body.endswith(b"\n"), (m.group(1), len(body))
+
+
 def test_a_non_loopback_stats_address_is_a_warning(workdir, certs):
     text = harness.ini_text([("portier", [("stats", "0.0.0.0:9120")]),
                              ("tls", tls_items(certs.ec)),
