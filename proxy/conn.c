@@ -247,11 +247,22 @@ void conn_enter(struct conn *c)
 
 /* ---- the states ---- */
 
+const char *conn_limit_text(char *out, size_t n, double limit)
+{
+	unsigned ms = (unsigned)(limit * 1000.0 + 0.5);
+
+	if (ms % 1000 == 0)
+		snprintf(out, n, "%us", ms / 1000);
+	else
+		snprintf(out, n, "%ums", ms);
+	return out;
+}
+
 static void relay_expire(struct conn *c, double limit)
 {
-	char why[64];
+	char why[64], lim[24];
 
-	snprintf(why, sizeof(why), "idle for %.0fs", limit);
+	snprintf(why, sizeof(why), "idle for %s", conn_limit_text(lim, sizeof(lim), limit));
 	conn_close(c, CONN_WHY_IDLE, why);
 }
 

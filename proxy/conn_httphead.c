@@ -58,8 +58,9 @@ void conn_httphead_io(struct conn *c)
 
 void conn_httphead_expire(struct conn *c, double limit)
 {
-	char why[64];
+	char why[64], lim[24];
 
-	snprintf(why, sizeof(why), "no complete request within %.0fs", limit);
+	snprintf(why, sizeof(why), "no complete request within %s",
+	         conn_limit_text(lim, sizeof(lim), limit));
 	conn_close(c, CONN_WHY_REQUEST_TIMEOUT, why);
 }

@@ -63,6 +63,11 @@ void conn_relay_watch(const struct conn *c, int *ce, int *be);
  * "unix:/path"; the ACME backend for an ACME request), for messages. */
 const char *conn_backend_text(const struct conn *c);
 
+/* conn_limit_text(out, n, limit): a deadline of limit seconds as the
+ * config gave it, for a close line: "10s", or "300ms" when it is not whole
+ * seconds ("%.0fs" said "0s"). Returns out. */
+const char *conn_limit_text(char *out, size_t n, double limit);
+
 /* conn_addr_keep(a, sa): a takes sa's family, address and port (AF_INET
  * or AF_INET6; other families only set a->family). */
 struct sockaddr;

@@ -348,3 +348,35 @@ def test_acme_malformed_challenge_is_400(portier, http_backend, method, target, 
     assert "location" not in h, raw
     assert body.startswith(b"Bad Request: ACME challenge: ") and why in body, raw
     assert http_backend.requests == []
+
+
+def test_sub_second_deadlines_are_logged_as_configured(portier, raw_backend):
+    """handshake_timeout (the request head's deadline) and idle_timeout (the
+    ACME relay's) below or between whole seconds: the close line says the
+    deadline that passed, not one rounded to whole seconds ("within 0s")."""
+    import threading
+    done = threading.Event()
+
+    def silent(c):
+        got = b""
+        while b"\r\n\r\n" not in got:
+            d = c.recv(4096)
+            if not d:
+                return "eof before the head"
+            got += d
+        # Holds the connection without a reply (portier's FIN came after
+        # the head) until the test saw the idle close.
+        return done.wait(10 * harness.SLOW)
+    b = raw_backend(silent)
+    p = portier([listener("http", mode="redirect", protocol="http",
+                          extra=[("handshake_timeout", "300ms"), ("idle_timeout", "1500ms"),
+                                 ("acme_backend", "127.0.0.1:%d" % b.port)])])
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        assert read_until_closed(s) == b""
+    p.wait_log(r"\[http\] close .*: no complete request within 300ms$")
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: example.org\r\n\r\n" % (ACME + TOKEN).encode())
+        assert read_until_closed(s) == b""
+    p.wait_log(r"\[http\] close .*: idle for 1500ms$")
+    done.set()
+    assert b.wait_result() is True
