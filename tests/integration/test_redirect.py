@@ -380,3 +380,29 @@ def test_sub_second_deadlines_are_logged_as_configured(portier, raw_backend):
     p.wait_log(r"\[http\] close .*: idle for 1500ms$")
     done.set()
     assert b.wait_result() is True
+
+
+@pytest.mark.xfail(strict=True, reason="conn_relay() enters RESPOND with \"acme reply\" "
+                   "(counted as replied) once the backend's end reached the client, "
+                   "whether or not the backend sent a byte")
+def test_an_acme_backend_that_closes_without_a_reply_is_not_logged_as_a_reply(
+        portier, raw_backend):
+    """The ACME backend reads the challenge and closes without a byte: the
+    client gets nothing, so its close line (and the closes counter, by its
+    code) must not say that a reply was sent."""
+    def mute(c):
+        got = b""
+        while b"\r\n\r\n" not in got:
+            d = c.recv(4096)
+            if not d:
+                return "eof before the head"
+            got += d
+        return "closed"
+    b = raw_backend(mute)
+    p = redirector(portier, acme=b.port)
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: example.org\r\n\r\n" % (ACME + TOKEN).encode())
+        assert read_until_closed(s) == b""
+    assert b.wait_result() == "closed"
+    line = p.wait_log(r"\[http\] close .* down=0 .*").group(0)
+    assert not line.endswith(": acme reply"), line
