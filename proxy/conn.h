@@ -119,6 +119,8 @@ struct conn {
 	unsigned c_eof : 1, b_eof : 1;     /* got EOF from that side */
 	unsigned c_shut : 1, b_shut : 1;   /* sent EOF to that side (done) */
 	unsigned c_trunc : 1;        /* the client's TLS ended without close_notify */
+	unsigned b_gone : 1;         /* the backend ended in order, then refused
+	                              * more: what the client sends is dropped */
 	unsigned read_wants_write : 1, write_wants_read : 1;
 	unsigned shut_wants_write : 1;     /* close_notify waits for room */
 	/* The socket may have bytes: set by a readable event, cleared when a

@@ -38,7 +38,8 @@ int conn_pull_client(struct conn *c, struct buf *into);
 int conn_push_client(struct conn *c);
 /* conn_pull_backend(c, into) / conn_push_backend(c, from): the same for
  * the backend socket with any buffer; c->pre (the PROXY header) goes out
- * whole before the first byte of any. */
+ * whole before the first byte of any; -1 with errno from send(2). Once
+ * c->b_gone, pushing drops. */
 int conn_pull_backend(struct conn *c, struct buf *into);
 int conn_push_backend(struct conn *c, struct buf *from);
 /* conn_client_shut(c): our EOF to the client (close_notify or FIN), sets

@@ -242,6 +242,13 @@ int conn_push_backend(struct conn *c, struct buf *from)
 {
 	int moved = 0, r;
 
+	if (c->b_gone) {
+		moved = from->len > 0 || c->pre.len > 0;
+		buf_consume(from, from->len);
+		buf_consume(&c->pre, c->pre.len);
+		return moved;
+	}
+
 	if (c->pre.len) {
 		if ((moved = push_backend(c, &c->pre)) < 0)
 			return -1;

@@ -8,6 +8,7 @@
 #include "server.h"
 #include "tlsctx.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,8 +174,20 @@ void conn_relay(struct conn *c)
 			moved = 1;
 		}
 		if ((r = conn_push_backend(c, &c->up)) < 0) {
-			backend_reset(c);
-			return;
+			if (errno != EPIPE) {
+				backend_reset(c);
+				return;
+			}
+			/* EPIPE, not ECONNRESET: the backend's FIN came before
+			 * its reset. It ended its stream in order and then
+			 * refused what the client sent after (a kernel resets
+			 * bytes sent to a closed socket). Its reply is whole,
+			 * if not all read yet: it still goes to the client,
+			 * ending in its EOF as usual, and the client's late
+			 * bytes, which have nowhere to go, are dropped. */
+			c->b_gone = 1;
+			c->b_shut = 1;
+			r = conn_push_backend(c, &c->up);
 		}
 		moved |= r;
 		if (c->ftp_slot && c->c_trunc && client_done(c) && !c->b_shut) {

@@ -206,10 +206,6 @@ def test_client_reset_reaches_the_backend_as_a_reset(portier, certs, raw_backend
     p.wait_log(r"\[raw\] close .*: client reset")
 
 
-@pytest.mark.xfail(strict=True, reason="a send to a backend that has ended its stream in "
-                   "order fails (its kernel resets bytes sent after its close) and "
-                   "backend_reset() then resets the client: the reply portier already "
-                   "holds for it is thrown away")
 def test_late_client_bytes_do_not_cost_the_client_a_reply_the_backend_ended_in_order(
         portier, raw_backend):
     """The backend answers, waits until portier has taken every byte of its
@@ -266,3 +262,6 @@ def test_late_client_bytes_do_not_cost_the_client_a_reply_the_backend_ended_in_o
     finally:
         s.close()
     assert err is None and bytes(got) == reply, (err, len(got), p.log()[-400:])
+    # An orderly end, said as one.
+    line = p.wait_log(r"\[plain\] close .*").group(0)
+    assert line.endswith(": backend closed"), line
