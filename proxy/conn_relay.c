@@ -208,6 +208,13 @@ void conn_relay(struct conn *c)
 			return;
 		}
 		moved |= r;
+		if (c->acme && backend_done(c) && c->ndown == 0 && !c->c_shut) {
+			/* The ACME backend read the challenge and ended without
+			 * a byte: the client gets what a backend that is down
+			 * gets (502), not a bare close logged as a reply. */
+			conn_refuse(c, "acme_backend closed without a reply");
+			return;
+		}
 		if (backend_done(c) && !c->c_shut && conn_client_shut(c) < 0) {
 			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
 			return;

@@ -382,14 +382,11 @@ def test_sub_second_deadlines_are_logged_as_configured(portier, raw_backend):
     assert b.wait_result() is True
 
 
-@pytest.mark.xfail(strict=True, reason="conn_relay() enters RESPOND with \"acme reply\" "
-                   "(counted as replied) once the backend's end reached the client, "
-                   "whether or not the backend sent a byte")
-def test_an_acme_backend_that_closes_without_a_reply_is_not_logged_as_a_reply(
+def test_an_acme_backend_that_closes_without_a_reply_gets_the_client_a_502(
         portier, raw_backend):
     """The ACME backend reads the challenge and closes without a byte: the
-    client gets nothing, so its close line (and the closes counter, by its
-    code) must not say that a reply was sent."""
+    client gets the 502 a backend that is down gets, and the log says why;
+    not a bare close logged (and counted) as "acme reply"."""
     def mute(c):
         got = b""
         while b"\r\n\r\n" not in got:
@@ -402,7 +399,20 @@ def test_an_acme_backend_that_closes_without_a_reply_is_not_logged_as_a_reply(
     p = redirector(portier, acme=b.port)
     with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
         s.sendall(b"GET %s HTTP/1.1\r\nHost: example.org\r\n\r\n" % (ACME + TOKEN).encode())
-        assert read_until_closed(s) == b""
+        raw = read_until_closed(s)
     assert b.wait_result() == "closed"
-    line = p.wait_log(r"\[http\] close .* down=0 .*").group(0)
-    assert not line.endswith(": acme reply"), line
+    assert raw.startswith(b"HTTP/1.1 502 Bad Gateway\r\n") and raw.endswith(b"\r\n\r\nBackend is down\n"), raw
+    p.wait_log(r"\[http\] client=127\.0\.0\.1:\d+: acme_backend closed without a reply; "
+               r"refusing in http$")
+    line = p.wait_log(r"\[http\] close .*").group(0)
+    assert line.endswith(": backend unavailable, refused in protocol"), line
+
+
+def test_an_acme_backend_that_is_down_gets_the_client_a_502(portier, closed_port):
+    p = redirector(portier, acme=closed_port)
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: example.org\r\n\r\n" % (ACME + TOKEN).encode())
+        raw = read_until_closed(s)
+    assert raw.startswith(b"HTTP/1.1 502 Bad Gateway\r\n") and raw.endswith(b"\r\n\r\nBackend is down\n"), raw
+    line = p.wait_log(r"\[http\] close .*").group(0)
+    assert line.endswith(": backend unavailable, refused in protocol"), line
