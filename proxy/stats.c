@@ -31,6 +31,7 @@ struct scrape {
 	size_t rlen;
 	struct metrics_out out;      /* the whole reply, once known */
 	size_t off;                  /* of it, sent */
+	int lingering;               /* all sent: reading the client out */
 	struct scrape *next, *prev;
 };
 
@@ -145,6 +146,26 @@ static void answer(struct scrape *sc, int complete)
 	metrics_free(&body);
 }
 
+/* After the reply: what the client still sends is read and dropped until
+ * its end (or an error), then the scrape is over. A bounded amount a call,
+ * so that a client that keeps sending shares the loop; the deadline bounds
+ * it in time. */
+static void linger_read(struct scrape *sc)
+{
+	char sink[4096];
+	ssize_t r;
+
+	for (int i = 0; i < 16; i++) {
+		r = recv(sc->fd, sink, sizeof(sink), 0);
+		if (r > 0)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		finish(sc);	/* its end, or an error */
+		return;
+	}
+}
+
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct scrape *sc = w->data;
@@ -153,6 +174,10 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 
 	if (sc->magic != STATS_MAGIC)
 		abort();
+	if (sc->lingering) {
+		linger_read(sc);
+		return;
+	}
 	if (sc->out.len == 0) {
 		r = recv(sc->fd, sc->req + sc->rlen, sizeof(sc->req) - 1 - sc->rlen, 0);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -187,8 +212,16 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	sc->off += (size_t)r;
 	if (sc->off == sc->out.len) {
+		/* Closing with the client's bytes unread (a body, a second
+		 * request, past the head read) would make the kernel reset
+		 * the connection and drop what of the reply it still holds:
+		 * read the client out to its end, within the deadline. */
 		shutdown(sc->fd, SHUT_WR);
-		finish(sc);
+		sc->lingering = 1;
+		ev_io_stop(loop, &sc->io);
+		ev_io_set(&sc->io, sc->fd, EV_READ);
+		ev_io_start(loop, &sc->io);
+		linger_read(sc);
 	}
 }
 
