@@ -350,6 +350,18 @@ def test_acme_malformed_challenge_is_400(portier, http_backend, method, target, 
     assert http_backend.requests == []
 
 
+def read_head(c, limit=65536):
+    """A backend's read of one request head: True once its blank line came,
+    False at an end before it (or past limit bytes)."""
+    got = b""
+    while b"\r\n\r\n" not in got and len(got) < limit:
+        d = c.recv(4096)
+        if not d:
+            return False
+        got += d
+    return b"\r\n\r\n" in got
+
+
 def test_sub_second_deadlines_are_logged_as_configured(portier, raw_backend):
     """handshake_timeout (the request head's deadline) and idle_timeout (the
     ACME relay's) below or between whole seconds: the close line says the
@@ -358,12 +370,8 @@ def test_sub_second_deadlines_are_logged_as_configured(portier, raw_backend):
     done = threading.Event()
 
     def silent(c):
-        got = b""
-        while b"\r\n\r\n" not in got:
-            d = c.recv(4096)
-            if not d:
-                return "eof before the head"
-            got += d
+        if not read_head(c):
+            return "eof before the head"
         # Holds the connection without a reply (portier's FIN came after
         # the head) until the test saw the idle close.
         return done.wait(10 * harness.SLOW)
@@ -388,13 +396,7 @@ def test_an_acme_backend_that_closes_without_a_reply_gets_the_client_a_502(
     client gets the 502 a backend that is down gets, and the log says why;
     not a bare close logged (and counted) as "acme reply"."""
     def mute(c):
-        got = b""
-        while b"\r\n\r\n" not in got:
-            d = c.recv(4096)
-            if not d:
-                return "eof before the head"
-            got += d
-        return "closed"
+        return "closed" if read_head(c) else "eof before the head"
     b = raw_backend(mute)
     p = redirector(portier, acme=b.port)
     with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
