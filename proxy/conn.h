@@ -26,7 +26,9 @@ struct conn_filter;
  *   redirect:      HTTPHEAD --> RESPOND | CONNECTING (ACME challenge)
  *   accept_proxy:  PROXYHEAD first, then the listener's first state
  *   and from any state with a backend: RESPOND with the protocol's refusal
- *   (HTTP 502, SMTP 421, ...) when the backend is down
+ *   (HTTP 502, SMTP 421, ...) when the backend is down; RELAY --> RESPOND
+ *   to read out a client that still sends after the backend's whole reply
+ *   and its refusal of more (b_gone)
  *
  * Each state is one row of a table in conn.c: its deadline, the events it
  * wants from each socket, its I/O handler and its deadline handler.

@@ -219,6 +219,18 @@ void conn_relay(struct conn *c)
 			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
 			return;
 		}
+		if (c->b_gone && backend_done(c) && c->c_shut && !c->c_eof) {
+			/* The whole reply is out and the backend refuses more:
+			 * what the client still sends has nowhere to go. Read it
+			 * out within RESPOND's fixed linger rather than hold the
+			 * connection in RELAY, where every dropped byte would
+			 * renew idle_timeout. */
+			c->close_reason = "backend closed";
+			c->close_why = CONN_WHY_BACKEND_CLOSED;
+			conn_state(c, CONN_RESPOND);
+			conn_progress(c);
+			return;
+		}
 		if (c->acme && c->c_shut && c->up.len == 0) {
 			/* The one ACME response is out. The client was not read
 			 * after its request head: read out what it sent since,

@@ -265,3 +265,40 @@ def test_late_client_bytes_do_not_cost_the_client_a_reply_the_backend_ended_in_o
     # An orderly end, said as one.
     line = p.wait_log(r"\[plain\] close .*").group(0)
     assert line.endswith(": backend closed"), line
+
+
+def test_a_client_streaming_to_a_backend_that_is_gone_is_closed_after_the_linger(
+        portier, raw_backend):
+    """Once the backend has ended in order and refused the client's late bytes,
+    and its reply is out, nothing the client sends can go anywhere. A client
+    that keeps sending must not hold the connection for as long as it likes
+    (each dropped byte renewed idle_timeout): it is read out for portier's
+    fixed linger of 2 s, then closed, and the line says the backend closed."""
+    import time
+    def handler(c):
+        assert c.recv(1) == b"x"
+        c.sendall(b"reply")
+        c.close()
+        return "closed"
+    b = raw_backend(handler)
+    p = portier([listener("plain", b.port, mode="plain", extra=[("idle_timeout", "60s")])])
+    s = socket.create_connection(("127.0.0.1", p.port("plain")), timeout=10 * harness.SLOW)
+    try:
+        s.sendall(b"x")
+        assert harness.read_to_eof(s) == b"reply"
+        assert b.wait_result() == "closed"
+        # Drip for at most 20 s (a third of idle_timeout): the close must
+        # come from the linger, well before idle_timeout could end it.
+        end, line = time.monotonic() + 20, None
+        while line is None and time.monotonic() < end:
+            try:
+                s.send(b"u" * 100)
+            except OSError:
+                pass          # portier has closed: the log line is due
+            time.sleep(0.05)
+            lines = [ln for ln in harness.close_lines(p.log()) if "[plain]" in ln]
+            line = lines[0] if lines else None
+    finally:
+        s.close()
+    assert line is not None, "still open after 20 s of client bytes: " + p.log()[-300:]
+    assert line.endswith(": backend closed"), line
