@@ -136,20 +136,27 @@ static const struct cfg_listener *cl_of(const struct conn *c)
 	return c->svc->cl;
 }
 
-static unsigned state_timeout_ms(const struct conn *c)
+/* The state's deadline in ms from when it began; *setup (may be NULL) is
+ * set when the FTP data setup's remainder is what bounds it. */
+static unsigned state_timeout_ms(const struct conn *c, int *setup)
 {
 	const struct state_row *row = &states[c->state];
 	unsigned ms = row->timeout_key == NO_KEY ? row->fixed_ms :
 	    *(const unsigned *)((const char *)cl_of(c) + row->timeout_key);
 	double left;
 
+	if (setup)
+		*setup = 0;
 	/* An FTP data connection is set up (backend, client, TLS) within
 	 * FTP_SETUP_SECS of its accept, whatever each step's own deadline;
 	 * c->last is when the state began (only the relay moves it). */
 	if (c->ftp_slot && c->state != CONN_RELAY) {
 		left = (FTP_SETUP_SECS - (c->last - c->start)) * 1000.0;
-		if (left < ms)
+		if (left < ms) {
 			ms = left > 0 ? (unsigned)left : 0;
+			if (setup)
+				*setup = 1;
+		}
 	}
 	return ms;
 }
@@ -161,7 +168,7 @@ void conn_state(struct conn *c, enum conn_state st)
 	c->state = st;
 	c->last = ev_now(loop);
 	ev_timer_stop(loop, &c->timer);
-	ev_timer_set(&c->timer, state_timeout_ms(c) / 1000.0, 0.);
+	ev_timer_set(&c->timer, state_timeout_ms(c, NULL) / 1000.0, 0.);
 	ev_timer_start(loop, &c->timer);
 }
 
@@ -312,9 +319,10 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 	ev_tstamp limit, left;
+	int setup;
 
 	conn_enter(c);
-	limit = state_timeout_ms(c) / 1000.0;
+	limit = state_timeout_ms(c, &setup) / 1000.0;
 	left = c->last + limit - ev_now(loop);
 	/* Activity moves c->last without touching the timer; re-arm for
 	 * what is left instead of restarting on every read. */
@@ -322,7 +330,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_set(w, left, 0.);
 		ev_timer_start(loop, w);
 	} else {
-		states[c->state].expire(c, limit);
+		/* The handler says the deadline as configured: the data
+		 * setup's whole time, not the remainder its step was left. */
+		states[c->state].expire(c, setup ? FTP_SETUP_SECS : limit);
 	}
 	conn_settle(c);
 }
@@ -456,15 +466,15 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	const struct cfg_listener *l = cl_of(c);
 	double secs = ev_now(loop) - c->start;
 	const char *reason = text ? text : conn_why_name(why);
-	char deadline[64];
+	char deadline[64], lim[24];
 	struct log_conn lc;
 	struct tlsctx_info ti;
 
 	if (c->closing)
 		return;
 	if (text == NULL && why == CONN_WHY_PRELUDE_TIMEOUT) {
-		snprintf(deadline, sizeof(deadline), "pre-TLS deadline passed after %.0fs",
-		         l->prelude_timeout_ms / 1000.0);
+		snprintf(deadline, sizeof(deadline), "pre-TLS deadline passed after %s",
+		         conn_limit_text(lim, sizeof(lim), l->prelude_timeout_ms / 1000.0));
 		reason = deadline;
 	}
 	c->closing = 1;

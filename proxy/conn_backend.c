@@ -242,10 +242,10 @@ void conn_connecting_io(struct conn *c)
 
 void conn_connecting_expire(struct conn *c, double limit)
 {
-	char why[160];
+	char why[160], lim[24];
 
 	conn_backend_failed(c, ETIMEDOUT);
-	snprintf(why, sizeof(why), "backend %s: connect timed out after %.0fs",
-	         conn_backend_text(c), limit);
+	snprintf(why, sizeof(why), "backend %s: connect timed out after %s",
+	         conn_backend_text(c), conn_limit_text(lim, sizeof(lim), limit));
 	conn_refuse(c, why);
 }

@@ -110,9 +110,9 @@ void conn_ftp_dialing_io(struct conn *c)
 
 void conn_ftp_dialing_expire(struct conn *c, double limit)
 {
-	char why[96];
+	char why[96], lim[24];
 
 	snprintf(why, sizeof(why), "active data connection to the client: "
-	         "connect timed out after %.0fs", limit);
+	         "connect timed out after %s", conn_limit_text(lim, sizeof(lim), limit));
 	conn_close_aborted(c, CONN_WHY_CLIENT_RESET, why);
 }

@@ -81,10 +81,10 @@ void conn_handshake_io(struct conn *c)
 
 void conn_handshake_expire(struct conn *c, double limit)
 {
-	char why[256];
+	char why[256], lim[24];
 
-	snprintf(why, sizeof(why), "TLS handshake timed out after %.0fs%s",
-	         limit, tlsctx_hello_seen(c->tls) ? "" :
+	snprintf(why, sizeof(why), "TLS handshake timed out after %s%s",
+	         conn_limit_text(lim, sizeof(lim), limit), tlsctx_hello_seen(c->tls) ? "" :
 	         tlsctx_client_spoke(c->tls) ? " within an incomplete ClientHello" :
 	         " with no ClientHello (a plaintext client waiting for a "
 	         "greeting on an implicit-TLS port?)");

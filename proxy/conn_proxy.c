@@ -132,8 +132,9 @@ void conn_proxy_watch(const struct conn *c, int *ce, int *be)
 
 void conn_proxy_expire(struct conn *c, double limit)
 {
-	char why[80];
+	char why[80], lim[24];
 
-	snprintf(why, sizeof(why), "no complete PROXY header within %.1fs", limit);
+	snprintf(why, sizeof(why), "no complete PROXY header within %s",
+	         conn_limit_text(lim, sizeof(lim), limit));
 	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, why);
 }

@@ -315,9 +315,10 @@ void conn_starttls_upgrading_watch(const struct conn *c, int *ce, int *be)
 
 void conn_starttls_upgrading_expire(struct conn *c, double limit)
 {
-	char why[64];
+	char why[64], lim[24];
 
-	snprintf(why, sizeof(why), "no TLS handshake within %.0fs of STARTTLS", limit);
+	snprintf(why, sizeof(why), "no TLS handshake within %s of STARTTLS",
+	         conn_limit_text(lim, sizeof(lim), limit));
 	conn_close(c, CONN_WHY_PRELUDE_TIMEOUT, why);
 }
 
@@ -334,9 +335,9 @@ void conn_starttls_handover_watch(const struct conn *c, int *ce, int *be)
 
 void conn_starttls_handover_expire(struct conn *c, double limit)
 {
-	char why[160];
+	char why[160], lim[24];
 
-	snprintf(why, sizeof(why), "backend %s: no greeting within %.0fs",
-	         c->svc->cl->backend_text, limit);
+	snprintf(why, sizeof(why), "backend %s: no greeting within %s",
+	         c->svc->cl->backend_text, conn_limit_text(lim, sizeof(lim), limit));
 	conn_refuse(c, why);
 }

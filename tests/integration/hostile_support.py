@@ -31,8 +31,8 @@ DRIP_PERIOD = 0.3      # seconds between two bytes of a dripping client
 
 
 def secs(n):
-    """A timeout of n seconds stretched for sanitizer builds, whole seconds
-    (portier logs its timeouts as %.0fs)."""
+    """A timeout of n seconds stretched for sanitizer builds, in whole seconds
+    (the REASON lines below say "{t}s")."""
     return max(1, int(round(n * SLOW)))
 
 
