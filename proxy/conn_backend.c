@@ -41,6 +41,11 @@ void conn_respond(struct conn *c, enum conn_why why, const char *reason,
 	}
 	c->close_reason = reason;
 	c->close_why = why;
+	/* An ACME request's client was not read past its head (c_eof was
+	 * set there): read out what it sent since, as after a reply, so
+	 * that closing does not reset the refusal. */
+	if (c->acme)
+		c->c_eof = 0;
 	conn_state(c, CONN_RESPOND);
 	conn_progress(c);
 }

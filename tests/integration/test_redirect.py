@@ -410,6 +410,26 @@ def test_an_acme_backend_that_closes_without_a_reply_gets_the_client_a_502(
     assert line.endswith(": backend unavailable, refused in protocol"), line
 
 
+def test_an_acme_refusal_ends_in_order_after_bytes_past_the_head(portier, closed_port):
+    """A client that sends more after its challenge head (a body, a second
+    request): portier reads those bytes out before it closes, as after any
+    reply. Closed with them unread, the kernel sends a reset, which throws
+    away whatever of the 502 the client has not yet received. Seen here as
+    the client's socket error once it has read to the end: a reset that
+    came after the FIN leaves EPIPE there, an orderly end nothing."""
+    import errno
+    p = redirector(portier, acme=closed_port)
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: example.org\r\n\r\n" % (ACME + TOKEN).encode()
+                  + b"x" * 200000)
+        s.shutdown(socket.SHUT_WR)
+        p.wait_log(r"\[http\] close .*: backend unavailable, refused in protocol$")
+        raw = read_until_closed(s)
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    assert raw.startswith(b"HTTP/1.1 502 Bad Gateway\r\n") and raw.endswith(b"\r\n\r\nBackend is down\n"), raw
+    assert err == 0, errno.errorcode.get(err, err)
+
+
 def test_an_acme_backend_that_is_down_gets_the_client_a_502(portier, closed_port):
     p = redirector(portier, acme=closed_port)
     with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
