@@ -234,12 +234,34 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	finish(sc);
 }
 
+/* A scrape past MAX_SCRAPES (or out of memory) is told so in one
+ * non-blocking send, rather than closed without a word. What the client
+ * already sent is read first, as far as it is there: closing with it
+ * unread would reset the connection under the 503. Best effort, never a
+ * wait: a head still on its way meets the close. */
+static void refuse_busy(int fd)
+{
+#define BUSY_BODY "503 too many scrapes open at once\n"
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	                           "Content-Type: text/plain; charset=utf-8\r\n"
+	                           "Content-Length: 34\r\nRetry-After: 1\r\n"
+	                           "Connection: close\r\n\r\n" BUSY_BODY;
+	_Static_assert(sizeof(BUSY_BODY) - 1 == 34, "Content-Length of the 503");
+	char sink[4096];
+
+	for (int i = 0; i < 4 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+	if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
 void stats_accept(struct server *srv, int fd)
 {
 	struct scrape *sc;
 
 	if (nscrapes >= MAX_SCRAPES || (sc = calloc(1, sizeof(*sc))) == NULL) {
-		close(fd);
+		refuse_busy(fd);
 		return;
 	}
 	sc->magic = STATS_MAGIC;

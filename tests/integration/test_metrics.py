@@ -201,6 +201,30 @@ def test_a_nul_byte_in_the_request_does_not_hide_its_end(portier, certs, http_ba
     assert status == 200 and b"# TYPE portier_workers_up gauge" in body
 
 
+def test_a_scrape_past_the_eight_open_at_once_gets_a_503(portier, certs, http_backend):
+    """A worker keeps at most eight scrapes open; the ninth is told so (503
+    with Retry-After), not closed without a word, and the endpoint answers
+    again once the eight are gone."""
+    p = portier(web(certs, http_backend.port), glob=STATS + [("workers", "1")])
+    port = p.port("[stats]")
+    held = []
+    try:
+        for _ in range(8):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10 * harness.SLOW)
+            s.sendall(b"GET /metr")             # a head that does not end
+            held.append(s)
+        # One worker accepts in the order the connections came: the eight
+        # are open when it takes this one.
+        status, h, body = http(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 503 and h.get("retry-after") == "1", (status, h, body)
+        assert int(h["content-length"]) == len(body) and body == b"503 too many scrapes open at once\n"
+    finally:
+        for s in held:
+            s.close()
+    harness.wait_for(lambda: http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[0] == 200, 5,
+                     "the endpoint to answer once the eight are closed")
+
+
 def test_bytes_after_the_request_head_do_not_cut_the_reply(portier, certs, http_backend):
     """A scraper that sends more than its head (a body, a pipelined request)
     and reads slowly must still get the whole reply and an orderly end, not
