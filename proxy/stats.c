@@ -16,6 +16,7 @@
 #define REQ_MAX 2048              /* a request head longer than this: 400 */
 #define DEADLINE_S 5.0            /* for the whole exchange */
 #define MAX_SCRAPES 8             /* open at once per worker */
+#define BUSY_BODY "503 too many scrapes open at once\n"   /* past them */
 
 #ifndef PORTIER_BORINGSSL_SMALL
 #define PORTIER_BORINGSSL_SMALL 0
@@ -241,7 +242,6 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
  * wait: a head still on its way meets the close. */
 static void refuse_busy(int fd)
 {
-#define BUSY_BODY "503 too many scrapes open at once\n"
 	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
 	                           "Content-Type: text/plain; charset=utf-8\r\n"
 	                           "Content-Length: 34\r\nRetry-After: 1\r\n"
