@@ -791,6 +791,22 @@ def read_to_eof(c, limit=64 << 20):
     return bytes(out)
 
 
+def read_to_end(c, limit=64 << 20):
+    """What c sends until its end, up to limit bytes, and the error that
+    ended it instead (a reset, a timeout), or None: (bytes, OSError|None),
+    for tests where how the stream ended is part of what they check."""
+    out = bytearray()
+    try:
+        while len(out) < limit:
+            d = c.recv(65536)
+            if not d:
+                break
+            out += d
+    except OSError as e:
+        return bytes(out), e
+    return bytes(out), None
+
+
 # --------------------------------------------------------------------------
 # Mail user shared by dovecot and opensmtpd
 

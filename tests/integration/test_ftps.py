@@ -416,15 +416,10 @@ def test_data_connections_count_in_max_connections_but_are_not_refused(
         conn = f1.transfercmd("RETR f")
         harness.wait_for(lambda: len(re.findall(full, p.log())) == 2, 10,
                          "max_connections reached by the data connection")
-        got = bytearray()
-        while True:
-            b = conn.recv(65536)
-            if not b:
-                break
-            got += b
+        got = harness.read_to_eof(conn, 1 << 20)
         conn.unwrap()
         conn.close()
-        assert bytes(got) == b"x" * 100000
+        assert got == b"x" * 100000
         assert f1.voidresp().startswith("226")
     finally:
         f1.close()

@@ -250,18 +250,10 @@ def test_late_client_bytes_do_not_cost_the_client_a_reply_the_backend_ended_in_o
                 s.send(b"u" * 65536)
             except OSError:
                 break
-        got, err = bytearray(), None
-        try:
-            while len(got) <= len(reply):
-                d = s.recv(65536)
-                if not d:
-                    break
-                got += d
-        except OSError as e:
-            err = e
+        got, err = harness.read_to_end(s, len(reply) + 1)
     finally:
         s.close()
-    assert err is None and bytes(got) == reply, (err, len(got), p.log()[-400:])
+    assert err is None and got == reply, (err, len(got), p.log()[-400:])
     # An orderly end, said as one.
     line = p.wait_log(r"\[plain\] close .*").group(0)
     assert line.endswith(": backend closed"), line

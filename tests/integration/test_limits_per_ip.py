@@ -284,12 +284,7 @@ def test_other_starttls_protocols_say_try_later(portier, certs, closed_port, pro
     # (LDAP has no greeting; its held connection counts all the same: the
     # one worker accepts from the queue in order, the held one first.)
     s = socket.create_connection(("127.0.0.1", port), timeout=5 * harness.SLOW)
-    data = b""
-    for _ in range(16):   # bounded: one reply, then the end
-        chunk = s.recv(512)
-        if not chunk:
-            break
-        data += chunk
+    data = harness.read_to_eof(s, 8192)   # bounded: one reply, then the end
     s.close()
     held.close()
     assert refusal in data, data

@@ -249,18 +249,10 @@ def test_bytes_after_the_request_head_do_not_cut_the_reply(portier, certs, http_
                               % (p.port("[stats]"), me)])
             return state() in (tcp_close, tcp_close_wait) or cp.out.strip() != ""
         harness.wait_for(ended, 10, "the endpoint to end the scrape")
-        data, err = bytearray(), None
-        try:
-            while len(data) < 1 << 20:
-                d = s.recv(65536)
-                if not d:
-                    break
-                data += d
-        except OSError as e:
-            err = e
+        data, err = harness.read_to_end(s, 1 << 20)
     finally:
         s.close()
-    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
     m = re.search(rb"\r\nContent-Length: (\d+)\r\n", head + b"\r\n")
     assert err is None and head.startswith(b"HTTP/1.1 200 ") and m, (err, head[:100])
     assert int(m.group(1)) == len(body) and body.endswith(b"\n"), (m.group(1), len(body))
