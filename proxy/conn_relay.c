@@ -74,6 +74,10 @@ void conn_relay_start(struct conn *c, struct buf *from_backend)
 		c->fx->ops = f;
 		if (f == &filter_ftp && c->ftp)
 			filter_ftp_setup(c->fx->state, ftp_ctl_env(c->ftp, c->fx->state));
+		/* Every STARTTLS path starts the relay from the hand-over,
+		 * which ate the backend's greeting. */
+		if (f == &filter_smtp && c->svc->cl->mode == CFG_MODE_STARTTLS)
+			filter_smtp_greeted(c->fx->state);
 		/* Client bytes buffered before the relay pass the filter too. */
 		if (f->up)
 			buf_swap(&c->up, &c->fx->up_raw);

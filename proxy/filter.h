@@ -76,4 +76,9 @@ extern const struct filter_ops filter_ldap;
 extern const struct filter_ops filter_smtp;
 extern const struct filter_ops filter_ftp;
 
+/* filter_smtp_greeted(st): tell a zeroed filter_smtp state that the
+ * STARTTLS hand-over consumed the backend's greeting, so no later 220 is
+ * one. */
+void filter_smtp_greeted(void *st);
+
 #endif

@@ -547,6 +547,14 @@ static int smtp_down(void *vst, struct buf *in, struct buf *out,
 	return 0;
 }
 
+void filter_smtp_greeted(void *vst)
+{
+	struct smtp_state *st = vst;
+
+	/* A 220 is then TLS or a new session, even as the first reply. */
+	st->replied = 1;
+}
+
 const struct filter_ops filter_smtp = {
 	.name = "smtp",
 	.state_size = sizeof(struct smtp_state),

@@ -750,6 +750,35 @@ def test_multiline_smtp_greeting_and_extra_backend_bytes(portier, certs, raw_bac
     assert b.wait_result() == b"EHLO inside\r\nMAIL FROM:<a@example.net>\r\nQUIT\r\n"
 
 
+def test_a_220_after_the_hand_over_ate_the_greeting_ends_the_session(portier, certs,
+                                                                    raw_backend):
+    """The hand-over consumed the backend's greeting, so a 220 in answer to
+    the client's first command is TLS or a new session beyond the filter's
+    sight (a backend that reads some spelling of STARTTLS the filter does
+    not): the connection ends; the client never sees it."""
+    def srv(conn):
+        conn.sendall(b"220 fake.backend ESMTP\r\n")
+        got = conn.makefile("rb").readline()
+        conn.sendall(b"220 fake.backend second session\r\n")
+        try:
+            return got + harness.read_to_eof(conn)
+        except ConnectionResetError:    # portier aborts the backend side
+            return got
+    b = raw_backend(srv)
+    p = start(portier, certs, "smtp", b.port)
+    mark = p.mark()
+    c = Client(p.port("smtp"))
+    try:
+        UPGRADE["smtp"](c, certs)
+        c.send(b"NOOP\r\n")
+        assert c.read_to_eof() == b""
+    finally:
+        c.close()
+    assert b.wait_result() == b"NOOP\r\n"
+    p.wait_log(r"\[smtp\] close .*smtp: backend accepted STARTTLS or began a new "
+               r"session", since=mark)
+
+
 def test_ldap_unbind_before_tls_closes_silently(portier, certs, fake):
     b = fake("ldap")
     p = start(portier, certs, "ldap", b.port)

@@ -1,4 +1,7 @@
 #define FILTER_UNDER_TEST filter_smtp
+/* Set while a test plays the relay after a STARTTLS hand-over. */
+static int handed_over;
+#define FILTER_SETUP(st) (handed_over ? filter_smtp_greeted(st) : (void)0)
 #include "filter_harness.h"
 
 #define NOXC "550 5.7.0 XCLIENT is not permitted\r\n"
@@ -296,6 +299,30 @@ static void test_other_replies(void)
 	CHECK_STR(res.why, "malformed SMTP reply from the backend");
 }
 
+/* After a STARTTLS hand-over, which ate the backend's greeting, no 220
+ * is a greeting: the first reply too ends the connection. */
+static void test_handed_over(void)
+{
+	static const struct turn first[] = {
+		{ 'c', "NOOP\r\n", 0 },
+		{ 'b', "220 b.example ESMTP\r\n", 0 },
+	};
+	static const struct turn unasked[] = {
+		{ 'b', "220-b.example ESMTP\r\n220 again\r\n", 0 },
+	};
+	static const struct turn ehlo[] = {
+		{ 'c', "EHLO a\r\n", 0 },
+		{ 'b', "250-b.example\r\n250 STARTTLS\r\n", 0 },
+	};
+
+	handed_over = 1;
+	SCRIPT(first, "", "NOOP\r\n", -1, &res);
+	CHECK(res.why != NULL && strstr(res.why, "new session") != NULL);
+	SCRIPT(unasked, "", "", -1, &res);
+	SCRIPT(ehlo, "250 b.example\r\n", "EHLO a\r\n", 0, &res);
+	handed_over = 0;
+}
+
 static void test_eof(void)
 {
 	/* A command without its line end is none: dropped at the end. */
@@ -422,6 +449,7 @@ int main(void)
 	test_auth();
 	test_ehlo();
 	test_other_replies();
+	test_handed_over();
 	test_eof();
 	test_limits();
 	return CHECK_DONE();
