@@ -8,39 +8,60 @@
  * this is some other operation and passes unread. */
 #define SMALL_EXTENDED 512
 
+/* A definite length at p[0..n), after its tag: 1 with *ll its octets and
+ * *len, 0 need more, -1 indefinite or more than 4 length octets. */
+static int length_of(const uint8_t *p, size_t n, size_t *ll, uint64_t *len)
+{
+	size_t k;
+
+	if (n < 1)
+		return 0;
+	if (p[0] < 0x80) {
+		*ll = 1;
+		*len = p[0];
+		return 1;
+	}
+	k = p[0] & 0x7f;
+	if (k == 0 || k > 4)
+		return -1;   /* indefinite, or more than 4 GiB */
+	if (n < 1 + k)
+		return 0;
+	*len = 0;
+	for (size_t j = 0; j < k; j++)
+		*len = *len << 8 | p[1 + j];
+	*ll = 1 + k;
+	return 1;
+}
+
 /* The outer header of an LDAPMessage: SEQUENCE tag, definite length, then
  * the messageID INTEGER and the protocolOp tag. 1 with *total and *op, 0
  * need more bytes, -1 not LDAP. */
 static int peek_header(const uint8_t *p, size_t n, uint64_t *total, unsigned *op)
 {
-	size_t i = 1, lenlen;
-	uint64_t len = 0;
+	size_t i, ll;
+	uint64_t len;
+	int r;
 
-	if (n < 2)
-		return n == 1 && p[0] != 0x30 ? -1 : 0;
+	if (n < 1)
+		return 0;
 	if (p[0] != 0x30)
 		return -1;
-	if (p[1] < 0x80) {
-		len = p[1];
-		i = 2;
-	} else {
-		lenlen = p[1] & 0x7f;
-		if (lenlen == 0 || lenlen > 4)
-			return -1;   /* indefinite, or more than 4 GiB */
-		if (n < 2 + lenlen)
-			return 0;
-		for (size_t k = 0; k < lenlen; k++)
-			len = len << 8 | p[2 + k];
-		i = 2 + lenlen;
-	}
+	if ((r = length_of(p + 1, n - 1, &ll, &len)) <= 0)
+		return r;
+	i = 1 + ll;
 	*total = i + len;
-	/* messageID: INTEGER. BER allows leading zero octets, so its length
-	 * says nothing about its value: frame any short-form length. */
-	if (n < i + 2)
+	/* messageID: INTEGER. BER allows leading zero octets and a long
+	 * length form, and slapd reads both (as ber_ldap_read does), so
+	 * neither says anything about its value: frame any such length. */
+	if (n <= i)
 		return 0;
-	if (p[i] != 0x02 || p[i + 1] < 1 || p[i + 1] > 0x7f)
+	if (p[i] != 0x02)
 		return -1;
-	i += 2 + p[i + 1];
+	if ((r = length_of(p + i + 1, n - i - 1, &ll, &len)) <= 0)
+		return r;
+	if (len < 1 || len > 0x7f)
+		return -1;
+	i += 1 + ll + (size_t)len;
 	if (n <= i)
 		return 0;
 	*op = p[i];

@@ -111,6 +111,40 @@ def test_ber_client_bind_and_search(ldap_portier, slapd, certs):
         c.close()
 
 
+def long_msgid(msg):
+    """msg (short-form lengths) with its messageID's length in the long form
+    (02 81 01 ...): BER allows it, and slapd reads it."""
+    assert msg[0] == 0x30 and msg[1] < 0x7f and msg[2] == 0x02 and msg[3] == 0x01
+    inner = b"\x02\x81" + msg[3:]
+    return b"\x30" + bytes([len(inner)]) + inner
+
+
+def test_second_starttls_after_a_long_form_message_id_is_still_portiers(ldap_portier, slapd,
+                                                                         certs):
+    """A messageID length in the long form is LDAP as slapd reads it: the
+    guard frames it and stays on, so a StartTLS after it never reaches slapd
+    (it used to switch the guard off for the rest of the session)."""
+    c = connect_and_upgrade(ldap_portier.port("ldap"), "ldap", certs)
+    try:
+        c.send(long_msgid(ldap_search(3, BASE, "uid", "alice")))
+        while True:
+            r = c.ldap()
+            assert r.msgid == 3 and r.op in (0x64, 0x65), r
+            if r.op == 0x65:
+                break
+        assert r.code == 0, r        # slapd framed and answered it
+        c.send(ldap_starttls(4))
+        r = c.ldap()
+        assert (r.msgid, r.op, r.code, r.diag) == (4, 0x78, 1, b"TLS is already active"), r
+        c.send(long_msgid(ldap_starttls(5)))
+        r = c.ldap()
+        assert (r.msgid, r.op, r.code, r.diag) == (5, 0x78, 1, b"TLS is already active"), r
+        c.send(ldap_unbind(6))
+        assert c.read_to_eof() == b""
+    finally:
+        c.close()
+
+
 def test_bind_before_starttls_gets_confidentiality_required(ldap_portier, slapd):
     c = Client(ldap_portier.port("ldap"))
     try:

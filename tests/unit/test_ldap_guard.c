@@ -15,6 +15,16 @@ static const uint8_t whoami[] = {
 	'1', '.', '3', '.', '6', '.', '1', '.', '4', '.', '1', '.', '4', '2', '0', '3',
 	'.', '1', '.', '1', '1', '.', '3'};
 
+/* The same two with the messageID's length in the long form, which BER
+ * allows and slapd reads: the guard must frame them as slapd does. */
+static const uint8_t starttls_long[] = {
+	0x30, 0x1e, 0x02, 0x81, 0x01, 0x07, 0x77, 0x18, 0x80, 0x16,
+	'1', '.', '3', '.', '6', '.', '1', '.', '4', '.', '1', '.', '1', '4', '6', '6',
+	'.', '2', '0', '0', '3', '7'};
+static const uint8_t search_long[] = {
+	0x30, 0x0e, 0x02, 0x82, 0x00, 0x01, 0x02, 0x63, 0x07, 0x04, 0x00, 0x0a, 0x01, 0x00,
+	0x87, 0x00};
+
 /* Runs the guard over stream as the relay would, feeding `step` bytes at a
  * time and sending everything cleared; returns what reached the backend. */
 static size_t run(const uint8_t *stream, size_t n, size_t step, uint8_t *sent,
@@ -75,6 +85,22 @@ int main(void)
 			/* resultCode ENUMERATED operationsError (1) */
 			CHECK(r[7] == 0x0a && r[8] == 0x01 && r[9] == 0x01);
 		}
+		buf_reset(&reply);
+	}
+
+	/* A long-form messageID length keeps the guard on: the StartTLS
+	 * after such a message is still taken out, at every chunk size. */
+	n = w = 0;
+	memcpy(stream + n, search_long, sizeof(search_long)); n += sizeof(search_long);
+	memcpy(stream + n, starttls_long, sizeof(starttls_long)); n += sizeof(starttls_long);
+	memcpy(stream + n, search, sizeof(search)); n += sizeof(search);
+	memcpy(want + w, search_long, sizeof(search_long)); w += sizeof(search_long);
+	memcpy(want + w, search, sizeof(search)); w += sizeof(search);
+	for (size_t step = 0; step <= n; step++) {
+		got = run(stream, n, step, sent, &reply);
+		CHECK(got == w && memcmp(sent, want, w) == 0);
+		CHECK(reply.len > 10 && buf_peek(&reply)[4] == 7 &&
+		      buf_peek(&reply)[5] == 0x78 && buf_peek(&reply)[9] == 0x01);
 		buf_reset(&reply);
 	}
 
