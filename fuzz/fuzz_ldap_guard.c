@@ -1,28 +1,73 @@
 /* libFuzzer target for the LDAP guard that frames a client's stream after
  * TLS, called as filter_ldap calls it. The input is fed in chunks whose
- * sizes come from the input itself;
- * what the guard clears must be a prefix of the stream in order, it must
- * never hold more than a header plus one small ExtendedRequest, and every
- * dropped piece must be exactly one StartTLS request (parsed here with the
- * BER reader, not the guard's framing). */
+ * sizes come from the input itself; what the guard clears must be a prefix
+ * of the stream in order, it must never hold more than a header and a
+ * requestName, and what it drops must be StartTLS requests, each whole or
+ * up to the end of the input, read here apart from the guard's framing. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "ber.h"
 #include "ldap_guard.h"
 
 #define OID_STARTTLS "1.3.6.1.4.1.1466.20037"
 
-/* The guard may take out a StartTLS ExtendedRequest and nothing else: the
- * dropped bytes must be exactly one such message, read apart from the
- * guard's own framing. */
-static int is_starttls(const uint8_t *p, size_t n)
+/* A BER tag and definite length at p[0..n): the offset of the contents,
+ * and *len; 0 when they are not whole within n (or not definite). */
+static size_t tl(const uint8_t *p, size_t n, uint64_t *len)
 {
-	struct ber_ldap_msg m;
+	size_t i = 1, k;
 
-	return ber_ldap_read(p, n, n, &m) == 1 && m.len == n &&
-	       m.op == BER_LDAP_EXTENDED_REQ && m.oid_len == strlen(OID_STARTTLS) &&
-	       memcmp(m.oid, OID_STARTTLS, m.oid_len) == 0;
+	if (n < 2)
+		return 0;
+	if ((p[0] & 0x1f) == 0x1f)
+		while (i < n && i < 6 && (p[i++] & 0x80))
+			;
+	if (i >= n)
+		return 0;
+	if (p[i] < 0x80) {
+		*len = p[i];
+		return i + 1;
+	}
+	k = p[i] & 0x7f;
+	if (k == 0 || k > 4 || i + 1 + k > n)
+		return 0;
+	*len = 0;
+	for (size_t j = 0; j < k; j++)
+		*len = *len << 8 | p[i + 1 + j];
+	return i + 1 + k;
+}
+
+/* The total length of the StartTLS ExtendedRequest at p[0..n) (a
+ * SEQUENCE whose messageID is a non-negative INTEGER below 2^31, whose
+ * protocolOp is [APPLICATION 23] and whose first element names the
+ * StartTLS OID, whatever its tag), or 0 when it is not one. */
+static uint64_t starttls_len(const uint8_t *p, size_t n)
+{
+	uint64_t total, len;
+	size_t i, h;
+
+	if (n < 1 || p[0] != 0x30 || (h = tl(p, n, &total)) == 0)
+		return 0;
+	total += h;
+	i = h;
+	if (i >= n || p[i] != 0x02 || (h = tl(p + i, n - i, &len)) == 0 ||
+	    len < 1 || len > 0x7f || i + h + len > n || p[i + h] >= 0x80)
+		return 0;
+	{
+		uint64_t id = 0;
+		for (size_t k = 0; k < len; k++)
+			if ((id = id << 8 | p[i + h + k]) > 0x7fffffff)
+				return 0;
+	}
+	i += h + (size_t)len;
+	if (i >= n || p[i] != 0x77 || (h = tl(p + i, n - i, &len)) == 0)
+		return 0;
+	i += h;
+	if (i >= n || (h = tl(p + i, n - i, &len)) == 0 ||
+	    len != strlen(OID_STARTTLS) || i + h + len > n ||
+	    memcmp(p + i + h, OID_STARTTLS, len) != 0)
+		return 0;
+	return total;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -52,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ldap_guard g = {0};
 	struct buf reply = {0};
 	size_t fed = 0, head = 0, passed = 0, dropped = 0, step;
+	uint64_t rest = 0;   /* of the StartTLS being dropped */
 
 	if (size < 1)
 		return 0;
@@ -68,23 +114,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();   /* each turn moves a byte or more */
 			ok = scan(&g, data + head, fed - head, &drop, &reply);
 			if (drop) {
-				if (drop > fed - head || drop > 512 ||
-				    !is_starttls(data + head, drop))
+				/* A StartTLS begins here (its requestName is
+				 * in), or the one begun goes on. */
+				if (rest == 0 &&
+				    (rest = starttls_len(data + head, fed - head)) == 0)
 					abort();
+				if (drop > fed - head || drop > rest)
+					abort();
+				rest -= drop;
 				head += drop;
 				dropped += drop;
 				continue;
 			}
 			if (ok == 0)
 				break;
-			if (ok > fed - head)
+			if (ok > fed - head || rest > 0)
 				abort();
 			head += ok;
 			ldap_guard_sent(&g, ok);
 			passed += ok;
 		}
-		/* Held bytes stay bounded: a header, or one small message. */
-		if (fed - head > 512 + 64)
+		/* Held bytes stay bounded: a header and a requestName. */
+		if (fed - head > 256)
 			abort();
 		buf_reset(&reply);
 	}

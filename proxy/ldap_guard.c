@@ -4,9 +4,6 @@
 #include <string.h>
 
 #define OID_STARTTLS "1.3.6.1.4.1.1466.20037"
-/* A StartTLS request is about 31 bytes; an ExtendedRequest longer than
- * this is some other operation and passes unread. */
-#define SMALL_EXTENDED 512
 
 /* A definite length at p[0..n), after its tag: 1 with *ll its octets and
  * *len, 0 need more, -1 indefinite or more than 4 length octets. */
@@ -33,13 +30,22 @@ static int length_of(const uint8_t *p, size_t n, size_t *ll, uint64_t *len)
 	return 1;
 }
 
+/* The front of an LDAPMessage, as far as the guard reads it. */
+struct head {
+	uint64_t total;     /* bytes of the whole message */
+	size_t op_at;       /* offset of the protocolOp tag */
+	unsigned op;        /* that tag */
+	uint32_t msgid;
+	int msgid_ok;       /* 0 .. 2^31-1: one slapd would take */
+};
+
 /* The outer header of an LDAPMessage: SEQUENCE tag, definite length, then
- * the messageID INTEGER and the protocolOp tag. 1 with *total and *op, 0
- * need more bytes, -1 not LDAP. */
-static int peek_header(const uint8_t *p, size_t n, uint64_t *total, unsigned *op)
+ * the messageID INTEGER and the protocolOp tag. 1 with *h, 0 need more
+ * bytes, -1 not LDAP. */
+static int peek_header(const uint8_t *p, size_t n, struct head *h)
 {
 	size_t i, ll;
-	uint64_t len;
+	uint64_t len, id = 0;
 	int r;
 
 	if (n < 1)
@@ -49,10 +55,10 @@ static int peek_header(const uint8_t *p, size_t n, uint64_t *total, unsigned *op
 	if ((r = length_of(p + 1, n - 1, &ll, &len)) <= 0)
 		return r;
 	i = 1 + ll;
-	*total = i + len;
+	h->total = i + len;
 	/* messageID: INTEGER. BER allows leading zero octets and a long
-	 * length form, and slapd reads both (as ber_ldap_read does), so
-	 * neither says anything about its value: frame any such length. */
+	 * length form, and slapd reads both, so neither says anything
+	 * about its value: frame any such length. */
 	if (n <= i)
 		return 0;
 	if (p[i] != 0x02)
@@ -61,11 +67,67 @@ static int peek_header(const uint8_t *p, size_t n, uint64_t *total, unsigned *op
 		return r;
 	if (len < 1 || len > 0x7f)
 		return -1;
-	i += 1 + ll + (size_t)len;
+	i += 1 + ll;
+	if (n < i + len + 1)
+		return 0;
+	h->msgid_ok = p[i] < 0x80;     /* not negative */
+	for (size_t k = 0; k < len; k++) {
+		if (id > 0x7fffffff)
+			break;
+		id = id << 8 | p[i + k];
+	}
+	h->msgid_ok = h->msgid_ok && id <= 0x7fffffff;
+	h->msgid = (uint32_t)id;
+	i += (size_t)len;
+	h->op_at = i;
+	h->op = p[i];
+	return 1;
+}
+
+/* Whether the ExtendedRequest h heads is a StartTLS: its requestName, the
+ * first element, names the StartTLS OID. Its tag is not looked at (slapd
+ * reads the element whatever its tag), nor is what follows it (a value,
+ * controls: it is a StartTLS all the same, however long). 1 yes, 0 need
+ * more bytes, -1 no. */
+static int is_starttls(const uint8_t *p, size_t n, const struct head *h)
+{
+	size_t i = h->op_at + 1, ll, end;
+	uint64_t oplen, len;
+	int r;
+
+	if ((r = length_of(p + i, n - i, &ll, &oplen)) <= 0)
+		return r;
+	i += ll;
+	end = i + (oplen < h->total - i ? (size_t)oplen : (size_t)(h->total - i));
 	if (n <= i)
 		return 0;
-	*op = p[i];
-	return 1;
+	/* The element's tag: one octet, or a high-tag-number form. */
+	if ((p[i++] & 0x1f) == 0x1f) {
+		for (int k = 0;; k++) {
+			if (k == 4)
+				return -1;
+			if (n <= i)
+				return 0;
+			if (!(p[i++] & 0x80))
+				break;
+		}
+	}
+	if ((r = length_of(p + i, n - i, &ll, &len)) <= 0)
+		return r;
+	i += ll;
+	if (len != strlen(OID_STARTTLS) || i + len > end)
+		return -1;
+	if (n < i + len)
+		return 0;
+	return memcmp(p + i, OID_STARTTLS, len) == 0 ? 1 : -1;
+}
+
+/* Takes out what is left of a StartTLS being discarded. */
+static size_t discard(struct ldap_guard *g, size_t n, size_t *drop)
+{
+	*drop = g->discard < n ? (size_t)g->discard : n;
+	g->discard -= *drop;
+	return 0;
 }
 
 size_t ldap_guard_scan(struct ldap_guard *g, const uint8_t *p, size_t n,
@@ -74,10 +136,11 @@ size_t ldap_guard_scan(struct ldap_guard *g, const uint8_t *p, size_t n,
 	*drop = 0;
 	if (g->off)
 		return n;
+	if (g->discard > 0)
+		return discard(g, n, drop);
 	while (g->cleared < n) {
 		size_t pos = g->cleared, avail = n - pos;
-		uint64_t total;
-		unsigned op;
+		struct head h;
 		int r;
 
 		if (g->skip > 0) {
@@ -86,33 +149,32 @@ size_t ldap_guard_scan(struct ldap_guard *g, const uint8_t *p, size_t n,
 			g->skip -= k;
 			continue;
 		}
-		r = peek_header(p + pos, avail, &total, &op);
+		r = peek_header(p + pos, avail, &h);
 		if (r < 0) {
 			g->off = 1;
 			return n;
 		}
 		if (r == 0)
 			break;   /* hold the partial header */
-		if (op == BER_LDAP_EXTENDED_REQ && total <= SMALL_EXTENDED) {
-			struct ber_ldap_msg m;
+		if (h.op == BER_LDAP_EXTENDED_REQ && h.msgid_ok) {
 			if (pos > 0)
 				break;   /* let what is before it go first */
-			r = ber_ldap_read(p, n, SMALL_EXTENDED, &m);
+			r = is_starttls(p, n, &h);
 			if (r == 0)
-				break;
-			if (r > 0 && m.oid_len == strlen(OID_STARTTLS) &&
-			    memcmp(m.oid, OID_STARTTLS, m.oid_len) == 0) {
+				break;   /* hold it until its requestName is in */
+			if (r > 0) {
+				/* Answered at once; its bytes go as they come. */
 				uint8_t out[128];
 				size_t len;
-				if (ber_ldap_result(out, sizeof(out), &len, m.msgid,
+				if (ber_ldap_result(out, sizeof(out), &len, h.msgid,
 				    BER_LDAP_EXTENDED_RES, 1, "TLS is already active",
 				    OID_STARTTLS) == 0)
 					buf_append(reply, out, len);
-				*drop = m.len;
-				return 0;
+				g->discard = h.total;
+				return discard(g, n, drop);
 			}
 		}
-		g->skip = total;
+		g->skip = h.total;
 	}
 	return g->cleared;
 }

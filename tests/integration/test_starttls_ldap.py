@@ -145,6 +145,34 @@ def test_second_starttls_after_a_long_form_message_id_is_still_portiers(ldap_por
         c.close()
 
 
+def test_a_starttls_however_dressed_is_still_portiers(ldap_portier, slapd, certs):
+    """slapd takes an ExtendedRequest as StartTLS by its requestName alone:
+    with 600 bytes of controls after it, or with the name under another tag.
+    Neither may reach slapd (it answered 'unsupported extended operation',
+    code 2); portier answers both, and the session goes on."""
+    from starttls_support import tlv
+    ctl = tlv(0xa0, tlv(0x30, tlv(0x04, b"1.2.3.4.5") + tlv(0x04, b"x" * 600)))
+    padded = tlv(0x30, b"\x02\x01\x09" + tlv(0x77, tlv(0x80, OID_STARTTLS)) + ctl)
+    retagged = tlv(0x30, b"\x02\x01\x0a" + tlv(0x77, tlv(0x04, OID_STARTTLS)))
+    c = connect_and_upgrade(ldap_portier.port("ldap"), "ldap", certs)
+    try:
+        for msgid, msg in ((9, padded), (10, retagged)):
+            c.send(msg)
+            r = c.ldap()
+            assert (r.msgid, r.op, r.code, r.diag) == (msgid, 0x78, 1, b"TLS is already active"), r
+        c.send(ldap_search(11, BASE, "uid", "alice"))
+        while True:
+            r = c.ldap()
+            assert r.msgid == 11 and r.op in (0x64, 0x65), r
+            if r.op == 0x65:
+                break
+        assert r.code == 0, r
+        c.send(ldap_unbind(12))
+        assert c.read_to_eof() == b""
+    finally:
+        c.close()
+
+
 def test_bind_before_starttls_gets_confidentiality_required(ldap_portier, slapd):
     c = Client(ldap_portier.port("ldap"))
     try:

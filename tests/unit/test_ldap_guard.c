@@ -25,6 +25,22 @@ static const uint8_t search_long[] = {
 	0x30, 0x0e, 0x02, 0x82, 0x00, 0x01, 0x02, 0x63, 0x07, 0x04, 0x00, 0x0a, 0x01, 0x00,
 	0x87, 0x00};
 
+/* msg (short-form outer length) with ctl appended inside its SEQUENCE, the
+ * outer length then in the two-octet long form: written at dst, its size. */
+static size_t with_controls(uint8_t *dst, const uint8_t *msg, size_t n,
+                            const uint8_t *ctl, size_t nctl)
+{
+	size_t body = n - 2 + nctl;
+
+	dst[0] = 0x30;
+	dst[1] = 0x82;
+	dst[2] = (uint8_t)(body >> 8);
+	dst[3] = (uint8_t)body;
+	memcpy(dst + 4, msg + 2, n - 2);
+	memcpy(dst + 4 + n - 2, ctl, nctl);
+	return 4 + body;
+}
+
 /* Runs the guard over stream as the relay would, feeding `step` bytes at a
  * time and sending everything cleared; returns what reached the backend. */
 static size_t run(const uint8_t *stream, size_t n, size_t step, uint8_t *sent,
@@ -102,6 +118,48 @@ int main(void)
 		CHECK(reply.len > 10 && buf_peek(&reply)[4] == 7 &&
 		      buf_peek(&reply)[5] == 0x78 && buf_peek(&reply)[9] == 0x01);
 		buf_reset(&reply);
+	}
+
+	/* A StartTLS that slapd would take as one however it is dressed:
+	 * 600 bytes of controls after it (longer than any StartTLS the
+	 * guard used to read whole), or its requestName under another tag
+	 * (slapd reads the element whatever its tag). Each is taken out as
+	 * it comes, at every chunk size, and answered once; a whoami with
+	 * the same controls, and a StartTLS with a negative messageID
+	 * (slapd refuses it as a protocol error), pass. */
+	{
+		static uint8_t s2[2048], sent2[2048], want2[2048];
+		uint8_t ctl[612];
+		size_t m = 0, k = 0, at;
+
+		/* controls [0] { SEQUENCE { OCTET STRING "x" * 600 } } */
+		memcpy(ctl, "\xa0\x82\x02\x60" "\x30\x82\x02\x5c" "\x04\x82\x02\x58", 12);
+		memset(ctl + 12, 'x', sizeof(ctl) - 12);
+		/* StartTLS, messageID 9, with the controls */
+		m += with_controls(s2 + m, starttls, sizeof(starttls), ctl, sizeof(ctl));
+		s2[6] = 9;
+		memcpy(s2 + m, search, sizeof(search)); m += sizeof(search);
+		memcpy(want2 + k, search, sizeof(search)); k += sizeof(search);
+		/* StartTLS, messageID 7, its requestName tagged 0x04 */
+		memcpy(s2 + m, starttls, sizeof(starttls)); s2[m + 7] = 0x04; m += sizeof(starttls);
+		/* whoami with the same controls: passes whole */
+		at = m;
+		m += with_controls(s2 + m, whoami, sizeof(whoami), ctl, sizeof(ctl));
+		memcpy(want2 + k, s2 + at, m - at); k += m - at;
+		/* StartTLS with messageID -1: passes */
+		memcpy(s2 + m, starttls, sizeof(starttls)); s2[m + 4] = 0xff;
+		memcpy(want2 + k, s2 + m, sizeof(starttls)); k += sizeof(starttls);
+		m += sizeof(starttls);
+		for (size_t step = 0; step <= m; step += step < 64 ? 1 : 97) {
+			got = run(s2, m, step, sent2, &reply);
+			CHECK(got == k && memcmp(sent2, want2, k) == 0);
+			/* two answers of one length: messageIDs 9, then 7 */
+			CHECK(reply.len > 20 && buf_peek(&reply)[4] == 9 &&
+			      buf_peek(&reply)[5] == 0x78 &&
+			      reply.len == 2 * (size_t)(buf_peek(&reply)[1] + 2) &&
+			      buf_peek(&reply)[reply.len / 2 + 4] == 7);
+			buf_reset(&reply);
+		}
 	}
 
 	/* Something that is not LDAP switches the guard off: it passes. */
