@@ -245,8 +245,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_json(c->log_json);   /* every line from here on */
-	/* Detach only now, so that every error above reached the terminal. */
-	if (!foreground && daemon(0, 0) < 0) {
+	/* Detach only now, so that every error above reached the terminal.
+	 * The working directory stays: a relative -c path, cert or key is
+	 * read again on each reload and must mean what it meant at start. */
+	if (!foreground && daemon(1, 0) < 0) {
 		fprintf(stderr, "portier: cannot detach: %s\n", strerror(errno));
 		return 1;
 	}

@@ -131,16 +131,17 @@ def check_sanitizer(rc, output, what):
             what, rc, ", matched %r" % m.group(0) if m else "", output)
 
 
-def run(cmd, timeout=30, env=None, input=None, check=False):
-    """Run a command with a bound; returns CompletedProcess with text output.
-    A run of portier fails on a sanitizer report (check_sanitizer)."""
+def run(cmd, timeout=30, env=None, input=None, check=False, cwd=None):
+    """Run a command with a bound (in directory cwd); returns CompletedProcess
+    with text output. A run of portier fails on a sanitizer report
+    (check_sanitizer)."""
     portier = is_portier(cmd)
     if portier:
         env = portier_env(env)
     e = dict(os.environ)
     if env:
         e.update(env)
-    cp = subprocess.run(cmd, capture_output=True, timeout=timeout * SLOW, env=e,
+    cp = subprocess.run(cmd, capture_output=True, timeout=timeout * SLOW, env=e, cwd=cwd,
                         input=input, stdin=None if input is not None else subprocess.DEVNULL)
     cp.out = cp.stdout.decode("utf-8", "replace")
     cp.err = cp.stderr.decode("utf-8", "replace")

@@ -50,9 +50,10 @@ class Detached:
     """`portier -c INI` without -f: the command returns once the daemon has
     detached; the master is found by pid_file and stopped by that PID.
     ASan reports go to files under workdir (the daemon's stderr is
-    /dev/null), checked at stop."""
+    /dev/null), checked at stop. With relative, portier starts in workdir
+    and is given the config as `-c portier.ini`."""
 
-    def __init__(self, workdir, sections, glob, env=None):
+    def __init__(self, workdir, sections, glob, env=None, relative=False):
         self.dir = str(workdir)
         self.pid_file = os.path.join(self.dir, "portier.pid")
         self.ports_file = os.path.join(self.dir, "portier.ports")
@@ -66,7 +67,9 @@ class Detached:
         env["ASAN_OPTIONS"] = ":".join(filter(None, ["log_path=" + self.asan,
                                                       env.get("ASAN_OPTIONS")]))
         env["UBSAN_OPTIONS"] = "log_path=" + self.asan
-        cp = harness.run([harness.PORTIER_BIN, "-c", self.ini], timeout=20, env=env)
+        cp = harness.run([harness.PORTIER_BIN, "-c",
+                          os.path.basename(self.ini) if relative else self.ini],
+                         timeout=20, env=env, cwd=self.dir if relative else None)
         assert cp.returncode == 0, "portier -c exited %d:\n%s%s" % (cp.returncode, cp.out,
                                                                      cp.err)
         self.master = harness.wait_for(self._read_pid, 10, "pid_file " + self.pid_file)

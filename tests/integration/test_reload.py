@@ -4,6 +4,7 @@ connection is lost on the way."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -480,3 +481,34 @@ def test_a_reload_that_moves_pid_file_writes_the_new_one_and_removes_the_old(
     assert not os.path.exists(a), "the old pid_file was left behind"
     p.stop()
     assert not os.path.exists(b), "the stop left the pid_file it wrote"
+
+
+def test_a_detached_portier_started_with_relative_paths_reloads_them(workdir, certs,
+                                                                     http_backend):
+    """`cd /etc/portier && portier -c portier.ini` with `cert = tls/site.pem`:
+    the paths mean on every reload what they meant at start (detaching
+    used to move to /, and each reload looked for /portier.ini)."""
+    from test_certbot_hook import served
+    from test_keys import Detached
+
+    tls = os.path.join(str(workdir), "tls")
+    os.makedirs(tls)
+    for leaf, name in ((certs.ec, "site"), (certs.rsa, "next")):
+        shutil.copy(leaf.cert, os.path.join(tls, name + ".pem"))
+        shutil.copy(leaf.key, os.path.join(tls, name + ".key"))
+    log = os.path.join(str(workdir), "file.log")
+    d = Detached(workdir, [("tls", [("cert", "tls/site.pem"), ("key", "tls/site.key")]),
+                           listener("web", http_backend.port, protocol="http")],
+                 [("log", log)], relative=True)
+    try:
+        assert served(d.port) == certs.ec.der
+        for name in ("site.pem", "site.key"):
+            os.replace(os.path.join(tls, name.replace("site", "next")), os.path.join(tls, name))
+        os.kill(d.master, signal.SIGHUP)
+        harness.wait_for(lambda: re.search(r"reloaded|reload refused", open(log).read()),
+                         10 * harness.SLOW, "the reload's verdict")
+        text = open(log).read()
+        assert "reloaded:" in text and "refused" not in text, text
+        assert served(d.port) == certs.rsa.der
+    finally:
+        d.stop()
