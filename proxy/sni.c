@@ -3,19 +3,30 @@
 #include <strings.h>
 #include <string.h>
 
+/* pattern equals host[0..n), case-insensitive. */
+static int same(const char *pattern, const char *host, size_t n)
+{
+	return strlen(pattern) == n && strncasecmp(pattern, host, n) == 0;
+}
+
 int sni_match(const char *pattern, const char *host)
 {
+	size_t n = strlen(host);
 	const char *dot;
 
-	if (strcasecmp(pattern, host) == 0)
+	/* "host." is the fully qualified "host": RFC 6066 asks clients to
+	 * leave the dot out, and nginx forgives one that does not. */
+	if (n > 1 && host[n - 1] == '.')
+		n--;
+	if (same(pattern, host, n))
 		return 2;
 	if (pattern[0] != '*' || pattern[1] != '.')
 		return 0;
-	dot = strchr(host, '.');
+	dot = memchr(host, '.', n);
 	/* The '*' stands for exactly one non-empty label. */
 	if (dot == NULL || dot == host)
 		return 0;
-	return strcasecmp(pattern + 1, dot) == 0 ? 1 : 0;
+	return same(pattern + 1, dot, n - (size_t)(dot - host)) ? 1 : 0;
 }
 
 static int best_score(const struct sni_entry *e, const char *host)

@@ -14,7 +14,9 @@ struct sni_entry {
 
 /* sni_match(pattern, host): 2 if host equals pattern (case-insensitive),
  * 1 if pattern is "*.rest" and host is one label followed by ".rest",
- * else 0. A wildcard never matches more than one label, nor a bare "rest". */
+ * else 0. A wildcard never matches more than one label, nor a bare "rest".
+ * One trailing dot on host is ignored ("mail.example.org." is the same
+ * host). */
 int sni_match(const char *pattern, const char *host);
 
 /* sni_select(e, n, host, client_ecdsa): index of the certificate to serve.

@@ -131,6 +131,10 @@ def test_sni_selects_certificate(portier, certs, http_backend):
     assert peer_der(port, "a.b.example.org") == certs.ec.der
     assert peer_der(port, "unknown.example.net") == certs.ec.der
     assert peer_der(port, None) == certs.ec.der
+    # A fully qualified name with its trailing dot is the same host
+    # (BoringSSL hands the dot on; nginx takes it so too).
+    assert peer_der(port, "other.example.org.") == certs.other.der
+    assert peer_der(port, "FOO.example.org.") == certs.wild.der
 
 
 def test_sni_default_is_the_first_certificate(portier, certs, http_backend):

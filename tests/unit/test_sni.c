@@ -20,6 +20,15 @@ int main(void)
 	CHECK(sni_match("*.example.org", ".example.org") == 0);
 	CHECK(sni_match("mail.example.org", "mail.example.org.evil") == 0);
 	CHECK(sni_match("www.*.org", "www.example.org") == 0);
+	/* A fully qualified name (RFC 6066 forbids the dot, some clients send
+	 * it) is the same host, as nginx takes it; one dot only. */
+	CHECK(sni_match("mail.example.org", "mail.example.org.") == 2);
+	CHECK(sni_match("*.example.org", "WWW.example.org.") == 1);
+	CHECK(sni_match("mail.example.org", "mail.example.org..") == 0);
+	CHECK(sni_match("*.example.org", "example.org.") == 0);
+	CHECK(sni_match("*.example.org", "a.b.example.org.") == 0);
+	CHECK(sni_match("mail.example.org", ".") == 0);
+	CHECK(sni_match("mail.example.org", "mail.example.or") == 0);
 
 	/* Exact beats wildcard, and the client's key type wins among equals. */
 	CHECK(sni_select(certs, 4, "mail.example.org", 1) == 0);
@@ -29,6 +38,7 @@ int main(void)
 	 * best-matching name, since no RSA certificate carries it. */
 	CHECK(sni_select(certs, 4, "www.example.org", 0) == 1);
 	CHECK(sni_select(certs, 4, "other.example.net", 1) == 2);
+	CHECK(sni_select(certs, 4, "other.example.net.", 1) == 2);
 	/* No SNI or an unknown name: the first certificate of the client's
 	 * kind, in config order. */
 	CHECK(sni_select(certs, 4, NULL, 1) == 0);
