@@ -58,15 +58,25 @@ static int collect_names(X509 *x, struct sni_entry *e)
 	return rc;
 }
 
-/* Reads every certificate of a PEM file, leaf first. */
-static STACK_OF(X509) *read_chain(const char *path)
+/* Reads every certificate of a PEM file, leaf first, in one open of it:
+ * the chain checked is the chain served, even if the file is replaced
+ * meanwhile. NULL, with why, when it cannot be read, holds no certificate
+ * or a broken one. */
+static STACK_OF(X509) *read_chain(const char *path, char *why, size_t len)
 {
 	STACK_OF(X509) *chain = sk_X509_new_null();
-	BIO *bio = BIO_new_file(path, "r");
+	BIO *bio = NULL;
 	X509 *x;
+	unsigned long e;
 
-	if (chain == NULL || bio == NULL) {
-		BIO_free(bio);
+	ERR_clear_error();
+	errno = 0;
+	if (chain == NULL || (bio = BIO_new_file(path, "r")) == NULL) {
+		if (errno == ENOENT || errno == EACCES)
+			snprintf(why, len, "%s", strerror(errno));
+		else
+			tlsctx_drain_errors(why, len);
+		ERR_clear_error();
 		sk_X509_free(chain);
 		return NULL;
 	}
@@ -75,9 +85,22 @@ static STACK_OF(X509) *read_chain(const char *path)
 			X509_free(x);
 			break;
 		}
-	ERR_clear_error();   /* the loop ends on "no start line" */
 	BIO_free(bio);
-	return chain;
+	/* The loop ends on "no start line" at the end of the file; any
+	 * other error is a block that does not parse. */
+	e = ERR_peek_last_error();
+	if (x == NULL && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+	    ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+		ERR_clear_error();
+		if (sk_X509_num(chain) > 0)
+			return chain;
+		snprintf(why, len, "no PEM certificate in it; expected -----BEGIN "
+		         "CERTIFICATE-----");
+	} else {
+		tlsctx_drain_errors(why, len);
+	}
+	sk_X509_pop_free(chain, X509_free);
+	return NULL;
 }
 
 static void check_chain(STACK_OF(X509) *chain, const struct cfg *c,
@@ -126,7 +149,7 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 	const char *keyfile = cc->key ? cc->key : cc->cert;
 	char err[256];
 	STACK_OF(X509) *chain;
-	int ktype;
+	int ktype, ok;
 
 	if ((tc->ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    tlsctx_configure(tc->ctx, t, &l->tls) < 0) {
@@ -134,14 +157,15 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 		         tlsctx_drain_errors(err, sizeof(err)));
 		return -1;
 	}
-	if ((chain = read_chain(cc->cert)) == NULL || sk_X509_num(chain) == 0) {
+	if ((chain = read_chain(cc->cert, err, sizeof(err))) == NULL) {
 		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s", cc->cert,
-		         errno == ENOENT || errno == EACCES ? strerror(errno)
-		         : "no PEM certificate in it; expected -----BEGIN CERTIFICATE-----");
-		sk_X509_pop_free(chain, X509_free);
+		         err);
 		return -1;
 	}
-	if (!SSL_CTX_use_certificate_chain_file(tc->ctx, cc->cert)) {
+	ok = SSL_CTX_use_certificate(tc->ctx, sk_X509_value(chain, 0));
+	for (size_t i = 1; ok && i < sk_X509_num(chain); i++)
+		ok = SSL_CTX_add1_chain_cert(tc->ctx, sk_X509_value(chain, i));
+	if (!ok) {
 		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s", cc->cert,
 		         tlsctx_drain_errors(err, sizeof(err)));
 		sk_X509_pop_free(chain, X509_free);
