@@ -254,7 +254,9 @@ int master_run(struct master *m, unsigned *worker)
 			expiry_staples(m->cfg, m->tls, time(NULL));
 		/* An ocsp file replaced (the admin's fetch from cron): a reload
 		 * staples it, as SIGHUP would. Looked at on every wake-up, a
-		 * minute apart at most; a reload under way waits. */
+		 * minute apart at most; a reload under way waits. A reload's
+		 * commit sets the files as they were before it read them
+		 * (master_reload.c), so one replaced meanwhile still counts. */
 		if (!s.stopping && !s.draining && s.next == NULL) {
 			unsigned long long fp = expiry_ocsp_print(m->cfg);
 

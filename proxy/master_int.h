@@ -41,6 +41,7 @@ struct next {
 	int *had;         /* m->set's fds before listener_open moved some to set */
 	double deadline;  /* when the reload fails if a worker is still silent */
 	unsigned long long generation;   /* it will be, once committed */
+	unsigned long long ocsp_fp;      /* expiry_ocsp_print() before it read them */
 };
 
 struct sup {
@@ -65,8 +66,8 @@ struct sup {
 	int told_ready;           /* the service manager heard READY=1 */
 	unsigned told_workers;    /* ... and this many workers serving */
 	double expiry_at;         /* the next daily certificate-expiry look */
-	unsigned long long ocsp_fp;   /* expiry_ocsp_print() of ... */
-	unsigned long long ocsp_gen;  /* ... this generation's config */
+	unsigned long long ocsp_fp;   /* expiry_ocsp_print() of the files ... */
+	unsigned long long ocsp_gen;  /* ... this generation read */
 	double expiry_every;
 };
 

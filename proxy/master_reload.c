@@ -7,6 +7,7 @@
  */
 
 #include "master_int.h"
+#include "expiry.h"
 #include "log.h"
 #include "notify.h"
 #include "shared.h"
@@ -172,6 +173,10 @@ static void commit(struct sup *s)
 	m->user = nx->user;
 	m->drop = nx->drop;
 	m->generation = nx->generation;
+	/* An ocsp file replaced since the reload read it differs from this,
+	 * and the loop reloads again to staple it. */
+	s->ocsp_fp = nx->ocsp_fp;
+	s->ocsp_gen = m->generation;
 	master_reload_free(nx);
 	s->next = NULL;
 	log_set_quiet(c->log_quiet);
@@ -210,10 +215,12 @@ void master_reload_start(struct sup *s)
 	log_notice("SIGHUP: reloading %s", m->path);
 	tell_reloading(m->path);
 	/* Everything that can fail comes before listener_open, which takes
-	 * sockets over from m->set only when it succeeds. */
-	if ((nx = calloc(1, sizeof(*nx))) == NULL ||
-	    (nx->had = fds_of(&m->set)) == NULL ||
-	    (c = cfg_load_file(m->path, &d)) == NULL ||
+	 * sockets over from m->set only when it succeeds. The ocsp files are
+	 * looked at before master_prepare reads them. */
+	if ((nx = calloc(1, sizeof(*nx))) != NULL && (nx->had = fds_of(&m->set)) != NULL &&
+	    (c = cfg_load_file(m->path, &d)) != NULL)
+		nx->ocsp_fp = expiry_ocsp_print(c);
+	if (nx == NULL || nx->had == NULL || c == NULL ||
 	    master_prepare(c, 1, &nx->tls, &nx->user, &nx->drop, &d) < 0 ||
 	    (nx->slots = master_new_slots(n = master_nworkers(c))) == NULL ||
 	    master_reserve(&s->old, &s->capold, s->nold, s->nslots) < 0 ||
