@@ -172,9 +172,14 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 		return -1;
 	}
 	if (!SSL_CTX_use_PrivateKey_file(tc->ctx, keyfile, SSL_FILETYPE_PEM)) {
+		unsigned long e = ERR_peek_error();
+		/* An RSA key for an ECDSA certificate is a mismatch too. */
+		int mismatch = ERR_GET_LIB(e) == ERR_LIB_X509 &&
+		               (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
+		                ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
+
 		diag_add(d, 0, c->file, cc->key ? cc->key_line : cc->line, SECTION(l, cc),
-		         "key", "%s: %s", keyfile,
-		         ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH
+		         "key", "%s: %s", keyfile, mismatch
 		         ? "private key does not match the certificate"
 		         : cc->key ? "cannot read a PEM private key"
 		                   : "no private key in the cert file; add 'key = /path'");
