@@ -20,8 +20,12 @@ static size_t tl(const uint8_t *p, size_t n, uint64_t *len)
 	if (n < 2)
 		return 0;
 	if ((p[0] & 0x1f) == 0x1f)
-		while (i < n && i < 6 && (p[i++] & 0x80))
-			;
+		for (;;) {   /* a high tag number: at most 4 more octets */
+			if (i >= n || i > 4)
+				return 0;
+			if (!(p[i++] & 0x80))
+				break;
+		}
 	if (i >= n)
 		return 0;
 	if (p[i] < 0x80) {
@@ -43,7 +47,7 @@ static size_t tl(const uint8_t *p, size_t n, uint64_t *len)
  * StartTLS OID, whatever its tag), or 0 when it is not one. */
 static uint64_t starttls_len(const uint8_t *p, size_t n)
 {
-	uint64_t total, len;
+	uint64_t total, len, oplen, end;
 	size_t i, h;
 
 	if (n < 1 || p[0] != 0x30 || (h = tl(p, n, &total)) == 0)
@@ -60,12 +64,36 @@ static uint64_t starttls_len(const uint8_t *p, size_t n)
 				return 0;
 	}
 	i += h + (size_t)len;
-	if (i >= n || p[i] != 0x77 || (h = tl(p + i, n - i, &len)) == 0)
+	if (i >= n || p[i] != 0x77 || (h = tl(p + i, n - i, &oplen)) == 0)
 		return 0;
 	i += h;
+	/* The requestName lies within the operation and the message. */
+	if (i > total)
+		return 0;
+	end = i + (oplen < total - i ? oplen : total - i);
 	if (i >= n || (h = tl(p + i, n - i, &len)) == 0 ||
-	    len != strlen(OID_STARTTLS) || i + h + len > n ||
+	    len != strlen(OID_STARTTLS) || i + h + len > n || i + h + len > end ||
 	    memcmp(p + i + h, OID_STARTTLS, len) != 0)
+		return 0;
+	return total;
+}
+
+/* Frames the message at p[0..n) as slapd would, and as the guard must: a
+ * SEQUENCE with a definite length of at most 4 octets, a messageID
+ * INTEGER of 1 to 127 octets, then the protocolOp tag. Its total length,
+ * or 0 when it cannot (not LDAP, where the guard turns off, or cut short
+ * by the end of the input). */
+static uint64_t frame(const uint8_t *p, size_t n)
+{
+	uint64_t total, len;
+	size_t h, i;
+
+	if (n < 1 || p[0] != 0x30 || (h = tl(p, n, &total)) == 0)
+		return 0;
+	total += h;
+	i = h;
+	if (i >= n || p[i] != 0x02 || (h = tl(p + i, n - i, &len)) == 0 ||
+	    len < 1 || len > 0x7f || i + h + len >= n)
 		return 0;
 	return total;
 }
@@ -98,6 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf reply = {0};
 	size_t fed = 0, head = 0, passed = 0, dropped = 0, step;
 	uint64_t rest = 0;   /* of the StartTLS being dropped */
+	static size_t starts[9000];   /* where each dropped StartTLS began */
+	size_t nstarts = 0, pos, k;
 
 	if (size < 1)
 		return 0;
@@ -116,9 +146,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (drop) {
 				/* A StartTLS begins here (its requestName is
 				 * in), or the one begun goes on. */
-				if (rest == 0 &&
-				    (rest = starttls_len(data + head, fed - head)) == 0)
-					abort();
+				if (rest == 0) {
+					if ((rest = starttls_len(data + head, fed - head)) == 0 ||
+					    nstarts == sizeof(starts) / sizeof(starts[0]))
+						abort();
+					starts[nstarts++] = head;
+				}
 				if (drop > fed - head || drop > rest)
 					abort();
 				rest -= drop;
@@ -140,6 +173,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf_reset(&reply);
 	}
 	if (passed + dropped + (fed - head) != size)
+		abort();
+	/* And no StartTLS passed: framed apart from the guard, every message
+	 * whose requestName came in is one the guard took out, as far as the
+	 * stream is LDAP (past that the guard is off and judges nothing). */
+	for (pos = 0, k = 0; pos < size;) {
+		uint64_t total = frame(data + pos, size - pos);
+		int dropped_here = k < nstarts && starts[k] == pos;
+
+		if (total == 0)
+			break;
+		if ((starttls_len(data + pos, size - pos) != 0) != dropped_here)
+			abort();
+		k += dropped_here;
+		if (total > size - pos)
+			break;
+		pos += (size_t)total;
+	}
+	if (k != nstarts)
 		abort();
 	return 0;
 }

@@ -98,6 +98,8 @@ static int is_starttls(const uint8_t *p, size_t n, const struct head *h)
 	if ((r = length_of(p + i, n - i, &ll, &oplen)) <= 0)
 		return r;
 	i += ll;
+	if (i > h->total)
+		return -1;   /* the message ends inside the operation's header */
 	end = i + (oplen < h->total - i ? (size_t)oplen : (size_t)(h->total - i));
 	if (n <= i)
 		return 0;

@@ -162,6 +162,19 @@ int main(void)
 		}
 	}
 
+	/* A message whose length ends inside the ExtendedRequest's header is
+	 * no StartTLS, whatever bytes follow: it passes for slapd to judge. */
+	{
+		uint8_t cut[sizeof(starttls)], out[sizeof(starttls)];
+		memcpy(cut, starttls, sizeof(cut));
+		cut[1] = 0x04;
+		for (size_t step = 0; step <= sizeof(cut); step++) {
+			got = run(cut, sizeof(cut), step, out, &reply);
+			CHECK(got == sizeof(cut) && memcmp(out, cut, got) == 0 && reply.len == 0);
+			buf_reset(&reply);
+		}
+	}
+
 	/* Something that is not LDAP switches the guard off: it passes. */
 	{
 		struct ldap_guard g = {0};
