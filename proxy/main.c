@@ -47,16 +47,6 @@ static void version(void)
 	       ev_backend(EV_DEFAULT) & EVBACKEND_EPOLL ? "epoll" : "other");
 }
 
-static int write_pid(const char *path)
-{
-	FILE *f = fopen(path, "we");
-
-	if (f == NULL)
-		return -1;
-	fprintf(f, "%ld\n", (long)getpid());
-	return fclose(f);
-}
-
 /* -t: every problem of the config and its certificates, then 0 or 1. */
 static int check_only(const char *path)
 {
@@ -173,11 +163,10 @@ static int serve(struct master *m)
 }
 
 /* The master's end. */
-static int stopped(struct cfg *c, int rc)
+static int stopped(struct master *m, int rc)
 {
-	if (c->pid_file)
-		unlink(c->pid_file);
-	cfg_free(c);
+	master_pid_file_remove(m);
+	cfg_free(m->cfg);
 	log_notice("portier stopped");
 	log_close();
 	return rc;
@@ -252,7 +241,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "portier: cannot detach: %s\n", strerror(errno));
 		return 1;
 	}
-	if (c->pid_file && write_pid(c->pid_file) < 0)
+	if (master_pid_file(&m, c->pid_file) < 0)
 		log_warn("cannot write pid_file %s", c->pid_file);
 	diag_log(&d);      /* warnings, e.g. certificates about to expire */
 	diag_free(&d);
@@ -275,6 +264,7 @@ int main(int argc, char **argv)
 	if (rc == MASTER_WORKER) {
 		log_set_worker(m.generation, worker);
 		rc = serve(&m);
+		free(m.pid_written);   /* the master's to remove, not ours */
 		cfg_free(m.cfg);
 		log_close();
 		return rc;
@@ -284,5 +274,5 @@ int main(int argc, char **argv)
 		tlsctx_free(m.tls[i]);
 	free(m.tls);
 	listener_close(&m.set);
-	return stopped(m.cfg, rc);
+	return stopped(&m, rc);
 }

@@ -52,9 +52,19 @@ struct master {
 	unsigned long long generation;    /* of cfg: 1 at start, +1 per reload committed */
 	int foreground;                   /* -f: the log is stderr, whatever `log` says */
 	int chan;                         /* in a worker: its channel to the master */
+	char *pid_written;                /* the pid_file written last, owned */
 };
 
 #define MASTER_WORKER (-1)
+
+/* master_pid_file(m, path): the master's pid written to path, which
+ * becomes the one master_pid_file_remove() removes; the one written
+ * before is removed once path is written, and stays when it cannot be.
+ * NULL removes it. 0, or -1 when path cannot be written (the caller
+ * warns). */
+int master_pid_file(struct master *m, const char *path);
+/* master_pid_file_remove(m): at stop, the pid_file m wrote last goes. */
+void master_pid_file_remove(struct master *m);
 
 /* master_prepare(c, reload, tls, pd, drop, d): every listener's
  * certificates, policy and ticket keys of c, checked (*tls, one per

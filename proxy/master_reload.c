@@ -126,30 +126,6 @@ static void tell_reloading(const char *path)
 		log_warn("cannot tell the service manager portier is reloading");
 }
 
-/* The pid_file follows the configuration: the new one is written and the
- * one the running generation wrote removed, so that a stop (which removes
- * the current generation's) never removes a file portier did not write. */
-static void pid_file_follow(const struct cfg *old, const struct cfg *c)
-{
-	const char *was = old->pid_file ? old->pid_file : "";
-	const char *now = c->pid_file ? c->pid_file : "";
-	FILE *f;
-
-	if (strcmp(was, now) == 0)
-		return;
-	if (*now) {
-		if ((f = fopen(now, "we")) == NULL) {
-			log_warn("reload: cannot write pid_file %s", now);
-		} else {
-			fprintf(f, "%ld\n", (long)getpid());
-			if (fclose(f) != 0)
-				log_warn("reload: cannot write pid_file %s", now);
-		}
-	}
-	if (*was)
-		unlink(was);
-}
-
 /* Every new worker serves: the new generation becomes the current one, and
  * the old workers are told to drain. */
 static void commit(struct sup *s)
@@ -163,7 +139,12 @@ static void commit(struct sup *s)
 	nx->slots = NULL;
 	nx->nslots = 0;
 	master_log_follow(s, m->cfg->log, c->log);
-	pid_file_follow(m->cfg, c);
+	/* The pid_file follows the configuration; one that cannot be
+	 * written leaves the one written before (the pid is the same). */
+	if (master_pid_file(m, c->pid_file) < 0)
+		log_warn("reload: cannot write pid_file %s%s%s", c->pid_file,
+		         m->pid_written ? "; keeping " : "",
+		         m->pid_written ? m->pid_written : "");
 	listener_close(&m->set);           /* what the new generation did not take */
 	master_free_tls(m->cfg, m->tls);
 	cfg_free(m->cfg);

@@ -483,6 +483,28 @@ def test_a_reload_that_moves_pid_file_writes_the_new_one_and_removes_the_old(
     assert not os.path.exists(b), "the stop left the pid_file it wrote"
 
 
+def test_a_reload_to_a_pid_file_it_cannot_write_keeps_the_old_one(
+        portier, certs, http_backend, workdir):
+    """A reload that names a pid_file portier cannot write (its directory
+    is missing) warns and keeps the one it wrote before, which still names
+    the master (it used to remove it and leave no pid_file at all, so
+    logrotate's kill -USR1 found nothing); the stop removes that one."""
+    a = os.path.join(str(workdir), "a.pid")
+    bad = os.path.join(str(workdir), "missing", "b.pid")
+    p = portier(web(certs, http_backend.port), glob=[("pid_file", a)])
+    harness.wait_for(lambda: os.path.exists(a), 5, "the first pid_file")
+    name, items = p.sections[0]
+    p.sections[0] = (name, [(k, bad if k == "pid_file" else v) for k, v in items])
+    p.rewrite(p.sections[1:])
+    p.reload()
+    p.wait_log(r"reload: cannot write pid_file %s; keeping %s: No such file or directory$"
+               % (re.escape(bad), re.escape(a)))
+    with open(a) as f:
+        assert int(f.read()) == p.proc.pid
+    p.stop()
+    assert not os.path.exists(a), "the stop left the pid_file it wrote"
+
+
 def test_a_detached_portier_started_with_relative_paths_reloads_them(workdir, certs,
                                                                      http_backend):
     """`cd /etc/portier && portier -c portier.ini` with `cert = tls/site.pem`:
