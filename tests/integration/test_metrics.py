@@ -448,7 +448,8 @@ def test_prometheus_sees_the_traffic_summed_over_workers_and_across_reloads(
         handshake(p.port("web"), ctx)
     harness.wait_for(lambda: len(re.findall(r"worker 1\.[12]: \[web\] close ",
                                             p.log()[mark:])) == n, 10, "ten close lines")
-    tags = re.findall(r"worker 1\.([12]): \[web\] close ", p.log()[mark:])
+    tags = [int(t) for t in re.findall(r"worker 1\.([12]): \[web\] close ",
+                                       p.log()[mark:])]
     busier = p.workers()[max((1, 2), key=tags.count)]
     os.kill(busier, signal.SIGSTOP)
     try:
