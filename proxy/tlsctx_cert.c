@@ -58,25 +58,18 @@ static int collect_names(X509 *x, struct sni_entry *e)
 	return rc;
 }
 
-/* Reads every certificate of a PEM file, leaf first, in one open of it:
- * the chain checked is the chain served, even if the file is replaced
- * meanwhile. NULL, with why, when it cannot be read, holds no certificate
- * or a broken one. */
-static STACK_OF(X509) *read_chain(const char *path, char *why, size_t len)
+/* Every certificate of a PEM file's bytes, leaf first. NULL, with why,
+ * when they hold no certificate or a broken one. */
+static STACK_OF(X509) *read_chain(const struct tlsfile *f, char *why, size_t len)
 {
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	BIO *bio = NULL;
-	X509 *x;
+	X509 *x = NULL;
 	unsigned long e;
 
 	ERR_clear_error();
-	errno = 0;
-	if (chain == NULL || (bio = BIO_new_file(path, "r")) == NULL) {
-		if (errno == ENOENT || errno == EACCES)
-			snprintf(why, len, "%s", strerror(errno));
-		else
-			tlsctx_drain_errors(why, len);
-		ERR_clear_error();
+	if (chain == NULL || (bio = BIO_new_mem_buf(f->p, f->len)) == NULL) {
+		snprintf(why, len, "out of memory");
 		sk_X509_free(chain);
 		return NULL;
 	}
@@ -101,6 +94,16 @@ static STACK_OF(X509) *read_chain(const char *path, char *why, size_t len)
 	}
 	sk_X509_pop_free(chain, X509_free);
 	return NULL;
+}
+
+/* The first private key in a PEM file's bytes, or NULL. */
+static EVP_PKEY *read_key(const struct tlsfile *f)
+{
+	BIO *bio = BIO_new_mem_buf(f->p, f->len);
+	EVP_PKEY *pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+
+	BIO_free(bio);
+	return pk;
 }
 
 static void check_chain(STACK_OF(X509) *chain, const struct cfg *c,
@@ -147,9 +150,12 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
                      int reload, struct diag *d)
 {
 	const char *keyfile = cc->key ? cc->key : cc->cert;
+	int keyline = cc->key ? cc->key_line : cc->line;
+	struct tlsfile cf = {0}, kf = {0};
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *pk = NULL;
 	char err[256];
-	STACK_OF(X509) *chain;
-	int ktype, ok;
+	int ktype, ok, rc = -1;
 
 	if ((tc->ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    tlsctx_configure(tc->ctx, t, &l->tls) < 0) {
@@ -157,10 +163,13 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 		         tlsctx_drain_errors(err, sizeof(err)));
 		return -1;
 	}
-	if ((chain = read_chain(cc->cert, err, sizeof(err))) == NULL) {
+	/* Each file is read once: the certificate and key checked are the
+	 * ones served, even if a renewal replaces the files meanwhile. */
+	if (tlsctx_file_read(cc->cert, TLSCERT_FILE_MAX_BYTES, &cf, err, sizeof(err)) < 0 ||
+	    (chain = read_chain(&cf, err, sizeof(err))) == NULL) {
 		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s", cc->cert,
 		         err);
-		return -1;
+		goto out;
 	}
 	ok = SSL_CTX_use_certificate(tc->ctx, sk_X509_value(chain, 0));
 	for (size_t i = 1; ok && i < sk_X509_num(chain); i++)
@@ -168,24 +177,32 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 	if (!ok) {
 		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s", cc->cert,
 		         tlsctx_drain_errors(err, sizeof(err)));
-		sk_X509_pop_free(chain, X509_free);
-		return -1;
+		goto out;
 	}
-	if (!SSL_CTX_use_PrivateKey_file(tc->ctx, keyfile, SSL_FILETYPE_PEM)) {
+	if (cc->key != NULL &&
+	    tlsctx_file_read(cc->key, TLSCERT_FILE_MAX_BYTES, &kf, err, sizeof(err)) < 0) {
+		diag_add(d, 0, c->file, keyline, SECTION(l, cc), "key", "%s: %s", keyfile, err);
+		goto out;
+	}
+	if ((pk = read_key(cc->key ? &kf : &cf)) == NULL) {
+		diag_add(d, 0, c->file, keyline, SECTION(l, cc), "key", "%s: %s", keyfile,
+		         cc->key ? "cannot read a PEM private key"
+		                 : "no private key in the cert file; add 'key = /path'");
+		ERR_clear_error();
+		goto out;
+	}
+	if (!SSL_CTX_use_PrivateKey(tc->ctx, pk)) {
 		unsigned long e = ERR_peek_error();
 		/* An RSA key for an ECDSA certificate is a mismatch too. */
 		int mismatch = ERR_GET_LIB(e) == ERR_LIB_X509 &&
 		               (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
 		                ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
 
-		diag_add(d, 0, c->file, cc->key ? cc->key_line : cc->line, SECTION(l, cc),
-		         "key", "%s: %s", keyfile, mismatch
-		         ? "private key does not match the certificate"
-		         : cc->key ? "cannot read a PEM private key"
-		                   : "no private key in the cert file; add 'key = /path'");
+		diag_add(d, 0, c->file, keyline, SECTION(l, cc), "key", "%s: %s", keyfile,
+		         mismatch ? "private key does not match the certificate"
+		                  : tlsctx_drain_errors(err, sizeof(err)));
 		ERR_clear_error();
-		sk_X509_pop_free(chain, X509_free);
-		return -1;
+		goto out;
 	}
 	check_chain(chain, c, l, cc, d);
 	if (collect_names(sk_X509_value(chain, 0), &tc->sni) < 0 || tc->sni.nnames == 0)
@@ -193,15 +210,20 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 		         "names no DNS host (no subjectAltName, no CN); clients cannot "
 		         "verify it", cc->cert);
 	{
-		EVP_PKEY *pk = X509_get_pubkey(sk_X509_value(chain, 0));
-		ktype = pk ? EVP_PKEY_id(pk) : EVP_PKEY_NONE;
-		EVP_PKEY_free(pk);
+		EVP_PKEY *pub = X509_get_pubkey(sk_X509_value(chain, 0));
+		ktype = pub ? EVP_PKEY_id(pub) : EVP_PKEY_NONE;
+		EVP_PKEY_free(pub);
 	}
 	tc->sni.ecdsa = ktype == EVP_PKEY_EC;
 	if (cc->ocsp != NULL)
 		(void)tlsctx_staple_load(tc, chain, c, l, cc, reload, d);
+	rc = 0;
+out:
+	EVP_PKEY_free(pk);
 	sk_X509_pop_free(chain, X509_free);
-	return 0;
+	tlsctx_file_free(&kf);
+	tlsctx_file_free(&cf);
+	return rc;
 }
 
 int tlsctx_own_cert(const struct tlsctx *t, size_t i, struct tlsctx_cert_info *info)

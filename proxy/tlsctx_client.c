@@ -309,11 +309,18 @@ void tlsctx_x509_describe(X509 *x, struct tlsctx_cert_info *info)
 
 int tlsctx_file_cert(const char *path, struct tlsctx_cert_info *info)
 {
-	BIO *bio = BIO_new_file(path, "r");
-	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	struct tlsfile f;
+	char why[128];
+	BIO *bio = NULL;
+	X509 *x = NULL;
 
 	memset(info, 0, sizeof(*info));
+	if (tlsctx_file_read(path, TLSCERT_FILE_MAX_BYTES, &f, why, sizeof(why)) < 0)
+		return -1;
+	if ((bio = BIO_new_mem_buf(f.p, f.len)) != NULL)
+		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 	BIO_free(bio);
+	tlsctx_file_free(&f);
 	ERR_clear_error();
 	if (x == NULL)
 		return -1;

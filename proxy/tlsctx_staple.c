@@ -11,13 +11,8 @@
 #include "tlsctx_int.h"
 #include "tlsctx_ocsp.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
+#include <stdio.h>
 #include <time.h>
-#include <unistd.h>
 
 #define SECTION(l, cc) ((cc)->inherited ? "tls" : (l)->name)
 
@@ -32,70 +27,27 @@ static int staple_cb(SSL *ssl, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* The file's bytes into *out (malloc'd), at most TLSOCSP_MAX_BYTES; 0, or
- * -1 with *why. */
-static int read_file(const char *path, uint8_t **out, size_t *len, const char **why)
-{
-	struct stat st;
-	uint8_t *p = NULL;
-	size_t got = 0;
-	ssize_t r = 0;
-	int fd;
-
-	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
-		return *why = strerror(errno), -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		*why = "not a regular file";
-		goto fail;
-	}
-	if (st.st_size == 0 || st.st_size > TLSOCSP_MAX_BYTES) {
-		*why = st.st_size == 0 ? "empty" : "longer than 64 KiB: not an OCSP response";
-		goto fail;
-	}
-	if ((p = malloc((size_t)st.st_size)) == NULL) {
-		*why = "out of memory";
-		goto fail;
-	}
-	while (got < (size_t)st.st_size &&
-	       ((r = read(fd, p + got, (size_t)st.st_size - got)) > 0 ||
-	        (r < 0 && errno == EINTR)))
-		if (r > 0)
-			got += (size_t)r;
-	if (r < 0) {
-		*why = strerror(errno);
-		goto fail;
-	}
-	close(fd);
-	*out = p;
-	*len = got;
-	return 0;
-fail:
-	free(p);
-	close(fd);
-	return -1;
-}
-
 int tlsctx_staple_load(struct tlscert *tc, STACK_OF(X509) *chain, const struct cfg *c,
                        const struct cfg_listener *l, const struct cfg_cert *cc,
                        int reload, struct diag *d)
 {
-	const char *path = cc->ocsp, *w;
+	const char *path = cc->ocsp;
 	struct tlsocsp_result res;
+	struct tlsfile f = {0};
 	char why[256];
-	uint8_t *der = NULL;
-	size_t len = 0;
 	int rc = -1;
 
 	if (sk_X509_num(chain) < 2) {
 		snprintf(why, sizeof(why), "%s holds no issuer certificate after the leaf, "
 		         "and the response cannot be checked without it; append the issuer",
 		         cc->cert);
-	} else if (read_file(path, &der, &len, &w) < 0) {
-		snprintf(why, sizeof(why), "%s", w);
-	} else if (tlsocsp_check(der, len, sk_X509_value(chain, 0), sk_X509_value(chain, 1),
+	} else if (tlsctx_file_read(path, TLSOCSP_MAX_BYTES, &f, why, sizeof(why)) < 0) {
+		/* why says it */
+	} else if (f.len == 0) {
+		snprintf(why, sizeof(why), "empty");
+	} else if (tlsocsp_check(f.p, f.len, sk_X509_value(chain, 0), sk_X509_value(chain, 1),
 	                         (int64_t)time(NULL), &res, why, sizeof(why)) == 0) {
-		if (!SSL_CTX_set_ocsp_response(tc->ctx, der, len)) {
+		if (!SSL_CTX_set_ocsp_response(tc->ctx, f.p, f.len)) {
 			snprintf(why, sizeof(why), "out of memory");
 		} else {
 			tc->stapled = 1;
@@ -108,7 +60,7 @@ int tlsctx_staple_load(struct tlscert *tc, STACK_OF(X509) *chain, const struct c
 	if (rc < 0)
 		diag_add(d, reload, c->file, cc->ocsp_line, SECTION(l, cc), "ocsp", "%s: %s%s",
 		         path, why, reload ? "; this certificate goes without a staple" : "");
-	free(der);
+	tlsctx_file_free(&f);
 	return rc;
 }
 

@@ -13,12 +13,9 @@
 #include <openssl/base64.h>
 #include <openssl/mem.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 static int is_space(char ch)
 {
@@ -131,59 +128,26 @@ int tlsticket_file_load(const char *path, struct tlsticket_file *out,
                         const char *cfgfile, int line, const char *section,
                         struct diag *d)
 {
-	char *text = NULL;
-	struct stat st;
-	ssize_t r = 0;
-	size_t got = 0;
-	int fd, rc = -1;
+	struct tlsfile f;
+	char why[128];
+	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
-		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s: %s", path,
-		         strerror(errno));
+	if (tlsctx_file_read(path, TLSTICKET_FILE_MAX_BYTES, &f, why, sizeof(why)) < 0) {
+		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s: %s", path, why);
 		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s: not a regular file",
-		         path);
-		goto out;
 	}
 	/* Whoever reads the keys can decrypt every recorded session they
 	 * protected. */
-	if (st.st_mode & S_IROTH) {
+	if (f.mode & S_IROTH)
 		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s is readable by "
 		         "everyone; chmod o-rwx it (0600 or 0640)", path);
-		goto out;
-	}
-	if (st.st_size == 0) {
+	else if (f.len == 0)
 		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s is empty; write a "
 		         "key with 'openssl rand 80 | openssl base64 -A'", path);
-		goto out;
-	}
-	if (st.st_size > TLSTICKET_FILE_MAX_BYTES) {
-		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s: longer than %d "
-		         "bytes; a key file holds a few lines", path, TLSTICKET_FILE_MAX_BYTES);
-		goto out;
-	}
-	if ((text = malloc((size_t)st.st_size + 1)) == NULL)
-		goto out;
-	while (got < (size_t)st.st_size &&
-	       ((r = read(fd, text + got, (size_t)st.st_size - got)) > 0 ||
-	        (r < 0 && errno == EINTR)))
-		if (r > 0)
-			got += (size_t)r;
-	if (r < 0) {
-		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s: %s", path,
-		         strerror(errno));
-		goto out;
-	}
-	rc = tlsticket_file_parse(path, text, got, out, d);
-out:
-	if (text != NULL) {
-		OPENSSL_cleanse(text, (size_t)st.st_size);
-		free(text);
-	}
-	close(fd);
+	else
+		rc = tlsticket_file_parse(path, (const char *)f.p, f.len, out, d);
+	tlsctx_file_free(&f);
 	return rc;
 }
 

@@ -5,10 +5,10 @@ plus certificate checks, port/model lint warnings, and the other CLI flags."""
 import glob
 import os
 import re
-import threading
 
 import pytest
 
+import fileopens
 import harness
 from harness import portier_check, run
 
@@ -229,77 +229,40 @@ def test_chain_that_does_not_verify(workdir, certs):
     check_error(workdir, text, "cert = ", "tls", "cert", [r"chain|issuer|sign|verif"])
 
 
-def holds(pid, path):
-    """Process pid has path open (its open() has returned)."""
-    d = "/proc/%d/fd" % pid
+def test_a_cert_file_holding_its_key_is_read_once(workdir, certs):
+    """The cert file is opened once, and the chain and the key are taken
+    from what that open read: a renewal that replaces the file cannot pair
+    one certificate with another's key. (The key was read by a second open
+    of the file.)"""
+    both = workdir / "both.pem"
+    both.write_text(open(certs.ec.cert).read() + open(certs.ec.key).read())
+    text = base(certs, tls_lines=["cert = %s" % both])
+    opens = fileopens.OpenCount(str(both))
     try:
-        names = os.listdir(d)
-    except OSError:
-        return False
-    for f in names:
-        try:
-            if os.readlink(os.path.join(d, f)) == path:
-                return True
-        except OSError:
-            pass
-    return False
-
-
-def feed_fifo(fifo, pid, contents, stop):
-    """Writes each of contents to one open of fifo by process pid, the next
-    only after pid closed the previous one; returns how many were taken
-    when stop is set or pid ends."""
-    fed = 0
-    for data in contents:
-        fd = None
-        while fd is None and not stop.is_set() and harness.alive(pid):
-            try:
-                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:          # ENXIO: nobody reads it yet
-                stop.wait(0.01)
-        if fd is None:
-            return fed
-        # A reader still inside open() counts, but its fd is not there
-        # yet: wait for it, so that its close is seen below.
-        while not holds(pid, fifo) and not stop.is_set() and harness.alive(pid):
-            stop.wait(0.001)
-        os.set_blocking(fd, True)
-        os.write(fd, data)
-        os.close(fd)
-        fed += 1
-        while holds(pid, fifo) and not stop.is_set():
-            stop.wait(0.01)
-    return fed
-
-
-def test_the_certificate_checked_is_the_one_served(workdir, certs):
-    """The cert file is read once: the certificate whose dates, chain, names
-    and key were checked is the one served. (It was read twice, so a file
-    replaced in between, here a FIFO that gives a good certificate and then
-    an expired one, was checked as the first and served as the second.)"""
-    fifo = str(workdir / "cert.pem")
-    os.mkfifo(fifo)
-    text = base(certs, tls_lines=["cert = " + fifo, "key = " + certs.expired.key])
-    path = str(workdir / "check.ini")
-    with open(path, "w") as f:
-        f.write(text)
-    proc = harness.Proc([harness.PORTIER_BIN, "-t", "-c", path],
-                        str(workdir / "check.log"), "portier -t")
-    stop, fed = threading.Event(), []
-    writer = threading.Thread(target=lambda: fed.append(feed_fifo(
-        fifo, proc.pid, [open(certs.ec.cert, "rb").read(),
-                         open(certs.expired.cert, "rb").read()], stop)))
-    writer.start()
-    try:
-        proc.p.wait(timeout=30 * harness.SLOW)
+        rc, out, _ = portier_check(workdir, text)
+        assert rc == 0, out
+        assert opens.count() == 1, "portier -t opened %s %d times:\n%s" % (
+            both, opens.count(), out)
     finally:
-        stop.set()
-        writer.join(timeout=10)
-        rc, _ = proc.stop()
-    out = proc.log()
-    assert fed == [1], "portier opened the cert file %s times:\n%s" % (fed, out)
-    assert rc == 1, out
-    assert re.search(r"\[tls\] key: .*private key does not match the certificate", out), out
+        opens.close()
+
+
+@pytest.mark.parametrize("what", ["fifo", "device"])
+def test_a_cert_or_key_that_is_no_regular_file_is_refused_at_once(workdir, certs, what):
+    """cert and key are read without blocking and only from regular files:
+    a FIFO named by mistake held `portier -t` and a reloading master until
+    somebody wrote to it, and /dev/urandom fed the PEM reader for ever."""
+    if what == "fifo":
+        odd = str(workdir / "cert.fifo")
+        os.mkfifo(odd)
+    else:
+        odd = "/dev/urandom"
+    for key, lines in (("cert", ["cert = " + odd, "key = " + certs.ec.key]),
+                       ("key", ["cert = " + certs.ec.cert, "key = " + odd])):
+        text = base(certs, tls_lines=lines)
+        found, _ = check_error(workdir, text, "%s = %s" % (key, odd), "tls", key,
+                               [r"%s: not a regular file$" % re.escape(odd)])
+        assert len(found) == 1, found
 
 
 def test_listener_cert_errors_name_the_listener(workdir, certs):

@@ -9,10 +9,12 @@ stapled, and the log says so once."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
 
+import fileopens
 import harness
 from harness import listener, s_client, tls_items
 
@@ -150,7 +152,7 @@ def test_a_file_replaced_during_a_reload_is_stapled_by_the_next(workdir, portier
     """The master compares the files with what the reload read, not with
     what is there once it commits: a response replaced after the reload
     read the old one (here while it waits on the next listener's
-    certificate, a FIFO) is stapled by the reload it then starts. (It took
+    certificate, held open) is stapled by the reload it then starts. (It took
     the files at the commit as its baseline, and the new response waited
     for a change that might never come.)"""
     path = respond(certs, certs.ec, os.path.join(str(workdir), "ec.ocsp"), "-ndays", "2")
@@ -160,43 +162,30 @@ def test_a_file_replaced_during_a_reload_is_stapled_by_the_next(workdir, portier
                  listener("web2", http_backend.port, protocol="http", extra=other)],
                 env={"PORTIER_TEST_EXPIRY_S": "0.5"})
     assert status(p, "web") == ("successful", "good", first)
-    fifo = os.path.join(str(workdir), "other.pem")
-    os.mkfifo(fifo)
-    p.rewrite([web(certs, http_backend, path),
-               listener("web2", http_backend.port, protocol="http",
-                        extra=[("cert", fifo), ("key", certs.other.key)])])
-    mark = p.mark()
-    os.kill(p.proc.pid, signal.SIGHUP)
-    # The master opens the FIFO once it has read [web]'s response: a
-    # writer's open succeeds from then on.
-    fd = harness.wait_for(lambda: nonblocking_writer(fifo), 10 * harness.SLOW,
-                          "the reload to open the FIFO")
+    held = os.path.join(str(workdir), "other.pem")
+    shutil.copy(certs.other.cert, held)
+    hold = fileopens.HeldOpen(held)
     try:
         p.rewrite([web(certs, http_backend, path),
-                   listener("web2", http_backend.port, protocol="http", extra=other)])
+                   listener("web2", http_backend.port, protocol="http",
+                            extra=[("cert", held), ("key", certs.other.key)])])
+        mark = p.mark()
+        os.kill(p.proc.pid, signal.SIGHUP)
+        # The master opens web2's certificate once it has read [web]'s
+        # response: it is held there while the response is replaced.
+        hold.wait_opening(p.proc.pid, 10)
         respond(certs, certs.ec, path + ".new", "-ndays", "6")
         os.rename(path + ".new", path)
         second = next_update(path)
         assert second != first
-        os.set_blocking(fd, True)
-        with open(certs.other.cert, "rb") as f:
-            os.write(fd, f.read())
     finally:
-        os.close(fd)
+        hold.release()
     p.wait_log(r"reloaded: ", timeout=10 * harness.SLOW, since=mark)
     p.wait_log(r"an ocsp file changed: reloading to staple it", timeout=10 * harness.SLOW,
                since=mark)
     harness.wait_for(lambda: status(p, "web") == ("successful", "good", second),
                      10 * harness.SLOW, "the new staple")
     p.stop()
-
-
-def nonblocking_writer(fifo):
-    """A write end of fifo if a reader has it open (or is opening it)."""
-    try:
-        return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
 
 
 def test_bad_file_refuses_start(workdir, certs, http_backend):

@@ -69,6 +69,28 @@ def test_reload_with_errors_keeps_the_running_configuration(portier, certs, http
     assert b"backend a GET /who" in get(port, certs.client_context())[0]
 
 
+def test_a_reload_naming_a_fifo_as_cert_is_refused_at_once(workdir, portier, certs,
+                                                           http_backend):
+    """A FIFO (or any file that is not a regular one) given as cert or key
+    is refused by the reload at once, with the line that names it; the
+    master opened it and waited for a writer, and all that time neither
+    reaped workers nor heeded SIGTERM."""
+    http_backend.name = "a"
+    p = portier(web(certs, http_backend.port))
+    port = p.port("web")
+    fifo = str(workdir / "renewed.pem")
+    os.mkfifo(fifo)
+    p.rewrite([("tls", [("cert", fifo), ("key", certs.ec.key)]),
+               ("web", [("listen", "127.0.0.1:0"), ("mode", "tls"),
+                        ("backend", "127.0.0.1:%d" % http_backend.port)])])
+    mark = p.reload(expect="reload refused", timeout=5)
+    log = p.log()[mark:]
+    assert re.search(r"portier\.ini:\d+: \[tls\] cert: %s: not a regular file" %
+                     re.escape(fifo), log), log
+    assert b"backend a GET /who" in get(port, certs.client_context())[0]
+    p.stop()
+
+
 def test_reload_loses_no_connection(portier, certs, http_backend):
     """Clients keep connecting through five reloads: every request gets its
     answer; and a connection opened before the reloads is still served by its
