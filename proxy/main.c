@@ -3,6 +3,7 @@
 #include "cfg.h"
 #include "cfg_keys.h"
 #include "diag.h"
+#include "expiry.h"
 #include "firewall.h"
 #include "listener.h"
 #include "log.h"
@@ -208,8 +209,11 @@ int main(int argc, char **argv)
 	 * gives the top of the heap back and takes it again with brk(2) on
 	 * nearly every connection. */
 	mallopt(M_TRIM_THRESHOLD, 8 << 20);
-	if ((c = cfg_load_file(path, &d)) == NULL ||
-	    master_prepare(c, 0, &m.tls, &m.user, &m.drop, &d) < 0) {
+	/* The ocsp files are looked at before master_prepare reads them,
+	 * as a reload does (master_reload.c). */
+	if ((c = cfg_load_file(path, &d)) != NULL)
+		m.ocsp_fp = expiry_ocsp_print(c);
+	if (c == NULL || master_prepare(c, 0, &m.tls, &m.user, &m.drop, &d) < 0) {
 		diag_print(&d, stderr);
 		fprintf(stderr, "portier: %s: configuration refused, not starting\n", path);
 		diag_free(&d);

@@ -148,6 +148,10 @@ int master_run(struct master *m, unsigned *worker)
 	int rc;
 
 	m->generation = 1;
+	/* The files as they were before the start read them: one replaced
+	 * since is a change the first wake-up staples. */
+	s.ocsp_gen = m->generation;
+	s.ocsp_fp = m->ocsp_fp;
 	s.expiry_every = expiry_interval();
 	s.expiry_at = master_now() + s.expiry_every;
 	s.nslots = master_nworkers(m->cfg);

@@ -53,6 +53,8 @@ struct master {
 	int foreground;                   /* -f: the log is stderr, whatever `log` says */
 	int chan;                         /* in a worker: its channel to the master */
 	char *pid_written;                /* the pid_file written last, owned */
+	unsigned long long ocsp_fp;       /* expiry_ocsp_print() of cfg's files before
+	                                     they were read at start */
 };
 
 #define MASTER_WORKER (-1)

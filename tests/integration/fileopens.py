@@ -102,17 +102,17 @@ class HeldOpen:
         self.pending = []
 
     def wait_opening(self, pid, timeout):
-        """Wait (at most timeout seconds, scaled) until pid is held opening
-        the file; opens by other processes are let through."""
+        """Wait (at most timeout seconds, scaled) until pid (None: any
+        process) is held opening the file; opens by others are let through."""
         end = harness.deadline(timeout)
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                raise AssertionError("timed out waiting for pid %d to open the file" % pid)
+                raise AssertionError("timed out waiting for pid %s to open the file" % pid)
             if not select.select([self.fd], [], [], left)[0]:
                 continue
             for efd, epid in _events(os.read(self.fd, 4096)):
-                if epid == pid:
+                if pid is None or epid == pid:
                     self.pending.append(efd)
                 else:
                     _allow(self.fd, efd)

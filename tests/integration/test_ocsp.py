@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 import fileopens
@@ -185,6 +186,43 @@ def test_a_file_replaced_during_a_reload_is_stapled_by_the_next(workdir, portier
                since=mark)
     harness.wait_for(lambda: status(p, "web") == ("successful", "good", second),
                      10 * harness.SLOW, "the new staple")
+    p.stop()
+
+
+def test_a_file_replaced_while_the_start_reads_is_stapled(workdir, portier, certs,
+                                                          http_backend):
+    """At start too the master compares the files with what it read: a
+    response replaced after the start read the old one (here while it is
+    held opening the next listener's certificate) is stapled by a reload
+    at its first wake-up. (The first wake-up took the files as they were
+    then as its baseline.)"""
+    path = respond(certs, certs.ec, os.path.join(str(workdir), "ec.ocsp"), "-ndays", "2")
+    first = next_update(path)
+    held = os.path.join(str(workdir), "other.pem")
+    shutil.copy(certs.other.cert, held)
+    hold = fileopens.HeldOpen(held)
+    started = []
+    starter = threading.Thread(target=lambda: started.append(portier(
+        [web(certs, http_backend, path),
+         listener("web2", http_backend.port, protocol="http",
+                  extra=[("cert", held), ("key", certs.other.key)])],
+        env={"PORTIER_TEST_EXPIRY_S": "0.5"})))
+    starter.start()
+    try:
+        hold.wait_opening(None, 10)
+        respond(certs, certs.ec, path + ".new", "-ndays", "6")
+        os.rename(path + ".new", path)
+        second = next_update(path)
+        assert second != first
+    finally:
+        hold.release()
+        starter.join(timeout=20 * harness.SLOW)
+    assert started, "portier did not start"
+    p = started[0]
+    p.wait_log(r"an ocsp file changed: reloading to staple it", timeout=10)
+    p.wait_log(r"reloaded: ", timeout=10)
+    harness.wait_for(lambda: status(p, "web") == ("successful", "good", second),
+                     10, "the new staple")
     p.stop()
 
 
