@@ -6,7 +6,6 @@
  */
 
 #include "master.h"
-#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
