@@ -32,6 +32,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (m.body == NULL || m.body < data || m.body + m.body_len > data + m.len)
 			abort();
+		if (m.controls != NULL && (m.controls < m.body + m.body_len ||
+		    m.controls + m.controls_len > data + m.len))
+			abort();
+		{
+			int c = ber_ldap_critical(&m);
+			if (c < -1 || c > 1 || (m.controls == NULL && c != 0))
+				abort();
+		}
 		/* The response readers of `portier probe`, on any op. */
 		{
 			unsigned code;

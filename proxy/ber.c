@@ -131,6 +131,8 @@ int ber_ldap_read(const uint8_t *p, size_t n, size_t max, struct ber_ldap_msg *m
 		    tag != (CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | 0) ||
 		    CBS_len(&seq) != 0)
 			return -1;
+		m->controls = CBS_data(&ctl);
+		m->controls_len = CBS_len(&ctl);
 	}
 	m->len = total;
 	return 1;
@@ -215,6 +217,35 @@ int ber_ldap_bind_has_credentials(const struct ber_ldap_msg *m)
 	if (tag == (CBS_ASN1_CONTEXT_SPECIFIC | 0))
 		return CBS_len(&v) > 0;
 	return 1;
+}
+
+int ber_ldap_critical(const struct ber_ldap_msg *m)
+{
+	CBS ctls, ctl, v;
+	unsigned tag;
+	int critical = 0;
+
+	if (m->controls == NULL)
+		return 0;
+	/* Control ::= SEQUENCE { controlType LDAPOID, criticality BOOLEAN
+	 * DEFAULT FALSE, controlValue OCTET STRING OPTIONAL }; in BER any
+	 * non-zero octet is TRUE. */
+	CBS_init(&ctls, m->controls, m->controls_len);
+	while (CBS_len(&ctls) > 0) {
+		if (!get_element(&ctls, &ctl, &tag) || tag != CBS_ASN1_SEQUENCE ||
+		    !get_element(&ctl, &v, &tag) || tag != CBS_ASN1_OCTETSTRING)
+			return -1;
+		if (CBS_len(&ctl) > 0 && CBS_data(&ctl)[0] == 0x01) {
+			if (!get_element(&ctl, &v, &tag) || CBS_len(&v) != 1)
+				return -1;
+			critical |= CBS_data(&v)[0] != 0;
+		}
+		if (CBS_len(&ctl) > 0 &&
+		    (!get_element(&ctl, &v, &tag) || tag != CBS_ASN1_OCTETSTRING ||
+		     CBS_len(&ctl) != 0))
+			return -1;
+	}
+	return critical;
 }
 
 int ber_ldap_result(uint8_t *dst, size_t cap, size_t *len, uint32_t msgid,

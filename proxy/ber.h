@@ -41,6 +41,8 @@ struct ber_ldap_msg {
 	size_t oid_len;		/* its length; the OID is text, not NUL-ended */
 	const uint8_t *body;	/* the protocolOp's contents (points into p) */
 	size_t body_len;
+	const uint8_t *controls;	/* the Controls' contents, NULL if none */
+	size_t controls_len;
 };
 
 /* ber_ldap_read(p, n, max, m): parse the LDAPMessage at the start of
@@ -64,6 +66,12 @@ int ber_ldap_entry_has(const struct ber_ldap_msg *m, const char *type, const cha
  * or unauthenticated simple bind (empty password), -1 when m is not a
  * well-formed BindRequest. */
 int ber_ldap_bind_has_credentials(const struct ber_ldap_msg *m);
+
+/* ber_ldap_critical(m): 1 when request m carries a control marked
+ * critical (RFC 4511 4.1.11: portier knows no control, so the operation
+ * must not be performed), 0 when none is, -1 when its controls are not
+ * well-formed. */
+int ber_ldap_critical(const struct ber_ldap_msg *m);
 
 /* ber_ldap_result(dst, cap, len, msgid, op, code, diag, name): write an
  * LDAPMessage whose protocolOp is the LDAPResult-shaped response op (e.g.

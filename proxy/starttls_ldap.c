@@ -20,6 +20,7 @@
 
 #define RC_SUCCESS		0
 #define RC_PROTOCOL_ERROR	2
+#define RC_CRITICAL		12	/* unavailableCriticalExtension */
 #define RC_CONFIDENTIALITY	13
 #define RC_UNAVAILABLE		52
 
@@ -77,9 +78,25 @@ static enum starttls_verdict ldap_command(struct starttls_session *s,
 		return STARTTLS_ERROR;	/* framed already: cannot happen */
 	if (m.op == BER_LDAP_EXTENDED_REQ &&
 	    m.oid_len == strlen(OID_STARTTLS) &&
-	    memcmp(m.oid, OID_STARTTLS, m.oid_len) == 0)
-		return result(out, m.msgid, BER_LDAP_EXTENDED_RES, RC_SUCCESS,
-		    "", OID_STARTTLS) ? STARTTLS_ERROR : STARTTLS_UPGRADE;
+	    memcmp(m.oid, OID_STARTTLS, m.oid_len) == 0) {
+		/* RFC 4511 4.1.11: a control marked critical that the server
+		 * does not know (portier knows none) forbids the operation,
+		 * as slapd refuses it; the client may ask again without. */
+		switch (ber_ldap_critical(&m)) {
+		case 0:
+			return result(out, m.msgid, BER_LDAP_EXTENDED_RES,
+			    RC_SUCCESS, "", OID_STARTTLS) ? STARTTLS_ERROR :
+			    STARTTLS_UPGRADE;
+		case 1:
+			return result(out, m.msgid, BER_LDAP_EXTENDED_RES,
+			    RC_CRITICAL, "critical extension is not recognized",
+			    NULL) ? STARTTLS_ERROR : STARTTLS_AGAIN;
+		default:
+			s->why = "malformed LDAP controls";
+			return s->drv->bye(s, STARTTLS_BYE_PROTOCOL, out) ?
+			    STARTTLS_ERROR : STARTTLS_REPLY_AND_CLOSE;
+		}
+	}
 	if (m.op == BER_LDAP_ABANDON_REQ)
 		return STARTTLS_AGAIN;
 	if (m.op == BER_LDAP_UNBIND_REQ) {

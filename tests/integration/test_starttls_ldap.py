@@ -173,6 +173,37 @@ def test_a_starttls_however_dressed_is_still_portiers(ldap_portier, slapd, certs
         c.close()
 
 
+def test_a_starttls_with_a_critical_control_is_refused_as_slapd_refuses_it(ldap_portier, slapd,
+                                                                          certs):
+    """RFC 4511 4.1.11: a control marked critical that the server does not
+    know forbids the operation. portier knows no control, so a StartTLS
+    carrying one gets unavailableCriticalExtension (12), as slapd answers
+    it, and no upgrade; the client asks again without it and goes on. (It
+    was upgraded as if the control were not there.)"""
+    from starttls_support import tlv
+    ctl = tlv(0xa0, tlv(0x30, tlv(0x04, b"1.2.3.4.5") + tlv(0x01, b"\xff")))
+    critical = tlv(0x30, b"\x02\x01\x01" + tlv(0x77, tlv(0x80, OID_STARTTLS)) + ctl)
+    c = Client(ldap_portier.port("ldap"))
+    try:
+        c.send(critical)
+        r = c.ldap()
+        assert (r.msgid, r.op, r.code, r.diag) == (
+            1, 0x78, 12, b"critical extension is not recognized"), r
+        c.send(ldap_starttls(2))
+        r = c.ldap()
+        assert (r.msgid, r.op, r.code, r.name) == (2, 0x78, 0, OID_STARTTLS), r
+        c.tls(certs)
+        c.send(ldap_search(3, BASE, "uid", "alice", attrs=["description"]))
+        entry = c.ldap()
+        assert entry.msgid == 3 and entry.op == 0x64 and slapd.token.encode() in entry.raw, entry
+        done = c.ldap()
+        assert (done.msgid, done.op, done.code) == (3, 0x65, 0), done
+        c.send(ldap_unbind(4))
+        assert c.read_to_eof() == b""
+    finally:
+        c.close()
+
+
 def test_bind_before_starttls_gets_confidentiality_required(ldap_portier, slapd):
     c = Client(ldap_portier.port("ldap"))
     try:

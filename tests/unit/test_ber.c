@@ -94,6 +94,38 @@ int main(void)
 	CHECK(rd("30 84 00 00", 8192) == 0);
 	CHECK(rd("", 8192) == 0);
 
+	/* Controls (RFC 4511 4.1.11): which of them are critical. */
+#define ST_CTL(len, ctls) "30 " len " 02 01 01 77 18 80 16 " STARTTLS_OID_HEX " a0 " ctls
+#define CTL_TYPE "04 07 31 2e 32 2e 33 2e 34"	/* "1.2.3.4" */
+	CHECK(rd("30 1d 02 01 01 77 18 80 16 " STARTTLS_OID_HEX, 8192) == 1 &&
+	    msg.controls == NULL && ber_ldap_critical(&msg) == 0);
+	CHECK(rd(ST_CTL("1f", "00"), 8192) == 1 && ber_ldap_critical(&msg) == 0);
+	CHECK(rd(ST_CTL("2d", "0e 30 0c " CTL_TYPE " 01 01 ff"), 8192) == 1);
+	CHECK(msg.controls_len == 14 && ber_ldap_critical(&msg) == 1);
+	CHECK(rd(ST_CTL("2d", "0e 30 0c " CTL_TYPE " 01 01 01"), 8192) == 1 &&
+	    ber_ldap_critical(&msg) == 1);
+	CHECK(rd(ST_CTL("2d", "0e 30 0c " CTL_TYPE " 01 01 00"), 8192) == 1 &&
+	    ber_ldap_critical(&msg) == 0);
+	CHECK(rd(ST_CTL("2a", "0b 30 09 " CTL_TYPE), 8192) == 1 &&
+	    ber_ldap_critical(&msg) == 0);
+	CHECK(rd(ST_CTL("2e", "0f 30 0d " CTL_TYPE " 04 02 ab cd"), 8192) == 1 &&
+	    ber_ldap_critical(&msg) == 0);
+	/* A second control, critical, after one that is not; with a value. */
+	CHECK(rd(ST_CTL("3f", "20 30 0c " CTL_TYPE " 01 01 00 30 10 " CTL_TYPE
+	    " 01 01 ff 04 02 ab cd"), 8192) == 1 && ber_ldap_critical(&msg) == 1);
+	/* Malformed: not a SEQUENCE, no controlType, a two-octet BOOLEAN,
+	 * something after the value, a constructed value. */
+	CHECK(rd(ST_CTL("2d", "0e 31 0c " CTL_TYPE " 01 01 ff"), 8192) == 1 &&
+	    ber_ldap_critical(&msg) == -1);
+	CHECK(rd(ST_CTL("24", "05 30 03 01 01 ff"), 8192) == 1 &&
+	    ber_ldap_critical(&msg) == -1);
+	CHECK(rd(ST_CTL("2e", "0f 30 0d " CTL_TYPE " 01 02 00 ff"), 8192) == 1 &&
+	    ber_ldap_critical(&msg) == -1);
+	CHECK(rd(ST_CTL("30", "11 30 0f " CTL_TYPE " 01 01 00 04 00 04 00"), 8192) == 1 &&
+	    ber_ldap_critical(&msg) == -1);
+	CHECK(rd(ST_CTL("2e", "0f 30 0d " CTL_TYPE " 24 02 04 00"), 8192) == 1 &&
+	    ber_ldap_critical(&msg) == -1);
+
 	/* Writer: the StartTLS success response, byte for byte. */
 	CHECK(ber_ldap_result(out, sizeof(out), &len, 1, BER_LDAP_EXTENDED_RES, 0,
 	    "", "1.3.6.1.4.1.1466.20037") == 0);

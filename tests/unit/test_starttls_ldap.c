@@ -156,6 +156,33 @@ static void test_attacks(void)
 	hex(&in, "30 0c 02 01 01 61 07 0a 01 00 04 00 04 00");
 	res(&want, 0, BER_LDAP_EXTENDED_RES, 2, "protocol error", OID_ND);
 	run(STARTTLS_REPLY_AND_CLOSE);
+	/* A StartTLS with a control marked critical: portier knows no
+	 * control, so it refuses the operation (unavailableCriticalExtension,
+	 * as slapd does) and the client may ask again without it. */
+	reset();
+	hex(&in, "30 2d 02 01 01 77 18 80 16 31 2e 33 2e 36 2e 31 2e 34 2e 31 "
+	    "2e 31 34 36 36 2e 32 30 30 33 37 a0 0e 30 0c 04 07 31 2e 32 2e "
+	    "33 2e 34 01 01 ff");
+	hex(&in, STARTTLS("02"));
+	res(&want, 1, BER_LDAP_EXTENDED_RES, 12,
+	    "critical extension is not recognized", NULL);
+	res(&want, 2, BER_LDAP_EXTENDED_RES, 0, "", OID_ST);
+	run(STARTTLS_UPGRADE);
+	/* Not critical: upgraded. */
+	reset();
+	hex(&in, "30 2d 02 01 01 77 18 80 16 31 2e 33 2e 36 2e 31 2e 34 2e 31 "
+	    "2e 31 34 36 36 2e 32 30 30 33 37 a0 0e 30 0c 04 07 31 2e 32 2e "
+	    "33 2e 34 01 01 00");
+	res(&want, 1, BER_LDAP_EXTENDED_RES, 0, "", OID_ST);
+	run(STARTTLS_UPGRADE);
+	/* Controls that are not Controls: protocolError, as any bad BER. */
+	reset();
+	hex(&in, "30 24 02 01 01 77 18 80 16 31 2e 33 2e 36 2e 31 2e 34 2e 31 "
+	    "2e 31 34 36 36 2e 32 30 30 33 37 a0 05 30 03 01 01 ff");
+	res(&want, 0, BER_LDAP_EXTENDED_RES, 2, "protocol error", OID_ND);
+	run(STARTTLS_REPLY_AND_CLOSE);
+	CHECK_STR(starttls_why(&r.s), "malformed LDAP controls");
+
 	/* The command cap. */
 	reset();
 	for (int i = 0; i < 11; i++)
