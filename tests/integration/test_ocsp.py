@@ -74,6 +74,23 @@ def next_update(der):
     return m.group(1).strip()
 
 
+def replace_response(certs, path, days, before):
+    """A new response for certs.ec renamed over path, as a cron job's fetch
+    leaves it; its nextUpdate, which differs from before."""
+    respond(certs, certs.ec, path + ".new", "-ndays", days)
+    os.rename(path + ".new", path)
+    after = next_update(path)
+    assert after != before
+    return after
+
+
+def with_web2(certs, http_backend, path, cert):
+    """[web] stapling path, and [web2] serving cert (other's name and key)."""
+    return [web(certs, http_backend, path),
+            listener("web2", http_backend.port, protocol="http",
+                     extra=[("cert", cert), ("key", certs.other.key)])]
+
+
 def status(p, name, version="-tls1_3"):
     """What s_client -status says of the staple: None when none was sent,
     else (response status, cert status, next update)."""
@@ -112,10 +129,7 @@ def test_stapled_then_reloaded(workdir, portier, certs, http_backend):
                          timeout=30)
         assert said in cp.out, cp.out + cp.err
     # A new response in the same file: the reload staples it.
-    respond(certs, certs.ec, path + ".new", "-ndays", "5")
-    os.rename(path + ".new", path)
-    second = next_update(path)
-    assert second != first
+    second = replace_response(certs, path, "5", first)
     p.reload()
     assert status(p, "web") == ("successful", "good", second)
     assert status(p, "bare") is None
@@ -131,10 +145,7 @@ def test_replaced_file_is_stapled_without_a_signal(workdir, portier, certs, http
     p = portier([web(certs, http_backend, path)], env={"PORTIER_TEST_EXPIRY_S": "0.5"})
     assert status(p, "web") == ("successful", "good", first)
     mark = p.mark()
-    respond(certs, certs.ec, path + ".new", "-ndays", "6")
-    os.rename(path + ".new", path)
-    second = next_update(path)
-    assert second != first
+    second = replace_response(certs, path, "6", first)
     p.wait_log(r"an ocsp file changed: reloading to staple it", timeout=10 * harness.SLOW,
                since=mark)
     p.wait_log(r"reloaded: ", timeout=10 * harness.SLOW, since=mark)
@@ -158,27 +169,20 @@ def test_a_file_replaced_during_a_reload_is_stapled_by_the_next(workdir, portier
     for a change that might never come.)"""
     path = respond(certs, certs.ec, os.path.join(str(workdir), "ec.ocsp"), "-ndays", "2")
     first = next_update(path)
-    other = [("cert", certs.other.cert), ("key", certs.other.key)]
-    p = portier([web(certs, http_backend, path),
-                 listener("web2", http_backend.port, protocol="http", extra=other)],
+    p = portier(with_web2(certs, http_backend, path, certs.other.cert),
                 env={"PORTIER_TEST_EXPIRY_S": "0.5"})
     assert status(p, "web") == ("successful", "good", first)
     held = os.path.join(str(workdir), "other.pem")
     shutil.copy(certs.other.cert, held)
     hold = fileopens.HeldOpen(held)
     try:
-        p.rewrite([web(certs, http_backend, path),
-                   listener("web2", http_backend.port, protocol="http",
-                            extra=[("cert", held), ("key", certs.other.key)])])
+        p.rewrite(with_web2(certs, http_backend, path, held))
         mark = p.mark()
         os.kill(p.proc.pid, signal.SIGHUP)
         # The master opens web2's certificate once it has read [web]'s
         # response: it is held there while the response is replaced.
         hold.wait_opening(p.proc.pid, 10)
-        respond(certs, certs.ec, path + ".new", "-ndays", "6")
-        os.rename(path + ".new", path)
-        second = next_update(path)
-        assert second != first
+        second = replace_response(certs, path, "6", first)
     finally:
         hold.release()
     p.wait_log(r"reloaded: ", timeout=10 * harness.SLOW, since=mark)
@@ -203,17 +207,11 @@ def test_a_file_replaced_while_the_start_reads_is_stapled(workdir, portier, cert
     hold = fileopens.HeldOpen(held)
     started = []
     starter = threading.Thread(target=lambda: started.append(portier(
-        [web(certs, http_backend, path),
-         listener("web2", http_backend.port, protocol="http",
-                  extra=[("cert", held), ("key", certs.other.key)])],
-        env={"PORTIER_TEST_EXPIRY_S": "0.5"})))
+        with_web2(certs, http_backend, path, held), env={"PORTIER_TEST_EXPIRY_S": "0.5"})))
     starter.start()
     try:
         hold.wait_opening(None, 10)
-        respond(certs, certs.ec, path + ".new", "-ndays", "6")
-        os.rename(path + ".new", path)
-        second = next_update(path)
-        assert second != first
+        second = replace_response(certs, path, "6", first)
     finally:
         hold.release()
         starter.join(timeout=20 * harness.SLOW)

@@ -87,6 +87,17 @@ def test_openssl_s_client_starttls_ldap_search(ldap_portier, slapd, certs):
         c.close()
 
 
+def search_alice(c, slapd, msgid):
+    """A search for alice through c, upgraded: her entry (slapd's token in
+    it), then success."""
+    c.send(ldap_search(msgid, BASE, "uid", "alice", attrs=["description"]))
+    entry = c.ldap()
+    assert entry.msgid == msgid and entry.op == 0x64, entry
+    assert slapd.token.encode() in entry.raw, entry
+    done = c.ldap()
+    assert (done.msgid, done.op, done.code) == (msgid, 0x65, 0), done
+
+
 def test_ber_client_bind_and_search(ldap_portier, slapd, certs):
     c = connect_and_upgrade(ldap_portier.port("ldap"), "ldap", certs)
     try:
@@ -94,12 +105,7 @@ def test_ber_client_bind_and_search(ldap_portier, slapd, certs):
         c.send(ldap_bind(2, slapd.ROOTDN, slapd.rootpw))
         r = c.ldap()
         assert (r.msgid, r.op, r.code) == (2, 0x61, 0), r     # slapd: success
-        c.send(ldap_search(3, BASE, "uid", "alice", attrs=["description"]))
-        entry = c.ldap()
-        assert entry.msgid == 3 and entry.op == 0x64, entry
-        assert slapd.token.encode() in entry.raw
-        done = c.ldap()
-        assert (done.msgid, done.op, done.code) == (3, 0x65, 0), done
+        search_alice(c, slapd, 3)
         # A second StartTLS inside TLS: portier holds the TLS layer and
         # answers operationsError (RFC 4511 4.14.1); slapd goes on serving.
         c.send(ldap_starttls(4))
@@ -193,11 +199,7 @@ def test_a_starttls_with_a_critical_control_is_refused_as_slapd_refuses_it(ldap_
         r = c.ldap()
         assert (r.msgid, r.op, r.code, r.name) == (2, 0x78, 0, OID_STARTTLS), r
         c.tls(certs)
-        c.send(ldap_search(3, BASE, "uid", "alice", attrs=["description"]))
-        entry = c.ldap()
-        assert entry.msgid == 3 and entry.op == 0x64 and slapd.token.encode() in entry.raw, entry
-        done = c.ldap()
-        assert (done.msgid, done.op, done.code) == (3, 0x65, 0), done
+        search_alice(c, slapd, 3)
         c.send(ldap_unbind(4))
         assert c.read_to_eof() == b""
     finally:
