@@ -7,19 +7,33 @@
 
 #include "master.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int write_pid(const char *path)
 {
 	FILE *f = fopen(path, "we");
+	struct stat st;
+	int regular, e;
 
 	if (f == NULL)
 		return -1;
-	fprintf(f, "%ld\n", (long)getpid());
-	return fclose(f);
+	regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+	if ((fprintf(f, "%ld\n", (long)getpid()) < 0) | (fclose(f) != 0)) {
+		/* A full disk: the file is truncated and names nobody. It
+		 * goes rather than stay beside the one kept (a regular file
+		 * only: never a device somebody named). */
+		e = errno;
+		if (regular)
+			unlink(path);
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
 int master_pid_file(struct master *m, const char *path)

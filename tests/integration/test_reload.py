@@ -527,6 +527,40 @@ def test_a_reload_to_a_pid_file_it_cannot_write_keeps_the_old_one(
     assert not os.path.exists(a), "the stop left the pid_file it wrote"
 
 
+def test_a_reload_to_a_pid_file_on_a_full_disk_leaves_no_empty_one(portier, certs, http_backend,
+                                                                   workdir):
+    """A pid_file that opens but cannot be written (a full file system:
+    the write fails at fclose) is removed, not left empty beside the one
+    kept, which nothing would then remove; the one written before stays."""
+    a = os.path.join(str(workdir), "a.pid")
+    full = os.path.join(str(workdir), "full")
+    os.makedirs(full)
+    harness.run(["mount", "-t", "tmpfs", "-o", "size=16k", "portier-test", full], check=True)
+    try:
+        fd = os.open(os.path.join(full, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            with pytest.raises(OSError, match="No space left"):
+                for _ in range(64):           # 16 KiB fill in at most four
+                    os.write(fd, b"x" * 4096)
+        finally:
+            os.close(fd)
+        bad = os.path.join(full, "b.pid")
+        p = portier(web(certs, http_backend.port), glob=[("pid_file", a)])
+        harness.wait_for(lambda: os.path.exists(a), 5, "the first pid_file")
+        name, items = p.sections[0]
+        p.sections[0] = (name, [(k, bad if k == "pid_file" else v) for k, v in items])
+        p.rewrite(p.sections[1:])
+        p.reload()
+        p.wait_log(r"reload: cannot write pid_file %s; keeping %s: No space left on device$"
+                   % (re.escape(bad), re.escape(a)))
+        assert not os.path.exists(bad), "an empty pid_file was left"
+        with open(a) as f:
+            assert int(f.read()) == p.proc.pid
+        p.stop()
+    finally:
+        harness.run(["umount", full], check=True)
+
+
 def test_a_detached_portier_started_with_relative_paths_reloads_them(workdir, certs,
                                                                      http_backend):
     """`cd /etc/portier && portier -c portier.ini` with `cert = tls/site.pem`:
