@@ -14,6 +14,7 @@ import hashlib
 import http.server
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -64,6 +65,31 @@ def free_port(host="127.0.0.1"):
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def free_port_range(n, host="127.0.0.1", attempts=100):
+    """The lowest of n consecutive ports each free on host now, above the
+    kernel's ephemeral range: a port there is never some connection's local
+    port, and a random start keeps two test runs at once apart. For ranges
+    a program binds by number (data_ports, vsftpd's passive ports)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        top = int(f.read().split()[1])
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(attempts):
+        low = random.randrange(top + 1, 65536 - n)
+        held = []
+        try:
+            for port in range(low, low + n):
+                s = socket.socket(fam, socket.SOCK_STREAM)
+                held.append(s)
+                s.bind((host, port))
+            return low
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError("no %d free ports in a row above %d" % (n, top))
 
 
 def port_open(port, host="127.0.0.1"):

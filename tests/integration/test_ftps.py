@@ -5,7 +5,6 @@ with curl and Python's ftplib as clients. Files are compared by sha256."""
 import ftplib
 import os
 import re
-import random
 import shutil
 import signal
 import socket
@@ -30,7 +29,7 @@ def vsftpd(workdir, protocol_log=None):
     os.chmod(root, 0o755)
     ftp = __import__("pwd").getpwnam("ftp")
     os.chown(os.path.join(root, "pub"), ftp.pw_uid, ftp.pw_gid)
-    low = random.randrange(40000, 44000)
+    low = harness.free_port_range(51)
 
     def cmd(port):
         conf = os.path.join(str(workdir), "vsftpd.conf")
@@ -71,7 +70,7 @@ def listening(port):
 
 
 def data_range():
-    low = random.randrange(46000, 52000)
+    low = harness.free_port_range(21)
     return "%d-%d" % (low, low + 20), low, low + 20
 
 
@@ -629,7 +628,8 @@ def test_two_workers_never_share_a_data_port(portier, certs, ftpd):
     holds the control connection, and a full range is a 425, not a port
     given twice."""
     bport, root = ftpd
-    low = random.randrange(46000, 52000)
+    # Every port of the range must be free: the test hands each out once.
+    low = harness.free_port_range(6)
     high = low + 5
     p = portier([("tls", tls_items(certs.ec)),
                  listener("ftp", bport, mode="starttls", protocol="ftp",
