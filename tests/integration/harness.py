@@ -67,6 +67,18 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def old_workers_left(log_text):
+    """After the last "reloaded" line of log_text, every worker of the
+    previous generation has said it no longer accepts: from then on a new
+    client reaches the new configuration only (the log says "reloaded" as
+    it tells them, a moment before they stop)."""
+    m = None
+    for m in re.finditer(r"reloaded: .* (\d+) workers? of the previous", log_text):
+        pass
+    return m is not None and log_text[m.end():].count("no longer accepting; draining") >= \
+        int(m.group(1))
+
+
 def free_port_range(n, host="127.0.0.1", attempts=100):
     """The lowest of n consecutive ports each free on host now, above the
     kernel's ephemeral range: a port there is never some connection's local

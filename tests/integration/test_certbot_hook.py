@@ -6,7 +6,6 @@ portier keeps serving what it had, and a lineage the config does not use
 changes nothing."""
 
 import os
-import re
 import shutil
 import socket
 import ssl
@@ -64,14 +63,6 @@ def test_deploy_hook_reloads_good_renewals_only(workdir, certs, http_backend):
     def reloads():
         return open(log).read().count("reloaded")
 
-    def old_workers_drain():
-        # The old generation stops accepting once told, a moment after the
-        # "reloaded" line: until then a new client may still get its
-        # certificate.
-        text = open(log).read()
-        m = re.search(r"reloaded: .* (\d+) workers? of the previous", text)
-        return m and text.count("no longer accepting; draining") >= int(m.group(1))
-
     try:
         assert served(d.port) == certs.ec.der
 
@@ -81,7 +72,8 @@ def test_deploy_hook_reloads_good_renewals_only(workdir, certs, http_backend):
         assert rc == 0, out + err
         assert "portier (pid %d) reloads for mail.example.org" % d.master in out, out
         harness.wait_for(lambda: reloads() == 1, 10 * harness.SLOW, "the reload")
-        harness.wait_for(old_workers_drain, 10 * harness.SLOW, "the old workers to drain")
+        harness.wait_for(lambda: harness.old_workers_left(open(log).read()), 10,
+                         "the old workers to stop accepting")
         assert served(d.port) == certs.rsa.der
 
         # A renewal whose key does not match: -t refuses it, the reason

@@ -587,6 +587,8 @@ def test_a_detached_portier_started_with_relative_paths_reloads_them(workdir, ce
                          10 * harness.SLOW, "the reload's verdict")
         text = open(log).read()
         assert "reloaded:" in text and "refused" not in text, text
+        harness.wait_for(lambda: harness.old_workers_left(open(log).read()), 10,
+                         "the old workers to stop accepting")
         assert served(d.port) == certs.rsa.der
     finally:
         d.stop()
