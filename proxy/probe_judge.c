@@ -1,3 +1,4 @@
+#include "log.h"
 #include "probe.h"
 #include "proto.h"
 
@@ -55,11 +56,13 @@ static const char *verb(const struct proto *pr)
 	}
 }
 
-static const char *cert_name(const struct probe_result *r)
+/* The certificate's name for a finding, escaped as the report's
+ * certificate line is: its bytes are the probed server's choice. */
+static const char *cert_name(const struct probe_result *r, char *out, size_t outlen)
 {
 	if (r->cert.subject_cn[0])
-		return r->cert.subject_cn;
-	return r->cert.nsans ? r->cert.sans[0] : "(no name)";
+		return log_escape_str(r->cert.subject_cn, out, outlen);
+	return r->cert.nsans ? log_escape_str(r->cert.sans[0], out, outlen) : "(no name)";
 }
 
 /* "993 expects implicit TLS; this server answered a plaintext IMAP
@@ -85,6 +88,7 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 {
 	int port = r->judged_port;
 	const char *P = upper(proto);
+	char name[LOG_ESCAPED_SIZE(TLSCTX_CERT_NAME_MAX)];
 	long days;
 
 	/* Nothing else can be known of a port that did not answer. */
@@ -174,17 +178,17 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 	days = probe_days_left(r);
 	if (r->cert.not_after <= r->now)
 		finding(r, "cert-expired", "certificate for %s expired %ld days ago: renew it",
-		        cert_name(r), -days);
+		        cert_name(r, name, sizeof(name)), -days);
 	else if (days < 30)
 		finding(r, "cert-expiring", "certificate for %s expires in %ld days: renew it",
-		        cert_name(r), days);
+		        cert_name(r, name, sizeof(name)), days);
 	if (!r->name_matches)
 		finding(r, "cert-name-mismatch", "certificate for %s does not name %s: clients "
-		        "that check the name will refuse it", cert_name(r), r->name);
+		        "that check the name will refuse it", cert_name(r, name, sizeof(name)), r->name);
 	if (r->cert.not_before > r->now)
 		finding(r, "cert-not-yet-valid", "certificate for %s is not valid before %lld "
 		        "(seconds since 1970): check the server's clock or the certificate",
-		        cert_name(r), (long long)r->cert.not_before);
+		        cert_name(r, name, sizeof(name)), (long long)r->cert.not_before);
 	if (!r->cert.verified && !r->cert.verify_dates_only)
 		finding(r, "cert-untrusted", "certificate chain does not verify against %s: %s",
 		        r->cafile ? r->cafile : "the system store", r->cert.verify_error);
@@ -221,16 +225,19 @@ static int same_names(const struct tlsctx_cert_info *a, const struct tlsctx_cert
 	return 1;
 }
 
-/* "a, b, c" (or the CN), cut to fit. */
+/* "a, b, c" (or the CN), escaped, cut to fit. */
 static const char *names_of(const struct tlsctx_cert_info *c, char *out, size_t outlen)
 {
+	char esc[LOG_ESCAPED_SIZE(TLSCTX_CERT_NAME_MAX)];
 	size_t len = 0;
 
 	out[0] = '\0';
 	if (c->nsans_total == 0)
-		snprintf(out, outlen, "%s", c->subject_cn[0] ? c->subject_cn : "(no name)");
+		snprintf(out, outlen, "%s", c->subject_cn[0] ?
+		         log_escape_str(c->subject_cn, esc, sizeof(esc)) : "(no name)");
 	for (size_t i = 0; i < c->nsans && len < outlen; i++)
-		len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? ", " : "", c->sans[i]);
+		len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? ", " : "",
+		                        log_escape_str(c->sans[i], esc, sizeof(esc)));
 	return out;
 }
 

@@ -301,6 +301,31 @@ def test_hostile_banner_is_escaped():
     assert obj["greeting"] == 'SSH-2.0-\\x1b[31mred\\x07\\"q\\\\'
 
 
+def test_hostile_certificate_name_is_escaped_in_findings(tmp_path):
+    """A served certificate's CN is the server's choice: the findings that
+    name it escape it as the certificate line does, so a UTF-8 CSI (U+009B)
+    never reaches the terminal raw."""
+    key, pem = str(tmp_path / "evil.key"), str(tmp_path / "evil.pem")
+    harness.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", pem, "-days",
+                 "5", "-utf8", "-subj", "/CN=evil\u009b31m"], check=True,
+                env={"OPENSSL_CONF": "/dev/null"})
+    backend = harness.HTTPBackend()
+    p = harness.Portier(tmp_path, [("tls", [("cert", pem), ("key", key)]),
+                                   listener("evil", backend.port, protocol="imap")])
+    try:
+        cp = harness.run([harness.PORTIER_BIN, "probe", "127.0.0.1:%d" % p.port("evil"),
+                          "--as-port", "993"])
+    finally:
+        p.stop()
+        backend.stop()
+    raw = cp.stdout
+    assert b"  certificate  evil\\xc2\\x9b31m\n" in raw, raw
+    assert b"certificate for evil\\xc2\\x9b31m expires in 5 days" in raw, raw
+    assert b"certificate for evil\\xc2\\x9b31m does not name 127.0.0.1" in raw, raw
+    assert all(b < 0x7f for b in raw), raw
+
+
 # --------------------------------------------------------------------------
 # Certificates: one expiring in 5 days, one for another name.
 

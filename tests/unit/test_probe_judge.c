@@ -218,6 +218,36 @@ static void certificates(void)
 	CHECK(has("cert-expiring", "certificate for alt.example.org expires in 2 days"));
 }
 
+/* A certificate's names are the probed server's choice: in a finding they
+ * are escaped as on the report's certificate line, so no byte of them (a
+ * UTF-8 CSI, U+009B, in a CN; a quote) reaches the terminal raw. */
+static void hostile_names(void)
+{
+	static struct tlsctx_cert_info want;
+	const char *paths[1] = { "/etc/ec.pem" };
+	int raw = 0;
+
+	fresh(993, PROBE_IMPLICIT_TLS);
+	good_cert();
+	strcpy(r.cert.subject_cn, "evil\xc2\x9b" "31m\"x");
+	r.name_matches = 0;
+	r.cert.not_after = r.now + 2 * DAY;
+	judge();
+	CHECK(has("cert-name-mismatch", "certificate for evil\\xc2\\x9b31m\\\"x does not name"));
+	CHECK(has("cert-expiring", "certificate for evil\\xc2\\x9b31m\\\"x expires"));
+	memset(&want, 0, sizeof(want));
+	strcpy(want.subject_cn, "mail.example.org");
+	strcpy(want.serial, "1000");
+	strcpy(r.cert.sans[0], "a.example.org\xc2\x9b");
+	r.cert.nsans = r.cert.nsans_total = 1;
+	probe_judge_config_cert(&r, &want, paths, 1);
+	CHECK(has("cert-not-config", "serves a certificate for a.example.org\\xc2\\x9b, but"));
+	for (size_t i = 0; i < r.nfindings; i++)
+		for (const unsigned char *p = (const unsigned char *)r.findings[i].text; *p; p++)
+			raw += *p >= 0x7f || *p < 0x20;
+	CHECK(raw == 0);
+}
+
 /* --config: a listener's mode is one more expectation, on any port; and
  * an expectation without a port entry is none (no NULL entry is read). */
 static void config(void)
@@ -380,5 +410,6 @@ int main(void)
 	config_cert();
 	addresses();
 	cap();
+	hostile_names();
 	return CHECK_DONE();
 }
