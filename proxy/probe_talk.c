@@ -1,4 +1,5 @@
 #include "probe_talk.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -233,9 +234,12 @@ int probe_talk_starttls(struct probe_io *io, enum cfg_proto proto, struct probe_
 	ok = proto == CFG_PROTO_SMTP ? r.code == 220 : proto == CFG_PROTO_FTP ? r.code == 234
 	     : r.code == 1;
 	if (!ok) {
-		char line[200];
+		/* The server's words, escaped as its greeting is: they end up
+		 * on a terminal. */
+		char line[200], esc[sizeof(t->why) - sizeof("STARTTLS refused: ") + 1];
 		first_line(&r, line, sizeof(line));
-		snprintf(t->why, sizeof(t->why), "STARTTLS refused: %s", line);
+		snprintf(t->why, sizeof(t->why), "STARTTLS refused: %s",
+		         log_escape_str(line, esc, sizeof(esc)));
 		return -1;
 	}
 check_rest:

@@ -301,6 +301,47 @@ def test_hostile_banner_is_escaped():
     assert obj["greeting"] == 'SSH-2.0-\\x1b[31mred\\x07\\"q\\\\'
 
 
+class SmtpRefusingStarttls(LoopbackServer):
+    """An SMTP server that offers STARTTLS and refuses it with a reply of
+    the caller's bytes."""
+
+    def __init__(self, refusal):
+        self.refusal = refusal
+        super().__init__()
+
+    def handle(self, c):
+        with c:
+            c.settimeout(5)
+            f = c.makefile("rb")
+            c.sendall(b"220 mx.example.org ESMTP\r\n")
+            for _ in range(4):
+                line = f.readline(512)
+                if not line:
+                    return
+                if line.upper().startswith((b"EHLO", b"HELO")):
+                    c.sendall(b"250-mx.example.org\r\n250 STARTTLS\r\n")
+                elif line.upper().startswith(b"STARTTLS"):
+                    c.sendall(self.refusal)
+                else:
+                    c.sendall(b"221 bye\r\n")
+                    return
+
+
+def test_hostile_starttls_refusal_is_escaped():
+    """The reply that refused STARTTLS is the server's text: the report and
+    the finding quote it escaped, like the greeting, never with its ESC and
+    BEL bytes raw (a terminal would run them)."""
+    s = SmtpRefusingStarttls(b"454 4.7.0 \x1b[31mred\x07\xc2\x9b\"q\r\n")
+    try:
+        rc, text, obj = both(s.port, "--as-port", "25")
+    finally:
+        s.stop()
+    assert rc == 1, text
+    assert "STARTTLS refused: 454 4.7.0 \\x1b[31mred\\x07\\xc2\\x9b\\\"q" in text, text
+    assert all(" " <= ch < "\x7f" or ch == "\n" for ch in text), repr(text)
+    assert obj["tls_error"] == 'STARTTLS refused: 454 4.7.0 \\x1b[31mred\\x07\\xc2\\x9b\\"q', obj
+
+
 def test_hostile_certificate_name_is_escaped_in_findings(tmp_path):
     """A served certificate's CN is the server's choice: the findings that
     name it escape it as the certificate line does, so a UTF-8 CSI (U+009B)
