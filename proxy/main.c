@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -173,6 +174,17 @@ static int stopped(struct master *m, int rc)
 	return rc;
 }
 
+/* Descriptors 0 to 2 that whoever started portier left closed are opened
+ * on /dev/null: else the first socket made would take one of them, and what
+ * is written to "stderr" (the log) would go into it; a listening socket
+ * held that way also outlived a reload that closed it. */
+static void std_fds_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			return;     /* no /dev/null: nothing better to be had */
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
@@ -182,6 +194,7 @@ int main(int argc, char **argv)
 	unsigned nworkers, worker = 0;
 	struct cfg *c;
 
+	std_fds_open();
 	if (argc > 1 && strcmp(argv[1], "probe") == 0)
 		return probe_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "firewall") == 0)

@@ -5,7 +5,10 @@ it to the workers, which gave root up and could not open it themselves."""
 import os
 import re
 import signal
+import socket
 import stat
+
+import pytest
 
 import harness
 from harness import listener, tls_items
@@ -171,3 +174,51 @@ def test_a_reload_from_a_file_to_stderr_leaves_the_file(workdir, certs, http_bac
     # workers' close lines and the master's last words went elsewhere.
     assert harness.close_lines(read(log)) == [], read(log)
     assert read(log) == before, read(log)[len(before):]
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def test_started_with_stderr_closed_a_reload_lets_go_of_the_old_port(workdir, http_backend):
+    # Started with fd 2 closed (2>&-), the first socket portier made took
+    # fd 2, and the log "stderr" became a copy of that listening socket in
+    # every process: the port stayed bound and took connections nobody
+    # served after a reload had dropped its listener.
+    ini = os.path.join(str(workdir), "p.ini")
+    ports = os.path.join(str(workdir), "p.ports")
+
+    def write(name, listen):
+        with open(ini, "w") as f:
+            f.write(harness.ini_text([("portier", [("log", "stderr"), ("ports_file", ports)]),
+                                      listener(name, http_backend.port, mode="plain",
+                                               listen=listen)]))
+    write("a", "127.0.0.1:0")
+    with open(os.path.join(str(workdir), "out"), "wb") as out:
+        p = harness.subprocess.Popen(["sh", "-c", 'exec "$0" -f -c "$1" 2>&-',
+                                      harness.PORTIER_BIN, ini], stdin=harness.subprocess.DEVNULL,
+                                     stdout=out, env=dict(os.environ, **harness.portier_env()))
+    try:
+        harness.wait_for(lambda: read(ports).startswith("a "), 10, "listener a in " + ports)
+        old_port = int(read(ports).split()[1].rsplit(":", 1)[1])
+        harness.wait_for(lambda: children(p.pid), 10, "a worker")
+        old = children(p.pid)
+        write("b", "127.0.0.1:%d" % harness.free_port())   # not a's socket
+        os.kill(p.pid, signal.SIGHUP)
+        harness.wait_for(lambda: read(ports).startswith("b "), 10, "listener b in " + ports)
+        harness.wait_for(lambda: not any(harness.alive(w) for w in old), 10,
+                         "the old worker to end")
+        s = socket.socket()
+        s.settimeout(5)
+        try:
+            with pytest.raises(ConnectionRefusedError):
+                s.connect(("127.0.0.1", old_port))
+        finally:
+            s.close()
+    finally:
+        p.terminate()
+        p.wait(10)
