@@ -276,7 +276,7 @@ static size_t log_build_conn(char *buf, const struct log_conn *c)
 	else
 		log_add(&l, "[%s] close client=%s sni=%s tls=%s cipher=%s resumed=%s "
 		        "up=%llu down=%llu time=%.3fs: %s", c->listener, c->client,
-		        c->tls ? log_escape_str(c->sni, sni, sizeof(sni)) : "-",
+		        c->tls ? log_escape_field(c->sni, sni, sizeof(sni)) : "-",
 		        c->tls ? c->tls : "-", c->tls ? c->cipher : "-",
 		        c->tls ? (c->resumed ? "yes" : "no") : "-", c->up, c->down, c->secs,
 		        c->reason);

@@ -8,15 +8,16 @@
 
 static const char hexdigits[] = "0123456789abcdef";
 
-/* The escaped form of byte b into u (at most 4 bytes); returns its length. */
-static size_t log_escape_byte(unsigned char b, char *u)
+/* The escaped form of byte b into u (at most 4 bytes); returns its length.
+ * With space set a space is escaped too. */
+static size_t log_escape_byte(unsigned char b, int space, char *u)
 {
 	if (b == '\\' || b == '"') {
 		u[0] = '\\';
 		u[1] = (char)b;
 		return 2;
 	}
-	if (b >= 0x20 && b <= 0x7e) {
+	if (b >= 0x20 && b <= 0x7e && !(space && b == ' ')) {
 		u[0] = (char)b;
 		return 1;
 	}
@@ -27,7 +28,7 @@ static size_t log_escape_byte(unsigned char b, char *u)
 	return 4;
 }
 
-const char *log_escape(const void *p, size_t n, char *out, size_t outlen)
+static const char *escape(const void *p, size_t n, int space, char *out, size_t outlen)
 {
 	const unsigned char *s = p;
 	size_t room, o = 0, keep = 0, u, e;
@@ -37,7 +38,7 @@ const char *log_escape(const void *p, size_t n, char *out, size_t outlen)
 		return out;
 	room = outlen - 1;
 	for (size_t i = 0; i < n; i++) {
-		u = log_escape_byte(s[i], unit);
+		u = log_escape_byte(s[i], space, unit);
 		if (o + u > room) {
 			/* Back to the last whole character after which "..."
 			 * fits (a buffer under 4 bytes gets what it can of it). */
@@ -55,9 +56,21 @@ const char *log_escape(const void *p, size_t n, char *out, size_t outlen)
 	return out;
 }
 
+const char *log_escape(const void *p, size_t n, char *out, size_t outlen)
+{
+	return escape(p, n, 0, out, outlen);
+}
+
 const char *log_escape_str(const char *s, char *out, size_t outlen)
 {
 	if (s == NULL)
 		return log_escape("-", 1, out, outlen);
 	return log_escape(s, strlen(s), out, outlen);
+}
+
+const char *log_escape_field(const char *s, char *out, size_t outlen)
+{
+	if (s == NULL)
+		return log_escape("-", 1, out, outlen);
+	return escape(s, strlen(s), 1, out, outlen);
 }

@@ -12,6 +12,7 @@ naming all of them (hostile_support.Findings). Timeouts are short (secs():
 1-3 s, stretched for sanitizer builds)."""
 
 import os
+import re
 import socket
 import ssl
 import time
@@ -671,4 +672,22 @@ def test_a_client_chosen_sni_cannot_write_a_log_line(portier, certs, http_backen
     forged_lines = [l for l in p.log()[mark:].splitlines()
                     if "FORGED line" in l and "sni=evil" not in l]
     assert not forged_lines, p.log()[mark:]
-    assert "sni=evil\\x0aportier: worker 1.1: [web] FORGED line\\x0d " in line, line
+    assert "sni=evil\\x0aportier:\\x20worker\\x201.1:\\x20[web]\\x20FORGED\\x20line\\x0d " \
+        in line, line
+
+
+def test_a_client_chosen_sni_cannot_write_a_field(portier, certs, http_backend):
+    """Nor a key=value field of the close line: a space in the SNI (no host
+    name has one) is escaped too, so the SNI stays one field and the client
+    that a key=value reader finds is the real one."""
+    p = portier([tls_section(certs), listener("web", http_backend.port, protocol="http")])
+    mark = p.mark()
+    cp = harness.s_client(p.port("web"), ["-quiet"], stdin=b"GET / HTTP/1.0\r\n\r\n",
+                          servername="x client=192.0.2.66:1 up=0")
+    assert "backend http GET /" in cp.out, cp.out + cp.err
+    line = harness.wait_for(
+        lambda: next((l for l in p.log()[mark:].splitlines() if "[web] close " in l), None),
+        10, "the close line")
+    assert " sni=x\\x20client=192.0.2.66:1\\x20up=0 tls=" in line, line
+    kv = harness.parse_kv(line)
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", kv["client"]) and kv["up"] != "0", (kv, line)

@@ -77,6 +77,16 @@ static void test_escape_bytes(void)
 	CHECK_STR(log_escape_str("a\"b\\c", out, sizeof(out)), "a\\\"b\\\\c");
 	/* A NUL inside counted bytes is shown, not taken as the end. */
 	CHECK_STR(log_escape("a\0b", 3, out, sizeof(out)), "a\\x00b");
+
+	/* A key=value field's value: the space escaped too, nothing else
+	 * differs, and the cut still falls between whole characters. */
+	{
+		char f[LOG_ESCAPED_SIZE(256)];
+		CHECK_STR(log_escape_field(NULL, f, sizeof(f)), "-");
+		CHECK_STR(log_escape_field("x up=0 \"\n", f, sizeof(f)), "x\\x20up=0\\x20\\\"\\x0a");
+		CHECK_STR(log_escape_field("mail.example.org", f, sizeof(f)), "mail.example.org");
+		CHECK_STR(log_escape_field("a b", out, 6), "a...");
+	}
 }
 
 /* out of outlen bytes, holding the cut form of full (whose character
