@@ -49,15 +49,37 @@ static int is_target_char(int c)
 	return c > 0x20 && c < 0x7f;
 }
 
+/* Host = uri-host [ ":" port ] (RFC 9110 §7.2): an IP literal in brackets
+ * or a name, then at most a colon and digits. Anything else (":80", "[]",
+ * "[::1", "a:b:c", a NUL) would leave Location with no host, an unclosed
+ * literal or a host cut short where the redirect drops the port. */
 static int host_ok(struct span h)
 {
+	size_t i = 0;
+
 	if (h.n == 0 || h.n > 255)
 		return 0;
-	for (size_t i = 0; i < h.n; i++) {
-		int c = (unsigned char)h.p[i];
-		if (!isalnum(c) && !strchr("-.:[]_", c))
+	if (h.p[0] == '[') {
+		for (i = 1; i < h.n && h.p[i] != ']'; i++)
+			if (!isxdigit((unsigned char)h.p[i]) && h.p[i] != ':' && h.p[i] != '.')
+				return 0;
+		if (i == 1 || i == h.n)
+			return 0;
+		i++;
+	} else {
+		for (; i < h.n && h.p[i] != ':'; i++) {
+			int c = (unsigned char)h.p[i];
+			if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+				return 0;
+		}
+		if (i == 0)
 			return 0;
 	}
+	if (i < h.n && h.p[i++] != ':')
+		return 0;
+	for (; i < h.n; i++)
+		if (!isdigit((unsigned char)h.p[i]))
+			return 0;
 	return 1;
 }
 

@@ -88,3 +88,44 @@ def test_absolute_form_challenge_without_host_never_reaches_acme(portier, http_b
     assert code == 400, raw
     assert body == b"Bad Request: ACME challenge: no Host header\n", raw
     assert http_backend.requests == []
+
+
+@pytest.mark.parametrize("host", [
+    b":80",            # no name before the port: "Location: https:///x"
+    b":",
+    b"[]",             # an empty IP literal: "https://[]/x"
+    b"[::1",           # an unclosed one: "https://[::1/x"
+    b"[::1]x",         # something else after it
+    b"[example.org]",  # a name is no IP literal
+    b"a:b:c",          # a port that is no number: "https://a/x"
+    b"example.org:8o",
+    b"exa\0mple.org",  # NUL: "https://exa/x", the rest cut off
+])
+def test_a_host_without_a_name_or_with_a_bad_port_is_400(portier, http_backend, host):
+    """Host = uri-host [":" port] (RFC 9110 §7.2): a Host that is not one
+    got a redirect to a Location with no host, a cut one or an unclosed
+    IP literal; nginx refuses an empty host after its port with 400 too.
+    In a challenge it reached acme_backend as it was."""
+    p = redirector(portier, acme=http_backend.port)
+    for target in (b"/x", b"/.well-known/acme-challenge/tok"):
+        code, h, body, raw = exchange(
+            p.port("http"), b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, host))
+        assert code == 400, raw
+        assert body.endswith(b"invalid Host\n"), raw
+        assert "location" not in h, raw
+    assert http_backend.requests == []
+
+
+@pytest.mark.parametrize("host,location", [
+    (b"example.org:", "https://example.org/x"),       # port = *DIGIT
+    (b"example.org:8080", "https://example.org/x"),
+    (b"[2001:db8::1]:8080", "https://[2001:db8::1]/x"),
+    (b"[::ffff:192.0.2.1]", "https://[::ffff:192.0.2.1]/x"),
+    (b"192.0.2.1:80", "https://192.0.2.1/x"),
+    (b"my_host-1.example", "https://my_host-1.example/x"),
+])
+def test_a_host_with_a_port_or_an_ip_literal_is_redirected(portier, host, location):
+    p = redirector(portier)
+    code, h, _, raw = exchange(p.port("http"), b"GET /x HTTP/1.1\r\nHost: %s\r\n\r\n" % host)
+    assert code == 301, raw
+    assert h.get("location") == location, raw
