@@ -147,6 +147,11 @@ static int parse(const char *p, size_t len, struct request *r)
 		for (const char *q = p; q < colon; q++)
 			if (!is_tchar((unsigned char)*q))
 				return -1;   /* also refuses obsolete line folding */
+		/* RFC 9110 §5.5: no NUL or bare CR in a value, which a backend
+		 * could read as the end of a line portier never saw. */
+		for (const char *q = colon + 1; q < eol; q++)
+			if (*q == '\0' || (*q == '\r' && q + 1 != eol))
+				return -1;
 		struct span value = trim(colon + 1, (size_t)(eol - colon - 1));
 		size_t namelen = (size_t)(colon - p);
 		if (name_is(p, namelen, "host")) {

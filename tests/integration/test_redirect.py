@@ -438,3 +438,23 @@ def test_an_acme_backend_that_is_down_gets_the_client_a_502(portier, closed_port
     assert raw.startswith(b"HTTP/1.1 502 Bad Gateway\r\n") and raw.endswith(b"\r\n\r\nBackend is down\n"), raw
     line = p.wait_log(r"\[http\] close .*").group(0)
     assert line.endswith(": backend unavailable, refused in protocol"), line
+
+
+@pytest.mark.parametrize("field", [
+    b"X-A: a\0b\r\n",                           # NUL inside a value
+    b"X-A: a\rContent-Length: 5\r\n",           # a bare CR inside a value
+    b"X-A: a\r\r\n",                            # a CR before the line's CRLF
+    b"Host2: x\rHost: evil.example\r\n",
+])
+def test_nul_or_bare_cr_in_a_field_is_400_and_never_forwarded(portier, http_backend, field):
+    """RFC 9110 §5.5: a recipient of CR, LF or NUL within a field value MUST
+    reject the message or replace them with SP before forwarding it. They
+    were passed on to acme_backend as sent, where a parser that takes a bare
+    CR for a line end sees a header portier never saw; nginx answers 400."""
+    p = redirector(portier, acme=http_backend.port)
+    for target in (b"/x", (ACME + TOKEN).encode()):
+        code, h, _, raw = exchange(
+            p.port("http"), b"GET %s HTTP/1.1\r\nHost: example.org\r\n%s\r\n" % (target, field))
+        assert code == 400, raw
+        assert "location" not in h, raw
+    assert http_backend.requests == []

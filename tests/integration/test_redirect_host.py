@@ -111,7 +111,8 @@ def test_a_host_without_a_name_or_with_a_bad_port_is_400(portier, http_backend, 
         code, h, body, raw = exchange(
             p.port("http"), b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, host))
         assert code == 400, raw
-        assert body.endswith(b"invalid Host\n"), raw
+        # A NUL is refused with every field value's (test_redirect.py).
+        assert body.endswith(b"invalid Host\n") or b"\0" in host, raw
         assert "location" not in h, raw
     assert http_backend.requests == []
 
