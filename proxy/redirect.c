@@ -186,15 +186,18 @@ static const char *host_refusal(const struct request *r, int absolute,
 }
 
 /* The reason phrase goes on the status line; detail, when given, only into
- * the body, where a person reads why. */
-static void respond_error(struct buf *out, int code, const char *phrase,
-                          const char *detail)
+ * the body, where a person reads why. A HEAD request gets the head alone
+ * (RFC 9110 §9.3.2), its Content-Length the body's that GET would get. */
+static void respond_error(struct buf *out, int head, int code,
+                          const char *phrase, const char *detail)
 {
 	buf_appendf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
-	            "Content-Length: %zu\r\nConnection: close\r\n\r\n%s%s%s\n",
+	            "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 	            code, phrase,
-	            strlen(phrase) + (detail ? 2 + strlen(detail) : 0) + 1,
-	            phrase, detail ? ": " : "", detail ? detail : "");
+	            strlen(phrase) + (detail ? 2 + strlen(detail) : 0) + 1);
+	if (!head)
+		buf_appendf(out, "%s%s%s\n", phrase, detail ? ": " : "",
+		            detail ? detail : "");
 }
 
 static int is_base64url(int c)
@@ -236,6 +239,8 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
                                       size_t *head_len)
 {
 	size_t n = head_end(in, len);
+	/* Known before the head is whole or parsed: a 431 or 400 says it. */
+	int head = len >= 5 && memcmp(in, "HEAD ", 5) == 0;
 	struct request r;
 	struct span host, path;
 	int code, absolute, challenge;
@@ -245,17 +250,17 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 	*head_len = 0;
 	if (n == 0) {
 		if (len >= REDIRECT_MAX_HEAD) {
-			respond_error(out, 431, "Request Header Fields Too Large", NULL);
+			respond_error(out, head, 431, "Request Header Fields Too Large", NULL);
 			return REDIRECT_RESPOND;
 		}
 		return REDIRECT_AGAIN;
 	}
 	if (n > REDIRECT_MAX_HEAD) {
-		respond_error(out, 431, "Request Header Fields Too Large", NULL);
+		respond_error(out, head, 431, "Request Header Fields Too Large", NULL);
 		return REDIRECT_RESPOND;
 	}
 	if (parse((const char *)in, n, &r) < 0) {
-		respond_error(out, 400, "Bad Request", NULL);
+		respond_error(out, head, 400, "Bad Request", NULL);
 		return REDIRECT_RESPOND;
 	}
 	path = r.target;
@@ -269,7 +274,7 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 		path = slash ? (struct span){slash, path.n - (size_t)(slash - path.p)}
 		             : (struct span){"/", 1};
 	} else if (path.p[0] != '/') {
-		respond_error(out, 400, "Bad Request", NULL);
+		respond_error(out, head, 400, "Bad Request", NULL);
 		return REDIRECT_RESPOND;
 	}
 	challenge = acme && path.n >= ACME_PREFIX_LEN &&
@@ -278,12 +283,12 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 		char detail[64];
 		snprintf(detail, sizeof(detail), "%s%s",
 		         challenge ? "ACME challenge: " : "", why);
-		respond_error(out, 400, "Bad Request", detail);
+		respond_error(out, head, 400, "Bad Request", detail);
 		return REDIRECT_RESPOND;
 	}
 	if (challenge) {
 		if ((why = acme_refusal(&r, path)) != NULL) {
-			respond_error(out, 400, "Bad Request", why);
+			respond_error(out, head, 400, "Bad Request", why);
 			return REDIRECT_RESPOND;
 		}
 		*head_len = n;

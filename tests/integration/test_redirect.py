@@ -458,3 +458,21 @@ def test_nul_or_bare_cr_in_a_field_is_400_and_never_forwarded(portier, http_back
         assert code == 400, raw
         assert "location" not in h, raw
     assert http_backend.requests == []
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"HEAD /x HTTP/1.1\r\n\r\n", 400),                                  # no Host
+    (b"HEAD %s../x HTTP/1.1\r\nHost: example.org\r\n\r\n" % ACME.encode(), 400),
+    (b"HEAD /x HTTP/1.1\r\nHost: example.org\r\nX-Fill: %s\r\n\r\n" % (b"a" * 9000), 431),
+], ids=["no-host", "acme-token", "too-large"])
+def test_an_error_answering_head_has_no_body(portier, http_backend, request_bytes, status):
+    """RFC 9110 §9.3.2: the response to HEAD carries no content. The 400 and
+    431 did (their reason in a text/plain body), bytes a client that keeps
+    the connection reads as the start of the next response."""
+    p = redirector(portier, acme=http_backend.port)
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        s.sendall(request_bytes)
+        raw = read_until_closed(s)
+    assert raw.startswith(b"HTTP/1.1 %d " % status), raw
+    assert raw.endswith(b"\r\n\r\n") and raw.count(b"\r\n\r\n") == 1, raw
+    assert http_backend.requests == []
