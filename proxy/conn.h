@@ -130,6 +130,7 @@ struct conn {
 	unsigned c_rd : 1, b_rd : 1;
 	unsigned b_wr : 1;           /* the backend socket became writable */
 	unsigned acme : 1;           /* relaying one ACME challenge request */
+	unsigned acme_head : 1;      /* ... a HEAD: its refusal has no body */
 	unsigned hs_done : 1;        /* the TLS handshake completed */
 	unsigned closing : 1;        /* conn_close() ran: freed on the way out */
 	unsigned queued : 1;         /* on the server's run queue */

@@ -33,9 +33,13 @@ const char *conn_backend_text(const struct conn *c)
 void conn_respond(struct conn *c, enum conn_why why, const char *reason,
                   const char *text)
 {
+	const char *body = c->acme_head ? strstr(text, "\r\n\r\n") : NULL;
+	/* The response to HEAD is its head alone (RFC 9110 §9.3.2). */
+	size_t n = body ? (size_t)(body + 4 - text) : strlen(text);
+
 	buf_reset(&c->up);
 	buf_reset(conn_client_in(c));
-	if (buf_append(&c->down, text, strlen(text)) < 0) {
+	if (buf_append(&c->down, text, n) < 0) {
 		conn_close(c, CONN_WHY_NOMEM, "no room for the reply");
 		return;
 	}

@@ -5,6 +5,7 @@
 #include "redirect.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /*
  * HTTPHEAD: a redirect listener reads one request head and answers it
@@ -49,6 +50,7 @@ void conn_httphead_io(struct conn *c)
 		c->c_eof = 1;
 		c->first_eof = "client";
 		c->acme = 1;
+		c->acme_head = memcmp(buf_peek(&c->up), "HEAD ", 5) == 0;
 		conn_start_backend(c, &l->acme_backend);
 		return;
 	}

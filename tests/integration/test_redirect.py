@@ -476,3 +476,16 @@ def test_an_error_answering_head_has_no_body(portier, http_backend, request_byte
     assert raw.startswith(b"HTTP/1.1 %d " % status), raw
     assert raw.endswith(b"\r\n\r\n") and raw.count(b"\r\n\r\n") == 1, raw
     assert http_backend.requests == []
+
+
+def test_a_502_answering_a_head_challenge_has_no_body(portier, closed_port):
+    """The 502 that stands for a down acme_backend follows RFC 9110 §9.3.2
+    too: a HEAD of a challenge got "Backend is down\\n" after the head."""
+    p = redirector(portier, acme=closed_port)
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        s.sendall(b"HEAD %s HTTP/1.1\r\nHost: example.org\r\n\r\n" % (ACME + TOKEN).encode())
+        raw = read_until_closed(s)
+    assert raw.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), raw
+    assert raw.endswith(b"\r\nContent-Length: 16\r\nConnection: close\r\n\r\n"), raw
+    line = p.wait_log(r"\[http\] close .*").group(0)
+    assert line.endswith(": backend unavailable, refused in protocol"), line
