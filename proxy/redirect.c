@@ -266,13 +266,15 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 	path = r.target;
 	host = r.host;
 	/* Absolute form "http://host/path": the target's host names the
-	 * redirect (RFC 9112 §3.2.2). */
+	 * redirect (RFC 9112 §3.2.2). The host ends at "/" or at "?" (an
+	 * empty path with a query); an empty path is "/" in Location. */
 	absolute = path.n > 7 && strncasecmp(path.p, "http://", 7) == 0;
 	if (absolute) {
-		const char *slash = memchr(path.p + 7, '/', path.n - 7);
-		host = (struct span){path.p + 7, (slash ? (size_t)(slash - path.p) : path.n) - 7};
-		path = slash ? (struct span){slash, path.n - (size_t)(slash - path.p)}
-		             : (struct span){"/", 1};
+		const char *a = path.p + 7, *end = path.p + path.n, *e = a;
+		while (e < end && *e != '/' && *e != '?')
+			e++;
+		host = (struct span){a, (size_t)(e - a)};
+		path = (struct span){e, (size_t)(end - e)};
 	} else if (path.p[0] != '/') {
 		respond_error(out, head, 400, "Bad Request", NULL);
 		return REDIRECT_RESPOND;
@@ -309,9 +311,10 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 		snprintf(portbuf, sizeof(portbuf), ":%d", port);
 	code = (r.method.n == 3 && memcmp(r.method.p, "GET", 3) == 0) ||
 	       (r.method.n == 4 && memcmp(r.method.p, "HEAD", 4) == 0) ? 301 : 308;
-	buf_appendf(out, "HTTP/1.1 %d %s\r\nLocation: https://%.*s%s%.*s\r\n"
+	buf_appendf(out, "HTTP/1.1 %d %s\r\nLocation: https://%.*s%s%s%.*s\r\n"
 	            "Content-Length: 0\r\nConnection: close\r\n\r\n", code,
 	            code == 301 ? "Moved Permanently" : "Permanent Redirect",
-	            (int)host.n, host.p, portbuf, (int)path.n, path.p);
+	            (int)host.n, host.p, portbuf,
+	            path.n && path.p[0] == '/' ? "" : "/", (int)path.n, path.p);
 	return REDIRECT_RESPOND;
 }

@@ -130,3 +130,20 @@ def test_a_host_with_a_port_or_an_ip_literal_is_redirected(portier, host, locati
     code, h, _, raw = exchange(p.port("http"), b"GET /x HTTP/1.1\r\nHost: %s\r\n\r\n" % host)
     assert code == 301, raw
     assert h.get("location") == location, raw
+
+
+@pytest.mark.parametrize("target,location", [
+    (b"http://abs.example?q=1", "https://abs.example/?q=1"),
+    (b"http://abs.example:80?q=1&r", "https://abs.example/?q=1&r"),
+    (b"http://abs.example", "https://abs.example/"),
+])
+def test_absolute_form_with_a_query_and_no_path_is_redirected(portier, target, location):
+    """absolute-URI (RFC 9112 §3.2.2) lets the authority end at "?": an empty
+    path with a query. Its query was taken for part of the host, and the
+    request refused as "invalid Host"; nginx redirects it. The empty path
+    becomes "/" (RFC 9110 §4.2.3)."""
+    p = redirector(portier)
+    code, h, _, raw = exchange(
+        p.port("http"), b"GET %s HTTP/1.1\r\nHost: abs.example\r\n\r\n" % target)
+    assert code == 301, raw
+    assert h.get("location") == location, raw
