@@ -132,7 +132,8 @@ static int parse(const char *p, size_t len, struct request *r)
 		if (!is_target_char((unsigned char)r->target.p[i]))
 			return -1;
 	struct span ver = trim(sp2 + 1, (size_t)(eol - sp2 - 1));
-	if (ver.n != 8 || memcmp(ver.p, "HTTP/1.", 7) != 0)
+	if (ver.n != 8 || memcmp(ver.p, "HTTP/1.", 7) != 0 ||
+	    !isdigit((unsigned char)ver.p[7]))
 		return -1;
 	r->http10 = ver.p[7] == '0';
 

@@ -489,3 +489,16 @@ def test_a_502_answering_a_head_challenge_has_no_body(portier, closed_port):
     assert raw.endswith(b"\r\nContent-Length: 16\r\nConnection: close\r\n\r\n"), raw
     line = p.wait_log(r"\[http\] close .*").group(0)
     assert line.endswith(": backend unavailable, refused in protocol"), line
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.x", b"HTTP/1. ", b"HTTP/1.\x7f"])
+def test_a_version_without_a_minor_digit_is_400(portier, http_backend, version):
+    """HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3): "HTTP/1.x" was
+    taken for HTTP/1.1, redirected and passed on to acme_backend."""
+    p = redirector(portier, acme=http_backend.port)
+    for target in (b"/x", (ACME + TOKEN).encode()):
+        code, h, _, raw = exchange(
+            p.port("http"), b"GET %s %s\r\nHost: example.org\r\n\r\n" % (target, version))
+        assert code == 400, raw
+        assert "location" not in h, raw
+    assert http_backend.requests == []
