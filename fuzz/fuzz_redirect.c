@@ -67,13 +67,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct buf out = {0};
 		size_t head_len = 1;
 		enum redirect_verdict v;
+		const char *refusal = "";
 
 		n = size - n > step ? n + step : size;
-		v = redirect_handle(data, n, 8443, n & 1, &out, &head_len);
+		v = redirect_handle(data, n, 8443, n & 1, &out, &head_len, &refusal);
 		if (v == REDIRECT_RESPOND) {
 			const char *p = (const char *)buf_peek(&out);
 			const char *head_end;
 			if (p == NULL || out.len < 12 || memcmp(p, "HTTP/1.1 ", 9) != 0)
+				abort();
+			/* The log says why of a refusal, and of nothing else. */
+			if ((refusal == NULL) != (p[9] == '3'))
 				abort();
 			/* No header injection: exactly one blank line, at the end
 			 * of the head, and no bare CR or LF inside it. */
@@ -85,13 +89,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort();
 			if (head_len != 0)
 				abort();
-		} else if (out.len != 0) {
+		} else if (out.len != 0 || refusal != NULL) {
 			abort();
 		} else if (v == REDIRECT_ACME) {
 			size_t again = 1;
 			check_acme(data, n, head_len);
 			/* The head alone, without what follows, gets the same verdict. */
-			if (redirect_handle(data, head_len, 8443, 1, &out, &again) !=
+			if (redirect_handle(data, head_len, 8443, 1, &out, &again, &refusal) !=
 			    REDIRECT_ACME || again != head_len)
 				abort();
 		} else if (head_len != 0) {

@@ -22,6 +22,7 @@ void conn_httphead_io(struct conn *c)
 	const struct cfg_listener *l = c->svc->cl;
 	enum redirect_verdict v;
 	size_t head_len = 0;
+	const char *refusal;
 
 	if (conn_pull_client(c, &c->up) < 0) {
 		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
@@ -33,10 +34,12 @@ void conn_httphead_io(struct conn *c)
 	}
 	v = redirect_handle(buf_peek(&c->up) ? buf_peek(&c->up) : (const uint8_t *)"",
 	                    c->up.len, l->redirect_port,
-	                    l->acme_backend_text != NULL, &c->down, &head_len);
+	                    l->acme_backend_text != NULL, &c->down, &head_len,
+	                    &refusal);
 	if (v == REDIRECT_RESPOND) {
 		buf_reset(&c->up);
-		c->close_reason = NULL;
+		/* A 400 or 431 says why in the close line; a redirect "replied". */
+		c->close_reason = refusal;
 		c->close_why = CONN_WHY_REPLIED;
 		conn_state(c, CONN_RESPOND);
 		conn_progress(c);

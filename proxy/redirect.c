@@ -237,7 +237,7 @@ static const char *acme_refusal(const struct request *r, struct span path)
 
 enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
                                       int acme, struct buf *out,
-                                      size_t *head_len)
+                                      size_t *head_len, const char **refusal)
 {
 	size_t n = head_end(in, len);
 	/* Known before the head is whole or parsed: a 431 or 400 says it. */
@@ -249,19 +249,23 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 	const char *why;
 
 	*head_len = 0;
+	*refusal = NULL;
 	if (n == 0) {
 		if (len >= REDIRECT_MAX_HEAD) {
 			respond_error(out, head, 431, "Request Header Fields Too Large", NULL);
+			*refusal = "request head over 8192 bytes";
 			return REDIRECT_RESPOND;
 		}
 		return REDIRECT_AGAIN;
 	}
 	if (n > REDIRECT_MAX_HEAD) {
 		respond_error(out, head, 431, "Request Header Fields Too Large", NULL);
+		*refusal = "request head over 8192 bytes";
 		return REDIRECT_RESPOND;
 	}
 	if (parse((const char *)in, n, &r) < 0) {
 		respond_error(out, head, 400, "Bad Request", NULL);
+		*refusal = "malformed request";
 		return REDIRECT_RESPOND;
 	}
 	path = r.target;
@@ -278,6 +282,7 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 		path = (struct span){e, (size_t)(end - e)};
 	} else if (path.p[0] != '/') {
 		respond_error(out, head, 400, "Bad Request", NULL);
+		*refusal = "malformed request";
 		return REDIRECT_RESPOND;
 	}
 	challenge = acme && path.n >= ACME_PREFIX_LEN &&
@@ -287,11 +292,13 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 		snprintf(detail, sizeof(detail), "%s%s",
 		         challenge ? "ACME challenge: " : "", why);
 		respond_error(out, head, 400, "Bad Request", detail);
+		*refusal = why;
 		return REDIRECT_RESPOND;
 	}
 	if (challenge) {
 		if ((why = acme_refusal(&r, path)) != NULL) {
 			respond_error(out, head, 400, "Bad Request", why);
+			*refusal = why;
 			return REDIRECT_RESPOND;
 		}
 		*head_len = n;

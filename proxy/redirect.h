@@ -33,6 +33,8 @@ enum redirect_verdict {
  * *head_len is the length of the request head through its blank line on
  * REDIRECT_ACME and 0 otherwise: bytes after it are a second request the
  * caller must not forward.
+ * *refusal is NULL but for a 400 or 431, where it says why in a constant
+ * string, for the log (no byte of the client's in it).
  * Host follows RFC 9112 §3.2: a request with two Host headers or an
  * invalid one, or an HTTP/1.1 request without one, gets a 400 whatever the
  * form of its target. In the absolute form (http://host/path) the target's
@@ -40,6 +42,6 @@ enum redirect_verdict {
  * (§3.2.2); an HTTP/1.0 request in that form may leave Host out. */
 enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
                                       int acme, struct buf *out,
-                                      size_t *head_len);
+                                      size_t *head_len, const char **refusal);
 
 #endif

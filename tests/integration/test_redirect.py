@@ -502,3 +502,26 @@ def test_a_version_without_a_minor_digit_is_400(portier, http_backend, version):
         assert code == 400, raw
         assert "location" not in h, raw
     assert http_backend.requests == []
+
+
+@pytest.mark.parametrize("request_bytes,reason", [
+    (b"GET /x HTTP/1.1\r\nHost: example.org\r\n\r\n", "replied"),
+    (b"GET /x HTTP/1.1\r\n\r\n", "no Host header"),
+    (b"GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host header"),
+    (b"GET %s?x=1 HTTP/1.1\r\nHost: example.org\r\n\r\n" % (ACME + TOKEN).encode(),
+     "ACME challenge: no query allowed"),
+    (b"\x16\x03\x01\x02\x00hello\r\n\r\n", "malformed request"),
+    (b"GET /x HTTP/1.1\r\nX-Fill: %s\r\n\r\n" % (b"a" * 9000), "request head over 8192 bytes"),
+], ids=["redirect", "no-host", "two-hosts", "acme-query", "garbage", "too-large"])
+def test_the_close_line_says_why_a_request_was_refused(portier, http_backend, request_bytes,
+                                                       reason):
+    """A 400 or 431 was logged as "replied", like a redirect: an admin could
+    not tell a refused ACME challenge (a failing renewal) from a served
+    redirect. The reason is a constant: no byte of the client's is logged."""
+    p = redirector(portier, acme=http_backend.port)
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        me = s.getsockname()[1]
+        s.sendall(request_bytes)
+        read_until_closed(s)
+    p.wait_log(r"\[http\] close client=127\.0\.0\.1:%d .* time=\S+: %s$" % (me, re.escape(reason)))
+    assert http_backend.requests == []

@@ -3,8 +3,9 @@
 
 #include <stdlib.h>
 
-/* head_len of run()'s last verdict on the whole input. */
+/* head_len and refusal of run()'s last verdict on the whole input. */
 static size_t run_head_len;
+static const char *run_refusal;
 
 /* Feeds req whole, then one byte at a time (as a slow client would), and
  * checks both give the same verdict, response and head length. */
@@ -13,18 +14,21 @@ static enum redirect_verdict run(const char *req, int port, int acme, char *resp
 	struct buf out = {0};
 	enum redirect_verdict v = REDIRECT_AGAIN, whole;
 	size_t len = strlen(req), i, hl = 99;
+	const char *refusal;
 
-	whole = redirect_handle((const uint8_t *)req, len, port, acme, &out, &run_head_len);
+	whole = redirect_handle((const uint8_t *)req, len, port, acme, &out, &run_head_len,
+	                        &run_refusal);
 	CHECK(whole == REDIRECT_ACME ? run_head_len > 0 && run_head_len <= len : run_head_len == 0);
 	snprintf(resp, resplen, "%.*s", (int)out.len, out.len ? (const char *)buf_peek(&out) : "");
 	buf_reset(&out);
 	for (i = 1; i <= len; i++) {
-		v = redirect_handle((const uint8_t *)req, i, port, acme, &out, &hl);
+		v = redirect_handle((const uint8_t *)req, i, port, acme, &out, &hl, &refusal);
 		if (v != REDIRECT_AGAIN)
 			break;
 		CHECK(out.len == 0 && hl == 0);
 	}
 	CHECK(v == whole);
+	CHECK((refusal == NULL) == (run_refusal == NULL));
 	/* The verdict comes with the head's last byte, and names that byte. */
 	if (v == REDIRECT_ACME)
 		CHECK(hl == i && hl == run_head_len);
@@ -46,6 +50,15 @@ int main(void)
 	CHECK(run("GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: www.example.org\r\n\r\n", 443, 0, r, sizeof(r)) == REDIRECT_RESPOND);
 	CHECK(has(r, "HTTP/1.1 301 "));
 	CHECK(has(r, "\r\nLocation: https://www.example.org/a/b?x=1&y=2\r\n"));
+	CHECK(run_refusal == NULL);
+
+	/* A refusal says why for the log, without the client's bytes. */
+	run("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(run_refusal && strcmp(run_refusal, "more than one Host header") == 0);
+	run("GET /.well-known/acme-challenge/t?x HTTP/1.1\r\nHost: a\r\n\r\n", 443, 1, r, sizeof(r));
+	CHECK(run_refusal && strcmp(run_refusal, "ACME challenge: no query allowed") == 0);
+	run("GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(run_refusal && strcmp(run_refusal, "malformed request") == 0);
 
 	/* The client's port is dropped, redirect_port added unless 443. */
 	run("HEAD / HTTP/1.1\r\nHost: www.example.org:80\r\n\r\n", 8443, 0, r, sizeof(r));
@@ -240,12 +253,15 @@ int main(void)
 		memset(big, 'a', sizeof(big));
 		memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
 		size_t hl;
-		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD - 1, 443, 0, &out, &hl) == REDIRECT_AGAIN);
-		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD, 443, 0, &out, &hl) == REDIRECT_RESPOND);
+		const char *why;
+		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD - 1, 443, 0, &out, &hl, &why) == REDIRECT_AGAIN);
+		CHECK(why == NULL);
+		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD, 443, 0, &out, &hl, &why) == REDIRECT_RESPOND);
+		CHECK(why && strcmp(why, "request head over 8192 bytes") == 0);
 		CHECK(out.len && has((const char *)buf_peek(&out), "431"));
 		buf_reset(&out);
 		memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
-		CHECK(redirect_handle((uint8_t *)big, sizeof(big), 443, 0, &out, &hl) == REDIRECT_RESPOND);
+		CHECK(redirect_handle((uint8_t *)big, sizeof(big), 443, 0, &out, &hl, &why) == REDIRECT_RESPOND);
 		CHECK(hl == 0);
 		buf_reset(&out);
 	}
