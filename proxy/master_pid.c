@@ -18,12 +18,15 @@ static int write_pid(const char *path)
 {
 	FILE *f = fopen(path, "we");
 	struct stat st;
-	int regular, e;
+	int regular, bad, e;
 
 	if (f == NULL)
 		return -1;
 	regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
-	if ((fprintf(f, "%ld\n", (long)getpid()) < 0) | (fclose(f) != 0)) {
+	bad = fprintf(f, "%ld\n", (long)getpid()) < 0;
+	if (fclose(f) != 0)
+		bad = 1;
+	if (bad) {
 		/* A full disk: the file is truncated and names nobody. It
 		 * goes rather than stay beside the one kept (a regular file
 		 * only: never a device somebody named). */
