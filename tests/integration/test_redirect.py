@@ -440,6 +440,17 @@ def test_an_acme_backend_that_is_down_gets_the_client_a_502(portier, closed_port
     assert line.endswith(": backend unavailable, refused in protocol"), line
 
 
+def refused_as_redirect_and_challenge(portier, http_backend, request):
+    """request (its target a %s) gets a 400, neither redirected nor passed
+    to acme_backend, for a plain path and for a challenge."""
+    p = redirector(portier, acme=http_backend.port)
+    for target in (b"/x", (ACME + TOKEN).encode()):
+        code, h, _, raw = exchange(p.port("http"), request.replace(b"%s", target, 1))
+        assert code == 400, raw
+        assert "location" not in h, raw
+    assert http_backend.requests == []
+
+
 @pytest.mark.parametrize("field", [
     b"X-A: a\0b\r\n",                           # NUL inside a value
     b"X-A: a\rContent-Length: 5\r\n",           # a bare CR inside a value
@@ -451,13 +462,8 @@ def test_nul_or_bare_cr_in_a_field_is_400_and_never_forwarded(portier, http_back
     reject the message or replace them with SP before forwarding it. They
     were passed on to acme_backend as sent, where a parser that takes a bare
     CR for a line end sees a header portier never saw; nginx answers 400."""
-    p = redirector(portier, acme=http_backend.port)
-    for target in (b"/x", (ACME + TOKEN).encode()):
-        code, h, _, raw = exchange(
-            p.port("http"), b"GET %s HTTP/1.1\r\nHost: example.org\r\n%s\r\n" % (target, field))
-        assert code == 400, raw
-        assert "location" not in h, raw
-    assert http_backend.requests == []
+    refused_as_redirect_and_challenge(portier, http_backend,
+                                      b"GET %s HTTP/1.1\r\nHost: example.org\r\n" + field + b"\r\n")
 
 
 @pytest.mark.parametrize("request_bytes,status", [
@@ -495,13 +501,8 @@ def test_a_502_answering_a_head_challenge_has_no_body(portier, closed_port):
 def test_a_version_without_a_minor_digit_is_400(portier, http_backend, version):
     """HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3): "HTTP/1.x" was
     taken for HTTP/1.1, redirected and passed on to acme_backend."""
-    p = redirector(portier, acme=http_backend.port)
-    for target in (b"/x", (ACME + TOKEN).encode()):
-        code, h, _, raw = exchange(
-            p.port("http"), b"GET %s %s\r\nHost: example.org\r\n\r\n" % (target, version))
-        assert code == 400, raw
-        assert "location" not in h, raw
-    assert http_backend.requests == []
+    refused_as_redirect_and_challenge(portier, http_backend,
+                                      b"GET %s " + version + b"\r\nHost: example.org\r\n\r\n")
 
 
 @pytest.mark.parametrize("request_bytes,reason", [

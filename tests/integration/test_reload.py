@@ -505,6 +505,22 @@ def test_a_reload_that_moves_pid_file_writes_the_new_one_and_removes_the_old(
     assert not os.path.exists(b), "the stop left the pid_file it wrote"
 
 
+def reload_to_unwritable_pid_file(portier, certs, http_backend, a, bad, error):
+    """portier started with pid_file a, then reloaded to bad, which it
+    cannot write (error): it says so and a still names the master."""
+    p = portier(web(certs, http_backend.port), glob=[("pid_file", a)])
+    harness.wait_for(lambda: os.path.exists(a), 5, "the first pid_file")
+    name, items = p.sections[0]
+    p.sections[0] = (name, [(k, bad if k == "pid_file" else v) for k, v in items])
+    p.rewrite(p.sections[1:])
+    p.reload()
+    p.wait_log(r"reload: cannot write pid_file %s; keeping %s: %s$"
+               % (re.escape(bad), re.escape(a), error))
+    with open(a) as f:
+        assert int(f.read()) == p.proc.pid
+    return p
+
+
 def test_a_reload_to_a_pid_file_it_cannot_write_keeps_the_old_one(
         portier, certs, http_backend, workdir):
     """A reload that names a pid_file portier cannot write (its directory
@@ -512,17 +528,9 @@ def test_a_reload_to_a_pid_file_it_cannot_write_keeps_the_old_one(
     the master (it used to remove it and leave no pid_file at all, so
     logrotate's kill -USR1 found nothing); the stop removes that one."""
     a = os.path.join(str(workdir), "a.pid")
-    bad = os.path.join(str(workdir), "missing", "b.pid")
-    p = portier(web(certs, http_backend.port), glob=[("pid_file", a)])
-    harness.wait_for(lambda: os.path.exists(a), 5, "the first pid_file")
-    name, items = p.sections[0]
-    p.sections[0] = (name, [(k, bad if k == "pid_file" else v) for k, v in items])
-    p.rewrite(p.sections[1:])
-    p.reload()
-    p.wait_log(r"reload: cannot write pid_file %s; keeping %s: No such file or directory$"
-               % (re.escape(bad), re.escape(a)))
-    with open(a) as f:
-        assert int(f.read()) == p.proc.pid
+    p = reload_to_unwritable_pid_file(portier, certs, http_backend, a,
+                                      os.path.join(str(workdir), "missing", "b.pid"),
+                                      "No such file or directory")
     p.stop()
     assert not os.path.exists(a), "the stop left the pid_file it wrote"
 
@@ -545,17 +553,9 @@ def test_a_reload_to_a_pid_file_on_a_full_disk_leaves_no_empty_one(portier, cert
         finally:
             os.close(fd)
         bad = os.path.join(full, "b.pid")
-        p = portier(web(certs, http_backend.port), glob=[("pid_file", a)])
-        harness.wait_for(lambda: os.path.exists(a), 5, "the first pid_file")
-        name, items = p.sections[0]
-        p.sections[0] = (name, [(k, bad if k == "pid_file" else v) for k, v in items])
-        p.rewrite(p.sections[1:])
-        p.reload()
-        p.wait_log(r"reload: cannot write pid_file %s; keeping %s: No space left on device$"
-                   % (re.escape(bad), re.escape(a)))
+        p = reload_to_unwritable_pid_file(portier, certs, http_backend, a, bad,
+                                          "No space left on device")
         assert not os.path.exists(bad), "an empty pid_file was left"
-        with open(a) as f:
-            assert int(f.read()) == p.proc.pid
         p.stop()
     finally:
         harness.run(["umount", full], check=True)
