@@ -254,6 +254,7 @@ int main(int argc, char **argv)
 	/* Detach only now, so that every error above reached the terminal.
 	 * The working directory stays: a relative -c path, cert or key is
 	 * read again on each reload and must mean what it meant at start. */
+	master_block_signals();
 	if (!foreground && daemon(1, 0) < 0) {
 		fprintf(stderr, "portier: cannot detach: %s\n", strerror(errno));
 		return 1;

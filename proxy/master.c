@@ -142,6 +142,26 @@ static void wait_events(struct sup *s)
 			on_signal(s, (int)si.ssi_signo);
 }
 
+/* The signals the master takes from its signalfd. */
+static void signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGUSR1);
+}
+
+void master_block_signals(void)
+{
+	sigset_t set;
+
+	signal_set(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 int master_run(struct master *m, unsigned *worker)
 {
 	struct sup s = {.m = m, .self = getpid(), .chan_w = -1};
@@ -159,13 +179,7 @@ int master_run(struct master *m, unsigned *worker)
 		log_errx("out of memory");
 		return 1;
 	}
-	sigemptyset(&s.blocked);
-	sigaddset(&s.blocked, SIGCHLD);
-	sigaddset(&s.blocked, SIGTERM);
-	sigaddset(&s.blocked, SIGINT);
-	sigaddset(&s.blocked, SIGHUP);
-	sigaddset(&s.blocked, SIGQUIT);
-	sigaddset(&s.blocked, SIGUSR1);
+	signal_set(&s.blocked);
 	/* Blocked before the first fork, so that no signal slips in between
 	 * a fork and the wait that would take it; they arrive on s.sfd. */
 	sigprocmask(SIG_BLOCK, &s.blocked, NULL);

@@ -59,6 +59,12 @@ struct master {
 
 #define MASTER_WORKER (-1)
 
+/* master_block_signals(): block the signals the master's loop reads (from a
+ * signalfd, in master_run). Called before portier says it has started (the
+ * pid_file, the ports_file): a SIGHUP sent as soon as they appear then
+ * waits for the loop instead of ending the master, its default action. */
+void master_block_signals(void);
+
 /* master_pid_file(m, path): the master's pid written to path, which
  * becomes the one master_pid_file_remove() removes; the one written
  * before is removed once path is written, and stays when it cannot be.

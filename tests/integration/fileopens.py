@@ -100,6 +100,7 @@ class HeldOpen:
     def __init__(self, path):
         self.fd = _fanotify(path)
         self.pending = []
+        self.pid = None      # the process held, once wait_opening() returned
 
     def wait_opening(self, pid, timeout):
         """Wait (at most timeout seconds, scaled) until pid (None: any
@@ -114,6 +115,7 @@ class HeldOpen:
             for efd, epid in _events(os.read(self.fd, 4096)):
                 if pid is None or epid == pid:
                     self.pending.append(efd)
+                    self.pid = epid
                 else:
                     _allow(self.fd, efd)
             if self.pending:

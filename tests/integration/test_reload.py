@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import fileopens
 import harness
 from harness import listener, tls_items
 
@@ -88,6 +89,35 @@ def test_a_reload_naming_a_fifo_as_cert_is_refused_at_once(workdir, portier, cer
     assert re.search(r"portier\.ini:\d+: \[tls\] cert: %s: not a regular file" %
                      re.escape(fifo), log), log
     assert b"backend a GET /who" in get(port, certs.client_context())[0]
+    p.stop()
+
+
+def test_a_sighup_as_soon_as_portier_says_it_started_is_a_reload(workdir, portier, certs,
+                                                                  http_backend):
+    """The master blocks the signals its loop reads before it writes the
+    pid_file and the ports_file: a reload sent the moment they appear (a
+    deploy hook at boot) waits for the loop. It came before the block, and
+    SIGHUP's default action ended the master (seen in a CI run: the test
+    reloading at once after the start found portier killed by SIGHUP).
+    Here the master is held writing its pid_file while the SIGHUP comes."""
+    pid_file = str(workdir / "portier.pid")
+    open(pid_file, "w").close()
+    hold = fileopens.HeldOpen(pid_file)
+    started = []
+    starter = threading.Thread(target=lambda: started.append(
+        portier(web(certs, http_backend.port), glob=[("pid_file", pid_file)])))
+    starter.start()
+    try:
+        hold.wait_opening(None, 10)
+        os.kill(hold.pid, signal.SIGHUP)
+    finally:
+        hold.release()
+        starter.join(timeout=20 * harness.SLOW)
+    assert started, "portier did not start"
+    p = started[0]
+    p.wait_log(r"SIGHUP: reloading", timeout=10)
+    p.wait_log(r"reloaded: ", timeout=10)
+    assert p.proc.alive()
     p.stop()
 
 
