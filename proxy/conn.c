@@ -269,7 +269,14 @@ static void relay_expire(struct conn *c, double limit)
 {
 	char why[64], lim[24];
 
-	snprintf(why, sizeof(why), "idle for %s", conn_limit_text(lim, sizeof(lim), limit));
+	conn_limit_text(lim, sizeof(lim), limit);
+	if (c->acme && c->ndown == 0 && c->down.len == 0) {
+		/* The challenge went out and no byte came back (a reply the
+		 * client does not read is the client's idleness). */
+		conn_acme_unanswered(c, lim);
+		return;
+	}
+	snprintf(why, sizeof(why), "idle for %s", lim);
 	conn_close(c, CONN_WHY_IDLE, why);
 }
 

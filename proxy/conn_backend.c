@@ -79,6 +79,15 @@ void conn_backend_failed(struct conn *c, int err)
 	shared_count_backend_failed(c->svc->stats, kind);
 }
 
+static void drop_backend(struct conn *c)
+{
+	if (c->bfd >= 0) {
+		ev_io_stop(c->svc->srv->loop, &c->bio);
+		close(c->bfd);
+		c->bfd = -1;
+	}
+}
+
 /* said: the protocol's goodbye is in c->down already. */
 static void refuse(struct conn *c, const char *why, int said)
 {
@@ -96,11 +105,7 @@ static void refuse(struct conn *c, const char *why, int said)
 	 * were counted where errno said what they were. */
 	if (c->state == CONN_HANDOVER)
 		shared_count_backend_failed(c->svc->stats, SHARED_BF_GREETING);
-	if (c->bfd >= 0) {
-		ev_io_stop(c->svc->srv->loop, &c->bio);
-		close(c->bfd);
-		c->bfd = -1;
-	}
+	drop_backend(c);
 	buf_reset(&c->up);
 	buf_reset(conn_client_in(c));
 	if (!said && p->refusal != NULL) {
@@ -132,6 +137,24 @@ static void refuse(struct conn *c, const char *why, int said)
 		return;
 	}
 	conn_close(c, CONN_WHY_BACKEND_DOWN, why);
+}
+
+#define HTTP_504 "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n" \
+                 "Content-Length: 23\r\nConnection: close\r\n\r\nBackend did not answer\n"
+
+void conn_acme_unanswered(struct conn *c, const char *limit)
+{
+	const struct cfg_listener *l = c->svc->cl;
+
+	/* What a proxy says when its upstream does not answer in time (RFC
+	 * 9110 §15.6.5): the CA's validator reports a timeout at the
+	 * backend, where a bare close would look like portier's fault. */
+	drop_backend(c);
+	shared_count(c->svc->stats, SHARED_REFUSALS, 1);
+	log_warnx("[%s] client=%s: acme_backend %s sent no reply within %s; refusing in http",
+	          l->name, c->peer, l->acme_backend_text, limit);
+	conn_respond(c, CONN_WHY_BACKEND_DOWN, "acme_backend sent no reply, refused in protocol",
+	             HTTP_504);
 }
 
 void conn_refuse(struct conn *c, const char *why)

@@ -102,6 +102,9 @@ void conn_respond(struct conn *c, enum conn_why why, const char *reason,
  * protocol's words (HTTP 502, SMTP 421, IMAP BYE, POP3 -ERR, LDAP notice
  * of disconnection) where there are any, and close. */
 void conn_refuse(struct conn *c, const char *why);
+/* conn_acme_unanswered(c, limit): the ACME backend sent no byte within
+ * idle_timeout (limit, as text): log it and answer the client 504. */
+void conn_acme_unanswered(struct conn *c, const char *limit);
 /* conn_backend_failed(c, err): count a failed backend connect by its
  * kind, from errno value err (ETIMEDOUT for our own deadline). */
 void conn_backend_failed(struct conn *c, int err);

@@ -384,10 +384,51 @@ def test_sub_second_deadlines_are_logged_as_configured(portier, raw_backend):
     p.wait_log(r"\[http\] close .*: no complete request within 300ms$")
     with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
         s.sendall(b"GET %s HTTP/1.1\r\nHost: example.org\r\n\r\n" % (ACME + TOKEN).encode())
-        assert read_until_closed(s) == b""
-    p.wait_log(r"\[http\] close .*: idle for 1500ms$")
+        assert read_until_closed(s).startswith(b"HTTP/1.1 504 ")
+    p.wait_log(r"\[http\] client=\S+: acme_backend \S+ sent no reply within 1500ms; ")
     done.set()
     assert b.wait_result() is True
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_an_acme_backend_that_never_replies_gets_the_client_a_504(portier, raw_backend, method):
+    """The ACME backend takes the challenge and says nothing: after
+    idle_timeout the client gets 504 Gateway Timeout (what nginx or HAProxy
+    say when their upstream times out; a HEAD gets the head alone), and the
+    log says which backend and how long. It was a bare close, which a CA's
+    validator reports as a connection error of the host's."""
+    import threading
+    answered = threading.Event()
+
+    def silent(c):
+        if not read_head(c):
+            return "eof before the head"
+        return answered.wait(10 * harness.SLOW)   # no reply until the 504 came
+    b = raw_backend(silent)
+    p = portier([listener("http", mode="redirect", protocol="http",
+                          extra=[("idle_timeout", "1s"),
+                                 ("acme_backend", "127.0.0.1:%d" % b.port)])],
+                glob=[("stats", "127.0.0.1:0")])
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        s.sendall(b"%s %s HTTP/1.1\r\nHost: example.org\r\n\r\n"
+                  % (method.encode(), (ACME + TOKEN).encode()))
+        raw = read_until_closed(s)
+    answered.set()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n"), raw
+    assert b"\r\nContent-Length: 23\r\n" in head + b"\r\n", raw
+    assert body == (b"" if method == "HEAD" else b"Backend did not answer\n"), raw
+    assert b.wait_result() is True
+    p.wait_log(r"\[http\] client=127\.0\.0\.1:\d+: acme_backend 127\.0\.0\.1:%d sent no "
+               r"reply within 1s; refusing in http$" % b.port)
+    line = p.wait_log(r"\[http\] close .*").group(0)
+    assert line.endswith(": acme_backend sent no reply, refused in protocol"), line
+    # Counted as the refusal it is, and as a backend that failed the client.
+    from test_metrics import scrape, value
+    text = scrape(p.port("[stats]"))
+    assert value(text, "portier_refusals_total", listener="http") == 1
+    assert value(text, "portier_connections_closed_total", listener="http",
+                 reason="backend_down") == 1
 
 
 def test_an_acme_backend_that_closes_without_a_reply_gets_the_client_a_502(
