@@ -299,23 +299,37 @@ static size_t log_buildf(char *buf, int prio, const char *level, const char *fmt
 	return len;
 }
 
-/* Out with line[0..len) (built with line[0] free, as log_target_put() wants),
- * after the "N log lines dropped" warning if one is owed. */
-static void log_emit(char *line, size_t len)
+/* The "N log lines dropped" warning, if one is owed and the target takes it. */
+static void log_say_drops(void)
 {
 	char buf[PIPE_BUF];     /* one write of at most PIPE_BUF is atomic on a pipe */
 	unsigned long long n;
 	size_t wlen;
 
 	(void)log_dropped();    /* forgets the parent's count after a fork */
-	if (log_nunreported > 0) {
-		n = log_nunreported;
-		wlen = log_buildf(buf, LOG_WARNING, "warning: ",
-		                  "%llu log line%s dropped (log target not keeping up)", n,
-		                  n == 1 ? "" : "s");
-		if (log_target_put(buf, wlen) == 0)
-			log_nunreported = 0;
-	}
+	if (log_nunreported == 0)
+		return;
+	n = log_nunreported;
+	wlen = log_buildf(buf, LOG_WARNING, "warning: ",
+	                  "%llu log line%s dropped (log target not keeping up)", n,
+	                  n == 1 ? "" : "s");
+	if (log_target_put(buf, wlen) == 0)
+		log_nunreported = 0;
+}
+
+void log_flush_drops(void)
+{
+	int saved = errno;
+
+	log_say_drops();
+	errno = saved;
+}
+
+/* Out with line[0..len) (built with line[0] free, as log_target_put() wants),
+ * after the "N log lines dropped" warning if one is owed. */
+static void log_emit(char *line, size_t len)
+{
+	log_say_drops();
 	/* While the warning cannot go out, neither can the line after it. */
 	if (log_nunreported > 0 || log_target_put(line, len) < 0) {
 		log_ndropped++;

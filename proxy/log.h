@@ -64,6 +64,11 @@ void log_close(void);
  * have blocked or failed (a forked child counts from zero). */
 unsigned long long log_dropped(void);
 
+/* log_flush_drops(): say the "N log lines dropped" warning now if one is
+ * owed (it otherwise goes out before the next line): for a process about
+ * to end, whose drops would else go unsaid. One try, never waiting. */
+void log_flush_drops(void);
+
 /* log_count_drops(counter): every line dropped from now on, by this process
  * and the children it forks, is also added to *counter (an atomic in the
  * shared region, so the metrics sum every process); NULL stops it. */

@@ -324,6 +324,9 @@ void server_run(struct server *s)
 	ev_signal_stop(s->loop, &s->sig_term);
 	ev_signal_stop(s->loop, &s->sig_int);
 	ev_signal_stop(s->loop, &s->sig_quit);
+	/* The worker's last lines may have been dropped with nothing after
+	 * them to carry the warning. */
+	log_flush_drops();
 }
 
 void server_free(struct server *s)

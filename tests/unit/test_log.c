@@ -429,13 +429,28 @@ static void test_pipe(void)
 	               "portier: after one\n");
 	CHECK(log_dropped() == d0 + 5);
 	CHECK(drops_counted == 5);
+
+	/* A process about to end says what it dropped without another line;
+	 * owing nothing, it says nothing. */
+	CHECK(fill());
+	CHECK(log_dropped() == d0 + 6);
+	drain(fds[0], big, sizeof(big));
+	log_flush_drops();
+	drain(fds[0], big, sizeof(big));
+	CHECK_STR(big, "portier: warning: 1 log line dropped (log target not keeping up)\n");
+	log_flush_drops();
+	CHECK(drain(fds[0], big, sizeof(big)) == 0);
+	log_info("next");
+	drain(fds[0], big, sizeof(big));
+	CHECK_STR(big, "portier: next\n");
+	CHECK(drops_counted == 6);
 	log_count_drops(NULL);
 
 	/* A reader that went away: lines fail (EPIPE, SIGPIPE ignored as
 	 * portier does) and are counted, without waiting. */
 	close(fds[0]);
 	log_info("nobody reads");
-	CHECK(log_dropped() == d0 + 6);
+	CHECK(log_dropped() == d0 + 7);
 	log_close();
 	close(fds[1]);
 }
