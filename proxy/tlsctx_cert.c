@@ -165,7 +165,8 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 	}
 	/* Each file is read once: the certificate and key checked are the
 	 * ones served, even if a renewal replaces the files meanwhile. */
-	if (tlsctx_file_read(cc->cert, TLSCERT_FILE_MAX_BYTES, &cf, err, sizeof(err)) < 0 ||
+	if (tlsctx_file_read(cc->cert, TLSCERT_FILE_MAX_BYTES, "a certificate chain", &cf,
+	                     err, sizeof(err)) < 0 ||
 	    (chain = read_chain(&cf, err, sizeof(err))) == NULL) {
 		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: %s", cc->cert,
 		         err);
@@ -180,7 +181,8 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 		goto out;
 	}
 	if (cc->key != NULL &&
-	    tlsctx_file_read(cc->key, TLSCERT_FILE_MAX_BYTES, &kf, err, sizeof(err)) < 0) {
+	    tlsctx_file_read(cc->key, TLSCERT_FILE_MAX_BYTES, "a private key", &kf, err,
+	                     sizeof(err)) < 0) {
 		diag_add(d, 0, c->file, keyline, SECTION(l, cc), "key", "%s: %s", keyfile, err);
 		goto out;
 	}

@@ -315,7 +315,8 @@ int tlsctx_file_cert(const char *path, struct tlsctx_cert_info *info)
 	X509 *x = NULL;
 
 	memset(info, 0, sizeof(*info));
-	if (tlsctx_file_read(path, TLSCERT_FILE_MAX_BYTES, &f, why, sizeof(why)) < 0)
+	if (tlsctx_file_read(path, TLSCERT_FILE_MAX_BYTES, "a certificate chain", &f, why,
+	                     sizeof(why)) < 0)
 		return -1;
 	if ((bio = BIO_new_mem_buf(f.p, f.len)) != NULL)
 		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);

@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int tlsctx_file_read(const char *path, size_t max, struct tlsfile *f,
-                     char *why, size_t whylen)
+int tlsctx_file_read(const char *path, size_t max, const char *holds,
+                     struct tlsfile *f, char *why, size_t whylen)
 {
 	struct stat st;
 	ssize_t r = 0;
@@ -38,7 +38,9 @@ int tlsctx_file_read(const char *path, size_t max, struct tlsfile *f,
 		goto fail;
 	}
 	if ((uintmax_t)st.st_size > max) {
-		snprintf(why, whylen, "longer than %zu bytes; is it the right file?", max);
+		/* Most likely another file named by mistake: say what this
+		 * one should hold. */
+		snprintf(why, whylen, "longer than %zu bytes, too long for %s", max, holds);
 		goto fail;
 	}
 	f->mode = st.st_mode;

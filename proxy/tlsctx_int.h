@@ -25,12 +25,12 @@ struct tlsfile {
  * file: a chain of ten 4096-bit RSA certificates is under 20 KiB. */
 #define TLSCERT_FILE_MAX_BYTES (1024 * 1024)
 
-/* tlsctx_file_read(path, max, f, why, whylen): the whole of the regular
- * file at path, at most max bytes, into f, opened without blocking. 0, or
- * -1 with why (f empty): it cannot be opened or read, is not a regular
- * file, or is longer than max. */
-int tlsctx_file_read(const char *path, size_t max, struct tlsfile *f,
-                     char *why, size_t whylen);
+/* tlsctx_file_read(path, max, holds, f, why, whylen): the whole of the
+ * regular file at path, at most max bytes, into f, opened without blocking.
+ * 0, or -1 with why (f empty): it cannot be opened or read, is not a
+ * regular file, or is longer than max ("too long for " holds). */
+int tlsctx_file_read(const char *path, size_t max, const char *holds,
+                     struct tlsfile *f, char *why, size_t whylen);
 
 /* tlsctx_file_free(f): wipe and release f's bytes; f itself stays. */
 void tlsctx_file_free(struct tlsfile *f);

@@ -41,7 +41,8 @@ int tlsctx_staple_load(struct tlscert *tc, STACK_OF(X509) *chain, const struct c
 		snprintf(why, sizeof(why), "%s holds no issuer certificate after the leaf, "
 		         "and the response cannot be checked without it; append the issuer",
 		         cc->cert);
-	} else if (tlsctx_file_read(path, TLSOCSP_MAX_BYTES, &f, why, sizeof(why)) < 0) {
+	} else if (tlsctx_file_read(path, TLSOCSP_MAX_BYTES, "an OCSP response", &f, why,
+	                            sizeof(why)) < 0) {
 		/* why says it */
 	} else if (f.len == 0) {
 		snprintf(why, sizeof(why), "empty");

@@ -133,7 +133,8 @@ int tlsticket_file_load(const char *path, struct tlsticket_file *out,
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (tlsctx_file_read(path, TLSTICKET_FILE_MAX_BYTES, &f, why, sizeof(why)) < 0) {
+	if (tlsctx_file_read(path, TLSTICKET_FILE_MAX_BYTES,
+	                     "a ticket key file (a few lines)", &f, why, sizeof(why)) < 0) {
 		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s: %s", path, why);
 		return -1;
 	}

@@ -265,6 +265,29 @@ def test_a_cert_or_key_that_is_no_regular_file_is_refused_at_once(workdir, certs
         assert len(found) == 1, found
 
 
+def test_a_file_too_long_for_what_it_should_hold_says_so(workdir, certs):
+    """cert, key and ticket_keys over their bounds (1 MiB, 1 MiB, 16 KiB):
+    refused before reading, the message says what the file should have held
+    (most likely another file was named by mistake)."""
+    big = workdir / "big.pem"
+    big.write_bytes(b"#" * (1024 * 1024 + 1))
+    keys = workdir / "keys"
+    keys.write_bytes(b"#" * 16385)
+    os.chmod(keys, 0o600)
+    for key, lines, path, words in (
+            ("cert", ["cert = %s" % big, "key = " + certs.ec.key], big,
+             r"longer than 1048576 bytes, too long for a certificate chain$"),
+            ("key", ["cert = " + certs.ec.cert, "key = %s" % big], big,
+             r"longer than 1048576 bytes, too long for a private key$"),
+            ("ticket_keys", ["cert = " + certs.ec.cert, "key = " + certs.ec.key,
+                             "ticket_keys = %s" % keys], keys,
+             r"longer than 16384 bytes, too long for a ticket key file \(a few lines\)$")):
+        text = base(certs, tls_lines=lines)
+        found, _ = check_error(workdir, text, "%s = %s" % (key, path), "tls", key,
+                               [re.escape(str(path)) + ": " + words])
+        assert len(found) == 1, found
+
+
 def test_listener_cert_errors_name_the_listener(workdir, certs):
     text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
                                        "backend = 127.0.0.1:8080",
