@@ -251,10 +251,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_json(c->log_json);   /* every line from here on */
+	/* Before the pid_file and ports_file say portier has started: a
+	 * reload sent the moment they appear must wait for the master's
+	 * loop, not meet SIGHUP's default action. Blocked signals survive
+	 * daemon()'s fork. */
+	master_block_signals();
 	/* Detach only now, so that every error above reached the terminal.
 	 * The working directory stays: a relative -c path, cert or key is
 	 * read again on each reload and must mean what it meant at start. */
-	master_block_signals();
 	if (!foreground && daemon(1, 0) < 0) {
 		fprintf(stderr, "portier: cannot detach: %s\n", strerror(errno));
 		return 1;

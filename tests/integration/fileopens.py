@@ -130,3 +130,22 @@ class HeldOpen:
         self.pending = []
         os.close(self.fd)   # the mark goes with it
         self.fd = -1
+
+
+def start_held(path, start, while_held, timeout=10):
+    """Run start() (a portier start, say) in a thread, hold the first
+    process that opens path there, call while_held(pid) meanwhile, then let
+    it go: what start() returned, once it has (its thread is joined within
+    twice timeout, scaled). For a race at a known point of a start."""
+    hold = HeldOpen(path)
+    done = []
+    starter = threading.Thread(target=lambda: done.append(start()))
+    starter.start()
+    try:
+        hold.wait_opening(None, timeout)
+        while_held(hold.pid)
+    finally:
+        hold.release()
+        starter.join(timeout=2 * timeout * harness.SLOW)
+    assert done, "start() did not return"
+    return done[0]

@@ -204,19 +204,12 @@ def test_a_file_replaced_while_the_start_reads_is_stapled(workdir, portier, cert
     first = next_update(path)
     held = os.path.join(str(workdir), "other.pem")
     shutil.copy(certs.other.cert, held)
-    hold = fileopens.HeldOpen(held)
-    started = []
-    starter = threading.Thread(target=lambda: started.append(portier(
-        with_web2(certs, http_backend, path, held), env={"PORTIER_TEST_EXPIRY_S": "0.5"})))
-    starter.start()
-    try:
-        hold.wait_opening(None, 10)
-        second = replace_response(certs, path, "6", first)
-    finally:
-        hold.release()
-        starter.join(timeout=20 * harness.SLOW)
-    assert started, "portier did not start"
-    p = started[0]
+    second = []
+    p = fileopens.start_held(
+        held, lambda: portier(with_web2(certs, http_backend, path, held),
+                              env={"PORTIER_TEST_EXPIRY_S": "0.5"}),
+        lambda pid: second.append(replace_response(certs, path, "6", first)))
+    second = second[0]
     p.wait_log(r"an ocsp file changed: reloading to staple it", timeout=10)
     p.wait_log(r"reloaded: ", timeout=10)
     harness.wait_for(lambda: status(p, "web") == ("successful", "good", second),

@@ -102,19 +102,9 @@ def test_a_sighup_as_soon_as_portier_says_it_started_is_a_reload(workdir, portie
     Here the master is held writing its pid_file while the SIGHUP comes."""
     pid_file = str(workdir / "portier.pid")
     open(pid_file, "w").close()
-    hold = fileopens.HeldOpen(pid_file)
-    started = []
-    starter = threading.Thread(target=lambda: started.append(
-        portier(web(certs, http_backend.port), glob=[("pid_file", pid_file)])))
-    starter.start()
-    try:
-        hold.wait_opening(None, 10)
-        os.kill(hold.pid, signal.SIGHUP)
-    finally:
-        hold.release()
-        starter.join(timeout=20 * harness.SLOW)
-    assert started, "portier did not start"
-    p = started[0]
+    p = fileopens.start_held(
+        pid_file, lambda: portier(web(certs, http_backend.port), glob=[("pid_file", pid_file)]),
+        lambda pid: os.kill(pid, signal.SIGHUP))
     p.wait_log(r"SIGHUP: reloading", timeout=10)
     p.wait_log(r"reloaded: ", timeout=10)
     assert p.proc.alive()
