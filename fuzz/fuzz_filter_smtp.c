@@ -5,7 +5,8 @@
  *   byte 0     flags: bit 0 the backend offers CHUNKING, bit 1 it says yes
  *              to STARTTLS, bit 2 its EHLO reply ends in STARTTLS (else in
  *              PIPELINING), bit 3 it ends its side once the client has,
- *              bit 4 it greets first (no hand-over took its greeting)
+ *              bit 4 it greets first (no hand-over took its greeting; else
+ *              the filter is told, as a STARTTLS listener's relay tells it)
  *   byte 1     how many of the following bytes the client sends
  *   then       the client's bytes, then choices: chunk sizes for either
  *              side, and the answers the backend gives (354 or 554 to
@@ -271,6 +272,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.starttls_last = (flags >> 2) & 1;
 	if (flags & 16)
 		say(&s, "220-fake.example ESMTP\r\n220 hello\r\n");
+	else
+		filter_smtp_greeted(st);   /* conn_relay_start() after a hand-over */
 
 	for (round = 0; round < 4096 && rc == 0; round++) {
 		size_t before_c, before_b, k;
