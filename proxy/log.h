@@ -90,7 +90,8 @@ const char *log_escape_str(const char *s, char *out, size_t outlen);
 
 /* log_escape_field(s, out, outlen): log_escape_str() with the space escaped
  * too (\x20), for a value in a text line's key=value fields: it stays one
- * field whatever the peer put in it. Returns out. */
+ * field whatever the peer put in it; a value of "-" itself is \x2d, "-"
+ * being the field's "none". Returns out. */
 const char *log_escape_field(const char *s, char *out, size_t outlen);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

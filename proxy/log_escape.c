@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /*
@@ -72,5 +73,10 @@ const char *log_escape_field(const char *s, char *out, size_t outlen)
 {
 	if (s == NULL)
 		return log_escape("-", 1, out, outlen);
+	if (strcmp(s, "-") == 0) {
+		/* "-" is the field's "none": a peer's own "-" reads otherwise. */
+		snprintf(out, outlen, "\\x2d");
+		return out;
+	}
 	return escape(s, strlen(s), 1, out, outlen);
 }

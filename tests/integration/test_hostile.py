@@ -691,3 +691,21 @@ def test_a_client_chosen_sni_cannot_write_a_field(portier, certs, http_backend):
     assert " sni=x\\x20client=192.0.2.66:1\\x20up=0 tls=" in line, line
     kv = harness.parse_kv(line)
     assert re.fullmatch(r"127\.0\.0\.1:\d+", kv["client"]) and kv["up"] != "0", (kv, line)
+
+
+def test_an_sni_of_a_dash_is_told_from_no_sni(portier, certs, http_backend):
+    """"-" is the close line's "none" (a connection without SNI): a client
+    that sends "-" as its SNI is logged \\x2d, so a reader can tell them
+    apart (the JSON line has null for none)."""
+    p = portier([tls_section(certs), listener("web", http_backend.port, protocol="http")])
+    lines = {}
+    for name in ("-", None):
+        mark = p.mark()
+        cp = harness.s_client(p.port("web"), ["-quiet"] + ([] if name else ["-noservername"]),
+                              stdin=b"GET / HTTP/1.0\r\n\r\n", servername=name)
+        assert "backend http GET /" in cp.out, cp.out + cp.err
+        lines[name] = harness.wait_for(
+            lambda: next((l for l in p.log()[mark:].splitlines() if "[web] close " in l),
+                         None), 10, "the close line")
+    assert harness.parse_kv(lines["-"])["sni"] == "\\x2d", lines["-"]
+    assert harness.parse_kv(lines[None])["sni"] == "-", lines[None]

@@ -83,6 +83,8 @@ static void test_escape_bytes(void)
 	{
 		char f[LOG_ESCAPED_SIZE(256)];
 		CHECK_STR(log_escape_field(NULL, f, sizeof(f)), "-");
+		CHECK_STR(log_escape_field("-", f, sizeof(f)), "\\x2d");
+		CHECK_STR(log_escape_field("--", f, sizeof(f)), "--");
 		CHECK_STR(log_escape_field("x up=0 \"\n", f, sizeof(f)), "x\\x20up=0\\x20\\\"\\x0a");
 		CHECK_STR(log_escape_field("mail.example.org", f, sizeof(f)), "mail.example.org");
 		CHECK_STR(log_escape_field("a b", out, 6), "a...");
