@@ -514,7 +514,8 @@ const struct cfg_key cfg_keys[] = {
 	{"log", G, 0, set_log, "syslog|stderr|path", "syslog",
 	 "Where log lines go; -f sends them to stderr whatever this says. A reload moves it; SIGUSR1 reopens a file."},
 	{"log_level", G, 0, set_log_level, "info|warning", "info",
-	 "info logs a line per connection; warning keeps only problems."},
+	 "info logs a line per connection (its close, or its failed "
+	 "handshake); warning drops those and keeps the rest."},
 	{"log_format", G, 0, set_log_format, "text|json", "text",
 	 "json: every line one JSON object (time, level, process, pid, then msg, or a connection's fields); a reload applies it."},
 	{"user", G, 0, set_user, "name", "(none)",
