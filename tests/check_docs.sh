@@ -4,11 +4,22 @@
 # usage: check_docs.sh PORTIER_BIN DOCS_DIR
 set -eu
 bin=$1 docs=$2
-tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
+tmp=$(mktemp) keys=$(mktemp) err=$(mktemp)
+trap 'rm -f "$tmp" "$keys" "$err"' EXIT
+# -K once, on its own (a pipeline's status would be the last command's),
+# failing on a sanitizer report as every other run of portier in the suite.
+rc=0
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}:exitcode=86" \
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}:exitcode=86" \
+	"$bin" -K > "$keys" 2> "$err" || rc=$?
+if [ "$rc" != 0 ] || grep -q 'Sanitizer' "$err"; then
+	echo "portier -K exited $rc:"
+	cat "$err"
+	exit 1
+fi
 sed -n '/<!-- keys:begin -->/,/<!-- keys:end -->/p' "$docs/configuration.md" \
 	| sed '1d;$d' > "$tmp"
-if ! "$bin" -K | diff -u "$tmp" - ; then
+if ! diff -u "$tmp" "$keys" ; then
 	echo "docs/configuration.md is out of date with the key table;"
 	echo "regenerate the part between the keys:begin/end markers with 'portier -K'"
 	exit 1
@@ -17,7 +28,7 @@ fi
 # it whole, as `.BR key " = " ...` or `.BI "key = " ...` (a bare substring
 # search would find `key`, `log` or `mode` inside any other word).
 missing=0
-for key in $("$bin" -K | sed -n 's/^| `\([a-z0-9_]*\)`.*/\1/p'); do
+for key in $(sed -n 's/^| `\([a-z0-9_]*\)`.*/\1/p' "$keys"); do
 	KEY_RE="^[.]B[IR]? (\"$key = \"|$key \" = \")" awk '
 		prev == ".TP" && $0 ~ ENVIRON["KEY_RE"] { found = 1 }
 		{ prev = $0 }
@@ -25,4 +36,4 @@ for key in $("$bin" -K | sed -n 's/^| `\([a-z0-9_]*\)`.*/\1/p'); do
 		{ echo "portier.ini.5 has no entry (.TP, then .BR $key \" = \" or .BI \"$key = \") for $key"; missing=1; }
 done
 [ "$missing" = 0 ]
-echo "docs in sync: $("$bin" -K | grep -c '^| `') keys"
+echo "docs in sync: $(grep -c '^| `' "$keys") keys"

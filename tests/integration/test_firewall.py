@@ -49,8 +49,9 @@ table inet host {
 MARK_RULE = "meta mark & 0x00100000 == 0x00100000 accept"
 
 
-def sh(cmd, input=None, check=True):
-    cp = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=30)
+def sh(cmd, input=None, check=True, env=None):
+    cp = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=30,
+                        env=env)
     if check and cp.returncode != 0:
         raise AssertionError("%s exited %d\n%s%s" % (" ".join(cmd), cp.returncode,
                                                      cp.stdout, cp.stderr))
@@ -121,12 +122,19 @@ def served(namespaces, tmp_path, certs):
         assert rc == 0, p.log()
 
 
+def probe_in_ns(cli, *args):
+    """portier probe ARGS in the client's namespace, with the sanitizer
+    options every run of portier in the suite has, failing on a report."""
+    cp = in_ns(cli, harness.PORTIER_BIN, "probe", *args, check=False,
+               env=dict(os.environ, **harness.portier_env()))
+    harness.check_sanitizer(cp.returncode, cp.stderr, "portier probe")
+    return cp
+
+
 def probe(cli, host, port, *args):
     """portier probe from the client's namespace: (exit code, output)."""
     target = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
-    cp = in_ns(cli, harness.PORTIER_BIN, "probe", target, "--timeout", "1500ms", *args,
-               check=False)
-    harness.check_sanitizer(cp.returncode, cp.stderr, "portier probe")
+    cp = probe_in_ns(cli, target, "--timeout", "1500ms", *args)
     return cp.returncode, cp.stdout + cp.stderr
 
 
@@ -161,8 +169,7 @@ def test_nft_opens_the_listed_port_and_no_other(served, certs):
     in_ns(srv, "nft", "-f", "-", input=HOST_NFT % "")
     filtered(cli, V4, LISTED)
     # Probing the config names the config in the command.
-    cp = in_ns(cli, harness.PORTIER_BIN, "probe", "--config", ini, "--host", V4, "--timeout",
-               "1s", "--json", check=False)
+    cp = probe_in_ns(cli, "--config", ini, "--host", V4, "--timeout", "1s", "--json")
     assert cp.returncode == 2, cp.stdout + cp.stderr
     imaps = [o for o in json.loads(cp.stdout)["listeners"] if o["listener"] == "imaps"]
     # Its two listen addresses, both probed on --host.
