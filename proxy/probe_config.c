@@ -3,6 +3,7 @@
 #include "diag.h"
 #include "tlsctx.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,10 +22,23 @@ static int promised(enum cfg_mode m)
 	}
 }
 
+/* target, an ADDR:PORT, into out; a wildcard address (0.0.0.0, [::]) as
+ * the loopback address of its family: a client reaches it there, and
+ * names the certificate is checked against are no wildcards. */
+static void reachable(const char *target, char *out, size_t outlen)
+{
+	if (strncmp(target, "0.0.0.0:", 8) == 0)
+		snprintf(out, outlen, "127.0.0.1%s", target + 7);
+	else if (strncmp(target, "[::]:", 5) == 0)
+		snprintf(out, outlen, "[::1]%s", target + 4);
+	else
+		snprintf(out, outlen, "%s", target);
+}
+
 /* The targets of listener l: its lines in the ports_file (the bound ports,
  * also for port 0), else its configured addresses; a wildcard is probed on
- * 127.0.0.1. host replaces the address. Calls each(target) and returns the
- * worst status. */
+ * loopback (127.0.0.1 for a bare port, which takes both families). host
+ * replaces the address. Calls each(target) and returns the worst status. */
 static int targets(const struct cfg *c, const struct cfg_listener *l, const char *host,
                    int (*each)(const char *, void *), void *arg)
 {
@@ -47,7 +61,7 @@ static int targets(const struct cfg *c, const struct cfg_listener *l, const char
 			snprintf(target, sizeof(target), "%s%s%s%s", strchr(host, ':') ? "[" : "",
 			         host, strchr(host, ':') ? "]" : "", colon);
 		else
-			snprintf(target, sizeof(target), "%s", sp + 1);
+			reachable(sp + 1, target, sizeof(target));
 		if ((k = each(target, arg)) > rc)
 			rc = k;
 	}
@@ -63,8 +77,8 @@ static int targets(const struct cfg *c, const struct cfg_listener *l, const char
 			snprintf(target, sizeof(target), "%s%s%s:%d", strchr(h, ':') ? "[" : "", h,
 			         strchr(h, ':') ? "]" : "", a->port);
 		else
-			snprintf(target, sizeof(target), "%s",
-			         addr_format((const struct sockaddr *)&a->ss, a->len, addr, sizeof(addr)));
+			reachable(addr_format((const struct sockaddr *)&a->ss, a->len, addr,
+			                      sizeof(addr)), target, sizeof(target));
 		if ((k = each(target, arg)) > rc)
 			rc = k;
 	}

@@ -861,3 +861,25 @@ def test_config(workdir, certs, http_backend):
         assert cp.returncode == 2
     finally:
         p.stop()
+
+
+def test_config_probes_a_wildcard_address_on_loopback(workdir, certs, http_backend):
+    """A listener on every address (a bare port, whose ports_file line is
+    [::]:PORT, or 0.0.0.0) is probed on the loopback address of its family,
+    as the doc says: the probe went to "::" and judged the certificate
+    against that name ("name :: does NOT match")."""
+    from harness import Portier
+    sections = [("tls", tls_items(certs.ec)),
+                listener("any", http_backend.port, protocol="imap", listen="0"),
+                listener("v4any", http_backend.port, protocol="imap", listen="0.0.0.0:0")]
+    p = Portier(workdir, sections)
+    try:
+        cp = harness.run([harness.PORTIER_BIN, "probe", "--config", p.ini, "--json",
+                          "--cafile", certs.ca])
+        assert cp.returncode == 0, cp.out + cp.err
+        got = {l["listener"]: (l["address"], l["model"], l["findings"])
+               for l in json.loads(cp.out)["listeners"]}
+        assert got == {"any": ("::1", "implicit-tls", []),
+                       "v4any": ("127.0.0.1", "implicit-tls", [])}, got
+    finally:
+        p.stop()
