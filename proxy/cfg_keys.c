@@ -157,7 +157,11 @@ static int set_curves(struct cfg_ctx *c, const char *v, char *err, size_t errlen
 		}
 	}
 	free(copy);
-	if (rc == 0 && strchr(v, ':') == v) {
+	/* strtok_r skips empty items, which the TLS library refuses later,
+	 * with no word of which: none at all, or a leading, trailing or
+	 * doubled ':'. */
+	if (rc == 0 && (*v == '\0' || *v == ':' || v[strlen(v) - 1] == ':' ||
+	                strstr(v, "::") != NULL)) {
 		snprintf(err, errlen, "expected a ':'-separated list such as X25519:P-256");
 		rc = -1;
 	}

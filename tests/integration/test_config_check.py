@@ -97,6 +97,18 @@ def test_unknown_section_did_you_mean(workdir, certs, bad, good):
         "no did-you-mean [%s] at the section's line:\n%s" % (good, out)
 
 
+@pytest.mark.parametrize("value", ["X25519:", "X25519::P-256", ":X25519"])
+def test_an_empty_item_in_curves_is_refused_at_its_line(workdir, certs, value):
+    """An empty item in the curves list (a trailing or doubled ':') was
+    skipped by the list's reader and refused later by the TLS library, as
+    "unknown error" at the certificate's line."""
+    text = base(certs, tls_lines=["curves = " + value, "cert = " + certs.ec.cert,
+                                  "key = " + certs.ec.key])
+    found, out = check_error(workdir, text, "curves = ", "tls", "curves",
+                             [r"expected a ':'-separated list"])
+    assert "unknown error" not in out, out
+
+
 @pytest.mark.parametrize("value", ["127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:http",
                                    "127.0.0.1:", "70000", "[::1:443", "1.2.3.4.5:443"])
 def test_bad_listen(workdir, certs, value):
