@@ -123,8 +123,9 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 
 static void jstr(FILE *out, const char *s);
 
-/* A JSON string: every byte is printable ASCII already (escaped at the
- * source) but for certificate text, whose bytes above 0x7f go as \u00XX. */
+/* A JSON string of text the server or a file chose (certificate names, a
+ * path): escaped as the human output shows it (\xHH), then JSON-encoded,
+ * so both say the same and the bytes can be read back. */
 void probe_report_json_str(FILE *out, const char *s)
 {
 	char esc[1100];
@@ -212,15 +213,15 @@ void probe_report_json(const struct probe_result *r, FILE *out)
 		fputs("null", out);
 	} else {
 		fprintf(out, "{\"subject_cn\":");
-		jstr(out, c->subject_cn);
+		probe_report_json_str(out, c->subject_cn);
 		fprintf(out, ",\"sans\":[");
 		for (size_t i = 0; i < c->nsans; i++) {
 			if (i)
 				fputc(',', out);
-			jstr(out, c->sans[i]);
+			probe_report_json_str(out, c->sans[i]);
 		}
 		fprintf(out, "],\"sans_total\":%zu,\"issuer\":", c->nsans_total);
-		jstr(out, c->issuer);
+		probe_report_json_str(out, c->issuer);
 		fprintf(out, ",\"serial\":");
 		jstr(out, c->serial);
 		fprintf(out, ",\"not_before\":%lld,\"not_after\":%lld,\"days_left\":%ld,"

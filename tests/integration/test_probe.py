@@ -345,7 +345,8 @@ def test_hostile_starttls_refusal_is_escaped():
 def test_hostile_certificate_name_is_escaped_in_findings(tmp_path):
     """A served certificate's CN is the server's choice: the findings that
     name it escape it as the certificate line does, so a UTF-8 CSI (U+009B)
-    never reaches the terminal raw."""
+    never reaches the terminal raw; --json says it the same way (its bytes
+    went as \\u00c2\\u009b, read back as other characters than the name's)."""
     key, pem = str(tmp_path / "evil.key"), str(tmp_path / "evil.pem")
     harness.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", pem, "-days",
@@ -357,6 +358,8 @@ def test_hostile_certificate_name_is_escaped_in_findings(tmp_path):
     try:
         cp = harness.run([harness.PORTIER_BIN, "probe", "127.0.0.1:%d" % p.port("evil"),
                           "--as-port", "993"])
+        js = harness.run([harness.PORTIER_BIN, "probe", "127.0.0.1:%d" % p.port("evil"),
+                          "--as-port", "993", "--json"])
     finally:
         p.stop()
         backend.stop()
@@ -365,6 +368,11 @@ def test_hostile_certificate_name_is_escaped_in_findings(tmp_path):
     assert b"certificate for evil\\xc2\\x9b31m expires in 5 days" in raw, raw
     assert b"certificate for evil\\xc2\\x9b31m does not name 127.0.0.1" in raw, raw
     assert all(b < 0x7f for b in raw), raw
+    cert = json.loads(js.stdout)["certificate"]
+    assert cert["subject_cn"] == "evil\\xc2\\x9b31m", cert
+    # The issuer as the library writes it (RFC 2253 escapes), then as the
+    # human output shows it.
+    assert ("    issuer     %s\n" % cert["issuer"]).encode() in raw, (cert, raw)
 
 
 # --------------------------------------------------------------------------
