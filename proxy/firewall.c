@@ -125,7 +125,7 @@ int firewall_rules(const struct cfg *c, struct firewall_rules *fr)
 				return -1;
 		}
 	}
-	/* The metrics endpoint: on loopback by default, where a local
+	/* The metrics endpoint, when `stats` is set: on loopback a local
 	 * Prometheus (or a tunnel) scrapes it; opened only when the admin
 	 * put it on another address. */
 	if (c->stats.text != NULL) {

@@ -50,8 +50,9 @@ static const struct proto protos[] = {
 	 &starttls_pop3, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_LDAP, "ldap", "ldap", 900000, PORTS(ldap_ports),
 	 &starttls_ldap, &filter_ldap, NULL, 0, 0, NULL},
-	/* Passive data connections are ftp_data.c's; active mode is not
-	 * served (PORT/EPRT get 502). */
+	/* Data connections behind TLS are ftp_data.c's: passive ones
+	 * always, active ones (PORT/EPRT) only with `active = yes`;
+	 * without it PORT/EPRT get 502. */
 	/* 15 minutes on the control connection (a client between
 	 * transfers); a data connection's idle limit is the same key. */
 	{CFG_PROTO_FTP, "ftp", "ftp", 900000, PORTS(ftp_ports),

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define STATS_MAGIC 0x73746174u   /* "stat" */
-#define REQ_MAX 2048              /* a request head longer than this: 400 */
+#define REQ_MAX 2048              /* a request head longer than this: 431 */
 #define DEADLINE_S 5.0            /* for the whole exchange */
 #define MAX_SCRAPES 8             /* open at once per worker */
 #define BUSY_BODY "503 too many scrapes open at once\n"   /* past them */
