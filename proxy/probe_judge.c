@@ -137,8 +137,15 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 			        "files" : "messages", verb(proto),
 			        pp && pp->other_port ? " here, or use implicit TLS" : "");
 	} else if (r->model == PROBE_OTHER && proto && pp) {
-		finding(r, "unexpected-service", "%d is %s, but %s answered", port, pp->service,
-		        r->protocol ? r->protocol : "something else");
+		/* A protocol the port (or the admin) named, not one the server
+		 * showed: a client-first port's reply is no banner. */
+		if (r->protocol && r->protocol_from && strcmp(r->protocol_from, "banner") != 0)
+			finding(r, "unexpected-service", "%d is %s, but it answered neither in TLS "
+			        "nor in plaintext %s: another service holds the port", port,
+			        pp->service, r->protocol);
+		else
+			finding(r, "unexpected-service", "%d is %s, but %s answered", port,
+			        pp->service, r->protocol ? r->protocol : "something else");
 	}
 	if (r->config_mode != NULL && r->model != r->config_model)
 		finding(r, "config-mismatch", "listener [%s] has mode = %s, but port %d answers "

@@ -291,6 +291,20 @@ def test_ssh_banner_on_imaps(ssh_banner):
     assert "993 is IMAPS, but ssh answered" in text
 
 
+@pytest.mark.parametrize("port,service,proto", [("443", "HTTPS", "http"),
+                                                ("636", "LDAPS", "ldap")])
+def test_ssh_banner_on_a_client_first_port(ssh_banner, port, service, proto):
+    """On a port whose client speaks first the probe speaks the port's
+    protocol and reads no banner: what answered is not that protocol, and
+    the finding says so rather than "http answered"."""
+    rc, text, obj = both(ssh_banner.port, "--as-port", port)
+    assert rc == 1, text
+    assert obj["model"] == "other" and obj["protocol_from"] == "port", obj
+    assert ids(obj) == ["unexpected-service"]
+    assert ("%s is %s, but it answered neither in TLS nor in plaintext %s: another "
+            "service holds the port" % (port, service, proto)) in text, text
+
+
 def test_hostile_banner_is_escaped():
     s = BannerServer(b"SSH-2.0-\x1b[31mred\x07\"q\\\r\n")
     try:
