@@ -131,6 +131,13 @@ static void models(void)
 	r.protocol = "ssh";
 	judge();
 	CHECK(has("unexpected-service", "993 is IMAPS, but ssh answered"));
+	/* A client-first port's protocol is the port's guess, not a banner. */
+	fresh(443, PROBE_OTHER);
+	r.protocol = "http";
+	r.protocol_from = "port";
+	judge();
+	CHECK(has("unexpected-service", "443 is HTTPS, but it answered neither in TLS nor in "
+	          "plaintext http"));
 	/* An unknown port: whatever answered is no finding. */
 	fresh(2222, PROBE_OTHER);
 	r.protocol = "ssh";
