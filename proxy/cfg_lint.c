@@ -93,9 +93,32 @@ static void lint_stats(const struct cfg *c, struct diag *d)
 		         "unless a firewall keeps others out", c->stats.text);
 }
 
+/* Certificates are loaded per listener that terminates TLS: a [tls] one
+ * that every such listener overrides (or with none of them) is never
+ * read, so -t cannot vouch for it, and the admin may think it served. */
+static void lint_unused_cert(const struct cfg *c, struct diag *d)
+{
+	if (c->tls.ncerts == 0)
+		return;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+
+		if (l->mode != CFG_MODE_TLS && l->mode != CFG_MODE_STARTTLS)
+			continue;
+		for (size_t j = 0; j < l->tls.ncerts; j++)
+			if (l->tls.certs[j].inherited)
+				return;
+	}
+	diag_add(d, 1, c->file, c->tls.certs[0].line, "tls", "cert",
+	         "no listener uses the [tls] certificates (every TLS or STARTTLS "
+	         "listener names its own, or there is none): they are neither "
+	         "checked nor served");
+}
+
 void cfg_lint(const struct cfg *c, struct diag *d)
 {
 	lint_stats(c, d);
+	lint_unused_cert(c, d);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		lint_listener(c, &c->listeners[i], d);
 		for (size_t j = 0; j < c->listeners[i].nlisten; j++)

@@ -300,6 +300,28 @@ def test_a_file_too_long_for_what_it_should_hold_says_so(workdir, certs):
         assert len(found) == 1, found
 
 
+def test_tls_certs_no_listener_uses_are_a_warning(workdir, certs):
+    """-t loads the certificates the listeners use: [tls] ones that every
+    TLS listener overrides (or with no TLS listener at all) are never read,
+    and -t says so rather than pass a file that may not even exist."""
+    missing = str(workdir / "missing.pem")
+    own = ["cert = " + certs.ec.cert, "key = " + certs.ec.key]
+    for listener_lines in (
+            ["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
+             "backend = 127.0.0.1:8080"] + own,
+            ["listen = 127.0.0.1:8080", "mode = plain", "protocol = http",
+             "backend = 127.0.0.1:8081"]):
+        text = base(certs, tls_lines=["cert = " + missing], listener_lines=listener_lines)
+        rc, out, path = portier_check(workdir, text)
+        assert rc == 0, out
+        want = "warning: %s:%d: [tls] cert: no listener uses the [tls] certificates" % (
+            path, lineno(text, "cert = " + missing))
+        assert any(l.startswith(want) for l in out.splitlines()), out
+    # Used by one listener: no such warning (and checked: none here).
+    rc, out, _ = portier_check(workdir, base(certs))
+    assert rc == 0 and "no listener uses" not in out, out
+
+
 def test_listener_cert_errors_name_the_listener(workdir, certs):
     text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
                                        "backend = 127.0.0.1:8080",
@@ -351,7 +373,10 @@ def lint_config(certs, port, mode, protocol):
     lines = ["listen = %s" % port, "mode = " + mode, "protocol = " + protocol]
     if mode != "redirect":
         lines.append(backend)
-    return base(certs, listener_lines=lines)
+    # A certificate only where the listener terminates TLS: unused [tls]
+    # ones are a warning of their own.
+    return base(certs, listener_lines=lines,
+                tls_lines=None if mode in ("tls", "starttls") else [])
 
 
 @pytest.mark.parametrize("port,mode,protocol", [
