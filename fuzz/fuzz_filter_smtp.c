@@ -20,8 +20,9 @@
  *   - XCLIENT or XFORWARD never arrives where the backend reads a command;
  *   - the client never sees XCLIENT, XFORWARD or STARTTLS but in our own
  *     refusals (the backend names them only in its EHLO reply), never sees
- *     the backend's yes to STARTTLS, and never gets our answer inside a
- *     multi-line reply;
+ *     the backend's yes to STARTTLS nor a 220 it sends unasked (the model
+ *     says one to any other command, by choice), and never gets our
+ *     answer inside a multi-line reply;
  *   - what reaches the backend is never more than what the client sent,
  *     and what reaches the client never more than what the backend sent
  *     plus one short answer per client line (or per 1000 bytes of one).
@@ -170,10 +171,17 @@ static void command(struct server *s, const uint8_t *p, size_t n,
 		say(s, "334 \r\n");
 		s->mode = S_SASL;
 	} else {
-		switch (pick(c) % 3) {
+		switch (pick(c) % 4) {
 		case 0: say(s, "250 2.0.0 ok\r\n"); break;
 		case 1: say(s, "250-one\r\n250-two\r\n250 three\r\n"); break;
-		default: say(s, "500 5.5.2 what\r\n"); break;
+		case 2: say(s, "500 5.5.2 what\r\n"); break;
+		default:
+			/* A backend that starts TLS (or a new session) of its
+			 * own accord: after the greeting, and as the first
+			 * reply after a hand-over, no 220 is one. */
+			say(s, "220 2.0.0 Ready to start TLS\r\n");
+			s->mode = S_TLS;
+			break;
 		}
 	}
 }
