@@ -67,6 +67,11 @@ static int inherit_tls(struct cfg_tls *l, const struct cfg_tls *g)
 	return 0;
 }
 
+/* The keys only an FTP listener behind TLS reads (its data ports' broker). */
+static const char *const ftp_keys[] = {"data_ports", "public_address",
+	"data_protection", "data_peer_check", "require_session_reuse",
+	"max_data_connections", "active"};
+
 static void check_listener(struct check *ck, struct cfg_listener *l)
 {
 	const char *f = ck->file, *n = l->name;
@@ -121,13 +126,20 @@ static void check_listener(struct check *ck, struct cfg_listener *l)
 		diag_add(ck->d, 0, f, l->line, n, "starttls", "only used with mode = starttls");
 	}
 	if (l->proto != CFG_PROTO_FTP) {
-		static const char *const ftp_keys[] = {"data_ports", "public_address",
-			"data_protection", "data_peer_check", "require_session_reuse",
-			"max_data_connections", "active"};
 		for (size_t i = 0; i < sizeof(ftp_keys) / sizeof(ftp_keys[0]); i++)
 			if (is_set(l->set, ftp_keys[i]))
 				diag_add(ck->d, 0, f, l->line, n, ftp_keys[i],
 				         "only used with protocol = ftp");
+	} else if (l->mode == CFG_MODE_PLAIN) {
+		/* A warning, not an error: the listener works, relaying the
+		 * control connection as it is; only the admin's intent (a
+		 * data port range, NAT) is not served. */
+		for (size_t i = 0; i < sizeof(ftp_keys) / sizeof(ftp_keys[0]); i++)
+			if (is_set(l->set, ftp_keys[i]))
+				diag_add(ck->d, 1, f, l->line, n, ftp_keys[i],
+				         "unused with mode = plain: portier relays the "
+				         "control connection as it is, and data "
+				         "connections go to the backend's own ports");
 	} else if (l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) {
 		if (!is_set(l->set, "data_ports"))
 			diag_add(ck->d, 0, f, l->line, n, "data_ports", "missing; FTP "

@@ -407,7 +407,20 @@ int main(void)
 	         "data_ports = 50000-50100\npublic_address = 203.0.113.10\n"
 	         "data_protection = optional\ndata_peer_check = no\n"
 	         "require_session_reuse = no\nmax_data_connections = 8\nactive = yes\n", &d);
-	CHECK(c != NULL && d.errors == 0);
+	/* Parsed (a typo is still an error), but unused with mode = plain:
+	 * each says so, as a warning (the eighth: the [tls] cert no
+	 * listener uses). */
+	CHECK(c != NULL && d.errors == 0 && d.warnings == 8);
+	{
+		static const char *const keys[] = {"data_ports", "public_address",
+			"data_protection", "data_peer_check", "require_session_reuse",
+			"max_data_connections", "active"};
+		char want[64];
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			snprintf(want, sizeof(want), "t.ini:3: [f] %s:", keys[i]);
+			CHECK(said(&d, want, "unused with mode = plain"));
+		}
+	}
 	if (c != NULL) {
 		const struct cfg_listener *l = &c->listeners[0];
 		CHECK(l->ftp_data_low == 50000 && l->ftp_data_high == 50100);
