@@ -9,9 +9,10 @@
  */
 
 /* log_target_put(buf, len): one line, buf[1..len] (buf[0] free for the
- * newline that ends a line a short write cut off), out in one call that
- * never waits (but on plain fd 2, before log_open()). 0, or -1 when the
- * target did not take all of it. */
+ * newline, or NUL, that ends a line a short write cut off; buf[len + 1]
+ * free for the NUL that ends a line on a stream syslog socket), out in one
+ * call that never waits (but on plain fd 2, before log_open()). 0, or -1
+ * when the target did not take all of it. */
 int log_target_put(char *buf, size_t len);
 
 /* log_target_ident(): the syslog ident ("portier" unless told). */

@@ -27,6 +27,15 @@ static enum { TO_STDERR, TO_SYSLOG, TO_FILE } log_to = TO_STDERR;
 static int log_fd = -1;
 static int log_send;
 static struct sockaddr_un log_syslog_addr;  /* what the syslog socket reconnects to */
+/* The syslog socket is a stream (syslog-ng's unix-stream(), some BSD-style
+ * daemons) rather than the usual datagram socket: messages then end with
+ * a NUL, as glibc's syslog(3) ends them, since the stream has no other
+ * boundary. */
+static int log_syslog_stream;
+/* The process whose connection the stream socket is: a forked child makes
+ * its own, or its lines and its parent's would share one byte stream, and
+ * a line one cut short would run into the other's next. */
+static pid_t log_syslog_pid;
 static char log_ident[32];
 static char log_path[PATH_MAX];  /* of the file target, for log_reopen() */
 /* A short write left a line unfinished: the next one starts on a new line. */
@@ -87,30 +96,79 @@ int log_open_fd(int fd)
 	return 0;
 }
 
+/* A new socket connected to sa, of the kind *stream says, or of the other
+ * kind if the socket there is (EPROTOTYPE), *stream then changed. Without a
+ * syslogd listening the socket is kept unconnected, and the next line tries
+ * again. The descriptor, or -1 if none could be had at all. */
+static int syslog_socket(const struct sockaddr_un *sa, int *stream)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		int fd = socket(AF_UNIX, (*stream ? SOCK_STREAM : SOCK_DGRAM) |
+		                SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if ((fd = log_above2(fd)) < 0)
+			return -1;
+		/* A stream connect that finds the daemon's backlog full
+		 * (EAGAIN) stays unconnected too: sends fail with ENOTCONN
+		 * and the line after tries again; nothing here waits. */
+		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
+		    errno != EPROTOTYPE || tries == 1)
+			return fd;
+		close(fd);
+		*stream = !*stream;
+	}
+	return -1;
+}
+
 int log_open_syslog(const char *path, const char *ident)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = strlen(path);
-	int fd;
+	int fd, stream = 0;
 
 	if (len >= sizeof(sa.sun_path)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
 	memcpy(sa.sun_path, path, len + 1);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if ((fd = log_above2(fd)) < 0)
-		return -1;
 	/* No syslogd yet is no reason to refuse to start (openlog(3) never
 	 * did): each line tries to connect again until one is there. */
-	(void)connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if ((fd = syslog_socket(&sa, &stream)) < 0)
+		return -1;
 	log_close();
 	log_fd = fd;
 	log_send = 1;
 	log_syslog_addr = sa;
+	log_syslog_stream = stream;
+	log_syslog_pid = getpid();
+	log_midline = 0;
 	snprintf(log_ident, sizeof(log_ident), "%s", ident ? ident : "portier");
 	log_to = TO_SYSLOG;
 	return 0;
+}
+
+/* The syslog socket's peer went away (syslogd restarted, or is not there
+ * yet) or never was: a new socket, connected if a syslogd now listens, of
+ * whatever kind it is. 0 when there is a new socket (connected or not). */
+static int syslog_reconnect(void)
+{
+	int fd = syslog_socket(&log_syslog_addr, &log_syslog_stream);
+
+	if (fd < 0)
+		return -1;
+	close(log_fd);
+	log_fd = fd;
+	log_syslog_pid = getpid();
+	log_midline = 0;        /* a new stream starts clean */
+	return 0;
+}
+
+/* What a send to the syslog socket fails with when there is no syslogd at
+ * its end (any more): unlike EAGAIN (a stalled one), a reconnect helps. */
+static int syslog_gone(int err)
+{
+	return err == ECONNREFUSED || err == ENOTCONN || err == EPIPE ||
+	       err == ECONNRESET || err == EDESTADDRREQ;
 }
 
 int log_open(const char *target, const char *ident)
@@ -179,6 +237,7 @@ void log_close(void)
 		close(log_fd);
 	log_fd = -1;
 	log_send = 0;
+	log_syslog_stream = 0;
 	log_to = TO_STDERR;
 }
 
@@ -187,30 +246,62 @@ const char *log_target_ident(void)
 	return log_ident;
 }
 
+/* A line to syslog's socket: one datagram, or on a stream socket the line
+ * and its NUL (after a NUL that ends a line a short send cut). A syslogd
+ * that is gone (restarted, or not there yet) is tried once more through a
+ * new socket, of whatever kind it now has; a stalled one (EAGAIN) is not.
+ * buf[1 + len] is free for the NUL (log.c leaves it so). 0 or -1. */
+static int syslog_put(char *buf, size_t len)
+{
+	if (log_syslog_stream && log_syslog_pid != getpid() && syslog_reconnect() < 0)
+		return -1;
+	for (int tries = 0; tries < 2; tries++) {
+		char *p = buf + 1;
+		size_t n = len;
+		ssize_t sent;
+
+		if (log_syslog_stream) {
+			p[n++] = '\0';
+			if (log_midline) {
+				*--p = '\0';
+				n++;
+			}
+		}
+		sent = send(log_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent == (ssize_t)n) {
+			log_midline = 0;
+			return 0;
+		}
+		if (sent > 0) {         /* only a stream takes part of a line */
+			log_midline = 1;
+			return -1;
+		}
+		if (tries == 1 || !syslog_gone(errno) || syslog_reconnect() < 0)
+			return -1;
+	}
+	return -1;
+}
+
 /* One line out in one call that never waits (but on plain fd 2, before
- * log_open). A stalled syslogd is told apart from a restarted one, whose new
- * socket needs a new connect. 0 or -1. */
+ * log_open). 0 or -1. */
 int log_target_put(char *buf, size_t len)
 {
 	const char *p = buf + 1;
 	ssize_t n;
 
+	if (log_to == TO_SYSLOG)
+		return syslog_put(buf, len);
 	if (log_midline) {
 		p = buf;
 		buf[0] = '\n';
 		len++;
 	}
-	if (log_fd < 0) {
+	if (log_fd < 0)
 		n = write(STDERR_FILENO, p, len);
-	} else if (!log_send) {
+	else if (!log_send)
 		n = write(log_fd, p, len);
-	} else {
+	else
 		n = send(log_fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && log_to == TO_SYSLOG && (errno == ECONNREFUSED || errno == ENOTCONN) &&
-		    connect(log_fd, (struct sockaddr *)&log_syslog_addr,
-		            sizeof(log_syslog_addr)) == 0)
-			n = send(log_fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	}
 	if (n == (ssize_t)len) {
 		log_midline = 0;
 		return 0;

@@ -1,16 +1,24 @@
 /*
  * For integration tests, loaded into portier with LD_PRELOAD: a connect(2)
  * to the syslog socket /dev/log goes to $PORTIER_FAULT_DEVLOG instead, a
- * datagram socket the test reads. The real binary runs `log = syslog`
- * unchanged (its connect, reconnect and send) without the test touching
- * the machine's /dev/log.
+ * socket the test reads (datagram or stream). The real binary runs
+ * `log = syslog` unchanged (its connect, reconnect and send) without the
+ * test touching the machine's /dev/log.
+ *
+ * PORTIER_FAULT_DEVLOG_SHORT=N: every Nth send(2) on that socket sends only
+ * the first half of the line, as a stream socket with little
+ * room left can (the kernel cannot be made to do it on demand).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+
+/* The descriptor of this process's last connect to the moved /dev/log. */
+static int devlog_fd = -1;
 
 int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
@@ -27,7 +35,24 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		memset(&un, 0, sizeof(un));
 		un.sun_family = AF_UNIX;
 		strcpy(un.sun_path, to);
+		devlog_fd = fd;
 		return real(fd, (const struct sockaddr *)&un, sizeof(un));
 	}
 	return real(fd, sa, len);
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	static ssize_t (*real)(int, const void *, size_t, int);
+	static unsigned long nsends;
+	const char *every = getenv("PORTIER_FAULT_DEVLOG_SHORT");
+	int saved = errno;
+
+	if (real == NULL)
+		real = (ssize_t (*)(int, const void *, size_t, int))dlsym(RTLD_NEXT, "send");
+	errno = saved;
+	if (every != NULL && strtoul(every, NULL, 10) > 0 && fd == devlog_fd && len >= 2 &&
+	    ++nsends % strtoul(every, NULL, 10) == 0)
+		return real(fd, buf, len / 2, flags);
+	return real(fd, buf, len, flags);
 }

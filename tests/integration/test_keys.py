@@ -266,6 +266,163 @@ def test_log_syslog_starts_without_syslogd_and_reaches_it_once_it_is_there(
             sink.close()
 
 
+class StreamSyslogSink:
+    """A stream socket standing in for syslogd (syslog-ng's unix-stream()):
+    accepts every connection and splits what each sends at its NULs."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self.conns = []         # {"sock": socket or None once ended, "tail": bytes}
+        self.msgs = []          # (connection index, text)
+
+    def _pump(self, left):
+        open_ = [c["sock"] for c in self.conns if c["sock"] is not None]
+        r, _, _ = select.select([self.sock] + open_, [], [], left)
+        for s in r:
+            if s is self.sock:
+                c, _ = self.sock.accept()
+                self.conns.append({"sock": c, "tail": b""})
+                continue
+            i = next(i for i, c in enumerate(self.conns) if c["sock"] is s)
+            data = s.recv(65536)
+            if not data:
+                s.close()
+                self.conns[i]["sock"] = None
+                continue
+            *whole, self.conns[i]["tail"] = (self.conns[i]["tail"] + data).split(b"\0")
+            self.msgs += [(i, m.decode("utf-8", "replace")) for m in whole]
+
+    def wait(self, pattern, timeout=10):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout * harness.SLOW
+        while True:
+            for i, m in self.msgs:
+                hit = rx.search(m)
+                if hit:
+                    return i, hit
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no syslog message matches %r; got:\n%s"
+                                     % (pattern, "\n".join(m for _, m in self.msgs)))
+            self._pump(left)
+
+    def unended(self):
+        """What any connection sent after its last NUL."""
+        return [c["tail"] for c in self.conns if c["tail"]]
+
+    def close(self):
+        for c in self.conns:
+            if c["sock"] is not None:
+                c["sock"].close()
+        self.sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def test_log_syslog_on_a_stream_socket_ends_lines_with_nul_one_connection_per_process(
+        workdir, certs, http_backend):
+    """A stream /dev/log (syslog-ng's unix-stream()): the datagram connect
+    fails with EPROTOTYPE and portier connects as a stream, each message
+    ended by a NUL as glibc's syslog(3) ends them; each process has its own
+    connection (a worker's lines never share a byte stream with the
+    master's); a syslogd restarted as the other kind is followed."""
+    path = os.path.join(str(workdir), "devlog.sock")
+    sink = StreamSyslogSink(path)
+    d = None
+    workers = []
+    try:
+        d = Detached(workdir, [("tls", tls_items(certs.ec)),
+                               listener("web", http_backend.port, protocol="http")],
+                     [("log", "syslog")], env=devlog_env(path))
+        master_conn, m = sink.wait(SYSLOG % INFO + r"worker 1 started \(pid (\d+)\)$")
+        workers.append(int(m.group(2)))
+        assert int(m.group(1)) == d.master, m.string
+        ctx = certs.client_context()
+        out, _ = tls_get(d.port, ctx)
+        assert out.startswith(b"HTTP/1.1 200"), out
+        conn, m = sink.wait(SYSLOG % INFO + r"worker 1\.1: \[web\] close client=127\.0\.0\.1:\d+ ")
+        assert int(m.group(1)) == workers[0], m.string
+        assert conn != master_conn, sink.msgs
+        assert all(pid == str(d.master) for i, msg in sink.msgs if i == master_conn
+                   for pid in re.findall(r"portier\[(\d+)\]", msg)), sink.msgs
+        # Every message ended by its NUL, none with a newline.
+        assert sink.unended() == [], sink.unended()
+        assert all("\n" not in msg for _, msg in sink.msgs), sink.msgs
+
+        # syslogd restarted with a datagram socket: the next line gets there.
+        sink.close()
+        sink = SyslogSink(path)
+        out, _ = tls_get(d.port, ctx)
+        assert out.startswith(b"HTTP/1.1 200"), out
+        m = sink.wait(SYSLOG % INFO + r"worker 1\.1: \[web\] close client=127\.0\.0\.1:\d+ ")
+        assert int(m.group(1)) == workers[0], m.string
+        # ... and as a stream again.
+        sink.close()
+        os.unlink(path)
+        sink = StreamSyslogSink(path)
+        out, _ = tls_get(d.port, ctx)
+        assert out.startswith(b"HTTP/1.1 200"), out
+        _, m = sink.wait(SYSLOG % INFO + r"worker 1\.1: \[web\] close client=127\.0\.0\.1:\d+ ")
+        assert int(m.group(1)) == workers[0], m.string
+        d.stop(workers)
+        _, m = sink.wait(SYSLOG % NOTICE + r"portier stopped$")
+        assert sink.unended() == [], sink.unended()
+    finally:
+        if d is not None:
+            d.stop(workers)
+        sink.close()
+
+
+def test_log_syslog_stream_line_sent_short_is_ended_before_the_next(
+        workdir, certs, http_backend):
+    """A stream takes part of a line when it has little room: the cut line
+    is ended (a NUL) before the next is sent, so it never runs into it, and
+    counts as dropped. The devlog shim sends every fourth line of each
+    process short (the master's come whole up to its "worker 1 started")."""
+    path = os.path.join(str(workdir), "devlog.sock")
+    sink = StreamSyslogSink(path)
+    d = None
+    workers = []
+    try:
+        env = devlog_env(path)
+        env["PORTIER_FAULT_DEVLOG_SHORT"] = "4"
+        d = Detached(workdir, [("tls", tls_items(certs.ec)),
+                               listener("web", http_backend.port, protocol="http")],
+                     [("log", "syslog")], env=env)
+        _, m = sink.wait(SYSLOG % INFO + r"worker 1 started \(pid (\d+)\)$")
+        workers.append(int(m.group(2)))
+        ctx = certs.client_context()
+        for _ in range(7):
+            out, _ = tls_get(d.port, ctx)
+            assert out.startswith(b"HTTP/1.1 200"), out
+        # One of the worker's first four lines was cut: the warning says
+        # it, and the lines after it come whole.
+        dropped = SYSLOG % WARNING + r"worker 1\.1: 1 log line dropped \(log target not " \
+            r"keeping up\)$"
+        conn, _ = sink.wait(dropped)
+        # The cut line came, ended where it was cut, and the warning after it.
+        mine = [msg for i, msg in sink.msgs if i == conn]
+        cut = [k for k, msg in enumerate(mine) if " close client=" in msg and
+               not re.search(r" time=\d+\.\d+s: \S.*$", msg)]
+        assert cut, mine
+        assert all(k + 1 < len(mine) and re.search(dropped, mine[k + 1]) for k in cut), mine
+        closes = [msg for _, msg in sink.msgs if re.search(
+            SYSLOG % INFO + r"worker 1\.1: \[web\] close client=.* time=\d+\.\d+s: .+$", msg)]
+        assert len(closes) >= 2, sink.msgs
+        # Every message starts with a header, and holds no other: a cut
+        # line that ran into the next would.
+        for _, msg in sink.msgs:
+            assert re.match(r"<\d+>[A-Z][a-z]{2} ", msg), sink.msgs
+            assert not re.search(r".<\d+>[A-Z][a-z]{2} ", msg), msg
+    finally:
+        if d is not None:
+            d.stop(workers)
+        sink.close()
+
+
 def test_log_level_warning_drops_close_lines_keeps_warnings(portier, certs, http_backend,
                                                             closed_port):
     p = portier([("tls", tls_items(certs.ec)),
