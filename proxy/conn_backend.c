@@ -139,9 +139,6 @@ static void refuse(struct conn *c, const char *why, int said)
 	conn_close(c, CONN_WHY_BACKEND_DOWN, why);
 }
 
-#define HTTP_504 "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n" \
-                 "Content-Length: 23\r\nConnection: close\r\n\r\nBackend did not answer\n"
-
 void conn_acme_unanswered(struct conn *c, const char *limit)
 {
 	const struct cfg_listener *l = c->svc->cl;
@@ -154,7 +151,7 @@ void conn_acme_unanswered(struct conn *c, const char *limit)
 	log_warnx("[%s] client=%s: acme_backend %s sent no reply within %s; refusing in http",
 	          l->name, c->peer, l->acme_backend_text, limit);
 	conn_respond(c, CONN_WHY_BACKEND_DOWN, "acme_backend sent no reply, refused in protocol",
-	             HTTP_504);
+	             proto_get(l->proto)->silent);
 }
 
 void conn_refuse(struct conn *c, const char *why)

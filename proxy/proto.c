@@ -6,6 +6,8 @@
 
 #define HTTP_502 "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n" \
                  "Content-Length: 16\r\nConnection: close\r\n\r\nBackend is down\n"
+#define HTTP_504 "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n" \
+                 "Content-Length: 23\r\nConnection: close\r\n\r\nBackend did not answer\n"
 
 static const struct proto_port http_ports[] = {
 	{443, 1, "HTTPS", 80, "https://", 0},
@@ -38,25 +40,25 @@ static const struct proto_port ftp_ports[] = {
 
 /* Idle defaults: what the protocol lets a client sit between commands. */
 static const struct proto protos[] = {
-	{CFG_PROTO_TCP, "tcp", "", 300000, NULL, 0, NULL, NULL, NULL, 0, 0, NULL},
+	{CFG_PROTO_TCP, "tcp", "", 300000, NULL, 0, NULL, NULL, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_HTTP, "http", "http/1.1", 60000, PORTS(http_ports),
-	 NULL, NULL, HTTP_502, 0, 0, NULL},
+	 NULL, NULL, HTTP_502, HTTP_504, 0, 0, NULL},
 	{CFG_PROTO_SMTP, "smtp", "smtp", 300000, PORTS(smtp_ports),
-	 &starttls_smtp, &filter_smtp, NULL, 1, 1, NULL},
+	 &starttls_smtp, &filter_smtp, NULL, NULL, 1, 1, NULL},
 	/* RFC 9051: an autologout timer of at least 30 minutes */
 	{CFG_PROTO_IMAP, "imap", "imap", 1800000, PORTS(imap_ports),
-	 &starttls_imap, NULL, NULL, 0, 0, NULL},
+	 &starttls_imap, NULL, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_POP3, "pop3", "pop3", 600000, PORTS(pop3_ports),
-	 &starttls_pop3, NULL, NULL, 0, 0, NULL},
+	 &starttls_pop3, NULL, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_LDAP, "ldap", "ldap", 900000, PORTS(ldap_ports),
-	 &starttls_ldap, &filter_ldap, NULL, 0, 0, NULL},
+	 &starttls_ldap, &filter_ldap, NULL, NULL, 0, 0, NULL},
 	/* Data connections behind TLS are ftp_data.c's: passive ones
 	 * always, active ones (PORT/EPRT) only with `active = yes`;
 	 * without it PORT/EPRT get 502. */
 	/* 15 minutes on the control connection (a client between
 	 * transfers); a data connection's idle limit is the same key. */
 	{CFG_PROTO_FTP, "ftp", "ftp", 900000, PORTS(ftp_ports),
-	 &starttls_ftp, &filter_ftp, NULL, 0, 0, NULL},
+	 &starttls_ftp, &filter_ftp, NULL, NULL, 0, 0, NULL},
 };
 
 #define NPROTOS (sizeof(protos) / sizeof(protos[0]))

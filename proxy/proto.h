@@ -36,13 +36,17 @@ struct proto {
 	size_t nports;
 	/* STARTTLS: portier's pre-TLS dialogue, and the protocol's words to
 	 * a client when the backend is down or late (also on implicit-TLS
-	 * listeners). NULL: no STARTTLS (tcp, http) or not yet (ftp). */
+	 * listeners). NULL: no STARTTLS (tcp, http). */
 	const struct starttls_driver *starttls;
 	/* After the hand-over: the stream filter, or NULL. */
 	const struct filter_ops *filter;
 	/* When the backend is down and there is no STARTTLS driver to say
 	 * it: a whole reply, or NULL to close without one. */
 	const char *refusal;
+	/* When the backend took a request and said nothing within
+	 * idle_timeout, where the protocol has words for that (HTTP's 504,
+	 * for acme_backend): a whole reply, or NULL. */
+	const char *silent;
 	int optional_ok;         /* starttls = optional allowed */
 	int xclient_ok;          /* xclient = yes allowed (backend preamble) */
 	const char *missing;     /* non-NULL: named, not served yet; why */

@@ -41,6 +41,12 @@ int main(void)
 	CHECK(proto_get(CFG_PROTO_LDAP)->filter == &filter_ldap);
 	CHECK(proto_get(CFG_PROTO_HTTP)->refusal != NULL &&
 	      strncmp(proto_get(CFG_PROTO_HTTP)->refusal, "HTTP/1.1 502 ", 13) == 0);
+	/* The silent backend's answer: HTTP's alone (acme_backend, whose
+	 * listeners are always HTTP). */
+	CHECK(proto_get(CFG_PROTO_HTTP)->silent != NULL &&
+	      strncmp(proto_get(CFG_PROTO_HTTP)->silent, "HTTP/1.1 504 ", 13) == 0);
+	for (size_t i = 0; i < proto_count(); i++)
+		CHECK(proto_at(i)->id == CFG_PROTO_HTTP || proto_at(i)->silent == NULL);
 	CHECK(proto_get(CFG_PROTO_SMTP)->optional_ok && proto_get(CFG_PROTO_SMTP)->xclient_ok);
 	CHECK(!proto_get(CFG_PROTO_IMAP)->optional_ok && !proto_get(CFG_PROTO_IMAP)->xclient_ok);
 	CHECK(proto_get(CFG_PROTO_FTP)->missing == NULL);
