@@ -269,6 +269,16 @@ static void relay_expire(struct conn *c, double limit)
 {
 	char why[64], lim[24];
 
+	if (c->ftp != NULL && ftp_ctl_transferring(c->ftp)) {
+		/* An FTP control connection waits quietly while its data
+		 * connections work (a 1 GB file at 1 MB/s takes 17 min): they
+		 * have idle limits of their own, and the control's counts
+		 * again from the end of the last (ftp_slot_closed). */
+		c->last = ev_now(c->svc->srv->loop);
+		ev_timer_set(&c->timer, limit, 0.);
+		ev_timer_start(c->svc->srv->loop, &c->timer);
+		return;
+	}
 	conn_limit_text(lim, sizeof(lim), limit);
 	if (c->acme && c->ndown == 0 && c->down.len == 0) {
 		/* The challenge went out and no byte came back (a reply the

@@ -606,6 +606,14 @@ const struct filter_ftp_env *ftp_ctl_env(struct ftp_ctl *f, void *st)
 	return &f->env;
 }
 
+int ftp_ctl_transferring(const struct ftp_ctl *f)
+{
+	for (size_t i = 0; i < MAX_SLOTS; i++)
+		if (f->slots[i] != NULL && f->slots[i]->data != NULL)
+			return 1;
+	return 0;
+}
+
 void ftp_slot_closed(struct ftp_slot *s, int cut)
 {
 	struct ftp_ctl *f = s->ctl;
@@ -614,6 +622,10 @@ void ftp_slot_closed(struct ftp_slot *s, int cut)
 		charge_cut(f);
 	s->data = NULL;
 	slot_release(s);
+	/* The control's idle time starts again when a transfer ends: a long
+	 * one was no idleness of its client. */
+	if (f != NULL)
+		f->c->last = ev_now(loop_of(f));
 	/* The transfer's last reply may wait in the control's filter. */
 	if (f != NULL && !f->c->closing)
 		server_conn_ready(f->c->svc, f->c);

@@ -37,6 +37,11 @@ struct ftp_ctl *ftp_ctl_new(struct conn *c);
  * its own callback or at shutdown, never in theirs); NULL-safe. */
 void ftp_ctl_free(struct ftp_ctl *f);
 
+/* ftp_ctl_transferring(f): some data connection of f is open. Its control
+ * connection is quiet meanwhile (RFC 959: the reply comes at the end), and
+ * that is not idleness. */
+int ftp_ctl_transferring(const struct ftp_ctl *f);
+
 /* ftp_ctl_sid(f): its FTP_SID_LEN bytes of session id. */
 const uint8_t *ftp_ctl_sid(const struct ftp_ctl *f);
 

@@ -979,6 +979,40 @@ def test_data_connection_idle_timeout(portier, certs, ftpd):
         f.close()
 
 
+def test_transfer_longer_than_idle_timeout_keeps_its_control_connection(portier, certs, ftpd):
+    """The control connection says nothing while its transfer runs (the
+    reply comes at the end): an upload that takes longer than idle_timeout
+    is not cut by the control's idle limit, and the control idles out only
+    idle_timeout after the transfer ended. (An upload, paced by the client:
+    a slow download's bytes wait in the client's socket buffer, where the
+    data connection may rightly look idle.)"""
+    bport, root = ftpd
+    data = content(400 << 10)
+    p, low, high = start(portier, certs, bport, extra=[("idle_timeout", "2s")])
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        f.voidcmd("TYPE I")
+        conn, _ = f.ntransfercmd("STOR pub/slow")
+        began = time.monotonic()
+        # 16 KiB every 0.2 s: five seconds, more than twice the limit,
+        # while the data connection is never idle for long.
+        for off in range(0, len(data), 16 << 10):
+            conn.sendall(data[off:off + (16 << 10)])
+            time.sleep(0.2)
+        took = time.monotonic() - began
+        conn.unwrap()
+        conn.close()
+        assert took > 4, took             # the transfer outlasted the limit
+        assert f.voidresp().startswith("226"), p.log()
+        with open(os.path.join(root, "pub", "slow"), "rb") as g:
+            assert g.read() == data
+        assert "idle for 2s" not in p.log(), p.log()
+        # Quiet from now on: the control's own limit applies again.
+        p.wait_log(r"\[ftp\] close client=\S+ sni=\S+ .*: idle for 2s$", timeout=10)
+    finally:
+        f.close()
+
+
 def test_pasv_over_ipv6_says_use_epsv(portier, certs, ftpd):
     """A 227 can name only an IPv4 address: PASV on an IPv6 control
     connection gets a 425 that says to use EPSV (unless public_address
