@@ -496,6 +496,12 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	}
 	c->closing = 1;
 	c->why = why;
+	/* An FTP upload ends at its data connection's end: a FIN from us
+	 * that no in-order end of the client's stream came before (an idle
+	 * or handshake deadline, a stop, an error) would have the server
+	 * store a cut file as complete. A reset says the transfer broke. */
+	if (c->ftp_slot && c->bfd >= 0 && !c->b_shut)
+		backend_abort(c->bfd);
 	if ((c->state == CONN_HANDSHAKE && !c->hs_done) || c->state == CONN_UPGRADING ||
 	    why == CONN_WHY_INJECTION) {
 		conn_handshake_count_failure(c, why);

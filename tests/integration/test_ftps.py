@@ -919,6 +919,54 @@ def test_final_reply_waits_for_the_data_connection(portier, certs, workdir):
         proc.stop()
 
 
+@pytest.mark.parametrize("end", ["idle", "no-handshake", "stop"])
+def test_upload_portier_ends_is_never_stored_complete(portier, certs, workdir, end):
+    """An upload that portier ends itself (the data connection's idle
+    limit, a data connection that never did its handshake, portier
+    stopping) reaches the server as a reset, never as the FIN that ends an
+    upload in order: vsftpd logs FAIL UPLOAD, not OK UPLOAD."""
+    plog = os.path.join(str(workdir), "vsftpd-protocol.log")
+    proc, bport, root = vsftpd(workdir, protocol_log=plog)
+    try:
+        p, low, high = start(portier, certs, bport, extra=[("idle_timeout", "2s"),
+                                                           ("handshake_timeout", "2s")])
+        f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+        try:
+            f.voidcmd("TYPE I")
+            raw = None
+            if end == "no-handshake":
+                # The data port connected, STOR sent, and no ClientHello.
+                epsv = f.sendcmd("EPSV")
+                dport = int(re.search(r"\(\|\|\|(\d+)\|\)", epsv).group(1))
+                raw = socket.create_connection(("127.0.0.1", dport), timeout=20)
+                assert f.sendcmd("STOR pub/cut").startswith("150")
+            else:
+                conn, _ = f.ntransfercmd("STOR pub/cut")
+                conn.sendall(b"y" * 100000)
+                harness.wait_for(lambda: os.path.exists(os.path.join(root, "pub", "cut")) and
+                                 os.path.getsize(os.path.join(root, "pub", "cut")) == 100000,
+                                 20, "the first 100000 bytes at the server")
+            if end == "stop":
+                p.stop()
+            elif end == "idle":
+                # NOOPs keep the control connection busy: only the data
+                # connection idles.
+                rx = re.compile(r"\[ftp\] data close .*: idle for 2s")
+                harness.wait_for(lambda: f.sock.sendall(b"NOOP\r\n") or rx.search(p.log()),
+                                 20, "the data connection's idle close")
+            harness.wait_for(lambda: "UPLOAD" in open(plog, errors="replace").read(), 20,
+                             "vsftpd's verdict on the upload")
+            text = open(plog, errors="replace").read()
+            assert re.search(r'FAIL UPLOAD: Client "127\.0\.0\.1", "/pub/cut"', text), text
+            assert "OK UPLOAD" not in text, text
+        finally:
+            if raw is not None:
+                raw.close()
+            f.close()
+    finally:
+        proc.stop()
+
+
 @pytest.mark.parametrize("split", [False, True], ids=["same-write", "after-234"])
 def test_injection_after_auth_tls_closes(portier, certs, ftpd, split):
     """Bytes after AUTH TLS in place of a ClientHello (in the same write,
