@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 static void lint_one(const struct cfg *c, const struct cfg_listener *l,
                      const struct cfg_listen *ls, struct diag *d)
@@ -71,6 +72,58 @@ static void lint_listener(const struct cfg *c, const struct cfg_listener *l,
 		         "smtpd_upstream_proxy_protocol = haproxy)", l->send_proxy);
 }
 
+/* a and b name the same backend socket (resolved at load). */
+static int same_backend(const struct addr *a, const struct addr *b)
+{
+	const struct sockaddr *x = (const struct sockaddr *)&a->ss;
+
+	if (a->len == 0 || a->len != b->len || x->sa_family != b->ss.ss_family)
+		return 0;
+	switch (x->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *p = (const void *)&a->ss, *q = (const void *)&b->ss;
+		return p->sin_port == q->sin_port && p->sin_addr.s_addr == q->sin_addr.s_addr;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *p = (const void *)&a->ss, *q = (const void *)&b->ss;
+		return p->sin6_port == q->sin6_port &&
+		       memcmp(&p->sin6_addr, &q->sin6_addr, sizeof(p->sin6_addr)) == 0;
+	}
+	default:
+		return memcmp(&a->ss, &b->ss, a->len) == 0;   /* unix: the path */
+	}
+}
+
+/* xclient = yes makes the backend trust portier's address to say who the
+ * client is. Only the SMTP filter (mode tls or starttls, protocol = smtp)
+ * keeps a client's own XCLIENT from the backend: through any other
+ * listener to that backend a client could name itself. */
+static void lint_xclient_bypass(const struct cfg *c, struct diag *d)
+{
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct cfg_listener *x = &c->listeners[i];
+
+		if (!x->xclient || x->send_proxy)
+			continue;
+		for (size_t j = 0; j < c->nlisteners; j++) {
+			const struct cfg_listener *l = &c->listeners[j];
+			int filtered = (l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
+			               proto_get(l->proto)->xclient_ok;
+
+			if (j == i || l->mode == CFG_MODE_REDIRECT || filtered ||
+			    !same_backend(&l->backend, &x->backend))
+				continue;
+			diag_add(d, 1, c->file, l->line, l->name, "backend",
+			         "%s is also [%s]'s, whose xclient = yes has it trust "
+			         "portier's address to name the client; this listener "
+			         "passes a client's own XCLIENT through (only mode = tls "
+			         "or starttls with protocol = smtp filters it): a client "
+			         "could choose the address the mail server judges",
+			         l->backend_text, x->name);
+		}
+	}
+}
+
 /* The metrics need no secret to read, but tell about traffic and
  * certificates: an address others can reach is worth a second look. */
 static void lint_stats(const struct cfg *c, struct diag *d)
@@ -119,6 +172,7 @@ void cfg_lint(const struct cfg *c, struct diag *d)
 {
 	lint_stats(c, d);
 	lint_unused_cert(c, d);
+	lint_xclient_bypass(c, d);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		lint_listener(c, &c->listeners[i], d);
 		for (size_t j = 0; j < c->listeners[i].nlisten; j++)

@@ -654,6 +654,31 @@ int main(void)
 	load("[web]\nlisten = 80\nmode = redirect\nsend_proxy = v1\n", &d);
 	CHECK(d.errors == 1 && said(&d, "t.ini:1: [web] send_proxy:", "acme_backend"));
 
+	/* xclient = yes has the backend trust portier's address: another
+	 * listener to it without the SMTP filter (plain, or not smtp) lets a
+	 * client's own XCLIENT through, a warning at that listener. A
+	 * filtered one, another backend, or PROXY in place of XCLIENT: none. */
+	c = load(TLS "[sub]\nlisten = 587\nmode = starttls\nprotocol = smtp\n"
+	         "backend = 127.0.0.1:25\nxclient = yes\n"
+	         "[raw]\nlisten = 2525\nmode = plain\nprotocol = smtp\nbackend = 127.0.0.1:25\n"
+	         "[tcp]\nlisten = 4650\nbackend = 127.0.0.1:25\n"
+	         "[smtps]\nlisten = 465\nprotocol = smtp\nbackend = 127.0.0.1:25\n"
+	         "[other]\nlisten = 2526\nmode = plain\nbackend = 127.0.0.1:26\n", &d);
+	CHECK(c != NULL && d.errors == 0 && d.warnings == 2 &&
+	      said(&d, "t.ini:9: [raw] backend:", "127.0.0.1:25 is also [sub]'s") &&
+	      said(&d, "t.ini:14: [tcp] backend:", "passes a client's own XCLIENT"));
+	cfg_free(c);
+	c = load(TLS "[sub]\nlisten = 587\nmode = starttls\nprotocol = smtp\n"
+	         "backend = unix:/s.sock\nxclient = yes\n"
+	         "[raw]\nlisten = 2525\nmode = plain\nbackend = unix:/s.sock\n", &d);
+	CHECK(c != NULL && d.warnings == 1 && said(&d, "[raw] backend:", "unix:/s.sock is also"));
+	cfg_free(c);
+	c = load(TLS "[sub]\nlisten = 587\nmode = starttls\nprotocol = smtp\n"
+	         "backend = 127.0.0.1:25\nxclient = yes\nsend_proxy = v1\n"
+	         "[raw]\nlisten = 2525\nmode = plain\nbackend = 127.0.0.1:25\n", &d);
+	CHECK(c != NULL && d.warnings == 1 && !said(&d, "[raw] backend:", NULL));
+	cfg_free(c);
+
 	/* Edit distance and the key table. */
 	CHECK(cfg_edit_distance("backend", "bakend") == 1);
 	CHECK(cfg_edit_distance("listen", "listen") == 0);
