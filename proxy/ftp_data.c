@@ -278,25 +278,43 @@ static int bind_port(struct ftp_ctl *f, const struct sockaddr_storage *local,
 
 	if (getrandom(&start, sizeof(start), GRND_NONBLOCK) != sizeof(start))
 		start = (unsigned)getpid();
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
+	fd = -1;
 	for (unsigned i = 0; i < span; i++) {
 		unsigned p = l->ftp_data_low + (start + i) % span;
+		int one = 1;
+
+		/* SO_REUSEADDR: a port whose last connection portier closed
+		 * first sits in TIME_WAIT for a minute, and a client that sends
+		 * close_notify but holds back its FIN could so take every port
+		 * of the range without holding one. Its data connections have
+		 * it too (inherited), so a port is only ever refused while
+		 * another socket listens on it: that one fails at listen(). */
+		if (fd < 0 &&
+		    ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
+		     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0))
+			break;
 		if (ss.ss_family == AF_INET)
 			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)p);
 		else
 			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)p);
 		if (bind(fd, (struct sockaddr *)&ss, llen) == 0) {
-			if (listen(fd, 4) < 0)
+			if (listen(fd, 4) == 0) {
+				*port = p;
+				return fd;
+			}
+			if (errno != EADDRINUSE)
 				break;
-			*port = p;
-			return fd;
+			/* Another worker listens there: a bound socket cannot be
+			 * bound again, so the next port gets a new one. */
+			close(fd);
+			fd = -1;
+			continue;
 		}
 		if (errno != EADDRINUSE)
 			break;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return -1;
 }
 

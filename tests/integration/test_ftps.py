@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import struct
+import subprocess
 import time
 
 import pytest
@@ -917,6 +918,49 @@ def test_final_reply_waits_for_the_data_connection(portier, certs, workdir):
             f.close()
     finally:
         proc.stop()
+
+
+def test_data_ports_left_in_time_wait_are_used_again(portier, certs, ftpd):
+    """A client that answers close_notify but holds back its FIN makes
+    portier close a data port's connection first, which leaves the port in
+    TIME_WAIT for a minute: the ports are bound with SO_REUSEADDR, so such
+    a client cannot take the whole range without holding a connection."""
+    bport, root = ftpd
+    with open(os.path.join(root, "small"), "wb") as g:
+        g.write(b"x" * 1000)
+    low = harness.free_port_range(2)
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("ftp", bport, mode="starttls", protocol="ftp",
+                          extra=[("data_ports", "%d-%d" % (low, low + 1)),
+                                 ("hostname", "localhost")])])
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        f.voidcmd("TYPE I")
+        for _ in range(2):              # every port of the range
+            conn, _ = f.ntransfercmd("RETR small")
+            while conn.recv(65536):
+                pass
+            raw = conn.unwrap()         # our close_notify, no FIN yet
+            assert f.voidresp().startswith("226")
+            # portier ends the connection first (its FIN comes while we
+            # hold ours back): its side of the port goes to TIME_WAIT
+            # once we close.
+            raw.settimeout(5)
+            assert raw.recv(1) == b""
+            raw.close()
+        ss = subprocess.run(["ss", "-tanH", "state", "time-wait"], capture_output=True,
+                            text=True, timeout=10).stdout
+        waiting = {int(line.split()[2].rsplit(":", 1)[1]) for line in ss.splitlines()
+                   if line.split()}
+        assert {low, low + 1} & waiting, ss
+        # Another session gets a port of the range all the same.
+        g = login(ReusingFTP_TLS, certs, p.port("ftp"))
+        try:
+            assert retr(g, "small") == b"x" * 1000
+        finally:
+            g.close()
+    finally:
+        f.close()
 
 
 @pytest.mark.parametrize("end", ["idle", "no-handshake", "stop"])
