@@ -86,6 +86,7 @@ struct ftp_state {
 	uint8_t dmid;		/* down: inside a multi-line reply */
 	uint8_t dfeat;		/* down: that reply answers FEAT */
 	uint16_t dcode;		/* down: its code */
+	uint8_t xprelim;	/* the transfer at the head had its 1yz */
 };
 
 void filter_ftp_setup(void *st, const struct filter_ftp_env *env)
@@ -227,6 +228,7 @@ static void pop(struct ftp_state *st)
 {
 	st->rhead = (uint8_t)((st->rhead + 1) % RING);
 	st->rlen--;
+	st->xprelim = 0;
 }
 
 static uint8_t head(const struct ftp_state *st)
@@ -544,9 +546,14 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 			*why = "malformed backend reply";
 			return -1;
 		}
-		/* A transfer's end waits for its data connection's. */
+		/* A transfer's end waits for its data connection's, once
+		 * the server said (1yz) that it uses one: a refusal without a
+		 * 1yz (550 no such file) used none, and the client, whose
+		 * data connection may be open and unused, waits for it. */
+		if (code >= 100 && code < 200 && st->rlen > 0 && head(st) == K_XFER)
+			st->xprelim = 1;
 		if (code >= 200 && !eof && st->rlen > 0 && head(st) == K_XFER &&
-		    st->env != NULL && st->env->busy != NULL &&
+		    st->xprelim && st->env != NULL && st->env->busy != NULL &&
 		    st->env->busy(st->env->ctx))
 			return 0;
 		if (filter_unterminated(p, len) > 3 && p[3] == '-') {

@@ -920,6 +920,33 @@ def test_final_reply_waits_for_the_data_connection(portier, certs, workdir):
         proc.stop()
 
 
+@pytest.mark.parametrize("cmd,code", [("RETR missing", "550"), ("STOR not-writable", "553")])
+def test_refused_transfer_reply_is_not_held_for_the_unused_data_connection(
+        portier, certs, ftpd, cmd, code):
+    """Clients connect the data port before they send RETR or STOR: when
+    the server refuses the command (no 1yz), it never uses that
+    connection, and its refusal reaches the client at once, while the
+    data connection is still open, not when portier ends it."""
+    bport, root = ftpd
+    p, low, high = start(portier, certs, bport)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        f.voidcmd("TYPE I")
+        # As ftplib, curl and lftp do: the data port connected first.
+        dport = int(re.search(r"\(\|\|\|(\d+)\|\)", f.sendcmd("EPSV")).group(1))
+        with socket.create_connection(("127.0.0.1", dport), timeout=20) as data:
+            with pytest.raises(ftplib.error_perm, match="^" + code):
+                f.sendcmd(cmd)
+            # No line about the data connection: it has not ended.
+            assert "[ftp] data " not in p.log(), p.log()
+        # The session goes on: a transfer after it works.
+        with open(os.path.join(root, "there"), "wb") as g:
+            g.write(b"here")
+        assert retr(f, "there") == b"here"
+    finally:
+        f.close()
+
+
 def test_data_ports_left_in_time_wait_are_used_again(portier, certs, ftpd):
     """A client that answers close_notify but holds back its FIN makes
     portier close a data port's connection first, which leaves the port in

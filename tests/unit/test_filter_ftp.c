@@ -326,10 +326,24 @@ static void test_transfer_end_held(void)
 		{ 'c', "RETR f\r\n", 0 },
 		{ 'b', "150 Opening\r\n226 Done\r\n", 1 },
 	};
+	/* A refusal without a 1yz used no data connection: it goes at once,
+	 * though the client's (connected, unused) one is open; so does a
+	 * STOR's. The next transfer's end, after its 150, waits again. */
+	static const struct turn refused[] = {
+		{ 'c', "RETR missing\r\n", 0 },
+		{ 'b', "550 Failed to open file.\r\n", 0 },
+		{ 'c', "STOR ro/x\r\n", 0 },
+		{ 'b', "553 Could not create file.\r\n", 0 },
+		{ 'c', "RETR f\r\n", 0 },
+		{ 'b', "150 Opening\r\n226 Done\r\n", 0 },
+	};
 	busy_now = 1;
 	SCRIPT(t, "200 Binary\r\n150 Opening\r\n", "TYPE I\r\nRETR f\r\n", 0, &res);
 	CHECK(res.left_down == strlen("226 Done\r\n"));
 	SCRIPT(e, "150 Opening\r\n226 Done\r\n", "RETR f\r\n", 0, &res);
+	SCRIPT(refused, "550 Failed to open file.\r\n553 Could not create file.\r\n"
+	    "150 Opening\r\n", "RETR missing\r\nSTOR ro/x\r\nRETR f\r\n", 0, &res);
+	CHECK(res.left_down == strlen("226 Done\r\n"));
 	busy_now = 0;
 	SCRIPT(t, "200 Binary\r\n150 Opening\r\n226 Done\r\n",
 	    "TYPE I\r\nRETR f\r\n", 0, &res);
