@@ -223,6 +223,8 @@ void conn_relay(struct conn *c)
 			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
 			return;
 		}
+		if (c->ftp_slot && backend_done(c) && c->c_shut)
+			ftp_slot_delivered(c->ftp_slot);
 		if (c->b_gone && backend_done(c) && c->c_shut && !c->c_eof) {
 			/* The whole reply is out and the backend refuses more:
 			 * what the client still sends has nowhere to go. Read it

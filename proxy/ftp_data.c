@@ -32,6 +32,10 @@ struct ftp_slot {
 	struct sockaddr_storage client;	/* active: where the client listens */
 	socklen_t client_len;
 	struct conn *data;	/* once claimed */
+	/* The data connection delivered the server's whole stream to the
+	 * client, close_notify included: the transfer is over for the
+	 * client, whenever it ends its side. */
+	int delivered;
 	unsigned refused;	/* connections from an address it is not for */
 	uint8_t sid[FTP_SID_LEN];
 	char control[80];
@@ -537,7 +541,7 @@ static int busy(void *ctx)
 			on_accept(loop_of(f), &s->io, EV_READ);
 			s = f->slots[i];	/* released if the client failed */
 		}
-		if (s != NULL && s->data != NULL)
+		if (s != NULL && s->data != NULL && !s->delivered)
 			return 1;
 	}
 	return 0;
@@ -636,7 +640,9 @@ void ftp_slot_closed(struct ftp_slot *s, int cut)
 {
 	struct ftp_ctl *f = s->ctl;
 
-	if (f != NULL && cut)
+	/* A connection that broke after all was delivered cut nothing: its
+	 * transfer's reply went as the server said it. */
+	if (f != NULL && cut && !s->delivered)
 		charge_cut(f);
 	s->data = NULL;
 	slot_release(s);
@@ -652,6 +658,18 @@ void ftp_slot_closed(struct ftp_slot *s, int cut)
 void ftp_slot_attach(struct ftp_slot *s, struct conn *c)
 {
 	s->data = c;
+}
+
+void ftp_slot_delivered(struct ftp_slot *s)
+{
+	struct ftp_ctl *f = s->ctl;
+
+	if (s->delivered)
+		return;
+	s->delivered = 1;
+	/* The transfer's last reply may wait in the control's filter. */
+	if (f != NULL && !f->c->closing)
+		server_conn_ready(f->c->svc, f->c);
 }
 
 const struct addr *ftp_slot_backend(const struct ftp_slot *s)

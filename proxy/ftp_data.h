@@ -58,6 +58,11 @@ void ftp_slot_closed(struct ftp_slot *s, int broken);
 /* ftp_slot_attach(s, c): data connection c now holds s (conn_ftp_new_data). */
 void ftp_slot_attach(struct ftp_slot *s, struct conn *c);
 
+/* ftp_slot_delivered(s): s's data connection has given the client the
+ * server's whole stream and its close_notify (the relay's half-close): the
+ * transfer's last reply need not wait for the client to end its side. */
+void ftp_slot_delivered(struct ftp_slot *s);
+
 /* What a data connection asks of its slot. */
 const struct addr *ftp_slot_backend(const struct ftp_slot *s);
 const uint8_t *ftp_slot_sid(const struct ftp_slot *s);

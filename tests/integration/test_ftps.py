@@ -879,45 +879,76 @@ def test_active_data_port_from_another_address_refused(portier, certs, ftpd):
                      r"addresses refused" % ports[0], log), log
 
 
-def test_final_reply_waits_for_the_data_connection(portier, certs, workdir):
-    """The server's 226 is held until the data connection has ended: with
-    the client not reading the data, vsftpd has sent every byte (into the
-    buffers on the way) and its 226 (its own log says so), yet the client's
-    control connection has nothing; the 226 comes once the client has read
-    the data to its close_notify."""
-    plog = os.path.join(str(workdir), "vsftpd-protocol.log")
-    proc, bport, root = vsftpd(workdir, protocol_log=plog)
+def test_final_reply_waits_for_the_data_connection(portier, certs):
+    """The server's 226 is held until the data connection has delivered
+    the download: a server that says 226 before it has written its data
+    (EarlyReplyFTP) gets the client nothing on the control connection while
+    the data flows; the 226 comes once every byte and portier's
+    close_notify are out, without waiting for the client to end its side."""
+    payload = content(40 << 10)
+    srv = EarlyReplyFTP(payload)
     try:
-        data = content(200 << 10)    # fits the socket buffers on the way
-        with open(os.path.join(root, "held"), "wb") as g:
-            g.write(data)
-        p, low, high = start(portier, certs, bport)
+        p, low, high = start(portier, certs, srv.port)
         f = login(ReusingFTP_TLS, certs, p.port("ftp"))
         try:
-            f.voidcmd("TYPE I")
-            conn, size = f.ntransfercmd("RETR held")     # through the 150
-            harness.wait_for(lambda: os.path.exists(plog) and
-                             '"226 ' in open(plog, errors="replace").read(), 20,
-                             "vsftpd's 226 in its log")
-            f.sock.settimeout(1.0)
-            with pytest.raises((socket.timeout, TimeoutError)):
-                f.sock.recv(1)    # nothing on the control connection yet
+            conn, _ = f.ntransfercmd("RETR f")          # through the 150
+            got = bytearray()
+            f.sock.setblocking(False)
+            while True:
+                with pytest.raises((BlockingIOError, ssl.SSLWantReadError)):
+                    f.sock.recv(1)       # nothing on the control connection yet
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break                # portier's close_notify
+                got.extend(chunk)
+            f.sock.setblocking(True)
             f.sock.settimeout(20)
+            assert bytes(got) == payload
+            assert srv.said_226_first.is_set()
+            assert f.voidresp().startswith("226")    # our side still open
+            conn.unwrap()
+            conn.close()
+        finally:
+            f.close()
+    finally:
+        srv.stop()
+
+
+def test_download_reply_comes_once_the_data_is_delivered(portier, certs, ftpd):
+    """A download is over for the client once it has every byte and
+    portier's close_notify: the 226 comes then, also to a client that ends
+    its side of the data connection only after the reply (and is not
+    turned into 426 when that connection ends later, in order or not)."""
+    bport, root = ftpd
+    data = content(100 << 10)
+    with open(os.path.join(root, "whole"), "wb") as g:
+        g.write(data)
+    p, low, high = start(portier, certs, bport, extra=[("idle_timeout", "5s")])
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    try:
+        f.voidcmd("TYPE I")
+        for end in ("unwrap", "close"):
+            closes = p.log().count("[ftp] data close")
+            conn, _ = f.ntransfercmd("RETR whole")
             got = bytearray()
             while True:
                 chunk = conn.recv(65536)
                 if not chunk:
-                    break
-                got.extend(chunk)
-            conn.unwrap()        # close_notify came: a whole file
-            conn.close()
-            assert harness.sha256(bytes(got)) == harness.sha256(data)
-            assert f.voidresp().startswith("226")
-            f.quit()
-        finally:
-            f.close()
+                    break              # portier's close_notify: a clean end
+                got += chunk
+            assert bytes(got) == data
+            # Our side still open: the reply comes all the same.
+            assert f.voidresp().startswith("226"), p.log()
+            assert p.log().count("[ftp] data close") == closes, p.log()
+            if end == "unwrap":
+                conn.unwrap()
+                conn.close()
+            else:
+                conn.close()           # no close_notify of ours: no harm now
+        # Both data connections ended; the session goes on.
+        assert retr(f, "whole") == data
     finally:
-        proc.stop()
+        f.close()
 
 
 @pytest.mark.parametrize("cmd,code", [("RETR missing", "550"), ("STOR not-writable", "553")])
@@ -1276,6 +1307,53 @@ class DropFTP:
                 s.close()
         for t in self.threads:
             t.join(5)
+
+
+class EarlyReplyFTP(DropFTP):
+    """An FTP server that answers RETR with 150 and at once 226, then
+    writes the file on the data connection in small pieces, paced, and
+    closes it: a reply that overtakes its data, which portier must hold."""
+
+    def __init__(self, payload):
+        import threading
+        self.payload = payload
+        self.retr = threading.Event()
+        self.said_226_first = threading.Event()
+        super().__init__()
+
+    def _ctl(self, c):
+        try:
+            c.sendall(b"220 early\r\n")
+            f = c.makefile("rb")
+            for _ in range(1000):
+                line = f.readline()
+                if not line:
+                    return
+                verb = line.upper()
+                if verb.startswith(b"EPSV"):
+                    c.sendall(b"229 ok (|||%d|)\r\n" % self.dport)
+                elif verb.startswith(b"PASV"):
+                    c.sendall(b"227 ok (127,0,0,1,%d,%d)\r\n" % (self.dport >> 8,
+                                                                  self.dport & 255))
+                elif verb.startswith(b"RETR"):
+                    c.sendall(b"150 here it comes\r\n226 done\r\n")
+                    self.said_226_first.set()
+                    self.retr.set()
+                else:
+                    c.sendall(b"200 ok\r\n")
+        except OSError:
+            pass
+
+    def _data(self, c):
+        try:
+            if not self.retr.wait(20):
+                return
+            for off in range(0, len(self.payload), 4096):
+                c.sendall(self.payload[off:off + 4096])
+                time.sleep(0.02)
+            c.close()
+        except OSError:
+            pass
 
 
 def send_reading_replies(s, data, timeout):
