@@ -166,6 +166,7 @@ void conn_state(struct conn *c, enum conn_state st)
 	struct ev_loop *loop = c->svc->srv->loop;
 
 	c->state = st;
+	c->has_state = 1;
 	c->last = ev_now(loop);
 	ev_timer_stop(loop, &c->timer);
 	ev_timer_set(&c->timer, state_timeout_ms(c, NULL) / 1000.0, 0.);
@@ -477,6 +478,13 @@ void conn_close_aborted(struct conn *c, enum conn_why why, const char *text)
 	conn_close(c, why, text);
 }
 
+/* c is in its TLS handshake: not merely a connection that never had a
+ * state, whose zero is HANDSHAKE's. */
+static int in_handshake(const struct conn *c)
+{
+	return c->has_state && c->state == CONN_HANDSHAKE;
+}
+
 void conn_close(struct conn *c, enum conn_why why, const char *text)
 {
 	struct ev_loop *loop = c->svc->srv->loop;
@@ -502,7 +510,7 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	 * store a cut file as complete. A reset says the transfer broke. */
 	if (c->ftp_slot && c->bfd >= 0 && !c->b_shut)
 		backend_abort(c->bfd);
-	if ((c->state == CONN_HANDSHAKE && !c->hs_done) || c->state == CONN_UPGRADING ||
+	if ((in_handshake(c) && !c->hs_done) || c->state == CONN_UPGRADING ||
 	    why == CONN_WHY_INJECTION) {
 		conn_handshake_count_failure(c, why);
 	}
@@ -510,7 +518,7 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	                       .control = c->ftp_slot ? ftp_slot_control(c->ftp_slot) : NULL,
 	                       .up = c->nup, .down = c->ndown, .secs = secs,
 	                       .reason = reason, .reason_code = conn_why_name(why)};
-	if (c->state == CONN_HANDSHAKE && !c->hs_done) {
+	if (in_handshake(c) && !c->hs_done) {
 		lc.handshake_failed = 1;
 	} else if (c->tls && c->hs_done) {
 		tlsctx_describe(c->tls, &ti);

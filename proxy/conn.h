@@ -132,6 +132,10 @@ struct conn {
 	unsigned acme : 1;           /* relaying one ACME challenge request */
 	unsigned acme_head : 1;      /* ... a HEAD: its refusal has no body */
 	unsigned hs_done : 1;        /* the TLS handshake completed */
+	/* conn_state() ran: until then `state` holds its zero, which is
+	 * HANDSHAKE's, though nothing was tried (a per-client limit, a
+	 * backend that failed at once, no memory). */
+	unsigned has_state : 1;
 	unsigned closing : 1;        /* conn_close() ran: freed on the way out */
 	unsigned queued : 1;         /* on the server's run queue */
 	unsigned rq_batch : 1;       /* ... in the turn being served (server.c) */

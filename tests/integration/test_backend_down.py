@@ -80,6 +80,19 @@ def test_http_502_for_missing_unix_backend(portier, certs, workdir):
     assert cp.out == "502"
 
 
+def test_plain_listener_missing_unix_backend_is_no_handshake_failure(portier, workdir):
+    """A unix: backend that is not there fails at once, before the
+    connection has a state: logged as the close it is (no TLS was tried on
+    a plain listener), not as a failed handshake."""
+    p = portier([listener("raw", backend="unix:%s" % (workdir / "nobody-here.sock"),
+                          mode="plain")])
+    with socket.create_connection(("127.0.0.1", p.port("raw")), timeout=10) as s:
+        assert harness.read_to_eof(s) == b""
+    line = p.wait_log(r"\[raw\] close client=127\.0\.0\.1:\d+ ").string
+    assert "No such file or directory" in line, line
+    assert "handshake failed" not in p.log(), p.log()
+
+
 def test_unix_socket_backend_relays(portier, certs, workdir):
     """The unix:/path backend form works when something listens there."""
     path = str(workdir / "backend.sock")
