@@ -146,8 +146,32 @@ void conn_relay_watch(const struct conn *c, int *ce, int *be)
  * goodbye. A TLS client sees no close_notify and can tell a cut-off reply
  * from a complete one; a plaintext client only could from a reset, not
  * from a FIN (an HTTP/1.0 body delimited by the close would look whole). */
+/* The backend ended before its first byte reached the client: for the
+ * client that is a backend that is down, and it gets the protocol's
+ * refusal (SMTP 421, IMAP BYE, HTTP 502, ...) and the refusal's log line,
+ * not an empty session that looks like a normal close. Only where portier
+ * holds the client's TLS at once (mode = tls) or answers for the backend
+ * (ACME): a plain listener is a byte pipe, and after a STARTTLS hand-over
+ * the backend has spoken. Not on tcp, which has no words, and where a
+ * backend that never answers may be the protocol (syslog over TLS).
+ * 1 if refused. */
+static int refuse_unanswered(struct conn *c, const char *why)
+{
+	const struct cfg_listener *l = c->svc->cl;
+	const struct proto *p = proto_get(l->proto);
+
+	if (c->ndown != 0 || c->down.len != 0 || c->c_shut || c->ftp_slot ||
+	    (l->mode != CFG_MODE_TLS && !c->acme) ||
+	    (p->refusal == NULL && p->starttls == NULL))
+		return 0;
+	conn_refuse(c, c->acme ? "acme_backend closed without a reply" : why);
+	return 1;
+}
+
 static void backend_reset(struct conn *c)
 {
+	if (refuse_unanswered(c, "backend reset the connection before sending a byte"))
+		return;
 	if (c->tls == NULL && !c->closing)
 		backend_abort(c->cfd);     /* SO_LINGER 0: close sends a reset */
 	conn_close(c, CONN_WHY_BACKEND_RESET, "backend reset");
@@ -212,13 +236,9 @@ void conn_relay(struct conn *c)
 			return;
 		}
 		moved |= r;
-		if (c->acme && backend_done(c) && c->ndown == 0 && !c->c_shut) {
-			/* The ACME backend read the challenge and ended without
-			 * a byte: the client gets what a backend that is down
-			 * gets (502), not a bare close logged as a reply. */
-			conn_refuse(c, "acme_backend closed without a reply");
+		if (backend_done(c) &&
+		    refuse_unanswered(c, "backend closed the connection before sending a byte"))
 			return;
-		}
 		if (backend_done(c) && !c->c_shut && conn_client_shut(c) < 0) {
 			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
 			return;

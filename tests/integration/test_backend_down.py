@@ -2,7 +2,12 @@
 after logging; portier keeps serving and recovers when the backend is back."""
 
 import os
+import re
 import socket
+import struct
+import threading
+
+import pytest
 
 import harness
 from harness import curl, listener, tls_items
@@ -156,3 +161,86 @@ def test_many_failures_do_not_leak_or_stall(portier, certs, closed_port, http_ba
                 assert data.startswith(b"HTTP/1.") and b" 502 " in data.split(b"\r\n")[0], data
     cp = curl(certs, p.port("up"), "/size/100000", args=["-o", os.devnull, "-w", "%{size_download}"])
     assert cp.out == "100000", cp.out + cp.err
+
+
+class Slammer:
+    """A backend that accepts every connection and ends it at once, without
+    a byte: in order (FIN) or with a reset."""
+
+    def __init__(self, reset):
+        self.reset = reset
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.halt = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.halt.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            if self.reset:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+
+    def stop(self):
+        self.halt.set()
+        self.t.join(10)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["fin", "reset"])
+@pytest.mark.parametrize("protocol,words", [
+    ("imap", rb"^\* BYE \[UNAVAILABLE\] "),
+    ("smtp", rb"^421 "),
+    ("pop3", rb"^-ERR "),
+    ("http", rb"^HTTP/1\.1 502 "),
+])
+def test_implicit_tls_backend_that_ends_before_a_byte_is_refused_in_protocol(
+        portier, certs, protocol, words, reset):
+    """A backend that accepts and ends at once (a dying service behind a
+    socket that still listens) is down, for the client: on an implicit-TLS
+    listener the client gets the protocol's refusal, as when the connect
+    fails, with the refusal's warning; not an empty session that looks
+    like a normal close."""
+    b = Slammer(reset)
+    try:
+        p = portier([("tls", tls_items(certs.ec)),
+                     listener("s", b.port, protocol=protocol)])
+        mark = p.mark()
+        cli = harness.TLSClient(p.port("s"), certs.client_context(), "localhost")
+        try:
+            if protocol == "http":
+                cli.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            got = cli.recv_all()
+        finally:
+            cli.close()
+        assert re.match(words, got), got
+        p.wait_log(r"\[s\] client=127\.0\.0\.1:\d+: backend (closed|reset) the connection "
+                   r"before sending a byte; refusing in %s$" % protocol, since=mark)
+    finally:
+        b.stop()
+
+
+def test_tcp_backend_that_ends_before_a_byte_is_a_plain_close(portier, certs):
+    """tcp has no words, and a backend that never answers may be its
+    protocol: the session ends with close_notify, no refusal is logged."""
+    b = Slammer(False)
+    try:
+        p = portier([("tls", tls_items(certs.ec)), listener("raw", b.port)])
+        mark = p.mark()
+        cli = harness.TLSClient(p.port("raw"), certs.client_context(), "localhost")
+        try:
+            assert cli.recv_all() == b""
+            assert cli.got_close_notify
+        finally:
+            cli.close()
+        p.wait_log(r"\[raw\] close client=\S+ .*: backend closed$", since=mark)
+        assert "refusing" not in p.log()[mark:], p.log()[mark:]
+    finally:
+        b.stop()
