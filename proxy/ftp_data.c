@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ struct ftp_ctl {
 	uint8_t sid[FTP_SID_LEN];
 	struct ftp_slot *slots[MAX_SLOTS];
 	unsigned broken;	/* data connections that broke off, unreported */
+	unsigned refusals;	/* data-channel commands refused (refuse_cmd) */
 };
 
 static struct ev_loop *loop_of(const struct ftp_ctl *f)
@@ -58,6 +60,25 @@ static struct ev_loop *loop_of(const struct ftp_ctl *f)
 static const struct cfg_listener *cl_of(const struct ftp_ctl *f)
 {
 	return f->c->svc->cl;
+}
+
+/* A PASV, EPSV, PORT or EPRT refused: the control connection's first
+ * refusal is logged, the others counted and summed up when it ends, so a
+ * client that sends the command a thousand times writes two lines, not a
+ * thousand. */
+static void refuse_cmd(struct ftp_ctl *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void refuse_cmd(struct ftp_ctl *f, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+
+	if (f->refusals++ > 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_warnx("[%s] client=%s: %s", cl_of(f)->name, f->c->peer, text);
 }
 
 static unsigned nslots(const struct ftp_ctl *f)
@@ -333,8 +354,8 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	size_t i;
 
 	if (nslots(f) >= l->ftp_max_data) {
-		log_warnx("[%s] client=%s: max_data_connections (%u) reached; "
-		          "refusing passive mode", l->name, f->c->peer, l->ftp_max_data);
+		refuse_cmd(f, "max_data_connections (%u) reached; refusing passive "
+		           "mode", l->ftp_max_data);
 		return -1;
 	}
 	if (getsockname(f->c->cfd, (struct sockaddr *)&local, &llen) < 0 ||
@@ -346,8 +367,8 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	if (back.ss_family == AF_INET) {
 		struct sockaddr_in *b4 = (struct sockaddr_in *)&back;
 		if (!epsv && memcmp(&b4->sin_addr, addr, 4) != 0) {
-			log_warnx("[%s] client=%s: backend named a passive address "
-			          "that is not its own; refused", l->name, f->c->peer);
+			refuse_cmd(f, "backend named a passive address that is not "
+			           "its own; refused");
 			return -1;
 		}
 		b4->sin_port = htons((uint16_t)port);
@@ -370,8 +391,8 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	if (i == MAX_SLOTS || (s = calloc(1, sizeof(*s))) == NULL)
 		return -1;
 	if ((s->lfd = bind_port(f, &local, llen, &s->port)) < 0) {
-		log_warnx("[%s] client=%s: no free data port in %u-%u", l->name,
-		          f->c->peer, l->ftp_data_low, l->ftp_data_high);
+		refuse_cmd(f, "no free data port in %u-%u", l->ftp_data_low,
+		           l->ftp_data_high);
 		free(s);
 		return -1;
 	}
@@ -452,9 +473,8 @@ static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
 		inet_ntop(family, addr, text, sizeof(text));
 		snprintf(named, sizeof(named), family == AF_INET ? "%s:%u" : "[%s]:%u",
 		         text, port);
-		log_warnx("[%s] client=%s: active mode to %s refused: only the "
-		          "client's own address and a port above 1023", l->name,
-		          f->c->peer, named);
+		refuse_cmd(f, "active mode to %s refused: only the client's own "
+		           "address and a port above 1023", named);
 		return -1;
 	}
 	/* A new PORT replaces one the backend has not used yet. */
@@ -462,8 +482,8 @@ static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
 		if (f->slots[i] != NULL && f->slots[i]->active && f->slots[i]->data == NULL)
 			slot_release(f->slots[i]);
 	if (nslots(f) >= l->ftp_max_data) {
-		log_warnx("[%s] client=%s: max_data_connections (%u) reached; "
-		          "refusing active mode", l->name, f->c->peer, l->ftp_max_data);
+		refuse_cmd(f, "max_data_connections (%u) reached; refusing active "
+		           "mode", l->ftp_max_data);
 		return -2;
 	}
 	if (getsockname(f->c->bfd, (struct sockaddr *)&local, &llen) < 0 ||
@@ -483,8 +503,8 @@ static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
 	if (fd < 0 || bind(fd, (struct sockaddr *)&local, llen) < 0 ||
 	    listen(fd, 1) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&local, &llen) < 0) {
-		log_warnx("[%s] client=%s: no port for the backend's active data "
-		          "connection: %s", l->name, f->c->peer, strerror(errno));
+		refuse_cmd(f, "no port for the backend's active data connection: %s",
+		           strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		free(s);
@@ -598,6 +618,9 @@ void ftp_ctl_free(struct ftp_ctl *f)
 {
 	if (f == NULL)
 		return;
+	if (f->refusals > 1)
+		log_warnx("[%s] client=%s: %u more data-channel commands refused "
+		          "after the first", cl_of(f)->name, f->c->peer, f->refusals - 1);
 	for (size_t i = 0; i < MAX_SLOTS; i++) {
 		struct ftp_slot *s = f->slots[i];
 		struct conn *d;
