@@ -953,6 +953,8 @@ def test_download_reply_comes_once_the_data_is_delivered(portier, certs, ftpd):
                 conn.close()
             else:
                 conn.close()           # no close_notify of ours: no harm now
+            harness.wait_for(lambda: p.log().count("[ftp] data close") == closes + 1, 10,
+                             "the data connection's close line")
         # Both data connections ended; the session goes on.
         assert retr(f, "whole") == data
     finally:
