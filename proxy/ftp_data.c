@@ -353,6 +353,14 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	struct ftp_slot *s;
 	size_t i;
 
+	/* A new PASV or EPSV replaces a passive port no connection has
+	 * claimed yet, as the server's own new passive port replaces its
+	 * last: a client that connects only after a 150 and meets two
+	 * refused RETRs must not be out of ports. */
+	for (i = 0; i < MAX_SLOTS; i++)
+		if (f->slots[i] != NULL && !f->slots[i]->active &&
+		    f->slots[i]->lfd >= 0 && f->slots[i]->data == NULL)
+			slot_release(f->slots[i]);
 	if (nslots(f) >= l->ftp_max_data) {
 		refuse_cmd(f, "max_data_connections (%u) reached; refusing passive "
 		           "mode", l->ftp_max_data);

@@ -246,12 +246,14 @@ def test_unclaimed_slot_released(portier, certs, ftpd):
     p, low, high = start(portier, certs, bport, extra=[("handshake_timeout", "50s")])
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
     try:
+        # The silent connection's port first: a new EPSV replaces only a
+        # port no connection has claimed.
+        resp = f.sendcmd("EPSV")
+        silent = socket.create_connection(("127.0.0.1", int(resp.split("|||")[1].split("|")[0])), 5)
         resp = f.sendcmd("EPSV")
         port = int(resp.split("|||")[1].split("|")[0])
         assert low <= port <= high
         assert listening(port)
-        resp = f.sendcmd("EPSV")
-        silent = socket.create_connection(("127.0.0.1", int(resp.split("|||")[1].split("|")[0])), 5)
         t0 = time.monotonic()
         harness.wait_for(lambda: "data port %d unclaimed for 30s: released" % port in p.log(),
                          40, "the slot's release")
@@ -492,12 +494,28 @@ def test_max_data_connections(portier, certs, ftpd):
     bport, root = ftpd
     p, low, high = start(portier, certs, bport)
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    held = []
     try:
-        assert f.sendcmd("EPSV").startswith("229")
-        assert f.sendcmd("EPSV").startswith("229")
+        # A new EPSV replaces a port nobody connected to: unclaimed ports
+        # never use the limit up (the client below connects only after
+        # a 150, which two refused RETRs never give it).
+        ports = []
+        for name in ("missing1", "missing2", "missing3"):
+            ports.append(int(f.sendcmd("EPSV").split("|||")[1].split("|")[0]))
+            with pytest.raises(ftplib.error_perm, match="^550"):
+                f.sendcmd("RETR " + name)
+        # (a released port may come round again as the newest)
+        assert listening(ports[2]) and not any(
+            listening(x) for x in ports[:2] if x != ports[2]), ports
+        # Two ports with a connection each: the third EPSV is refused.
+        for _ in range(2):
+            port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
+            held.append(socket.create_connection(("127.0.0.1", port), 5))
         with pytest.raises(ftplib.error_temp, match="^425"):
             f.sendcmd("EPSV")
     finally:
+        for s in held:
+            s.close()
         f.close()
     assert "max_data_connections (2) reached" in p.log()
 
@@ -626,9 +644,11 @@ def owner(port):
 
 def test_two_workers_never_share_a_data_port(portier, certs, ftpd):
     """With workers = 2 each worker binds its own data ports from the one
-    range: the ports handed out at once are all different, whichever worker
+    range: the ports listening at once are all different, whichever worker
     holds the control connection, and a full range is a 425, not a port
-    given twice."""
+    given twice. (One EPSV per session: a session's new EPSV replaces its
+    unclaimed port; and a port whose listener is gone, its connection
+    claimed, may be handed out again, SO_REUSEADDR, without any harm.)"""
     bport, root = ftpd
     # Every port of the range must be free: the test hands each out once.
     low = harness.free_port_range(6)
@@ -662,20 +682,13 @@ def test_two_workers_never_share_a_data_port(portier, certs, ftpd):
         stopped = None
         assert owners == workers, (owners, workers)
         assert len(set(ports)) == len(ports), ports
-        # Fill the range from the sessions there are: every port once.
-        k = 0
+        # Fill the range, a session a port: every port once.
         while len(ports) < high - low + 1:
-            f = sessions[k % len(sessions)]
-            k += 1
-            try:
-                resp = f.sendcmd("EPSV")
-            except ftplib.error_temp as e:      # max_data_connections (2) per session
-                assert str(e).startswith("425"), e
-                f = login(ReusingFTP_TLS, certs, p.port("ftp"))
-                sessions.append(f)
-                resp = f.sendcmd("EPSV")
-            ports.append(int(resp.split("|||")[1].split("|")[0]))
+            f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+            sessions.append(f)
+            ports.append(int(f.sendcmd("EPSV").split("|||")[1].split("|")[0]))
         assert sorted(ports) == list(range(low, high + 1)), ports
+        assert all(listening(x) for x in ports), ports
         f = login(ReusingFTP_TLS, certs, p.port("ftp"))
         sessions.append(f)
         with pytest.raises(ftplib.error_temp, match="^425 No data port available"):
