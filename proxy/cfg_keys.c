@@ -565,7 +565,8 @@ const struct cfg_key cfg_keys[] = {
 	{"idle_timeout", L, 0, set_idle_timeout, "duration", "per protocol",
 	 "A relayed connection with no bytes either way for this long is closed. 1s to 7 days."},
 	{"connect_timeout", L, 0, set_connect_timeout, "duration", "5s",
-	 "Time the backend has to accept a connection. 100ms to 10m."},
+	 "Time the backend has to accept a connection and, where the server speaks "
+	 "first (smtp, imap, pop3, ftp), to greet. 100ms to 10m."},
 	{"prelude_timeout", L, 0, set_prelude_timeout, "duration", "30s",
 	 "Time for the whole pre-TLS dialogue of a STARTTLS listener. 1s to 1h."},
 	{"max_connections", G | L, 0, set_max_connections, "number",

@@ -4,7 +4,9 @@
 #include "cfg.h"
 #include "ftp_data.h"
 #include "log.h"
+#include "proto.h"
 #include "server.h"
+#include "starttls.h"
 #include "shared.h"
 #include "tlsctx.h"
 
@@ -136,6 +138,21 @@ static const struct cfg_listener *cl_of(const struct conn *c)
 	return c->svc->cl;
 }
 
+/* A mode = tls relay whose backend has not yet said its first byte, in a
+ * protocol where the server speaks first (SMTP, IMAP, POP3, FTP): until it
+ * greets, the greeting's deadline is the STARTTLS hand-over's
+ * (connect_timeout), and a backend that misses it is refused in the
+ * protocol's words, not left to idle_timeout (30 minutes for IMAP). */
+static int awaits_greeting(const struct conn *c)
+{
+	const struct cfg_listener *l = cl_of(c);
+	const struct starttls_driver *d = proto_get(l->proto)->starttls;
+
+	return c->state == CONN_RELAY && l->mode == CFG_MODE_TLS && !c->acme &&
+	       !c->ftp_slot && c->ndown == 0 && c->down.len == 0 &&
+	       d != NULL && d->backend_greeting != NULL;
+}
+
 /* The state's deadline in ms from when it began; *setup (may be NULL) is
  * set when the FTP data setup's remainder is what bounds it. */
 static unsigned state_timeout_ms(const struct conn *c, int *setup)
@@ -147,6 +164,8 @@ static unsigned state_timeout_ms(const struct conn *c, int *setup)
 
 	if (setup)
 		*setup = 0;
+	if (awaits_greeting(c) && cl_of(c)->connect_timeout_ms < ms)
+		ms = cl_of(c)->connect_timeout_ms;
 	/* An FTP data connection is set up (backend, client, TLS) within
 	 * FTP_SETUP_SECS of its accept, whatever each step's own deadline;
 	 * c->last is when the state began (only the relay moves it). */
@@ -268,7 +287,7 @@ const char *conn_limit_text(char *out, size_t n, double limit)
 
 static void relay_expire(struct conn *c, double limit)
 {
-	char why[64], lim[24];
+	char why[200], lim[24];
 
 	if (c->ftp != NULL && ftp_ctl_transferring(c->ftp)) {
 		/* An FTP control connection waits quietly while its data
@@ -281,6 +300,12 @@ static void relay_expire(struct conn *c, double limit)
 		return;
 	}
 	conn_limit_text(lim, sizeof(lim), limit);
+	if (awaits_greeting(c)) {
+		snprintf(why, sizeof(why), "backend %s: no greeting within %s",
+		         cl_of(c)->backend_text, lim);
+		conn_refuse(c, why);
+		return;
+	}
 	if (c->acme && c->ndown == 0 && c->down.len == 0) {
 		/* The challenge went out and no byte came back (a reply the
 		 * client does not read is the client's idleness). */

@@ -244,3 +244,45 @@ def test_tcp_backend_that_ends_before_a_byte_is_a_plain_close(portier, certs):
         assert "refusing" not in p.log()[mark:], p.log()[mark:]
     finally:
         b.stop()
+
+
+class Mute:
+    """A backend that accepts every connection and says nothing."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+
+    def stop(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("protocol,words", [
+    ("imap", rb"^\* BYE \[UNAVAILABLE\] "),
+    ("smtp", rb"^421 "),
+])
+def test_implicit_tls_backend_that_never_greets_is_refused_at_connect_timeout(
+        portier, certs, protocol, words):
+    """On a mode = tls listener of a protocol where the server speaks
+    first, a backend that accepts and never greets is refused in the
+    protocol's words once connect_timeout has passed (the STARTTLS
+    hand-over's deadline for the same greeting), not left to idle_timeout
+    (30 minutes for IMAP) with the client waiting in silence."""
+    b = Mute()
+    try:
+        p = portier([("tls", tls_items(certs.ec)),
+                     listener("s", b.port, protocol=protocol,
+                              extra=[("connect_timeout", "1s")])])
+        mark = p.mark()
+        cli = harness.TLSClient(p.port("s"), certs.client_context(), "localhost")
+        try:
+            got = cli.recv_all()
+        finally:
+            cli.close()
+        assert re.match(words, got), got
+        p.wait_log(r"\[s\] client=127\.0\.0\.1:\d+: backend 127\.0\.0\.1:%d: no greeting "
+                   r"within 1s; refusing in %s$" % (b.port, protocol), since=mark)
+    finally:
+        b.stop()
