@@ -153,14 +153,16 @@ void conn_relay_watch(const struct conn *c, int *ce, int *be)
  * holds the client's TLS at once (mode = tls) or answers for the backend
  * (ACME): a plain listener is a byte pipe, and after a STARTTLS hand-over
  * the backend has spoken. Not on tcp, which has no words, and where a
- * backend that never answers may be the protocol (syslog over TLS).
- * 1 if refused. */
+ * backend that never answers may be the protocol (syslog over TLS); nor
+ * once the client has ended its own stream: a backend that closes then
+ * answers the client's close (a client that checked the certificate and
+ * left, half a request), it is not down. 1 if refused. */
 static int refuse_unanswered(struct conn *c, const char *why)
 {
 	const struct cfg_listener *l = c->svc->cl;
 	const struct proto *p = proto_get(l->proto);
 
-	if (c->ndown != 0 || c->down.len != 0 || c->c_shut || c->ftp_slot ||
+	if (c->ndown != 0 || c->down.len != 0 || c->c_shut || c->c_eof || c->ftp_slot ||
 	    (l->mode != CFG_MODE_TLS && !c->acme) ||
 	    (p->refusal == NULL && p->starttls == NULL))
 		return 0;
