@@ -97,6 +97,26 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/* Everything in a's accept queue, as far as max_connections lets (the
+ * queue is bounded by the listen backlog; so is this loop). */
+static void accept_queued(struct acceptor *a)
+{
+	struct server *s = a->svc->srv;
+
+	for (int i = 0; i < 65536 && !a->svc->full && !s->full; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(a->io.fd, (struct sockaddr *)&ss, &len,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ECONNABORTED)
+				continue;   /* died in the queue; the next may not */
+			break;
+		}
+		conn_new(a->svc, fd, (struct sockaddr *)&ss, len);
+	}
+}
+
 /* The metrics endpoint's socket: one scrape per connection, few at once. */
 static void on_stats_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -160,6 +180,16 @@ static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
 	if (s->draining)
 		return;
 	s->draining = 1;
+	/* Connections the kernel has completed but no one has accepted yet
+	 * die with the listening socket's last descriptor: a client (or a
+	 * load balancer that cannot redispatch once it has sent the
+	 * ClientHello) would see a reset. The master closed its copies
+	 * first, so the worker that closes last leaves a window of one
+	 * accept(2) call. Served like any other during the drain. */
+	if (!s->fd_paused)
+		for (size_t i = 0; i < s->nacc; i++)
+			if (s->acc[i].svc != NULL)
+				accept_queued(&s->acc[i]);
 	accepting(s, NULL, 0);
 	ev_timer_stop(loop, &s->fd_retry);
 	for (size_t i = 0; i < s->set->n; i++) {

@@ -133,6 +133,81 @@ def test_sigquit_drains_a_request_in_flight_then_exits(portier, certs, gate):
         assert not harness.alive(w)
 
 
+class QuickBackend:
+    """An HTTP backend with a deep listen queue (a Python HTTP server's is
+    5): each request gets a short 200 at once."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.done = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.done:
+            try:
+                c, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with c:
+                c.settimeout(10)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data and len(data) < 65536:
+                        chunk = c.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                              b"Connection: close\r\n\r\nok\n")
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.done = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+def test_connections_queued_when_the_drain_begins_are_served(portier):
+    """Connections the kernel has completed but the worker has not yet
+    accepted when SIGQUIT comes (here: 70, while the worker is stopped)
+    are accepted and served as part of the drain, not reset with the
+    listening socket (a load balancer cannot redispatch a connection it
+    has already sent a request on)."""
+    b = QuickBackend()
+    p = portier([harness.listener("web", b.port, mode="plain", protocol="http")],
+                glob=[("workers", "1")])
+    w = p.worker_pid(1)
+    socks = []
+    os.kill(w, signal.SIGSTOP)
+    try:
+        for i in range(70):             # more than one accept batch (64)
+            s = socket.create_connection(("127.0.0.1", p.port("web")), timeout=20)
+            s.sendall(b"GET /echo/q%d HTTP/1.0\r\nHost: localhost\r\n\r\n" % i)
+            socks.append(s)
+        mark = p.mark()
+        os.kill(p.proc.pid, signal.SIGQUIT)
+        # The master has closed its copies of the listening sockets.
+        p.wait_log(r"got SIGQUIT, draining 1 worker: no longer accepting", since=mark)
+    finally:
+        os.kill(w, signal.SIGCONT)
+    answers = []
+    for s in socks:
+        got, err = harness.read_to_end(s)
+        answers.append((got[:12], err))
+        s.close()
+    b.stop()
+    assert answers == [(b"HTTP/1.1 200", None)] * 70, answers
+    p.proc.p.wait(timeout=10 * harness.SLOW)
+    p.wait_log(r"drained: the last worker has finished; exiting with status 0", since=mark)
+    p.stop()
+
+
 def test_sigterm_during_a_drain_stops_at_once(portier, certs, gate):
     p = start(portier, certs, gate)
     workers = [p.worker_pid(1), p.worker_pid(2)]
