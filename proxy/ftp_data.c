@@ -97,9 +97,15 @@ static unsigned nslots(const struct ftp_ctl *f)
  * waiting for its reply there is none: the server, whose side portier
  * reset, fails the next transfer on that port itself, and a count kept
  * here would fail a later transfer that went well. */
+/* A transfer command has gone to the server and awaits its final reply. */
+static int transfer_pending(const struct ftp_ctl *f)
+{
+	return f->filter_state != NULL && filter_ftp_transfer_pending(f->filter_state);
+}
+
 static void charge_cut(struct ftp_ctl *f)
 {
-	if (f->filter_state != NULL && filter_ftp_transfer_pending(f->filter_state))
+	if (transfer_pending(f))
 		f->broken++;
 }
 
@@ -356,8 +362,9 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	/* A new PASV or EPSV replaces a passive port no connection has
 	 * claimed yet, as the server's own new passive port replaces its
 	 * last: a client that connects only after a 150 and meets two
-	 * refused RETRs must not be out of ports. */
-	for (i = 0; i < MAX_SLOTS; i++)
+	 * refused RETRs must not be out of ports. Not while a transfer
+	 * command waits for its reply: that port may be its own. */
+	for (i = 0; i < MAX_SLOTS && !transfer_pending(f); i++)
 		if (f->slots[i] != NULL && !f->slots[i]->active &&
 		    f->slots[i]->lfd >= 0 && f->slots[i]->data == NULL)
 			slot_release(f->slots[i]);
@@ -485,8 +492,10 @@ static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
 		           "address and a port above 1023", named);
 		return -1;
 	}
-	/* A new PORT replaces one the backend has not used yet. */
-	for (i = 0; i < MAX_SLOTS; i++)
+	/* A new PORT replaces one the backend has not used yet, unless a
+	 * transfer command waits for its reply (PORT, RETR, PORT, RETR in
+	 * one write): the server has yet to connect for it. */
+	for (i = 0; i < MAX_SLOTS && !transfer_pending(f); i++)
 		if (f->slots[i] != NULL && f->slots[i]->active && f->slots[i]->data == NULL)
 			slot_release(f->slots[i]);
 	if (nslots(f) >= l->ftp_max_data) {

@@ -741,6 +741,52 @@ def test_active_mode_transfers(portier, certs, ftpd, mode):
                      r"tls=TLSv1\.3 resumed=yes up=0 down=10485760 ", log), log
 
 
+def test_active_mode_pipelined_transfers(portier, certs, ftpd):
+    """PORT, RETR, PORT, RETR in one write: the second PORT does not take
+    the first one's port away while its RETR waits (the server has yet to
+    connect there); both files arrive whole, each answered 226."""
+    bport, root = ftpd
+    files = [content(3000), content(5000)]
+    for i, data in enumerate(files):
+        with open(os.path.join(root, "pipe%d" % i), "wb") as g:
+            g.write(data)
+    p, low, high = start(portier, certs, bport, extra=ACTIVE)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    listeners = []
+    try:
+        f.voidcmd("TYPE I")
+        cmds = b""
+        for i in range(2):
+            ls = socket.socket()
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(1)
+            ls.settimeout(20)
+            listeners.append(ls)
+            port = ls.getsockname()[1]
+            cmds += b"PORT 127,0,0,1,%d,%d\r\nRETR pipe%d\r\n" % (port >> 8, port & 255, i)
+        f.sock.sendall(cmds)
+        for i, ls in enumerate(listeners):
+            c, _ = ls.accept()
+            d = f.context.wrap_socket(c, server_hostname="localhost", session=f.sock.session,
+                                      suppress_ragged_eofs=False)
+            got = bytearray()
+            while True:
+                chunk = d.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            d.unwrap()
+            d.close()
+            assert bytes(got) == files[i], i
+        replies = [f.getline() for _ in range(6)]
+        assert [r[:4] for r in replies] == ["200 ", "150 ", "226 ", "200 ", "150 ", "226 "], \
+            replies
+    finally:
+        for ls in listeners:
+            ls.close()
+        f.close()
+
+
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
 def test_active_mode_lftp(portier, certs, ftpd, workdir, family):
     """lftp in active mode (ftp:passive-mode off): PORT over IPv4, EPRT
