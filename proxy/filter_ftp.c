@@ -237,7 +237,8 @@ static uint8_t head(const struct ftp_state *st)
 }
 
 /* Send the answers at the head of the ring: nothing is owed before them.
- * 0, or -1 (*why set). */
+ * 1 when none is left at the head, 0 when one waits for room (no backend
+ * reply may overtake it), or -1 (*why set). */
 static int release(struct ftp_state *st, struct buf *to_client,
     const char **why)
 {
@@ -249,7 +250,7 @@ static int release(struct ftp_state *st, struct buf *to_client,
 			return r;
 		pop(st);
 	}
-	return 0;
+	return 1;
 }
 
 static enum answer active(struct ftp_state *st, int eprt, const uint8_t *p,
@@ -483,6 +484,8 @@ static int feat_drop(const struct ftp_state *st, const uint8_t *p, size_t n)
 
 #define OURS " AUTH TLS\r\n PBSZ\r\n PROT\r\n"
 
+static const char cut426[] = "426 Data connection broken; transfer aborted\r\n";
+
 /* A whole reply came back: its command's entry goes. */
 static void complete(struct ftp_state *st, int code)
 {
@@ -501,8 +504,8 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 
 	(void)back;
 	for (;;) {
-		if (release(st, out, why) < 0)
-			return -1;
+		if ((r = release(st, out, why)) <= 0)
+			return r;
 		if (in->len == 0)
 			return 0;
 		p = buf_peek(in);
@@ -575,13 +578,14 @@ static int ftp_down(void *vst, struct buf *in, struct buf *out,
 			continue;
 		}
 		/* A broken data connection is reported once, by the final
-		 * reply of the transfer it belonged to, whatever its code. */
+		 * reply of the transfer it belonged to, whatever its code;
+		 * asked only once the 426 would fit, as asking spends it. */
 		cut = code >= 200 && st->rlen > 0 && head(st) == K_XFER &&
-		    st->env != NULL && st->env->broken != NULL &&
-		    st->env->broken(st->env->ctx);
+		    st->env != NULL && st->env->broken != NULL;
+		if (cut && buf_room(out) < sizeof(cut426) - 1)
+			return 0;
+		cut = cut && st->env->broken(st->env->ctx);
 		if (cut && code < 300) {
-			static const char cut426[] = "426 Data connection "
-			    "broken; transfer aborted\r\n";
 			if ((r = filter_put(out, cut426, strlen(cut426),
 			    why)) <= 0)
 				return r;

@@ -418,8 +418,91 @@ static void test_abor(void)
 	CHECK(aborts == 1);
 }
 
+/* Fill b with junk until only `leave` bytes of room are left. */
+static void fill_to(struct buf *b, size_t leave)
+{
+	static char junk[BUF_CAP];
+
+	memset(junk, 'x', sizeof(junk));
+	buf_append(b, junk, buf_room(b) - leave);
+}
+
+static void put(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+/* The bytes of b after its first skip ones are text. */
+static int holds(const struct buf *b, size_t skip, const char *text)
+{
+	return b->len - skip == strlen(text) &&
+	    memcmp(buf_peek(b) + skip, text, strlen(text)) == 0;
+}
+
+/* A client that leaves its control connection unread: the client-bound
+ * buffer nearly full. Nothing is lost or reordered for it. */
+static void test_little_room(void)
+{
+	_Alignas(16) static uint8_t st[1024];
+	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0};
+	const char *why = NULL;
+	size_t mark;
+
+	/* A broken transfer's 426 does not fit: the mark is not spent, the
+	 * 226 waits, and becomes the 426 once there is room. */
+	memset(st, 0, sizeof(st));
+	filter_ftp_setup(st, &env);
+	put(&cin, "RETR f\r\n");
+	CHECK(filter_ftp.up(st, &cin, &tob, &toc, 0, &why) == 0);
+	put(&bin, "150 Opening\r\n");
+	CHECK(filter_ftp.down(st, &bin, &toc, &tob, 0, &why) == 0);
+	buf_reset(&toc);
+	broken_left = 1;
+	fill_to(&toc, 30);              /* a 226 would fit, the 426 does not */
+	put(&bin, "226 Transfer complete.\r\n");
+	CHECK(filter_ftp.down(st, &bin, &toc, &tob, 0, &why) == 0);
+	CHECK(broken_left == 1 && bin.len == strlen("226 Transfer complete.\r\n"));
+	buf_reset(&toc);                /* the client reads */
+	CHECK(filter_ftp.down(st, &bin, &toc, &tob, 0, &why) == 0);
+	CHECK(holds(&toc, 0, "426 Data connection broken; transfer aborted\r\n"));
+	CHECK(broken_left == 0 && bin.len == 0);
+	buf_reset(&toc);
+	buf_reset(&tob);
+
+	/* An answer of portier's that does not fit holds back the backend's
+	 * later replies, however short: the client gets them in order, and
+	 * the transfer after them is still known as one (held, 426). */
+	memset(st, 0, sizeof(st));
+	filter_ftp_setup(st, &env);
+	put(&cin, "NOOP\r\nPBSZ 0\r\nNOOP\r\nRETR f\r\n");
+	CHECK(filter_ftp.up(st, &cin, &tob, &toc, 0, &why) == 0);
+	CHECK(holds(&tob, 0, "NOOP\r\nNOOP\r\nRETR f\r\n"));
+	fill_to(&toc, 17);              /* "200 A": then 10 bytes, PBSZ's is 12 */
+	mark = toc.len;
+	put(&bin, "200 A\r\n200 B\r\n");
+	CHECK(filter_ftp.down(st, &bin, &toc, &tob, 0, &why) == 0);
+	CHECK(holds(&toc, mark, "200 A\r\n"));
+	buf_reset(&toc);
+	CHECK(filter_ftp.down(st, &bin, &toc, &tob, 0, &why) == 0);
+	CHECK(holds(&toc, 0, "200 PBSZ=0\r\n200 B\r\n"));
+	CHECK(filter_ftp_transfer_pending(st));
+	buf_reset(&toc);
+	broken_left = 1;
+	put(&bin, "150 Opening\r\n226 Transfer complete.\r\n");
+	CHECK(filter_ftp.down(st, &bin, &toc, &tob, 0, &why) == 0);
+	CHECK(holds(&toc, 0, "150 Opening\r\n426 Data connection broken; transfer "
+	    "aborted\r\n"));
+	CHECK(!filter_ftp_transfer_pending(st));
+	buf_reset(&toc);
+	buf_reset(&tob);
+	buf_reset(&bin);
+	buf_reset(&cin);
+	broken_left = 0;
+}
+
 int main(void)
 {
+	test_little_room();
 	test_transfer_end_held();
 	test_abor();
 	test_transfer_pending();
