@@ -389,7 +389,11 @@ void server_conn_opened(struct svc *svc, struct conn *c)
 		          "not accepting on any listener until one closes",
 		          s->cfg->max_connections);
 		s->full = 1;
-		accepting(s, NULL, 0);
+		/* The metrics endpoint goes on: its scrapes are not connections,
+		 * and a full worker is when an admin looks. */
+		for (size_t i = 0; i < s->nacc; i++)
+			if (s->acc[i].svc != NULL)
+				ev_io_stop(s->loop, &s->acc[i].io);
 	}
 }
 

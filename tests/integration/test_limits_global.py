@@ -13,6 +13,7 @@ from harness import portier_check
 from hostile_support import cpu_finding
 from test_config_check import base, check_error
 from test_limits import accept_queue, get, tls_connect
+from test_metrics import scrape, value
 
 FULL = r"max_connections \(2\) of \[portier\] reached by this worker; " \
        r"not accepting on any listener until one closes"
@@ -39,7 +40,7 @@ def waiting(port, certs):
 
 def test_global_max_connections_pauses_every_listener(portier, certs, http_backend):
     p = portier(two_listeners(certs, http_backend.port),
-                glob=[("workers", "1"), ("max_connections", "2")])
+                glob=[("workers", "1"), ("max_connections", "2"), ("stats", "127.0.0.1:0")])
     pa, pb = p.port("a"), p.port("b")
     # One connection on each listener: each is far below its own limit
     # (10000), the worker is at its total.
@@ -47,6 +48,10 @@ def test_global_max_connections_pauses_every_listener(portier, certs, http_backe
     get(x)
     get(y)
     p.wait_log(FULL)
+    # The metrics endpoint still answers: its scrapes are not connections,
+    # and a full worker is when an admin looks.
+    text = scrape(p.port("[stats]"))
+    assert value(text, "portier_connections_active", listener="a") == 1, text
     assert "[a] max_connections" not in p.log() and "[b] max_connections" not in p.log()
     third, fourth = waiting(pa, certs), waiting(pb, certs)
     harness.wait_for(lambda: accept_queue(pa) == 1 and accept_queue(pb) == 1, 5,
