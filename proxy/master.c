@@ -111,7 +111,8 @@ static void on_signal(struct sup *s, int sig)
 		master_signal_all(s, SIGTERM);
 	} else if (sig == SIGHUP && !s->stopping) {
 		master_reload_start(s);
-	} else if (sig == SIGUSR1 && !s->stopping) {
+	} else if (sig == SIGUSR1 && (!s->stopping || s->draining)) {
+		/* A drain may last drain_timeout (30 minutes): logrotate goes on. */
 		master_log_reopen(s);
 	} else if (sig == SIGQUIT && !s->stopping) {
 		start_drain(s);

@@ -87,6 +87,45 @@ def test_sigusr1_reopens_the_log_in_the_master_and_every_worker(workdir, certs, 
     assert re.search(r"portier: portier stopped$", read(log), re.M), read(log)
 
 
+def test_sigusr1_during_a_drain_reopens_the_log(workdir, certs, http_backend):
+    """A SIGQUIT drain may last drain_timeout (30 minutes): a logrotate in
+    that window still gets its new file, in the master and the draining
+    worker, whose held connection's close line goes there."""
+    log = os.path.join(str(workdir), "portier.log")
+    d = Detached(workdir, sections(certs, http_backend.port),
+                 [("log", log), ("workers", "1"), ("drain_timeout", "30s")])
+    workers = []
+    held = None
+    try:
+        harness.wait_for(lambda: re.search(r"serving \(pid \d+\)", read(log)), 10,
+                         "the worker to serve")
+        workers = list(worker_pids(read(log)).values())
+        held = harness.TLSClient(d.port, certs.client_context(), "localhost")
+        held.send(b"GET /who HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        os.kill(d.master, signal.SIGQUIT)
+        harness.wait_for(lambda: "SIGQUIT: no longer accepting; draining 1 connection"
+                         in read(log), 10, "the worker to drain")
+        rotated = log + ".1"
+        os.rename(log, rotated)
+        os.kill(d.master, signal.SIGUSR1)
+        harness.wait_for(lambda: re.search(r"^%sworker 1\.1: log reopened$" % STAMP,
+                                           read(log), re.M), 10,
+                         "the draining worker to say so in the new " + log)
+        assert re.search(r"^%slog reopened \(SIGUSR1\): %s$" % (STAMP, re.escape(log)),
+                         read(log), re.M), read(log)
+        held.close()
+        held = None
+        harness.wait_for(lambda: len(harness.close_lines(read(log))) == 1, 10,
+                         "the held connection's close line in the new file")
+        harness.wait_for(lambda: not harness.alive(d.master), 10, "the drained master to end")
+        assert re.search(r"drained: the last worker has finished; exiting with status 0$",
+                         read(log), re.M), read(log)
+    finally:
+        if held is not None:
+            held.close()
+        d.stop(workers)
+
+
 def test_sigusr1_to_a_worker_does_not_end_it(portier, certs, http_backend):
     p = portier(sections(certs, http_backend.port))
     pid = p.worker_pid(1)
