@@ -38,7 +38,10 @@
  */
 
 #define CMD_MAX		1000	/* RFC 5321 4.5.3.1.4: a line with its CRLF */
-#define SASL_MAX	12288	/* RFC 4954 4: a SASL response line */
+/* RFC 4954 4: a SASL response line; also an AUTH command's, whose initial
+ * response is one (an XOAUTH2 token runs past 1000 bytes, and clients
+ * send it so; the backend judges its own limit). */
+#define SASL_MAX	12288
 #define REPLY_MAX	BUF_CAP	/* a reply held whole (EHLO), or one line */
 #define QUEUE_MAX	8	/* answers waiting for earlier replies */
 #define SIZE_DIGITS	18	/* longest BDAT size passed */
@@ -182,7 +185,8 @@ static int up_command(struct smtp_state *st, struct buf *in, struct buf *out,
     struct buf *back, int eof, const char **why)
 {
 	const uint8_t *p = buf_peek(in), *lf;
-	size_t max = st->sasl ? SASL_MAX : CMD_MAX, len;
+	size_t max = st->sasl || (in->len >= 5 && filter_word_is(p, 4, "AUTH") &&
+	    p[4] == ' ') ? SASL_MAX : CMD_MAX, len;
 	uint64_t size = 0;
 	enum kind k;
 	int r;

@@ -390,6 +390,16 @@ static void test_limits(void)
 	struct turn no_auth[] = {
 		{ 'c', sasl, 0 },
 	};
+	static char initial[1600], initial_huge[12400];
+	struct turn auth_ir[] = {
+		{ 'c', initial, 0 },
+		{ 'b', "235 2.7.0 Authentication successful\r\n", 0 },
+	};
+	struct turn auth_ir_huge[] = {
+		{ 'c', initial_huge, 0 },
+		{ 'c', "NOOP\r\n", 0 },
+		{ 'b', "250 Ok\r\n", 0 },
+	};
 	struct turn q[] = {
 		{ 'c', "MAIL FROM:<a>\r\nXCLIENT\r\nXCLIENT\r\nXCLIENT\r\nXCLIENT\r\n"
 		    "XCLIENT\r\nXCLIENT\r\nXCLIENT\r\nXCLIENT\r\nXCLIENT\r\nRCPT TO:<b>\r\n", 0 },
@@ -423,6 +433,12 @@ static void test_limits(void)
 	SCRIPT(auth_huge, "334 \r\n" LONG SYN "501 5.5.2 cancelled\r\n",
 	    "AUTH GSSAPI\r\n*\r\n", 0, &res);
 	SCRIPT(no_auth, LONG, "", 0, &res);
+	/* An AUTH command's initial response is a SASL response too: an
+	 * XOAUTH2 token past 1000 bytes passes, up to 12288. */
+	snprintf(initial, sizeof(initial), "auth XOAUTH2 %.1500s\r\n", fill);
+	SCRIPT(auth_ir, "235 2.7.0 Authentication successful\r\n", initial, 0, &res);
+	snprintf(initial_huge, sizeof(initial_huge), "AUTH XOAUTH2 %.12290s\r\n", fill);
+	SCRIPT(auth_ir_huge, LONG "250 Ok\r\n", "NOOP\r\n", 0, &res);
 
 	/* Queue full: the ninth answer and what follows it wait for a
 	 * reply, in `in`. */
