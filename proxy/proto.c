@@ -43,7 +43,10 @@ static const struct proto protos[] = {
 	{CFG_PROTO_TCP, "tcp", "", 300000, NULL, 0, NULL, NULL, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_HTTP, "http", "http/1.1", 60000, PORTS(http_ports),
 	 NULL, NULL, HTTP_502, HTTP_504, 0, 0, NULL},
-	{CFG_PROTO_SMTP, "smtp", "smtp", 300000, PORTS(smtp_ports),
+	/* RFC 5321 4.5.3.2.6: a client waits 10 minutes for the reply to
+	 * the final "." (a content filter may take that long), and one cut
+	 * sooner retries: the message is delivered twice. */
+	{CFG_PROTO_SMTP, "smtp", "smtp", 600000, PORTS(smtp_ports),
 	 &starttls_smtp, &filter_smtp, NULL, NULL, 1, 1, NULL},
 	/* RFC 9051: an autologout timer of at least 30 minutes */
 	{CFG_PROTO_IMAP, "imap", "imap", 1800000, PORTS(imap_ports),

@@ -48,6 +48,8 @@ int main(void)
 	for (size_t i = 0; i < proto_count(); i++)
 		CHECK(proto_at(i)->id == CFG_PROTO_HTTP || proto_at(i)->silent == NULL);
 	CHECK(proto_get(CFG_PROTO_SMTP)->optional_ok && proto_get(CFG_PROTO_SMTP)->xclient_ok);
+	/* RFC 5321 4.5.3.2.6: the client's 10 minutes for the final dot. */
+	CHECK(proto_get(CFG_PROTO_SMTP)->idle_ms == 10 * 60000);
 	CHECK(!proto_get(CFG_PROTO_IMAP)->optional_ok && !proto_get(CFG_PROTO_IMAP)->xclient_ok);
 	CHECK(proto_get(CFG_PROTO_FTP)->missing == NULL);
 	CHECK(proto_get(CFG_PROTO_FTP)->starttls == &starttls_ftp);
