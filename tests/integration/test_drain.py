@@ -20,12 +20,12 @@ class GateBackend:
     (bounded: 30s): a request in flight for as long as the test wants.
     .got is set when a request has arrived."""
 
-    def __init__(self):
+    def __init__(self, backlog=8):
         self.got = threading.Event()
         self.release = threading.Event()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
+        self.sock.listen(backlog)
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.done = False
@@ -133,53 +133,16 @@ def test_sigquit_drains_a_request_in_flight_then_exits(portier, certs, gate):
         assert not harness.alive(w)
 
 
-class QuickBackend:
-    """An HTTP backend with a deep listen queue (a Python HTTP server's is
-    5): each request gets a short 200 at once."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.done = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.done:
-            try:
-                c, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            with c:
-                c.settimeout(10)
-                data = b""
-                try:
-                    while b"\r\n\r\n" not in data and len(data) < 65536:
-                        chunk = c.recv(4096)
-                        if not chunk:
-                            break
-                        data += chunk
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
-                              b"Connection: close\r\n\r\nok\n")
-                except OSError:
-                    pass
-
-    def stop(self):
-        self.done = True
-        self.thread.join(10)
-        self.sock.close()
-
-
 def test_connections_queued_when_the_drain_begins_are_served(portier):
     """Connections the kernel has completed but the worker has not yet
     accepted when SIGQUIT comes (here: 70, while the worker is stopped)
     are accepted and served as part of the drain, not reset with the
     listening socket (a load balancer cannot redispatch a connection it
     has already sent a request on)."""
-    b = QuickBackend()
+    # Answers at once, with a deep listen queue (a Python HTTP server's
+    # is 5, and 70 connects at once would wait for SYN retransmissions).
+    b = GateBackend(backlog=256)
+    b.release.set()
     p = portier([harness.listener("web", b.port, mode="plain", protocol="http")],
                 glob=[("workers", "1")])
     w = p.worker_pid(1)
