@@ -156,13 +156,16 @@ void conn_relay_watch(const struct conn *c, int *ce, int *be)
  * backend that never answers may be the protocol (syslog over TLS); nor
  * once the client has ended its own stream: a backend that closes then
  * answers the client's close (a client that checked the certificate and
- * left, half a request), it is not down. 1 if refused. */
+ * left, half a request), it is not down. An ACME challenge is whole
+ * before it goes to the backend, and its answer owed whatever the client
+ * did since. 1 if refused. */
 static int refuse_unanswered(struct conn *c, const char *why)
 {
 	const struct cfg_listener *l = c->svc->cl;
 	const struct proto *p = proto_get(l->proto);
 
-	if (c->ndown != 0 || c->down.len != 0 || c->c_shut || c->c_eof || c->ftp_slot ||
+	if (c->ndown != 0 || c->down.len != 0 || c->c_shut || c->ftp_slot ||
+	    (c->c_eof && !c->acme) ||
 	    (l->mode != CFG_MODE_TLS && !c->acme) ||
 	    (p->refusal == NULL && p->starttls == NULL))
 		return 0;
