@@ -142,10 +142,6 @@ void conn_relay_watch(const struct conn *c, int *ce, int *be)
 		*be |= EV_WRITE;
 }
 
-/* The backend reset the connection: the client's ends without an orderly
- * goodbye. A TLS client sees no close_notify and can tell a cut-off reply
- * from a complete one; a plaintext client only could from a reset, not
- * from a FIN (an HTTP/1.0 body delimited by the close would look whole). */
 /* The backend ended before its first byte reached the client: for the
  * client that is a backend that is down, and it gets the protocol's
  * refusal (SMTP 421, IMAP BYE, HTTP 502, ...) and the refusal's log line,
@@ -173,6 +169,11 @@ static int refuse_unanswered(struct conn *c, const char *why)
 	return 1;
 }
 
+/* The backend reset the connection: the client's ends without an orderly
+ * goodbye. A TLS client sees no close_notify and can tell a cut-off reply
+ * from a complete one; a plaintext client only could from a reset, not
+ * from a FIN (an HTTP/1.0 body delimited by the close would look whole).
+ * Before its first byte it is a refusal instead (refuse_unanswered). */
 static void backend_reset(struct conn *c)
 {
 	if (refuse_unanswered(c, "backend reset the connection before sending a byte"))
