@@ -231,16 +231,15 @@ static void accept_backend(struct ftp_slot *s, int fd,
 	                    f->filter_state == NULL || filter_ftp_private(f->filter_state));
 }
 
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+/* Take one connection from s's accept queue: 0 if there was one (s may
+ * be claimed, released or even freed after), -1 if the queue was empty. */
+static int accept_one(struct ftp_slot *s)
 {
-	struct ftp_slot *s = w->data;
 	struct ftp_ctl *f = s->ctl;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd;
 
-	(void)loop;
-	(void)revents;
 	fd = accept4(s->lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 	    errno == ENOMEM)) {
@@ -249,24 +248,47 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		log_warn("[%s] %sdata port %u: cannot accept; released (%s)",
 		         cl_of(f)->name, s->active ? "active " : "", s->port, s->control);
 		slot_release(s);
-		return;
+		return 0;
 	}
 	if (fd < 0)
-		return;
+		return -1;
 	if (s->active) {
 		accept_backend(s, fd, &ss, len);
-		return;
+		return 0;
 	}
 	if (cl_of(f)->ftp_peer_check && !same_host(&f->c->client, (struct sockaddr *)&ss)) {
 		/* Someone else found the port: it stays the client's. */
 		refuse(s, fd, &ss, len, "control client's");
-		return;
+		return 0;
 	}
 	stop_listening(s);
 	/* From here the data connection holds s; it may be over (and s
 	 * freed) before conn_ftp_new_data returns. */
 	conn_ftp_new_data(f->c->svc, fd, (struct sockaddr *)&ss, len, s,
 	                  f->filter_state == NULL || filter_ftp_private(f->filter_state));
+	return 0;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	(void)accept_one(w->data);
+}
+
+/* Empty the accept queue of f's port at i until one connection claims
+ * it (or the port is released). A connection made before a command was
+ * read can still wait there: libev runs the callbacks of one poll last
+ * first, so the control connection's may come before the port's. The
+ * queue holds at most listen()'s backlog + 1. */
+static void take_queued(struct ftp_ctl *f, size_t i)
+{
+	for (int n = 0; n < 8; n++) {
+		struct ftp_slot *s = f->slots[i];
+
+		if (s == NULL || s->lfd < 0 || accept_one(s) < 0)
+			return;
+	}
 }
 
 static void on_unclaimed(struct ev_loop *loop, ev_timer *w, int revents)
@@ -364,10 +386,14 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	 * last: a client that connects only after a 150 and meets two
 	 * refused RETRs must not be out of ports. Not while a transfer
 	 * command waits for its reply: that port may be its own. */
-	for (i = 0; i < MAX_SLOTS && !transfer_pending(f); i++)
-		if (f->slots[i] != NULL && !f->slots[i]->active &&
-		    f->slots[i]->lfd >= 0 && f->slots[i]->data == NULL)
+	for (i = 0; i < MAX_SLOTS && !transfer_pending(f); i++) {
+		if (f->slots[i] == NULL || f->slots[i]->active)
+			continue;
+		take_queued(f, i);	/* a connection already made claims it */
+		if (f->slots[i] != NULL && f->slots[i]->lfd >= 0 &&
+		    f->slots[i]->data == NULL)
 			slot_release(f->slots[i]);
+	}
 	if (nslots(f) >= l->ftp_max_data) {
 		refuse_cmd(f, "max_data_connections (%u) reached; refusing passive "
 		           "mode", l->ftp_max_data);
@@ -574,8 +600,8 @@ static int busy(void *ctx)
 		 * this loop comes round to the port). Take it now, so that the
 		 * reply waits for it: if the client cannot be reached, the
 		 * reply becomes 426, never 226. */
-		if (s != NULL && s->active && s->lfd >= 0) {
-			on_accept(loop_of(f), &s->io, EV_READ);
+		if (s != NULL && s->active) {
+			take_queued(f, i);
 			s = f->slots[i];	/* released if the client failed */
 		}
 		if (s != NULL && s->data != NULL && !s->delivered)

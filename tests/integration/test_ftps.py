@@ -238,12 +238,15 @@ def test_data_without_session_reuse(portier, certs, ftpd):
         f.close()
 
 
-def test_unclaimed_slot_released(portier, certs, ftpd):
+def test_unclaimed_slot_released(portier, certs):
     """A data port nobody connects to is released after 30 s; a data
     connection that never starts TLS ends 30 s after it came, though
-    handshake_timeout is longer (the two wait side by side)."""
-    bport, root = ftpd
-    p, low, high = start(portier, certs, bport, extra=[("handshake_timeout", "50s")])
+    handshake_timeout is longer (the two wait side by side). The backend
+    keeps its data port when asked for another (vsftpd does not: portier's
+    connection to it could then be refused, ending the silent one early,
+    as it did once under ASan)."""
+    srv = DropFTP()
+    p, low, high = start(portier, certs, srv.port, extra=[("handshake_timeout", "50s")])
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
     try:
         # The silent connection's port first: a new EPSV replaces only a
@@ -268,6 +271,7 @@ def test_unclaimed_slot_released(portier, certs, ftpd):
         silent.close()
     finally:
         f.close()
+        srv.stop()
 
 
 def test_control_close_closes_data_ports(portier, certs, ftpd):
@@ -490,15 +494,14 @@ def test_lftp(portier, certs, ftpd, workdir):
     assert "resumed=yes" in p.log()
 
 
-def test_max_data_connections(portier, certs, ftpd):
+def test_new_epsv_replaces_an_unclaimed_port(portier, certs, ftpd):
+    """A new EPSV replaces a port nobody connected to: unclaimed ports never
+    use max_data_connections up (the client connects only after a 150,
+    which two refused RETRs never give it)."""
     bport, root = ftpd
     p, low, high = start(portier, certs, bport)
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
-    held = []
     try:
-        # A new EPSV replaces a port nobody connected to: unclaimed ports
-        # never use the limit up (the client below connects only after
-        # a 150, which two refused RETRs never give it).
         ports = []
         for name in ("missing1", "missing2", "missing3"):
             ports.append(int(f.sendcmd("EPSV").split("|||")[1].split("|")[0]))
@@ -507,7 +510,23 @@ def test_max_data_connections(portier, certs, ftpd):
         # (a released port may come round again as the newest)
         assert listening(ports[2]) and not any(
             listening(x) for x in ports[:2] if x != ports[2]), ports
-        # Two ports with a connection each: the third EPSV is refused.
+        f.quit()
+    finally:
+        f.close()
+    assert "max_data_connections" not in p.log()
+
+
+def test_max_data_connections(portier, certs):
+    """Two ports with a connection each (the default limit): the third EPSV
+    is refused. The backend keeps its data port, as vsftpd does not once
+    asked for a new one (portier's connection to the old one is refused
+    and the client's ends, freeing its share of the limit: CI saw that
+    under load)."""
+    srv = DropFTP()
+    p, held, f = None, [], None
+    try:
+        p, low, high = start(portier, certs, srv.port)
+        f = login(ReusingFTP_TLS, certs, p.port("ftp"))
         for _ in range(2):
             port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
             held.append(socket.create_connection(("127.0.0.1", port), 5))
@@ -516,7 +535,80 @@ def test_max_data_connections(portier, certs, ftpd):
     finally:
         for s in held:
             s.close()
-        f.close()
+        if f:
+            f.close()
+        srv.stop()
+    assert "max_data_connections (2) reached" in p.log()
+
+
+def test_a_connection_queued_before_the_next_229_claims_its_port(portier, certs):
+    """The client connects to its passive port while the next EPSV's 229
+    is on its way: when the worker comes round to both in one poll, libev
+    runs the later (the reply) first, and the reply's replacement of an
+    unclaimed port must take the connection from the port's queue, not
+    close the port under it (a reset). The worker is stopped while the
+    connection and the reply arrive, in that order."""
+    import threading
+
+    class HeldReplyFTP(DropFTP):
+        """Holds its second 229 until told."""
+        def __init__(self):
+            self.asked, self.gate, self.replied = (threading.Event() for _ in range(3))
+            super().__init__()
+
+        def _ctl(self, c):
+            try:
+                c.sendall(b"220 held\r\n")
+                f, n = c.makefile("rb"), 0
+                for _ in range(1000):
+                    line = f.readline()
+                    if not line:
+                        return
+                    if not line.upper().startswith(b"EPSV"):
+                        c.sendall(b"200 ok\r\n")
+                        continue
+                    n += 1
+                    if n == 2:
+                        self.asked.set()
+                        self.gate.wait(20)
+                    c.sendall(b"229 ok (|||%d|)\r\n" % self.dport)
+                    if n == 2:
+                        self.replied.set()
+            except OSError:
+                pass
+
+    srv = HeldReplyFTP()
+    p, held, stopped, f = None, [], None, None
+    try:
+        p, low, high = start(portier, certs, srv.port)
+        f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+        port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
+        f.putcmd("EPSV")
+        assert srv.asked.wait(10)
+        stopped = owner(port)
+        os.kill(stopped, signal.SIGSTOP)
+        held.append(socket.create_connection(("127.0.0.1", port), 5))
+        srv.gate.set()
+        assert srv.replied.wait(10)
+        os.kill(stopped, signal.SIGCONT)
+        stopped = None
+        second = int(f.getresp().split("|||")[1].split("|")[0])
+        # Not reset: portier holds it (waiting for its TLS handshake).
+        held[0].setblocking(False)
+        with pytest.raises(BlockingIOError):
+            held[0].recv(1)
+        held.append(socket.create_connection(("127.0.0.1", second), 5))
+        with pytest.raises(ftplib.error_temp, match="^425"):
+            f.sendcmd("EPSV")
+    finally:
+        if stopped:
+            os.kill(stopped, signal.SIGCONT)
+        for s in held:
+            s.close()
+        if f:
+            f.close()
+        srv.gate.set()
+        srv.stop()
     assert "max_data_connections (2) reached" in p.log()
 
 
