@@ -9,8 +9,10 @@
 /*
  * How workers race, and why each race is benign. Every field of an entry
  * is its own lock-free atomic; none is ever waited for, and every retry
- * loop is bounded (TRIES), failing open: a connection is let in rather than
- * held up by another process.
+ * loop is bounded: an admission's (TRIES) fails open, a connection let in
+ * rather than held up by another process; a give-back's (GIVE_TRIES) is
+ * long enough never to lose one, which would count against its client
+ * for as long as the entry stays its.
  * - Two workers may take the same empty or stale entry for two clients at
  *   once: the compare-and-swap of its tag lets one win; the other looks
  *   again once, and when its client is still not there it lets the
@@ -27,7 +29,19 @@
  */
 
 #define TRIES 8
+#define GIVE_TRIES 1000   /* a count given back is not lost to contention */
 #define MASK40 ((UINT64_C(1) << 40) - 1)
+
+/* A share row's held[] cell: the worker's connections counted in an
+ * entry (low 20 bits), for the entry's epoch (low 12 bits of it) when they
+ * came. A cell of an older epoch counts nothing: the entry went to another
+ * client since, whose count started again at 0. (An epoch that came round
+ * 4096 times, or more than 2^20 - 1 connections of one worker in one
+ * entry, could leave a dead worker's count partly wrong: on the side of
+ * letting in, never of locking a client out for good.) */
+#define HELD_BITS 20
+#define HELD_MAX ((UINT32_C(1) << HELD_BITS) - 1)
+#define HELD_EPOCH(ep) ((uint32_t)(ep) & 0xfffu)
 #define MILLI 1000u                     /* bucket units per connection */
 
 uint64_t limit_now_ms(void)
@@ -170,6 +184,7 @@ static struct limit_entry *claim(struct shared *sh, uint64_t tag,
 	old = atomic_load_explicit(&e->tag, memory_order_relaxed);
 	if (!atomic_compare_exchange_strong(&e->tag, &old, tag))
 		return find(set, tag);   /* another worker was quicker */
+	atomic_fetch_add(&e->epoch, 1);
 	atomic_store_explicit(&e->conns, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->bucket, full_bucket(r, now), memory_order_relaxed);
 	atomic_store_explicit(&e->logged, 0, memory_order_relaxed);
@@ -207,13 +222,49 @@ static int take_token(struct limit_entry *e, const struct limit_rule *r, uint64_
 	return 0;   /* contended: let it in */
 }
 
-static void give_back(struct limit_entry *e)
+/* Take k off e's count, never below 0 (the entry may have gone to a new
+ * client, its count restarted, since). */
+static void give_back_n(struct limit_entry *e, uint32_t k)
 {
 	uint32_t n = atomic_load_explicit(&e->conns, memory_order_relaxed);
 
-	for (int i = 0; i < TRIES && n > 0; i++)
-		if (atomic_compare_exchange_weak(&e->conns, &n, n - 1))
+	for (int i = 0; i < GIVE_TRIES && n > 0; i++)
+		if (atomic_compare_exchange_weak(&e->conns, &n, n > k ? n - k : 0))
 			return;
+}
+
+static void give_back(struct limit_entry *e)
+{
+	give_back_n(e, 1);
+}
+
+/* This worker's share row's record of entry idx (see HELD_BITS), or NULL
+ * when it has no row. */
+static _Atomic uint32_t *held_cell(struct shared *sh, uint32_t idx)
+{
+	int k = shared_proc_self();
+
+	return k < 0 ? NULL : &sh->procs[k].held[idx];
+}
+
+/* One more of this worker's connections counted in entry idx of epoch ep
+ * (d = 1), or one fewer (d = -1). Only this worker writes its row. */
+static void held_add(struct shared *sh, uint32_t idx, uint32_t ep, int d)
+{
+	_Atomic uint32_t *cell = held_cell(sh, idx);
+	uint32_t v, n;
+
+	if (cell == NULL)
+		return;
+	v = atomic_load_explicit(cell, memory_order_relaxed);
+	n = v >> HELD_BITS == HELD_EPOCH(ep) ? v & HELD_MAX : 0;
+	if (d > 0 && n < HELD_MAX)
+		n++;
+	else if (d < 0 && n > 0)
+		n--;
+	else
+		return;
+	atomic_store_explicit(cell, HELD_EPOCH(ep) << HELD_BITS | n, memory_order_relaxed);
 }
 
 enum limit_verdict limit_admit(struct shared *sh, unsigned slot,
@@ -242,6 +293,8 @@ enum limit_verdict limit_admit(struct shared *sh, unsigned slot,
 	if (v == LIMIT_OK) {
 		h->idx = (uint32_t)(e - sh->limits.e) + 1;
 		h->tag = tag;
+		h->epoch = atomic_load_explicit(&e->epoch, memory_order_relaxed);
+		held_add(sh, h->idx - 1, h->epoch, 1);
 		return v;
 	}
 	logged = atomic_load_explicit(&e->logged, memory_order_relaxed);
@@ -260,7 +313,26 @@ void limit_release(struct shared *sh, struct limit_hold *h)
 	e = &sh->limits.e[h->idx - 1];
 	if (atomic_load_explicit(&e->tag, memory_order_acquire) == h->tag)
 		give_back(e);
+	held_add(sh, h->idx - 1, h->epoch, -1);
 	h->idx = 0;
+}
+
+void limit_proc_gone(struct shared *sh, int k)
+{
+	if (sh == NULL || k < 0 || k >= SHARED_PROCS)
+		return;
+	for (uint32_t i = 0; i < LIMIT_SETS * LIMIT_WAYS; i++) {
+		_Atomic uint32_t *cell = &sh->procs[k].held[i];
+		uint32_t v = atomic_load_explicit(cell, memory_order_relaxed);
+		struct limit_entry *e = &sh->limits.e[i];
+
+		if (v == 0)
+			continue;
+		if (v >> HELD_BITS ==
+		    HELD_EPOCH(atomic_load_explicit(&e->epoch, memory_order_relaxed)))
+			give_back_n(e, v & HELD_MAX);
+		atomic_store_explicit(cell, 0, memory_order_relaxed);
+	}
 }
 
 unsigned limit_conns(struct shared *sh, unsigned slot, const struct sockaddr *sa,

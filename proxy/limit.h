@@ -26,6 +26,7 @@ struct limit_rule {
 /* What a connection that was let in holds, to give back at its close. */
 struct limit_hold {
 	uint32_t idx;            /* entry + 1; 0: holds nothing */
+	uint32_t epoch;          /* the entry's, when it let the connection in */
 	uint64_t tag;
 };
 
@@ -51,6 +52,11 @@ enum limit_verdict limit_admit(struct shared *sh, unsigned slot,
  * nothing. No-op when it holds nothing or its entry went to another
  * client since. */
 void limit_release(struct shared *sh, struct limit_hold *h);
+
+/* limit_proc_gone(sh, k): in the master, once the worker of share row k
+ * is reaped: what it held is given back (the entries still of the clients
+ * it held them for) and the row's record of it cleared. */
+void limit_proc_gone(struct shared *sh, int k);
 
 /* limit_conns(sh, slot, sa, v6_prefix): the open connections counted for
  * sa's client on slot; 0 when it has no entry. For tests. */

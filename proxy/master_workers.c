@@ -8,7 +8,9 @@
  */
 
 #include "master_int.h"
+#include "limit.h"
 #include "log.h"
+#include "shared.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -102,16 +104,25 @@ int master_reserve(pid_t **list, size_t *cap, size_t n, size_t k)
  * (master_log.c). */
 int master_spawn(struct sup *s, struct slot *sl, unsigned i)
 {
-	int fds[2], err;
+	static int told_no_row;
+	int fds[2], err, row;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) < 0)
 		return -1;
 	sl[i].chan = fds[0];
 	s->chan_w = fds[1];
-	if ((pid = fork()) == 0)
+	if ((row = shared_proc_reserve(shared_get())) < 0 && shared_get() != NULL &&
+	    !told_no_row++)
+		log_warnx("more than %d workers at once (draining ones included): "
+		          "what a worker past them holds stays counted if it dies",
+		          SHARED_PROCS);
+	if ((pid = fork()) == 0) {
+		shared_proc_enter(row);
 		return 1;
+	}
 	err = errno;
+	shared_proc_own(shared_get(), row, pid > 0 ? pid : 0);
 	close(fds[1]);
 	s->chan_w = -1;
 	if (pid < 0) {
@@ -232,7 +243,14 @@ void master_reap(struct sup *s)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		char how[96];
 		unsigned i;
+		int row = shared_proc_of(shared_get(), pid);
 
+		/* Whatever it ended of, what it still held is given back: a
+		 * worker that crashed or was killed closed nothing. */
+		if (row >= 0) {
+			limit_proc_gone(shared_get(), row);
+			shared_proc_free(shared_get(), row);
+		}
 		if (reap_old(s, pid, status) || reap_failed(s, pid, status) ||
 		    reap_next(s, pid, status))
 			continue;

@@ -118,7 +118,7 @@ static void simple(struct metrics_out *o, const struct shared *sh, const char *n
 	head(o, name, type, help);
 	EACH_SLOT(sh, s) {
 		open_sample(o, name, s->name);
-		value(o, shared_load(&s->stat[k]));
+		value(o, shared_stat(s, k));
 	}
 }
 

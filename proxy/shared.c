@@ -14,6 +14,11 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2 &&
                ATOMIC_INT_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 
 _Static_assert(sizeof(struct shared) <= SHARED_SIZE, "the region outgrows its mapping");
+/* tests/integration/test_workers.py reads the active gauge from a running
+ * portier's memory at these offsets: change both together. */
+_Static_assert(offsetof(struct shared, proc_pid) == 868448 &&
+               offsetof(struct shared, procs) == 868960 &&
+               sizeof(struct shared_proc) == 67584, "test_workers.py's layout");
 
 /* A claim waits at most this many turns for another process's claim. */
 #define CLAIM_TRIES 100000
@@ -130,12 +135,32 @@ struct shared_slot *shared_slot(struct shared *sh, const char *name)
 	return s;
 }
 
+/* The share row's counter of s for the gauge that a dead worker's part
+ * must leave with it (SHARED_ACTIVE), or NULL when this process has no
+ * row (the master, a unit test, a worker past SHARED_PROCS). */
+static _Atomic uint64_t *row_active(const struct shared_slot *s)
+{
+	int k = shared_proc_self();
+
+	if (k < 0 || region == NULL || s < region->slot || s >= region->slot + SHARED_SLOTS)
+		return NULL;
+	return &region->procs[k].active[s - region->slot];
+}
+
 void shared_count(struct shared_slot *s, enum shared_stat k, int64_t delta)
 {
+	_Atomic uint64_t *a;
+
+	if (s == NULL || (unsigned)k >= SHARED_NSTATS)
+		return;
+	if (k == SHARED_ACTIVE && (a = row_active(s)) != NULL) {
+		/* Only this process writes its row: no locked add needed. */
+		atomic_store_explicit(a, atomic_load_explicit(a, memory_order_relaxed) +
+		                      (uint64_t)delta, memory_order_relaxed);
+		return;
+	}
 	/* Two's complement: adding the wrapped value of -n subtracts n. */
-	if (s != NULL && (unsigned)k < SHARED_NSTATS)
-		atomic_fetch_add_explicit(&s->stat[k], (uint64_t)delta,
-		                          memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->stat[k], (uint64_t)delta, memory_order_relaxed);
 }
 
 void shared_count_close(struct shared_slot *s, unsigned reason)
@@ -149,9 +174,20 @@ void shared_count_close(struct shared_slot *s, unsigned reason)
 
 uint64_t shared_stat(const struct shared_slot *s, enum shared_stat k)
 {
+	uint64_t v;
+
 	if (s == NULL || (unsigned)k >= SHARED_NSTATS)
 		return 0;
-	return atomic_load_explicit(&s->stat[k], memory_order_relaxed);
+	v = atomic_load_explicit(&s->stat[k], memory_order_relaxed);
+	if (k == SHARED_ACTIVE && region != NULL && s >= region->slot &&
+	    s < region->slot + SHARED_SLOTS)
+		for (size_t i = 0; i < SHARED_PROCS; i++)
+			/* A free row's counts are 0: it is not even looked at (a
+			 * page of the region no worker touched stays unallocated). */
+			if (atomic_load_explicit(&region->proc_pid[i], memory_order_acquire) != 0)
+				v += atomic_load_explicit(&region->procs[i].active[s - region->slot],
+				                          memory_order_relaxed);
+	return v;
 }
 
 uint64_t shared_closes(const struct shared_slot *s, unsigned reason)

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 /*
@@ -23,17 +24,19 @@
  * atomic load.
  */
 
-#define SHARED_SIZE ((size_t)1 << 20)   /* what portier maps: room to grow */
+#define SHARED_SIZE ((size_t)16 << 20)  /* what portier maps: room to grow */
 #define SHARED_MAGIC UINT64_C(0x316d687374726f70)  /* "portshm1" in memory */
-#define SHARED_VERSION 3
+#define SHARED_VERSION 4
 #define SHARED_SLOTS 256                /* listener names, over all reloads */
+#define SHARED_PROCS 128                /* worker processes with a share row */
 #define SHARED_NAME_MAX 64              /* with its NUL */
 #define SHARED_REASONS 32               /* close reasons counted apart */
 
 /* The counters of a listener slot (shared_count). */
 enum shared_stat {
 	SHARED_ACCEPTED,             /* connections accepted */
-	SHARED_ACTIVE,               /* open now: +1 at accept, -1 at close */
+	SHARED_ACTIVE,               /* open now: +1 at accept, -1 at close
+	                              * (kept in the process's share row) */
 	SHARED_BYTES_UP,             /* client to backend */
 	SHARED_BYTES_DOWN,           /* backend to client */
 	SHARED_HANDSHAKES_OK,
@@ -121,11 +124,29 @@ struct limit_entry {
 	_Atomic uint64_t bucket;
 	_Atomic uint64_t logged;     /* ms of its last log line; 0: never */
 	_Atomic uint32_t conns;      /* open now */
-	uint32_t pad;
+	_Atomic uint32_t epoch;      /* +1 each time a new client takes it */
 };
 struct limit_table {
 	uint64_t key[2];             /* the hash's secret, set by shared_map() */
 	struct limit_entry e[LIMIT_SETS * LIMIT_WAYS];
+};
+
+/*
+ * A worker's share of the counts every process adds to, so that the master
+ * can take back what a worker that died (a crash, kill -9) still held: it
+ * would otherwise stay counted for good, a NAT'd site at its
+ * max_connections_per_ip locked out until restart. The master gives each
+ * worker a row before the fork (shared_proc.c) and, once it has reaped it,
+ * takes its holds out of the limits' table and clears the row. Only the
+ * row's own worker writes it while it lives.
+ */
+struct shared_proc {
+	/* Connections open, by listener slot: the sum over the rows is the
+	 * SHARED_ACTIVE gauge, so a dead worker's part goes with its row. */
+	_Atomic uint64_t active[SHARED_SLOTS];
+	/* By limit entry: this worker's connections counted in it, for the
+	 * entry's epoch of that time (LIMIT_HELD_* in limit.c). */
+	_Atomic uint32_t held[LIMIT_SETS * LIMIT_WAYS];
 };
 
 struct shared {
@@ -143,6 +164,10 @@ struct shared {
 	_Atomic uint32_t lock;           /* held while a slot is claimed */
 	struct shared_slot slot[SHARED_SLOTS];
 	struct limit_table limits;
+	/* Each share row's owner (apart, so that a look at them touches no
+	 * row): 0 free, -1 taken for a fork under way, else the worker's pid. */
+	_Atomic int32_t proc_pid[SHARED_PROCS];
+	struct shared_proc procs[SHARED_PROCS];
 };
 
 /* shared_map(size): map the region (size rounded up to whole pages, at
@@ -200,6 +225,30 @@ const char *shared_bucket_le(unsigned i);
 const char *shared_hs_fail_name(enum shared_hs_fail why);
 const char *shared_backend_fail_name(enum shared_backend_fail kind);
 const char *shared_tls_version_name(enum shared_tls_version v);
+
+/* shared_proc_reserve(sh): in the master, before a fork, a free share row
+ * taken for the child; -1 when none is free (or sh is NULL): that worker
+ * then counts in no row, and what it holds when it dies stays counted. */
+int shared_proc_reserve(struct shared *sh);
+
+/* shared_proc_own(sh, k, pid): after the fork, row k is pid's; a pid of 0
+ * (the fork failed) frees it. No-op for k < 0. */
+void shared_proc_own(struct shared *sh, int k, pid_t pid);
+
+/* shared_proc_enter(k): in the child, row k (or none, k < 0) is this
+ * process's own. */
+void shared_proc_enter(int k);
+
+/* shared_proc_self(): this process's row, or -1. */
+int shared_proc_self(void);
+
+/* shared_proc_of(sh, pid): the row of pid, or -1. */
+int shared_proc_of(struct shared *sh, pid_t pid);
+
+/* shared_proc_free(sh, k): in the master, once row k's worker is reaped
+ * and its limit holds given back and cleared (limit_proc_gone): its active
+ * counts go and the row is free. */
+void shared_proc_free(struct shared *sh, int k);
 
 /* shared_load(a): an atomic counter's value (relaxed). */
 static inline uint64_t shared_load(const _Atomic uint64_t *a)

@@ -222,6 +222,37 @@ def test_two_workers_count_together(portier, certs, http_backend):
         c.close()
 
 
+def test_a_killed_workers_clients_are_not_counted_for_good(portier, certs, http_backend):
+    """A worker killed (kill -9, as a crash) while it holds a client's
+    connections closes nothing itself: the master gives back its share of
+    the per-client count and of the active gauge when it reaps it. They
+    stayed counted until restart: a client at its max_connections_per_ip
+    (a NAT'd site) was locked out for good."""
+    p = portier(tls_sections(certs, http_backend.port, max_connections_per_ip="3"),
+                glob=[("workers", "1"), ("stats", "127.0.0.1:0")])
+    port, stats = p.port("web"), p.port("[stats]")
+    first = p.worker_pid(1)
+    held = [tls_client(port, certs) for _ in range(3)]
+    assert closed_unheard(port)
+    assert value(scrape(stats), "portier_connections_active", listener="web") == 3
+    mark = p.mark()
+    harness.os.kill(first, signal.SIGKILL)
+    p.wait_log(r"worker 1 \(pid %d\) was killed by signal 9" % first, since=mark)
+    harness.wait_for(lambda: p.workers(since=mark).get(1, first) != first,
+                     10 * harness.SLOW, "the master to start another worker")
+    for c in held:
+        c.close()
+    harness.wait_for(lambda: harness.port_open(stats), 10 * harness.SLOW,
+                     "the new worker to serve")
+    # The client has its three places back, and no more; the gauge counts
+    # those three, not the dead worker's too.
+    held = [tls_client(port, certs) for _ in range(3)]   # each handshake done
+    assert closed_unheard(port)
+    assert value(scrape(stats), "portier_connections_active", listener="web") == 3
+    for c in held:
+        c.close()
+
+
 def test_refused_clients_that_stay_cost_no_cpu(portier, certs, closed_port):
     p = portier(smtp_sections(certs, closed_port, max_connections_per_ip="1"))
     port = p.port("smtp")

@@ -278,12 +278,19 @@ def test_no_readiness_pipe_outlives_the_report(two):
 # (u32); the slots follow at SLOTS_AT, each a u32 'used', name[64], the 7
 # u64 of enum shared_stat, 32 close reasons, then the metrics' counters
 # (handshakes by version, failures by reason, backend failures, histograms).
-SHARED_SIZE = 1 << 20
-SHARED_VERSION = 3
+# The active gauge is the slot's count plus each owned share row's: the
+# rows' owners (i32 each) at PROC_PID_AT, the rows at PROCS_AT, each
+# starting with a u64 per slot (proxy/shared.c asserts these offsets).
+SHARED_SIZE = 16 << 20
+SHARED_VERSION = 4
 HEADER = struct.Struct("<8s7Q")
 SLOTS_AT = 80
 SLOT_SIZE = 832
 SLOTS = 256
+PROC_PID_AT = 868448
+PROCS_AT = 868960
+PROC_SIZE = 67584
+PROCS = 128
 # enum shared_stat, and the close reasons of enum conn_why (proxy/conn.h)
 # the tests count by.
 STATS = ("accepted", "active", "bytes_up", "bytes_down", "handshakes_ok", "handshakes_failed",
@@ -292,7 +299,7 @@ WHY_CLIENT_CLOSED, WHY_BACKEND_CLOSED, WHY_HANDSHAKE_FAILED = 0, 1, 4
 
 
 def shared_region(pid):
-    """(address, mapping inode) of pid's shared region, or None: a 1 MiB
+    """(address, mapping inode) of pid's shared region, or None: a SHARED_SIZE
     shared writable mapping that starts with the magic."""
     with open("/proc/%d/maps" % pid) as f:
         for line in f:
@@ -313,6 +320,13 @@ def shared_state(pid):
     with open("/proc/%d/mem" % pid, "rb") as mem:
         mem.seek(addr)
         raw = mem.read(SLOTS_AT + SLOTS * SLOT_SIZE)
+        mem.seek(addr + PROC_PID_AT)
+        owners = struct.unpack("<%di" % PROCS, mem.read(4 * PROCS))
+        rows = []
+        for k, owner in enumerate(owners):
+            if owner != 0:
+                mem.seek(addr + PROCS_AT + k * PROC_SIZE)
+                rows.append(struct.unpack("<%dQ" % SLOTS, mem.read(8 * SLOTS)))
     magic, version, size, gen, up, ok, failed, last = HEADER.unpack_from(raw)
     names = []
     counters = {}
@@ -322,7 +336,9 @@ def shared_state(pid):
         if used:
             name = raw[at + 4:at + 68].split(b"\0")[0].decode()
             names.append(name)
-            stat = struct.unpack_from("<7Q", raw, at + 72)
+            stat = list(struct.unpack_from("<7Q", raw, at + 72))
+            stat[STATS.index("active")] += sum(r[i] for r in rows)
+            stat[STATS.index("active")] %= 1 << 64
             closed = struct.unpack_from("<32Q", raw, at + 72 + 7 * 8)
             counters[name] = dict(zip(STATS, stat), closed=closed)
     return {"version": version, "size": size, "generation": gen, "workers_up": up,

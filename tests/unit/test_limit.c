@@ -1,8 +1,8 @@
 /* The per-client limits' table (limit.c) in a real shared region: counts
  * per client and listener, IPv6 clients by prefix, the token bucket's
  * arithmetic on a clock the test sets, one log line per interval, a flood
- * of distinct addresses that evicts idle entries but not a held one, and
- * two processes that count together. */
+ * of distinct addresses that evicts idle entries but not a held one, two
+ * processes that count together, and a dead one's share given back. */
 #include "check.h"
 #include "limit.h"
 #include "shared.h"
@@ -247,6 +247,102 @@ static void test_processes(struct shared *sh)
 	CHECK(limit_conns(sh, 9, ip("192.0.2.200"), 64) == 10);
 }
 
+/* Run body in a child that owns share row k as a worker would, and wait
+ * for it (it ends without closing anything, as a killed worker does). */
+static pid_t as_worker(struct shared *sh, int k, void (*body)(struct shared *))
+{
+	pid_t pid = fork();
+	int st = 0;
+	struct timespec nap = {0, 5 * 1000 * 1000};
+
+	if (pid == 0) {
+		shared_proc_enter(k);
+		body(sh);
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	shared_proc_own(sh, k, pid);
+	/* Bounded: 2000 naps of 5 ms. */
+	for (int i = 0; i < 2000 && waitpid(pid, &st, WNOHANG) == 0; i++)
+		nanosleep(&nap, NULL);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return pid;
+}
+
+static void hold_three(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 3, .v6_prefix = 64};
+	struct limit_hold h;
+	int log_it;
+
+	for (int i = 0; i < 3; i++)
+		if (admit(sh, 11, "192.0.2.201", &r, 1000, &h, &log_it) != LIMIT_OK)
+			_exit(1);
+	/* One closed: the record follows the count. */
+	limit_release(sh, &h);
+	if (admit(sh, 11, "192.0.2.201", &r, 1000, &h, &log_it) != LIMIT_OK)
+		_exit(2);
+	shared_count(shared_slot(sh, "dying"), SHARED_ACTIVE, 3);
+}
+
+static void hold_two(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 3, .v6_prefix = 64};
+	struct limit_hold h;
+	int log_it;
+
+	for (int i = 0; i < 2; i++)
+		if (admit(sh, 12, "192.0.2.202", &r, 1000, &h, &log_it) != LIMIT_OK)
+			_exit(1);
+}
+
+/* A worker that dies holding connections: the master gives back what its
+ * share row says it held, and its part of the active gauge goes with the
+ * row; an entry that went to another client since is left alone. */
+static void test_dead_worker(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 3, .v6_prefix = 64};
+	struct shared_slot *s = shared_slot(sh, "dying");
+	struct limit_hold h;
+	int log_it, k = shared_proc_reserve(sh), cells = 0;
+	pid_t pid;
+
+	CHECK(k >= 0 && s != NULL);
+	shared_count(s, SHARED_ACTIVE, 1);   /* this process has no row */
+	pid = as_worker(sh, k, hold_three);
+	CHECK(shared_proc_of(sh, pid) == k);
+	CHECK(limit_conns(sh, 11, ip("192.0.2.201"), 64) == 3);
+	CHECK(admit(sh, 11, "192.0.2.201", &r, 1000, &h, &log_it) == LIMIT_CONNS);
+	CHECK(shared_stat(s, SHARED_ACTIVE) == 4);
+	limit_proc_gone(sh, k);
+	shared_proc_free(sh, k);
+	CHECK(shared_proc_of(sh, pid) == -1);
+	CHECK(limit_conns(sh, 11, ip("192.0.2.201"), 64) == 0);
+	CHECK(shared_stat(s, SHARED_ACTIVE) == 1);
+	for (size_t i = 0; i < LIMIT_SETS * LIMIT_WAYS; i++)
+		cells += atomic_load(&sh->procs[k].held[i]) != 0;
+	CHECK(cells == 0);
+	for (int i = 0; i < 3; i++)
+		CHECK(admit(sh, 11, "192.0.2.201", &r, 1000, &h, &log_it) == LIMIT_OK);
+
+	/* The row again, for another worker: its entry then goes to another
+	 * client (a new epoch, a count of its own) before it is reaped. */
+	CHECK(shared_proc_reserve(sh) == k);
+	pid = as_worker(sh, k, hold_two);
+	CHECK(limit_conns(sh, 12, ip("192.0.2.202"), 64) == 2);
+	for (size_t i = 0; i < LIMIT_SETS * LIMIT_WAYS; i++) {
+		if (atomic_load(&sh->procs[k].held[i]) == 0)
+			continue;
+		atomic_fetch_add(&sh->limits.e[i].epoch, 1);
+		atomic_store(&sh->limits.e[i].conns, 1);
+		limit_proc_gone(sh, k);
+		CHECK(atomic_load(&sh->limits.e[i].conns) == 1);
+		cells++;
+	}
+	CHECK(cells == 1);
+	shared_proc_free(sh, k);
+}
+
 int main(void)
 {
 	struct shared *sh = shared_map(SHARED_SIZE);
@@ -259,6 +355,7 @@ int main(void)
 	test_bucket(sh);
 	test_flood(sh);
 	test_processes(sh);
+	test_dead_worker(sh);
 	shared_unmap();
 	return CHECK_DONE();
 }
