@@ -80,19 +80,24 @@ static int check_only(const char *path)
  * could fail is made by the master first). While the file named by the
  * environment variable PORTIER_TEST_WORKER_FAIL exists, a worker does not
  * serve: it ends with status 1, or, if the file begins with "hang", waits
- * silently until a signal ends it. Read in workers only, never by the
+ * silently until a signal ends it. A number after the word ("hang 2")
+ * makes only the worker of that number fail, so that a reload can fail
+ * with its other workers serving. Read in workers only, never by the
  * master. */
-static int test_worker_fails(void)
+static int test_worker_fails(unsigned worker)
 {
 	const char *path = getenv("PORTIER_TEST_WORKER_FAIL");
-	char head[4] = "";
+	char head[32] = "";
+	unsigned only = 0;
 	FILE *f;
 
 	if (path == NULL || *path == '\0' || (f = fopen(path, "re")) == NULL)
 		return 0;
-	if (fread(head, 1, sizeof(head), f) != sizeof(head))
+	if (fgets(head, sizeof(head), f) == NULL)
 		head[0] = '\0';
 	fclose(f);
+	if (sscanf(head, "%*s %u", &only) == 1 && only != worker)
+		return 0;
 	log_errx("PORTIER_TEST_WORKER_FAIL: %s exists; not serving", path);
 	if (memcmp(head, "hang", 4) == 0) {
 		sigset_t any;
@@ -130,7 +135,7 @@ static void on_master(struct ev_loop *loop, ev_io *w, int revents)
 /* One worker: an event loop serving m's config from the sockets of its
  * set, with its contexts (taken over). Tells the master once it serves.
  * 0 or 1. */
-static int serve(struct master *m)
+static int serve(struct master *m, unsigned worker)
 {
 	struct server srv;
 	ev_timer ready;
@@ -140,7 +145,7 @@ static int serve(struct master *m)
 		log_errx("out of memory");
 		return 1;
 	}
-	if (test_worker_fails()) {
+	if (test_worker_fails(worker)) {
 		server_free(&srv);
 		listener_close(&m->set);
 		return 1;
@@ -285,7 +290,7 @@ int main(int argc, char **argv)
 	rc = master_run(&m, &worker);
 	if (rc == MASTER_WORKER) {
 		log_set_worker(m.generation, worker);
-		rc = serve(&m);
+		rc = serve(&m, worker);
 		free(m.pid_written);   /* the master's to remove, not ours */
 		cfg_free(m.cfg);
 		log_close();

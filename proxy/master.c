@@ -303,6 +303,7 @@ int master_run(struct master *m, unsigned *worker)
 		master_close_chan(&s.slots[i]);
 	free(s.slots);
 	free(s.old);
+	free(s.undone);
 	free(s.failed);
 	close(s.sfd);
 	notify_close();

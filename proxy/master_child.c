@@ -82,6 +82,7 @@ int master_child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker)
 	master_reload_free(nx);     /* closes the other new workers' pipes */
 	free(s->slots);
 	free(s->old);
+	free(s->undone);
 	free(s->failed);
 	m->chan = s->chan_w;
 	become_worker(s->self, &s->blocked, m->drop ? &m->user : NULL);

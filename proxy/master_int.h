@@ -52,6 +52,8 @@ struct sup {
 	int hup_again;            /* SIGHUP came during it: reload once it ends */
 	pid_t *old;               /* earlier generations' workers, each told to drain */
 	size_t nold, capold;
+	pid_t *undone;            /* those of old that a failed reload had serving */
+	size_t nundone, capundone;
 	pid_t *failed;            /* workers of failed reloads, told to stop */
 	size_t nfailed, capfailed;
 	double failed_kill_at;    /* when to SIGKILL those still there */

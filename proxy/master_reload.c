@@ -77,14 +77,33 @@ void master_reload_undo(struct sup *s)
 {
 	struct next *nx = s->next;
 	struct master *m = s->m;
+	unsigned serving = 0;
 
+	master_read_ready(nx->slots, nx->nslots);   /* reports made just before */
 	for (unsigned i = 0; i < nx->nslots; i++) {
-		if (nx->slots[i].pid == 0)
+		pid_t pid = nx->slots[i].pid;
+
+		if (pid == 0)
 			continue;
-		kill(nx->slots[i].pid, SIGTERM);
-		s->failed[s->nfailed++] = nx->slots[i].pid;     /* room reserved */
+		if (nx->slots[i].ready) {
+			/* It serves, and accepted on the sockets it shares with
+			 * the running generation: its clients are not cut, it
+			 * drains like an old worker (room reserved in both). */
+			kill(pid, SIGQUIT);
+			s->old[s->nold++] = pid;
+			s->undone[s->nundone++] = pid;
+			serving++;
+			continue;
+		}
+		kill(pid, SIGTERM);
+		s->failed[s->nfailed++] = pid;     /* room reserved */
 		s->failed_kill_at = master_now() + STOP_GRACE_S;
 	}
+	if (serving > 0)
+		log_notice("reload undone: %u worker%s of it already serving drain%s "
+		           "(SIGQUIT): %s open connections run on", serving,
+		           serving == 1 ? "" : "s", serving == 1 ? "s" : "",
+		           serving == 1 ? "its" : "their");
 	master_reload_give_back(&m->set, nx->had, &nx->set);
 	listener_close(&nx->set);
 	master_free_tls(nx->cfg, nx->tls);
@@ -204,7 +223,8 @@ void master_reload_start(struct sup *s)
 	if (nx == NULL || nx->had == NULL || c == NULL ||
 	    master_prepare(c, 1, &nx->tls, &nx->user, &nx->drop, &d) < 0 ||
 	    (nx->slots = master_new_slots(n = master_nworkers(c))) == NULL ||
-	    master_reserve(&s->old, &s->capold, s->nold, s->nslots) < 0 ||
+	    master_reserve(&s->old, &s->capold, s->nold, s->nslots + n) < 0 ||
+	    master_reserve(&s->undone, &s->capundone, s->nundone, n) < 0 ||
 	    master_reserve(&s->failed, &s->capfailed, s->nfailed, n) < 0 ||
 	    listener_open(c, &nx->set, &m->set, &d) < 0) {
 		char told[600];

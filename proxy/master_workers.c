@@ -184,17 +184,18 @@ static int take_pid(pid_t *list, size_t *n, pid_t pid)
 
 static int reap_old(struct sup *s, pid_t pid, int status)
 {
+	const char *of = "the previous configuration";
 	char how[96];
 
 	if (!take_pid(s->old, &s->nold, pid))
 		return 0;
+	if (take_pid(s->undone, &s->nundone, pid))
+		of = "the failed reload";
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		log_info("worker (pid %ld) of the previous configuration has "
-		         "finished", (long)pid);
+		log_info("worker (pid %ld) of %s has finished", (long)pid, of);
 	} else {
 		describe_end(status, how, sizeof(how));
-		log_errx("worker (pid %ld) of the previous configuration %s",
-		         (long)pid, how);
+		log_errx("worker (pid %ld) of %s %s", (long)pid, of, how);
 		if (s->stopping)
 			s->unclean = 1;
 	}

@@ -413,6 +413,55 @@ def test_a_reload_whose_workers_cannot_serve_keeps_the_running_configuration(
     assert not any(harness.alive(pid) for pid in old)
 
 
+def test_a_failed_reload_lets_its_serving_workers_drain(portier, certs, http_backend,
+                                                       backend_b, fail_file):
+    """One new worker serves, the other never reports: the reload fails
+    after 10 s. The one that served shares the listening sockets with the
+    running generation and may already hold clients: it drains (SIGQUIT),
+    its connections run on to their end, and only the silent one is
+    stopped. It was SIGTERMed with the other, its clients cut."""
+    http_backend.name = "a"
+    p = portier(web(certs, http_backend.port), glob=[("workers", "2")])
+    port = p.port("web")
+    ctx = certs.client_context()
+    old = serving(p, 2)
+    with open(fail_file, "w") as f:
+        f.write("hang 2\n")
+    p.rewrite(web(certs, backend_b.port))
+    mark = hup(p)
+    p.wait_log(r"PORTIER_TEST_WORKER_FAIL: .* not serving", since=mark)
+    new = dict(started_since(p, mark))
+    p.wait_log(r"serving \(pid %d\)" % new[1], since=mark)
+    # A client of the new worker 1: the old ones stopped while it comes.
+    for pid in old:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        held = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                               server_hostname="localhost")
+        assert b"backend b GET /who" in ask(held)
+    finally:
+        for pid in old:
+            os.kill(pid, signal.SIGCONT)
+    try:
+        p.wait_log(r"reload failed: worker 2 \(pid %d\) did not report serving within "
+                   r"10s; keeping the running configuration" % new[2], since=mark, timeout=20)
+        p.wait_log(r"worker \(pid %d\) of the failed reload was killed by signal 15" % new[2],
+                   since=mark, timeout=15)
+        # Its client is served on, by the configuration it came to.
+        assert b"backend b GET /who" in ask(held)
+        assert harness.alive(new[1])
+        assert re.search(r"reload undone: 1 worker of it already serving drains \(SIGQUIT\)",
+                         p.log()[mark:])
+        # New clients get the running configuration.
+        for _ in range(3):
+            assert b"backend a GET /who" in get(port, ctx)[0]
+    finally:
+        held.close()
+    p.wait_log(r"worker \(pid %d\) of the failed reload has finished" % new[1],
+               since=mark, timeout=10)
+    assert all(harness.alive(pid) for pid in old)
+
+
 def test_the_old_workers_drain_only_after_the_new_ones_serve(portier, certs, http_backend,
                                                              backend_b):
     p = portier(web(certs, http_backend.port), glob=[("workers", "2")])
