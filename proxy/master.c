@@ -189,7 +189,7 @@ int master_run(struct master *m, unsigned *worker)
 		free(s.slots);
 		return 1;
 	}
-	master_claim_slots(m->cfg);
+	master_claim_slots(m->cfg, NULL);
 	if (notify_open() < 0)
 		log_warn("NOTIFY_SOCKET: cannot speak to the service manager at %s",
 		         getenv("NOTIFY_SOCKET"));

@@ -125,9 +125,11 @@ int master_child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker);
  * NULL tls: no-op. */
 void master_free_tls(const struct cfg *c, struct tlsctx **tls);
 
-/* master_claim_slots(c): every listener of c gets its counter slot now,
- * before the fork, so that workers only look theirs up (shared_slot). */
-void master_claim_slots(const struct cfg *c);
+/* master_claim_slots(c, running): every listener of c gets its counter
+ * slot now, before the fork, so that workers only look theirs up
+ * (shared_slot). With every slot taken, one of a listener neither c nor
+ * running has, with no connection open, is given to a new name. */
+void master_claim_slots(const struct cfg *c, const struct cfg *running);
 
 /* master_tell.c */
 

@@ -12,6 +12,7 @@
 #include "tlsctx.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int master_prepare(struct cfg *c, int reload, struct tlsctx ***tls, struct privdrop *pd,
@@ -47,11 +48,33 @@ void master_free_tls(const struct cfg *c, struct tlsctx **tls)
 	free(tls);
 }
 
-void master_claim_slots(const struct cfg *c)
+static int has_listener(const struct cfg *c, const char *name)
 {
+	for (size_t i = 0; c != NULL && i < c->nlisteners; i++)
+		if (strcmp(c->listeners[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+struct claim_keep {
+	const struct cfg *c, *running;
+};
+
+static int in_use(const char *name, void *arg)
+{
+	const struct claim_keep *k = arg;
+
+	return has_listener(k->c, name) || has_listener(k->running, name);
+}
+
+void master_claim_slots(const struct cfg *c, const struct cfg *running)
+{
+	struct claim_keep keep = {c, running};
+
 	for (size_t i = 0; i < c->nlisteners && shared_get() != NULL; i++)
-		if (shared_slot(shared_get(), c->listeners[i].name) == NULL)
-			log_warnx("[%s] no free counter slot (%d listener names since "
-			          "start); its connections are not counted",
-			          c->listeners[i].name, SHARED_SLOTS);
+		if (shared_slot_claim(shared_get(), c->listeners[i].name, in_use, &keep) == NULL)
+			log_warnx("[%s] no free counter slot (all %d are of listeners "
+			          "configured or still holding connections); its "
+			          "connections are not counted and its per-client limits "
+			          "are off", c->listeners[i].name, SHARED_SLOTS);
 }

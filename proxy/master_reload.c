@@ -263,7 +263,7 @@ void master_reload_start(struct sup *s)
 		for (size_t j = 0; j < m->cfg->nlisteners; j++)
 			if (strcmp(c->listeners[i].name, m->cfg->listeners[j].name) == 0)
 				tlsctx_keep_tickets(nx->tls[i], m->tls[j]);
-	master_claim_slots(c);
+	master_claim_slots(c, m->cfg);
 	log_info("reload: starting %u worker%s of the new configuration; the "
 	         "running ones serve until they all do", n, n == 1 ? "" : "s");
 }

@@ -111,7 +111,29 @@ static void unlock(struct shared *sh)
 	atomic_store(&sh->lock, 0);
 }
 
-struct shared_slot *shared_slot(struct shared *sh, const char *name)
+/* A slot whose listener in_use says is gone and that no connection holds,
+ * emptied for a new name; NULL if there is none. */
+static struct shared_slot *reuse(struct shared *sh,
+                                 int (*in_use)(const char *name, void *arg), void *arg)
+{
+	const size_t counters = offsetof(struct shared_slot, stat);
+
+	for (size_t i = 0; i < SHARED_SLOTS; i++) {
+		struct shared_slot *s = &sh->slot[i];
+		if (in_use(s->name, arg) || shared_stat(s, SHARED_ACTIVE) != 0)
+			continue;
+		/* Unused first (a lookup skips it), then empty: the new
+		 * listener's counters start at 0, as a restart's would. */
+		atomic_store_explicit(&s->used, 0, memory_order_release);
+		memset((char *)s + counters, 0, sizeof(*s) - counters);
+		return s;
+	}
+	return NULL;
+}
+
+struct shared_slot *shared_slot_claim(struct shared *sh, const char *name,
+                                      int (*in_use)(const char *name, void *arg),
+                                      void *arg)
 {
 	struct shared_slot *s;
 
@@ -123,16 +145,23 @@ struct shared_slot *shared_slot(struct shared *sh, const char *name)
 		return NULL;
 	/* Again under the lock: another process may have claimed it since. */
 	if ((s = find(sh, name)) == NULL) {
-		for (size_t i = 0; i < SHARED_SLOTS && s == NULL; i++) {
-			if (atomic_load_explicit(&sh->slot[i].used, memory_order_relaxed))
-				continue;
-			s = &sh->slot[i];
+		for (size_t i = 0; i < SHARED_SLOTS && s == NULL; i++)
+			if (!atomic_load_explicit(&sh->slot[i].used, memory_order_relaxed))
+				s = &sh->slot[i];
+		if (s == NULL && in_use != NULL)
+			s = reuse(sh, in_use, arg);
+		if (s != NULL) {
 			strcpy(s->name, name);
 			atomic_store_explicit(&s->used, 1, memory_order_release);
 		}
 	}
 	unlock(sh);
 	return s;
+}
+
+struct shared_slot *shared_slot(struct shared *sh, const char *name)
+{
+	return shared_slot_claim(sh, name, NULL, NULL);
 }
 
 /* The share row's counter of s for the gauge that a dead worker's part

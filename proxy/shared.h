@@ -192,6 +192,16 @@ void shared_unmap(void);
  * forks the workers that look them up. */
 struct shared_slot *shared_slot(struct shared *sh, const char *name);
 
+/* shared_slot_claim(sh, name, in_use, arg): shared_slot(), except that when
+ * every slot is taken, one whose listener in_use(its name, arg) says is
+ * gone and that has no open connection (no worker of any generation will
+ * count in it again) is given to name, its counters zeroed: the master's,
+ * so that listener names that come and go over years of reloads do not use
+ * the table up. */
+struct shared_slot *shared_slot_claim(struct shared *sh, const char *name,
+                                      int (*in_use)(const char *name, void *arg),
+                                      void *arg);
+
 /* shared_count(s, k, delta): add delta (may be negative) to counter k of
  * slot s, atomically. NULL s: no-op. */
 void shared_count(struct shared_slot *s, enum shared_stat k, int64_t delta);

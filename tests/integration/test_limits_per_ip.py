@@ -253,6 +253,39 @@ def test_a_killed_workers_clients_are_not_counted_for_good(portier, certs, http_
         c.close()
 
 
+def test_listener_names_that_come_and_go_do_not_use_up_the_counter_slots(
+        portier, certs, http_backend):
+    """Three reloads of 100 new listener names each, 301 names in all for
+    256 counter slots: the third batch takes the slots of the first, gone
+    from the configuration with no connection open. The last listener is
+    counted and its max_connections_per_ip holds. Slots were never given
+    back: it got none ("no free counter slot") and its per-client limit
+    was off."""
+    def batch(tag, limited=False):
+        out = [harness.listener("%s%d" % (tag, i), http_backend.port, mode="plain")
+               for i in range(99)]
+        out.append(tls_sections(certs, http_backend.port, max_connections_per_ip="1")[1]
+                   if limited else harness.listener("%s99" % tag, http_backend.port, mode="plain"))
+        return out
+
+    tls = ("tls", harness.tls_items(certs.ec))
+    p = portier([tls] + batch("a"), glob=[("workers", "1"), ("stats", "127.0.0.1:0")])
+    for tag, limited in (("b", False), ("c", True)):
+        p.rewrite([tls] + batch(tag, limited))
+        p.reload()
+    assert "no free counter slot" not in p.log(), p.log()[-2000:]
+    port = p.port("web")
+    held = tls_client(port, certs)
+    try:
+        assert closed_unheard(port)
+        text = scrape(p.port("[stats]"))
+        assert value(text, "portier_connections_active", listener="web") == 1
+        assert value(text, "portier_connections_accepted_total", listener="c98") == 0
+        assert 'listener="a0"' not in text and 'listener="b0"' in text
+    finally:
+        held.close()
+
+
 def test_refused_clients_that_stay_cost_no_cpu(portier, certs, closed_port):
     p = portier(smtp_sections(certs, closed_port, max_connections_per_ip="1"))
     port = p.port("smtp")

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -206,6 +207,39 @@ static void test_full(void)
 	CHECK(distinct);
 }
 
+/* The names test_reuse's configuration still has: all but l0 and l1. */
+static int all_but_l0_l1(const char *name, void *arg)
+{
+	(void)arg;
+	return strcmp(name, "l0") != 0 && strcmp(name, "l1") != 0;
+}
+
+/* A full table (test_full's): a new name takes the slot of a listener
+ * gone from the configuration whose connections have all closed, its
+ * counters zeroed; not one with a connection open, not one configured. */
+static void test_reuse(void)
+{
+	struct shared *sh = shared_get();
+	struct shared_slot *l0 = shared_slot(sh, "l0"), *l1 = shared_slot(sh, "l1");
+	struct shared_slot *s;
+
+	CHECK(l0 != NULL && l1 != NULL);
+	shared_count(l0, SHARED_ACTIVE, 1);     /* l0 holds a connection */
+	shared_count(l1, SHARED_ACCEPTED, 9);
+	shared_count_close(l1, 3);
+	CHECK(shared_slot(sh, "newcomer") == NULL);   /* shared_slot never reuses */
+	s = shared_slot_claim(sh, "newcomer", all_but_l0_l1, NULL);
+	CHECK(s == l1);
+	CHECK(s != NULL && strcmp(s->name, "newcomer") == 0);
+	CHECK(shared_stat(s, SHARED_ACCEPTED) == 0 && shared_closes(s, 3) == 0);
+	CHECK(shared_slot(sh, "newcomer") == s);
+	/* The next one: only l0 is gone, and it is still open. */
+	CHECK(shared_slot_claim(sh, "second", all_but_l0_l1, NULL) == NULL);
+	shared_count(l0, SHARED_ACTIVE, -1);
+	CHECK(shared_slot_claim(sh, "second", all_but_l0_l1, NULL) == l0);
+	CHECK(shared_slot(sh, "l0") == NULL && shared_slot(sh, "l1") == NULL);
+}
+
 int main(void)
 {
 	test_map();
@@ -214,6 +248,7 @@ int main(void)
 	test_names();
 	test_stale_lock();
 	test_full();
+	test_reuse();
 	shared_unmap();
 	return CHECK_DONE();
 }
