@@ -74,6 +74,33 @@ static long find_old(const struct listener_set *old, const unsigned char *claime
 	return any;
 }
 
+/* Why binding a failed with err, for the error line. EADDRINUSE on a port
+ * the running configuration itself listens on (old, on a reload) is
+ * portier's own socket on another address of that port: 127.0.0.1:P
+ * cannot become 0.0.0.0:P while the old socket listens, and the old one
+ * must listen until the new workers serve. */
+static void in_use_hint(const struct listener_set *old, const struct addr *a, int err,
+                        char *out, size_t len)
+{
+	*out = '\0';
+	if (err == EACCES) {
+		snprintf(out, len, " (ports below 1024 need root or CAP_NET_BIND_SERVICE)");
+		return;
+	}
+	if (err != EADDRINUSE)
+		return;
+	for (size_t i = 0; old != NULL && a->port > 0 && i < old->n; i++) {
+		if (old->socks[i].fd < 0 || old->socks[i].want.port != a->port)
+			continue;
+		snprintf(out, len, " (portier itself listens on %s, for the running "
+		         "configuration: a reload cannot move a listener to another "
+		         "address of the same port; restart portier for that)",
+		         old->socks[i].bound);
+		return;
+	}
+	snprintf(out, len, " (another program holds it: ss -ltnp)");
+}
+
 int listener_open(const struct cfg *c, struct listener_set *set,
                   struct listener_set *old, struct diag *d)
 {
@@ -115,12 +142,12 @@ int listener_open(const struct cfg *c, struct listener_set *set,
 			}
 			s->fd = open_one(&ls->addr, s->bound, sizeof(s->bound), &err);
 			if (s->fd < 0) {
+				char hint[384];
+				in_use_hint(old, &ls->addr, err, hint, sizeof(hint));
 				diag_add(d, 0, c->file, ls->line, l ? l->name : "portier",
 				         l ? "listen" : "stats",
 				         "cannot listen on '%s': %s%s", ls->text,
-				         strerror(err), err == EACCES ? " (ports below 1024 "
-				         "need root or CAP_NET_BIND_SERVICE)" : err == EADDRINUSE
-				         ? " (another program holds it: ss -ltnp)" : "");
+				         strerror(err), hint);
 				set->n = k;
 				listener_close(set);
 				free(claimed);

@@ -462,6 +462,42 @@ def test_a_failed_reload_lets_its_serving_workers_drain(portier, certs, http_bac
     assert all(harness.alive(pid) for pid in old)
 
 
+def test_a_reload_that_widens_an_address_on_the_same_port_says_why_it_cannot(
+        portier, certs, http_backend):
+    """127.0.0.1:P cannot become 0.0.0.0:P by reload: the old socket must
+    listen until the new workers serve, and Linux refuses both at once.
+    The refusal names portier's own socket, not "another program" (which
+    sent the admin to ss to find portier itself), and the running
+    configuration serves on."""
+    def at(listen):
+        return [("tls", tls_items(certs.ec)),
+                listener("web", http_backend.port, protocol="http", listen=listen)]
+
+    port = harness.free_port()
+    p = portier(at("127.0.0.1:%d" % port))
+    p.rewrite(at("0.0.0.0:%d" % port))
+    mark = p.reload(expect="reload refused")
+    log = p.log()[mark:]
+    assert ("cannot listen on '0.0.0.0:%d': Address already in use (portier itself "
+            "listens on 127.0.0.1:%d, for the running configuration: a reload cannot "
+            "move a listener to another address of the same port; restart portier for "
+            "that)" % (port, port)) in log, log
+    assert "another program" not in log
+    assert b"GET /who" in get(port, certs.client_context())[0]
+    # Another program's port still gets the other hint.
+    other = socket.socket()
+    other.bind(("127.0.0.1", 0))
+    other.listen(1)
+    try:
+        busy = other.getsockname()[1]
+        p.rewrite(at("127.0.0.1:%d" % busy))
+        mark = p.reload(expect="reload refused")
+        assert ("cannot listen on '127.0.0.1:%d': Address already in use (another "
+                "program holds it: ss -ltnp)" % busy) in p.log()[mark:]
+    finally:
+        other.close()
+
+
 def test_the_old_workers_drain_only_after_the_new_ones_serve(portier, certs, http_backend,
                                                              backend_b):
     p = portier(web(certs, http_backend.port), glob=[("workers", "2")])
