@@ -145,6 +145,7 @@ static int serve(struct master *m, unsigned worker)
 		log_errx("out of memory");
 		return 1;
 	}
+	srv.generation = m->generation;
 	if (test_worker_fails(worker)) {
 		server_free(&srv);
 		listener_close(&m->set);

@@ -98,12 +98,12 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* Everything in a's accept queue, as far as max_connections lets (the
- * queue is bounded by the listen backlog; so is this loop). */
-static void accept_queued(struct acceptor *a)
+ * queue is bounded by the listen backlog; so is this loop); the stats
+ * socket's (svc NULL) as far as its scrapes go (stats_accept answers 503
+ * past them). */
+static void accept_queued(struct server *s, struct acceptor *a)
 {
-	struct server *s = a->svc->srv;
-
-	for (int i = 0; i < 65536 && !a->svc->full && !s->full; i++) {
+	for (int i = 0; i < 65536 && (a->svc == NULL || (!a->svc->full && !s->full)); i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(a->io.fd, (struct sockaddr *)&ss, &len,
@@ -113,8 +113,23 @@ static void accept_queued(struct acceptor *a)
 				continue;   /* died in the queue; the next may not */
 			break;
 		}
-		conn_new(a->svc, fd, (struct sockaddr *)&ss, len);
+		if (a->svc == NULL)
+			stats_accept(s, fd);
+		else
+			conn_new(a->svc, fd, (struct sockaddr *)&ss, len);
 	}
+}
+
+/* SIGQUIT is a stop (the master drains) when no newer configuration has
+ * committed since this worker's: then the listening sockets close with
+ * the last worker, and what waits in their queues is this worker's to
+ * serve. After a reload the new workers hold the same sockets and take
+ * the queue with the configuration it came to. */
+static int stopping_for_good(const struct server *s)
+{
+	const struct shared *sh = shared_get();
+
+	return sh == NULL || shared_load(&sh->generation) == s->generation;
 }
 
 /* The metrics endpoint's socket: one scrape per connection, few at once. */
@@ -185,11 +200,11 @@ static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
 	 * load balancer that cannot redispatch once it has sent the
 	 * ClientHello) would see a reset. The master closed its copies
 	 * first, so the worker that closes last leaves a window of one
-	 * accept(2) call. Served like any other during the drain. */
-	if (!s->fd_paused)
+	 * accept(2) call. Served like any other during the drain (scrapes
+	 * too). Not on a reload: the queue is the new workers'. */
+	if (!s->fd_paused && stopping_for_good(s))
 		for (size_t i = 0; i < s->nacc; i++)
-			if (s->acc[i].svc != NULL)
-				accept_queued(&s->acc[i]);
+			accept_queued(s, &s->acc[i]);
 	accepting(s, NULL, 0);
 	ev_timer_stop(loop, &s->fd_retry);
 	for (size_t i = 0; i < s->set->n; i++) {

@@ -43,6 +43,9 @@ struct server {
 	ev_timer fd_retry;           /* accepting paused for lack of fds */
 	int fd_paused;
 	int draining;                /* SIGQUIT: serve what is open, then end */
+	/* The configuration generation this worker serves (shared.h): a
+	 * SIGQUIT while the region's is the same is a stop, not a reload. */
+	unsigned long long generation;
 	ev_timer drain_limit;        /* drain_timeout */
 	ev_timer tick;               /* every second, busy or idle: server_tick() */
 	const char *stop_reason;     /* for the connections still open at the end */

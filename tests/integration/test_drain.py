@@ -3,6 +3,7 @@ close, the open connections run to their end, the master exits 0 after the
 last worker; SIGTERM meanwhile is the fast stop."""
 
 import os
+import re
 import signal
 import socket
 import ssl
@@ -18,10 +19,12 @@ BODY = b"the whole answer, after the drain began\n" * 100
 class GateBackend:
     """An HTTP backend that answers each request only once .release is set
     (bounded: 30s): a request in flight for as long as the test wants.
-    .got is set when a request has arrived."""
+    .got is set when a request has arrived; .answered counts the answers."""
 
     def __init__(self, backlog=8):
         self.got = threading.Event()
+        self.answered = 0
+        self.lock = threading.Lock()
         self.release = threading.Event()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -54,6 +57,8 @@ class GateBackend:
                 self.release.wait(30)
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
                           b"Connection: close\r\n\r\n" % len(BODY) + BODY)
+                with self.lock:
+                    self.answered += 1
             except OSError:
                 pass
 
@@ -144,7 +149,7 @@ def test_connections_queued_when_the_drain_begins_are_served(portier):
     b = GateBackend(backlog=256)
     b.release.set()
     p = portier([harness.listener("web", b.port, mode="plain", protocol="http")],
-                glob=[("workers", "1")])
+                glob=[("workers", "1"), ("stats", "127.0.0.1:0")])
     w = p.worker_pid(1)
     socks = []
     os.kill(w, signal.SIGSTOP)
@@ -153,6 +158,9 @@ def test_connections_queued_when_the_drain_begins_are_served(portier):
             s = socket.create_connection(("127.0.0.1", p.port("web")), timeout=20)
             s.sendall(b"GET /echo/q%d HTTP/1.0\r\nHost: localhost\r\n\r\n" % i)
             socks.append(s)
+        # A scrape waits in the stats socket's queue too.
+        scrape = socket.create_connection(("127.0.0.1", p.port("[stats]")), timeout=20)
+        scrape.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
         mark = p.mark()
         os.kill(p.proc.pid, signal.SIGQUIT)
         # The master has closed its copies of the listening sockets.
@@ -160,15 +168,73 @@ def test_connections_queued_when_the_drain_begins_are_served(portier):
     finally:
         os.kill(w, signal.SIGCONT)
     answers = []
-    for s in socks:
+    for s in socks + [scrape]:
         got, err = harness.read_to_end(s)
         answers.append((got[:12], err))
         s.close()
     b.stop()
-    assert answers == [(b"HTTP/1.1 200", None)] * 70, answers
+    assert answers == [(b"HTTP/1.1 200", None)] * 71, answers
     p.proc.p.wait(timeout=10 * harness.SLOW)
     p.wait_log(r"drained: the last worker has finished; exiting with status 0", since=mark)
     p.stop()
+
+
+def listen_queue(port):
+    """Connections waiting in the accept queue of 127.0.0.1:port (ss's
+    Recv-Q of a listening socket)."""
+    out = harness.run(["ss", "-ltnH", "sport = :%d" % port]).out.split()
+    return int(out[1]) if out else -1
+
+
+def test_connections_queued_when_a_reload_retires_a_worker_go_to_the_new_one(portier):
+    """On a reload the listening sockets stay, held by the new workers: a
+    connection waiting in the queue when an old worker gets its SIGQUIT is
+    the new configuration's to serve, not the old worker's (it took the
+    whole queue, as on a stop, and served it with the configuration the
+    reload replaced). Both workers are stopped while ten connections queue;
+    the old one then handles its SIGQUIT first."""
+    a, b = GateBackend(backlog=64), GateBackend(backlog=64)
+    a.release.set()
+    b.release.set()
+    p = portier([harness.listener("web", a.port, mode="plain", protocol="http")],
+                glob=[("workers", "1")])
+    port = p.port("web")
+    old = p.worker_pid(1)
+    socks, stopped = [], []
+    try:
+        os.kill(old, signal.SIGSTOP)
+        stopped.append(old)
+        p.rewrite([harness.listener("web", b.port, mode="plain", protocol="http")])
+        mark = p.mark()
+        os.kill(p.proc.pid, signal.SIGHUP)
+        p.wait_log(r"reloaded: ", since=mark)
+        harness.wait_for(lambda: p.workers(since=mark).get(1) not in (None, old), 5,
+                         "the new worker's line")
+        new = p.workers(since=mark)[1]
+        os.kill(new, signal.SIGSTOP)
+        stopped.append(new)
+        for i in range(10):
+            s = socket.create_connection(("127.0.0.1", port), timeout=20)
+            s.sendall(b"GET /echo/r%d HTTP/1.0\r\nHost: localhost\r\n\r\n" % i)
+            socks.append(s)
+        harness.wait_for(lambda: listen_queue(port) == 10, 5, "ten queued connections")
+        os.kill(old, signal.SIGCONT)
+        stopped.remove(old)
+        p.wait_log(r"SIGQUIT: no longer accepting; draining (\d+) connections?", since=mark)
+        os.kill(new, signal.SIGCONT)
+        stopped.remove(new)
+        for s in socks:
+            got, err = harness.read_to_end(s)
+            assert (got[:12], err) == (b"HTTP/1.1 200", None)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        for s in socks:
+            s.close()
+        a.stop()
+        b.stop()
+    assert (a.answered, b.answered) == (0, 10)
+    assert re.search(r"SIGQUIT: no longer accepting; draining 0 connections", p.log()[mark:])
 
 
 def test_sigterm_during_a_drain_stops_at_once(portier, certs, gate):
