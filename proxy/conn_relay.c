@@ -191,6 +191,8 @@ void conn_relay(struct conn *c)
 	int moved, r;
 
 	for (int round = 0; round < RELAY_ROUNDS; round++) {
+		int to_client = 0;
+
 		moved = 0;
 		if ((r = conn_pull_client(c, conn_client_in(c))) < 0) {
 			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
@@ -202,6 +204,7 @@ void conn_relay(struct conn *c)
 			return;
 		}
 		moved |= r;
+		to_client |= r;
 		if (c->fx && (r = run_filter(c)) != 0) {
 			if (r < 0)
 				return;
@@ -242,6 +245,7 @@ void conn_relay(struct conn *c)
 			return;
 		}
 		moved |= r;
+		to_client |= r;
 		if (backend_done(c) &&
 		    refuse_unanswered(c, "backend closed the connection before sending a byte"))
 			return;
@@ -285,7 +289,12 @@ void conn_relay(struct conn *c)
 		}
 		if (!moved)
 			break;
-		c->last = ev_now(loop);
+		/* Once the backend refuses more (b_gone), what the client sends
+		 * is read only to be dropped: that is no progress, or a client
+		 * that never reads its reply but keeps sending would hold the
+		 * connection past idle_timeout for good. */
+		if (!c->b_gone || to_client)
+			c->last = ev_now(loop);
 	}
 }
 
