@@ -1,4 +1,12 @@
-#include "ftp_data.h"
+/*
+ * The data-connection broker's control side: each control connection's
+ * table of data ports, passive mode (PASV, EPSV: a port of data_ports the
+ * client connects to, relayed to the backend's passive port), and the
+ * answers filter_ftp asks for (busy, broken, ABOR). Active mode is
+ * ftp_active.c's.
+ */
+
+#include "ftp_data_int.h"
 #include "backend.h"
 #include "conn.h"
 #include "conn_int.h"
@@ -18,57 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_SLOTS 64	/* max_data_connections' ceiling */
-
-struct ftp_slot {
-	struct ftp_ctl *ctl;	/* NULL once the control connection is gone */
-	int lfd;		/* the data port, until claimed */
-	unsigned port;
-	int active;		/* PORT/EPRT: the backend connects, portier dials */
-	ev_io io;
-	ev_timer timer;
-	/* Passive: the backend's passive address, where portier connects.
-	 * Active: the backend's host, the only one the port takes. */
-	struct addr backend;
-	struct sockaddr_storage client;	/* active: where the client listens */
-	socklen_t client_len;
-	struct conn *data;	/* once claimed */
-	/* The data connection delivered the server's whole stream to the
-	 * client, close_notify included: the transfer is over for the
-	 * client, whenever it ends its side. */
-	int delivered;
-	unsigned refused;	/* connections from an address it is not for */
-	uint8_t sid[FTP_SID_LEN];
-	char control[80];
-};
-
-struct ftp_ctl {
-	struct conn *c;
-	void *filter_state;
-	struct filter_ftp_env env;
-	uint8_t sid[FTP_SID_LEN];
-	struct ftp_slot *slots[MAX_SLOTS];
-	unsigned broken;	/* data connections that broke off, unreported */
-	unsigned refusals;	/* data-channel commands refused (refuse_cmd) */
-};
-
-static struct ev_loop *loop_of(const struct ftp_ctl *f)
-{
-	return f->c->svc->srv->loop;
-}
-
-static const struct cfg_listener *cl_of(const struct ftp_ctl *f)
-{
-	return f->c->svc->cl;
-}
-
-/* A PASV, EPSV, PORT or EPRT refused: the control connection's first
- * refusal is logged, the others counted and summed up when it ends, so a
- * client that sends the command a thousand times writes two lines, not a
- * thousand. */
-static void refuse_cmd(struct ftp_ctl *f, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void refuse_cmd(struct ftp_ctl *f, const char *fmt, ...)
+void ftp_refuse_cmd(struct ftp_ctl *f, const char *fmt, ...)
 {
 	char text[256];
 	va_list ap;
@@ -81,7 +39,7 @@ static void refuse_cmd(struct ftp_ctl *f, const char *fmt, ...)
 	log_warnx("[%s] client=%s: %s", cl_of(f)->name, f->c->peer, text);
 }
 
-static unsigned nslots(const struct ftp_ctl *f)
+unsigned ftp_nslots(const struct ftp_ctl *f)
 {
 	unsigned n = 0;
 
@@ -90,27 +48,19 @@ static unsigned nslots(const struct ftp_ctl *f)
 	return n;
 }
 
-/* Take s out of its control connection's table; free it when no data
- * connection holds it. */
-/* A data connection of f broke off. The final reply of the transfer it
- * belongs to turns a 2yz into 426 (broken()). With no transfer command
- * waiting for its reply there is none: the server, whose side portier
- * reset, fails the next transfer on that port itself, and a count kept
- * here would fail a later transfer that went well. */
-/* A transfer command has gone to the server and awaits its final reply. */
-static int transfer_pending(const struct ftp_ctl *f)
+int ftp_transfer_pending(const struct ftp_ctl *f)
 {
 	return f->filter_state != NULL && filter_ftp_transfer_pending(f->filter_state);
 }
 
-static void charge_cut(struct ftp_ctl *f)
+void ftp_charge_cut(struct ftp_ctl *f)
 {
-	if (transfer_pending(f))
+	if (ftp_transfer_pending(f))
 		f->broken++;
 }
 
 /* The port stops listening (claimed or released); refusals after the
- * first one logged are summed up in one line (see refuse()). */
+ * first one logged are summed up in one line (see ftp_refuse_conn()). */
 static void close_port(struct ftp_slot *s)
 {
 	if (s->refused > 1 && s->ctl != NULL)
@@ -122,7 +72,7 @@ static void close_port(struct ftp_slot *s)
 	s->lfd = -1;
 }
 
-static void slot_release(struct ftp_slot *s)
+void ftp_slot_release(struct ftp_slot *s)
 {
 	struct ftp_ctl *f = s->ctl;
 
@@ -145,7 +95,7 @@ static void slot_release(struct ftp_slot *s)
 /* A dual-stack listener ("listen = PORT") sees an IPv4 client as
  * ::ffff:a.b.c.d: the client, its own address in PORT or EPRT, and the
  * data ports are compared and bound as IPv4 a.b.c.d (conn_addr_unmap()). */
-static void unmap_sockaddr(struct sockaddr_storage *ss, socklen_t *len)
+void ftp_unmap_sockaddr(struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 	struct sockaddr_in s4 = {.sin_family = AF_INET};
@@ -159,7 +109,7 @@ static void unmap_sockaddr(struct sockaddr_storage *ss, socklen_t *len)
 	*len = sizeof(s4);
 }
 
-static int same_host(const struct conn_addr *a, const struct sockaddr *sa)
+int ftp_same_host(const struct conn_addr *a, const struct sockaddr *sa)
 {
 	struct conn_addr x = *a, b = {0};
 
@@ -170,9 +120,7 @@ static int same_host(const struct conn_addr *a, const struct sockaddr *sa)
 	       memcmp(x.ip, b.ip, x.family == AF_INET ? 4 : 16) == 0;
 }
 
-static int dial_client(struct ftp_ctl *f, const struct ftp_slot *s);
-
-static void stop_listening(struct ftp_slot *s)
+void ftp_stop_listening(struct ftp_slot *s)
 {
 	ev_io_stop(loop_of(s->ctl), &s->io);
 	ev_timer_stop(loop_of(s->ctl), &s->timer);
@@ -183,7 +131,7 @@ static void stop_listening(struct ftp_slot *s)
  * closed, and the port stays open for the one it is for. Only the first
  * is logged: anyone who can reach data_ports could otherwise write a log
  * line a connection for as long as the port waits. */
-static void refuse(struct ftp_slot *s, int fd, const struct sockaddr_storage *ss,
+void ftp_refuse_conn(struct ftp_slot *s, int fd, const struct sockaddr_storage *ss,
                    socklen_t len, const char *whose)
 {
 	char peer[ADDR_STRLEN];
@@ -195,40 +143,6 @@ static void refuse(struct ftp_slot *s, int fd, const struct sockaddr_storage *ss
 	log_warnx("[%s] %sdata port %u: connection from %s refused, not the "
 	          "%s address (%s)", cl_of(s->ctl)->name, s->active ? "active " : "",
 	          s->port, peer, whose, s->control);
-}
-
-/* Active mode: the backend connected to the port portier gave it in PORT
- * or EPRT (fd, from ss). Only the backend's host may; then portier
- * connects to the client's address (conn_ftp_new_active finishes it). */
-static void accept_backend(struct ftp_slot *s, int fd,
-                           const struct sockaddr_storage *ss, socklen_t len)
-{
-	struct ftp_ctl *f = s->ctl;
-	struct conn_addr b = {0};
-	char peer[ADDR_STRLEN];
-	int cfd;
-
-	conn_addr_keep(&b, (const struct sockaddr *)&s->backend.ss);
-	if (!same_host(&b, (const struct sockaddr *)ss)) {
-		refuse(s, fd, ss, len, "backend's");
-		return;
-	}
-	stop_listening(s);
-	if ((cfd = dial_client(f, s)) < 0) {
-		addr_format((const struct sockaddr *)&s->client, s->client_len,
-		            peer, sizeof(peer));
-		log_warnx("[%s] client=%s: active data connection to %s: %s",
-		          cl_of(f)->name, s->control, peer, strerror(errno));
-		backend_abort(fd);	/* the backend reports the transfer failed */
-		close(fd);
-		charge_cut(f);		/* and a 2yz it sent already becomes 426 */
-		slot_release(s);
-		return;
-	}
-	/* From here the data connection holds s (see on_accept). */
-	conn_ftp_new_active(f->c->svc, cfd, (const struct sockaddr *)&s->client,
-	                    s->client_len, fd, s,
-	                    f->filter_state == NULL || filter_ftp_private(f->filter_state));
 }
 
 /* Take one connection from s's accept queue: 0 if there was one (s may
@@ -247,21 +161,21 @@ static int accept_one(struct ftp_slot *s)
 		 * for a descriptor here would run this every loop iteration. */
 		log_warn("[%s] %sdata port %u: cannot accept; released (%s)",
 		         cl_of(f)->name, s->active ? "active " : "", s->port, s->control);
-		slot_release(s);
+		ftp_slot_release(s);
 		return 0;
 	}
 	if (fd < 0)
 		return -1;
 	if (s->active) {
-		accept_backend(s, fd, &ss, len);
+		ftp_active_accept(s, fd, &ss, len);
 		return 0;
 	}
-	if (cl_of(f)->ftp_peer_check && !same_host(&f->c->client, (struct sockaddr *)&ss)) {
+	if (cl_of(f)->ftp_peer_check && !ftp_same_host(&f->c->client, (struct sockaddr *)&ss)) {
 		/* Someone else found the port: it stays the client's. */
-		refuse(s, fd, &ss, len, "control client's");
+		ftp_refuse_conn(s, fd, &ss, len, "control client's");
 		return 0;
 	}
-	stop_listening(s);
+	ftp_stop_listening(s);
 	/* From here the data connection holds s; it may be over (and s
 	 * freed) before conn_ftp_new_data returns. */
 	conn_ftp_new_data(f->c->svc, fd, (struct sockaddr *)&ss, len, s,
@@ -300,13 +214,13 @@ static void on_unclaimed(struct ev_loop *loop, ev_timer *w, int revents)
 	log_info("[%s] %sdata port %u unclaimed for %.0fs: released (%s)",
 	         cl_of(s->ctl)->name, s->active ? "active " : "", s->port,
 	         FTP_CLAIM_SECS, s->control);
-	slot_release(s);
+	ftp_slot_release(s);
 }
 
 /* s, listening on s->lfd, goes into f's table at i: it waits
  * FTP_CLAIM_SECS for its one connection (passive: the client's, active:
  * the backend's). */
-static void slot_arm(struct ftp_ctl *f, struct ftp_slot *s, size_t i)
+void ftp_slot_arm(struct ftp_ctl *f, struct ftp_slot *s, size_t i)
 {
 	memcpy(s->sid, f->sid, sizeof(s->sid));
 	snprintf(s->control, sizeof(s->control), "%s", f->c->peer);
@@ -386,29 +300,29 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	 * last: a client that connects only after a 150 and meets two
 	 * refused RETRs must not be out of ports. Not while a transfer
 	 * command waits for its reply: that port may be its own. */
-	for (i = 0; i < MAX_SLOTS && !transfer_pending(f); i++) {
+	for (i = 0; i < MAX_SLOTS && !ftp_transfer_pending(f); i++) {
 		if (f->slots[i] == NULL || f->slots[i]->active)
 			continue;
 		take_queued(f, i);	/* a connection already made claims it */
 		if (f->slots[i] != NULL && f->slots[i]->lfd >= 0 &&
 		    f->slots[i]->data == NULL)
-			slot_release(f->slots[i]);
+			ftp_slot_release(f->slots[i]);
 	}
-	if (nslots(f) >= l->ftp_max_data) {
-		refuse_cmd(f, "max_data_connections (%u) reached; refusing passive "
+	if (ftp_nslots(f) >= l->ftp_max_data) {
+		ftp_refuse_cmd(f, "max_data_connections (%u) reached; refusing passive "
 		           "mode", l->ftp_max_data);
 		return -1;
 	}
 	if (getsockname(f->c->cfd, (struct sockaddr *)&local, &llen) < 0 ||
 	    getpeername(f->c->bfd, (struct sockaddr *)&back, &blen) < 0)
 		return -1;
-	unmap_sockaddr(&local, &llen);
+	ftp_unmap_sockaddr(&local, &llen);
 	/* The backend's data port is on the backend: a 227 naming another
 	 * host would have portier connect wherever the backend says. */
 	if (back.ss_family == AF_INET) {
 		struct sockaddr_in *b4 = (struct sockaddr_in *)&back;
 		if (!epsv && memcmp(&b4->sin_addr, addr, 4) != 0) {
-			refuse_cmd(f, "backend named a passive address that is not "
+			ftp_refuse_cmd(f, "backend named a passive address that is not "
 			           "its own; refused");
 			return -1;
 		}
@@ -432,7 +346,7 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	if (i == MAX_SLOTS || (s = calloc(1, sizeof(*s))) == NULL)
 		return -1;
 	if ((s->lfd = bind_port(f, &local, llen, &s->port)) < 0) {
-		refuse_cmd(f, "no free data port in %u-%u", l->ftp_data_low,
+		ftp_refuse_cmd(f, "no free data port in %u-%u", l->ftp_data_low,
 		           l->ftp_data_high);
 		free(s);
 		return -1;
@@ -441,153 +355,13 @@ static int passive(void *ctx, int epsv, const uint8_t *addr, unsigned port,
 	memcpy(&s->backend.ss, &back, blen);
 	s->backend.len = blen;
 	s->backend.port = (int)port;
-	slot_arm(f, s, i);
+	ftp_slot_arm(f, s, i);
 	*pub_port = s->port;
 	return 0;
 }
 
-/* Active mode: a socket connecting (non-blocking) from the control
- * connection's local address, so the client sees its data connection come
- * from where its control connection goes, to where the client listens;
- * -1 with errno. */
-static int dial_client(struct ftp_ctl *f, const struct ftp_slot *s)
-{
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
-	int fd, e;
-
-	if (getsockname(f->c->cfd, (struct sockaddr *)&local, &llen) < 0)
-		return -1;
-	unmap_sockaddr(&local, &llen);
-	if (local.ss_family == AF_INET)
-		((struct sockaddr_in *)&local)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&local)->sin6_port = 0;
-	fd = socket(s->client.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&local, llen) < 0 ||
-	    (connect(fd, (const struct sockaddr *)&s->client, s->client_len) < 0 &&
-	     errno != EINPROGRESS)) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-/* The client's PORT or EPRT (see filter_ftp.h): the address must be the
- * control client's own, never a third host's (the FTP bounce attack,
- * RFC 2577), and the port above 1023. Portier listens on its side of the
- * backend connection and sends the backend there; when the backend
- * connects, portier connects to the client. */
-static int active(void *ctx, int family, const uint8_t *addr, unsigned port,
-                  char *cmd, size_t size)
-{
-	struct ftp_ctl *f = ctx;
-	const struct cfg_listener *l = cl_of(f);
-	struct sockaddr_storage local, back;
-	socklen_t llen = sizeof(local), blen = sizeof(back);
-	char named[ADDR_STRLEN], text[INET6_ADDRSTRLEN];
-	struct conn_addr me = f->c->client, it = {.family = (uint16_t)family};
-	struct ftp_slot *s;
-	static const uint8_t unspecified[16];
-	const uint8_t *lip;
-	unsigned lport;
-	size_t i;
-	int fd;
-
-	memcpy(it.ip, addr, family == AF_INET ? 4 : 16);
-	conn_addr_unmap(&me);
-	conn_addr_unmap(&it);
-	family = it.family;
-	addr = it.ip;
-	/* "EPRT |2|::|port|" (lftp's over IPv6), or 0.0.0.0: the address the
-	 * control connection comes from, which is all portier would take. */
-	if (me.family == family &&
-	    memcmp(addr, unspecified, family == AF_INET ? 4 : 16) == 0)
-		addr = me.ip;
-	if (me.family != family ||
-	    memcmp(me.ip, addr, family == AF_INET ? 4 : 16) != 0 ||
-	    port < 1024) {
-		inet_ntop(family, addr, text, sizeof(text));
-		snprintf(named, sizeof(named), family == AF_INET ? "%s:%u" : "[%s]:%u",
-		         text, port);
-		refuse_cmd(f, "active mode to %s refused: only the client's own "
-		           "address and a port above 1023", named);
-		return -1;
-	}
-	/* A new PORT replaces one the backend has not used yet, unless a
-	 * transfer command waits for its reply (PORT, RETR, PORT, RETR in
-	 * one write): the server has yet to connect for it. */
-	for (i = 0; i < MAX_SLOTS && !transfer_pending(f); i++)
-		if (f->slots[i] != NULL && f->slots[i]->active && f->slots[i]->data == NULL)
-			slot_release(f->slots[i]);
-	if (nslots(f) >= l->ftp_max_data) {
-		refuse_cmd(f, "max_data_connections (%u) reached; refusing active "
-		           "mode", l->ftp_max_data);
-		return -2;
-	}
-	if (getsockname(f->c->bfd, (struct sockaddr *)&local, &llen) < 0 ||
-	    getpeername(f->c->bfd, (struct sockaddr *)&back, &blen) < 0)
-		return -2;
-	if (local.ss_family == AF_INET)
-		((struct sockaddr_in *)&local)->sin_port = 0;
-	else if (local.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&local)->sin6_port = 0;
-	else
-		return -2;	/* a unix-socket backend has no PORT */
-	for (i = 0; i < MAX_SLOTS && f->slots[i] != NULL; i++)
-		continue;
-	if (i == MAX_SLOTS || (s = calloc(1, sizeof(*s))) == NULL)
-		return -2;
-	fd = socket(local.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&local, llen) < 0 ||
-	    listen(fd, 1) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&local, &llen) < 0) {
-		refuse_cmd(f, "no port for the backend's active data connection: %s",
-		           strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		free(s);
-		return -2;
-	}
-	if (local.ss_family == AF_INET) {
-		lip = (const uint8_t *)&((struct sockaddr_in *)&local)->sin_addr;
-		lport = ntohs(((struct sockaddr_in *)&local)->sin_port);
-		snprintf(cmd, size, "PORT %u,%u,%u,%u,%u,%u\r\n", lip[0], lip[1],
-		         lip[2], lip[3], lport / 256, lport % 256);
-	} else {
-		lport = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&local)->sin6_addr,
-		          text, sizeof(text));
-		snprintf(cmd, size, "EPRT |2|%s|%u|\r\n", text, lport);
-	}
-	s->ctl = f;
-	s->lfd = fd;
-	s->port = lport;
-	s->active = 1;
-	memcpy(&s->backend.ss, &back, blen);
-	s->backend.len = blen;
-	memset(&s->client, 0, sizeof(s->client));
-	if (family == AF_INET) {
-		struct sockaddr_in *c4 = (struct sockaddr_in *)&s->client;
-		c4->sin_family = AF_INET;
-		memcpy(&c4->sin_addr, addr, 4);
-		c4->sin_port = htons((uint16_t)port);
-		s->client_len = sizeof(*c4);
-	} else {
-		struct sockaddr_in6 *c6 = (struct sockaddr_in6 *)&s->client;
-		c6->sin6_family = AF_INET6;
-		memcpy(&c6->sin6_addr, addr, 16);
-		c6->sin6_port = htons((uint16_t)port);
-		s->client_len = sizeof(*c6);
-	}
-	slot_arm(f, s, i);
-	return 0;
-}
-
+/* filter_ftp's env.busy: a data connection of f is still under way, so a
+ * transfer's final reply waits for it. */
 static int busy(void *ctx)
 {
 	struct ftp_ctl *f = ctx;
@@ -653,7 +427,7 @@ struct ftp_ctl *ftp_ctl_new(struct conn *c)
 	f->env.broken = broken;
 	f->env.abort = abort_data;
 	if (c->svc->cl->ftp_active)
-		f->env.active = active;
+		f->env.active = ftp_active_cmd;
 	return f;
 }
 
@@ -670,7 +444,7 @@ void ftp_ctl_free(struct ftp_ctl *f)
 		if (s == NULL)
 			continue;
 		d = s->data;
-		slot_release(s);
+		ftp_slot_release(s);
 		/* d is in no callback (only its control is): free it now,
 		 * which also serves the server's shutdown, where the run
 		 * queue no longer runs. */
@@ -709,9 +483,9 @@ void ftp_slot_closed(struct ftp_slot *s, int cut)
 	/* A connection that broke after all was delivered cut nothing: its
 	 * transfer's reply went as the server said it. */
 	if (f != NULL && cut && !s->delivered)
-		charge_cut(f);
+		ftp_charge_cut(f);
 	s->data = NULL;
-	slot_release(s);
+	ftp_slot_release(s);
 	/* The control's idle time starts again when a transfer ends: a long
 	 * one was no idleness of its client. */
 	if (f != NULL)

@@ -8,16 +8,17 @@
 #include "filter_ftp.h"
 
 /*
- * FTP's passive data connections (docs/ftps.md). A control connection on
- * an FTP listener behind TLS owns one ftp_ctl: the broker filter_ftp asks
- * for a data port when the backend says 227 or 229. The broker binds a
- * free port of the listener's data_ports (bind() without SO_REUSEADDR is
- * what keeps two sessions, of any worker, off one port), announces it,
- * accepts one connection there from the control client's address, and
- * starts a data connection (conn.c) that terminates TLS, resuming the
- * control connection's session, and relays to the backend's passive port.
- * A port nobody claims within 30 s is closed; every port and data
- * connection ends with the control connection.
+ * FTP's data connections (docs/ftps.md). A control connection on an FTP
+ * listener behind TLS owns one ftp_ctl: the broker filter_ftp asks for a
+ * data port when the backend says 227 or 229 (passive, ftp_data.c) or the
+ * client sends PORT or EPRT (active, ftp_active.c). Passive: the broker
+ * binds a free port of the listener's data_ports (listen() failing with
+ * EADDRINUSE is what keeps two sessions, of any worker, off one port),
+ * announces it, accepts one connection there from the control client's
+ * address, and starts a data connection (conn_ftp.c) that terminates TLS,
+ * resuming the control connection's session, and relays to the backend's
+ * passive port. A port nobody claims within 30 s is closed; every port and
+ * data connection ends with the control connection.
  */
 
 #define FTP_SID_LEN	32	/* the session id both connections share */
