@@ -145,6 +145,17 @@ static void check_listener(struct check *ck, struct cfg_listener *l)
 			diag_add(ck->d, 0, f, l->line, n, "data_ports", "missing; FTP "
 			         "behind TLS needs a range of passive data ports, "
 			         "such as 50000-50100 (open them in the firewall)");
+		/* The control client's address is the PROXY header's; its
+		 * data connections carry none, so through the balancer they
+		 * come from the balancer and the check refuses every one. */
+		if (l->accept_proxy && l->ftp_peer_check)
+			diag_add(ck->d, 1, f, l->line, n, "accept_proxy", "data "
+			         "connections carry no PROXY header: if clients reach "
+			         "data_ports through the load balancer too, they come "
+			         "from its address, not the client's, and "
+			         "data_peer_check refuses them all; set data_peer_check "
+			         "= no then (require_session_reuse still keeps them "
+			         "the control client's)");
 	}
 	if (l->xclient && (l->mode != CFG_MODE_STARTTLS || !p->xclient_ok))
 		diag_add(ck->d, 0, f, l->line, n, "xclient", "only for mode = starttls "

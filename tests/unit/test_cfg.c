@@ -403,6 +403,19 @@ int main(void)
 	         "data_ports = 50000-50100\n", &d);
 	CHECK(c != NULL && d.n == 0);
 	cfg_free(c);
+	/* Behind a PROXY-speaking balancer, data connections that come
+	 * through it too would fail the peer check: a warning, gone with
+	 * data_peer_check = no. */
+	c = load(TLS "[f]\nlisten = 21\nmode = starttls\nprotocol = ftp\nbackend = 127.0.0.1:2\n"
+	         "data_ports = 50000-50100\naccept_proxy = yes\naccept_proxy_from = 10.0.0.1\n", &d);
+	CHECK(c != NULL && d.errors == 0 && d.warnings == 1);
+	CHECK(said(&d, "t.ini:3: [f] accept_proxy:", "data connections carry no PROXY header"));
+	cfg_free(c);
+	c = load(TLS "[f]\nlisten = 21\nmode = starttls\nprotocol = ftp\nbackend = 127.0.0.1:2\n"
+	         "data_ports = 50000-50100\naccept_proxy = yes\naccept_proxy_from = 10.0.0.1\n"
+	         "data_peer_check = no\n", &d);
+	CHECK(c != NULL && d.n == 0);
+	cfg_free(c);
 	c = load(TLS "[f]\nlisten = 2121\nmode = plain\nprotocol = ftp\nbackend = 127.0.0.1:2\n"
 	         "data_ports = 50000-50100\npublic_address = 203.0.113.10\n"
 	         "data_protection = optional\ndata_peer_check = no\n"
