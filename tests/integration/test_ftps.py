@@ -134,6 +134,16 @@ def login(cls, certs, port, pasv_epsv="epsv"):
     return f
 
 
+def epsv_port(resp):
+    """The port of a 229 reply: "229 Entering Extended Passive Mode (|||P|)"."""
+    return int(resp.split("|||")[1].split("|")[0])
+
+
+def epsv(f):
+    """Send EPSV on ftplib session f; the port of its 229."""
+    return epsv_port(f.sendcmd("EPSV"))
+
+
 def retr(f, name):
     out = bytearray()
     f.retrbinary("RETR " + name, out.extend)
@@ -252,9 +262,9 @@ def test_unclaimed_slot_released(portier, certs):
         # The silent connection's port first: a new EPSV replaces only a
         # port no connection has claimed.
         resp = f.sendcmd("EPSV")
-        silent = socket.create_connection(("127.0.0.1", int(resp.split("|||")[1].split("|")[0])), 5)
+        silent = socket.create_connection(("127.0.0.1", epsv_port(resp)), 5)
         resp = f.sendcmd("EPSV")
-        port = int(resp.split("|||")[1].split("|")[0])
+        port = epsv_port(resp)
         assert low <= port <= high
         assert listening(port)
         t0 = time.monotonic()
@@ -279,7 +289,7 @@ def test_control_close_closes_data_ports(portier, certs, ftpd):
     p, low, high = start(portier, certs, bport)
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
     resp = f.sendcmd("EPSV")
-    port = int(resp.split("|||")[1].split("|")[0])
+    port = epsv_port(resp)
     assert listening(port)
     f.close()
     harness.wait_for(lambda: not listening(port), 10, "the data port to close")
@@ -310,7 +320,7 @@ def test_data_from_another_address_refused(portier, certs, ftpd):
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
     try:
         resp = f.sendcmd("EPSV")
-        port = int(resp.split("|||")[1].split("|")[0])
+        port = epsv_port(resp)
         for _ in range(50):
             s = socket.socket()
             s.bind(("127.0.0.2", 0))
@@ -387,7 +397,7 @@ def test_data_connection_cut_before_any_transfer_is_not_charged_to_the_next(
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
     try:
         resp = f.sendcmd("EPSV")
-        port = int(resp.split("|||")[1].split("|")[0])
+        port = epsv_port(resp)
         mark = p.mark()
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -504,7 +514,7 @@ def test_new_epsv_replaces_an_unclaimed_port(portier, certs, ftpd):
     try:
         ports = []
         for name in ("missing1", "missing2", "missing3"):
-            ports.append(int(f.sendcmd("EPSV").split("|||")[1].split("|")[0]))
+            ports.append(epsv(f))
             with pytest.raises(ftplib.error_perm, match="^550"):
                 f.sendcmd("RETR " + name)
         # (a released port may come round again as the newest)
@@ -528,7 +538,7 @@ def test_max_data_connections(portier, certs):
         p, low, high = start(portier, certs, srv.port)
         f = login(ReusingFTP_TLS, certs, p.port("ftp"))
         for _ in range(2):
-            port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
+            port = epsv(f)
             held.append(socket.create_connection(("127.0.0.1", port), 5))
         with pytest.raises(ftplib.error_temp, match="^425"):
             f.sendcmd("EPSV")
@@ -582,7 +592,7 @@ def test_a_connection_queued_before_the_next_229_claims_its_port(portier, certs)
     try:
         p, low, high = start(portier, certs, srv.port)
         f = login(ReusingFTP_TLS, certs, p.port("ftp"))
-        port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
+        port = epsv(f)
         f.putcmd("EPSV")
         assert srv.asked.wait(10)
         stopped = owner(port)
@@ -592,7 +602,7 @@ def test_a_connection_queued_before_the_next_229_claims_its_port(portier, certs)
         assert srv.replied.wait(10)
         os.kill(stopped, signal.SIGCONT)
         stopped = None
-        second = int(f.getresp().split("|||")[1].split("|")[0])
+        second = epsv_port(f.getresp())
         # Not reset: portier holds it (waiting for its TLS handshake).
         held[0].setblocking(False)
         with pytest.raises(BlockingIOError):
@@ -762,7 +772,7 @@ def test_two_workers_never_share_a_data_port(portier, certs, ftpd):
         for i in range(2):
             f = login(ReusingFTP_TLS, certs, p.port("ftp"))
             sessions.append(f)
-            port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
+            port = epsv(f)
             assert low <= port <= high
             ports.append(port)
             owners.add(owner(port))
@@ -778,7 +788,7 @@ def test_two_workers_never_share_a_data_port(portier, certs, ftpd):
         while len(ports) < high - low + 1:
             f = login(ReusingFTP_TLS, certs, p.port("ftp"))
             sessions.append(f)
-            ports.append(int(f.sendcmd("EPSV").split("|||")[1].split("|")[0]))
+            ports.append(epsv(f))
         assert sorted(ports) == list(range(low, high + 1)), ports
         assert all(listening(x) for x in ports), ports
         f = login(ReusingFTP_TLS, certs, p.port("ftp"))
@@ -1608,7 +1618,7 @@ def test_data_port_accept_out_of_descriptors_does_not_spin(portier, certs, ftpd)
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
     held = []
     try:
-        port = int(f.sendcmd("EPSV").split("|||")[1].split("|")[0])
+        port = epsv(f)
         pid = p.worker_pid()
         fds = [int(x) for x in os.listdir("/proc/%d/fd" % pid)]
         hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)[1]
