@@ -74,6 +74,15 @@ void log_flush_drops(void);
  * shared region, so the metrics sum every process); NULL stops it. */
 void log_count_drops(_Atomic unsigned long long *counter);
 
+/* log_share_midline(flag): *flag (an atomic in the shared region) says,
+ * for every process that writes to the same file or stream, that a short
+ * write left a line unfinished: whichever process writes next starts on a
+ * new line, not just the one whose write was cut (a disk that filled, a
+ * journald socket with room for half a line). NULL: this process's own
+ * record only. Syslog targets keep a connection a process, and their own
+ * record. */
+void log_share_midline(_Atomic unsigned *flag);
+
 /* Room log_escape() needs for n bytes to be shown whole, NUL included. */
 #define LOG_ESCAPED_SIZE(n) (4 * (size_t)(n) + 1)
 

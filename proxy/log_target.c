@@ -40,6 +40,13 @@ static char log_ident[32];
 static char log_path[PATH_MAX];  /* of the file target, for log_reopen() */
 /* A short write left a line unfinished: the next one starts on a new line. */
 static int log_midline;
+/* The same for the file or stream every process shares (log_share_midline). */
+static _Atomic unsigned *log_midline_shared;
+
+void log_share_midline(_Atomic unsigned *flag)
+{
+	log_midline_shared = flag;
+}
 
 /* fd moved above 2, so that daemon(3), which points 0..2 at /dev/null,
  * cannot replace it (it may be below 3 when portier started with one of
@@ -288,10 +295,14 @@ int log_target_put(char *buf, size_t len)
 {
 	const char *p = buf + 1;
 	ssize_t n;
+	int cut;
 
 	if (log_to == TO_SYSLOG)
 		return syslog_put(buf, len);
-	if (log_midline) {
+	/* Taken, not just read: two processes that both saw it would each
+	 * start with an empty line. */
+	cut = log_midline_shared != NULL ? (int)atomic_exchange(log_midline_shared, 0u) : log_midline;
+	if (cut) {
 		p = buf;
 		buf[0] = '\n';
 		len++;
@@ -302,11 +313,12 @@ int log_target_put(char *buf, size_t len)
 		n = write(log_fd, p, len);
 	else
 		n = send(log_fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n == (ssize_t)len) {
-		log_midline = 0;
-		return 0;
-	}
-	if (n > 0)
-		log_midline = 1;
-	return -1;
+	if (n == (ssize_t)len)
+		cut = 0;
+	else if (n > 0)
+		cut = 1;        /* else nothing went out: as unfinished as before */
+	if (log_midline_shared != NULL && cut)
+		atomic_store(log_midline_shared, 1);
+	log_midline = cut;
+	return n == (ssize_t)len ? 0 : -1;
 }

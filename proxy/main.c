@@ -283,8 +283,10 @@ int main(int argc, char **argv)
 	/* Before the first fork: every worker, of every reload, shares it. */
 	if (shared_map(SHARED_SIZE) == NULL)
 		log_warn("cannot map the shared region; serving without it");
-	else
+	else {
 		log_count_drops(&shared_get()->log_dropped);
+		log_share_midline(&shared_get()->log_midline);
+	}
 	m.path = path;
 	m.foreground = foreground;
 	m.cfg = c;

@@ -16,7 +16,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2 &&
 _Static_assert(sizeof(struct shared) <= SHARED_SIZE, "the region outgrows its mapping");
 /* tests/integration/test_workers.py reads the active gauge from a running
  * portier's memory at these offsets: change both together. */
-_Static_assert(offsetof(struct shared, proc_pid) == 868448 &&
+_Static_assert(offsetof(struct shared, slot) == 80 &&
+               offsetof(struct shared, proc_pid) == 868448 &&
                offsetof(struct shared, procs) == 868960 &&
                sizeof(struct shared_proc) == 67584, "test_workers.py's layout");
 

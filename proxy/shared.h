@@ -162,6 +162,7 @@ struct shared {
 	_Atomic uint64_t last_reload;    /* of the last successful one, epoch s; 0 */
 	_Atomic unsigned long long log_dropped;   /* log lines dropped, all processes */
 	_Atomic uint32_t lock;           /* held while a slot is claimed */
+	_Atomic unsigned log_midline;    /* the shared log's last line is cut */
 	struct shared_slot slot[SHARED_SLOTS];
 	struct limit_table limits;
 	/* Each share row's owner (apart, so that a look at them touches no

@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -569,6 +571,51 @@ static void test_shared_file(const char *dir)
 	unlink(path);
 }
 
+/* Two processes write one file; the child's line is cut short (the disk
+ * "fills": a file size limit). Only with the shared record does the
+ * parent's next line start on a line of its own; with each process's own,
+ * it runs on from the child's fragment. */
+static void test_cut_line_shared(const char *dir, int shared)
+{
+	_Atomic unsigned *flag = mmap(NULL, sizeof(*flag), PROT_READ | PROT_WRITE,
+	                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char path[256];
+	int fd, rd, st = 0;
+	ssize_t n;
+	pid_t pid;
+
+	CHECK(flag != MAP_FAILED);
+	if (flag == MAP_FAILED)
+		return;
+	snprintf(path, sizeof(path), "%s/cut.log", dir);
+	CHECK((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600)) >= 0);
+	CHECK(write(fd, "start\n", 6) == 6);
+	CHECK(log_open_fd(fd) == 0);
+	log_share_midline(shared ? flag : NULL);
+	if ((pid = fork()) == 0) {
+		struct rlimit lim = {16, 16};   /* "start\n" and 10 bytes more */
+		signal(SIGXFSZ, SIG_IGN);
+		setrlimit(RLIMIT_FSIZE, &lim);
+		log_notice("from the child, longer than ten bytes");
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+	log_notice("from the parent");
+	log_share_midline(NULL);
+	log_close();
+	close(fd);
+	CHECK((rd = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
+	n = read(rd, big, sizeof(big) - 1);
+	big[n > 0 ? n : 0] = '\0';
+	close(rd);
+	if (shared)
+		CHECK_STR(big, "start\nportier: f\nportier: from the parent\n");
+	else
+		CHECK_STR(big, "start\nportier: fportier: from the parent\n");
+	unlink(path);
+	munmap((void *)flag, sizeof(*flag));
+}
+
 /* log_open("stderr") keeps writing where fd 2 pointed when it was called,
  * after daemon(3) has pointed fd 2 at /dev/null. */
 static void test_stderr_survives_detach(void)
@@ -793,6 +840,8 @@ int main(void)
 	test_tty();
 	test_stderr_survives_detach();
 	test_shared_file(dir);
+	test_cut_line_shared(dir, 0);
+	test_cut_line_shared(dir, 1);
 	test_file(dir);
 	test_syslog(dir);
 	test_fork();
