@@ -294,7 +294,7 @@ static struct cfg *load(struct loader *ld)
 	cfg_check(c, ld->file, ld->opts, ld->d);
 	if (ld->d->errors == 0)
 		cfg_lint(c, ld->d);
-	if (ld->d->errors) {
+	if (ld->d->errors && !ld->opts->keep_with_errors) {
 		cfg_free(c);
 		return NULL;
 	}
@@ -321,10 +321,16 @@ static struct cfg *loader_init(struct loader *ld, const char *file,
 
 struct cfg *cfg_load_file(const char *path, struct diag *d)
 {
+	return cfg_load_file_opts(path, NULL, d);
+}
+
+struct cfg *cfg_load_file_opts(const char *path, const struct cfg_load_opts *opts,
+                               struct diag *d)
+{
 	struct loader ld;
 	struct cfg *c;
 
-	if (loader_init(&ld, path, NULL, d) == NULL)
+	if (loader_init(&ld, path, opts, d) == NULL)
 		return NULL;
 	if ((ld.fp = fopen(path, "re")) == NULL) {
 		diag_add(d, 0, path, 0, NULL, NULL, "cannot open: %s", strerror(errno));

@@ -129,7 +129,15 @@ struct cfg *cfg_load_string(const char *name, const char *text, struct diag *d);
  * tests, which cannot rename the host they run on. */
 struct cfg_load_opts {
 	const char *system_hostname;   /* NULL: gethostname(2) */
+	/* -t: return what was read even with errors (d->errors says so), so
+	 * that the certificates are checked in the same run. Such a config
+	 * is for checking only, never for serving. */
+	int keep_with_errors;
 };
+
+/* cfg_load_file_opts(path, opts, d): cfg_load_file with opts. */
+struct cfg *cfg_load_file_opts(const char *path, const struct cfg_load_opts *opts,
+                               struct diag *d);
 
 /* cfg_load_string_opts(name, text, opts, d): as cfg_load_string, with opts
  * (NULL: all defaults) in place of what the machine says. */

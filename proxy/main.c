@@ -52,11 +52,15 @@ static void version(void)
 /* -t: every problem of the config and its certificates, then 0 or 1. */
 static int check_only(const char *path)
 {
+	static const struct cfg_load_opts keep = {.keep_with_errors = 1};
 	struct diag d = {0};
-	struct cfg *c = cfg_load_file(path, &d);
+	struct cfg *c = cfg_load_file_opts(path, &keep, &d);
 	struct tlsctx **tls = NULL;
 	int rc;
 
+	/* The certificates too when the file has errors: a typo elsewhere
+	 * must not hide an expired or mismatched certificate until the next
+	 * run. */
 	if (c != NULL && (tls = server_prepare(c, 0, &d)) != NULL) {
 		for (size_t i = 0; i < c->nlisteners; i++)
 			tlsctx_free(tls[i]);

@@ -215,6 +215,26 @@ def test_key_before_any_cert(workdir, certs):
     check_error(workdir, text, "key = ", "tls", "key")
 
 
+def test_a_certificate_problem_shows_beside_other_errors(workdir, certs):
+    """An error elsewhere in the file (an unknown key, a listener with no
+    backend) does not hide a certificate's: one run of -t reports both.
+    The certificates were loaded only once the file had no other error,
+    so the expired one showed only after the typo was fixed."""
+    text = base(certs, tls_lines=["cert = " + certs.expired.cert, "key = " + certs.expired.key],
+                listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
+                                "backend = 127.0.0.1:8080", "bakend = 127.0.0.1:8081"])
+    check_error(workdir, text, "bakend = ", "web", "bakend", [r"unknown"])
+    check_error(workdir, text, "cert = ", "tls", "cert", [r"expired"])
+    # A listener that cannot be built at all (no backend) is no reason to
+    # skip the certificates either, and nothing else is said twice.
+    text = base(certs, tls_lines=["cert = " + certs.expired.cert, "key = " + certs.expired.key],
+                listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http"])
+    check_error(workdir, text, "cert = ", "tls", "cert", [r"expired"])
+    rc, out, path = portier_check(workdir, text)
+    lines = [l for l in out.splitlines() if l.strip()]
+    assert len(lines) == len(set(lines)), out
+
+
 def test_expired_cert_is_an_error(workdir, certs):
     text = base(certs, tls_lines=["cert = " + certs.expired.cert, "key = " + certs.expired.key])
     check_error(workdir, text, "cert = ", "tls", "cert", [r"expired"])
