@@ -36,6 +36,8 @@ void conn_relay_free(struct conn *c)
 {
 	if (c->fx == NULL)
 		return;
+	if (c->fx->ops->cleanup)
+		c->fx->ops->cleanup(c->fx->state);
 	buf_reset(&c->fx->up_raw);
 	buf_reset(&c->fx->down_raw);
 	free(c->fx);

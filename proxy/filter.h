@@ -47,6 +47,9 @@ struct filter_ops {
 	    int eof, const char **why);
 	/* up or down may be NULL: that direction passes untouched, with no
 	 * copy. */
+	void (*cleanup)(void *st);
+	/* cleanup(st): give back what the state holds (memory of its own), when
+	 * the connection ends; NULL when it holds none. */
 };
 
 /* --- for filters: the framing helpers the text filters share --- */
