@@ -6,6 +6,7 @@ import pytest
 
 import harness
 from harness import listener, tls_items
+from starttls_support import Client, ldap_add_huge, ldap_unbind, starttls_mid_search
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +72,21 @@ def test_ldaps_refuses_untrusted_ca(ldaps_portier, certs, workdir):
     # one is told apart by its empty relay.)
     ldaps_portier.wait_log(r"\[ldaps\] close client=127\.0\.0\.1:\d+ sni=\S+ tls=TLSv1\.[23] "
                            r"cipher=\S+ resumed=no up=0 down=0 ", since=mark)
+
+
+def test_starttls_during_a_large_result_is_answered_between_messages(ldaps_portier, slapd,
+                                                                     certs):
+    """On LDAPS a StartTLS gets portier's operationsError; sent while a
+    large search result flows to a client that reads slowly, that answer
+    must go between two of slapd's messages, not into the middle of an
+    entry (as it was), and not be dropped when the client-bound buffer is
+    full (as it also was)."""
+    values = ldap_add_huge(slapd)
+    c = Client(ldaps_portier.port("ldaps"), rcvbuf=4096)
+    try:
+        c.tls(certs)
+        starttls_mid_search(c, values)
+        c.send(ldap_unbind(4))
+        assert c.read_to_eof() == b""
+    finally:
+        c.close()

@@ -8,7 +8,7 @@ import harness
 from harness import tls_items
 from starttls_support import (SClient, connect_and_upgrade, ldap_bind, ldap_search,
                               ldap_starttls, ldap_unbind, ldap_split, starttls_listener,
-                              Client, OID_STARTTLS)
+                              Client, OID_STARTTLS, ldap_add_huge, starttls_mid_search)
 
 BASE = "dc=example,dc=org"
 
@@ -215,5 +215,26 @@ def test_bind_before_starttls_gets_confidentiality_required(ldap_portier, slapd)
         c.send(ldap_starttls(2))
         r = c.ldap()
         assert (r.msgid, r.op, r.code, r.name) == (2, 0x78, 0, OID_STARTTLS), r
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def huge(slapd):
+    return ldap_add_huge(slapd)
+
+
+def test_second_starttls_during_a_large_result_is_answered_between_messages(ldap_portier,
+                                                                             huge, certs):
+    """A second StartTLS while a large search result flows to a client that
+    reads slowly: portier's operationsError must go between two of the
+    backend's messages. It used to be spliced into the middle of an entry
+    (the client's BER stream broken), or dropped when the client-bound
+    buffer was full (the client waited for ever)."""
+    c = connect_and_upgrade(ldap_portier.port("ldap"), "ldap", certs, rcvbuf=4096)
+    try:
+        starttls_mid_search(c, huge)
+        c.send(ldap_unbind(4))
+        assert c.read_to_eof() == b""
     finally:
         c.close()
