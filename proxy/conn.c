@@ -182,13 +182,20 @@ static unsigned state_timeout_ms(const struct conn *c, int *setup)
 
 void conn_state(struct conn *c, enum conn_state st)
 {
+	conn_state_since(c, st, ev_now(c->svc->srv->loop));
+}
+
+void conn_state_since(struct conn *c, enum conn_state st, ev_tstamp since)
+{
 	struct ev_loop *loop = c->svc->srv->loop;
+	double left;
 
 	c->state = st;
 	c->has_state = 1;
-	c->last = ev_now(loop);
+	c->last = since;
+	left = since + state_timeout_ms(c, NULL) / 1000.0 - ev_now(loop);
 	ev_timer_stop(loop, &c->timer);
-	ev_timer_set(&c->timer, state_timeout_ms(c, NULL) / 1000.0, 0.);
+	ev_timer_set(&c->timer, left > 0 ? left : 0., 0.);
 	ev_timer_start(loop, &c->timer);
 }
 

@@ -88,6 +88,13 @@ static void drop_backend(struct conn *c)
 	}
 }
 
+void conn_backend_drop(struct conn *c)
+{
+	drop_backend(c);
+	buf_reset(&c->pre);
+	c->b_eof = c->b_rd = c->b_wr = 0;
+}
+
 /* said: the protocol's goodbye is in c->down already. */
 static void refuse(struct conn *c, const char *why, int said)
 {
@@ -206,6 +213,15 @@ void conn_start_backend(struct conn *c, const struct addr *a)
 {
 	char why[160];
 
+	if (c->st != NULL && c->bfd >= 0) {
+		/* SMTP optional: connected (and its PROXY header sent) for
+		 * the client's EHLO already, and the client goes on in
+		 * plaintext or says EHLO again: the hand-over goes on there
+		 * (an upgrade dropped it: conn_backend_drop()). */
+		conn_state(c, CONN_HANDOVER);
+		conn_progress(c);
+		return;
+	}
 	if (proxy_preamble(c) < 0) {
 		snprintf(why, sizeof(why), "no PROXY header: %s", strerror(errno));
 		conn_close(c, CONN_WHY_NOMEM, why);

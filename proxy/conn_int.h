@@ -26,6 +26,10 @@ struct conn_filter {
 
 /* conn_state(c, st): enter st and arm its deadline. */
 void conn_state(struct conn *c, enum conn_state st);
+/* conn_state_since(c, st, since): the same, st's deadline counted from
+ * since (a state entered again: the pre-TLS dialogue after an EHLO query
+ * keeps the deadline it began with). */
+void conn_state_since(struct conn *c, enum conn_state st, ev_tstamp since);
 /* conn_progress(c): run the current state's I/O handler (after a state
  * change that may already have work to do). */
 void conn_progress(struct conn *c);
@@ -111,6 +115,9 @@ void conn_backend_failed(struct conn *c, int err);
 /* conn_refused(c, why): the same when the goodbye is in c->down already
  * (the STARTTLS engine wrote it). */
 void conn_refused(struct conn *c, const char *why);
+/* conn_backend_drop(c): close the backend connection (if any) before the
+ * relay, quietly, so that conn_start_backend() opens a new one. */
+void conn_backend_drop(struct conn *c);
 /* CONNECTING's row: wait for the backend's connect (the client's bytes
  * wait in its buffer), then HANDOVER, HANDSHAKE (an FTP data connection)
  * or the relay; a failure or the deadline is a refusal. */

@@ -27,6 +27,8 @@ struct conn_starttls {
 	struct buf from_backend;     /* backend bytes the engine has not taken */
 	struct buf to_backend;       /* the engine's replay (SMTP optional) */
 	char xclient[96];            /* "ADDR=... PORT=..." */
+	ev_tstamp since;             /* PRELUDE began: its deadline, kept over
+	                                EHLO queries to the backend */
 	int auth_logged;             /* the credentials line is out */
 };
 
@@ -87,6 +89,7 @@ void conn_starttls_begin(struct conn *c)
 		return;
 	}
 	conn_state(c, CONN_PRELUDE);
+	c->st->since = c->last;
 	conn_progress(c);
 }
 
@@ -115,6 +118,16 @@ static void prelude_verdict(struct conn *c)
 			conn_close(c, CONN_WHY_CLIENT_CLOSED, "client closed before STARTTLS");
 		return;
 	case STARTTLS_UPGRADE:
+		/* SMTP optional: the backend asked for the EHLO knows the
+		 * plaintext session; after the handshake a new one is
+		 * connected (the engine expects its greeting). QUIT, sent
+		 * once and unchecked, spares its log a lost connection. */
+		if (c->bfd >= 0) {
+			(void)send(c->bfd, "QUIT\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+			conn_backend_drop(c);
+			buf_reset(&c->st->from_backend);
+			buf_reset(&c->st->to_backend);
+		}
 		/* The "go ahead" still has to reach the client in plaintext;
 		 * UPGRADING waits for that, then for the first TLS bytes. */
 		conn_state(c, CONN_UPGRADING);
@@ -123,6 +136,12 @@ static void prelude_verdict(struct conn *c)
 	case STARTTLS_PLAINTEXT:
 		log_info("[%s] client=%s goes on without TLS (starttls = optional)",
 		         c->svc->cl->name, c->peer);
+		conn_start_backend(c, &c->svc->cl->backend);
+		return;
+	case STARTTLS_BACKEND:
+		/* SMTP optional: the backend answers the client's EHLO (its
+		 * extensions, for a sender that stays in plaintext); a
+		 * connected backend is asked again. */
 		conn_start_backend(c, &c->svc->cl->backend);
 		return;
 	case STARTTLS_REPLY_AND_CLOSE:
@@ -204,9 +223,11 @@ int conn_starttls_backend_wants_write(const struct conn *c)
 
 /* The hand-over: the engine eats the backend's greeting (and, with
  * XCLIENT, portier's own exchange) and, on the plaintext path, replays
- * the client's EHLO. The client's bytes wait in their buffer meanwhile:
- * the phase ends on the backend's pace alone, so its deadline blames the
- * backend rightly. */
+ * the client's HELO. The same state serves an EHLO query (SMTP optional):
+ * the engine sends the client's EHLO, answers the client from the reply
+ * and says RESUME: back to PRELUDE, the backend kept. The client's bytes
+ * wait in their buffer meanwhile: the phase ends on the backend's pace
+ * alone, so its deadline blames the backend rightly. */
 void conn_starttls_handover(struct conn *c)
 {
 	struct conn_starttls *st = c->st;
@@ -229,7 +250,7 @@ void conn_starttls_handover(struct conn *c)
 		                           &c->down);
 		/* REPLY_AND_CLOSE: the engine refused the backend's greeting
 		 * and already wrote the client's goodbye. */
-		if (v != STARTTLS_AGAIN && v != STARTTLS_RELAY) {
+		if (v != STARTTLS_AGAIN && v != STARTTLS_RELAY && v != STARTTLS_RESUME) {
 			conn_refused(c, starttls_why(&st->s));
 			return;
 		}
@@ -243,12 +264,23 @@ void conn_starttls_handover(struct conn *c)
 			return;
 		}
 		moved |= r;
-		if (v == STARTTLS_RELAY && st->to_backend.len == 0)
+		if ((v == STARTTLS_RELAY || v == STARTTLS_RESUME) &&
+		    st->to_backend.len == 0)
 			break;
 		if (c->b_eof && v == STARTTLS_AGAIN) {
-			conn_refuse(c, "backend closed during its greeting");
+			char why[96];
+			snprintf(why, sizeof(why), "backend closed before its %s",
+			         starttls_backend_awaited(&st->s));
+			conn_refuse(c, why);
 			return;
 		}
+	}
+	if (v == STARTTLS_RESUME && st->to_backend.len == 0) {
+		/* The answer is out (or on its way); the pre-TLS deadline
+		 * goes on from where it was, not afresh. */
+		conn_state_since(c, CONN_PRELUDE, st->since);
+		conn_progress(c);
+		return;
 	}
 	if (v != STARTTLS_RELAY || st->to_backend.len)
 		return;
@@ -337,7 +369,8 @@ void conn_starttls_handover_expire(struct conn *c, double limit)
 {
 	char why[160], lim[24];
 
-	snprintf(why, sizeof(why), "backend %s: no greeting within %s",
-	         c->svc->cl->backend_text, conn_limit_text(lim, sizeof(lim), limit));
+	snprintf(why, sizeof(why), "backend %s: no %s within %s",
+	         c->svc->cl->backend_text, starttls_backend_awaited(&c->st->s),
+	         conn_limit_text(lim, sizeof(lim), limit));
 	conn_refuse(c, why);
 }

@@ -12,7 +12,10 @@ enum phase {
 	PH_PRE,		/* portier speaks the protocol itself */
 	PH_TLS_WAIT,	/* UPGRADE said; backend greeting next */
 	PH_PLAIN_WAIT,	/* PLAINTEXT said; backend greeting next */
-	PH_PLAIN_REPLY,	/* SMTP: the reply to the replayed EHLO is eaten */
+	PH_PLAIN_REPLY,	/* SMTP: the reply to the replayed HELO is eaten */
+	PH_QUERY,	/* BACKEND said: greeting (once), XCLIENT (once),
+			   then the client's EHLO goes to the backend */
+	PH_QUERY_REPLY,	/* its reply next, answered to the client */
 	PH_XC_EHLO,	/* SMTP XCLIENT: portier's EHLO answered next */
 	PH_XC_REPLY,	/* SMTP XCLIENT: the new 220 greeting next */
 	PH_RELAY,	/* the relay (and its filter) both ways */
@@ -119,6 +122,10 @@ enum starttls_verdict starttls_client_input(struct starttls_session *s,
 	case PH_PLAIN_WAIT:
 		/* The client's bytes are the backend's now; leave them. */
 		return STARTTLS_AGAIN;
+	case PH_QUERY:
+	case PH_QUERY_REPLY:
+		/* Pipelined after the EHLO: its answer comes first. */
+		return STARTTLS_AGAIN;
 	default:
 		s->phase = PH_CLOSED;
 		s->why = "client input after the hand-over";
@@ -147,8 +154,26 @@ enum starttls_verdict starttls_client_input(struct starttls_session *s,
 		switch (v) {
 		case STARTTLS_AGAIN:
 			continue;
+		case STARTTLS_BACKEND:
+			/* The line to send is kept; the backend answers it
+			 * before the client's next command is read. */
+			if (d->query_reply == NULL || s->keep_len == 0) {
+				s->phase = PH_CLOSED;
+				s->why = "driver asked the backend with nothing to send";
+				return STARTTLS_ERROR;
+			}
+			s->phase = PH_QUERY;
+			return v;
 		case STARTTLS_UPGRADE:
 			wipe(s);
+			/* A backend asked for the EHLO before is no good after
+			 * TLS: its session knows the plaintext EHLO (RFC 3207
+			 * 4.2), and a server may refuse the client's second
+			 * one (OpenSMTPD: "503 Already identified"). The
+			 * hand-over starts on a new connection, greeting and
+			 * XCLIENT included. */
+			s->greeted = 0;
+			s->xc_done = s->params->xclient == NULL;
 			if (in->len > 0) {
 				s->phase = PH_CLOSED;
 				s->why = "command injection attempt";
@@ -203,6 +228,15 @@ static int eat_greeting(struct starttls_session *s, struct buf *from)
 	} else if (r < 0)
 		s->why = why;
 	return r;
+}
+
+/* Forget the kept line once the backend has it, and only that: the
+ * driver's state (the client said hello) stays for the rest of the
+ * dialogue. */
+static void forget_kept(struct starttls_session *s)
+{
+	memset(s->keep, 0, sizeof(s->keep));
+	s->keep_len = 0;
 }
 
 /* Before the client's first command reaches the backend: tell it who the
@@ -264,6 +298,7 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 		switch (s->phase) {
 		case PH_TLS_WAIT:
 		case PH_PLAIN_WAIT:
+		case PH_QUERY:
 			if ((r = eat_greeting(s, from_backend)) <= 0) {
 				why = s->why;
 				goto not_done;
@@ -273,9 +308,18 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 					return refuse(s, "output buffer full", to_client);
 				break;
 			}
+			if (s->phase == PH_QUERY) {
+				if (buf_append(to_backend, s->keep, s->keep_len) == -1)
+					return refuse(s, "output buffer full", to_client);
+				forget_kept(s);
+				s->phase = PH_QUERY_REPLY;
+				break;
+			}
 			/* After TLS the client speaks first: nothing of its
 			 * own to wait for (SMTP's filter_smtp keeps the
-			 * backend's EHLO replies clean from here on). */
+			 * backend's EHLO replies clean from here on). With
+			 * an EHLO query before, the backend is greeted and
+			 * past XCLIENT already: RELAY at once. */
 			if (s->phase == PH_TLS_WAIT || d->replay_reply == NULL ||
 			    s->keep_len == 0) {
 				s->phase = PH_RELAY;
@@ -292,6 +336,19 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 			buf_consume(from_backend, len);
 			s->phase = PH_RELAY;
 			break;
+		case PH_QUERY_REPLY:
+			if ((r = peek_reply(from_backend, d->replay_reply, &len, &why)) <= 0) {
+				if (r < 0)
+					why = "backend refused the client's EHLO";
+				goto not_done;
+			}
+			if (d->query_reply(s, buf_peek(from_backend), len, to_client) < 0)
+				return refuse(s, "output buffer full", to_client);
+			buf_consume(from_backend, len);
+			/* Back to portier's own dialogue; whatever the backend
+			 * sent after its reply waits in from_backend. */
+			s->phase = PH_PRE;
+			return STARTTLS_RESUME;
 		case PH_XC_EHLO:
 			r = peek_reply(from_backend, d->replay_reply, &len, &why);
 			if (r == 0)
@@ -328,6 +385,22 @@ not_done:
 	if (r == 0)
 		return STARTTLS_AGAIN;
 	return refuse(s, why, to_client);
+}
+
+const char *starttls_backend_awaited(const struct starttls_session *s)
+{
+	switch (s->phase) {
+	case PH_XC_EHLO:
+		return "reply to portier's EHLO before XCLIENT";
+	case PH_XC_REPLY:
+		return "reply to XCLIENT";
+	case PH_PLAIN_REPLY:
+		return "reply to the replayed HELO/EHLO";
+	case PH_QUERY_REPLY:
+		return "reply to the client's EHLO";
+	default:
+		return "greeting";
+	}
 }
 
 int starttls_client_may_flow(const struct starttls_session *s)

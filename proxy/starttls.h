@@ -17,6 +17,11 @@
  *                              until it says something other than AGAIN
  *   -- UPGRADE: flush, TLS handshake, connect the backend --
  *   -- PLAINTEXT (SMTP, starttls = optional): connect the backend --
+ *   -- BACKEND (SMTP optional, on EHLO): connect the backend (if it is not
+ *      yet), call starttls_backend_input() until it says RESUME, then
+ *      starttls_client_input() again; the backend stays connected: a
+ *      later PLAINTEXT relays on it at once, but UPGRADE wants it closed
+ *      (and a new one connected after the handshake) --
  *   starttls_backend_input()   on connect and on every read from the backend,
  *                              until it says RELAY; no client byte goes to
  *                              the backend before that (SMTP: after it,
@@ -40,7 +45,15 @@ enum starttls_verdict {
 	STARTTLS_INJECTION,	/* bytes after STARTTLS: close at once and log
 				   "command injection attempt"; out may be
 				   dropped */
-	STARTTLS_ERROR		/* close at once; see starttls_why() */
+	STARTTLS_ERROR,		/* close at once; see starttls_why() */
+	STARTTLS_BACKEND,	/* SMTP optional, EHLO: connect the backend if
+				   it is not yet, then feed it through
+				   starttls_backend_input(); the client's
+				   later bytes stay in `in` */
+	STARTTLS_RESUME,	/* from starttls_backend_input(): the backend
+				   answered; send out (the merged EHLO reply),
+				   keep the backend connected, and go back to
+				   starttls_client_input() */
 };
 
 /* Why the session ends, for starttls_bye(). */
@@ -110,6 +123,12 @@ struct starttls_driver {
 	 * NULL unless optional_ok. */
 	int (*replay_reply)(const uint8_t *p, size_t n, size_t *len,
 	    const char **why);
+	/* Optional mode, after BACKEND: the client's answer from the
+	 * backend's whole positive reply p[0..len) to the client's EHLO
+	 * (replay_reply framed it). 0, or -1 if out is full. NULL unless a
+	 * command may say BACKEND. */
+	int (*query_reply)(struct starttls_session *s, const uint8_t *p,
+	    size_t len, struct buf *out);
 };
 
 /* One client's STARTTLS session. Treat as opaque outside starttls*.c. */
@@ -149,7 +168,10 @@ int starttls_greeting(struct starttls_session *s, struct buf *out);
 
 /* starttls_client_input(s, in, out): consume the client's pre-TLS commands
  * from in and append replies to out. Returns AGAIN (a partial command may
- * stay in in), UPGRADE (in is empty and the session wiped), PLAINTEXT,
+ * stay in in), UPGRADE (in is empty and the session wiped; a backend
+ * connected for BACKEND must be closed: the hand-over expects a new
+ * one's greeting), PLAINTEXT,
+ * BACKEND (the command is consumed, later bytes stay in in),
  * REPLY_AND_CLOSE, INJECTION (bytes followed STARTTLS, also when this is
  * called with bytes after UPGRADE) or ERROR. */
 enum starttls_verdict starttls_client_input(struct starttls_session *s,
@@ -161,18 +183,27 @@ enum starttls_verdict starttls_client_input(struct starttls_session *s,
 int starttls_looks_like_tls(const uint8_t *p, size_t n);
 
 /* starttls_backend_input(s, from_backend, to_backend, to_client): the
- * hand-over after UPGRADE (client in TLS) or PLAINTEXT. Call it when the
- * backend connects, even with no bytes, and on every read from it. It
- * consumes the backend's greeting (never forwarded), with params->xclient
- * sends EHLO and XCLIENT and consumes their replies (the backend must
- * offer XCLIENT), and on the plaintext path sends the kept EHLO/HELO to
- * the backend and swallows its reply. It needs no client byte: after TLS
- * the client speaks first, so RELAY comes as soon as the backend is ready.
- * Returns AGAIN, RELAY (bytes left in from_backend go to the client the
- * way the relay's own do, through the protocol's filter) or
+ * hand-over after UPGRADE (client in TLS) or PLAINTEXT, and the query
+ * after BACKEND. Call it when the backend connects (or, connected before,
+ * when the phase starts), even with no bytes, and on every read from it.
+ * It consumes the backend's greeting once (never forwarded), with
+ * params->xclient sends EHLO and XCLIENT once and consumes their replies
+ * (the backend must offer XCLIENT), on the plaintext path sends a kept
+ * HELO to the backend and swallows its reply, and after BACKEND sends the
+ * client's EHLO and writes the driver's answer from the reply to
+ * to_client. It needs no client byte: after TLS the client speaks first,
+ * so RELAY comes as soon as the backend is ready.
+ * Returns AGAIN, RESUME (after BACKEND; bytes left in from_backend wait
+ * for the next call), RELAY (bytes left in from_backend go to the client
+ * the way the relay's own do, through the protocol's filter) or
  * REPLY_AND_CLOSE (to_client holds the refusal). */
 enum starttls_verdict starttls_backend_input(struct starttls_session *s,
     struct buf *from_backend, struct buf *to_backend, struct buf *to_client);
+
+/* starttls_backend_awaited(s): what the hand-over or query waits for from
+ * the backend, for a deadline's log line: "greeting", "reply to the
+ * client's EHLO", ... */
+const char *starttls_backend_awaited(const struct starttls_session *s);
 
 /* starttls_client_may_flow(s): 1 once RELAY was said, else 0: client
  * bytes wait for the relay (and its filter), never pass during the

@@ -3,8 +3,12 @@
 #include <string.h>
 
 /*
- * SMTP (RFC 5321, STARTTLS RFC 3207). Before TLS portier offers nothing
- * that needs the backend: no AUTH, no PIPELINING, no SIZE.
+ * SMTP (RFC 5321, STARTTLS RFC 3207). With starttls = required portier
+ * answers EHLO itself and offers STARTTLS alone: no AUTH, no PIPELINING,
+ * no SIZE. With starttls = optional (port 25) a sender may stay in
+ * plaintext, and then needs the backend's extensions (SMTPUTF8, 8BITMIME,
+ * SIZE...): the EHLO goes to the backend first (BACKEND) and the client
+ * gets portier's name, the backend's safe extensions and STARTTLS.
  */
 
 #define SMTP_LINE_MAX	512	/* RFC 5321 4.5.3.1.4, CRLF included */
@@ -20,17 +24,32 @@ static int smtp_greeting(struct starttls_session *s, struct buf *out)
 
 #define REPLY(s_) (buf_appendf(out, "%s", s_) == 0 ? STARTTLS_AGAIN : STARTTLS_ERROR)
 
+/* A line for the backend has no control byte: a bare CR that a lenient
+ * server reads as a line end would make one line two commands, and the
+ * second one's reply would reach the client out of turn (inside TLS,
+ * after a STARTTLS). */
+static int printable(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 static enum starttls_verdict smtp_hello(struct starttls_session *s,
     const uint8_t *line, size_t n, size_t arg, int ehlo, struct buf *out)
 {
-	if (arg == n)
+	if (arg == n || (s->params->optional && !printable(line, n)))
 		return REPLY(ehlo ? "501 5.5.4 Syntax: EHLO hostname\r\n" :
 		    "501 5.5.4 Syntax: HELO hostname\r\n");
-	/* Kept only for replay on the optional plaintext path; the STARTTLS
-	 * path wipes it. */
+	/* Kept for the backend on the optional path (the EHLO at once, a
+	 * HELO for replay when the client goes on in plaintext); the
+	 * STARTTLS path wipes it. */
 	if (s->params->optional && starttls_keep(s, line, n) == -1)
 		return REPLY("500 5.5.2 Line too long\r\n");
 	s->state[ST_HELO] = 1;
+	if (ehlo && s->params->optional)
+		return STARTTLS_BACKEND;	/* smtp_query_reply answers */
 	if (ehlo) {
 		if (buf_appendf(out, "250-%s\r\n250 STARTTLS\r\n", starttls_hostname(s)))
 			return STARTTLS_ERROR;
@@ -166,10 +185,70 @@ static int smtp_replay_reply(const uint8_t *p, size_t n, size_t *len,
 	if (r < 0)
 		*why = "malformed or oversized backend reply to EHLO/HELO";
 	else if (r == 1 && code != 250) {
-		*why = "backend refused the replayed EHLO/HELO";
+		*why = "backend refused the client's EHLO/HELO";
 		return -1;
 	}
 	return r;
+}
+
+/*
+ * The backend's extensions a client may see before TLS. An allowlist, not
+ * a denylist: a denylist passes whatever a backend grows next, and the
+ * dangerous ones come in more spellings than one ("AUTH=LOGIN" of old
+ * Outlook, XEXCH50, X-LINK2STATE, a vendor's X-*), where one miss offers
+ * credentials in clear or a trust meant for portier. Not passed, on
+ * purpose:
+ *   STARTTLS             portier's own, added last;
+ *   AUTH, AUTH=...       refused before TLS (530);
+ *   XCLIENT, XFORWARD    granted to portier's address, never a client's;
+ *   REQUIRETLS           RFC 8689 3: offered only over TLS;
+ *   CHUNKING, BINARYMIME filter_smtp passes BDAT only after an EHLO reply
+ *                        it saw offer CHUNKING, and this one it never sees:
+ *                        BDAT would get its 502;
+ *   ETRN, VRFY, EXPN...  queue and address probing are no sender's need.
+ * All of these are plain keywords of message transfer the backend carries
+ * out itself, on the bytes the relay passes as they are.
+ */
+static const char *const plain_ext[] = {
+	"SIZE", "8BITMIME", "SMTPUTF8", "DSN", "ENHANCEDSTATUSCODES",
+	"PIPELINING", "DELIVERBY", "MT-PRIORITY", "FUTURERELEASE", "LIMITS",
+	"NO-SOLICITING", "MTRK",
+};
+
+static int plain_ext_ok(const uint8_t *p, size_t n)
+{
+	size_t arg;
+
+	if (!printable(p, n))
+		return 0;	/* nothing a client could read as a line end */
+	for (size_t i = 0; i < sizeof(plain_ext) / sizeof(plain_ext[0]); i++)
+		if (starttls_word(p, n, plain_ext[i], &arg))
+			return 1;
+	return 0;
+}
+
+/* The answer to the client's EHLO: portier's name, the backend's allowed
+ * extension lines (their parameters as they are: "SIZE 10240000") and
+ * STARTTLS last. The backend's own first line (its name) stays with it. */
+static int smtp_query_reply(struct starttls_session *s, const uint8_t *p,
+    size_t len, struct buf *out)
+{
+	size_t off, ll, cl;
+
+	if (buf_appendf(out, "250-%s\r\n", starttls_hostname(s)))
+		return -1;
+	/* smtp_reply framed it: every line ends in LF, is at least "250". */
+	for (off = 0; off < len; off += ll) {
+		const uint8_t *lf = memchr(p + off, '\n', len - off);
+		ll = lf ? (size_t)(lf - (p + off)) + 1 : len - off;
+		cl = starttls_line_trim(p + off, ll);
+		if (off == 0 || cl <= 4 || !plain_ext_ok(p + off + 4, cl - 4))
+			continue;
+		if (buf_append(out, "250-", 4) || buf_append(out, p + off + 4, cl - 4) ||
+		    buf_append(out, "\r\n", 2))
+			return -1;
+	}
+	return buf_appendf(out, "250 STARTTLS\r\n");
 }
 
 const struct starttls_driver starttls_smtp = {
@@ -184,4 +263,5 @@ const struct starttls_driver starttls_smtp = {
 	.bye = smtp_bye,
 	.backend_greeting = smtp_backend_greeting,
 	.replay_reply = smtp_replay_reply,
+	.query_reply = smtp_query_reply,
 };

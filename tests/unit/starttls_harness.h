@@ -24,8 +24,9 @@ struct h_run {
 static inline const char *h_vname(enum starttls_verdict v)
 {
 	static const char *const names[] = { "AGAIN", "UPGRADE", "PLAINTEXT",
-	    "RELAY", "REPLY_AND_CLOSE", "INJECTION", "ERROR" };
-	return (unsigned)v < 7 ? names[v] : "?";
+	    "RELAY", "REPLY_AND_CLOSE", "INJECTION", "ERROR", "BACKEND",
+	    "RESUME" };
+	return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
 }
 
 static inline void h_take(struct buf *b, struct h_run *r)
@@ -43,17 +44,21 @@ static inline void h_take(struct buf *b, struct h_run *r)
 /* Feed client bytes in[0..n) in chunks: every chunk is `step` bytes, except
  * that step == 0 means two chunks cut at `cut`. Stops at the first verdict
  * other than AGAIN, except that after UPGRADE further chunks are still fed
- * (that is how bytes after STARTTLS show up when split). */
-static inline void h_client(const struct starttls_driver *d,
-    const struct starttls_params *p, const void *in, size_t n, size_t step,
-    size_t cut, struct h_run *r)
+ * (that is how bytes after STARTTLS show up when split). A new session
+ * (greeting included) unless `start` gives one to go on from (after
+ * RESUME). */
+static inline void h_client_from(const struct starttls_driver *d,
+    const struct starttls_params *p, const struct starttls_session *start,
+    const void *in, size_t n, size_t step, size_t cut, struct h_run *r)
 {
 	const uint8_t *src = in;
 	struct buf ib = {0}, ob = {0};
 	size_t pos = 0, c;
 
 	memset(r, 0, sizeof(*r));
-	if (starttls_init(&r->s, d, p) != 0 || starttls_greeting(&r->s, &ob)) {
+	if (start != NULL)
+		r->s = *start;
+	else if (starttls_init(&r->s, d, p) != 0 || starttls_greeting(&r->s, &ob)) {
 		r->v = STARTTLS_ERROR;
 		return;
 	}
@@ -73,6 +78,13 @@ static inline void h_client(const struct starttls_driver *d,
 	r->left = ib.len + (n - pos);
 	buf_reset(&ib);
 	buf_reset(&ob);
+}
+
+static inline void h_client(const struct starttls_driver *d,
+    const struct starttls_params *p, const void *in, size_t n, size_t step,
+    size_t cut, struct h_run *r)
+{
+	h_client_from(d, p, NULL, in, n, step, cut, r);
 }
 
 static inline int h_same(const struct h_run *a, const struct h_run *b)
@@ -96,15 +108,15 @@ static inline void h_show(const char *what, const struct h_run *r)
 
 /* Run the client script every way and compare with the expectation. The
  * whole-input run is left in *whole for further checks. */
-static inline void h_script(const struct starttls_driver *d,
-    const struct starttls_params *p, const void *in, size_t n,
-    const void *want, size_t want_len, enum starttls_verdict want_v,
-    struct h_run *whole)
+static inline void h_script_from(const struct starttls_driver *d,
+    const struct starttls_params *p, const struct starttls_session *start,
+    const void *in, size_t n, const void *want, size_t want_len,
+    enum starttls_verdict want_v, struct h_run *whole)
 {
 	static struct h_run other;
 	int bad = 0;
 
-	h_client(d, p, in, n, 0, n, whole);
+	h_client_from(d, p, start, in, n, 0, n, whole);
 	CHECK(whole->v == want_v);
 	CHECK(whole->out_len == want_len &&
 	    memcmp(whole->out, want, want_len) == 0);
@@ -115,7 +127,7 @@ static inline void h_script(const struct starttls_driver *d,
 		h_show("got", whole);
 	}
 	for (size_t cut = 1; cut < n; cut++) {
-		h_client(d, p, in, n, 0, cut, &other);
+		h_client_from(d, p, start, in, n, 0, cut, &other);
 		if (!h_same(whole, &other) && bad++ == 0) {
 			fprintf(stderr, "  split at %zu differs:\n", cut);
 			h_show("whole", whole);
@@ -123,14 +135,26 @@ static inline void h_script(const struct starttls_driver *d,
 		}
 	}
 	CHECK(bad == 0);
-	h_client(d, p, in, n, 1, 0, &other);
+	h_client_from(d, p, start, in, n, 1, 0, &other);
 	CHECK(h_same(whole, &other));
 	if (!h_same(whole, &other))
 		h_show("bytewise", &other);
 }
 
+static inline void h_script(const struct starttls_driver *d,
+    const struct starttls_params *p, const void *in, size_t n,
+    const void *want, size_t want_len, enum starttls_verdict want_v,
+    struct h_run *whole)
+{
+	h_script_from(d, p, NULL, in, n, want, want_len, want_v, whole);
+}
+
 #define H_SCRIPT(d, p, in, want, v, r) \
-	h_script(d, p, in, strlen(in), want, strlen(want), v, r)
+	h_script_from(d, p, NULL, in, strlen(in), want, strlen(want), v, r)
+/* The same, going on from session *start (its greeting long sent). */
+#define H_SCRIPT_FROM(start, in, want, v, r) \
+	h_script_from((start)->drv, (start)->params, start, in, strlen(in), \
+	    want, strlen(want), v, r)
 
 /* The backend side of the hand-over, on a session that said UPGRADE or
  * PLAINTEXT: feed backend bytes like h_client feeds client bytes. */
@@ -140,6 +164,7 @@ struct h_back {
 	size_t left;			/* left in from_backend */
 	int flow;			/* starttls_client_may_flow at the end */
 	const char *why;		/* starttls_why at the end */
+	struct starttls_session s;	/* the session at the end (RESUME) */
 };
 
 static inline void h_backend(const struct starttls_session *start, const void *in,
@@ -166,7 +191,10 @@ static inline void h_backend(const struct starttls_session *start, const void *i
 	r->left = fb.len + (n - pos);
 	r->flow = starttls_client_may_flow(&s);
 	r->why = starttls_why(&s);
+	r->s = s;
 	buf_reset(&fb);
+	buf_reset(&tb);
+	buf_reset(&tc);
 }
 
 static inline int h_back_same(const struct h_back *a, const struct h_back *b)

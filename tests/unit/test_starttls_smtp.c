@@ -51,8 +51,8 @@ static void test_attacks(void)
 	H_SCRIPT(d, &req, "EHLO a\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"
 	    "MAIL FROM:<a@b>\r\nXYZZY\r\n\r\n",
 	    GREET EHLO_R MUST MUST MUST MUST, STARTTLS_AGAIN, &r);
-	H_SCRIPT(d, &opt, "EHLO a\r\nAUTH LOGIN\r\n", GREET EHLO_R MUST,
-	    STARTTLS_AGAIN, &r);
+	H_SCRIPT(d, &opt, "HELO a\r\nAUTH LOGIN\r\n", GREET "250 mx.example.org\r\n"
+	    MUST, STARTTLS_AGAIN, &r);
 	CHECK_STR(starttls_cleartext_auth(&r.s), "AUTH");
 	/* Refused mail is not an attempt at credentials. */
 	H_SCRIPT(d, &req, "EHLO a\r\nMAIL FROM:<a@b>\r\n", GREET EHLO_R MUST,
@@ -92,46 +92,174 @@ static void test_attacks(void)
 	}
 }
 
+/* A backend's EHLO reply with every kind of line: what a client may see
+ * before TLS, what it must not (AUTH in both spellings, STARTTLS, XCLIENT,
+ * XFORWARD), what filter_smtp could not carry (CHUNKING), case and
+ * parameters kept. */
+#define B_GREET "220-b.example ESMTP\r\n220 hi\r\n"
+#define B_EHLO "250-b.example Hello relay.example [192.0.2.1]\r\n" \
+	"250-PIPELINING\r\n250-SIZE 10240000\r\n250-AUTH PLAIN LOGIN\r\n" \
+	"250-AUTH=LOGIN\r\n250-STARTTLS\r\n250-XCLIENT NAME ADDR\r\n" \
+	"250-XFORWARD NAME ADDR\r\n250-8BITMIME\r\n250-CHUNKING\r\n" \
+	"250-BINARYMIME\r\n250-VRFY\r\n250-ETRN\r\n250-REQUIRETLS\r\n" \
+	"250-X-EXPS GSSAPI\r\n250-smtputf8\r\n250-DSN\r\n" \
+	"250 ENHANCEDSTATUSCODES\r\n"
+#define MERGED "250-mx.example.org\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n" \
+	"250-8BITMIME\r\n250-smtputf8\r\n250-DSN\r\n" \
+	"250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n"
+#define BYE_421 "421 4.3.0 mx.example.org service not available\r\n"
+#define READY "220 2.0.0 Ready to start TLS\r\n"
+
 static void test_optional(void)
 {
 	const struct starttls_driver *d = &starttls_smtp;
+	static struct h_run q, up;
+	static struct h_back ans, b2;
 
 	/* Without a hello, no plaintext relay yet. */
 	H_SCRIPT(d, &opt, "MAIL FROM:<a@b>\r\n",
 	    GREET "503 5.5.1 Send EHLO or HELO first\r\n", STARTTLS_AGAIN, &r);
-	/* With one, the client goes on in plaintext; the MAIL line stays. */
-	H_SCRIPT(d, &opt, "EHLO  relay.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n",
-	    GREET EHLO_R, STARTTLS_PLAINTEXT, &r);
-	CHECK(r.left == strlen("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"));
-	CHECK(r.s.keep_len == strlen("EHLO  relay.example\r\n") &&
-	    memcmp(r.s.keep, "EHLO  relay.example\r\n", r.s.keep_len) == 0);
-	CHECK(!starttls_client_may_flow(&r.s));
 
-	/* Backend: greeting and the replayed EHLO's reply are eaten; the EHLO
-	 * goes to the backend; later bytes are the client's. */
-	h_back_script(&r.s, "220-b.example ESMTP\r\n220 hi\r\n250-b.example\r\n"
-	    "250-PIPELINING\r\n250 8BITMIME\r\n250 2.1.0 Ok\r\n", "",
-	    STARTTLS_RELAY, &b);
+	/* EHLO asks the backend first (finding 2 of the STARTTLS review):
+	 * no reply of portier's own; the pipelined commands wait. */
+	H_SCRIPT(d, &opt, "EHLO  relay.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n",
+	    GREET, STARTTLS_BACKEND, &q);
+	CHECK(q.left == strlen("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"));
+	CHECK(q.s.keep_len == strlen("EHLO  relay.example\r\n") &&
+	    memcmp(q.s.keep, "EHLO  relay.example\r\n", q.s.keep_len) == 0);
+	CHECK(!starttls_client_may_flow(&q.s));
+	/* Meanwhile the client's bytes stay where they are. */
+	{
+		struct starttls_session s = q.s;
+		struct buf in = {0}, out = {0};
+		buf_append(&in, "RSET\r\n", 6);
+		CHECK(starttls_client_input(&s, &in, &out) == STARTTLS_AGAIN);
+		CHECK(in.len == 6 && out.len == 0);
+		buf_reset(&in);
+	}
+
+	/* The backend: greeting eaten, the client's EHLO sent as it came,
+	 * the reply merged; split at every byte. */
+	h_back_script(&q.s, B_GREET B_EHLO, MERGED, STARTTLS_RESUME, &ans);
+	CHECK(ans.left == 0 && ans.flow == 0);
+	CHECK(ans.server.out_len == strlen("EHLO  relay.example\r\n") &&
+	    memcmp(ans.server.out, "EHLO  relay.example\r\n", ans.server.out_len) == 0);
+	CHECK(ans.s.keep_len == 0);
+	CHECK_STR(starttls_backend_awaited(&q.s), "greeting");
+	/* A reply of one line, or a bare code: name and STARTTLS only. */
+	h_back_script(&q.s, "220 b\r\n250 b.example\r\n",
+	    "250-mx.example.org\r\n250 STARTTLS\r\n", STARTTLS_RESUME, &b);
+	h_back_script(&q.s, "220 b\r\n250\r\n",
+	    "250-mx.example.org\r\n250 STARTTLS\r\n", STARTTLS_RESUME, &b);
+	/* Lines with a control byte (a tab, a CR before the CRLF) and a
+	 * keyword that only starts like one are dropped; SIZE comes last
+	 * from the backend, but STARTTLS is the last line the client reads. */
+	h_back_script(&q.s, "220 b\r\n250-b\r\n250-SIZE\t1\r\n250-SIZES 2\r\n"
+	    "250-8BITMIME\r\r\n250 SIZE 3\r\n",
+	    "250-mx.example.org\r\n250-SIZE 3\r\n250 STARTTLS\r\n",
+	    STARTTLS_RESUME, &b);
+	/* Bytes after the reply wait for the next call. */
+	h_back_script(&q.s, "220 b\r\n250 b\r\n250 2.1.0 Ok\r\n",
+	    "250-mx.example.org\r\n250 STARTTLS\r\n", STARTTLS_RESUME, &b);
 	CHECK(b.left == strlen("250 2.1.0 Ok\r\n"));
-	CHECK(b.flow == 1);
-	CHECK(b.server.out_len == strlen("EHLO  relay.example\r\n") &&
-	    memcmp(b.server.out, "EHLO  relay.example\r\n", b.server.out_len) == 0);
-	/* The backend refuses the replayed EHLO. */
-	h_back_script(&r.s, "220 b\r\n550 no\r\n",
-	    "421 4.3.0 mx.example.org service not available\r\n",
-	    STARTTLS_REPLY_AND_CLOSE, &b);
 	/* Greeting only: the EHLO is sent, its reply awaited. */
-	h_back_script(&r.s, "220 b\r\n", "", STARTTLS_AGAIN, &b);
+	h_back_script(&q.s, "220 b\r\n", "", STARTTLS_AGAIN, &b);
 	CHECK(b.flow == 0 && b.server.out_len > 0);
-	/* HELO is replayed too. */
+	CHECK_STR(starttls_backend_awaited(&b.s), "reply to the client's EHLO");
+	/* Refused, garbled or oversized: 421, the connection ends. */
+	h_back_script(&q.s, "220 b\r\n550 5.7.1 no\r\n", BYE_421,
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	CHECK_STR(b.why, "backend refused the client's EHLO");
+	h_back_script(&q.s, "220 b\r\n250-b\r\n251 x\r\n", BYE_421,
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	h_back_script(&q.s, "554 5.3.2 go away\r\n", BYE_421,
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	{
+		static char huge[STARTTLS_REPLY_MAX + 100];
+		size_t i;
+		memcpy(huge, "220 b\r\n", 7);
+		for (i = 7; i + 12 < sizeof(huge); i += 12)
+			memcpy(huge + i, "250-SIZE 99\n", 12);
+		huge[i] = '\0';
+		h_backend(&q.s, huge, strlen(huge), 0, strlen(huge), &b);
+		CHECK(b.v == STARTTLS_REPLY_AND_CLOSE);
+		CHECK(b.client.out_len == strlen(BYE_421));
+	}
+
+	/* Plaintext after the answer: the MAIL line stays for the backend,
+	 * and the hand-over has nothing to replay: RELAY at once, no byte
+	 * to the backend, none eaten. */
+	H_SCRIPT_FROM(&ans.s, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n", "",
+	    STARTTLS_PLAINTEXT, &r);
+	CHECK(r.left == strlen("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"));
+	h_back_script(&r.s, "", "", STARTTLS_RELAY, &b);
+	CHECK(b.flow == 1 && b.server.out_len == 0 && b.left == 0);
+	h_back_script(&r.s, "250 2.1.0 Ok\r\n", "", STARTTLS_RELAY, &b);
+	CHECK(b.flow == 1 && b.server.out_len == 0 &&
+	    b.left == strlen("250 2.1.0 Ok\r\n"));
+
+	/* STARTTLS after the answer: the queried backend session knows the
+	 * plaintext EHLO (RFC 3207 4.2) and may refuse a second one
+	 * (OpenSMTPD: 503 Already identified): the hand-over after TLS is
+	 * on a new connection, its greeting eaten, nothing replayed. */
+	H_SCRIPT_FROM(&ans.s, "STARTTLS\r\n", READY, STARTTLS_UPGRADE, &up);
+	CHECK(up.s.keep_len == 0 && up.s.state[0] == 0);
+	h_back_script(&up.s, "", "", STARTTLS_AGAIN, &b);
+	CHECK(b.flow == 0 && b.server.out_len == 0);
+	h_back_script(&up.s, "220 b\r\n", "", STARTTLS_RELAY, &b);
+	CHECK(b.left == 0 && b.flow == 1 && b.server.out_len == 0);
+	h_back_script(&up.s, "220 b\r\n250-b\r\n250 STARTTLS\r\n", "",
+	    STARTTLS_RELAY, &b);
+	CHECK(b.left == strlen("250-b\r\n250 STARTTLS\r\n") && b.flow == 1);
+	/* ... and the usual injection rules hold: pipelined behind EHLO. */
+	H_SCRIPT(d, &opt, "EHLO a\r\nSTARTTLS\r\n", GREET, STARTTLS_BACKEND, &r);
+	CHECK(r.left == 10);
+	h_back_script(&r.s, "220 b\r\n250 b\r\n", "250-mx.example.org\r\n"
+	    "250 STARTTLS\r\n", STARTTLS_RESUME, &b);
+	H_SCRIPT_FROM(&b.s, "STARTTLS\r\n", READY, STARTTLS_UPGRADE, &r);
+	H_SCRIPT_FROM(&b.s, "STARTTLS\r\nMAIL FROM:<a@b>\r\n", READY,
+	    STARTTLS_INJECTION, &r);
+
+	/* Still refused before TLS: AUTH (noted), and XCLIENT goes to the
+	 * relay's filter, never to portier's dialogue. */
+	H_SCRIPT_FROM(&ans.s, "AUTH PLAIN AGFAYgBj\r\n", MUST, STARTTLS_AGAIN, &r);
+	CHECK_STR(starttls_cleartext_auth(&r.s), "AUTH");
+
+	/* A second EHLO asks again (the backend is greeted: no greeting). */
+	H_SCRIPT_FROM(&ans.s, "EHLO again.example\r\n", "", STARTTLS_BACKEND, &r);
+	h_back_script(&r.s, "250-b\r\n250 SIZE 5\r\n", "250-mx.example.org\r\n"
+	    "250-SIZE 5\r\n250 STARTTLS\r\n", STARTTLS_RESUME, &b2);
+	CHECK(b2.server.out_len == strlen("EHLO again.example\r\n"));
+	/* A HELO after it is answered here and replayed on going plaintext. */
+	H_SCRIPT_FROM(&ans.s, "HELO c\r\nMAIL FROM:<a@b>\r\n",
+	    "250 mx.example.org\r\n", STARTTLS_PLAINTEXT, &r);
+	h_back_script(&r.s, "250 b\r\n", "", STARTTLS_RELAY, &b);
+	CHECK(b.flow == 1 && b.server.out_len == 8 &&
+	    memcmp(b.server.out, "HELO c\r\n", 8) == 0);
+
+	/* A control byte never reaches the backend: one line stays one
+	 * command (a bare CR some servers read as a line end). */
+	H_SCRIPT(d, &opt, "EHLO a\rRSET\r\nEHLO a\x7f\r\n", GREET
+	    "501 5.5.4 Syntax: EHLO hostname\r\n"
+	    "501 5.5.4 Syntax: EHLO hostname\r\n", STARTTLS_AGAIN, &r);
+
+	/* HELO (no EHLO): answered here, replayed as before. */
 	H_SCRIPT(d, &opt, "HELO a\r\nVRFY x\r\n", GREET "250 mx.example.org\r\n",
 	    STARTTLS_PLAINTEXT, &r);
 	CHECK(r.s.keep_len == 8 && memcmp(r.s.keep, "HELO a\r\n", 8) == 0);
-	/* Upgrading forgets the kept EHLO and the driver state. */
-	H_SCRIPT(d, &opt, "EHLO a\r\nSTARTTLS\r\n",
-	    GREET EHLO_R "220 2.0.0 Ready to start TLS\r\n", STARTTLS_UPGRADE, &r);
+	h_back_script(&r.s, B_GREET "250 b\r\n250 2.0.0 VRFY\r\n", "",
+	    STARTTLS_RELAY, &b);
+	CHECK(b.left == strlen("250 2.0.0 VRFY\r\n") && b.flow == 1);
+	CHECK(b.server.out_len == 8 && memcmp(b.server.out, "HELO a\r\n", 8) == 0);
+	h_back_script(&r.s, "220 b\r\n550 no\r\n", BYE_421,
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	/* Upgrading without any EHLO forgets the kept HELO. */
+	H_SCRIPT(d, &opt, "HELO a\r\nSTARTTLS\r\n",
+	    GREET "250 mx.example.org\r\n" READY, STARTTLS_UPGRADE, &r);
 	CHECK(r.s.keep_len == 0 && r.s.keep[0] == 0 && r.s.state[0] == 0);
-	/* In required mode nothing is kept. */
+	h_back_script(&r.s, "220 b\r\n", "", STARTTLS_RELAY, &b);
+	CHECK(b.left == 0 && b.server.out_len == 0);
+	/* In required mode nothing is kept, and EHLO is portier's alone. */
 	H_SCRIPT(d, &req, "EHLO a\r\n", GREET EHLO_R, STARTTLS_AGAIN, &r);
 	CHECK(r.s.keep_len == 0);
 	/* optional is SMTP's alone. */
@@ -262,13 +390,26 @@ static void test_xclient(void)
 	    "421 4.3.0 mx.example.org service not available\r\n",
 	    STARTTLS_REPLY_AND_CLOSE, &b);
 
-	/* Optional, plaintext: XCLIENT first, then the kept EHLO is replayed. */
+	/* Optional: XCLIENT first, then the client's EHLO asks the backend,
+	 * whose XCLIENT offer (to portier) the client never sees; going on
+	 * in plaintext after that sends nothing more. */
 	H_SCRIPT(d, &xco, "EHLO client.example\r\nMAIL FROM:<a@b>\r\n",
-	    GREET EHLO_R, STARTTLS_PLAINTEXT, &up);
+	    GREET, STARTTLS_BACKEND, &up);
 	h_back_script(&up.s, "220 b\r\n250-b\r\n250 XCLIENT ADDR\r\n220 b\r\n"
-	    "250 b\r\n", "", STARTTLS_RELAY, &b);
-	CHECK(h_has(b.server.out, b.server.out_len,
-	    "XCLIENT ADDR=IPV6:2001:db8::1 PORT=25\r\nEHLO client.example\r\n"));
+	    "250-b\r\n250-XCLIENT ADDR\r\n250-XFORWARD ADDR\r\n250 SIZE 9\r\n",
+	    "250-mx.example.org\r\n250-SIZE 9\r\n250 STARTTLS\r\n",
+	    STARTTLS_RESUME, &b);
+	CHECK(b.server.out_len == strlen("EHLO mx.example.org\r\nXCLIENT "
+	    "ADDR=IPV6:2001:db8::1 PORT=25\r\nEHLO client.example\r\n") &&
+	    h_has(b.server.out, b.server.out_len, "EHLO mx.example.org\r\nXCLIENT "
+	    "ADDR=IPV6:2001:db8::1 PORT=25\r\nEHLO client.example\r\n"));
+	H_SCRIPT_FROM(&b.s, "MAIL FROM:<a@b>\r\n", "", STARTTLS_PLAINTEXT, &up);
+	h_back_script(&up.s, "", "", STARTTLS_RELAY, &b);
+	CHECK(b.server.out_len == 0 && b.flow == 1);
+	/* XCLIENT refused at the query: 421 at the client's EHLO. */
+	H_SCRIPT(d, &xco, "EHLO client.example\r\n", GREET, STARTTLS_BACKEND, &up);
+	h_back_script(&up.s, "220 b\r\n250-b\r\n250 SIZE 1\r\n", BYE_421,
+	    STARTTLS_REPLY_AND_CLOSE, &b);
 
 	/* A line break can never get into the command; only SMTP has it. */
 	CHECK(starttls_init(&s, d, &bad) == -1);
