@@ -430,12 +430,13 @@ class FakeBackend:
     greeting (default: a positive one), answers commands like a tiny server
     (every reply carries "backend-marker") and records what each connection
     sent. .accepted counts connections as they are accepted; .sessions holds
-    the received bytes of every finished connection."""
+    the received bytes of every finished connection. answer(line) replaces
+    the protocol's answers (None: the goodbye)."""
 
-    def __init__(self, protocol, greeting=None):
+    def __init__(self, protocol, greeting=None, answer=None):
         self.protocol = protocol
         self.greeting = GREETING[protocol] if greeting is None else greeting
-        self.answer = ANSWER[protocol]
+        self.answer = answer or ANSWER[protocol]
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)

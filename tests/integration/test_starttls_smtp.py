@@ -5,12 +5,14 @@ messages through portier (openssl s_client, curl, swaks, smtplib), the port-25
 import os
 import smtplib
 import socket
+import time
+from email.message import EmailMessage
 
 import pytest
 
 import harness
 from harness import MAIL_USER, curl, tls_items
-from starttls_support import HOSTNAME, Client, SClient, starttls_listener
+from starttls_support import HOSTNAME, Client, FakeBackend, SClient, _smtp_answer, starttls_listener
 
 RCPT = "%s@example.org" % MAIL_USER
 
@@ -181,3 +183,244 @@ def test_second_starttls_inside_tls_is_answered_by_opensmtpd(smtp_portier, certs
         print("opensmtpd answered a second STARTTLS with", code, text)
         code, text = s.noop()
         assert code == 250, (code, text)
+
+
+# --- Port 25: the backend's extensions before TLS (finding 2 of the STARTTLS
+# review). A sender that stays in plaintext must see what the backend offers
+# (8BITMIME, SIZE, SMTPUTF8...), or it downgrades or bounces its mail.
+
+# What portier passes before TLS (starttls_smtp.c's plain_ext), lower case as
+# smtplib keeps them.
+PLAIN_EXT = {"size", "8bitmime", "smtputf8", "dsn", "enhancedstatuscodes", "pipelining",
+             "deliverby", "mt-priority", "futurerelease", "limits", "no-soliciting", "mtrk"}
+
+
+def _backend_features(smtpd):
+    with smtplib.SMTP("127.0.0.1", smtpd.port, timeout=20 * harness.SLOW) as s:
+        code, text = s.ehlo("client.example.net")
+        assert code == 250, text
+        return dict(s.esmtp_features)
+
+
+def test_optional_plaintext_ehlo_lists_the_backends_extensions(smtp_portier, smtpd):
+    backend = _backend_features(smtpd)
+    # The test means something only if opensmtpd offers these.
+    assert {"8bitmime", "size"} <= set(backend), backend
+    with SMTP(HOSTNAME, smtp_portier.port("mx"), timeout=20 * harness.SLOW) as s:
+        code, text = s.ehlo("client.example.net")
+        assert code == 250, text
+        lines = text.split(b"\n")
+        # portier's name first, STARTTLS last (RFC 3207: portier's own).
+        assert lines[0] == HOSTNAME.encode(), text
+        assert lines[-1] == b"STARTTLS", text
+        got = set(s.esmtp_features)
+        assert got == (set(backend) & PLAIN_EXT) | {"starttls"}, (got, backend)
+        for name in ("size", "8bitmime"):
+            assert s.esmtp_features[name] == backend[name], (name, text)
+        assert not s.has_extn("auth") and not s.has_extn("xclient"), text
+        print("backend offers", sorted(backend), "; portier before TLS:", sorted(got))
+
+
+def test_optional_plaintext_smtputf8_and_8bitmime_delivered(smtp_portier, smtpd):
+    """The review's optional_ext.py: through portier in plaintext, the same
+    answers as from the backend directly."""
+    backend = _backend_features(smtpd)
+    token = _token("eightbit")
+    with SMTP(HOSTNAME, smtp_portier.port("mx"), timeout=20 * harness.SLOW) as s:
+        s.ehlo("client.example.net")
+        assert s.has_extn("8bitmime"), s.ehlo_resp
+        refused = s.sendmail("sender@example.net", [RCPT],
+                             ("Subject: %s\r\n\r\nb\u00f6dy %s\r\n" % (token, token)).encode(),
+                             mail_options=["BODY=8BITMIME"])
+        assert refused == {}, refused
+        if "smtputf8" in backend:
+            assert s.has_extn("smtputf8"), s.ehlo_resp
+            utoken = _token("utf8")
+            m = EmailMessage()
+            m["From"] = "j\u00f6rg@ex\u00e4mple.net"
+            m["To"] = RCPT
+            m["Subject"] = utoken
+            m.set_content("utf8 body " + utoken)
+            assert s.send_message(m) == {}
+    assert ("b\u00f6dy " + token).encode() in smtpd.delivered(token)
+    if "smtputf8" in backend:
+        assert ("utf8 body " + utoken).encode() in smtpd.delivered(utoken)
+
+
+def test_optional_starttls_after_the_merged_ehlo(smtp_portier, smtpd, certs):
+    """EHLO answered from the backend, then STARTTLS: a working TLS session
+    whose EHLO is the backend's own (no STARTTLS inside TLS), and mail."""
+    token = _token("mergedtls")
+    mark = smtp_portier.mark()
+    with SMTP(HOSTNAME, smtp_portier.port("mx"), timeout=20 * harness.SLOW) as s:
+        code, text = s.ehlo("client.example.net")
+        assert s.has_extn("8bitmime") and s.has_extn("starttls"), text
+        s.starttls(context=certs.client_context())
+        assert s.sock.version() in ("TLSv1.2", "TLSv1.3")
+        code, text = s.ehlo("client.example.net")
+        assert code == 250, text
+        assert not s.has_extn("starttls"), text
+        assert s.has_extn("8bitmime"), text
+        s.sendmail("sender@example.net", [RCPT],
+                   "Subject: %s\r\n\r\nmerged tls body %s\r\n" % (token, token))
+    assert ("merged tls body " + token).encode() in smtpd.delivered(token)
+    smtp_portier.wait_log(r"\[mx\] close .*tls=TLSv1\.[23]", since=mark)
+
+
+def test_optional_backend_down_gets_421_at_ehlo(portier, certs, closed_port):
+    p = portier([("tls", tls_items(certs.ec)),
+                 starttls_listener("mx", "smtp", closed_port, extra=[("starttls", "optional")])])
+    mark = p.mark()
+    c = Client(p.port("mx"))
+    try:
+        assert c.smtp_reply() == ("220 %s ESMTP ready\r\n" % HOSTNAME).encode()
+        c.send(b"EHLO client.example.net\r\n")
+        assert c.smtp_reply() == ("421 4.3.0 %s service not available\r\n"
+                                  % HOSTNAME).encode()
+        assert c.read_to_eof() == b""
+    finally:
+        c.close()
+    p.wait_log(r"\[mx\] client=127\.0\.0\.1:\d+: backend 127\.0\.0\.1:%d: .*refusing in smtp"
+               % closed_port, since=mark)
+
+
+def test_optional_helo_still_answered_by_portier(portier, certs, closed_port):
+    """HELO asks nothing of the backend: answered while it is down; only the
+    plaintext mail after it meets the 421."""
+    p = portier([("tls", tls_items(certs.ec)),
+                 starttls_listener("mx", "smtp", closed_port, extra=[("starttls", "optional")])])
+    c = Client(p.port("mx"))
+    try:
+        c.smtp_reply()
+        c.send(b"HELO client.example.net\r\n")
+        assert c.smtp_reply() == ("250 %s\r\n" % HOSTNAME).encode()
+        c.send(b"MAIL FROM:<a@example.net>\r\n")
+        assert c.smtp_reply().startswith(b"421 4.3.0 ")
+    finally:
+        c.close()
+
+
+# A backend that offers what must never reach a client before TLS next to
+# what must: SMTPUTF8 (which opensmtpd here does not offer) among them.
+RICH_EHLO = (b"250-fake.backend Hello\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+             b"250-AUTH PLAIN LOGIN\r\n250-AUTH=LOGIN\r\n250-STARTTLS\r\n"
+             b"250-XCLIENT NAME ADDR PORT\r\n250-XFORWARD NAME ADDR\r\n250-CHUNKING\r\n"
+             b"250-ETRN\r\n250-SMTPUTF8\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n")
+
+
+def _rich_answer(line):
+    if line.split(b" ")[0].upper().strip() == b"EHLO":
+        return RICH_EHLO
+    return _smtp_answer(line)
+
+
+def test_optional_plaintext_utf8_mail_relayed_byte_exact(portier, certs):
+    """The client's EHLO reaches the backend once and as it was sent; the
+    merged reply filters AUTH, STARTTLS, XCLIENT, XFORWARD, CHUNKING, ETRN;
+    an SMTPUTF8 message then goes to the backend byte for byte, nothing
+    replayed, nothing of portier's in between."""
+    b = FakeBackend("smtp", answer=_rich_answer)
+    try:
+        p = portier([("tls", tls_items(certs.ec)),
+                     starttls_listener("mx", "smtp", b.port, extra=[("starttls", "optional")])])
+        with SMTP(HOSTNAME, p.port("mx"), timeout=20 * harness.SLOW) as s:
+            code, text = s.ehlo("client.example.net")
+            assert code == 250, text
+            assert text == (HOSTNAME.encode() + b"\nPIPELINING\nSIZE 10240000\nSMTPUTF8\n"
+                            b"8BITMIME\nENHANCEDSTATUSCODES\nSTARTTLS"), text
+            m = EmailMessage()
+            m["From"] = "j\u00f6rg@ex\u00e4mple.net"
+            m["To"] = RCPT
+            m["Subject"] = "utf8"
+            m.set_content("h\u00e9llo")
+            assert s.send_message(m) == {}
+        got = b.wait_sessions(1)[0]
+    finally:
+        b.stop()
+    # (smtplib writes its verbs in lower case.)
+    assert got.startswith(b"ehlo client.example.net\r\nmail FROM:<j\xc3\xb6rg@ex\xc3\xa4mple.net>"), got
+    assert got.lower().count(b"ehlo") == 1 and b"helo" not in got.lower(), got
+    first = got.split(b"\r\n")[1]
+    assert b" SMTPUTF8" in first and b"BODY=8BITMIME" in first and b"size=" in first, first
+    assert got.endswith(b"\r\n.\r\nQUIT\r\n"), got
+
+
+def test_optional_pipelined_plaintext_after_the_merged_ehlo(portier, certs):
+    """PIPELINING is offered now: MAIL, RCPT and DATA in one write after the
+    EHLO reach the backend in that one order, answered in order."""
+    b = FakeBackend("smtp", answer=_rich_answer)
+    try:
+        p = portier([("tls", tls_items(certs.ec)),
+                     starttls_listener("mx", "smtp", b.port, extra=[("starttls", "optional")])])
+        c = Client(p.port("mx"))
+        try:
+            c.smtp_reply()
+            c.send(b"EHLO pipe.example\r\n")
+            assert b"250-PIPELINING\r\n" in c.smtp_reply()
+            c.send(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
+            for want in (b"250 ", b"250 ", b"354 "):
+                assert c.smtp_reply().startswith(want)
+            c.send(b"x\r\n.\r\nQUIT\r\n")
+            assert c.smtp_reply().startswith(b"250 2.0.0 backend-marker queued")
+            assert c.smtp_reply().startswith(b"221 ")
+        finally:
+            c.close()
+        got = b.wait_sessions(1)[0]
+    finally:
+        b.stop()
+    assert got == (b"EHLO pipe.example\r\nMAIL FROM:<a@example.net>\r\n"
+                   b"RCPT TO:<b@example.org>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n"), got
+
+
+def test_optional_starttls_after_query_starts_a_new_backend_session(portier, certs):
+    """After STARTTLS the backend session that answered the plaintext EHLO is
+    ended (QUIT) and a new one carries the TLS session: the backend never
+    keeps what it learnt before TLS (RFC 3207 4.2), and a server that refuses
+    a second EHLO (OpenSMTPD) still works."""
+    b = FakeBackend("smtp", answer=_rich_answer)
+    try:
+        p = portier([("tls", tls_items(certs.ec)),
+                     starttls_listener("mx", "smtp", b.port, extra=[("starttls", "optional")])])
+        with SMTP(HOSTNAME, p.port("mx"), timeout=20 * harness.SLOW) as s:
+            s.ehlo("plain.example")
+            assert s.has_extn("smtputf8") and s.has_extn("starttls")
+            s.starttls(context=certs.client_context())
+            code, text = s.ehlo("tls.example")
+            assert code == 250 and not s.has_extn("starttls"), text
+            assert not s.has_extn("xclient") and s.has_extn("smtputf8"), text
+            s.sendmail("a@example.net", ["b@example.org"], "Subject: x\r\n\r\nbody\r\n")
+        sessions = sorted(b.wait_sessions(2))
+    finally:
+        b.stop()
+    # (smtplib writes its verbs in lower case.)
+    assert sessions == sorted([b"ehlo plain.example\r\nQUIT\r\n",
+                               b"ehlo tls.example\r\nmail FROM:<a@example.net> size=20\r\n"
+                               b"rcpt TO:<b@example.org>\r\ndata\r\nSubject: x\r\n\r\n"
+                               b"body\r\n.\r\nQUIT\r\n"]), sessions
+
+
+def test_optional_backend_silent_at_ehlo_refused_at_connect_timeout(portier, certs):
+    """A backend that greets but never answers the EHLO holds the client no
+    longer than connect_timeout: 421, and a log line that says what was
+    missing."""
+    b = FakeBackend("smtp", answer=lambda line: b"")
+    try:
+        p = portier([("tls", tls_items(certs.ec)),
+                     starttls_listener("mx", "smtp", b.port,
+                                       extra=[("starttls", "optional"),
+                                              ("connect_timeout", "1s")])])
+        mark = p.mark()
+        c = Client(p.port("mx"))
+        try:
+            c.smtp_reply()
+            t0 = time.monotonic()
+            c.send(b"EHLO client.example.net\r\n")
+            assert c.smtp_reply() == ("421 4.3.0 %s service not available\r\n"
+                                      % HOSTNAME).encode()
+            assert 0.9 <= time.monotonic() - t0 <= 1.5 + 4 * harness.SLOW
+        finally:
+            c.close()
+        p.wait_log(r"\[mx\] client=.*no reply to the client's EHLO within 1s; "
+                   r"refusing in smtp", since=mark)
+    finally:
+        b.stop()
