@@ -22,7 +22,9 @@ struct conn_filter;
  *   plain:         CONNECTING --> RELAY
  *   STARTTLS:      PRELUDE --> UPGRADING --> HANDSHAKE --> CONNECTING
  *                  --> HANDOVER --> RELAY   (SMTP optional: PRELUDE -->
- *                  CONNECTING --> HANDOVER, in plaintext)
+ *                  CONNECTING --> HANDOVER, in plaintext; on EHLO
+ *                  PRELUDE --> CONNECTING --> HANDOVER --> PRELUDE, the
+ *                  backend kept for plaintext, closed at STARTTLS)
  *   redirect:      HTTPHEAD --> RESPOND | CONNECTING (ACME challenge)
  *   accept_proxy:  PROXYHEAD first, then the listener's first state
  *   and from any state with a backend: RESPOND with the protocol's refusal
