@@ -8,12 +8,16 @@
  *   then     chunks: one length byte L, then L % 64 + 1 bytes
  *
  * Chunks go to the client side until the engine says something other than
- * AGAIN, then (after UPGRADE or PLAINTEXT) to the backend side. abort()
- * marks a broken invariant, so libFuzzer reports it.
+ * AGAIN, then (after UPGRADE or PLAINTEXT) to the backend side. After
+ * BACKEND (SMTP optional, EHLO) they go to the backend side until RESUME,
+ * whose answer is checked, then to the client side again: the query can
+ * come back as often as the client says EHLO. abort() marks a broken
+ * invariant, so libFuzzer reports it.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "starttls.h"
 
@@ -60,6 +64,55 @@ static int fz_wiped(const struct starttls_session *s)
 	return s->keep_len == 0;
 }
 
+/* The keyword of line p[0..n) after its "250-" or "250 " is kw. */
+static int fz_line_is(const uint8_t *p, size_t n, const char *kw)
+{
+	size_t k = strlen(kw);
+
+	if (n < 4 + k || strncasecmp((const char *)p + 4, kw, k) != 0)
+		return 0;
+	return n == 4 + k || p[4 + k] == ' ' || p[4 + k] == '=' ||
+	    p[4 + k] == '\r' || p[4 + k] == '\n';
+}
+
+/* SMTP's answer to an EHLO that asked the backend: "250-fuzz.example",
+ * extension lines, "250 STARTTLS" last; every line "250-" but the last,
+ * no control byte but the CRLF; never a line that offers what must not
+ * be offered before TLS or to a client. */
+static void fz_merged(const struct buf *tc)
+{
+	static const char head[] = "250-fuzz.example\r\n";
+	static const char tail[] = "250 STARTTLS\r\n";
+	static const char *const never[] = { "AUTH", "XCLIENT", "XFORWARD",
+	    "STARTTLS", "CHUNKING", "BINARYMIME", "REQUIRETLS", "ETRN" };
+	const uint8_t *p = buf_peek(tc);
+	size_t n = tc->len, off, ll, i;
+
+	if (n < sizeof(head) - 1 + sizeof(tail) - 1 ||
+	    memcmp(p, head, sizeof(head) - 1) != 0 ||
+	    memcmp(p + n - (sizeof(tail) - 1), tail, sizeof(tail) - 1) != 0)
+		abort();
+	for (off = 0; off < n; off += ll) {
+		const uint8_t *lf = memchr(p + off, '\n', n - off);
+		if (lf == NULL)
+			abort();
+		ll = (size_t)(lf - (p + off)) + 1;
+		if (ll < 6 || memcmp(p + off, "250", 3) != 0 ||
+		    p[off + ll - 2] != '\r')
+			abort();
+		if (p[off + 3] != (off + ll == n ? ' ' : '-'))
+			abort();
+		for (i = 0; i < ll - 2; i++)
+			if (p[off + i] < 0x20 || p[off + i] == 0x7f)
+				abort();
+		if (off + ll == n)
+			break;
+		for (i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+			if (fz_line_is(p + off, ll, never[i]))
+				abort();
+	}
+}
+
 static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
     size_t n)
 {
@@ -67,6 +120,7 @@ static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
 	struct starttls_session s;
 	struct buf in = {0}, out = {0}, fb = {0}, tb = {0}, tc = {0};
 	enum starttls_verdict v = STARTTLS_AGAIN;
+	int queried = 0;
 	uint8_t flags;
 
 	if (n < 1)
@@ -82,12 +136,47 @@ static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
 	if (starttls_init(&s, drv, &p) || starttls_greeting(&s, &out))
 		abort();
 
-	while (v == STARTTLS_AGAIN && fz_chunk(&d, &n, &in)) {
+	for (;;) {
+		while (v == STARTTLS_AGAIN && fz_chunk(&d, &n, &in)) {
+			v = starttls_client_input(&s, &in, &out);
+			fz_clean(&out);
+			if (v == STARTTLS_AGAIN && in.len >= drv->max_msg)
+				abort();	/* unbounded buffering */
+			buf_consume(&out, out.len);
+		}
+		if (v != STARTTLS_BACKEND)
+			break;
+		/* The query: only SMTP's optional mode asks the backend, and
+		 * the client hears nothing until the answer. */
+		if (!p.optional || out.len != 0)
+			abort();
+		queried = 1;
+		v = starttls_backend_input(&s, &fb, &tb, &tc);
+		while (v == STARTTLS_AGAIN && fz_chunk(&d, &n, &fb)) {
+			v = starttls_backend_input(&s, &fb, &tb, &tc);
+			if (fb.len > 2 * STARTTLS_REPLY_MAX + 64)
+				abort();
+			if (v == STARTTLS_AGAIN && (tc.len != 0 ||
+			    starttls_client_may_flow(&s)))
+				abort();
+		}
+		if (v == STARTTLS_REPLY_AND_CLOSE)
+			fz_clean(&tc);
+		if (v != STARTTLS_RESUME)
+			goto done;	/* refused, or the input ran out */
+		fz_merged(&tc);
+		buf_consume(&tc, tc.len);
+		buf_consume(&tb, tb.len);
+		/* Commands pipelined behind the EHLO come next. */
 		v = starttls_client_input(&s, &in, &out);
 		fz_clean(&out);
-		if (v == STARTTLS_AGAIN && in.len >= drv->max_msg)
-			abort();	/* unbounded buffering */
 		buf_consume(&out, out.len);
+	}
+	if (v == STARTTLS_UPGRADE && queried) {
+		/* The connection layer closes the queried backend: the
+		 * hand-over after TLS starts on a new one. */
+		buf_reset(&fb);
+		buf_reset(&tb);
 	}
 	if (v == STARTTLS_UPGRADE) {
 		if (in.len != 0 || !fz_wiped(&s))
