@@ -269,7 +269,9 @@ void conn_starttls_handover(struct conn *c)
 			break;
 		if (c->b_eof && v == STARTTLS_AGAIN) {
 			char why[96];
-			snprintf(why, sizeof(why), "backend closed before its %s",
+			/* Part of it held: it closed in the middle. */
+			snprintf(why, sizeof(why), "backend closed %s its %s",
+			         st->from_backend.len ? "during" : "before",
 			         starttls_backend_awaited(&st->s));
 			conn_refuse(c, why);
 			return;

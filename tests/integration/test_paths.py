@@ -232,8 +232,8 @@ def test_backend_closes_during_greeting(portier, certs, raw_backend, said):
     assert re.match(rb"421 [^\r\n]*\r\n$", reply), reply
     assert b"fake.backend" not in reply + rest, reply + rest
     assert rest == b"", rest
-    p.wait_log(r"warning: \[smtp\] client=127\.0\.0\.1:\d+: backend closed during its "
-               r"greeting; refusing in smtp$", since=mark)
+    p.wait_log(r"warning: \[smtp\] client=127\.0\.0\.1:\d+: backend closed %s its "
+               r"greeting; refusing in smtp$" % ("during" if said else "before"), since=mark)
     close_line(p, r": backend unavailable, refused in protocol$", mark)
 
 
