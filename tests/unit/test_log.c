@@ -548,11 +548,22 @@ static void test_tty(void)
 /* stderr redirected to a file (the shell's "> file 2>&1"): our lines and
  * whatever else is written through the same descriptor (a sanitizer's
  * report) follow one another, none overwrites another. */
+/* The file at path into big, NUL-terminated (empty if unreadable). */
+static void slurp(const char *path)
+{
+	int rd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = rd >= 0 ? read(rd, big, sizeof(big) - 1) : -1;
+
+	CHECK(rd >= 0);
+	big[n > 0 ? n : 0] = '\0';
+	if (rd >= 0)
+		close(rd);
+}
+
 static void test_shared_file(const char *dir)
 {
 	char path[256];
-	int fd, rd;
-	ssize_t n;
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/stderr.out", dir);
 	CHECK((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0);
@@ -563,10 +574,7 @@ static void test_shared_file(const char *dir)
 	log_notice("b");
 	log_close();
 	close(fd);
-	CHECK((rd = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
-	n = read(rd, big, sizeof(big) - 1);
-	big[n > 0 ? n : 0] = '\0';
-	close(rd);
+	slurp(path);
 	CHECK_STR(big, "start\nportier: a\nmid\nportier: b\n");
 	unlink(path);
 }
@@ -580,8 +588,7 @@ static void test_cut_line_shared(const char *dir, int shared)
 	_Atomic unsigned *flag = mmap(NULL, sizeof(*flag), PROT_READ | PROT_WRITE,
 	                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char path[256];
-	int fd, rd, st = 0;
-	ssize_t n;
+	int fd, st = 0;
 	pid_t pid;
 
 	CHECK(flag != MAP_FAILED);
@@ -604,10 +611,7 @@ static void test_cut_line_shared(const char *dir, int shared)
 	log_share_midline(NULL);
 	log_close();
 	close(fd);
-	CHECK((rd = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
-	n = read(rd, big, sizeof(big) - 1);
-	big[n > 0 ? n : 0] = '\0';
-	close(rd);
+	slurp(path);
 	if (shared)
 		CHECK_STR(big, "start\nportier: f\nportier: from the parent\n");
 	else
