@@ -80,6 +80,8 @@ void conn_relay_start(struct conn *c, struct buf *from_backend)
 		 * which ate the backend's greeting. */
 		if (f == &filter_smtp && c->svc->cl->mode == CFG_MODE_STARTTLS)
 			filter_smtp_greeted(c->fx->state);
+		if (f == &filter_pop3 && c->svc->cl->mode == CFG_MODE_STARTTLS)
+			filter_pop3_greeted(c->fx->state);
 		/* Client bytes buffered before the relay pass the filter too. */
 		if (f->up)
 			buf_swap(&c->up, &c->fx->up_raw);

@@ -8,8 +8,8 @@
 
 /*
  * Stream filters: the protocol knowledge that rides on the relay once the
- * connection is handed over (LDAP: a second StartTLS; SMTP: XCLIENT and
- * XFORWARD; FTP next: PBSZ/PROT, PASV/EPSV/PORT/EPRT), kept out of the
+ * connection is handed over (LDAP and POP3: a second StartTLS/STLS; SMTP:
+ * XCLIENT and XFORWARD; FTP: PBSZ/PROT, PASV/EPSV/PORT/EPRT), kept out of the
  * relay itself. Pure: bytes in, bytes out, no fds, no loop, no TLS.
  *
  * One filter instance sees both directions of one connection through one
@@ -78,10 +78,16 @@ size_t filter_unterminated(const uint8_t *p, size_t n);
 extern const struct filter_ops filter_ldap;
 extern const struct filter_ops filter_smtp;
 extern const struct filter_ops filter_ftp;
+extern const struct filter_ops filter_pop3;
 
 /* filter_smtp_greeted(st): tell a zeroed filter_smtp state that the
  * STARTTLS hand-over consumed the backend's greeting, so no later 220 is
  * one. */
 void filter_smtp_greeted(void *st);
+
+/* filter_pop3_greeted(st): tell a zeroed filter_pop3 state that the STLS
+ * hand-over consumed the backend's greeting; without it the first line
+ * from the backend is taken for the greeting (implicit TLS). */
+void filter_pop3_greeted(void *st);
 
 #endif

@@ -52,7 +52,7 @@ static const struct proto protos[] = {
 	{CFG_PROTO_IMAP, "imap", "imap", 1800000, PORTS(imap_ports),
 	 &starttls_imap, NULL, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_POP3, "pop3", "pop3", 600000, PORTS(pop3_ports),
-	 &starttls_pop3, NULL, NULL, NULL, 0, 0, NULL},
+	 &starttls_pop3, &filter_pop3, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_LDAP, "ldap", "ldap", 900000, PORTS(ldap_ports),
 	 &starttls_ldap, &filter_ldap, NULL, NULL, 0, 0, NULL},
 	/* Data connections behind TLS are ftp_data.c's: passive ones

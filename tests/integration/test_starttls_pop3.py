@@ -1,5 +1,7 @@
 """POP3 STLS on behalf of a plaintext dovecot: openssl s_client, curl and
-poplib log in and retrieve a real message through portier."""
+poplib log in and retrieve a real message through portier. Inside TLS the
+POP3 filter hides the backend's STLS and answers a second STLS itself, also
+in front of a dovecot with TLS of its own that offers and would start it."""
 
 import poplib
 import socket
@@ -7,7 +9,7 @@ import socket
 import pytest
 
 import harness
-from harness import MAIL_PASS, MAIL_USER, curl, tls_items
+from harness import MAIL_PASS, MAIL_USER, curl, listener, tls_items
 from starttls_support import HOSTNAME, Client, SClient, starttls_listener
 
 
@@ -92,17 +94,112 @@ def test_user_before_stls_is_refused(pop3_portier):
         c.close()
 
 
-def test_second_stls_inside_tls_is_answered_by_dovecot(pop3_portier, certs):
+def test_second_stls_inside_tls_is_answered_by_portier(pop3_portier, certs):
     p = POP3(HOSTNAME, pop3_portier.port("pop3"), timeout=20 * harness.SLOW)
     try:
         p.stls(context=certs.client_context())
         with pytest.raises(poplib.error_proto) as e:
             p._shortcmd("STLS")
-        answer = e.value.args[0]
-        assert answer.startswith(b"-ERR"), answer
-        assert b"Begin TLS negotiation" not in answer
-        print("dovecot answered a second STLS with", e.value)
+        assert e.value.args[0] == b"-ERR TLS already active", e.value
         assert "USER" in p.capa()   # the session goes on with dovecot
+        p.user(MAIL_USER)
+        p.pass_(MAIL_PASS)
+        assert p.stat()[0] >= 1
+        p.quit()
+    except BaseException:
+        p.close()
+        raise
+
+
+# dovecot with `ssl = yes` (Debian's default) offers STLS to portier's
+# plaintext connection and would begin TLS inside portier's on a second
+# STLS, with its own certificate.
+
+@pytest.fixture(scope="module")
+def dovecot_ssl(certs):
+    d = harness.Dovecot(ssl="yes", leaf=certs.ec)
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def pop3_ssl_portier(tmp_path_factory, certs, dovecot_ssl):
+    p = harness.Portier(tmp_path_factory.mktemp("starttls-pop3-ssl"), [
+        ("tls", tls_items(certs.ec, certs.rsa)),
+        starttls_listener("pop3", "pop3", dovecot_ssl.pop3_port),
+        listener("pop3s", dovecot_ssl.pop3_port, protocol="pop3"),
+    ])
+    yield p
+    p.stop()
+
+
+class POP3S(poplib.POP3_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout)
+        return self.context.wrap_socket(sock, server_hostname=self.host)
+
+
+def test_backend_with_tls_offers_stls_directly(dovecot_ssl):
+    # What the tests below hide and refuse is really there.
+    p = POP3("127.0.0.1", dovecot_ssl.pop3_port, timeout=20 * harness.SLOW)
+    try:
+        assert "STLS" in p.capa()
+        p.quit()
+    except BaseException:
+        p.close()
+        raise
+
+
+def check_stls_hidden_and_refused(p):
+    caps = p.capa()
+    assert "STLS" not in caps and "USER" in caps, caps
+    with pytest.raises(poplib.error_proto) as e:
+        p._shortcmd("STLS")
+    assert e.value.args[0] == b"-ERR TLS already active", e.value
+    p.user(MAIL_USER)
+    p.pass_(MAIL_PASS)
+    assert p.stat()[0] >= 1
+    p.quit()
+
+
+def test_backend_stls_hidden_and_refused_after_stls(pop3_ssl_portier, certs):
+    p = POP3(HOSTNAME, pop3_ssl_portier.port("pop3"), timeout=20 * harness.SLOW)
+    try:
+        p.stls(context=certs.client_context())
+        check_stls_hidden_and_refused(p)
+    except BaseException:
+        p.close()
+        raise
+
+
+def test_backend_stls_hidden_and_refused_on_pop3s(pop3_ssl_portier, certs):
+    p = POP3S(HOSTNAME, pop3_ssl_portier.port("pop3s"), context=certs.client_context(),
+              timeout=20 * harness.SLOW)
+    try:
+        assert p.getwelcome().startswith(b"+OK")
+        check_stls_hidden_and_refused(p)
+    except BaseException:
+        p.close()
+        raise
+
+
+def test_pipelined_stls_answered_in_order(pop3_ssl_portier, certs):
+    """CAPA, STLS, USER in one write: the answer to STLS comes after the
+    whole CAPA list and before USER's +OK."""
+    p = POP3(HOSTNAME, pop3_ssl_portier.port("pop3"), timeout=20 * harness.SLOW)
+    try:
+        p.stls(context=certs.client_context())
+        p.sock.sendall(b"CAPA\r\nSTLS\r\nUSER %s\r\n" % MAIL_USER.encode())
+        lines = []
+        while b"." not in lines and len(lines) < 64:
+            lines.append(p._getline()[0])
+        lines += [p._getline()[0], p._getline()[0]]
+        assert lines[0].startswith(b"+OK"), lines
+        end = lines.index(b".")
+        assert b"STLS" not in lines[:end] and b"USER" in lines[:end], lines
+        assert lines[end + 1:] == [b"-ERR TLS already active", lines[-1]], lines
+        assert lines[-1].startswith(b"+OK"), lines
+        p.pass_(MAIL_PASS)
         p.quit()
     except BaseException:
         p.close()

@@ -1,0 +1,414 @@
+/* libFuzzer target for filter_pop3, the POP3 stream filter of the relay.
+ *
+ * The input is a client's byte stream and the choices of a model backend:
+ *
+ *   byte 0     flags: bit 0 the backend greets first (implicit TLS; else
+ *              the filter is told a hand-over took the greeting), bit 1 it
+ *              ends its side once the client has and it has answered
+ *   byte 1     how many of the following bytes the client sends (times 16
+ *              with flags bit 2: lines past the filter's 512)
+ *   then       the client's bytes, then choices: chunk sizes for either
+ *              side and the backend's answers (+OK or -ERR, where STLS
+ *              sits in a CAPA list and in which case, a SASL challenge or
+ *              the end, a line said unasked)
+ *
+ * The model backend reads commands as dovecot does (the verb up to the
+ * first space, any case; a NUL ends the line), written apart from the
+ * filter, and answers every line it reads with one response; a multi-line
+ * one starts "+OK m" ("+OK capa" for CAPA), a one-line one "+OK s" or
+ * "-ERR s", a challenge "+ c", a line said unasked "* ". abort() marks a
+ * broken rule:
+ *   - a line reaches the backend whose verb, read liberally (blanks and
+ *     NULs before it skipped, up to the first non-alphanumeric), is STLS;
+ *   - the client sees a line of a CAPA list whose first word is STLS;
+ *   - the client's bytes, without our answers, differ from the backend's
+ *     without the STLS lines of its CAPA lists (nothing else is changed);
+ *   - an answer of ours comes inside a response, or not right after the
+ *     responses to the lines passed before the line it answers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "filter.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NOTLS "-ERR TLS already active\r\n"
+#define LONG "-ERR Line too long\r\n"
+
+struct choices {
+	const uint8_t *p;
+	size_t n;
+};
+
+static unsigned pick(struct choices *c)
+{
+	unsigned v;
+
+	if (c->n == 0)
+		return 0;
+	v = c->p[0];
+	c->p++;
+	c->n--;
+	return v;
+}
+
+static int upper(int c)
+{
+	return c >= 'a' && c <= 'z' ? c - 32 : c;
+}
+
+static int word(const uint8_t *p, size_t n, const char *kw)
+{
+	size_t k = strlen(kw);
+
+	if (n != k)
+		return 0;
+	for (size_t i = 0; i < k; i++)
+		if (upper(p[i]) != kw[i])
+			return 0;
+	return 1;
+}
+
+static int alnum(int c)
+{
+	return (c >= '0' && c <= '9') || (upper(c) >= 'A' && upper(c) <= 'Z');
+}
+
+/* The verb of line p[0..n) as the most liberal server might read it. */
+static int liberal_stls(const uint8_t *p, size_t n)
+{
+	size_t i = 0, v;
+
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
+	    p[i] == '\v' || p[i] == '\f' || p[i] == '\0'))
+		i++;
+	for (v = i; v < n && alnum(p[v]); v++)
+		continue;
+	return word(p + i, v - i, "STLS");
+}
+
+/* The model backend. */
+struct server {
+	int sasl;		/* the next line is a SASL response */
+	struct buf line;	/* the line being read */
+	struct buf out;		/* its responses, not yet delivered */
+	struct buf clean;	/* its responses without CAPA's STLS lines */
+	size_t lines;		/* lines read (each owes one response) */
+};
+
+static void say(struct server *s, const char *text, int stls)
+{
+	if (buf_append(&s->out, text, strlen(text)) < 0 ||
+	    (!stls && buf_append(&s->clean, text, strlen(text)) < 0))
+		abort();	/* the input is far smaller than a buffer */
+}
+
+static size_t digits(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && p[i] >= '0' && p[i] <= '9')
+		i++;
+	return i;
+}
+
+static void capa(struct server *s, struct choices *c)
+{
+	static const char *const stls[] = { "STLS\r\n", "stls\r\n", "StLs \r\n",
+	    "STLS\n" };
+	unsigned where = pick(c) % 4, how = pick(c) % 4;
+
+	say(s, "+OK capa\r\n", 0);
+	if (where == 0)
+		say(s, stls[how], 1);
+	say(s, "TOP\r\nSTLSX\r\n", 0);
+	if (where == 1)
+		say(s, stls[how], 1);
+	say(s, "SASL PLAIN STLS\r\n..STLS\r\n", 0);
+	if (where == 2)
+		say(s, stls[how], 1);
+	say(s, ".\r\n", 0);
+}
+
+static void command(struct server *s, const uint8_t *p, size_t n,
+    struct choices *c)
+{
+	const uint8_t *sp, *nul;
+	size_t v;
+	int arg, ok = pick(c) & 1;
+
+	if (liberal_stls(p, n))
+		abort();	/* an STLS reached the backend */
+	s->lines++;
+	if (pick(c) % 8 == 0)
+		say(s, "* unasked\r\n", 0);
+	if (s->sasl) {
+		s->sasl = 0;
+		switch (pick(c) % 3) {
+		case 0: say(s, "+ c\r\n", 0); s->sasl = 1; break;
+		case 1: say(s, "+OK s logged in\r\n", 0); break;
+		default: say(s, "-ERR s auth failed\r\n", 0); break;
+		}
+		return;
+	}
+	/* dovecot: the line ends at a NUL, the verb at the first space */
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+		n--;
+	if ((nul = memchr(p, '\0', n)) != NULL)
+		n = (size_t)(nul - p);
+	sp = memchr(p, ' ', n);
+	v = sp ? (size_t)(sp - p) : n;
+	arg = sp != NULL && v + 1 < n;
+	if (word(p, v, "CAPA")) {
+		if (ok)
+			capa(s, c);
+		else
+			say(s, "-ERR s\r\n", 0);
+	} else if (word(p, v, "RETR") || word(p, v, "TOP")) {
+		/* a message: anything may be in it */
+		if (ok)
+			say(s, "+OK m\r\n+OK s\r\nSTLS\r\n" NOTLS "..\r\n"
+			    ".STLS\r\n-ERR\r\n+ c\r\n.\r\n", 0);
+		else
+			say(s, "-ERR s\r\n", 0);
+	} else if ((word(p, v, "LIST") || word(p, v, "UIDL") ||
+	    word(p, v, "AUTH")) && !arg) {
+		say(s, ok ? "+OK m\r\n1 30\r\nPLAIN\r\n.\r\n" : "-ERR s\r\n", 0);
+	} else if (word(p, v, "AUTH")) {
+		if (ok && digits(p + v + 1, n - v - 1) == 0 &&
+		    alnum(p[v + 1])) {
+			say(s, "+ c\r\n", 0);
+			s->sasl = 1;
+		} else {
+			say(s, "-ERR s\r\n", 0);
+		}
+	} else if (word(p, v, "LIST") || word(p, v, "UIDL")) {
+		/* a message number, or an error */
+		say(s, ok && digits(p + v + 1, n - v - 1) == n - v - 1 ?
+		    "+OK s\r\n" : "-ERR s\r\n", 0);
+	} else if (word(p, v, "NOOP") || word(p, v, "USER") ||
+	    word(p, v, "PASS") || word(p, v, "STAT") || word(p, v, "DELE") ||
+	    word(p, v, "RSET")) {
+		say(s, ok ? "+OK s\r\n" : "-ERR s\r\n", 0);
+	} else {
+		say(s, "-ERR s unknown command\r\n", 0);
+	}
+}
+
+/* Read what reached the backend. */
+static void serve(struct server *s, struct buf *from, struct choices *c)
+{
+	while (from->len > 0) {
+		/* one byte at a time into the line: simple, not fast */
+		if (buf_append(&s->line, buf_peek(from), 1) < 0)
+			abort();
+		buf_consume(from, 1);
+		if (buf_peek(&s->line)[s->line.len - 1] != '\n')
+			continue;
+		command(s, buf_peek(&s->line), s->line.len, c);
+		buf_reset(&s->line);
+	}
+}
+
+/* The client's view: responses framed by the model's markers. */
+struct viewer {
+	enum { V_START, V_BODY, V_CAPA } mode;
+	int greeting;		/* the first line is the greeting */
+	size_t responses;	/* whole responses to lines the backend read */
+	size_t nans;		/* answers of ours seen */
+	size_t at[256];		/* responses seen before each */
+	struct buf line;
+	struct buf clean;	/* all but our answers */
+};
+
+static void view_line(struct viewer *v, const uint8_t *p, size_t n)
+{
+	size_t w;
+
+	if (v->mode == V_START && ((n == strlen(NOTLS) &&
+	    memcmp(p, NOTLS, n) == 0) || (n == strlen(LONG) &&
+	    memcmp(p, LONG, n) == 0))) {
+		if (v->nans < 256)
+			v->at[v->nans] = v->responses;
+		v->nans++;
+		return;
+	}
+	if (buf_append(&v->clean, p, n) < 0)
+		abort();
+	if (v->mode != V_START) {
+		if ((n == 2 && p[0] == '.') || (n == 3 && p[0] == '.' &&
+		    p[1] == '\r')) {
+			v->mode = V_START;
+			v->responses++;
+			return;
+		}
+		for (w = 0; w < n && p[w] != ' ' && p[w] != '\r' &&
+		    p[w] != '\n'; w++)
+			continue;
+		if (v->mode == V_CAPA && word(p, w, "STLS"))
+			abort();	/* offered to the client */
+		return;
+	}
+	if (v->greeting) {
+		v->greeting = 0;
+		return;
+	}
+	if (n >= 2 && p[0] == '*')
+		return;
+	if (n >= 8 && memcmp(p, "+OK capa", 8) == 0)
+		v->mode = V_CAPA;
+	else if (n >= 5 && memcmp(p, "+OK m", 5) == 0)
+		v->mode = V_BODY;
+	else
+		v->responses++;
+}
+
+static void view(struct viewer *v, const struct buf *b)
+{
+	const uint8_t *p = buf_peek(b);
+
+	for (size_t i = 0; i < b->len; i++) {
+		if (buf_append(&v->line, p + i, 1) < 0)
+			abort();
+		if (p[i] == '\n') {
+			view_line(v, buf_peek(&v->line), v->line.len);
+			buf_reset(&v->line);
+		}
+	}
+}
+
+/* Which of the client's whole lines the filter took out, from what reached
+ * the backend (every line passes whole or not at all); each answered one
+ * must have come right after the responses to those passed before it. */
+static void check_answers(const uint8_t *client, size_t nclient,
+    const struct buf *got, const struct viewer *v)
+{
+	const uint8_t *g = buf_peek(got), *lf;
+	size_t off = 0, goff = 0, passed = 0, nans = 0, len;
+
+	while (off < nclient &&
+	    (lf = memchr(client + off, '\n', nclient - off)) != NULL) {
+		len = (size_t)(lf - (client + off)) + 1;
+		if (goff + len <= got->len && memcmp(g + goff, client + off,
+		    len) == 0) {
+			goff += len;
+			passed++;
+		} else {
+			/* Taken out: answered once its turn came. */
+			if (nans < v->nans && nans < 256 && v->at[nans] != passed)
+				abort();
+			nans++;
+		}
+		off += len;
+	}
+	/* A long line streams: the start of a last one without its end may
+	 * have gone. */
+	if (goff < got->len && (off + got->len - goff > nclient ||
+	    memcmp(g + goff, client + off, got->len - goff) != 0))
+		abort();	/* bytes invented */
+	/* A last line without its end is answered only when it is long
+	 * (over the filter's 512 bytes) and none of it went. */
+	if (goff == got->len && nclient - off >= 512 && v->nans == nans + 1) {
+		if (nans < 256 && v->at[nans] != passed)
+			abort();
+		nans++;
+	}
+	if (nans != v->nans)
+		abort();	/* answers unaccounted */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static _Alignas(16) uint8_t st[1024];
+	static struct server s;
+	static struct viewer v;
+	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0}, got = {0};
+	struct choices c;
+	const uint8_t *client;
+	size_t nclient, fed = 0;
+	const char *why = NULL;
+	int ceof = 0, beof = 0, rc = 0, round;
+	uint8_t flags;
+
+	if (size < 2 || filter_pop3.state_size > sizeof(st))
+		return 0;
+	flags = data[0];
+	nclient = (size_t)data[1] * (flags & 4 ? 16 : 1);
+	if (nclient > size - 2)
+		nclient = size - 2;
+	client = data + 2;
+	c.p = data + 2 + nclient;
+	c.n = size - 2 - nclient;
+	memset(st, 0, sizeof(st));
+	memset(&s, 0, sizeof(s));
+	memset(&v, 0, sizeof(v));
+	if (flags & 1) {
+		say(&s, "+OK greeting\r\n", 0);
+		v.greeting = 1;
+	} else {
+		filter_pop3_greeted(st);   /* conn_relay_start() after STLS */
+	}
+
+	for (round = 0; round < 4096 && rc == 0; round++) {
+		size_t before_c, before_b, k;
+		int moved = 0;
+
+		if (fed < nclient) {
+			k = pick(&c) % 64 + 1;
+			if (k > nclient - fed)
+				k = nclient - fed;
+			buf_append(&cin, client + fed, k);
+			fed += k;
+			moved = 1;
+		}
+		ceof = fed == nclient;
+		before_c = cin.len;
+		rc = filter_pop3.up(st, &cin, &tob, &toc, ceof, &why);
+		if (rc < 0)
+			break;
+		moved |= tob.len > 0 || before_c != cin.len;
+		if (tob.len > 0 && buf_append(&got, buf_peek(&tob), tob.len) < 0)
+			abort();
+		serve(&s, &tob, &c);
+
+		if (s.out.len > 0) {
+			k = pick(&c) % 64 + 1;
+			if (k > s.out.len)
+				k = s.out.len;
+			buf_append(&bin, buf_peek(&s.out), k);
+			buf_consume(&s.out, k);
+			moved = 1;
+		}
+		beof = (flags & 2) && ceof && s.out.len == 0 && cin.len == 0;
+		before_b = bin.len;
+		rc = filter_pop3.down(st, &bin, &toc, &tob, beof, &why);
+		moved |= before_b != bin.len || toc.len > 0;
+
+		view(&v, &toc);
+		buf_consume(&toc, toc.len);
+		if (!moved && ceof && s.out.len == 0)
+			break;
+	}
+	if (rc != 0)
+		abort();	/* the filter fails no session */
+	/* Every byte the backend sent reached the client but the STLS lines
+	 * of its lists, once the backend was done. */
+	if (s.out.len == 0 && bin.len == 0 && v.line.len == 0 &&
+	    (v.clean.len != s.clean.len || (v.clean.len > 0 &&
+	    memcmp(buf_peek(&v.clean), buf_peek(&s.clean), v.clean.len) != 0)))
+		abort();
+	if (s.out.len == 0 && bin.len == 0 && cin.len == 0)
+		check_answers(client, nclient, &got, &v);
+	buf_reset(&cin);
+	buf_reset(&bin);
+	buf_reset(&tob);
+	buf_reset(&toc);
+	buf_reset(&got);
+	buf_reset(&s.line);
+	buf_reset(&s.out);
+	buf_reset(&s.clean);
+	buf_reset(&v.line);
+	buf_reset(&v.clean);
+	return 0;
+}
