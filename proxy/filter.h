@@ -8,7 +8,7 @@
 
 /*
  * Stream filters: the protocol knowledge that rides on the relay once the
- * connection is handed over (LDAP and POP3: a second StartTLS/STLS; SMTP:
+ * connection is handed over (LDAP, IMAP, POP3: a second StartTLS; SMTP:
  * XCLIENT and XFORWARD; FTP: PBSZ/PROT, PASV/EPSV/PORT/EPRT), kept out of the
  * relay itself. Pure: bytes in, bytes out, no fds, no loop, no TLS.
  *
@@ -79,6 +79,7 @@ extern const struct filter_ops filter_ldap;
 extern const struct filter_ops filter_smtp;
 extern const struct filter_ops filter_ftp;
 extern const struct filter_ops filter_pop3;
+extern const struct filter_ops filter_imap;
 
 /* filter_smtp_greeted(st): tell a zeroed filter_smtp state that the
  * STARTTLS hand-over consumed the backend's greeting, so no later 220 is

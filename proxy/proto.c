@@ -50,7 +50,7 @@ static const struct proto protos[] = {
 	 &starttls_smtp, &filter_smtp, NULL, NULL, 1, 1, NULL},
 	/* RFC 9051: an autologout timer of at least 30 minutes */
 	{CFG_PROTO_IMAP, "imap", "imap", 1800000, PORTS(imap_ports),
-	 &starttls_imap, NULL, NULL, NULL, 0, 0, NULL},
+	 &starttls_imap, &filter_imap, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_POP3, "pop3", "pop3", 600000, PORTS(pop3_ports),
 	 &starttls_pop3, &filter_pop3, NULL, NULL, 0, 0, NULL},
 	{CFG_PROTO_LDAP, "ldap", "ldap", 900000, PORTS(ldap_ports),

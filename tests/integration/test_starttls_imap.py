@@ -1,13 +1,17 @@
 """IMAP STARTTLS on behalf of a plaintext dovecot: openssl s_client, curl and
-imaplib log in and fetch a real message through portier."""
+imaplib log in and fetch a real message through portier. Inside TLS the IMAP
+filter hides the backend's STARTTLS and answers a second STARTTLS itself,
+also in front of a dovecot with TLS of its own that offers and would start
+it, and passes literals (a big FETCH, APPEND) byte for byte."""
 
 import imaplib
+import os
 import socket
 
 import pytest
 
 import harness
-from harness import MAIL_PASS, MAIL_USER, curl, tls_items
+from harness import MAIL_PASS, MAIL_USER, curl, listener, tls_items
 from starttls_support import HOSTNAME, Client, SClient, starttls_listener
 
 
@@ -108,15 +112,177 @@ def test_login_before_starttls_is_refused_not_relayed(imap_portier):
         c.close()
 
 
-def test_second_starttls_inside_tls_is_answered_by_dovecot(imap_portier, certs):
+def test_second_starttls_inside_tls_is_answered_by_portier(imap_portier, certs):
     m = IMAP(HOSTNAME, imap_portier.port("imap"), timeout=20 * harness.SLOW)
     try:
         m.starttls(ssl_context=certs.client_context())
         # imaplib raises on BAD and NO; OK would mean someone began TLS again.
         with pytest.raises(imaplib.IMAP4.error) as e:
             m._simple_command("STARTTLS")
-        assert "Begin TLS negotiation now" not in str(e.value), e.value
-        print("dovecot answered a second STARTTLS with", e.value)
-        assert m.noop()[0] == "OK"
+        assert "TLS is already active" in str(e.value), e.value
+        m.login(MAIL_USER, MAIL_PASS)     # the session goes on with dovecot
+        typ, data = m.list()
+        assert typ == "OK" and any(b"INBOX" in d for d in data), data
+        m.logout()
     finally:
-        m.shutdown()
+        if m.state != "LOGOUT":
+            m.shutdown()
+
+
+# dovecot with `ssl = yes` (Debian's default) offers STARTTLS to portier's
+# plaintext connection and would begin TLS inside portier's on a second
+# STARTTLS, with its own certificate.
+
+@pytest.fixture(scope="module")
+def dovecot_ssl(certs):
+    d = harness.Dovecot(ssl="yes", leaf=certs.ec)
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def imap_ssl_portier(tmp_path_factory, certs, dovecot_ssl):
+    p = harness.Portier(tmp_path_factory.mktemp("starttls-imap-ssl"), [
+        ("tls", tls_items(certs.ec, certs.rsa)),
+        starttls_listener("imap", "imap", dovecot_ssl.imap_port),
+        listener("imaps", dovecot_ssl.imap_port, protocol="imap"),
+    ])
+    yield p
+    p.stop()
+
+
+class IMAPS(imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+def test_backend_with_tls_offers_starttls_directly(dovecot_ssl):
+    # What the tests below hide and refuse is really there.
+    m = imaplib.IMAP4("127.0.0.1", dovecot_ssl.imap_port, timeout=20 * harness.SLOW)
+    try:
+        assert "STARTTLS" in m.capabilities, m.capabilities
+        m.logout()
+    finally:
+        if m.state != "LOGOUT":
+            m.shutdown()
+
+
+def check_starttls_hidden_and_refused(m):
+    typ, data = m.capability()
+    assert typ == "OK" and b"STARTTLS" not in data[0].upper().split(), data
+    assert b"IMAP4REV1" in data[0].upper().split(), data
+    with pytest.raises(imaplib.IMAP4.error) as e:
+        m._simple_command("STARTTLS")
+    assert "TLS is already active" in str(e.value), e.value
+    typ, data = m.login(MAIL_USER, MAIL_PASS)
+    assert typ == "OK", data
+    # dovecot's tagged OK carries [CAPABILITY ...]: imaplib keeps it
+    assert "STARTTLS" not in str(m.untagged_responses), m.untagged_responses
+    typ, data = m.list()
+    assert typ == "OK" and any(b"INBOX" in d for d in data), data
+    m.logout()
+
+
+def test_backend_starttls_hidden_and_refused_after_starttls(imap_ssl_portier, certs):
+    m = IMAP(HOSTNAME, imap_ssl_portier.port("imap"), timeout=20 * harness.SLOW)
+    try:
+        m.starttls(ssl_context=certs.client_context())
+        assert "STARTTLS" not in m.capabilities, m.capabilities
+        check_starttls_hidden_and_refused(m)
+    finally:
+        if m.state != "LOGOUT":
+            m.shutdown()
+
+
+def test_backend_starttls_hidden_and_refused_on_imaps(imap_ssl_portier, certs):
+    m = IMAPS(HOSTNAME, imap_ssl_portier.port("imaps"), ssl_context=certs.client_context(),
+              timeout=20 * harness.SLOW)
+    try:
+        # the greeting's [CAPABILITY ...] came through the filter
+        assert m.welcome.startswith(b"* OK [CAPABILITY "), m.welcome
+        assert b"STARTTLS" not in m.welcome and "STARTTLS" not in m.capabilities
+        check_starttls_hidden_and_refused(m)
+    finally:
+        if m.state != "LOGOUT":
+            m.shutdown()
+
+
+def read_until_tag(m, tag, limit=10000):
+    lines = []
+    while len(lines) < limit:
+        line = m.readline()
+        assert line, lines
+        lines.append(line)
+        if line.startswith(tag + b" "):
+            return lines
+    raise AssertionError("no %r response" % tag)
+
+
+def test_pipelined_starttls_answered_in_order(imap_ssl_portier, certs):
+    """CAPABILITY, STARTTLS, NOOP in one write: portier's BAD comes after
+    CAPABILITY's OK and before NOOP's."""
+    m = IMAP(HOSTNAME, imap_ssl_portier.port("imap"), timeout=20 * harness.SLOW)
+    try:
+        m.starttls(ssl_context=certs.client_context())
+        m.send(b"p1 CAPABILITY\r\np2 STARTTLS\r\np3 NOOP\r\n")
+        lines = read_until_tag(m, b"p3")
+        assert lines[0].startswith(b"* CAPABILITY ") and b"STARTTLS" not in lines[0], lines
+        assert [l.split(b" ")[0] for l in lines[1:]] == [b"p1", b"p2", b"p3"], lines
+        assert lines[2] == b"p2 BAD TLS is already active\r\n", lines
+        m.logout()
+    finally:
+        if m.state != "LOGOUT":
+            m.shutdown()
+
+
+def big_message(token):
+    """About 310 KB whose lines read like responses and commands."""
+    tricky = [b"* CAPABILITY IMAP4rev1 STARTTLS", b"a STARTTLS", b"b OK done",
+              b"* OK [CAPABILITY IMAP4rev1 STARTTLS] x", b"+ go on", b"x LOGIN {5}",
+              b"c STARTTLS", b"* 1 FETCH (BODY[] {3}"]
+    lines = [b"From: sender@example.net", b"To: %s@example.org" % MAIL_USER.encode(),
+             b"Subject: big " + token.encode(), b""]
+    for i in range(6000):
+        lines.append(b"line %05d of the body, with some words to fill it" % i)
+        if i % 700 == 0:
+            lines += tricky
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def test_big_fetch_and_append_literals_byte_exact(imap_ssl_portier, certs):
+    """A message of lines that look like STARTTLS, capability responses and
+    literals goes in by APPEND (a synchronizing literal through imaplib, a
+    non-synchronizing one by hand: dovecot offers LITERAL+) and comes back by
+    FETCH byte for byte; a STARTTLS pipelined behind the FETCH is answered
+    after it."""
+    m = IMAP(HOSTNAME, imap_ssl_portier.port("imap"), timeout=60 * harness.SLOW)
+    try:
+        m.starttls(ssl_context=certs.client_context())
+        m.login(MAIL_USER, MAIL_PASS)
+        token = "big" + os.urandom(6).hex()
+        msg = big_message(token)
+        typ, data = m.append("INBOX", None, None, msg)
+        assert typ == "OK", data
+        m.send(b"ap APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        assert read_until_tag(m, b"ap")[-1].startswith(b"ap OK"), "LITERAL+ APPEND"
+        typ, data = m.select("INBOX")
+        assert typ == "OK", data
+        typ, data = m.search(None, "SUBJECT", token)
+        nums = data[0].split()
+        assert typ == "OK" and len(nums) == 2, data
+        for n in nums:
+            m.send(b"f1 FETCH %s BODY.PEEK[]\r\nf2 STARTTLS\r\nf3 NOOP\r\n" % n)
+            head = m.readline()
+            assert head.startswith(b"* %s FETCH (" % n) and head.endswith(b"}\r\n"), head
+            size = int(head[head.rindex(b"{") + 1:-3])
+            body = m.read(size)
+            assert body == msg, (len(body), len(msg))
+            rest = read_until_tag(m, b"f3")
+            tags = [l.split(b" ")[0] for l in rest if not l.startswith(b"* ")]
+            assert tags[-3:] == [b"f1", b"f2", b"f3"], rest
+            assert b"f2 BAD TLS is already active\r\n" in rest, rest
+        m.logout()
+    finally:
+        if m.state != "LOGOUT":
+            m.shutdown()

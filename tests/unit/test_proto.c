@@ -40,6 +40,7 @@ int main(void)
 	CHECK(proto_get(CFG_PROTO_SMTP)->filter == &filter_smtp);
 	CHECK(proto_get(CFG_PROTO_LDAP)->filter == &filter_ldap);
 	CHECK(proto_get(CFG_PROTO_POP3)->filter == &filter_pop3);
+	CHECK(proto_get(CFG_PROTO_IMAP)->filter == &filter_imap);
 	CHECK(proto_get(CFG_PROTO_HTTP)->refusal != NULL &&
 	      strncmp(proto_get(CFG_PROTO_HTTP)->refusal, "HTTP/1.1 502 ", 13) == 0);
 	/* The silent backend's answer: HTTP's alone (acme_backend, whose

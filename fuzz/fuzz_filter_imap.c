@@ -1,0 +1,554 @@
+/* libFuzzer target for filter_imap, the IMAP stream filter of the relay.
+ *
+ * The input is a client's byte stream and the choices of a model backend:
+ *
+ *   byte 0     flags: bit 0 the backend greets first (implicit TLS), bit 1
+ *              it ends its side once the client has and it has answered,
+ *              bit 2 the client length below counts 16-byte units (lines
+ *              and literals past the filter's 1 KiB)
+ *   byte 1     how many of the following bytes the client sends
+ *   then       the client's bytes, then choices: chunk sizes for either
+ *              side and the backend's answers (a synchronizing literal
+ *              taken or refused, where STARTTLS sits in a capability list,
+ *              a SASL challenge or the end)
+ *
+ * The model backend reads commands as dovecot does (the tag up to the
+ * first space; a line whose tag is not valid gets "* BAD" and is read no
+ * further; a literal at a line's end is read as data, a synchronizing one
+ * after its "+" or refused with a tagged BAD; after IDLE and each "+" of
+ * AUTHENTICATE the next line is no command), written apart from the
+ * filter. It answers every command with one tagged response, sends FETCH
+ * bodies as literals holding lines that read like responses, and lists
+ * STARTTLS in CAPABILITY responses and [CAPABILITY] codes. abort() marks
+ * a broken rule:
+ *   - a command line reaches it whose verb, read liberally (blanks before
+ *     and after the tag, up to the first non-alphanumeric), is STARTTLS;
+ *   - the client sees STARTTLS as an atom of a capability list outside a
+ *     literal;
+ *   - the client's bytes, without our answers, differ from the backend's
+ *     without the STARTTLS atoms of its lists;
+ *   - an answer of ours comes inside a line or a literal, or not right
+ *     after the tagged responses to the commands passed before the line it
+ *     answers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "filter.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define ANSWER " BAD TLS is already active\r\n"
+#define BODY "* CAPABILITY IMAP4rev1 STARTTLS\r\na OK done\r\nb STARTTLS\r\n" \
+	"+ go\r\nx BAD TLS is already active\r\n {2}\r\n"
+#define BODY_LEN "97"
+
+struct choices {
+	const uint8_t *p;
+	size_t n;
+};
+
+static unsigned pick(struct choices *c)
+{
+	unsigned v;
+
+	if (c->n == 0)
+		return 0;
+	v = c->p[0];
+	c->p++;
+	c->n--;
+	return v;
+}
+
+static int upper(int c)
+{
+	return c >= 'a' && c <= 'z' ? c - 32 : c;
+}
+
+static int word(const uint8_t *p, size_t n, const char *kw)
+{
+	size_t k = strlen(kw);
+
+	if (n != k)
+		return 0;
+	for (size_t i = 0; i < k; i++)
+		if (upper(p[i]) != kw[i])
+			return 0;
+	return 1;
+}
+
+static int alnum(int c)
+{
+	return (c >= '0' && c <= '9') || (upper(c) >= 'A' && upper(c) <= 'Z');
+}
+
+static int blank(int c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' ||
+	    c == '\0';
+}
+
+/* The command line p[0..n) as the most liberal server might read it. */
+static int liberal_starttls(const uint8_t *p, size_t n)
+{
+	size_t i = 0, v;
+
+	while (i < n && blank(p[i]))
+		i++;
+	while (i < n && !blank(p[i]) && p[i] != '\n')
+		i++;
+	while (i < n && blank(p[i]))
+		i++;
+	for (v = i; v < n && alnum(p[v]); v++)
+		continue;
+	return word(p + i, v - i, "STARTTLS");
+}
+
+static void put(struct buf *b, const void *p, size_t n)
+{
+	if (n > 0 && buf_append(b, p, n) < 0)
+		abort();	/* the input is far smaller than a buffer */
+}
+
+/* The model backend. */
+struct server {
+	enum { S_LINE, S_LIT, S_CONT } mode;
+	int cmd;		/* 0, 'I' IDLE, 'A' AUTHENTICATE: the line's verb */
+	uint64_t lit;		/* literal bytes still to read */
+	int valid;		/* the line being read has a valid tag */
+	struct buf tag;		/* the command's */
+	struct buf line;	/* the line (or continuation line) being read */
+	struct buf out;		/* its responses, not yet delivered */
+	struct buf clean;	/* the same without the STARTTLS atoms */
+	uint64_t commands;	/* counted command lines read */
+	struct buf starts;	/* their offsets in what reached it (uint64_t) */
+	uint64_t got;		/* bytes that reached it */
+};
+
+static void say2(struct server *s, const char *text, const char *clean)
+{
+	put(&s->out, text, strlen(text));
+	put(&s->clean, clean, strlen(clean));
+}
+
+static void say(struct server *s, const char *text)
+{
+	say2(s, text, text);
+}
+
+static void tagged2(struct server *s, const char *rest, const char *clean)
+{
+	put(&s->out, buf_peek(&s->tag), s->tag.len);
+	put(&s->clean, buf_peek(&s->tag), s->tag.len);
+	say2(s, rest, clean);
+}
+
+static void tagged(struct server *s, const char *rest)
+{
+	tagged2(s, rest, rest);
+}
+
+static void capability(struct server *s, struct choices *c)
+{
+	switch (pick(c) % 5) {
+	case 0:
+		say2(s, "* CAPABILITY STARTTLS IMAP4rev1 IDLE\r\n",
+		    "* CAPABILITY IMAP4rev1 IDLE\r\n");
+		break;
+	case 1:
+		say2(s, "* CAPABILITY IMAP4rev1 starttls XSTARTTLSX IDLE\r\n",
+		    "* CAPABILITY IMAP4rev1 XSTARTTLSX IDLE\r\n");
+		break;
+	case 2:
+		say2(s, "* CAPABILITY IMAP4rev1 IDLE StartTLS\r\n",
+		    "* CAPABILITY IMAP4rev1 IDLE\r\n");
+		break;
+	case 3:
+		say2(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS STARTTLS=X] x\r\n",
+		    "* OK [CAPABILITY IMAP4rev1 STARTTLS=X] x\r\n");
+		break;
+	default:
+		say2(s, "* CAPABILITY STARTTLS\r\n", "* CAPABILITY\r\n");
+		break;
+	}
+}
+
+static int valid_tag(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && p[i] != ' ' && p[i] != '\r' && p[i] != '\n'; i++)
+		if (p[i] <= 0x20 || p[i] >= 0x7f ||
+		    strchr("(){%*\"\\+", p[i]) != NULL)
+			return 0;
+	return i > 0;
+}
+
+/* A literal's size announced at the end of the line p[0..n): -1 if none. */
+static long long literal(const uint8_t *p, size_t n, int *plus)
+{
+	size_t e = n, d;
+	long long v = 0;
+
+	if (e > 0 && p[e - 1] == '\n')
+		e--;
+	if (e > 0 && p[e - 1] == '\r')
+		e--;
+	if (e < 3 || p[e - 1] != '}')
+		return -1;
+	e--;
+	*plus = p[e - 1] == '+';
+	if (*plus)
+		e--;
+	for (d = e; d > 0 && p[d - 1] >= '0' && p[d - 1] <= '9'; d--)
+		continue;
+	if (d == e || d == 0 || p[d - 1] != '{' || e - d > 18)
+		return -1;
+	for (; d < e; d++)
+		v = v * 10 + (p[d] - '0');
+	return v;
+}
+
+/* The end of a command: its one tagged response. */
+static void complete(struct server *s, struct choices *c)
+{
+	switch (s->cmd) {
+	case 'C':
+		capability(s, c);
+		tagged(s, " OK done\r\n");
+		break;
+	case 'F':
+		/* a message: lines inside it read like responses */
+		say(s, "* 1 FETCH (BODY[] {" BODY_LEN "}\r\n" BODY ")\r\n");
+		tagged(s, " OK fetched\r\n");
+		break;
+	case 'L':
+		if (pick(c) & 1)
+			say2(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS IDLE] x\r\n",
+			    "* OK [CAPABILITY IMAP4rev1 IDLE] x\r\n");
+		if (pick(c) & 1)
+			tagged(s, " OK done\r\n");
+		else
+			tagged2(s, " NO [CAPABILITY STARTTLS] no\r\n",
+			    " NO [CAPABILITY] no\r\n");
+		break;
+	default:
+		tagged(s, pick(c) & 1 ? " OK done\r\n" : " BAD unknown\r\n");
+		break;
+	}
+	if (s->tag.len == 0)
+		abort();
+	buf_reset(&s->tag);
+	s->cmd = 0;
+}
+
+/* A whole line (up to its LF) of a command, or a continuation line. */
+static void line(struct server *s, struct choices *c)
+{
+	const uint8_t *p = buf_peek(&s->line);
+	size_t n = s->line.len, t, v;
+	uint64_t start;
+	long long lit;
+	int plus = 0;
+
+	if (s->mode == S_CONT) {
+		/* DONE after IDLE, a SASL response after "+" */
+		if (s->cmd == 'A' && pick(c) % 3 == 0) {
+			say(s, "+ more\r\n");
+			return;
+		}
+		s->mode = S_LINE;
+		if (s->cmd == 'A')
+			s->cmd = 'L';
+		complete(s, c);
+		return;
+	}
+	if (s->tag.len == 0) {
+		/* the first line of a command */
+		if (liberal_starttls(p, n))
+			abort();	/* a STARTTLS reached the backend */
+		if (!valid_tag(p, n)) {
+			say(s, "* BAD Error in IMAP command: invalid tag\r\n");
+			return;	/* read no further, its literal too */
+		}
+		for (t = 0; p[t] != ' ' && p[t] != '\r' && p[t] != '\n'; t++)
+			continue;
+		put(&s->tag, p, t);
+		start = s->got - n;	/* where it began, in what arrived */
+		put(&s->starts, &start, sizeof(start));
+		s->commands++;
+		for (v = t + 1; v < n && alnum(p[v]); v++)
+			continue;
+		if (t < n && p[t] == ' ') {
+			if (word(p + t + 1, v - t - 1, "CAPABILITY"))
+				s->cmd = 'C';
+			else if (word(p + t + 1, v - t - 1, "FETCH"))
+				s->cmd = 'F';
+			else if (word(p + t + 1, v - t - 1, "LOGIN"))
+				s->cmd = 'L';
+			else if (word(p + t + 1, v - t - 1, "IDLE"))
+				s->cmd = 'I';
+			else if (word(p + t + 1, v - t - 1, "AUTHENTICATE"))
+				s->cmd = 'A';
+		}
+	}
+	if ((lit = literal(p, n, &plus)) >= 0) {
+		if (!plus && pick(c) % 4 == 0) {
+			tagged(s, " BAD literal refused\r\n");
+			buf_reset(&s->tag);
+			s->cmd = 0;
+			return;
+		}
+		if (!plus)
+			say(s, "+ go ahead\r\n");
+		s->lit = (uint64_t)lit;
+		s->mode = S_LIT;
+		return;
+	}
+	if (s->cmd == 'I') {
+		say(s, "+ idling\r\n");
+		s->mode = S_CONT;
+		return;
+	}
+	if (s->cmd == 'A') {
+		if (pick(c) % 4 != 0) {
+			say(s, "+ \r\n");
+			s->mode = S_CONT;
+			return;
+		}
+		s->cmd = 'L';
+	}
+	complete(s, c);
+}
+
+/* Read what reached the backend. */
+static void serve(struct server *s, struct buf *from, struct choices *c)
+{
+	while (from->len > 0) {
+		if (s->mode == S_LIT && s->lit > 0) {
+			size_t k = from->len < s->lit ? from->len : (size_t)s->lit;
+			buf_consume(from, k);
+			s->got += k;
+			s->lit -= k;
+			continue;
+		}
+		if (s->mode == S_LIT)
+			s->mode = S_LINE;	/* the line goes on */
+		put(&s->line, buf_peek(from), 1);
+		buf_consume(from, 1);
+		s->got++;
+		if (buf_peek(&s->line)[s->line.len - 1] != '\n')
+			continue;
+		line(s, c);
+		buf_reset(&s->line);
+	}
+	if (s->mode == S_LIT && s->lit == 0)
+		s->mode = S_LINE;
+}
+
+/* The client's view: lines and literals. */
+struct viewer {
+	uint64_t lit;		/* literal bytes still to come */
+	size_t tagged;		/* tagged responses seen */
+	size_t nans;
+	size_t at[256];		/* tagged responses seen before each answer */
+	int mid;		/* a line or a literal is under way */
+	struct buf line;
+	struct buf clean;	/* all but our answers */
+};
+
+static void view_line(struct viewer *v, const uint8_t *p, size_t n)
+{
+	size_t i, j, k = strlen(ANSWER);
+	int plus, cap = 0;
+	long long lit;
+
+	if (!v->mid && n > k && memcmp(p + n - k, ANSWER, k) == 0 &&
+	    ((n - k == 1 && p[0] == '*') || (memchr(p, ' ', n - k) == NULL &&
+	    memchr(p, '*', n - k) == NULL))) {
+		if (v->nans < 256)
+			v->at[v->nans] = v->tagged;
+		v->nans++;
+		return;
+	}
+	put(&v->clean, p, n);
+	if (!v->mid) {
+		if (n > 13 && memcmp(p, "* CAPABILITY ", 13) == 0)
+			cap = 13;
+		for (i = 0; i + 12 < n; i++)
+			if (memcmp(p + i, "[CAPABILITY ", 12) == 0)
+				cap = (int)i + 12;
+		if (n > 0 && p[0] != '*' && p[0] != '+')
+			v->tagged++;
+	}
+	if (cap) {
+		for (i = (size_t)cap; i < n; i = j + 1) {
+			for (j = i; j < n && p[j] != ' ' && p[j] != ']' &&
+			    p[j] != '\r' && p[j] != '\n'; j++)
+				continue;
+			if (word(p + i, j - i, "STARTTLS"))
+				abort();	/* offered to the client */
+			if (j < n && p[j] == ']')
+				break;
+		}
+	}
+	lit = literal(p, n, &plus);
+	v->mid = lit >= 0;
+	v->lit = lit >= 0 ? (uint64_t)lit : 0;
+}
+
+static void view(struct viewer *v, const struct buf *b)
+{
+	const uint8_t *p = buf_peek(b);
+	size_t i = 0, k;
+
+	while (i < b->len) {
+		if (v->lit > 0) {
+			k = b->len - i < v->lit ? b->len - i : (size_t)v->lit;
+			put(&v->clean, p + i, k);
+			v->lit -= k;
+			i += k;
+			continue;
+		}
+		put(&v->line, p + i, 1);
+		if (p[i++] == '\n') {
+			view_line(v, buf_peek(&v->line), v->line.len);
+			buf_reset(&v->line);
+		}
+	}
+}
+
+/* Which of the client's whole lines the filter took out, from what reached
+ * the backend (a line goes whole or not at all): each answered one must
+ * come right after the tagged responses to the commands that reached the
+ * backend before it. */
+static void check_answers(const uint8_t *client, size_t nclient,
+    const struct buf *got, const struct server *s, const struct viewer *v)
+{
+	const uint8_t *g = buf_peek(got), *lf;
+	const uint64_t *starts = (const uint64_t *)(const void *)buf_peek(&s->starts);
+	size_t off = 0, goff = 0, nans = 0, len, before, i;
+
+	while (off < nclient &&
+	    (lf = memchr(client + off, '\n', nclient - off)) != NULL) {
+		len = (size_t)(lf - (client + off)) + 1;
+		if (goff + len <= got->len && memcmp(g + goff, client + off,
+		    len) == 0) {
+			goff += len;
+		} else {
+			for (before = 0, i = 0; i < s->commands; i++)
+				before += starts[i] < goff;
+			if (nans < v->nans && nans < 256 && v->at[nans] != before)
+				abort();	/* out of its place */
+			nans++;
+		}
+		off += len;
+	}
+	if (goff < got->len && (off + got->len - goff > nclient ||
+	    memcmp(g + goff, client + off, got->len - goff) != 0))
+		abort();	/* bytes invented */
+	/* A last line without its end may be a STARTTLS answered as soon
+	 * as its verb was known. */
+	if (goff == got->len && off < nclient && v->nans == nans + 1) {
+		for (before = 0, i = 0; i < s->commands; i++)
+			before += starts[i] < goff;
+		if (nans < 256 && v->at[nans] != before)
+			abort();
+		nans++;
+	}
+	if (nans != v->nans)
+		abort();	/* answers unaccounted */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static _Alignas(16) uint8_t st[1024];
+	static struct server s;
+	static struct viewer v;
+	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0}, got = {0};
+	struct choices c;
+	const uint8_t *client;
+	size_t nclient, fed = 0;
+	const char *why = NULL;
+	int ceof = 0, beof = 0, rc = 0, round;
+	uint8_t flags;
+
+	if (size < 2 || filter_imap.state_size > sizeof(st))
+		return 0;
+	flags = data[0];
+	nclient = (size_t)data[1] * (flags & 4 ? 16 : 1);
+	if (nclient > size - 2)
+		nclient = size - 2;
+	client = data + 2;
+	c.p = data + 2 + nclient;
+	c.n = size - 2 - nclient;
+	memset(st, 0, sizeof(st));
+	memset(&s, 0, sizeof(s));
+	memset(&v, 0, sizeof(v));
+	if (flags & 1)
+		say2(&s, "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n",
+		    "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] ready\r\n");
+
+	for (round = 0; round < 4096 && rc == 0; round++) {
+		size_t before_c, before_b, k;
+		int moved = 0;
+
+		if (fed < nclient) {
+			k = pick(&c) % 64 + 1;
+			if (k > nclient - fed)
+				k = nclient - fed;
+			buf_append(&cin, client + fed, k);
+			fed += k;
+			moved = 1;
+		}
+		ceof = fed == nclient;
+		before_c = cin.len;
+		rc = filter_imap.up(st, &cin, &tob, &toc, ceof, &why);
+		if (rc < 0)
+			break;
+		moved |= tob.len > 0 || before_c != cin.len;
+		put(&got, buf_peek(&tob), tob.len);
+		serve(&s, &tob, &c);
+
+		if (s.out.len > 0) {
+			k = pick(&c) % 64 + 1;
+			if (k > s.out.len)
+				k = s.out.len;
+			buf_append(&bin, buf_peek(&s.out), k);
+			buf_consume(&s.out, k);
+			moved = 1;
+		}
+		beof = (flags & 2) && ceof && s.out.len == 0 && cin.len == 0;
+		before_b = bin.len;
+		rc = filter_imap.down(st, &bin, &toc, &tob, beof, &why);
+		moved |= before_b != bin.len || toc.len > 0;
+
+		view(&v, &toc);
+		buf_consume(&toc, toc.len);
+		if (!moved && ceof && s.out.len == 0)
+			break;
+	}
+	/* The filter ends a session only for a line with no verb in its
+	 * first 1024 bytes or a literal size over 18 digits. */
+	if (rc != 0 && !(why && (strstr(why, "no verb") || strstr(why, "18 digits"))))
+		abort();
+	if (rc == 0 && s.out.len == 0 && bin.len == 0 && v.line.len == 0 &&
+	    v.lit == 0 && (v.clean.len != s.clean.len || (v.clean.len > 0 &&
+	    memcmp(buf_peek(&v.clean), buf_peek(&s.clean), v.clean.len) != 0)))
+		abort();	/* changed beyond the STARTTLS atoms */
+	if (rc == 0 && s.out.len == 0 && bin.len == 0 && cin.len == 0)
+		check_answers(client, nclient, &got, &s, &v);
+	buf_reset(&cin);
+	buf_reset(&bin);
+	buf_reset(&tob);
+	buf_reset(&toc);
+	buf_reset(&got);
+	buf_reset(&s.tag);
+	buf_reset(&s.line);
+	buf_reset(&s.out);
+	buf_reset(&s.clean);
+	buf_reset(&s.starts);
+	buf_reset(&v.line);
+	buf_reset(&v.clean);
+	return 0;
+}

@@ -1,0 +1,297 @@
+#define FILTER_UNDER_TEST filter_imap
+#include "filter_harness.h"
+
+#define BAD(tag) tag " BAD TLS is already active\r\n"
+
+static struct result res;
+
+/* One CAPABILITY exchange: the backend's answer as the client must see it. */
+static void caps(const char *reply, const char *want)
+{
+	struct turn t[] = {
+		{ 'c', "a CAPABILITY\r\n", 0 },
+		{ 'b', reply, 0 },
+		{ 'c', "b NOOP\r\n", 0 },
+		{ 'b', "b OK\r\n", 0 },
+	};
+	char w[1024];
+
+	snprintf(w, sizeof(w), "%sb OK\r\n", want);
+	SCRIPT(t, w, "a CAPABILITY\r\nb NOOP\r\n", 0, &res);
+}
+
+static void test_capability(void)
+{
+	/* first, middle, last, only; any case; LF endings */
+	caps("* CAPABILITY STARTTLS IMAP4rev1 IDLE\r\na OK done\r\n",
+	    "* CAPABILITY IMAP4rev1 IDLE\r\na OK done\r\n");
+	caps("* CAPABILITY IMAP4rev1 STARTTLS IDLE\r\na OK done\r\n",
+	    "* CAPABILITY IMAP4rev1 IDLE\r\na OK done\r\n");
+	caps("* CAPABILITY IMAP4rev1 IDLE STARTTLS\r\na OK done\r\n",
+	    "* CAPABILITY IMAP4rev1 IDLE\r\na OK done\r\n");
+	caps("* CAPABILITY STARTTLS\r\na OK done\r\n",
+	    "* CAPABILITY\r\na OK done\r\n");
+	caps("* capability IMAP4rev1 starttls StartTls\na OK\n",
+	    "* capability IMAP4rev1\na OK\n");
+	/* similar atoms and other words stay */
+	caps("* CAPABILITY XSTARTTLSX STARTTLSX XSTARTTLS STARTTLS=1 IMAP4rev1 "
+	    "LOGINDISABLED\r\na OK STARTTLS\r\n",
+	    "* CAPABILITY XSTARTTLSX STARTTLSX XSTARTTLS STARTTLS=1 IMAP4rev1 "
+	    "LOGINDISABLED\r\na OK STARTTLS\r\n");
+	/* response codes, tagged and untagged, in OK, NO, BAD, PREAUTH */
+	caps("* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] Ready STARTTLS\r\n"
+	    "a OK [CAPABILITY STARTTLS IMAP4rev1] done STARTTLS\r\n",
+	    "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Ready STARTTLS\r\n"
+	    "a OK [CAPABILITY IMAP4rev1] done STARTTLS\r\n");
+	caps("* NO [CAPABILITY STARTTLS] x\r\n* PREAUTH [CAPABILITY IMAP4rev1 "
+	    "STARTTLS] y\r\na BAD [CAPABILITY starttls] z\r\n",
+	    "* NO [CAPABILITY] x\r\n* PREAUTH [CAPABILITY IMAP4rev1] y\r\n"
+	    "a BAD [CAPABILITY] z\r\n");
+	/* other codes and data are not capability lists */
+	caps("* OK [PERMANENTFLAGS (STARTTLS)] x\r\n* LIST () \"/\" STARTTLS\r\n"
+	    "* CAPABILITYX STARTTLS\r\na OK [CAPABILITYX STARTTLS] done\r\n",
+	    "* OK [PERMANENTFLAGS (STARTTLS)] x\r\n* LIST () \"/\" STARTTLS\r\n"
+	    "* CAPABILITYX STARTTLS\r\na OK [CAPABILITYX STARTTLS] done\r\n");
+}
+
+static void test_literals_down(void)
+{
+	/* A FETCH body: its lines are no responses, however they read. */
+	static const struct turn fetch[] = {
+		{ 'c', "a FETCH 1 BODY[]\r\nb STARTTLS\r\n", 0 },
+		{ 'b', "* 1 FETCH (BODY[] {50}\r\n* CAPABILITY IMAP4rev1 STARTTLS\r\n"
+		    "a OK done\r\n {3}\r\n)\r\n", 0 },
+		{ 'b', "* 2 FETCH (BODY[] ~{0}\r\n)\r\na OK done\r\n", 0 },
+	};
+
+	SCRIPT(fetch, "* 1 FETCH (BODY[] {50}\r\n* CAPABILITY IMAP4rev1 STARTTLS\r\n"
+	    "a OK done\r\n {3}\r\n)\r\n* 2 FETCH (BODY[] ~{0}\r\n)\r\na OK done\r\n"
+	    BAD("b"), "a FETCH 1 BODY[]\r\n", 0, &res);
+}
+
+static void test_literals_up(void)
+{
+	/* A synchronizing literal waits for the "+": the line inside it is
+	 * the literal's, the line after it a command. */
+	static const struct turn sync[] = {
+		{ 'c', "a LOGIN {12}\r\n", 0 },
+		{ 'c', "b STARTTLS\r\n secret\r\nc STARTTLS\r\n", 0 },
+		{ 'b', "+ go on\r\n", 0 },
+		{ 'b', "a OK logged in\r\n", 0 },
+	};
+	/* A refused literal never comes: what follows is a command. */
+	static const struct turn refused[] = {
+		{ 'c', "a LOGIN {12}\r\nb STARTTLS\r\n", 0 },
+		{ 'b', "a BAD literal too big\r\n", 0 },
+	};
+	/* A non-synchronizing one goes at once; so do several, and empty. */
+	static const struct turn plus[] = {
+		{ 'c', "a LOGIN {12+}\r\nb STARTTLS\r\n {0+}\r\n {4+}\r\nx\r\n\r\n"
+		    "c STARTTLS\r\n", 0 },
+		{ 'b', "a NO no\r\n", 0 },
+	};
+	/* Not a literal: not at the line's end, or no digits. */
+	static const struct turn not_lit[] = {
+		{ 'c', "a X {5} y\r\nb STARTTLS\r\nc X {}\r\nd STARTTLS\r\n", 0 },
+		{ 'b', "a BAD\r\n", 0 },
+		{ 'b', "c BAD\r\n", 0 },
+	};
+
+	SCRIPT(sync, "+ go on\r\na OK logged in\r\n" BAD("c"),
+	    "a LOGIN {12}\r\nb STARTTLS\r\n secret\r\n", 0, &res);
+	SCRIPT(refused, "a BAD literal too big\r\n" BAD("b"), "a LOGIN {12}\r\n",
+	    0, &res);
+	SCRIPT(plus, "a NO no\r\n" BAD("c"),
+	    "a LOGIN {12+}\r\nb STARTTLS\r\n {0+}\r\n {4+}\r\nx\r\n\r\n", 0, &res);
+	SCRIPT(not_lit, "a BAD\r\n" BAD("b") "c BAD\r\n" BAD("d"),
+	    "a X {5} y\r\nc X {}\r\n", 0, &res);
+}
+
+static void test_starttls(void)
+{
+	/* Pipelined: the answer comes after the responses to the commands
+	 * before it, never inside one, and before those after it. */
+	static const struct turn pipelined[] = {
+		{ 'c', "a NOOP\r\nb FETCH 1 BODY[]\r\nc STARTTLS\r\nd NOOP\r\n", 0 },
+		{ 'b', "a OK\r\n* 1 FETCH (BODY[] {10}\r\nc OK x\r\n\r\n)\r\n", 0 },
+		{ 'b', "b OK\r\n", 0 },
+		{ 'b', "d OK\r\n", 0 },
+	};
+	/* Nothing owed: at once. Spellings a server might take for it. */
+	static const struct turn spelled[] = {
+		{ 'c', "a STARTTLS\r\n  b   starttls\r\nc StartTLS now\r\n"
+		    "d\tSTARTTLS\nSTARTTLS\r\ne STARTTLSX\r\nf XSTARTTLS\r\n", 0 },
+		{ 'b', "STARTTLS BAD\r\ne BAD\r\nf BAD\r\n", 0 },
+	};
+	/* A tag we would not echo gets "*". */
+	static const struct turn odd_tag[] = {
+		{ 'c', "a[1] STARTTLS\r\n+ STARTTLS\r\n", 0 },
+	};
+
+	SCRIPT(pipelined, "a OK\r\n* 1 FETCH (BODY[] {10}\r\nc OK x\r\n\r\n)\r\n"
+	    "b OK\r\n" BAD("c") "d OK\r\n",
+	    "a NOOP\r\nb FETCH 1 BODY[]\r\nd NOOP\r\n", 0, &res);
+	SCRIPT(spelled, BAD("a") BAD("b") BAD("c") BAD("d")
+	    "STARTTLS BAD\r\ne BAD\r\nf BAD\r\n",
+	    "STARTTLS\r\ne STARTTLSX\r\nf XSTARTTLS\r\n", 0, &res);
+	SCRIPT(odd_tag, BAD("*") BAD("*"), "", 0, &res);
+}
+
+static void test_continuations(void)
+{
+	/* IDLE: after the "+", DONE is no command. */
+	static const struct turn idle[] = {
+		{ 'c', "a IDLE\r\nDONE\r\nb STARTTLS\r\n", 0 },
+		{ 'b', "+ idling\r\n* 2 EXISTS\r\n", 0 },
+		{ 'b', "a OK IDLE done\r\n", 0 },
+	};
+	/* AUTHENTICATE: every line after a "+" is a SASL response, until
+	 * the tagged end. */
+	static const struct turn auth[] = {
+		{ 'c', "a AUTHENTICATE PLAIN\r\n", 0 },
+		{ 'b', "+ \r\n", 0 },
+		{ 'c', "AGEAYg==\r\nb STARTTLS\r\n", 0 },
+		{ 'b', "a OK [CAPABILITY IMAP4rev1 STARTTLS] done\r\n", 0 },
+	};
+	/* A refused IDLE: no "+", the next line is a command. */
+	static const struct turn no_idle[] = {
+		{ 'c', "a IDLE\r\nb STARTTLS\r\n", 0 },
+		{ 'b', "a BAD no IDLE here\r\n", 0 },
+	};
+
+	SCRIPT(idle, "+ idling\r\n* 2 EXISTS\r\na OK IDLE done\r\n" BAD("b"),
+	    "a IDLE\r\nDONE\r\n", 0, &res);
+	SCRIPT(auth, "+ \r\na OK [CAPABILITY IMAP4rev1] done\r\n" BAD("b"),
+	    "a AUTHENTICATE PLAIN\r\nAGEAYg==\r\n", 0, &res);
+	SCRIPT(no_idle, "a BAD no IDLE here\r\n" BAD("b"), "a IDLE\r\n", 0, &res);
+}
+
+/* A line without a valid tag gets "* BAD" (RFC 9051 7.1.5): it owes no
+ * tagged response, and its literal is none. */
+static void test_untagged(void)
+{
+	static const struct turn bad_tag[] = {
+		{ 'c', " a NOOP\r\n\r\nb+ X {5}\r\nc STARTTLS\r\n", 0 },
+		{ 'b', "* BAD invalid tag\r\n* BAD invalid tag\r\n* BAD invalid tag\r\n", 0 },
+	};
+	/* An untagged BAD does not end a command: a literal refused so
+	 * still waits for its "+" or the tagged end (an earlier line's
+	 * "* BAD" must not turn literal bytes into commands). */
+	static const struct turn lit_bad[] = {
+		{ 'c', "\r\na X {12}\r\nc STARTTLS\r\n\r\n", 0 },
+		{ 'b', "* BAD invalid tag\r\n", 0 },
+		{ 'b', "+ go\r\n", 0 },
+		{ 'b', "a OK\r\n", 0 },
+	};
+
+	/* A backend that takes a tag RFC 9051 does not ("a+") and answers
+	 * it tagged: the wait for the next command's "+" goes on. */
+	static const struct turn lenient[] = {
+		{ 'c', "a+ NOOP\r\nb X {12}\r\nc STARTTLS\r\n\r\n", 0 },
+		{ 'b', "a+ OK\r\n", 0 },
+		{ 'b', "+ go\r\nb OK\r\n", 0 },
+	};
+
+	/* A tag used twice: the first command's end is not the second's. */
+	static const struct turn twice[] = {
+		{ 'c', "a NOOP\r\na X {12}\r\nc STARTTLS\r\n\r\n", 0 },
+		{ 'b', "a OK\r\n", 0 },
+		{ 'b', "+ go\r\na OK\r\n", 0 },
+	};
+
+	SCRIPT(twice, "a OK\r\n+ go\r\na OK\r\n",
+	    "a NOOP\r\na X {12}\r\nc STARTTLS\r\n\r\n", 0, &res);
+	SCRIPT(lenient, "a+ OK\r\n+ go\r\nb OK\r\n",
+	    "a+ NOOP\r\nb X {12}\r\nc STARTTLS\r\n\r\n", 0, &res);
+	SCRIPT(bad_tag, BAD("c") "* BAD invalid tag\r\n* BAD invalid tag\r\n"
+	    "* BAD invalid tag\r\n", " a NOOP\r\n\r\nb+ X {5}\r\n", 0, &res);
+	SCRIPT(lit_bad, "* BAD invalid tag\r\n+ go\r\na OK\r\n",
+	    "\r\na X {12}\r\nc STARTTLS\r\n\r\n", 0, &res);
+}
+
+static void test_eof(void)
+{
+	/* A command without its line end is none. */
+	static const struct turn partial[] = {
+		{ 'c', "a NOOP\r\nb STARTTLS", 1 },
+		{ 'b', "a OK\r\n", 0 },
+	};
+	/* The backend ends: a partial capability line loses STARTTLS too,
+	 * and what waited for a "+" goes on. */
+	static const struct turn cut[] = {
+		{ 'c', "a CAPABILITY\r\n", 0 },
+		{ 'b', "* CAPABILITY IMAP4rev1 STARTTLS ID", 1 },
+	};
+	static const struct turn gone[] = {
+		{ 'c', "a LOGIN {3}\r\nb STARTTLS\r\n", 0 },
+		{ 'b', "* BYE", 1 },
+	};
+
+	SCRIPT(partial, "a OK\r\n", "a NOOP\r\n", 0, &res);
+	CHECK(res.left_up == 0);
+	SCRIPT(cut, "* CAPABILITY IMAP4rev1 ID", "a CAPABILITY\r\n", 0, &res);
+	CHECK(res.left_down == 0);
+	SCRIPT(gone, "* BYE" BAD("b"), "a LOGIN {3}\r\n", 0, &res);
+}
+
+static void test_limits(void)
+{
+	static char fill[70000], longline[3000], tag[2000], capline[20000],
+	    big[60000];
+	struct turn long_cmd[] = {
+		{ 'c', longline, 0 },
+		{ 'b', "a OK\r\n", 0 },
+	};
+	struct turn long_tag[] = {
+		{ 'c', tag, 0 },
+	};
+	struct turn long_cap[] = {
+		{ 'c', "a CAPABILITY\r\n", 0 },
+		{ 'b', capline, 0 },
+	};
+	struct turn body[] = {
+		{ 'c', "a FETCH 1 BODY[]\r\nb STARTTLS\r\n", 0 },
+		{ 'b', big, 0 },
+		{ 'b', ")\r\na OK\r\n", 0 },
+	};
+	size_t n;
+
+	memset(fill, 'x', sizeof(fill) - 1);
+	/* A long command line streams: its verb is known early. */
+	snprintf(longline, sizeof(longline), "a SEARCH TEXT %.2900s\r\n", fill);
+	SCRIPT(long_cmd, "a OK\r\n", longline, 0, &res);
+	/* No verb in the first 1024 bytes: the connection ends. */
+	snprintf(tag, sizeof(tag), "%.1500s STARTTLS\r\n", fill);
+	play(long_tag, 1, 1, 0, 0, &res);
+	CHECK(res.rc == -1 && res.backend_len == 0);
+	CHECK_STR(res.why, "client command with no verb in its first 1024 bytes");
+	/* A capability line over 16 KiB ends it too. */
+	snprintf(capline, sizeof(capline), "* CAPABILITY %.17000s\r\n", fill);
+	play(long_cap, 2, 2, 0, 0, &res);
+	CHECK(res.rc == -1 && res.client_len == 0);
+	CHECK_STR(res.why, "backend CAPABILITY response over 16 KiB");
+	/* A literal bigger than anything held streams, byte for byte. */
+	n = (size_t)snprintf(big, sizeof(big), "* 1 FETCH (BODY[] {%d}\r\n",
+	    (int)(sizeof(big) - 40));
+	memset(big + n, '*', sizeof(big) - 40);
+	memcpy(big + n, "\r\n* CAPABILITY STARTTLS\r\n", 25);
+	big[n + sizeof(big) - 40] = '\0';
+	play(body, 3, 3, 0, 0, &res);
+	CHECK(res.rc == 0 && res.left_down == 0 &&
+	    res.client_len == strlen(big) + 9 + strlen(BAD("b")) &&
+	    memcmp(res.client, big, strlen(big)) == 0 &&
+	    memcmp(res.client + strlen(big) + 9, BAD("b"), strlen(BAD("b"))) == 0);
+}
+
+int main(void)
+{
+	test_capability();
+	test_literals_down();
+	test_literals_up();
+	test_starttls();
+	test_continuations();
+	test_untagged();
+	test_eof();
+	test_limits();
+	return CHECK_DONE();
+}
