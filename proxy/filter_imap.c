@@ -25,7 +25,8 @@
  * wait, like the client, for the backend's "+" (a tagged response instead
  * refused the literal, and what follows is a command again); a
  * non-synchronizing one passes at once (the backend takes it, as dovecot
- * does; RFC 7888 has a server that cannot close the connection). After
+ * does; one that refused it and read on would read its bytes as commands
+ * beyond the filter's sight). After
  * IDLE and AUTHENTICATE the client's bytes wait for the "+" too, and the
  * line after it (DONE, a SASL response) is no command.
  *
@@ -273,8 +274,8 @@ static int up_start(struct imap_state *st, struct buf *in, struct buf *back,
 		return 1;
 	}
 	/* Only a line with a valid tag gets a tagged response; any other
-	 * gets "* BAD" and is read no further (dovecot skips the rest of
-	 * the line: its literal is none), so it owes nothing, waits for
+	 * gets "* BAD" and is read no further (dovecot 2.3: "Invalid tag",
+	 * and a literal at its end is none), so it owes nothing, waits for
 	 * nothing, and what follows it is a new line. */
 	st->counted = (uint8_t)(tag == 0 && valid_tag(p, n, lf != NULL));
 	if (st->counted) {

@@ -286,3 +286,24 @@ def test_big_fetch_and_append_literals_byte_exact(imap_ssl_portier, certs):
     finally:
         if m.state != "LOGOUT":
             m.shutdown()
+
+
+def test_invalid_tag_literal_is_none_for_dovecot_and_portier(imap_ssl_portier, certs):
+    """dovecot answers a line with an invalid tag `* BAD` and reads no
+    literal of it: the filter frames it the same way, so the STARTTLS
+    after it is a command to both, and portier answers it."""
+    m = IMAP(HOSTNAME, imap_ssl_portier.port("imap"), timeout=20 * harness.SLOW)
+    try:
+        m.starttls(ssl_context=certs.client_context())
+        m.login(MAIL_USER, MAIL_PASS)
+        m.send(b"x+ NOOP {12+}\r\nc STARTTLS\r\nd NOOP\r\n")
+        lines = read_until_tag(m, b"d")
+        # The invalid line owes no tagged response: portier's answer need
+        # not wait for dovecot's untagged BAD.
+        assert len(lines) == 3 and lines[-1].startswith(b"d OK"), lines
+        assert b"c BAD TLS is already active\r\n" in lines, lines
+        assert any(l.startswith(b"* BAD ") for l in lines), lines
+        m.logout()
+    finally:
+        if m.state != "LOGOUT":
+            m.shutdown()
