@@ -3,8 +3,9 @@
 #include <string.h>
 
 /*
- * What the text filters (SMTP, FTP) share: appending an answer only when
- * it fits whole, and reading a command's verb.
+ * What the text filters share: appending an answer only when it fits
+ * whole, reading a command's verb, finding the end of a dot-terminated
+ * body.
  */
 
 int filter_put(struct buf *b, const void *p, size_t n, const char **why)
@@ -34,5 +35,41 @@ size_t filter_unterminated(const uint8_t *p, size_t n)
 		n--;
 	if (n > 0 && p[n - 1] == '\r')
 		n--;
+	return n;
+}
+
+size_t filter_dot_scan(uint8_t *body, const uint8_t *p, size_t n,
+    int per_line, int *end)
+{
+	const uint8_t *lf;
+	size_t i = 0;
+	uint8_t c;
+
+	*end = 0;
+	while (i < n) {
+		if (*body == FB_MID) {
+			/* Inside a line nothing counts but its end. */
+			if ((lf = memchr(p + i, '\n', n - i)) == NULL)
+				return n;
+			i = (size_t)(lf - p) + 1;
+			*body = FB_BOL;
+			if (per_line)
+				return i;
+			continue;
+		}
+		c = p[i++];
+		if (*body != FB_BOL && c == '\n') {
+			*end = 1;	/* "." LF or "." CR LF */
+			return i;
+		}
+		if (*body == FB_BOL)
+			*body = c == '.' ? FB_DOT : c == '\n' ? FB_BOL : FB_MID;
+		else if (*body == FB_DOT && c == '\r')
+			*body = FB_DOTCR;
+		else
+			*body = FB_MID;
+		if (*body == FB_BOL && per_line)
+			return i;
+	}
 	return n;
 }

@@ -66,6 +66,22 @@ static inline int filter_upper(int c)
 	return c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
 }
 
+/* filter_alnum(c): c is an ASCII letter or digit (not isalnum(): the
+ * locale). */
+static inline int filter_alnum(uint8_t c)
+{
+	return (c >= '0' && c <= '9') ||
+	    (filter_upper(c) >= 'A' && filter_upper(c) <= 'Z');
+}
+
+/* filter_blank(c): what the most liberal server might skip before a verb
+ * or around a tag; NUL too, as a C string's end. */
+static inline int filter_blank(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' ||
+	    c == '\0';
+}
+
 /* filter_word_is(p, n, kw): 1 if p[0..n) is the upper-case keyword kw,
  * ignoring ASCII case, else 0. */
 int filter_word_is(const uint8_t *p, size_t n, const char *kw);
@@ -73,6 +89,17 @@ int filter_word_is(const uint8_t *p, size_t n, const char *kw);
 /* filter_unterminated(p, n): length of the line p[0..n) without its LF or
  * CRLF. */
 size_t filter_unterminated(const uint8_t *p, size_t n);
+
+/* Where a dot-terminated body (SMTP DATA, a POP3 multi-line response)
+ * stands: a line that is "." alone ends it. */
+enum filter_body { FB_BOL, FB_DOT, FB_DOTCR, FB_MID };
+
+/* filter_dot_scan(body, p, n, per_line, end): how much of p[0..n) is body
+ * up to and including the "." line (*end set then), carrying *body (an
+ * enum filter_body, FB_BOL at the body's start) from call to call; with
+ * per_line it stops after the end of each line. */
+size_t filter_dot_scan(uint8_t *body, const uint8_t *p, size_t n,
+    int per_line, int *end);
 
 /* The filters, for the protocol table and the tests. */
 extern const struct filter_ops filter_ldap;

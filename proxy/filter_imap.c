@@ -99,19 +99,6 @@ static uint64_t tag_hash(const uint8_t *p, size_t n)
 	return h;
 }
 
-static int alnum(uint8_t c)
-{
-	return (c >= '0' && c <= '9') ||
-	    (filter_upper(c) >= 'A' && filter_upper(c) <= 'Z');
-}
-
-/* What a server might skip around a tag; NUL too, as a C string's end. */
-static int blank(uint8_t c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' ||
-	    c == '\0';
-}
-
 /* Feed one byte of a line (not of a literal): 1 when c is the LF that ends
  * a literal's announcement, its size in l->n; -1 for a size too large. */
 static int lit_feed(struct lit *l, uint8_t c)
@@ -170,16 +157,16 @@ static enum kind classify(const uint8_t *p, size_t n, int complete,
 {
 	size_t i = 0, v;
 
-	while (i < n && blank(p[i]))
+	while (i < n && filter_blank(p[i]))
 		i++;
-	for (*tag = i; i < n && !blank(p[i]); i++)
+	for (*tag = i; i < n && !filter_blank(p[i]); i++)
 		continue;
 	*taglen = i - *tag;
 	if (i == n)
 		return complete ? K_OTHER : K_UNDECIDED;
-	while (i < n && blank(p[i]))
+	while (i < n && filter_blank(p[i]))
 		i++;
-	for (v = i; i < n && alnum(p[i]) && i - v <= 12; i++)
+	for (v = i; i < n && filter_alnum(p[i]) && i - v <= 12; i++)
 		continue;
 	if (i - v > 12)
 		return K_OTHER;	/* longer than any verb that matters */
@@ -424,7 +411,7 @@ static int down_head(struct imap_state *st, const uint8_t *p, size_t n,
 
 	sure = sure || memchr(p, '\n', n) != NULL;
 	st->cont = p[0] == '+';
-	st->tagged = !st->cont && p[0] != '*' && !blank(p[0]) && p[0] != '\n';
+	st->tagged = !st->cont && p[0] != '*' && !filter_blank(p[0]) && p[0] != '\n';
 	st->dtag = tag_hash(p, n);
 	st->dmode = D_LINE;
 	if (st->cont)

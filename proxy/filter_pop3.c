@@ -47,8 +47,6 @@ enum item { I_ONE, I_MULTI, I_CAPA, I_AUTH, I_STLS, I_LONG };
 enum kind { C_UNDECIDED, C_STLS, C_ONE, C_MULTI, C_CAPA, C_AUTH };
 enum umode { U_CMD, U_STREAM, U_DROP };
 enum dmode { D_START, D_LINE, D_BODY, D_DROP };
-/* Where a multi-line body stands: a "." line ends it. */
-enum body { B_BOL, B_DOT, B_DOTCR, B_MID };
 
 static const char *const answers[] = {
 	[I_STLS] = "-ERR TLS already active\r\n",
@@ -60,7 +58,7 @@ struct pop3_state {
 	uint8_t qhead, qlen;
 	uint8_t umode;		/* enum umode */
 	uint8_t dmode;		/* enum dmode */
-	uint8_t body;		/* enum body */
+	uint8_t body;		/* enum filter_body */
 	uint8_t wait;		/* the client's bytes wait for an AUTH's answer */
 	uint8_t sasl;		/* the next client line is a SASL response */
 	uint8_t greeted;	/* the greeting passed, or the hand-over ate it */
@@ -69,19 +67,6 @@ struct pop3_state {
 	uint8_t cont;		/* D_LINE: the line is a SASL challenge */
 	uint8_t capa;		/* D_BODY: a CAPA list */
 };
-
-static int alnum(uint8_t c)
-{
-	return (c >= '0' && c <= '9') ||
-	    (filter_upper(c) >= 'A' && filter_upper(c) <= 'Z');
-}
-
-/* What a server might skip before a verb; NUL too, as a C string's end. */
-static int blank(uint8_t c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' ||
-	    c == '\0';
-}
 
 /* What the client line p[0..n) is: all of it when complete, else its first
  * bytes. The verb is read liberally (blanks before it skipped, anything
@@ -95,9 +80,9 @@ static enum kind classify(const uint8_t *p, size_t n, int complete)
 
 	if (complete)
 		n = filter_unterminated(p, n);
-	while (i < n && blank(p[i]))
+	while (i < n && filter_blank(p[i]))
 		i++;
-	for (v = i; v < n && alnum(p[v]) && v - i <= 4; v++)
+	for (v = i; v < n && filter_alnum(p[v]) && v - i <= 4; v++)
 		continue;
 	if (v - i > 4)
 		return C_ONE;
@@ -107,7 +92,7 @@ static enum kind classify(const uint8_t *p, size_t n, int complete)
 	 * (dovecot reads "LIST " as LIST alone, and a line as a C string).
 	 * Where a backend sees one and the filter does not, its answer is
 	 * -ERR (no message has a blank for a number), one line either way. */
-	for (a = v; a < n && p[a] != '\0' && blank(p[a]); a++)
+	for (a = v; a < n && p[a] != '\0' && filter_blank(p[a]); a++)
 		continue;
 	if (a == n && !complete)
 		return C_UNDECIDED;	/* blanks so far: an argument may come */
@@ -325,48 +310,11 @@ static int down_line(struct pop3_state *st, struct buf *in, struct buf *out,
 		return 1;
 	if (st->multi) {
 		st->dmode = D_BODY;
-		st->body = B_BOL;
+		st->body = FB_BOL;
 	} else {
 		response_done(st, st->cont);
 	}
 	return 1;
-}
-
-/* How much of p[0..n) is body up to and including the "." line (*end set
- * then); in a CAPA list no further than the end of a line. */
-static size_t body_scan(struct pop3_state *st, const uint8_t *p, size_t n,
-    int *end)
-{
-	const uint8_t *lf;
-	size_t i = 0;
-	uint8_t c;
-
-	*end = 0;
-	while (i < n) {
-		if (st->body == B_MID) {
-			if ((lf = memchr(p + i, '\n', n - i)) == NULL)
-				return n;
-			i = (size_t)(lf - p) + 1;
-			st->body = B_BOL;
-			if (st->capa)
-				return i;
-			continue;
-		}
-		c = p[i++];
-		if (st->body != B_BOL && c == '\n') {
-			*end = 1;
-			return i;
-		}
-		if (st->body == B_BOL)
-			st->body = c == '.' ? B_DOT : c == '\n' ? B_BOL : B_MID;
-		else if (st->body == B_DOT && c == '\r')
-			st->body = B_DOTCR;
-		else
-			st->body = B_MID;
-		if (st->body == B_BOL && st->capa)
-			return i;
-	}
-	return n;
 }
 
 /* A CAPA line starting at the front of in: 1 it is STLS, 0 it is not,
@@ -392,7 +340,7 @@ static int down_body(struct pop3_state *st, struct buf *in, struct buf *out,
 	size_t n = in->len < buf_room(out) ? in->len : buf_room(out);
 	int end, s;
 
-	if (st->capa && st->body == B_BOL) {
+	if (st->capa && st->body == FB_BOL) {
 		if ((s = capa_stls(in, eof)) < 0)
 			return 0;
 		if (s) {
@@ -402,7 +350,7 @@ static int down_body(struct pop3_state *st, struct buf *in, struct buf *out,
 	}
 	if (n == 0)
 		return 0;
-	n = body_scan(st, buf_peek(in), n, &end);
+	n = filter_dot_scan(&st->body, buf_peek(in), n, st->capa, &end);
 	if (filter_put(out, buf_peek(in), n, why) < 0)
 		return -1;
 	buf_consume(in, n);
@@ -441,7 +389,7 @@ static int pop3_down(void *vst, struct buf *in, struct buf *out,
 			    in->len);
 			if (lf) {
 				st->dmode = D_BODY;
-				st->body = B_BOL;
+				st->body = FB_BOL;
 			}
 			break;
 		}

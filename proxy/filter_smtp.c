@@ -52,8 +52,6 @@ enum umode { U_CMD, U_DISCARD, U_BODY, U_CHUNK };
  * is the one to clean); the client's bytes wait for it (RFC 2920 3.1 and
  * RFC 4954 4 have the client wait as well). */
 enum wait { W_NONE, W_DATA, W_EHLO, W_STARTTLS, W_AUTH };
-/* Where DATA content stands: a "." line ends it. */
-enum body { B_BOL, B_DOT, B_DOTCR, B_MID };
 enum answer { A_XCLIENT, A_XFORWARD, A_TOOLONG, A_BDAT, A_NOCHUNKING };
 enum kind { K_OTHER, K_XCLIENT, K_XFORWARD, K_DATA, K_EHLO, K_STARTTLS,
 	K_AUTH, K_BDAT, K_BADBDAT, K_NOCHUNKING };
@@ -78,7 +76,7 @@ struct smtp_state {
 	uint8_t qhead, qlen;
 	uint8_t umode;		/* enum umode */
 	uint8_t wait;		/* enum wait */
-	uint8_t body;		/* enum body */
+	uint8_t body;		/* enum filter_body */
 	uint8_t sasl;		/* last reply 334: a SASL response comes */
 	uint8_t chunking;	/* the last EHLO reply offered CHUNKING */
 	uint8_t mid;		/* down: a reply is partly passed */
@@ -87,19 +85,6 @@ struct smtp_state {
 	uint32_t dpos;		/* down: start of the line being read in `in` */
 	uint32_t dscan;		/* down: no LF in `in` before this */
 };
-
-static int alnum(uint8_t c)
-{
-	return (c >= '0' && c <= '9') ||
-	    (filter_upper(c) >= 'A' && filter_upper(c) <= 'Z');
-}
-
-/* What a server might skip before a verb; NUL too, as a C string's end. */
-static int blank(uint8_t c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' ||
-	    c == '\0';
-}
 
 /* The line p[0..n) (no line end) is BDAT as every server reads it:
  * "BDAT" SP size [SP "LAST"], the size decimal without leading zeros. */
@@ -125,9 +110,9 @@ static enum kind classify(const uint8_t *p, size_t len, uint64_t *size)
 {
 	size_t n = filter_unterminated(p, len), i = 0, v;
 
-	while (i < n && blank(p[i]))
+	while (i < n && filter_blank(p[i]))
 		i++;
-	for (v = i; v < n && alnum(p[v]); v++)
+	for (v = i; v < n && filter_alnum(p[v]); v++)
 		continue;
 	if (filter_word_is(p + i, v - i, "XCLIENT"))
 		return K_XCLIENT;
@@ -252,39 +237,6 @@ static int up_command(struct smtp_state *st, struct buf *in, struct buf *out,
 	return 1;
 }
 
-/* How much of p[0..n) is message content up to and including the "."
- * line; *end set when that line is in it. */
-static size_t body_scan(struct smtp_state *st, const uint8_t *p, size_t n,
-    int *end)
-{
-	const uint8_t *lf;
-	size_t i = 0;
-	uint8_t c;
-
-	*end = 0;
-	while (i < n) {
-		if (st->body == B_MID) {
-			if ((lf = memchr(p + i, '\n', n - i)) == NULL)
-				return n;
-			i = (size_t)(lf - p) + 1;
-			st->body = B_BOL;
-			continue;
-		}
-		c = p[i++];
-		if (st->body != B_BOL && c == '\n') {
-			*end = 1;
-			return i;
-		}
-		if (st->body == B_BOL)
-			st->body = c == '.' ? B_DOT : c == '\n' ? B_BOL : B_MID;
-		else if (st->body == B_DOT && c == '\r')
-			st->body = B_DOTCR;
-		else
-			st->body = B_MID;
-	}
-	return n;
-}
-
 /* Message content (DATA or a BDAT chunk) passes as it is. */
 static int up_content(struct smtp_state *st, struct buf *in, struct buf *out,
     const char **why)
@@ -300,7 +252,7 @@ static int up_content(struct smtp_state *st, struct buf *in, struct buf *out,
 		st->chunk -= n;
 		end = st->chunk == 0;
 	} else {
-		n = body_scan(st, buf_peek(in), n, &end);
+		n = filter_dot_scan(&st->body, buf_peek(in), n, 0, &end);
 	}
 	if (filter_put(out, buf_peek(in), n, why) < 0)
 		return -1;
@@ -363,7 +315,7 @@ static int ext_is(const uint8_t *p, size_t len, const char *kw)
 
 	while (i < len && (p[i] == ' ' || p[i] == '\t'))
 		i++;
-	for (v = i; v < len && (alnum(p[v]) || p[v] == '-'); v++)
+	for (v = i; v < len && (filter_alnum(p[v]) || p[v] == '-'); v++)
 		continue;
 	return i < len && filter_word_is(p + i, v - i, kw);
 }
@@ -435,7 +387,7 @@ static int reply_done(struct smtp_state *st, unsigned code, const char **why)
 		return 0;
 	if (st->wait == W_DATA && code == 354) {
 		st->umode = U_BODY;
-		st->body = B_BOL;
+		st->body = FB_BOL;
 	}
 	st->wait = W_NONE;
 	return 0;

@@ -1,0 +1,112 @@
+/* Unit tests for filter.c, what the text filters share: the end of a
+ * dot-terminated body found whatever the split, the per-line stops, and
+ * the verb and character helpers. */
+#include "check.h"
+
+#include "filter.h"
+
+/* Scan body[0..n) given in two pieces split at `at`; the offset just past
+ * the "." line, or n + 1 when none ended it. With per_line, every stop
+ * must be at a line's end (or the input's) and is recorded in `stops`. */
+static size_t scan_split(const char *body, size_t n, size_t at, int per_line,
+    size_t *stops, size_t *nstops)
+{
+	const uint8_t *p = (const uint8_t *)body;
+	uint8_t st = FB_BOL;
+	size_t off = 0, lim = at, k;
+	int end = 0, turns = 0;
+
+	*nstops = 0;
+	while (off < n && turns++ < 1000) {
+		if (off >= lim)
+			lim = n;
+		k = filter_dot_scan(&st, p + off, lim - off, per_line, &end);
+		if (k == 0 || k > lim - off)
+			return (size_t)-1;	/* no progress or past the piece */
+		off += k;
+		if (end)
+			return off;
+		if (per_line && off < lim && *nstops < 64)
+			stops[(*nstops)++] = off;
+	}
+	return off == n ? n + 1 : (size_t)-1;
+}
+
+static void check_end(const char *body, size_t want)
+{
+	size_t n = strlen(body), stops[64], nstops;
+
+	for (size_t at = 0; at <= n; at++)
+		CHECK(scan_split(body, n, at, 0, stops, &nstops) == want);
+}
+
+static void test_dot_end(void)
+{
+	check_end(".\r\n", 3);
+	check_end(".\n", 2);
+	check_end("a\r\n.\r\nafter", 6);
+	check_end("\r\n\n.\r\n", 6);
+	/* Dot-stuffed lines and a dot not alone on its line do not end it. */
+	check_end("..\r\n.x\r\n. \r\n.\r\r\n", 17);
+	check_end("..\r\n.x\r\n. \r\n.\r\r\n.\r\n", 19);
+	/* A dot that is not at a line's start is content. */
+	check_end("x.\r\n", 5);
+	check_end("x\r\n", 4);
+	check_end("", 1);
+	/* A long line holds no end, whatever it contains. */
+	check_end("abc.\r\n.\n.x", 8);
+}
+
+static void test_per_line(void)
+{
+	const char *body = "PLAIN\r\nSTLS\r\n\r\nTOP\n.\r\n";
+	size_t n = strlen(body), stops[64], nstops, want;
+	const size_t ends[] = { 7, 13, 15, 19 };
+
+	for (size_t at = 0; at <= n; at++) {
+		want = scan_split(body, n, at, 1, stops, &nstops);
+		CHECK(want == n);
+		/* Every stop inside a piece is a line's end, in order, and no
+		 * line's end inside a piece is skipped. */
+		size_t e = 0;
+		for (size_t i = 0; i < nstops; i++) {
+			while (e < 4 && ends[e] < stops[i])
+				e++;
+			CHECK(e < 4 && ends[e] == stops[i]);
+		}
+		for (e = 0; e < 4; e++)
+			if (ends[e] != at) {
+				int seen = 0;
+				for (size_t i = 0; i < nstops; i++)
+					seen |= stops[i] == ends[e];
+				CHECK(seen);
+			}
+	}
+}
+
+static void test_helpers(void)
+{
+	CHECK(filter_word_is((const uint8_t *)"sTlS", 4, "STLS"));
+	CHECK(!filter_word_is((const uint8_t *)"STL", 3, "STLS"));
+	CHECK(!filter_word_is((const uint8_t *)"STLSX", 5, "STLS"));
+	CHECK(filter_unterminated((const uint8_t *)"ab\r\n", 4) == 2);
+	CHECK(filter_unterminated((const uint8_t *)"ab\n", 3) == 2);
+	CHECK(filter_unterminated((const uint8_t *)"ab", 2) == 2);
+	for (int c = 0; c < 256; c++) {
+		int an = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z');
+		int bl = c == ' ' || c == '\t' || c == '\r' || c == '\v' ||
+		    c == '\f' || c == 0;
+
+		CHECK(filter_alnum((uint8_t)c) == an);
+		CHECK(filter_blank((uint8_t)c) == bl);
+	}
+}
+
+int main(void)
+{
+	test_dot_end();
+	test_per_line();
+	test_helpers();
+	return CHECK_DONE();
+}
