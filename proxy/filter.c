@@ -38,6 +38,30 @@ size_t filter_unterminated(const uint8_t *p, size_t n)
 	return n;
 }
 
+int filter_pass_line(struct buf *in, struct buf *out, int *eol,
+    const char **why)
+{
+	const uint8_t *lf;
+	size_t n;
+
+	*eol = 0;
+	if (in->len == 0)
+		return 0;
+	lf = memchr(buf_peek(in), '\n', in->len);
+	n = lf ? (size_t)(lf - buf_peek(in)) + 1 : in->len;
+	*eol = lf != NULL;
+	if (n > buf_room(out)) {
+		n = buf_room(out);
+		*eol = 0;
+	}
+	if (n == 0)
+		return 0;
+	if (filter_put(out, buf_peek(in), n, why) < 0)
+		return -1;
+	buf_consume(in, n);
+	return 1;
+}
+
 size_t filter_dot_scan(uint8_t *body, const uint8_t *p, size_t n,
     int per_line, int *end)
 {

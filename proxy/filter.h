@@ -90,6 +90,13 @@ int filter_word_is(const uint8_t *p, size_t n, const char *kw);
  * CRLF. */
 size_t filter_unterminated(const uint8_t *p, size_t n);
 
+/* filter_pass_line(in, out, eol, why): pass the front of in up to and
+ * including its first LF, as much of it as out takes; *eol set when the
+ * LF went. 1 moved, 0 nothing to move (in empty or out full), -1 out of
+ * memory (*why set). */
+int filter_pass_line(struct buf *in, struct buf *out, int *eol,
+    const char **why);
+
 /* Where a dot-terminated body (SMTP DATA, a POP3 multi-line response)
  * stands: a line that is "." alone ends it. */
 enum filter_body { FB_BOL, FB_DOT, FB_DOTCR, FB_MID };

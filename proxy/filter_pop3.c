@@ -213,21 +213,18 @@ static int up_command(struct pop3_state *st, struct buf *in, struct buf *out,
 static int up_rest(struct pop3_state *st, struct buf *in, struct buf *out,
     const char **why)
 {
-	const uint8_t *lf = memchr(buf_peek(in), '\n', in->len);
-	size_t n = lf ? (size_t)(lf - buf_peek(in)) + 1 : in->len;
+	const uint8_t *lf;
+	int r, eol;
 
 	if (st->umode == U_STREAM) {
-		if (n > buf_room(out)) {
-			n = buf_room(out);
-			lf = NULL;
-		}
-		if (n == 0)
-			return 0;
-		if (filter_put(out, buf_peek(in), n, why) < 0)
-			return -1;
+		if ((r = filter_pass_line(in, out, &eol, why)) <= 0)
+			return r;
+	} else {
+		lf = memchr(buf_peek(in), '\n', in->len);
+		eol = lf != NULL;
+		buf_consume(in, lf ? (size_t)(lf - buf_peek(in)) + 1 : in->len);
 	}
-	buf_consume(in, n);
-	if (lf)
+	if (eol)
 		st->umode = U_CMD;
 	return 1;
 }
@@ -294,19 +291,11 @@ static int down_status(struct pop3_state *st, struct buf *in, int eof)
 static int down_line(struct pop3_state *st, struct buf *in, struct buf *out,
     const char **why)
 {
-	const uint8_t *lf = memchr(buf_peek(in), '\n', in->len);
-	size_t n = lf ? (size_t)(lf - buf_peek(in)) + 1 : in->len;
+	int r, eol;
 
-	if (n > buf_room(out)) {
-		n = buf_room(out);
-		lf = NULL;
-	}
-	if (n == 0)
-		return 0;
-	if (filter_put(out, buf_peek(in), n, why) < 0)
-		return -1;
-	buf_consume(in, n);
-	if (lf == NULL)
+	if ((r = filter_pass_line(in, out, &eol, why)) <= 0)
+		return r;
+	if (!eol)
 		return 1;
 	if (st->multi) {
 		st->dmode = D_BODY;

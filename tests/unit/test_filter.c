@@ -84,6 +84,37 @@ static void test_per_line(void)
 	}
 }
 
+/* filter_pass_line: the first line only, no more than out takes, and the
+ * line's end told only when its LF went. */
+static void test_pass_line(void)
+{
+	struct buf in = {0}, out = {0}, fill = {0};
+	const char *why = NULL;
+	static uint8_t big[BUF_CAP];
+	int eol = -1;
+
+	CHECK(filter_pass_line(&in, &out, &eol, &why) == 0);
+	CHECK(buf_append(&in, "one\r\ntwo", 8) == 0);
+	CHECK(filter_pass_line(&in, &out, &eol, &why) == 1 && eol == 1);
+	CHECK(out.len == 5 && memcmp(buf_peek(&out), "one\r\n", 5) == 0);
+	CHECK(in.len == 3);
+	CHECK(filter_pass_line(&in, &out, &eol, &why) == 1 && eol == 0);
+	CHECK(in.len == 0 && out.len == 8);
+	/* out with room for 2 bytes: the line goes in pieces. */
+	memset(big, 'x', sizeof(big));
+	CHECK(buf_append(&fill, big, BUF_CAP - 2) == 0);
+	CHECK(buf_append(&in, "ab\n", 3) == 0);
+	CHECK(filter_pass_line(&in, &fill, &eol, &why) == 1 && eol == 0);
+	CHECK(in.len == 1 && buf_full(&fill));
+	CHECK(filter_pass_line(&in, &fill, &eol, &why) == 0 && in.len == 1);
+	buf_consume(&fill, 1);
+	CHECK(filter_pass_line(&in, &fill, &eol, &why) == 1 && eol == 1);
+	CHECK(in.len == 0 && why == NULL);
+	buf_reset(&in);
+	buf_reset(&out);
+	buf_reset(&fill);
+}
+
 static void test_helpers(void)
 {
 	CHECK(filter_word_is((const uint8_t *)"sTlS", 4, "STLS"));
@@ -107,6 +138,7 @@ int main(void)
 {
 	test_dot_end();
 	test_per_line();
+	test_pass_line();
 	test_helpers();
 	return CHECK_DONE();
 }
