@@ -89,6 +89,16 @@ def dovecot():
     d.stop()
 
 
+# dovecot with `ssl = yes` (Debian's default): it offers STARTTLS/STLS to
+# portier's plaintext connection and would begin TLS inside portier's on a
+# second one, with its own certificate (the IMAP and POP3 filters' tests).
+@pytest.fixture(scope="module")
+def dovecot_ssl(certs):
+    d = harness.Dovecot(ssl="yes", leaf=certs.ec)
+    yield d
+    d.stop()
+
+
 @pytest.fixture(scope="module")
 def smtpd():
     s = harness.OpenSMTPD()

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import harness
-from harness import listener
+from harness import listener, tls_items
 
 HOSTNAME = "mail.example.org"
 PROTOCOLS = ("smtp", "imap", "pop3", "ldap")
@@ -27,6 +27,16 @@ def starttls_listener(name, protocol, backend_port=None, extra=(), backend=None,
     items = [("hostname", hostname)] + list(extra)
     return listener(name, backend_port, mode="starttls", protocol=protocol, extra=items,
                     backend=backend)
+
+
+def both_models_portier(tmp_path_factory, certs, protocol, backend_port):
+    """portier in front of one backend port twice: `mode = starttls` as
+    listener `protocol` and implicit TLS as `protocol + "s"` (imaps, pop3s)."""
+    return harness.Portier(tmp_path_factory.mktemp(protocol + "-both"), [
+        ("tls", tls_items(certs.ec, certs.rsa)),
+        starttls_listener(protocol, protocol, backend_port),
+        listener(protocol + "s", backend_port, protocol=protocol),
+    ])
 
 
 # --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 import harness
 from harness import MAIL_PASS, MAIL_USER, curl, listener, tls_items
-from starttls_support import HOSTNAME, Client, SClient, starttls_listener
+from starttls_support import HOSTNAME, Client, SClient, both_models_portier, starttls_listener
 
 
 @pytest.fixture(scope="module")
@@ -129,24 +129,9 @@ def test_second_starttls_inside_tls_is_answered_by_portier(imap_portier, certs):
             m.shutdown()
 
 
-# dovecot with `ssl = yes` (Debian's default) offers STARTTLS to portier's
-# plaintext connection and would begin TLS inside portier's on a second
-# STARTTLS, with its own certificate.
-
-@pytest.fixture(scope="module")
-def dovecot_ssl(certs):
-    d = harness.Dovecot(ssl="yes", leaf=certs.ec)
-    yield d
-    d.stop()
-
-
 @pytest.fixture(scope="module")
 def imap_ssl_portier(tmp_path_factory, certs, dovecot_ssl):
-    p = harness.Portier(tmp_path_factory.mktemp("starttls-imap-ssl"), [
-        ("tls", tls_items(certs.ec, certs.rsa)),
-        starttls_listener("imap", "imap", dovecot_ssl.imap_port),
-        listener("imaps", dovecot_ssl.imap_port, protocol="imap"),
-    ])
+    p = both_models_portier(tmp_path_factory, certs, "imap", dovecot_ssl.imap_port)
     yield p
     p.stop()
 

@@ -10,7 +10,7 @@ import pytest
 
 import harness
 from harness import MAIL_PASS, MAIL_USER, curl, listener, tls_items
-from starttls_support import HOSTNAME, Client, SClient, starttls_listener
+from starttls_support import HOSTNAME, Client, SClient, both_models_portier, starttls_listener
 
 
 @pytest.fixture(scope="module")
@@ -111,24 +111,9 @@ def test_second_stls_inside_tls_is_answered_by_portier(pop3_portier, certs):
         raise
 
 
-# dovecot with `ssl = yes` (Debian's default) offers STLS to portier's
-# plaintext connection and would begin TLS inside portier's on a second
-# STLS, with its own certificate.
-
-@pytest.fixture(scope="module")
-def dovecot_ssl(certs):
-    d = harness.Dovecot(ssl="yes", leaf=certs.ec)
-    yield d
-    d.stop()
-
-
 @pytest.fixture(scope="module")
 def pop3_ssl_portier(tmp_path_factory, certs, dovecot_ssl):
-    p = harness.Portier(tmp_path_factory.mktemp("starttls-pop3-ssl"), [
-        ("tls", tls_items(certs.ec, certs.rsa)),
-        starttls_listener("pop3", "pop3", dovecot_ssl.pop3_port),
-        listener("pop3s", dovecot_ssl.pop3_port, protocol="pop3"),
-    ])
+    p = both_models_portier(tmp_path_factory, certs, "pop3", dovecot_ssl.pop3_port)
     yield p
     p.stop()
 
