@@ -11,7 +11,7 @@ import socket
 import pytest
 
 import harness
-from harness import MAIL_PASS, MAIL_USER, curl, listener, tls_items
+from harness import MAIL_PASS, MAIL_USER, curl, tls_items
 from starttls_support import HOSTNAME, Client, SClient, both_models_portier, starttls_listener
 
 
