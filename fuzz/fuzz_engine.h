@@ -10,7 +10,8 @@
  * Chunks go to the client side until the engine says something other than
  * AGAIN, then (after UPGRADE or PLAINTEXT) to the backend side. After
  * BACKEND (SMTP optional, EHLO) they go to the backend side until RESUME,
- * whose answer is checked, then to the client side again: the query can
+ * whose answer is checked (a merged EHLO reply, or the backend's refusal
+ * as it came), then to the client side again: the query can
  * come back as often as the client says EHLO. abort() marks a broken
  * invariant, so libFuzzer reports it.
  */
@@ -113,6 +114,31 @@ static void fz_merged(const struct buf *tc)
 	}
 }
 
+/* SMTP's answer to an EHLO the backend refused: the backend's reply as it
+ * came (fed[0..nfed) is all the backend sent during the query), one code,
+ * a refusal but 421 (the backend closing: the session ends instead). */
+static void fz_refusal(const struct buf *tc, const uint8_t *fed, size_t nfed)
+{
+	const uint8_t *p = buf_peek(tc);
+	size_t n = tc->len, off, ll, i;
+
+	if (n < 4 || n > STARTTLS_REPLY_MAX || (p[0] != '4' && p[0] != '5') ||
+	    memcmp(p, "421", 3) == 0 || p[n - 1] != '\n')
+		abort();
+	for (off = 0; off < n; off += ll) {
+		const uint8_t *lf = memchr(p + off, '\n', n - off);
+		ll = (size_t)(lf - (p + off)) + 1;
+		if (ll < 4 || memcmp(p + off, p, 3) != 0 ||
+		    (p[off + 3] != (off + ll == n ? ' ' : '-') &&
+		    !(off + ll == n && (p[off + 3] == '\r' || p[off + 3] == '\n'))))
+			abort();
+	}
+	for (i = 0; i + n <= nfed; i++)
+		if (memcmp(fed + i, p, n) == 0)
+			return;
+	abort();	/* not what the backend said */
+}
+
 static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
     size_t n)
 {
@@ -120,6 +146,10 @@ static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
 	struct starttls_session s;
 	struct buf in = {0}, out = {0}, fb = {0}, tb = {0}, tc = {0};
 	enum starttls_verdict v = STARTTLS_AGAIN;
+	/* the input's bytes (64 KiB at most: libFuzzer's -max_len here is
+	 * 4096) and what the backend had left over */
+	static uint8_t fed[65536 + 2 * STARTTLS_REPLY_MAX + 64];
+	size_t nfed;
 	int queried = 0;
 	uint8_t flags;
 
@@ -151,8 +181,20 @@ static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
 		if (!p.optional || out.len != 0)
 			abort();
 		queried = 1;
+		/* What the backend says during the query, from what it
+		 * had said already: a refusal must be among it as it came. */
+		if ((nfed = fb.len) > 0)
+			memcpy(fed, buf_peek(&fb), nfed);
 		v = starttls_backend_input(&s, &fb, &tb, &tc);
-		while (v == STARTTLS_AGAIN && fz_chunk(&d, &n, &fb)) {
+		for (;;) {
+			size_t before = fb.len;
+
+			if (v != STARTTLS_AGAIN || !fz_chunk(&d, &n, &fb))
+				break;
+			if (nfed + (fb.len - before) > sizeof(fed))
+				abort();	/* the input is shorter */
+			memcpy(fed + nfed, buf_peek(&fb) + before, fb.len - before);
+			nfed += fb.len - before;
 			v = starttls_backend_input(&s, &fb, &tb, &tc);
 			if (fb.len > 2 * STARTTLS_REPLY_MAX + 64)
 				abort();
@@ -164,7 +206,10 @@ static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
 			fz_clean(&tc);
 		if (v != STARTTLS_RESUME)
 			goto done;	/* refused, or the input ran out */
-		fz_merged(&tc);
+		if (tc.len >= 3 && memcmp(buf_peek(&tc), "250", 3) == 0)
+			fz_merged(&tc);
+		else
+			fz_refusal(&tc, fed, nfed);
 		buf_consume(&tc, tc.len);
 		buf_consume(&tb, tb.len);
 		/* Commands pipelined behind the EHLO come next. */

@@ -337,13 +337,12 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 			s->phase = PH_RELAY;
 			break;
 		case PH_QUERY_REPLY:
-			if ((r = peek_reply(from_backend, d->replay_reply, &len, &why)) <= 0) {
-				if (r < 0)
-					why = "backend refused the client's EHLO";
+			if (from_backend->len == 0)
+				return STARTTLS_AGAIN;
+			r = d->query_reply(s, buf_peek(from_backend),
+			    from_backend->len, &len, to_client, &why);
+			if (r <= 0)
 				goto not_done;
-			}
-			if (d->query_reply(s, buf_peek(from_backend), len, to_client) < 0)
-				return refuse(s, "output buffer full", to_client);
 			buf_consume(from_backend, len);
 			/* Back to portier's own dialogue; whatever the backend
 			 * sent after its reply waits in from_backend. */

@@ -123,12 +123,15 @@ struct starttls_driver {
 	 * NULL unless optional_ok. */
 	int (*replay_reply)(const uint8_t *p, size_t n, size_t *len,
 	    const char **why);
-	/* Optional mode, after BACKEND: the client's answer from the
-	 * backend's whole positive reply p[0..len) to the client's EHLO
-	 * (replay_reply framed it). 0, or -1 if out is full. NULL unless a
+	/* Optional mode, after BACKEND: the backend's reply to the client's
+	 * line at the start of p[0..n), *len its length. 1 the client's
+	 * answer is in out (drawn from a positive reply, or the backend's
+	 * refusal as it came: what the client would have had from the
+	 * backend alone), 0 need more, -1 the session ends (*why set:
+	 * malformed, oversized, the backend closing, out full). NULL unless a
 	 * command may say BACKEND. */
 	int (*query_reply)(struct starttls_session *s, const uint8_t *p,
-	    size_t len, struct buf *out);
+	    size_t n, size_t *len, struct buf *out, const char **why);
 };
 
 /* One client's STARTTLS session. Treat as opaque outside starttls*.c. */

@@ -47,9 +47,11 @@ static enum starttls_verdict smtp_hello(struct starttls_session *s,
 	 * STARTTLS path wipes it. */
 	if (s->params->optional && starttls_keep(s, line, n) == -1)
 		return REPLY("500 5.5.2 Line too long\r\n");
-	s->state[ST_HELO] = 1;
+	/* An EHLO asked of the backend greets the client only if the
+	 * backend takes it (smtp_query_reply). */
 	if (ehlo && s->params->optional)
-		return STARTTLS_BACKEND;	/* smtp_query_reply answers */
+		return STARTTLS_BACKEND;
+	s->state[ST_HELO] = 1;
 	if (ehlo) {
 		if (buf_appendf(out, "250-%s\r\n250 STARTTLS\r\n", starttls_hostname(s)))
 			return STARTTLS_ERROR;
@@ -227,10 +229,11 @@ static int plain_ext_ok(const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* The answer to the client's EHLO: portier's name, the backend's allowed
- * extension lines (their parameters as they are: "SIZE 10240000") and
- * STARTTLS last. The backend's own first line (its name) stays with it. */
-static int smtp_query_reply(struct starttls_session *s, const uint8_t *p,
+/* The answer to the client's EHLO from the backend's positive reply
+ * p[0..len): portier's name, the backend's allowed extension lines (their
+ * parameters as they are: "SIZE 10240000") and STARTTLS last. The
+ * backend's own first line (its name) stays with it. */
+static int merged_reply(struct starttls_session *s, const uint8_t *p,
     size_t len, struct buf *out)
 {
 	size_t off, ll, cl;
@@ -249,6 +252,42 @@ static int smtp_query_reply(struct starttls_session *s, const uint8_t *p,
 			return -1;
 	}
 	return buf_appendf(out, "250 STARTTLS\r\n");
+}
+
+/* The backend's reply to the client's EHLO. A refusal goes to the client
+ * as the backend gave it, and the client is greeted or not as before: a
+ * 550 for a name the backend will not take is the backend's policy, a
+ * permanent answer the client's MTA acts on (a 421 of ours would make it
+ * queue and retry for days), and a second EHLO that the backend refuses
+ * (OpenSMTPD: "503 Already identified") leaves the first in force, as it
+ * would without portier. Its 421 alone ends the session: the backend is
+ * closing it. */
+static int smtp_query_reply(struct starttls_session *s, const uint8_t *p,
+    size_t n, size_t *len, struct buf *out, const char **why)
+{
+	unsigned code = 0;
+	int r = smtp_reply(p, n, STARTTLS_REPLY_MAX, len, &code);
+
+	if (r < 0)
+		*why = "malformed or oversized backend reply to the client's EHLO";
+	if (r <= 0)
+		return r;
+	if (code == 421) {
+		*why = "backend closing at the client's EHLO (421)";
+		return -1;
+	}
+	if (code != 250 && code < 400) {
+		*why = "backend reply to the client's EHLO neither 250 nor a refusal";
+		return -1;
+	}
+	if (code == 250)
+		s->state[ST_HELO] = 1;
+	if ((code == 250 ? merged_reply(s, p, *len, out) :
+	    buf_append(out, p, *len)) < 0) {
+		*why = "output buffer full";
+		return -1;
+	}
+	return 1;
 }
 
 const struct starttls_driver starttls_smtp = {

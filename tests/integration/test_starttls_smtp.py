@@ -399,6 +399,53 @@ def test_optional_starttls_after_query_starts_a_new_backend_session(portier, cer
                                b"body\r\n.\r\nQUIT\r\n"]), sessions
 
 
+def test_optional_second_ehlo_refused_by_opensmtpd_is_its_answer(smtp_portier):
+    """OpenSMTPD refuses a second EHLO ("503 ... Already identified"): the
+    client gets that refusal as it would from OpenSMTPD alone, and the
+    session goes on (before, portier cut it with a 421)."""
+    c = Client(smtp_portier.port("mx"))
+    try:
+        assert c.smtp_reply().startswith(b"220 ")
+        c.send(b"EHLO a.example\r\n")
+        assert c.smtp_reply().endswith(b"250 STARTTLS\r\n")
+        c.send(b"EHLO b.example\r\n")
+        second = c.smtp_reply()
+        assert second.startswith(b"503 ") and b"Already identified" in second, second
+        c.send(b"NOOP\r\n")
+        assert c.smtp_reply().startswith(b"250 "), "the session ended"
+    finally:
+        c.close()
+
+
+def test_optional_ehlo_refused_by_backend_reaches_client(portier, certs):
+    """A backend that refuses the client's EHLO (550, its policy) is heard
+    as such: the 550 reaches the client as the backend sent it (a 421 of
+    portier's would make the sender queue and retry a permanent refusal),
+    the client is not greeted, and it may try HELO."""
+    def answer(line):
+        if line.split(b" ")[0].upper().strip() == b"EHLO":
+            return b"550-5.7.1 backend-marker no\r\n550 5.7.1 not you\r\n"
+        return _smtp_answer(line)
+
+    b = FakeBackend("smtp", answer=answer)
+    try:
+        p = portier([("tls", tls_items(certs.ec)),
+                     starttls_listener("mx", "smtp", b.port, extra=[("starttls", "optional")])])
+        c = Client(p.port("mx"))
+        try:
+            c.smtp_reply()
+            c.send(b"EHLO bad.example\r\n")
+            assert c.smtp_reply() == b"550-5.7.1 backend-marker no\r\n550 5.7.1 not you\r\n"
+            c.send(b"MAIL FROM:<a@example.net>\r\n")
+            assert c.smtp_reply() == b"503 5.5.1 Send EHLO or HELO first\r\n"
+            c.send(b"HELO bad.example\r\n")
+            assert c.smtp_reply() == ("250 %s\r\n" % HOSTNAME).encode()
+        finally:
+            c.close()
+    finally:
+        b.stop()
+
+
 def test_optional_backend_silent_at_ehlo_refused_at_connect_timeout(portier, certs):
     """A backend that greets but never answers the EHLO holds the client no
     longer than connect_timeout: 421, and a log line that says what was

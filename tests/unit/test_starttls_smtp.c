@@ -166,12 +166,28 @@ static void test_optional(void)
 	h_back_script(&q.s, "220 b\r\n", "", STARTTLS_AGAIN, &b);
 	CHECK(b.flow == 0 && b.server.out_len > 0);
 	CHECK_STR(starttls_backend_awaited(&b.s), "reply to the client's EHLO");
-	/* Refused, garbled or oversized: 421, the connection ends. */
-	h_back_script(&q.s, "220 b\r\n550 5.7.1 no\r\n", BYE_421,
+	/* Refused: the backend's refusal reaches the client as it came, and
+	 * the client is not greeted (it may try HELO, RFC 5321 4.1.4); a
+	 * 421 of ours would turn the backend's permanent answer into a
+	 * retry. */
+	h_back_script(&q.s, "220 b\r\n550-5.7.1 no\r\n550 5.7.1 never\r\n",
+	    "550-5.7.1 no\r\n550 5.7.1 never\r\n", STARTTLS_RESUME, &b);
+	CHECK(b.left == 0 && b.flow == 0);
+	H_SCRIPT_FROM(&b.s, "MAIL FROM:<a@b>\r\n",
+	    "503 5.5.1 Send EHLO or HELO first\r\n", STARTTLS_AGAIN, &r);
+	h_back_script(&q.s, "220 b\r\n451 4.3.0 later\r\n",
+	    "451 4.3.0 later\r\n", STARTTLS_RESUME, &b);
+	/* Its 421 (closing), a reply no EHLO gets, garbled or oversized:
+	 * 421 of ours, the connection ends. */
+	h_back_script(&q.s, "220 b\r\n421 4.3.2 shutting down\r\n", BYE_421,
 	    STARTTLS_REPLY_AND_CLOSE, &b);
-	CHECK_STR(b.why, "backend refused the client's EHLO");
+	CHECK_STR(b.why, "backend closing at the client's EHLO (421)");
+	h_back_script(&q.s, "220 b\r\n354 go on\r\n", BYE_421,
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	CHECK_STR(b.why, "backend reply to the client's EHLO neither 250 nor a refusal");
 	h_back_script(&q.s, "220 b\r\n250-b\r\n251 x\r\n", BYE_421,
 	    STARTTLS_REPLY_AND_CLOSE, &b);
+	CHECK_STR(b.why, "malformed or oversized backend reply to the client's EHLO");
 	h_back_script(&q.s, "554 5.3.2 go away\r\n", BYE_421,
 	    STARTTLS_REPLY_AND_CLOSE, &b);
 	{
@@ -230,6 +246,13 @@ static void test_optional(void)
 	h_back_script(&r.s, "250-b\r\n250 SIZE 5\r\n", "250-mx.example.org\r\n"
 	    "250-SIZE 5\r\n250 STARTTLS\r\n", STARTTLS_RESUME, &b2);
 	CHECK(b2.server.out_len == strlen("EHLO again.example\r\n"));
+	/* A second EHLO the backend refuses (OpenSMTPD: 503 Already
+	 * identified): the refusal reaches the client, the first EHLO holds. */
+	H_SCRIPT_FROM(&ans.s, "EHLO again.example\r\n", "", STARTTLS_BACKEND, &r);
+	h_back_script(&r.s, "503 5.5.1 Invalid command: Already identified\r\n",
+	    "503 5.5.1 Invalid command: Already identified\r\n",
+	    STARTTLS_RESUME, &b2);
+	H_SCRIPT_FROM(&b2.s, "STARTTLS\r\n", READY, STARTTLS_UPGRADE, &r);
 	/* A HELO after it is answered here and replayed on going plaintext. */
 	H_SCRIPT_FROM(&ans.s, "HELO c\r\nMAIL FROM:<a@b>\r\n",
 	    "250 mx.example.org\r\n", STARTTLS_PLAINTEXT, &r);
