@@ -308,6 +308,13 @@ RICH_EHLO = (b"250-fake.backend Hello\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n
              b"250-ETRN\r\n250-SMTPUTF8\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n")
 
 
+def _optional_portier(portier, certs, port):
+    """portier with one `starttls = optional` SMTP listener, "mx", in front
+    of port."""
+    return portier([("tls", tls_items(certs.ec)),
+                    starttls_listener("mx", "smtp", port, extra=[("starttls", "optional")])])
+
+
 def _rich_answer(line):
     if line.split(b" ")[0].upper().strip() == b"EHLO":
         return RICH_EHLO
@@ -321,8 +328,7 @@ def test_optional_plaintext_utf8_mail_relayed_byte_exact(portier, certs):
     replayed, nothing of portier's in between."""
     b = FakeBackend("smtp", answer=_rich_answer)
     try:
-        p = portier([("tls", tls_items(certs.ec)),
-                     starttls_listener("mx", "smtp", b.port, extra=[("starttls", "optional")])])
+        p = _optional_portier(portier, certs, b.port)
         with SMTP(HOSTNAME, p.port("mx"), timeout=20 * harness.SLOW) as s:
             code, text = s.ehlo("client.example.net")
             assert code == 250, text
@@ -350,8 +356,7 @@ def test_optional_pipelined_plaintext_after_the_merged_ehlo(portier, certs):
     EHLO reach the backend in that one order, answered in order."""
     b = FakeBackend("smtp", answer=_rich_answer)
     try:
-        p = portier([("tls", tls_items(certs.ec)),
-                     starttls_listener("mx", "smtp", b.port, extra=[("starttls", "optional")])])
+        p = _optional_portier(portier, certs, b.port)
         c = Client(p.port("mx"))
         try:
             c.smtp_reply()
@@ -379,8 +384,7 @@ def test_optional_starttls_after_query_starts_a_new_backend_session(portier, cer
     a second EHLO (OpenSMTPD) still works."""
     b = FakeBackend("smtp", answer=_rich_answer)
     try:
-        p = portier([("tls", tls_items(certs.ec)),
-                     starttls_listener("mx", "smtp", b.port, extra=[("starttls", "optional")])])
+        p = _optional_portier(portier, certs, b.port)
         with SMTP(HOSTNAME, p.port("mx"), timeout=20 * harness.SLOW) as s:
             s.ehlo("plain.example")
             assert s.has_extn("smtputf8") and s.has_extn("starttls")
@@ -429,8 +433,7 @@ def test_optional_ehlo_refused_by_backend_reaches_client(portier, certs):
 
     b = FakeBackend("smtp", answer=answer)
     try:
-        p = portier([("tls", tls_items(certs.ec)),
-                     starttls_listener("mx", "smtp", b.port, extra=[("starttls", "optional")])])
+        p = _optional_portier(portier, certs, b.port)
         c = Client(p.port("mx"))
         try:
             c.smtp_reply()
