@@ -30,50 +30,12 @@
 #include <string.h>
 
 #include "filter.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOTLS "-ERR TLS already active\r\n"
 #define LONG "-ERR Line too long\r\n"
-
-struct choices {
-	const uint8_t *p;
-	size_t n;
-};
-
-static unsigned pick(struct choices *c)
-{
-	unsigned v;
-
-	if (c->n == 0)
-		return 0;
-	v = c->p[0];
-	c->p++;
-	c->n--;
-	return v;
-}
-
-static int upper(int c)
-{
-	return c >= 'a' && c <= 'z' ? c - 32 : c;
-}
-
-static int word(const uint8_t *p, size_t n, const char *kw)
-{
-	size_t k = strlen(kw);
-
-	if (n != k)
-		return 0;
-	for (size_t i = 0; i < k; i++)
-		if (upper(p[i]) != kw[i])
-			return 0;
-	return 1;
-}
-
-static int alnum(int c)
-{
-	return (c >= '0' && c <= '9') || (upper(c) >= 'A' && upper(c) <= 'Z');
-}
 
 /* The verb of line p[0..n) as the most liberal server might read it. */
 static int liberal_stls(const uint8_t *p, size_t n)
@@ -91,17 +53,17 @@ static int liberal_stls(const uint8_t *p, size_t n)
 /* The model backend. */
 struct server {
 	int sasl;		/* the next line is a SASL response */
-	struct buf line;	/* the line being read */
-	struct buf out;		/* its responses, not yet delivered */
-	struct buf clean;	/* its responses without CAPA's STLS lines */
+	struct fz_bytes line;	/* the line being read */
+	struct fz_bytes out;	/* its responses, not yet delivered */
+	struct fz_bytes clean;	/* its responses without CAPA's STLS lines */
 	size_t lines;		/* lines read (each owes one response) */
 };
 
 static void say(struct server *s, const char *text, int stls)
 {
-	if (buf_append(&s->out, text, strlen(text)) < 0 ||
-	    (!stls && buf_append(&s->clean, text, strlen(text)) < 0))
-		abort();	/* the input is far smaller than a buffer */
+	fz_append(&s->out, text, strlen(text));
+	if (!stls)
+		fz_append(&s->clean, text, strlen(text));
 }
 
 static size_t digits(const uint8_t *p, size_t n)
@@ -196,19 +158,23 @@ static void command(struct server *s, const uint8_t *p, size_t n,
 	}
 }
 
-/* Read what reached the backend. */
+/* Read what reached the backend: all of it, then drop it at once. */
 static void serve(struct server *s, struct buf *from, struct choices *c)
 {
-	while (from->len > 0) {
-		/* one byte at a time into the line: simple, not fast */
-		if (buf_append(&s->line, buf_peek(from), 1) < 0)
-			abort();
-		buf_consume(from, 1);
-		if (buf_peek(&s->line)[s->line.len - 1] != '\n')
-			continue;
-		command(s, buf_peek(&s->line), s->line.len, c);
-		buf_reset(&s->line);
+	const uint8_t *p = buf_peek(from), *lf;
+	size_t i = 0, k;
+
+	while (i < from->len) {
+		lf = memchr(p + i, '\n', from->len - i);
+		k = lf ? (size_t)(lf - (p + i)) + 1 : from->len - i;
+		fz_append(&s->line, p + i, k);
+		i += k;
+		if (lf == NULL)
+			break;
+		command(s, fz_peek(&s->line), s->line.len, c);
+		fz_reset(&s->line);
 	}
+	buf_consume(from, from->len);
 }
 
 /* The client's view: responses framed by the model's markers. */
@@ -218,8 +184,8 @@ struct viewer {
 	size_t responses;	/* whole responses to lines the backend read */
 	size_t nans;		/* answers of ours seen */
 	size_t at[256];		/* responses seen before each */
-	struct buf line;
-	struct buf clean;	/* all but our answers */
+	struct fz_bytes line;
+	struct fz_bytes clean;	/* all but our answers */
 };
 
 static void view_line(struct viewer *v, const uint8_t *p, size_t n)
@@ -234,8 +200,7 @@ static void view_line(struct viewer *v, const uint8_t *p, size_t n)
 		v->nans++;
 		return;
 	}
-	if (buf_append(&v->clean, p, n) < 0)
-		abort();
+	fz_append(&v->clean, p, n);
 	if (v->mode != V_START) {
 		if ((n == 2 && p[0] == '.') || (n == 3 && p[0] == '.' &&
 		    p[1] == '\r')) {
@@ -266,15 +231,18 @@ static void view_line(struct viewer *v, const uint8_t *p, size_t n)
 
 static void view(struct viewer *v, const struct buf *b)
 {
-	const uint8_t *p = buf_peek(b);
+	const uint8_t *p = buf_peek(b), *lf;
+	size_t i = 0, k;
 
-	for (size_t i = 0; i < b->len; i++) {
-		if (buf_append(&v->line, p + i, 1) < 0)
-			abort();
-		if (p[i] == '\n') {
-			view_line(v, buf_peek(&v->line), v->line.len);
-			buf_reset(&v->line);
-		}
+	while (i < b->len) {
+		lf = memchr(p + i, '\n', b->len - i);
+		k = lf ? (size_t)(lf - (p + i)) + 1 : b->len - i;
+		fz_append(&v->line, p + i, k);
+		i += k;
+		if (lf == NULL)
+			break;
+		view_line(v, fz_peek(&v->line), v->line.len);
+		fz_reset(&v->line);
 	}
 }
 
@@ -282,9 +250,9 @@ static void view(struct viewer *v, const struct buf *b)
  * the backend (every line passes whole or not at all); each answered one
  * must have come right after the responses to those passed before it. */
 static void check_answers(const uint8_t *client, size_t nclient,
-    const struct buf *got, const struct viewer *v)
+    const struct fz_bytes *got, const struct viewer *v)
 {
-	const uint8_t *g = buf_peek(got), *lf;
+	const uint8_t *g = fz_peek(got), *lf;
 	size_t off = 0, goff = 0, passed = 0, nans = 0, len;
 
 	while (off < nclient &&
@@ -323,7 +291,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static _Alignas(16) uint8_t st[1024];
 	static struct server s;
 	static struct viewer v;
-	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0}, got = {0};
+	static struct fz_bytes got;
+	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0};
 	struct choices c;
 	const uint8_t *client;
 	size_t nclient, fed = 0;
@@ -341,8 +310,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.p = data + 2 + nclient;
 	c.n = size - 2 - nclient;
 	memset(st, 0, sizeof(st));
-	memset(&s, 0, sizeof(s));
-	memset(&v, 0, sizeof(v));
+	/* Field by field: a memset would clear the stores' arrays too. */
+	s.sasl = 0;
+	s.lines = 0;
+	fz_reset(&s.line);
+	fz_reset(&s.out);
+	fz_reset(&s.clean);
+	v.mode = V_START;
+	v.greeting = 0;
+	v.responses = v.nans = 0;
+	fz_reset(&v.line);
+	fz_reset(&v.clean);
+	fz_reset(&got);
 	if (flags & 1) {
 		say(&s, "+OK greeting\r\n", 0);
 		v.greeting = 1;
@@ -368,16 +347,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc < 0)
 			break;
 		moved |= tob.len > 0 || before_c != cin.len;
-		if (tob.len > 0 && buf_append(&got, buf_peek(&tob), tob.len) < 0)
-			abort();
+		if (tob.len > 0)
+			fz_append(&got, buf_peek(&tob), tob.len);
 		serve(&s, &tob, &c);
 
 		if (s.out.len > 0) {
 			k = pick(&c) % 64 + 1;
 			if (k > s.out.len)
 				k = s.out.len;
-			buf_append(&bin, buf_peek(&s.out), k);
-			buf_consume(&s.out, k);
+			buf_append(&bin, fz_peek(&s.out), k);
+			fz_consume(&s.out, k);
 			moved = 1;
 		}
 		beof = (flags & 2) && ceof && s.out.len == 0 && cin.len == 0;
@@ -396,7 +375,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * of its lists, once the backend was done. */
 	if (s.out.len == 0 && bin.len == 0 && v.line.len == 0 &&
 	    (v.clean.len != s.clean.len || (v.clean.len > 0 &&
-	    memcmp(buf_peek(&v.clean), buf_peek(&s.clean), v.clean.len) != 0)))
+	    memcmp(fz_peek(&v.clean), fz_peek(&s.clean), v.clean.len) != 0)))
 		abort();
 	if (s.out.len == 0 && bin.len == 0 && cin.len == 0)
 		check_answers(client, nclient, &got, &v);
@@ -404,11 +383,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&bin);
 	buf_reset(&tob);
 	buf_reset(&toc);
-	buf_reset(&got);
-	buf_reset(&s.line);
-	buf_reset(&s.out);
-	buf_reset(&s.clean);
-	buf_reset(&v.line);
-	buf_reset(&v.clean);
 	return 0;
 }
