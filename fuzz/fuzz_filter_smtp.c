@@ -31,34 +31,13 @@
 #include <string.h>
 
 #include "filter.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOXC "550 5.7.0 XCLIENT is not permitted\r\n"
 #define NOXF "550 5.7.0 XFORWARD is not permitted\r\n"
 #define ANSWER_MAX 40
-
-struct choices {
-	const uint8_t *p;
-	size_t n;
-};
-
-static unsigned pick(struct choices *c)
-{
-	unsigned v;
-
-	if (c->n == 0)
-		return 0;
-	v = c->p[0];
-	c->p++;
-	c->n--;
-	return v;
-}
-
-static int upper(int c)
-{
-	return c >= 'a' && c <= 'z' ? c - 32 : c;
-}
 
 /* p[0..n) starts with keyword kw as a whole word, any case. */
 static int starts(const uint8_t *p, size_t n, const char *kw)
@@ -70,17 +49,20 @@ static int starts(const uint8_t *p, size_t n, const char *kw)
 	for (i = 0; i < k; i++)
 		if (upper(p[i]) != kw[i])
 			return 0;
-	return i == n || !((upper(p[i]) >= 'A' && upper(p[i]) <= 'Z') ||
-	    (p[i] >= '0' && p[i] <= '9'));
+	return i == n || !alnum(p[i]);
 }
 
-static size_t count(const struct buf *b, const char *s)
+/* Occurrences of s in b, overlapping ones too. memmem, not a memcmp per
+ * byte: each of those went through the sanitizers' memcmp hooks. */
+static size_t count(const struct fz_bytes *b, const char *s)
 {
+	const uint8_t *p = fz_peek(b), *end = p + b->len, *q;
 	size_t k = strlen(s), c = 0;
 
-	for (size_t i = 0; i + k <= b->len; i++)
-		if (memcmp(buf_peek(b) + i, s, k) == 0)
-			c++;
+	while ((q = memmem(p, (size_t)(end - p), s, k)) != NULL) {
+		c++;
+		p = q + 1;
+	}
 	return c;
 }
 
@@ -89,14 +71,13 @@ struct server {
 	enum { S_CMD, S_DATA, S_CHUNK, S_SASL, S_TLS } mode;
 	uint64_t chunk;
 	int chunking, tls_yes, starttls_last;
-	struct buf line;	/* the line being read */
-	struct buf out;		/* its replies, not yet delivered */
+	struct fz_bytes line;	/* the line being read */
+	struct fz_bytes out;	/* its replies, not yet delivered */
 };
 
 static void say(struct server *s, const char *text)
 {
-	if (buf_append(&s->out, text, strlen(text)) < 0)
-		abort();	/* the input is far smaller than a buffer */
+	fz_append(&s->out, text, strlen(text));
 }
 
 /* BDAT's size the way a server reads it: digits, then LAST or nothing. */
@@ -186,34 +167,31 @@ static void command(struct server *s, const uint8_t *p, size_t n,
 	}
 }
 
-/* Read what reached the backend. */
+/* Read what reached the backend: all of it, then drop it at once. */
 static void serve(struct server *s, struct buf *from, struct choices *c)
 {
-	const uint8_t *p;
-	size_t k;
+	const uint8_t *p, *lf, *in = buf_peek(from);
+	size_t n = from->len, i = 0, k;
 
-	while (from->len > 0) {
-		p = buf_peek(from);
-		if (s->mode == S_TLS) {
-			buf_consume(from, from->len);	/* opaque from here */
-			return;
-		}
+	while (i < n) {
+		if (s->mode == S_TLS)
+			break;	/* opaque from here */
 		if (s->mode == S_CHUNK) {
-			k = from->len < s->chunk ? from->len : (size_t)s->chunk;
-			buf_consume(from, k);
+			k = n - i < s->chunk ? n - i : (size_t)s->chunk;
+			i += k;
 			if ((s->chunk -= k) == 0) {
 				say(s, "250 2.0.0 chunk\r\n");
 				s->mode = S_CMD;
 			}
 			continue;
 		}
-		/* one byte at a time into the line: simple, not fast */
-		if (buf_append(&s->line, p, 1) < 0)
-			abort();
-		buf_consume(from, 1);
-		if (buf_peek(&s->line)[s->line.len - 1] != '\n')
-			continue;
-		p = buf_peek(&s->line);
+		lf = memchr(in + i, '\n', n - i);
+		k = lf ? (size_t)(lf - (in + i)) + 1 : n - i;
+		fz_append(&s->line, in + i, k);
+		i += k;
+		if (lf == NULL)
+			break;
+		p = fz_peek(&s->line);
 		k = s->line.len;
 		if (s->mode == S_DATA) {
 			if ((k == 2 && p[0] == '.') ||
@@ -231,8 +209,9 @@ static void serve(struct server *s, struct buf *from, struct choices *c)
 		} else {
 			command(s, p, k, c);
 		}
-		buf_reset(&s->line);
+		fz_reset(&s->line);
 	}
+	buf_consume(from, n);
 }
 
 /* The client's side: our answers never split a multi-line reply. */
@@ -257,7 +236,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static _Alignas(16) uint8_t st[1024];
 	static struct server s;
-	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0}, seen = {0};
+	static struct fz_bytes seen;
+	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0};
 	struct choices c;
 	const uint8_t *client;
 	size_t nclient, fed = 0, consumed = 0, lines = 0, to_backend = 0;
@@ -274,7 +254,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.p = data + 2 + nclient;
 	c.n = size - 2 - nclient;
 	memset(st, 0, sizeof(st));
-	memset(&s, 0, sizeof(s));
+	/* Field by field: a memset would clear the stores' arrays too. */
+	s.mode = S_CMD;
+	s.chunk = 0;
+	fz_reset(&s.line);
+	fz_reset(&s.out);
+	fz_reset(&seen);
 	s.chunking = flags & 1;
 	s.tls_yes = (flags >> 1) & 1;
 	s.starttls_last = (flags >> 2) & 1;
@@ -319,8 +304,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				k = s.out.len;
 			if (k > BUF_CAP - bin.len)
 				k = BUF_CAP - bin.len;
-			buf_append(&bin, buf_peek(&s.out), k);
-			buf_consume(&s.out, k);
+			buf_append(&bin, fz_peek(&s.out), k);
+			fz_consume(&s.out, k);
 			from_backend += k;
 			moved = 1;
 		}
@@ -334,8 +319,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (to_client > from_backend + ANSWER_MAX * (lines + consumed / 1000 + 1))
 			abort();
 		client_check(&toc, &multi);
-		if (buf_append(&seen, buf_peek(&toc), toc.len) < 0)
-			abort();
+		fz_append(&seen, buf_peek(&toc), toc.len);
 		buf_consume(&toc, toc.len);
 		if (!moved && ceof && s.out.len == 0)
 			break;
@@ -348,8 +332,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&bin);
 	buf_reset(&tob);
 	buf_reset(&toc);
-	buf_reset(&seen);
-	buf_reset(&s.line);
-	buf_reset(&s.out);
 	return 0;
 }
