@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "fuzz_util.h"
 #include "ldap_guard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -113,33 +114,36 @@ static size_t split(const struct buf *a, size_t *at, size_t max)
 
 /* Is seen[0..ns) the backend's b[0..nb) with the k answers (a, split at
  * at[]) put in at allowed places, in order? Reachability over (position
- * in b, answers placed). */
+ * in b, answers placed), one row per position: a row needs only the one
+ * before it, so two static ones do, and nothing is allocated per input. */
 static int interleaved(const uint8_t *seen, size_t ns, const uint8_t *b, size_t nb,
                        const uint8_t *okpos, const uint8_t *a, const size_t *at, size_t k)
 {
-	size_t w = k + 1, bytes = (nb + 1) * w;
-	uint8_t *r;
-	int yes;
+	static uint8_t rows[2][9000];     /* k + 1: split() stops below 9000 */
+	uint8_t *r = rows[0], *nr = rows[1], *t;
 
 	if (ns != nb + at[k])
 		return 0;
-	if ((r = calloc(bytes, 1)) == NULL)
+	if (k + 1 > sizeof(rows[0]))
 		abort();
+	memset(r, 0, k + 1);
 	r[0] = 1;
-	for (size_t bp = 0; bp <= nb; bp++)
+	for (size_t bp = 0;; bp++) {
+		memset(nr, 0, k + 1);
 		for (size_t j = 0; j <= k; j++) {
 			size_t i = bp + at[j];
-			if (!r[bp * w + j])
+			if (!r[j])
 				continue;
 			if (j < k && okpos[bp] &&
 			    memcmp(seen + i, a + at[j], at[j + 1] - at[j]) == 0)
-				r[bp * w + j + 1] = 1;
+				r[j + 1] = 1;
 			if (bp < nb && seen[i] == b[bp])
-				r[(bp + 1) * w + j] = 1;
+				nr[j] = 1;
 		}
-	yes = r[nb * w + k];
-	free(r);
-	return yes;
+		if (bp == nb)
+			return r[k];
+		t = r, r = nr, nr = t;
+	}
 }
 
 static size_t lens(const struct buf *a, const struct buf *b, const struct buf *c,
@@ -150,7 +154,7 @@ static size_t lens(const struct buf *a, const struct buf *b, const struct buf *c
 }
 
 /* Read out some (or all) of b into out (NULL: dropped). */
-static void drain(struct buf *b, struct buf *out, int all)
+static void drain(struct buf *b, struct fz_bytes *out, int all)
 {
 	size_t n = b->len;
 
@@ -158,15 +162,16 @@ static void drain(struct buf *b, struct buf *out, int all)
 		n = next() % (n + 1);
 	if (n == 0)
 		return;
-	if (out != NULL && buf_append(out, buf_peek(b), n) < 0)
-		abort();
+	if (out != NULL)
+		fz_append(out, buf_peek(b), n);
 	buf_consume(b, n);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct buf up_raw = {0}, up_out = {0}, down_raw = {0}, down = {0};
-	struct buf seen = {0}, answers = {0};
+	struct buf answers = {0};	/* the guard's API: one per input */
+	static struct fz_bytes seen;
 	const uint8_t *cl, *be;
 	size_t ncl, nbe, fc = 0, fb = 0, k;
 	static size_t at[9000];
@@ -186,6 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nbe = size - ncl;
 	if ((st = calloc(1, filter_ldap.state_size)) == NULL)
 		abort();
+	fz_reset(&seen);
 	expected(cl, ncl, &answers);
 	k = split(&answers, at, sizeof(at) / sizeof(at[0]) - 1);
 	boundaries(be, nbe, okpos);
@@ -238,7 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (!(eof_c && eof_b && up_raw.len == 0 && down_raw.len == 0))
 		abort();                  /* something stayed held at the end */
-	if (!interleaved(buf_peek(&seen) ? buf_peek(&seen) : (const uint8_t *)"", seen.len,
+	if (!interleaved(fz_peek(&seen), seen.len,
 	                 be, nbe, okpos, buf_peek(&answers), at, k))
 		abort();
 out:
@@ -248,7 +254,6 @@ out:
 	buf_reset(&up_out);
 	buf_reset(&down_raw);
 	buf_reset(&down);
-	buf_reset(&seen);
 	buf_reset(&answers);
 	return 0;
 }
