@@ -32,6 +32,7 @@
 
 #include "filter.h"
 #include "filter_ftp.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -90,21 +91,6 @@ static void drain(struct buf *b, struct rec *r)
 	buf_consume(b, b->len);
 }
 
-static int up(int c)
-{
-	return c >= 'a' && c <= 'z' ? c - 32 : c;
-}
-
-static int is_word(const uint8_t *p, size_t n, const char *w)
-{
-	if (n != strlen(w))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (up(p[i]) != w[i])
-			return 0;
-	return 1;
-}
-
 static size_t ours;	/* the broker's PORT lines the backend got */
 
 static void judge_command(const uint8_t *p, size_t n, int active_on)
@@ -128,12 +114,12 @@ static void judge_command(const uint8_t *p, size_t n, int active_on)
 			abort();
 	while (i < end && (p[i] == ' ' || (p[i] == 0xff && i + 1 < end)))
 		i += p[i] == 0xff ? 2 : 1;
-	for (e = i; e < end && ((up(p[e]) >= 'A' && up(p[e]) <= 'Z')); e++)
+	for (e = i; e < end && ((upper(p[e]) >= 'A' && upper(p[e]) <= 'Z')); e++)
 		continue;
 	if (e == i || (e < end && p[e] != ' '))
 		abort();
 	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++)
-		if (is_word(p + i, e - i, refused[k]))
+		if (word(p + i, e - i, refused[k]))
 			abort();
 }
 
@@ -146,7 +132,7 @@ static size_t client_active_lines(const uint8_t *c, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (c[i] == '\n') {
 			for (size_t k = s; k + 4 <= i; k++)
-				if (is_word(c + k, 4, "PORT") || is_word(c + k, 4, "EPRT")) {
+				if (word(c + k, 4, "PORT") || word(c + k, 4, "EPRT")) {
 					count++;
 					break;
 				}
