@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,45 +43,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define BODY "* CAPABILITY IMAP4rev1 STARTTLS\r\na OK done\r\nb STARTTLS\r\n" \
 	"+ go\r\nx BAD TLS is already active\r\n {2}\r\n"
 #define BODY_LEN "97"
-
-struct choices {
-	const uint8_t *p;
-	size_t n;
-};
-
-static unsigned pick(struct choices *c)
-{
-	unsigned v;
-
-	if (c->n == 0)
-		return 0;
-	v = c->p[0];
-	c->p++;
-	c->n--;
-	return v;
-}
-
-static int upper(int c)
-{
-	return c >= 'a' && c <= 'z' ? c - 32 : c;
-}
-
-static int word(const uint8_t *p, size_t n, const char *kw)
-{
-	size_t k = strlen(kw);
-
-	if (n != k)
-		return 0;
-	for (size_t i = 0; i < k; i++)
-		if (upper(p[i]) != kw[i])
-			return 0;
-	return 1;
-}
-
-static int alnum(int c)
-{
-	return (c >= '0' && c <= '9') || (upper(c) >= 'A' && upper(c) <= 'Z');
-}
 
 static int blank(int c)
 {
@@ -104,31 +66,27 @@ static int liberal_starttls(const uint8_t *p, size_t n)
 	return word(p + i, v - i, "STARTTLS");
 }
 
-static void put(struct buf *b, const void *p, size_t n)
-{
-	if (n > 0 && buf_append(b, p, n) < 0)
-		abort();	/* the input is far smaller than a buffer */
-}
-
 /* The model backend. */
 struct server {
 	enum { S_LINE, S_LIT, S_CONT } mode;
 	int cmd;		/* 0, 'I' IDLE, 'A' AUTHENTICATE: the line's verb */
 	uint64_t lit;		/* literal bytes still to read */
 	int valid;		/* the line being read has a valid tag */
-	struct buf tag;		/* the command's */
-	struct buf line;	/* the line (or continuation line) being read */
-	struct buf out;		/* its responses, not yet delivered */
-	struct buf clean;	/* the same without the STARTTLS atoms */
+	struct fz_bytes tag;	/* the command's */
+	struct fz_bytes line;	/* the line (or continuation line) being read */
+	struct fz_bytes out;	/* its responses, not yet delivered */
+	struct fz_bytes clean;	/* the same without the STARTTLS atoms */
 	uint64_t commands;	/* counted command lines read */
-	struct buf starts;	/* their offsets in what reached it (uint64_t) */
+	/* Their offsets in what reached it: a command line takes at least 2
+	 * of the client's at most 255 * 16 bytes ("a\n"). */
+	uint64_t starts[2048];
 	uint64_t got;		/* bytes that reached it */
 };
 
 static void say2(struct server *s, const char *text, const char *clean)
 {
-	put(&s->out, text, strlen(text));
-	put(&s->clean, clean, strlen(clean));
+	fz_append(&s->out, text, strlen(text));
+	fz_append(&s->clean, clean, strlen(clean));
 }
 
 static void say(struct server *s, const char *text)
@@ -138,8 +96,8 @@ static void say(struct server *s, const char *text)
 
 static void tagged2(struct server *s, const char *rest, const char *clean)
 {
-	put(&s->out, buf_peek(&s->tag), s->tag.len);
-	put(&s->clean, buf_peek(&s->tag), s->tag.len);
+	fz_append(&s->out, fz_peek(&s->tag), s->tag.len);
+	fz_append(&s->clean, fz_peek(&s->tag), s->tag.len);
 	say2(s, rest, clean);
 }
 
@@ -238,16 +196,15 @@ static void complete(struct server *s, struct choices *c)
 	}
 	if (s->tag.len == 0)
 		abort();
-	buf_reset(&s->tag);
+	fz_reset(&s->tag);
 	s->cmd = 0;
 }
 
 /* A whole line (up to its LF) of a command, or a continuation line. */
 static void line(struct server *s, struct choices *c)
 {
-	const uint8_t *p = buf_peek(&s->line);
+	const uint8_t *p = fz_peek(&s->line);
 	size_t n = s->line.len, t, v;
-	uint64_t start;
 	long long lit;
 	int plus = 0;
 
@@ -273,10 +230,10 @@ static void line(struct server *s, struct choices *c)
 		}
 		for (t = 0; p[t] != ' ' && p[t] != '\r' && p[t] != '\n'; t++)
 			continue;
-		put(&s->tag, p, t);
-		start = s->got - n;	/* where it began, in what arrived */
-		put(&s->starts, &start, sizeof(start));
-		s->commands++;
+		fz_append(&s->tag, p, t);
+		if (s->commands == sizeof(s->starts) / sizeof(s->starts[0]))
+			abort();	/* see starts */
+		s->starts[s->commands++] = s->got - n;	/* where it began */
 		for (v = t + 1; v < n && alnum(p[v]); v++)
 			continue;
 		if (t < n && p[t] == ' ') {
@@ -295,7 +252,7 @@ static void line(struct server *s, struct choices *c)
 	if ((lit = literal(p, n, &plus)) >= 0) {
 		if (!plus && pick(c) % 4 == 0) {
 			tagged(s, " BAD literal refused\r\n");
-			buf_reset(&s->tag);
+			fz_reset(&s->tag);
 			s->cmd = 0;
 			return;
 		}
@@ -321,27 +278,33 @@ static void line(struct server *s, struct choices *c)
 	complete(s, c);
 }
 
-/* Read what reached the backend. */
+/* Read what reached the backend: all of it, then drop it at once. */
 static void serve(struct server *s, struct buf *from, struct choices *c)
 {
-	while (from->len > 0) {
+	const uint8_t *p = buf_peek(from), *lf;
+	size_t n = from->len, i = 0, k;
+
+	while (i < n) {
 		if (s->mode == S_LIT && s->lit > 0) {
-			size_t k = from->len < s->lit ? from->len : (size_t)s->lit;
-			buf_consume(from, k);
+			k = n - i < s->lit ? n - i : (size_t)s->lit;
+			i += k;
 			s->got += k;
 			s->lit -= k;
 			continue;
 		}
 		if (s->mode == S_LIT)
 			s->mode = S_LINE;	/* the line goes on */
-		put(&s->line, buf_peek(from), 1);
-		buf_consume(from, 1);
-		s->got++;
-		if (buf_peek(&s->line)[s->line.len - 1] != '\n')
-			continue;
+		lf = memchr(p + i, '\n', n - i);
+		k = lf ? (size_t)(lf - (p + i)) + 1 : n - i;
+		fz_append(&s->line, p + i, k);
+		i += k;
+		s->got += k;
+		if (lf == NULL)
+			break;
 		line(s, c);
-		buf_reset(&s->line);
+		fz_reset(&s->line);
 	}
+	buf_consume(from, n);
 	if (s->mode == S_LIT && s->lit == 0)
 		s->mode = S_LINE;
 }
@@ -353,8 +316,8 @@ struct viewer {
 	size_t nans;
 	size_t at[256];		/* tagged responses seen before each answer */
 	int mid;		/* a line or a literal is under way */
-	struct buf line;
-	struct buf clean;	/* all but our answers */
+	struct fz_bytes line;
+	struct fz_bytes clean;	/* all but our answers */
 };
 
 static void view_line(struct viewer *v, const uint8_t *p, size_t n)
@@ -371,7 +334,7 @@ static void view_line(struct viewer *v, const uint8_t *p, size_t n)
 		v->nans++;
 		return;
 	}
-	put(&v->clean, p, n);
+	fz_append(&v->clean, p, n);
 	if (!v->mid) {
 		if (n > 13 && memcmp(p, "* CAPABILITY ", 13) == 0)
 			cap = 13;
@@ -399,22 +362,25 @@ static void view_line(struct viewer *v, const uint8_t *p, size_t n)
 
 static void view(struct viewer *v, const struct buf *b)
 {
-	const uint8_t *p = buf_peek(b);
+	const uint8_t *p = buf_peek(b), *lf;
 	size_t i = 0, k;
 
 	while (i < b->len) {
 		if (v->lit > 0) {
 			k = b->len - i < v->lit ? b->len - i : (size_t)v->lit;
-			put(&v->clean, p + i, k);
+			fz_append(&v->clean, p + i, k);
 			v->lit -= k;
 			i += k;
 			continue;
 		}
-		put(&v->line, p + i, 1);
-		if (p[i++] == '\n') {
-			view_line(v, buf_peek(&v->line), v->line.len);
-			buf_reset(&v->line);
-		}
+		lf = memchr(p + i, '\n', b->len - i);
+		k = lf ? (size_t)(lf - (p + i)) + 1 : b->len - i;
+		fz_append(&v->line, p + i, k);
+		i += k;
+		if (lf == NULL)
+			break;
+		view_line(v, fz_peek(&v->line), v->line.len);
+		fz_reset(&v->line);
 	}
 }
 
@@ -423,10 +389,10 @@ static void view(struct viewer *v, const struct buf *b)
  * come right after the tagged responses to the commands that reached the
  * backend before it. */
 static void check_answers(const uint8_t *client, size_t nclient,
-    const struct buf *got, const struct server *s, const struct viewer *v)
+    const struct fz_bytes *got, const struct server *s, const struct viewer *v)
 {
-	const uint8_t *g = buf_peek(got), *lf;
-	const uint64_t *starts = (const uint64_t *)(const void *)buf_peek(&s->starts);
+	const uint8_t *g = fz_peek(got), *lf;
+	const uint64_t *starts = s->starts;
 	size_t off = 0, goff = 0, nans = 0, len, before, i;
 
 	while (off < nclient &&
@@ -465,7 +431,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static _Alignas(16) uint8_t st[1024];
 	static struct server s;
 	static struct viewer v;
-	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0}, got = {0};
+	static struct fz_bytes got;
+	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0};
 	struct choices c;
 	const uint8_t *client;
 	size_t nclient, fed = 0;
@@ -483,8 +450,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.p = data + 2 + nclient;
 	c.n = size - 2 - nclient;
 	memset(st, 0, sizeof(st));
-	memset(&s, 0, sizeof(s));
-	memset(&v, 0, sizeof(v));
+	/* Field by field: a memset would clear the stores' arrays too. */
+	s.mode = S_LINE;
+	s.cmd = 0;
+	s.lit = 0;
+	s.valid = 0;
+	s.commands = s.got = 0;
+	fz_reset(&s.tag);
+	fz_reset(&s.line);
+	fz_reset(&s.out);
+	fz_reset(&s.clean);
+	v.lit = 0;
+	v.tagged = v.nans = 0;
+	v.mid = 0;
+	fz_reset(&v.line);
+	fz_reset(&v.clean);
+	fz_reset(&got);
 	if (flags & 1)
 		say2(&s, "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n",
 		    "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] ready\r\n");
@@ -507,15 +488,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc < 0)
 			break;
 		moved |= tob.len > 0 || before_c != cin.len;
-		put(&got, buf_peek(&tob), tob.len);
+		fz_append(&got, buf_peek(&tob), tob.len);
 		serve(&s, &tob, &c);
 
 		if (s.out.len > 0) {
 			k = pick(&c) % 64 + 1;
 			if (k > s.out.len)
 				k = s.out.len;
-			buf_append(&bin, buf_peek(&s.out), k);
-			buf_consume(&s.out, k);
+			buf_append(&bin, fz_peek(&s.out), k);
+			fz_consume(&s.out, k);
 			moved = 1;
 		}
 		beof = (flags & 2) && ceof && s.out.len == 0 && cin.len == 0;
@@ -534,7 +515,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (rc == 0 && s.out.len == 0 && bin.len == 0 && v.line.len == 0 &&
 	    v.lit == 0 && (v.clean.len != s.clean.len || (v.clean.len > 0 &&
-	    memcmp(buf_peek(&v.clean), buf_peek(&s.clean), v.clean.len) != 0)))
+	    memcmp(fz_peek(&v.clean), fz_peek(&s.clean), v.clean.len) != 0)))
 		abort();	/* changed beyond the STARTTLS atoms */
 	if (rc == 0 && s.out.len == 0 && bin.len == 0 && cin.len == 0)
 		check_answers(client, nclient, &got, &s, &v);
@@ -542,13 +523,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&bin);
 	buf_reset(&tob);
 	buf_reset(&toc);
-	buf_reset(&got);
-	buf_reset(&s.tag);
-	buf_reset(&s.line);
-	buf_reset(&s.out);
-	buf_reset(&s.clean);
-	buf_reset(&s.starts);
-	buf_reset(&v.line);
-	buf_reset(&v.clean);
 	return 0;
 }
