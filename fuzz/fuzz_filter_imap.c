@@ -7,7 +7,8 @@
  *              bit 2 the client length below counts 16-byte units (lines
  *              and literals past the filter's 1 KiB)
  *   byte 1     how many of the following bytes the client sends
- *   then       the client's bytes, then choices: chunk sizes for either
+ *   then       the client's bytes, then choices: chunk sizes (1 to 64; the
+ *              rest at once when they are spent) for either
  *              side and the backend's answers (a synchronizing literal
  *              taken or refused, where STARTTLS sits in a capability list,
  *              a SASL challenge or the end)
@@ -475,9 +476,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int moved = 0;
 
 		if (fed < nclient) {
-			k = pick(&c) % 64 + 1;
+			k = pick_chunk(&c);
 			if (k > nclient - fed)
 				k = nclient - fed;
+			if (k > BUF_CAP - cin.len)
+				k = BUF_CAP - cin.len;
 			buf_append(&cin, client + fed, k);
 			fed += k;
 			moved = 1;
@@ -492,9 +495,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		serve(&s, &tob, &c);
 
 		if (s.out.len > 0) {
-			k = pick(&c) % 64 + 1;
+			k = pick_chunk(&c);
 			if (k > s.out.len)
 				k = s.out.len;
+			if (k > BUF_CAP - bin.len)
+				k = BUF_CAP - bin.len;
 			buf_append(&bin, fz_peek(&s.out), k);
 			fz_consume(&s.out, k);
 			moved = 1;

@@ -7,7 +7,8 @@
  *              ends its side once the client has and it has answered
  *   byte 1     how many of the following bytes the client sends (times 16
  *              with flags bit 2: lines past the filter's 512)
- *   then       the client's bytes, then choices: chunk sizes for either
+ *   then       the client's bytes, then choices: chunk sizes (1 to 64; the
+ *              rest at once when they are spent) for either
  *              side and the backend's answers (+OK or -ERR, where STLS
  *              sits in a CAPA list and in which case, a SASL challenge or
  *              the end, a line said unasked)
@@ -334,9 +335,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int moved = 0;
 
 		if (fed < nclient) {
-			k = pick(&c) % 64 + 1;
+			k = pick_chunk(&c);
 			if (k > nclient - fed)
 				k = nclient - fed;
+			if (k > BUF_CAP - cin.len)
+				k = BUF_CAP - cin.len;
 			buf_append(&cin, client + fed, k);
 			fed += k;
 			moved = 1;
@@ -352,9 +355,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		serve(&s, &tob, &c);
 
 		if (s.out.len > 0) {
-			k = pick(&c) % 64 + 1;
+			k = pick_chunk(&c);
 			if (k > s.out.len)
 				k = s.out.len;
+			if (k > BUF_CAP - bin.len)
+				k = BUF_CAP - bin.len;
 			buf_append(&bin, fz_peek(&s.out), k);
 			fz_consume(&s.out, k);
 			moved = 1;

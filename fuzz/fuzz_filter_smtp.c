@@ -8,7 +8,8 @@
  *              bit 4 it greets first (no hand-over took its greeting; else
  *              the filter is told, as a STARTTLS listener's relay tells it)
  *   byte 1     how many of the following bytes the client sends
- *   then       the client's bytes, then choices: chunk sizes for either
+ *   then       the client's bytes, then choices: chunk sizes (1 to 64; the
+ *              rest at once when they are spent) for either
  *              side, and the answers the backend gives (354 or 554 to
  *              DATA, one line or several, success or not)
  *
@@ -274,7 +275,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		/* the client sends a piece */
 		if (fed < nclient) {
-			k = pick(&c) % 64 + 1;
+			k = pick_chunk(&c);
 			if (k > nclient - fed)
 				k = nclient - fed;
 			if (k > BUF_CAP - cin.len)
@@ -299,7 +300,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		/* the backend answers a piece */
 		if (s.out.len > 0) {
-			k = pick(&c) % 64 + 1;
+			k = pick_chunk(&c);
 			if (k > s.out.len)
 				k = s.out.len;
 			if (k > BUF_CAP - bin.len)

@@ -27,6 +27,17 @@ static inline unsigned pick(struct choices *c)
 	return v;
 }
 
+/* A chunk's size from the next choice, 1 to 64 bytes; once the choices
+ * are spent, all that is left. Spent choices used to mean 1 byte: a long
+ * stream the input gave no splits for then took a round per byte, and
+ * each round frees and takes again the filter's 64 KiB buffers (most of
+ * the run under ASan), or ran out of rounds before the checks at the end.
+ * Splits at every byte stay the fuzzer's to choose. */
+static inline size_t pick_chunk(struct choices *c)
+{
+	return c->n == 0 ? SIZE_MAX : pick(c) % 64 + 1;
+}
+
 /* ASCII only: a server's verbs are, and the locale must not matter. */
 static inline int upper(int c)
 {
