@@ -282,8 +282,9 @@ static void line(struct server *s, struct choices *c)
 /* Read what reached the backend: all of it, then drop it at once. */
 static void serve(struct server *s, struct buf *from, struct choices *c)
 {
-	const uint8_t *p = buf_peek(from), *lf;
+	const uint8_t *p = buf_peek(from);
 	size_t n = from->len, i = 0, k;
+	int whole;
 
 	while (i < n) {
 		if (s->mode == S_LIT && s->lit > 0) {
@@ -295,12 +296,10 @@ static void serve(struct server *s, struct buf *from, struct choices *c)
 		}
 		if (s->mode == S_LIT)
 			s->mode = S_LINE;	/* the line goes on */
-		lf = memchr(p + i, '\n', n - i);
-		k = lf ? (size_t)(lf - (p + i)) + 1 : n - i;
-		fz_append(&s->line, p + i, k);
-		i += k;
-		s->got += k;
-		if (lf == NULL)
+		k = i;
+		whole = fz_next_line(&s->line, p, n, &i);
+		s->got += i - k;
+		if (!whole)
 			break;
 		line(s, c);
 		fz_reset(&s->line);
@@ -363,7 +362,7 @@ static void view_line(struct viewer *v, const uint8_t *p, size_t n)
 
 static void view(struct viewer *v, const struct buf *b)
 {
-	const uint8_t *p = buf_peek(b), *lf;
+	const uint8_t *p = buf_peek(b);
 	size_t i = 0, k;
 
 	while (i < b->len) {
@@ -374,11 +373,7 @@ static void view(struct viewer *v, const struct buf *b)
 			i += k;
 			continue;
 		}
-		lf = memchr(p + i, '\n', b->len - i);
-		k = lf ? (size_t)(lf - (p + i)) + 1 : b->len - i;
-		fz_append(&v->line, p + i, k);
-		i += k;
-		if (lf == NULL)
+		if (!fz_next_line(&v->line, p, b->len, &i))
 			break;
 		view_line(v, fz_peek(&v->line), v->line.len);
 		fz_reset(&v->line);

@@ -162,16 +162,10 @@ static void command(struct server *s, const uint8_t *p, size_t n,
 /* Read what reached the backend: all of it, then drop it at once. */
 static void serve(struct server *s, struct buf *from, struct choices *c)
 {
-	const uint8_t *p = buf_peek(from), *lf;
-	size_t i = 0, k;
+	const uint8_t *p = buf_peek(from);
+	size_t i = 0;
 
-	while (i < from->len) {
-		lf = memchr(p + i, '\n', from->len - i);
-		k = lf ? (size_t)(lf - (p + i)) + 1 : from->len - i;
-		fz_append(&s->line, p + i, k);
-		i += k;
-		if (lf == NULL)
-			break;
+	while (i < from->len && fz_next_line(&s->line, p, from->len, &i)) {
 		command(s, fz_peek(&s->line), s->line.len, c);
 		fz_reset(&s->line);
 	}
@@ -232,16 +226,10 @@ static void view_line(struct viewer *v, const uint8_t *p, size_t n)
 
 static void view(struct viewer *v, const struct buf *b)
 {
-	const uint8_t *p = buf_peek(b), *lf;
-	size_t i = 0, k;
+	const uint8_t *p = buf_peek(b);
+	size_t i = 0;
 
-	while (i < b->len) {
-		lf = memchr(p + i, '\n', b->len - i);
-		k = lf ? (size_t)(lf - (p + i)) + 1 : b->len - i;
-		fz_append(&v->line, p + i, k);
-		i += k;
-		if (lf == NULL)
-			break;
+	while (i < b->len && fz_next_line(&v->line, p, b->len, &i)) {
 		view_line(v, fz_peek(&v->line), v->line.len);
 		fz_reset(&v->line);
 	}

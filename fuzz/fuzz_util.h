@@ -113,6 +113,21 @@ static inline void fz_append(struct fz_bytes *f, const void *p, size_t n)
 	f->len += n;
 }
 
+/* The next line of p[0..n) from *i on (*i < n), joined to what *line
+ * kept of it from the calls before: 1 when it is whole in *line (the
+ * caller empties *line once done with it), 0 when p ran out first. *i
+ * moves past what was taken. */
+static inline int fz_next_line(struct fz_bytes *line, const uint8_t *p,
+    size_t n, size_t *i)
+{
+	const uint8_t *lf = memchr(p + *i, '\n', n - *i);
+	size_t k = lf ? (size_t)(lf - (p + *i)) + 1 : n - *i;
+
+	fz_append(line, p + *i, k);
+	*i += k;
+	return lf != NULL;
+}
+
 /* Drop n bytes from the front (n <= len). */
 static inline void fz_consume(struct fz_bytes *f, size_t n)
 {
