@@ -9,11 +9,11 @@
  *
  * Chunks go to the client side until the engine says something other than
  * AGAIN, then (after UPGRADE or PLAINTEXT) to the backend side. After
- * BACKEND (SMTP optional, EHLO) they go to the backend side until RESUME,
- * whose answer is checked (a merged EHLO reply, or the backend's refusal
- * as it came), then to the client side again: the query can
- * come back as often as the client says EHLO. abort() marks a broken
- * invariant, so libFuzzer reports it.
+ * BACKEND (SMTP optional, EHLO or HELO) they go to the backend side until
+ * RESUME, whose answer is checked (a merged EHLO reply, portier's name
+ * alone for HELO, or the backend's refusal as it came), then to the
+ * client side again: the query can come back as often as the client says
+ * hello. abort() marks a broken invariant, so libFuzzer reports it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -114,7 +114,27 @@ static void fz_merged(const struct buf *tc)
 	}
 }
 
-/* SMTP's answer to an EHLO the backend refused: the backend's reply as it
+/* The line the query sent the backend last (after any XCLIENT exchange
+ * of portier's own) is a HELO: 1, an EHLO: 0. Neither: abort. */
+static int fz_asked_helo(const struct buf *tb)
+{
+	const uint8_t *p = buf_peek(tb);
+	size_t n = tb->len, i;
+
+	if (n < 6 || p[n - 2] != '\r' || p[n - 1] != '\n')
+		abort();
+	for (i = n - 2; i > 0 && p[i - 1] != '\n'; i--)
+		continue;
+	if (n - i < 6)
+		abort();
+	if (strncasecmp((const char *)p + i, "HELO", 4) == 0)
+		return 1;
+	if (strncasecmp((const char *)p + i, "EHLO", 4) != 0)
+		abort();
+	return 0;
+}
+
+/* SMTP's answer to a hello the backend refused: the backend's reply as it
  * came (fed[0..nfed) is all the backend sent during the query), one code,
  * a refusal but 421 (the backend closing: the session ends instead). */
 static void fz_refusal(const struct buf *tc, const uint8_t *fed, size_t nfed)
@@ -219,9 +239,13 @@ static void fz_run(const struct starttls_driver *drv, const uint8_t *d,
 			fz_clean(&tc);
 		if (v != STARTTLS_RESUME)
 			goto done;	/* refused, or the input ran out */
-		if (tc.len >= 3 && memcmp(buf_peek(&tc), "250", 3) == 0)
-			fz_merged(&tc);
-		else
+		if (tc.len >= 3 && memcmp(buf_peek(&tc), "250", 3) == 0) {
+			if (!fz_asked_helo(&tb))
+				fz_merged(&tc);
+			else if (!fz_has(&tc, "250 fuzz.example\r\n") ||
+			    tc.len != strlen("250 fuzz.example\r\n"))
+				abort();
+		} else
 			fz_refusal(&tc, fed, nfed);
 		buf_consume(&tc, tc.len);
 		buf_consume(&tb, tb.len);

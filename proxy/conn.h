@@ -116,7 +116,7 @@ struct conn {
 	 * otherwise reads land in up / down directly. */
 	struct buf up, down;
 	/* The PROXY header (send_proxy): goes to the backend whole, before
-	 * any other byte, whatever waits in `up` or the hand-over's replay. */
+	 * any other byte, whatever waits in `up` or the hand-over's own. */
 	struct buf pre;
 	struct conn_filter *fx;
 	uint64_t nup, ndown;         /* bytes delivered each way */

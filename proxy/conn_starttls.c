@@ -18,14 +18,15 @@
  * STARTTLS in the connection: the pure engine (starttls.c) decides what to
  * say; this file moves its bytes and enforces what only the socket can
  * show: plaintext arriving after STARTTLS was answered (rule 2, split
- * writes), and the order of replayed and client bytes at hand-over.
+ * writes), and the order of portier's own and the client's bytes to the
+ * backend at hand-over.
  * Everything here is freed when the relay starts.
  */
 struct conn_starttls {
 	struct starttls_session s;
 	struct starttls_params params;
 	struct buf from_backend;     /* backend bytes the engine has not taken */
-	struct buf to_backend;       /* the engine's replay (SMTP optional) */
+	struct buf to_backend;       /* the engine's lines (XCLIENT, a query) */
 	char xclient[96];            /* "ADDR=... PORT=..." */
 	ev_tstamp since;             /* PRELUDE began: its deadline, kept over
 	                                EHLO queries to the backend */
@@ -93,6 +94,19 @@ void conn_starttls_begin(struct conn *c)
 	conn_progress(c);
 }
 
+/* SMTP optional: the session of a backend asked for the client's hello
+ * ends with portier's (STARTTLS, QUIT, a cap): QUIT, sent once and
+ * unchecked, spares its log a lost connection. */
+static void drop_queried_backend(struct conn *c)
+{
+	if (c->bfd < 0)
+		return;
+	(void)send(c->bfd, "QUIT\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+	conn_backend_drop(c);
+	buf_reset(&c->st->from_backend);
+	buf_reset(&c->st->to_backend);
+}
+
 /* The engine's verdict on what the client said; may change the state. */
 static void prelude_verdict(struct conn *c)
 {
@@ -118,16 +132,10 @@ static void prelude_verdict(struct conn *c)
 			conn_close(c, CONN_WHY_CLIENT_CLOSED, "client closed before STARTTLS");
 		return;
 	case STARTTLS_UPGRADE:
-		/* SMTP optional: the backend asked for the EHLO knows the
+		/* SMTP optional: the backend asked for the hello knows the
 		 * plaintext session; after the handshake a new one is
-		 * connected (the engine expects its greeting). QUIT, sent
-		 * once and unchecked, spares its log a lost connection. */
-		if (c->bfd >= 0) {
-			(void)send(c->bfd, "QUIT\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
-			conn_backend_drop(c);
-			buf_reset(&c->st->from_backend);
-			buf_reset(&c->st->to_backend);
-		}
+		 * connected (the engine expects its greeting). */
+		drop_queried_backend(c);
 		/* The "go ahead" still has to reach the client in plaintext;
 		 * UPGRADING waits for that, then for the first TLS bytes. */
 		conn_state(c, CONN_UPGRADING);
@@ -145,6 +153,7 @@ static void prelude_verdict(struct conn *c)
 		conn_start_backend(c, &c->svc->cl->backend);
 		return;
 	case STARTTLS_REPLY_AND_CLOSE:
+		drop_queried_backend(c);
 		buf_reset(&c->up);
 		c->close_reason = starttls_why(&c->st->s);
 		c->close_why = CONN_WHY_PROTOCOL;
@@ -222,10 +231,10 @@ int conn_starttls_backend_wants_write(const struct conn *c)
 }
 
 /* The hand-over: the engine eats the backend's greeting (and, with
- * XCLIENT, portier's own exchange) and, on the plaintext path, replays
- * the client's HELO. The same state serves an EHLO query (SMTP optional):
- * the engine sends the client's EHLO, answers the client from the reply
- * and says RESUME: back to PRELUDE, the backend kept. The client's bytes
+ * XCLIENT, portier's own exchange). The same state serves a query (SMTP
+ * optional): the engine sends the client's EHLO or HELO, answers the
+ * client from the reply and says RESUME: back to PRELUDE, the backend
+ * kept. The client's bytes
  * wait in their buffer meanwhile: the phase ends on the backend's pace
  * alone, so its deadline blames the backend rightly. */
 void conn_starttls_handover(struct conn *c)

@@ -11,10 +11,10 @@
 enum phase {
 	PH_PRE,		/* portier speaks the protocol itself */
 	PH_TLS_WAIT,	/* UPGRADE said; backend greeting next */
-	PH_PLAIN_WAIT,	/* PLAINTEXT said; backend greeting next */
-	PH_PLAIN_REPLY,	/* SMTP: the reply to the replayed HELO is eaten */
+	PH_PLAIN_WAIT,	/* PLAINTEXT said; the relay once the backend is
+			   ready (a query before left it so) */
 	PH_QUERY,	/* BACKEND said: greeting (once), XCLIENT (once),
-			   then the client's EHLO goes to the backend */
+			   then the client's EHLO or HELO goes to it */
 	PH_QUERY_REPLY,	/* its reply next, answered to the client */
 	PH_XC_EHLO,	/* SMTP XCLIENT: portier's EHLO answered next */
 	PH_XC_REPLY,	/* SMTP XCLIENT: the new 220 greeting next */
@@ -290,7 +290,7 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
     struct buf *from_backend, struct buf *to_backend, struct buf *to_client)
 {
 	const struct starttls_driver *d = s->drv;
-	const char *why = "backend refused the replayed EHLO/HELO";
+	const char *why = "backend refused";
 	size_t len = 0;
 	int r;
 
@@ -317,23 +317,10 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 			}
 			/* After TLS the client speaks first: nothing of its
 			 * own to wait for (SMTP's filter_smtp keeps the
-			 * backend's EHLO replies clean from here on). With
-			 * an EHLO query before, the backend is greeted and
-			 * past XCLIENT already: RELAY at once. */
-			if (s->phase == PH_TLS_WAIT || d->replay_reply == NULL ||
-			    s->keep_len == 0) {
-				s->phase = PH_RELAY;
-				break;
-			}
-			if (buf_append(to_backend, s->keep, s->keep_len) == -1)
-				return refuse(s, "output buffer full", to_client);
-			wipe(s);
-			s->phase = PH_PLAIN_REPLY;
-			break;
-		case PH_PLAIN_REPLY:
-			if ((r = peek_reply(from_backend, d->replay_reply, &len, &why)) <= 0)
-				goto not_done;
-			buf_consume(from_backend, len);
+			 * backend's EHLO replies clean from here on). In
+			 * plaintext the client's hello was the backend's to
+			 * answer (the query): its session is the client's
+			 * already, nothing to replay. */
 			s->phase = PH_RELAY;
 			break;
 		case PH_QUERY_REPLY:
@@ -349,7 +336,7 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 			s->phase = PH_PRE;
 			return STARTTLS_RESUME;
 		case PH_XC_EHLO:
-			r = peek_reply(from_backend, d->replay_reply, &len, &why);
+			r = peek_reply(from_backend, d->ehlo_reply, &len, &why);
 			if (r == 0)
 				return STARTTLS_AGAIN;
 			if ((why = xclient_refusal(r, from_backend, len)) != NULL)
@@ -393,10 +380,8 @@ const char *starttls_backend_awaited(const struct starttls_session *s)
 		return "reply to portier's EHLO before XCLIENT";
 	case PH_XC_REPLY:
 		return "reply to XCLIENT";
-	case PH_PLAIN_REPLY:
-		return "reply to the replayed HELO/EHLO";
 	case PH_QUERY_REPLY:
-		return "reply to the client's EHLO";
+		return "reply to the client's EHLO or HELO";
 	default:
 		return "greeting";
 	}

@@ -46,12 +46,12 @@ enum starttls_verdict {
 				   "command injection attempt"; out may be
 				   dropped */
 	STARTTLS_ERROR,		/* close at once; see starttls_why() */
-	STARTTLS_BACKEND,	/* SMTP optional, EHLO: connect the backend if
-				   it is not yet, then feed it through
-				   starttls_backend_input(); the client's
-				   later bytes stay in `in` */
+	STARTTLS_BACKEND,	/* SMTP optional, EHLO or HELO: connect the
+				   backend if it is not yet, then feed it
+				   through starttls_backend_input(); the
+				   client's later bytes stay in `in` */
 	STARTTLS_RESUME,	/* from starttls_backend_input(): the backend
-				   answered; send out (the merged EHLO reply),
+				   answered; send out (the client's answer),
 				   keep the backend connected, and go back to
 				   starttls_client_input() */
 };
@@ -67,7 +67,7 @@ enum starttls_bye {
 
 #define STARTTLS_MAX_COMMANDS	10	/* default pre-TLS command cap */
 #define STARTTLS_REPLY_MAX	4096	/* longest backend greeting/EHLO reply */
-#define STARTTLS_KEEP_MAX	516	/* longest kept EHLO/HELO line */
+#define STARTTLS_KEEP_MAX	516	/* longest line for a query */
 #define STARTTLS_STATE_MAX	32	/* largest driver state */
 #define STARTTLS_HOST_MAX	253	/* longest hostname */
 
@@ -118,10 +118,10 @@ struct starttls_driver {
 	 * protocol has no greeting. */
 	int (*backend_greeting)(const uint8_t *p, size_t n, size_t *len,
 	    const char **why);
-	/* Plaintext path: check the backend's reply to the replayed line: 1
+	/* XCLIENT: check the backend's reply to portier's own EHLO: 1
 	 * positive, 0 need more, -1 refused (*why set); *len is its length.
-	 * NULL unless optional_ok. */
-	int (*replay_reply)(const uint8_t *p, size_t n, size_t *len,
+	 * NULL unless xclient_ok. */
+	int (*ehlo_reply)(const uint8_t *p, size_t n, size_t *len,
 	    const char **why);
 	/* Optional mode, after BACKEND: the backend's reply to the client's
 	 * line at the start of p[0..n), *len its length. 1 the client's
@@ -149,7 +149,7 @@ struct starttls_session {
 	int xc_return;		/* private: phase to resume after XCLIENT */
 	unsigned greeted : 1;	/* private: the backend's greeting is eaten */
 	unsigned xc_done : 1;	/* private: XCLIENT accepted, or not asked */
-	size_t keep_len;	/* kept EHLO/HELO line, for replay */
+	size_t keep_len;	/* the client's line for a query (BACKEND) */
 	uint8_t keep[STARTTLS_KEEP_MAX];
 	_Alignas(16) uint8_t state[STARTTLS_STATE_MAX];
 };
@@ -191,10 +191,9 @@ int starttls_looks_like_tls(const uint8_t *p, size_t n);
  * when the phase starts), even with no bytes, and on every read from it.
  * It consumes the backend's greeting once (never forwarded), with
  * params->xclient sends EHLO and XCLIENT once and consumes their replies
- * (the backend must offer XCLIENT), on the plaintext path sends a kept
- * HELO to the backend and swallows its reply, and after BACKEND sends the
- * client's EHLO and writes the driver's answer from the reply to
- * to_client. It needs no client byte: after TLS the client speaks first,
+ * (the backend must offer XCLIENT), and after BACKEND sends the client's
+ * line (SMTP: its EHLO or HELO) and writes the driver's answer from the
+ * reply to to_client. It needs no client byte: after TLS the client speaks first,
  * so RELAY comes as soon as the backend is ready.
  * Returns AGAIN, RESUME (after BACKEND; bytes left in from_backend wait
  * for the next call), RELAY (bytes left in from_backend go to the client
@@ -271,8 +270,9 @@ int starttls_greeting_line(const uint8_t *p, size_t n, size_t *len,
  * offset of the first non-space byte after it (n if none). 0 otherwise. */
 int starttls_word(const uint8_t *p, size_t n, const char *kw, size_t *arg);
 
-/* starttls_keep(s, p, n): remember line p[0..n) (no line ending) for replay
- * to the backend, with CRLF. -1 if it is too long. */
+/* starttls_keep(s, p, n): remember line p[0..n) (no line ending), with
+ * CRLF, for the backend to answer (a driver's BACKEND). -1 if it is too
+ * long. */
 int starttls_keep(struct starttls_session *s, const uint8_t *p, size_t n);
 
 /* The drivers: each protocol's row in proto.c names its own (and tests

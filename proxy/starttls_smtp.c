@@ -7,15 +7,18 @@
  * answers EHLO itself and offers STARTTLS alone: no AUTH, no PIPELINING,
  * no SIZE. With starttls = optional (port 25) a sender may stay in
  * plaintext, and then needs the backend's extensions (SMTPUTF8, 8BITMIME,
- * SIZE...): the EHLO goes to the backend first (BACKEND) and the client
- * gets portier's name, the backend's safe extensions and STARTTLS.
+ * SIZE...) and the backend's say on its name: the EHLO or HELO goes to
+ * the backend first (BACKEND), and the client gets portier's name (with
+ * EHLO, the backend's safe extensions and STARTTLS) or the backend's
+ * refusal as it came.
  */
 
 #define SMTP_LINE_MAX	512	/* RFC 5321 4.5.3.1.4, CRLF included */
 
 /* Driver state, in bytes of s->state (plain bytes: no aliasing games). */
-#define ST_HELO		0	/* EHLO or HELO seen */
-#define ST_SIZE		1
+#define ST_HELO		0	/* EHLO or HELO seen (optional: and taken) */
+#define ST_EHLO		1	/* optional: the line asked is an EHLO */
+#define ST_SIZE		2
 
 static int smtp_greeting(struct starttls_session *s, struct buf *out)
 {
@@ -42,15 +45,17 @@ static enum starttls_verdict smtp_hello(struct starttls_session *s,
 	if (arg == n || (s->params->optional && !printable(line, n)))
 		return REPLY(ehlo ? "501 5.5.4 Syntax: EHLO hostname\r\n" :
 		    "501 5.5.4 Syntax: HELO hostname\r\n");
-	/* Kept for the backend on the optional path (the EHLO at once, a
-	 * HELO for replay when the client goes on in plaintext); the
-	 * STARTTLS path wipes it. */
-	if (s->params->optional && starttls_keep(s, line, n) == -1)
-		return REPLY("500 5.5.2 Line too long\r\n");
-	/* An EHLO asked of the backend greets the client only if the
-	 * backend takes it (smtp_query_reply). */
-	if (ehlo && s->params->optional)
+	/* Optional: the backend is asked at once, HELO as EHLO, and the
+	 * client is greeted only if it takes the name (smtp_query_reply).
+	 * A HELO answered here and told the backend later would turn its
+	 * refusal (a policy 550, OpenSMTPD's 503 for a second hello) into
+	 * a 421 of ours after the client had our 250. */
+	if (s->params->optional) {
+		if (starttls_keep(s, line, n) == -1)
+			return REPLY("500 5.5.2 Line too long\r\n");
+		s->state[ST_EHLO] = (uint8_t)ehlo;
 		return STARTTLS_BACKEND;
+	}
 	s->state[ST_HELO] = 1;
 	if (ehlo) {
 		if (buf_appendf(out, "250-%s\r\n250 STARTTLS\r\n", starttls_hostname(s)))
@@ -178,16 +183,16 @@ static int smtp_backend_greeting(const uint8_t *p, size_t n, size_t *len,
 	return r;
 }
 
-static int smtp_replay_reply(const uint8_t *p, size_t n, size_t *len,
+static int smtp_ehlo_reply(const uint8_t *p, size_t n, size_t *len,
     const char **why)
 {
 	unsigned code = 0;
 	int r = smtp_reply(p, n, STARTTLS_REPLY_MAX, len, &code);
 
 	if (r < 0)
-		*why = "malformed or oversized backend reply to EHLO/HELO";
+		*why = "malformed or oversized backend reply to portier's EHLO";
 	else if (r == 1 && code != 250) {
-		*why = "backend refused the client's EHLO/HELO";
+		*why = "backend refused portier's EHLO";
 		return -1;
 	}
 	return r;
@@ -254,36 +259,47 @@ static int merged_reply(struct starttls_session *s, const uint8_t *p,
 	return buf_appendf(out, "250 STARTTLS\r\n");
 }
 
-/* The backend's reply to the client's EHLO. A refusal goes to the client
- * as the backend gave it, and the client is greeted or not as before: a
- * 550 for a name the backend will not take is the backend's policy, a
- * permanent answer the client's MTA acts on (a 421 of ours would make it
- * queue and retry for days), and a second EHLO that the backend refuses
- * (OpenSMTPD: "503 Already identified") leaves the first in force, as it
- * would without portier. Its 421 alone ends the session: the backend is
- * closing it. */
+/* The backend's reply to the client's EHLO or HELO. Taken: portier's
+ * name (for EHLO with the merged extensions). A refusal goes to the
+ * client as the backend gave it, and the client is greeted or not as
+ * before: a 550 for a name the backend will not take is the backend's
+ * policy, a permanent answer the client's MTA acts on (a 421 of ours
+ * would make it queue and retry for days), and a second hello that the
+ * backend refuses (OpenSMTPD: "503 Already identified") leaves the first
+ * in force, as it would without portier. Its 421 alone ends the session:
+ * the backend is closing it. */
 static int smtp_query_reply(struct starttls_session *s, const uint8_t *p,
     size_t n, size_t *len, struct buf *out, const char **why)
 {
+	int ehlo = s->state[ST_EHLO];
 	unsigned code = 0;
-	int r = smtp_reply(p, n, STARTTLS_REPLY_MAX, len, &code);
+	int r = smtp_reply(p, n, STARTTLS_REPLY_MAX, len, &code), w;
 
 	if (r < 0)
-		*why = "malformed or oversized backend reply to the client's EHLO";
+		*why = ehlo ? "malformed or oversized backend reply to the "
+		    "client's EHLO" : "malformed or oversized backend reply to "
+		    "the client's HELO";
 	if (r <= 0)
 		return r;
 	if (code == 421) {
-		*why = "backend closing at the client's EHLO (421)";
+		*why = ehlo ? "backend closing at the client's EHLO (421)" :
+		    "backend closing at the client's HELO (421)";
 		return -1;
 	}
 	if (code != 250 && code < 400) {
-		*why = "backend reply to the client's EHLO neither 250 nor a refusal";
+		*why = ehlo ? "backend reply to the client's EHLO neither 250 "
+		    "nor a refusal" : "backend reply to the client's HELO "
+		    "neither 250 nor a refusal";
 		return -1;
 	}
-	if (code == 250)
+	if (code == 250) {
 		s->state[ST_HELO] = 1;
-	if ((code == 250 ? merged_reply(s, p, *len, out) :
-	    buf_append(out, p, *len)) < 0) {
+		w = ehlo ? merged_reply(s, p, *len, out) :
+		    buf_appendf(out, "250 %s\r\n", starttls_hostname(s));
+	} else {
+		w = buf_append(out, p, *len);
+	}
+	if (w < 0) {
 		*why = "output buffer full";
 		return -1;
 	}
@@ -301,6 +317,6 @@ const struct starttls_driver starttls_smtp = {
 	.command = smtp_command,
 	.bye = smtp_bye,
 	.backend_greeting = smtp_backend_greeting,
-	.replay_reply = smtp_replay_reply,
+	.ehlo_reply = smtp_ehlo_reply,
 	.query_reply = smtp_query_reply,
 };

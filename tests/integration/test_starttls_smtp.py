@@ -284,20 +284,94 @@ def test_optional_backend_down_gets_421_at_ehlo(portier, certs, closed_port):
                % closed_port, since=mark)
 
 
-def test_optional_helo_still_answered_by_portier(portier, certs, closed_port):
-    """HELO asks nothing of the backend: answered while it is down; only the
-    plaintext mail after it meets the 421."""
-    p = portier([("tls", tls_items(certs.ec)),
-                 starttls_listener("mx", "smtp", closed_port, extra=[("starttls", "optional")])])
+def test_optional_backend_down_gets_421_at_helo(portier, certs, closed_port):
+    """HELO asks the backend as EHLO does: refused at once while it is down,
+    not greeted with a 250 that the mail after it would find untrue."""
+    p = _optional_portier(portier, certs, closed_port)
+    mark = p.mark()
     c = Client(p.port("mx"))
     try:
         c.smtp_reply()
         c.send(b"HELO client.example.net\r\n")
-        assert c.smtp_reply() == ("250 %s\r\n" % HOSTNAME).encode()
-        c.send(b"MAIL FROM:<a@example.net>\r\n")
-        assert c.smtp_reply().startswith(b"421 4.3.0 ")
+        assert c.smtp_reply() == ("421 4.3.0 %s service not available\r\n"
+                                  % HOSTNAME).encode()
+        assert c.read_to_eof() == b""
     finally:
         c.close()
+    p.wait_log(r"\[mx\] client=127\.0\.0\.1:\d+: backend 127\.0\.0\.1:%d: .*refusing in smtp"
+               % closed_port, since=mark)
+
+
+def test_optional_helo_client_delivers_through_opensmtpd(smtp_portier, smtpd):
+    """A HELO sender (smtplib's helo) is answered from OpenSMTPD's 250 with
+    portier's name alone, and its mail is delivered in plaintext."""
+    token = _token("helo")
+    with SMTP(HOSTNAME, smtp_portier.port("mx"), timeout=20 * harness.SLOW) as s:
+        code, text = s.helo("helo.example.net")
+        assert (code, text) == (250, HOSTNAME.encode()), (code, text)
+        s.sendmail("sender@example.net", [RCPT],
+                   "From: sender@example.net\r\nSubject: %s\r\n\r\nhelo body %s\r\n"
+                   % (token, token))
+    assert ("helo body " + token).encode() in smtpd.delivered(token)
+
+
+def test_optional_helo_after_ehlo_refused_by_opensmtpd_is_its_answer(smtp_portier, smtpd):
+    """EHLO, then HELO: OpenSMTPD refuses the second hello ("503 ... Already
+    identified"), the client hears that, and its mail still goes through on
+    the first one (before, portier answered the HELO with 250, replayed it
+    at MAIL and turned OpenSMTPD's 503 into a 421 that cut the session)."""
+    token = _token("helo2")
+    c = Client(smtp_portier.port("mx"))
+    try:
+        assert c.smtp_reply().startswith(b"220 ")
+        c.send(b"EHLO a.example\r\n")
+        assert c.smtp_reply().endswith(b"250 STARTTLS\r\n")
+        c.send(b"HELO b.example\r\n")
+        second = c.smtp_reply()
+        assert second.startswith(b"503 ") and b"Already identified" in second, second
+        c.send(b"MAIL FROM:<sender@example.net>\r\n")
+        assert c.smtp_reply().startswith(b"250 ")
+        c.send(("RCPT TO:<%s>\r\n" % RCPT).encode())
+        assert c.smtp_reply().startswith(b"250 ")
+        c.send(b"DATA\r\n")
+        assert c.smtp_reply().startswith(b"354 ")
+        c.send(("Subject: %s\r\n\r\nsecond hello body %s\r\n.\r\n"
+                % (token, token)).encode())
+        assert c.smtp_reply().startswith(b"250 ")
+        c.send(b"QUIT\r\n")
+        assert c.smtp_reply().startswith(b"221 ")
+    finally:
+        c.close()
+    assert ("second hello body " + token).encode() in smtpd.delivered(token)
+
+
+def test_optional_helo_refused_by_backend_reaches_client(portier, certs):
+    """A backend that refuses the name in HELO too: its 550 is the client's
+    answer (a permanent one), not portier's 250 and then a 421 at MAIL; the
+    backend heard the HELO once and nothing after it."""
+    def answer(line):
+        if line.split(b" ")[0].upper().strip() in (b"EHLO", b"HELO"):
+            return b"550 5.7.1 backend-marker not you\r\n"
+        return _smtp_answer(line)
+
+    b = FakeBackend("smtp", answer=answer)
+    try:
+        p = _optional_portier(portier, certs, b.port)
+        c = Client(p.port("mx"))
+        try:
+            c.smtp_reply()
+            c.send(b"HELO bad.example\r\n")
+            assert c.smtp_reply() == b"550 5.7.1 backend-marker not you\r\n"
+            c.send(b"MAIL FROM:<a@example.net>\r\n")
+            assert c.smtp_reply() == b"503 5.5.1 Send EHLO or HELO first\r\n"
+            c.send(b"QUIT\r\n")
+            assert c.smtp_reply().startswith(b"221 ")
+        finally:
+            c.close()
+        got = b.wait_sessions(1)[0]
+    finally:
+        b.stop()
+    assert got == b"HELO bad.example\r\nQUIT\r\n", got
 
 
 # A backend that offers what must never reach a client before TLS next to
@@ -443,10 +517,18 @@ def test_optional_ehlo_refused_by_backend_reaches_client(portier, certs):
             assert c.smtp_reply() == b"503 5.5.1 Send EHLO or HELO first\r\n"
             c.send(b"HELO bad.example\r\n")
             assert c.smtp_reply() == ("250 %s\r\n" % HOSTNAME).encode()
+            c.send(b"MAIL FROM:<a@example.net>\r\n")
+            assert c.smtp_reply() == b"250 2.0.0 backend-marker ok\r\n"
+            c.send(b"QUIT\r\n")
+            assert c.smtp_reply().startswith(b"221 ")
         finally:
             c.close()
+        got = b.wait_sessions(1)[0]
     finally:
         b.stop()
+    # One session: the refused EHLO, the HELO it took, the mail; no replay.
+    assert got == (b"EHLO bad.example\r\nHELO bad.example\r\n"
+                   b"MAIL FROM:<a@example.net>\r\nQUIT\r\n"), got
 
 
 def test_optional_backend_silent_at_ehlo_refused_at_connect_timeout(portier, certs):
@@ -470,7 +552,7 @@ def test_optional_backend_silent_at_ehlo_refused_at_connect_timeout(portier, cer
             assert 0.9 <= time.monotonic() - t0 <= 1.5 + 4 * harness.SLOW
         finally:
             c.close()
-        p.wait_log(r"\[mx\] client=.*no reply to the client's EHLO within 1s; "
+        p.wait_log(r"\[mx\] client=.*no reply to the client's EHLO or HELO within 1s; "
                    r"refusing in smtp", since=mark)
     finally:
         b.stop()

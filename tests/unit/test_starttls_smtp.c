@@ -51,7 +51,7 @@ static void test_attacks(void)
 	H_SCRIPT(d, &req, "EHLO a\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"
 	    "MAIL FROM:<a@b>\r\nXYZZY\r\n\r\n",
 	    GREET EHLO_R MUST MUST MUST MUST, STARTTLS_AGAIN, &r);
-	H_SCRIPT(d, &opt, "HELO a\r\nAUTH LOGIN\r\n", GREET "250 mx.example.org\r\n"
+	H_SCRIPT(d, &req, "HELO a\r\nAUTH LOGIN\r\n", GREET "250 mx.example.org\r\n"
 	    MUST, STARTTLS_AGAIN, &r);
 	CHECK_STR(starttls_cleartext_auth(&r.s), "AUTH");
 	/* Refused mail is not an attempt at credentials. */
@@ -165,7 +165,7 @@ static void test_optional(void)
 	/* Greeting only: the EHLO is sent, its reply awaited. */
 	h_back_script(&q.s, "220 b\r\n", "", STARTTLS_AGAIN, &b);
 	CHECK(b.flow == 0 && b.server.out_len > 0);
-	CHECK_STR(starttls_backend_awaited(&b.s), "reply to the client's EHLO");
+	CHECK_STR(starttls_backend_awaited(&b.s), "reply to the client's EHLO or HELO");
 	/* Refused: the backend's refusal reaches the client as it came, and
 	 * the client is not greeted (it may try HELO, RFC 5321 4.1.4); a
 	 * 421 of ours would turn the backend's permanent answer into a
@@ -253,12 +253,18 @@ static void test_optional(void)
 	    "503 5.5.1 Invalid command: Already identified\r\n",
 	    STARTTLS_RESUME, &b2);
 	H_SCRIPT_FROM(&b2.s, "STARTTLS\r\n", READY, STARTTLS_UPGRADE, &r);
-	/* A HELO after it is answered here and replayed on going plaintext. */
-	H_SCRIPT_FROM(&ans.s, "HELO c\r\nMAIL FROM:<a@b>\r\n",
-	    "250 mx.example.org\r\n", STARTTLS_PLAINTEXT, &r);
-	h_back_script(&r.s, "250 b\r\n", "", STARTTLS_RELAY, &b);
-	CHECK(b.flow == 1 && b.server.out_len == 8 &&
-	    memcmp(b.server.out, "HELO c\r\n", 8) == 0);
+	/* A HELO after it asks the backend too, whose refusal (OpenSMTPD's
+	 * 503 for a second hello) is the client's answer, not a 421 at the
+	 * mail after it: the EHLO holds, plaintext replays nothing. */
+	H_SCRIPT_FROM(&ans.s, "HELO c\r\nMAIL FROM:<a@b>\r\n", "",
+	    STARTTLS_BACKEND, &r);
+	h_back_script(&r.s, "503 5.5.1 Invalid command: Already identified\r\n",
+	    "503 5.5.1 Invalid command: Already identified\r\n",
+	    STARTTLS_RESUME, &b2);
+	CHECK(b2.server.out_len == 8 && memcmp(b2.server.out, "HELO c\r\n", 8) == 0);
+	H_SCRIPT_FROM(&b2.s, "MAIL FROM:<a@b>\r\n", "", STARTTLS_PLAINTEXT, &r);
+	h_back_script(&r.s, "", "", STARTTLS_RELAY, &b);
+	CHECK(b.flow == 1 && b.server.out_len == 0);
 
 	/* A control byte never reaches the backend: one line stays one
 	 * command (a bare CR some servers read as a line end). */
@@ -266,20 +272,43 @@ static void test_optional(void)
 	    "501 5.5.4 Syntax: EHLO hostname\r\n"
 	    "501 5.5.4 Syntax: EHLO hostname\r\n", STARTTLS_AGAIN, &r);
 
-	/* HELO (no EHLO): answered here, replayed as before. */
-	H_SCRIPT(d, &opt, "HELO a\r\nVRFY x\r\n", GREET "250 mx.example.org\r\n",
-	    STARTTLS_PLAINTEXT, &r);
-	CHECK(r.s.keep_len == 8 && memcmp(r.s.keep, "HELO a\r\n", 8) == 0);
-	h_back_script(&r.s, B_GREET "250 b\r\n250 2.0.0 VRFY\r\n", "",
-	    STARTTLS_RELAY, &b);
-	CHECK(b.left == strlen("250 2.0.0 VRFY\r\n") && b.flow == 1);
+	/* HELO (no EHLO) asks the backend as EHLO does: taken, the client
+	 * gets portier's name alone (a HELO asks for no extensions, and
+	 * the backend's many lines are never passed); the commands behind
+	 * it wait, then go on in plaintext with nothing replayed. */
+	H_SCRIPT(d, &opt, "HELO a\r\nVRFY x\r\n", GREET, STARTTLS_BACKEND, &q);
+	CHECK(q.s.keep_len == 8 && memcmp(q.s.keep, "HELO a\r\n", 8) == 0);
+	CHECK(q.left == strlen("VRFY x\r\n"));
+	h_back_script(&q.s, B_GREET "250-b\r\n250 SIZE 1\r\n",
+	    "250 mx.example.org\r\n", STARTTLS_RESUME, &b);
 	CHECK(b.server.out_len == 8 && memcmp(b.server.out, "HELO a\r\n", 8) == 0);
-	h_back_script(&r.s, "220 b\r\n550 no\r\n", BYE_421,
+	CHECK(b.left == 0 && b.flow == 0 && b.s.keep_len == 0);
+	H_SCRIPT_FROM(&b.s, "VRFY x\r\n", "", STARTTLS_PLAINTEXT, &r);
+	h_back_script(&r.s, "250 2.0.0 VRFY\r\n", "", STARTTLS_RELAY, &b2);
+	CHECK(b2.left == strlen("250 2.0.0 VRFY\r\n") && b2.flow == 1);
+	CHECK(b2.server.out_len == 0);
+	/* Refused: as it came, the client not greeted; the backend's 421,
+	 * a reply no HELO gets, garbled: 421 of ours, said for HELO. */
+	h_back_script(&q.s, "220 b\r\n550 5.7.1 not you\r\n",
+	    "550 5.7.1 not you\r\n", STARTTLS_RESUME, &b);
+	H_SCRIPT_FROM(&b.s, "VRFY x\r\n",
+	    "503 5.5.1 Send EHLO or HELO first\r\n", STARTTLS_AGAIN, &r);
+	h_back_script(&q.s, "220 b\r\n421 4.3.2 bye\r\n", BYE_421,
 	    STARTTLS_REPLY_AND_CLOSE, &b);
-	/* Upgrading without any EHLO forgets the kept HELO. */
-	H_SCRIPT(d, &opt, "HELO a\r\nSTARTTLS\r\n",
-	    GREET "250 mx.example.org\r\n" READY, STARTTLS_UPGRADE, &r);
-	CHECK(r.s.keep_len == 0 && r.s.keep[0] == 0 && r.s.state[0] == 0);
+	CHECK_STR(b.why, "backend closing at the client's HELO (421)");
+	h_back_script(&q.s, "220 b\r\n221 bye\r\n", BYE_421,
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	CHECK_STR(b.why, "backend reply to the client's HELO neither 250 nor a refusal");
+	h_back_script(&q.s, "220 b\r\n250-b\r\n550 x\r\n", BYE_421,
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	CHECK_STR(b.why, "malformed or oversized backend reply to the client's HELO");
+	/* STARTTLS after a HELO query: a new backend session after TLS,
+	 * nothing kept of the first. */
+	h_back_script(&q.s, "220 b\r\n250 b\r\n", "250 mx.example.org\r\n",
+	    STARTTLS_RESUME, &b);
+	H_SCRIPT_FROM(&b.s, "STARTTLS\r\n", READY, STARTTLS_UPGRADE, &r);
+	CHECK(r.s.keep_len == 0 && r.s.keep[0] == 0 && r.s.state[0] == 0 &&
+	    r.s.state[1] == 0);
 	h_back_script(&r.s, "220 b\r\n", "", STARTTLS_RELAY, &b);
 	CHECK(b.left == 0 && b.server.out_len == 0);
 	/* In required mode nothing is kept, and EHLO is portier's alone. */
