@@ -2,7 +2,8 @@
  * Growing prefixes of the input (every one of a short input, at most 64 of
  * a long one), the whole input last, are offered as bytes arriving one read
  * at a time would be; the response must stay well-formed whatever the client sent,
- * and only a strict http-01 challenge head may be passed to acme_backend. */
+ * only a strict http-01 challenge head may be passed to acme_backend, and
+ * a HEAD request's response is a head alone. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -57,6 +58,32 @@ static void check_acme(const uint8_t *data, size_t n, size_t head_len)
 		abort();
 }
 
+/* Empty lines (CRLF or LF) at the start of p[0..n), as bytes. */
+static size_t skipped(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	for (;;) {
+		if (i < n && p[i] == '\n')
+			i++;
+		else if (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n')
+			i += 2;
+		else
+			return i;
+	}
+}
+
+/* The response in out answers a HEAD (head) or not: a HEAD's is the head
+ * alone; any other's 4xx carries its reason in a body, a redirect none. */
+static void check_body(const struct buf *out, const char *head_end, int head)
+{
+	const char *p = (const char *)buf_peek(out);
+	size_t body = out->len - (size_t)(head_end + 4 - p);
+
+	if (head ? body != 0 : (p[9] == '4') != (body > 0))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* A bounded number of prefixes keeps each run fast on long inputs; the
@@ -65,19 +92,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (size_t n = 0; n < size;) {
 		struct buf out = {0};
-		size_t head_len = 1;
+		struct redirect_req rq = {1, 1, -1, ""};
 		enum redirect_verdict v;
-		const char *refusal = "";
+		size_t off;
+		int head;
 
 		n = size - n > step ? n + step : size;
-		v = redirect_handle(data, n, 8443, n & 1, &out, &head_len, &refusal);
+		v = redirect_handle(data, n, 8443, n & 1, &out, &rq);
+		off = skipped(data, n);
+		head = n - off >= 5 && memcmp(data + off, "HEAD ", 5) == 0;
+		if (rq.head != head)
+			abort();
 		if (v == REDIRECT_RESPOND) {
 			const char *p = (const char *)buf_peek(&out);
 			const char *head_end;
 			if (p == NULL || out.len < 12 || memcmp(p, "HTTP/1.1 ", 9) != 0)
 				abort();
 			/* The log says why of a refusal, and of nothing else. */
-			if ((refusal == NULL) != (p[9] == '3'))
+			if ((rq.refusal == NULL) != (p[9] == '3'))
 				abort();
 			/* No header injection: exactly one blank line, at the end
 			 * of the head, and no bare CR or LF inside it. */
@@ -87,18 +119,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (const char *q = p; q < head_end; q++)
 				if ((*q == '\n' && q[-1] != '\r') || (*q == '\r' && q[1] != '\n'))
 					abort();
-			if (head_len != 0)
+			check_body(&out, head_end, head);
+			if (rq.head_off != 0 || rq.head_len != 0)
 				abort();
-		} else if (out.len != 0 || refusal != NULL) {
+		} else if (out.len != 0 || rq.refusal != NULL) {
 			abort();
 		} else if (v == REDIRECT_ACME) {
-			size_t again = 1;
-			check_acme(data, n, head_len);
-			/* The head alone, without what follows, gets the same verdict. */
-			if (redirect_handle(data, head_len, 8443, 1, &out, &again, &refusal) !=
-			    REDIRECT_ACME || again != head_len)
+			struct redirect_req again = {1, 1, -1, ""};
+			/* The head starts after the empty lines, and only there. */
+			if (rq.head_off != off)
 				abort();
-		} else if (head_len != 0) {
+			check_acme(data + off, n - off, rq.head_len);
+			/* The head alone, without what was before or follows it,
+			 * gets the same verdict. */
+			if (redirect_handle(data + off, rq.head_len, 8443, 1, &out,
+			    &again) != REDIRECT_ACME || again.head_off != 0 ||
+			    again.head_len != rq.head_len || again.head != head)
+				abort();
+		} else if (rq.head_off != 0 || rq.head_len != 0) {
 			abort();
 		}
 		buf_reset(&out);

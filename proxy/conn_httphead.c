@@ -5,7 +5,6 @@
 #include "redirect.h"
 
 #include <stdio.h>
-#include <string.h>
 
 /*
  * HTTPHEAD: a redirect listener reads one request head and answers it
@@ -21,8 +20,7 @@ void conn_httphead_io(struct conn *c)
 {
 	const struct cfg_listener *l = c->svc->cl;
 	enum redirect_verdict v;
-	size_t head_len = 0;
-	const char *refusal;
+	struct redirect_req rq;
 
 	if (conn_pull_client(c, &c->up) < 0) {
 		conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
@@ -34,26 +32,27 @@ void conn_httphead_io(struct conn *c)
 	}
 	v = redirect_handle(buf_peek(&c->up) ? buf_peek(&c->up) : (const uint8_t *)"",
 	                    c->up.len, l->redirect_port,
-	                    l->acme_backend_text != NULL, &c->down, &head_len,
-	                    &refusal);
+	                    l->acme_backend_text != NULL, &c->down, &rq);
 	if (v == REDIRECT_RESPOND) {
 		buf_reset(&c->up);
 		/* A 400 or 431 says why in the close line; a redirect "replied". */
-		c->close_reason = refusal;
+		c->close_reason = rq.refusal;
 		c->close_why = CONN_WHY_REPLIED;
 		conn_state(c, CONN_RESPOND);
 		conn_progress(c);
 		return;
 	}
 	if (v == REDIRECT_ACME) {
-		/* One request, and only its head: what the client sent after
-		 * it (a pipelined request) never reaches the backend, and the
-		 * client is not read again. */
-		buf_truncate(&c->up, head_len);
+		/* One request, and only its head: neither the empty lines
+		 * before it nor what the client sent after it (a pipelined
+		 * request) reach the backend, and the client is not read
+		 * again. */
+		buf_consume(&c->up, rq.head_off);
+		buf_truncate(&c->up, rq.head_len);
 		c->c_eof = 1;
 		c->first_eof = "client";
 		c->acme = 1;
-		c->acme_head = memcmp(buf_peek(&c->up), "HEAD ", 5) == 0;
+		c->acme_head = rq.head;
 		conn_start_backend(c, &l->acme_backend);
 		return;
 	}

@@ -23,6 +23,32 @@ struct request {
 	int body;   /* a Content-Length other than 0, or a Transfer-Encoding */
 };
 
+/* How many bytes of empty lines (CRLF or LF) come before the request
+ * line: RFC 9112 §2.2 has a server ignore at least one. A CR not (yet)
+ * followed by LF is not skipped: with more bytes it may be. */
+static size_t empty_lines(const uint8_t *in, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (in[i] == '\n' ||
+	    (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n')))
+		i += in[i] == '\r' ? 2 : 1;
+	return i;
+}
+
+/* The one place a request is known for HEAD, its head from the first
+ * bytes on: a 431 comes before the request line could be parsed. A
+ * parsed method is "HEAD" exactly when the line starts so. */
+static int is_head(const uint8_t *p, size_t n)
+{
+	return n >= 5 && memcmp(p, "HEAD ", 5) == 0;
+}
+
+static int is_get(struct span method)
+{
+	return method.n == 3 && memcmp(method.p, "GET", 3) == 0;
+}
+
 /* Offset just past the blank line ending the head, or 0 if not there. */
 static size_t head_end(const uint8_t *in, size_t len)
 {
@@ -213,13 +239,13 @@ static int is_base64url(int c)
  * the backend serve anything but a challenge file. A query is not part of
  * http-01, and a body has no place in a GET: both are refused rather than
  * passed on for the backend to interpret. */
-static const char *acme_refusal(const struct request *r, struct span path)
+static const char *acme_refusal(const struct request *r, int head,
+                                struct span path)
 {
 	const char *tok = path.p + ACME_PREFIX_LEN;
 	size_t n = path.n - ACME_PREFIX_LEN;
 
-	if (!(r->method.n == 3 && memcmp(r->method.p, "GET", 3) == 0) &&
-	    !(r->method.n == 4 && memcmp(r->method.p, "HEAD", 4) == 0))
+	if (!is_get(r->method) && !head)
 		return "ACME challenge: method must be GET or HEAD";
 	if (r->body)
 		return "ACME challenge: no request body allowed";
@@ -235,39 +261,36 @@ static const char *acme_refusal(const struct request *r, struct span path)
 	return NULL;
 }
 
+/* Sets rq->refusal to why, with its 4xx response in out. */
+static enum redirect_verdict refuse(struct buf *out, struct redirect_req *rq,
+                                    int code, const char *why, const char *detail)
+{
+	respond_error(out, rq->head, code, code == 431 ?
+	              "Request Header Fields Too Large" : "Bad Request", detail);
+	rq->refusal = why;
+	return REDIRECT_RESPOND;
+}
+
 enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
                                       int acme, struct buf *out,
-                                      size_t *head_len, const char **refusal)
+                                      struct redirect_req *rq)
 {
-	size_t n = head_end(in, len);
-	/* Known before the head is whole or parsed: a 431 or 400 says it. */
-	int head = len >= 5 && memcmp(in, "HEAD ", 5) == 0;
+	size_t skip = empty_lines(in, len);
+	size_t n = head_end(in + skip, len - skip);
 	struct request r;
 	struct span host, path;
 	int code, absolute, challenge;
 	char portbuf[16] = "";
 	const char *why;
 
-	*head_len = 0;
-	*refusal = NULL;
-	if (n == 0) {
-		if (len >= REDIRECT_MAX_HEAD) {
-			respond_error(out, head, 431, "Request Header Fields Too Large", NULL);
-			*refusal = "request head over 8192 bytes";
-			return REDIRECT_RESPOND;
-		}
+	*rq = (struct redirect_req){.head = is_head(in + skip, len - skip)};
+	if (n == 0 && len < REDIRECT_MAX_HEAD)
 		return REDIRECT_AGAIN;
-	}
-	if (n > REDIRECT_MAX_HEAD) {
-		respond_error(out, head, 431, "Request Header Fields Too Large", NULL);
-		*refusal = "request head over 8192 bytes";
-		return REDIRECT_RESPOND;
-	}
-	if (parse((const char *)in, n, &r) < 0) {
-		respond_error(out, head, 400, "Bad Request", NULL);
-		*refusal = "malformed request";
-		return REDIRECT_RESPOND;
-	}
+	if (n == 0 || skip + n > REDIRECT_MAX_HEAD)
+		return refuse(out, rq, 431, "request head over 8192 bytes", NULL);
+	in += skip;
+	if (parse((const char *)in, n, &r) < 0)
+		return refuse(out, rq, 400, "malformed request", NULL);
 	path = r.target;
 	host = r.host;
 	/* Absolute form "http://host/path": the target's host names the
@@ -281,9 +304,7 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 		host = (struct span){a, (size_t)(e - a)};
 		path = (struct span){e, (size_t)(end - e)};
 	} else if (path.p[0] != '/') {
-		respond_error(out, head, 400, "Bad Request", NULL);
-		*refusal = "malformed request";
-		return REDIRECT_RESPOND;
+		return refuse(out, rq, 400, "malformed request", NULL);
 	}
 	challenge = acme && path.n >= ACME_PREFIX_LEN &&
 	            memcmp(path.p, ACME_PREFIX, ACME_PREFIX_LEN) == 0;
@@ -291,17 +312,13 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 		char detail[64];
 		snprintf(detail, sizeof(detail), "%s%s",
 		         challenge ? "ACME challenge: " : "", why);
-		respond_error(out, head, 400, "Bad Request", detail);
-		*refusal = why;
-		return REDIRECT_RESPOND;
+		return refuse(out, rq, 400, why, detail);
 	}
 	if (challenge) {
-		if ((why = acme_refusal(&r, path)) != NULL) {
-			respond_error(out, head, 400, "Bad Request", why);
-			*refusal = why;
-			return REDIRECT_RESPOND;
-		}
-		*head_len = n;
+		if ((why = acme_refusal(&r, rq->head, path)) != NULL)
+			return refuse(out, rq, 400, why, why);
+		rq->head_off = skip;
+		rq->head_len = n;
 		return REDIRECT_ACME;
 	}
 
@@ -317,8 +334,7 @@ enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
 	}
 	if (port != 443)
 		snprintf(portbuf, sizeof(portbuf), ":%d", port);
-	code = (r.method.n == 3 && memcmp(r.method.p, "GET", 3) == 0) ||
-	       (r.method.n == 4 && memcmp(r.method.p, "HEAD", 4) == 0) ? 301 : 308;
+	code = is_get(r.method) || rq->head ? 301 : 308;
 	buf_appendf(out, "HTTP/1.1 %d %s\r\nLocation: https://%.*s%s%s%.*s\r\n"
 	            "Content-Length: 0\r\nConnection: close\r\n\r\n", code,
 	            code == 301 ? "Moved Permanently" : "Permanent Redirect",

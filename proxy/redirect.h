@@ -18,23 +18,39 @@
 enum redirect_verdict {
 	REDIRECT_AGAIN,     /* head incomplete: read more */
 	REDIRECT_RESPOND,   /* a response is in out: send it, then close */
-	REDIRECT_ACME       /* forward in[0..*head_len) to acme_backend, and
-	                       nothing the client sends after it */
+	REDIRECT_ACME       /* forward the head (struct redirect_req) to
+	                       acme_backend, and nothing the client sends
+	                       after it */
 };
 
-/* redirect_handle(in, len, port, acme, out, head_len): look at the request
+/* What redirect_handle() found besides its verdict. */
+struct redirect_req {
+	/* REDIRECT_ACME: the request head is in[head_off .. head_off +
+	 * head_len), through its blank line; empty lines before the request
+	 * line (RFC 9112 §2.2) are not part of it. 0 and 0 otherwise. */
+	size_t head_off, head_len;
+	/* The method is HEAD: the response is a head alone (RFC 9110
+	 * §9.3.2). Known as soon as the request line starts, for a 431 too. */
+	int head;
+	/* NULL but for a 400 or 431, where it says why in a constant string,
+	 * for the log (no byte of the client's in it). */
+	const char *refusal;
+};
+
+/* redirect_handle(in, len, port, acme, out, req): look at the request
  * bytes received so far (in[0..len), from the first byte of the connection).
+ * Empty lines (CRLF or LF) before the request line are skipped, as RFC 9112
+ * §2.2 asks of a server (nginx and HAProxy skip them too); they count
+ * towards REDIRECT_MAX_HEAD.
  * port is the https port for Location (443 is left out); acme says whether
  * an ACME backend is configured. With one, a target under
  * /.well-known/acme-challenge/ is either a strict http-01 challenge (GET or
  * HEAD of one base64url token of 1..255 characters: no query, slash, dot or
  * percent-encoding, no body, one Host), which gives REDIRECT_ACME, or a 400;
  * never a redirect. Without one it is redirected like any other path.
- * *head_len is the length of the request head through its blank line on
- * REDIRECT_ACME and 0 otherwise: bytes after it are a second request the
- * caller must not forward.
- * *refusal is NULL but for a 400 or 431, where it says why in a constant
- * string, for the log (no byte of the client's in it).
+ * On REDIRECT_ACME the caller forwards the head req->head_off,
+ * req->head_len names, and nothing else: bytes after it are a second
+ * request.
  * Host follows RFC 9112 §3.2: a request with two Host headers or an
  * invalid one, or an HTTP/1.1 request without one, gets a 400 whatever the
  * form of its target. In the absolute form (http://host/path) the target's
@@ -42,6 +58,6 @@ enum redirect_verdict {
  * (§3.2.2); an HTTP/1.0 request in that form may leave Host out. */
 enum redirect_verdict redirect_handle(const uint8_t *in, size_t len, int port,
                                       int acme, struct buf *out,
-                                      size_t *head_len, const char **refusal);
+                                      struct redirect_req *req);
 
 #endif

@@ -192,6 +192,40 @@ def test_request_one_byte_at_a_time(portier):
     assert h.get("location") == "https://example.org/slow/path?q=1", raw
 
 
+@pytest.mark.parametrize("before", [b"\r\n", b"\n", b"\r\n\r\n\n"])
+def test_empty_lines_before_the_request_line_are_skipped(portier, before):
+    """RFC 9112 2.2: a server SHOULD ignore at least one empty line before the
+    request line (a client's stray CRLF after a previous request), as nginx
+    and HAProxy do; it was a 400."""
+    p = redirector(portier)
+    mark = p.mark()
+    code, h, body, raw = exchange(p.port("http"), before + req("GET", "/a?b=c"))
+    assert code == 301, raw
+    assert h["location"] == "https://example.org/a?b=c", raw
+    line = p.wait_log(r"\[http\] close .*", since=mark).group(0)
+    assert "Bad Request" not in line and "malformed" not in line, line
+
+
+def test_empty_lines_before_a_challenge_never_reach_the_acme_backend(portier, raw_backend):
+    """The ACME backend gets the challenge's head from its request line on:
+    what came before it was no part of the request."""
+    def record(c):
+        got = b""
+        while b"\r\n\r\n" not in got and len(got) < 65536:
+            d = c.recv(4096)
+            if not d:
+                break
+            got += d
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        return got
+    b = raw_backend(record)
+    p = redirector(portier, acme=b.port)
+    head = b"GET %s HTTP/1.1\r\nHost: example.org\r\n\r\n" % (ACME + TOKEN).encode()
+    code, h, body, raw = exchange(p.port("http"), b"\r\n\n" + head)
+    assert (code, body) == (200, b"ok"), raw
+    assert b.wait_result() == head
+
+
 def test_pipelined_or_keepalive_second_request(portier):
     """Two requests on one connection: each gets its own redirect, or portier
     closes after the first with Connection: close; never a mixed-up answer."""

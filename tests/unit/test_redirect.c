@@ -3,35 +3,36 @@
 
 #include <stdlib.h>
 
-/* head_len and refusal of run()'s last verdict on the whole input. */
-static size_t run_head_len;
-static const char *run_refusal;
+/* What run()'s last verdict on the whole input found. */
+static struct redirect_req run_rq;
 
 /* Feeds req whole, then one byte at a time (as a slow client would), and
- * checks both give the same verdict, response and head length. */
+ * checks both give the same verdict, response and head. */
 static enum redirect_verdict run(const char *req, int port, int acme, char *resp, size_t resplen)
 {
 	struct buf out = {0};
 	enum redirect_verdict v = REDIRECT_AGAIN, whole;
-	size_t len = strlen(req), i, hl = 99;
-	const char *refusal;
+	size_t len = strlen(req), i;
+	struct redirect_req rq;
 
-	whole = redirect_handle((const uint8_t *)req, len, port, acme, &out, &run_head_len,
-	                        &run_refusal);
-	CHECK(whole == REDIRECT_ACME ? run_head_len > 0 && run_head_len <= len : run_head_len == 0);
+	whole = redirect_handle((const uint8_t *)req, len, port, acme, &out, &run_rq);
+	CHECK(whole == REDIRECT_ACME ? run_rq.head_len > 0 && run_rq.head_off + run_rq.head_len <= len :
+	      run_rq.head_len == 0 && run_rq.head_off == 0);
 	snprintf(resp, resplen, "%.*s", (int)out.len, out.len ? (const char *)buf_peek(&out) : "");
 	buf_reset(&out);
 	for (i = 1; i <= len; i++) {
-		v = redirect_handle((const uint8_t *)req, i, port, acme, &out, &hl, &refusal);
+		v = redirect_handle((const uint8_t *)req, i, port, acme, &out, &rq);
 		if (v != REDIRECT_AGAIN)
 			break;
-		CHECK(out.len == 0 && hl == 0);
+		CHECK(out.len == 0 && rq.head_len == 0 && rq.refusal == NULL);
 	}
 	CHECK(v == whole);
-	CHECK((refusal == NULL) == (run_refusal == NULL));
+	CHECK((rq.refusal == NULL) == (run_rq.refusal == NULL));
+	CHECK(rq.head == run_rq.head);
 	/* The verdict comes with the head's last byte, and names that byte. */
 	if (v == REDIRECT_ACME)
-		CHECK(hl == i && hl == run_head_len);
+		CHECK(rq.head_off + rq.head_len == i && rq.head_len == run_rq.head_len &&
+		      rq.head_off == run_rq.head_off);
 	if (v == REDIRECT_RESPOND)
 		CHECK(out.len == strlen(resp) && memcmp(buf_peek(&out), resp, out.len) == 0);
 	buf_reset(&out);
@@ -50,15 +51,15 @@ int main(void)
 	CHECK(run("GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: www.example.org\r\n\r\n", 443, 0, r, sizeof(r)) == REDIRECT_RESPOND);
 	CHECK(has(r, "HTTP/1.1 301 "));
 	CHECK(has(r, "\r\nLocation: https://www.example.org/a/b?x=1&y=2\r\n"));
-	CHECK(run_refusal == NULL);
+	CHECK(run_rq.refusal == NULL);
 
 	/* A refusal says why for the log, without the client's bytes. */
 	run("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 443, 0, r, sizeof(r));
-	CHECK(run_refusal && strcmp(run_refusal, "more than one Host header") == 0);
+	CHECK(run_rq.refusal && strcmp(run_rq.refusal, "more than one Host header") == 0);
 	run("GET /.well-known/acme-challenge/t?x HTTP/1.1\r\nHost: a\r\n\r\n", 443, 1, r, sizeof(r));
-	CHECK(run_refusal && strcmp(run_refusal, "ACME challenge: no query allowed") == 0);
+	CHECK(run_rq.refusal && strcmp(run_rq.refusal, "ACME challenge: no query allowed") == 0);
 	run("GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 443, 0, r, sizeof(r));
-	CHECK(run_refusal && strcmp(run_refusal, "malformed request") == 0);
+	CHECK(run_rq.refusal && strcmp(run_rq.refusal, "malformed request") == 0);
 
 	/* The client's port is dropped, redirect_port added unless 443. */
 	run("HEAD / HTTP/1.1\r\nHost: www.example.org:80\r\n\r\n", 8443, 0, r, sizeof(r));
@@ -149,7 +150,7 @@ int main(void)
 		};
 		for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++) {
 			CHECK(run(ok[k], 443, 1, r, sizeof(r)) == REDIRECT_ACME);
-			CHECK(run_head_len == strlen(ok[k]));
+			CHECK(run_rq.head_len == strlen(ok[k]));
 		}
 	}
 
@@ -167,10 +168,10 @@ int main(void)
 		for (size_t k = 0; k < sizeof(after) / sizeof(after[0]); k++) {
 			snprintf(two, sizeof(two), "%s%s", first, after[k]);
 			CHECK(run(two, 443, 1, r, sizeof(r)) == REDIRECT_ACME);
-			CHECK(run_head_len == strlen(first));
+			CHECK(run_rq.head_len == strlen(first));
 			snprintf(two, sizeof(two), "%s%s", lf, after[k]);
 			CHECK(run(two, 443, 1, r, sizeof(r)) == REDIRECT_ACME);
-			CHECK(run_head_len == strlen(lf));
+			CHECK(run_rq.head_len == strlen(lf));
 		}
 	}
 
@@ -181,7 +182,7 @@ int main(void)
 		tok[255] = '\0';
 		snprintf(req, sizeof(req), "GET /.well-known/acme-challenge/%s HTTP/1.1\r\nHost: h\r\n\r\n", tok);
 		CHECK(run(req, 443, 1, r, sizeof(r)) == REDIRECT_ACME);
-		CHECK(run_head_len == strlen(req));
+		CHECK(run_rq.head_len == strlen(req));
 		tok[255] = 'A';
 		tok[256] = '\0';
 		snprintf(req, sizeof(req), "GET /.well-known/acme-challenge/%s HTTP/1.1\r\nHost: h\r\n\r\n", tok);
@@ -246,23 +247,64 @@ int main(void)
 	run("GET /.well-known/acme-challengeX/t HTTP/1.1\r\nHost: h\r\n\r\n", 443, 1, r, sizeof(r));
 	CHECK(has(r, "HTTP/1.1 301 "));
 
+	/* Empty lines before the request line are skipped (RFC 9112 §2.2),
+	 * CRLF or LF; a bare CR is not one. */
+	run("\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 301 ") && has(r, "Location: https://h/a\r\n"));
+	run("\n\r\n\nHEAD /a HTTP/1.0\nHost: h\n\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 301 ") && has(r, "Location: https://h/a\r\n") && run_rq.head);
+	run("\rGET /a HTTP/1.1\r\nHost: h\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 400 ") && run_rq.refusal &&
+	      strcmp(run_rq.refusal, "malformed request") == 0);
+	run("\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(r[0] == '\0' && run_rq.refusal == NULL);   /* AGAIN: no request yet */
+	/* ... and are not part of the head an ACME backend gets. */
+	{
+		const char *ch = "GET /.well-known/acme-challenge/t HTTP/1.1\r\nHost: h\r\n\r\n";
+		char req[256];
+		snprintf(req, sizeof(req), "\r\n\n%sGET /x", ch);
+		CHECK(run(req, 443, 1, r, sizeof(r)) == REDIRECT_ACME);
+		CHECK(run_rq.head_off == 3 && run_rq.head_len == strlen(ch) && !run_rq.head);
+	}
+	/* They count towards the head's bound: no endless stream of them. */
+	{
+		static char lines[REDIRECT_MAX_HEAD + 64];
+		for (size_t k = 0; k + 2 <= REDIRECT_MAX_HEAD; k += 2)
+			memcpy(lines + k, "\r\n", 2);
+		strcpy(lines + REDIRECT_MAX_HEAD - 2, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+		run(lines, 443, 0, r, sizeof(r));
+		CHECK(has(r, "HTTP/1.1 431 ") && run_rq.refusal &&
+		      strcmp(run_rq.refusal, "request head over 8192 bytes") == 0);
+	}
+
+	/* HEAD is known from the request's first bytes: its 400 and 431 are
+	 * a head alone, their Content-Length what GET's body would be. */
+	run("HEAD / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 400 ") && run_rq.head && strlen(r) > 4 &&
+	      strcmp(r + strlen(r) - 4, "\r\n\r\n") == 0);
+	CHECK(has(r, "Content-Length: 39\r\n"));
+	run("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "\r\n\r\nBad Request: more than one Host header\n") && !run_rq.head);
+	CHECK(has(r, "Content-Length: 39\r\n"));
+	run("HEADER / HTTP/1.1\r\nHost: a\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 308 ") && !run_rq.head);
+
 	/* Oversized heads: 431, whether the end never comes or comes late. */
 	{
 		static char big[REDIRECT_MAX_HEAD + 200];
 		struct buf out = {0};
 		memset(big, 'a', sizeof(big));
 		memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
-		size_t hl;
-		const char *why;
-		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD - 1, 443, 0, &out, &hl, &why) == REDIRECT_AGAIN);
-		CHECK(why == NULL);
-		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD, 443, 0, &out, &hl, &why) == REDIRECT_RESPOND);
-		CHECK(why && strcmp(why, "request head over 8192 bytes") == 0);
+		struct redirect_req rq;
+		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD - 1, 443, 0, &out, &rq) == REDIRECT_AGAIN);
+		CHECK(rq.refusal == NULL);
+		CHECK(redirect_handle((uint8_t *)big, REDIRECT_MAX_HEAD, 443, 0, &out, &rq) == REDIRECT_RESPOND);
+		CHECK(rq.refusal && strcmp(rq.refusal, "request head over 8192 bytes") == 0);
 		CHECK(out.len && has((const char *)buf_peek(&out), "431"));
 		buf_reset(&out);
 		memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
-		CHECK(redirect_handle((uint8_t *)big, sizeof(big), 443, 0, &out, &hl, &why) == REDIRECT_RESPOND);
-		CHECK(hl == 0);
+		CHECK(redirect_handle((uint8_t *)big, sizeof(big), 443, 0, &out, &rq) == REDIRECT_RESPOND);
+		CHECK(rq.head_len == 0);
 		buf_reset(&out);
 	}
 
