@@ -6,10 +6,8 @@ documents it; opensmtpd has no XCLIENT."""
 import re
 import smtplib
 
-import pytest
-
 import harness
-from starttls_support import starttls_listener
+from starttls_support import HOSTNAME, starttls_listener
 
 
 def xclient_backend(offer=True):
@@ -91,3 +89,28 @@ def test_backend_without_xclient_one_421_then_close(portier, certs, raw_backend)
     rest = s.file.read()          # to the end: portier closes after its 421
     s.close()
     assert rest == b"", rest
+
+
+def test_optional_plaintext_helo_client_is_introduced_before_its_helo(portier, certs, raw_backend):
+    """starttls = optional: the client's HELO is the backend's to answer, so
+    XCLIENT goes first, then the HELO as the client sent it, once, and the
+    plaintext mail after it on the same session; the client hears portier's
+    name for its HELO, and its MAIL answered by the backend."""
+    b = raw_backend(xclient_backend())
+    p = portier([("tls", harness.tls_items(certs.ec)),
+                 starttls_listener("mx", "smtp", b.port,
+                                   extra=[("xclient", "yes"), ("starttls", "optional")])])
+    s = smtplib.SMTP("localhost", p.port("mx"), local_hostname="client.test",
+                     timeout=10 * harness.SLOW)
+    try:
+        code, msg = s.helo()
+        assert (code, msg) == (250, HOSTNAME.encode()), (code, msg)
+        assert s.mail("a@example.net") == (250, b"ok")
+        s.quit()
+    finally:
+        s.close()
+    seen = b.wait_result()
+    assert seen[0].startswith(b"EHLO "), seen
+    assert seen[1].startswith(b"XCLIENT ADDR=127.0.0.1 PORT="), seen
+    assert seen[2:] == [b"helo client.test\r\n", b"mail FROM:<a@example.net>\r\n",
+                        b"quit\r\n"], seen
