@@ -6,8 +6,6 @@ import os
 import re
 import socket
 
-import pytest
-
 import harness
 from harness import curl, listener, tls_items
 

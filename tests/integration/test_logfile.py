@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import socket
-import stat
 
 import pytest
 

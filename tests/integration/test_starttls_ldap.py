@@ -7,7 +7,7 @@ import pytest
 import harness
 from harness import tls_items
 from starttls_support import (SClient, connect_and_upgrade, ldap_bind, ldap_search,
-                              ldap_starttls, ldap_unbind, ldap_split, starttls_listener,
+                              ldap_starttls, ldap_unbind, starttls_listener,
                               Client, OID_STARTTLS, ldap_add_huge, starttls_mid_search)
 
 BASE = "dc=example,dc=org"
