@@ -345,13 +345,13 @@ def test_optional_helo_after_ehlo_refused_by_opensmtpd_is_its_answer(smtp_portie
     assert ("second hello body " + token).encode() in smtpd.delivered(token)
 
 
-def test_optional_helo_refused_by_backend_reaches_client(portier, certs):
-    """A backend that refuses the name in HELO too: its 550 is the client's
-    answer (a permanent one), not portier's 250 and then a 421 at MAIL; the
-    backend heard the HELO once and nothing after it."""
+def _session_with_refusing_backend(portier, certs, verbs, refusal, talk):
+    """An optional portier in front of a fake backend that answers the
+    verbs (EHLO, HELO) with refusal and everything else as _smtp_answer:
+    talk(client) speaks, then the backend's one session is returned."""
     def answer(line):
-        if line.split(b" ")[0].upper().strip() in (b"EHLO", b"HELO"):
-            return b"550 5.7.1 backend-marker not you\r\n"
+        if line.split(b" ")[0].upper().strip() in verbs:
+            return refusal
         return _smtp_answer(line)
 
     b = FakeBackend("smtp", answer=answer)
@@ -360,17 +360,28 @@ def test_optional_helo_refused_by_backend_reaches_client(portier, certs):
         c = Client(p.port("mx"))
         try:
             c.smtp_reply()
-            c.send(b"HELO bad.example\r\n")
-            assert c.smtp_reply() == b"550 5.7.1 backend-marker not you\r\n"
-            c.send(b"MAIL FROM:<a@example.net>\r\n")
-            assert c.smtp_reply() == b"503 5.5.1 Send EHLO or HELO first\r\n"
+            talk(c)
             c.send(b"QUIT\r\n")
             assert c.smtp_reply().startswith(b"221 ")
         finally:
             c.close()
-        got = b.wait_sessions(1)[0]
+        return b.wait_sessions(1)[0]
     finally:
         b.stop()
+
+
+def test_optional_helo_refused_by_backend_reaches_client(portier, certs):
+    """A backend that refuses the name in HELO too: its 550 is the client's
+    answer (a permanent one), not portier's 250 and then a 421 at MAIL; the
+    backend heard the HELO once and then portier's QUIT."""
+    def talk(c):
+        c.send(b"HELO bad.example\r\n")
+        assert c.smtp_reply() == b"550 5.7.1 backend-marker not you\r\n"
+        c.send(b"MAIL FROM:<a@example.net>\r\n")
+        assert c.smtp_reply() == b"503 5.5.1 Send EHLO or HELO first\r\n"
+
+    got = _session_with_refusing_backend(portier, certs, (b"EHLO", b"HELO"),
+                                         b"550 5.7.1 backend-marker not you\r\n", talk)
     assert got == b"HELO bad.example\r\nQUIT\r\n", got
 
 
@@ -500,32 +511,19 @@ def test_optional_ehlo_refused_by_backend_reaches_client(portier, certs):
     as such: the 550 reaches the client as the backend sent it (a 421 of
     portier's would make the sender queue and retry a permanent refusal),
     the client is not greeted, and it may try HELO."""
-    def answer(line):
-        if line.split(b" ")[0].upper().strip() == b"EHLO":
-            return b"550-5.7.1 backend-marker no\r\n550 5.7.1 not you\r\n"
-        return _smtp_answer(line)
+    def talk(c):
+        c.send(b"EHLO bad.example\r\n")
+        assert c.smtp_reply() == b"550-5.7.1 backend-marker no\r\n550 5.7.1 not you\r\n"
+        c.send(b"MAIL FROM:<a@example.net>\r\n")
+        assert c.smtp_reply() == b"503 5.5.1 Send EHLO or HELO first\r\n"
+        c.send(b"HELO bad.example\r\n")
+        assert c.smtp_reply() == ("250 %s\r\n" % HOSTNAME).encode()
+        c.send(b"MAIL FROM:<a@example.net>\r\n")
+        assert c.smtp_reply() == b"250 2.0.0 backend-marker ok\r\n"
 
-    b = FakeBackend("smtp", answer=answer)
-    try:
-        p = _optional_portier(portier, certs, b.port)
-        c = Client(p.port("mx"))
-        try:
-            c.smtp_reply()
-            c.send(b"EHLO bad.example\r\n")
-            assert c.smtp_reply() == b"550-5.7.1 backend-marker no\r\n550 5.7.1 not you\r\n"
-            c.send(b"MAIL FROM:<a@example.net>\r\n")
-            assert c.smtp_reply() == b"503 5.5.1 Send EHLO or HELO first\r\n"
-            c.send(b"HELO bad.example\r\n")
-            assert c.smtp_reply() == ("250 %s\r\n" % HOSTNAME).encode()
-            c.send(b"MAIL FROM:<a@example.net>\r\n")
-            assert c.smtp_reply() == b"250 2.0.0 backend-marker ok\r\n"
-            c.send(b"QUIT\r\n")
-            assert c.smtp_reply().startswith(b"221 ")
-        finally:
-            c.close()
-        got = b.wait_sessions(1)[0]
-    finally:
-        b.stop()
+    got = _session_with_refusing_backend(
+        portier, certs, (b"EHLO",), b"550-5.7.1 backend-marker no\r\n550 5.7.1 not you\r\n",
+        talk)
     # One session: the refused EHLO, the HELO it took, the mail; no replay.
     assert got == (b"EHLO bad.example\r\nHELO bad.example\r\n"
                    b"MAIL FROM:<a@example.net>\r\nQUIT\r\n"), got
