@@ -315,15 +315,20 @@ def test_optional_helo_client_delivers_through_opensmtpd(smtp_portier, smtpd):
     assert ("helo body " + token).encode() in smtpd.delivered(token)
 
 
-def _session_with_refusing_backend(portier, certs, verbs, refusal, talk):
-    """An optional portier in front of a fake backend that answers the
-    verbs (EHLO, HELO) with refusal and everything else as _smtp_answer:
-    talk(client) speaks, then the backend's one session is returned."""
+def _refusing(verbs, refusal):
+    """A fake backend's answers: refusal to the verbs (EHLO, HELO),
+    _smtp_answer's to the rest."""
     def answer(line):
         if line.split(b" ")[0].upper().strip() in verbs:
             return refusal
         return _smtp_answer(line)
+    return answer
 
+
+def _optional_session(portier, certs, answer, talk, quit=True):
+    """An optional portier in front of a fake backend that answers as
+    answer(line) does: talk(client) speaks after the greeting, then QUIT
+    (unless talk said it); the backend's one session is returned."""
     b = FakeBackend("smtp", answer=answer)
     try:
         p = _optional_portier(portier, certs, b.port)
@@ -331,7 +336,8 @@ def _session_with_refusing_backend(portier, certs, verbs, refusal, talk):
         try:
             c.smtp_reply()
             talk(c)
-            c.send(b"QUIT\r\n")
+            if quit:
+                c.send(b"QUIT\r\n")
             assert c.smtp_reply().startswith(b"221 ")
         finally:
             c.close()
@@ -350,8 +356,8 @@ def test_optional_helo_refused_by_backend_reaches_client(portier, certs):
         c.send(b"MAIL FROM:<a@example.net>\r\n")
         assert c.smtp_reply() == b"503 5.5.1 Send EHLO or HELO first\r\n"
 
-    got = _session_with_refusing_backend(portier, certs, (b"EHLO", b"HELO"),
-                                         b"550 5.7.1 backend-marker not you\r\n", talk)
+    got = _optional_session(portier, certs, _refusing(
+        (b"EHLO", b"HELO"), b"550 5.7.1 backend-marker not you\r\n"), talk)
     assert got == b"HELO bad.example\r\nQUIT\r\n", got
 
 
@@ -409,25 +415,16 @@ def test_optional_plaintext_utf8_mail_relayed_byte_exact(portier, certs):
 def test_optional_pipelined_plaintext_after_the_merged_ehlo(portier, certs):
     """PIPELINING is offered now: MAIL, RCPT and DATA in one write after the
     EHLO reach the backend in that one order, answered in order."""
-    b = FakeBackend("smtp", answer=_rich_answer)
-    try:
-        p = _optional_portier(portier, certs, b.port)
-        c = Client(p.port("mx"))
-        try:
-            c.smtp_reply()
-            c.send(b"EHLO pipe.example\r\n")
-            assert b"250-PIPELINING\r\n" in c.smtp_reply()
-            c.send(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
-            for want in (b"250 ", b"250 ", b"354 "):
-                assert c.smtp_reply().startswith(want)
-            c.send(b"x\r\n.\r\nQUIT\r\n")
-            assert c.smtp_reply().startswith(b"250 2.0.0 backend-marker queued")
-            assert c.smtp_reply().startswith(b"221 ")
-        finally:
-            c.close()
-        got = b.wait_sessions(1)[0]
-    finally:
-        b.stop()
+    def talk(c):
+        c.send(b"EHLO pipe.example\r\n")
+        assert b"250-PIPELINING\r\n" in c.smtp_reply()
+        c.send(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
+        for want in (b"250 ", b"250 ", b"354 "):
+            assert c.smtp_reply().startswith(want)
+        c.send(b"x\r\n.\r\nQUIT\r\n")
+        assert c.smtp_reply().startswith(b"250 2.0.0 backend-marker queued")
+
+    got = _optional_session(portier, certs, _rich_answer, talk, quit=False)
     assert got == (b"EHLO pipe.example\r\nMAIL FROM:<a@example.net>\r\n"
                    b"RCPT TO:<b@example.org>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n"), got
 
@@ -502,9 +499,8 @@ def test_optional_ehlo_refused_by_backend_reaches_client(portier, certs):
         c.send(b"MAIL FROM:<a@example.net>\r\n")
         assert c.smtp_reply() == b"250 2.0.0 backend-marker ok\r\n"
 
-    got = _session_with_refusing_backend(
-        portier, certs, (b"EHLO",), b"550-5.7.1 backend-marker no\r\n550 5.7.1 not you\r\n",
-        talk)
+    got = _optional_session(portier, certs, _refusing(
+        (b"EHLO",), b"550-5.7.1 backend-marker no\r\n550 5.7.1 not you\r\n"), talk)
     # One session: the refused EHLO, the HELO it took, the mail; no replay.
     assert got == (b"EHLO bad.example\r\nHELO bad.example\r\n"
                    b"MAIL FROM:<a@example.net>\r\nQUIT\r\n"), got
