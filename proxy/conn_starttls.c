@@ -234,9 +234,9 @@ int conn_starttls_backend_wants_write(const struct conn *c)
  * XCLIENT, portier's own exchange). The same state serves a query (SMTP
  * optional): the engine sends the client's EHLO or HELO, answers the
  * client from the reply and says RESUME: back to PRELUDE, the backend
- * kept. The client's bytes
- * wait in their buffer meanwhile: the phase ends on the backend's pace
- * alone, so its deadline blames the backend rightly. */
+ * kept. The client's bytes wait in their buffer meanwhile: the phase ends
+ * on the backend's pace alone, so its deadline blames the backend
+ * rightly. */
 void conn_starttls_handover(struct conn *c)
 {
 	struct conn_starttls *st = c->st;

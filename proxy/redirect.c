@@ -36,9 +36,9 @@ static size_t empty_lines(const uint8_t *in, size_t len)
 	return i;
 }
 
-/* The one place a request is known for HEAD, its head from the first
- * bytes on: a 431 comes before the request line could be parsed. A
- * parsed method is "HEAD" exactly when the line starts so. */
+/* Whether the request is a HEAD, decided here alone and from its first
+ * bytes: a 431 comes before the request line could be parsed. A parsed
+ * method is "HEAD" exactly when the line starts so. */
 static int is_head(const uint8_t *p, size_t n)
 {
 	return n >= 5 && memcmp(p, "HEAD ", 5) == 0;
