@@ -1,0 +1,85 @@
+"""FTP faults portier must handle that vsftpd never shows: a backend whose
+227 names another host. The backend is a scripted fake (raw_backend) that
+records every command line it gets; the clients are ftplib sessions
+(test_ftps's helpers)."""
+
+import ftplib
+
+from test_ftps import ReusingFTP_TLS, login, ports_of, start
+
+
+# What the fake backend says when a verb has no scripted answer. portier
+# answers AUTH, PBSZ and PROT itself, so the backend sees only the login,
+# the data-channel commands and QUIT.
+REPLIES = {
+    "USER": b"331 Please specify the password.\r\n",
+    "PASS": b"230 Login successful.\r\n",
+    "TYPE": b"200 Switching to Binary mode.\r\n",
+    "NOOP": b"200 NOOP ok.\r\n",
+    "QUIT": b"221 Goodbye.\r\n",
+}
+
+
+def fake_ftpd(script=None):
+    """A raw_backend handler: greet 220, answer each command line from
+    script (verb -> bytes, or a function (conn, line, seen) -> bytes),
+    else REPLIES, else 502; the result is the list of command lines seen,
+    once the connection ends or QUIT is answered."""
+    script = dict(script or {})
+
+    def handler(c):
+        seen = []
+        c.sendall(b"220 fake FTP ready\r\n")
+        f = c.makefile("rb")
+        while True:
+            line = f.readline(4096)
+            if not line:
+                return seen
+            cmd = line.rstrip(b"\r\n").decode("latin-1")
+            seen.append(cmd)
+            verb = cmd.split(" ", 1)[0].upper()
+            reply = script.get(verb, REPLIES.get(verb, b"502 Command not implemented.\r\n"))
+            if callable(reply):
+                reply = reply(c, cmd, seen)
+            c.sendall(reply)
+            if verb == "QUIT":
+                return seen
+    return handler
+
+
+def pasv227(port, host=(127, 0, 0, 1)):
+    return b"227 Entering Passive Mode (%d,%d,%d,%d,%d,%d).\r\n" % (
+        tuple(host) + (port >> 8, port & 255))
+
+
+def quit_and_seen(f, backend):
+    """End session f with QUIT (221) and return the backend's command lines."""
+    assert f.quit().startswith("221"), "QUIT"
+    return backend.wait_result(10)
+
+
+def test_pasv_naming_another_host_is_refused(portier, certs, raw_backend):
+    """A backend whose 227 names another host than its own (10.9.8.7) is
+    refused: the client gets 425 in place of the 227, no data port opens,
+    the log names the refusal, and the session goes on. (portier would
+    connect the backend's own address anyway, whatever the 227 says; EPSV
+    has no such check to test: a 229 carries only a port.)"""
+    b = raw_backend(fake_ftpd({"PASV": b"227 Entering Passive Mode (10,9,8,7,156,64).\r\n"}))
+    p, low, high = start(portier, certs, b.port)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    cport = f.sock.getsockname()[1]
+    try:
+        try:
+            resp = f.sendcmd("PASV")
+        except ftplib.error_temp as e:
+            resp = str(e)
+        assert resp == "425 No data port available", resp
+        # No data port opened: the worker listens on the control port only.
+        assert ports_of(p.worker_pid()) == [p.port("ftp")]
+        assert f.voidcmd("NOOP").startswith("200")
+        seen = quit_and_seen(f, b)
+    finally:
+        f.close()
+    assert seen == ["USER anonymous", "PASS anonymous@", "PASV", "NOOP", "QUIT"], seen
+    p.wait_log(r": warning: \[ftp\] client=127\.0\.0\.1:%d: backend named a passive "
+               r"address that is not its own; refused$" % cport)
