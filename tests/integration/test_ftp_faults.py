@@ -1,11 +1,15 @@
 """FTP faults portier must handle that vsftpd never shows: a backend whose
-227 names another host. The backend is a scripted fake (raw_backend) that
-records every command line it gets; the clients are ftplib sessions
-(test_ftps's helpers)."""
+227 names another host, a passive data port where nothing listens on the
+backend. The backend is a scripted fake (raw_backend) that records every
+command line it gets; the clients are ftplib sessions (test_ftps's helpers)
+and raw sockets for the data side."""
 
 import ftplib
+import socket
+import time
 
-from test_ftps import ReusingFTP_TLS, login, ports_of, start
+import harness
+from test_ftps import ReusingFTP_TLS, listening, login, ports_of, start
 
 
 # What the fake backend says when a verb has no scripted answer. portier
@@ -83,3 +87,44 @@ def test_pasv_naming_another_host_is_refused(portier, certs, raw_backend):
     assert seen == ["USER anonymous", "PASS anonymous@", "PASV", "NOOP", "QUIT"], seen
     p.wait_log(r": warning: \[ftp\] client=127\.0\.0\.1:%d: backend named a passive "
                r"address that is not its own; refused$" % cport)
+
+
+def test_passive_data_backend_connect_refused(portier, certs, raw_backend, closed_port):
+    """The backend's 227 names its own address but a port where nothing
+    listens: the client's 227 names a data port of portier's; the client's
+    connection there is closed as soon as portier's connect to the backend
+    is refused, the port is gone, the log says why, and the control
+    connection goes on. The close is a FIN without a byte, not a reset:
+    portier resets only a data connection's backend side here, and this
+    client had sent nothing (a TLS client cannot take it for a whole file:
+    no handshake was made)."""
+    b = raw_backend(fake_ftpd({"PASV": pasv227(closed_port)}))
+    p, low, high = start(portier, certs, b.port)
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    d = None
+    try:
+        resp = f.sendcmd("PASV")
+        host, port = ftplib.parse227(resp)
+        assert host == "127.0.0.1" and low <= port <= high, resp
+        assert port != closed_port
+        d = socket.create_connection(("127.0.0.1", port), 5 * harness.SLOW)
+        dport, cport = d.getsockname()[1], f.sock.getsockname()[1]
+        d.settimeout(5 * harness.SLOW)
+        t0 = time.monotonic()
+        assert d.recv(100) == b""       # an orderly end, no data
+        assert time.monotonic() - t0 < 2 * harness.SLOW
+        harness.wait_for(lambda: not listening(port), 5, "the data port to close")
+        assert f.voidcmd("NOOP").startswith("200")
+        seen = quit_and_seen(f, b)
+    finally:
+        if d is not None:
+            d.close()
+        f.close()
+    assert seen == ["USER anonymous", "PASS anonymous@", "PASV", "NOOP", "QUIT"], seen
+    # Both lines name the client's data connection (its own address, not
+    # the control connection's), and the close line its control connection.
+    client = r"127\.0\.0\.1:%d" % dport
+    p.wait_log(r"\[ftp\] data client=%s: backend \(passive data port\): Connection refused$"
+               % client)
+    p.wait_log(r"\[ftp\] data close client=%s control client=127\.0\.0\.1:%d .*: "
+               r"backend \(passive data port\): Connection refused$" % (client, cport))
