@@ -1,15 +1,15 @@
 """FTP faults portier must handle that vsftpd never shows: a backend whose
 227 names another host, a passive data port where nothing listens on the
-backend. The backend is a scripted fake (raw_backend) that records every
-command line it gets; the clients are ftplib sessions (test_ftps's helpers)
-and raw sockets for the data side."""
+backend, PORT over max_data_connections. The backend is a scripted fake
+(raw_backend) that records every command line it gets; the clients are
+ftplib sessions (test_ftps's helpers) and raw sockets for the data side."""
 
 import ftplib
 import socket
 import time
 
 import harness
-from test_ftps import ReusingFTP_TLS, listening, login, ports_of, start
+from test_ftps import ACTIVE, ReusingFTP_TLS, listening, login, ports_of, start
 
 
 # What the fake backend says when a verb has no scripted answer. portier
@@ -128,3 +128,38 @@ def test_passive_data_backend_connect_refused(portier, certs, raw_backend, close
                % client)
     p.wait_log(r"\[ftp\] data close client=%s control client=127\.0\.0\.1:%d .*: "
                r"backend \(passive data port\): Connection refused$" % (client, cport))
+
+
+def test_port_over_max_data_connections_is_refused(portier, certs, raw_backend):
+    """active = yes, max_data_connections = 1: a PASV takes the one data
+    port; a PORT then gets 425 without reaching the backend (portier sends
+    the backend a PORT of its own only for one it takes), is logged, and
+    leaves the passive port open."""
+    b = raw_backend(fake_ftpd({"PASV": pasv227(40000),
+                               "PORT": b"200 PORT command successful.\r\n"}))
+    p, low, high = start(portier, certs, b.port,
+                         extra=ACTIVE + [("max_data_connections", "1")])
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    ls = socket.socket()
+    try:
+        _, pport = ftplib.parse227(f.sendcmd("PASV"))
+        assert low <= pport <= high and listening(pport)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        cport = ls.getsockname()[1]
+        try:
+            resp = f.sendcmd("PORT 127,0,0,1,%d,%d" % (cport >> 8, cport & 255))
+        except ftplib.Error as e:
+            resp = str(e)
+        assert resp == "425 No data port available", resp
+        # The passive port stays; no port for the backend's active data
+        # connection was opened.
+        assert ports_of(p.worker_pid()) == sorted([p.port("ftp"), pport])
+        assert f.voidcmd("NOOP").startswith("200")
+        seen = quit_and_seen(f, b)
+    finally:
+        ls.close()
+        f.close()
+    assert seen == ["USER anonymous", "PASS anonymous@", "PASV", "NOOP", "QUIT"], seen
+    p.wait_log(r"\[ftp\] client=127\.0\.0\.1:\d+: max_data_connections \(1\) reached; "
+               r"refusing active mode$")
