@@ -1,8 +1,9 @@
 """FTP faults portier must handle that vsftpd never shows: a backend whose
 227 names another host, a passive data port where nothing listens on the
-backend, PORT over max_data_connections. The backend is a scripted fake
-(raw_backend) that records every command line it gets; the clients are
-ftplib sessions (test_ftps's helpers) and raw sockets for the data side."""
+backend, PORT over max_data_connections, and an active-mode connect to the
+client that hangs. The backend is a scripted fake (raw_backend) that records
+every command line it gets; the clients are ftplib sessions (test_ftps's
+helpers) and raw sockets for the data side."""
 
 import ftplib
 import socket
@@ -10,6 +11,7 @@ import time
 
 import harness
 from test_ftps import ACTIVE, ReusingFTP_TLS, listening, login, ports_of, start
+from test_limits import accept_queue
 
 
 # What the fake backend says when a verb has no scripted answer. portier
@@ -163,3 +165,86 @@ def test_port_over_max_data_connections_is_refused(portier, certs, raw_backend):
     assert seen == ["USER anonymous", "PASS anonymous@", "PASV", "NOOP", "QUIT"], seen
     p.wait_log(r"\[ftp\] client=127\.0\.0\.1:\d+: max_data_connections \(1\) reached; "
                r"refusing active mode$")
+
+
+def test_active_connect_to_client_times_out(portier, certs, raw_backend):
+    """Active mode, connect_timeout = 1s, a client whose data port never
+    answers (a listening socket with backlog 0 whose accept queue is full:
+    Linux drops further SYNs, so a connect there hangs). The backend
+    connects to portier's port, says 150, writes the file and says 226 at
+    once (as vsftpd does for a small file); portier gives up on the client
+    after 1 s, resets the backend's data connection, and the client gets
+    426, not 226: its transfer failed."""
+    dialed = {}
+
+    def retr(c, cmd, seen):
+        ports = [x for x in seen if x.startswith("PORT ")]
+        assert ports, seen
+        v = [int(x) for x in ports[-1][5:].split(",")]
+        addr = ("%d.%d.%d.%d" % tuple(v[:4]), v[4] * 256 + v[5])
+        data = socket.create_connection(addr, 5)
+        try:
+            dialed["addr"] = addr
+            c.sendall(b"150 Opening BINARY mode data connection for f (1000 bytes).\r\n")
+            data.sendall(b"x" * 1000)
+            c.sendall(b"226 Transfer complete.\r\n")
+            t0 = time.monotonic()
+            data.settimeout(10 * harness.SLOW)
+            try:
+                dialed["end"] = data.recv(10)
+            except ConnectionResetError:
+                dialed["end"] = "reset"
+            dialed["after"] = time.monotonic() - t0
+        finally:
+            data.close()
+        return b""
+
+    b = raw_backend(fake_ftpd({"PORT": b"200 PORT command successful.\r\n", "RETR": retr}))
+    p, low, high = start(portier, certs, b.port,
+                         extra=ACTIVE + [("connect_timeout", "1s")])
+    f = login(ReusingFTP_TLS, certs, p.port("ftp"))
+    ls = socket.socket()
+    fill, probe = socket.socket(), socket.socket()
+    try:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(0)
+        cport = ls.getsockname()[1]
+        # One connection the listener never accepts fills its queue ...
+        fill.setblocking(False)
+        fill.connect_ex(("127.0.0.1", cport))
+        harness.wait_for(lambda: accept_queue(cport) == 1, 5, "the accept queue to fill")
+        # ... and a connect there now hangs (the premise of the test).
+        probe.settimeout(0.5)
+        try:
+            probe.connect(("127.0.0.1", cport))
+            raise AssertionError("a connect to a full accept queue completed")
+        except socket.timeout:
+            pass
+        f.voidcmd("TYPE I")
+        assert f.voidcmd("PORT 127,0,0,1,%d,%d" % (cport >> 8, cport & 255)).startswith("200")
+        f.putcmd("RETR f")
+        f.sock.settimeout(10 * harness.SLOW)
+        first = f.getline()
+        t0 = time.monotonic()
+        final = f.getline()
+        took = time.monotonic() - t0
+        assert first.startswith("150 "), first
+        assert final == "426 Data connection broken; transfer aborted", final
+        # Held until portier gave up on the client: about connect_timeout.
+        assert 0.5 < took < 5 * harness.SLOW, took
+        assert accept_queue(cport) == 1     # portier's connect never got in
+        assert f.voidcmd("NOOP").startswith("200")
+        seen = quit_and_seen(f, b)
+    finally:
+        for s in (probe, fill, ls):
+            s.close()
+        f.close()
+    # The backend's view: its data connection was reset, about 1 s on.
+    assert dialed["end"] == "reset", dialed
+    assert 0.5 < dialed["after"] < 5 * harness.SLOW, dialed
+    assert [x.split(" ")[0] for x in seen] == ["USER", "PASS", "TYPE", "PORT", "RETR", "NOOP",
+                                               "QUIT"], seen
+    # portier's PORT to the backend named a port of its own, not the client's.
+    assert dialed["addr"][0] == "127.0.0.1" and dialed["addr"][1] != cport
+    p.wait_log(r"\[ftp\] data close client=127\.0\.0\.1:%d control client=127\.0\.0\.1:\d+ "
+               r".*: active data connection to the client: connect timed out after 1s$" % cport)
