@@ -4,6 +4,7 @@ except the ACME http-01 path, which goes to acme_backend."""
 import re
 import select
 import socket
+import struct
 import time
 
 import pytest
@@ -601,3 +602,71 @@ def test_the_close_line_says_why_a_request_was_refused(portier, http_backend, re
         read_until_closed(s)
     p.wait_log(r"\[http\] close client=127\.0\.0\.1:%d .* time=\S+: %s$" % (me, re.escape(reason)))
     assert http_backend.requests == []
+
+
+def closed_line(p, me):
+    """The close line of the connection from local port me."""
+    return p.wait_log(r"\[http\] close client=127\.0\.0\.1:%d .*" % me).group(0)
+
+
+def closed_count(p, reason, name="http"):
+    """Waits until listener name's portier_connections_closed_total for
+    reason is 1 (a connection is counted as it is freed, a moment after its
+    close line); every other reason must be 0. p has stats on."""
+    from test_metrics import samples, scrape
+
+    def counts():
+        s = samples(scrape(p.port("[stats]")))
+        return {dict(k[1])["reason"]: v for k, v in s.items()
+                if k[0] == "portier_connections_closed_total" and
+                dict(k[1]).get("listener") == name and v}
+    harness.wait_for(lambda: counts().get(reason) == 1, 5,
+                     "portier_connections_closed_total{reason=%s} to be 1" % reason)
+    assert counts() == {reason: 1}, counts()
+
+
+def test_a_client_that_closes_without_a_byte_is_logged_as_closed(portier):
+    """A connection that ends before its first byte (a port scan, a TCP
+    health check): no answer can be owed, and the close line says the client
+    closed, not a malformed or timed-out request."""
+    p = portier([listener("http", mode="redirect", protocol="http")],
+                glob=[("stats", "127.0.0.1:0")])
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        me = s.getsockname()[1]
+    line = closed_line(p, me)
+    assert re.search(r" up=0 down=0 time=\d+\.\d{3}s: client closed$", line), line
+    closed_count(p, "client_closed")
+
+
+def test_a_partial_head_then_fin_gets_nothing_and_is_logged_mid_request(portier):
+    """A client that sends part of a request head and then shuts down its
+    side: there is no request to answer, so it gets no byte back (not a
+    redirect of half a head, not a 400), only portier's orderly end; the
+    close line says it closed mid-request, counted as a protocol error."""
+    p = portier([listener("http", mode="redirect", protocol="http")],
+                glob=[("stats", "127.0.0.1:0")])
+    with socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW) as s:
+        me = s.getsockname()[1]
+        s.sendall(b"GET /a HTTP/1.1\r\nHost: exam")
+        s.shutdown(socket.SHUT_WR)
+        got, err = harness.read_to_end(s)
+    assert (got, err) == (b"", None), (got, err)
+    line = closed_line(p, me)
+    assert re.search(r" up=0 down=0 time=\d+\.\d{3}s: client closed mid-request$", line), line
+    closed_count(p, "protocol_error")
+
+
+def test_a_partial_head_then_reset_is_logged_as_a_reset(portier):
+    """A client that sends part of a request head and then resets (close
+    with SO_LINGER 0): the close line says "client reset", the reason the
+    metrics count as client_reset."""
+    p = portier([listener("http", mode="redirect", protocol="http")],
+                glob=[("stats", "127.0.0.1:0")])
+    s = socket.create_connection(("127.0.0.1", p.port("http")), timeout=10 * harness.SLOW)
+    me = s.getsockname()[1]
+    s.sendall(b"GET /a HTTP/1.1\r\nHost: exam")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    line = closed_line(p, me)
+    assert re.search(r" up=0 down=0 time=\d+\.\d{3}s: client reset$", line), line
+    closed_count(p, "client_reset")
