@@ -7,6 +7,7 @@ first bytes (a ClientHello, an SMTP command, plain bytes) in one send, so a
 portier that read past the header would lose them. Connections come from
 127.0.0.1 (allowed) or 127.0.0.2 (not)."""
 
+import re
 import socket
 import ssl
 import struct
@@ -16,6 +17,7 @@ import pytest
 import harness
 from harness import listener
 from starttls_support import Client, starttls_listener
+from test_redirect import closed_count
 from test_send_proxy import (ALPN, SNI, V2_SIG, echo_handler, smtp_backend_wanting_proxy_first,
                              tls_ctx)
 
@@ -325,3 +327,67 @@ def test_bad_accept_proxy_config_is_refused(workdir, items, where, what):
     rc, out, path = harness.portier_check(workdir, text)
     assert rc == 1, out
     assert "[l] %s: %s" % (where, what) in out, out
+
+
+def closed_before_the_header(portier, raw_backend, end, sent):
+    """A balancer's connection that sends `sent` (none, or part of a PROXY
+    header) and ends it with end ("fin": shutdown and read to the end, or
+    "rst": close with SO_LINGER 0). Returns (close line, the portier, and
+    after a FIN what the balancer read to its end: (bytes, error or None)).
+    The backend never saw a connection."""
+    b = raw_backend(echo_handler)
+    p = portier([section("tcp", b.port, mode="plain", timeout="5s")],
+                glob=[("stats", "127.0.0.1:0")])
+    s = balancer(p.port("tcp"))
+    me = s.getsockname()[1]
+    got = None
+    with s:
+        if sent:
+            s.sendall(sent)
+        if end == "fin":
+            s.shutdown(socket.SHUT_WR)
+            got = harness.read_to_end(s)
+        else:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    line = p.wait_log(r"\[tcp\] close client=127\.0\.0\.1:%d .*" % me).group(0)
+    assert not b.results and not b.errors, (b.results, b.errors)
+    return line, p, got
+
+
+def test_health_check_without_a_byte_is_logged_as_closed_before_the_header(
+        portier, raw_backend):
+    """A load balancer's TCP health check connects and ends its side
+    without a byte: it gets portier's FIN and nothing else, the close line
+    says so (not a timeout, not a bad header), long before
+    accept_proxy_timeout (5s here), counted as client_closed, and no backend
+    is dialled."""
+    line, p, got = closed_before_the_header(portier, raw_backend, "fin", b"")
+    assert got == (b"", None), got
+    assert re.search(r" up=0 down=0 time=[0-4]\.\d{3}s: client closed before a PROXY header$",
+                     line), line
+    closed_count(p, "client_closed", "tcp")
+
+
+@pytest.mark.parametrize("sent", [b"PROXY TCP4 192.0.2.1 ", V2_SIG + b"\x21\x11"],
+                         ids=["v1", "v2"])
+def test_partial_header_then_fin_is_logged_as_closed_within_it(portier, raw_backend, sent):
+    """Part of a PROXY header (v1 or v2), then the balancer's FIN: nothing
+    back but portier's FIN, the close line says it ended within the header,
+    counted as client_closed; no backend."""
+    line, p, got = closed_before_the_header(portier, raw_backend, "fin", sent)
+    assert got == (b"", None), got
+    assert re.search(r" up=0 down=0 time=[0-4]\.\d{3}s: client closed within its PROXY header$",
+                     line), line
+    closed_count(p, "client_closed", "tcp")
+
+
+@pytest.mark.parametrize("sent", [b"PROXY TCP4 192.0.2.1 ", V2_SIG + b"\x21\x11"],
+                         ids=["v1", "v2"])
+def test_partial_header_then_reset_is_logged_as_a_reset(portier, raw_backend, sent):
+    """Part of a PROXY header, then a reset (SO_LINGER 0): the close line
+    says the client reset before its header ended, counted as client_reset;
+    no backend."""
+    line, p, _ = closed_before_the_header(portier, raw_backend, "rst", sent)
+    assert re.search(r" up=0 down=0 time=[0-4]\.\d{3}s: "
+                     r"client reset before its PROXY header ended$", line), line
+    closed_count(p, "client_reset", "tcp")
