@@ -6,6 +6,8 @@ documents it; opensmtpd has no XCLIENT."""
 import re
 import smtplib
 
+import pytest
+
 import harness
 from starttls_support import HOSTNAME, starttls_listener
 
@@ -114,3 +116,79 @@ def test_optional_plaintext_helo_client_is_introduced_before_its_helo(portier, c
     assert seen[1].startswith(b"XCLIENT ADDR=127.0.0.1 PORT="), seen
     assert seen[2:] == [b"helo client.test\r\n", b"mail FROM:<a@example.net>\r\n",
                         b"quit\r\n"], seen
+
+
+def backend_answering_ehlo_with(answer):
+    """Greets, reads portier's EHLO and answers it with answer (None: closes
+    without a word); then reads to the end. Returns every line it got."""
+    def handler(c):
+        f = c.makefile("rb")
+        c.sendall(b"220 backend ESMTP\r\n")
+        seen = [f.readline(1000)]
+        if answer is None:
+            return seen
+        c.sendall(answer)
+        for line in f:
+            seen.append(line)
+        return seen
+    return handler
+
+
+def refused_before_xclient(portier, certs, raw_backend, answer):
+    """A client's STARTTLS session before a backend that answers portier's
+    EHLO with answer: the client reads portier's 421 unasked right after TLS,
+    then the end; the backend got portier's EHLO and nothing after it (no
+    XCLIENT, no byte of the client's); one refusal is counted, as a backend
+    down and as a backend that failed its greeting. Returns the reason the
+    log gives for the refusal."""
+    b = raw_backend(backend_answering_ehlo_with(answer))
+    p = portier([("tls", harness.tls_items(certs.ec)),
+                 starttls_listener("sub", "smtp", b.port, extra=[("xclient", "yes")])],
+                glob=[("stats", "127.0.0.1:0")])
+    s = smtplib.SMTP("localhost", p.port("sub"), local_hostname="client.test",
+                     timeout=10 * harness.SLOW)
+    try:
+        s.ehlo()
+        s.starttls(context=certs.client_context())
+        me = s.sock.getsockname()[1]
+        code, msg = s.getreply()
+        rest = s.file.read()
+    finally:
+        s.close()
+    assert (code, msg) == (421, b"4.3.0 %s service not available" % HOSTNAME.encode()), \
+        (code, msg)
+    assert rest == b"", rest
+    assert b.wait_result() == [b"EHLO %s\r\n" % HOSTNAME.encode()]
+    why = p.wait_log(r"^.*\[sub\] client=127\.0\.0\.1:%d: (.*); refusing in smtp$" % me)
+    line = p.wait_log(r"\[sub\] close client=127\.0\.0\.1:%d .*" % me).group(0)
+    assert line.endswith(": backend unavailable, refused in protocol"), line
+    from test_metrics import scrape, value
+
+    def counted():
+        text = scrape(p.port("[stats]"))
+        return value(text, "portier_connections_closed_total", listener="sub",
+                     reason="backend_down") == 1 and text
+    text = harness.wait_for(counted, 5, "the refused connection to be counted")
+    assert value(text, "portier_refusals_total", listener="sub") == 1
+    assert value(text, "portier_backend_connect_failures_total", listener="sub",
+                 kind="greeting") == 1
+    return why.group(1)
+
+
+@pytest.mark.parametrize("answer", [b"554 5.7.1 no\r\n", b"2x0 hi\r\n"],
+                         ids=["refused", "malformed"])
+def test_backend_refusing_portiers_ehlo_is_refused_in_smtp(portier, certs, raw_backend,
+                                                          answer):
+    """The backend refuses the EHLO portier sends before XCLIENT (a 554), or
+    answers it with no SMTP reply at all: XCLIENT cannot be sent, so the
+    client gets the 421 of an unavailable backend, and the log says it was
+    portier's EHLO the backend refused (not a missing XCLIENT offer)."""
+    why = refused_before_xclient(portier, certs, raw_backend, answer)
+    assert why == "backend refused portier's EHLO before XCLIENT", why
+
+
+def test_backend_closing_after_portiers_ehlo_is_refused_in_smtp(portier, certs, raw_backend):
+    """The backend closes after portier's EHLO without a word: the log names
+    the reply portier was waiting for."""
+    why = refused_before_xclient(portier, certs, raw_backend, None)
+    assert why == "backend closed before its reply to portier's EHLO before XCLIENT", why
