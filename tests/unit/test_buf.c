@@ -52,6 +52,40 @@ int main(void)
 	CHECK(memcmp(buf_peek(&b) + 104, big, BUF_CAP - 104) == 0);
 	buf_reset(&b);
 
+	/* buf_append's own move: the tail (24 KiB) is long enough that
+	 * buf_space leaves the bytes where they are, but too short for the
+	 * 30 KiB appended; the whole buffer (54 KiB free) is not. The bytes
+	 * are not periodic, so a shift by any amount shows. */
+	for (uint32_t i = 0, x = 1; i < sizeof(big); i++) {
+		x = x * 1103515245u + 12345u;
+		big[i] = (uint8_t)(x >> 16);
+	}
+	CHECK(buf_append(&b, big, 40 * 1024) == 0);
+	buf_consume(&b, 30 * 1024);
+	CHECK(b.off == 30 * 1024 && b.len == 10 * 1024);
+	CHECK(BUF_CAP - (b.off + b.len) >= BUF_CAP / 4);
+	CHECK(buf_append(&b, big + 1000, 30 * 1024) == 0);
+	CHECK(b.off == 0 && b.len == 40 * 1024);
+	CHECK(b.off + b.len <= BUF_CAP);
+	CHECK(memcmp(buf_peek(&b), big + 30 * 1024, 10 * 1024) == 0);
+	CHECK(memcmp(buf_peek(&b) + 10 * 1024, big + 1000, 30 * 1024) == 0);
+	buf_reset(&b);
+
+	/* The same front, and one byte more than the whole buffer takes:
+	 * refused, and the buffer is as it was (nothing moved). */
+	CHECK(buf_append(&b, big, 40 * 1024) == 0);
+	buf_consume(&b, 30 * 1024);
+	p = b.data;
+	CHECK(buf_append(&b, big, BUF_CAP - 10 * 1024 + 1) == -1);
+	CHECK(b.data == p && b.off == 30 * 1024 && b.len == 10 * 1024);
+	CHECK(memcmp(buf_peek(&b), big + 30 * 1024, 10 * 1024) == 0);
+	/* exactly what the whole buffer takes fits, by the same move */
+	CHECK(buf_append(&b, big, BUF_CAP - 10 * 1024) == 0);
+	CHECK(b.off == 0 && b.len == BUF_CAP);
+	CHECK(memcmp(buf_peek(&b), big + 30 * 1024, 10 * 1024) == 0);
+	CHECK(memcmp(buf_peek(&b) + 10 * 1024, big, BUF_CAP - 10 * 1024) == 0);
+	buf_reset(&b);
+
 	CHECK(buf_appendf(&b, "%d %s", 421, "bye") == 0);
 	CHECK(b.len == 7 && memcmp(buf_peek(&b), "421 bye", 7) == 0);
 	buf_reset(&b);
