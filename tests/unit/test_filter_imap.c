@@ -234,6 +234,83 @@ static void test_eof(void)
 	SCRIPT(gone, "* BYE" BAD("b"), "a LOGIN {3}\r\n", 0, &res);
 }
 
+/* A script that must end the session with `why`, fed whole, in two
+ * pieces cut at every byte of every turn, and one byte at a time. The
+ * client and the backend get a prefix of `client` and `backend`: whole,
+ * exactly the first client_min and backend_min bytes; split, perhaps more
+ * of the offending line (a line streams once its start is known), never
+ * all of it. */
+static void ends(const struct turn *t, size_t nt, const char *why,
+    const char *client, size_t client_min, const char *backend,
+    size_t backend_min)
+{
+	size_t runs = 0;
+
+	for (size_t i = 0; i <= nt; i++)
+		for (size_t cut = 0; cut < (i < nt ? strlen(t[i].bytes) : 2); cut++) {
+			/* i == nt: whole (cut 0), then bytewise (cut 1) */
+			if (i < nt && cut == 0)
+				continue;
+			play(t, nt, i, cut, i == nt && cut == 1, &res);
+			runs++;
+			CHECK(res.rc == -1);
+			CHECK_STR(res.why, why);
+			CHECK(res.client_len >= client_min &&
+			    res.client_len <= strlen(client) &&
+			    memcmp(res.client, client, res.client_len) == 0);
+			CHECK(res.backend_len >= backend_min &&
+			    res.backend_len <= strlen(backend) &&
+			    memcmp(res.backend, backend, res.backend_len) == 0);
+			if (i == nt && cut == 0)
+				CHECK(res.client_len == client_min &&
+				    res.backend_len == backend_min);
+		}
+	CHECK(runs > nt);
+}
+
+/* A literal's size is read to 18 digits (any more could overflow): a
+ * 19th ends the session, from either side. 18 digits, leading zeros
+ * included, are a literal like any other. */
+static void test_literal_size(void)
+{
+	static const struct turn up18[] = {
+		{ 'c', "a APPEND INBOX {000000000000000003}\r\n", 0 },
+		{ 'b', "+ go\r\n", 0 },
+		{ 'c', "abc\r\nb STARTTLS\r\n", 0 },
+		{ 'b', "a OK\r\n", 0 },
+	};
+	static const struct turn up19[] = {
+		{ 'c', "a NOOP\r\n", 0 },
+		{ 'b', "a OK\r\n", 0 },
+		{ 'c', "b APPEND INBOX {0000000000000000003}\r\nabc\r\n"
+		    "c STARTTLS\r\n", 0 },
+	};
+	static const struct turn down18[] = {
+		{ 'c', "a FETCH 1 BODY[]\r\nb STARTTLS\r\n", 0 },
+		{ 'b', "* 1 FETCH (BODY[] {000000000000000003}\r\nabc)\r\n"
+		    "a OK\r\n", 0 },
+	};
+	static const struct turn down19[] = {
+		{ 'c', "a FETCH 1 BODY[]\r\nb STARTTLS\r\n", 0 },
+		{ 'b', "* 1 FETCH (BODY[] {1234567890123456789}\r\nabc)\r\n"
+		    "a OK\r\n", 0 },
+	};
+
+	SCRIPT(up18, "+ go\r\na OK\r\n" BAD("b"),
+	    "a APPEND INBOX {000000000000000003}\r\nabc\r\n", 0, &res);
+	SCRIPT(down18, "* 1 FETCH (BODY[] {000000000000000003}\r\nabc)\r\n"
+	    "a OK\r\n" BAD("b"), "a FETCH 1 BODY[]\r\n", 0, &res);
+	/* The client's 19 digits: its NOOP went, and at most the line up to
+	 * the 18th digit; no answer to the STARTTLS after it. */
+	ends(up19, sizeof(up19) / sizeof(up19[0]), "client literal size over 18 digits", "a OK\r\n", 6,
+	    "a NOOP\r\nb APPEND INBOX {000000000000000000", 8);
+	/* The backend's: the client gets at most the line up to the 18th
+	 * digit, and no answer to its STARTTLS. */
+	ends(down19, sizeof(down19) / sizeof(down19[0]), "backend literal size over 18 digits",
+	    "* 1 FETCH (BODY[] {123456789012345678", 0,
+	    "a FETCH 1 BODY[]\r\n", 18);
+}
+
 static void test_limits(void)
 {
 	static char fill[70000], longline[3000], tag[2000], capline[20000],
@@ -293,5 +370,6 @@ int main(void)
 	test_untagged();
 	test_eof();
 	test_limits();
+	test_literal_size();
 	return CHECK_DONE();
 }
