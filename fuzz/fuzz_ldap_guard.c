@@ -11,8 +11,10 @@
 
 #define OID_STARTTLS "1.3.6.1.4.1.1466.20037"
 
-/* A BER tag and definite length at p[0..n): the offset of the contents,
- * and *len; 0 when they are not whole within n (or not definite). */
+/* A BER tag and definite length at p[0..n), as slapd's liblber reads
+ * them: a tag of at most 8 octets, a length of at most 8 octets after the
+ * first (leading zeros and all), below 4 GiB. The offset of the contents,
+ * and *len; 0 when they are not whole within n, or not read so. */
 static size_t tl(const uint8_t *p, size_t n, uint64_t *len)
 {
 	size_t i = 1, k;
@@ -20,8 +22,8 @@ static size_t tl(const uint8_t *p, size_t n, uint64_t *len)
 	if (n < 2)
 		return 0;
 	if ((p[0] & 0x1f) == 0x1f)
-		for (;;) {   /* a high tag number: at most 4 more octets */
-			if (i >= n || i > 4)
+		for (;;) {   /* a high tag number */
+			if (i >= n || i >= 8)
 				return 0;
 			if (!(p[i++] & 0x80))
 				break;
@@ -33,11 +35,14 @@ static size_t tl(const uint8_t *p, size_t n, uint64_t *len)
 		return i + 1;
 	}
 	k = p[i] & 0x7f;
-	if (k == 0 || k > 4 || i + 1 + k > n)
+	if (k == 0 || k > 8 || i + 1 + k > n)
 		return 0;
 	*len = 0;
 	for (size_t j = 0; j < k; j++)
 		*len = *len << 8 | p[i + 1 + j];
+	for (size_t j = 0; j + 4 < k; j++)
+		if (p[i + 1 + j] != 0)
+			return 0;   /* 4 GiB or more */
 	return i + 1 + k;
 }
 

@@ -5,8 +5,22 @@
 
 #define OID_STARTTLS "1.3.6.1.4.1.1466.20037"
 
+/*
+ * The guard must read a message as the backend does: an encoding slapd
+ * takes and the guard does not would carry a StartTLS past it. slapd's
+ * liblber reads a tag of up to 8 octets (the width of ber_tag_t) and a
+ * length of up to 8 octets after its first (ber_len_t), leading zeros
+ * and all; checked against slapd 2.5: an ExtendedRequest whose
+ * requestName has an 8-octet tag or an 8-octet length, or whose operation
+ * has an 8-octet length, is read as any other, and a 9-octet tag is a
+ * decoding error.
+ */
+#define TAG_MAX_OCTETS	8
+#define LEN_MAX_OCTETS	8
+
 /* A definite length at p[0..n), after its tag: 1 with *ll its octets and
- * *len, 0 need more, -1 indefinite or more than 4 length octets. */
+ * *len, 0 need more, -1 indefinite, more than LEN_MAX_OCTETS length
+ * octets, or 4 GiB or more (no message slapd takes is that long). */
 static int length_of(const uint8_t *p, size_t n, size_t *ll, uint64_t *len)
 {
 	size_t k;
@@ -19,13 +33,16 @@ static int length_of(const uint8_t *p, size_t n, size_t *ll, uint64_t *len)
 		return 1;
 	}
 	k = p[0] & 0x7f;
-	if (k == 0 || k > 4)
-		return -1;   /* indefinite, or more than 4 GiB */
+	if (k == 0 || k > LEN_MAX_OCTETS)
+		return -1;
 	if (n < 1 + k)
 		return 0;
 	*len = 0;
-	for (size_t j = 0; j < k; j++)
+	for (size_t j = 0; j < k; j++) {
+		if (*len > 0xffffff)
+			return -1;   /* the next octet makes it 4 GiB or more */
 		*len = *len << 8 | p[1 + j];
+	}
 	*ll = 1 + k;
 	return 1;
 }
@@ -105,8 +122,8 @@ static int is_starttls(const uint8_t *p, size_t n, const struct head *h)
 		return 0;
 	/* The element's tag: one octet, or a high-tag-number form. */
 	if ((p[i++] & 0x1f) == 0x1f) {
-		for (int k = 0;; k++) {
-			if (k == 4)
+		for (int k = 1;; k++) {
+			if (k == TAG_MAX_OCTETS)
 				return -1;
 			if (n <= i)
 				return 0;

@@ -179,6 +179,57 @@ def test_a_starttls_however_dressed_is_still_portiers(ldap_portier, slapd, certs
         c.close()
 
 
+def test_a_starttls_in_any_encoding_slapd_reads_is_still_portiers(ldap_portier, slapd, certs):
+    """BER leaves room in the encoding: a tag of several octets, a length in
+    more octets than it needs. slapd reads a requestName tag of up to 8
+    octets and lengths of up to 8 octets after the first (its liblber's
+    widths), so each such StartTLS is one for it (sent to slapd itself, it
+    answers it as it answers a plain StartTLS: code 2, "unsupported extended
+    operation"); through portier, each is portier's to answer. The guard
+    read tags of 5 octets and lengths of 4 at most: the rest reached slapd."""
+    from starttls_support import tlv
+
+    def long_len(n):
+        return b"\x88" + n.to_bytes(8, "big")
+
+    name = OID_STARTTLS
+    forms = {
+        "8-octet requestName tag":
+            lambda m: tlv(0x30, b"\x02\x01" + bytes([m]) + tlv(
+                0x77, b"\x9f" + b"\x80" * 6 + b"\x00" + bytes([len(name)]) + name)),
+        "8-octet requestName length":
+            lambda m: tlv(0x30, b"\x02\x01" + bytes([m]) + tlv(
+                0x77, b"\x80" + long_len(len(name)) + name)),
+        "8-octet operation length":
+            lambda m: tlv(0x30, b"\x02\x01" + bytes([m]) + b"\x77" + long_len(
+                2 + len(name)) + tlv(0x80, name)),
+    }
+    plain = Client(slapd.port)
+    try:
+        for msgid, form in enumerate(forms, 20):
+            plain.send(forms[form](msgid))
+            r = plain.ldap()
+            assert (r.msgid, r.op, r.code) == (msgid, 0x78, 2), (form, r)
+    finally:
+        plain.close()
+    c = connect_and_upgrade(ldap_portier.port("ldap"), "ldap", certs)
+    try:
+        for msgid, form in enumerate(forms, 30):
+            c.send(forms[form](msgid))
+            r = c.ldap()
+            assert (r.msgid, r.op, r.code, r.diag) == (msgid, 0x78, 1, b"TLS is already active"), \
+                (form, r)
+        c.send(ldap_search(40, BASE, "uid", "alice"))
+        while True:
+            r = c.ldap()
+            assert r.msgid == 40 and r.op in (0x64, 0x65), r
+            if r.op == 0x65:
+                break
+        assert r.code == 0, r
+    finally:
+        c.close()
+
+
 def test_a_starttls_with_a_critical_control_is_refused_as_slapd_refuses_it(ldap_portier, slapd,
                                                                           certs):
     """RFC 4511 4.1.11: a control marked critical that the server does not

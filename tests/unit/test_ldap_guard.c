@@ -204,16 +204,15 @@ int main(void)
 
 	/* A requestName tag in the high-tag-number form (first octet 0x9f,
 	 * then octets with 0x80 set but the last): the guard skips it
-	 * without reading its number, and reads at most 4 octets after the
-	 * first. [0] so written (0x9f 0x00, where DER would write 0x80) is a
-	 * StartTLS, and so is [0] padded to 5 octets (0x9f 0x80 0x80 0x80
-	 * 0x00), the longest tag the guard reads. A 9-octet tag, which slapd
-	 * 2.5 refuses too ("decoding error"), is past the guard's bound: no
-	 * StartTLS to it (is_starttls -1), so the message passes whole and
-	 * unanswered, and the guard stays on: a plain StartTLS after it is
-	 * still taken out. (Tags of 6 to 8 octets are left out: the guard
-	 * passes them, but slapd reads them.) Every chunk size, and every
-	 * cut into two pieces. */
+	 * without reading its number, and reads tags of up to 8 octets, as
+	 * slapd does. [0] so written (0x9f 0x00, where DER would write 0x80)
+	 * is a StartTLS, and so is [0] padded to 5 octets (0x9f 0x80 0x80
+	 * 0x80 0x00). A 9-octet tag, which slapd 2.5 refuses ("decoding
+	 * error"), is past the guard's bound: no StartTLS to it (is_starttls
+	 * -1), so the message passes whole and unanswered, and the guard
+	 * stays on: a plain StartTLS after it is still taken out. The 8-octet
+	 * forms are below. Every chunk size, and every cut into two
+	 * pieces. */
 	{
 		static const uint8_t tag2[] = {0x9f, 0x00};
 		static const uint8_t tag5[] = {0x9f, 0x80, 0x80, 0x80, 0x00};
@@ -250,6 +249,75 @@ int main(void)
 				buf_reset(&reply);
 			}
 		}
+	}
+
+	/* Every encoding slapd reads is the guard's to read: a requestName
+	 * tag of 8 octets, a requestName length and an operation length of 8
+	 * octets after the first (liblber's widths; before, the guard took 5
+	 * and 4, and these three reached slapd as StartTLS requests). Each
+	 * is taken out and answered; the search after them passes. */
+	{
+		static const uint8_t tag8[] = {0x9f, 0x80, 0x80, 0x80, 0x80, 0x80,
+		                               0x80, 0x00};
+		static const uint8_t oid[] = "1.3.6.1.4.1.1466.20037";
+		uint8_t s4[256], sent4[256];
+		size_t m = 0, one;
+
+		m += starttls_tagged(s4 + m, 21, tag8, sizeof(tag8));
+		CHECK(m == 38 && s4[1] == 36);
+		/* requestName length 88 00..00 16 */
+		memcpy(s4 + m, "\x30\x25\x02\x01\x16\x77\x20\x80\x88", 9);
+		memset(s4 + m + 9, 0, 7);
+		s4[m + 16] = 0x16;
+		memcpy(s4 + m + 17, oid, 22);
+		m += 39;
+		/* operation length 88 00..00 18 */
+		memcpy(s4 + m, "\x30\x25\x02\x01\x17\x77\x88", 7);
+		memset(s4 + m + 7, 0, 7);
+		s4[m + 14] = 0x18;
+		s4[m + 15] = 0x80;
+		s4[m + 16] = 0x16;
+		memcpy(s4 + m + 17, oid, 22);
+		m += 39;
+		memcpy(s4 + m, search, sizeof(search));
+		m += sizeof(search);
+		for (size_t step = 0; step <= m; step++) {
+			for (size_t cut = 0; cut < m; cut += step == 0 ? 1 : m) {
+				got = run_cut(s4, m, cut, step, sent4, &reply);
+				CHECK(got == sizeof(search) &&
+				      memcmp(sent4, search, sizeof(search)) == 0);
+				one = reply.len > 2 ? (size_t)buf_peek(&reply)[1] + 2 : 0;
+				CHECK(one > 10 && reply.len == 3 * one &&
+				      buf_peek(&reply)[4] == 21 && buf_peek(&reply)[5] == 0x78 &&
+				      buf_peek(&reply)[one + 4] == 22 &&
+				      buf_peek(&reply)[2 * one + 4] == 23);
+				buf_reset(&reply);
+			}
+		}
+	}
+
+	/* A length of 9 octets, or of 4 GiB or more, is none slapd takes:
+	 * a requestName so long is no StartTLS (its message passes), and
+	 * an outer length so long is not LDAP (the guard turns off). */
+	{
+		static const uint8_t oid[] = "1.3.6.1.4.1.1466.20037";
+		uint8_t s5[128], sent5[128];
+		size_t m;
+
+		/* requestName length 89 00..00 16: 9 octets after the first */
+		memcpy(s5, "\x30\x26\x02\x01\x18\x77\x21\x80\x89", 9);
+		memset(s5 + 9, 0, 8);
+		s5[17] = 0x16;
+		memcpy(s5 + 18, oid, 22);
+		m = 40;
+		got = run(s5, m, 0, sent5, &reply);
+		CHECK(got == m && memcmp(sent5, s5, m) == 0 && reply.len == 0);
+		/* requestName length 85 01 00 00 00 16: 4 GiB and more */
+		memcpy(s5, "\x30\x22\x02\x01\x19\x77\x1d\x80\x85\x01\x00\x00\x00\x16", 14);
+		memcpy(s5 + 14, oid, 22);
+		m = 36;
+		got = run(s5, m, 0, sent5, &reply);
+		CHECK(got == m && memcmp(sent5, s5, m) == 0 && reply.len == 0);
 	}
 
 	/* Something that is not LDAP switches the guard off: it passes. */
