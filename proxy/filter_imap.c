@@ -45,7 +45,7 @@
  * client's, of any length), then streams.
  */
 
-#define LIT_DIGITS	18	/* longest literal size read */
+#define LIT_DIGITS	18	/* longest literal size read (no overflow) */
 
 /* A tag's fingerprint (FNV-1a), to know the waiting command's end. */
 uint64_t imap_tag_hash(const uint8_t *p, size_t n)
@@ -59,15 +59,18 @@ uint64_t imap_tag_hash(const uint8_t *p, size_t n)
 }
 
 /* Feed one byte of a line (not of a literal): 1 when c is the LF that ends
- * a literal's announcement, its size in l->n; -1 for a size too large. */
+ * a literal's announcement, its size in l->n; -1 when that announcement's
+ * size has more than LIT_DIGITS digits. Braces with more digits elsewhere
+ * in a line are text, not a size: a quoted string (a subject in an
+ * ENVELOPE, a password) may hold "{1234567890123456789}", and whoever
+ * writes a message's subject must not end the reader's session. */
 static int lit_feed(struct lit *l, uint8_t c)
 {
 	switch (l->st) {
 	case 1:
 		if (c >= '0' && c <= '9') {
-			if (++l->digits > LIT_DIGITS)
-				return -1;
-			l->n = l->n * 10 + (uint64_t)(c - '0');
+			if (l->digits <= LIT_DIGITS && ++l->digits <= LIT_DIGITS)
+				l->n = l->n * 10 + (uint64_t)(c - '0');
 			return 0;
 		}
 		if (l->digits > 0 && c == '+') {
@@ -94,7 +97,7 @@ static int lit_feed(struct lit *l, uint8_t c)
 		}
 		if (c == '\n') {
 			l->st = 0;
-			return 1;
+			return l->digits > LIT_DIGITS ? -1 : 1;
 		}
 		break;
 	default:

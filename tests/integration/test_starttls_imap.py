@@ -292,3 +292,34 @@ def test_invalid_tag_literal_is_none_for_dovecot_and_portier(imap_ssl_portier, c
     finally:
         if m.state != "LOGOUT":
             m.shutdown()
+
+
+def test_braces_in_a_subject_are_text_not_a_literal(imap_portier, certs):
+    """A subject is the sender's to write: one holding "{12345678901234567890}"
+    comes back inside a quoted string of FETCH ENVELOPE, which is no literal
+    announcement. Through portier the reader's session goes on and gets the
+    subject as dovecot sent it (the IMAP filter took any 19 digits in braces
+    for an oversized literal and ended the session)."""
+    token = "brace" + os.urandom(6).hex()
+    subject = "see {12345678901234567890} %s" % token
+    msg = ("From: sender@example.net\r\nTo: %s@example.org\r\nSubject: %s\r\n\r\nbody\r\n"
+           % (MAIL_USER, subject)).encode()
+    m = IMAP(HOSTNAME, imap_portier.port("imap"), timeout=20 * harness.SLOW)
+    try:
+        m.starttls(ssl_context=certs.client_context())
+        m.login(MAIL_USER, MAIL_PASS)
+        typ, data = m.append("INBOX", None, None, msg)
+        assert typ == "OK", data
+        typ, data = m.select("INBOX")
+        assert typ == "OK", data
+        typ, data = m.search(None, "SUBJECT", token)
+        nums = data[0].split()
+        assert typ == "OK" and len(nums) == 1, data
+        typ, data = m.fetch(nums[0], "(ENVELOPE)")
+        assert typ == "OK", data
+        assert ('"%s"' % subject).encode() in data[0], data
+        assert m.noop()[0] == "OK"
+        m.logout()
+    finally:
+        if m.state != "LOGOUT":
+            m.shutdown()

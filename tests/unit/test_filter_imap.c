@@ -268,9 +268,11 @@ static void ends(const struct turn *t, size_t nt, const char *why,
 	CHECK(runs > nt);
 }
 
-/* A literal's size is read to 18 digits (any more could overflow): a
- * 19th ends the session, from either side. 18 digits, leading zeros
- * included, are a literal like any other. */
+/* A literal's size is read to 18 digits (any more could overflow): an
+ * announcement with a 19th ends the session, from either side, at its LF
+ * (the LF never passes, so no literal starts). 18 digits, leading zeros
+ * included, are a literal like any other; more digits in braces anywhere
+ * but a line's end are text (a quoted subject, a password). */
 static void test_literal_size(void)
 {
 	static const struct turn up18[] = {
@@ -301,14 +303,36 @@ static void test_literal_size(void)
 	SCRIPT(down18, "* 1 FETCH (BODY[] {000000000000000003}\r\nabc)\r\n"
 	    "a OK\r\n" BAD("b"), "a FETCH 1 BODY[]\r\n", 0, &res);
 	/* The client's 19 digits: its NOOP went, and at most the line up to
-	 * the 18th digit; no answer to the STARTTLS after it. */
+	 * its LF; no answer to the STARTTLS after it. */
 	ends(up19, sizeof(up19) / sizeof(up19[0]), "client literal size over 18 digits", "a OK\r\n", 6,
-	    "a NOOP\r\nb APPEND INBOX {000000000000000000", 8);
-	/* The backend's: the client gets at most the line up to the 18th
-	 * digit, and no answer to its STARTTLS. */
+	    "a NOOP\r\nb APPEND INBOX {0000000000000000003}\r", 8);
+	/* The backend's: the client gets at most the line up to its LF,
+	 * and no answer to its STARTTLS. */
 	ends(down19, sizeof(down19) / sizeof(down19[0]), "backend literal size over 18 digits",
-	    "* 1 FETCH (BODY[] {123456789012345678", 0,
+	    "* 1 FETCH (BODY[] {1234567890123456789}\r", 0,
 	    "a FETCH 1 BODY[]\r\n", 18);
+	/* Braces with 19 digits and more inside a line are text: a subject
+	 * a sender chose, in the backend's ENVELOPE, and a client's quoted
+	 * password; both pass whole, and the session goes on (the STARTTLS
+	 * after them answered). These ended the session. */
+	{
+		static const struct turn text[] = {
+			{ 'c', "a LOGIN joe \"{1234567890123456789\"\r\n", 0 },
+			{ 'b', "a OK\r\n", 0 },
+			{ 'c', "b FETCH 1 ENVELOPE\r\nc STARTTLS\r\n", 0 },
+			{ 'b', "* 1 FETCH (ENVELOPE (NIL \"see {12345678901234567890123} x\" "
+			    "NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
+			    "* 2 FETCH (ENVELOPE (NIL \"{99999999999999999999}{1}\" "
+			    "NIL NIL NIL NIL NIL NIL NIL NIL))\r\nb OK\r\n", 0 },
+		};
+		SCRIPT(text, "a OK\r\n"
+		    "* 1 FETCH (ENVELOPE (NIL \"see {12345678901234567890123} x\" "
+		    "NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
+		    "* 2 FETCH (ENVELOPE (NIL \"{99999999999999999999}{1}\" "
+		    "NIL NIL NIL NIL NIL NIL NIL NIL))\r\nb OK\r\n" BAD("c"),
+		    "a LOGIN joe \"{1234567890123456789\"\r\nb FETCH 1 ENVELOPE\r\n",
+		    0, &res);
+	}
 }
 
 static void test_limits(void)
