@@ -276,10 +276,11 @@ static int peek_reply(const struct buf *from, int (*parse)(const uint8_t *,
 }
 
 /* XCLIENT needs the backend's say-so in its EHLO reply. */
-static const char *xclient_refusal(int r, const struct buf *from, size_t len)
+static const char *xclient_refusal(int r, const char *why,
+    const struct buf *from, size_t len)
 {
 	if (r < 0)
-		return "backend refused portier's EHLO before XCLIENT";
+		return why;	/* the driver's: refused, or no reply at all */
 	if (!offers_xclient(buf_peek(from), len))
 		return "backend does not offer XCLIENT to portier "
 		    "(Postfix: smtpd_authorized_xclient_hosts)";
@@ -339,7 +340,7 @@ enum starttls_verdict starttls_backend_input(struct starttls_session *s,
 			r = peek_reply(from_backend, d->ehlo_reply, &len, &why);
 			if (r == 0)
 				return STARTTLS_AGAIN;
-			if ((why = xclient_refusal(r, from_backend, len)) != NULL)
+			if ((why = xclient_refusal(r, why, from_backend, len)) != NULL)
 				return refuse(s, why, to_client);
 			buf_consume(from_backend, len);
 			if (buf_appendf(to_backend, "XCLIENT %s\r\n",
@@ -377,7 +378,7 @@ const char *starttls_backend_awaited(const struct starttls_session *s)
 {
 	switch (s->phase) {
 	case PH_XC_EHLO:
-		return "reply to portier's EHLO before XCLIENT";
+		return "reply to portier's EHLO (for XCLIENT)";
 	case PH_XC_REPLY:
 		return "reply to XCLIENT";
 	case PH_QUERY_REPLY:

@@ -190,9 +190,10 @@ static int smtp_ehlo_reply(const uint8_t *p, size_t n, size_t *len,
 	int r = smtp_reply(p, n, STARTTLS_REPLY_MAX, len, &code);
 
 	if (r < 0)
-		*why = "malformed or oversized backend reply to portier's EHLO";
+		*why = "malformed or oversized backend reply to portier's EHLO "
+		    "before XCLIENT";
 	else if (r == 1 && code != 250) {
-		*why = "backend refused portier's EHLO";
+		*why = "backend refused portier's EHLO before XCLIENT";
 		return -1;
 	}
 	return r;

@@ -441,6 +441,19 @@ static void test_xclient(void)
 	h_back_script(&up.s, "220 b\r\n250-b\r\n250 XCLIENT ADDR\r\n550 5.7.0 no\r\n",
 	    "421 4.3.0 mx.example.org service not available\r\n",
 	    STARTTLS_REPLY_AND_CLOSE, &b);
+	/* portier's EHLO refused, or answered with no reply at all: the
+	 * log says which, and the awaited reply is named plainly. */
+	h_back_script(&up.s, "220 b\r\n554 5.7.1 no\r\n",
+	    "421 4.3.0 mx.example.org service not available\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	CHECK_STR(b.why, "backend refused portier's EHLO before XCLIENT");
+	h_back_script(&up.s, "220 b\r\n2x0 hi\r\n",
+	    "421 4.3.0 mx.example.org service not available\r\n",
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	CHECK_STR(b.why, "malformed or oversized backend reply to portier's EHLO "
+	    "before XCLIENT");
+	h_back_script(&up.s, "220 b\r\n", "", STARTTLS_AGAIN, &b);
+	CHECK_STR(starttls_backend_awaited(&b.s), "reply to portier's EHLO (for XCLIENT)");
 
 	/* Optional: XCLIENT first, then the client's EHLO asks the backend,
 	 * whose XCLIENT offer (to portier) the client never sees; going on
