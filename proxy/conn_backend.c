@@ -102,9 +102,12 @@ static void refuse(struct conn *c, const char *why, int said)
 	const struct proto *p = proto_get(l->proto);
 
 	if (c->ftp_slot) {
-		/* A data connection has no words: it breaks off, so the
-		 * client never takes a cut transfer for a whole one. */
+		/* A data connection has no words: it breaks off, a reset on
+		 * both sides as for any data connection portier ends itself,
+		 * so a client of PROT C never takes the end of a download
+		 * for a whole (empty) file. */
 		log_warnx("[%s] data client=%s: %s", l->name, c->peer, why);
+		backend_abort(c->cfd);
 		conn_close_aborted(c, CONN_WHY_BACKEND_DOWN, why);
 		return;
 	}

@@ -9,6 +9,8 @@ import ftplib
 import socket
 import time
 
+import pytest
+
 import harness
 from test_ftps import ACTIVE, ReusingFTP_TLS, listening, login, ports_of, start
 from test_limits import accept_queue
@@ -96,10 +98,9 @@ def test_passive_data_backend_connect_refused(portier, certs, raw_backend, close
     listens: the client's 227 names a data port of portier's; the client's
     connection there is closed as soon as portier's connect to the backend
     is refused, the port is gone, the log says why, and the control
-    connection goes on. The close is a FIN without a byte, not a reset:
-    portier resets only a data connection's backend side here, and this
-    client had sent nothing (a TLS client cannot take it for a whole file:
-    no handshake was made)."""
+    connection goes on. The close is a reset, as for any data connection
+    portier ends itself (a FIN before: a PROT C download would have looked
+    like a whole, empty file)."""
     b = raw_backend(fake_ftpd({"PASV": pasv227(closed_port)}))
     p, low, high = start(portier, certs, b.port)
     f = login(ReusingFTP_TLS, certs, p.port("ftp"))
@@ -109,11 +110,16 @@ def test_passive_data_backend_connect_refused(portier, certs, raw_backend, close
         host, port = ftplib.parse227(resp)
         assert host == "127.0.0.1" and low <= port <= high, resp
         assert port != closed_port
-        d = socket.create_connection(("127.0.0.1", port), 5 * harness.SLOW)
+        # Bound first, so its port is known however early the reset comes
+        # (it may beat connect()'s own return).
+        d = socket.socket()
+        d.bind(("127.0.0.1", 0))
         dport, cport = d.getsockname()[1], f.sock.getsockname()[1]
         d.settimeout(5 * harness.SLOW)
         t0 = time.monotonic()
-        assert d.recv(100) == b""       # an orderly end, no data
+        with pytest.raises(ConnectionResetError):
+            d.connect(("127.0.0.1", port))
+            d.recv(100)
         assert time.monotonic() - t0 < 2 * harness.SLOW
         harness.wait_for(lambda: not listening(port), 5, "the data port to close")
         assert f.voidcmd("NOOP").startswith("200")
