@@ -323,6 +323,28 @@ def test_capability_lists_do_not_depend_on_input(portier, certs, fake, proto):
         assert {(op, code) for op, code, _ in seen} == {(0x65, 13)}
 
 
+def test_imap_backend_bytes_after_its_greeting_reach_the_client_through_the_filter(
+        portier, certs, fake):
+    """A backend that says more in the write that carries its greeting (an
+    untagged CAPABILITY listing STARTTLS): the hand-over eats the greeting
+    only, and the rest reaches the TLS client as the relay's own bytes do,
+    through the IMAP filter, which takes STARTTLS out of it."""
+    b = fake("imap", greeting=b"* OK backend ready\r\n"
+             b"* CAPABILITY IMAP4rev1 STARTTLS backend-marker\r\n")
+    p = start(portier, certs, "imap", b.port)
+    c = Client(p.port("imap"))
+    try:
+        greet(c, "imap")
+        c.send(STARTTLS["imap"])
+        read_starttls_ok(c, "imap")
+        c.tls(certs)
+        assert c.line() == b"* CAPABILITY IMAP4rev1 backend-marker\r\n"
+        c.send(b"a1 NOOP\r\n")
+        assert c.line().startswith(b"a1 ")
+    finally:
+        c.close()
+
+
 # --- rule 3: after the upgrade, no second STARTTLS is begun ----------------
 # SMTP: the backend refuses it (a yes ends the connection); IMAP, POP3 and
 # LDAP: portier answers it, and it never reaches the backend.
