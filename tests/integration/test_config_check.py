@@ -109,12 +109,196 @@ def test_an_empty_item_in_curves_is_refused_at_its_line(workdir, certs, value):
     assert "unknown error" not in out, out
 
 
-@pytest.mark.parametrize("value", ["127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:http",
-                                   "127.0.0.1:", "70000", "[::1:443", "1.2.3.4.5:443"])
-def test_bad_listen(workdir, certs, value):
+NO_PORT = "has no valid port; expected a number 0-65535"
+NOT_LISTEN = "is not a listen address; expected PORT, ADDR:PORT or [V6ADDR]:PORT"
+NOT_NUMERIC = "is not a numeric IP address; a listener binds to an address, not a name"
+
+
+@pytest.mark.parametrize("value,said", [
+    ("127.0.0.1:99999", "'127.0.0.1:99999' " + NO_PORT),
+    ("127.0.0.1:-1", "'127.0.0.1:-1' " + NO_PORT),
+    ("127.0.0.1:http", "'127.0.0.1:http' " + NO_PORT),
+    ("127.0.0.1:", "'127.0.0.1:' " + NO_PORT),
+    ("70000", "'70000' " + NO_PORT),
+    ("[::1:443", "'[::1:443' " + NOT_LISTEN),
+    ("::1:443", "'::1:443' " + NOT_LISTEN),
+    ("1.2.3.4.5:443", "'1.2.3.4.5' " + NOT_NUMERIC),
+    ("localhost:443", "'localhost' " + NOT_NUMERIC),
+])
+def test_bad_listen(workdir, certs, value, said):
     text = base(certs, listener_lines=["listen = " + value, "mode = tls", "protocol = http",
                                        "backend = 127.0.0.1:8080"])
-    check_error(workdir, text, "listen = ", "web", "listen")
+    check_error(workdir, text, "listen = ", "web", "listen", [re.escape(said) + "$"])
+
+
+PLAIN_WEB = ["listen = 127.0.0.1:8080", "mode = plain", "protocol = http",
+             "backend = 127.0.0.1:8081"]
+REDIRECT = ["listen = 127.0.0.1:8080", "mode = redirect"]
+
+
+@pytest.mark.parametrize("section,line,said,listener_lines", [
+    ("portier", "log_level = debug", "'debug' is not one of info, warning", None),
+    ("portier", "ports_file = run/ports", "'run/ports': expected an absolute path", None),
+    ("portier", "pid_file = portier.pid", "'portier.pid': expected an absolute path", None),
+    ("portier", "hostname = mail_gw!",
+     "'mail_gw!' is not a host name: expected 1 to 253 letters, digits, '-' and '.'", None),
+    ("web", "hostname = mail/gw", "'mail/gw' is not a host name: expected 1 to 253 "
+     "letters, digits, '-' and '.'", PLAIN_WEB),
+    ("tls", "curves = X25519:X448", "'X448' is not one of X25519, P-256, P-384, P-521", None),
+    ("web", "redirect_port = 0", "'0' is not a number from 1 to 65535", REDIRECT),
+    ("web", "redirect_port = 65536", "'65536' is not a number from 1 to 65535", REDIRECT),
+    ("web", "acme_backend = 127.0.0.1", "'127.0.0.1' is not a backend address; expected "
+     "HOST:PORT, [V6ADDR]:PORT or unix:/path", REDIRECT),
+    ("web", "acme_backend = 127.0.0.1:0",
+     "'127.0.0.1:0' has no valid port; expected a number 1-65535", REDIRECT),
+    ("web", "starttls = maybe", "'maybe' is not one of required, optional",
+     ["listen = 127.0.0.1:2525", "mode = starttls", "protocol = smtp",
+      "backend = 127.0.0.1:10025"]),
+    ("web", "xclient = on", "'on' is not one of no, yes",
+     ["listen = 127.0.0.1:2525", "mode = starttls", "protocol = smtp",
+      "backend = 127.0.0.1:10025"]),
+    ("web", "accept_proxy_from = 10.0.0.1/8", "'10.0.0.1/8' is not an address or ADDR/BITS "
+     "(IPv4 or IPv6, no host bits past the prefix)", PLAIN_WEB + ["accept_proxy = yes"]),
+    ("web", "accept_proxy_from = 192.0.2.1 lb.example", "'lb.example' is not an address or "
+     "ADDR/BITS (IPv4 or IPv6, no host bits past the prefix)",
+     PLAIN_WEB + ["accept_proxy = yes"]),
+    # A word of 64 characters or more is cut to its first 20 in the message.
+    ("web", "accept_proxy_from = " + "1" * 70, "'%s...' is not an address or ADDR/BITS"
+     % ("1" * 20), PLAIN_WEB + ["accept_proxy = yes"]),
+    # set_accept_proxy_from's own "expected one or more addresses" cannot be
+    # reached from a file: inih strips the value, and an empty one is refused
+    # before any setter runs. This is the refusal a blank value gets.
+    ("web", "accept_proxy_from = ; the balancers", "empty value; expected ADDR[/BITS] ...",
+     PLAIN_WEB + ["accept_proxy = yes"]),
+])
+def test_bad_value_is_refused_at_its_line(workdir, certs, section, line, said, listener_lines):
+    """One bad value of a key no other test gave a bad value: exit 1 and
+    FILE:LINE: [section] key: with the setter's own words, at the key's line."""
+    key = line.split(" = ")[0]
+    if section == "portier":
+        text = base(certs).replace("log = stderr", "log = stderr\n" + line)
+    elif section == "tls":
+        text = base(certs, tls_lines=[line, "cert = " + certs.ec.cert, "key = " + certs.ec.key])
+    else:
+        lst = list(listener_lines) + [line]
+        uses_tls = any(l in ("mode = tls", "mode = starttls") for l in lst)
+        text = base(certs, listener_lines=lst, tls_lines=None if uses_tls else [])
+    found, out = check_error(workdir, text, line, section, key,
+                             [re.escape(": [%s] %s: %s" % (section, key, said)) + "$"])
+    assert len(found) == 1, out
+
+
+def listener_check_error(workdir, text, section, key, said):
+    """A check of a listener's keys together (cfg_check.c): exit 1, and the
+    line FILE:LINE: [section] key: said, where LINE is the section's header
+    (these checks name the listener's line, not the key's)."""
+    found, out = check_error(workdir, text, "[%s]" % section, section, key,
+                             [re.escape(": [%s] %s: %s" % (section, key, said)) + "$"])
+    assert len(found) == 1, out
+    return out
+
+
+@pytest.mark.parametrize("protocol", ["smtp", "tcp", "imap"])
+def test_redirect_with_another_protocol(workdir, certs, protocol):
+    text = base(certs, tls_lines=[], listener_lines=REDIRECT + ["protocol = " + protocol])
+    listener_check_error(workdir, text, "web", "protocol",
+                         "mode = redirect speaks HTTP; use protocol = http or leave it out")
+
+
+@pytest.mark.parametrize("protocol", ["http", "tcp"])
+def test_starttls_mode_with_a_protocol_that_cannot_upgrade(workdir, certs, protocol):
+    """cfg_check.c's 'p->missing' branch before this one is unreachable:
+    no protocol in proto.c is named but not served."""
+    text = base(certs, listener_lines=["listen = 127.0.0.1:2525", "mode = starttls",
+                                       "protocol = " + protocol, "backend = 127.0.0.1:10025"])
+    listener_check_error(workdir, text, "web", "protocol", "mode = starttls needs the "
+                         "protocol to upgrade: smtp, imap, pop3, ldap or ftp")
+
+
+@pytest.mark.parametrize("mode,value", [("tls", "required"), ("plain", "optional"),
+                                        ("redirect", "required")])
+def test_starttls_key_without_mode_starttls(workdir, certs, mode, value):
+    lst = ["listen = 127.0.0.1:2525", "mode = " + mode, "starttls = " + value]
+    lst += ["protocol = http"] if mode == "redirect" else ["protocol = smtp",
+                                                           "backend = 127.0.0.1:10025"]
+    text = base(certs, listener_lines=lst, tls_lines=None if mode == "tls" else [])
+    listener_check_error(workdir, text, "web", "starttls", "only used with mode = starttls")
+
+
+@pytest.mark.parametrize("mode,protocol", [("plain", "smtp"), ("tls", "smtp"),
+                                           ("starttls", "imap"), ("starttls", "pop3"),
+                                           ("tls", "tcp")])
+def test_xclient_off_an_smtp_starttls_listener(workdir, certs, mode, protocol):
+    text = base(certs, listener_lines=["listen = 127.0.0.1:2525", "mode = " + mode,
+                                       "protocol = " + protocol, "backend = 127.0.0.1:10025",
+                                       "xclient = yes"],
+                tls_lines=None if mode != "plain" else [])
+    listener_check_error(workdir, text, "web", "xclient",
+                         "only for mode = starttls with protocol = smtp")
+
+
+@pytest.mark.parametrize("extra", [0, 1, 60, 500])
+def test_an_over_long_line_is_refused_at_its_line(workdir, certs, extra):
+    """The line reader refuses a line inih would cut (198 bytes of text
+    are the most): FILE:LINE: line longer than 198 bytes. The message names
+    neither section nor key (the line is thrown away unread)."""
+    pad = "a" * (198 - len("hostname = ") + 1 + extra)
+    text = base(certs).replace("log = stderr", "log = stderr\nhostname = " + pad)
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    want = "%s:%d: line longer than 198 bytes; shorten it" % (path, lineno(text, pad))
+    assert want in out.splitlines(), out
+
+
+def test_a_line_of_198_bytes_is_read(workdir, certs):
+    """The limit's other side: 198 bytes are a line read as any other (its
+    value, ending in '!', is refused as a host name by the key's setter, at
+    the key)."""
+    line = "hostname = " + "a" * (198 - len("hostname = ") - 1) + "!"
+    assert len(line) == 198
+    text = base(certs).replace("log = stderr", "log = stderr\n" + line)
+    found, out = check_error(workdir, text, line, "portier", "hostname", [r"is not a host name"])
+    assert "longer than" not in out, out
+
+
+@pytest.mark.parametrize("name", ["we/b", "web site", "wëb", "web:1"])
+def test_bad_section_name(workdir, certs, name):
+    """FILE:LINE: [name] section names may hold letters, digits, '-', '_' and '.'
+
+    DEFECT (not fixed here): LINE is that of the section's first key, not of
+    its [header] (enter_section() runs at the first key and uses ld->line);
+    the test accepts either, so that the fix does not break it. A section of
+    a bad name with no keys at all is not reported (exit 0)."""
+    text = base(certs).replace("[web]", "[%s]" % name)
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    header = lineno(text, "[%s]" % name)
+    found = lines_at(out, path, [header, header + 1])
+    want = ": [%s] section names may hold letters, digits, '-', '_' and '.'" % name
+    assert [l for l in found if l.endswith(want)], out
+
+
+def test_xclient_backend_shared_over_ipv6_is_a_warning(workdir, certs):
+    """cfg_lint.c: another listener relaying to the IPv6 backend that
+    [smtp]'s xclient = yes trusts is warned about at its header (exit 0);
+    one to another IPv6 port or address is not."""
+    smtp = ["[smtp]", "listen = 127.0.0.1:2525", "mode = starttls", "protocol = smtp",
+            "backend = [::1]:10025", "xclient = yes"]
+    for backend, warned in (("[::1]:10025", True), ("[0:0::1]:10025", True),
+                            ("[::1]:10026", False), ("[::2]:10025", False),
+                            ("127.0.0.1:10025", False)):
+        text = base(certs, listener_lines=["listen = 127.0.0.1:2526", "mode = plain",
+                                           "protocol = tcp", "backend = " + backend])
+        text += "\n" + "\n".join(smtp) + "\n"
+        rc, out, path = portier_check(workdir, text)
+        assert rc == 0, out
+        want = ("warning: %s:%d: [web] backend: %s is also [smtp]'s, whose xclient = yes has "
+                "it trust portier's address to name the client; this listener passes a "
+                "client's own XCLIENT through" % (path, lineno(text, "[web]"), backend))
+        hits = [l for l in out.splitlines() if l.startswith(want)]
+        assert len(hits) == (1 if warned else 0), (backend, out)
+        if not warned:
+            assert "is also [smtp]'s" not in out, out
 
 
 def test_bad_mode(workdir, certs):
