@@ -31,6 +31,8 @@ struct loader {
 	size_t textoff;
 	int line;            /* line the handler's current value came from */
 	int header_line;     /* line of the last [section] header */
+	char header[128];    /* its name, as written */
+	int header_keys;     /* key lines read under it */
 	/* section state */
 	char section[128];
 	int in_global, in_tls;
@@ -75,6 +77,30 @@ static int is_blank_or_comment(const char *s)
 	return *s == '\0' || *s == '\n' || *s == '\r' || *s == ';' || *s == '#';
 }
 
+static int valid_section_name(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return 0;
+	return 1;
+}
+
+/* A section without a key never reaches inih's handler, so nothing
+ * would be said of it: a listener whose keys are all commented out would
+ * vanish without a word ([portier] and [tls] empty are their defaults).
+ * Called at the next header and at the end. */
+static void section_end(struct loader *ld)
+{
+	if (ld->header_line > 0 && ld->header_keys == 0 &&
+	    strcmp(ld->header, "portier") != 0 && strcmp(ld->header, "tls") != 0)
+		diag_add(ld->d, 1, ld->file, ld->header_line, ld->header, NULL,
+		         "section has no keys; it is ignored");
+}
+
+/* Every [section] header, at its own line: its name, and whether it
+ * came before. */
 static void section_header_check(struct loader *ld, const char *s)
 {
 	const char *close = strchr(s, ']');
@@ -88,6 +114,12 @@ static void section_header_check(struct loader *ld, const char *s)
 		n = sizeof(name) - 1;
 	memcpy(name, s + 1, n);
 	name[n] = '\0';
+	section_end(ld);
+	snprintf(ld->header, sizeof(ld->header), "%s", name);
+	ld->header_keys = 0;
+	if (!valid_section_name(name))
+		diag_add(ld->d, 0, ld->file, ld->line, name, NULL,
+		         "section names may hold letters, digits, '-', '_' and '.'");
 	for (size_t i = 0; i < ld->nseen; i++) {
 		if (strcmp(ld->seen[i], name) == 0) {
 			diag_add(ld->d, 0, ld->file, ld->line, name, NULL,
@@ -135,24 +167,15 @@ static char *reader(char *str, int num, void *stream)
 	if (str[0] == '[') {
 		if (strchr(str, ']') == NULL)
 			return refuse_line(ld, str, "section header without ']'");
+		section_header_check(ld, str);   /* ends the section before */
 		ld->header_line = ld->line;
-		section_header_check(ld, str);
 		return str;
 	}
 	if (strpbrk(str, "=:") == NULL)
 		return refuse_line(ld, str, "not a 'key = value' line or a "
 		                   "[section] header");
+	ld->header_keys++;
 	return str;
-}
-
-static int valid_section_name(const char *s)
-{
-	if (*s == '\0')
-		return 0;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
-			return 0;
-	return 1;
 }
 
 static void set_listener_defaults(struct cfg_listener *l)
@@ -186,10 +209,6 @@ static int enter_section(struct loader *ld, const char *section)
 			ld->listener = &c->listeners[i];
 			return 0;
 		}
-	}
-	if (!valid_section_name(section)) {
-		diag_add(ld->d, 0, ld->file, ld->line, section, NULL,
-		         "section names may hold letters, digits, '-', '_' and '.'");
 	}
 	if ((ls = realloc(c->listeners, (c->nlisteners + 1) * sizeof(*ls))) == NULL)
 		return -1;
@@ -284,6 +303,7 @@ static struct cfg *load(struct loader *ld)
 	/* The reader has blanked every line inih could fault; anything it
 	 * still refuses gets at least its line number. */
 	rc = ini_parse_stream(reader, ld, handler, ld);
+	section_end(ld);
 	if (rc > 0)
 		diag_add(ld->d, 0, ld->file, rc, NULL, NULL, "cannot be read as INI");
 

@@ -261,21 +261,41 @@ def test_a_line_of_198_bytes_is_read(workdir, certs):
     assert "longer than" not in out, out
 
 
+@pytest.mark.parametrize("keys", [True, False], ids=["with-keys", "no-keys"])
 @pytest.mark.parametrize("name", ["we/b", "web site", "wëb", "web:1"])
-def test_bad_section_name(workdir, certs, name):
-    """FILE:LINE: [name] section names may hold letters, digits, '-', '_' and '.'
-
-    DEFECT (not fixed here): LINE is that of the section's first key, not of
-    its [header] (enter_section() runs at the first key and uses ld->line);
-    the test accepts either, so that the fix does not break it. A section of
-    a bad name with no keys at all is not reported (exit 0)."""
+def test_bad_section_name(workdir, certs, name, keys):
+    """FILE:LINE: [name] section names may hold letters, digits, '-', '_' and
+    '.', LINE the [header]'s, whether keys follow it or not. (It was the line
+    of the section's first key, and a section without keys went unsaid:
+    "configuration OK".)"""
     text = base(certs).replace("[web]", "[%s]" % name)
+    if not keys:
+        text += "\n[%s]\n; listen = 127.0.0.1:9443\n" % name.replace("b", "bb")
+        name = name.replace("b", "bb")
     rc, out, path = portier_check(workdir, text)
     assert rc == 1, out
     header = lineno(text, "[%s]" % name)
-    found = lines_at(out, path, [header, header + 1])
-    want = ": [%s] section names may hold letters, digits, '-', '_' and '.'" % name
-    assert [l for l in found if l.endswith(want)], out
+    want = "%s:%d: [%s] section names may hold letters, digits, '-', '_' and '.'" % (
+        path, header, name)
+    assert [l for l in out.splitlines() if l.endswith(want)], out
+
+
+def test_a_listener_section_without_keys_is_a_warning(workdir, certs):
+    """A section whose keys are all commented out never reaches inih's
+    handler: it was ignored without a word. Now a warning at its header
+    (exit 0, the section ignored); [portier] and [tls] left empty are their
+    defaults, and say nothing."""
+    text = base(certs) + "\n[old]\n; listen = 127.0.0.1:9443\n; backend = 127.0.0.1:9\n\n[spare]\n"
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 0, out
+    for name in ("old", "spare"):
+        want = "%s:%d: [%s] section has no keys; it is ignored" % (
+            path, lineno(text, "[%s]" % name), name)
+        assert [l for l in out.splitlines() if l.endswith(want)], out
+    assert "configuration OK (1 listeners, with warnings)" in out, out
+    # An empty [portier] says nothing.
+    rc, out, path = portier_check(workdir, base(certs).replace("log = stderr\n", ""))
+    assert rc == 0 and "no keys" not in out, out
 
 
 def test_xclient_backend_shared_over_ipv6_is_a_warning(workdir, certs):
