@@ -368,26 +368,19 @@ def test_health_check_without_a_byte_is_logged_as_closed_before_the_header(
     closed_count(p, "client_closed", "tcp")
 
 
+@pytest.mark.parametrize("end,reason,counted", [
+    ("fin", "client closed within its PROXY header", "client_closed"),
+    ("rst", "client reset before its PROXY header ended", "client_reset")],
+    ids=["fin", "rst"])
 @pytest.mark.parametrize("sent", [b"PROXY TCP4 192.0.2.1 ", V2_SIG + b"\x21\x11"],
                          ids=["v1", "v2"])
-def test_partial_header_then_fin_is_logged_as_closed_within_it(portier, raw_backend, sent):
-    """Part of a PROXY header (v1 or v2), then the balancer's FIN: nothing
-    back but portier's FIN, the close line says it ended within the header,
-    counted as client_closed; no backend."""
-    line, p, got = closed_before_the_header(portier, raw_backend, "fin", sent)
-    assert got == (b"", None), got
-    assert re.search(r" up=0 down=0 time=[0-4]\.\d{3}s: client closed within its PROXY header$",
-                     line), line
-    closed_count(p, "client_closed", "tcp")
-
-
-@pytest.mark.parametrize("sent", [b"PROXY TCP4 192.0.2.1 ", V2_SIG + b"\x21\x11"],
-                         ids=["v1", "v2"])
-def test_partial_header_then_reset_is_logged_as_a_reset(portier, raw_backend, sent):
-    """Part of a PROXY header, then a reset (SO_LINGER 0): the close line
-    says the client reset before its header ended, counted as client_reset;
-    no backend."""
-    line, p, _ = closed_before_the_header(portier, raw_backend, "rst", sent)
-    assert re.search(r" up=0 down=0 time=[0-4]\.\d{3}s: "
-                     r"client reset before its PROXY header ended$", line), line
-    closed_count(p, "client_reset", "tcp")
+def test_partial_header_then_an_end_is_logged_as_such(portier, raw_backend, sent, end,
+                                                      reason, counted):
+    """Part of a PROXY header (v1 or v2), then the balancer's FIN or a reset
+    (SO_LINGER 0): the close line says which, counted so; after a FIN
+    nothing comes back but portier's FIN; no backend."""
+    line, p, got = closed_before_the_header(portier, raw_backend, end, sent)
+    if end == "fin":
+        assert got == (b"", None), got
+    assert re.search(r" up=0 down=0 time=[0-4]\.\d{3}s: %s$" % re.escape(reason), line), line
+    closed_count(p, counted, "tcp")
