@@ -285,6 +285,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 1;
 	}
 	*setmask |= 1ull << cfg_key_index(k);
+	if (ld->listener != NULL && ld->listener->key_line[cfg_key_index(k)] == 0)
+		ld->listener->key_line[cfg_key_index(k)] = ld->line;
 	return 1;
 }
 
@@ -439,4 +441,12 @@ const char *cfg_proto_name(enum cfg_proto p)
 int cfg_listener_port(const struct cfg_listener *l)
 {
 	return l->nlisten ? l->listen[0].addr.port : 0;
+}
+
+int cfg_listener_line(const struct cfg_listener *l, const char *key)
+{
+	const struct cfg_key *k = key != NULL ? cfg_key_find(key) : NULL;
+	int line = k != NULL ? l->key_line[cfg_key_index(k)] : 0;
+
+	return line > 0 ? line : l->line;
 }

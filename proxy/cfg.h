@@ -14,6 +14,10 @@
  * swaps the whole value if, and only if, it loaded without errors.
  */
 
+/* Keys are indexed into 64-bit masks (the `set` fields); cfg_keys.c
+ * asserts its table fits. */
+#define CFG_KEYS_MAX 64
+
 enum cfg_mode { CFG_MODE_TLS, CFG_MODE_STARTTLS, CFG_MODE_REDIRECT, CFG_MODE_PLAIN };
 enum cfg_proto {
 	CFG_PROTO_TCP, CFG_PROTO_HTTP, CFG_PROTO_SMTP, CFG_PROTO_IMAP,
@@ -95,6 +99,10 @@ struct cfg_listener {
 	int ftp_active;              /* active = yes: PORT and EPRT taken */
 	struct cfg_tls tls;  /* effective: [tls] overridden by this section */
 	uint64_t set;        /* which keys this section set (by key index) */
+	/* The line each key was first given at in this section, by key
+	 * index (0: not given), so that a check of keys together points at
+	 * the key it blames (cfg_listener_line). */
+	int key_line[CFG_KEYS_MAX];
 };
 
 struct cfg {
@@ -156,6 +164,10 @@ void cfg_free(struct cfg *c);
 /* Names for messages and logs. */
 const char *cfg_mode_name(enum cfg_mode m);
 const char *cfg_proto_name(enum cfg_proto p);
+
+/* cfg_listener_line(l, key): the line where l gives key, or l's section
+ * header when it does not (a key that is missing is blamed there). */
+int cfg_listener_line(const struct cfg_listener *l, const char *key);
 
 /* cfg_listener_port(l): the first configured port, for messages. */
 int cfg_listener_port(const struct cfg_listener *l);

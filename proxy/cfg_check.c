@@ -4,6 +4,7 @@
 #include "proto.h"
 #include "starttls.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,113 +73,128 @@ static const char *const ftp_keys[] = {"data_ports", "public_address",
 	"data_protection", "data_peer_check", "require_session_reuse",
 	"max_data_connections", "active"};
 
+/* A problem of l's key: said at the line that gives the key, or at the
+ * section's header when the key is missing or NULL (cfg_listener_line). */
+static void blame(struct check *ck, int warning, const struct cfg_listener *l,
+                  const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void blame(struct check *ck, int warning, const struct cfg_listener *l,
+                  const char *key, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	diag_add(ck->d, warning, ck->file, cfg_listener_line(l, key), l->name, key,
+	         "%s", msg);
+}
+
 static void check_listener(struct check *ck, struct cfg_listener *l)
 {
-	const char *f = ck->file, *n = l->name;
 	const struct proto *p;
 
 	if (l->nlisten == 0) {
 		const char *near = NULL;
-		if (cfg_edit_distance(n, "tls") <= 2)
+		if (cfg_edit_distance(l->name, "tls") <= 2)
 			near = "tls";
-		else if (cfg_edit_distance(n, "portier") <= 2)
+		else if (cfg_edit_distance(l->name, "portier") <= 2)
 			near = "portier";
 		if (near)
-			diag_add(ck->d, 0, f, l->line, n, NULL, "unknown section; did you "
-			         "mean [%s]?", near);
+			blame(ck, 0, l, NULL, "unknown section; did you mean [%s]?", near);
 		else
-			diag_add(ck->d, 0, f, l->line, n, "listen", "missing; a listener "
-			         "section needs at least one 'listen = PORT'");
+			blame(ck, 0, l, "listen", "missing; a listener section needs "
+			      "at least one 'listen = PORT'");
 		return;
 	}
 	if (l->mode == CFG_MODE_REDIRECT) {
 		if (is_set(l->set, "protocol") && l->proto != CFG_PROTO_HTTP)
-			diag_add(ck->d, 0, f, l->line, n, "protocol", "mode = redirect "
-			         "speaks HTTP; use protocol = http or leave it out");
+			blame(ck, 0, l, "protocol", "mode = redirect speaks HTTP; "
+			      "use protocol = http or leave it out");
 		l->proto = CFG_PROTO_HTTP;
 		if (is_set(l->set, "backend"))
-			diag_add(ck->d, 0, f, l->line, n, "backend", "mode = redirect "
-			         "answers every request itself; remove the backend "
-			         "(acme_backend takes ACME challenges)");
+			blame(ck, 0, l, "backend", "mode = redirect answers every "
+			      "request itself; remove the backend (acme_backend "
+			      "takes ACME challenges)");
 	} else {
 		if (!is_set(l->set, "backend"))
-			diag_add(ck->d, 0, f, l->line, n, "backend", "missing; expected "
-			         "HOST:PORT or unix:/path of the plaintext server");
+			blame(ck, 0, l, "backend", "missing; expected HOST:PORT or "
+			      "unix:/path of the plaintext server");
 		if (is_set(l->set, "redirect_port") || is_set(l->set, "acme_backend"))
-			diag_add(ck->d, 0, f, l->line, n,
-			         is_set(l->set, "redirect_port") ? "redirect_port" : "acme_backend",
-			         "only used with mode = redirect");
+			blame(ck, 0, l, is_set(l->set, "redirect_port") ? "redirect_port"
+			                                                : "acme_backend",
+			      "only used with mode = redirect");
 	}
 	p = proto_get(l->proto);
 	if (p->missing && l->mode != CFG_MODE_PLAIN)
-		diag_add(ck->d, 0, f, l->line, n, "protocol", "%s behind %s cannot "
-		         "work yet: %s; use mode = plain to relay it as it is",
-		         p->name, l->mode == CFG_MODE_STARTTLS ? "STARTTLS" : "TLS",
-		         p->missing);
+		blame(ck, 0, l, "protocol", "%s behind %s cannot work yet: %s; use "
+		      "mode = plain to relay it as it is", p->name,
+		      l->mode == CFG_MODE_STARTTLS ? "STARTTLS" : "TLS", p->missing);
 	else if (l->mode == CFG_MODE_STARTTLS && p->starttls == NULL)
-		diag_add(ck->d, 0, f, l->line, n, "protocol", "mode = starttls needs "
-		         "the protocol to upgrade: smtp, imap, pop3, ldap or ftp");
+		blame(ck, 0, l, "protocol", "mode = starttls needs the protocol to "
+		      "upgrade: smtp, imap, pop3, ldap or ftp");
 	if (l->mode == CFG_MODE_STARTTLS) {
 		if (l->starttls_optional && !p->optional_ok)
-			diag_add(ck->d, 0, f, l->line, n, "starttls", "optional is for "
-			         "SMTP only (RFC 3207); %s clients must upgrade", p->name);
+			blame(ck, 0, l, "starttls", "optional is for SMTP only "
+			      "(RFC 3207); %s clients must upgrade", p->name);
 	} else if (is_set(l->set, "starttls")) {
-		diag_add(ck->d, 0, f, l->line, n, "starttls", "only used with mode = starttls");
+		blame(ck, 0, l, "starttls", "only used with mode = starttls");
 	}
 	if (l->proto != CFG_PROTO_FTP) {
 		for (size_t i = 0; i < sizeof(ftp_keys) / sizeof(ftp_keys[0]); i++)
 			if (is_set(l->set, ftp_keys[i]))
-				diag_add(ck->d, 0, f, l->line, n, ftp_keys[i],
-				         "only used with protocol = ftp");
+				blame(ck, 0, l, ftp_keys[i], "only used with protocol = ftp");
 	} else if (l->mode == CFG_MODE_PLAIN) {
 		/* A warning, not an error: the listener works, relaying the
 		 * control connection as it is; only the admin's intent (a
 		 * data port range, NAT) is not served. */
 		for (size_t i = 0; i < sizeof(ftp_keys) / sizeof(ftp_keys[0]); i++)
 			if (is_set(l->set, ftp_keys[i]))
-				diag_add(ck->d, 1, f, l->line, n, ftp_keys[i],
-				         "unused with mode = plain: portier relays the "
-				         "control connection as it is, and data "
-				         "connections go to the backend's own ports");
+				blame(ck, 1, l, ftp_keys[i], "unused with mode = plain: "
+				      "portier relays the control connection as it "
+				      "is, and data connections go to the backend's "
+				      "own ports");
 	} else if (l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) {
 		if (!is_set(l->set, "data_ports"))
-			diag_add(ck->d, 0, f, l->line, n, "data_ports", "missing; FTP "
-			         "behind TLS needs a range of passive data ports, "
-			         "such as 50000-50100 (open them in the firewall)");
+			blame(ck, 0, l, "data_ports", "missing; FTP behind TLS needs "
+			      "a range of passive data ports, such as 50000-50100 "
+			      "(open them in the firewall)");
 		/* The control client's address is the PROXY header's; its
 		 * data connections carry none, so through the balancer they
 		 * come from the balancer and the check refuses every one. */
 		if (l->accept_proxy && l->ftp_peer_check)
-			diag_add(ck->d, 1, f, l->line, n, "accept_proxy", "data "
-			         "connections carry no PROXY header: if clients reach "
-			         "data_ports through the load balancer too, they come "
-			         "from its address, not the client's, and "
-			         "data_peer_check refuses them all; set data_peer_check "
-			         "= no then (require_session_reuse still keeps them "
-			         "the control client's)");
+			blame(ck, 1, l, "accept_proxy", "data connections carry no "
+			      "PROXY header: if clients reach data_ports through "
+			      "the load balancer too, they come from its address, "
+			      "not the client's, and data_peer_check refuses them "
+			      "all; set data_peer_check = no then "
+			      "(require_session_reuse still keeps them the control "
+			      "client's)");
 	}
 	if (l->xclient && (l->mode != CFG_MODE_STARTTLS || !p->xclient_ok))
-		diag_add(ck->d, 0, f, l->line, n, "xclient", "only for mode = starttls "
-		         "with protocol = smtp");
+		blame(ck, 0, l, "xclient", "only for mode = starttls with protocol = smtp");
 	if (l->send_proxy && l->mode == CFG_MODE_REDIRECT && !is_set(l->set, "acme_backend"))
-		diag_add(ck->d, 0, f, l->line, n, "send_proxy", "mode = redirect "
-		         "connects to no backend but acme_backend; set one or "
-		         "remove send_proxy");
+		blame(ck, 0, l, "send_proxy", "mode = redirect connects to no "
+		      "backend but acme_backend; set one or remove send_proxy");
 	if (l->accept_proxy && l->nproxy_from == 0)
-		diag_add(ck->d, 0, f, l->line, n, "accept_proxy_from", "missing; "
-		         "accept_proxy = yes needs the load balancers' addresses "
-		         "(accept_proxy_from = 10.0.0.0/8 192.0.2.1 ...)");
+		/* Missing, so said where accept_proxy asks for it. */
+		diag_add(ck->d, 0, ck->file, cfg_listener_line(l, "accept_proxy"),
+		         l->name, "accept_proxy_from", "missing; accept_proxy = yes "
+		         "needs the load balancers' addresses (accept_proxy_from = "
+		         "10.0.0.0/8 192.0.2.1 ...)");
 	else if (!l->accept_proxy && (l->nproxy_from || is_set(l->set, "accept_proxy_timeout")))
-		diag_add(ck->d, 0, f, l->line, n, l->nproxy_from ? "accept_proxy_from" :
-		         "accept_proxy_timeout", "only used with accept_proxy = yes");
+		blame(ck, 0, l, l->nproxy_from ? "accept_proxy_from" : "accept_proxy_timeout",
+		      "only used with accept_proxy = yes");
 	if (l->rate_burst && !l->rate_per_min)
-		diag_add(ck->d, 0, f, l->line, n, "rate_burst", "only used with rate_per_ip");
+		blame(ck, 0, l, "rate_burst", "only used with rate_per_ip");
 	else if (l->rate_per_min && !l->rate_burst)
 		l->rate_burst = l->rate_per_min >= 120 ? l->rate_per_min / 60 : 1;
 	if ((l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
 	    l->tls.ncerts == 0)
-		diag_add(ck->d, 0, f, l->line, n, "cert", "mode = %s needs a certificate: "
-		         "add 'cert = /path.pem' here or in [tls]", cfg_mode_name(l->mode));
+		blame(ck, 0, l, "cert", "mode = %s needs a certificate: add "
+		      "'cert = /path.pem' here or in [tls]", cfg_mode_name(l->mode));
 	if (!is_set(l->set, "alpn"))
 		l->alpn = strdup(p->alpn);
 	if (!is_set(l->set, "idle_timeout"))

@@ -612,3 +612,5 @@ const struct cfg_key cfg_keys[] = {
 	 "FTP: take active mode (PORT, EPRT; else 502): portier connects to the client's own address only, at a port above 1023, and gives the backend a port of its own."},
 };
 const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
+_Static_assert(sizeof(cfg_keys) / sizeof(cfg_keys[0]) <= CFG_KEYS_MAX,
+               "the key table outgrew the 64-bit `set` masks");

@@ -65,7 +65,7 @@ static void lint_listener(const struct cfg *c, const struct cfg_listener *l,
                           struct diag *d)
 {
 	if (l->xclient && l->send_proxy)
-		diag_add(d, 1, c->file, l->line, l->name, "xclient",
+		diag_add(d, 1, c->file, cfg_listener_line(l, "xclient"), l->name, "xclient",
 		         "send_proxy = v%d already tells the backend the client's "
 		         "address: PROXY replaces XCLIENT, which portier will not "
 		         "send; remove xclient = yes (Postfix: "
@@ -113,7 +113,7 @@ static void lint_xclient_bypass(const struct cfg *c, struct diag *d)
 			if (j == i || l->mode == CFG_MODE_REDIRECT || filtered ||
 			    !same_backend(&l->backend, &x->backend))
 				continue;
-			diag_add(d, 1, c->file, l->line, l->name, "backend",
+			diag_add(d, 1, c->file, cfg_listener_line(l, "backend"), l->name, "backend",
 			         "%s is also [%s]'s, whose xclient = yes has it trust "
 			         "portier's address to name the client; this listener "
 			         "passes a client's own XCLIENT through (only mode = tls "

@@ -190,9 +190,10 @@ def test_bad_value_is_refused_at_its_line(workdir, certs, section, line, said, l
 
 def listener_check_error(workdir, text, section, key, said):
     """A check of a listener's keys together (cfg_check.c): exit 1, and the
-    line FILE:LINE: [section] key: said, where LINE is the section's header
-    (these checks name the listener's line, not the key's)."""
-    found, out = check_error(workdir, text, "[%s]" % section, section, key,
+    line FILE:LINE: [section] key: said, where LINE is the key's own (the
+    first line of text that gives it), not the section header's."""
+    given = next(l for l in text.splitlines() if l.startswith(key + " = "))
+    found, out = check_error(workdir, text, given, section, key,
                              [re.escape(": [%s] %s: %s" % (section, key, said)) + "$"])
     assert len(found) == 1, out
     return out
@@ -300,7 +301,7 @@ def test_a_listener_section_without_keys_is_a_warning(workdir, certs):
 
 def test_xclient_backend_shared_over_ipv6_is_a_warning(workdir, certs):
     """cfg_lint.c: another listener relaying to the IPv6 backend that
-    [smtp]'s xclient = yes trusts is warned about at its header (exit 0);
+    [smtp]'s xclient = yes trusts is warned about at its backend line (exit 0);
     one to another IPv6 port or address is not."""
     smtp = ["[smtp]", "listen = 127.0.0.1:2525", "mode = starttls", "protocol = smtp",
             "backend = [::1]:10025", "xclient = yes"]
@@ -314,7 +315,7 @@ def test_xclient_backend_shared_over_ipv6_is_a_warning(workdir, certs):
         assert rc == 0, out
         want = ("warning: %s:%d: [web] backend: %s is also [smtp]'s, whose xclient = yes has "
                 "it trust portier's address to name the client; this listener passes a "
-                "client's own XCLIENT through" % (path, lineno(text, "[web]"), backend))
+                "client's own XCLIENT through" % (path, lineno(text, "backend = "), backend))
         hits = [l for l in out.splitlines() if l.startswith(want)]
         assert len(hits) == (1 if warned else 0), (backend, out)
         if not warned:

@@ -195,12 +195,51 @@ static void test_limits_per_ip(void)
 	diag_free(&d);
 }
 
+/* A check of keys together (cfg_check.c, cfg_lint.c) says the line of
+ * the key it names, so an admin goes straight to it; a key that is
+ * missing is said at its section's header. */
+static void test_blamed_lines(void)
+{
+	struct diag d = {0};
+
+	load(TLS "[s]\nlisten = 143\nmode = starttls\nprotocol = imap\n"
+	     "backend = 127.0.0.1:2\nstarttls = optional\naccept_proxy = yes\n"
+	     "rate_burst = 4\nxclient = yes\naccept_proxy_timeout = 2s\n", &d);
+	CHECK(said(&d, "t.ini:8: [s] starttls:", "optional is for SMTP only"));
+	/* Missing, so said where the key that asks for it is. */
+	CHECK(said(&d, "t.ini:9: [s] accept_proxy_from:", "missing; accept_proxy = yes"));
+	CHECK(said(&d, "t.ini:10: [s] rate_burst:", "only used with rate_per_ip"));
+	CHECK(said(&d, "t.ini:11: [s] xclient:", "only for mode = starttls"));
+	load(TLS "[s]\nlisten = 143\nmode = starttls\n\n; what it speaks\nprotocol = http\n", &d);
+	CHECK(said(&d, "t.ini:3: [s] backend:", "missing; expected HOST:PORT"));
+	CHECK(said(&d, "t.ini:8: [s] protocol:", "mode = starttls needs the protocol"));
+	load("[w]\nlisten = 80\nmode = redirect\nbackend = 127.0.0.1:2\nprotocol = smtp\n"
+	     "send_proxy = v1\n[t]\nlisten = 443\nbackend = 127.0.0.1:2\n"
+	     "acme_backend = 127.0.0.1:8402\naccept_proxy_timeout = 2s\nmode = plain\n"
+	     "starttls = required\n", &d);
+	CHECK(said(&d, "t.ini:4: [w] backend:", "mode = redirect answers every request"));
+	CHECK(said(&d, "t.ini:5: [w] protocol:", "mode = redirect speaks HTTP"));
+	CHECK(said(&d, "t.ini:6: [w] send_proxy:", "connects to no backend"));
+	CHECK(said(&d, "t.ini:10: [t] acme_backend:", "only used with mode = redirect"));
+	CHECK(said(&d, "t.ini:11: [t] accept_proxy_timeout:", "only used with accept_proxy"));
+	CHECK(said(&d, "t.ini:13: [t] starttls:", "only used with mode = starttls"));
+	/* A [tls] key missing from a listener: its header too. */
+	load("[t]\nlisten = 443\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "t.ini:1: [t] cert:", "needs a certificate"));
+	/* A section given twice: the first line of each key is blamed. */
+	load(TLS "[s]\nlisten = 25\nbackend = 127.0.0.1:2\nxclient = yes\n"
+	     "[s]\nlisten = 26\n", &d);
+	CHECK(said(&d, "t.ini:6: [s] xclient:", "only for mode = starttls"));
+	diag_free(&d);
+}
+
 int main(void)
 {
 	struct diag d = {0};
 	struct cfg *c;
 
 	test_limits_per_ip();
+	test_blamed_lines();
 	/* A good config, with defaults and [tls] inherited. */
 	c = load("[portier]\nlog = stderr\n"
 	         "[tls]\ncert = /a.pem\nkey = /a.key\ncert = /b.pem\n"
@@ -409,7 +448,7 @@ int main(void)
 	c = load(TLS "[f]\nlisten = 21\nmode = starttls\nprotocol = ftp\nbackend = 127.0.0.1:2\n"
 	         "data_ports = 50000-50100\naccept_proxy = yes\naccept_proxy_from = 10.0.0.1\n", &d);
 	CHECK(c != NULL && d.errors == 0 && d.warnings == 1);
-	CHECK(said(&d, "t.ini:3: [f] accept_proxy:", "data connections carry no PROXY header"));
+	CHECK(said(&d, "t.ini:9: [f] accept_proxy:", "data connections carry no PROXY header"));
 	cfg_free(c);
 	c = load(TLS "[f]\nlisten = 21\nmode = starttls\nprotocol = ftp\nbackend = 127.0.0.1:2\n"
 	         "data_ports = 50000-50100\naccept_proxy = yes\naccept_proxy_from = 10.0.0.1\n"
@@ -421,8 +460,8 @@ int main(void)
 	         "data_protection = optional\ndata_peer_check = no\n"
 	         "require_session_reuse = no\nmax_data_connections = 8\nactive = yes\n", &d);
 	/* Parsed (a typo is still an error), but unused with mode = plain:
-	 * each says so, as a warning (the eighth: the [tls] cert no
-	 * listener uses). */
+	 * each says so at its own line (8 to 14), as a warning (the eighth:
+	 * the [tls] cert no listener uses). */
 	CHECK(c != NULL && d.errors == 0 && d.warnings == 8);
 	{
 		static const char *const keys[] = {"data_ports", "public_address",
@@ -430,7 +469,7 @@ int main(void)
 			"max_data_connections", "active"};
 		char want[64];
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-			snprintf(want, sizeof(want), "t.ini:3: [f] %s:", keys[i]);
+			snprintf(want, sizeof(want), "t.ini:%zu: [f] %s:", 8 + i, keys[i]);
 			CHECK(said(&d, want, "unused with mode = plain"));
 		}
 	}
@@ -471,9 +510,9 @@ int main(void)
 	}
 	load(TLS "[s]\nlisten = 993\nprotocol = imap\nbackend = 127.0.0.1:2\n"
 	     "max_data_connections = 3\n", &d);
-	CHECK(said(&d, "t.ini:3: [s] max_data_connections:", "only used with protocol = ftp"));
+	CHECK(said(&d, "t.ini:7: [s] max_data_connections:", "only used with protocol = ftp"));
 	load(TLS "[s]\nlisten = 993\nprotocol = imap\nbackend = 127.0.0.1:2\nactive = yes\n", &d);
-	CHECK(said(&d, "t.ini:3: [s] active:", "only used with protocol = ftp"));
+	CHECK(said(&d, "t.ini:7: [s] active:", "only used with protocol = ftp"));
 
 	/* Durations: only the documented syntax (digits, optional fraction,
 	 * optional unit), each key within its own range, for every key. */
@@ -662,10 +701,10 @@ int main(void)
 	c = load(TLS "[sub]\nlisten = 587\nmode = starttls\nprotocol = smtp\n"
 	         "backend = 127.0.0.1:2\nxclient = yes\nsend_proxy = v2\n", &d);
 	CHECK(c != NULL && d.errors == 0 && d.warnings == 1 &&
-	      said(&d, "t.ini:3: [sub] xclient:", "PROXY replaces XCLIENT"));
+	      said(&d, "t.ini:8: [sub] xclient:", "PROXY replaces XCLIENT"));
 	cfg_free(c);
 	load("[web]\nlisten = 80\nmode = redirect\nsend_proxy = v1\n", &d);
-	CHECK(d.errors == 1 && said(&d, "t.ini:1: [web] send_proxy:", "acme_backend"));
+	CHECK(d.errors == 1 && said(&d, "t.ini:4: [web] send_proxy:", "acme_backend"));
 
 	/* xclient = yes has the backend trust portier's address: another
 	 * listener to it without the SMTP filter (plain, or not smtp) lets a
@@ -678,8 +717,8 @@ int main(void)
 	         "[smtps]\nlisten = 465\nprotocol = smtp\nbackend = 127.0.0.1:25\n"
 	         "[other]\nlisten = 2526\nmode = plain\nbackend = 127.0.0.1:26\n", &d);
 	CHECK(c != NULL && d.errors == 0 && d.warnings == 2 &&
-	      said(&d, "t.ini:9: [raw] backend:", "127.0.0.1:25 is also [sub]'s") &&
-	      said(&d, "t.ini:14: [tcp] backend:", "passes a client's own XCLIENT"));
+	      said(&d, "t.ini:13: [raw] backend:", "127.0.0.1:25 is also [sub]'s") &&
+	      said(&d, "t.ini:16: [tcp] backend:", "passes a client's own XCLIENT"));
 	cfg_free(c);
 	c = load(TLS "[sub]\nlisten = 587\nmode = starttls\nprotocol = smtp\n"
 	         "backend = unix:/s.sock\nxclient = yes\n"
