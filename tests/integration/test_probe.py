@@ -905,3 +905,43 @@ def test_config_probes_a_wildcard_address_on_loopback(workdir, certs, http_backe
                        "v4any": ("127.0.0.1", "implicit-tls", [])}, got
     finally:
         p.stop()
+
+
+def test_config_without_ports_file_probes_its_listen_addresses(workdir, certs, http_backend):
+    """The config an admin probes has no ports_file (only tests and tooling
+    set one): its listen lines are probed, a bare port on 127.0.0.1, a
+    written address as written, and --host replaces the address of each.
+    A ports_file the config names that does not exist (portier not
+    running) is the same."""
+    from harness import Portier, ini_text
+    low = harness.free_port_range(2)
+    ports = [low, low + 1]
+    sections = [("tls", tls_items(certs.ec)),
+                listener("v4", http_backend.port, protocol="imap",
+                         listen="127.0.0.1:%d" % ports[0]),
+                listener("any", http_backend.port, protocol="imap", listen=str(ports[1]))]
+    p = Portier(workdir, sections)
+    try:
+        assert (p.port("v4"), p.port("any")) == tuple(ports)
+        for i, glob in enumerate(([], [("ports_file", os.path.join(str(workdir), "none"))])):
+            path = os.path.join(str(workdir), "admin%d.ini" % i)
+            with open(path, "w") as f:
+                f.write(ini_text([("portier", glob)] + sections))
+            cp = harness.run([harness.PORTIER_BIN, "probe", "--config", path, "--json",
+                              "--cafile", certs.ca, "--sni", "localhost"])
+            assert cp.returncode == 0, cp.out + cp.err
+            got = {l["listener"]: (l["address"], l["port"], l["model"], l["findings"])
+                   for l in json.loads(cp.out)["listeners"]}
+            assert got == {"v4": ("127.0.0.1", ports[0], "implicit-tls", []),
+                           "any": ("127.0.0.1", ports[1], "implicit-tls", [])}, got
+        cp = harness.run([harness.PORTIER_BIN, "probe", "--config", path, "--json",
+                          "--host", "::1", "--cafile", certs.ca, "--sni", "localhost"])
+        got = {l["listener"]: (l["host"], l["port"], l["model"], l["error"])
+               for l in json.loads(cp.out)["listeners"]}
+        # The bare port listens on ::1 too; the v4 one does not.
+        assert got == {"any": ("::1", ports[1], "implicit-tls", None),
+                       "v4": ("::1", ports[0], "closed",
+                              "connection refused: nothing listens")}, got
+        assert cp.returncode == 2, cp.out + cp.err
+    finally:
+        p.stop()
