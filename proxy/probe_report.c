@@ -117,7 +117,8 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 			fprintf(out, "  - %s [%s]\n", r->findings[i].text, r->findings[i].id);
 	} else if (r->model != PROBE_ERROR && r->model != PROBE_CLOSED &&
 	           r->model != PROBE_FILTERED) {
-		fprintf(out, "no problems found\n");
+		fprintf(out, "%s\n", r->error[0] ? "no problems found before the probe "
+		        "stopped (error above): the rest is not known" : "no problems found");
 	}
 }
 

@@ -138,7 +138,10 @@ static int run(struct probe *p, const char *target)
 	if (r->model == PROBE_ERROR || r->model == PROBE_CLOSED || r->model == PROBE_FILTERED)
 		return 2;
 	probe_judge(r, p->proto, p->pp, p->expect);
-	return r->nfindings ? 1 : 0;
+	/* Cut short (a greeting, then silence or a refusal of service; a
+	 * server that closed without a word): the model is known but not
+	 * the rest, which is not "nothing found". */
+	return r->nfindings ? 1 : r->error[0] ? 2 : 0;
 }
 
 int probe_run(const struct probe_opts *opts, const char *target, struct probe_result *r)

@@ -675,7 +675,7 @@ def test_unknown_banner_on_imaps():
     assert "993 is IMAPS, but something else answered" in text
 
 
-@pytest.mark.parametrize("as_port", ["143", "993", "443", None])
+@pytest.mark.parametrize("as_port", ["143", "993", "443", "389", None])
 def test_silent_server_is_bounded_by_timeout(as_port):
     import time
     s = BannerServer(b"")   # accepts, says nothing, waits for the client
@@ -945,3 +945,99 @@ def test_config_without_ports_file_probes_its_listen_addresses(workdir, certs, h
         assert cp.returncode == 2, cp.out + cp.err
     finally:
         p.stop()
+
+
+# --------------------------------------------------------------------------
+# Servers that answer neither the protocol nor TLS, and probes cut short.
+
+class ClosingServer(LoopbackServer):
+    """Accepts and closes at once, without a word."""
+
+    def handle(self, c):
+        c.close()
+
+
+class SwallowingServer(LoopbackServer):
+    """Reads what the client sends first (a request, a ClientHello), then
+    closes without a word. Read first, so that the close is a FIN: closing
+    over unread bytes would be a reset, or not, as the bytes race it."""
+
+    def handle(self, c):
+        with c:
+            c.settimeout(5)
+            try:
+                c.recv(4096)
+            except OSError:
+                pass
+
+
+class WhatServer(LoopbackServer):
+    """Says nothing first; answers whatever comes (a command, a
+    ClientHello) with a line that is no protocol's, then closes."""
+
+    def handle(self, c):
+        with c:
+            c.settimeout(5)
+            try:
+                if c.recv(4096):
+                    c.sendall(b"what?\r\n")
+            except OSError:
+                pass
+
+
+NOT_TLS = "the server did not answer with TLS (a plaintext service, or one that wants " \
+          "STARTTLS first?)"
+
+
+@pytest.mark.parametrize("server, as_port, rc, error, findings", [
+    (ClosingServer, "25", 1, "the server closed the connection without a word",
+     ["unexpected-service"]),
+    (WhatServer, "25", 1, "no greeting, and no TLS: " + NOT_TLS, ["unexpected-service"]),
+    (SwallowingServer, "389", 1, "neither plaintext ldap nor TLS (the server closed the "
+     "connection during the handshake)", ["unexpected-service"]),
+    (SwallowingServer, "25", 1, "no greeting, and no TLS: the server closed the "
+     "connection during the handshake", ["unexpected-service"]),
+    (WhatServer, "389", 1, "neither plaintext ldap nor TLS (%s)" % NOT_TLS,
+     ["unexpected-service"]),
+    (WhatServer, "80", 1, "neither plaintext http nor TLS (%s)" % NOT_TLS,
+     ["unexpected-service"]),
+    # No port to judge by: nothing is found, and the probe did not finish.
+    (ClosingServer, None, 2, "the server closed the connection without a word", []),
+    (WhatServer, None, 2, "no banner, and no TLS: " + NOT_TLS, []),
+])
+def test_neither_the_protocol_nor_tls(server, as_port, rc, error, findings):
+    """Each way of trying the port's models in turn ends with what every
+    model got; the port's service stays named, as no banner named another."""
+    s = server()
+    try:
+        got, text, obj = both(s.port, "--timeout", "2s",
+                              *(["--as-port", as_port] if as_port else []))
+    finally:
+        s.stop()
+    assert (got, obj["model"], obj["error"], ids(obj)) == (rc, "other", error, findings), text
+    assert obj["protocol"] == {"25": "smtp", "389": "ldap", "80": "http", None: None}[as_port]
+    assert ("no problems found" in text) == (rc == 2), text
+
+
+@pytest.mark.parametrize("banner, as_port, error", [
+    (b"220 mx.example.org ESMTP\r\n", "25", "no answer in time to the capability request"),
+    (b"220 mx.example.org ESMTP\r\n", "587", "no answer in time to the capability request"),
+    (b"554 5.3.2 mx.example.org no service for you\r\n", "587",
+     "the server refused with 554"),
+    (b"* OK IMAP4rev1 ready\r\n", "143", "no answer in time to the capability request"),
+])
+def test_a_probe_cut_short_is_not_nothing_found(banner, as_port, error):
+    """A server that greets and then does not answer the capability
+    request, or refuses service: the model is known (plaintext, as the
+    port wants) but not whether STARTTLS is offered. Exit 2 and a report
+    that says the rest is unknown; it was exit 0, "no problems found",
+    which a monitoring check takes for a healthy port."""
+    s = BannerServer(banner)
+    try:
+        rc, text, obj = both(s.port, "--as-port", as_port, "--timeout", "1s")
+    finally:
+        s.stop()
+    assert (rc, obj["model"], obj["error"], obj["findings"]) == (2, "plain", error, []), text
+    assert obj["starttls_offered"] is None, obj
+    assert text.endswith("no problems found before the probe stopped (error above): the "
+                         "rest is not known\n"), text
