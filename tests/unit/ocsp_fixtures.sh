@@ -13,6 +13,11 @@
 #   noeku.der           signed by noeku.crt (included): refused
 #   stranger.der        signed by ca2 (included): refused
 #   other.der           for other.crt; revoked.der for revoked.crt
+#   stray.crt           of ca (0x1004) but not in the responder's index
+#   unknown.der         for stray.crt: status unknown
+#   nocert.der          signed by resp.crt, which it does not carry
+#   sha1.der            signed by ca with SHA-1
+#   pss.der             signed by ca with RSA-PSS (SHA-256)
 # Each command's output goes to $1/log; exit status nonzero on any failure.
 set -eu
 d=$1
@@ -57,6 +62,7 @@ mk() {
 mk leaf 0x1001 leaf rsa
 mk other 0x1002 leaf rsa
 mk revoked 0x1003 leaf rsa
+mk stray 0x1004 leaf rsa
 mk resp 0x2001 ocsp ec
 mk noeku 0x2002 plain ec
 mk stranger 0x3001 ocsp rsa ca2
@@ -82,6 +88,7 @@ req leaf leaf
 req leaf leaf256 -sha256
 req other other
 req revoked revoked
+req stray stray
 answer leaf good ca.crt ca.key -ndays 2
 answer leaf256 good256 ca.crt ca.key -ndays 2
 answer leaf bykey ca.crt ca.key -resp_key_id
@@ -90,4 +97,8 @@ answer leaf noeku noeku.crt noeku.key -ndays 2
 answer leaf stranger stranger.crt stranger.key -ndays 2
 answer other other ca.crt ca.key -ndays 2
 answer revoked revoked ca.crt ca.key -ndays 2
+answer stray unknown ca.crt ca.key -ndays 2
+answer leaf nocert resp.crt resp.key -ndays 2 -resp_no_certs
+answer leaf sha1 ca.crt ca.key -ndays 2 -rmd sha1
+answer leaf pss ca.crt ca.key -ndays 2 -rsigopt rsa_padding_mode:pss
 echo done >&3
