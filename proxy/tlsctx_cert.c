@@ -32,11 +32,14 @@ static int add_name(struct sni_entry *e, const char *name, size_t len)
 	return 0;
 }
 
-static int collect_names(X509 *x, struct sni_entry *e)
+/* The names of x into e: its subjectAltName's DNS entries, or its subject
+ * CN when it has no subjectAltName (*has_san says which). */
+static int collect_names(X509 *x, struct sni_entry *e, int *has_san)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	int rc = 0;
 
+	*has_san = gens != NULL;
 	if (gens != NULL) {
 		for (size_t i = 0; i < sk_GENERAL_NAME_num(gens) && rc == 0; i++) {
 			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
@@ -155,7 +158,7 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 	STACK_OF(X509) *chain = NULL;
 	EVP_PKEY *pk = NULL;
 	char err[256];
-	int ktype, ok, rc = -1;
+	int ktype, ok, has_san, rc = -1;
 
 	if ((tc->ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    tlsctx_configure(tc->ctx, t, &l->tls) < 0) {
@@ -207,10 +210,15 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 		goto out;
 	}
 	check_chain(chain, c, l, cc, d);
-	if (collect_names(sk_X509_value(chain, 0), &tc->sni) < 0 || tc->sni.nnames == 0)
+	/* A subjectAltName of addresses only is not "no subjectAltName": say
+	 * why its CN was not taken instead. */
+	if (collect_names(sk_X509_value(chain, 0), &tc->sni, &has_san) < 0 ||
+	    tc->sni.nnames == 0)
 		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "cert", "%s: the certificate "
-		         "names no DNS host (no subjectAltName, no CN); clients cannot "
-		         "verify it", cc->cert);
+		         "names no DNS host%s", cc->cert,
+		         has_san ? ": its subjectAltName has no DNS entry, and a CN does not "
+		                   "count beside one"
+		                 : " (no subjectAltName, no CN); clients cannot verify it");
 	{
 		EVP_PKEY *pub = X509_get_pubkey(sk_X509_value(chain, 0));
 		ktype = pub ? EVP_PKEY_id(pub) : EVP_PKEY_NONE;

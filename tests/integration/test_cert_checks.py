@@ -96,6 +96,17 @@ def test_a_certificate_that_names_no_host(workdir, certs):
             "clients cannot verify it" % nameless)
 
 
+def test_a_subject_alt_name_without_a_dns_entry(workdir, certs):
+    """A subjectAltName of addresses only, beside a CN: the CN does not
+    count (configuration.md), so no DNS host is named, and the error says
+    why rather than that there is no subjectAltName and no CN."""
+    iponly, key = signed(certs, workdir, "iponly", "/CN=ip.example.org",
+                         ["subjectAltName = IP:127.0.0.1"])
+    refused(workdir, base(certs, tls_lines=["cert = " + iponly, "key = " + key]), "cert = ",
+            "cert", "%s: the certificate names no DNS host: its subjectAltName has no DNS "
+            "entry, and a CN does not count beside one" % iponly)
+
+
 def test_a_certificate_named_by_its_cn_alone(workdir, portier, certs, http_backend):
     """No subjectAltName: the subject CN is its name. -t passes it, and SNI
     for that name picks it over the certificate listed first."""
