@@ -95,9 +95,13 @@ static int extensions_ok(CBS *exts, const char **why)
 	if (!CBS_get_asn1(exts, &seq, CBS_ASN1_SEQUENCE) || CBS_len(exts) != 0)
 		return *why = "malformed extensions", 0;
 	while (CBS_len(&seq) > 0) {
+		/* critical BOOLEAN DEFAULT FALSE sits in the extension itself,
+		 * untagged (CBS_get_optional_asn1_bool would want it inside an
+		 * explicit tag). */
+		crit = 0;
 		if (!CBS_get_asn1(&seq, &ext, CBS_ASN1_SEQUENCE) ||
 		    !CBS_get_asn1(&ext, &oid, CBS_ASN1_OBJECT) ||
-		    !CBS_get_optional_asn1_bool(&ext, &crit, CBS_ASN1_BOOLEAN, 0) ||
+		    (CBS_peek_asn1_tag(&ext, CBS_ASN1_BOOLEAN) && !CBS_get_asn1_bool(&ext, &crit)) ||
 		    !CBS_get_asn1(&ext, &val, CBS_ASN1_OCTETSTRING) || CBS_len(&ext) != 0)
 			return *why = "malformed extension", 0;
 		if (crit)

@@ -309,15 +309,10 @@ static struct blob resigned_good(const uint8_t *tbs, size_t tbslen)
 
 static void test_extensions(void)
 {
-	/* KNOWN DEFECT, left as it is while tlsctx_ocsp.c is under the fuzz
-	 * campaign: extensions_ok() reads the critical flag with
-	 * CBS_get_optional_asn1_bool(), which wants an explicitly tagged
-	 * BOOLEAN (a BOOLEAN inside a BOOLEAN), so any extension that carries
-	 * the flag is "malformed extension" and the sentence meant, "an
-	 * extension marked critical that portier does not know", is never
-	 * said. The response is refused all the same, which is what this
-	 * guards; when the reader is fixed, crit becomes that sentence. */
-	static const char crit[] = "malformed extension";
+	/* An extension marked critical is one portier cannot know it
+	 * honours: refused, and said so (not "malformed": the flag is a
+	 * plain BOOLEAN in the extension, as RFC 5280 4.1 writes it). */
+	static const char crit[] = "an extension marked critical that portier does not know";
 	const char *where[] = {"responseExtensions", "singleExtensions"};
 
 	for (int single = 0; single <= 1; single++)
