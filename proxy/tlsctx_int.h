@@ -138,7 +138,8 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 /* tlsctx_staple_load(tc, chain, c, l, cc, reload, d): read cc->ocsp (a
  * DER OCSP response), check it against chain's leaf and its issuer (the
  * certificate after it) and staple it on tc->ctx (tlsctx_staple.c). A
- * problem is an error in d, or with reload a warning and no staple.
+ * problem is an error in d; with reload, or when the response is only out
+ * of date, a warning and no staple.
  * 0, or -1 when not stapled. */
 int tlsctx_staple_load(struct tlscert *tc, STACK_OF(X509) *chain, const struct cfg *c,
                        const struct cfg_listener *l, const struct cfg_cert *cc,

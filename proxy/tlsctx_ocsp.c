@@ -490,19 +490,22 @@ int tlsocsp_check(const uint8_t *der, size_t len, X509 *leaf, X509 *issuer, int6
 		w = "the responder does not know the certificate (status unknown)";
 		goto out;
 	}
+	if (s->has_next && s->next_update < s->this_update) {
+		w = "nextUpdate before thisUpdate";
+		goto out;
+	}
+	/* Last, so that a stale response is one that fits but for the time. */
 	if (s->this_update > now + TLSOCSP_SKEW_S) {
 		snprintf(why, whylen, "thisUpdate %s is in the future; check the clock",
 		         tlsocsp_utc(s->this_update, when, sizeof(when)));
+		res->stale = 1;
 		goto out_said;
 	}
 	if (s->has_next && s->next_update <= now) {
 		snprintf(why, whylen, "expired: its nextUpdate %s has passed; fetch a new one",
 		         tlsocsp_utc(s->next_update, when, sizeof(when)));
+		res->stale = 1;
 		goto out_said;
-	}
-	if (s->has_next && s->next_update < s->this_update) {
-		w = "nextUpdate before thisUpdate";
-		goto out;
 	}
 	res->this_update = s->this_update;
 	res->next_update = s->next_update;

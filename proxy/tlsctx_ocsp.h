@@ -68,6 +68,9 @@ struct tlsocsp_result {
 	int64_t next_update;    /* when has_next */
 	int has_next;
 	int delegated;          /* signed by a responder certificate, not the issuer */
+	/* On a refusal: for the time alone (thisUpdate ahead of now, or
+	 * nextUpdate passed), the response otherwise fit. */
+	int stale;
 };
 
 /* tlsocsp_check(der, len, leaf, issuer, now, res, why, whylen): whether der
@@ -77,7 +80,7 @@ struct tlsocsp_result {
  * certificate in the response that issuer signed for OCSPSigning, status
  * good, thisUpdate not ahead of now (TLSOCSP_SKEW_S aside), nextUpdate,
  * when given, still ahead. 0 with res filled, or -1 with the reason in why
- * (a sentence for a person). */
+ * (a sentence for a person) and res->stale set when only the time failed. */
 int tlsocsp_check(const uint8_t *der, size_t len, X509 *leaf, X509 *issuer, int64_t now,
                   struct tlsocsp_result *res, char *why, size_t whylen);
 

@@ -32,7 +32,7 @@ int tlsctx_staple_load(struct tlscert *tc, STACK_OF(X509) *chain, const struct c
                        int reload, struct diag *d)
 {
 	const char *path = cc->ocsp;
-	struct tlsocsp_result res;
+	struct tlsocsp_result res = {0};
 	struct tlsfile f = {0};
 	char why[256];
 	int rc = -1;
@@ -58,9 +58,14 @@ int tlsctx_staple_load(struct tlscert *tc, STACK_OF(X509) *chain, const struct c
 			rc = 0;
 		}
 	}
+	/* A reload warns and goes on (a new certificate with last week's
+	 * response must still be served). So does a start with a response
+	 * that fits but is out of date: a fetch that failed for a few days
+	 * must not keep the whole service down for want of a staple. */
 	if (rc < 0)
-		diag_add(d, reload, c->file, cc->ocsp_line, SECTION(l, cc), "ocsp", "%s: %s%s",
-		         path, why, reload ? "; this certificate goes without a staple" : "");
+		diag_add(d, reload || res.stale, c->file, cc->ocsp_line, SECTION(l, cc), "ocsp",
+		         "%s: %s%s", path, why, reload || res.stale ?
+		         "; this certificate goes without a staple" : "");
 	tlsctx_file_free(&f);
 	return rc;
 }

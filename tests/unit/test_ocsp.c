@@ -153,13 +153,19 @@ static void test_refused(void)
 	CHECK(check_at("other.der", leaf, ca, t0, &r, "not about this certificate") == -1);
 	CHECK(check_at("good.der", leaf, ca2, t0, &r, "not about this certificate") == -1);
 	CHECK(check_at("revoked.der", revoked, ca, t0, &r, "revoked on") == -1);
-	/* The same responses at another time. */
+	CHECK(!r.stale);
+	/* The same responses at another time: refused for the time alone,
+	 * which a start takes as a warning (stale). */
 	CHECK(check_at("good.der", leaf, ca, t0 + 3 * 86400, &r, "nextUpdate") == -1);
+	CHECK(r.stale);
 	CHECK(check_at("good.der", leaf, ca, t0 - 86400, &r, "in the future") == -1);
+	CHECK(r.stale);
 	CHECK(check_at("deleg.der", leaf, ca, t0 + 3 * 86400, &r, "expired") == -1);
+	CHECK(r.stale);
 	/* 25 days on, the delegated responder's own certificate (20 days) has
 	 * ended too: that is checked first, with the signature. */
 	CHECK(check_at("deleg.der", leaf, ca, t0 + 25 * 86400, &r, "not valid now") == -1);
+	CHECK(!r.stale);
 	/* A delegated responder's response that does not carry its
 	 * certificate (-resp_no_certs): nothing to check its signature by. */
 	CHECK(verdict(slurp("nocert.der"), "nocert.der", t0,
@@ -172,6 +178,7 @@ static void test_refused(void)
 	              "Ed25519 with SHA-2 expected)") == -1);
 	CHECK(check_at("unknown.der", stray, ca, t0, &r,
 	               "the responder does not know the certificate (status unknown)") == -1);
+	CHECK(!r.stale);
 }
 
 /* ---- responses remade from openssl's ---- */
@@ -369,6 +376,10 @@ static void test_next_before_this(void)
 		memcpy(at, earlier, 15);
 		CHECK(verdict(resigned_good(tbs, n), "nextUpdate before thisUpdate",
 		              s->this_update - 200, "nextUpdate before thisUpdate") == -1);
+		/* Wrong whatever the time: not taken for a stale response
+		 * once both have passed. */
+		CHECK(verdict(resigned_good(tbs, n), "nextUpdate before thisUpdate, later",
+		              s->this_update + 30 * 86400, "nextUpdate before thisUpdate") == -1);
 	}
 	free(tbs);
 }
