@@ -146,6 +146,10 @@ REDIRECT = ["listen = 127.0.0.1:8080", "mode = redirect"]
      "letters, digits, '-' and '.'", PLAIN_WEB),
     ("tls", "curves = X25519:X448", "'X448' is not one of X25519, P-256, P-384, P-521", None),
     ("web", "redirect_port = 0", "'0' is not a number from 1 to 65535", REDIRECT),
+    # 0 is the unset key's value inside (64 then); written, it is out of range.
+    ("portier", "ipv6_prefix = 0", "'0' is not a number from 32 to 128", None),
+    ("web", "ipv6_prefix = 129", "'129' is not a number from 32 to 128",
+     PLAIN_WEB + ["max_connections_per_ip = 2"]),
     ("web", "redirect_port = 65536", "'65536' is not a number from 1 to 65535", REDIRECT),
     ("web", "acme_backend = 127.0.0.1", "'127.0.0.1' is not a backend address; expected "
      "HOST:PORT, [V6ADDR]:PORT or unix:/path", REDIRECT),

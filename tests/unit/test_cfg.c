@@ -171,6 +171,15 @@ static void test_limits_per_ip(void)
 	CHECK(c && c->ipv6_prefix == 48 && c->listeners[0].ipv6_prefix == 56 &&
 	      c->listeners[0].max_conns_per_ip == 10 && c->listeners[0].rate_burst == 20);
 	cfg_free(c);
+	/* A prefix inside a byte is taken as it is, at either level. */
+	c = load("[portier]\nipv6_prefix = 60\n" TLS "[a]\nlisten = 1\n"
+	         "backend = 127.0.0.1:2\nmax_connections_per_ip = 1\nipv6_prefix = 33\n", &d);
+	CHECK(c && c->ipv6_prefix == 60 && c->listeners[0].ipv6_prefix == 33);
+	cfg_free(c);
+	c = load("[portier]\nipv6_prefix = 0\n" TLS "[a]\nlisten = 1\n"
+	         "backend = 127.0.0.1:2\n", &d);
+	CHECK(c == NULL && said(&d, "ipv6_prefix", "from 32 to 128"));
+	cfg_free(c);
 	static const struct {
 		const char *line, *key, *what;
 	} bad[] = {
@@ -182,6 +191,9 @@ static void test_limits_per_ip(void)
 		{"max_connections_per_ip = 0", "max_connections_per_ip", "from 1 to 1000000"},
 		{"rate_burst = 10001\nrate_per_ip = 1", "rate_burst", "from 1 to 10000"},
 		{"rate_burst = 5", "rate_burst", "only used with rate_per_ip"},
+		/* 0 is what an unset key holds inside (the default): written,
+		 * it is refused like any other number out of the range. */
+		{"ipv6_prefix = 0", "ipv6_prefix", "from 32 to 128"},
 		{"ipv6_prefix = 31", "ipv6_prefix", "from 32 to 128"},
 		{"ipv6_prefix = 129", "ipv6_prefix", "from 32 to 128"},
 	};

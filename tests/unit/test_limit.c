@@ -108,6 +108,30 @@ static void test_v6_prefix(struct shared *sh)
 	limit_release(sh, &a);
 	limit_release(sh, &b);
 	limit_release(sh, &c);
+	/* /60 ends inside a byte (the 8th): its high half is the client's,
+	 * its low half, and everything after, is not. 2001:db8:1:20::/60 is
+	 * ...:20 to ...:2f in the 4th group. */
+	r.v6_prefix = 60;
+	CHECK(admit(sh, 5, "2001:db8:1:20::1", &r, 1000, &a, &log_it) == LIMIT_OK);
+	CHECK(admit(sh, 5, "2001:db8:1:2f:ffff::9", &r, 1000, &b, &log_it) == LIMIT_OK);
+	CHECK(admit(sh, 5, "2001:db8:1:27::5", &r, 1000, &c, &log_it) == LIMIT_CONNS);
+	CHECK(limit_conns(sh, 5, ip("2001:db8:1:2a::"), 60) == 2);
+	/* One bit above the prefix, on either side of the /60: others. */
+	CHECK(limit_conns(sh, 5, ip("2001:db8:1:30::1"), 60) == 0);
+	CHECK(limit_conns(sh, 5, ip("2001:db8:1:1f::1"), 60) == 0);
+	CHECK(limit_conns(sh, 5, ip("2001:db8:1:a0::1"), 60) == 0);
+	CHECK(admit(sh, 5, "2001:db8:1:30::1", &r, 1000, &c, &log_it) == LIMIT_OK);
+	limit_release(sh, &c);
+	CHECK(admit(sh, 5, "2001:db8:1:1f::1", &r, 1000, &c, &log_it) == LIMIT_OK);
+	limit_release(sh, &c);
+	limit_release(sh, &a);
+	limit_release(sh, &b);
+	CHECK(limit_conns(sh, 5, ip("2001:db8:1:20::1"), 60) == 0);
+	/* The same address under another prefix is another client: the
+	 * prefix is part of the key. */
+	CHECK(admit(sh, 5, "2001:db8:1:20::1", &r, 1000, &a, &log_it) == LIMIT_OK);
+	CHECK(limit_conns(sh, 5, ip("2001:db8:1:20::1"), 64) == 0);
+	limit_release(sh, &a);
 	/* An IPv4 client is one client in either form. */
 	r.max_conns = 1;
 	CHECK(admit(sh, 4, "198.51.100.7", &r, 1000, &a, &log_it) == LIMIT_OK);
