@@ -249,9 +249,12 @@ int master_run(struct master *m, unsigned *worker)
 		if (s.stopping && master_running(&s) == 0)
 			break;
 		if (s.stopping && now >= s.kill_at) {
-			log_errx("%u workers still running %.0fs after %s; killing them",
-			         master_running(&s), s.draining ? m->cfg->drain_timeout_ms / 1000.0 +
-			         STOP_GRACE_S : STOP_GRACE_S, s.draining ? "SIGQUIT" : "SIGTERM");
+			unsigned left = master_running(&s);
+
+			log_errx("%u worker%s still running %.0fs after %s; killing %s",
+			         left, left == 1 ? "" : "s", s.draining ?
+			         m->cfg->drain_timeout_ms / 1000.0 + STOP_GRACE_S : STOP_GRACE_S,
+			         s.draining ? "SIGQUIT" : "SIGTERM", left == 1 ? "it" : "them");
 			master_signal_all(&s, SIGKILL);
 			s.unclean = 1;
 			s.kill_at = now + STOP_GRACE_S;

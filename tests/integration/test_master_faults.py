@@ -231,7 +231,7 @@ def test_sigterm_with_a_stopped_worker_kills_it_after_the_grace_and_exits_1(
     assert rc == 1, "exit %s:\n%s" % (rc, log)
     assert "got signal 15, stopping 2 workers" in log, log
     assert re.search(r"worker 1\.2: got signal 15, shutting down", log), log
-    assert "error: 1 workers still running 10s after SIGTERM; killing them" in log, log
+    assert "error: 1 worker still running 10s after SIGTERM; killing it" in log, log
     assert ("error: worker 1 (pid %d) was killed by signal 9 (Killed) while stopping"
             % frozen) in log, log
     assert "worker 2 (pid %d)" % other not in log, "worker 2 did not end cleanly:\n" + log
