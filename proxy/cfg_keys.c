@@ -64,6 +64,7 @@ static int set_ports_file(struct cfg_ctx *c, const char *v, char *err, size_t er
 		snprintf(err, errlen, "'%s': expected an absolute path", v);
 		return -1;
 	}
+	c->cfg->ports_file_line = c->line;
 	return cfg_value_string(&c->cfg->ports_file, v);
 }
 
@@ -73,6 +74,7 @@ static int set_pid_file(struct cfg_ctx *c, const char *v, char *err, size_t errl
 		snprintf(err, errlen, "'%s': expected an absolute path", v);
 		return -1;
 	}
+	c->cfg->pid_file_line = c->line;
 	return cfg_value_string(&c->cfg->pid_file, v);
 }
 

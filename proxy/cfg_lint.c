@@ -2,10 +2,12 @@
 #include "proto.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void lint_one(const struct cfg *c, const struct cfg_listener *l,
                      const struct cfg_listen *ls, struct diag *d)
@@ -168,8 +170,45 @@ static void lint_unused_cert(const struct cfg *c, struct diag *d)
 	         "checked nor served");
 }
 
+/* A file portier writes once it runs: a missing directory is known now,
+ * while at start it was only a warning after the fact, and -t called the
+ * configuration OK. Only a warning: a service manager may make the
+ * directory when it starts portier (RuntimeDirectory=), after a check. A
+ * directory that exists but is not ours to write is not judged: -t may
+ * run as another user. */
+static void lint_written_file(const struct cfg *c, const char *key, const char *path,
+                              int line, struct diag *d)
+{
+	char dir[4096];
+	struct stat st;
+	const char *slash;
+	size_t len;
+
+	if (path == NULL || (slash = strrchr(path, '/')) == NULL)
+		return;
+	len = slash == path ? 1 : (size_t)(slash - path);
+	if (len >= sizeof(dir))
+		return;
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return;
+	} else if (errno == ENOENT) {
+		diag_add(d, 1, c->file, line, "portier", key, "'%s' cannot be written: "
+		         "directory '%s' does not exist", path, dir);
+		return;
+	} else if (errno != ENOTDIR) {
+		return;
+	}
+	diag_add(d, 1, c->file, line, "portier", key, "'%s' cannot be written: '%s' is "
+	         "not a directory", path, dir);
+}
+
 void cfg_lint(const struct cfg *c, struct diag *d)
 {
+	lint_written_file(c, "ports_file", c->ports_file, c->ports_file_line, d);
+	lint_written_file(c, "pid_file", c->pid_file, c->pid_file_line, d);
 	lint_stats(c, d);
 	lint_unused_cert(c, d);
 	lint_xclient_bypass(c, d);

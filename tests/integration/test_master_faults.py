@@ -1,8 +1,9 @@
 """The master when something around it goes wrong: a listen port another
-program holds (at start and on reload), SIGUSR1 after the log's directory
-was removed, a stopped worker when the master is told to stop, an old
-worker killed while it drains, and the per-client limit's IPv6 grouping
-by a prefix that is no whole byte."""
+program holds (at start and on reload), a ports_file or pid_file whose
+directory is missing, SIGUSR1 after the log's directory was removed, a
+stopped worker when the master is told to stop, an old worker killed
+while it drains, and the per-client limit's IPv6 grouping by a prefix
+that is no whole byte."""
 
 import contextlib
 import os
@@ -124,6 +125,77 @@ def test_a_reload_onto_a_held_port_closes_what_it_bound_and_serves_on(
     assert p.port("fresh") == fresh and p.port("held") == held_port
     for name in ("web", "fresh", "held"):
         assert get(p.port(name), certs).startswith(b"HTTP/1.1 200"), name
+
+
+# ---- a ports_file or pid_file whose directory does not exist ----------------
+
+def missing_dir_config(workdir, certs, backend_port, key, listen="127.0.0.1:0"):
+    """A config whose KEY names a file in a directory that does not exist:
+    (its text, the file's path)."""
+    path = os.path.join(str(workdir), "nodir", "portier." + key.split("_")[0])
+    return harness.ini_text([("portier", [("log", "stderr"), (key, path)])] +
+                            web(certs, backend_port, listen=listen)), path
+
+
+def missing_dir_warning(ini, key, path):
+    return ("warning: %s:%d: [portier] %s: '%s' cannot be written: directory '%s' does "
+            "not exist" % (ini, line_of(ini, "%s = " % key), key, path, os.path.dirname(path)))
+
+
+@pytest.mark.parametrize("key", ["ports_file", "pid_file"])
+def test_check_warns_of_a_file_whose_directory_is_missing(workdir, certs, http_backend, key):
+    """-t said "configuration OK" and the start then could not write the
+    file. Now a warning at the key's line (exit 0: portier does start, and
+    a directory a service manager makes at start may not be there yet)."""
+    text, path = missing_dir_config(workdir, certs, http_backend.port, key)
+    rc, out, ini = harness.portier_check(workdir, text)
+    assert rc == 0, out
+    assert out.splitlines() == [missing_dir_warning(ini, key, path),
+                                "%s: configuration OK (1 listeners, with warnings)" % ini], out
+    # A path under a file is no better; a directory that exists says nothing.
+    blocker = os.path.join(str(workdir), "nodir")
+    with open(blocker, "w"):
+        pass
+    rc, out, ini = harness.portier_check(workdir, text)
+    assert rc == 0 and ("[portier] %s: '%s' cannot be written: '%s' is not a directory"
+                        % (key, path, blocker)) in out, out
+    os.unlink(blocker)
+    os.mkdir(blocker)
+    rc, out, ini = harness.portier_check(workdir, text)
+    assert rc == 0 and out.splitlines() == ["%s: configuration OK (1 listeners)" % ini], out
+
+
+def test_a_ports_file_in_a_missing_directory_is_said_at_its_line_and_portier_serves(
+        workdir, certs, http_backend):
+    """At start, and again on reload, the log names the key's line, then
+    the write that failed; portier serves all the same."""
+    port = harness.free_port()
+    text, path = missing_dir_config(workdir, certs, http_backend.port, "ports_file",
+                                    listen="127.0.0.1:%d" % port)
+    ini = os.path.join(str(workdir), "portier.ini")
+    with open(ini, "w") as f:
+        f.write(text)
+    proc = harness.Proc([harness.PORTIER_BIN, "-f", "-c", ini],
+                        os.path.join(str(workdir), "portier.log"), "portier")
+    try:
+        failed = "warning: cannot write ports_file %s: No such file or directory" % path
+        harness.wait_for(lambda: "serving (pid" in proc.log() or not proc.alive(), 10,
+                         "the worker to serve")
+        log = proc.log()
+        assert missing_dir_warning(ini, "ports_file", path) in log.splitlines()[0], log
+        assert failed in log, log
+        assert get(port, certs).startswith(b"HTTP/1.1 200")
+        mark = len(proc.log())
+        os.kill(proc.pid, signal.SIGHUP)
+        harness.wait_for(lambda: "reloaded:" in proc.log()[mark:], 10, "the reload")
+        log = proc.log()[mark:]
+        assert missing_dir_warning(ini, "ports_file", path) in log, log
+        assert failed in log, log
+        assert not os.path.exists(os.path.dirname(path))
+        assert get(port, certs).startswith(b"HTTP/1.1 200")
+    finally:
+        rc, killed = proc.stop()
+    assert rc == 0 and not killed, proc.log()
 
 
 # ---- SIGUSR1 after the log's directory was removed ---------------------------

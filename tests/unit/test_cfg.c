@@ -245,6 +245,31 @@ static void test_blamed_lines(void)
 	diag_free(&d);
 }
 
+/* A ports_file or pid_file whose directory is missing (or no directory)
+ * is a warning at the key's line; the config loads. /proc has no such
+ * entry and takes none, and /dev/null is no directory, on every Linux. */
+static void test_written_files(void)
+{
+	struct diag d = {0};
+	struct cfg *c;
+
+	c = load("[portier]\nports_file = /proc/portier-none/ports\n"
+	         "pid_file = /dev/null/portier.pid\n" TLS
+	         "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && d.errors == 0 && d.warnings == 2);
+	CHECK(said(&d, "t.ini:2: [portier] ports_file: '/proc/portier-none/ports' cannot be "
+	           "written: directory '/proc/portier-none' does not exist", NULL));
+	CHECK(said(&d, "t.ini:3: [portier] pid_file: '/dev/null/portier.pid' cannot be "
+	           "written: '/dev/null' is not a directory", NULL));
+	cfg_free(c);
+	/* Directories that exist, the root among them, say nothing. */
+	c = load("[portier]\nports_file = /tmp/portier.ports\npid_file = /portier.pid\n"
+	         TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && d.errors == 0 && d.warnings == 0);
+	cfg_free(c);
+	diag_free(&d);
+}
+
 int main(void)
 {
 	struct diag d = {0};
@@ -252,6 +277,7 @@ int main(void)
 
 	test_limits_per_ip();
 	test_blamed_lines();
+	test_written_files();
 	/* A good config, with defaults and [tls] inherited. */
 	c = load("[portier]\nlog = stderr\n"
 	         "[tls]\ncert = /a.pem\nkey = /a.key\ncert = /b.pem\n"
