@@ -230,6 +230,20 @@ int conn_starttls_backend_wants_write(const struct conn *c)
 	return c->pre.len || (c->st && c->st->to_backend.len);
 }
 
+/* The backend ended its side (how: "closed", "reset") in the hand-over:
+ * the refusal names what portier was waiting for (its greeting, or a
+ * reply in the XCLIENT exchange or to the client's EHLO), and whether
+ * part of it had come. */
+static void handover_cut(struct conn *c, const char *how)
+{
+	char why[112];
+
+	snprintf(why, sizeof(why), "backend %s %s its %s", how,
+	         c->st->from_backend.len ? "during" : "before",
+	         starttls_backend_awaited(&c->st->s));
+	conn_refuse(c, why);
+}
+
 /* The hand-over: the engine eats the backend's greeting (and, with
  * XCLIENT, portier's own exchange). The same state serves a query (SMTP
  * optional): the engine sends the client's EHLO or HELO, answers the
@@ -251,7 +265,7 @@ void conn_starttls_handover(struct conn *c)
 		}
 		moved |= r;
 		if ((r = conn_pull_backend(c, &st->from_backend)) < 0) {
-			conn_refuse(c, "backend reset during its greeting");
+			handover_cut(c, "reset");
 			return;
 		}
 		moved |= r;
@@ -277,12 +291,7 @@ void conn_starttls_handover(struct conn *c)
 		    st->to_backend.len == 0)
 			break;
 		if (c->b_eof && v == STARTTLS_AGAIN) {
-			char why[96];
-			/* Part of it held: it closed in the middle. */
-			snprintf(why, sizeof(why), "backend closed %s its %s",
-			         st->from_backend.len ? "during" : "before",
-			         starttls_backend_awaited(&st->s));
-			conn_refuse(c, why);
+			handover_cut(c, "closed");
 			return;
 		}
 	}

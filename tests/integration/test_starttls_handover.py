@@ -73,6 +73,11 @@ def after_proxy_header(then):
     return handler
 
 
+def resets_at_once(c):
+    reset(c)
+    return "reset"
+
+
 def sends_then_resets(data):
     def then(c):
         c.sendall(data)
@@ -86,6 +91,28 @@ def greets_then_reads(greeting):
     def handler(c):
         c.sendall(greeting)
         return harness.read_to_eof(c)
+    return handler
+
+
+XC_EHLO_REPLY = b"250-backend\r\n250-XCLIENT NAME ADDR PORT PROTO HELO\r\n250 8BITMIME\r\n"
+
+
+def xclient_backend_resetting(stage):
+    """A Postfix-like XCLIENT backend that resets at stage of portier's
+    exchange: after reading portier's EHLO ("ehlo"), after the first line
+    of its EHLO reply ("ehlo-reply"), or after reading XCLIENT ("xclient").
+    Returns the lines portier sent it."""
+    def handler(c):
+        seen = []
+        c.sendall(b"220 backend ESMTP\r\n")
+        seen.append(read_line(c))
+        if stage == "ehlo-reply":
+            c.sendall(XC_EHLO_REPLY.split(b"\r\n")[0] + b"\r\n")
+        elif stage == "xclient":
+            c.sendall(XC_EHLO_REPLY)
+            seen.append(read_line(c))
+        reset(c)
+        return seen
     return handler
 
 
@@ -155,6 +182,22 @@ def start(portier, certs, proto, backend_port, extra=()):
 # --------------------------------------------------------------------------
 # 1. The hand-over
 
+@pytest.mark.parametrize("proto", ["smtp", "imap", "pop3"])
+def test_backend_reset_instead_of_its_greeting_is_refused(portier, certs, raw_backend, proto):
+    """The backend accepts and resets without a byte: the client reads the
+    protocol's refusal over TLS and then the end; the log says the backend
+    reset before its greeting."""
+    b = raw_backend(after_proxy_header(resets_at_once))
+    p = start(portier, certs, proto, b.port, extra=[("send_proxy", "v1")])
+    got, me = refused(p, proto, certs)
+    assert got == REFUSAL[proto], got
+    assert b.wait_result() == "reset"
+    why, close = refusal_logged(p, proto, me)
+    assert why == "backend reset before its greeting", why
+    assert close == "backend unavailable, refused in protocol", close
+    assert_refusal_counted(p, proto)
+
+
 @pytest.mark.parametrize("proto,part", [
     ("smtp", b"220-backend ESMTP\r\n220-more"),
     ("imap", b"* OK backend"),
@@ -174,6 +217,33 @@ def test_backend_reset_in_the_middle_of_its_greeting_is_refused(portier, certs, 
     assert why == "backend reset during its greeting", why
     assert close == "backend unavailable, refused in protocol", close
     assert_refusal_counted(p, proto)
+
+
+@pytest.mark.parametrize("stage,seen,logged", [
+    ("ehlo", 1, "backend reset before its reply to portier's EHLO (for XCLIENT)"),
+    ("ehlo-reply", 1, "backend reset during its reply to portier's EHLO (for XCLIENT)"),
+    ("xclient", 2, "backend reset before its reply to XCLIENT"),
+])
+def test_backend_reset_during_portiers_xclient_exchange_is_refused(portier, certs, raw_backend,
+                                                                   stage, seen, logged):
+    """xclient = yes: after the backend's greeting portier sends its own
+    EHLO, then XCLIENT, and consumes the replies. A backend that resets in
+    that exchange gets the client a 421, and the log names the reply that
+    was awaited, as for a backend that closes there (test_xclient.py),
+    not the greeting, which had come whole."""
+    b = raw_backend(xclient_backend_resetting(stage))
+    p = start(portier, certs, "smtp", b.port, extra=[("xclient", "yes")])
+    got, me = refused(p, "smtp", certs)
+    assert got == REFUSAL["smtp"], got
+    lines = b.wait_result()
+    assert len(lines) == seen, lines
+    assert lines[0] == b"EHLO %s\r\n" % HOSTNAME.encode(), lines
+    if seen == 2:
+        assert lines[1].startswith(b"XCLIENT ADDR=127.0.0.1 PORT="), lines
+    why, close = refusal_logged(p, "smtp", me)
+    assert why == logged, why
+    assert close == "backend unavailable, refused in protocol", close
+    assert_refusal_counted(p, "smtp")
 
 
 @pytest.mark.parametrize("proto,greeting,logged", [
