@@ -120,6 +120,8 @@ struct conn {
 	struct buf pre;
 	struct conn_filter *fx;
 	uint64_t nup, ndown;         /* bytes delivered each way */
+	uint64_t ndown_relay;        /* ndown when the relay began: a STARTTLS
+	                                listener's own pre-TLS replies */
 	unsigned c_eof : 1, b_eof : 1;     /* got EOF from that side */
 	unsigned c_shut : 1, b_shut : 1;   /* sent EOF to that side (done) */
 	unsigned c_trunc : 1;        /* the client's TLS ended without close_notify */

@@ -95,6 +95,7 @@ void conn_relay_start(struct conn *c, struct buf *from_backend)
 		}
 		buf_reset(from_backend);
 	}
+	c->ndown_relay = c->ndown;
 	conn_state(c, CONN_RELAY);
 	conn_progress(c);
 }
@@ -152,21 +153,25 @@ void conn_relay_watch(const struct conn *c, int *ce, int *be)
  * not an empty session that looks like a normal close. Only where portier
  * holds the client's TLS at once (mode = tls) or answers for the backend
  * (ACME): a plain listener is a byte pipe, and after a STARTTLS hand-over
- * the backend has spoken. Not on tcp, which has no words, and where a
- * backend that never answers may be the protocol (syslog over TLS); nor
- * once the client has ended its own stream: a backend that closes then
- * answers the client's close (a client that checked the certificate and
- * left, half a request), it is not down. An ACME challenge is whole
- * before it goes to the backend, and its answer owed whatever the client
- * did since. 1 if refused. */
+ * the backend has spoken, but for LDAP, whose backend has no greeting for
+ * the hand-over to take (there the client has had portier's pre-TLS
+ * replies, which ndown_relay leaves out). Not on tcp, which has no words,
+ * and where a backend that never answers may be the protocol (syslog over
+ * TLS); nor once the client has ended its own stream: a backend that
+ * closes then answers the client's close (a client that checked the
+ * certificate and left, half a request), it is not down. An ACME
+ * challenge is whole before it goes to the backend, and its answer owed
+ * whatever the client did since. 1 if refused. */
 static int refuse_unanswered(struct conn *c, const char *why)
 {
 	const struct cfg_listener *l = c->svc->cl;
 	const struct proto *p = proto_get(l->proto);
+	int greetless = l->mode == CFG_MODE_STARTTLS && p->starttls != NULL &&
+	                p->starttls->backend_greeting == NULL;
 
-	if (c->ndown != 0 || c->down.len != 0 || c->c_shut || c->ftp_slot ||
+	if (c->ndown != c->ndown_relay || c->down.len != 0 || c->c_shut || c->ftp_slot ||
 	    (c->c_eof && !c->acme) ||
-	    (l->mode != CFG_MODE_TLS && !c->acme) ||
+	    (l->mode != CFG_MODE_TLS && !greetless && !c->acme) ||
 	    (p->refusal == NULL && p->starttls == NULL))
 		return 0;
 	conn_refuse(c, c->acme ? "acme_backend closed without a reply" : why);

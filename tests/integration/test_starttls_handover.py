@@ -6,7 +6,10 @@ before any byte is relayed. A backend that resets instead of greeting, that
 resets in the middle of that exchange, or that greets with a line that is
 no greeting of its protocol is a backend that is down for the client: it
 gets the protocol's refusal inside TLS (docs/starttls.md, "The hand-over"),
-the log names what portier was waiting for, and the refusal is counted.
+the log names what portier was waiting for, and the refusal is counted. LDAP
+has no greeting, so its hand-over waits for nothing, and a backend that
+resets right after the connect meets the relay instead: the client must
+still get its Notice of Disconnection, as on an ldaps listener.
 
 A client that resets right after STARTTLS (before its ClientHello, or in the
 middle of it), and a worker's SIGTERM while a ClientHello is half there, are
@@ -25,7 +28,8 @@ import pytest
 
 import harness
 from harness import tls_items
-from starttls_support import HOSTNAME, Client, UPGRADE, ldap_starttls, starttls_listener
+from starttls_support import (HOSTNAME, OID_NOTICE, Client, LDAPResult, UPGRADE, ldap_split,
+                              ldap_starttls, starttls_listener)
 from test_metrics import samples, scrape, value
 
 STATS = [("stats", "127.0.0.1:0"), ("workers", "1")]
@@ -161,15 +165,16 @@ def family_total(text, name, listener):
                if n == name and ("listener", listener) in labels)
 
 
-def assert_refusal_counted(p, proto):
-    """One refusal, one close as backend_down, and a backend that could not
-    be used, of kind greeting and no other."""
+def assert_refusal_counted(p, proto, greeting_failure=True):
+    """One refusal, one close as backend_down; a greeting failure counts as
+    a backend that could not be used, of kind greeting and no other."""
     text = counters(p, proto, "backend_down")
     assert value(text, "portier_refusals_total", listener=proto) == 1
     assert family_total(text, "portier_connections_closed_total", proto) == 1
-    assert value(text, "portier_backend_connect_failures_total", listener=proto,
-                 kind="greeting") == 1
-    assert family_total(text, "portier_backend_connect_failures_total", proto) == 1
+    if greeting_failure:
+        assert value(text, "portier_backend_connect_failures_total", listener=proto,
+                     kind="greeting") == 1
+        assert family_total(text, "portier_backend_connect_failures_total", proto) == 1
     # The client's handshake succeeded: no failure is counted for it.
     assert family_total(text, "portier_handshake_failures_total", proto) == 0
 
@@ -266,6 +271,39 @@ def test_a_greeting_of_no_known_kind_is_refused(portier, certs, raw_backend, pro
     assert why == logged, why
     assert close == "backend unavailable, refused in protocol", close
     assert_refusal_counted(p, proto)
+
+
+def ldap_notice(data):
+    """The Notice of Disconnection (RFC 4511 4.4.1) of an unavailable
+    backend, whole and alone in data."""
+    msgs, rest = ldap_split(data)
+    assert len(msgs) == 1 and rest == b"", data
+    r = LDAPResult(msgs[0])
+    assert (r.msgid, r.op, r.code, r.name, r.diag) == (
+        0, 0x78, 52, OID_NOTICE, b"service not available"), r
+
+
+@pytest.mark.parametrize("end", ["reset", "fin"])
+def test_ldap_backend_that_ends_before_a_byte_is_refused(portier, certs, raw_backend, end):
+    """LDAP has no greeting: the hand-over has nothing to wait for and the
+    relay starts at once. A backend that then ends (a reset, or a FIN)
+    before its first byte is down for the client all the same: it gets the
+    Notice of Disconnection (unavailable) that an ldaps listener gives in
+    that case, not a TLS session that ends in silence."""
+    def then(c):
+        if end == "reset":
+            reset(c)
+        return end
+    b = raw_backend(after_proxy_header(then))
+    p = start(portier, certs, "ldap", b.port, extra=[("send_proxy", "v1")])
+    got, me = refused(p, "ldap", certs)
+    ldap_notice(got)
+    assert b.wait_result() == end
+    why, close = refusal_logged(p, "ldap", me)
+    assert why == "backend %s the connection before sending a byte" % (
+        "reset" if end == "reset" else "closed"), why
+    assert close == "backend unavailable, refused in protocol", close
+    assert_refusal_counted(p, "ldap", greeting_failure=False)
 
 
 # --------------------------------------------------------------------------
