@@ -59,8 +59,12 @@ void conn_handshake_io(struct conn *c)
 	if (r != TLSCTX_OK) {
 		enum tlsctx_fail kind = TLSCTX_FAIL_OTHER;
 		if (r == TLSCTX_EOF || r == TLSCTX_CLOSED) {
+			/* Part of a ClientHello is no plaintext client that
+			 * waited for a greeting: the deadline's words too. */
 			snprintf(why, sizeof(why), "client closed during the handshake%s",
-			         tlsctx_hello_seen(c->tls) ? "" : " without a ClientHello");
+			         tlsctx_hello_seen(c->tls) ? "" :
+			         tlsctx_client_spoke(c->tls) ? " within an incomplete ClientHello" :
+			         " without a ClientHello");
 			c->hs_fail = SHARED_HS_CLIENT_CLOSED + 1;
 		} else {
 			tlsctx_failure(c->tls, why, sizeof(why), &kind);

@@ -12,8 +12,9 @@ resets right after the connect meets the relay instead: the client must
 still get its Notice of Disconnection, as on an ldaps listener.
 
 A client that resets right after STARTTLS (before its ClientHello, or in the
-middle of it), and a worker's SIGTERM while a ClientHello is half there, are
-failed handshakes, counted by the reasons docs/operations.md lists.
+middle of it), one that closes in the middle of it, and a worker's SIGTERM
+while a ClientHello is half there, are failed handshakes, counted by the
+reasons docs/operations.md lists.
 
 The backends are small fakes in threads (harness.RawBackend); a reset is
 SO_LINGER 0, then close."""
@@ -384,21 +385,33 @@ def test_client_reset_after_the_go_ahead_is_a_failed_handshake(portier, certs, c
     failures_counted(p, proto, "client_reset", "client_reset")
 
 
+@pytest.mark.parametrize("end,logged,counted", [
+    ("reset", "Connection reset by peer", "client_reset"),
+    ("fin", "client closed during the handshake within an incomplete ClientHello",
+     "client_closed")], ids=["reset", "fin"])
 @pytest.mark.parametrize("proto", ["smtp", "ldap"])
-def test_client_reset_in_the_middle_of_its_client_hello(portier, certs, closed_port, proto):
-    """Half a ClientHello after the go-ahead, then a reset: the handshake
-    failed because the client reset (its log line says so, not a timeout
-    or a malformed hello), counted as client_reset; no backend."""
+def test_client_ends_in_the_middle_of_its_client_hello(portier, certs, closed_port, proto,
+                                                       end, logged, counted):
+    """Half a ClientHello after the go-ahead, then a reset or a FIN: the
+    handshake failed because the client ended it (its log line says how,
+    and that part of a ClientHello had come: not a timeout, not a
+    malformed hello, not a client that sent nothing), counted as
+    client_reset or client_closed; no backend."""
     p = start(portier, certs, proto, closed_port)
     hello = client_hello(certs)
     c = go_ahead(proto, certs, p)
     me = c.sock.getsockname()[1]
     c.send(hello[:len(hello) // 2])
-    rst(c)
+    if end == "reset":
+        rst(c)
+    else:
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.read_to_eof() == b""
+        c.close()
     why = p.wait_log(r"\[%s\] handshake failed client=127\.0\.0\.1:%d: (.*)$"
                      % (proto, me)).group(1)
-    assert why == "Connection reset by peer", why
-    failures_counted(p, proto, "client_reset", "handshake_failed")
+    assert why == logged, why
+    failures_counted(p, proto, counted, "handshake_failed")
 
 
 def test_sigterm_during_a_client_hello_is_a_shutdown(portier, certs, closed_port):
