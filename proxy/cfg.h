@@ -113,7 +113,7 @@ struct cfg {
 	char *user;
 	char *ports_file;    /* where bound ports are written (tests, tooling) */
 	char *pid_file;      /* written after detaching */
-	int ports_file_line, pid_file_line;
+	int log_line, ports_file_line, pid_file_line;
 	unsigned workers;    /* how many; 0: one per CPU (decided at start) */
 	unsigned max_connections;   /* per worker, all listeners together; 0: none */
 	unsigned ipv6_prefix;       /* the listeners' default; 0: 64 */

@@ -27,6 +27,7 @@ static int set_log(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 		snprintf(err, errlen, "'%s': expected syslog, stderr or an absolute path", v);
 		return -1;
 	}
+	c->cfg->log_line = c->line;
 	return cfg_value_string(&c->cfg->log, v);
 }
 

@@ -207,6 +207,8 @@ static void lint_written_file(const struct cfg *c, const char *key, const char *
 
 void cfg_lint(const struct cfg *c, struct diag *d)
 {
+	if (c->log[0] == '/')
+		lint_written_file(c, "log", c->log, c->log_line, d);
 	lint_written_file(c, "ports_file", c->ports_file, c->ports_file_line, d);
 	lint_written_file(c, "pid_file", c->pid_file, c->pid_file_line, d);
 	lint_stats(c, d);

@@ -254,9 +254,12 @@ static void test_written_files(void)
 	struct cfg *c;
 
 	c = load("[portier]\nports_file = /proc/portier-none/ports\n"
-	         "pid_file = /dev/null/portier.pid\n" TLS
+	         "pid_file = /dev/null/portier.pid\nlog = /proc/portier-none/portier.log\n" TLS
 	         "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
-	CHECK(c != NULL && d.errors == 0 && d.warnings == 2);
+	CHECK(c != NULL && d.errors == 0 && d.warnings == 3);
+	/* The log too (its open then fails the start, without a line). */
+	CHECK(said(&d, "t.ini:4: [portier] log: '/proc/portier-none/portier.log' cannot be "
+	           "written: directory '/proc/portier-none' does not exist", NULL));
 	CHECK(said(&d, "t.ini:2: [portier] ports_file: '/proc/portier-none/ports' cannot be "
 	           "written: directory '/proc/portier-none' does not exist", NULL));
 	CHECK(said(&d, "t.ini:3: [portier] pid_file: '/dev/null/portier.pid' cannot be "
@@ -264,7 +267,7 @@ static void test_written_files(void)
 	cfg_free(c);
 	/* Directories that exist, the root among them, say nothing. */
 	c = load("[portier]\nports_file = /tmp/portier.ports\npid_file = /portier.pid\n"
-	         TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
+	         "log = /tmp/portier.log\n" TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
 	CHECK(c != NULL && d.errors == 0 && d.warnings == 0);
 	cfg_free(c);
 	diag_free(&d);
