@@ -71,6 +71,8 @@ struct sup {
 	unsigned long long ocsp_fp;   /* expiry_ocsp_print() of the files ... */
 	unsigned long long ocsp_gen;  /* ... this generation read */
 	double expiry_every;
+	time_t log_lost_at;       /* a SIGUSR1 that could not reopen the log; 0: none */
+	int log_lost_errno;
 };
 
 /* master.c */

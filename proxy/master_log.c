@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The master's current target down one worker's channel, without
@@ -75,11 +76,29 @@ void master_log_reopen(struct sup *s)
 	snprintf(path, sizeof(path), "%s", log_file_path());
 	log_notice("SIGUSR1: reopening the log %s", path);
 	if (log_reopen() < 0) {
+		int e = errno;
 		log_warn("SIGUSR1: cannot reopen the log %s; logging on to the old file",
 		         path);
+		if (s->log_lost_at == 0) {
+			s->log_lost_at = time(NULL);
+			s->log_lost_errno = e;
+		}
 		return;
 	}
 	log_notice("log reopened (SIGUSR1): %s", path);
+	/* That warning went to the old file, which may be gone (its directory
+	 * removed): the new one says it, so that the gap is not silent. */
+	if (s->log_lost_at != 0) {
+		char when[32];
+		struct tm tm;
+
+		gmtime_r(&s->log_lost_at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		log_warnx("SIGUSR1: the log could not be reopened from %s (%s); the lines "
+		          "logged until now went to the file it had before", when,
+		          strerror(s->log_lost_errno));
+		s->log_lost_at = 0;
+	}
 	tell_workers(s);
 }
 

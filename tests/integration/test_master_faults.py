@@ -207,7 +207,8 @@ def test_sigusr1_without_the_logs_directory_keeps_serving_and_logs_again_once_it
     now unlinked: this test reads it through a descriptor it opened
     before), and nobody dies or spins; every worker keeps serving and
     logging there. With the directory back, the next SIGUSR1 moves the
-    master and every worker to the new file."""
+    master and every worker to the new file, where the master says since
+    when the lines went to the old one."""
     logdir = os.path.join(str(workdir), "logs")
     os.mkdir(logdir)
     log = os.path.join(logdir, "portier.log")
@@ -248,6 +249,13 @@ def test_sigusr1_without_the_logs_directory_keeps_serving_and_logs_again_once_it
                 10, "both workers to say so in the new " + log)
             assert re.search(r"^%slog reopened \(SIGUSR1\): %s$" % (STAMP, re.escape(log)),
                              read(log), re.M), read(log)
+            # The new file says the old one had the lines in between: the
+            # warning of the failed reopen went only there.
+            gap = (r"^%swarning: SIGUSR1: the log could not be reopened from \d{4}-\d\d-\d\d "
+                   r"\d\d:\d\d:\d\d UTC \(No such file or directory\); the lines logged "
+                   r"until now went to the file it had before$" % STAMP)
+            assert len(re.findall(gap, read(log), re.M)) == 1, read(log)
+            assert not re.search(gap, old_text(), re.M), old_text()
             # The first SIGUSR1 was handled whole before the second: it
             # said so once.
             assert len(re.findall(cannot, old_text(), re.M)) == 1, old_text()
