@@ -61,6 +61,15 @@ int conn_limit_check(struct conn *c)
 	                &r, limit_now_ms(), &c->limit, &log_it);
 	if (v == LIMIT_OK)
 		return 0;
+	if (v == LIMIT_FULL) {
+		atomic_fetch_add_explicit(&c->svc->stats->limit_full, 1, memory_order_relaxed);
+		if (log_it)
+			log_warnx("[%s] client=%s: no room in the per-client table (its "
+			          "set is full of clients holding connections); letting it "
+			          "in uncounted, logged once per %us", l->name, c->peer,
+			          (unsigned)LIMIT_LOG_INTERVAL_S);
+		return 0;
+	}
 	atomic_fetch_add_explicit(&c->svc->stats->limited[v == LIMIT_RATE], 1,
 	                          memory_order_relaxed);
 	if (v == LIMIT_CONNS)

@@ -24,8 +24,11 @@
  * - The open count is added first and taken back when over the limit, so
  *   concurrent admissions never let more than max_connections_per_ip in.
  * - The bucket's time and tokens are one 64-bit word changed by
- *   compare-and-swap, so no refill is counted twice.
- * - The log stamp is claimed by compare-and-swap: one line per interval.
+ *   compare-and-swap, so no refill is counted twice. A worker's clock
+ *   reading can be older than the refill another stored since: it counts
+ *   as no time passed, and the refill time never goes back.
+ * - The log stamp is claimed by compare-and-swap: one line per interval,
+ *   a reading older than the stamp being no later.
  */
 
 #define TRIES 8
@@ -144,27 +147,27 @@ static struct limit_entry *find(struct limit_entry *set, uint64_t tag)
 }
 
 /* The entry to give a new client: an empty one, else the least recently
- * seen without open connections, else the least recently seen. */
+ * seen without open connections; NULL when every entry holds some. An
+ * entry that holds connections is never given away: its client's count
+ * would restart at 0 (a fresh max_connections_per_ip while its old
+ * connections stay open) and those connections' closes would give
+ * nothing back. */
 static struct limit_entry *victim(struct limit_entry *set)
 {
-	struct limit_entry *idle = NULL, *any = NULL;
-	uint64_t idle_seen = UINT64_MAX, any_seen = UINT64_MAX;
+	struct limit_entry *idle = NULL;
+	uint64_t idle_seen = UINT64_MAX;
 
 	for (unsigned w = 0; w < LIMIT_WAYS; w++) {
 		uint64_t seen = atomic_load_explicit(&set[w].seen, memory_order_relaxed);
 		if (atomic_load_explicit(&set[w].tag, memory_order_relaxed) == 0)
 			return &set[w];
-		if (seen < any_seen) {
-			any = &set[w];
-			any_seen = seen;
-		}
 		if (seen < idle_seen &&
 		    atomic_load_explicit(&set[w].conns, memory_order_relaxed) == 0) {
 			idle = &set[w];
 			idle_seen = seen;
 		}
 	}
-	return idle ? idle : any;
+	return idle;
 }
 
 static uint64_t full_bucket(const struct limit_rule *r, uint64_t now)
@@ -172,15 +175,21 @@ static uint64_t full_bucket(const struct limit_rule *r, uint64_t now)
 	return (uint64_t)r->burst * MILLI << 40 | (now & MASK40);
 }
 
+/* tag's entry, found or taken for it; NULL when another worker took the
+ * same one first, or (*full set) when every entry of its set holds
+ * connections of other clients. */
 static struct limit_entry *claim(struct shared *sh, uint64_t tag,
-                                 const struct limit_rule *r, uint64_t now)
+                                 const struct limit_rule *r, uint64_t now, int *full)
 {
 	struct limit_entry *set = set_of(sh, tag), *e;
 	uint64_t old;
 
 	if ((e = find(set, tag)) != NULL)
 		return e;
-	e = victim(set);
+	if ((e = victim(set)) == NULL) {
+		*full = 1;
+		return NULL;
+	}
 	old = atomic_load_explicit(&e->tag, memory_order_relaxed);
 	if (!atomic_compare_exchange_strong(&e->tag, &old, tag))
 		return find(set, tag);   /* another worker was quicker */
@@ -201,12 +210,18 @@ static int take_token(struct limit_entry *e, const struct limit_rule *r, uint64_
 		uint64_t b = atomic_load_explicit(&e->bucket, memory_order_relaxed);
 		uint64_t last = b & MASK40, tokens = b >> 40, nb;
 		uint64_t elapsed = (now - last) & MASK40;
-		/* Thousandths of a connection per ms: rate_per_min / 60. */
-		uint64_t add = elapsed > UINT32_MAX ? cap : elapsed * r->rate_per_min / 60;
+		uint64_t add;
 
+		/* A reading older than the refill another worker stored after
+		 * it (this one was preempted between the two): no time passed,
+		 * rather than 2^40 ms, and last never goes back. */
+		if (elapsed > MASK40 / 2)
+			elapsed = 0;
+		/* Thousandths of a connection per ms: rate_per_min / 60. */
+		add = elapsed > UINT32_MAX ? cap : elapsed * r->rate_per_min / 60;
 		if (tokens + add >= cap) {
 			tokens = cap;
-			last = now;
+			last += elapsed;
 		} else if (add > 0) {
 			tokens += add;
 			/* Only the time turned into tokens: a remainder too small
@@ -267,21 +282,41 @@ static void held_add(struct shared *sh, uint32_t idx, uint32_t ep, int d)
 	atomic_store_explicit(cell, HELD_EPOCH(ep) << HELD_BITS | n, memory_order_relaxed);
 }
 
+/* Is a log line due at now, the last one having been at *stamp (0:
+ * never)? Claimed by compare-and-swap: one worker's yes per interval. A
+ * reading older than the stamp (another worker logged after this one read
+ * the clock) is not an interval later. */
+static int log_due(_Atomic uint64_t *stamp, uint64_t now)
+{
+	uint64_t logged = atomic_load_explicit(stamp, memory_order_relaxed);
+
+	return (logged == 0 ||
+	        (now > logged && now - logged >= LIMIT_LOG_INTERVAL_S * 1000u)) &&
+	       atomic_compare_exchange_strong(stamp, &logged, now ? now : 1);
+}
+
 enum limit_verdict limit_admit(struct shared *sh, unsigned slot,
                                const struct sockaddr *sa, const struct limit_rule *r,
                                uint64_t now_ms, struct limit_hold *h, int *log_it)
 {
 	enum limit_verdict v = LIMIT_OK;
 	struct limit_entry *e;
-	uint64_t tag, logged;
+	uint64_t tag;
+	int full = 0;
 
 	h->idx = 0;
 	h->tag = 0;
 	*log_it = 0;
 	if (sh == NULL || (r->max_conns == 0 && r->rate_per_min == 0) ||
-	    (tag = tag_of(sh, slot, sa, r->v6_prefix)) == 0 ||
-	    (e = claim(sh, tag, r, now_ms)) == NULL)
+	    (tag = tag_of(sh, slot, sa, r->v6_prefix)) == 0)
 		return LIMIT_OK;
+	if ((e = claim(sh, tag, r, now_ms, &full)) == NULL) {
+		/* Let in rather than refused: refusing would let a flood of
+		 * held connections lock out every newcomer of their sets. */
+		if (full)
+			*log_it = log_due(&sh->limits.full_logged, now_ms);
+		return full ? LIMIT_FULL : LIMIT_OK;
+	}
 	atomic_store_explicit(&e->seen, now_ms, memory_order_relaxed);
 	if (atomic_fetch_add(&e->conns, 1) >= r->max_conns && r->max_conns) {
 		give_back(e);
@@ -297,10 +332,7 @@ enum limit_verdict limit_admit(struct shared *sh, unsigned slot,
 		held_add(sh, h->idx - 1, h->epoch, 1);
 		return v;
 	}
-	logged = atomic_load_explicit(&e->logged, memory_order_relaxed);
-	if ((logged == 0 || now_ms - logged >= LIMIT_LOG_INTERVAL_S * 1000u) &&
-	    atomic_compare_exchange_strong(&e->logged, &logged, now_ms ? now_ms : 1))
-		*log_it = 1;
+	*log_it = log_due(&e->logged, now_ms);
 	return v;
 }
 

@@ -11,8 +11,10 @@ struct sockaddr;
  * every worker in a fixed table of the shared region (struct limit_table
  * in shared.h), keyed by the listener's slot and the client's address (an
  * IPv6 one cut to its prefix). The table never grows: a client not in it
- * takes the least recently seen entry of its set. Nothing here waits for
- * another process; see limit.c for how concurrent workers race.
+ * takes the least recently seen entry of its set that holds no
+ * connection; when every entry of the set holds some, it is let in
+ * uncounted (LIMIT_FULL). Nothing here waits for another process; see
+ * limit.c for how concurrent workers race.
  */
 
 /* A listener's limits; 0 turns each off. */
@@ -33,17 +35,22 @@ struct limit_hold {
 enum limit_verdict {
 	LIMIT_OK,
 	LIMIT_CONNS,             /* over max_connections_per_ip */
-	LIMIT_RATE               /* over rate_per_ip */
+	LIMIT_RATE,              /* over rate_per_ip */
+	LIMIT_FULL               /* let in uncounted: every entry of its set
+	                          * holds connections of other clients */
 };
 
-/* Seconds between two log lines about one client (one entry). */
+/* Seconds between two log lines about one client (one entry), and
+ * between two about LIMIT_FULL (the whole table). */
 #define LIMIT_LOG_INTERVAL_S 60
 
 /* limit_admit(sh, slot, sa, r, now_ms, h, log_it): may one more
  * connection of listener slot slot from sa come in under r at now_ms (a
- * monotonic clock)? LIMIT_OK: it counts (h holds it); else refuse it, and
- * *log_it says whether this refusal is the first of its client's interval.
- * NULL sh, a non-IP sa or r with nothing on: LIMIT_OK holding nothing. */
+ * monotonic clock)? LIMIT_OK: it counts (h holds it). LIMIT_FULL: let it
+ * in, holding nothing, and *log_it says whether this is the table's first
+ * of the interval. Else refuse it, and *log_it says whether this refusal
+ * is the first of its client's interval. NULL sh, a non-IP sa or r with
+ * nothing on: LIMIT_OK holding nothing. */
 enum limit_verdict limit_admit(struct shared *sh, unsigned slot,
                                const struct sockaddr *sa, const struct limit_rule *r,
                                uint64_t now_ms, struct limit_hold *h, int *log_it);

@@ -195,6 +195,13 @@ static void per_listener(struct metrics_out *o, const struct shared *sh)
 			printf_(o, ",limit=\"%s\"", k ? "rate_per_ip" : "max_connections_per_ip");
 			value(o, shared_load(&s->limited[k]));
 		}
+	n = "portier_limit_table_full_total";
+	head(o, n, "counter", "Connections let in uncounted by the per-client limits: "
+	     "every entry of their set of the table held connections of other clients.");
+	EACH_SLOT(sh, s) {
+		open_sample(o, n, s->name);
+		value(o, shared_load(&s->limit_full));
+	}
 	n = "portier_bytes_total";
 	head(o, n, "counter", "Bytes relayed by connections that ended: up is client to "
 	     "backend, down is backend to client.");

@@ -17,8 +17,8 @@ _Static_assert(sizeof(struct shared) <= SHARED_SIZE, "the region outgrows its ma
 /* tests/integration/test_workers.py reads the active gauge from a running
  * portier's memory at these offsets: change both together. */
 _Static_assert(offsetof(struct shared, slot) == 80 &&
-               offsetof(struct shared, proc_pid) == 868448 &&
-               offsetof(struct shared, procs) == 868960 &&
+               offsetof(struct shared, proc_pid) == 870504 &&
+               offsetof(struct shared, procs) == 871016 &&
                sizeof(struct shared_proc) == 67584, "test_workers.py's layout");
 
 /* A claim waits at most this many turns for another process's claim. */

@@ -26,7 +26,7 @@
 
 #define SHARED_SIZE ((size_t)16 << 20)  /* what portier maps: room to grow */
 #define SHARED_MAGIC UINT64_C(0x316d687374726f70)  /* "portshm1" in memory */
-#define SHARED_VERSION 4
+#define SHARED_VERSION 5
 #define SHARED_SLOTS 256                /* listener names, over all reloads */
 #define SHARED_PROCS 128                /* worker processes with a share row */
 #define SHARED_NAME_MAX 64              /* with its NUL */
@@ -107,6 +107,7 @@ struct shared_slot {
 	_Atomic uint64_t backend_failed[SHARED_BF_KINDS];
 	struct shared_histogram hist[SHARED_HISTS];
 	_Atomic uint64_t limited[2];   /* refused: [0] per-ip connections, [1] rate */
+	_Atomic uint64_t limit_full;   /* let in uncounted (LIMIT_FULL) */
 };
 
 /*
@@ -128,6 +129,7 @@ struct limit_entry {
 };
 struct limit_table {
 	uint64_t key[2];             /* the hash's secret, set by shared_map() */
+	_Atomic uint64_t full_logged;   /* ms of the last LIMIT_FULL line; 0: never */
 	struct limit_entry e[LIMIT_SETS * LIMIT_WAYS];
 };
 

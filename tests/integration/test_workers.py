@@ -282,13 +282,13 @@ def test_no_readiness_pipe_outlives_the_report(two):
 # rows' owners (i32 each) at PROC_PID_AT, the rows at PROCS_AT, each
 # starting with a u64 per slot (proxy/shared.c asserts these offsets).
 SHARED_SIZE = 16 << 20
-SHARED_VERSION = 4
+SHARED_VERSION = 5
 HEADER = struct.Struct("<8s7Q")
 SLOTS_AT = 80
-SLOT_SIZE = 832
+SLOT_SIZE = 840
 SLOTS = 256
-PROC_PID_AT = 868448
-PROCS_AT = 868960
+PROC_PID_AT = 870504
+PROCS_AT = 871016
 PROC_SIZE = 67584
 PROCS = 128
 # enum shared_stat, and the close reasons of enum conn_why (proxy/conn.h)

@@ -59,6 +59,7 @@ static void test_render(void)
 	shared_observe(s, SHARED_HIST_CONNECT, 700);         /* 0.0007 s: le 0.001 */
 	shared_observe(s, SHARED_HIST_CONNECT, 3000000);     /* 3 s: le 5 */
 	shared_observe(s, SHARED_HIST_CONNECT, 60000000);    /* 60 s: +Inf only */
+	atomic_store(&s->limit_full, 2);
 	shared_reload_done(sh, 1, 1700000000);
 	CHECK(metrics_render(&o, sh, &b, certs, 1) == 0);
 	CHECK(o.p != NULL);
@@ -88,6 +89,7 @@ static void test_render(void)
 	              "\"we\\\"b\"} 3\n"));
 	CHECK(line_of(o.p, "portier_backend_connect_duration_seconds_sum{listener="
 	              "\"we\\\"b\"} 63.000700\n"));
+	CHECK(line_of(o.p, "portier_limit_table_full_total{listener=\"we\\\"b\"} 2\n"));
 	CHECK(line_of(o.p, "portier_reloads_total{result=\"ok\"} 1\n"));
 	CHECK(line_of(o.p, "portier_config_generation 2\n"));
 	CHECK(line_of(o.p, "portier_last_reload_timestamp_seconds 1700000000\n"));
