@@ -62,15 +62,51 @@ static void printf_(struct metrics_out *o, const char *fmt, ...)
 		metrics_append(o, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
+/* The length of the UTF-8 character p starts (1 to 4), or 0 when p does
+ * not start a valid one: no overlong form, surrogate or code point past
+ * U+10FFFF (RFC 3629). p is NUL-terminated: a NUL is no continuation
+ * byte, so nothing past it is read. */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned char lo, hi;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		lo = p[0] == 0xe0 ? 0xa0 : 0x80;
+		hi = p[0] == 0xed ? 0x9f : 0xbf;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		lo = p[0] == 0xf0 ? 0x90 : 0x80;
+		hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 &&
+		       (p[3] & 0xc0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
 void metrics_label(struct metrics_out *o, const char *v)
 {
-	for (const char *p = v; *p; p++) {
-		size_t run = strcspn(p, "\\\"\n");
-		metrics_append(o, p, run);
+	const unsigned char *p = (const unsigned char *)v;
+
+	while (*p) {
+		size_t run = 0, n;
+
+		while (p[run] && p[run] != '\\' && p[run] != '"' && p[run] != '\n' &&
+		       (n = utf8_len(p + run)) > 0)
+			run += n;
+		metrics_append(o, (const char *)p, run);
 		p += run;
 		if (*p == '\0')
 			break;
-		puts_(o, *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : "\\n");
+		/* A byte that starts no valid character: a Prometheus scrape
+		 * with invalid UTF-8 in one label is refused whole. */
+		puts_(o, *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n"
+		      : "\xef\xbf\xbd");
+		p++;
 	}
 }
 

@@ -12,7 +12,7 @@
  * configuration the caller serves) and appends text to a growing buffer;
  * no socket, no loop. Every family has its # HELP and # TYPE lines; every
  * label value is escaped as the format asks (backslash, double quote and
- * newline).
+ * newline) and is valid UTF-8.
  */
 
 /* A growing text buffer; failed once an allocation did not succeed (the
@@ -46,7 +46,8 @@ int metrics_render(struct metrics_out *o, const struct shared *sh,
                    size_t ncerts);
 
 /* metrics_label(o, v): append v escaped as a label value (without the
- * quotes): \ as \\, " as \", a newline as \n; other bytes as they are. */
+ * quotes): \ as \\, " as \", a newline as \n; each byte that starts no
+ * valid UTF-8 character as U+FFFD; other bytes as they are. */
 void metrics_label(struct metrics_out *o, const char *v);
 
 /* metrics_append(o, s, n): append n bytes of s to o as they are. */

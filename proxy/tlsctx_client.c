@@ -182,14 +182,23 @@ err:
 }
 
 /* Copies at most outlen - 1 bytes of s, replacing control characters: a
- * certificate's names end up on a terminal. */
+ * certificate's names end up on a terminal. A name cut short is cut where
+ * a UTF-8 character starts (backing off at most 3 bytes, the most a
+ * character has after its first): half a character at the end is invalid
+ * UTF-8, for which a Prometheus scrape that carries the name as a label
+ * is refused whole. */
 static void copy_clean(char *out, size_t outlen, const uint8_t *s, size_t n)
 {
 	size_t i;
 
 	if (outlen == 0)
 		return;
-	for (i = 0; i < n && i + 1 < outlen; i++)
+	if (n > outlen - 1) {
+		n = outlen - 1;
+		for (int k = 0; k < 3 && n > 0 && (s[n] & 0xc0) == 0x80; k++)
+			n--;
+	}
+	for (i = 0; i < n; i++)
 		out[i] = s[i] < 0x20 || s[i] == 0x7f ? '?' : (char)s[i];
 	out[i] = '\0';
 }

@@ -27,6 +27,24 @@ static void test_escape(void)
 	metrics_label(&o, "caf\xc3\xa9 {x}=1,");
 	CHECK_STR(o.p, "caf\xc3\xa9 {x}=1,");
 	metrics_free(&o);
+	metrics_label(&o, "\xf0\x9f\x98\x80\xe2\x82\xac\xf4\x8f\xbf\xbf\xed\x9f\xbf");
+	CHECK_STR(o.p, "\xf0\x9f\x98\x80\xe2\x82\xac\xf4\x8f\xbf\xbf\xed\x9f\xbf");
+	metrics_free(&o);
+	/* Invalid UTF-8, which makes Prometheus refuse the whole scrape: each
+	 * byte that starts no character becomes U+FFFD. Half a character at
+	 * the end (a name cut short), a stray continuation byte, an overlong
+	 * '/', a surrogate, past U+10FFFF, a byte UTF-8 never has. */
+#define FFFD "\xef\xbf\xbd"
+	metrics_label(&o, "ab\xf0\x9f\x98");
+	CHECK_STR(o.p, "ab" FFFD FFFD FFFD);
+	metrics_free(&o);
+	metrics_label(&o, "\x80x\xc0\xafy\xed\xa0\x80z\xf4\x90\x80\x80\xff");
+	CHECK_STR(o.p, FFFD "x" FFFD FFFD "y" FFFD FFFD FFFD "z" FFFD FFFD FFFD FFFD FFFD);
+	metrics_free(&o);
+	metrics_label(&o, "\xc3\"\xe2\x82\n\\\xc3\xa9");
+	CHECK_STR(o.p, FFFD "\\\"" FFFD FFFD "\\n\\\\\xc3\xa9");
+	metrics_free(&o);
+#undef FFFD
 }
 
 /* The line of the exposition that starts with prefix; NULL if none. */
