@@ -77,13 +77,16 @@ void shared_unmap(void)
 	region_len = 0;
 }
 
+/* The region is writable by every worker, which runs unprivileged: the
+ * master reads a slot's name as at most its field's bytes, whether or not
+ * a NUL ends it. */
 static struct shared_slot *find(struct shared *sh, const char *name)
 {
 	for (size_t i = 0; i < SHARED_SLOTS; i++) {
 		struct shared_slot *s = &sh->slot[i];
 		/* Acquire: a slot marked used has its whole name written. */
 		if (atomic_load_explicit(&s->used, memory_order_acquire) &&
-		    strcmp(s->name, name) == 0)
+		    strncmp(s->name, name, sizeof(s->name)) == 0)
 			return s;
 	}
 	return NULL;
@@ -121,7 +124,12 @@ static struct shared_slot *reuse(struct shared *sh,
 
 	for (size_t i = 0; i < SHARED_SLOTS; i++) {
 		struct shared_slot *s = &sh->slot[i];
-		if (in_use(s->name, arg) || shared_stat(s, SHARED_ACTIVE) != 0)
+		char name[sizeof(s->name)];
+
+		/* in_use gets a string, also from a slot whose NUL is gone. */
+		memcpy(name, s->name, sizeof(name));
+		name[sizeof(name) - 1] = '\0';
+		if (in_use(name, arg) || shared_stat(s, SHARED_ACTIVE) != 0)
 			continue;
 		/* Unused first (a lookup skips it), then empty: the new
 		 * listener's counters start at 0, as a restart's would. */

@@ -1,6 +1,7 @@
 /* The region every process of one portier shares: what a forked child
  * writes the parent reads, slots are found again by name, a full table
- * says so, and concurrent increments from several processes all count. */
+ * says so, concurrent increments from several processes all count, and a
+ * slot name without its NUL is read no further than its field. */
 #include "check.h"
 #include "shared.h"
 
@@ -240,6 +241,46 @@ static void test_reuse(void)
 	CHECK(shared_slot(sh, "l0") == NULL && shared_slot(sh, "l1") == NULL);
 }
 
+/* in_use for test_name_without_nul: each name it is given must be a
+ * string within the field's size (*arg counts those that are not, and
+ * none of them is read further); only a name of 63 'n's is gone. */
+static int only_ns_gone(const char *name, void *arg)
+{
+	unsigned *unterminated = arg;
+
+	if (memchr(name, '\0', SHARED_NAME_MAX) == NULL) {
+		++*unterminated;
+		return 1;
+	}
+	return strspn(name, "n") != SHARED_NAME_MAX - 1 || name[SHARED_NAME_MAX - 1] != '\0';
+}
+
+/* The master's look at a slot whose name a worker (which can write the
+ * region) overwrote without its NUL reads no further than the field. */
+static void test_name_without_nul(void)
+{
+	struct shared *sh = shared_get();
+	struct shared_slot *s = shared_slot(sh, "newcomer");
+	char ns[SHARED_NAME_MAX];
+	unsigned unterminated = 0;
+
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	memset(s->name, 'n', sizeof(s->name));
+	memset(ns, 'n', sizeof(ns) - 1);
+	ns[sizeof(ns) - 1] = '\0';
+	/* No name matches it, its first 63 bytes included. */
+	CHECK(shared_slot(sh, "newcomer") == NULL);
+	CHECK(shared_slot(sh, ns) == NULL);
+	CHECK(shared_slot(sh, "web") != NULL);
+	/* Reuse hands in_use a string (its first 63 bytes): the slot, gone
+	 * from the configuration, goes to the new name. */
+	CHECK(shared_slot_claim(sh, "third", only_ns_gone, &unterminated) == s);
+	CHECK(unterminated == 0);
+	CHECK(strcmp(s->name, "third") == 0 && shared_slot(sh, "third") == s);
+}
+
 int main(void)
 {
 	test_map();
@@ -249,6 +290,7 @@ int main(void)
 	test_stale_lock();
 	test_full();
 	test_reuse();
+	test_name_without_nul();
 	shared_unmap();
 	return CHECK_DONE();
 }
