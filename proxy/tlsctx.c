@@ -3,6 +3,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -166,10 +167,12 @@ static int select_alpn(SSL *ssl, const uint8_t **out, uint8_t *outlen,
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls)
+int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls,
+                     const char *listener)
 {
 	uint16_t min = tls->policy == CFG_POLICY_MODERN ? TLS1_3_VERSION
 	                                                  : (uint16_t)tls->min_version;
+	uint8_t sid[SHA256_DIGEST_LENGTH];
 
 	SSL_CTX_set_app_data(ctx, t);
 	if (!SSL_CTX_set_min_proto_version(ctx, min) ||
@@ -191,6 +194,17 @@ int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls)
 	/* One TLS 1.3 ticket per handshake, not two: each costs a sealing
 	 * and bytes on the wire, and a resuming client gets a fresh one. */
 	SSL_CTX_set_num_tickets(ctx, 1);
+	/* A session resumes only on the listener that made it. Listeners
+	 * that share ticket keys ([tls] ticket_keys, or nodes sharing a
+	 * file) could otherwise open each other's tickets: a client that
+	 * made a session with one name's listener, sent by someone on the
+	 * path to another, would resume there without a certificate, its
+	 * bytes going to that listener's backend. By the name, not the
+	 * certificates: a renewal, and a node whose listener has the same
+	 * name, keep resumption. */
+	SHA256((const uint8_t *)listener, strlen(listener), sid);
+	if (!SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid)))
+		return -1;
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_select_certificate_cb(ctx, select_cert);
 	SSL_CTX_set_alpn_select_cb(ctx, select_alpn, t);

@@ -161,7 +161,7 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 	int ktype, ok, has_san, rc = -1;
 
 	if ((tc->ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
-	    tlsctx_configure(tc->ctx, t, &l->tls) < 0) {
+	    tlsctx_configure(tc->ctx, t, &l->tls, l->name) < 0) {
 		diag_add(d, 0, c->file, cc->line, SECTION(l, cc), "curves", "%s",
 		         tlsctx_drain_errors(err, sizeof(err)));
 		return -1;

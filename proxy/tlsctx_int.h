@@ -114,9 +114,11 @@ struct tlsctx {
 };
 
 
-/* tlsctx_configure(ctx, t, tls): versions, suites, groups, tickets and the
- * callbacks, the same on every context of t. 0 or -1. */
-int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls);
+/* tlsctx_configure(ctx, t, tls, listener): versions, suites, groups,
+ * tickets and the callbacks, the same on every context of t, and the
+ * session context of the listener named listener. 0 or -1. */
+int tlsctx_configure(SSL_CTX *ctx, struct tlsctx *t, const struct cfg_tls *tls,
+                     const char *listener);
 
 /* tlsctx_x509_describe(x, info): what certificate x says about itself
  * (tlsctx_client.c; for a peer's and our own). The verification fields of

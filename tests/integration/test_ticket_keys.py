@@ -36,14 +36,15 @@ def node(portier, certs, backend, keyfile, name):
     return portier([("tls", tls), listener("web", backend.port, protocol="http")], name=name)
 
 
-def connect(p, certs, version, sess_in=None, sess_out=None):
-    """One request through p; returns (reused, s_client output)."""
+def connect(p, certs, version, sess_in=None, sess_out=None, name="web"):
+    """One request through p's listener name; returns (reused, s_client
+    output)."""
     args = [VERSIONS[version], "-ign_eof"]
     if sess_in:
         args += ["-sess_in", sess_in]
     if sess_out:
         args += ["-sess_out", sess_out]
-    cp = s_client(p.port("web"), args, stdin=REQUEST, ca=certs.ca)
+    cp = s_client(p.port(name), args, stdin=REQUEST, ca=certs.ca)
     assert "method=GET" in cp.out, cp.out + cp.err
     m = re.search(r"(?m)^(New|Reused), (TLSv1\.[23]),", cp.out)
     assert m, cp.out
@@ -104,6 +105,30 @@ def test_two_nodes_with_one_file_resume_each_others_tickets(portier, certs, http
     sess2 = os.path.join(keydir, "sess2.pem")
     assert not connect(b, certs, version, sess_out=sess2)[0]
     reused, out = connect(a, certs, version, sess_in=sess2)
+    assert reused, out
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_a_ticket_resumes_only_on_the_listener_that_issued_it(portier, certs, http_backend,
+                                                              keydir, version):
+    """Two listeners that share [tls] ticket_keys can open each other's
+    tickets; a session of [web] offered to [other] (a client sent there by
+    someone on the path, SNI and all) must not resume: it would skip the
+    certificate, which [other]'s does not match, and reach [other]'s
+    backend. It did, on both versions. [web] itself resumes it."""
+    keyfile = os.path.join(keydir, "ticket.keys")
+    write_keys(keyfile, [new_key()])
+    p = portier([("tls", tls_items(certs.ec) + [("ticket_keys", keyfile)]),
+                 listener("web", http_backend.port, protocol="http"),
+                 listener("other", http_backend.port, protocol="http")])
+    sess = os.path.join(keydir, "sess.pem")
+    assert not connect(p, certs, version, sess_out=sess)[0]
+    mark = p.mark()
+    reused, out = connect(p, certs, version, sess_in=sess, name="other")
+    assert not reused, "[other] resumed [web]'s session:\n" + out
+    p.wait_log(r"\[other\] close client=\S+ sni=localhost tls=TLSv%s .*resumed=no"
+               % re.escape(version), since=mark)
+    reused, out = connect(p, certs, version, sess_in=sess)
     assert reused, out
 
 
