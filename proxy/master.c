@@ -69,6 +69,7 @@ static struct timespec next_wait(const struct sup *s)
 static void start_drain(struct sup *s)
 {
 	double limit = s->m->cfg->drain_timeout_ms / 1000.0;
+	char state[64];
 
 	if (s->next != NULL) {
 		log_notice("got SIGQUIT during a reload: its new workers stop too");
@@ -77,7 +78,13 @@ static void start_drain(struct sup *s)
 	log_notice("got SIGQUIT, draining %u worker%s: no longer accepting, open "
 	           "connections may run %.0fs (drain_timeout); SIGTERM stops at once",
 	           master_running(s), master_running(s) == 1 ? "" : "s", limit);
-	if (notify_state("STOPPING=1", "draining on SIGQUIT: %u worker%s",
+	/* STOPPING=1 starts the service manager's stop timeout (systemd's
+	 * TimeoutStopSec, 90 s by default), after which it kills the whole
+	 * unit and, as for a failure, restarts it: the drain may last
+	 * drain_timeout, and the kill after it, and asks for that long. */
+	snprintf(state, sizeof(state), "STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
+	         (unsigned long long)((limit + STOP_GRACE_S + NOTIFY_STOP_SLACK_S) * 1e6));
+	if (notify_state(state, "draining on SIGQUIT: %u worker%s",
 	                 master_running(s), master_running(s) == 1 ? "" : "s") < 0)
 		log_warn("cannot tell the service manager portier is stopping");
 	listener_close(&s->m->set);
@@ -90,6 +97,11 @@ static void start_drain(struct sup *s)
 static void on_signal(struct sup *s, int sig)
 {
 	if (sig == SIGTERM || sig == SIGINT) {
+		/* The fast stop's grace starts once: a supervisor that sends
+		 * SIGTERM again and again must not put the kill off for ever.
+		 * A drain's longer deadline gives way to it. */
+		int fresh = !s->stopping || s->draining;
+
 		if (s->next != NULL) {
 			log_notice("got signal %d during a reload: its new workers stop "
 			           "too", sig);
@@ -107,7 +119,8 @@ static void on_signal(struct sup *s, int sig)
 				log_warn("cannot tell the service manager portier is stopping");
 		}
 		s->stopping = 1;
-		s->kill_at = master_now() + STOP_GRACE_S;
+		if (fresh)
+			s->kill_at = master_now() + STOP_GRACE_S;
 		master_signal_all(s, SIGTERM);
 	} else if (sig == SIGHUP && !s->stopping) {
 		master_reload_start(s);

@@ -14,6 +14,8 @@
 #include <sys/types.h>
 
 #define STOP_GRACE_S 10.0     /* after SIGTERM, then SIGKILL */
+/* Beyond a drain's own end, what the service manager is asked to wait. */
+#define NOTIFY_STOP_SLACK_S 5.0
 #define RESPAWN_QUICK_S 1.0   /* a worker that died younger than this ... */
 #define RESPAWN_DELAY_S 1.0   /* ... is replaced only after this pause */
 #define READY_LIMIT_S 10.0    /* a reload's workers must serve within this */

@@ -206,11 +206,19 @@ def test_status_follows_a_worker_that_dies_and_its_replacement(portier, certs, h
 
 
 def test_a_drain_on_sigquit_says_stopping(portier, certs, http_backend, manager):
-    p = portier(web(certs, http_backend.port), glob=[("workers", "2")], env=manager.env())
+    """STOPPING=1 starts systemd's stop timeout (TimeoutStopSec, 90 s by
+    default), after which it kills the unit and restarts it as failed: the
+    drain asks for its drain_timeout, the 10 s of grace after it and 5 s
+    more (EXTEND_TIMEOUT_USEC). Without it, a drain of more than 90 s
+    under the unit was killed."""
+    p = portier(web(certs, http_backend.port), glob=[("workers", "2"),
+                                                      ("drain_timeout", "2m")],
+                env=manager.env())
     assert keys(manager.next()) == ["READY", "STATUS"]
     os.kill(p.proc.pid, signal.SIGQUIT)
     msg = manager.next()
-    assert msg == [("STOPPING", "1"), ("STATUS", "draining on SIGQUIT: 2 workers")], msg
+    assert msg == [("STOPPING", "1"), ("EXTEND_TIMEOUT_USEC", str((120 + 10 + 5) * 10**6)),
+                   ("STATUS", "draining on SIGQUIT: 2 workers")], msg
     p.proc.p.wait(timeout=10 * harness.SLOW)     # no connection open: ends at once
     p.stop()
     manager.nothing_more()
