@@ -170,6 +170,27 @@ static void lint_unused_cert(const struct cfg *c, struct diag *d)
 	         "checked nor served");
 }
 
+/* What is at path already, when portier will not write there: the
+ * pid_file is written in place and only as a regular file (not a FIFO,
+ * which would make the master wait, nor through a symlink); the
+ * ports_file and the log replace or append to what is there, which a
+ * directory cannot be. */
+static void lint_written_type(const struct cfg *c, const char *key, const char *path,
+                              int line, struct diag *d)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0 || S_ISREG(st.st_mode))
+		return;
+	if (S_ISDIR(st.st_mode))
+		diag_add(d, 1, c->file, line, "portier", key, "'%s' is a directory", path);
+	else if (strcmp(key, "pid_file") == 0)
+		diag_add(d, 1, c->file, line, "portier", key, "'%s' is not a regular file "
+		         "(%s); portier writes its pid_file only as one", path,
+		         S_ISLNK(st.st_mode) ? "a symlink" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+		         "a device or a socket");
+}
+
 /* A file portier writes once it runs: a missing directory is known now,
  * while at start it was only a warning after the fact, and -t called the
  * configuration OK. Only a warning: a service manager may make the
@@ -192,8 +213,10 @@ static void lint_written_file(const struct cfg *c, const char *key, const char *
 	memcpy(dir, path, len);
 	dir[len] = '\0';
 	if (stat(dir, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
+		if (S_ISDIR(st.st_mode)) {
+			lint_written_type(c, key, path, line, d);
 			return;
+		}
 	} else if (errno == ENOENT) {
 		diag_add(d, 1, c->file, line, "portier", key, "'%s' cannot be written: "
 		         "directory '%s' does not exist", path, dir);

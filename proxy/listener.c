@@ -1,5 +1,6 @@
 #include "listener.h"
 #include "addr.h"
+#include "wfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -182,7 +183,7 @@ int listener_write_ports(const struct cfg *c, const struct listener_set *set)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if ((f = fopen(tmp, "we")) == NULL)
+	if ((f = wfile_open(tmp)) == NULL)
 		return -1;
 	for (size_t i = 0; i < set->n; i++)
 		fprintf(f, "%s %s\n", set->socks[i].listener == LISTENER_STATS

@@ -6,33 +6,30 @@
  */
 
 #include "master.h"
+#include "wfile.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static int write_pid(const char *path)
 {
-	FILE *f = fopen(path, "we");
-	struct stat st;
-	int regular, bad, e;
+	FILE *f = wfile_open(path);
+	int bad, e;
 
 	if (f == NULL)
 		return -1;
-	regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
 	bad = fprintf(f, "%ld\n", (long)getpid()) < 0;
 	if (fclose(f) != 0)
 		bad = 1;
 	if (bad) {
 		/* A full disk: the file is truncated and names nobody. It
-		 * goes rather than stay beside the one kept (a regular file
-		 * only: never a device somebody named). */
+		 * goes rather than stay beside the one kept (wfile_open took
+		 * a regular file only). */
 		e = errno;
-		if (regular)
-			unlink(path);
+		unlink(path);
 		errno = e;
 		return -1;
 	}

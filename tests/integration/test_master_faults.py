@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 
 import pytest
@@ -197,6 +198,41 @@ def test_a_ports_file_in_a_missing_directory_is_said_at_its_line_and_portier_ser
     finally:
         rc, killed = proc.stop()
     assert rc == 0 and not killed, proc.log()
+
+
+def test_a_pid_file_that_is_a_fifo_or_a_symlink_is_not_written(portier, workdir, certs,
+                                                                http_backend):
+    """The master opened pid_file with fopen(): a FIFO there made it wait
+    for a reader for ever, its workers unsupervised and SIGTERM unheard;
+    a symlink was followed, so a root master could be led to truncate any
+    file. -t warns of both at the line; a reload naming either goes on
+    without writing it, the symlink's target untouched, and the stop
+    ends."""
+    fifo = os.path.join(str(workdir), "pid.fifo")
+    os.mkfifo(fifo)
+    target = os.path.join(str(workdir), "precious")
+    with open(target, "w") as f:
+        f.write("keep\n")
+    link = os.path.join(str(workdir), "pid.link")
+    os.symlink(target, link)
+    p = portier(web(certs, http_backend.port))
+    glob = p.sections[0]
+    for path, what in ((fifo, "a FIFO"), (link, "a symlink")):
+        p.sections[0] = ("portier", list(glob[1]) + [("pid_file", path)])
+        text = harness.ini_text(p.sections)
+        rc, out, ini = harness.portier_check(workdir, text)
+        assert rc == 0, out
+        assert ("warning: %s:%d: [portier] pid_file: '%s' is not a regular file (%s); "
+                "portier writes its pid_file only as one"
+                % (ini, line_of(ini, "pid_file = "), path, what)) in out.splitlines(), out
+        p.rewrite(p.sections[1:])
+        mark = p.reload()
+        assert ("warning: reload: cannot write pid_file %s: Invalid argument" % path
+                in p.log()[mark:]), p.log()[mark:]
+        assert get(p.port("web"), certs).startswith(b"HTTP/1.1 200")
+    with open(target) as f:
+        assert f.read() == "keep\n"
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
 # ---- SIGUSR1 after the log's directory was removed ---------------------------

@@ -265,6 +265,15 @@ static void test_written_files(void)
 	CHECK(said(&d, "t.ini:3: [portier] pid_file: '/dev/null/portier.pid' cannot be "
 	           "written: '/dev/null' is not a directory", NULL));
 	cfg_free(c);
+	/* What is at the path already: a directory, or a pid_file that is
+	 * no regular file, is not written. */
+	c = load("[portier]\nports_file = /tmp\npid_file = /dev/null\n" TLS
+	         "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && d.errors == 0 && d.warnings == 2);
+	CHECK(said(&d, "t.ini:2: [portier] ports_file: '/tmp' is a directory", NULL));
+	CHECK(said(&d, "t.ini:3: [portier] pid_file: '/dev/null' is not a regular file (a "
+	           "device or a socket); portier writes its pid_file only as one", NULL));
+	cfg_free(c);
 	/* Directories that exist, the root among them, say nothing. */
 	c = load("[portier]\nports_file = /tmp/portier.ports\npid_file = /portier.pid\n"
 	         "log = /tmp/portier.log\n" TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
