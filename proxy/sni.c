@@ -41,26 +41,30 @@ static int best_score(const struct sni_entry *e, const char *host)
 	return best;
 }
 
-size_t sni_select(const struct sni_entry *e, size_t n, const char *host, int client_ecdsa)
+size_t sni_select(const struct sni_entry *e, size_t n, const char *host, unsigned takes)
 {
 	int top = 0;
-	size_t first = n;
+	size_t first = n, rsa = n;
 
 	for (size_t i = 0; i < n; i++) {
 		int s = best_score(&e[i], host);
 		if (s > top)
 			top = s;
 	}
-	/* Among the best matches, the first of the client's own key type;
-	 * failing that the first of any type (an RSA-only client can only be
-	 * offered ECDSA here when no RSA certificate carries the name). */
+	/* Among the best matches, the first the client takes (the faster
+	 * ECDSA or Ed25519 handshake); failing that the first RSA one, which
+	 * any client takes; failing that the first of any type (a client is
+	 * only offered a key it cannot verify when no other carries the
+	 * name, and its handshake fails either way). */
 	for (size_t i = 0; i < n; i++) {
 		if (best_score(&e[i], host) != top)
 			continue;
+		if (e[i].key != SNI_KEY_RSA && (takes & SNI_TAKES(e[i].key)))
+			return i;
 		if (first == n)
 			first = i;
-		if (e[i].ecdsa == client_ecdsa)
-			return i;
+		if (rsa == n && e[i].key == SNI_KEY_RSA)
+			rsa = i;
 	}
-	return first;
+	return rsa != n ? rsa : first;
 }

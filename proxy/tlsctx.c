@@ -96,27 +96,71 @@ static int offers_ecdsa_suite(const SSL_CLIENT_HELLO *ch)
 	return 0;
 }
 
-/* Whether an ECDSA certificate will do for this client: it must accept
- * ECDSA signatures, and in TLS 1.2 also offer an ECDHE-ECDSA suite (a
- * client may sign-check ECDSA yet offer only ECDHE-RSA suites). */
-static int client_takes_ecdsa(const SSL_CLIENT_HELLO *ch)
+/* The u16 list of a ClientHello extension with a u16 length prefix (as
+ * signature_algorithms and supported_groups are). 0 if absent or broken. */
+static int ext_list(const SSL_CLIENT_HELLO *ch, uint16_t type, CBS *list)
 {
 	const uint8_t *data;
 	size_t len;
-	CBS ext, list;
-	uint16_t alg;
-	int sigalg = 0;
+	CBS ext;
 
-	if (!SSL_early_callback_ctx_extension_get(ch, TLSEXT_TYPE_signature_algorithms,
-	                                          &data, &len))
+	if (!SSL_early_callback_ctx_extension_get(ch, type, &data, &len))
 		return 0;
 	CBS_init(&ext, data, len);
-	if (!CBS_get_u16_length_prefixed(&ext, &list))
+	return CBS_get_u16_length_prefixed(&ext, list);
+}
+
+static int has_u16(CBS list, uint16_t v)
+{
+	uint16_t x;
+
+	while (CBS_get_u16(&list, &x))
+		if (x == v)
+			return 1;
+	return 0;
+}
+
+/* The keys other than RSA the client can verify a handshake signed with,
+ * as SNI_TAKES bits for sni_select. A client offering TLS 1.3 gets it
+ * (portier's maximum), and there each ECDSA signature algorithm names its
+ * curve. In TLS 1.2 an ECDSA algorithm is good for any curve, but the
+ * client must also offer an ECDHE-ECDSA suite (which Ed25519 signs too)
+ * and, if it lists supported_groups, the curve of the key. */
+static unsigned client_takes(const SSL_CLIENT_HELLO *ch)
+{
+	static const struct {
+		uint16_t sigalg, group;
+		enum sni_key key;
+	} ec[] = {
+		{SSL_SIGN_ECDSA_SECP256R1_SHA256, SSL_CURVE_SECP256R1, SNI_KEY_P256},
+		{SSL_SIGN_ECDSA_SECP384R1_SHA384, SSL_CURVE_SECP384R1, SNI_KEY_P384},
+		{SSL_SIGN_ECDSA_SECP521R1_SHA512, SSL_CURVE_SECP521R1, SNI_KEY_P521},
+	};
+	CBS algs, groups;
+	unsigned takes = 0;
+	int any_ecdsa = 0, has_groups;
+
+	if (!ext_list(ch, TLSEXT_TYPE_signature_algorithms, &algs))
 		return 0;
-	while (!sigalg && CBS_get_u16(&list, &alg))
-		/* ecdsa_secp{256,384,521}r1_sha{256,384,512} */
-		sigalg = (alg >> 8) >= 0x04 && (alg >> 8) <= 0x06 && (alg & 0xff) == 0x03;
-	return sigalg && (offers_tls13(ch) || offers_ecdsa_suite(ch));
+	if (offers_tls13(ch)) {
+		for (size_t i = 0; i < sizeof(ec) / sizeof(ec[0]); i++)
+			if (has_u16(algs, ec[i].sigalg))
+				takes |= SNI_TAKES(ec[i].key);
+		if (has_u16(algs, SSL_SIGN_ED25519))
+			takes |= SNI_TAKES(SNI_KEY_ED25519);
+		return takes;
+	}
+	if (!offers_ecdsa_suite(ch))
+		return 0;
+	for (size_t i = 0; i < sizeof(ec) / sizeof(ec[0]); i++)
+		any_ecdsa |= has_u16(algs, ec[i].sigalg);
+	has_groups = ext_list(ch, TLSEXT_TYPE_supported_groups, &groups);
+	for (size_t i = 0; any_ecdsa && i < sizeof(ec) / sizeof(ec[0]); i++)
+		if (!has_groups || has_u16(groups, ec[i].group))
+			takes |= SNI_TAKES(ec[i].key);
+	if (has_u16(algs, SSL_SIGN_ED25519))
+		takes |= SNI_TAKES(SNI_KEY_ED25519);
+	return takes;
 }
 
 static enum ssl_select_cert_result_t select_cert(const SSL_CLIENT_HELLO *ch)
@@ -128,7 +172,7 @@ static enum ssl_select_cert_result_t select_cert(const SSL_CLIENT_HELLO *ch)
 
 	conn_flag(ssl, FLAG_HELLO);
 	if (t->ncerts > 1) {
-		i = sni_select(t->entries, t->ncerts, host, client_takes_ecdsa(ch));
+		i = sni_select(t->entries, t->ncerts, host, client_takes(ch));
 		if (i != 0) {
 			/* Switching contexts resets the session context: an
 			 * FTP data connection's (tlsctx_bind_session) stays. */

@@ -2,6 +2,8 @@
 
 #include "expiry.h"
 
+#include <openssl/ec.h>
+#include <openssl/ec_key.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -148,6 +150,39 @@ static void check_chain(STACK_OF(X509) *chain, const struct cfg *c,
 	}
 }
 
+/* The key of x as certificate selection tells keys apart: an ECDSA key by
+ * its curve, which a TLS 1.3 client's signature algorithms name. */
+static enum sni_key key_of(X509 *x)
+{
+	EVP_PKEY *pub = X509_get_pubkey(x);
+	enum sni_key k = SNI_KEY_OTHER;
+
+	switch (pub ? EVP_PKEY_id(pub) : EVP_PKEY_NONE) {
+	case EVP_PKEY_RSA:
+		k = SNI_KEY_RSA;
+		break;
+	case EVP_PKEY_ED25519:
+		k = SNI_KEY_ED25519;
+		break;
+	case EVP_PKEY_EC:
+		switch (EC_GROUP_get_curve_name(EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(pub)))) {
+		case NID_X9_62_prime256v1:
+			k = SNI_KEY_P256;
+			break;
+		case NID_secp384r1:
+			k = SNI_KEY_P384;
+			break;
+		case NID_secp521r1:
+			k = SNI_KEY_P521;
+			break;
+		}
+		break;
+	}
+	EVP_PKEY_free(pub);
+	ERR_clear_error();
+	return k;
+}
+
 int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
                      const struct cfg_listener *l, const struct cfg_cert *cc,
                      int reload, struct diag *d)
@@ -158,7 +193,7 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 	STACK_OF(X509) *chain = NULL;
 	EVP_PKEY *pk = NULL;
 	char err[256];
-	int ktype, ok, has_san, rc = -1;
+	int ok, has_san, rc = -1;
 
 	if ((tc->ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    tlsctx_configure(tc->ctx, t, &l->tls, l->name) < 0) {
@@ -219,12 +254,7 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 		         has_san ? ": its subjectAltName has no DNS entry, and a CN does not "
 		                   "count beside one"
 		                 : " (no subjectAltName, no CN); clients cannot verify it");
-	{
-		EVP_PKEY *pub = X509_get_pubkey(sk_X509_value(chain, 0));
-		ktype = pub ? EVP_PKEY_id(pub) : EVP_PKEY_NONE;
-		EVP_PKEY_free(pub);
-	}
-	tc->sni.ecdsa = ktype == EVP_PKEY_EC;
+	tc->sni.key = key_of(sk_X509_value(chain, 0));
 	if (cc->ocsp != NULL)
 		(void)tlsctx_staple_load(tc, chain, c, l, cc, reload, d);
 	rc = 0;

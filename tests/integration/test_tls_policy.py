@@ -1,6 +1,7 @@
 """TLS policy: versions, suites, certificate selection (SNI, ECDSA vs RSA),
 session resumption, ALPN, and the log lines of failed handshakes."""
 
+import os
 import re
 import socket
 import ssl
@@ -295,3 +296,71 @@ def test_silent_client_hits_handshake_timeout(portier, certs, http_backend):
     p.wait_log(r"\[web\] handshake failed client=.*: TLS handshake timed out after 1500ms with no ClientHello "
                r"\(a plaintext client waiting for a greeting on an implicit-TLS port\?\)$",
                since=mark)
+
+
+def _leaf_of(certs, workdir, name, genpkey):
+    """A leaf of the test CA for Certs.MAIN_NAMES whose key genpkey's
+    arguments make (Certs itself makes P-256 and RSA keys only)."""
+    class Leaf:
+        pass
+    d = str(workdir)
+    leaf = Leaf()
+    leaf.key, leaf.cert = os.path.join(d, name + ".key"), os.path.join(d, name + ".pem")
+    csr, pem, ext = (os.path.join(d, name + s) for s in (".csr", ".leaf.pem", ".ext"))
+    env = {"OPENSSL_CONF": "/dev/null"}
+    harness.run(["openssl", "genpkey"] + genpkey + ["-out", leaf.key], env=env, check=True)
+    harness.run(["openssl", "req", "-new", "-key", leaf.key, "-subj", "/CN=localhost",
+                 "-out", csr], env=env, check=True)
+    with open(ext, "w") as f:
+        f.write("subjectAltName = DNS:localhost, DNS:mail.example.org\n")
+    harness.run(["openssl", "x509", "-req", "-in", csr, "-CA", certs.ca,
+                 "-CAkey", os.path.join(certs.dir, "ca.key"), "-set_serial", "77",
+                 "-days", "90", "-extfile", ext, "-out", pem], env=env, check=True)
+    with open(pem) as f, open(certs.ca) as ca, open(leaf.cert, "w") as out:
+        text = f.read()
+        out.write(text + ca.read())
+    leaf.der = ssl.PEM_cert_to_DER_cert(text)
+    return leaf
+
+
+P384 = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]
+ED25519 = ["-algorithm", "ED25519"]
+
+
+@pytest.mark.parametrize("args,expect", [
+    # TLS 1.3 signature algorithms name the curve: a P-256 one does not
+    # take the P-384 certificate, and the RSA one serves that client.
+    (["-tls1_3", "-sigalgs", "ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256"], "rsa"),
+    (["-tls1_3", "-sigalgs", "ecdsa_secp384r1_sha384:rsa_pss_rsae_sha256"], "p384"),
+    # TLS 1.2 ones do not; there the curve must be in supported_groups.
+    (["-tls1_2", "-groups", "P-256"], "rsa"),
+    (["-tls1_2", "-groups", "X25519:P-384"], "p384"),
+    (["-tls1_2"], "p384"),
+])
+@pytest.mark.parametrize("order", ["p384,rsa", "rsa,p384"])
+def test_ecdsa_certificate_only_on_a_curve_the_client_takes(portier, certs, workdir,
+                                                            http_backend, args, expect, order):
+    leaves = {"p384": _leaf_of(certs, workdir, "p384", P384), "rsa": certs.rsa}
+    p = portier([("tls", tls_items(*(leaves[n] for n in order.split(",")))),
+                 listener("web", http_backend.port, protocol="http")])
+    cp = s_client(p.port("web"), args, ca=certs.ca)
+    assert handshake_ok(cp.out), cp.out + cp.err
+    assert harness.first_pem_der(cp.out) == leaves[expect].der, cp.out
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["-tls1_3"], "ed"),
+    (["-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256"], "rsa"),
+    (["-tls1_3", "-sigalgs", "ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256"], "rsa"),
+    (["-tls1_3", "-sigalgs", "ed25519:ecdsa_secp256r1_sha256"], "ed"),
+    (["-tls1_2", "-sigalgs", "ed25519:RSA+SHA256"], "ed"),
+    (["-tls1_2", "-sigalgs", "ECDSA+SHA256:RSA+SHA256"], "rsa"),
+])
+def test_ed25519_certificate_only_for_a_client_offering_ed25519(portier, certs, workdir,
+                                                               http_backend, args, expect):
+    leaves = {"ed": _leaf_of(certs, workdir, "ed", ED25519), "rsa": certs.rsa}
+    p = portier([("tls", tls_items(leaves["ed"], certs.rsa)),
+                 listener("web", http_backend.port, protocol="http")])
+    cp = s_client(p.port("web"), args, ca=certs.ca)
+    assert handshake_ok(cp.out), cp.out + cp.err
+    assert harness.first_pem_der(cp.out) == leaves[expect].der, cp.out
