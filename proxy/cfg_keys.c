@@ -552,7 +552,7 @@ const struct cfg_key cfg_keys[] = {
 	{"ocsp", T, 1, set_ocsp, "path", "(none)",
 	 "DER OCSP response for the cert line before it (openssl ocsp -respout), stapled to handshakes that ask. Checked at load (this certificate's, signed by its issuer or a responder the issuer names, good, not expired); re-read on reload; no longer stapled once past its nextUpdate."},
 	{"ticket_keys", T, 0, set_ticket_keys, "path", "(none)",
-	 "Session-ticket keys shared by several nodes: one base64 line of 80 (or 48) random bytes per key; the first encrypts, all decrypt. Read by the master at start and on reload; refused when readable by everyone. Without it each node makes its own keys."},
+	 "Session-ticket keys shared by several nodes: one base64 line of 80 (or 48) random bytes per key; the first encrypts, all decrypt. Read by the master at start and on reload; refused when readable or writable by everyone. Without it each node makes its own keys."},
 	{"listen", L, 1, set_listen, "PORT|ADDR:PORT|[V6]:PORT", "(required)",
 	 "Where to accept; a bare port means every address, v4 and v6. Repeatable."},
 	{"mode", L, 0, set_mode, "tls|starttls|redirect|plain", "tls",

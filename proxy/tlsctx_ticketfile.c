@@ -139,9 +139,14 @@ int tlsticket_file_load(const char *path, struct tlsticket_file *out,
 		return -1;
 	}
 	/* Whoever reads the keys can decrypt every recorded session they
-	 * protected. */
+	 * protected; whoever writes one there, every session from then on
+	 * (the first key seals), and resume as any client. The group is the
+	 * admin's to choose (0640 lets it read), everyone is not. */
 	if (f.mode & S_IROTH)
 		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s is readable by "
+		         "everyone; chmod o-rwx it (0600 or 0640)", path);
+	else if (f.mode & S_IWOTH)
+		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s is writable by "
 		         "everyone; chmod o-rwx it (0600 or 0640)", path);
 	else if (f.len == 0)
 		diag_add(d, 0, cfgfile, line, section, "ticket_keys", "%s is empty; write a "

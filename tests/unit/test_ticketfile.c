@@ -129,6 +129,9 @@ static void test_load(void)
 	tlsticket_file_free(&f);
 	p = write_file(dir, K80 "\n", 0644);
 	load_refused(p, " is readable by everyone; chmod o-rwx it (0600 or 0640)");
+	/* Not readable, but anyone could put a key of theirs first. */
+	p = write_file(dir, K80 "\n", 0602);
+	load_refused(p, " is writable by everyone; chmod o-rwx it (0600 or 0640)");
 	p = write_file(dir, "", 0600);
 	load_refused(p, " is empty; write a key with 'openssl rand 80 | openssl base64 -A'");
 	load_refused(dir, ": not a regular file");
