@@ -124,6 +124,9 @@ static void on_signal(struct sup *s, int sig)
 		master_signal_all(s, SIGTERM);
 	} else if (sig == SIGHUP && !s->stopping) {
 		master_reload_start(s);
+	} else if (sig == SIGHUP) {
+		log_notice("got SIGHUP while %s: no reload",
+		           s->draining ? "draining (the drain goes on)" : "stopping");
 	} else if (sig == SIGUSR1 && (!s->stopping || s->draining)) {
 		/* A drain may last drain_timeout (30 minutes): logrotate goes on. */
 		master_log_reopen(s);

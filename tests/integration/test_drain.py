@@ -119,6 +119,11 @@ def test_sigquit_drains_a_request_in_flight_then_exits(portier, certs, gate):
     c = in_flight(p, certs, gate)
     try:
         mark = quit_and_wait_draining(p)
+        # A reload now is none, and says so (it was silent).
+        os.kill(p.proc.pid, signal.SIGHUP)
+        p.wait_log(r"got SIGHUP while draining \(the drain goes on\): no reload$",
+                   since=mark, flags=re.M)
+        assert "reloading" not in p.log()[mark:], p.log()[mark:]
         # No socket listens any more, in the master or a worker: refused.
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
