@@ -195,6 +195,19 @@ static void std_fds_open(void)
 			return;     /* no /dev/null: nothing better to be had */
 }
 
+/* What the starting process left open beyond 0-2 (a shell's descriptor, a
+ * supervisor's pipe): the master keeps root and forks the workers, so a
+ * descriptor opened as root would reach processes that gave root up, and
+ * a parent waiting for EOF on its pipe would wait as long as portier runs.
+ * portier inherits nothing it uses (it binds its own sockets). */
+static void inherited_fds_close(void)
+{
+	if (close_range(3, ~0u, 0) == 0)
+		return;
+	for (int fd = 3; fd < 1024; fd++)   /* a kernel before 5.9 */
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
@@ -227,6 +240,7 @@ int main(int argc, char **argv)
 	if (test)
 		return check_only(path);
 
+	inherited_fds_close();
 	signal(SIGPIPE, SIG_IGN);
 	/* Connection buffers come and go at 16 KiB a time; without this glibc
 	 * gives the top of the heap back and takes it again with brk(2) on

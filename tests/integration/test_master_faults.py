@@ -235,6 +235,42 @@ def test_a_pid_file_that_is_a_fifo_or_a_symlink_is_not_written(portier, workdir,
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
+def test_descriptors_of_the_starting_process_are_not_kept(workdir, certs, http_backend):
+    """A descriptor the starting process left open (here the write end of a
+    pipe, as a supervisor that waits for EOF would hold) stayed open in
+    the master and in every worker, past their switch of user: the reader
+    never saw EOF while portier ran. Now portier closes what it did not
+    open, so EOF comes once the starter closes its own copy."""
+    r, w = os.pipe()
+    ini = os.path.join(str(workdir), "portier.ini")
+    port = harness.free_port()
+    with open(ini, "w") as f:
+        f.write(harness.ini_text([("portier", [("log", "stderr"), ("workers", "2")])] +
+                                 web(certs, http_backend.port,
+                                     listen="127.0.0.1:%d" % port)))
+    logpath = os.path.join(str(workdir), "portier.log")
+    with open(logpath, "w") as log:
+        proc = subprocess.Popen([harness.PORTIER_BIN, "-f", "-c", ini], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, pass_fds=(w,),
+                                env=dict(os.environ, **harness.portier_env()))
+    os.close(w)
+    try:
+        harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", read(logpath))) == 2,
+                         10, "both workers to serve")
+        assert get(port, certs).startswith(b"HTTP/1.1 200")
+        os.set_blocking(r, False)
+        try:
+            got = os.read(r, 1)
+        except BlockingIOError:
+            got = None
+        assert got == b"", "portier holds the starter's pipe:\n" + read(logpath)
+    finally:
+        os.close(r)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+    assert rc == 0, read(logpath)
+
+
 # ---- SIGUSR1 after the log's directory was removed ---------------------------
 
 def test_sigusr1_without_the_logs_directory_keeps_serving_and_logs_again_once_it_is_back(
