@@ -20,6 +20,7 @@ import harness
 from harness import listener, tls_items
 from hostile_support import cpu_finding
 from test_keys import Detached
+from test_logfile import read
 from test_workers import children
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d portier: "
@@ -42,14 +43,6 @@ def line_of(path, needle):
             if needle in line:
                 return i
     raise AssertionError("%r not in %s" % (needle, path))
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
 @pytest.fixture

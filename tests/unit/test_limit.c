@@ -4,6 +4,7 @@
  * of distinct addresses that evicts idle entries but not a held one, two
  * processes that count together, and a dead one's share given back. */
 #include "check.h"
+#include "ip_text.h"
 #include "limit.h"
 #include "shared.h"
 
@@ -16,23 +17,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static struct sockaddr_storage ss;
-
-static const struct sockaddr *ip(const char *text)
-{
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(text, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		inet_pton(AF_INET6, text, &a->sin6_addr);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		inet_pton(AF_INET, text, &a->sin_addr);
-	}
-	return (const struct sockaddr *)&ss;
-}
 
 static enum limit_verdict admit(struct shared *sh, unsigned slot, const char *addr,
                                 const struct limit_rule *r, uint64_t now,

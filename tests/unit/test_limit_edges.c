@@ -9,6 +9,7 @@
  *   themselves.
  * Both fail at 8276e48 (review of the shared state and limits). */
 #include "check.h"
+#include "ip_text.h"
 #include "limit.h"
 #include "shared.h"
 
@@ -17,23 +18,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-
-static struct sockaddr_storage ss;
-
-static const struct sockaddr *ip(const char *text)
-{
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(text, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		inet_pton(AF_INET6, text, &a->sin6_addr);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		inet_pton(AF_INET, text, &a->sin_addr);
-	}
-	return (const struct sockaddr *)&ss;
-}
 
 static enum limit_verdict admit(struct shared *sh, unsigned slot, const char *addr,
                                 const struct limit_rule *r, uint64_t now,
