@@ -430,6 +430,8 @@ def test_a_failed_reload_lets_its_serving_workers_drain(portier, certs, http_bac
     p.rewrite(web(certs, backend_b.port))
     mark = hup(p)
     p.wait_log(r"PORTIER_TEST_WORKER_FAIL: .* not serving", since=mark)
+    # The forked worker may log before the master says it started it.
+    harness.wait_for(lambda: len(started_since(p, mark)) == 2, 5, "both workers' start lines")
     new = dict(started_since(p, mark))
     p.wait_log(r"serving \(pid %d\)" % new[1], since=mark)
     # A client of the new worker 1: the old ones stopped while it comes.
@@ -535,6 +537,8 @@ def test_a_new_worker_that_never_reports_fails_the_reload_after_the_bound(
     p.rewrite(web(certs, backend_b.port))
     mark = hup(p)
     p.wait_log(r"PORTIER_TEST_WORKER_FAIL: .* not serving", since=mark)
+    # The forked worker may log before the master says it started it.
+    harness.wait_for(lambda: len(started_since(p, mark)) == 1, 5, "the worker's start line")
     (_, silent), = started_since(p, mark)
     # While the master waits for it, the running configuration serves.
     assert b"backend a GET /who" in get(p.port("web"), certs.client_context())[0]
@@ -571,6 +575,8 @@ def test_a_worker_that_dies_while_a_reload_waits_is_replaced_from_the_running_co
     p.rewrite(web(certs, backend_b.port))
     mark = hup(p)
     p.wait_log(r"PORTIER_TEST_WORKER_FAIL: .* not serving", since=mark)
+    # The forked worker may log before the master says it started it.
+    harness.wait_for(lambda: len(started_since(p, mark)) == 1, 5, "the worker's start line")
     (_, silent), = started_since(p, mark)
     os.unlink(fail_file)     # the replacement must not hang too
     os.kill(old, signal.SIGKILL)
