@@ -61,12 +61,16 @@ unsigned expiry_staples(const struct cfg *c, struct tlsctx *const *tls, time_t n
 		const struct cfg_listener *l = &c->listeners[i];
 
 		for (size_t k = 0; tls[i] != NULL && k < l->tls.ncerts; k++) {
-			if (tlsctx_staple_lapsed(tls[i], k, now, &until) != 1)
+			int r = tlsctx_staple_lapsed(tls[i], k, now, &until);
+
+			if (r != 1 && r != 2)
 				continue;
-			log_warnx("[%s] OCSP response %s (certificate %s) passed its nextUpdate "
-			          "on %s and is no longer stapled; fetch a new one and reload",
-			          l->name, l->tls.certs[k].ocsp ? l->tls.certs[k].ocsp : "-",
-			          l->tls.certs[k].cert, utc((long long)until, when, sizeof(when)));
+			log_warnx("[%s] OCSP response %s (certificate %s) %s %s%s and is no "
+			          "longer stapled; fetch a new one and reload", l->name,
+			          l->tls.certs[k].ocsp ? l->tls.certs[k].ocsp : "-",
+			          l->tls.certs[k].cert, r == 1 ? "passed its nextUpdate on" :
+			          "went out of date on", utc((long long)until, when, sizeof(when)),
+			          r == 1 ? "" : ", a day after its thisUpdate (it has no nextUpdate)");
 			n++;
 		}
 	}

@@ -23,7 +23,8 @@ struct tlsctx;
 unsigned expiry_warn(const struct cfg *c, struct tlsctx *const *tls, time_t now);
 
 /* expiry_staples(c, tls, now): one warning line per OCSP response of c's
- * listeners found past its nextUpdate at now, the first time only (the
+ * listeners found past its nextUpdate at now (one without: a day past its
+ * thisUpdate), the first time only (the
  * workers stopped stapling it by themselves). The master calls it on every
  * wake-up. Returns how many lines it wrote. */
 unsigned expiry_staples(const struct cfg *c, struct tlsctx *const *tls, time_t now);

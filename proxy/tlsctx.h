@@ -238,8 +238,9 @@ int tlsctx_own_cert(const struct tlsctx *t, size_t i, struct tlsctx_cert_info *i
 /* tlsctx_staple_lapsed(t, i, now, until): 1 the first time the OCSP
  * response stapled to the i-th certificate of server context t is found
  * past its nextUpdate at now (*until set to it): handshakes no longer get
- * it, and the caller says so once. 0 otherwise (none stapled, none with a
- * nextUpdate, still good, or said before), -1 when there is no such
+ * it, and the caller says so once; 2 the same for a response without
+ * nextUpdate, a day past its thisUpdate (*until). 0 otherwise (none
+ * stapled, still good, or said before), -1 when there is no such
  * certificate. */
 int tlsctx_staple_lapsed(struct tlsctx *t, size_t i, time_t now, time_t *until);
 

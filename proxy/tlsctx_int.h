@@ -95,7 +95,8 @@ struct tlscert {
 	SSL_CTX *ctx;
 	struct sni_entry sni;
 	int stapled;                 /* an OCSP response is set on ctx */
-	int64_t staple_until;        /* its nextUpdate; 0: none given */
+	int64_t staple_until;        /* its nextUpdate, or a day after thisUpdate */
+	int staple_no_next;          /* the latter: it has no nextUpdate */
 	int staple_lapsed;           /* past it, and said so (the master) */
 };
 
