@@ -154,11 +154,12 @@ void master_tell_progress(struct sup *s);
  * (logrotate moved it away), by the master, and handed to every worker. */
 void master_log_reopen(struct sup *s);
 
-/* master_log_follow(s, was, now): at a reload's commit, the log moves from
- * target was to now (the `log` values; nothing when they are the same or
+/* master_log_follow(s, now): at a reload's commit, the log moves from the
+ * target open now to the `log` value now (nothing when they are the same or
  * portier logs to stderr in the foreground), and every current worker gets
- * it. A target that cannot be opened is a warning; the log stays. */
-void master_log_follow(struct sup *s, const char *was, const char *now);
+ * it. A target that cannot be opened, or stderr once detached, is a
+ * warning; the log stays. */
+void master_log_follow(struct sup *s, const char *now);
 
 /* master_reload.c */
 

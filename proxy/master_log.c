@@ -102,17 +102,41 @@ void master_log_reopen(struct sup *s)
 	tell_workers(s);
 }
 
-void master_log_follow(struct sup *s, const char *was, const char *now)
+/* The target the master logs to, as a `log` value: the one last opened,
+ * which is not the configuration's when a reload could not open its own. */
+static void current_target(char *out, size_t len)
 {
-	if (s->m->foreground || strcmp(was ? was : "", now ? now : "") == 0)
+	char k = log_kind();
+
+	snprintf(out, len, "%s", k == 'F' ? log_file_path() : k == 'S' ? "syslog" : "stderr");
+}
+
+void master_log_follow(struct sup *s, const char *now)
+{
+	char was[4096];
+
+	/* Against what is open, not the `log` the last configuration
+	 * named: after a reload that could not open its file, the next one
+	 * with the same value tries again (its directory may be there now). */
+	current_target(was, sizeof(was));
+	if (s->m->foreground || strcmp(was, now) == 0)
 		return;
-	log_notice("reload: the log moves to %s", now ? now : "stderr");
-	if (log_open(now, "portier") < 0) {
-		log_warn("reload: cannot open log %s; logging on to %s", now,
-		         was ? was : "stderr");
+	/* Detached, fd 2 is /dev/null: the standard error portier was
+	 * started with is kept only while the log goes there, so it cannot
+	 * be gone back to. Moving there would lose every line. */
+	if (strcmp(now, "stderr") == 0) {
+		log_warnx("reload: the log cannot move to stderr: portier has detached from "
+		          "the standard error it was started with (start it with log = stderr, "
+		          "or run it with -f); logging on to %s", was);
 		return;
 	}
-	log_notice("reload: log opened here (it was %s)", was ? was : "stderr");
+	log_notice("reload: the log moves to %s", now);
+	if (log_open(now, "portier") < 0) {
+		log_warn("reload: cannot open log %s; logging on to %s (the next reload tries "
+		         "again)", now, was);
+		return;
+	}
+	log_notice("reload: log opened here (it was %s)", was);
 	tell_workers(s);
 }
 

@@ -157,7 +157,7 @@ static void commit(struct sup *s)
 
 	nx->slots = NULL;
 	nx->nslots = 0;
-	master_log_follow(s, m->cfg->log, c->log);
+	master_log_follow(s, c->log);
 	/* The pid_file follows the configuration; one that cannot be
 	 * written leaves the one written before (the pid is the same). */
 	if (master_pid_file(m, c->pid_file) < 0)

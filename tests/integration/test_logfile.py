@@ -178,40 +178,84 @@ def test_a_reload_moves_the_log(workdir, certs, http_backend):
     assert re.search(r"portier: portier stopped$", read(log_b), re.M), read(log_b)
 
 
-def test_a_reload_from_a_file_to_stderr_leaves_the_file(workdir, certs, http_backend):
-    # Detached, stderr is /dev/null: the file must simply stop growing, in
-    # the master and in the new workers (not only the master).
+def rewrite(d, certs, http_backend, log):
+    with open(d.ini, "w") as f:
+        f.write(harness.ini_text(
+            [("portier", [("log", log), ("workers", "2"),
+                          ("pid_file", d.pid_file), ("ports_file", d.ports_file)])] +
+            sections(certs, http_backend.port)))
+
+
+def test_a_reload_to_stderr_once_detached_keeps_the_file(workdir, certs, http_backend):
+    """Detached, fd 2 is /dev/null: a reload to log = stderr would lose
+    every line of the master and of the new workers (it did). The move is
+    refused with a warning that says why, and the file goes on: the new
+    workers' close lines and the master's last words are in it."""
     log = os.path.join(str(workdir), "a.log")
     d = Detached(workdir, sections(certs, http_backend.port),
                  [("log", log), ("workers", "2")])
     workers = []
     try:
         workers = serving(log)
-        with open(d.ini, "w") as f:
-            f.write(harness.ini_text(
-                [("portier", [("log", "stderr"), ("workers", "2"),
-                              ("pid_file", d.pid_file), ("ports_file", d.ports_file)])] +
-                sections(certs, http_backend.port)))
+        rewrite(d, certs, http_backend, "stderr")
+        mark = len(read(log))
         os.kill(d.master, signal.SIGHUP)
-        harness.wait_for(lambda: "reload: the log moves to stderr" in read(log), 15,
-                         "the master to say where the log goes")
-        new = worker_pids(read(log))
-        assert len(new) == 2 and set(new.values()).isdisjoint(workers), read(log)
+        harness.wait_for(lambda: re.search(r"^%sreloaded: " % STAMP, read(log)[mark:], re.M),
+                         15, "the master's 'reloaded' line in " + log)
+        said = read(log)[mark:]
+        assert re.search(r"^%swarning: reload: the log cannot move to stderr: portier has "
+                         r"detached from the standard error it was started with \(start it "
+                         r"with log = stderr, or run it with -f\); logging on to %s$"
+                         % (STAMP, re.escape(log)), said, re.M), said
+        assert "the log moves to" not in said, said
+        new = worker_pids(said)
+        assert len(new) == 2 and set(new.values()).isdisjoint(workers), said
         workers += list(new.values())
-        # The old workers have nothing open: they stop accepting and end.
-        harness.wait_for(lambda: read(log).count("no longer accepting; draining") == 2, 10,
-                         "the old workers to stop accepting")
         harness.wait_for(lambda: not any(harness.alive(p) for p in workers[:2]), 10,
                          "the old workers to finish")
-        before = read(log)
+        before = len(harness.close_lines(read(log)))
         get(d, certs, 4)
-        os.kill(d.master, signal.SIGUSR1)   # logged to stderr: not in the file
+        harness.wait_for(lambda: len(harness.close_lines(read(log))) >= before + 4, 10,
+                         "the new workers' four close lines in " + log)
     finally:
         d.stop(workers)
-    # Every process has ended, so every line it wrote is out: the new
-    # workers' close lines and the master's last words went elsewhere.
-    assert harness.close_lines(read(log)) == [], read(log)
-    assert read(log) == before, read(log)[len(before):]
+    assert re.search(r"portier: portier stopped$", read(log), re.M), read(log)
+
+
+def test_a_reload_that_could_not_open_the_log_is_tried_again(workdir, certs, http_backend):
+    """A reload to a file in a missing directory logs on to the old file.
+    Once the directory is there, the next reload with that same `log`
+    moves it: the master compares with what is open, not with the value
+    the last configuration named (it did, and the log stayed for good)."""
+    log_a = os.path.join(str(workdir), "a.log")
+    log_b = os.path.join(str(workdir), "later", "b.log")
+    d = Detached(workdir, sections(certs, http_backend.port),
+                 [("log", log_a), ("workers", "2")])
+    workers = []
+    try:
+        workers = serving(log_a)
+        rewrite(d, certs, http_backend, log_b)
+        mark = len(read(log_a))
+        os.kill(d.master, signal.SIGHUP)
+        harness.wait_for(lambda: re.search(r"^%sreloaded: " % STAMP, read(log_a)[mark:], re.M),
+                         15, "the master's 'reloaded' line in " + log_a)
+        said = read(log_a)[mark:]
+        assert re.search(r"warning: reload: cannot open log %s; logging on to %s \(the next "
+                         r"reload tries again\): No such file or directory$"
+                         % (re.escape(log_b), re.escape(log_a)), said, re.M), said
+        workers += list(worker_pids(said).values())
+        assert not os.path.exists(log_b)
+        os.mkdir(os.path.dirname(log_b))
+        mark = len(read(log_a))
+        os.kill(d.master, signal.SIGHUP)
+        harness.wait_for(lambda: re.search(r"^%sreloaded: " % STAMP, read(log_b), re.M), 15,
+                         "the master's 'reloaded' line in " + log_b)
+        assert re.search(r"reload: the log moves to %s$" % re.escape(log_b),
+                         read(log_a)[mark:], re.M), read(log_a)[mark:]
+        workers += list(worker_pids(read(log_a)[mark:]).values())
+    finally:
+        d.stop(workers)
+    assert re.search(r"portier: portier stopped$", read(log_b), re.M), read(log_b)
 
 
 def children(pid):

@@ -1,6 +1,8 @@
 """The master when something around it goes wrong: a listen port another
 program holds (at start and on reload), a ports_file or pid_file whose
-directory is missing, SIGUSR1 after the log's directory was removed, a
+directory is missing, a ports_file that must name only sockets that
+listen (moved, unwritable, at stop and drain), SIGUSR1 after the log's
+directory was removed, a
 stopped worker when the master is told to stop, an old worker killed
 while it drains, and the per-client limit's IPv6 grouping by a prefix
 that is no whole byte."""
