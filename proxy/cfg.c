@@ -20,6 +20,11 @@
  * where it is) and turns each of those traps into a clear error instead.
  */
 
+/* inih keeps a section's name in a buffer of 50 bytes and cuts a longer
+ * one to its first 49 characters before the handler sees it: two long
+ * names alike in those would be one section. */
+#define SECTION_NAME_MAX 49
+
 struct loader {
 	const char *file;
 	struct diag *d;
@@ -105,11 +110,12 @@ static void section_header_check(struct loader *ld, const char *s)
 {
 	const char *close = strchr(s, ']');
 	char name[128];
-	size_t n;
+	size_t n, written;
 
 	if (close == NULL)
 		return;    /* inih reports it */
 	n = (size_t)(close - s - 1);
+	written = n;
 	if (n >= sizeof(name))
 		n = sizeof(name) - 1;
 	memcpy(name, s + 1, n);
@@ -117,6 +123,12 @@ static void section_header_check(struct loader *ld, const char *s)
 	section_end(ld);
 	snprintf(ld->header, sizeof(ld->header), "%s", name);
 	ld->header_keys = 0;
+	if (written > SECTION_NAME_MAX) {
+		diag_add(ld->d, 0, ld->file, ld->line, name, NULL,
+		         "section name longer than %d characters; shorten it",
+		         SECTION_NAME_MAX);
+		return;
+	}
 	if (!valid_section_name(name))
 		diag_add(ld->d, 0, ld->file, ld->line, name, NULL,
 		         "section names may hold letters, digits, '-', '_' and '.'");

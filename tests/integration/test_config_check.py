@@ -285,6 +285,26 @@ def test_bad_section_name(workdir, certs, name, keys):
     assert [l for l in out.splitlines() if l.endswith(want)], out
 
 
+def test_a_section_name_longer_than_inih_keeps_is_refused_at_its_header(workdir, certs):
+    """inih cuts a section name to its first 49 characters before portier
+    sees it: two long names alike in those were one listener, both listen
+    lines under the cut name. Each such header is an error at its line; 49
+    characters are read as any other name."""
+    plain = "listen = 127.0.0.1:0\nmode = plain\nprotocol = tcp\nbackend = 127.0.0.1:9\n"
+    long_x, long_y = "a" * 55 + "x", "a" * 55 + "y"
+    text = base(certs) + "\n[%s]\n%s\n[%s]\n%s" % (long_x, plain, long_y, plain)
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    for name in (long_x, long_y):
+        want = "%s:%d: [%s] section name longer than 49 characters; shorten it" % (
+            path, lineno(text, "[%s]" % name), name)
+        assert want in out.splitlines(), out
+    fits = "b" * 49
+    text = base(certs) + "\n[%s]\n%s" % (fits, plain)
+    rc, out, _ = portier_check(workdir, text)
+    assert rc == 0 and "configuration OK (2 listeners)" in out, out
+
+
 def test_a_listener_section_without_keys_is_a_warning(workdir, certs):
     """A section whose keys are all commented out never reaches inih's
     handler: it was ignored without a word. Now a warning at its header
