@@ -4,6 +4,7 @@
 #include "proto.h"
 #include "starttls.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,13 +245,30 @@ static void check_hostnames(struct check *ck, int global_given)
 	}
 }
 
-/* Two listeners may not bind the same address and port. */
-/* Two listen addresses that cannot both be bound (port 0 always can). */
+/* 0.0.0.0 or [::]: every address of its family. */
+static int unspecified(const struct addr *a)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET)
+		return in->sin_addr.s_addr == htonl(INADDR_ANY);
+	return a->ss.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+}
+
+/* Two listen addresses that cannot both be bound (port 0 always can), as
+ * listener.c binds them: a bare port is one socket for every address of
+ * both families; 0.0.0.0:P holds P on every IPv4 address, and [::]:P,
+ * bound IPV6_V6ONLY, on every IPv6 one but no IPv4 address. */
 static int clash(const struct addr *a, const struct addr *b)
 {
 	if (a->port == 0 || a->port != b->port)
 		return 0;
-	return a->any || b->any ||
+	if (a->any || b->any)
+		return 1;
+	if (a->ss.ss_family != b->ss.ss_family)
+		return 0;
+	return unspecified(a) || unspecified(b) ||
 	       (a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0);
 }
 

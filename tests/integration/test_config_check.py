@@ -323,6 +323,64 @@ def test_a_listener_section_without_keys_is_a_warning(workdir, certs):
     assert rc == 0 and "no keys" not in out, out
 
 
+def plain_listener(name, listen):
+    return "\n[%s]\nlisten = %s\nmode = plain\nprotocol = tcp\nbackend = 127.0.0.1:9\n" % (
+        name, listen)
+
+
+@pytest.mark.parametrize("first,second", [
+    ("0.0.0.0:P", "127.0.0.1:P"), ("127.0.0.1:P", "0.0.0.0:P"),
+    ("[::]:P", "[::1]:P"), ("[::1]:P", "[::]:P"), ("0.0.0.0:P", "0.0.0.0:P"),
+    ("P", "[::]:P"), ("0.0.0.0:P", "P")])
+def test_an_unspecified_address_clashes_with_its_family_on_the_port(workdir, certs,
+                                                                    first, second):
+    """0.0.0.0:P holds P on every IPv4 address, and [::]:P on every IPv6
+    one: beside another address of the family on P the start fails (EADDRINUSE),
+    so -t refuses it at the second listen line. (Only a bare port counted
+    as every address: 0.0.0.0:P beside 127.0.0.1:P passed -t.)"""
+    first, second = first.replace("P", "18601"), second.replace("P", "18601")
+    text = base(certs) + plain_listener("a", first) + plain_listener("b", second)
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    want = "%s:%d: [b] listen: '%s' is already taken by [a] at line %d" % (
+        path, lineno(text, "listen = " + second, 2 if first == second else 1), second,
+        lineno(text, "listen = " + first))
+    assert want in out.splitlines(), out
+
+
+def test_stats_on_an_unspecified_address_clashes_with_a_listener(workdir, certs):
+    text = base(certs).replace("log = stderr", "log = stderr\nstats = 0.0.0.0:18601")
+    text += plain_listener("a", "127.0.0.1:18601")
+    rc, out, path = portier_check(workdir, text)
+    assert rc == 1, out
+    want = "%s:%d: [portier] stats: '0.0.0.0:18601' is already taken by [a] at line %d" % (
+        path, lineno(text, "stats = "), lineno(text, "listen = 127.0.0.1:18601"))
+    assert want in out.splitlines(), out
+
+
+@pytest.mark.parametrize("first,second", [("[::]:P", "127.0.0.1:P"),
+                                          ("0.0.0.0:P", "[::]:P"),
+                                          ("0.0.0.0:P", "[::1]:P")])
+def test_unspecified_addresses_of_two_families_share_a_port(workdir, first, second):
+    """[::]:P is bound IPv6-only: 127.0.0.1:P or 0.0.0.0:P beside it binds,
+    and -t says nothing against it. Checked by a start: both sockets are
+    in the ports_file."""
+    port = harness.free_port("::")
+    first, second = first.replace("P", str(port)), second.replace("P", str(port))
+    sections = [(name, [("listen", listen), ("mode", "plain"), ("protocol", "tcp"),
+                        ("backend", "127.0.0.1:9")])
+                for name, listen in (("a", first), ("b", second))]
+    rc, out, _ = portier_check(workdir, harness.ini_text([("portier", [("log", "stderr")])]
+                                                         + sections))
+    assert rc == 0 and "already taken" not in out, out
+    p = harness.Portier(workdir, sections)
+    try:
+        assert len(p.ports.get("a", [])) == 1 and len(p.ports.get("b", [])) == 1, p.ports
+        assert p.ports["a"][0][1] == port and p.ports["b"][0][1] == port, p.ports
+    finally:
+        p.stop()
+
+
 def test_xclient_backend_shared_over_ipv6_is_a_warning(workdir, certs):
     """cfg_lint.c: another listener relaying to the IPv6 backend that
     [smtp]'s xclient = yes trusts is warned about at its backend line (exit 0);
