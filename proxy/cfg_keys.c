@@ -442,19 +442,21 @@ static int set_accept_proxy_from(struct cfg_ctx *c, const char *v, char *err,
  * may have given up root. */
 static int set_data_ports(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
-	unsigned lo, hi;
+	unsigned long lo, hi;
 	char *end;
 
+	/* Bounded as unsigned long, before the narrowing below: 4294968320
+	 * would otherwise pass as 1024. */
 	errno = 0;
-	lo = (unsigned)strtoul(v, &end, 10);
+	lo = strtoul(v, &end, 10);
 	if (!isdigit((unsigned char)v[0]) || *end != '-' ||
 	    !isdigit((unsigned char)end[1]))
 		goto bad;
-	hi = (unsigned)strtoul(end + 1, &end, 10);
+	hi = strtoul(end + 1, &end, 10);
 	if (*end || errno || lo < 1024 || hi > 65535 || lo > hi)
 		goto bad;
-	c->listener->ftp_data_low = lo;
-	c->listener->ftp_data_high = hi;
+	c->listener->ftp_data_low = (unsigned)lo;
+	c->listener->ftp_data_high = (unsigned)hi;
 	return 0;
 bad:
 	snprintf(err, errlen, "'%s' is not a range LOW-HIGH of ports from 1024 to "

@@ -134,6 +134,7 @@ def test_bad_listen(workdir, certs, value, said):
 PLAIN_WEB = ["listen = 127.0.0.1:8080", "mode = plain", "protocol = http",
              "backend = 127.0.0.1:8081"]
 REDIRECT = ["listen = 127.0.0.1:8080", "mode = redirect"]
+FTPS = ["listen = 127.0.0.1:990", "mode = tls", "protocol = ftp", "backend = 127.0.0.1:21"]
 
 
 @pytest.mark.parametrize("section,line,said,listener_lines", [
@@ -169,6 +170,14 @@ REDIRECT = ["listen = 127.0.0.1:8080", "mode = redirect"]
     # A word of 64 characters or more is cut to its first 20 in the message.
     ("web", "accept_proxy_from = " + "1" * 70, "'%s...' is not an address or ADDR/BITS"
      % ("1" * 20), PLAIN_WEB + ["accept_proxy = yes"]),
+    # Each end is bounded before it is narrowed to 32 bits (4294968320 was
+    # taken as 1024, 4294972296 as 5000).
+    ("web", "data_ports = 4294968320-5000", "'4294968320-5000' is not a range LOW-HIGH of "
+     "ports from 1024 to 65535", FTPS),
+    ("web", "data_ports = 1024-4294972296", "'1024-4294972296' is not a range LOW-HIGH of "
+     "ports from 1024 to 65535", FTPS),
+    ("web", "data_ports = 5000-1024", "'5000-1024' is not a range LOW-HIGH of "
+     "ports from 1024 to 65535", FTPS),
     # set_accept_proxy_from's own "expected one or more addresses" cannot be
     # reached from a file: inih strips the value, and an empty one is refused
     # before any setter runs. This is the refusal a blank value gets.
