@@ -102,6 +102,20 @@ int addr_parse_listen(struct addr *a, const char *text, char *err, size_t errlen
 		         "binds to an address, not a name", host);
 		return -1;
 	}
+	/* An IPv6 socket bound to a mapped address is refused by the kernel
+	 * (EINVAL: listener.c makes it IPv6-only); refused here, at the
+	 * line, rather than taken as the IPv4 address: the file would say
+	 * one socket and portier open another. */
+	if (a->ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&a->ss)->sin6_addr)) {
+		char v4[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &((struct sockaddr_in6 *)&a->ss)->sin6_addr.s6_addr[12],
+		          v4, sizeof(v4));
+		snprintf(err, errlen, "'%s' is an IPv4-mapped IPv6 address, which "
+		         "cannot be bound; write the IPv4 address, %s:%d", host, v4,
+		         a->port);
+		return -1;
+	}
 	return 0;
 badport:
 	snprintf(err, errlen, "'%s' has no valid port; expected a number 0-65535", text);

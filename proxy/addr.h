@@ -15,7 +15,9 @@ struct addr {
 
 /* addr_parse_listen(a, text, err, errlen): "PORT", "ADDR:PORT" or
  * "[V6ADDR]:PORT" with numeric addresses only (a listener must not depend
- * on DNS). Port 0 asks the kernel for one. Returns 0 or -1 with a reason. */
+ * on DNS). Port 0 asks the kernel for one. An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) is refused: no socket of portier's can bind it. Returns
+ * 0 or -1 with a reason. */
 int addr_parse_listen(struct addr *a, const char *text, char *err, size_t errlen);
 
 /* addr_parse_backend(a, text, err, errlen): "HOST:PORT", "[V6]:PORT" or

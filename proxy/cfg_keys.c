@@ -404,6 +404,7 @@ static int set_accept_proxy_from(struct cfg_ctx *c, const char *v, char *err,
 {
 	struct cfg_listener *l = c->listener;
 	const char *p = v;
+	int rc;
 
 	while (*p) {
 		char word[64];
@@ -424,7 +425,22 @@ static int set_accept_proxy_from(struct cfg_ctx *c, const char *v, char *err,
 		if ((grown = realloc(l->proxy_from, (l->nproxy_from + 1) * sizeof(*grown))) == NULL)
 			return -1;
 		l->proxy_from = grown;
-		if (cidr_parse(word, &grown[l->nproxy_from]) < 0) {
+		if ((rc = cidr_parse(word, &grown[l->nproxy_from])) == -2) {
+			const struct cidr *m = &grown[l->nproxy_from];
+			char v4[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &m->ip[12], v4, sizeof(v4));
+			if (strchr(word, '/') != NULL)
+				snprintf(err, errlen, "'%s' is an IPv4-mapped IPv6 range, "
+				         "which no client matches (IPv4 clients are "
+				         "matched as IPv4); write it as %s/%d", word, v4,
+				         m->bits - 96);
+			else
+				snprintf(err, errlen, "'%s' is an IPv4-mapped IPv6 address, "
+				         "which no client matches (IPv4 clients are "
+				         "matched as IPv4); write it as %s", word, v4);
+			return -1;
+		}
+		if (rc < 0) {
 			snprintf(err, errlen, "'%s' is not an address or ADDR/BITS "
 			         "(IPv4 or IPv6, no host bits past the prefix)", word);
 			return -1;

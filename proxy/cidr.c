@@ -62,6 +62,8 @@ int cidr_parse(const char *text, struct cidr *out)
 		if (memcmp(masked, out->ip, 16) != 0)
 			return -1;
 	}
+	if (out->family == AF_INET6 && bits >= 96 && memcmp(out->ip, v4_mapped, 12) == 0)
+		return -2;
 	return 0;
 }
 

@@ -20,7 +20,10 @@ struct cidr {
 
 /* cidr_parse(text, out): one range; a bare address is the whole prefix.
  * Host bits set beyond the prefix are refused (a typo as often as not).
- * 0, or -1. */
+ * 0, or -1; or -2 for an IPv4-mapped address or range (::ffff:a.b.c.d,
+ * prefix 96 or more), which would match no peer (cidr_match takes a
+ * mapped peer as IPv4): out then holds it, for the caller to name its
+ * IPv4 form. */
 int cidr_parse(const char *text, struct cidr *out);
 
 /* cidr_match(list, n, a): 1 if a lies in one of the n ranges, else 0. An

@@ -124,6 +124,10 @@ NOT_NUMERIC = "is not a numeric IP address; a listener binds to an address, not 
     ("::1:443", "'::1:443' " + NOT_LISTEN),
     ("1.2.3.4.5:443", "'1.2.3.4.5' " + NOT_NUMERIC),
     ("localhost:443", "'localhost' " + NOT_NUMERIC),
+    # The socket would be IPv6-only and the kernel refuses to bind it
+    # (EINVAL): -t passed it, and the start failed.
+    ("[::ffff:127.0.0.1]:0", "'::ffff:127.0.0.1' is an IPv4-mapped IPv6 address, which "
+     "cannot be bound; write the IPv4 address, 127.0.0.1:0"),
 ])
 def test_bad_listen(workdir, certs, value, said):
     text = base(certs, listener_lines=["listen = " + value, "mode = tls", "protocol = http",
@@ -178,6 +182,15 @@ FTPS = ["listen = 127.0.0.1:990", "mode = tls", "protocol = ftp", "backend = 127
      "ports from 1024 to 65535", FTPS),
     ("web", "data_ports = 5000-1024", "'5000-1024' is not a range LOW-HIGH of "
      "ports from 1024 to 65535", FTPS),
+    # A peer over IPv4 is matched as IPv4: a mapped entry matched nothing.
+    ("web", "accept_proxy_from = 192.0.2.1 ::ffff:10.0.0.1", "'::ffff:10.0.0.1' is an "
+     "IPv4-mapped IPv6 address, which no client matches (IPv4 clients are matched as "
+     "IPv4); write it as 10.0.0.1", PLAIN_WEB + ["accept_proxy = yes"]),
+    ("web", "accept_proxy_from = ::ffff:10.0.0.0/104", "'::ffff:10.0.0.0/104' is an "
+     "IPv4-mapped IPv6 range, which no client matches (IPv4 clients are matched as "
+     "IPv4); write it as 10.0.0.0/8", PLAIN_WEB + ["accept_proxy = yes"]),
+    ("portier", "stats = [::ffff:127.0.0.1]:9120", "'::ffff:127.0.0.1' is an IPv4-mapped "
+     "IPv6 address, which cannot be bound; write the IPv4 address, 127.0.0.1:9120", None),
     # set_accept_proxy_from's own "expected one or more addresses" cannot be
     # reached from a file: inih strips the value, and an empty one is refused
     # before any setter runs. This is the refusal a blank value gets.

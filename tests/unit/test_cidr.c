@@ -44,7 +44,16 @@ int main(void)
 	CHECK(in("::1", "::1") == 1);
 	/* A dual-stack socket's IPv4 peer matches IPv4 ranges. */
 	CHECK(in("127.0.0.0/8", "::ffff:127.0.0.5") == 1);
-	CHECK(in("::ffff:127.0.0.5", "::ffff:127.0.0.5") == 0);
+	/* A mapped range would match no peer (a mapped peer is taken as
+	 * IPv4): refused, with the range kept for the caller's message. */
+	CHECK(cidr_parse("::ffff:127.0.0.5", &c) == -2 && c.bits == 128 &&
+	      c.ip[12] == 127 && c.ip[15] == 5);
+	CHECK(cidr_parse("::ffff:10.0.0.0/104", &c) == -2 && c.bits == 104);
+	CHECK(cidr_parse("::ffff:0.0.0.0/96", &c) == -2 && c.bits == 96);
+	CHECK(cidr_parse("::ffff:10.0.0.1/104", &c) == -1);   /* host bits */
+	/* Shorter prefixes reach past the mapped block: ordinary ranges. */
+	CHECK(cidr_parse("::/95", &c) == 0);
+	CHECK(cidr_parse("::fffe:10.0.0.1", &c) == 0);
 
 	CHECK(cidr_parse("10.0.0.1/8", &c) < 0);   /* host bits set */
 	CHECK(cidr_parse("10.0.0.0/33", &c) < 0);
