@@ -32,6 +32,7 @@ struct loader {
 	const struct cfg_load_opts *opts;   /* never NULL */
 	/* input */
 	FILE *fp;
+	int read_errno;      /* reading fp failed: the file is refused */
 	const char *text;
 	size_t textoff;
 	int line;            /* line the handler's current value came from */
@@ -46,17 +47,43 @@ struct loader {
 	size_t nseen;
 };
 
-static char *next_raw_line(struct loader *ld, char *out, size_t outlen, int *toolong)
+/* The next line into out (at most outlen - 1 bytes, NUL-terminated), or
+ * NULL at the end or on a read error (ld->read_errno). *toolong: the line
+ * did not fit, and the rest of it was skipped; *nul: it held a NUL byte,
+ * which would end it early for every string function after this one. */
+static char *next_raw_line(struct loader *ld, char *out, size_t outlen, int *toolong,
+                           int *nul)
 {
 	*toolong = 0;
+	*nul = 0;
 	if (ld->fp) {
-		if (fgets(out, (int)outlen, ld->fp) == NULL)
+		size_t n = 0;
+		int ch = EOF;
+
+		/* Byte by byte rather than fgets(): its line cannot be
+		 * measured past a NUL, so the newline after one went unseen
+		 * and the next line was swallowed as this one's tail. */
+		while (n + 1 < outlen && (ch = getc(ld->fp)) != EOF) {
+			*nul |= ch == '\0';
+			out[n++] = (char)ch;
+			if (ch == '\n')
+				break;
+		}
+		out[n] = '\0';
+		if (ch == EOF && ferror(ld->fp)) {
+			ld->read_errno = errno ? errno : EIO;
 			return NULL;
-		if (strchr(out, '\n') == NULL && !feof(ld->fp)) {
-			int ch;
+		}
+		if (n == 0)
+			return NULL;
+		if (n + 1 == outlen && out[n - 1] != '\n') {
 			*toolong = 1;
-			while ((ch = fgetc(ld->fp)) != EOF && ch != '\n')
+			while ((ch = getc(ld->fp)) != EOF && ch != '\n')
 				;
+			if (ch == EOF && ferror(ld->fp)) {
+				ld->read_errno = errno ? errno : EIO;
+				return NULL;
+			}
 		}
 		return out;
 	}
@@ -160,11 +187,14 @@ static char *refuse_line(struct loader *ld, char *str, const char *why)
 static char *reader(char *str, int num, void *stream)
 {
 	struct loader *ld = stream;
-	int toolong;
+	int toolong, nul;
 
-	if (next_raw_line(ld, str, (size_t)num, &toolong) == NULL)
+	if (next_raw_line(ld, str, (size_t)num, &toolong, &nul) == NULL)
 		return NULL;
 	ld->line++;
+	if (nul)
+		return refuse_line(ld, str, "line holds a NUL byte; remove it "
+		                   "(is this a text file?)");
 	if (toolong) {
 		char why[64];
 		snprintf(why, sizeof(why), "line longer than %d bytes; shorten it", num - 2);
@@ -324,6 +354,15 @@ static struct cfg *load(struct loader *ld)
 	for (size_t i = 0; i < ld->nseen; i++)
 		free(ld->seen[i]);
 	free(ld->seen);
+
+	/* What was read is part of a file: checking it would blame the part
+	 * not read ("no listener sections" for a directory). */
+	if (ld->read_errno) {
+		diag_add(ld->d, 0, ld->file, 0, NULL, NULL, "cannot read: %s",
+		         strerror(ld->read_errno));
+		cfg_free(c);
+		return NULL;
+	}
 
 	cfg_check(c, ld->file, ld->opts, ld->d);
 	if (ld->d->errors == 0)

@@ -277,6 +277,39 @@ def test_an_over_long_line_is_refused_at_its_line(workdir, certs, extra):
     assert want in out.splitlines(), out
 
 
+def test_a_nul_byte_is_refused_at_its_line_and_later_lines_keep_their_numbers(workdir, certs):
+    """The line reader looked for the newline with a C string search, which
+    stops at a NUL: the line was called "longer than 198 bytes", the next
+    line was swallowed as its tail and every later line number was one off.
+    Now: the NUL's own line, and the next line read and numbered as itself."""
+    text = base(certs).replace("log = stderr", "log = stderr\nhostname = mail\0gw\n"
+                               "ports_fle = /tmp/x")
+    path = str(workdir / "nul.ini")
+    with open(path, "wb") as f:
+        f.write(text.encode())
+    cp = run([harness.PORTIER_BIN, "-t", "-c", path])
+    out = cp.out + cp.err
+    assert cp.returncode == 1, out
+    nul = lineno(text, "hostname = ")
+    assert "%s:%d: line holds a NUL byte; remove it (is this a text file?)" % (
+        path, nul) in out.splitlines(), out
+    assert "%s:%d: [portier] ports_fle: unknown key; did you mean 'ports_file'?" % (
+        path, nul + 1) in out.splitlines(), out
+    assert "longer than" not in out and "2 errors, configuration refused" in out, out
+
+
+@pytest.mark.parametrize("args", [("-t",), ("-f",)])
+def test_a_file_that_cannot_be_read_is_refused_as_such(workdir, args):
+    """A read error was taken as the end of the file: -c DIRECTORY said "no
+    listener sections". Now the error itself, with the file name, and
+    nothing about the file's contents; at start as with -t."""
+    cp = run([harness.PORTIER_BIN] + list(args) + ["-c", str(workdir)])
+    out = cp.out + cp.err
+    assert cp.returncode == 1, out
+    assert "%s: cannot read: Is a directory" % workdir in out.splitlines(), out
+    assert "listener" not in out, out
+
+
 def test_a_line_of_198_bytes_is_read(workdir, certs):
     """The limit's other side: 198 bytes are a line read as any other (its
     value, ending in '!', is refused as a host name by the key's setter, at
