@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Each duration key's bounds: below them a timer fires before any peer
  * could answer, above them a stuck connection is held for nothing. The
@@ -23,8 +24,17 @@
 
 static int set_log(struct cfg_ctx *c, const char *v, char *err, size_t errlen)
 {
+	struct stat st;
+
 	if (strcmp(v, "syslog") && strcmp(v, "stderr") && v[0] != '/') {
 		snprintf(err, errlen, "'%s': expected syslog, stderr or an absolute path", v);
+		return -1;
+	}
+	/* A directory cannot be opened for appending: the start would fail
+	 * at once, after -t, and without naming this line. */
+	if (v[0] == '/' && stat(v, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "'%s' is a directory; expected the path of the "
+		         "log file", v);
 		return -1;
 	}
 	c->cfg->log_line = c->line;

@@ -436,6 +436,27 @@ def test_unspecified_addresses_of_two_families_share_a_port(workdir, first, seco
         p.stop()
 
 
+@pytest.mark.parametrize("args", [("-t",), ()])
+def test_a_log_that_is_a_directory_is_refused_at_its_line(workdir, certs, args):
+    """A directory cannot be opened as the log: -t only warned, and the start
+    then failed with "cannot open log DIR: Is a directory", naming no line.
+    Now an error at the key's line, for -t and for a start alike (which
+    refuses before it opens anything, so it never detaches here)."""
+    logdir = workdir / "logs"
+    logdir.mkdir()
+    text = base(certs).replace("log = stderr", "log = %s" % logdir)
+    path = str(workdir / "check.ini")
+    with open(path, "w") as f:
+        f.write(text)
+    cp = run([harness.PORTIER_BIN] + list(args) + ["-c", path])
+    out = cp.out + cp.err
+    assert cp.returncode == 1, out
+    want = "%s:%d: [portier] log: '%s' is a directory; expected the path of the log file" % (
+        path, lineno(text, "log = "), logdir)
+    assert want in out.splitlines(), out
+    assert "cannot open log" not in out, out
+
+
 def test_xclient_backend_shared_over_ipv6_is_a_warning(workdir, certs):
     """cfg_lint.c: another listener relaying to the IPv6 backend that
     [smtp]'s xclient = yes trusts is warned about at its backend line (exit 0);
