@@ -50,8 +50,8 @@ static int unspecified(const struct addr *a)
 	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
 }
 
-static void note(struct firewall_rules *fr, const char *listener, const char *text,
-                 const char *why)
+static void note_key(struct firewall_rules *fr, const char *listener, const char *key,
+                     const char *text, const char *why)
 {
 	char name[80], t[100];
 
@@ -60,8 +60,16 @@ static void note(struct firewall_rules *fr, const char *listener, const char *te
 	safe_copy(name, sizeof(name), listener);
 	safe_copy(t, sizeof(t), text);
 	snprintf(fr->notes[fr->nnotes++].text, sizeof(fr->notes[0].text),
-	         "[%s] listen = %s: %s", name, t, why);
+	         "[%s] %s = %s: %s", name, key, t, why);
 }
+
+static void note(struct firewall_rules *fr, const char *listener, const char *text,
+                 const char *why)
+{
+	note_key(fr, listener, "listen", text, why);
+}
+
+#define PORT0_WHY "port 0, chosen at each start: no rule can name it (its ports_file says which)"
 
 /* A rule for ports lo..hi on listen address a, for the listener named;
  * what (NULL for its listen port) says which other port it is. */
@@ -98,7 +106,10 @@ static int rule(struct firewall_rules *fr, const struct addr *a, int lo, int hi,
 static int extra_ports(struct firewall_rules *fr, const struct cfg_listener *l,
                        const struct addr *a)
 {
-	if (l->ftp_data_low == 0)
+	/* mode = plain relays the control connection as it is: the
+	 * backend's own PASV ports carry the transfers, and portier never
+	 * binds data_ports (-t warns so); firewall_rules notes why. */
+	if (l->ftp_data_low == 0 || l->mode == CFG_MODE_PLAIN)
 		return 0;
 	return rule(fr, a, l->ftp_data_low, l->ftp_data_high, l->name, "ftp data");
 }
@@ -116,13 +127,19 @@ int firewall_rules(const struct cfg *c, struct firewall_rules *fr)
 				continue;
 			}
 			if (ls->addr.port == 0) {
-				note(fr, l->name, ls->text, "port 0, chosen at each start: no rule "
-				     "can name it (its ports_file says which)");
+				note(fr, l->name, ls->text, PORT0_WHY);
 				continue;
 			}
 			if (rule(fr, &ls->addr, ls->addr.port, ls->addr.port, l->name, NULL) < 0 ||
 			    extra_ports(fr, l, &ls->addr) < 0)
 				return -1;
+		}
+		if (l->ftp_data_low != 0 && l->mode == CFG_MODE_PLAIN) {
+			char range[32];
+			snprintf(range, sizeof(range), "%u-%u", l->ftp_data_low,
+			         l->ftp_data_high);
+			note_key(fr, l->name, "data_ports", range, "unused with mode = plain "
+			         "(portier never binds them), no rule");
 		}
 	}
 	/* The metrics endpoint, when `stats` is set: on loopback a local
@@ -131,6 +148,8 @@ int firewall_rules(const struct cfg *c, struct firewall_rules *fr)
 	if (c->stats.text != NULL) {
 		if (loopback(&c->stats.addr))
 			note(fr, "stats", c->stats.text, "loopback, no rule needed");
+		else if (c->stats.addr.port == 0)
+			note(fr, "stats", c->stats.text, PORT0_WHY);
 		else if (rule(fr, &c->stats.addr, c->stats.addr.port, c->stats.addr.port,
 		              "stats", "metrics") < 0)
 			return -1;

@@ -242,6 +242,19 @@ static void stats_port(void)
 	CHECK(fr.nrules == 1 && fr.nnotes == 1);
 	CHECK(strstr(fr.notes[0].text, "[stats] listen = 127.0.0.1:9120: loopback") != NULL);
 	cfg_free(c);
+	/* Port 0 is chosen at each start, as for a listener: a note, not a
+	 * rule for dport 0. */
+	c = load("[portier]\nstats = 0.0.0.0:0\n" TLS
+	         "[a]\nlisten = 993\nbackend = 127.0.0.1:1\n");
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(c, &fr) == 0);
+	CHECK(fr.nrules == 1 && fr.rules[0].port_lo == 993 && fr.nnotes == 1);
+	CHECK(strstr(fr.notes[0].text, "[stats] listen = 0.0.0.0:0: port 0, chosen at each "
+	             "start") != NULL);
+	cfg_free(c);
 }
 
 /* An FTP listener's passive range, on each of its listen addresses. */
@@ -267,6 +280,23 @@ static void ftp_data_ports(void)
 	CHECK_STR(fr.rules[3].addr, "192.0.2.1");
 	s = printed(FIREWALL_NFT);
 	CHECK(strstr(s, "tcp dport 50000-50100 ") != NULL);
+	free(s);
+	cfg_free(c);
+	/* mode = plain relays the control connection as it is: portier binds
+	 * no data port, so none is opened; a comment says why. */
+	c = load("[ftp]\nlisten = 21\nmode = plain\nprotocol = ftp\n"
+	         "backend = 127.0.0.1:2121\ndata_ports = 50000-50100\n");
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(c, &fr) == 0);
+	CHECK(fr.nrules == 1 && fr.rules[0].port_lo == 21 && fr.rules[0].port_hi == 21);
+	CHECK(fr.nnotes == 1);
+	CHECK_STR(fr.notes[0].text, "[ftp] data_ports = 50000-50100: unused with mode = plain "
+	          "(portier never binds them), no rule");
+	s = printed(FIREWALL_NFT);
+	CHECK(strstr(s, "50000") != NULL && strstr(s, "dport 50000") == NULL);
 	free(s);
 	cfg_free(c);
 }
