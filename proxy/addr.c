@@ -7,16 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Digits only: strtol() would also take a sign and leading blanks
+ * ("+8443", "-0", " 25"), which portier.ini(5) does not promise. */
 static int parse_port(const char *s, int *port)
 {
-	char *end;
-	long v;
+	long v = 0;
 
 	if (*s == '\0')
 		return -1;
-	v = strtol(s, &end, 10);
-	if (*end != '\0' || v < 0 || v > 65535)
-		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+		if (v > 65535)
+			return -1;
+	}
 	*port = (int)v;
 	return 0;
 }

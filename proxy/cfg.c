@@ -150,6 +150,18 @@ static void section_header_check(struct loader *ld, const char *s)
 	section_end(ld);
 	snprintf(ld->header, sizeof(ld->header), "%s", name);
 	ld->header_keys = 0;
+	/* inih ignores what follows the ']': "[web]garbage" would be [web]
+	 * without a word. A comment may follow, after blanks. */
+	for (const char *t = close + 1; *t != '\0' && *t != '\n'; t++) {
+		if (*t == ';' || *t == '#')
+			break;
+		if (*t != ' ' && *t != '\t' && *t != '\r') {
+			diag_add(ld->d, 0, ld->file, ld->line, name, NULL,
+			         "text after the section header's ']'; only a "
+			         "comment may follow it");
+			break;
+		}
+	}
 	if (written > SECTION_NAME_MAX) {
 		diag_add(ld->d, 0, ld->file, ld->line, name, NULL,
 		         "section name longer than %d characters; shorten it",

@@ -120,6 +120,11 @@ NOT_NUMERIC = "is not a numeric IP address; a listener binds to an address, not 
     ("127.0.0.1:http", "'127.0.0.1:http' " + NO_PORT),
     ("127.0.0.1:", "'127.0.0.1:' " + NO_PORT),
     ("70000", "'70000' " + NO_PORT),
+    # Digits only (strtol took a sign and leading blanks).
+    ("+8443", "'+8443' " + NO_PORT),
+    ("127.0.0.1:-0", "'127.0.0.1:-0' " + NO_PORT),
+    ("127.0.0.1:+443", "'127.0.0.1:+443' " + NO_PORT),
+    ("[::1]: 443", "'[::1]: 443' " + NO_PORT),
     ("[::1:443", "'[::1:443' " + NOT_LISTEN),
     ("::1:443", "'::1:443' " + NOT_LISTEN),
     ("1.2.3.4.5:443", "'1.2.3.4.5' " + NOT_NUMERIC),
@@ -498,6 +503,37 @@ def test_bad_backend(workdir, certs, value):
     text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
                                        "backend = " + value])
     check_error(workdir, text, "backend = ", "web", "backend")
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1: +25", "127.0.0.1:+25", "[::1]: 25"])
+def test_a_backend_port_is_digits_only(workdir, certs, value):
+    """strtol() took a sign and leading blanks in a port: these were
+    accepted as port 25."""
+    text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tls", "protocol = http",
+                                       "backend = " + value])
+    found, out = check_error(workdir, text, "backend = ", "web", "backend",
+                             [re.escape("'%s' has no valid port; expected a number 1-65535"
+                                        % value) + "$"])
+    assert len(found) == 1, out
+
+
+@pytest.mark.parametrize("header,ok", [("[web]garbage here", False), ("[web] x", False),
+                                       ("[web] ; the site", True), ("[web]\t# the site", True),
+                                       ("[web]  ", True)])
+def test_only_a_comment_may_follow_a_section_header(workdir, certs, header, ok):
+    """inih ignores what follows the ']': "[web]garbage here" was read as
+    [web] without a word. Refused at the header's line; blanks and a
+    comment are fine."""
+    text = base(certs).replace("[web]", header)
+    rc, out, path = portier_check(workdir, text)
+    if ok:
+        assert rc == 0 and "after the section" not in out, out
+        return
+    assert rc == 1, out
+    want = "%s:%d: [web] text after the section header's ']'; only a comment may follow it" % (
+        path, lineno(text, header))
+    assert want in out.splitlines(), out
+    assert "1 error, configuration refused" in out, out
 
 
 def test_missing_backend(workdir, certs):
