@@ -204,6 +204,11 @@ static char *reader(char *str, int num, void *stream)
 	if (next_raw_line(ld, str, (size_t)num, &toolong, &nul) == NULL)
 		return NULL;
 	ld->line++;
+	/* A UTF-8 byte-order mark, which Windows editors put first: inih
+	 * itself skips it, but our checks below would see it before the
+	 * first '[' or key. */
+	if (ld->line == 1 && strncmp(str, "\xef\xbb\xbf", 3) == 0)
+		memmove(str, str + 3, strlen(str + 3) + 1);
 	if (nul)
 		return refuse_line(ld, str, "line holds a NUL byte; remove it "
 		                   "(is this a text file?)");

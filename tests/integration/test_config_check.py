@@ -315,6 +315,31 @@ def test_a_file_that_cannot_be_read_is_refused_as_such(workdir, args):
     assert "listener" not in out, out
 
 
+def test_a_byte_order_mark_at_the_start_is_skipped(workdir, certs):
+    """Editors on Windows start a UTF-8 file with a byte-order mark; inih
+    skips it, but portier's own line checks saw it before '[portier]' and
+    said "not a 'key = value' line", then "key outside any section" for each
+    key of [portier]. Now the file reads as without it, line numbers and all."""
+    text = base(certs)
+    path = str(workdir / "bom.ini")
+    with open(path, "wb") as f:
+        f.write(b"\xef\xbb\xbf" + text.encode())
+    cp = run([harness.PORTIER_BIN, "-t", "-c", path])
+    out = cp.out + cp.err
+    assert cp.returncode == 0 and "configuration OK (1 listeners)" in out, out
+    assert not re.search(r"(?i)\b(error|warning)\b", out), out
+    # Its first section is [portier], and the lines keep their numbers.
+    bad = text.replace("log = stderr", "log = stderr\nports_fle = /tmp/x")
+    with open(path, "wb") as f:
+        f.write(b"\xef\xbb\xbf" + bad.encode())
+    cp = run([harness.PORTIER_BIN, "-t", "-c", path])
+    out = cp.out + cp.err
+    assert cp.returncode == 1, out
+    assert ("%s:%d: [portier] ports_fle: unknown key; did you mean 'ports_file'?" % (
+        path, lineno(bad, "ports_fle"))) in out.splitlines(), out
+    assert "1 error, configuration refused" in out, out
+
+
 def test_a_line_of_198_bytes_is_read(workdir, certs):
     """The limit's other side: 198 bytes are a line read as any other (its
     value, ending in '!', is refused as a host name by the key's setter, at
