@@ -288,7 +288,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	struct cfg_ctx ctx;
 	unsigned where;
 	char err[512];
-	uint64_t *setmask;
+	uint64_t *setmask, *refused;
 
 	if (section[0] == '\0') {
 		diag_add(ld->d, 0, ld->file, ld->line, NULL, name,
@@ -322,10 +322,16 @@ static int handler(void *user, const char *section, const char *name, const char
 	ctx.listener = ld->listener;
 	ctx.tls = ld->listener ? &ld->listener->tls : &ld->cfg->tls;
 	ctx.line = ld->line;
-	if ((k->where & CFG_SEC_TLS) && !(k->where & where & ~CFG_SEC_TLS))
+	if ((k->where & CFG_SEC_TLS) && !(k->where & where & ~CFG_SEC_TLS)) {
 		setmask = &ctx.tls->set;
-	else
-		setmask = ld->listener ? &ld->listener->set : &ld->cfg->set;
+		refused = &ctx.tls->refused;
+	} else if (ld->listener) {
+		setmask = &ld->listener->set;
+		refused = &ld->listener->refused;
+	} else {
+		setmask = &ld->cfg->set;
+		refused = &ld->cfg->refused;
+	}
 
 	if (!k->repeatable && (*setmask & (1ull << cfg_key_index(k)))) {
 		diag_add(ld->d, 0, ld->file, ld->line, section, name,
@@ -336,11 +342,13 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (value[0] == '\0' && k->set != NULL) {
 		diag_add(ld->d, 0, ld->file, ld->line, section, name,
 		         "empty value; expected %s", k->type);
+		*refused |= 1ull << cfg_key_index(k);
 		return 1;
 	}
 	if (k->set(&ctx, value, err, sizeof(err)) < 0) {
 		diag_add(ld->d, 0, ld->file, ld->line, section, name, "%s",
 		         err[0] ? err : strerror(errno));
+		*refused |= 1ull << cfg_key_index(k);
 		return 1;
 	}
 	*setmask |= 1ull << cfg_key_index(k);

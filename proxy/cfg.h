@@ -47,6 +47,7 @@ struct cfg_tls {
 	int ticket_keys_line;
 	int ticket_keys_inherited;   /* written in [tls] */
 	uint64_t set;        /* which keys this block set itself (by key index) */
+	uint64_t refused;    /* which keys it gave a value refused at its line */
 };
 
 struct cfg_listen {
@@ -99,6 +100,10 @@ struct cfg_listener {
 	int ftp_active;              /* active = yes: PORT and EPRT taken */
 	struct cfg_tls tls;  /* effective: [tls] overridden by this section */
 	uint64_t set;        /* which keys this section set (by key index) */
+	/* Which keys it gave a refused value: said at their lines, so the
+	 * checks of keys together neither call them missing nor judge the
+	 * default that stands in for them. */
+	uint64_t refused;
 	/* The line each key was first given at in this section, by key
 	 * index (0: not given), so that a check of keys together points at
 	 * the key it blames (cfg_listener_line). */
@@ -124,6 +129,7 @@ struct cfg {
 	struct cfg_listener *listeners;
 	size_t nlisteners;
 	uint64_t set;
+	uint64_t refused;
 };
 
 /* cfg_load_file(path, d): parse and validate the file. Every problem goes to

@@ -93,42 +93,18 @@ static void blame(struct check *ck, int warning, const struct cfg_listener *l,
 	         "%s", msg);
 }
 
-static void check_listener(struct check *ck, struct cfg_listener *l)
+/* A key given with a value refused at its line: it was said there, and
+ * what stands in for it (nothing, or the default) is not the admin's. */
+static int refused(const struct cfg_listener *l, const char *key)
 {
-	const struct proto *p;
+	return is_set(l->refused, key);
+}
 
-	if (l->nlisten == 0) {
-		const char *near = NULL;
-		if (cfg_edit_distance(l->name, "tls") <= 2)
-			near = "tls";
-		else if (cfg_edit_distance(l->name, "portier") <= 2)
-			near = "portier";
-		if (near)
-			blame(ck, 0, l, NULL, "unknown section; did you mean [%s]?", near);
-		else
-			blame(ck, 0, l, "listen", "missing; a listener section needs "
-			      "at least one 'listen = PORT'");
-		return;
-	}
-	if (l->mode == CFG_MODE_REDIRECT) {
-		if (is_set(l->set, "protocol") && l->proto != CFG_PROTO_HTTP)
-			blame(ck, 0, l, "protocol", "mode = redirect speaks HTTP; "
-			      "use protocol = http or leave it out");
-		l->proto = CFG_PROTO_HTTP;
-		if (is_set(l->set, "backend"))
-			blame(ck, 0, l, "backend", "mode = redirect answers every "
-			      "request itself; remove the backend (acme_backend "
-			      "takes ACME challenges)");
-	} else {
-		if (!is_set(l->set, "backend"))
-			blame(ck, 0, l, "backend", "missing; expected HOST:PORT or "
-			      "unix:/path of the plaintext server");
-		if (is_set(l->set, "redirect_port") || is_set(l->set, "acme_backend"))
-			blame(ck, 0, l, is_set(l->set, "redirect_port") ? "redirect_port"
-			                                                : "acme_backend",
-			      "only used with mode = redirect");
-	}
-	p = proto_get(l->proto);
+/* The checks of a listener's keys together, once its mode and protocol
+ * are known (p: its protocol). */
+static void check_together(struct check *ck, struct cfg_listener *l,
+                           const struct proto *p)
+{
 	if (p->missing && l->mode != CFG_MODE_PLAIN)
 		blame(ck, 0, l, "protocol", "%s behind %s cannot work yet: %s; use "
 		      "mode = plain to relay it as it is", p->name,
@@ -158,7 +134,7 @@ static void check_listener(struct check *ck, struct cfg_listener *l)
 				      "is, and data connections go to the backend's "
 				      "own ports");
 	} else if (l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) {
-		if (!is_set(l->set, "data_ports"))
+		if (!is_set(l->set, "data_ports") && !refused(l, "data_ports"))
 			blame(ck, 0, l, "data_ports", "missing; FTP behind TLS needs "
 			      "a range of passive data ports, such as 50000-50100 "
 			      "(open them in the firewall)");
@@ -179,7 +155,9 @@ static void check_listener(struct check *ck, struct cfg_listener *l)
 	if (l->send_proxy && l->mode == CFG_MODE_REDIRECT && !is_set(l->set, "acme_backend"))
 		blame(ck, 0, l, "send_proxy", "mode = redirect connects to no "
 		      "backend but acme_backend; set one or remove send_proxy");
-	if (l->accept_proxy && l->nproxy_from == 0)
+	if (refused(l, "accept_proxy") || refused(l, "accept_proxy_from"))
+		;   /* said at its line; the pair is not judged */
+	else if (l->accept_proxy && l->nproxy_from == 0)
 		/* Missing, so said where accept_proxy asks for it. */
 		diag_add(ck->d, 0, ck->file, cfg_listener_line(l, "accept_proxy"),
 		         l->name, "accept_proxy_from", "missing; accept_proxy = yes "
@@ -188,14 +166,61 @@ static void check_listener(struct check *ck, struct cfg_listener *l)
 	else if (!l->accept_proxy && (l->nproxy_from || is_set(l->set, "accept_proxy_timeout")))
 		blame(ck, 0, l, l->nproxy_from ? "accept_proxy_from" : "accept_proxy_timeout",
 		      "only used with accept_proxy = yes");
-	if (l->rate_burst && !l->rate_per_min)
+	if (l->rate_burst && !l->rate_per_min && !refused(l, "rate_per_ip"))
 		blame(ck, 0, l, "rate_burst", "only used with rate_per_ip");
-	else if (l->rate_per_min && !l->rate_burst)
-		l->rate_burst = l->rate_per_min >= 120 ? l->rate_per_min / 60 : 1;
 	if ((l->mode == CFG_MODE_TLS || l->mode == CFG_MODE_STARTTLS) &&
-	    l->tls.ncerts == 0)
+	    l->tls.ncerts == 0 && !is_set(l->tls.refused, "cert") &&
+	    !is_set(ck->cfg->tls.refused, "cert"))
 		blame(ck, 0, l, "cert", "mode = %s needs a certificate: add "
 		      "'cert = /path.pem' here or in [tls]", cfg_mode_name(l->mode));
+}
+
+static void check_listener(struct check *ck, struct cfg_listener *l)
+{
+	const struct proto *p;
+	/* Checks of keys together judge the mode and the protocol; with
+	 * either refused they would judge a default the admin did not
+	 * write ("mode = plian" became "mode = tls needs a certificate"). */
+	int judged = !refused(l, "mode") && !refused(l, "protocol");
+
+	if (l->nlisten == 0) {
+		const char *near = NULL;
+		if (refused(l, "listen"))
+			return;
+		if (cfg_edit_distance(l->name, "tls") <= 2)
+			near = "tls";
+		else if (cfg_edit_distance(l->name, "portier") <= 2)
+			near = "portier";
+		if (near)
+			blame(ck, 0, l, NULL, "unknown section; did you mean [%s]?", near);
+		else
+			blame(ck, 0, l, "listen", "missing; a listener section needs "
+			      "at least one 'listen = PORT'");
+		return;
+	}
+	if (l->mode == CFG_MODE_REDIRECT) {
+		if (is_set(l->set, "protocol") && l->proto != CFG_PROTO_HTTP)
+			blame(ck, 0, l, "protocol", "mode = redirect speaks HTTP; "
+			      "use protocol = http or leave it out");
+		l->proto = CFG_PROTO_HTTP;
+		if (is_set(l->set, "backend"))
+			blame(ck, 0, l, "backend", "mode = redirect answers every "
+			      "request itself; remove the backend (acme_backend "
+			      "takes ACME challenges)");
+	} else if (judged) {
+		if (!is_set(l->set, "backend") && !refused(l, "backend"))
+			blame(ck, 0, l, "backend", "missing; expected HOST:PORT or "
+			      "unix:/path of the plaintext server");
+		if (is_set(l->set, "redirect_port") || is_set(l->set, "acme_backend"))
+			blame(ck, 0, l, is_set(l->set, "redirect_port") ? "redirect_port"
+			                                                : "acme_backend",
+			      "only used with mode = redirect");
+	}
+	p = proto_get(l->proto);
+	if (judged)
+		check_together(ck, l, p);
+	if (l->rate_per_min && !l->rate_burst)
+		l->rate_burst = l->rate_per_min >= 120 ? l->rate_per_min / 60 : 1;
 	if (!is_set(l->set, "alpn"))
 		l->alpn = strdup(p->alpn);
 	if (!is_set(l->set, "idle_timeout"))

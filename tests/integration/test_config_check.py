@@ -510,6 +510,38 @@ def test_xclient_backend_shared_over_ipv6_is_a_warning(workdir, certs):
             assert "is also [smtp]'s" not in out, out
 
 
+@pytest.mark.parametrize("lines,bad,tls", [
+    (["listen = 127.0.0.1:8443", "protocol = http", "backend = nosuchhost.invalid:25"],
+     "backend = ", True),
+    (["listen = 127.0.0.1:8443", "mode = plian", "protocol = tcp", "backend = 127.0.0.1:9"],
+     "mode = ", False),
+    (["listen = 127.0.0.1:2525", "mode = starttls", "protocol = smtpx",
+      "backend = 127.0.0.1:25"], "protocol = ", True),
+    (FTPS + ["data_ports = 10-20"], "data_ports = ", True),
+    (PLAIN_WEB + ["accept_proxy = yes", "accept_proxy_from = ::ffff:10.0.0.1"],
+     "accept_proxy_from = ", False),
+    (PLAIN_WEB + ["accept_proxy = maybe", "accept_proxy_from = 10.0.0.1"],
+     "accept_proxy = ", False),
+    (PLAIN_WEB + ["rate_per_ip = lots", "rate_burst = 5"], "rate_per_ip = ", False),
+    # The cert setter refuses no path (the file is read later); an empty
+    # value is refused before it.
+    (["listen = 127.0.0.1:8443", "protocol = http", "backend = 127.0.0.1:9",
+      "cert ="], "cert =", False),
+], ids=["backend", "mode", "protocol", "data_ports", "accept_proxy_from", "accept_proxy",
+        "rate_per_ip", "cert"])
+def test_a_refused_value_is_said_once(workdir, certs, lines, bad, tls):
+    """A key whose value was refused at its line is not then called missing,
+    nor judged by the default standing in for it: 'backend =
+    nosuchhost.invalid:25' also said 'backend: missing', 'mode = plian' also
+    'mode = tls needs a certificate', data_ports out of range also
+    'data_ports: missing'. One error, at the key's line."""
+    text = base(certs, listener_lines=lines, tls_lines=None if tls else [])
+    key = bad.split("=")[0].strip()
+    found, out = check_error(workdir, text, bad, "web", key)
+    assert len(found) == 1, out
+    assert "1 error, configuration refused" in out, out
+
+
 def test_bad_mode(workdir, certs):
     text = base(certs, listener_lines=["listen = 127.0.0.1:8443", "mode = tsl", "protocol = http",
                                        "backend = 127.0.0.1:8080"])
