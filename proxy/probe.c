@@ -302,7 +302,15 @@ static void server_first_run(struct probe *p, struct probe_io *io, long long unt
 		return;
 	}
 	if ((k = probe_talk_greeting(io, p->proto->id, &p->talk, p->deadline)) != 0) {
-		/* A refusal (SMTP 554) is still the protocol in plaintext. */
+		/* A refusal (SMTP 554) is still the protocol in plaintext; so
+		 * is a greeting begun and not finished in time (Postfix's
+		 * postscreen pauses inside its "220-"): a TLS server does not
+		 * speak first, and no banner named another protocol. */
+		if (k == PROBE_IO_TIMEOUT) {
+			r->model = PROBE_PLAIN;
+			snprintf(r->error, sizeof(r->error), "greeting not complete in time");
+			return;
+		}
 		r->model = k == PROBE_TALK_REFUSED ? PROBE_PLAIN : k == -1 ? PROBE_ERROR
 		           : PROBE_OTHER;
 		if (r->model == PROBE_OTHER)   /* not what the port suggested */

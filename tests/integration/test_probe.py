@@ -1025,6 +1025,12 @@ def test_neither_the_protocol_nor_tls(server, as_port, rc, error, findings):
     (b"554 5.3.2 mx.example.org no service for you\r\n", "587",
      "the server refused with 554"),
     (b"* OK IMAP4rev1 ready\r\n", "143", "no answer in time to the capability request"),
+    # A greeting begun and not finished in time (Postfix's postscreen
+    # pauses inside its "220-"; a server that drips): still the protocol
+    # in plaintext. It was "other", the greeting "not understood".
+    (b"220-mx.example.org ESMTP Postfix\r\n", "25", "greeting not complete in time"),
+    (b"* OK IMAP4rev1 rea", "143", "greeting not complete in time"),
+    (b"* O", "143", "greeting not complete in time"),
 ])
 def test_a_probe_cut_short_is_not_nothing_found(banner, as_port, error):
     """A server that greets and then does not answer the capability
@@ -1041,3 +1047,22 @@ def test_a_probe_cut_short_is_not_nothing_found(banner, as_port, error):
     assert obj["starttls_offered"] is None, obj
     assert text.endswith("no problems found before the probe stopped (error above): the "
                          "rest is not known\n"), text
+
+
+@pytest.mark.parametrize("banner, as_port, word", [
+    (b"220-mx.example.org ESMTP Postfix\r\n", "465", "SMTP"),
+    (b"* O", "993", "IMAP"),
+])
+def test_an_unfinished_greeting_on_an_implicit_port(banner, as_port, word):
+    """A plaintext greeting begun on an implicit-TLS port is plaintext
+    there, finished or not: the finding says so (it was "another service
+    holds the port")."""
+    s = BannerServer(banner)
+    try:
+        rc, text, obj = both(s.port, "--as-port", as_port, "--timeout", "1s")
+    finally:
+        s.stop()
+    assert (rc, obj["model"], obj["error"], ids(obj)) == \
+        (1, "plain", "greeting not complete in time", ["plaintext-on-implicit-port"]), text
+    assert ("%s expects implicit TLS; this server answered a plaintext %s greeting: "
+            "clients configured for SSL/TLS on %s will fail [" % (as_port, word, as_port)) in text
