@@ -235,12 +235,14 @@ static int converse(struct probe *p, struct probe_io *io, long long until)
 
 /* Try TLS at once on io: the model is implicit TLS when it works (or
  * the server answered in TLS, an alert). 1 done; 0 the server answered
- * something else, or closed; PROBE_IO_TIMEOUT it stayed silent. */
-static int try_implicit(struct probe *p, struct probe_io *io)
+ * something else (*not_tls set), or closed; PROBE_IO_TIMEOUT it stayed
+ * silent. */
+static int try_implicit(struct probe *p, struct probe_io *io, int *not_tls)
 {
-	int not_tls = 0, k;
+	int k;
 
-	if ((k = handshake(p, io, 0, 1, &not_tls)) == 0 || io->tls_spoken) {
+	*not_tls = 0;
+	if ((k = handshake(p, io, 0, 1, not_tls)) == 0 || io->tls_spoken) {
 		p->res->model = PROBE_IMPLICIT_TLS;
 		return 1;
 	}
@@ -265,20 +267,44 @@ static long long patience(const struct probe *p)
 	return probe_soon(p, left(p) / 2);
 }
 
+static void server_first_run(struct probe *p, struct probe_io *io, long long until);
+
+/* The ClientHello on a server-first port got plaintext back: most likely
+ * the greeting of a server slower than the wait (one that greets after a
+ * second on 465), which read the ClientHello as a command. On a new
+ * connection its greeting is awaited for the time left and the port
+ * judged by it: 1 when one came (the model set), 0 when none did (the
+ * caller's verdict stands). io is closed. */
+static int late_greeting(struct probe *p, struct probe_io *io)
+{
+	struct probe_io io2;
+	int k;
+
+	/* The first is of no more use, and a server may serve one at a
+	 * time. */
+	probe_io_close(io);
+	if (left(p) == 0 || dial(p, &io2) != 0)
+		return 0;
+	if ((k = probe_io_fill(&io2, p->deadline)) == 1)
+		server_first_run(p, &io2, p->deadline);
+	probe_io_close(&io2);
+	return k == 1;
+}
+
 /* A server-first protocol on io, its greeting awaited until until. */
 static void server_first_run(struct probe *p, struct probe_io *io, long long until)
 {
 	struct probe_result *r = p->res;
 	const char *named;
-	int k;
+	int k, not_tls;
 
 	if (io->len == 0 && (k = probe_io_fill(io, until)) <= 0) {
 		if (k == PROBE_IO_TIMEOUT && left(p) > 0) {
 			/* Silent: it waits for us, which is what a TLS server
 			 * does. */
-			if ((k = try_implicit(p, io)) == PROBE_IO_TIMEOUT) {
+			if ((k = try_implicit(p, io, &not_tls)) == PROBE_IO_TIMEOUT) {
 				silent(p, "greeting");
-			} else if (k == 0) {
+			} else if (k == 0 && !(not_tls && late_greeting(p, io))) {
 				r->model = PROBE_OTHER;
 				snprintf(r->error, sizeof(r->error), "no greeting, and no TLS: %s",
 				         r->tls_error);
@@ -333,7 +359,7 @@ static void unknown_run(struct probe *p, struct probe_io *io)
 {
 	struct probe_result *r = p->res;
 	const char *named;
-	int k;
+	int k, not_tls;
 
 	k = probe_io_fill(io, probe_soon(p, BANNER_WINDOW_MS));
 	if (k == 1) {
@@ -347,7 +373,7 @@ static void unknown_run(struct probe *p, struct probe_io *io)
 		else
 			r->model = PROBE_OTHER;
 	} else if (k == PROBE_IO_TIMEOUT && left(p) > 0) {
-		if ((k = try_implicit(p, io)) == PROBE_IO_TIMEOUT) {
+		if ((k = try_implicit(p, io, &not_tls)) == PROBE_IO_TIMEOUT) {
 			silent(p, "banner");
 		} else if (k == 0) {
 			r->model = PROBE_OTHER;
@@ -368,10 +394,10 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 {
 	struct probe_result *r = p->res;
 	struct probe_io io2;
-	int k;
+	int k, not_tls;
 
 	if (p->flow == PROBE_EXPECT_IMPLICIT || p->flow == PROBE_EXPECT_UNKNOWN) {
-		if ((k = try_implicit(p, io)) == 1)
+		if ((k = try_implicit(p, io, &not_tls)) == 1)
 			return;
 		if (k == PROBE_IO_TIMEOUT) {
 			silent(p, NULL);
@@ -408,7 +434,7 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 		unreachable(p, k);
 		return;
 	}
-	if ((k = try_implicit(p, &io2)) == PROBE_IO_TIMEOUT) {
+	if ((k = try_implicit(p, &io2, &not_tls)) == PROBE_IO_TIMEOUT) {
 		silent(p, "plaintext answer");
 	} else if (k == 0) {
 		r->model = PROBE_OTHER;

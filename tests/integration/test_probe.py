@@ -1066,3 +1066,53 @@ def test_an_unfinished_greeting_on_an_implicit_port(banner, as_port, word):
         (1, "plain", "greeting not complete in time", ["plaintext-on-implicit-port"]), text
     assert ("%s expects implicit TLS; this server answered a plaintext %s greeting: "
             "clients configured for SSL/TLS on %s will fail [" % (as_port, word, as_port)) in text
+
+
+class LateSmtpServer(LoopbackServer):
+    """An SMTP server without STARTTLS that greets only after delay
+    seconds (slower than the probe's wait for a greeting on an implicit
+    port), whatever the client sent meanwhile."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        super().__init__()
+
+    def handle(self, c):
+        with c:
+            if self.done.wait(self.delay):
+                return
+            c.settimeout(5)
+            f = c.makefile("rb")
+            try:
+                c.sendall(b"220 mx.example.org ESMTP\r\n")
+                for _ in range(4):
+                    line = f.readline(512)
+                    if not line:
+                        return
+                    if line.upper().startswith(b"EHLO"):
+                        c.sendall(b"250-mx.example.org\r\n250 8BITMIME\r\n")
+                    elif line.upper().startswith(b"QUIT"):
+                        c.sendall(b"221 bye\r\n")
+                        return
+                    else:
+                        c.sendall(b"500 what?\r\n")
+            except OSError:
+                pass
+
+
+def test_a_late_greeting_on_an_implicit_port():
+    """An SMTP server that greets after a second on 465: the ClientHello,
+    sent when no greeting came within the wait, gets its plaintext greeting
+    back; a second connection waits for the greeting and judges by it (it
+    was "answered neither in TLS nor in plaintext smtp", model other)."""
+    s = LateSmtpServer(1.0)
+    try:
+        rc, text, obj = both(s.port, "--as-port", "465")
+    finally:
+        s.stop()
+    assert (rc, obj["model"], obj["protocol"], ids(obj)) == \
+        (1, "plain", "smtp", ["plaintext-on-implicit-port"]), text
+    assert obj["greeting"] == "220 mx.example.org ESMTP" and obj["connections"] == 2, obj
+    assert ("465 expects implicit TLS; this server answered a plaintext SMTP greeting: "
+            "clients configured for SSL/TLS on 465 will fail, and it offers no STARTTLS "
+            "either [plaintext-on-implicit-port]") in text
