@@ -662,6 +662,23 @@ def test_ipv6_target_closed():
     assert obj["host"] == "::1" and obj["model"] == "closed"
 
 
+@pytest.mark.parametrize("banner, as_port, service, named", [
+    (b"220 mx.example.org ESMTP Postfix\r\n", "21", "FTP (AUTH TLS)", "smtp"),
+    (b"220 ProFTPD Server ready\r\n", "587", "submission (STARTTLS)", "ftp"),
+])
+def test_a_220_banner_that_names_the_other_protocol(banner, as_port, service, named):
+    """SMTP on the FTP port, FTP on an SMTP port: the 220 names the other,
+    and that is another service."""
+    s = BannerServer(banner)
+    try:
+        rc, text, obj = both(s.port, "--as-port", as_port, "--timeout", "1s")
+    finally:
+        s.stop()
+    assert (rc, obj["model"], obj["protocol"], ids(obj)) == \
+        (1, "other", named, ["unexpected-service"]), text
+    assert "%s is %s, but %s answered [" % (as_port, service, named) in text, text
+
+
 def test_unknown_banner_on_imaps():
     s = BannerServer(b"hello there\r\n")
     try:
@@ -1031,6 +1048,11 @@ def test_neither_the_protocol_nor_tls(server, as_port, rc, error, findings):
     (b"220-mx.example.org ESMTP Postfix\r\n", "25", "greeting not complete in time"),
     (b"* OK IMAP4rev1 rea", "143", "greeting not complete in time"),
     (b"* O", "143", "greeting not complete in time"),
+    # FTP greets with 220 as SMTP does: a banner that names neither is
+    # the port's protocol (it was "21 is FTP (AUTH TLS), but smtp answered").
+    (b"220-FileZilla Server 1.8.0\r\n220 Please visit https://filezilla-project.org/\r\n",
+     "21", "no answer in time to the capability request"),
+    (b"220 Service ready\r\n", "21", "no answer in time to the capability request"),
 ])
 def test_a_probe_cut_short_is_not_nothing_found(banner, as_port, error):
     """A server that greets and then does not answer the capability
