@@ -41,14 +41,21 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 
 	if (r->listener)
 		fprintf(out, "[%s] mode = %s: ", r->listener, r->config_mode ? r->config_mode : "plain");
-	fprintf(out, "%s:%d", r->host, r->port);
+	/* As a target is written: an IPv6 address in brackets; a target that
+	 * could not be read (no port), as it was given. */
+	if (r->port == 0)
+		fprintf(out, "%s", r->host);
+	else
+		fprintf(out, strchr(r->host, ':') ? "[%s]:%d" : "%s:%d", r->host, r->port);
 	if (r->address[0] && strcmp(r->address, r->host) != 0)
 		fprintf(out, " (%s)", r->address);
-	if (r->protocol && r->protocol_from && strcmp(r->protocol_from, "port") == 0)
+	/* A target not read was not probed: no protocol to speak of. */
+	if (r->port != 0 && r->protocol && r->protocol_from &&
+	    strcmp(r->protocol_from, "port") == 0)
 		fprintf(out, "  %s (guessed from port %d)", r->protocol, r->judged_port);
-	else if (r->protocol)
+	else if (r->port != 0 && r->protocol)
 		fprintf(out, "  %s (from the %s)", r->protocol, r->protocol_from ? r->protocol_from : "?");
-	else if (r->model != PROBE_CLOSED && r->model != PROBE_FILTERED)
+	else if (r->port != 0 && r->model != PROBE_CLOSED && r->model != PROBE_FILTERED)
 		fprintf(out, "  (protocol unknown)");
 	fprintf(out, "\n");
 	if (r->naddresses_total > 1) {

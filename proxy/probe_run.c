@@ -71,6 +71,9 @@ static int run(struct probe *p, const char *target)
 	r->now = time(NULL);
 	r->cafile = p->cafile;
 	if (split_target(target, r->host, sizeof(r->host), &r->port) < 0) {
+		/* The report names the target as given, not what was read of it. */
+		snprintf(r->host, sizeof(r->host), "%s", target);
+		r->port = 0;
 		snprintf(r->error, sizeof(r->error), "'%s': expected HOST:PORT or [ADDRESS]:PORT",
 		         target);
 		return 2;

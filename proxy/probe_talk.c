@@ -172,8 +172,11 @@ int probe_talk_caps(struct probe_io *io, enum cfg_proto proto, const char *host,
 		                         : l.code == 0 ? 1 : -1;
 		return 0;
 	case CFG_PROTO_HTTP:
-		snprintf(req, sizeof(req), "HEAD / HTTP/1.1\r\nHost: %s\r\nUser-Agent: portier-probe\r\n"
-		         "Connection: close\r\n\r\n", host);
+		/* An IPv6 literal goes in brackets (RFC 3986 3.2.2): a bare
+		 * "::1" is a bad request to a server that checks (nginx: 400). */
+		snprintf(req, sizeof(req), "HEAD / HTTP/1.1\r\nHost: %s%s%s\r\nUser-Agent: "
+		         "portier-probe\r\nConnection: close\r\n\r\n", strchr(host, ':') ? "[" : "",
+		         host, strchr(host, ':') ? "]" : "");
 		if ((k = ask(io, req, PROBE_RK_HTTP, NULL, &r, deadline)) != 0)
 			return k;
 		t->http_status = r.code;

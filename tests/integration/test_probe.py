@@ -208,10 +208,11 @@ class LoopbackServer:
     handle(c); stop() ends it."""
 
     rounds = 3000
+    host = "127.0.0.1"
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        self.sock.bind((self.host, 0))
         self.sock.listen(8)
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
@@ -677,6 +678,64 @@ def test_a_220_banner_that_names_the_other_protocol(banner, as_port, service, na
     assert (rc, obj["model"], obj["protocol"], ids(obj)) == \
         (1, "other", named, ["unexpected-service"]), text
     assert "%s is %s, but %s answered [" % (as_port, service, named) in text, text
+
+
+class HostCheckingHTTP(LoopbackServer):
+    """An HTTP server on ::1 that, as nginx does, answers 400 to a request
+    whose Host is not a valid host (a bare IPv6 address), else redirects
+    to https://."""
+
+    host = "::1"
+
+    def handle(self, c):
+        with c:
+            c.settimeout(5)
+            head = b""
+            try:
+                while b"\r\n\r\n" not in head and len(head) < 8192:
+                    b = c.recv(4096)
+                    if not b:
+                        return
+                    head += b
+                hosts = [l[5:].strip() for l in head.split(b"\r\n")
+                         if l.lower().startswith(b"host:")]
+                if hosts == [b"[::1]"]:
+                    c.sendall(b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://[::1]/\r\n"
+                              b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                else:
+                    c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                              b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
+
+
+def test_ipv6_target_http_host_and_header():
+    """An IPv6 target: the HEAD request's Host is "[::1]" (it was "::1",
+    which nginx answers with 400, a false http-no-redirect), and the report
+    writes the target as "[::1]:PORT" (it wrote "::1:PORT")."""
+    s = HostCheckingHTTP()
+    try:
+        cp = harness.run([harness.PORTIER_BIN, "probe", "[::1]:%d" % s.port, "--as-port", "80"])
+        js = harness.run([harness.PORTIER_BIN, "probe", "--json", "[::1]:%d" % s.port,
+                          "--as-port", "80"])
+    finally:
+        s.stop()
+    obj = json.loads(js.out)
+    assert (js.returncode, obj["model"], obj["http_status"], obj["findings"]) == \
+        (0, "plain", "HTTP/1.1 301 Moved Permanently", []), obj
+    assert obj["host"] == "::1" and obj["http_location"] == "https://[::1]/", obj
+    assert cp.returncode == 0, cp.out
+    assert cp.out.startswith("[::1]:%d  http (guessed from port 80)\n" % s.port), cp.out
+
+
+def test_a_target_not_read_is_named_as_given():
+    """A target that is no HOST:PORT (a bare IPv6 address with a port)
+    heads the report as given; it was ":0  (protocol unknown)"."""
+    cp = harness.run([harness.PORTIER_BIN, "probe", "::1:17030"])
+    assert cp.returncode == 2, cp.out + cp.err
+    assert cp.out.splitlines()[:3] == [
+        "::1:17030", "  model        error",
+        "  error        '::1:17030': expected HOST:PORT or [ADDRESS]:PORT"], cp.out
 
 
 def test_unknown_banner_on_imaps():
