@@ -500,7 +500,7 @@ static void versions(struct probe *p)
 	struct probe_result *r = p->res;
 	struct probe_io io;
 	struct probe_talk t;
-	int not_tls;
+	int not_tls, k;
 
 	for (int v = PROBE_NVERSIONS - 1; v >= 0; v--) {
 		if (r->versions[v] != -1 || left(p) == 0)
@@ -520,7 +520,10 @@ static void versions(struct probe *p)
 				continue;
 			}
 		}
-		r->versions[v] = handshake(p, &io, (uint16_t)(0x0301 + v), 0, &not_tls) == 0;
+		/* A handshake that ran out of time says nothing of the
+		 * version: untried, not refused. */
+		k = handshake(p, &io, (uint16_t)(0x0301 + v), 0, &not_tls);
+		r->versions[v] = k == 0 ? 1 : k == PROBE_IO_TIMEOUT ? -1 : 0;
 		probe_io_close(&io);
 	}
 }

@@ -574,6 +574,47 @@ def test_old_tls_versions_and_expired_certificate(certs, ca):
     assert obj["connections"] == 3
 
 
+class StallingTLSServer(LoopbackServer):
+    """A TLS server (TLS 1.2 and 1.3) that serves its first connection
+    and leaves every later one without an answer until stopped."""
+
+    def __init__(self, leaf):
+        import ssl
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.ctx.load_cert_chain(leaf.cert, leaf.key)
+        self.served = 0
+        super().__init__()
+
+    def handle(self, c):
+        self.served += 1
+        with c:
+            if self.served > 1:
+                self.done.wait(30 * harness.SLOW)
+                return
+            c.settimeout(5 * harness.SLOW)
+            try:
+                with self.ctx.wrap_socket(c, server_side=True) as t:
+                    t.recv(1)
+            except OSError:
+                pass
+
+
+def test_a_version_handshake_out_of_time_is_untried(certs, ca):
+    """The TLS 1.2 handshake of the version sweep gets no answer before
+    the deadline: TLS 1.2 is untried (null), not refused; it was "TLSv1.2
+    no" for a server that takes 1.2 but answered late."""
+    s = StallingTLSServer(certs.ec)
+    try:
+        rc, obj = probe_json(s.port, "--protocol", "http", "--as-port", "443",
+                             "--timeout", "2s", *ca)
+    finally:
+        s.stop()
+    assert (rc, obj["model"], obj["tls_version"]) == (0, "implicit-tls", "TLSv1.3"), obj
+    assert obj["tls_versions"] == {"TLSv1.0": None, "TLSv1.1": None, "TLSv1.2": None,
+                                   "TLSv1.3": True}, obj
+
+
 # --------------------------------------------------------------------------
 # Filtered: a listener whose accept queue is full drops new SYNs, as a
 # firewall's DROP would; the connect times out.
