@@ -258,13 +258,16 @@ check_rest:
 
 void probe_talk_bye(struct probe_io *io, enum cfg_proto proto, long long deadline)
 {
-	static const struct { enum cfg_proto p; const char *s; } bye[] = {
-		{ CFG_PROTO_SMTP, "QUIT\r\n" }, { CFG_PROTO_IMAP, "p9 LOGOUT\r\n" },
-		{ CFG_PROTO_POP3, "QUIT\r\n" }, { CFG_PROTO_LDAP, "\x30\x05\x02\x01\x03\x42\x00" },
-		{ CFG_PROTO_FTP, "QUIT\r\n" },
+	/* Lengths given: LDAP's UnbindRequest (messageID 3) ends in a 0x00,
+	 * its empty content's length, which strlen() would drop. */
+	static const struct { enum cfg_proto p; const char *s; size_t n; } bye[] = {
+		{ CFG_PROTO_SMTP, "QUIT\r\n", 6 }, { CFG_PROTO_IMAP, "p9 LOGOUT\r\n", 11 },
+		{ CFG_PROTO_POP3, "QUIT\r\n", 6 },
+		{ CFG_PROTO_LDAP, "\x30\x05\x02\x01\x03\x42\x00", 7 },
+		{ CFG_PROTO_FTP, "QUIT\r\n", 6 },
 	};
 
 	for (size_t i = 0; i < sizeof(bye) / sizeof(bye[0]); i++)
 		if (bye[i].p == proto)
-			(void)probe_io_send(io, bye[i].s, strlen(bye[i].s), deadline);
+			(void)probe_io_send(io, bye[i].s, bye[i].n, deadline);
 }

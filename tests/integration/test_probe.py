@@ -1238,3 +1238,61 @@ def test_a_late_greeting_on_an_implicit_port():
     assert ("465 expects implicit TLS; this server answered a plaintext SMTP greeting: "
             "clients configured for SSL/TLS on 465 will fail, and it offers no STARTTLS "
             "either [plaintext-on-implicit-port]") in text
+
+
+class RecordingLdapServer(LoopbackServer):
+    """An LDAP server without StartTLS: it answers the root DSE search
+    with success and no entry, refuses StartTLS (protocolError), then
+    keeps every byte the client sends until it closes."""
+
+    def __init__(self):
+        self.rest = []
+        super().__init__()
+
+    @staticmethod
+    def message(c):
+        """One LDAP message of short-form length, or b"" at the end."""
+        head = b""
+        while len(head) < 2:
+            b = c.recv(2 - len(head))
+            if not b:
+                return b""
+            head += b
+        body = b""
+        while len(body) < head[1]:
+            b = c.recv(head[1] - len(body))
+            if not b:
+                return b""
+            body += b
+        return head + body
+
+    def handle(self, c):
+        with c:
+            c.settimeout(5)
+            got = b""
+            try:
+                if self.message(c):
+                    c.sendall(bytes.fromhex("300c02010165070a010004000400"))
+                if self.message(c):
+                    c.sendall(bytes.fromhex("300c02010278070a010204000400"))
+                while True:
+                    b = c.recv(4096)
+                    if not b:
+                        break
+                    got += b
+            except OSError:
+                pass
+            self.rest.append(got)
+
+
+def test_ldap_unbind_is_whole():
+    """After a refused StartTLS the probe says goodbye with a whole
+    UnbindRequest, seven bytes: it sent six, without the final 0x00 (the
+    empty content's length), which a directory reads as a cut message."""
+    s = RecordingLdapServer()
+    try:
+        rc, obj = probe_json(s.port, "--as-port", "389", "--timeout", "2s")
+    finally:
+        s.stop()
+    assert (rc, obj["model"], obj["protocol"], ids(obj)) == (1, "plain", "ldap", ["no-tls"]), obj
+    assert s.rest == [bytes.fromhex("30050201034200")], s.rest
