@@ -62,6 +62,8 @@ struct probe_result {
 	enum probe_model model;
 	const char *protocol;   /* "imap"; "ssh" for a banner; NULL unknown */
 	const char *protocol_from;   /* "option", "port", "greeting", "banner" */
+	int protocol_given;     /* --protocol named the protocol probed: what
+	                           else answers is unexpected on any port */
 	char greeting[300];     /* the server's first line, escaped */
 	int starttls_offered;   /* -1 not asked */
 	int starttls_required;  /* 1 login refused before TLS, 0 accepted,

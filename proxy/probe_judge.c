@@ -136,16 +136,25 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 			        proto->id == CFG_PROTO_LDAP ? "entries" : proto->id == CFG_PROTO_FTP ?
 			        "files" : "messages", verb(proto),
 			        pp && pp->other_port ? " here, or use implicit TLS" : "");
-	} else if (r->model == PROBE_OTHER && proto && pp) {
+	} else if (r->model == PROBE_OTHER && proto && (pp || r->protocol_given)) {
+		/* The port's service, or on another port the protocol the
+		 * admin asked for: what else answers is not what they meant. */
+		char svc[64];
+		const char *is = pp ? "is" : "was given as";
+
+		if (pp)
+			snprintf(svc, sizeof(svc), "%s", pp->service);
+		else
+			snprintf(svc, sizeof(svc), "%s (--protocol)", P);
 		/* A protocol the port (or the admin) named, not one the server
 		 * showed: a client-first port's reply is no banner. */
 		if (r->protocol && r->protocol_from && strcmp(r->protocol_from, "banner") != 0)
-			finding(r, "unexpected-service", "%d is %s, but it answered neither in TLS "
-			        "nor in plaintext %s: another service holds the port", port,
-			        pp->service, r->protocol);
+			finding(r, "unexpected-service", "%d %s %s, but it answered neither in TLS "
+			        "nor in plaintext %s: another service holds the port", port, is,
+			        svc, r->protocol);
 		else
-			finding(r, "unexpected-service", "%d is %s, but %s answered", port,
-			        pp->service, r->protocol ? r->protocol : "something else");
+			finding(r, "unexpected-service", "%d %s %s, but %s answered", port, is,
+			        svc, r->protocol ? r->protocol : "something else");
 	}
 	if (r->config_mode != NULL && r->model != r->config_model)
 		finding(r, "config-mismatch", "listener [%s] has mode = %s, but port %d answers "

@@ -91,6 +91,7 @@ static int run(struct probe *p, const char *target)
 			return 2;
 		}
 		r->protocol_from = r->listener ? "config" : "option";
+		r->protocol_given = r->listener == NULL;
 	}
 	expectations(p);
 	r->protocol = p->proto ? p->proto->name : NULL;

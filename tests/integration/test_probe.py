@@ -306,6 +306,20 @@ def test_ssh_banner_on_a_client_first_port(ssh_banner, port, service, proto):
             "service holds the port" % (port, service, proto)) in text, text
 
 
+@pytest.mark.parametrize("proto, msg", [
+    ("smtp", "%d was given as SMTP (--protocol), but ssh answered ["),
+    ("ldap", "%d was given as LDAP (--protocol), but it answered neither in TLS nor in "
+     "plaintext ldap: another service holds the port ["),
+])
+def test_ssh_banner_with_protocol_option(ssh_banner, proto, msg):
+    """--protocol names what the admin expects on a port that is no
+    well-known one: something else answering is a finding there too (it
+    was exit 0, "no problems found")."""
+    rc, text, obj = both(ssh_banner.port, "--protocol", proto, "--timeout", "2s")
+    assert (rc, obj["model"], ids(obj)) == (1, "other", ["unexpected-service"]), text
+    assert msg % ssh_banner.port in text, text
+
+
 def test_hostile_banner_is_escaped():
     s = BannerServer(b"SSH-2.0-\x1b[31mred\x07\"q\\\r\n")
     try:
