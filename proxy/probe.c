@@ -23,7 +23,8 @@
 
 /* How long a server-first protocol may take to greet on a port that
  * should be implicit TLS before the probe sends its ClientHello; and on
- * a port of no known protocol, how long to listen for a banner. */
+ * a port of no known protocol, how long to listen for a banner. Each is
+ * at most half the time left (window()). */
 #define GREET_WINDOW_MS 400
 #define BANNER_WINDOW_MS 1500
 
@@ -268,6 +269,14 @@ static long long patience(const struct probe *p)
 	return probe_soon(p, left(p) / 2);
 }
 
+/* A wait of ms for a greeting or a banner before a ClientHello, but at
+ * most half the time left: a short --timeout must leave the ClientHello
+ * time too. */
+static long long window(const struct probe *p, long long ms)
+{
+	return probe_soon(p, ms < left(p) / 2 ? ms : left(p) / 2);
+}
+
 static void server_first_run(struct probe *p, struct probe_io *io, long long until);
 
 /* The ClientHello on a server-first port got plaintext back: most likely
@@ -387,7 +396,7 @@ static void unknown_run(struct probe *p, struct probe_io *io)
 	const char *named;
 	int k, not_tls;
 
-	k = probe_io_fill(io, probe_soon(p, BANNER_WINDOW_MS));
+	k = probe_io_fill(io, window(p, BANNER_WINDOW_MS));
 	if (k == 1) {
 		keep_greeting(p, io->in, io->len);
 		named = probe_banner(io->in, io->len);
@@ -487,7 +496,7 @@ static void classify(struct probe *p)
 		/* On an implicit port a plaintext server greets at once; a
 		 * STARTTLS port's server may take its time. */
 		server_first_run(p, &io, p->flow == PROBE_EXPECT_IMPLICIT
-		                 ? probe_soon(p, GREET_WINDOW_MS) : patience(p));
+		                 ? window(p, GREET_WINDOW_MS) : patience(p));
 	else
 		client_first_run(p, &io);
 	probe_io_close(&io);

@@ -138,6 +138,18 @@ def test_implicit_tls_on_starttls_port(modes, ca):
     assert "set clients to SSL/TLS on 465" in text
 
 
+@pytest.mark.parametrize("as_port, timeout", [(None, "1s"), ("993", "400ms")])
+def test_a_short_timeout_leaves_the_client_hello_time(modes, ca, as_port, timeout):
+    """The wait for a banner (1.5 s, on a port of no known protocol) and
+    for a greeting (400 ms, on an implicit-TLS port) is at most half the
+    time left: with a --timeout shorter than them a TLS server is still
+    found (it was "nothing happened in time" / "no greeting in time")."""
+    rc, obj = probe_json(modes.port("imaps"), "--timeout", timeout,
+                         *((["--as-port", as_port] if as_port else []) + ca))
+    assert (obj["model"], obj["error"], obj["tls"]) == ("implicit-tls", None, True), obj
+    assert rc == 0, obj
+
+
 def test_ldaps_on_389(modes, ca):
     rc, text, obj = both(modes.port("ldaps"), "--as-port", "389", *ca)
     assert rc == 1, text
