@@ -159,6 +159,12 @@ int probe_main(int argc, char **argv);
  * rounded (a 5-day certificate has 5 left, not 4 and some hours). */
 long probe_days_left(const struct probe_result *r);
 
+/* probe_cert_when(r, out, outlen): how far the certificate's end is from
+ * r->now, in words for "expires in ..." and "expired ... ago": "5 days"
+ * (as probe_days_left), under a day "2 hours", under an hour "less than
+ * an hour". Returns out. */
+const char *probe_cert_when(const struct probe_result *r, char *out, size_t outlen);
+
 /* probe_model_name(m): "implicit-tls", "filtered" ... (probe_report.c) */
 const char *probe_model_name(enum probe_model m);
 

@@ -3,6 +3,7 @@
 #include "proto.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +16,25 @@ long probe_days_left(const struct probe_result *r)
 	double secs = difftime(r->cert.not_after, r->now);
 
 	return (long)(secs >= 0 ? (secs + 43200) / 86400 : (secs - 43200) / 86400);
+}
+
+const char *probe_cert_when(const struct probe_result *r, char *out, size_t outlen)
+{
+	double secs = difftime(r->cert.not_after, r->now);
+	long d = labs(probe_days_left(r)), h;
+
+	if (secs < 0)
+		secs = -secs;
+	/* Under a day, days round to 0 or 1: "expired 0 days ago" said
+	 * nothing of a certificate two hours past its end. */
+	h = (long)(secs / 3600);
+	if (secs >= 86400)
+		snprintf(out, outlen, "%ld day%s", d, d == 1 ? "" : "s");
+	else if (h >= 1)
+		snprintf(out, outlen, "%ld hour%s", h, h == 1 ? "" : "s");
+	else
+		snprintf(out, outlen, "less than an hour");
+	return out;
 }
 
 static void finding(struct probe_result *r, const char *id, const char *fmt, ...)
@@ -88,7 +108,7 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 {
 	int port = r->judged_port;
 	const char *P = upper(proto);
-	char name[LOG_ESCAPED_SIZE(TLSCTX_CERT_NAME_MAX)];
+	char name[LOG_ESCAPED_SIZE(TLSCTX_CERT_NAME_MAX)], when[32];
 	long days;
 
 	/* Nothing else can be known of a port that did not answer. */
@@ -193,11 +213,11 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 		return;
 	days = probe_days_left(r);
 	if (r->cert.not_after <= r->now)
-		finding(r, "cert-expired", "certificate for %s expired %ld days ago: renew it",
-		        cert_name(r, name, sizeof(name)), -days);
+		finding(r, "cert-expired", "certificate for %s expired %s ago: renew it",
+		        cert_name(r, name, sizeof(name)), probe_cert_when(r, when, sizeof(when)));
 	else if (days < 30)
-		finding(r, "cert-expiring", "certificate for %s expires in %ld days: renew it",
-		        cert_name(r, name, sizeof(name)), days);
+		finding(r, "cert-expiring", "certificate for %s expires in %s: renew it",
+		        cert_name(r, name, sizeof(name)), probe_cert_when(r, when, sizeof(when)));
 	if (!r->name_matches)
 		finding(r, "cert-name-mismatch", "certificate for %s does not name %s: clients "
 		        "that check the name will refuse it", cert_name(r, name, sizeof(name)), r->name);

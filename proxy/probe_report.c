@@ -36,7 +36,7 @@ static const char *esc(const char *s, char *out, size_t outlen)
 
 void probe_report_text(const struct probe_result *r, FILE *out)
 {
-	char buf[1100], d[40];
+	char buf[1100], d[40], when[32];
 	int any;
 
 	if (r->listener)
@@ -103,7 +103,7 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 		fprintf(out, "%s\n", c->nsans_total ? "" : "(none)");
 		fprintf(out, "    issuer     %s\n", esc(c->issuer, buf, sizeof(buf)));
 		date(c->not_after, d, sizeof(d));
-		fprintf(out, "    expires    %s (%ld days %s)\n", d, labs(probe_days_left(r)),
+		fprintf(out, "    expires    %s (%s %s)\n", d, probe_cert_when(r, when, sizeof(when)),
 		        c->not_after > r->now ? "left" : "ago");
 		fprintf(out, "    key        %s %d bits\n", c->key_type, c->key_bits);
 		fprintf(out, "    name       %s %s\n", r->name, r->name_matches ? "matches" : "does NOT match");

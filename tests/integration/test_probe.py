@@ -641,6 +641,25 @@ def test_a_version_handshake_out_of_time_is_untried(certs, ca):
                                    "TLSv1.3": True}, obj
 
 
+def test_a_certificate_expired_hours_ago(certs, ca):
+    """A certificate past its end by two hours: the finding and the
+    expires line say hours (they said "0 days ago")."""
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = lambda t: t.strftime("%Y%m%d%H%M%SZ")   # noqa: E731
+    leaf = certs._leaf("expired2h", "ec", ["localhost"],
+                       dates=["-startdate", stamp(now - datetime.timedelta(days=10)),
+                              "-enddate", stamp(now - datetime.timedelta(hours=2))])
+    s = OldTLSServer(leaf)
+    try:
+        rc, text = probe(s.port, "--protocol", "http", "--as-port", "443", *ca)
+    finally:
+        s.stop()
+    assert rc == 1, text
+    assert "certificate for localhost expired 2 hours ago: renew it [cert-expired]" in text, text
+    assert " UTC (2 hours ago)\n" in text, text
+
+
 # --------------------------------------------------------------------------
 # Filtered: a listener whose accept queue is full drops new SYNs, as a
 # firewall's DROP would; the connect times out.

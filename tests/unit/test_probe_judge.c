@@ -191,6 +191,21 @@ static void certificates(void)
 	judge();
 	CHECK(r.nfindings == 1 && has("cert-expired", "expired 3 days ago"));
 
+	/* Under a day, in hours: it said "expired 0 days ago". */
+	r.nfindings = 0;
+	r.cert.not_after = r.now - 2 * 3600 - 60;
+	judge();
+	CHECK(r.nfindings == 1 && has("cert-expired", "expired 2 hours ago: renew it"));
+	r.nfindings = 0;
+	r.cert.not_after = r.now - 60;
+	judge();
+	CHECK(r.nfindings == 1 && has("cert-expired", "expired less than an hour ago"));
+	good_cert();
+	r.nfindings = 0;
+	r.cert.not_after = r.now + 3600 + 60;
+	judge();
+	CHECK(r.nfindings == 1 && has("cert-expiring", "expires in 1 hour: renew it"));
+
 	good_cert();
 	r.nfindings = 0;
 	r.cert.not_before = r.now + DAY;
