@@ -347,6 +347,7 @@ static void server_first_run(struct probe *p, struct probe_io *io, long long unt
 			return;
 		}
 		r->model = k == 0 ? PROBE_OTHER : PROBE_ERROR;
+		r->closed_at_once = k == 0;
 		snprintf(r->error, sizeof(r->error), "%s", k == 0 ?
 		         "the server closed the connection without a word" :
 		         k == PROBE_IO_TIMEOUT ? "no greeting in time" : "read error");

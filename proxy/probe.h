@@ -64,6 +64,8 @@ struct probe_result {
 	const char *protocol_from;   /* "option", "port", "greeting", "banner" */
 	int protocol_given;     /* --protocol named the protocol probed: what
 	                           else answers is unexpected on any port */
+	int closed_at_once;     /* the server closed before a byte, and before
+	                           the probe sent one */
 	char greeting[300];     /* the server's first line, escaped */
 	int starttls_offered;   /* -1 not asked */
 	int starttls_required;  /* 1 login refused before TLS, 0 accepted,

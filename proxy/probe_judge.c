@@ -166,9 +166,16 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 			snprintf(svc, sizeof(svc), "%s", pp->service);
 		else
 			snprintf(svc, sizeof(svc), "%s (--protocol)", P);
+		/* Nothing was sent, so nothing was refused: the server's own
+		 * rule (a limit, hosts.deny) or another service ended it. */
+		if (r->closed_at_once)
+			finding(r, "unexpected-service", "%d %s %s, but the server closed the "
+			        "connection at once, without a word: a limit on connections (per "
+			        "client or in all), TCP wrappers (hosts.deny), or another service "
+			        "that waits for no one", port, is, svc);
 		/* A protocol the port (or the admin) named, not one the server
 		 * showed: a client-first port's reply is no banner. */
-		if (r->protocol && r->protocol_from && strcmp(r->protocol_from, "banner") != 0)
+		else if (r->protocol && r->protocol_from && strcmp(r->protocol_from, "banner") != 0)
 			finding(r, "unexpected-service", "%d %s %s, but it answered neither in TLS "
 			        "nor in plaintext %s: another service holds the port", port, is,
 			        svc, r->protocol);

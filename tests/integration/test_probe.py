@@ -1181,6 +1181,25 @@ def test_neither_the_protocol_nor_tls(server, as_port, rc, error, findings):
     assert ("no problems found" in text) == (rc == 2), text
 
 
+@pytest.mark.parametrize("as_port, service", [("993", "IMAPS"),
+                                               ("587", "submission (STARTTLS)")])
+def test_a_server_that_closes_at_once(as_port, service):
+    """A server that closes before a word on a server-first port was
+    sent no ClientHello: the finding says it closed at once (a connection
+    limit, TCP wrappers), not that it "answered neither in TLS nor in
+    plaintext". Exit 1, as for any unexpected service."""
+    s = ClosingServer()
+    try:
+        rc, text, obj = both(s.port, "--as-port", as_port, "--timeout", "2s")
+    finally:
+        s.stop()
+    assert (rc, obj["model"], ids(obj), obj["tls_error"]) == \
+        (1, "other", ["unexpected-service"], None), text
+    assert ("%s is %s, but the server closed the connection at once, without a word: a "
+            "limit on connections (per client or in all), TCP wrappers (hosts.deny), or "
+            "another service that waits for no one [" % (as_port, service)) in text, text
+
+
 @pytest.mark.parametrize("banner, as_port, error", [
     (b"220 mx.example.org ESMTP\r\n", "25", "no answer in time to the capability request"),
     (b"220 mx.example.org ESMTP\r\n", "587", "no answer in time to the capability request"),
