@@ -147,7 +147,7 @@ static const char *level_name(int prio)
 }
 
 /* The start every line of the current target has: the syslog header, the
- * file's time stamp, "portier: " on stderr; then, in text, the worker tag
+ * file's time stamp, "portier: " on stderr ("<N>" for the journal); then, in text, the worker tag
  * and the level. A JSON line carries those as fields instead. */
 static void log_head(struct log_line *l, int prio, const char *level)
 {
@@ -158,6 +158,11 @@ static void log_head(struct log_line *l, int prio, const char *level)
 	size_t tag;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	/* The journal stores "<N>" as the line's priority (journalctl -p)
+	 * and drops it; it names the process itself, so no "portier: "
+	 * either (it made fail2ban's journal lines "portier[PID]: portier:"). */
+	if (log_target_journal())
+		log_add(l, "<%d>", prio);
 	if (log_kind() == 'S') {
 		localtime_r(&ts.tv_sec, &tm);
 		log_add(l, "<%d>%s %2d %02d:%02d:%02d %s[%ld]: ", LOG_DAEMON | prio,
@@ -182,7 +187,7 @@ static void log_head(struct log_line *l, int prio, const char *level)
 		        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, log_tag,
 		        level);
 	} else {
-		log_add(l, "portier: %s%s", log_tag, level);
+		log_add(l, "%s%s%s", log_target_journal() ? "" : "portier: ", log_tag, level);
 	}
 }
 

@@ -18,4 +18,9 @@ int log_target_put(char *buf, size_t len);
 /* log_target_ident(): the syslog ident ("portier" unless told). */
 const char *log_target_ident(void);
 
+/* log_target_journal(): 1 when lines go to standard error and that is the
+ * journal's stream (portier run by systemd with -f): the journal names the
+ * process itself, and takes a line's "<N>" start as its priority. */
+int log_target_journal(void);
+
 #endif

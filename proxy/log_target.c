@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@ static enum { TO_STDERR, TO_SYSLOG, TO_FILE } log_to = TO_STDERR;
  * the start-up messages written before any loop or client exists. */
 static int log_fd = -1;
 static int log_send;
+static int log_journal;   /* log_fd is fd 2, which is the journal's stream */
 static struct sockaddr_un log_syslog_addr;  /* what the syslog socket reconnects to */
 /* The syslog socket is a stream (syslog-ng's unix-stream(), some BSD-style
  * daemons) rather than the usual datagram socket: messages then end with
@@ -89,6 +91,23 @@ static int log_stream_fd(int fd, int *send_flag)
 	if (nfd < 0)
 		nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	return nfd;
+}
+
+/* Whether fd is the stream systemd connected standard error to the
+ * journal with: JOURNAL_STREAM holds its device and inode (systemd.exec(5)),
+ * which a descriptor pointing elsewhere (a redirect, a pipe) does not
+ * share. */
+static int stream_is_journal(int fd)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	if (v == NULL || sscanf(v, "%llu:%llu%n", &dev, &ino, &end) != 2 || v[end] != '\0' ||
+	    fstat(fd, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 int log_open_fd(int fd)
@@ -187,6 +206,7 @@ int log_open(const char *target, const char *ident)
 		 * whose failing writes are counted. */
 		if (log_open_fd(STDERR_FILENO) < 0)
 			log_close();
+		log_journal = stream_is_journal(STDERR_FILENO);
 		return 0;
 	}
 	if (strcmp(target, "syslog") == 0)
@@ -244,6 +264,7 @@ void log_close(void)
 		close(log_fd);
 	log_fd = -1;
 	log_send = 0;
+	log_journal = 0;
 	log_syslog_stream = 0;
 	log_to = TO_STDERR;
 }
@@ -251,6 +272,11 @@ void log_close(void)
 const char *log_target_ident(void)
 {
 	return log_ident;
+}
+
+int log_target_journal(void)
+{
+	return log_to == TO_STDERR && log_journal;
 }
 
 /* A line to syslog's socket: one datagram, or on a stream socket the line

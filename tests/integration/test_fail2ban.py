@@ -6,6 +6,7 @@ finds per regex say exactly which lines it matched."""
 
 import ast
 import collections
+import datetime
 import json
 import os
 import re
@@ -103,7 +104,7 @@ def plain_from(src, port):
     return c
 
 
-@pytest.fixture(params=["file", "syslog", "json"])
+@pytest.fixture(params=["file", "syslog", "json", "journal"])
 def form(request):
     return request.param
 
@@ -160,36 +161,96 @@ class Rsyslogd:
         self.proc.stop()
 
 
+class Journal:
+    """What the shipped unit gives the jail: `portier -f`, its standard
+    error the journal's stream (systemd sets JOURNAL_STREAM to that
+    stream's device and inode), read back by fail2ban's systemd backend.
+    There is no journald to run here, so the stream is a file whose device
+    and inode JOURNAL_STREAM names, and each line becomes the entry
+    journald would store (its "<N>" taken off as the priority), which
+    fail2ban's own FilterSystemd.formatJournalEntry turns into the line its
+    failregexes see, dated as the backend dates it."""
+
+    def __init__(self, workdir, sections):
+        self.dir = str(workdir)
+        stream = os.path.join(self.dir, "portier.log")   # harness.Portier's output
+        open(stream, "wb").close()
+        st = os.stat(stream)
+        self.p = harness.Portier(workdir, sections, env={
+            "JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)})
+        self.ports_file = self.p.ports_file
+        self.file = os.path.join(self.dir, "journal.log")
+
+    def stop(self):
+        self.p.stop()
+
+    def render(self):
+        """The journal as fail2ban reads it, into self.file."""
+        with warnings.catch_warnings():   # fail2ban's own, of old modules it uses
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from fail2ban.server.filtersystemd import FilterSystemd
+
+        class Backend:
+            jailName = "portier"
+
+            def getLogEncoding(self):
+                return "UTF-8"
+
+            getJrnEntTime = FilterSystemd.getJrnEntTime
+
+        out = []
+        for line in self.p.log().splitlines():
+            # Every line portier writes to the journal starts with its
+            # priority; journald stores the rest as MESSAGE.
+            m = re.fullmatch(r"<([0-7])>(.*)", line)
+            assert m, "a line to the journal without its <N>: %r" % line
+            entry = {"_HOSTNAME": "host", "SYSLOG_IDENTIFIER": "portier",
+                     "_PID": self.p.proc.pid, "PRIORITY": m.group(1), "MESSAGE": m.group(2),
+                     "__REALTIME_TIMESTAMP": datetime.datetime.now()}
+            (_, date, text), _ = FilterSystemd.formatJournalEntry(Backend(), entry)
+            out.append(date + text)
+        with open(self.file, "w") as f:
+            f.write("\n".join(out) + "\n")
+
+
 def test_filter_bans_exactly_its_lines(workdir, certs, http_backend, closed_port, form):
     """form "file": a detached portier with log = FILE, the form with a
     timestamp that fail2ban dates each line by (-f would log to stderr);
-    "syslog": log = syslog, written by a real rsyslogd."""
+    "syslog": log = syslog, written by a real rsyslogd; "journal": -f
+    under systemd, as Journal says."""
     assert shutil.which("fail2ban-regex"), "fail2ban is not installed"
     rs = None
+    jr = None
     if form in ("file", "json"):
         log = os.path.join(str(workdir), "file.log")
         glob, env = [("log", log)], None
         if form == "json":
             glob.append(("log_format", "json"))
-    else:
+    elif form == "syslog":
         rs = Rsyslogd(workdir)
         log = rs.file
         glob, env = [("log", "syslog")], devlog_env(rs.sock)
+    else:
+        glob, env = None, None
+    sections = [("tls", tls_items(certs.ec)),
+                listener("web", http_backend.port, protocol="http",
+                         listen=["127.0.0.1:0", "[::1]:0"]),
+                listener("imaps", closed_port, protocol="imap"),
+                starttls_listener("smtp", "smtp", closed_port),
+                starttls_listener("imap", "imap", closed_port),
+                starttls_listener("pop3", "pop3", closed_port),
+                starttls_listener("ldap", "ldap", closed_port),
+                listener("lim", http_backend.port, protocol="http",
+                         extra=[("max_connections_per_ip", "1")]),
+                listener("rate", http_backend.port, protocol="http",
+                         listen=["127.0.0.1:0", "[::1]:0"],
+                         extra=[("rate_per_ip", "1/m"), ("rate_burst", "1")])]
     try:
-        d = Detached(workdir, [("tls", tls_items(certs.ec)),
-                     listener("web", http_backend.port, protocol="http",
-                              listen=["127.0.0.1:0", "[::1]:0"]),
-                     listener("imaps", closed_port, protocol="imap"),
-                     starttls_listener("smtp", "smtp", closed_port),
-                     starttls_listener("imap", "imap", closed_port),
-                     starttls_listener("pop3", "pop3", closed_port),
-                     starttls_listener("ldap", "ldap", closed_port),
-                     listener("lim", http_backend.port, protocol="http",
-                              extra=[("max_connections_per_ip", "1")]),
-                     listener("rate", http_backend.port, protocol="http",
-                              listen=["127.0.0.1:0", "[::1]:0"],
-                              extra=[("rate_per_ip", "1/m"), ("rate_burst", "1")])],
-                     glob, env=env)
+        if form == "journal":
+            d = jr = Journal(workdir, sections)
+            log = jr.p.proc.logpath
+        else:
+            d = Detached(workdir, sections, glob, env=env)
         try:
             run_events(d, log, certs)
         finally:
@@ -197,13 +258,18 @@ def test_filter_bans_exactly_its_lines(workdir, certs, http_backend, closed_port
     finally:
         if rs:
             rs.stop()
+    if jr:
+        jr.render()
+        log = jr.file
     text = open(log).read()
     if form == "json":
         assert re.match(r'\{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"', text), text
     elif form == "file":
         assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d portier: ", text), text
-    else:
+    elif form == "syslog":
         assert re.match(r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ portier\[\d+\]: ", text), text
+    else:
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+ host portier\[\d+\]: ", text), text
     check_filter(workdir, log, text, form == "json")
 
 
