@@ -116,3 +116,25 @@ def test_deploy_hook_without_a_running_portier_says_so(workdir, certs):
     rc, out, err = hook(d, lineage, workdir)
     assert rc == 1, out + err
     assert "no pid in %s: is portier running" % d.pid_file in err, err
+
+
+def test_deploy_hook_with_a_config_it_cannot_read_fails(workdir, certs):
+    """A wrong PORTIER_CONFIG (a missing file, a directory) fails the hook
+    with the reason; it passed as a config naming nothing of the lineage
+    ("portier not reloaded", exit 0), so a renewal was never served and
+    certbot said nothing."""
+    lineage = os.path.join(str(workdir), "live", "mail.example.org")
+    os.makedirs(lineage)
+    renew(lineage, certs.ec)
+
+    class D:
+        pass
+    d = D()
+    d.pid_file = os.path.join(str(workdir), "none.pid")
+    for ini in (os.path.join(str(workdir), "missing.ini"), str(workdir)):
+        d.ini = ini
+        rc, out, err = hook(d, lineage, workdir)
+        assert rc == 1, out + err
+        assert err == ("portier-reload: cannot read %s (set PORTIER_CONFIG); portier not "
+                       "reloaded after the renewal of mail.example.org\n" % ini), err
+        assert out == "", out

@@ -251,6 +251,12 @@ def test_rotate_script(workdir, certs, keydir):
     harness.run([ROTATE, path, "2"], check=True)
     assert len(key_lines(path)) == 2
     assert harness.run([ROTATE, path, "1"]).returncode == 2
+    # portier reads at most 64 keys from the file: a KEEP above that would
+    # one day make a file the reload that needs it refuses.
+    for keep in ("65", "100", "007"):
+        cp = harness.run([ROTATE, path, keep])
+        assert cp.returncode == 2 and "KEEP must be a number from 2 to 64" in cp.err, cp.err
+    assert len(key_lines(path)) == 2
     assert [f for f in os.listdir(keydir) if f.startswith(".ticket-keys")] == []
     rc, out, _ = check(workdir, certs, path)            # portier takes it
     assert rc == 0, out
