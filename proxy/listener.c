@@ -172,25 +172,45 @@ int listener_open(const struct cfg *c, struct listener_set *set,
 	return 0;
 }
 
-int listener_write_ports(const struct cfg *c, const struct listener_set *set)
+char *listener_ports_text(const struct cfg *c, const struct listener_set *set)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int bad;
+
+	if (f == NULL)
+		return NULL;
+	for (size_t i = 0; i < set->n; i++)
+		fprintf(f, "%s %s\n", set->socks[i].listener == LISTENER_STATS
+		        ? LISTENER_STATS_NAME : c->listeners[set->socks[i].listener].name,
+		        set->socks[i].bound);
+	bad = ferror(f);
+	if (fclose(f) != 0 || bad) {
+		free(text);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return text;
+}
+
+int listener_write_ports(const char *path, const char *text)
 {
 	char tmp[4096];
 	FILE *f;
+	int e;
 
-	if (c->ports_file == NULL)
-		return 0;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", c->ports_file) >= (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
 	if ((f = wfile_open(tmp)) == NULL)
 		return -1;
-	for (size_t i = 0; i < set->n; i++)
-		fprintf(f, "%s %s\n", set->socks[i].listener == LISTENER_STATS
-		        ? LISTENER_STATS_NAME : c->listeners[set->socks[i].listener].name,
-		        set->socks[i].bound);
-	if (fclose(f) != 0 || rename(tmp, c->ports_file) < 0) {
+	fputs(text, f);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		e = errno;
 		unlink(tmp);
+		errno = e;
 		return -1;
 	}
 	return 0;

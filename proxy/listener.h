@@ -40,9 +40,14 @@ struct listener_set {
 int listener_open(const struct cfg *c, struct listener_set *set,
                   struct listener_set *old, struct diag *d);
 
-/* listener_write_ports(c, set): write c->ports_file (if set) atomically:
- * one "LISTENER ADDR:PORT" line per socket. 0 or -1 (errno). */
-int listener_write_ports(const struct cfg *c, const struct listener_set *set);
+/* listener_ports_text(c, set): what the ports_file says of set, one
+ * "LISTENER ADDR:PORT" line per socket; a string to free, or NULL
+ * (ENOMEM). */
+char *listener_ports_text(const struct cfg *c, const struct listener_set *set);
+
+/* listener_write_ports(path, text): text written to path atomically (a
+ * temporary file beside it, renamed over it). 0 or -1 (errno). */
+int listener_write_ports(const char *path, const char *text);
 
 /* listener_close(set): close every socket; the set may be reused. */
 void listener_close(struct listener_set *set);

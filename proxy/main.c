@@ -178,6 +178,7 @@ static int serve(struct master *m, unsigned worker)
 static int stopped(struct master *m, int rc)
 {
 	master_pid_file_remove(m);
+	master_ports_file_remove(m);
 	cfg_free(m->cfg);
 	log_notice("portier stopped");
 	log_close();
@@ -296,8 +297,7 @@ int main(int argc, char **argv)
 	           PORTIER_VERSION, c->nlisteners, m.set.n, nworkers,
 	           nworkers == 1 ? "" : "s", tlsctx_library());
 	log_set_quiet(c->log_quiet);
-	if (listener_write_ports(c, &m.set) < 0)
-		log_warn("cannot write ports_file %s", c->ports_file);
+	master_ports_file(&m, c);
 	/* Before the first fork: every worker, of every reload, shares it. */
 	if (shared_map(SHARED_SIZE) == NULL)
 		log_warn("cannot map the shared region; serving without it");
@@ -313,6 +313,8 @@ int main(int argc, char **argv)
 		log_set_worker(m.generation, worker);
 		rc = serve(&m, worker);
 		free(m.pid_written);   /* the master's to remove, not ours */
+		free(m.ports_written);
+		free(m.ports_text);
 		cfg_free(m.cfg);
 		log_close();
 		return rc;

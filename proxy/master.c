@@ -88,6 +88,9 @@ static void start_drain(struct sup *s)
 	                 master_running(s), master_running(s) == 1 ? "" : "s") < 0)
 		log_warn("cannot tell the service manager portier is stopping");
 	listener_close(&s->m->set);
+	/* Nothing listens on its ports any more; the pid_file stays while
+	 * the master runs. */
+	master_ports_file_remove(s->m);
 	s->stopping = 1;
 	s->draining = 1;
 	s->kill_at = master_now() + limit + STOP_GRACE_S;

@@ -53,6 +53,8 @@ struct master {
 	int foreground;                   /* -f: the log is stderr, whatever `log` says */
 	int chan;                         /* in a worker: its channel to the master */
 	char *pid_written;                /* the pid_file written last, owned */
+	char *ports_written;              /* the ports_file written last, owned ... */
+	char *ports_text;                 /* ... and what it says, owned */
 	unsigned long long ocsp_fp;       /* expiry_ocsp_print() of cfg's files before
 	                                     they were read at start */
 };
@@ -73,6 +75,18 @@ void master_block_signals(void);
 int master_pid_file(struct master *m, const char *path);
 /* master_pid_file_remove(m): at stop, the pid_file m wrote last goes. */
 void master_pid_file_remove(struct master *m);
+
+/* master_ports_file(m, c): c's ports_file (none: NULL) written with what
+ * m->set listens on, and kept with it as the one the master wrote last.
+ * The one written before goes once this one is written, and when this
+ * one cannot be, unless it still says what is true: either way no file
+ * of portier's names sockets it no longer has. Says in the log what it
+ * could not write, and what became of the one before. */
+void master_ports_file(struct master *m, const struct cfg *c);
+/* master_ports_file_remove(m): the ports_file m wrote last goes, if it
+ * still holds what m wrote there: at stop, and when a drain closes the
+ * listening sockets. */
+void master_ports_file_remove(struct master *m);
 
 /* master_prepare(c, reload, tls, pd, drop, d): every listener's
  * certificates, policy and ticket keys of c, checked (*tls, one per

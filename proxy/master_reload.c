@@ -181,8 +181,7 @@ static void commit(struct sup *s)
 	s->next = NULL;
 	log_set_quiet(c->log_quiet);
 	log_set_json(c->log_json);
-	if (listener_write_ports(c, &m->set) < 0)
-		log_warn("cannot write ports_file %s", c->ports_file);
+	master_ports_file(m, c);
 	shared_reload_done(sh, 1, time(NULL));
 	draining = s->nold - first;
 	log_notice("reloaded: %zu listeners on %zu sockets, %u worker%s; %zu "

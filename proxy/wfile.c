@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,4 +42,29 @@ FILE *wfile_open(const char *path)
 		return NULL;
 	}
 	return f;
+}
+
+int wfile_holds(const char *path, const char *text)
+{
+	size_t want = strlen(text), got = 0;
+	struct stat st;
+	char buf[4096];
+	ssize_t r;
+	int fd, same = 1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (off_t)want != st.st_size) {
+		close(fd);
+		return 0;
+	}
+	/* To its end: a file that grew since fstat is not it. */
+	while (same && (r = read(fd, buf, sizeof(buf))) > 0) {
+		if (got + (size_t)r > want || memcmp(buf, text + got, (size_t)r) != 0)
+			same = 0;
+		got += (size_t)r;
+	}
+	close(fd);
+	return same && got == want;
 }

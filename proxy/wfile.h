@@ -16,4 +16,10 @@
  * never truncated. */
 FILE *wfile_open(const char *path);
 
+/* wfile_holds(path, text): 1 if path is a regular file (not followed
+ * through a symlink, never waited on as a FIFO) whose content is text
+ * exactly, as the master wrote it; else 0. The master removes a file it
+ * wrote only while it does: another's file put at that path since stays. */
+int wfile_holds(const char *path, const char *text);
+
 #endif

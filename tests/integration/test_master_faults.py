@@ -2,10 +2,9 @@
 program holds (at start and on reload), a ports_file or pid_file whose
 directory is missing, a ports_file that must name only sockets that
 listen (moved, unwritable, at stop and drain), SIGUSR1 after the log's
-directory was removed, a
-stopped worker when the master is told to stop, an old worker killed
-while it drains, and the per-client limit's IPv6 grouping by a prefix
-that is no whole byte."""
+directory was removed, a stopped worker when the master is told to stop,
+an old worker killed while it drains, and the per-client limit's IPv6
+grouping by a prefix that is no whole byte."""
 
 import contextlib
 import os
@@ -264,6 +263,105 @@ def test_descriptors_of_the_starting_process_are_not_kept(workdir, certs, http_b
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=20)
     assert rc == 0, read(logpath)
+
+
+# ---- the ports_file names sockets that listen -------------------------------
+
+def set_ports_file(p, path):
+    """p's [portier] section with ports_file = path, for its next rewrite."""
+    p.sections[0] = ("portier", [(k, path if k == "ports_file" else v)
+                                 for k, v in p.sections[0][1]])
+
+
+def hup(p):
+    """SIGHUP; waits for the reload's verdict, which must be "reloaded" (the
+    ports_file is settled by then). The log from before it is returned.
+    (Portier.reload would read the ports_file these tests move or take.)"""
+    # Every current worker serves first: one still starting would say,
+    # after the commit, that it cannot tell the master any more.
+    harness.wait_for(lambda: all("serving (pid %d)" % pid in p.log()
+                                 for pid in p.workers().values()), 10, "the workers to serve")
+    mark = p.mark()
+    os.kill(p.proc.pid, signal.SIGHUP)
+    p.wait_log(r"reloaded: ", since=mark, timeout=10)
+    return p.log()[mark:]
+
+
+def test_the_ports_file_follows_a_reload_that_moves_it_and_goes_at_stop(
+        portier, workdir, certs, http_backend):
+    """A reload that named another ports_file wrote it and left the old one
+    behind, and the stop left the last one: ports nobody listened on any
+    more, for portier probe and admins' scripts to read. Now the old one
+    goes once the new one is written, and the last one at stop."""
+    p = portier(web(certs, http_backend.port))
+    first = p.ports_file
+    port = p.port("web")
+    moved = os.path.join(str(workdir), "moved.ports")
+    set_ports_file(p, moved)
+    p.rewrite(web(certs, http_backend.port) +
+              [listener("more", http_backend.port, protocol="http")])
+    log = hup(p)
+    assert "cannot write" not in log, log
+    assert not os.path.exists(first), "the ports_file of before is still there"
+    lines = read(moved).splitlines()
+    assert lines[0] == "web 127.0.0.1:%d" % port and len(lines) == 2, lines
+    assert re.fullmatch(r"more 127\.0\.0\.1:\d+", lines[1]), lines
+    p.stop()
+    assert not os.path.exists(moved), "the stop left the ports_file"
+    assert p.log().rstrip().endswith("portier stopped"), p.log()
+
+
+def test_a_ports_file_that_cannot_be_written_leaves_the_old_one_only_while_it_is_true(
+        portier, workdir, certs, http_backend):
+    """A reload that could not write its ports_file left the one written
+    before as it was, naming the sockets of the configuration before. Now
+    that one stays while it says what is true (a reload that moved no
+    socket) and goes when the sockets changed, as the warning says; at stop
+    the master removes only a file that still holds what it wrote. The
+    write is made to fail by a FIFO at the temporary path beside it."""
+    p = portier(web(certs, http_backend.port))
+    path = p.ports_file
+    before = read(path)
+    os.mkfifo(path + ".tmp")
+    log = hup(p)
+    assert ("warning: cannot write ports_file %s: Invalid argument; keeping %s, written "
+            "before: it still names the sockets" % (path, path)) in log, log
+    assert read(path) == before
+    p.rewrite(web(certs, http_backend.port) +
+              [listener("more", http_backend.port, protocol="http")])
+    log = hup(p)
+    assert ("warning: cannot write ports_file %s: Invalid argument; removed %s, written "
+            "before: it named sockets of the configuration before" % (path, path)) in log, log
+    assert not os.path.exists(path)
+    os.unlink(path + ".tmp")
+    log = hup(p)
+    assert "cannot write" not in log and re.match(r"web .*\nmore ", read(path)), log
+    # What another put at that path since is not the master's to remove.
+    with open(path, "w") as f:
+        f.write(before)
+    p.stop()
+    assert read(path) == before
+
+
+def test_a_drain_removes_the_ports_file_when_the_sockets_close(portier, certs, http_backend):
+    """SIGQUIT closes the listening sockets at once while open connections
+    run on: the ports_file goes then, not when the last one ends."""
+    p = portier(web(certs, http_backend.port))
+    held = certs.client_context().wrap_socket(
+        socket.create_connection(("127.0.0.1", p.port("web")), timeout=10 * harness.SLOW),
+        server_hostname="localhost")
+    try:
+        held.sendall(b"GET /echo/held HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert b"200 OK" in held.recv(65536)
+        mark = p.mark()
+        os.kill(p.proc.pid, signal.SIGQUIT)
+        p.wait_log(r"worker 1\.1: SIGQUIT: no longer accepting; draining 1 connection",
+                   since=mark)
+        assert not os.path.exists(p.ports_file), "the ports_file outlived the sockets"
+        assert p.proc.alive(), p.log()[mark:]
+    finally:
+        held.close()
+    p.wait_log(r"drained: the last worker has finished; exiting with status 0", since=mark)
 
 
 # ---- SIGUSR1 after the log's directory was removed ---------------------------
