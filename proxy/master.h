@@ -70,10 +70,12 @@ void master_block_signals(void);
 /* master_pid_file(m, path): the master's pid written to path, which
  * becomes the one master_pid_file_remove() removes; the one written
  * before is removed once path is written, and stays when it cannot be.
- * NULL removes it. 0, or -1 when path cannot be written (the caller
- * warns). */
+ * The path written last is written again only if it no longer holds the
+ * pid (deleted, overwritten). NULL removes it. 0, or -1 when path cannot
+ * be written (the caller warns). */
 int master_pid_file(struct master *m, const char *path);
-/* master_pid_file_remove(m): at stop, the pid_file m wrote last goes. */
+/* master_pid_file_remove(m): at stop, the pid_file m wrote last goes, if
+ * it still holds m's pid. */
 void master_pid_file_remove(struct master *m);
 
 /* master_ports_file(m, c): c's ports_file (none: NULL) written with what

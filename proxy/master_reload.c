@@ -158,12 +158,15 @@ static void commit(struct sup *s)
 	nx->slots = NULL;
 	nx->nslots = 0;
 	master_log_follow(s, c->log);
-	/* The pid_file follows the configuration; one that cannot be
-	 * written leaves the one written before (the pid is the same). */
-	if (master_pid_file(m, c->pid_file) < 0)
+	/* The pid_file follows the configuration, and is written again if
+	 * it no longer names the master; one that cannot be written leaves
+	 * the one written before (the pid is the same). */
+	if (master_pid_file(m, c->pid_file) < 0) {
+		int other = m->pid_written && strcmp(m->pid_written, c->pid_file) != 0;
+
 		log_warn("reload: cannot write pid_file %s%s%s", c->pid_file,
-		         m->pid_written ? "; keeping " : "",
-		         m->pid_written ? m->pid_written : "");
+		         other ? "; keeping " : "", other ? m->pid_written : "");
+	}
 	listener_close(&m->set);           /* what the new generation did not take */
 	master_free_tls(m->cfg, m->tls);
 	cfg_free(m->cfg);

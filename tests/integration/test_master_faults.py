@@ -1,10 +1,11 @@
 """The master when something around it goes wrong: a listen port another
 program holds (at start and on reload), a ports_file or pid_file whose
 directory is missing, a ports_file that must name only sockets that
-listen (moved, unwritable, at stop and drain), SIGUSR1 after the log's
-directory was removed, a stopped worker when the master is told to stop,
-an old worker killed while it drains, and the per-client limit's IPv6
-grouping by a prefix that is no whole byte."""
+listen (moved, unwritable, at stop and drain), a pid_file deleted under
+a running master, SIGUSR1 after the log's directory was removed, a
+stopped worker when the master is told to stop, an old worker killed
+while it drains, and the per-client limit's IPv6 grouping by a prefix
+that is no whole byte."""
 
 import contextlib
 import os
@@ -362,6 +363,34 @@ def test_a_drain_removes_the_ports_file_when_the_sockets_close(portier, certs, h
     finally:
         held.close()
     p.wait_log(r"drained: the last worker has finished; exiting with status 0", since=mark)
+
+
+# ---- a pid_file deleted under a running master -----------------------------
+
+def test_a_reload_writes_the_pid_file_again_that_was_deleted_or_overwritten(
+        portier, workdir, certs, http_backend):
+    """A reload whose pid_file path had not changed wrote nothing, so a
+    pid_file deleted under the running master (a tmpfiles cleaner, a
+    logrotate mistake) stayed gone and the next `kill -HUP $(cat ...)`
+    missed. Now a reload writes it again when it is missing or no longer
+    holds the master's pid; and the stop leaves one that holds another
+    process's pid (a second instance given the same path)."""
+    pid_file = os.path.join(str(workdir), "portier.pid")
+    p = portier(web(certs, http_backend.port), glob=[("pid_file", pid_file)])
+    ours = "%d\n" % p.proc.pid
+    assert read(pid_file) == ours
+    os.unlink(pid_file)
+    log = hup(p)
+    assert "cannot write" not in log, log
+    assert read(pid_file) == ours, "the reload did not write the deleted pid_file again"
+    with open(pid_file, "w") as f:
+        f.write("1\n")
+    hup(p)
+    assert read(pid_file) == ours, "the reload left another pid in the pid_file"
+    with open(pid_file, "w") as f:
+        f.write("1\n")
+    p.stop()
+    assert read(pid_file) == "1\n", "the stop removed a pid_file that was not the master's"
 
 
 # ---- SIGUSR1 after the log's directory was removed ---------------------------
