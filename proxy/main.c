@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define DEFAULT_CONFIG "/etc/portier/portier.ini"
@@ -238,6 +239,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Before any key is read. The master holds every private key for as
+	 * long as it runs (and keeps root): a dumpable process can be traced,
+	 * and its memory and environment read, by any process of its user,
+	 * and leaves all of it in a core file. Its workers inherit this; -t
+	 * reads the keys too. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fprintf(stderr, "portier: cannot make the process non-dumpable: %s\n",
+		        strerror(errno));
 	if (test)
 		return check_only(path);
 

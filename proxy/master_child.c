@@ -45,6 +45,18 @@ static void become_worker(pid_t master, const sigset_t *blocked,
 		log_warn("cannot switch to user %s", user->name);
 		_exit(1);
 	}
+	/* A change of user makes the kernel set the dumpable flag from
+	 * fs.suid_dumpable, which some hosts set to 1: the worker holds the
+	 * keys too, and another process of the account (nobody is many
+	 * daemons') must not trace it. And it never gains privileges again:
+	 * a worker execs nothing, so this costs nothing, and no setuid
+	 * program or file capability could lift it back. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		log_warn("cannot restrict the worker (PR_SET_DUMPABLE, "
+		         "PR_SET_NO_NEW_PRIVS)");
+		_exit(1);
+	}
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != master)
 		_exit(0);          /* the master is already gone */
 }

@@ -2,13 +2,15 @@
 program holds (at start and on reload), a ports_file or pid_file whose
 directory is missing, a ports_file that must name only sockets that
 listen (moved, unwritable, at stop and drain), a pid_file deleted under
-a running master, SIGUSR1 after the log's directory was removed, a
-stopped worker when the master is told to stop, an old worker killed
-while it drains, and the per-client limit's IPv6 grouping by a prefix
-that is no whole byte."""
+a running master, processes whose memory (and keys) their own user could
+read, SIGUSR1 after the log's directory was removed, a stopped worker
+when the master is told to stop, an old worker killed while it drains,
+and the per-client limit's IPv6 grouping by a prefix that is no whole
+byte."""
 
 import contextlib
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -23,7 +25,7 @@ from harness import listener, tls_items
 from hostile_support import cpu_finding
 from test_keys import Detached
 from test_logfile import read
-from test_workers import children
+from test_workers import children, status
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d portier: "
 
@@ -391,6 +393,72 @@ def test_a_reload_writes_the_pid_file_again_that_was_deleted_or_overwritten(
         f.write("1\n")
     p.stop()
     assert read(pid_file) == "1\n", "the stop removed a pid_file that was not the master's"
+
+
+# ---- the keys out of reach of the processes' own users ----------------------
+
+def test_portier_run_by_a_user_cannot_be_read_by_that_user(workdir, certs, http_backend):
+    """portier started by an unprivileged user (no `user` key): its
+    master and worker hold every private key, and were dumpable, so any
+    process of that user could trace them and read their memory, and a
+    crash left the keys in a core file. Now the master makes itself
+    non-dumpable before it reads a key, and the workers inherit it: the
+    kernel then gives their /proc files to root, not to the user (which
+    is how this test sees it without tracing anything)."""
+    nobody = pwd.getpwnam("nobody")
+    d = harness.world_dir("dumpable")
+    try:
+        cert, key = os.path.join(d, "ec.pem"), os.path.join(d, "ec.key")
+        shutil.copy(certs.ec.cert, cert)
+        shutil.copy(certs.ec.key, key)
+        for path in (d, cert, key):
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        ports = os.path.join(d, "portier.ports")
+        ini = os.path.join(d, "portier.ini")
+        with open(ini, "w") as f:
+            f.write(harness.ini_text(
+                [("portier", [("log", "stderr"), ("ports_file", ports)]),
+                 ("tls", [("cert", cert), ("key", key)]),
+                 listener("web", http_backend.port, protocol="http")]))
+        proc = harness.Proc(["setpriv", "--reuid=%d" % nobody.pw_uid,
+                             "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                             harness.PORTIER_BIN, "-f", "-c", ini],
+                            os.path.join(str(workdir), "portier.log"), "portier")
+        try:
+            m = harness.wait_for(lambda: re.search(r"serving \(pid (\d+)\)", proc.log()) or
+                                 not proc.alive(), 10, "the worker to serve")
+            assert proc.alive(), proc.log()
+            worker = int(m.group(1))
+            for pid in (proc.pid, worker):
+                assert status(pid)["Uid"].split() == [str(nobody.pw_uid)] * 4, status(pid)
+                owner = os.stat("/proc/%d/environ" % pid).st_uid
+                assert owner == 0, "pid %d is dumpable: its /proc files belong to uid %d" \
+                    % (pid, owner)
+            port = int(read(ports).split()[1].rsplit(":", 1)[1])
+            assert get(port, certs).startswith(b"HTTP/1.1 200")
+        finally:
+            rc, killed = proc.stop()
+        assert rc == 0 and not killed, proc.log()
+    finally:
+        shutil.rmtree(d)
+
+
+def test_workers_that_switch_user_cannot_gain_privileges(portier, certs, http_backend):
+    """A worker that gave up root could gain privileges again through a
+    setuid program or file capabilities, had anything made it exec one.
+    Now every worker sets no_new_privs (it execs nothing, and serves as
+    before); the master, which starts them, does not."""
+    p = portier(web(certs, http_backend.port), glob=[("workers", "2"), ("user", "nobody")])
+    harness.wait_for(lambda: len(re.findall(r"serving \(pid \d+\)", p.log())) == 2, 10,
+                     "both workers to serve")
+    for n in (1, 2):
+        st = status(p.worker_pid(n))
+        assert st["Uid"].split()[0] != "0" and st["NoNewPrivs"] == "1", (n, st)
+    assert status(p.proc.pid)["NoNewPrivs"] == "0"
+    for _ in range(2):
+        assert get(p.port("web"), certs).startswith(b"HTTP/1.1 200")
+    p.reload()
+    assert get(p.port("web"), certs).startswith(b"HTTP/1.1 200")
 
 
 # ---- SIGUSR1 after the log's directory was removed ---------------------------
