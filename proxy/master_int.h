@@ -17,7 +17,8 @@
 /* Beyond a drain's own end, what the service manager is asked to wait. */
 #define NOTIFY_STOP_SLACK_S 5.0
 #define RESPAWN_QUICK_S 1.0   /* a worker that died younger than this ... */
-#define RESPAWN_DELAY_S 1.0   /* ... is replaced only after this pause */
+#define RESPAWN_DELAY_S 1.0   /* ... is replaced only after this pause, */
+#define RESPAWN_MAX_S 60.0    /* doubled for each such death in a row, up to this */
 #define READY_LIMIT_S 10.0    /* a reload's workers must serve within this */
 
 struct slot {
@@ -26,6 +27,7 @@ struct slot {
 	double due;       /* when to start it again (pid == 0) */
 	int chan;         /* our end of its channel while it lives; -1 */
 	int ready;        /* it reported serving */
+	unsigned quick;   /* its workers' deaths in a row younger than RESPAWN_QUICK_S */
 };
 
 /* A reload's new generation between its fork and its commit: it becomes

@@ -4,7 +4,8 @@
  * reports that come up those channels, and their end: waitpid() matched
  * against the current generation, a reload under way, earlier generations
  * draining and failed reloads, with a quick death replaced only after a
- * pause. The child's side of the fork is master_child.c's.
+ * pause, which doubles while they come in a row. The child's side of the
+ * fork is master_child.c's.
  */
 
 #include "master_int.h"
@@ -271,11 +272,36 @@ void master_reap(struct sup *s)
 			}
 			continue;
 		}
-		double lived = master_now() - s->slots[i].started;
-		s->slots[i].due = master_now() + (lived < RESPAWN_QUICK_S ? RESPAWN_DELAY_S : 0);
-		log_errx("worker %u (pid %ld) %s after %.1fs; starting another%s", i + 1,
-		         (long)pid, how, lived,
-		         lived < RESPAWN_QUICK_S ? " in a second" : "");
+		double lived = master_now() - s->slots[i].started, pause = 0;
+		unsigned *quick = &s->slots[i].quick;
+
+		/* A worker that cannot start (its user cannot be switched to,
+		 * a limit it hits at once) dies young each time: the pause
+		 * doubles with each such death in a row, so that the log hears
+		 * of it once a minute rather than once a second, for days. One
+		 * that lived starts the count again. */
+		if (lived < RESPAWN_QUICK_S) {
+			pause = RESPAWN_DELAY_S;
+			for (unsigned k = 0; k < *quick && pause < RESPAWN_MAX_S; k++)
+				pause *= 2;
+			if (pause > RESPAWN_MAX_S)
+				pause = RESPAWN_MAX_S;
+			++*quick;
+		} else {
+			*quick = 0;
+		}
+		s->slots[i].due = master_now() + pause;
+		if (pause == 0)
+			log_errx("worker %u (pid %ld) %s after %.1fs; starting another",
+			         i + 1, (long)pid, how, lived);
+		else if (*quick == 1)
+			log_errx("worker %u (pid %ld) %s after %.1fs; starting another in "
+			         "%.0fs", i + 1, (long)pid, how, lived, pause);
+		else
+			log_errx("worker %u (pid %ld) %s after %.1fs; starting another in "
+			         "%.0fs (%u quick deaths in a row; the pause doubles up to "
+			         "%.0fs)", i + 1, (long)pid, how, lived, pause, *quick,
+			         RESPAWN_MAX_S);
 	}
 }
 

@@ -3,10 +3,10 @@ program holds (at start and on reload), a ports_file or pid_file whose
 directory is missing, a ports_file that must name only sockets that
 listen (moved, unwritable, at stop and drain), a pid_file deleted under
 a running master, processes whose memory (and keys) their own user could
-read, SIGUSR1 after the log's directory was removed, a stopped worker
-when the master is told to stop, an old worker killed while it drains,
-and the per-client limit's IPv6 grouping by a prefix that is no whole
-byte."""
+read, a worker that cannot start, SIGUSR1 after the log's directory was
+removed, a stopped worker when the master is told to stop, an old worker
+killed while it drains, and the per-client limit's IPv6 grouping by a
+prefix that is no whole byte."""
 
 import contextlib
 import os
@@ -459,6 +459,86 @@ def test_workers_that_switch_user_cannot_gain_privileges(portier, certs, http_ba
         assert get(p.port("web"), certs).startswith(b"HTTP/1.1 200")
     p.reload()
     assert get(p.port("web"), certs).startswith(b"HTTP/1.1 200")
+
+
+# ---- a worker that cannot start ---------------------------------------------
+
+QUICK_END = (r"error: worker 1 \(pid (\d+)\) exited with status 1 after 0\.\ds; starting "
+             r"another in (\d+)s")
+
+
+def test_a_worker_that_cannot_start_is_replaced_after_pauses_that_double(workdir, certs,
+                                                                         http_backend):
+    """A worker that dies as soon as it starts, every time, was replaced
+    every second for ever: a log line (two, with the reason) a second per
+    worker, for days. Here it is a real one: `user = nobody` under a
+    bounding set without CAP_SETUID (a unit's CapabilityBoundingSet that
+    forgot it), so the switch of user fails after the fork. Now the pause
+    doubles with each quick death in a row (up to 60 s), and the line says
+    how long it is."""
+    ini = os.path.join(str(workdir), "portier.ini")
+    with open(ini, "w") as f:
+        f.write(harness.ini_text([("portier", [("log", "stderr"), ("user", "nobody")])] +
+                                 web(certs, http_backend.port)))
+    proc = harness.Proc(["setpriv", "--bounding-set=-setuid", harness.PORTIER_BIN, "-f",
+                         "-c", ini], os.path.join(str(workdir), "portier.log"), "portier")
+    try:
+        # 1 s, then 2 s: the third end comes some 3 s after the first.
+        harness.wait_for(lambda: len(re.findall(QUICK_END, proc.log())) >= 3 or
+                         not proc.alive(), 10, "three quick ends of worker 1")
+        log = proc.log()
+        ends = re.findall(QUICK_END, log)
+        assert [int(pause) for _, pause in ends[:3]] == [1, 2, 4], log
+        assert "starting another in 4s (3 quick deaths in a row; the pause doubles up to " \
+            "60s)" in log, log
+        for pid, _ in ends[:3]:
+            assert log.count("worker 1 started (pid %s)" % pid) == 1, log
+        assert log.count("warning: cannot switch to user nobody: Operation not "
+                         "permitted") >= 3, log
+    finally:
+        rc, killed = proc.stop()
+    assert rc == 0 and not killed, proc.log()
+
+
+def age(pid):
+    """How long pid has run, in seconds, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        stat = f.read()
+    start = int(stat[stat.rindex(")") + 2:].split()[19])
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0]) - start / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_pause_starts_again_from_a_second_once_a_worker_lived(portier, workdir, certs,
+                                                                  http_backend):
+    """The count of quick deaths is of deaths in a row: a worker that lived
+    (RESPAWN_QUICK_S, a second) is replaced at once when it dies, and the
+    next quick death waits a second again, not the doubled pause of the
+    deaths before. The worker fails through PORTIER_TEST_WORKER_FAIL
+    (main.c) while its file exists."""
+    fail = os.path.join(str(workdir), "workers-fail")
+    with open(fail, "w") as f:
+        f.write("exit\n")
+    p = portier(web(certs, http_backend.port), env={"PORTIER_TEST_WORKER_FAIL": fail})
+    harness.wait_for(lambda: len(re.findall(QUICK_END, p.log())) >= 2, 10,
+                     "two quick ends of worker 1")
+    assert [int(x) for _, x in re.findall(QUICK_END, p.log())] == [1, 2], p.log()
+    os.unlink(fail)
+    lived = int(p.wait_log(r"worker 1\.1: serving \(pid (\d+)\)", timeout=10).group(1))
+    harness.wait_for(lambda: age(lived) > 1.5, 10, "the serving worker to live 1.5s")
+    with open(fail, "w") as f:
+        f.write("exit\n")
+    mark = p.mark()
+    os.kill(lived, signal.SIGKILL)
+    m = p.wait_log(r"error: worker 1 \(pid %d\) was killed by signal 9 \(Killed\) after "
+                   r"(\d+\.\d)s; starting another(.*)$" % lived, since=mark)
+    assert float(m.group(1)) >= 1.0 and m.group(2) == "", m.group(0)
+    m = p.wait_log(QUICK_END + "$", since=mark, timeout=10)
+    assert m.group(2) == "1", m.group(0)
+    # Served again before the stop: a worker that fails while the master
+    # stops would be an unclean end.
+    os.unlink(fail)
+    p.wait_log(r"worker 1\.1: serving \(pid (?!%d\))\d+\)" % lived, since=mark, timeout=10)
 
 
 # ---- SIGUSR1 after the log's directory was removed ---------------------------
