@@ -95,11 +95,23 @@ void conn_backend_drop(struct conn *c)
 	c->b_eof = c->b_rd = c->b_wr = 0;
 }
 
+const char *conn_refusal(const struct conn *c)
+{
+	const char *r = proto_get(c->svc->cl->proto)->refusal;
+	char alpn[64];
+
+	if (r == NULL || c->tls == NULL)
+		return r;
+	tlsctx_alpn_selected(c->tls, alpn, sizeof(alpn));
+	return alpn[0] == '\0' || strncmp(alpn, "http/1.", 7) == 0 ? r : NULL;
+}
+
 /* said: the protocol's goodbye is in c->down already. */
 static void refuse(struct conn *c, const char *why, int said)
 {
 	const struct cfg_listener *l = c->svc->cl;
 	const struct proto *p = proto_get(l->proto);
+	const char *refusal = conn_refusal(c);
 
 	if (c->ftp_slot) {
 		/* A data connection has no words: it breaks off, a reset on
@@ -118,12 +130,12 @@ static void refuse(struct conn *c, const char *why, int said)
 	drop_backend(c);
 	buf_reset(&c->up);
 	buf_reset(conn_client_in(c));
-	if (!said && p->refusal != NULL) {
+	if (!said && refusal != NULL) {
 		shared_count(c->svc->stats, SHARED_REFUSALS, 1);
 		log_warnx("[%s] client=%s: %s; refusing in %s", l->name, c->peer, why,
 		          p->name);
 		conn_respond(c, CONN_WHY_BACKEND_DOWN,
-		             "backend unavailable, refused in protocol", p->refusal);
+		             "backend unavailable, refused in protocol", refusal);
 		return;
 	}
 	if (said || conn_starttls_bye(c, 0, &c->down) == 0) {

@@ -58,6 +58,13 @@ void conn_client_discard(struct conn *c);
  * socket (decrypted, or a whole record read ahead). */
 int conn_client_ready(const struct conn *c);
 
+/* conn_refusal(c): the whole reply that tells c's client its backend is
+ * down, where the protocol has one and no STARTTLS driver says it (HTTP's
+ * 502), or NULL. NULL too for a TLS client that agreed by ALPN on another
+ * protocol than HTTP/1 (h2 to a backend that speaks it): HTTP/1.1 text in
+ * that session would be a protocol error, so it gets an orderly end. */
+const char *conn_refusal(const struct conn *c);
+
 /* conn_relay.c */
 /* conn_relay(c): RELAY: move what can move both ways, filters included;
  * half-close; closes c when both ends are done. */

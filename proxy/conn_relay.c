@@ -169,11 +169,14 @@ static int refuse_unanswered(struct conn *c, const char *why)
 	int greetless = l->mode == CFG_MODE_STARTTLS && p->starttls != NULL &&
 	                p->starttls->backend_greeting == NULL;
 
+	const char *refusal = conn_refusal(c);
+
 	if (c->ndown != c->ndown_relay || c->down.len != 0 || c->c_shut || c->ftp_slot ||
 	    (c->c_eof && !c->acme) ||
 	    (l->mode != CFG_MODE_TLS && !greetless && !c->acme) ||
-	    (p->refusal == NULL && p->starttls == NULL))
+	    (refusal == NULL && p->starttls == NULL))
 		return 0;
+
 	conn_refuse(c, c->acme ? "acme_backend closed without a reply" : why);
 	return 1;
 }

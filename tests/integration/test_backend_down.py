@@ -289,3 +289,44 @@ def test_implicit_tls_backend_that_never_greets_is_refused_at_connect_timeout(
                    r"within 1s; refusing in %s$" % (b.port, protocol), since=mark)
     finally:
         b.stop()
+
+
+@pytest.mark.parametrize("backend", ["closed", "slammer"])
+def test_an_h2_session_is_ended_not_given_http1_text(portier, certs, closed_port, backend):
+    """alpn = h2, for a backend that speaks HTTP/2: a client that agreed on
+    h2 by ALPN gets an orderly end of its session (close_notify, no byte)
+    when the backend is down or ends before a byte; the HTTP/1.1 502 text
+    it got is a protocol error inside an HTTP/2 session. A client that
+    agreed on nothing still gets the 502."""
+    b = Slammer(False) if backend == "slammer" else None
+    try:
+        p = portier([("tls", tls_items(certs.ec)),
+                     listener("h2", b.port if b else closed_port, protocol="http",
+                              extra=[("alpn", "h2")])])
+        mark = p.mark()
+        for alpn in (["h2"], None):
+            ctx = certs.client_context()
+            if alpn:
+                ctx.set_alpn_protocols(alpn)
+            cli = harness.TLSClient(p.port("h2"), ctx, "localhost")
+            try:
+                assert cli.obj.selected_alpn_protocol() == (alpn[0] if alpn else None)
+                if not alpn:
+                    cli.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                got = cli.recv_all()
+                if alpn:
+                    assert got == b"", got
+                    assert cli.got_close_notify, "closed without close_notify"
+                else:
+                    assert got.startswith(b"HTTP/1.1 502 "), got
+            finally:
+                cli.close()
+        if b is None:
+            p.wait_log(r"\[h2\] client=127\.0\.0\.1:\d+: backend 127\.0\.0\.1:%d: Connection "
+                       r"refused; ending the TLS session$" % closed_port, since=mark)
+        # One refusal in protocol: the client without ALPN's.
+        p.wait_log(r"refusing in http$", since=mark)
+        assert len(re.findall(r"refusing in http$", p.log()[mark:], re.M)) == 1, p.log()[mark:]
+    finally:
+        if b:
+            b.stop()
