@@ -329,6 +329,10 @@ int master_run(struct master *m, unsigned *worker)
 	free(s.failed);
 	close(s.sfd);
 	notify_close();
-	sigprocmask(SIG_UNBLOCK, &s.blocked, NULL);
+	/* The signals stay blocked to the end: a SIGTERM sent again while
+	 * the stop ran (an impatient supervisor) would be delivered at an
+	 * unblock and kill the master, by its default action, before it
+	 * said it stopped, removed its pid_file and ports_file and exited
+	 * with its status. */
 	return rc;
 }
