@@ -319,8 +319,7 @@ int main(int argc, char **argv)
 	m.cfg = c;
 	rc = master_run(&m, &worker);
 	if (rc == MASTER_WORKER) {
-		log_set_worker(m.generation, worker);
-		rc = serve(&m, worker);
+		rc = serve(&m, worker);   /* tagged "worker G.N: " by master_child() */
 		free(m.pid_written);   /* the master's to remove, not ours */
 		free(m.ports_written);
 		free(m.ports_text);

@@ -97,10 +97,13 @@ int master_child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker)
 	free(s->undone);
 	free(s->failed);
 	m->chan = s->chan_w;
+	*worker = i + 1;
+	/* Tagged from here: the failures of becoming a worker are its own,
+	 * and the admin must tell them from the master's. */
+	log_set_worker(m->generation, *worker);
 	become_worker(s->self, &s->blocked, m->drop ? &m->user : NULL);
 	log_set_quiet(m->cfg->log_quiet);
 	log_set_json(m->cfg->log_json);
-	*worker = i + 1;
 	return MASTER_WORKER;
 }
 
