@@ -572,7 +572,8 @@ def test_the_shipped_alerting_rules_fire_when_they_should(workdir):
     """promtool's rule unit tests over made-up series: a certificate 10 days
     from its end fires, one 30 days away does not; a listener where a third
     of the handshakes fail fires, one with 5% does not; a backend refusing
-    fires, one that does not fails nothing. (JSON is YAML.)"""
+    fires, one that does not fails nothing; an instance whose scrape fails
+    fires PortierDown, one that answers does not. (JSON is YAML.)"""
     cert = "portier_certificate_expiry_timestamp_seconds"
     hs_ok, hs_bad = "portier_handshakes_total", "portier_handshake_failures_total"
     bf = "portier_backend_connect_failures_total"
@@ -594,6 +595,8 @@ def test_the_shipped_alerting_rules_fire_when_they_should(workdir):
                 series(hs_bad, {"listener": "api", "reason": "timeout"}, "0+6x180"),
                 series(bf, {"listener": "web", "kind": "refused"}, "0+6x180"),
                 series(bf, {"listener": "api", "kind": "refused"}, "0x180"),
+                series("up", {"job": "portier", "instance": "a:9120"}, "0x180"),
+                series("up", {"job": "portier", "instance": "b:9120"}, "1x180"),
             ],
             "alert_rule_test": [
                 {"eval_time": "90m", "alertname": "PortierCertificateExpiresSoon",
@@ -624,6 +627,16 @@ def test_the_shipped_alerting_rules_fire_when_they_should(workdir):
                          "description": "100m backend connect failures per second of kind "
                                         "refused; clients get the protocol's refusal (HTTP "
                                         "502, SMTP 421, ...)."}}]},
+                # Workers all gone: the scrape fails (up 0), which is what
+                # can be seen; the instance that answers does not fire.
+                {"eval_time": "5m", "alertname": "PortierDown",
+                 "exp_alerts": [{
+                     "exp_labels": {"severity": "critical", "job": "portier",
+                                    "instance": "a:9120"},
+                     "exp_annotations": {
+                         "summary": "portier on a:9120 does not answer its metrics scrape",
+                         "description": "No worker serves there, or portier is stopped: "
+                                        "check systemctl status portier and the log."}}]},
             ],
         }],
     }
