@@ -165,11 +165,7 @@ static int serve(struct master *m, unsigned worker)
 	server_run(&srv);
 	ev_timer_stop(EV_DEFAULT, &ready);
 	ev_io_stop(EV_DEFAULT, &chan);
-	/* The loop is over and the worker on its way out: a SIGTERM from the
-	 * master stopping must not cut that short (it would end "killed",
-	 * which counts as an unclean stop, and lose a sanitizer's report). */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
+	/* SIGTERM, SIGINT and SIGQUIT are ignored from server_run()'s end. */
 	server_free(&srv);
 	listener_close(&m->set);
 	return 0;

@@ -342,6 +342,33 @@ int server_init(struct server *s, struct ev_loop *loop, const struct cfg *c,
 	return 0;
 }
 
+/* The loop is over and the worker on its way out: a stop signal the
+ * master passes on again (a supervisor repeating SIGTERM, each one passed
+ * to every worker) must not cut that short. libev gives a signal whose
+ * watcher stops its default action back (or unblocks it, with a
+ * signalfd), and a SIGTERM then killed the worker: "killed" counts as an
+ * unclean stop, and a sanitizer's report was lost. So: blocked, ignored
+ * (which drops one pending), the watchers stopped, ignored again, and
+ * only then unblocked. */
+static void stop_signals(struct server *s)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGQUIT};
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_IGN);
+	ev_signal_stop(s->loop, &s->sig_term);
+	ev_signal_stop(s->loop, &s->sig_int);
+	ev_signal_stop(s->loop, &s->sig_quit);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_IGN);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 void server_run(struct server *s)
 {
 	ev_signal_start(s->loop, &s->sig_term);
@@ -366,9 +393,7 @@ void server_run(struct server *s)
 	while (s->conns)
 		conn_stop(s->conns, s->stop_reason);
 	stats_stop_all(s);
-	ev_signal_stop(s->loop, &s->sig_term);
-	ev_signal_stop(s->loop, &s->sig_int);
-	ev_signal_stop(s->loop, &s->sig_quit);
+	stop_signals(s);
 	/* The worker's last lines may have been dropped with nothing after
 	 * them to carry the warning. */
 	log_flush_drops();
