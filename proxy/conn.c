@@ -27,7 +27,8 @@
  * backend (CONNECTING) and the refusals when it fails conn_backend.c, the
  * redirect listener's request head conn_httphead.c, the PROXY header
  * conn_proxy.c, the per-client limits conn_limit.c, FTP data connections
- * and their DIALING state conn_ftp.c. The table of states stays here,
+ * and their DIALING state conn_ftp.c, REDIAL (a backend that closed before
+ * the client spoke) conn_redial.c. The table of states stays here,
  * whoever holds a row's functions.
  */
 
@@ -103,6 +104,10 @@ static const struct state_row states[CONN_NSTATES] = {
 		conn_ftp_dialing_io,
 		conn_ftp_dialing_watch,
 		conn_ftp_dialing_expire},
+	[CONN_REDIAL] = {"redial", KEY(idle_timeout_ms), 0, 1,
+		conn_redial_io,
+		conn_redial_watch,
+		conn_redial_expire},
 };
 
 /* Each code is counted apart in the listener's shared counters. */

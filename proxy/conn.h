@@ -49,6 +49,7 @@ enum conn_state {
 	CONN_HANDOVER,    /* STARTTLS: consuming the backend's greeting */
 	CONN_PROXYHEAD,   /* accept_proxy: the load balancer's PROXY header */
 	CONN_DIALING,     /* FTP active mode: connecting to the client */
+	CONN_REDIAL,      /* the backend closed unused: a new one when the client speaks */
 	CONN_NSTATES
 };
 
@@ -136,6 +137,7 @@ struct conn {
 	unsigned acme : 1;           /* relaying one ACME challenge request */
 	unsigned acme_head : 1;      /* ... a HEAD: its refusal has no body */
 	unsigned hs_done : 1;        /* the TLS handshake completed */
+	unsigned redialed : 1;       /* REDIAL has been: never twice */
 	/* conn_state() ran: until then `state` holds its zero, which is
 	 * HANDSHAKE's, though nothing was tried (a per-client limit, a
 	 * backend that failed at once, no memory). */

@@ -5,8 +5,9 @@
  * (the relay and the canned reply), conn_io.c (each half's reads and
  * writes), conn_starttls.c (the pre-TLS dialogue and the hand-over to
  * the backend), conn_backend.c (the way to the backend), conn_proxy.c
- * (the PROXY header read), conn_limit.c (the per-client limits) and
- * conn_ftp.c (FTP data connections); nobody else.
+ * (the PROXY header read), conn_limit.c (the per-client limits),
+ * conn_ftp.c (FTP data connections) and conn_redial.c (a backend that
+ * closed unused); nobody else.
  *
  * None of these frees a connection: a failure calls conn_close(), which
  * marks c->closing, and the caller returns at its next check of it. */
@@ -122,8 +123,9 @@ void conn_backend_failed(struct conn *c, int err);
 /* conn_refused(c, why): the same when the goodbye is in c->down already
  * (the STARTTLS engine wrote it). */
 void conn_refused(struct conn *c, const char *why);
-/* conn_backend_drop(c): close the backend connection (if any) before the
- * relay, quietly, so that conn_start_backend() opens a new one. */
+/* conn_backend_drop(c): close the backend connection (if any) quietly, so
+ * that conn_start_backend() opens a new one (SMTP's upgrade after EHLO,
+ * REDIAL). */
 void conn_backend_drop(struct conn *c);
 /* CONNECTING's row: wait for the backend's connect (the client's bytes
  * wait in its buffer), then HANDOVER, HANDSHAKE (an FTP data connection)
@@ -192,6 +194,20 @@ void conn_ftp_handshake_done(struct conn *c);
 void conn_ftp_dialing_io(struct conn *c);
 void conn_ftp_dialing_watch(const struct conn *c, int *ce, int *be);
 void conn_ftp_dialing_expire(struct conn *c, double limit);
+
+/* conn_redial.c */
+/* conn_redial_park(c, why): in RELAY, the backend ended (or reset, why
+ * says which) before either side's first byte, in a protocol where the
+ * client speaks first: say so, drop it and wait in REDIAL for the client's
+ * first bytes, then connect anew. 1 if so; 0 (nothing done) when the
+ * connection is not like that. */
+int conn_redial_park(struct conn *c, const char *why);
+/* REDIAL's row: read the client; its first bytes start a new backend
+ * connect (CONNECTING, the bytes kept); its close or idle_timeout ends
+ * the connection quietly. */
+void conn_redial_io(struct conn *c);
+void conn_redial_watch(const struct conn *c, int *ce, int *be);
+void conn_redial_expire(struct conn *c, double limit);
 
 /* conn_limit.c */
 /* conn_limit_check(c): the per-client limits, once the client's address is

@@ -67,7 +67,9 @@ void conn_relay_start(struct conn *c, struct buf *from_backend)
 {
 	const struct filter_ops *f = listener_filter(c);
 
-	if (f != NULL) {
+	/* Again after a redial (conn_redial.c): the filter has seen no byte
+	 * either way, and the client's first ones are in its raw buffer. */
+	if (f != NULL && c->fx == NULL) {
 		/* Only a filtered connection pays for the raw buffers. */
 		if ((c->fx = calloc(1, sizeof(*c->fx) + f->state_size)) == NULL) {
 			conn_close(c, CONN_WHY_NOMEM, "out of memory");
@@ -161,7 +163,8 @@ void conn_relay_watch(const struct conn *c, int *ce, int *be)
  * closes then answers the client's close (a client that checked the
  * certificate and left, half a request), it is not down. An ACME
  * challenge is whole before it goes to the backend, and its answer owed
- * whatever the client did since. 1 if refused. */
+ * whatever the client did since. 1 if refused, or put off until the
+ * client speaks (REDIAL). */
 static int refuse_unanswered(struct conn *c, const char *why)
 {
 	const struct cfg_listener *l = c->svc->cl;
@@ -177,6 +180,10 @@ static int refuse_unanswered(struct conn *c, const char *why)
 	    (refusal == NULL && p->starttls == NULL))
 		return 0;
 
+	/* A client that has not spoken yet gets a new backend when it does
+	 * (conn_redial.c). */
+	if (!c->acme && conn_redial_park(c, why))
+		return 1;
 	conn_refuse(c, c->acme ? "acme_backend closed without a reply" : why);
 	return 1;
 }

@@ -638,6 +638,13 @@ class TLSConn:
             pass
         self._flush()
 
+    def recv_some(self):
+        """The bytes of one read (waiting for some); b"" at the peer's end."""
+        try:
+            return self._loop(self.obj.read, 65536)
+        except ssl.SSLZeroReturnError:
+            return b""
+
     def recv_all(self, limit=64 << 20):
         """Read until the peer's close_notify or a bare FIN; returns the bytes.
         got_close_notify says which. Python sets OP_IGNORE_UNEXPECTED_EOF on
@@ -1147,17 +1154,20 @@ description: {token}
 
 class Slapd:
     """slapd -d 256 on ldap://127.0.0.1:.port/ with a small tree;
-    uid=alice's description is .token; rootdn cn=admin,dc=example,dc=org / .rootpw."""
+    uid=alice's description is .token; rootdn cn=admin,dc=example,dc=org / .rootpw.
+    idletimeout: slapd's, in seconds (it ends idle connections silently)."""
 
     ROOTDN = "cn=admin,dc=example,dc=org"
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, idletimeout=None):
         self.dir = os.path.join(str(workdir), "slapd")
         os.makedirs(os.path.join(self.dir, "db"))
         self.token = "tok" + os.urandom(8).hex()
         self.rootpw = "Root-Pass-1"
         conf = os.path.join(self.dir, "slapd.conf")
         with open(conf, "w") as f:
+            if idletimeout is not None:   # a global directive: before the database
+                f.write("idletimeout %d\n" % idletimeout)
             f.write(SLAPD_CONF.format(d=self.dir, pw=self.rootpw))
         ldif = os.path.join(self.dir, "data.ldif")
         with open(ldif, "w") as f:

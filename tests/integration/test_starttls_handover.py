@@ -29,8 +29,8 @@ import pytest
 
 import harness
 from harness import tls_items
-from starttls_support import (HOSTNAME, OID_NOTICE, Client, LDAPResult, UPGRADE, ldap_split,
-                              ldap_starttls, starttls_listener)
+from starttls_support import (HOSTNAME, OID_NOTICE, Client, LDAPResult, UPGRADE, ldap_search,
+                              ldap_split, ldap_starttls, starttls_listener)
 from test_metrics import samples, scrape, value
 
 STATS = [("stats", "127.0.0.1:0"), ("workers", "1")]
@@ -288,18 +288,43 @@ def ldap_notice(data):
 def test_ldap_backend_that_ends_before_a_byte_is_refused(portier, certs, raw_backend, end):
     """LDAP has no greeting: the hand-over has nothing to wait for and the
     relay starts at once. A backend that then ends (a reset, or a FIN)
-    before its first byte is down for the client all the same: it gets the
-    Notice of Disconnection (unavailable) that an ldaps listener gives in
-    that case, not a TLS session that ends in silence."""
+    before its first byte may only have closed a connection the client had
+    not used yet: portier keeps the client and connects again at its first
+    request (test_redial.py). When that connection ends the same way, the
+    backend is down for the client: its request gets the Notice of
+    Disconnection (unavailable) that an ldaps listener gives in that case,
+    not a TLS session that ends in silence."""
+    seen = []
+
     def then(c):
+        seen.append(c)
+        if len(seen) > 1:
+            # The request first, so that ending after it is a FIN still
+            # (unread bytes would make the close a reset).
+            data = b""
+            while not ldap_split(data)[0]:
+                more = c.recv(4096)
+                assert more, data
+                data += more
         if end == "reset":
             reset(c)
         return end
     b = raw_backend(after_proxy_header(then))
     p = start(portier, certs, "ldap", b.port, extra=[("send_proxy", "v1")])
-    got, me = refused(p, "ldap", certs)
+    mark = p.mark()
+    c = upgraded_client(p, "ldap", certs)
+    try:
+        me = c.sock.getsockname()[1]
+        p.wait_log(r"\[ldap\] client=127\.0\.0\.1:%d: backend %s the connection before "
+                   r"sending a byte, and the client has sent none yet" % (
+                       me, "reset" if end == "reset" else "closed"), since=mark)
+        c.send(ldap_search(2, "dc=example,dc=org"))
+        got = c.read_to_eof()
+    finally:
+        c.close()
     ldap_notice(got)
     assert b.wait_result() == end
+    assert b.wait_result() == end   # the second connection, for the request
     why, close = refusal_logged(p, "ldap", me)
     assert why == "backend %s the connection before sending a byte" % (
         "reset" if end == "reset" else "closed"), why

@@ -1,0 +1,217 @@
+"""A backend that closes a connection its client has not used yet.
+
+In a protocol where the client speaks first (HTTP, LDAP), a backend ends an
+unused connection at its own idle limit: nginx at client_header_timeout
+(what a browser's preconnected socket meets), slapd at idletimeout. That is
+no backend that is down, and the client must not be told so: portier keeps
+the client's connection, connects again when the client's first bytes come
+and relays them there (docs/ARCHITECTURE.md, REDIAL). Only when that new
+connection fails is the client refused, answering what it asked. The
+backends here are the real ones, with their idle limits at a second."""
+
+import os
+import re
+import shutil
+
+import pytest
+
+import harness
+from harness import listener, tls_items
+from starttls_support import LDAPResult, ldap_search, ldap_split
+
+PARKED = (r"\[%s\] client=127\.0\.0\.1:%d: backend closed the connection before sending a "
+          r"byte, and the client has sent none yet: a new connection when it does$")
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    access_log {d}/access.log;
+    client_header_timeout 1s;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            return 200 "served $request_uri\\n";
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def nginx(workdir):
+    """nginx that closes a connection without a request after 1 s."""
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed (scripts/test installs it)")
+    d = os.path.join(str(workdir), "nginx")
+    os.makedirs(d)
+
+    def cmd(port):
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(d=d, port=port))
+        return ["nginx", "-p", d, "-c", conf]
+    proc, port = harness.start_listening(cmd, "nginx", str(workdir))
+    proc.port = port
+    proc.access_log = os.path.join(d, "access.log")
+    yield proc
+    proc.stop()
+
+
+def web(portier, certs, backend_port, extra=()):
+    return portier([("tls", tls_items(certs.ec)),
+                    listener("web", backend_port, protocol="http", extra=list(extra))])
+
+
+def parked_client(p, certs, name="web"):
+    """A TLS client that said nothing until the backend closed its unused
+    connection and portier said it keeps the client. Returns (client,
+    its port)."""
+    mark = p.mark()
+    cli = harness.TLSClient(p.port(name), certs.client_context(), "localhost")
+    me = cli.sock.getsockname()[1]
+    p.wait_log(PARKED % (name, me), timeout=10, flags=re.M, since=mark)
+    return cli, me
+
+
+def get(cli, path):
+    cli.send(b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    return cli.recv_all()
+
+
+def test_the_first_request_goes_to_a_new_backend_connection(portier, certs, nginx):
+    """The browser's preconnect: the client speaks after nginx closed the
+    connection portier had opened for it. It gets nginx's answer, not a
+    502, and nothing is said to be down."""
+    p = web(portier, certs, nginx.port)
+    mark = p.mark()
+    cli, me = parked_client(p, certs)
+    try:
+        got = get(cli, b"/after-the-idle-close")
+    finally:
+        cli.close()
+    assert got.startswith(b"HTTP/1.1 200 "), got
+    assert got.endswith(b"\r\n\r\nserved /after-the-idle-close\n"), got
+    line = p.wait_log(r"\[web\] close client=127\.0\.0\.1:%d .*: (.*)$" % me, since=mark)
+    assert line.group(1) == "backend closed", line.group(0)
+    assert "warning" not in p.log()[mark:], p.log()[mark:]
+    assert "refusing" not in p.log()[mark:], p.log()[mark:]
+    served = harness.wait_for(
+        lambda: [l for l in open(nginx.access_log).read().splitlines()
+                 if '"GET /after-the-idle-close HTTP/1.1" 200 ' in l], 10,
+        "nginx's access log line")
+    assert len(served) == 1, served
+
+
+def test_a_client_that_leaves_without_a_word_closes_quietly(portier, certs, nginx):
+    p = web(portier, certs, nginx.port)
+    mark = p.mark()
+    cli, me = parked_client(p, certs)
+    cli.close_notify()
+    cli.close()
+    line = p.wait_log(r"\[web\] close client=127\.0\.0\.1:%d .*: (.*)$" % me, since=mark)
+    assert line.group(1) == "client closed; the backend had closed its unused connection", \
+        line.group(0)
+    assert "warning" not in p.log()[mark:], p.log()[mark:]
+
+
+def test_a_silent_client_meets_idle_timeout_from_its_last_activity(portier, certs, nginx):
+    """idle_timeout counts from the client's last activity, not afresh from
+    the backend's close, and the end is an idle close, not a refusal."""
+    p = web(portier, certs, nginx.port, extra=[("idle_timeout", "3s")])
+    mark = p.mark()
+    cli, me = parked_client(p, certs)
+    try:
+        got = cli.recv_all()
+    finally:
+        cli.close()
+    assert got == b"", got
+    line = p.wait_log(r"\[web\] close client=127\.0\.0\.1:%d .* time=([\d.]+)s: (.*)$" % me,
+                      since=mark)
+    assert line.group(2) == "idle for 3s", line.group(0)
+    # nginx closed at 1 s, so a deadline counted from there ends at 4 s.
+    assert float(line.group(1)) < 3.9, line.group(0)
+    assert "warning" not in p.log()[mark:], p.log()[mark:]
+
+
+def test_a_backend_that_is_down_by_then_is_refused_at_the_request(portier, certs, nginx):
+    """The new connection fails: now the backend is down for the client,
+    and the request gets the 502 and the refusal's warning."""
+    p = web(portier, certs, nginx.port)
+    mark = p.mark()
+    cli, me = parked_client(p, certs)
+    nginx.stop()
+    try:
+        got = get(cli, b"/while-down")
+    finally:
+        cli.close()
+    assert got.startswith(b"HTTP/1.1 502 "), got
+    p.wait_log(r"warning: \[web\] client=127\.0\.0\.1:%d: backend 127\.0\.0\.1:%d: "
+               r"Connection refused; refusing in http$" % (me, nginx.port), since=mark)
+
+
+def test_the_h2_client_is_not_parked(portier, certs, nginx):
+    """A client that agreed on h2 gets the backend's close passed on (its
+    session ends with close_notify) as before: no HTTP/1 refusal fits it,
+    and an h2 client sends its preface at once, so it has no unused
+    connection to lose."""
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("h2", nginx.port, protocol="http", extra=[("alpn", "h2")])])
+    mark = p.mark()
+    ctx = certs.client_context()
+    ctx.set_alpn_protocols(["h2"])
+    cli = harness.TLSClient(p.port("h2"), ctx, "localhost")
+    try:
+        me = cli.sock.getsockname()[1]
+        assert cli.recv_all() == b""
+        assert cli.got_close_notify
+    finally:
+        cli.close()
+    p.wait_log(r"\[h2\] close client=127\.0\.0\.1:%d .*: backend closed$" % me, since=mark)
+    assert "a new connection when it does" not in p.log()[mark:], p.log()[mark:]
+
+
+@pytest.fixture
+def slapd_idle(tmp_path):
+    s = harness.Slapd(tmp_path, idletimeout=1)
+    yield s
+    s.stop()
+
+
+def test_ldaps_search_after_slapd_closed_the_idle_connection(portier, certs, slapd_idle):
+    """slapd ends a connection idle for idletimeout without a word; the
+    client's first search after that is answered, not met with a Notice of
+    Disconnection."""
+    p = portier([("tls", tls_items(certs.ec)),
+                 listener("ldaps", slapd_idle.port, protocol="ldap")])
+    mark = p.mark()
+    cli, me = parked_client(p, certs, "ldaps")
+    try:
+        cli.send(ldap_search(2, "uid=alice,ou=people,dc=example,dc=org",
+                             attrs=("description",)))
+        data = b""
+        for _ in range(100):    # until the SearchResultDone, or the end
+            msgs, _rest = ldap_split(data)
+            if any(LDAPResult(m).op == 0x65 for m in msgs):
+                break
+            more = cli.recv_some()
+            if not more:
+                break
+            data += more
+    finally:
+        cli.close()
+    msgs, rest = ldap_split(data)
+    assert rest == b"", data
+    results = [LDAPResult(m) for m in msgs]
+    assert [(r.msgid, r.op) for r in results] == [(2, 0x64), (2, 0x65)], results
+    assert results[-1].code == 0, results[-1]
+    assert slapd_idle.token.encode() in msgs[0], msgs[0]
+    assert "warning" not in p.log()[mark:], p.log()[mark:]
