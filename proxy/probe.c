@@ -154,8 +154,10 @@ static int handshake(struct probe *p, struct probe_io *io, uint16_t version, int
 
 	if ((k = probe_io_tls(io, p->tls, p->sni_sent, version, p->deadline, err, sizeof(err),
 	                      not_tls)) != 0) {
-		if (record)
+		if (record) {
 			snprintf(r->tls_error, sizeof(r->tls_error), "%s", err);
+			r->tls_name_refused = io->name_refused;
+		}
 		if (record && tlsctx_peer_cert(io->tc, &r->cert) == 0) {
 			r->have_cert = 1;
 			r->name_matches = tlsctx_peer_name_matches(io->tc, r->name) == 1;

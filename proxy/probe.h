@@ -72,6 +72,7 @@ struct probe_result {
 	                           -1 cannot tell */
 	int tls;                /* a handshake succeeded */
 	char tls_error[256];    /* why not, when one was tried */
+	int tls_name_refused;   /* that was the server's unrecognized_name alert */
 	char version[16], cipher[64], group[32], alpn[64];
 	int ocsp_stapled;
 	int versions[PROBE_NVERSIONS];   /* 1 accepted, 0 refused, -1 not tried */

@@ -215,6 +215,7 @@ int probe_io_tls(struct probe_io *io, struct tlsctx *t, const char *sni, uint16_
 			snprintf(err, errlen, "the server closed the connection during the handshake");
 			return -1;
 		}
+		io->name_refused = tlsctx_client_name_refused(io->tc);
 		tlsctx_client_failure(io->tc, err, errlen, not_tls);
 		io->tls_spoken = !*not_tls && tlsctx_client_spoke(io->tc);
 		return -1;

@@ -24,6 +24,8 @@ struct probe_io {
 	int eof;                /* the server closed its side */
 	int tls_spoken;         /* a failed handshake still got TLS bytes
 	                           back (an alert): the server speaks TLS */
+	int name_refused;       /* that alert was unrecognized_name: no
+	                           certificate for the name sent */
 };
 
 /* Results of the calls below (besides 0). */
@@ -54,7 +56,7 @@ void probe_io_take(struct probe_io *io, size_t n);
  * a TLS handshake as client of t over io, sending sni, offering exactly
  * version when it is not 0. 0 on success; else -1 or PROBE_IO_TIMEOUT
  * with the reason in err and *not_tls set when the server answered with
- * something else than TLS. */
+ * something else than TLS (io->tls_spoken and io->name_refused say more). */
 int probe_io_tls(struct probe_io *io, struct tlsctx *t, const char *sni, uint16_t version,
                  long long deadline, char *err, size_t errlen, int *not_tls);
 

@@ -2,6 +2,8 @@
 #include "probe.h"
 #include "proto.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -103,6 +105,28 @@ static void plaintext_on_implicit(struct probe_result *r, const struct proto *pr
 	        either);
 }
 
+/* "TLS did not work: why"; when the server refused the name, what to do
+ * about it: a server with a certificate per name may serve none for the
+ * host probed, or for an address (never sent as SNI, as tlsctx_connect()
+ * leaves it out). */
+static void tls_failed(struct probe_result *r)
+{
+	char esc[LOG_ESCAPED_SIZE(256)];
+	uint8_t addr[sizeof(struct in6_addr)];
+
+	if (!r->tls_name_refused)
+		finding(r, "tls-failed", "TLS did not work: %s", r->tls_error);
+	else if (inet_pton(AF_INET, r->name, addr) == 1 || inet_pton(AF_INET6, r->name, addr) == 1)
+		finding(r, "tls-failed", "TLS did not work: %s: the server knows no certificate "
+		        "for a ClientHello without a name (no SNI is sent for the address %s); "
+		        "try --sni with a name it serves", r->tls_error,
+		        log_escape_str(r->name, esc, sizeof(esc)));
+	else
+		finding(r, "tls-failed", "TLS did not work: %s: the server knows no certificate "
+		        "for the name sent (SNI '%s'); try --sni with a name it serves",
+		        r->tls_error, log_escape_str(r->name, esc, sizeof(esc)));
+}
+
 void probe_judge(struct probe_result *r, const struct proto *proto,
                  const struct proto_port *pp, enum probe_expect expect)
 {
@@ -198,7 +222,7 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 		        "the directory answers searches before StartTLS");
 	if (!r->tls && r->tls_error[0] && (r->model == PROBE_IMPLICIT_TLS ||
 	                                   r->model == PROBE_STARTTLS || r->starttls_offered == 1))
-		finding(r, "tls-failed", "TLS did not work: %s", r->tls_error);
+		tls_failed(r);
 	for (size_t i = 0; i < r->naddresses; i++) {
 		const char *res = r->addresses[i].result;
 		int refused = strcmp(res, "refused") == 0;

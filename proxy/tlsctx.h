@@ -202,6 +202,12 @@ int tlsctx_peer_name_matches(const struct tlsconn *tc, const char *name);
  * answered with something that is not TLS at all (*not_tls = 1). */
 const char *tlsctx_client_failure(struct tlsconn *tc, char *out, size_t outlen, int *not_tls);
 
+/* tlsctx_client_name_refused(tc): 1 when the failure tlsctx_client_failure()
+ * is about to describe is the server's unrecognized_name alert (it has no
+ * certificate for the name sent, or for a ClientHello without one), else 0.
+ * Call it first: tlsctx_client_failure() drains the error queue it reads. */
+int tlsctx_client_name_refused(const struct tlsconn *tc);
+
 #define TLSCTX_CERT_MAX_SANS 16
 #define TLSCTX_CERT_NAME_MAX 256
 

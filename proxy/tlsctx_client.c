@@ -468,3 +468,11 @@ const char *tlsctx_client_failure(struct tlsconn *tc, char *out, size_t outlen, 
 	            r == SSL_R_HTTPS_PROXY_REQUEST);
 	return tlsctx_error(tc, out, outlen);
 }
+
+int tlsctx_client_name_refused(const struct tlsconn *tc)
+{
+	unsigned long e = ERR_peek_error();
+
+	return tc != NULL && !SSL_is_server(ssl_of(tc)) && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	       ERR_GET_REASON(e) == SSL_AD_REASON_OFFSET + SSL_AD_UNRECOGNIZED_NAME;
+}

@@ -600,6 +600,68 @@ def test_old_tls_versions_and_expired_certificate(certs, ca):
     assert obj["connections"] == 3
 
 
+class StrictSNIServer(LoopbackServer):
+    """A TLS server with a certificate for some names only, which ends a
+    handshake for any other name, or for none, with a fatal
+    unrecognized_name alert (as a server that serves many names may); a
+    name of refused gets a handshake_failure alert instead."""
+
+    def __init__(self, leaf, names, refused):
+        import ssl
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(leaf.cert, leaf.key)
+        self.ctx.sni_callback = lambda _s, name, _c: (
+            None if name in names else ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE
+            if name in refused else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME)
+        super().__init__()
+
+    def handle(self, c):
+        c.settimeout(5 * harness.SLOW)
+        try:
+            with self.ctx.wrap_socket(c, server_side=True) as t:
+                t.recv(1)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
+def test_a_name_the_server_has_no_certificate_for(certs):
+    """A server that refuses the name sent with unrecognized_name: the
+    tls-failed finding says so and points at --sni, in the text and in
+    the JSON, for a wrong --sni and for an address (no SNI sent); with a
+    name it serves the same server is fine, and another alert gets no
+    such hint."""
+    s = StrictSNIServer(certs.ec, {"localhost"}, {"refused.example.org"})
+    try:
+        wrong = both(s.port, "--protocol", "http", "--cafile", certs.ca,
+                     "--sni", "mail.example.net")
+        none = both(s.port, "--protocol", "http", "--cafile", certs.ca)
+        rc, obj = probe_json(s.port, "--protocol", "http", "--cafile", certs.ca,
+                             "--sni", "localhost")
+        rc2, obj2 = probe_json(s.port, "--protocol", "http", "--cafile", certs.ca,
+                               "--sni", "refused.example.org")
+    finally:
+        s.stop()
+    assert (rc, obj["tls"], obj["findings"]) == (0, True, []), obj
+    assert (rc2, obj2["findings"]) == (1, [{"id": "tls-failed", "message": "TLS did not "
+                                            "work: server sent alert: handshake failure"}]), obj2
+    hint = {
+        "wrong": "TLS did not work: server sent alert: unrecognized name: the server knows "
+                 "no certificate for the name sent (SNI 'mail.example.net'); try --sni "
+                 "with a name it serves",
+        "none": "TLS did not work: server sent alert: unrecognized name: the server knows "
+                "no certificate for a ClientHello without a name (no SNI is sent for the "
+                "address 127.0.0.1); try --sni with a name it serves",
+    }
+    for key, (rc, text, obj) in (("wrong", wrong), ("none", none)):
+        assert rc == 1, text
+        assert obj["model"] == "implicit-tls" and obj["tls"] is False, obj
+        assert obj["tls_error"] == "server sent alert: unrecognized name", obj
+        assert obj["findings"] == [{"id": "tls-failed", "message": hint[key]}], obj
+        assert "  - %s [tls-failed]\n" % hint[key] in text, text
+
+
 class StallingTLSServer(LoopbackServer):
     """A TLS server (TLS 1.2 and 1.3) that serves its first connection
     and leaves every later one without an answer until stopped."""
