@@ -547,7 +547,7 @@ static int set_max_data_connections(struct cfg_ctx *c, const char *v, char *err,
 
 const struct cfg_key cfg_keys[] = {
 	{"log", G, 0, set_log, "syslog|stderr|path", "syslog",
-	 "Where log lines go; -f sends them to stderr whatever this says. A reload moves it; SIGUSR1 reopens a file."},
+	 "Where log lines go; -f sends them to stderr whatever this says. A path that is a directory is an error. A reload moves it, but not to stderr once detached (a warning; it stays); SIGUSR1 reopens a file."},
 	{"log_level", G, 0, set_log_level, "info|warning", "info",
 	 "info logs a line per connection (its close, or its failed "
 	 "handshake); warning drops those and keeps the rest."},
@@ -578,7 +578,7 @@ const struct cfg_key cfg_keys[] = {
 	{"key", T, 1, set_key, "path", "the cert file",
 	 "PEM private key of the cert line before it."},
 	{"ocsp", T, 1, set_ocsp, "path", "(none)",
-	 "DER OCSP response for the cert line before it (openssl ocsp -respout), stapled to handshakes that ask. Checked at load (this certificate's, signed by its issuer or a responder the issuer names, good, not expired); re-read on reload; no longer stapled once past its nextUpdate."},
+	 "DER OCSP response for the cert line before it (openssl ocsp -respout), stapled to handshakes that ask. Checked at load (this certificate's, signed by its issuer or a responder the issuer names, good, not expired); re-read on reload; no longer stapled once past its nextUpdate (one without it: a day after its thisUpdate)."},
 	{"ticket_keys", T, 0, set_ticket_keys, "path", "(none)",
 	 "Session-ticket keys shared by several nodes: one base64 line of 80 (or 48) random bytes per key; the first encrypts, all decrypt. Read by the master at start and on reload; refused when readable or writable by everyone. Without it each node makes its own keys."},
 	{"listen", L, 1, set_listen, "PORT|ADDR:PORT|[V6]:PORT", "(required)",
