@@ -31,12 +31,10 @@ static int loopback(const struct addr *a)
 		return 0;
 	if (a->ss.ss_family == AF_INET)
 		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-	if (a->ss.ss_family == AF_INET6) {
-		const uint8_t *b = sin6->sin6_addr.s6_addr;
-		static const uint8_t mapped[12] = { 0,0,0,0, 0,0,0,0, 0,0,0xff,0xff };
-		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
-		       (memcmp(b, mapped, 12) == 0 && b[12] == 127);
-	}
+	/* No v4-mapped form: addr_parse_listen() refuses it for listen and
+	 * stats alike, so a loaded config holds none. */
+	if (a->ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
 	return 0;
 }
 
