@@ -110,7 +110,8 @@ int master_run(struct master *m, unsigned *worker);
  * turn of its loop, which should then also unblock SIGTERM and SIGINT
  * (held back since the fork). A reload waits for this from every new
  * worker before the old ones let go. Once only; 0, or -1 (errno) if the
- * master cannot hear it. */
+ * master cannot hear it; 1 if it need not: a reload committed before this
+ * worker served, and the master closed its channel (EPIPE). */
 int master_ready(struct master *m);
 
 /* master_log_heard(m): in a worker, what the master sent on its channel (a

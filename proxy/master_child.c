@@ -9,6 +9,7 @@
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
+#include "shared.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -107,6 +108,16 @@ int master_child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker)
 	return MASTER_WORKER;
 }
 
+/* A reload has committed since this worker's generation: the master
+ * counts it (commit(), master_reload.c) before it closes the old
+ * generation's channels. */
+static int superseded(const struct master *m)
+{
+	struct shared *sh = shared_get();
+
+	return sh != NULL && shared_load(&sh->generation) > m->generation;
+}
+
 int master_ready(struct master *m)
 {
 	ssize_t r;
@@ -118,5 +129,12 @@ int master_ready(struct master *m)
 	do
 		r = write(m->chan, "1", 1);
 	while (r < 0 && errno == EINTR);
-	return r == 1 ? 0 : -1;
+	if (r == 1)
+		return 0;
+	/* A reload that committed before this worker served closed its
+	 * channel with the rest of its generation's (it drains now): the
+	 * master no longer waits for this report. */
+	if (r < 0 && errno == EPIPE && superseded(m))
+		return 1;
+	return -1;
 }

@@ -153,8 +153,13 @@ static void commit(struct sup *s)
 	struct master *m = s->m;
 	struct cfg *c = nx->cfg;
 	struct shared *sh = shared_get();
-	size_t first = replace_slots(s, nx->slots, nx->nslots), draining;
+	size_t first, draining;
 
+	/* Counted before the old channels close: an old worker that reports
+	 * serving only now meets a closed channel, and tells from the count
+	 * that no one waits for its report (master_ready). */
+	shared_reload_done(sh, 1, time(NULL));
+	first = replace_slots(s, nx->slots, nx->nslots);
 	nx->slots = NULL;
 	nx->nslots = 0;
 	master_log_follow(s, c->log);
@@ -185,7 +190,6 @@ static void commit(struct sup *s)
 	log_set_quiet(c->log_quiet);
 	log_set_json(c->log_json);
 	master_ports_file(m, c);
-	shared_reload_done(sh, 1, time(NULL));
 	draining = s->nold - first;
 	log_notice("reloaded: %zu listeners on %zu sockets, %u worker%s; %zu "
 	           "worker%s of the previous configuration draining (generation "

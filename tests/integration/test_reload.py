@@ -464,6 +464,65 @@ def test_a_failed_reload_lets_its_serving_workers_drain(portier, certs, http_bac
     assert all(harness.alive(pid) for pid in old)
 
 
+def held_reports(n):
+    """The environment of a portier whose first n workers report serving
+    only once the master has closed their channel (tests/fault/ready_hold.c)."""
+    shim = os.path.join(harness.PORTIER_BUILD, "tests", "libready_hold.so")
+    assert os.path.exists(shim), "the ready_hold shim was not built: %s" % shim
+    return {"LD_PRELOAD": shim, "PORTIER_FAULT_READY_HOLD": str(n),
+            "ASAN_OPTIONS": "verify_asan_link_order=0"}
+
+
+HELD = "ready_hold: report held until the master closed the channel"
+CANNOT_TELL = "cannot tell the master this worker serves"
+
+
+def test_a_worker_that_serves_after_a_reload_committed_does_not_warn(
+        portier, certs, http_backend):
+    """A reload commits before the workers of the start have served (a
+    SIGHUP right after the start, on a busy machine): the master closes
+    their channels with their generation's, and their report, once they
+    serve, meets EPIPE. Each warned "cannot tell the master this worker
+    serves: Broken pipe", though the master no longer waits for it. The
+    shim holds both reports until their channels close, so the window is
+    met every time."""
+    p = portier(web(certs, http_backend.port), glob=[("workers", "2")],
+                env=held_reports(2))
+    mark = p.reload()
+    harness.wait_for(lambda: p.log()[mark:].count(HELD) == 2, 10,
+                     "both held reports to meet their closed channels")
+    old = [pid for n, pid in started_since(p, 0)[:2]]
+    for pid in old:
+        p.wait_log(r"worker \(pid %d\) of the previous configuration has finished" % pid,
+                   since=mark, timeout=10)
+    # Each wrote its report only once the commit had closed its channel
+    # (the shim's two lines): the window was met; and each has ended since.
+    log = p.log()
+    assert CANNOT_TELL not in log, log
+
+
+def test_a_worker_whose_master_is_gone_still_warns(portier, certs, http_backend):
+    """The same closed channel while this worker's generation is the
+    current one is no reload's doing: the master died before the report.
+    That still warns."""
+    p = portier(web(certs, http_backend.port), env=held_reports(1))
+    worker = p.worker_pid(1)
+    # Said just before the report, which the shim holds.
+    p.wait_log(r"worker 1\.1: serving \(pid %d\)" % worker)
+    p.stopped = True          # it is killed here, not stopped
+    os.kill(p.proc.pid, signal.SIGKILL)
+    p.proc.p.wait(timeout=10)
+    try:
+        # The worker ends by itself (its master's death sends it SIGTERM).
+        harness.wait_for(lambda: not harness.alive(worker), 10, "the worker to end")
+    finally:
+        if harness.alive(worker):
+            os.kill(worker, signal.SIGKILL)
+    log = p.log()
+    assert HELD in log, log
+    assert re.search(r"worker 1\.1: warning: %s: Broken pipe" % CANNOT_TELL, log), log
+
+
 def test_a_reload_that_widens_an_address_on_the_same_port_says_why_it_cannot(
         portier, certs, http_backend):
     """127.0.0.1:P cannot become 0.0.0.0:P by reload: the old socket must
