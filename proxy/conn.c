@@ -574,6 +574,15 @@ void conn_close(struct conn *c, enum conn_why why, const char *text)
 	server_conn_unready(c->svc, c);
 }
 
+void conn_drain(struct conn *c)
+{
+	if (c->closing || !c->has_state || c->state != CONN_REDIAL)
+		return;
+	conn_enter(c);
+	conn_redial_drain(c);
+	conn_settle(c);
+}
+
 void conn_stop(struct conn *c, const char *text)
 {
 	conn_close(c, CONN_WHY_SHUTDOWN, text);

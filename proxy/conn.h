@@ -186,6 +186,12 @@ void conn_close_aborted(struct conn *c, enum conn_why why, const char *text);
  * outside any callback of c. */
 void conn_stop(struct conn *c, const char *text);
 
+/* conn_drain(c): the worker drains (SIGQUIT, or a reload's new workers
+ * took over): a connection that holds nothing in flight either way, one in
+ * REDIAL (its backend ended it unused), ends now; any other runs on. For
+ * the server, outside any callback of c; c may be freed when it returns. */
+void conn_drain(struct conn *c);
+
 /* conn_run(c): serve bytes TLS holds decrypted or whole in memory (the
  * server's run queue calls this once per loop iteration). */
 void conn_run(struct conn *c);

@@ -199,8 +199,9 @@ void conn_ftp_dialing_expire(struct conn *c, double limit);
 /* conn_redial_park(c, why): in RELAY, the backend ended (or reset, why
  * says which) before either side's first byte, in a protocol where the
  * client speaks first: say so, drop it and wait in REDIAL for the client's
- * first bytes, then connect anew. 1 if so; 0 (nothing done) when the
- * connection is not like that. */
+ * first bytes, then connect anew; while the worker drains, pass the end
+ * on instead (c closes). 1 if so; 0 (nothing done) when the connection is
+ * not like that. */
 int conn_redial_park(struct conn *c, const char *why);
 /* REDIAL's row: read the client; its first bytes start a new backend
  * connect (CONNECTING, the bytes kept); its close or idle_timeout ends
@@ -208,6 +209,8 @@ int conn_redial_park(struct conn *c, const char *why);
 void conn_redial_io(struct conn *c);
 void conn_redial_watch(const struct conn *c, int *ce, int *be);
 void conn_redial_expire(struct conn *c, double limit);
+/* conn_redial_drain(c): the worker drains: end c, in REDIAL, quietly. */
+void conn_redial_drain(struct conn *c);
 
 /* conn_limit.c */
 /* conn_limit_check(c): the per-client limits, once the client's address is

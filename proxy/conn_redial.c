@@ -31,6 +31,9 @@
  * most (c->redialed): after it the client's bytes are waiting or relayed,
  * which keeps it from here too, but the bit does not depend on every
  * filter counting what it answers for the backend.
+ *
+ * A worker that drains keeps no client here: it ends those it holds when
+ * the drain begins (conn_drain), and parks none after.
  */
 
 int conn_redial_park(struct conn *c, const char *why)
@@ -48,6 +51,20 @@ int conn_redial_park(struct conn *c, const char *why)
 	    c->ndown != c->ndown_relay || c->down.len != 0 ||
 	    (c->fx && (c->fx->up_raw.len != 0 || c->fx->down_raw.len != 0)))
 		return 0;
+	if (c->svc->srv->draining) {
+		/* No new backend connection from a worker that drains: it
+		 * would go to the configuration being replaced, and keeping
+		 * the client for it would hold the drain for idle_timeout.
+		 * The end is passed on, as a plain listener's would be: the
+		 * client asked nothing, so it is owed no refusal. */
+		char text[160];
+		enum conn_why end = c->b_eof ? CONN_WHY_BACKEND_CLOSED : CONN_WHY_BACKEND_RESET;
+
+		snprintf(text, sizeof(text), "%s; not kept while draining", why);
+		conn_backend_drop(c);
+		conn_close(c, end, text);
+		return 1;
+	}
 	log_info("[%s] client=%s: %s, and the client has sent none yet: "
 	         "a new connection when it does", l->name, c->peer, why);
 	conn_backend_drop(c);
@@ -88,4 +105,13 @@ void conn_redial_expire(struct conn *c, double limit)
 
 	snprintf(why, sizeof(why), "idle for %s", conn_limit_text(lim, sizeof(lim), limit));
 	conn_close(c, CONN_WHY_IDLE, why);
+}
+
+/* Nothing is in flight either way: ending it loses the client nothing (its
+ * next request opens a connection to the new workers), where keeping it
+ * would hold the old worker for idle_timeout and redial the backend of the
+ * configuration being replaced. */
+void conn_redial_drain(struct conn *c)
+{
+	conn_close(c, CONN_WHY_SHUTDOWN, "draining; the backend had closed its unused connection");
 }

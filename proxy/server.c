@@ -212,6 +212,11 @@ static void on_quit(struct ev_loop *loop, ev_signal *w, int revents)
 			close(s->set->socks[i].fd);
 		s->set->socks[i].fd = -1;
 	}
+	/* What holds nothing in flight ends now, not at its idle_timeout. */
+	for (struct conn *c = s->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		conn_drain(c);
+	}
 	log_info("SIGQUIT: no longer accepting; draining %u connection%s", live(s),
 	         live(s) == 1 ? "" : "s");
 	if (s->conns == NULL && !stats_busy(s)) {

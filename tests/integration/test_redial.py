@@ -12,6 +12,8 @@ backends here are the real ones, with their idle limits at a second."""
 import os
 import re
 import shutil
+import signal
+import threading
 
 import pytest
 
@@ -214,4 +216,70 @@ def test_ldaps_search_after_slapd_closed_the_idle_connection(portier, certs, sla
     assert [(r.msgid, r.op) for r in results] == [(2, 0x64), (2, 0x65)], results
     assert results[-1].code == 0, results[-1]
     assert slapd_idle.token.encode() in msgs[0], msgs[0]
+    assert "warning" not in p.log()[mark:], p.log()[mark:]
+
+
+# ---- the worker drains (SIGQUIT, or a reload's new workers took over) ----
+
+def closes_at_once(c):
+    """A backend that ends every connection before a byte, as nginx does at
+    client_header_timeout, without the second's wait."""
+    return "closed"
+
+
+def test_a_parked_client_ends_when_a_reload_drains_its_worker(portier, certs, raw_backend):
+    """A parked connection holds nothing in flight: when its worker drains,
+    it ends at once, quietly. Kept, it would hold the old worker for
+    idle_timeout (60 s for http, 15 min for ldap) and send the client's
+    request to the backend of the configuration being replaced."""
+    old, new = raw_backend(closes_at_once), raw_backend(closes_at_once)
+    p = web(portier, certs, old.port)
+    cli, me = parked_client(p, certs)
+    try:
+        p.rewrite([("tls", tls_items(certs.ec)), listener("web", new.port, protocol="http")])
+        mark = p.reload()
+        line = p.wait_log(r"\[web\] close client=127\.0\.0\.1:%d .*: (.*)$" % me, since=mark)
+        assert line.group(1) == "draining; the backend had closed its unused connection", \
+            line.group(0)
+        assert cli.recv_all() == b""
+    finally:
+        cli.close()
+    assert old.wait_result() == "closed"
+    assert old.results == [] and new.results == [], (old.results, new.results)
+    p.wait_log(r"worker \(pid \d+\) of the previous configuration has finished", since=mark)
+    assert "warning" not in p.log()[mark:], p.log()[mark:]
+
+
+def test_an_unused_connection_the_backend_ends_during_a_drain_ends_quietly(portier, certs,
+                                                                           raw_backend):
+    """A draining worker opens no new backend connection: the backend's
+    close of an unused connection is passed on (no 502 for a request
+    nobody made, and nothing left to wait for idle_timeout)."""
+    accepted, release = threading.Event(), threading.Event()
+
+    def close_when_told(c):
+        accepted.set()
+        assert release.wait(10 * harness.SLOW)
+        return "closed"
+    b = raw_backend(close_when_told)
+    p = web(portier, certs, b.port)
+    cli = harness.TLSClient(p.port("web"), certs.client_context(), "localhost")
+    try:
+        me = cli.sock.getsockname()[1]
+        assert accepted.wait(10 * harness.SLOW)
+        mark = p.mark()
+        os.kill(p.proc.pid, signal.SIGQUIT)
+        p.wait_log(r"SIGQUIT: no longer accepting; draining 1 connection$", flags=re.M,
+                   since=mark)
+        release.set()
+        line = p.wait_log(r"\[web\] close client=127\.0\.0\.1:%d .*: (.*)$" % me, since=mark)
+        assert line.group(1) == ("backend closed the connection before sending a byte; "
+                                 "not kept while draining"), line.group(0)
+        assert cli.recv_all() == b""
+    finally:
+        release.set()
+        cli.close()
+    assert b.wait_result() == "closed"
+    p.wait_log(r"drained: the last worker has finished; exiting with status 0", since=mark)
+    assert "a new connection when it does" not in p.log()[mark:], p.log()[mark:]
     assert "warning" not in p.log()[mark:], p.log()[mark:]
