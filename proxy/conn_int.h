@@ -197,9 +197,10 @@ void conn_ftp_dialing_expire(struct conn *c, double limit);
 
 /* conn_redial.c */
 /* conn_redial_park(c, why): in RELAY, the backend ended (or reset, why
- * says which) before either side's first byte, in a protocol where the
- * client speaks first: say so, drop it and wait in REDIAL for the client's
- * first bytes, then connect anew; while the worker drains, pass the end
+ * says which) before a byte of either side reached the other, in a
+ * protocol where the client speaks first: say so, drop it and wait in
+ * REDIAL for the client's first bytes, then connect anew (at once when
+ * they wait already); while the worker drains and none wait, pass the end
  * on instead (c closes). 1 if so; 0 (nothing done) when the connection is
  * not like that. */
 int conn_redial_park(struct conn *c, const char *why);

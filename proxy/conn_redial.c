@@ -40,23 +40,29 @@ int conn_redial_park(struct conn *c, const char *why)
 {
 	const struct cfg_listener *l = c->svc->cl;
 	const struct starttls_driver *d = proto_get(l->proto)->starttls;
+	int waiting;
 
 	/* The server speaks first: a backend that ends before its greeting
 	 * is down, and refused at once. */
 	if (d != NULL && d->backend_greeting != NULL)
 		return 0;
-	/* The client has spoken (a request in flight or waiting), or the
-	 * backend has (part of a reply): not an unused connection. */
-	if (c->redialed || c->nup != 0 || c->up.len != 0 || c->pre.len != 0 || c->c_eof ||
+	/* A byte of the client's has gone to the backend (or was dropped
+	 * there: b_gone), or the backend has sent one (part of a reply): not
+	 * an unused connection. Client bytes that wait, not yet sent, are
+	 * the new connection's first (the backend's end and a first request
+	 * can come in one wakeup); so is the PROXY header, made anew. */
+	if (c->redialed || c->nup != 0 || c->b_gone || c->c_eof ||
 	    c->ndown != c->ndown_relay || c->down.len != 0 ||
-	    (c->fx && (c->fx->up_raw.len != 0 || c->fx->down_raw.len != 0)))
+	    (c->fx && c->fx->down_raw.len != 0))
 		return 0;
-	if (c->svc->srv->draining) {
-		/* No new backend connection from a worker that drains: it
-		 * would go to the configuration being replaced, and keeping
-		 * the client for it would hold the drain for idle_timeout.
-		 * The end is passed on, as a plain listener's would be: the
-		 * client asked nothing, so it is owed no refusal. */
+	waiting = c->up.len != 0 || conn_client_in(c)->len != 0;
+	if (c->svc->srv->draining && !waiting) {
+		/* No client kept for a new backend connection by a worker
+		 * that drains: it would hold the drain for idle_timeout, and
+		 * then go to the configuration being replaced. The end is
+		 * passed on, as a plain listener's would be: the client asked
+		 * nothing, so it is owed no refusal. (A request that waits is
+		 * served, as one on a keep-alive connection would be.) */
 		char text[160];
 		enum conn_why end = c->b_eof ? CONN_WHY_BACKEND_CLOSED : CONN_WHY_BACKEND_RESET;
 
@@ -65,13 +71,20 @@ int conn_redial_park(struct conn *c, const char *why)
 		conn_close(c, end, text);
 		return 1;
 	}
-	log_info("[%s] client=%s: %s, and the client has sent none yet: "
-	         "a new connection when it does", l->name, c->peer, why);
+	if (waiting)
+		log_info("[%s] client=%s: %s, and the client's first bytes had not reached "
+		         "it: a new connection for them", l->name, c->peer, why);
+	else
+		log_info("[%s] client=%s: %s, and the client has sent none yet: "
+		         "a new connection when it does", l->name, c->peer, why);
 	conn_backend_drop(c);
 	c->redialed = 1;
-	c->b_shut = c->b_gone = 0;
+	c->b_shut = 0;
 	c->first_eof = NULL;
 	conn_state_since(c, CONN_REDIAL, c->last);
+	/* Bytes that wait start the new connection now: no event will. */
+	if (waiting)
+		conn_progress(c);
 	return 1;
 }
 
@@ -90,7 +103,8 @@ void conn_redial_io(struct conn *c)
 		conn_close(c, CONN_WHY_CLIENT_RESET, "client reset");
 		return;
 	}
-	if (in->len != 0) {
+	/* Bytes a filter has passed wait in `up` (conn_redial_park). */
+	if (in->len != 0 || c->up.len != 0) {
 		conn_start_backend(c, &c->svc->cl->backend);
 		return;
 	}

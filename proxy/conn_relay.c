@@ -68,7 +68,8 @@ void conn_relay_start(struct conn *c, struct buf *from_backend)
 	const struct filter_ops *f = listener_filter(c);
 
 	/* Again after a redial (conn_redial.c): the filter has seen no byte
-	 * either way, and the client's first ones are in its raw buffer. */
+	 * from the backend and passed none of the client's to it; those it
+	 * holds or has passed wait in its buffers for the new connection. */
 	if (f != NULL && c->fx == NULL) {
 		/* Only a filtered connection pays for the raw buffers. */
 		if ((c->fx = calloc(1, sizeof(*c->fx) + f->state_size)) == NULL) {
@@ -188,6 +189,18 @@ static int refuse_unanswered(struct conn *c, const char *why)
 	return 1;
 }
 
+/* The client's first bytes are about to go to a backend that has sent
+ * nothing and has not been seen to end: the moment before which its end
+ * is still an unused connection's (refuse_unanswered). Only on a TLS
+ * client's connection, the only kind REDIAL keeps; a false yes costs one
+ * read(2). */
+static int first_bytes_due(const struct conn *c)
+{
+	return c->up.len != 0 && c->nup == 0 && !c->b_eof && !c->b_gone &&
+	       !c->redialed && c->tls != NULL && c->ndown == c->ndown_relay &&
+	       c->down.len == 0;
+}
+
 /* The backend reset the connection: the client's ends without an orderly
  * goodbye. A TLS client sees no close_notify and can tell a cut-off reply
  * from a complete one; a plaintext client only could from a reset, not
@@ -228,6 +241,25 @@ void conn_relay(struct conn *c)
 			if (r < 0)
 				return;
 			moved = 1;
+		}
+		if (first_bytes_due(c)) {
+			/* Has the backend ended meanwhile? Its FIN and the
+			 * client's first bytes can come in one wakeup, the
+			 * client's served first (b_rd not yet set): sent, the
+			 * bytes would meet a closed socket, and an unused
+			 * connection's end (conn_redial.c) would look like a
+			 * backend that ended after a request. One read(2) per
+			 * connection, before its first byte goes. */
+			c->b_rd = 1;
+			if ((r = conn_pull_backend(c, conn_backend_in(c))) < 0) {
+				backend_reset(c);
+				return;
+			}
+			moved |= r;
+			to_client |= r;
+			if (backend_done(c) &&
+			    refuse_unanswered(c, "backend closed the connection before sending a byte"))
+				return;
 		}
 		if ((r = conn_push_backend(c, &c->up)) < 0) {
 			if (errno != EPIPE) {

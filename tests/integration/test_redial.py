@@ -19,7 +19,7 @@ import pytest
 
 import harness
 from harness import listener, tls_items
-from starttls_support import LDAPResult, ldap_search, ldap_split
+from starttls_support import ANSWER, LDAPResult, ldap_search, ldap_split
 
 PARKED = (r"\[%s\] client=127\.0\.0\.1:%d: backend closed the connection before sending a "
           r"byte, and the client has sent none yet: a new connection when it does$")
@@ -282,4 +282,147 @@ def test_an_unused_connection_the_backend_ends_during_a_drain_ends_quietly(porti
     assert b.wait_result() == "closed"
     p.wait_log(r"drained: the last worker has finished; exiting with status 0", since=mark)
     assert "a new connection when it does" not in p.log()[mark:], p.log()[mark:]
+    assert "warning" not in p.log()[mark:], p.log()[mark:]
+
+
+# ---- the backend's end and the client's first bytes in one wakeup ----
+
+def ss(*filters):
+    """ss -tnH lines for loopback TCP sockets matching the filter words."""
+    return harness.run(["ss", "-tnH"] + list(filters)).out.splitlines()
+
+
+def test_a_request_that_meets_the_backends_end_in_one_wakeup_goes_to_a_new_connection(
+        portier, certs, raw_backend):
+    """The backend's FIN is already in portier's socket when the client's
+    first request comes, and the worker sees both in one wakeup (a busy
+    loop): the request never reached the backend, so it is the unused
+    connection's case, not a refusal. The worker is stopped while both
+    arrive; ss shows each waiting before it goes on."""
+    ended, answered = threading.Event(), []
+
+    def first_ends_then_serve(c):
+        if not ended.is_set():
+            ended.wait(10 * harness.SLOW)
+            return "closed"
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = c.recv(4096)
+            assert more, data
+            data += more
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nserved\n")
+        answered.append(data)
+        return "served"
+    b = raw_backend(first_ends_then_serve)
+    p = web(portier, certs, b.port)
+    worker = p.worker_pid()
+    cli = harness.TLSClient(p.port("web"), certs.client_context(), "localhost")
+    try:
+        me = cli.sock.getsockname()[1]
+        harness.wait_for(lambda: ss("state", "established", "dport", "= :%d" % b.port), 10,
+                         "portier's connection to the backend")
+        mark = p.mark()
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            ended.set()
+            harness.wait_for(lambda: ss("state", "close-wait", "dport", "= :%d" % b.port), 10,
+                             "the backend's FIN at portier's socket")
+            cli.send(b"GET /raced HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            harness.wait_for(lambda: [l for l in ss("sport", "= :%d" % p.port("web"),
+                                                    "dport", "= :%d" % me)
+                                      if int(l.split()[1]) > 0], 10,
+                             "the request in portier's socket")
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        got = cli.recv_all()
+    finally:
+        ended.set()
+        cli.close()
+    assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"\r\n\r\nserved\n"), got
+    assert b.wait_result() == "closed"
+    assert b.wait_result() == "served"
+    assert answered[0].startswith(b"GET /raced "), answered
+    p.wait_log(r"\[web\] client=127\.0\.0\.1:%d: backend (closed|reset) the connection before "
+               r"sending a byte" % me, since=mark)
+    assert "warning" not in p.log()[mark:], p.log()[mark:]
+
+
+def tcp_counts(sport, dport):
+    """(receive queue, bytes_sent, bytes_received) of the loopback TCP socket
+    from port sport to dport, as ss shows them."""
+    text = " ".join(ss("-i", "sport", "= :%d" % sport, "dport", "= :%d" % dport))
+    m = re.search(r"^\S+\s+(\d+)\s+\d+\s", text)
+    assert m, text
+    sent = re.search(r"\bbytes_sent:(\d+)", text)
+    got = re.search(r"\bbytes_received:(\d+)", text)
+    return int(m.group(1)), int(sent.group(1)) if sent else 0, int(got.group(1)) if got else 0
+
+
+def read_by_portier(portier_port, client_port, sent_before):
+    """The client has sent more than sent_before bytes (a paced socket may
+    hold them a moment), and portier has read all of them: its socket
+    received as many, and its receive queue is empty."""
+    queued, _, received = tcp_counts(portier_port, client_port)
+    _, sent, _ = tcp_counts(client_port, portier_port)
+    return sent > sent_before and queued == 0 and received == sent
+
+
+def test_half_an_ldap_request_held_by_the_filter_goes_to_a_new_connection(portier, certs,
+                                                                          raw_backend):
+    """The LDAP filter holds the start of a request until it is whole; if
+    the backend ends meanwhile (slapd's idletimeout: a connection that has
+    not sent a whole request is idle to it), no byte of the client's reached
+    it, and the request goes to a new connection when it is whole, instead
+    of a Notice of Disconnection."""
+    release, seen = threading.Event(), []
+
+    def first_ends_then_answer(c):
+        if not seen:
+            seen.append("first")
+            assert release.wait(10 * harness.SLOW)
+            return "closed"
+        data = b""
+        while not ldap_split(data)[0]:
+            more = c.recv(4096)
+            assert more, data
+            data += more
+        msg = ldap_split(data)[0][0]
+        c.sendall(ANSWER["ldap"](msg))
+        return msg
+    b = raw_backend(first_ends_then_answer)
+    p = portier([("tls", tls_items(certs.ec)), listener("ldaps", b.port, protocol="ldap")])
+    search = ldap_search(2, "dc=example,dc=org")
+    cli = harness.TLSClient(p.port("ldaps"), certs.client_context(), "localhost")
+    try:
+        me = cli.sock.getsockname()[1]
+        harness.wait_for(lambda: seen, 10, "portier's connection to the backend")
+        mark = p.mark()
+        sent_before = tcp_counts(me, p.port("ldaps"))[1]
+        cli.send(search[:5])       # not yet its operation: the filter holds it
+        harness.wait_for(lambda: read_by_portier(p.port("ldaps"), me, sent_before), 10,
+                         "portier to read the start of the request")
+        release.set()
+        # Portier has seen the end (parked, or refused) before the rest.
+        p.wait_log(r"\[ldaps\] client=127\.0\.0\.1:%d: backend closed the connection before "
+                   r"sending a byte" % me, since=mark)
+        cli.send(search[5:])
+        data = b""
+        for _ in range(20):     # until the answer, or the end
+            if ldap_split(data)[0]:
+                break
+            more = cli.recv_some()
+            if not more:
+                break
+            data += more
+        msgs = ldap_split(data)[0]
+    finally:
+        release.set()
+        cli.close()
+    assert [(LDAPResult(m).msgid, LDAPResult(m).op) for m in msgs] == [(2, 0x65)], \
+        [LDAPResult(m) for m in msgs]
+    assert b.wait_result() == "closed"
+    assert b.wait_result() == search
+    p.wait_log(r"\[ldaps\] client=127\.0\.0\.1:%d: backend closed the connection before "
+               r"sending a byte, and the client's first bytes had not reached it: a new "
+               r"connection for them$" % me, flags=re.M, since=mark)
     assert "warning" not in p.log()[mark:], p.log()[mark:]
