@@ -109,7 +109,9 @@ void conn_redial_io(struct conn *c)
 		return;
 	}
 	if (c->c_eof)
-		conn_close(c, CONN_WHY_CLIENT_CLOSED,
+		conn_close(c, CONN_WHY_CLIENT_CLOSED, c->c_trunc ?
+		           "client closed without close_notify; the backend had closed its "
+		           "unused connection" :
 		           "client closed; the backend had closed its unused connection");
 }
 

@@ -125,6 +125,18 @@ def test_a_client_that_leaves_without_a_word_closes_quietly(portier, certs, ngin
     assert "warning" not in p.log()[mark:], p.log()[mark:]
 
 
+def test_a_client_that_leaves_without_close_notify_is_logged_so(portier, certs, raw_backend):
+    """As in the relay, the close line says when the client's TLS ended
+    without close_notify (a bare FIN)."""
+    p = web(portier, certs, raw_backend(closes_at_once).port)
+    mark = p.mark()
+    cli, me = parked_client(p, certs)
+    cli.close()
+    line = p.wait_log(r"\[web\] close client=127\.0\.0\.1:%d .*: (.*)$" % me, since=mark)
+    assert line.group(1) == ("client closed without close_notify; the backend had closed its "
+                             "unused connection"), line.group(0)
+
+
 def test_a_silent_client_meets_idle_timeout_from_its_last_activity(portier, certs, nginx):
     """idle_timeout counts from the client's last activity, not afresh from
     the backend's close, and the end is an idle close, not a refusal."""
