@@ -20,6 +20,7 @@ import pytest
 import harness
 from harness import listener, tls_items
 from starttls_support import ANSWER, LDAPResult, ldap_search, ldap_split
+from test_send_proxy import V2_SIG, read_v2
 
 PARKED = (r"\[%s\] client=127\.0\.0\.1:%d: backend closed the connection before sending a "
           r"byte, and the client has sent none yet: a new connection when it does$")
@@ -438,3 +439,34 @@ def test_half_an_ldap_request_held_by_the_filter_goes_to_a_new_connection(portie
                r"sending a byte, and the client's first bytes had not reached it: a new "
                r"connection for them$" % me, flags=re.M, since=mark)
     assert "warning" not in p.log()[mark:], p.log()[mark:]
+
+
+def test_the_new_connection_gets_the_proxy_header_once(portier, certs, raw_backend):
+    """send_proxy: the header opens the new connection too, once, before
+    the request, and names the client as the first one did."""
+    firsts = []
+
+    def header_then_end_then_serve(c):
+        h = read_v2(c)
+        if not firsts:
+            firsts.append(h)
+            return "closed"
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = c.recv(4096)
+            assert more, data
+            data += more
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nserved\n")
+        return h, data
+    b = raw_backend(header_then_end_then_serve)
+    p = web(portier, certs, b.port, extra=[("send_proxy", "v2")])
+    cli, me = parked_client(p, certs)
+    try:
+        got = get(cli, b"/proxied")
+    finally:
+        cli.close()
+    assert got.endswith(b"\r\n\r\nserved\n"), got
+    assert b.wait_result() == "closed"
+    h, data = b.wait_result()
+    assert h["src"] == ("127.0.0.1", me) == firsts[0]["src"], (h, firsts)
+    assert data.startswith(b"GET /proxied HTTP/1.1\r\n") and V2_SIG not in data, data
