@@ -192,13 +192,20 @@ static int refuse_unanswered(struct conn *c, const char *why)
 /* The client's first bytes are about to go to a backend that has sent
  * nothing and has not been seen to end: the moment before which its end
  * is still an unused connection's (refuse_unanswered). Only on a TLS
- * client's connection, the only kind REDIAL keeps; a false yes costs one
- * read(2). */
+ * client's connection of a protocol whose client speaks first and that
+ * has words for a refusal (HTTP, LDAP), the only kind REDIAL keeps; a
+ * false yes costs one read(2), once per connection. */
 static int first_bytes_due(const struct conn *c)
 {
-	return c->up.len != 0 && c->nup == 0 && !c->b_eof && !c->b_gone &&
-	       !c->redialed && c->tls != NULL && c->ndown == c->ndown_relay &&
-	       c->down.len == 0;
+	const struct proto *p;
+
+	if (c->up.len == 0 || c->nup != 0 || c->b_eof || c->b_gone || c->redialed ||
+	    c->tls == NULL || c->acme || c->ftp_slot || c->ndown != c->ndown_relay ||
+	    c->down.len != 0)
+		return 0;
+	p = proto_get(c->svc->cl->proto);
+	return (p->refusal != NULL || p->starttls != NULL) &&
+	       (p->starttls == NULL || p->starttls->backend_greeting == NULL);
 }
 
 /* The backend reset the connection: the client's ends without an orderly
