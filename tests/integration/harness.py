@@ -79,22 +79,37 @@ def old_workers_left(log_text):
         int(m.group(1))
 
 
+# The ranges free_port_range has handed out in this process. A range is
+# free when it is handed out, but its program binds its ports only later
+# (vsftpd a passive port at each PASV): a second range chosen meanwhile must
+# not overlap the first, or a test that fills one range meets the other
+# program's listener there (a 425 in test_ftps, once in a CI run). One test
+# takes two or three ranges; the last eight are kept.
+_ranges_given = []
+
+
 def free_port_range(n, host="127.0.0.1", attempts=100):
     """The lowest of n consecutive ports each free on host now, above the
     kernel's ephemeral range: a port there is never some connection's local
     port, and a random start keeps two test runs at once apart. For ranges
-    a program binds by number (data_ports, vsftpd's passive ports)."""
+    a program binds by number (data_ports, vsftpd's passive ports); none
+    overlaps the last ranges handed out in this process."""
     with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
         top = int(f.read().split()[1])
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(attempts):
         low = random.randrange(top + 1, 65536 - n)
+        if any(low < a + m and a < low + n for a, m in _ranges_given):
+            continue
         held = []
         try:
             for port in range(low, low + n):
                 s = socket.socket(fam, socket.SOCK_STREAM)
                 held.append(s)
                 s.bind((host, port))
+            # The last few only: a test's ranges end with its programs,
+            # and the space above the ephemeral range is a few thousand.
+            _ranges_given[:] = _ranges_given[-7:] + [(low, n)]
             return low
         except OSError:
             continue
