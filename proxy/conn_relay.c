@@ -222,6 +222,25 @@ static void backend_reset(struct conn *c)
 	conn_close(c, CONN_WHY_BACKEND_RESET, "backend reset");
 }
 
+/* The backend's bytes into the relay: 1 if any moved, 0 if none, -1 if it
+ * reset the connection (backend_reset has ended or refused it). */
+static int pull_backend(struct conn *c)
+{
+	int r = conn_pull_backend(c, conn_backend_in(c));
+
+	if (r < 0)
+		backend_reset(c);
+	return r;
+}
+
+/* 1 if the backend has ended before its first byte and that refused the
+ * client or put it off until it speaks (refuse_unanswered). */
+static int backend_ended_unanswered(struct conn *c)
+{
+	return backend_done(c) &&
+	       refuse_unanswered(c, "backend closed the connection before sending a byte");
+}
+
 /* Moves bytes both ways until nothing moves (or the round limit: TLS bytes
  * left in memory then go on the run queue), and passes half-closes on. */
 void conn_relay(struct conn *c)
@@ -238,10 +257,8 @@ void conn_relay(struct conn *c)
 			return;
 		}
 		moved |= r;
-		if ((r = conn_pull_backend(c, conn_backend_in(c))) < 0) {
-			backend_reset(c);
+		if ((r = pull_backend(c)) < 0)
 			return;
-		}
 		moved |= r;
 		to_client |= r;
 		if (c->fx && (r = run_filter(c)) != 0) {
@@ -258,14 +275,11 @@ void conn_relay(struct conn *c)
 			 * backend that ended after a request. One read(2) per
 			 * connection, before its first byte goes. */
 			c->b_rd = 1;
-			if ((r = conn_pull_backend(c, conn_backend_in(c))) < 0) {
-				backend_reset(c);
+			if ((r = pull_backend(c)) < 0)
 				return;
-			}
 			moved |= r;
 			to_client |= r;
-			if (backend_done(c) &&
-			    refuse_unanswered(c, "backend closed the connection before sending a byte"))
+			if (backend_ended_unanswered(c))
 				return;
 		}
 		if ((r = conn_push_backend(c, &c->up)) < 0) {
@@ -304,8 +318,7 @@ void conn_relay(struct conn *c)
 		}
 		moved |= r;
 		to_client |= r;
-		if (backend_done(c) &&
-		    refuse_unanswered(c, "backend closed the connection before sending a byte"))
+		if (backend_ended_unanswered(c))
 			return;
 		if (backend_done(c) && !c->c_shut && conn_client_shut(c) < 0) {
 			conn_close_aborted(c, CONN_WHY_CLIENT_RESET, "client reset");
