@@ -332,6 +332,63 @@ subjectAltName = @alt
 """
 
 
+NGINX_CONF = """\
+daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+{http}
+    server {{
+        listen 127.0.0.1:{port}{listen};
+        location / {{
+            return 200 "{answer}\\n";
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(workdir, answer="served $request_uri", listen="", log_format=None,
+                http=()):
+    """nginx as an HTTP backend on 127.0.0.1, every path answered 200 with
+    answer (nginx variables expand), one access log line per request in
+    .access_log; .port, .stop(). listen: words after the address
+    (" proxy_protocol"); log_format: the access log's format; http: more
+    directives for the http block ("client_header_timeout 1s"). Skips
+    the test when nginx is not installed."""
+    import pytest
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed (scripts/test installs it)")
+    d = os.path.join(str(workdir), "nginx")
+    os.makedirs(d)
+    access_log = os.path.join(d, "access.log")
+    lines = []
+    if log_format:
+        lines += ["    log_format portier %s;" % log_format,
+                  "    access_log %s portier;" % access_log]
+    else:
+        lines.append("    access_log %s;" % access_log)
+    lines += ["    %s;" % x for x in http]
+
+    def cmd(port):
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(d=d, port=port, listen=listen, answer=answer,
+                                      http="\n".join(lines)))
+        return ["nginx", "-p", d, "-c", conf]
+    proc, port = start_listening(cmd, "nginx", str(workdir))
+    proc.port = port
+    proc.access_log = access_log
+    return proc
+
+
 class Certs:
     """A test CA and leaves. Each leaf has .cert (leaf then CA, PEM), .key,
     .leaf (leaf only) and .der (the leaf in DER, to identify what a server sent).

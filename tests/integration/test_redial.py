@@ -11,7 +11,6 @@ backends here are the real ones, with their idle limits at a second."""
 
 import os
 import re
-import shutil
 import signal
 import threading
 
@@ -25,46 +24,10 @@ from test_send_proxy import V2_SIG, read_v2
 PARKED = (r"\[%s\] client=127\.0\.0\.1:%d: backend closed the connection before sending a "
           r"byte, and the client has sent none yet: a new connection when it does$")
 
-NGINX_CONF = """\
-daemon off;
-master_process off;
-pid {d}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 64; }}
-http {{
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    access_log {d}/access.log;
-    client_header_timeout 1s;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            return 200 "served $request_uri\\n";
-        }}
-    }}
-}}
-"""
-
-
 @pytest.fixture
 def nginx(workdir):
     """nginx that closes a connection without a request after 1 s."""
-    if shutil.which("nginx") is None:
-        pytest.skip("nginx is not installed (scripts/test installs it)")
-    d = os.path.join(str(workdir), "nginx")
-    os.makedirs(d)
-
-    def cmd(port):
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(d=d, port=port))
-        return ["nginx", "-p", d, "-c", conf]
-    proc, port = harness.start_listening(cmd, "nginx", str(workdir))
-    proc.port = port
-    proc.access_log = os.path.join(d, "access.log")
+    proc = harness.start_nginx(workdir, http=["client_header_timeout 1s"])
     yield proc
     proc.stop()
 

@@ -619,47 +619,14 @@ def test_dovecot_greets_a_starttls_client_after_a_v1_header(portier, certs, dove
 # nginx as an HTTP backend: `listen ... proxy_protocol` takes the header, and
 # $proxy_protocol_* say what it named (nginx 1.22 has no TLV variables yet).
 
-NGINX_CONF = """\
-daemon off;
-master_process off;
-pid {d}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 64; }}
-http {{
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    log_format pp 'pp=$proxy_protocol_addr:$proxy_protocol_port '
-                  'srv=$proxy_protocol_server_addr:$proxy_protocol_server_port '
-                  'peer=$remote_addr "$request"';
-    access_log {d}/access.log pp;
-    server {{
-        listen 127.0.0.1:{port} proxy_protocol;
-        location / {{
-            return 200 "pp=$proxy_protocol_addr:$proxy_protocol_port srv=$proxy_protocol_server_addr:$proxy_protocol_server_port\\n";
-        }}
-    }}
-}}
-"""
+NGINX_ANSWER = ("pp=$proxy_protocol_addr:$proxy_protocol_port "
+                "srv=$proxy_protocol_server_addr:$proxy_protocol_server_port")
 
 
 @pytest.fixture
 def nginx(workdir):
-    if shutil.which("nginx") is None:
-        pytest.skip("nginx is not installed (scripts/test installs it)")
-    d = os.path.join(str(workdir), "nginx")
-    os.makedirs(d)
-
-    def cmd(port):
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(d=d, port=port))
-        return ["nginx", "-p", d, "-c", conf]
-    proc, port = harness.start_listening(cmd, "nginx", str(workdir))
-    proc.access_log = os.path.join(d, "access.log")
-    proc.port = port
+    proc = harness.start_nginx(workdir, answer=NGINX_ANSWER, listen=" proxy_protocol",
+                               log_format="'%s peer=$remote_addr \"$request\"'" % NGINX_ANSWER)
     yield proc
     proc.stop()
 
