@@ -141,6 +141,15 @@ static void keep_greeting(struct probe *p, const uint8_t *b, size_t n)
 	log_escape(b, k, p->res->greeting, sizeof(p->res->greeting));
 }
 
+/* Whether the certificate io's handshake got names r->name, and how. */
+static void peer_name(struct probe_result *r, struct probe_io *io)
+{
+	int k = tlsctx_peer_name_matches(io->tc, r->name);
+
+	r->name_matches = k >= 1;
+	r->name_by_cn = k == 2;
+}
+
 /* Handshake on io (version 0: any); fills the session and certificate
  * when record. 0, or -1 / PROBE_IO_TIMEOUT (reason in res->tls_error,
  * *not_tls). */
@@ -160,7 +169,7 @@ static int handshake(struct probe *p, struct probe_io *io, uint16_t version, int
 		}
 		if (record && tlsctx_peer_cert(io->tc, &r->cert) == 0) {
 			r->have_cert = 1;
-			r->name_matches = tlsctx_peer_name_matches(io->tc, r->name) == 1;
+			peer_name(r, io);
 		}
 		return k;
 	}
@@ -182,7 +191,7 @@ static int handshake(struct probe *p, struct probe_io *io, uint16_t version, int
 	}
 	if (tlsctx_peer_cert(io->tc, &r->cert) == 0) {
 		r->have_cert = 1;
-		r->name_matches = tlsctx_peer_name_matches(io->tc, r->name) == 1;
+		peer_name(r, io);
 	}
 	return 0;
 }

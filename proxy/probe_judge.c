@@ -252,6 +252,11 @@ void probe_judge(struct probe_result *r, const struct proto *proto,
 	if (!r->name_matches)
 		finding(r, "cert-name-mismatch", "certificate for %s does not name %s: clients "
 		        "that check the name will refuse it", cert_name(r, name, sizeof(name)), r->name);
+	else if (r->name_by_cn)
+		finding(r, "cert-name-cn-only", "certificate for %s names %s in its subject CN "
+		        "alone, without a subjectAltName: browsers and other clients that follow "
+		        "RFC 6125 refuse it; reissue it with %s as a DNS name",
+		        cert_name(r, name, sizeof(name)), r->name, r->name);
 	if (r->cert.not_before > r->now)
 		finding(r, "cert-not-yet-valid", "certificate for %s is not valid before %lld "
 		        "(seconds since 1970): check the server's clock or the certificate",

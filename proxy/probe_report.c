@@ -106,7 +106,8 @@ void probe_report_text(const struct probe_result *r, FILE *out)
 		fprintf(out, "    expires    %s (%s %s)\n", d, probe_cert_when(r, when, sizeof(when)),
 		        c->not_after > r->now ? "left" : "ago");
 		fprintf(out, "    key        %s %d bits\n", c->key_type, c->key_bits);
-		fprintf(out, "    name       %s %s\n", r->name, r->name_matches ? "matches" : "does NOT match");
+		fprintf(out, "    name       %s %s\n", r->name, !r->name_matches ? "does NOT match" :
+		        r->name_by_cn ? "matches, by the subject CN alone" : "matches");
 		if (c->verified)
 			fprintf(out, "    chain      verified against %s\n", r->cafile ? r->cafile : "the system store");
 		else
@@ -240,6 +241,8 @@ void probe_report_json(const struct probe_result *r, FILE *out)
 		jstr(out, r->name);
 		fprintf(out, ",\"name_matches\":");
 		jbool(out, r->name_matches);
+		fprintf(out, ",\"name_by_cn\":");
+		jbool(out, r->name_by_cn);
 		fprintf(out, ",\"verified\":");
 		jbool(out, c->verified);
 		fprintf(out, ",\"verify_error\":");

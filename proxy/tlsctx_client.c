@@ -450,9 +450,14 @@ int tlsctx_peer_name_matches(const struct tlsconn *tc, const char *name)
 		return -1;
 	if (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1)
 		ok = X509_check_ip_asc(x, name, 0) == 1;
+	else if (X509_check_host(x, name, strlen(name), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+	                         X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, NULL) == 1)
+		ok = 1;
 	else
+		/* The library looks at the CN only when the certificate has no
+		 * DNS name: a match now is a match by the CN alone. */
 		ok = X509_check_host(x, name, strlen(name),
-		                     X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+		                     X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1 ? 2 : 0;
 	X509_free(x);
 	ERR_clear_error();
 	return ok;

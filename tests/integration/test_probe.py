@@ -443,6 +443,9 @@ def test_certificate_expires_soon(cert_portier, ca):
     assert rc == 1, text
     assert ids(obj) == ["cert-expiring"]
     assert obj["certificate"]["days_left"] == 5
+    # Named in its subjectAltName: a match, not one by the CN alone.
+    assert obj["certificate"]["name_matches"] is True, obj
+    assert obj["certificate"]["name_by_cn"] is False, obj
     assert "certificate for localhost expires in 5 days: renew it" in text
 
 
@@ -455,6 +458,33 @@ def test_certificate_wrong_name(cert_portier, ca):
     # The chain is judged apart from the name: it verifies.
     assert obj["certificate"]["verified"] is True
     assert "certificate for other.example.org does not name localhost" in text
+
+
+def test_certificate_named_by_its_cn_alone(tmp_path, certs):
+    """A certificate with no subjectAltName whose subject CN is the name:
+    OpenSSL's clients take it, browsers refuse it. The name matches, and
+    the report says by what; a finding says who refuses it. (The same
+    check passed it as a plain match before.)"""
+    from test_cert_checks import signed
+    cn_only, key = signed(certs, tmp_path, "cnonly", "/CN=cn.example.org")
+    backend = harness.HTTPBackend()
+    p = harness.Portier(tmp_path, [("tls", [("cert", cn_only), ("key", key)]),
+                                   listener("cn", backend.port, protocol="imap")])
+    try:
+        rc, text, obj = both(p.port("cn"), "--as-port", "993", "--cafile", certs.ca,
+                             "--sni", "cn.example.org")
+    finally:
+        p.stop()
+        backend.stop()
+    assert rc == 1, text
+    assert ids(obj) == ["cert-name-cn-only"], obj
+    assert obj["certificate"]["name_matches"] is True, obj
+    assert obj["certificate"]["name_by_cn"] is True, obj
+    assert obj["certificate"]["verified"] is True, obj
+    assert "    name       cn.example.org matches, by the subject CN alone\n" in text, text
+    assert ("certificate for cn.example.org names cn.example.org in its subject CN alone, "
+            "without a subjectAltName: browsers and other clients that follow RFC 6125 "
+            "refuse it; reissue it with cn.example.org as a DNS name") in text, text
 
 
 # --------------------------------------------------------------------------
