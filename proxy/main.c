@@ -121,13 +121,15 @@ static void on_serving(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	sigset_t stop;
 
+	log_info("serving (pid %ld)", (long)getpid());
+	/* Before the stop signals are let in: a SIGTERM that waits tells
+	 * master_ready() why its channel may be closed. */
+	if (master_ready(w->data) < 0)
+		log_warn("cannot tell the master this worker serves");
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_UNBLOCK, &stop, NULL);
-	log_info("serving (pid %ld)", (long)getpid());
-	if (master_ready(w->data) < 0)
-		log_warn("cannot tell the master this worker serves");
 }
 
 /* The master's channel: a new log target (SIGUSR1, a reload). */

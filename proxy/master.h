@@ -52,6 +52,7 @@ struct master {
 	unsigned long long generation;    /* of cfg: 1 at start, +1 per reload committed */
 	int foreground;                   /* -f: the log is stderr, whatever `log` says */
 	int chan;                         /* in a worker: its channel to the master */
+	pid_t master_pid;                 /* in a worker: the master's pid */
 	char *pid_written;                /* the pid_file written last, owned */
 	char *ports_written;              /* the ports_file written last, owned ... */
 	char *ports_text;                 /* ... and what it says, owned */
@@ -107,11 +108,12 @@ int master_run(struct master *m, unsigned *worker);
 
 /* master_ready(m): in a worker (after master_run returned MASTER_WORKER),
  * tell the master it serves: once its server is set up, from the first
- * turn of its loop, which should then also unblock SIGTERM and SIGINT
- * (held back since the fork). A reload waits for this from every new
- * worker before the old ones let go. Once only; 0, or -1 (errno) if the
- * master cannot hear it; 1 if it need not: a reload committed before this
- * worker served, and the master closed its channel (EPIPE). */
+ * turn of its loop, which should then unblock SIGTERM and SIGINT (held
+ * back since the fork; still blocked here). A reload waits for this from
+ * every new worker before the old ones let go. Once only; 0, or -1 (errno)
+ * if the master cannot hear it; 1 if it need not: the master closed the
+ * channel (EPIPE) because a reload committed before this worker served,
+ * or because one was undone and the worker told to stop (SIGTERM). */
 int master_ready(struct master *m);
 
 /* master_log_heard(m): in a worker, what the master sent on its channel (a

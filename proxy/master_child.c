@@ -98,6 +98,7 @@ int master_child(struct sup *s, struct slot *sl, unsigned i, unsigned *worker)
 	free(s->undone);
 	free(s->failed);
 	m->chan = s->chan_w;
+	m->master_pid = s->self;
 	*worker = i + 1;
 	/* Tagged from here: the failures of becoming a worker are its own,
 	 * and the admin must tell them from the master's. */
@@ -118,6 +119,20 @@ static int superseded(const struct master *m)
 	return sh != NULL && shared_load(&sh->generation) > m->generation;
 }
 
+/* The master, still alive, has told this worker to stop before it served:
+ * a reload undone (a new worker of it that failed, or a stop meanwhile)
+ * sends SIGTERM before it closes the channels. SIGTERM is still blocked
+ * here (main.c's on_serving), so it waits, pending. A master that died
+ * sends it too (PR_SET_PDEATHSIG), but the kernel has given the worker
+ * its new parent by then: that one stays a warning. */
+static int stopped_by_master(const struct master *m)
+{
+	sigset_t pending;
+
+	return sigpending(&pending) == 0 && sigismember(&pending, SIGTERM) == 1 &&
+	       getppid() == m->master_pid;
+}
+
 int master_ready(struct master *m)
 {
 	ssize_t r;
@@ -132,9 +147,10 @@ int master_ready(struct master *m)
 	if (r == 1)
 		return 0;
 	/* A reload that committed before this worker served closed its
-	 * channel with the rest of its generation's (it drains now): the
+	 * channel with the rest of its generation's (it drains now), or one
+	 * undone closed it with the rest of its own (it stops now): the
 	 * master no longer waits for this report. */
-	if (r < 0 && errno == EPIPE && superseded(m))
+	if (r < 0 && errno == EPIPE && (superseded(m) || stopped_by_master(m)))
 		return 1;
 	return -1;
 }

@@ -7,6 +7,9 @@
  * reload's, report at once. A reload sent right after the start then
  * commits before the first workers served, which on a loaded machine
  * happens now and then; here it happens every time.
+ * PORTIER_FAULT_READY_HOLD_SKIP=k lets the first k forks report at once
+ * and holds the n after them: a reload's new worker then holds its report
+ * while the reload fails and is undone.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -68,13 +71,15 @@ pid_t fork(void)
 {
 	static pid_t (*real_fork)(void);
 	const char *n = getenv("PORTIER_FAULT_READY_HOLD");
+	const char *k = getenv("PORTIER_FAULT_READY_HOLD_SKIP");
+	long skip = k != NULL ? atol(k) : 0;
 	pid_t pid;
 
 	if (real_fork == NULL)
 		real_fork = (pid_t (*)(void))dlsym(RTLD_NEXT, "fork");
 	pid = real_fork();
 	if (pid == 0)
-		holds = n != NULL && forked < atol(n);
+		holds = n != NULL && forked >= skip && forked < skip + atol(n);
 	else if (pid > 0)
 		forked++;
 	return pid;

@@ -464,12 +464,14 @@ def test_a_failed_reload_lets_its_serving_workers_drain(portier, certs, http_bac
     assert all(harness.alive(pid) for pid in old)
 
 
-def held_reports(n):
-    """The environment of a portier whose first n workers report serving
-    only once the master has closed their channel (tests/fault/ready_hold.c)."""
+def held_reports(n, skip=0):
+    """The environment of a portier whose first n workers (after the first
+    skip, which report at once) report serving only once the master has
+    closed their channel (tests/fault/ready_hold.c)."""
     shim = os.path.join(harness.PORTIER_BUILD, "tests", "libready_hold.so")
     assert os.path.exists(shim), "the ready_hold shim was not built: %s" % shim
     return {"LD_PRELOAD": shim, "PORTIER_FAULT_READY_HOLD": str(n),
+            "PORTIER_FAULT_READY_HOLD_SKIP": str(skip),
             "ASAN_OPTIONS": "verify_asan_link_order=0"}
 
 
@@ -499,6 +501,37 @@ def test_a_worker_that_serves_after_a_reload_committed_does_not_warn(
     # (the shim's two lines): the window was met; and each has ended since.
     log = p.log()
     assert CANNOT_TELL not in log, log
+
+
+def test_a_worker_of_an_undone_reload_does_not_warn(portier, certs, http_backend,
+                                                   backend_b, fail_file):
+    """A reload fails (its worker 2 ends at once) while its worker 1 has
+    not reported yet: the undo sends worker 1 SIGTERM and closes its
+    channel, and its report meets EPIPE. It warned "cannot tell the master
+    this worker serves: Broken pipe" though the master had let it go and
+    said why. The shim holds worker 1's report until the channel closes."""
+    http_backend.name = "a"
+    p = portier(web(certs, http_backend.port), glob=[("workers", "2")],
+                env=held_reports(1, skip=2))
+    port = p.port("web")
+    serving(p, 2)
+    with open(fail_file, "w") as f:
+        f.write("exit 2\n")
+    p.rewrite(web(certs, backend_b.port))
+    mark = hup(p)
+    p.wait_log(r"reload failed: .*; keeping the running configuration", since=mark,
+               timeout=20)
+    harness.wait_for(lambda: len(started_since(p, mark)) == 2, 5, "both workers' start lines")
+    new = dict(started_since(p, mark))
+    p.wait_log(re.escape(HELD), since=mark, timeout=10)
+    p.wait_log(r"worker \(pid %d\) of the failed reload exited with status 0" % new[1],
+               since=mark, timeout=15)
+    log = p.log()[mark:]
+    # It had said it serves, so its report was due and met the closed channel.
+    assert re.search(r"serving \(pid %d\)" % new[1], log), log
+    assert CANNOT_TELL not in log, log
+    ctx = certs.client_context()
+    assert b"backend a GET /who" in get(port, ctx)[0]
 
 
 def test_a_worker_whose_master_is_gone_still_warns(portier, certs, http_backend):
