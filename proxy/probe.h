@@ -80,7 +80,7 @@ struct probe_result {
 	struct tlsctx_cert_info cert;
 	const char *name;       /* the name checked: --sni or HOST */
 	int name_matches;
-	int name_by_cn;         /* ...by the subject CN alone: no DNS name */
+	int name_by_cn;         /* ...by the subject CN alone: no subjectAltName */
 	const char *cafile;     /* NULL: the system store */
 	char http_status[128];  /* port 80: the status line, escaped */
 	char http_location[256];

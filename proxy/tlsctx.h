@@ -195,9 +195,9 @@ void tlsctx_session(const struct tlsconn *tc, struct tlsctx_session *s);
 /* tlsctx_peer_name_matches(tc, name): 1 when the peer's leaf certificate
  * carries host name or IP address name in its subjectAltName (wildcards
  * per RFC 6125, not partial), 2 when only its subject CN names the host,
- * the certificate having no DNS name (what OpenSSL's clients still take
- * and browsers refuse), 0 when neither, -1 when the peer sent no
- * certificate. */
+ * the certificate having no subjectAltName at all (what OpenSSL's clients
+ * still take and browsers refuse; BoringSSL reads no CN beside one of
+ * addresses only), 0 when neither, -1 when the peer sent no certificate. */
 int tlsctx_peer_name_matches(const struct tlsconn *tc, const char *name);
 
 /* tlsctx_client_failure(tc, out, outlen, not_tls): tlsctx_error() for a

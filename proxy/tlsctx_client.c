@@ -455,7 +455,7 @@ int tlsctx_peer_name_matches(const struct tlsconn *tc, const char *name)
 		ok = 1;
 	else
 		/* The library looks at the CN only when the certificate has no
-		 * DNS name: a match now is a match by the CN alone. */
+		 * subjectAltName: a match now is a match by the CN alone. */
 		ok = X509_check_host(x, name, strlen(name),
 		                     X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1 ? 2 : 0;
 	X509_free(x);

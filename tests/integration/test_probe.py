@@ -460,6 +460,26 @@ def test_certificate_wrong_name(cert_portier, ca):
     assert "certificate for other.example.org does not name localhost" in text
 
 
+class CertServer(LoopbackServer):
+    """A TLS server (Python's ssl) with the certificate file cert and its
+    key: for certificates portier itself would not serve."""
+    def __init__(self, cert, key):
+        import ssl
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        super().__init__()
+
+    def handle(self, c):
+        c.settimeout(5 * harness.SLOW)
+        try:
+            with self.ctx.wrap_socket(c, server_side=True) as t:
+                t.recv(1)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
 def test_certificate_named_by_its_cn_alone(tmp_path, certs):
     """A certificate with no subjectAltName whose subject CN is the name:
     OpenSSL's clients take it, browsers refuse it. The name matches, and
@@ -467,15 +487,12 @@ def test_certificate_named_by_its_cn_alone(tmp_path, certs):
     check passed it as a plain match before.)"""
     from test_cert_checks import signed
     cn_only, key = signed(certs, tmp_path, "cnonly", "/CN=cn.example.org")
-    backend = harness.HTTPBackend()
-    p = harness.Portier(tmp_path, [("tls", [("cert", cn_only), ("key", key)]),
-                                   listener("cn", backend.port, protocol="imap")])
+    s = CertServer(cn_only, key)
     try:
-        rc, text, obj = both(p.port("cn"), "--as-port", "993", "--cafile", certs.ca,
-                             "--sni", "cn.example.org")
+        rc, text, obj = both(s.port, "--protocol", "http", "--as-port", "443",
+                             "--cafile", certs.ca, "--sni", "cn.example.org")
     finally:
-        p.stop()
-        backend.stop()
+        s.stop()
     assert rc == 1, text
     assert ids(obj) == ["cert-name-cn-only"], obj
     assert obj["certificate"]["name_matches"] is True, obj
@@ -485,6 +502,25 @@ def test_certificate_named_by_its_cn_alone(tmp_path, certs):
     assert ("certificate for cn.example.org names cn.example.org in its subject CN alone, "
             "without a subjectAltName: browsers and other clients that follow RFC 6125 "
             "refuse it; reissue it with cn.example.org as a DNS name") in text, text
+
+
+def test_a_cn_beside_a_subjectaltname_of_addresses_is_no_name(tmp_path, certs):
+    """With a subjectAltName, even one of addresses only, the CN is not
+    read (BoringSSL, as browsers): the name does not match, and it is not
+    called a match by the CN."""
+    from test_cert_checks import signed
+    cert, key = signed(certs, tmp_path, "iponly", "/CN=cn.example.org",
+                       ["subjectAltName = IP:127.0.0.1"])
+    s = CertServer(cert, key)
+    try:
+        rc, text, obj = both(s.port, "--protocol", "http", "--as-port", "443",
+                             "--cafile", certs.ca, "--sni", "cn.example.org")
+    finally:
+        s.stop()
+    assert rc == 1, text
+    assert ids(obj) == ["cert-name-mismatch"], obj
+    assert obj["certificate"]["name_matches"] is False, obj
+    assert obj["certificate"]["name_by_cn"] is False, obj
 
 
 # --------------------------------------------------------------------------
