@@ -7,7 +7,6 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 /* The conversation of `portier probe`: the connections to the port (the
  * first, a second when the first answer says the port speaks the other
@@ -312,17 +311,6 @@ static int late_greeting(struct probe *p, struct probe_io *io)
 	return k == 1;
 }
 
-/* Whether the banner b[0..n) holds word, in any case. */
-static int has_word(const uint8_t *b, size_t n, const char *word)
-{
-	size_t k = strlen(word);
-
-	for (size_t i = 0; i + k <= n; i++)
-		if (strncasecmp((const char *)b + i, word, k) == 0)
-			return 1;
-	return 0;
-}
-
 /* The protocol a banner b[0..n) names, for a port of protocol expected:
  * probe_banner()'s guess, except that SMTP and FTP both greet with 220,
  * and a 220 that names neither ("220 Service ready", "220-FileZilla
@@ -332,7 +320,7 @@ static const char *banner_names(const char *expected, const uint8_t *b, size_t n
 	const char *named = probe_banner(b, n);
 
 	if (named != NULL && strcmp(named, "smtp") == 0 && strcmp(expected, "ftp") == 0 &&
-	    !has_word(b, n, "SMTP"))
+	    !probe_has_word(b, n, "SMTP"))
 		return expected;
 	return named;
 }

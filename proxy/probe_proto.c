@@ -266,7 +266,7 @@ void probe_caps_ftp(const char *text, struct probe_caps *c)
 	}
 }
 
-static int has_word(const uint8_t *p, size_t n, const char *word)
+int probe_has_word(const uint8_t *p, size_t n, const char *word)
 {
 	size_t k = strlen(word);
 
@@ -283,7 +283,7 @@ const char *probe_banner(const uint8_t *p, size_t n)
 	if (n >= 4 && memcmp(s, "SSH-", 4) == 0)
 		return "ssh";
 	if (n >= 4 && memcmp(s, "220", 3) == 0 && (s[3] == ' ' || s[3] == '-'))
-		return has_word(p, n, "FTP") && !has_word(p, n, "SMTP") ? "ftp" : "smtp";
+		return probe_has_word(p, n, "FTP") && !probe_has_word(p, n, "SMTP") ? "ftp" : "smtp";
 	if (n >= 4 && (memcmp(s, "* OK", 4) == 0 || (n >= 9 && memcmp(s, "* PREAUTH", 9) == 0)))
 		return "imap";
 	if (n >= 3 && memcmp(s, "+OK", 3) == 0)

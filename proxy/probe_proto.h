@@ -79,6 +79,10 @@ void probe_caps_ftp(const char *text, struct probe_caps *c);
  * "smtp", "ftp", "imap", "pop3", "mysql", "vnc", "http"), or NULL. */
 const char *probe_banner(const uint8_t *p, size_t n);
 
+/* probe_has_word(p, n, word): whether p[0..n) holds word anywhere, in any
+ * case ("vsFTPd" holds FTP). */
+int probe_has_word(const uint8_t *p, size_t n, const char *word);
+
 /* The LDAP requests of a probe (RFC 4511): a search of the root DSE for
  * supportedExtension with messageID 1, and StartTLS with messageID 2. */
 extern const uint8_t probe_ldap_rootdse[];
