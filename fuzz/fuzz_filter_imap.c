@@ -10,7 +10,8 @@
  *   then       the client's bytes, then choices: chunk sizes (1 to 64; the
  *              rest at once when they are spent) for either
  *              side and the backend's answers (a synchronizing literal
- *              taken or refused, where STARTTLS sits in a capability list,
+ *              taken or refused, where STARTTLS and COMPRESS=DEFLATE sit
+ *              in a capability list,
  *              a SASL challenge or the end)
  *
  * The model backend reads commands as dovecot does (the tag up to the
@@ -20,14 +21,15 @@
  * AUTHENTICATE the next line is no command), written apart from the
  * filter. It answers every command with one tagged response, sends FETCH
  * bodies as literals holding lines that read like responses, and lists
- * STARTTLS in CAPABILITY responses and [CAPABILITY] codes. abort() marks
- * a broken rule:
+ * STARTTLS and COMPRESS= atoms in CAPABILITY responses and [CAPABILITY]
+ * codes. abort() marks a broken rule:
  *   - a command line reaches it whose verb, read liberally (blanks before
- *     and after the tag, up to the first non-alphanumeric), is STARTTLS;
- *   - the client sees STARTTLS as an atom of a capability list outside a
- *     literal;
+ *     and after the tag, up to the first non-alphanumeric), is STARTTLS or
+ *     COMPRESS;
+ *   - the client sees STARTTLS, or an atom that begins with COMPRESS=, in
+ *     a capability list outside a literal;
  *   - the client's bytes, without our answers, differ from the backend's
- *     without the STARTTLS atoms of its lists;
+ *     without those atoms of its lists;
  *   - an answer of ours comes inside a line or a literal, or not right
  *     after the tagged responses to the commands passed before the line it
  *     answers.
@@ -41,6 +43,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define ANSWER " BAD TLS is already active\r\n"
+#define ANSWER_COMPRESS " NO [CANNOT] COMPRESS is not available\r\n"
 #define BODY "* CAPABILITY IMAP4rev1 STARTTLS\r\na OK done\r\nb STARTTLS\r\n" \
 	"+ go\r\nx BAD TLS is already active\r\n {2}\r\n"
 #define BODY_LEN "97"
@@ -51,8 +54,9 @@ static int blank(int c)
 	    c == '\0';
 }
 
-/* The command line p[0..n) as the most liberal server might read it. */
-static int liberal_starttls(const uint8_t *p, size_t n)
+/* The command line p[0..n) as the most liberal server might read it: a
+ * STARTTLS or a COMPRESS. */
+static int liberal_forbidden(const uint8_t *p, size_t n)
 {
 	size_t i = 0, v;
 
@@ -64,7 +68,7 @@ static int liberal_starttls(const uint8_t *p, size_t n)
 		i++;
 	for (v = i; v < n && alnum(p[v]); v++)
 		continue;
-	return word(p + i, v - i, "STARTTLS");
+	return word(p + i, v - i, "STARTTLS") || word(p + i, v - i, "COMPRESS");
 }
 
 /* The model backend. */
@@ -76,7 +80,7 @@ struct server {
 	struct fz_bytes tag;	/* the command's */
 	struct fz_bytes line;	/* the line (or continuation line) being read */
 	struct fz_bytes out;	/* its responses, not yet delivered */
-	struct fz_bytes clean;	/* the same without the STARTTLS atoms */
+	struct fz_bytes clean;	/* the same without the hidden atoms */
 	uint64_t commands;	/* counted command lines read */
 	/* Their offsets in what reached it: a command line takes at least 2
 	 * of the client's at most 255 * 16 bytes ("a\n"). */
@@ -109,7 +113,7 @@ static void tagged(struct server *s, const char *rest)
 
 static void capability(struct server *s, struct choices *c)
 {
-	switch (pick(c) % 5) {
+	switch (pick(c) % 7) {
 	case 0:
 		say2(s, "* CAPABILITY STARTTLS IMAP4rev1 IDLE\r\n",
 		    "* CAPABILITY IMAP4rev1 IDLE\r\n");
@@ -125,6 +129,16 @@ static void capability(struct server *s, struct choices *c)
 	case 3:
 		say2(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS STARTTLS=X] x\r\n",
 		    "* OK [CAPABILITY IMAP4rev1 STARTTLS=X] x\r\n");
+		break;
+	case 4:
+		/* dovecot's imap_zlib after login */
+		say2(s, "* CAPABILITY IMAP4rev1 IDLE MOVE COMPRESS=DEFLATE\r\n",
+		    "* CAPABILITY IMAP4rev1 IDLE MOVE\r\n");
+		break;
+	case 5:
+		say2(s, "* OK [CAPABILITY compress=deflate COMPRESS XCOMPRESS=X "
+		    "STARTTLS COMPRESS=] x\r\n",
+		    "* OK [CAPABILITY COMPRESS XCOMPRESS=X COMPRESS=] x\r\n");
 		break;
 	default:
 		say2(s, "* CAPABILITY STARTTLS\r\n", "* CAPABILITY\r\n");
@@ -183,7 +197,8 @@ static void complete(struct server *s, struct choices *c)
 		break;
 	case 'L':
 		if (pick(c) & 1)
-			say2(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS IDLE] x\r\n",
+			say2(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS IDLE "
+			    "COMPRESS=DEFLATE] x\r\n",
 			    "* OK [CAPABILITY IMAP4rev1 IDLE] x\r\n");
 		if (pick(c) & 1)
 			tagged(s, " OK done\r\n");
@@ -223,8 +238,8 @@ static void line(struct server *s, struct choices *c)
 	}
 	if (s->tag.len == 0) {
 		/* the first line of a command */
-		if (liberal_starttls(p, n))
-			abort();	/* a STARTTLS reached the backend */
+		if (liberal_forbidden(p, n))
+			abort();	/* a STARTTLS or COMPRESS reached the backend */
 		if (!valid_tag(p, n)) {
 			say(s, "* BAD Error in IMAP command: invalid tag\r\n");
 			return;	/* read no further, its literal too */
@@ -320,15 +335,23 @@ struct viewer {
 	struct fz_bytes clean;	/* all but our answers */
 };
 
+/* p[0..n) is an answer of ours, text after a tag we echo (or "*"). */
+static int our_answer(const uint8_t *p, size_t n, const char *text)
+{
+	size_t k = strlen(text);
+
+	return n > k && memcmp(p + n - k, text, k) == 0 &&
+	    ((n - k == 1 && p[0] == '*') || (memchr(p, ' ', n - k) == NULL &&
+	    memchr(p, '*', n - k) == NULL));
+}
+
 static void view_line(struct viewer *v, const uint8_t *p, size_t n)
 {
-	size_t i, j, k = strlen(ANSWER);
+	size_t i, j;
 	int plus, cap = 0;
 	long long lit;
 
-	if (!v->mid && n > k && memcmp(p + n - k, ANSWER, k) == 0 &&
-	    ((n - k == 1 && p[0] == '*') || (memchr(p, ' ', n - k) == NULL &&
-	    memchr(p, '*', n - k) == NULL))) {
+	if (!v->mid && (our_answer(p, n, ANSWER) || our_answer(p, n, ANSWER_COMPRESS))) {
 		if (v->nans < 256)
 			v->at[v->nans] = v->tagged;
 		v->nans++;
@@ -349,7 +372,8 @@ static void view_line(struct viewer *v, const uint8_t *p, size_t n)
 			for (j = i; j < n && p[j] != ' ' && p[j] != ']' &&
 			    p[j] != '\r' && p[j] != '\n'; j++)
 				continue;
-			if (word(p + i, j - i, "STARTTLS"))
+			if (word(p + i, j - i, "STARTTLS") ||
+			    (j - i > 9 && word(p + i, 9, "COMPRESS=")))
 				abort();	/* offered to the client */
 			if (j < n && p[j] == ']')
 				break;
@@ -409,8 +433,8 @@ static void check_answers(const uint8_t *client, size_t nclient,
 	if (goff < got->len && (off + got->len - goff > nclient ||
 	    memcmp(g + goff, client + off, got->len - goff) != 0))
 		abort();	/* bytes invented */
-	/* A last line without its end may be a STARTTLS answered as soon
-	 * as its verb was known. */
+	/* A last line without its end may be a STARTTLS or COMPRESS answered
+	 * as soon as its verb was known. */
 	if (goff == got->len && off < nclient && v->nans == nans + 1) {
 		for (before = 0, i = 0; i < s->commands; i++)
 			before += starts[i] < goff;
@@ -544,7 +568,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0 && s.out.len == 0 && bin.len == 0 && v.line.len == 0 &&
 	    v.lit == 0 && (v.clean.len != s.clean.len || (v.clean.len > 0 &&
 	    memcmp(fz_peek(&v.clean), fz_peek(&s.clean), v.clean.len) != 0)))
-		abort();	/* changed beyond the STARTTLS atoms */
+		abort();	/* changed beyond the hidden atoms */
 	if (rc == 0 && s.out.len == 0 && bin.len == 0 && cin.len == 0)
 		check_answers(client, nclient, &got, &s, &v);
 	buf_reset(&cin);

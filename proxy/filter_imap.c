@@ -13,6 +13,11 @@
  *   - a client's `tag STARTTLS` is answered here, `tag BAD TLS is already
  *     active` (RFC 9051 6.2.1: STARTTLS after TLS is a BAD), and never
  *     reaches the backend.
+ * And the filter must go on reading the commands, which it could not once
+ * both streams were compressed (COMPRESS=DEFLATE, RFC 4978: dovecot's
+ * imap_zlib, Cyrus; clients such as Thunderbird use it). So COMPRESS=
+ * atoms are taken out of the same lists, and a client's `tag COMPRESS` is
+ * answered `tag NO [CANNOT] COMPRESS is not available`, as a STARTTLS is.
  * Everything else passes byte for byte.
  *
  * Both directions are framed into lines and literals ({n}, {n+} and ~{n}
@@ -32,9 +37,10 @@
  * Our answer goes where no response is under way and after the tagged
  * responses to every command passed before it (pipelining, RFC 9051
  * 5.5): `sent` counts the commands passed, `done` the tagged responses
- * back. (Which response ends a wait for "+" is known by count and tag.) Until then the STARTTLS line waits in `in`, with what follows it,
- * so no answer is ever held by the filter; the tag is read from `in` when
- * the answer goes.
+ * back. (Which response ends a wait for "+" is known by count and tag.)
+ * Until then the STARTTLS (or COMPRESS) line waits in `in`, with what
+ * follows it, so no answer is ever held by the filter; the tag is read
+ * from `in` when the answer goes.
  *
  * Nothing is held whole but a capability response (up to CAP_MAX, else
  * the connection ends): a command line is held only until its tag and

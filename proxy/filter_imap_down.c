@@ -4,7 +4,7 @@
 
 /*
  * filter_imap, the backend's side: responses framed into lines and
- * literals; STARTTLS taken out of capability lists; the tagged responses
+ * literals; STARTTLS and COMPRESS= taken out of capability lists; the tagged responses
  * counted and the "+" seen that release what the client's side holds.
  */
 
@@ -63,7 +63,16 @@ static int down_head(struct imap_state *st, const uint8_t *p, size_t n,
 	return 1;
 }
 
-/* The capability response p[0..len) to out without its STARTTLS atoms.
+/* An atom of a capability list the client must not see: STARTTLS, and
+ * COMPRESS=DEFLATE or any other COMPRESS= (RFC 4978), after which both
+ * streams would be compressed and the filter could read no command. */
+static int hidden_atom(const uint8_t *p, size_t n)
+{
+	return filter_word_is(p, n, "STARTTLS") ||
+	    (n > 9 && filter_word_is(p, 9, "COMPRESS="));
+}
+
+/* The capability response p[0..len) to out without its hidden atoms.
  * 1 done, 0 no room, -1 error. */
 static int pass_cap(struct imap_state *st, const uint8_t *p, size_t len,
     struct buf *out, const char **why)
@@ -83,7 +92,7 @@ static int pass_cap(struct imap_state *st, const uint8_t *p, size_t len,
 		if (p[i] == ' ') {
 			while (j < r && p[j] != ' ')
 				j++;
-			if (filter_word_is(p + i + 1, j - i - 1, "STARTTLS"))
+			if (hidden_atom(p + i + 1, j - i - 1))
 				continue;	/* the atom and the space before it */
 		}
 		if (filter_put(out, p + i, j - i, why) < 0)

@@ -12,7 +12,7 @@
  * backend's responses.
  */
 
-enum kind { K_UNDECIDED, K_STARTTLS, K_IDLE, K_AUTH, K_OTHER };
+enum kind { K_UNDECIDED, K_STARTTLS, K_COMPRESS, K_IDLE, K_AUTH, K_OTHER };
 enum umode { U_START, U_LINE, U_LIT, U_CONT, U_DROP };
 enum dmode { D_START, D_LINE, D_LIT, D_CAP };
 /* What the client's bytes wait for: the backend's "+" (or the end of the

@@ -4,8 +4,8 @@
 
 /*
  * filter_imap, the client's side: commands framed into lines and
- * literals; a STARTTLS answered here once nothing is owed before it; the
- * bytes that wait for the backend's "+" held in `in`.
+ * literals; a STARTTLS or COMPRESS answered here once nothing is owed
+ * before it; the bytes that wait for the backend's "+" held in `in`.
  */
 
 #define VERB_MAX	1024	/* bytes of a command line read for tag and verb */
@@ -37,6 +37,8 @@ static enum kind classify(const uint8_t *p, size_t n, int complete,
 		return K_UNDECIDED;
 	if (filter_word_is(p + v, i - v, "STARTTLS"))
 		return K_STARTTLS;
+	if (filter_word_is(p + v, i - v, "COMPRESS"))
+		return K_COMPRESS;
 	if (filter_word_is(p + v, i - v, "IDLE"))
 		return K_IDLE;
 	if (filter_word_is(p + v, i - v, "AUTHENTICATE"))
@@ -71,13 +73,18 @@ static int valid_tag(const uint8_t *p, size_t n, int complete)
 	return i > 0 && (i < n || complete);
 }
 
-/* Answer a STARTTLS line at the front of in, once nothing is owed before
- * it. 1 done, 0 wait, -1 error. */
-static int answer(struct imap_state *st, const uint8_t *p, size_t tag,
-    size_t taglen, struct buf *back, const char **why)
+/* Answer the STARTTLS or COMPRESS line (k) at the front of in, once
+ * nothing is owed before it. 1 done, 0 wait, -1 error. */
+static int answer(struct imap_state *st, enum kind k, const uint8_t *p,
+    size_t tag, size_t taglen, struct buf *back, const char **why)
 {
-	static const char text[] = " BAD TLS is already active\r\n";
-	uint8_t a[TAG_MAX + sizeof(text)];
+	static const char tls[] = " BAD TLS is already active\r\n";
+	/* RFC 4978 3: a server may refuse with NO. The capability was
+	 * never shown (filter_imap_down.c). */
+	static const char compress[] = " NO [CANNOT] COMPRESS is not available\r\n";
+	const char *text = k == K_STARTTLS ? tls : compress;
+	size_t tlen = k == K_STARTTLS ? sizeof(tls) - 1 : sizeof(compress) - 1;
+	uint8_t a[TAG_MAX + sizeof(compress)];
 	size_t n;
 
 	if (!st->ended && (st->done < st->sent || st->dmode != D_START))
@@ -88,8 +95,8 @@ static int answer(struct imap_state *st, const uint8_t *p, size_t tag,
 		taglen = 1;
 	}
 	memcpy(a, p + tag, taglen);
-	memcpy(a + taglen, text, sizeof(text) - 1);
-	n = taglen + sizeof(text) - 1;
+	memcpy(a + taglen, text, tlen);
+	n = taglen + tlen;
 	return filter_put(back, a, n, why);
 }
 
@@ -117,8 +124,8 @@ static int up_start(struct imap_state *st, struct buf *in, struct buf *back,
 		*why = "client command with no verb in its first 1024 bytes";
 		return -1;
 	}
-	if (k == K_STARTTLS) {
-		if ((r = answer(st, p, tag, taglen, back, why)) <= 0)
+	if (k == K_STARTTLS || k == K_COMPRESS) {
+		if ((r = answer(st, k, p, tag, taglen, back, why)) <= 0)
 			return r;
 		st->umode = U_DROP;
 		return 1;
@@ -171,7 +178,7 @@ static int up_line(struct imap_state *st, struct buf *in, struct buf *out,
 }
 
 /* Bytes passed or dropped as they are: a literal, a continuation line
- * (DONE, a SASL response), the rest of a STARTTLS line. */
+ * (DONE, a SASL response), the rest of a STARTTLS or COMPRESS line. */
 static int up_pass(struct imap_state *st, struct buf *in, struct buf *out,
     const char **why)
 {

@@ -1021,15 +1021,24 @@ login_log_format_elements = user=<%u> method=%m rip=%r rport=%{rport} lip=%l lpo
 """
 
 
+DOVECOT_COMPRESS = """\
+mail_plugins = zlib
+protocol imap {
+  mail_plugins = $mail_plugins imap_zlib
+}
+"""
+
+
 class Dovecot:
     """dovecot -F with IMAP on .imap_port and POP3 on .pop3_port; user
     MAIL_USER/MAIL_PASS with one message (Subject contains .token) in Maildir/cur.
     haproxy=True: IMAP takes connections only with a PROXY header (haproxy =
     yes, trusted from 127.0.0.1); POP3 stays as it is.
     ssl="yes" or "required" with leaf (a Certs leaf) turns on dovecot's own
-    STARTTLS: optional with plaintext login allowed, or required."""
+    STARTTLS: optional with plaintext login allowed, or required.
+    compress=True loads imap_zlib: COMPRESS=DEFLATE offered after login."""
 
-    def __init__(self, haproxy=False, ssl=None, leaf=None):
+    def __init__(self, haproxy=False, ssl=None, leaf=None, compress=False):
         self.dir = world_dir("dovecot")
         uid, gid = ensure_mail_user()
         self.token = "tok" + os.urandom(8).hex()
@@ -1054,7 +1063,8 @@ class Dovecot:
             self.imap_port, self.pop3_port = free_port(), free_port()
             conf = DOVECOT_CONF.format(
                 d=self.dir, imap=self.imap_port, pop3=self.pop3_port,
-                extra=DOVECOT_HAPROXY if haproxy else "",
+                extra=(DOVECOT_HAPROXY if haproxy else "") +
+                (DOVECOT_COMPRESS if compress else ""),
                 imap_extra="\n    haproxy = yes" if haproxy else "")
             if ssl is not None:
                 conf = conf.replace("ssl = no\ndisable_plaintext_auth = no\n",

@@ -143,10 +143,15 @@ class IMAPS(imaplib.IMAP4_SSL):
 
 
 def test_backend_with_tls_offers_starttls_directly(dovecot_ssl):
-    # What the tests below hide and refuse is really there.
+    # What the tests below hide and refuse is really there: STARTTLS, and
+    # COMPRESS=DEFLATE after login.
     m = imaplib.IMAP4("127.0.0.1", dovecot_ssl.imap_port, timeout=20 * harness.SLOW)
     try:
         assert "STARTTLS" in m.capabilities, m.capabilities
+        typ, data = m.login(MAIL_USER, MAIL_PASS)
+        assert typ == "OK", data
+        typ, data = m.capability()
+        assert typ == "OK" and b"COMPRESS=DEFLATE" in data[0].split(), data
         m.logout()
     finally:
         if m.state != "LOGOUT":
@@ -164,6 +169,14 @@ def check_starttls_hidden_and_refused(m):
     assert typ == "OK", data
     # dovecot's tagged OK carries [CAPABILITY ...]: imaplib keeps it
     assert "STARTTLS" not in str(m.untagged_responses), m.untagged_responses
+    # COMPRESS=DEFLATE (after login) is hidden too, and the command is
+    # answered by portier: compressed, the filter could read no command.
+    assert "COMPRESS" not in str(m.untagged_responses), m.untagged_responses
+    typ, data = m.capability()
+    assert typ == "OK" and b"IDLE" in data[0].split(), data
+    assert b"COMPRESS" not in data[0].upper(), data
+    typ, data = m.xatom("COMPRESS", "DEFLATE")
+    assert (typ, data) == ("NO", [b"[CANNOT] COMPRESS is not available"]), (typ, data)
     typ, data = m.list()
     assert typ == "OK" and any(b"INBOX" in d for d in data), data
     m.logout()

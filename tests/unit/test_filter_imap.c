@@ -137,6 +137,44 @@ static void test_starttls(void)
 	SCRIPT(odd_tag, BAD("*") BAD("*"), "", 0, &res);
 }
 
+#define NOCOMPRESS(tag) tag " NO [CANNOT] COMPRESS is not available\r\n"
+
+/* COMPRESS=DEFLATE (RFC 4978) would compress both streams, and the
+ * filter could read no command after it: the capability is never shown
+ * and the command is answered here, as STARTTLS is. */
+static void test_compress(void)
+{
+	/* What dovecot's imap_zlib says after LOGIN, and the atom in other
+	 * places and spellings; an atom that only begins alike stays. */
+	caps("* CAPABILITY IMAP4rev1 IDLE MOVE COMPRESS=DEFLATE\r\na OK done\r\n",
+	    "* CAPABILITY IMAP4rev1 IDLE MOVE\r\na OK done\r\n");
+	caps("* CAPABILITY COMPRESS=DEFLATE STARTTLS compress=x IMAP4rev1\r\n"
+	    "a OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE IDLE] done\r\n",
+	    "* CAPABILITY IMAP4rev1\r\na OK [CAPABILITY IMAP4rev1 IDLE] done\r\n");
+	caps("* CAPABILITY COMPRESS COMPRESS= XCOMPRESS=DEFLATE COMPRESSX=1\r\n"
+	    "a OK done\r\n",
+	    "* CAPABILITY COMPRESS COMPRESS= XCOMPRESS=DEFLATE COMPRESSX=1\r\n"
+	    "a OK done\r\n");
+
+	/* The command, pipelined: answered after what was owed before it,
+	 * never passed; the session goes on uncompressed. */
+	static const struct turn pipelined[] = {
+		{ 'c', "a LOGIN u p\r\nb COMPRESS DEFLATE\r\nc SELECT INBOX\r\n", 0 },
+		{ 'b', "a OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE] Logged in\r\n", 0 },
+		{ 'b', "c OK done\r\n", 0 },
+	};
+	/* Spellings; a verb that only begins alike passes. */
+	static const struct turn spelled[] = {
+		{ 'c', "a compress deflate\r\n b  Compress\r\nc COMPRESSX\r\n", 0 },
+		{ 'b', "c BAD\r\n", 0 },
+	};
+
+	SCRIPT(pipelined, "a OK [CAPABILITY IMAP4rev1] Logged in\r\n" NOCOMPRESS("b")
+	    "c OK done\r\n", "a LOGIN u p\r\nc SELECT INBOX\r\n", 0, &res);
+	SCRIPT(spelled, NOCOMPRESS("a") NOCOMPRESS("b") "c BAD\r\n", "c COMPRESSX\r\n",
+	    0, &res);
+}
+
 static void test_continuations(void)
 {
 	/* IDLE: after the "+", DONE is no command. */
@@ -390,6 +428,7 @@ int main(void)
 	test_literals_down();
 	test_literals_up();
 	test_starttls();
+	test_compress();
 	test_continuations();
 	test_untagged();
 	test_eof();
