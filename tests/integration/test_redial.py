@@ -275,10 +275,18 @@ def test_a_request_that_meets_the_backends_end_in_one_wakeup_goes_to_a_new_conne
     loop): the request never reached the backend, so it is the unused
     connection's case, not a refusal. The worker is stopped while both
     arrive; ss shows each waiting before it goes on."""
-    ended, answered = threading.Event(), []
+    ended, first_held, answered = threading.Event(), threading.Event(), []
+    handled, lock = [], threading.Lock()
 
     def first_ends_then_serve(c):
-        if not ended.is_set():
+        # By order of the connections, not by `ended`: the backend's thread
+        # for the first may start only after `ended` is set (it accepts
+        # every 0.1 s), and would then serve it and never end it.
+        with lock:
+            first = not handled
+            handled.append(c)
+        if first:
+            first_held.set()
             ended.wait(10 * harness.SLOW)
             return "closed"
         data = b""
@@ -297,6 +305,7 @@ def test_a_request_that_meets_the_backends_end_in_one_wakeup_goes_to_a_new_conne
         me = cli.sock.getsockname()[1]
         harness.wait_for(lambda: ss("state", "established", "dport", "= :%d" % b.port), 10,
                          "portier's connection to the backend")
+        assert first_held.wait(10 * harness.SLOW), "the backend's thread for it"
         mark = p.mark()
         os.kill(worker, signal.SIGSTOP)
         try:
