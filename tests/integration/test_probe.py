@@ -480,19 +480,25 @@ class CertServer(LoopbackServer):
             c.close()
 
 
+def probe_cn_cert(tmp_path, certs, ext=None):
+    """Probe, for cn.example.org, a server whose certificate (of the test
+    CA) has that subject CN and the extension lines ext (None: none)."""
+    from test_cert_checks import signed
+    cert, key = signed(certs, tmp_path, "cn", "/CN=cn.example.org", ext)
+    s = CertServer(cert, key)
+    try:
+        return both(s.port, "--protocol", "http", "--as-port", "443",
+                    "--cafile", certs.ca, "--sni", "cn.example.org")
+    finally:
+        s.stop()
+
+
 def test_certificate_named_by_its_cn_alone(tmp_path, certs):
     """A certificate with no subjectAltName whose subject CN is the name:
     OpenSSL's clients take it, browsers refuse it. The name matches, and
     the report says by what; a finding says who refuses it. (The same
     check passed it as a plain match before.)"""
-    from test_cert_checks import signed
-    cn_only, key = signed(certs, tmp_path, "cnonly", "/CN=cn.example.org")
-    s = CertServer(cn_only, key)
-    try:
-        rc, text, obj = both(s.port, "--protocol", "http", "--as-port", "443",
-                             "--cafile", certs.ca, "--sni", "cn.example.org")
-    finally:
-        s.stop()
+    rc, text, obj = probe_cn_cert(tmp_path, certs)
     assert rc == 1, text
     assert ids(obj) == ["cert-name-cn-only"], obj
     assert obj["certificate"]["name_matches"] is True, obj
@@ -508,15 +514,7 @@ def test_a_cn_beside_a_subjectaltname_of_addresses_is_no_name(tmp_path, certs):
     """With a subjectAltName, even one of addresses only, the CN is not
     read (BoringSSL, as browsers): the name does not match, and it is not
     called a match by the CN."""
-    from test_cert_checks import signed
-    cert, key = signed(certs, tmp_path, "iponly", "/CN=cn.example.org",
-                       ["subjectAltName = IP:127.0.0.1"])
-    s = CertServer(cert, key)
-    try:
-        rc, text, obj = both(s.port, "--protocol", "http", "--as-port", "443",
-                             "--cafile", certs.ca, "--sni", "cn.example.org")
-    finally:
-        s.stop()
+    rc, text, obj = probe_cn_cert(tmp_path, certs, ["subjectAltName = IP:127.0.0.1"])
     assert rc == 1, text
     assert ids(obj) == ["cert-name-mismatch"], obj
     assert obj["certificate"]["name_matches"] is False, obj
@@ -621,7 +619,7 @@ def test_dovecot(dovecot_tls, ca, proto, as_port, implicit):
 # An old TLS server (Python's ssl, OpenSSL at security level 0) that still
 # takes TLS 1.0 and 1.1, with an expired certificate.
 
-class OldTLSServer(LoopbackServer):
+class OldTLSServer(CertServer):
     def __init__(self, leaf):
         import ssl
         import warnings
@@ -632,17 +630,7 @@ class OldTLSServer(LoopbackServer):
         self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         self.ctx.set_ciphers("ALL:@SECLEVEL=0")
         self.ctx.load_cert_chain(leaf.cert, leaf.key)
-        super().__init__()
-
-    def handle(self, c):
-        c.settimeout(5 * harness.SLOW)
-        try:
-            with self.ctx.wrap_socket(c, server_side=True) as t:
-                t.recv(1)
-        except OSError:
-            pass
-        finally:
-            c.close()
+        LoopbackServer.__init__(self)     # CertServer's handle(), this context
 
 
 def test_old_tls_versions_and_expired_certificate(certs, ca):
@@ -666,7 +654,7 @@ def test_old_tls_versions_and_expired_certificate(certs, ca):
     assert obj["connections"] == 3
 
 
-class StrictSNIServer(LoopbackServer):
+class StrictSNIServer(CertServer):
     """A TLS server with a certificate for some names only, which ends a
     handshake for any other name, or for none, with a fatal
     unrecognized_name alert (as a server that serves many names may); a
@@ -679,17 +667,7 @@ class StrictSNIServer(LoopbackServer):
         self.ctx.sni_callback = lambda _s, name, _c: (
             None if name in names else ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE
             if name in refused else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME)
-        super().__init__()
-
-    def handle(self, c):
-        c.settimeout(5 * harness.SLOW)
-        try:
-            with self.ctx.wrap_socket(c, server_side=True) as t:
-                t.recv(1)
-        except OSError:
-            pass
-        finally:
-            c.close()
+        LoopbackServer.__init__(self)     # CertServer's handle(), this context
 
 
 def test_a_name_the_server_has_no_certificate_for(certs):
@@ -728,7 +706,7 @@ def test_a_name_the_server_has_no_certificate_for(certs):
         assert "  - %s [tls-failed]\n" % hint[key] in text, text
 
 
-class StallingTLSServer(LoopbackServer):
+class StallingTLSServer(CertServer):
     """A TLS server (TLS 1.2 and 1.3) that serves its first connection
     and leaves every later one without an answer until stopped."""
 
@@ -738,20 +716,15 @@ class StallingTLSServer(LoopbackServer):
         self.ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         self.ctx.load_cert_chain(leaf.cert, leaf.key)
         self.served = 0
-        super().__init__()
+        LoopbackServer.__init__(self)
 
     def handle(self, c):
         self.served += 1
+        if self.served == 1:
+            CertServer.handle(self, c)
+            return
         with c:
-            if self.served > 1:
-                self.done.wait(30 * harness.SLOW)
-                return
-            c.settimeout(5 * harness.SLOW)
-            try:
-                with self.ctx.wrap_socket(c, server_side=True) as t:
-                    t.recv(1)
-            except OSError:
-                pass
+            self.done.wait(30 * harness.SLOW)
 
 
 def test_a_version_handshake_out_of_time_is_untried(certs, ca):
