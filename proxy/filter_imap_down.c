@@ -4,8 +4,9 @@
 
 /*
  * filter_imap, the backend's side: responses framed into lines and
- * literals; STARTTLS and COMPRESS= taken out of capability lists; the tagged responses
- * counted and the "+" seen that release what the client's side holds.
+ * literals; STARTTLS and COMPRESS= taken out of capability lists; the
+ * tagged responses counted and the "+" seen that release what the
+ * client's side holds.
  */
 
 #define HEAD_MAX	1024	/* bytes of a response line read to know what it is */
