@@ -1205,12 +1205,17 @@ pidfile {d}/slapd.pid
 argsfile {d}/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
+sasl-host localhost
+sasl-realm example.org
+authz-regexp "uid=([^,]*),cn=example.org,cn=digest-md5,cn=auth" "uid=$1,ou=people,dc=example,dc=org"
 database mdb
 maxsize 10485760
 suffix "dc=example,dc=org"
 rootdn "cn=admin,dc=example,dc=org"
 rootpw {pw}
 directory {d}/db
+access to attrs=userPassword by anonymous auth by * none
+access to * by * read
 """
 
 SLAPD_LDIF = """\
@@ -1230,6 +1235,7 @@ uid: alice
 cn: Alice Example
 sn: Example
 mail: alice@example.org
+userPassword: {alicepw}
 description: {token}
 """
 
@@ -1237,6 +1243,8 @@ description: {token}
 class Slapd:
     """slapd -d 256 on ldap://127.0.0.1:.port/ with a small tree;
     uid=alice's description is .token; rootdn cn=admin,dc=example,dc=org / .rootpw.
+    alice binds with SASL DIGEST-MD5 (realm example.org, password .alicepw), which
+    negotiates a security layer (Cyrus SASL reads her cleartext userPassword).
     idletimeout: slapd's, in seconds (it ends idle connections silently)."""
 
     ROOTDN = "cn=admin,dc=example,dc=org"
@@ -1246,6 +1254,7 @@ class Slapd:
         os.makedirs(os.path.join(self.dir, "db"))
         self.token = "tok" + os.urandom(8).hex()
         self.rootpw = "Root-Pass-1"
+        self.alicepw = "Alice-Pass-1"
         conf = os.path.join(self.dir, "slapd.conf")
         with open(conf, "w") as f:
             if idletimeout is not None:   # a global directive: before the database
@@ -1253,7 +1262,7 @@ class Slapd:
             f.write(SLAPD_CONF.format(d=self.dir, pw=self.rootpw))
         ldif = os.path.join(self.dir, "data.ldif")
         with open(ldif, "w") as f:
-            f.write(SLAPD_LDIF.format(token=self.token))
+            f.write(SLAPD_LDIF.format(token=self.token, alicepw=self.alicepw))
         run(["slapadd", "-f", conf, "-l", ldif], check=True, timeout=60)
         self.proc, self.port = start_listening(
             lambda port: ["slapd", "-d", "256", "-f", conf, "-h", "ldap://127.0.0.1:%d/" % port],

@@ -2,6 +2,8 @@
 openssl s_client -starttls ldap and a hand-written BER client search and bind
 through portier."""
 
+import re
+
 import pytest
 
 import harness
@@ -58,6 +60,25 @@ def test_ldapwhoami_zz_simple_bind(ldap_portier, slapd, certs):
     cp = harness.run(["ldapwhoami", "-ZZ", "-x", "-o", "nettimeout=10", "-H", url(ldap_portier),
                       "-D", slapd.ROOTDN, "-w", "wrong"], env=ldap_env(certs))
     assert cp.returncode == 49, cp.out + cp.err     # invalidCredentials, from slapd
+
+
+def test_sasl_security_layer_passes(ldap_portier, slapd, certs):
+    """A SASL bind that installs a security layer (DIGEST-MD5, 128 bits) wraps
+    every later message in both directions (RFC 4422 3.7): no LDAPMessage
+    framing is left for the guard to read. The guard and the backend side's
+    framing step aside on the first byte that is not a SEQUENCE, so the
+    wrapped search and its answer pass, and slapd sees the layer."""
+    cp = harness.run(["ldapsearch", "-ZZ", "-LLL", "-o", "nettimeout=10", "-H", url(ldap_portier),
+                      "-Y", "DIGEST-MD5", "-U", "alice", "-R", "example.org",
+                      "-w", slapd.alicepw, "-b", BASE, "(uid=alice)", "description"],
+                     env=ldap_env(certs))
+    assert cp.returncode == 0, cp.out + cp.err
+    assert "SASL data security layer installed." in cp.err
+    assert "description: " + slapd.token in cp.out
+    # slapd's own word: the bind installed a 128-bit layer (bind_ssf), and it
+    # is the connection's whole strength (ssf): portier's connection is plain
+    harness.wait_for(lambda: re.search(r'mech=DIGEST-MD5 bind_ssf=128 ssf=128',
+                                       slapd.proc.log()), 10, "slapd's BIND line")
 
 
 def test_ldapwhoami_zz_refuses_untrusted_ca(ldap_portier, slapd, certs, workdir):
