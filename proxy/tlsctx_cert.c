@@ -1,6 +1,7 @@
 #include "tlsctx_int.h"
 
 #include "expiry.h"
+#include "log.h"
 
 #include <openssl/ec.h>
 #include <openssl/ec_key.h>
@@ -254,6 +255,18 @@ int tlsctx_load_cert(struct tlsctx *t, struct tlscert *tc, const struct cfg *c,
 		         has_san ? ": its subjectAltName has no DNS entry, and a CN does not "
 		                   "count beside one"
 		                 : " (no subjectAltName, no CN); clients cannot verify it");
+	else if (!has_san) {
+		/* Served as asked, but the admin should know who refuses it:
+		 * browsers have ignored the CN since 2017, and RFC 9525 took
+		 * out the fallback RFC 6125 6.4.4 allowed. */
+		char name[128];
+
+		diag_add(d, 1, c->file, cc->line, SECTION(l, cc), "cert", "%s: the certificate "
+		         "names %s by its subject CN alone (no subjectAltName): browsers "
+		         "refuse it, clients built on OpenSSL still accept it; reissue it "
+		         "with a subjectAltName", cc->cert,
+		         log_escape_str(tc->sni.names[0], name, sizeof(name)));
+	}
 	tc->sni.key = key_of(sk_X509_value(chain, 0));
 	if (cc->ocsp != NULL)
 		(void)tlsctx_staple_load(tc, chain, c, l, cc, reload, d);
