@@ -389,24 +389,63 @@ static void server_first_run(struct probe *p, struct probe_io *io, long long unt
 	}
 }
 
+/*
+ * A 220 that names neither SMTP nor FTP ("220 Service ready", "220-FileZilla
+ * Server"), on a port that says neither, was taken for SMTP; its EHLO got
+ * a 5xx, as an FTP server answers it. FTP is asked on a fresh connection
+ * (its reader starts at the greeting, and the server's count of bad
+ * commands starts again), and is the answer only if FEAT lists features
+ * (211), which no SMTP server says: an SMTP server that refuses EHLO
+ * keeps the SMTP result.
+ */
+static void retry_as_ftp(struct probe *p, struct probe_io *io)
+{
+	struct probe_result *r = p->res;
+	struct probe_result smtp = *r;
+	struct probe_io io2;
+	int conns;
+
+	probe_io_close(io);
+	if (left(p) == 0 || dial(p, &io2) != 0)
+		return;
+	p->proto = proto_find("ftp");
+	memset(&p->talk, 0, sizeof(p->talk));
+	r->protocol = "ftp";
+	r->model = PROBE_ERROR;
+	r->error[0] = '\0';
+	if (probe_io_fill(&io2, p->deadline) == 1)
+		server_first_run(p, &io2, p->deadline);
+	probe_io_close(&io2);
+	if (!p->talk.caps.have_caps) {
+		conns = r->connections;
+		*r = smtp;
+		r->connections = conns;
+	}
+}
+
 /* No protocol known: a banner names it, else TLS is tried. */
 static void unknown_run(struct probe *p, struct probe_io *io)
 {
 	struct probe_result *r = p->res;
 	const char *named;
-	int k, not_tls;
+	int k, not_tls, either;
 
 	k = probe_io_fill(io, window(p, BANNER_WINDOW_MS));
 	if (k == 1) {
 		keep_greeting(p, io->in, io->len);
 		named = probe_banner(io->in, io->len);
+		either = named != NULL && strcmp(named, "smtp") == 0 &&
+		         !probe_has_word(io->in, io->len, "SMTP");
 		r->protocol = named;
 		r->protocol_from = "banner";
 		if (named != NULL && (p->proto = proto_find(named)) != NULL &&
-		    server_first(p->proto->id))
+		    server_first(p->proto->id)) {
 			server_first_run(p, io, p->deadline);
-		else
+			if (either && r->model == PROBE_ERROR && p->talk.ehlo_refused)
+				retry_as_ftp(p, io);
+		} else {
 			r->model = PROBE_OTHER;
+		}
 	} else if (k == PROBE_IO_TIMEOUT && left(p) > 0) {
 		if ((k = try_implicit(p, io, &not_tls)) == PROBE_IO_TIMEOUT) {
 			silent(p, "banner");

@@ -135,6 +135,7 @@ int probe_talk_caps(struct probe_io *io, enum cfg_proto proto, const char *host,
 		             &r, deadline)) != 0)
 			return k;
 		if (r.code != 250) {
+			t->ehlo_refused = r.code >= 500 && r.code < 600;
 			snprintf(t->why, sizeof(t->why), "EHLO answered %d", r.code);
 			return -1;
 		}

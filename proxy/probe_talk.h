@@ -19,6 +19,8 @@ struct probe_talk {
 	int http_status;                 /* HEAD / */
 	char http_location[256];         /* raw */
 	char why[256];                   /* what went wrong */
+	int ehlo_refused;                /* SMTP: EHLO got a 5xx, as FTP
+	                                  * servers answer it */
 };
 
 #define PROBE_TALK_NOT_PROTO (-4)    /* the bytes are not this protocol */

@@ -867,6 +867,64 @@ def test_a_220_banner_that_names_the_other_protocol(banner, as_port, service, na
     assert "%s is %s, but %s answered [" % (as_port, service, named) in text, text
 
 
+class ScriptedServer(LoopbackServer):
+    """Greets with banner, then answers each line by its verb from replies
+    (the rest: default), until QUIT or 8 lines."""
+
+    def __init__(self, banner, replies, default=b"500 unknown\r\n"):
+        self.banner, self.replies, self.default = banner, replies, default
+        self.verbs = []
+        super().__init__()
+
+    def handle(self, c):
+        with c:
+            c.settimeout(5)
+            f = c.makefile("rb")
+            c.sendall(self.banner)
+            for _ in range(8):
+                try:
+                    line = f.readline(512)
+                except OSError:
+                    return
+                if not line:
+                    return
+                verb = line.split()[0].upper() if line.split() else b""
+                self.verbs.append(verb.decode("ascii", "replace"))
+                c.sendall(self.replies.get(verb, self.default))
+                if verb == b"QUIT":
+                    return
+
+
+def test_a_220_naming_neither_is_ftp_when_feat_lists_features(workdir, certs):
+    """On a port that says neither, a 220 that names neither SMTP nor FTP
+    is tried as SMTP first; vsftpd (its banner "Service ready") refuses the
+    EHLO with 530, and a second connection asks FEAT: 211, so FTP, judged
+    as FTP is."""
+    proc, port = vsftpd(workdir, certs, "anon-banner", None, banner="Service ready")
+    try:
+        rc, text, obj = both(port, "--timeout", "3s")
+    finally:
+        proc.stop()
+    assert (rc, obj["protocol"], obj["model"], obj["connections"], ids(obj)) == \
+        (1, "ftp", "plain", 2, ["no-tls"]), text
+    assert obj["greeting"] == "220 Service ready" and obj["error"] is None, obj
+
+
+def test_a_220_naming_neither_stays_smtp_when_feat_lists_nothing():
+    """The same banner from an SMTP server that refuses our EHLO: FEAT gets
+    no 211 on the second connection, so the SMTP result stands."""
+    s = ScriptedServer(b"220 Service ready\r\n",
+                       {b"EHLO": b"550 5.7.1 not from you\r\n", b"QUIT": b"221 bye\r\n"},
+                       b"500 5.5.2 unknown command\r\n")
+    try:
+        rc, text, obj = both(s.port, "--timeout", "3s")
+    finally:
+        s.stop()
+    assert (rc, obj["protocol"], obj["model"], obj["error"], obj["connections"]) == \
+        (2, "smtp", "error", "EHLO answered 550", 2), text
+    assert "FEAT" in s.verbs and "EHLO" in s.verbs, s.verbs
+
+
 class HostCheckingHTTP(LoopbackServer):
     """An HTTP server on ::1 that, as nginx does, answers 400 to a request
     whose Host is not a valid host (a bare IPv6 address), else redirects
@@ -1022,7 +1080,7 @@ def test_tls13_only_server(portier, certs, ca, http_backend):
 # FTP: vsftpd in plaintext, with AUTH TLS (explicit) and with implicit TLS.
 # The probe never logs in: FEAT and AUTH TLS only.
 
-def vsftpd(workdir, certs, name, tls):
+def vsftpd(workdir, certs, name, tls, banner=None):
     empty = os.path.join(str(workdir), "empty")
     os.makedirs(empty, exist_ok=True)
     extra = "ssl_enable=NO\n"
@@ -1030,6 +1088,8 @@ def vsftpd(workdir, certs, name, tls):
         extra = ("ssl_enable=YES\nrsa_cert_file=%s\nrsa_private_key_file=%s\n%s"
                  % (certs.ec.cert, certs.ec.key, "implicit_ssl=YES\n" if tls == "implicit"
                     else ""))
+    if banner is not None:
+        extra += "ftpd_banner=%s\n" % banner
 
     def cmd(port):
         conf = os.path.join(str(workdir), name + ".conf")
