@@ -462,6 +462,27 @@ static void unknown_run(struct probe *p, struct probe_io *io)
 	}
 }
 
+/* On a fresh connection to a client-first port whose TLS failed: a
+ * server that speaks first (SSH on 443 is common) greets within the
+ * window, before any request, and a banner that names another protocol
+ * settles it. 1 settled; 0 no banner came (or names none), ask. */
+static int banner_first(struct probe *p, struct probe_io *io)
+{
+	struct probe_result *r = p->res;
+	const char *named;
+
+	if (probe_io_fill(io, window(p, GREET_WINDOW_MS)) != 1)
+		return 0;
+	named = probe_banner(io->in, io->len);
+	if (named == NULL || strcmp(named, p->proto->name) == 0)
+		return 0;
+	keep_greeting(p, io->in, io->len);
+	r->model = PROBE_OTHER;
+	r->protocol = named;
+	r->protocol_from = "banner";
+	return 1;
+}
+
 /* LDAP and HTTP speak first: the model the port should have is tried
  * first, the other on a second connection when the answer is not that. */
 static void client_first_run(struct probe *p, struct probe_io *io)
@@ -485,6 +506,10 @@ static void client_first_run(struct probe *p, struct probe_io *io)
 		}
 		if ((k = dial(p, &io2)) != 0) {
 			unreachable(p, k);
+			return;
+		}
+		if (banner_first(p, &io2)) {
+			probe_io_close(&io2);
 			return;
 		}
 		if ((k = converse(p, &io2, p->deadline)) != 0) {

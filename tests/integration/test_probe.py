@@ -304,24 +304,23 @@ def test_ssh_banner_on_imaps(ssh_banner):
     assert "993 is IMAPS, but ssh answered" in text
 
 
-@pytest.mark.parametrize("port,service,proto", [("443", "HTTPS", "http"),
-                                                ("636", "LDAPS", "ldap")])
-def test_ssh_banner_on_a_client_first_port(ssh_banner, port, service, proto):
-    """On a port whose client speaks first the probe speaks the port's
-    protocol and reads no banner: what answered is not that protocol, and
-    the finding says so rather than "http answered"."""
+@pytest.mark.parametrize("port,service", [("443", "HTTPS"), ("636", "LDAPS")])
+def test_ssh_banner_on_a_client_first_port(ssh_banner, port, service):
+    """On a port whose client speaks first the probe sends a ClientHello at
+    once; when that fails, the second connection waits a moment for a
+    banner before it speaks, and SSH's names it (SSH on 443 is common)."""
     rc, text, obj = both(ssh_banner.port, "--as-port", port)
     assert rc == 1, text
-    assert obj["model"] == "other" and obj["protocol_from"] == "port", obj
+    assert (obj["model"], obj["protocol"], obj["protocol_from"], obj["connections"]) == \
+        ("other", "ssh", "banner", 2), obj
+    assert obj["greeting"] == "SSH-2.0-OpenSSH_9.2p1 Debian-2", obj
     assert ids(obj) == ["unexpected-service"]
-    assert ("%s is %s, but it answered neither in TLS nor in plaintext %s: another "
-            "service holds the port" % (port, service, proto)) in text, text
+    assert "%s is %s, but ssh answered [" % (port, service) in text, text
 
 
 @pytest.mark.parametrize("proto, msg", [
     ("smtp", "%d was given as SMTP (--protocol), but ssh answered ["),
-    ("ldap", "%d was given as LDAP (--protocol), but it answered neither in TLS nor in "
-     "plaintext ldap: another service holds the port ["),
+    ("ldap", "%d was given as LDAP (--protocol), but ssh answered ["),
 ])
 def test_ssh_banner_with_protocol_option(ssh_banner, proto, msg):
     """--protocol names what the admin expects on a port that is no
@@ -1324,6 +1323,9 @@ NOT_TLS = "the server did not answer with TLS (a plaintext service, or one that 
      ["unexpected-service"]),
     (WhatServer, "80", 1, "neither plaintext http nor TLS (%s)" % NOT_TLS,
      ["unexpected-service"]),
+    # TLS first, then a moment for a banner (none), then plaintext
+    (WhatServer, "443", 1, "neither TLS (%s) nor plaintext http" % NOT_TLS,
+     ["unexpected-service"]),
     # No port to judge by: nothing is found, and the probe did not finish.
     (ClosingServer, None, 2, "the server closed the connection without a word", []),
     (WhatServer, None, 2, "no banner, and no TLS: " + NOT_TLS, []),
@@ -1338,7 +1340,8 @@ def test_neither_the_protocol_nor_tls(server, as_port, rc, error, findings):
     finally:
         s.stop()
     assert (got, obj["model"], obj["error"], ids(obj)) == (rc, "other", error, findings), text
-    assert obj["protocol"] == {"25": "smtp", "389": "ldap", "80": "http", None: None}[as_port]
+    assert obj["protocol"] == {"25": "smtp", "389": "ldap", "80": "http", "443": "http",
+                               None: None}[as_port]
     assert ("no problems found" in text) == (rc == 2), text
 
 
