@@ -107,7 +107,7 @@ def test_smtplib_starttls_delivers(smtp_portier, smtpd, certs):
         # Now it is opensmtpd speaking (it announces its own extensions) and
         # STARTTLS is not offered inside TLS.
         assert not s.has_extn("starttls"), text
-        assert s.has_extn("8bitmime") or s.has_extn("enhancedstatuscodes"), text
+        assert s.has_extn("8bitmime") and s.has_extn("enhancedstatuscodes"), text
         s.sendmail("sender@example.net", [RCPT],
                    "From: sender@example.net\r\nSubject: %s\r\n\r\nsmtplib body %s\r\n"
                    % (token, token))
