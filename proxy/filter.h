@@ -97,6 +97,34 @@ size_t filter_unterminated(const uint8_t *p, size_t n);
 int filter_pass_line(struct buf *in, struct buf *out, int *eol,
     const char **why);
 
+/* filter_pass_all(in, out, why): move the front of in to out, as much as
+ * out takes. 1 moved, 0 nothing to move, -1 out of memory (*why set). */
+int filter_pass_all(struct buf *in, struct buf *out, const char **why);
+
+/*
+ * A SASL security layer (DIGEST-MD5 or GSSAPI with integrity or
+ * confidentiality) wraps everything after the success that ends the
+ * authentication in buffers, each a 4-byte length in network order then
+ * its data (RFC 4422 3.7), from right after the CRLF of that success
+ * (RFC 9051 6.2.2, RFC 5034 4). Those bytes are no commands and no
+ * responses: a filter that read them as such would stall or break the
+ * session. No buffer under 16 MiB starts with anything but 0x00, and no
+ * command or response starts with 0x00. So after a success to an
+ * authentication the filter opens a window; the first byte either side
+ * sends where a command or a response would start decides: 0x00 turns the
+ * filter off for good (what it protects is inside the layer, beyond the
+ * reach of anyone but the two ends), anything else closes the window.
+ */
+enum filter_layer { FL_NONE, FL_WINDOW, FL_ON };
+
+/* filter_layer_decide(layer, in): with the window open and a byte in `in`
+ * where a command or response starts, decide it (see above). */
+static inline void filter_layer_decide(uint8_t *layer, const struct buf *in)
+{
+	if (*layer == FL_WINDOW && in->len > 0)
+		*layer = buf_peek(in)[0] == 0x00 ? FL_ON : FL_NONE;
+}
+
 /* Where a dot-terminated body (SMTP DATA, a POP3 multi-line response)
  * stands: a line that is "." alone ends it. */
 enum filter_body { FB_BOL, FB_DOT, FB_DOTCR, FB_MID };

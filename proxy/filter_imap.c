@@ -32,7 +32,10 @@
  * does; one that refused it and read on would read its bytes as commands
  * beyond the filter's sight). After
  * IDLE and AUTHENTICATE the client's bytes wait for the "+" too, and the
- * line after it (DONE, a SASL response) is no command.
+ * line after it (DONE, a SASL response) is no command. After the tagged OK
+ * that ends an AUTHENTICATE, a SASL security layer may wrap both streams:
+ * the first byte either side sends then decides whether the filter steps
+ * aside (filter.h).
  *
  * Our answer goes where no response is under way and after the tagged
  * responses to every command passed before it (pipelining, RFC 9051

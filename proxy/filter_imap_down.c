@@ -33,6 +33,7 @@ static int down_head(struct imap_state *st, const uint8_t *p, size_t n,
 
 	sure = sure || memchr(p, '\n', n) != NULL;
 	st->cont = p[0] == '+';
+	st->ok = 0;
 	st->tagged = !st->cont && p[0] != '*' && !filter_blank(p[0]) && p[0] != '\n';
 	st->dtag = imap_tag_hash(p, n);
 	st->dmode = D_LINE;
@@ -52,6 +53,7 @@ static int down_head(struct imap_state *st, const uint8_t *p, size_t n,
 	for (s = 0; s < sizeof(status) / sizeof(status[0]); s++) {
 		if (!starts(p + i, n - i, status[s], " "))
 			continue;
+		st->ok = st->tagged && s == 0;
 		i += strlen(status[s]) + 1;
 		if (i < n && p[i] == '[' && starts(p + i + 1, n - i - 1,
 		    "CAPABILITY", " ]")) {
@@ -127,6 +129,9 @@ static void line_done(struct imap_state *st)
 		 * it takes and RFC 9051 does not), or a client that uses a
 		 * tag twice, must not end the wait early and turn literal
 		 * bytes into commands. */
+		if (st->wait == W_CONT && st->cmd == K_AUTH && st->ok &&
+		    st->done == st->sent)
+			st->layer = FL_WINDOW;	/* authenticated: a layer may start */
 		st->wait = W_NONE;
 		st->umode = U_START;
 	}
@@ -209,6 +214,12 @@ int imap_down(void *vst, struct buf *in, struct buf *out,
 
 	(void)back;
 	while (r > 0 && (in->len > 0 || (st->dmode == D_LIT && st->dlit == 0))) {
+		if (st->dmode == D_START)
+			filter_layer_decide(&st->layer, in);
+		if (st->layer == FL_ON) {
+			r = filter_pass_all(in, out, why);
+			continue;
+		}
 		switch (st->dmode) {
 		case D_START:
 			r = down_start(st, in, eof);

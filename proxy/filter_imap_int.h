@@ -44,6 +44,8 @@ struct imap_state {
 	uint8_t cap;		/* enum cap */
 	uint8_t tagged;		/* down: the line is a tagged response */
 	uint8_t cont;		/* down: the line is a "+" continuation */
+	uint8_t ok;		/* down: the line is a tagged OK */
+	uint8_t layer;		/* enum filter_layer */
 	uint8_t ended;		/* the backend ended, all it sent passed */
 	uint8_t counted;	/* up: the command has a valid tag */
 };

@@ -231,6 +231,12 @@ int imap_up(void *vst, struct buf *in, struct buf *out,
 		/* An empty literal ends without a byte. */
 		if (in->len == 0 && !(st->umode == U_LIT && st->ulit == 0))
 			break;
+		if (st->umode == U_START)
+			filter_layer_decide(&st->layer, in);
+		if (st->layer == FL_ON) {
+			r = filter_pass_all(in, out, why);
+			continue;
+		}
 		switch (st->umode) {
 		case U_START:
 			r = up_start(st, in, back, eof, why);

@@ -27,7 +27,9 @@
  * and answers nothing (an extension we do not know, a backend's own
  * notice). After AUTH and after each SASL response the client's bytes
  * wait for the backend's answer, which says whether the next line is a
- * command or another SASL response.
+ * command or another SASL response. After a +OK that ends an AUTH, a SASL
+ * security layer may wrap both streams: the first byte either side sends
+ * then decides whether the filter steps aside (filter.h).
  *
  * Nothing is held whole: a command line is held only until its verb (and
  * whether it has an argument) is known, CMD_MAX at most, then streams on;
@@ -62,9 +64,11 @@ struct pop3_state {
 	uint8_t wait;		/* the client's bytes wait for an AUTH's answer */
 	uint8_t sasl;		/* the next client line is a SASL response */
 	uint8_t greeted;	/* the greeting passed, or the hand-over ate it */
+	uint8_t layer;		/* enum filter_layer */
 	uint8_t owner;		/* D_LINE/D_BODY: the response answers q[qhead] */
 	uint8_t multi;		/* D_LINE: a body follows the status line */
 	uint8_t cont;		/* D_LINE: the line is a SASL challenge */
+	uint8_t ok;		/* D_LINE: the line is a +OK */
 	uint8_t capa;		/* D_BODY: a CAPA list */
 };
 
@@ -235,14 +239,22 @@ static int pop3_up(void *vst, struct buf *in, struct buf *out,
 	struct pop3_state *st = vst;
 	int r = 1;
 
-	while (r > 0 && in->len > 0)
-		r = st->umode == U_CMD ? up_command(st, in, out, back, eof, why) :
-		    up_rest(st, in, out, why);
+	while (r > 0 && in->len > 0) {
+		if (st->umode == U_CMD && !st->wait)
+			filter_layer_decide(&st->layer, in);
+		if (st->layer == FL_ON)
+			r = filter_pass_all(in, out, why);
+		else if (st->umode == U_CMD)
+			r = up_command(st, in, out, back, eof, why);
+		else
+			r = up_rest(st, in, out, why);
+	}
 	return r < 0 ? -1 : 0;
 }
 
-/* A whole response went to the client. */
-static void response_done(struct pop3_state *st, int cont)
+/* A whole response went to the client: cont a SASL challenge, ok a +OK
+ * status line. */
+static void response_done(struct pop3_state *st, int cont, int ok)
 {
 	st->dmode = D_START;
 	if (!st->owner)
@@ -250,6 +262,10 @@ static void response_done(struct pop3_state *st, int cont)
 	if (pop(st) == I_AUTH) {
 		st->wait = 0;
 		st->sasl = (uint8_t)cont;
+		/* The authentication succeeded; nothing else is owed (the
+		 * client's bytes waited for this answer). */
+		if (!cont && ok && st->qlen == 0)
+			st->layer = FL_WINDOW;
 	}
 }
 
@@ -283,6 +299,7 @@ static int down_status(struct pop3_state *st, struct buf *in, int eof)
 	st->multi = ok && (it == I_MULTI || it == I_CAPA);
 	st->capa = it == I_CAPA;
 	st->cont = (uint8_t)cont;
+	st->ok = (uint8_t)ok;
 	st->dmode = D_LINE;
 	return 1;
 }
@@ -301,7 +318,7 @@ static int down_line(struct pop3_state *st, struct buf *in, struct buf *out,
 		st->dmode = D_BODY;
 		st->body = FB_BOL;
 	} else {
-		response_done(st, st->cont);
+		response_done(st, st->cont, st->ok);
 	}
 	return 1;
 }
@@ -344,7 +361,7 @@ static int down_body(struct pop3_state *st, struct buf *in, struct buf *out,
 		return -1;
 	buf_consume(in, n);
 	if (end)
-		response_done(st, 0);
+		response_done(st, 0, 0);
 	return 1;
 }
 
@@ -361,6 +378,14 @@ static int pop3_down(void *vst, struct buf *in, struct buf *out,
 			return r;
 		if (in->len == 0)
 			break;
+		if (st->dmode == D_START)
+			filter_layer_decide(&st->layer, in);
+		if (st->layer == FL_ON) {
+			r = filter_pass_all(in, out, why);
+			if (r <= 0)
+				return r;
+			continue;
+		}
 		switch (st->dmode) {
 		case D_START:
 			r = down_status(st, in, eof);

@@ -27,7 +27,13 @@ struct turn {
 	char who;		/* 'c' client, 'b' backend */
 	const char *bytes;
 	int eof;		/* the sender ends after these bytes */
+	size_t len;		/* bytes' length when it holds a NUL, else 0 */
 };
+
+static size_t turn_len(const struct turn *t)
+{
+	return t->len ? t->len : strlen(t->bytes);
+}
 
 struct result {
 	char client[REC_MAX];	/* what reached the client */
@@ -89,7 +95,7 @@ static void play(const struct turn *t, size_t nt, size_t split, size_t cut,
 	CHECK(FILTER_UNDER_TEST.state_size <= sizeof(r.st));
 	FILTER_SETUP(r.st);
 	for (size_t i = 0; i < nt && res->rc == 0; i++) {
-		size_t n = strlen(t[i].bytes), pos = 0, c;
+		size_t n = turn_len(&t[i]), pos = 0, c;
 		struct buf *to = t[i].who == 'c' ? &r.cin : &r.bin;
 
 		do {
@@ -139,30 +145,29 @@ static void show(const char *what, const char *p, size_t n)
 }
 
 /* Run the script every way; the whole run must give the client and the
- * backend exactly what is expected, and every split the same. *out keeps
- * the whole run. */
-static void script(const struct turn *t, size_t nt, const char *want_client,
-    const char *want_backend, int want_rc, struct result *out)
+ * backend exactly what is expected (wc[0..wcn), wb[0..wbn)), and every
+ * split the same. *out keeps the whole run. */
+static void script_n(const struct turn *t, size_t nt, const char *wc,
+    size_t wcn, const char *wb, size_t wbn, int want_rc, struct result *out)
 {
 	static struct result other;
 	int bad = 0, ok;
 
 	play(t, nt, nt, 0, 0, out);
-	ok = out->rc == want_rc && out->client_len == strlen(want_client) &&
-	    memcmp(out->client, want_client, out->client_len) == 0 &&
-	    out->backend_len == strlen(want_backend) &&
-	    memcmp(out->backend, want_backend, out->backend_len) == 0;
+	ok = out->rc == want_rc && out->client_len == wcn &&
+	    memcmp(out->client, wc, wcn) == 0 && out->backend_len == wbn &&
+	    memcmp(out->backend, wb, wbn) == 0;
 	CHECK(ok);
 	if (!ok) {
 		fprintf(stderr, "  rc %d (want %d) why %s\n", out->rc, want_rc,
 		    out->why ? out->why : "-");
 		show("client got ", out->client, out->client_len);
-		show("client want", want_client, strlen(want_client));
+		show("client want", wc, wcn);
 		show("backend got ", out->backend, out->backend_len);
-		show("backend want", want_backend, strlen(want_backend));
+		show("backend want", wb, wbn);
 	}
 	for (size_t i = 0; i < nt; i++)
-		for (size_t cut = 1; cut < strlen(t[i].bytes); cut++) {
+		for (size_t cut = 1; cut < turn_len(&t[i]); cut++) {
 			play(t, nt, i, cut, 0, &other);
 			if (!same(out, &other) && bad++ == 0) {
 				fprintf(stderr, "  turn %zu split at %zu differs\n",
@@ -181,6 +186,11 @@ static void script(const struct turn *t, size_t nt, const char *want_client,
 }
 
 #define SCRIPT(t, wc, wb, rc, out) \
-	script(t, sizeof(t) / sizeof(t[0]), wc, wb, rc, out)
+	script_n(t, sizeof(t) / sizeof(t[0]), wc, strlen(wc), wb, strlen(wb), \
+	    rc, out)
+/* The same with expected bytes that hold NULs: string literals only. */
+#define SCRIPT_BIN(t, wc, wb, rc, out) \
+	script_n(t, sizeof(t) / sizeof(t[0]), wc, sizeof(wc) - 1, wb, \
+	    sizeof(wb) - 1, rc, out)
 
 #endif

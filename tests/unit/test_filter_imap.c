@@ -204,6 +204,75 @@ static void test_continuations(void)
 	SCRIPT(no_idle, "a BAD no IDLE here\r\n" BAD("b"), "a IDLE\r\n", 0, &res);
 }
 
+/* A SASL security layer: after AUTHENTICATE's tagged OK both streams are
+ * 4-byte-length buffers, which pass untouched; anything else after that
+ * OK, or a NUL after any other success, leaves the filter on. */
+#define WRAPPED_UP "\0\0\0\x0c" "b STARTTLS\r\n"
+#define WRAPPED_DOWN "\0\0\0\x19" "* CAPABILITY STARTTLS\r\n\xff\0"
+static void test_sasl_layer(void)
+{
+	static const struct turn digest[] = {
+		{ 'c', "a AUTHENTICATE DIGEST-MD5\r\n", 0 },
+		{ 'b', "+ bm9uY2U9IngiLHFvcD0iYXV0aC1jb25mIg==\r\n", 0 },
+		{ 'c', "dXNlcm5hbWU9ImFsaWNlIg==\r\n", 0 },
+		{ 'b', "+ cnNwYXV0aD0x\r\n", 0 },
+		{ 'c', "\r\n", 0 },
+		{ 'b', "a OK Success (privacy protection)\r\n", 0 },
+		{ 'c', WRAPPED_UP, 0, sizeof(WRAPPED_UP) - 1 },
+		{ 'b', WRAPPED_DOWN, 0, sizeof(WRAPPED_DOWN) - 1 },
+		{ 'c', "\0\0\0\x05" "c X\r\n", 0, 9 },
+	};
+	/* With an initial response (RFC 4959); the backend's wrapped bytes
+	 * may come first. */
+	static const struct turn down_first[] = {
+		{ 'c', "a AUTHENTICATE GSSAPI YII=\r\n", 0 },
+		{ 'b', "a OK [CAPABILITY IMAP4rev1 STARTTLS] done\r\n" WRAPPED_DOWN,
+		    0, 43 + sizeof(WRAPPED_DOWN) - 1 },
+		{ 'c', WRAPPED_UP, 0, sizeof(WRAPPED_UP) - 1 },
+	};
+	/* A failed AUTHENTICATE, or LOGIN, opens no window: a NUL before
+	 * the tag is read as a blank, the STARTTLS answered here. */
+	static const struct turn failed[] = {
+		{ 'c', "a AUTHENTICATE PLAIN AGEAYg==\r\n", 0 },
+		{ 'b', "a NO [AUTHENTICATIONFAILED] failed\r\n", 0 },
+		{ 'c', "\0b STARTTLS\r\n", 0, 13 },
+	};
+	static const struct turn login[] = {
+		{ 'c', "a LOGIN alice pw\r\n", 0 },
+		{ 'b', "a OK Logged in\r\n", 0 },
+		{ 'c', "\0b STARTTLS\r\n", 0, 13 },
+	};
+	/* A command after the OK closes the window for good; so does a line
+	 * from the backend. */
+	static const struct turn cmd_first[] = {
+		{ 'c', "a AUTHENTICATE PLAIN AGEAYg==\r\n", 0 },
+		{ 'b', "a OK\r\n", 0 },
+		{ 'c', "b NOOP\r\n\0c STARTTLS\r\n", 0, 21 },
+		{ 'b', "b OK\r\n", 0 },
+	};
+	static const struct turn line_first[] = {
+		{ 'c', "a AUTHENTICATE PLAIN AGEAYg==\r\n", 0 },
+		{ 'b', "a OK\r\n* 1 EXISTS\r\n", 0 },
+		{ 'c', "\0b STARTTLS\r\n", 0, 13 },
+	};
+
+	SCRIPT_BIN(digest, "+ bm9uY2U9IngiLHFvcD0iYXV0aC1jb25mIg==\r\n"
+	    "+ cnNwYXV0aD0x\r\na OK Success (privacy protection)\r\n"
+	    WRAPPED_DOWN, "a AUTHENTICATE DIGEST-MD5\r\n"
+	    "dXNlcm5hbWU9ImFsaWNlIg==\r\n\r\n" WRAPPED_UP "\0\0\0\x05" "c X\r\n",
+	    0, &res);
+	SCRIPT_BIN(down_first, "a OK [CAPABILITY IMAP4rev1] done\r\n"
+	    WRAPPED_DOWN, "a AUTHENTICATE GSSAPI YII=\r\n" WRAPPED_UP, 0, &res);
+	SCRIPT(failed, "a NO [AUTHENTICATIONFAILED] failed\r\n" BAD("b"),
+	    "a AUTHENTICATE PLAIN AGEAYg==\r\n", 0, &res);
+	SCRIPT(login, "a OK Logged in\r\n" BAD("b"), "a LOGIN alice pw\r\n", 0,
+	    &res);
+	SCRIPT(cmd_first, "a OK\r\nb OK\r\n" BAD("c"),
+	    "a AUTHENTICATE PLAIN AGEAYg==\r\nb NOOP\r\n", 0, &res);
+	SCRIPT(line_first, "a OK\r\n* 1 EXISTS\r\n" BAD("b"),
+	    "a AUTHENTICATE PLAIN AGEAYg==\r\n", 0, &res);
+}
+
 /* A line without a valid tag gets "* BAD" (RFC 9051 7.1.5): it owes no
  * tagged response, and its literal is none. */
 static void test_untagged(void)
@@ -430,6 +499,7 @@ int main(void)
 	test_starttls();
 	test_compress();
 	test_continuations();
+	test_sasl_layer();
 	test_untagged();
 	test_eof();
 	test_limits();

@@ -141,6 +141,72 @@ static void test_auth(void)
 	    &res);
 }
 
+/* A SASL security layer: after AUTH's +OK both streams are 4-byte-length
+ * buffers, which pass untouched; anything else after that +OK, or a NUL
+ * after any other success, leaves the filter on. */
+#define WRAPPED_UP "\0\0\0\x0c" "STLS\r\nCAPA\r\n"
+#define WRAPPED_DOWN "\0\0\0\x10" "+OK\r\nSTLS\r\n.\r\n\xff\0"
+static void test_sasl_layer(void)
+{
+	static const struct turn digest[] = {
+		{ 'c', "AUTH DIGEST-MD5\r\n", 0 },
+		{ 'b', "+ bm9uY2U9IngiLHFvcD0iYXV0aC1jb25mIg==\r\n", 0 },
+		{ 'c', "dXNlcm5hbWU9ImFsaWNlIg==\r\n", 0 },
+		{ 'b', "+ cnNwYXV0aD0x\r\n", 0 },
+		{ 'c', "\r\n", 0 },
+		{ 'b', "+OK Logged in.\r\n", 0 },
+		{ 'c', WRAPPED_UP, 0, sizeof(WRAPPED_UP) - 1 },
+		{ 'b', WRAPPED_DOWN, 0, sizeof(WRAPPED_DOWN) - 1 },
+		{ 'c', "\0\0\0\x06STLS\r\n", 0, 10 },
+	};
+	/* The backend's wrapped bytes may come first. */
+	static const struct turn down_first[] = {
+		{ 'c', "AUTH GSSAPI YII=\r\n", 0 },
+		{ 'b', "+OK\r\n" WRAPPED_DOWN, 0, 5 + sizeof(WRAPPED_DOWN) - 1 },
+		{ 'c', WRAPPED_UP, 0, sizeof(WRAPPED_UP) - 1 },
+	};
+	/* A failed AUTH, or a login by PASS, opens no window: a NUL before
+	 * the verb is read as a blank, the STLS answered here. */
+	static const struct turn failed[] = {
+		{ 'c', "AUTH PLAIN AGEAYg==\r\n", 0 },
+		{ 'b', "-ERR [AUTH] failed\r\n", 0 },
+		{ 'c', "\0STLS\r\n", 0, 7 },
+	};
+	static const struct turn pass[] = {
+		{ 'c', "USER a\r\nPASS b\r\n", 0 },
+		{ 'b', "+OK\r\n+OK Logged in.\r\n", 0 },
+		{ 'c', "\0STLS\r\n", 0, 7 },
+	};
+	/* A command after the +OK closes the window for good; so does a
+	 * line from the backend. */
+	static const struct turn cmd_first[] = {
+		{ 'c', "AUTH PLAIN AGEAYg==\r\n", 0 },
+		{ 'b', "+OK\r\n", 0 },
+		{ 'c', "CAPA\r\n\0STLS\r\n", 0, 13 },
+		{ 'b', "+OK\r\nSTLS\r\n.\r\n", 0 },
+	};
+	static const struct turn line_first[] = {
+		{ 'c', "AUTH PLAIN AGEAYg==\r\n", 0 },
+		{ 'b', "+OK\r\n* notice\r\n", 0 },
+		{ 'c', "\0STLS\r\n", 0, 7 },
+	};
+
+	SCRIPT_BIN(digest, "+ bm9uY2U9IngiLHFvcD0iYXV0aC1jb25mIg==\r\n"
+	    "+ cnNwYXV0aD0x\r\n+OK Logged in.\r\n" WRAPPED_DOWN,
+	    "AUTH DIGEST-MD5\r\ndXNlcm5hbWU9ImFsaWNlIg==\r\n\r\n" WRAPPED_UP
+	    "\0\0\0\x06STLS\r\n", 0, &res);
+	SCRIPT_BIN(down_first, "+OK\r\n" WRAPPED_DOWN,
+	    "AUTH GSSAPI YII=\r\n" WRAPPED_UP, 0, &res);
+	SCRIPT(failed, "-ERR [AUTH] failed\r\n" NOTLS, "AUTH PLAIN AGEAYg==\r\n",
+	    0, &res);
+	SCRIPT(pass, "+OK\r\n+OK Logged in.\r\n" NOTLS, "USER a\r\nPASS b\r\n",
+	    0, &res);
+	SCRIPT(cmd_first, "+OK\r\n+OK\r\n.\r\n" NOTLS,
+	    "AUTH PLAIN AGEAYg==\r\nCAPA\r\n", 0, &res);
+	SCRIPT(line_first, "+OK\r\n* notice\r\n" NOTLS,
+	    "AUTH PLAIN AGEAYg==\r\n", 0, &res);
+}
+
 /* Implicit TLS: the greeting comes through, and comes first. */
 static void test_greeting(void)
 {
@@ -279,6 +345,7 @@ int main(void)
 	test_other_responses();
 	test_stls();
 	test_auth();
+	test_sasl_layer();
 	test_greeting();
 	test_unknown_lines();
 	test_eof();
