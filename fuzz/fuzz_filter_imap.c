@@ -12,7 +12,7 @@
  *              side and the backend's answers (a synchronizing literal
  *              taken or refused, where STARTTLS and COMPRESS=DEFLATE sit
  *              in a capability list,
- *              a SASL challenge or the end)
+ *              a SASL challenge or the end, a layer's buffer)
  *
  * The model backend reads commands as dovecot does (the tag up to the
  * first space; a line whose tag is not valid gets "* BAD" and is read no
@@ -22,7 +22,11 @@
  * filter. It answers every command with one tagged response, sends FETCH
  * bodies as literals holding lines that read like responses, and lists
  * STARTTLS and COMPRESS= atoms in CAPABILITY responses and [CAPABILITY]
- * codes. abort() marks a broken rule:
+ * codes. After its tagged OK to a command read liberally as AUTHENTICATE
+ * (as the filter reads it), a first byte 0x00 starts a SASL security
+ * layer: from there it reads bytes, not lines, and may answer with a
+ * buffer whose atoms would be hidden if the filter still read them.
+ * abort() marks a broken rule:
  *   - a command line reaches it whose verb, read liberally (blanks before
  *     and after the tag, up to the first non-alphanumeric), is STARTTLS or
  *     COMPRESS;
@@ -32,7 +36,10 @@
  *     without those atoms of its lists;
  *   - an answer of ours comes inside a line or a literal, or not right
  *     after the tagged responses to the commands passed before the line it
- *     answers.
+ *     answers;
+ *   - after such an OK, where the client's next byte is 0x00, what it
+ *     sends from there does not reach the backend byte for byte, or the
+ *     backend's layer does not reach the client so.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define BODY "* CAPABILITY IMAP4rev1 STARTTLS\r\na OK done\r\nb STARTTLS\r\n" \
 	"+ go\r\nx BAD TLS is already active\r\n {2}\r\n"
 #define BODY_LEN "97"
+/* A layer's buffer from the backend: 4-byte length, then a capability
+ * list. */
+#define WRAPPED "\0\0\0\x17* CAPABILITY STARTTLS\r\n"
 
 static int blank(int c)
 {
@@ -54,9 +64,9 @@ static int blank(int c)
 	    c == '\0';
 }
 
-/* The command line p[0..n) as the most liberal server might read it: a
- * STARTTLS or a COMPRESS. */
-static int liberal_forbidden(const uint8_t *p, size_t n)
+/* The command line p[0..n) as the most liberal server might read it: its
+ * verb is kw. */
+static int liberal_verb(const uint8_t *p, size_t n, const char *kw)
 {
 	size_t i = 0, v;
 
@@ -68,7 +78,12 @@ static int liberal_forbidden(const uint8_t *p, size_t n)
 		i++;
 	for (v = i; v < n && alnum(p[v]); v++)
 		continue;
-	return word(p + i, v - i, "STARTTLS") || word(p + i, v - i, "COMPRESS");
+	return word(p + i, v - i, kw);
+}
+
+static int liberal_forbidden(const uint8_t *p, size_t n)
+{
+	return liberal_verb(p, n, "STARTTLS") || liberal_verb(p, n, "COMPRESS");
 }
 
 /* The model backend. */
@@ -86,6 +101,17 @@ struct server {
 	 * of the client's at most 255 * 16 bytes ("a\n"). */
 	uint64_t starts[2048];
 	uint64_t got;		/* bytes that reached it */
+	int auth;		/* the command reads as AUTHENTICATE */
+	/* Set by the harness before each serve(): the client's bytes the
+	 * filter took so far (it takes none past an AUTHENTICATE line or a
+	 * SASL response until the answer), and the bytes that reached us. */
+	const uint8_t *client;
+	size_t nclient, coff, goff;
+	int window;		/* after our OK to AUTHENTICATE: a layer may start */
+	int window_raw;		/* ...and will: the client's next byte is 0x00 */
+	int raw;		/* a layer started: bytes, not lines */
+	int expect;		/* the client's next byte was 0x00 */
+	size_t raw_coff, raw_goff;	/* where the layer starts in each */
 };
 
 static void say2(struct server *s, const char *text, const char *clean)
@@ -109,6 +135,24 @@ static void tagged2(struct server *s, const char *rest, const char *clean)
 static void tagged(struct server *s, const char *rest)
 {
 	tagged2(s, rest, rest);
+}
+
+/* A tagged OK: after an AUTHENTICATE a layer starts if the client's next
+ * byte is 0x00. */
+static void tagged_ok(struct server *s, const char *rest, const char *clean)
+{
+	tagged2(s, rest, clean);
+	if (!s->auth)
+		return;
+	s->window = 1;
+	/* The filter decides by the client's next byte, which may not be the
+	 * next to reach us (it answers an STLS or STARTTLS itself). */
+	s->window_raw = s->coff < s->nclient && s->client[s->coff] == 0x00;
+	if (s->window_raw) {
+		s->expect = 1;
+		s->raw_coff = s->coff;
+		s->raw_goff = s->goff;
+	}
 }
 
 static void capability(struct server *s, struct choices *c)
@@ -200,20 +244,33 @@ static void complete(struct server *s, struct choices *c)
 			say2(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS IDLE "
 			    "COMPRESS=DEFLATE] x\r\n",
 			    "* OK [CAPABILITY IMAP4rev1 IDLE] x\r\n");
-		if (pick(c) & 1)
-			tagged(s, " OK done\r\n");
-		else
+		switch (pick(c) % 3) {
+		case 0:
+			tagged_ok(s, " OK done\r\n", " OK done\r\n");
+			break;
+		case 1:
+			/* dovecot after a login */
+			tagged_ok(s, " OK [CAPABILITY IMAP4rev1 STARTTLS] in\r\n",
+			    " OK [CAPABILITY IMAP4rev1] in\r\n");
+			break;
+		default:
 			tagged2(s, " NO [CAPABILITY STARTTLS] no\r\n",
 			    " NO [CAPABILITY] no\r\n");
+			break;
+		}
 		break;
 	default:
-		tagged(s, pick(c) & 1 ? " OK done\r\n" : " BAD unknown\r\n");
+		if (pick(c) & 1)
+			tagged_ok(s, " OK done\r\n", " OK done\r\n");
+		else
+			tagged(s, " BAD unknown\r\n");
 		break;
 	}
 	if (s->tag.len == 0)
 		abort();
 	fz_reset(&s->tag);
 	s->cmd = 0;
+	s->auth = 0;
 }
 
 /* A whole line (up to its LF) of a command, or a continuation line. */
@@ -247,6 +304,7 @@ static void line(struct server *s, struct choices *c)
 		for (t = 0; p[t] != ' ' && p[t] != '\r' && p[t] != '\n'; t++)
 			continue;
 		fz_append(&s->tag, p, t);
+		s->auth = liberal_verb(p, n, "AUTHENTICATE");
 		if (s->commands == sizeof(s->starts) / sizeof(s->starts[0]))
 			abort();	/* see starts */
 		s->starts[s->commands++] = s->got - n;	/* where it began */
@@ -270,6 +328,7 @@ static void line(struct server *s, struct choices *c)
 			tagged(s, " BAD literal refused\r\n");
 			fz_reset(&s->tag);
 			s->cmd = 0;
+			s->auth = 0;
 			return;
 		}
 		if (!plus)
@@ -301,6 +360,19 @@ static void serve(struct server *s, struct buf *from, struct choices *c)
 	size_t n = from->len, i = 0, k;
 	int whole;
 
+	if (s->window && n > 0 && s->line.len == 0) {
+		s->window = 0;
+		s->raw = s->window_raw;
+	}
+	if (s->raw) {
+		if (n > 0 && pick(c) % 2 == 0) {
+			fz_append(&s->out, WRAPPED, sizeof(WRAPPED) - 1);
+			fz_append(&s->clean, WRAPPED, sizeof(WRAPPED) - 1);
+		}
+		s->got += n;
+		buf_consume(from, n);
+		return;
+	}
 	while (i < n) {
 		if (s->mode == S_LIT && s->lit > 0) {
 			k = n - i < s->lit ? n - i : (size_t)s->lit;
@@ -331,6 +403,7 @@ struct viewer {
 	size_t nans;
 	size_t at[256];		/* tagged responses seen before each answer */
 	int mid;		/* a line or a literal is under way */
+	int raw;		/* a layer started: bytes, not lines */
 	struct fz_bytes line;
 	struct fz_bytes clean;	/* all but our answers */
 };
@@ -389,6 +462,10 @@ static void view(struct viewer *v, const struct buf *b)
 	const uint8_t *p = buf_peek(b);
 	size_t i = 0, k;
 
+	if (v->raw) {
+		fz_append(&v->clean, p, b->len);
+		return;
+	}
 	while (i < b->len) {
 		if (v->lit > 0) {
 			k = b->len - i < v->lit ? b->len - i : (size_t)v->lit;
@@ -499,13 +576,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.lit = 0;
 	s.valid = 0;
 	s.commands = s.got = 0;
+	s.auth = 0;
+	s.client = client;
+	s.nclient = nclient;
+	s.window = s.raw = s.expect = 0;
 	fz_reset(&s.tag);
 	fz_reset(&s.line);
 	fz_reset(&s.out);
 	fz_reset(&s.clean);
 	v.lit = 0;
 	v.tagged = v.nans = 0;
-	v.mid = 0;
+	v.mid = v.raw = 0;
 	fz_reset(&v.line);
 	fz_reset(&v.clean);
 	fz_reset(&got);
@@ -534,7 +615,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		moved |= tob.len > 0 || before_c != cin.len;
 		fz_append(&got, buf_peek(&tob), tob.len);
+		s.coff = fed - cin.len;
+		s.goff = got.len;
 		serve(&s, &tob, &c);
+		if (s.raw && !v.raw) {
+			/* Our OK went whole, and nothing after it. */
+			if (v.line.len != 0 || v.lit != 0 || v.mid)
+				abort();
+			v.raw = 1;
+		}
 
 		if (s.out.len > 0) {
 			k = pick_chunk(&c);
@@ -571,6 +660,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();	/* changed beyond the hidden atoms */
 	if (rc == 0 && s.out.len == 0 && bin.len == 0 && cin.len == 0)
 		check_answers(client, nclient, &got, &s, &v);
+	/* A layer the client started passed both ways untouched (the down
+	 * side: v.clean above). */
+	if (rc == 0 && s.expect && fed == nclient && cin.len == 0 &&
+	    (got.len - s.raw_goff != nclient - s.raw_coff ||
+	    memcmp(fz_peek(&got) + s.raw_goff, client + s.raw_coff,
+	    nclient - s.raw_coff) != 0))
+		abort();
 	buf_reset(&cin);
 	buf_reset(&bin);
 	buf_reset(&tob);

@@ -11,21 +11,27 @@
  *              rest at once when they are spent) for either
  *              side and the backend's answers (+OK or -ERR, where STLS
  *              sits in a CAPA list and in which case, a SASL challenge or
- *              the end, a line said unasked)
+ *              the end, a line said unasked, a layer's buffer)
  *
  * The model backend reads commands as dovecot does (the verb up to the
  * first space, any case; a NUL ends the line), written apart from the
  * filter, and answers every line it reads with one response; a multi-line
  * one starts "+OK m" ("+OK capa" for CAPA), a one-line one "+OK s" or
- * "-ERR s", a challenge "+ c", a line said unasked "* ". abort() marks a
- * broken rule:
+ * "-ERR s", a challenge "+ c", a line said unasked "* ". After its +OK to
+ * an AUTH or a SASL response, a first byte 0x00 starts a SASL security
+ * layer: from there it reads bytes, not lines, and may answer with a
+ * buffer whose lines would be changed if the filter still read them.
+ * abort() marks a broken rule:
  *   - a line reaches the backend whose verb, read liberally (blanks and
  *     NULs before it skipped, up to the first non-alphanumeric), is STLS;
  *   - the client sees a line of a CAPA list whose first word is STLS;
  *   - the client's bytes, without our answers, differ from the backend's
  *     without the STLS lines of its CAPA lists (nothing else is changed);
  *   - an answer of ours comes inside a response, or not right after the
- *     responses to the lines passed before the line it answers.
+ *     responses to the lines passed before the line it answers;
+ *   - after such a +OK, where the client's next byte is 0x00, what it
+ *     sends from there does not reach the backend byte for byte, or the
+ *     backend's layer does not reach the client so.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOTLS "-ERR TLS already active\r\n"
 #define LONG "-ERR Line too long\r\n"
+/* A layer's buffer from the backend: 4-byte length, then a CAPA list. */
+#define WRAPPED "\0\0\0\x10+OK capa\r\nSTLS\r\n"
 
 /* The verb of line p[0..n) as the most liberal server might read it. */
 static int liberal_stls(const uint8_t *p, size_t n)
@@ -58,6 +66,16 @@ struct server {
 	struct fz_bytes out;	/* its responses, not yet delivered */
 	struct fz_bytes clean;	/* its responses without CAPA's STLS lines */
 	size_t lines;		/* lines read (each owes one response) */
+	/* Set by the harness before each serve(): the client's bytes the
+	 * filter took so far (it takes none past an AUTH line or a SASL
+	 * response until the answer), and the bytes that reached us. */
+	const uint8_t *client;
+	size_t nclient, coff, goff;
+	int window;		/* after our +OK to AUTH: a layer may start */
+	int window_raw;		/* ...and will: the client's next byte is 0x00 */
+	int raw;		/* a layer started: bytes, not lines */
+	int expect;		/* the client's next byte was 0x00 */
+	size_t raw_coff, raw_goff;	/* where the layer starts in each */
 };
 
 static void say(struct server *s, const char *text, int stls)
@@ -65,6 +83,21 @@ static void say(struct server *s, const char *text, int stls)
 	fz_append(&s->out, text, strlen(text));
 	if (!stls)
 		fz_append(&s->clean, text, strlen(text));
+}
+
+/* Authenticated: a layer starts if the client's next byte is 0x00. */
+static void logged_in(struct server *s)
+{
+	say(s, "+OK s logged in\r\n", 0);
+	s->window = 1;
+	/* The filter decides by the client's next byte, which may not be the
+	 * next to reach us (it answers an STLS or STARTTLS itself). */
+	s->window_raw = s->coff < s->nclient && s->client[s->coff] == 0x00;
+	if (s->window_raw) {
+		s->expect = 1;
+		s->raw_coff = s->coff;
+		s->raw_goff = s->goff;
+	}
 }
 
 static size_t digits(const uint8_t *p, size_t n)
@@ -110,7 +143,7 @@ static void command(struct server *s, const uint8_t *p, size_t n,
 		s->sasl = 0;
 		switch (pick(c) % 3) {
 		case 0: say(s, "+ c\r\n", 0); s->sasl = 1; break;
-		case 1: say(s, "+OK s logged in\r\n", 0); break;
+		case 1: logged_in(s); break;
 		default: say(s, "-ERR s auth failed\r\n", 0); break;
 		}
 		return;
@@ -141,8 +174,13 @@ static void command(struct server *s, const uint8_t *p, size_t n,
 	} else if (word(p, v, "AUTH")) {
 		if (ok && digits(p + v + 1, n - v - 1) == 0 &&
 		    alnum(p[v + 1])) {
-			say(s, "+ c\r\n", 0);
-			s->sasl = 1;
+			/* with an initial response, done at once or not */
+			if (pick(c) % 4 == 0) {
+				logged_in(s);
+			} else {
+				say(s, "+ c\r\n", 0);
+				s->sasl = 1;
+			}
 		} else {
 			say(s, "-ERR s\r\n", 0);
 		}
@@ -165,6 +203,18 @@ static void serve(struct server *s, struct buf *from, struct choices *c)
 	const uint8_t *p = buf_peek(from);
 	size_t i = 0;
 
+	if (s->window && from->len > 0 && s->line.len == 0) {
+		s->window = 0;
+		s->raw = s->window_raw;
+	}
+	if (s->raw) {
+		if (from->len > 0 && pick(c) % 2 == 0) {
+			fz_append(&s->out, WRAPPED, sizeof(WRAPPED) - 1);
+			fz_append(&s->clean, WRAPPED, sizeof(WRAPPED) - 1);
+		}
+		buf_consume(from, from->len);
+		return;
+	}
 	while (i < from->len && fz_next_line(&s->line, p, from->len, &i)) {
 		command(s, fz_peek(&s->line), s->line.len, c);
 		fz_reset(&s->line);
@@ -176,6 +226,7 @@ static void serve(struct server *s, struct buf *from, struct choices *c)
 struct viewer {
 	enum { V_START, V_BODY, V_CAPA } mode;
 	int greeting;		/* the first line is the greeting */
+	int raw;		/* a layer started: bytes, not lines */
 	size_t responses;	/* whole responses to lines the backend read */
 	size_t nans;		/* answers of ours seen */
 	size_t at[256];		/* responses seen before each */
@@ -229,6 +280,10 @@ static void view(struct viewer *v, const struct buf *b)
 	const uint8_t *p = buf_peek(b);
 	size_t i = 0;
 
+	if (v->raw) {
+		fz_append(&v->clean, p, b->len);
+		return;
+	}
 	while (i < b->len && fz_next_line(&v->line, p, b->len, &i)) {
 		view_line(v, fz_peek(&v->line), v->line.len);
 		fz_reset(&v->line);
@@ -302,11 +357,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Field by field: a memset would clear the stores' arrays too. */
 	s.sasl = 0;
 	s.lines = 0;
+	s.client = client;
+	s.nclient = nclient;
+	s.window = s.raw = s.expect = 0;
 	fz_reset(&s.line);
 	fz_reset(&s.out);
 	fz_reset(&s.clean);
 	v.mode = V_START;
-	v.greeting = 0;
+	v.greeting = v.raw = 0;
 	v.responses = v.nans = 0;
 	fz_reset(&v.line);
 	fz_reset(&v.clean);
@@ -340,7 +398,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		moved |= tob.len > 0 || before_c != cin.len;
 		if (tob.len > 0)
 			fz_append(&got, buf_peek(&tob), tob.len);
+		s.coff = fed - cin.len;
+		s.goff = got.len;
 		serve(&s, &tob, &c);
+		if (s.raw && !v.raw) {
+			/* Our +OK went whole, and nothing after it. */
+			if (v.line.len != 0 || v.mode != V_START)
+				abort();
+			v.raw = 1;
+		}
 
 		if (s.out.len > 0) {
 			k = pick_chunk(&c);
@@ -372,6 +438,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (s.out.len == 0 && bin.len == 0 && cin.len == 0)
 		check_answers(client, nclient, &got, &v);
+	/* A layer the client started passed both ways untouched (the down
+	 * side: v.clean above). */
+	if (s.expect && fed == nclient && cin.len == 0 &&
+	    (got.len - s.raw_goff != nclient - s.raw_coff ||
+	    memcmp(fz_peek(&got) + s.raw_goff, client + s.raw_coff,
+	    nclient - s.raw_coff) != 0))
+		abort();
 	buf_reset(&cin);
 	buf_reset(&bin);
 	buf_reset(&tob);
