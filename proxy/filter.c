@@ -38,28 +38,36 @@ size_t filter_unterminated(const uint8_t *p, size_t n)
 	return n;
 }
 
+/* Up to n bytes of in to out, as many as out takes: how many moved, or -1
+ * out of memory (*why set). */
+static long move(struct buf *in, struct buf *out, size_t n, const char **why)
+{
+	if (n > buf_room(out))
+		n = buf_room(out);
+	if (n == 0)
+		return 0;
+	if (filter_put(out, buf_peek(in), n, why) < 0)
+		return -1;
+	buf_consume(in, n);
+	return (long)n;
+}
+
 int filter_pass_line(struct buf *in, struct buf *out, int *eol,
     const char **why)
 {
 	const uint8_t *lf;
 	size_t n;
+	long m;
 
 	*eol = 0;
 	if (in->len == 0)
 		return 0;
 	lf = memchr(buf_peek(in), '\n', in->len);
 	n = lf ? (size_t)(lf - buf_peek(in)) + 1 : in->len;
-	*eol = lf != NULL;
-	if (n > buf_room(out)) {
-		n = buf_room(out);
-		*eol = 0;
-	}
-	if (n == 0)
-		return 0;
-	if (filter_put(out, buf_peek(in), n, why) < 0)
+	if ((m = move(in, out, n, why)) < 0)
 		return -1;
-	buf_consume(in, n);
-	return 1;
+	*eol = lf != NULL && (size_t)m == n;
+	return m > 0;
 }
 
 size_t filter_dot_scan(uint8_t *body, const uint8_t *p, size_t n,
@@ -100,12 +108,7 @@ size_t filter_dot_scan(uint8_t *body, const uint8_t *p, size_t n,
 
 int filter_pass_all(struct buf *in, struct buf *out, const char **why)
 {
-	size_t n = in->len < buf_room(out) ? in->len : buf_room(out);
+	long m = move(in, out, in->len, why);
 
-	if (n == 0)
-		return 0;
-	if (filter_put(out, buf_peek(in), n, why) < 0)
-		return -1;
-	buf_consume(in, n);
-	return 1;
+	return m < 0 ? -1 : m > 0;
 }
