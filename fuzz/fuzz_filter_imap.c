@@ -353,6 +353,19 @@ static void line(struct server *s, struct choices *c)
 	complete(s, c);
 }
 
+/* Empty a buffer the filter wrote and the harness has read, keeping its
+ * memory. buf_consume() would free it, as the relay must (an idle
+ * connection holds no buffer); here that was a 64 KiB malloc and free
+ * per buffer per round, which under ASan (shadow poisoning, malloc fill,
+ * quarantine) took a quarter of the POP3 target's time. The filter sees
+ * what it would: an empty buffer with all its room. The buffers it
+ * empties itself (the client's and the backend's bytes) still free, so a
+ * filter that read its input after consuming it is still caught. */
+static void drain(struct buf *b)
+{
+	b->off = b->len = 0;
+}
+
 /* Read what reached the backend: all of it, then drop it at once. */
 static void serve(struct server *s, struct buf *from, struct choices *c)
 {
@@ -370,7 +383,7 @@ static void serve(struct server *s, struct buf *from, struct choices *c)
 			fz_append(&s->clean, WRAPPED, sizeof(WRAPPED) - 1);
 		}
 		s->got += n;
-		buf_consume(from, n);
+		drain(from);
 		return;
 	}
 	while (i < n) {
@@ -391,7 +404,7 @@ static void serve(struct server *s, struct buf *from, struct choices *c)
 		line(s, c);
 		fz_reset(&s->line);
 	}
-	buf_consume(from, n);
+	drain(from);
 	if (s->mode == S_LIT && s->lit == 0)
 		s->mode = S_LINE;
 }
@@ -646,7 +659,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		moved |= before_b != bin.len || toc.len > 0;
 
 		view(&v, &toc);
-		buf_consume(&toc, toc.len);
+		drain(&toc);
 		if (!moved && ceof && s.out.len == 0)
 			break;
 	}

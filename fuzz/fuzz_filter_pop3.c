@@ -197,6 +197,19 @@ static void command(struct server *s, const uint8_t *p, size_t n,
 	}
 }
 
+/* Empty a buffer the filter wrote and the harness has read, keeping its
+ * memory. buf_consume() would free it, as the relay must (an idle
+ * connection holds no buffer); here that was a 64 KiB malloc and free
+ * per buffer per round, which under ASan (shadow poisoning, malloc fill,
+ * quarantine) took a quarter of the POP3 target's time. The filter sees
+ * what it would: an empty buffer with all its room. The buffers it
+ * empties itself (the client's and the backend's bytes) still free, so a
+ * filter that read its input after consuming it is still caught. */
+static void drain(struct buf *b)
+{
+	b->off = b->len = 0;
+}
+
 /* Read what reached the backend: all of it, then drop it at once. */
 static void serve(struct server *s, struct buf *from, struct choices *c)
 {
@@ -212,14 +225,14 @@ static void serve(struct server *s, struct buf *from, struct choices *c)
 			fz_append(&s->out, WRAPPED, sizeof(WRAPPED) - 1);
 			fz_append(&s->clean, WRAPPED, sizeof(WRAPPED) - 1);
 		}
-		buf_consume(from, from->len);
+		drain(from);
 		return;
 	}
 	while (i < from->len && fz_next_line(&s->line, p, from->len, &i)) {
 		command(s, fz_peek(&s->line), s->line.len, c);
 		fz_reset(&s->line);
 	}
-	buf_consume(from, from->len);
+	drain(from);
 }
 
 /* The client's view: responses framed by the model's markers. */
@@ -424,7 +437,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		moved |= before_b != bin.len || toc.len > 0;
 
 		view(&v, &toc);
-		buf_consume(&toc, toc.len);
+		drain(&toc);
 		if (!moved && ceof && s.out.len == 0)
 			break;
 	}
