@@ -36,6 +36,9 @@ static void test_capa(void)
 	    "+OK Capability list follows\r\n.\r\n");
 	capa("+OK\nUSER\nstls\nSASL PLAIN\n.\n", "+OK\nUSER\nSASL PLAIN\n.\n");
 	capa("+OK\r\nStLs\r\nSTLS \r\n.\r\n", "+OK\r\n.\r\n");
+	/* with parameters after a blank or a tab (a client splitting on
+	 * white space would read either as STLS) */
+	capa("+OK\r\nSTLS x\r\nSTLS\tx\r\nTOP\r\n.\r\n", "+OK\r\nTOP\r\n.\r\n");
 	/* similar words stay; so do STLS in another line's words and a
 	 * dot-stuffed one */
 	capa("+OK\r\nSTLSX\r\nXSTLS\r\nSTL\r\nSASL STLS\r\n..STLS\r\n.\r\n",
