@@ -17,7 +17,8 @@
 /*
  * A filter driven the way the relay drives it: a script of client and
  * backend turns, each fed whole, split at every byte, or one byte at a time,
- * with both directions called until nothing moves. Every way must give the
+ * with both directions called until nothing moves; and whole again with
+ * outputs a slow reader keeps all but nearly full. Every way must give the
  * client and the backend the same bytes.
  */
 
@@ -61,6 +62,7 @@ struct relay {
 	_Alignas(16) uint8_t st[1024];
 	struct buf cin, bin, tob, toc;
 	int ceof, beof;
+	int tight;		/* the outputs have little room: see squeeze() */
 };
 
 /* Call both directions until nothing moves, as the relay does. */
@@ -83,14 +85,91 @@ static void pump(struct relay *r, struct result *res)
 	}
 }
 
+/*
+ * A slow reader: each output holds `BUF_CAP - room` bytes the client or
+ * backend has not read yet (zeros the harness put there), so the filter
+ * has `room` bytes to write into. What it writes is recorded and taken
+ * out after each call, the unread bytes stay. A round in which nothing
+ * moved doubles the room (the reader read some), one in which something
+ * did starts again from a single byte. So every line, response and answer
+ * meets a full buffer, and must wait for room without a byte lost,
+ * duplicated or reordered: the bytes each side gets, and the end, must be
+ * those of a reader that keeps up.
+ */
+static void squeeze(struct buf *b, size_t room)
+{
+	static const uint8_t unread[4096];
+	size_t want = BUF_CAP - room, k;
+
+	if (b->len > want)
+		buf_consume(b, b->len - want);
+	while (b->len < want) {
+		k = want - b->len < sizeof(unread) ? want - b->len : sizeof(unread);
+		buf_append(b, unread, k);
+	}
+}
+
+/* Record what a call wrote past the `unread` bytes, and take it out. */
+static size_t take(struct buf *b, size_t unread, char *rec, size_t *len)
+{
+	size_t n = b->len - unread, c = n;
+
+	if (c > REC_MAX - *len)
+		c = REC_MAX - *len;
+	if (c)
+		memcpy(rec + *len, buf_peek(b) + unread, c);
+	*len += c;
+	buf_truncate(b, unread);
+	return n;
+}
+
+/* pump() with a slow reader on both outputs (squeeze()). */
+static void pump_tight(struct relay *r, struct result *res)
+{
+	size_t room = 1, wrote;
+	long round;
+
+	for (round = 0; round < 1000000 && res->rc == 0; round++) {
+		uint32_t before = r->cin.len + r->bin.len;
+
+		squeeze(&r->tob, room);
+		squeeze(&r->toc, room);
+		res->rc = FILTER_UNDER_TEST.up(r->st, &r->cin, &r->tob, &r->toc,
+		    r->ceof, &res->why);
+		wrote = take(&r->tob, BUF_CAP - room, res->backend,
+		    &res->backend_len);
+		wrote += take(&r->toc, BUF_CAP - room, res->client,
+		    &res->client_len);
+		if (res->rc == 0) {
+			res->rc = FILTER_UNDER_TEST.down(r->st, &r->bin, &r->toc,
+			    &r->tob, r->beof, &res->why);
+			wrote += take(&r->tob, BUF_CAP - room, res->backend,
+			    &res->backend_len);
+			wrote += take(&r->toc, BUF_CAP - room, res->client,
+			    &res->client_len);
+		}
+		if (wrote > 0 || r->cin.len + r->bin.len != before)
+			room = 1;
+		else if (room == BUF_CAP)
+			break;	/* all the room there is, and nothing moves */
+		else
+			room = room * 2 < BUF_CAP ? room * 2 : BUF_CAP;
+	}
+	CHECK(round < 1000000);
+	squeeze(&r->tob, BUF_CAP);
+	squeeze(&r->toc, BUF_CAP);
+}
+
 /* Play the script; turn `split` goes in two pieces cut at `cut`, every
- * turn one byte at a time when bytewise. */
-static void play(const struct turn *t, size_t nt, size_t split, size_t cut,
-    int bytewise, struct result *res)
+ * turn one byte at a time when bytewise, against a slow reader when
+ * tight. */
+static void play_mode(const struct turn *t, size_t nt, size_t split,
+    size_t cut, int bytewise, int tight, struct result *res)
 {
 	static struct relay r;
 
 	memset(&r, 0, sizeof(r));
+	r.tight = tight;
 	memset(res, 0, sizeof(*res));
 	CHECK(FILTER_UNDER_TEST.state_size <= sizeof(r.st));
 	FILTER_SETUP(r.st);
@@ -110,7 +189,10 @@ static void play(const struct turn *t, size_t nt, size_t split, size_t cut,
 			pos += c;
 			if (pos == n && t[i].eof)
 				*(t[i].who == 'c' ? &r.ceof : &r.beof) = 1;
-			pump(&r, res);
+			if (r.tight)
+				pump_tight(&r, res);
+			else
+				pump(&r, res);
 		} while (pos < n && res->rc == 0);
 	}
 	res->left_up = r.cin.len;
@@ -119,6 +201,12 @@ static void play(const struct turn *t, size_t nt, size_t split, size_t cut,
 	buf_reset(&r.bin);
 	buf_reset(&r.tob);
 	buf_reset(&r.toc);
+}
+
+static void play(const struct turn *t, size_t nt, size_t split, size_t cut,
+    int bytewise, struct result *res)
+{
+	play_mode(t, nt, split, cut, bytewise, 0, res);
 }
 
 static int same(const struct result *a, const struct result *b)
@@ -179,6 +267,13 @@ static void script_n(const struct turn *t, size_t nt, const char *wc,
 	play(t, nt, nt, 0, 1, &other);
 	if (!same(out, &other) && bad++ == 0) {
 		fprintf(stderr, "  bytewise differs\n");
+		show("client", other.client, other.client_len);
+		show("backend", other.backend, other.backend_len);
+	}
+	play_mode(t, nt, nt, 0, 0, 1, &other);
+	if (!same(out, &other) && bad++ == 0) {
+		fprintf(stderr, "  with little room differs: rc %d why %s\n",
+		    other.rc, other.why ? other.why : "-");
 		show("client", other.client, other.client_len);
 		show("backend", other.backend, other.backend_len);
 	}

@@ -99,6 +99,24 @@ static void test_stls(void)
 	static const struct turn first[] = {
 		{ 'c', "STLS\r\n", 0 },
 	};
+	/* LIST, UIDL and LANG (RFC 6856) without an argument answer with a
+	 * list, with one a line: each answer waits for the list's end. */
+	static const struct turn lists[] = {
+		{ 'c', "LIST\r\nSTLS\r\nUIDL\r\nSTLS\r\nLANG\r\nSTLS\r\n"
+		    "LIST 1\r\nSTLS\r\n", 0 },
+		{ 'b', "+OK\r\n1 30\r\n.\r\n+OK\r\n1 a\r\n.\r\n"
+		    "+OK\r\nen English\r\n.\r\n+OK 1 30\r\n", 0 },
+	};
+	/* Nothing owed, but the backend is saying something unasked (a
+	 * server's notice before it closes): the answer waits for the end
+	 * of that line, which answers nothing. */
+	static const struct turn unasked[] = {
+		{ 'b', "-ERR idle tim", 0 },
+		{ 'c', "STLS\r\n", 0 },
+		{ 'b', "eout\r\n", 0 },
+		{ 'c', "NOOP\r\n", 0 },
+		{ 'b', "+OK\r\n", 0 },
+	};
 
 	SCRIPT(alone, NOTLS "+OK\r\n", "NOOP\r\n", 0, &res);
 	SCRIPT(pipelined, "+OK\r\n+OK 5\r\nab\r\n.\r\n" NOTLS "+OK\r\n.\r\n"
@@ -106,6 +124,11 @@ static void test_stls(void)
 	SCRIPT(spelled, NOTLS NOTLS NOTLS NOTLS NOTLS "-ERR a\r\n-ERR b\r\n"
 	    "-ERR c\r\n", "\r\nSTLSX\r\nXSTLS\r\n", 0, &res);
 	SCRIPT(first, NOTLS, "", 0, &res);
+	SCRIPT(lists, "+OK\r\n1 30\r\n.\r\n" NOTLS "+OK\r\n1 a\r\n.\r\n"
+	    NOTLS "+OK\r\nen English\r\n.\r\n" NOTLS "+OK 1 30\r\n" NOTLS,
+	    "LIST\r\nUIDL\r\nLANG\r\nLIST 1\r\n", 0, &res);
+	SCRIPT(unasked, "-ERR idle timeout\r\n" NOTLS "+OK\r\n", "NOOP\r\n", 0,
+	    &res);
 }
 
 static void test_auth(void)
