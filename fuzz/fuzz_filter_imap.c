@@ -5,14 +5,15 @@
  *   byte 0     flags: bit 0 the backend greets first (implicit TLS), bit 1
  *              it ends its side once the client has and it has answered,
  *              bit 2 the client length below counts 16-byte units (lines
- *              and literals past the filter's 1 KiB)
+ *              and literals past the filter's 1 KiB), bit 3 both sides
+ *              read slowly (the filter's outputs all but full: squeeze())
  *   byte 1     how many of the following bytes the client sends
  *   then       the client's bytes, then choices: chunk sizes (1 to 64; the
- *              rest at once when they are spent) for either
- *              side and the backend's answers (a synchronizing literal
- *              taken or refused, where STARTTLS and COMPRESS=DEFLATE sit
- *              in a capability list,
- *              a SASL challenge or the end, a layer's buffer)
+ *              rest at once when they are spent) for either side, the
+ *              slow reader's room, and the backend's answers (a
+ *              synchronizing literal taken or refused, where STARTTLS and
+ *              COMPRESS=DEFLATE sit in a capability list, a SASL
+ *              challenge or the end, a layer's buffer)
  *
  * The model backend reads commands as dovecot does (the tag up to the
  * first space; a line whose tag is not valid gets "* BAD" and is read no
@@ -366,6 +367,47 @@ static void drain(struct buf *b)
 	b->off = b->len = 0;
 }
 
+/*
+ * A slow reader (flags bit 3): the filter writes into buffers that hold
+ * all but `room` bytes the other side has not read yet (zeros), so its
+ * lines, responses and answers meet a full buffer and must wait for room.
+ * The room is the input's choice after a round in which something moved,
+ * a power of two from 1 to 2048 (all of it once the choices are spent:
+ * a byte a round took some inputs thousands of rounds), and twice as much
+ * after one in which nothing did. What a call wrote past the unread
+ * bytes goes on to the harness's own buffer `to`, whose free space also
+ * bounds the room. Unread bytes are dropped from the end, not read from
+ * the front: they are all alike, and the filter's bytes then land where
+ * they did (no 64 KiB move per call). Returns how many unread bytes f
+ * holds.
+ */
+static size_t squeeze(struct buf *f, size_t room, const struct buf *to)
+{
+	static const uint8_t unread[4096];
+	size_t want, k;
+
+	if (room > BUF_CAP - to->len)
+		room = BUF_CAP - to->len;
+	want = BUF_CAP - room;
+	if (f->len > want)
+		buf_truncate(f, want);
+	while (f->len < want) {
+		k = want - f->len < sizeof(unread) ? want - f->len :
+		    sizeof(unread);
+		buf_append(f, unread, k);
+	}
+	return want;
+}
+
+/* What a call wrote into f past its `unread` bytes, moved on to `to`. */
+static void pass_on(struct buf *f, size_t unread, struct buf *to)
+{
+	if (f->len > unread) {
+		buf_append(to, buf_peek(f) + unread, f->len - unread);
+		buf_truncate(f, unread);
+	}
+}
+
 /* Read what reached the backend: all of it, then drop it at once. */
 static void serve(struct server *s, struct buf *from, struct choices *c)
 {
@@ -571,6 +613,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct viewer v;
 	static struct fz_bytes got;
 	struct buf cin = {0}, bin = {0}, tob = {0}, toc = {0};
+	/* The filter's outputs: tob and toc, or with a slow reader these,
+	 * from which what it wrote goes on to tob and toc. */
+	struct buf ftob = {0}, ftoc = {0};
+	struct buf *otob = &tob, *otoc = &toc;
+	size_t room = BUF_CAP, utob = 0, utoc = 0;
 	struct choices c;
 	const uint8_t *client;
 	size_t nclient, fed = 0;
@@ -612,7 +659,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		say2(&s, "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n",
 		    "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] ready\r\n");
 
-	for (round = 0; round < 4096 && rc == 0; round++) {
+	if (flags & 8) {
+		otob = &ftob;
+		otoc = &ftoc;
+		room = 1;
+	}
+	/* A slow reader takes a round per few bytes. */
+	for (round = 0; round < (flags & 8 ? 65536 : 4096) && rc == 0;
+	    round++) {
 		size_t before_c, before_b, k;
 		int moved = 0;
 
@@ -628,7 +682,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		ceof = fed == nclient;
 		before_c = cin.len;
-		rc = filter_imap.up(st, &cin, &tob, &toc, ceof, &why);
+		if (flags & 8) {
+			utob = squeeze(&ftob, room, &tob);
+			utoc = squeeze(&ftoc, room, &toc);
+		}
+		rc = filter_imap.up(st, &cin, otob, otoc, ceof, &why);
+		if (flags & 8) {
+			pass_on(&ftob, utob, &tob);
+			pass_on(&ftoc, utoc, &toc);
+		}
 		if (rc < 0)
 			break;
 		moved |= tob.len > 0 || before_c != cin.len;
@@ -655,13 +717,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		beof = (flags & 2) && ceof && s.out.len == 0 && cin.len == 0;
 		before_b = bin.len;
-		rc = filter_imap.down(st, &bin, &toc, &tob, beof, &why);
+		if (flags & 8) {
+			utob = squeeze(&ftob, room, &tob);
+			utoc = squeeze(&ftoc, room, &toc);
+		}
+		rc = filter_imap.down(st, &bin, otoc, otob, beof, &why);
+		if (flags & 8) {
+			pass_on(&ftob, utob, &tob);
+			pass_on(&ftoc, utoc, &toc);
+		}
 		moved |= before_b != bin.len || toc.len > 0;
 
 		view(&v, &toc);
 		drain(&toc);
-		if (!moved && ceof && s.out.len == 0)
+		if (!moved && ceof && s.out.len == 0 && room == BUF_CAP)
 			break;
+		if (flags & 8)
+			room = !moved ? (room < BUF_CAP / 2 ? room * 2 : BUF_CAP) :
+			    c.n > 0 ? (size_t)1 << pick(&c) % 12 : BUF_CAP;
 	}
 	/* The filter ends a session only for a line with no verb in its
 	 * first 1024 bytes or a literal announced with a size over 18
@@ -689,5 +762,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&bin);
 	buf_reset(&tob);
 	buf_reset(&toc);
+	buf_reset(&ftob);
+	buf_reset(&ftoc);
 	return 0;
 }
