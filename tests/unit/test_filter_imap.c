@@ -2,6 +2,9 @@
 #include "filter_harness.h"
 
 #define BAD(tag) tag " BAD TLS is already active\r\n"
+/* 65 tag characters; the first 64 of them. */
+#define TAGCHARS64 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
+#define TAGCHARS TAGCHARS64 "_"
 
 static struct result res;
 
@@ -123,9 +126,16 @@ static void test_starttls(void)
 		    "d\tSTARTTLS\nSTARTTLS\r\ne STARTTLSX\r\nf XSTARTTLS\r\n", 0 },
 		{ 'b', "STARTTLS BAD\r\ne BAD\r\nf BAD\r\n", 0 },
 	};
-	/* A tag we would not echo gets "*". */
+	/* A tag we would not echo gets "*": brackets, "+", a control
+	 * character, DEL, 8-bit bytes, more than 64 bytes. */
 	static const struct turn odd_tag[] = {
-		{ 'c', "a[1] STARTTLS\r\n+ STARTTLS\r\n", 0 },
+		{ 'c', "a[1] STARTTLS\r\n+ STARTTLS\r\na\x01 STARTTLS\r\n"
+		    "a\x7f STARTTLS\r\n\xc3\xa9 STARTTLS\r\n", 0 },
+	};
+	static char tag64[100], tag65[100];
+	struct turn long_tags[] = {
+		{ 'c', tag64, 0 },
+		{ 'c', tag65, 0 },
 	};
 
 	SCRIPT(pipelined, "a OK\r\n* 1 FETCH (BODY[] {10}\r\nc OK x\r\n\r\n)\r\n"
@@ -134,7 +144,12 @@ static void test_starttls(void)
 	SCRIPT(spelled, BAD("a") BAD("b") BAD("c") BAD("d")
 	    "STARTTLS BAD\r\ne BAD\r\nf BAD\r\n",
 	    "STARTTLS\r\ne STARTTLSX\r\nf XSTARTTLS\r\n", 0, &res);
-	SCRIPT(odd_tag, BAD("*") BAD("*"), "", 0, &res);
+	SCRIPT(odd_tag, BAD("*") BAD("*") BAD("*") BAD("*") BAD("*"), "", 0,
+	    &res);
+	snprintf(tag64, sizeof(tag64), "%.64s STARTTLS\r\n", TAGCHARS);
+	snprintf(tag65, sizeof(tag65), "%.65s STARTTLS\r\n", TAGCHARS);
+	SCRIPT(long_tags, TAGCHARS64 " BAD TLS is already active\r\n" BAD("*"),
+	    "", 0, &res);
 }
 
 #define NOCOMPRESS(tag) tag " NO [CANNOT] COMPRESS is not available\r\n"
@@ -191,6 +206,14 @@ static void test_continuations(void)
 		{ 'c', "AGEAYg==\r\nb STARTTLS\r\n", 0 },
 		{ 'b', "a OK [CAPABILITY IMAP4rev1 STARTTLS] done\r\n", 0 },
 	};
+	/* A verb that only begins with AUTHENTICATE is another command:
+	 * a "+" to it (whatever a backend meant) starts no SASL exchange. */
+	static const struct turn authx[] = {
+		{ 'c', "a AUTHENTICATEX\r\n", 0 },
+		{ 'b', "+ \r\n", 0 },
+		{ 'c', "b STARTTLS\r\n", 0 },
+		{ 'b', "a BAD unknown command\r\n", 0 },
+	};
 	/* A refused IDLE: no "+", the next line is a command. */
 	static const struct turn no_idle[] = {
 		{ 'c', "a IDLE\r\nb STARTTLS\r\n", 0 },
@@ -202,6 +225,8 @@ static void test_continuations(void)
 	SCRIPT(auth, "+ \r\na OK [CAPABILITY IMAP4rev1] done\r\n" BAD("b"),
 	    "a AUTHENTICATE PLAIN\r\nAGEAYg==\r\n", 0, &res);
 	SCRIPT(no_idle, "a BAD no IDLE here\r\n" BAD("b"), "a IDLE\r\n", 0, &res);
+	SCRIPT(authx, "+ \r\na BAD unknown command\r\n" BAD("b"),
+	    "a AUTHENTICATEX\r\n", 0, &res);
 }
 
 /* A SASL security layer: after AUTHENTICATE's tagged OK both streams are
@@ -299,6 +324,22 @@ static void test_untagged(void)
 		{ 'b', "+ go\r\nb OK\r\n", 0 },
 	};
 
+	/* Tags with a control character, DEL or 8-bit bytes get "* BAD"
+	 * and owe nothing: the answer does not wait for them. */
+	static const struct turn ctl_tag[] = {
+		{ 'c', "a\x01 NOOP\r\nb\x7f NOOP\r\nc\xc3\xa9 NOOP\r\nd STARTTLS\r\n",
+		    0 },
+		{ 'b', "* BAD invalid tag\r\n* BAD invalid tag\r\n* BAD invalid tag\r\n", 0 },
+	};
+	/* A backend that says a tagged response twice: the second answers
+	 * no command, and the answer still waits for b's. */
+	static const struct turn dup[] = {
+		{ 'c', "a NOOP\r\n", 0 },
+		{ 'b', "a OK\r\na OK\r\n", 0 },
+		{ 'c', "b NOOP\r\nc STARTTLS\r\n", 0 },
+		{ 'b', "b OK\r\n", 0 },
+	};
+
 	/* A tag used twice: the first command's end is not the second's. */
 	static const struct turn twice[] = {
 		{ 'c', "a NOOP\r\na X {12}\r\nc STARTTLS\r\n\r\n", 0 },
@@ -314,6 +355,11 @@ static void test_untagged(void)
 	    "* BAD invalid tag\r\n", " a NOOP\r\n\r\nb+ X {5}\r\n", 0, &res);
 	SCRIPT(lit_bad, "* BAD invalid tag\r\n+ go\r\na OK\r\n",
 	    "\r\na X {12}\r\nc STARTTLS\r\n\r\n", 0, &res);
+	SCRIPT(ctl_tag, BAD("d") "* BAD invalid tag\r\n* BAD invalid tag\r\n"
+	    "* BAD invalid tag\r\n", "a\x01 NOOP\r\nb\x7f NOOP\r\nc\xc3\xa9 NOOP\r\n",
+	    0, &res);
+	SCRIPT(dup, "a OK\r\na OK\r\nb OK\r\n" BAD("c"),
+	    "a NOOP\r\nb NOOP\r\n", 0, &res);
 }
 
 static void test_eof(void)
@@ -388,6 +434,14 @@ static void test_literal_size(void)
 		{ 'c', "abc\r\nb STARTTLS\r\n", 0 },
 		{ 'b', "a OK\r\n", 0 },
 	};
+	/* All 18 digits count: the 13 bytes after the "+" are the literal,
+	 * a STARTTLS line in them included. */
+	static const struct turn up18_whole[] = {
+		{ 'c', "a APPEND INBOX {000000000000000013}\r\n", 0 },
+		{ 'b', "+ go\r\n", 0 },
+		{ 'c', "x\r\nc STARTTLS\r\n", 0 },
+		{ 'b', "a OK\r\n", 0 },
+	};
 	static const struct turn up19[] = {
 		{ 'c', "a NOOP\r\n", 0 },
 		{ 'b', "a OK\r\n", 0 },
@@ -407,6 +461,8 @@ static void test_literal_size(void)
 
 	SCRIPT(up18, "+ go\r\na OK\r\n" BAD("b"),
 	    "a APPEND INBOX {000000000000000003}\r\nabc\r\n", 0, &res);
+	SCRIPT(up18_whole, "+ go\r\na OK\r\n",
+	    "a APPEND INBOX {000000000000000013}\r\nx\r\nc STARTTLS\r\n", 0, &res);
 	SCRIPT(down18, "* 1 FETCH (BODY[] {000000000000000003}\r\nabc)\r\n"
 	    "a OK\r\n" BAD("b"), "a FETCH 1 BODY[]\r\n", 0, &res);
 	/* The client's 19 digits: its NOOP went, and at most the line up to
