@@ -124,6 +124,16 @@ static void test_bdat(void)
 		{ 'b', "500 b\r\n250 c\r\n", 0 },
 	};
 
+	/* Leading zeros are answered, whatever the digit after them; 9 and
+	 * 18 digits are sizes (what follows is the chunk, XCLIENT lines and
+	 * all). */
+	static const struct turn sizes[] = {
+		{ 'c', "EHLO c\r\n", 0 },
+		{ 'b', "250-b.example\r\n250 CHUNKING\r\n", 0 },
+		{ 'c', "BDAT 00\r\nBDAT 09\r\nBDAT 9\r\nXCLIENT\r\n"
+		    "BDAT 100000000000000000 LAST\r\nXCLIENT ADDR=1\r\n", 0 },
+	};
+
 	CHECK(strlen(CHUNK) == 26);
 	SCRIPT(chunk, "250-b.example\r\n250-CHUNKING\r\n250 PIPELINING\r\n"
 	    "250 Ok\r\n250 Ok\r\n250 Ok\r\n250 queued\r\n" NOXC "221 Bye\r\n",
@@ -131,6 +141,9 @@ static void test_bdat(void)
 	    "BDAT 26 LAST\r\n" CHUNK "QUIT\r\n", 0, &res);
 	SCRIPT(unoffered, NOCHUNK "250-b.example\r\n250 PIPELINING\r\n" NOCHUNK
 	    "500 5.5.2 unknown\r\n" NOXC, "EHLO c\r\nab\r\n", 0, &res);
+	SCRIPT(sizes, "250-b.example\r\n250 CHUNKING\r\n" SYN SYN,
+	    "EHLO c\r\nBDAT 9\r\nXCLIENT\r\nBDAT 100000000000000000 LAST\r\n"
+	    "XCLIENT ADDR=1\r\n", 0, &res);
 	SCRIPT(odd, "250-b.example\r\n250 CHUNKING\r\n" SYN "500 b\r\n" NOXC
 	    SYN SYN SYN SYN SYN "250 c\r\n" SYN,
 	    "EHLO c\r\nab\r\nBDAT 0 last\r\n", 0, &res);
@@ -215,6 +228,9 @@ static void test_ehlo(void)
 	ehlo("250 b.example\r\n", "250 b.example\r\n");
 	/* a refusal is not a list */
 	ehlo("550-no XCLIENT\r\n550 STARTTLS\r\n", "550-no XCLIENT\r\n550 STARTTLS\r\n");
+	/* a bare "250" ends a list as it is */
+	ehlo("250-b.example\r\n250-XCLIENT ADDR\r\n250\r\n",
+	    "250-b.example\r\n250\r\n");
 }
 
 static void test_other_replies(void)
@@ -278,6 +294,23 @@ static void test_other_replies(void)
 		{ 'c', "NOOP\r\n", 0 },
 		{ 'b', "hello\r\n", 0 },
 	};
+	/* Bare codes are replies, and any digits from 2xx to 5xx; a code
+	 * out of that range, a letter in it or after it is not. */
+	static const struct turn bare[] = {
+		{ 'c', "NOOP\r\nNOOP\r\nNOOP\r\n", 0 },
+		{ 'b', "250\r\n250\n299 x\r\n", 0 },
+	};
+	static const char *const malformed[] = { "150 x\r\n", "650 x\r\n",
+	    "2x0 x\r\n", "25x x\r\n", "250x\r\n", "25\r\n" };
+	struct turn one[] = {
+		{ 'c', "NOOP\r\n", 0 },
+		{ 'b', NULL, 0 },
+	};
+	/* A pipelined NOOP's 250 is not a yes to the STARTTLS after it. */
+	static const struct turn before_tls[] = {
+		{ 'c', "NOOP\r\nSTARTTLS\r\n", 0 },
+		{ 'b', "250 Ok\r\n454 4.7.0 TLS not available\r\n", 0 },
+	};
 
 	SCRIPT(t, "214-XCLIENT XFORWARD STARTTLS\r\n214-XCLIENT\r\n214 STARTTLS\r\n"
 	    "250 b\r\n250-Ok\r\n250 XCLIENT\r\n250 XFORWARD\r\n",
@@ -297,6 +330,15 @@ static void test_other_replies(void)
 	SCRIPT(early_tls, "", "STARTTLS\r\n", -1, &res);
 	SCRIPT(bad, "", "NOOP\r\n", -1, &res);
 	CHECK_STR(res.why, "malformed SMTP reply from the backend");
+	SCRIPT(bare, "250\r\n250\n299 x\r\n", "NOOP\r\nNOOP\r\nNOOP\r\n", 0,
+	    &res);
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		one[1].bytes = malformed[i];
+		SCRIPT(one, "", "NOOP\r\n", -1, &res);
+		CHECK_STR(res.why, "malformed SMTP reply from the backend");
+	}
+	SCRIPT(before_tls, "250 Ok\r\n454 4.7.0 TLS not available\r\n",
+	    "NOOP\r\nSTARTTLS\r\n", 0, &res);
 }
 
 /* After a STARTTLS hand-over, which ate the backend's greeting, no 220
