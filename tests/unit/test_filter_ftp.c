@@ -97,6 +97,7 @@ static struct result res;
 #define PROTC_NO "534 Data connections must be protected: use PROT P\r\n"
 #define ACTIVE "502 Active mode is not available; use PASV or EPSV\r\n"
 #define UNKNOWN "502 Command not implemented\r\n"
+#define NOREAD "425 Cannot read the server's passive address\r\n"
 
 static void test_login(void)
 {
@@ -191,6 +192,18 @@ static void test_passive(void)
 		{ 'c', "PASV\r\n", 0 },
 		{ 'b', "227-Entering\r\n227 (127,0,0,1,195,80)\r\n", 0 },
 	};
+	/* EPSV's delimiter is any of 33 to 126, three times, and again after
+	 * the port; a port up to 65535, a published one too; numbers up to
+	 * six digits. */
+	static const struct turn edges[] = {
+		{ 'c', "EPSV\r\nEPSV\r\nEPSV\r\nEPSV\r\nEPSV\r\nEPSV\r\n"
+		    "EPSV\r\nEPSV\r\nEPSV\r\nPASV\r\nPASV\r\n", 0 },
+		{ 'b', "229 (~~~5000~)\r\n229 (\x7f\x7f\x7f" "5000\x7f)\r\n"
+		    "229 (   5000 )\r\n229 (|!|5000|)\r\n229 (||!5000|)\r\n"
+		    "229 (|||5000!)\r\n229 (|||5000\r\n229 (|||64535|)\r\n"
+		    "229 (|||65536|)\r\n227 (127,0,0,1,000195,80)\r\n"
+		    "227 (127,0,0,1,0000195,80)\r\n", 0 },
+	};
 	odd_addr = 0;
 	SCRIPT(t, "227 Entering Passive Mode (192,0,2,1,199,56)\r\n"
 	    "229 Entering Extended Passive Mode (|||51001|)\r\n"
@@ -207,6 +220,12 @@ static void test_passive(void)
 	CHECK(strstr(res.client, "127,0,0,1") == NULL);
 	SCRIPT(multi, "", "PASV\r\n", -1, &res);
 	CHECK_STR(res.why, "multi-line passive reply");
+	SCRIPT(edges, "229 Entering Extended Passive Mode (|||6000|)\r\n"
+	    NOREAD NOREAD NOREAD NOREAD NOREAD NOREAD
+	    "229 Entering Extended Passive Mode (|||65535|)\r\n" NOREAD
+	    "227 Entering Passive Mode (192,0,2,1,199,56)\r\n" NOREAD,
+	    "EPSV\r\nEPSV\r\nEPSV\r\nEPSV\r\nEPSV\r\nEPSV\r\nEPSV\r\nEPSV\r\n"
+	    "EPSV\r\nPASV\r\nPASV\r\n", 0, &res);
 }
 
 static void test_feat(void)
@@ -250,6 +269,17 @@ static void test_active(void)
 		    "EPRT |3|127.0.0.1|5000|\r\nEPRT |1|::1|5000|\r\n"
 		    "PORT 127,0,0,1,7,208\r\n", 0 },
 	};
+	/* EPRT's delimiter is any of 33 to 126, and must end it; an
+	 * address of 1 to 45 characters; a port up to 65535. */
+	static char longaddr[100];
+	struct turn w[] = {
+		{ 'c', "EPRT ~1~127.0.0.1~5000~\r\nEPRT \x7f" "1\x7f" "127.0.0.1\x7f"
+		    "5000\x7f\r\nEPRT |1|127.0.0.1|5000|x\r\nEPRT |1||5000|\r\n"
+		    "EPRT |1|127.0.0.1|65535|\r\nEPRT |1|127.0.0.1|65536|\r\n"
+		    "EPRT |1|\r\n", 0 },
+		{ 'c', longaddr, 0 },
+		{ 'b', "200 a\r\n200 b\r\n", 0 },
+	};
 	/* FEAT keeps the backend's EPRT when active mode is on. */
 	static const struct turn v[] = {
 		{ 'c', "FEAT\r\n", 0 },
@@ -268,6 +298,11 @@ static void test_active(void)
 	    SYNTAX "425 No data port available\r\n", "", 0, &res);
 	SCRIPT(v, "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n EPRT\r\n"
 	    " EPSV\r\n211 End\r\n", "FEAT\r\n", 0, &res);
+	snprintf(longaddr, sizeof(longaddr), "EPRT |2|%s|5000|\r\n",
+	    "0000:0000:0000:0000:0000:0000:0000:0000:0001");
+	/* (The model's PORT names the port plus one: 65536 is 256,0.) */
+	SCRIPT(w, "200 a\r\n" SYNTAX SYNTAX SYNTAX "200 b\r\n" SYNTAX SYNTAX SYNTAX,
+	    "PORT 10,0,0,9,19,137\r\nPORT 10,0,0,9,256,0\r\n", 0, &res);
 	env.active = NULL;
 #undef REFUSED
 #undef SYNTAX
@@ -279,6 +314,15 @@ static void test_bounds(void)
 	static struct turn t[] = { { 'c', big, 0 } };
 	static struct turn d[] = { { 'c', "STAT /\r\n", 0 }, { 'b', line, 0 } };
 	static const struct turn bad[] = { { 'b', "hello\r\n", 0 } };
+	/* A reply is three digits, then a space, a hyphen or its end. */
+	static const char *const malformed[] = { "2x0 a\r\n", "20x a\r\n",
+	    "x00 a\r\n", "/00 a\r\n", "2:0 a\r\n", "20/ a\r\n", "200x\r\n",
+	    "20\r\n" };
+	struct turn one[] = { { 'c', "NOOP\r\n", 0 }, { 'b', NULL, 0 } };
+	static const struct turn nines[] = {
+		{ 'c', "NOOP\r\nNOOP\r\nNOOP\r\n", 0 },
+		{ 'b', "999 a\r\n290 b\r\n209\r\n", 0 },
+	};
 	static const struct turn cut[] = {
 		{ 'c', "NOOP", 1 }, { 'b', "200 partial", 1 },
 	};
@@ -293,6 +337,13 @@ static void test_bounds(void)
 	CHECK_STR(res.why, "backend reply line too long");
 	SCRIPT(bad, "", "", -1, &res);
 	CHECK_STR(res.why, "malformed backend reply");
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		one[1].bytes = malformed[i];
+		SCRIPT(one, "", "NOOP\r\n", -1, &res);
+		CHECK_STR(res.why, "malformed backend reply");
+	}
+	SCRIPT(nines, "999 a\r\n290 b\r\n209\r\n", "NOOP\r\nNOOP\r\nNOOP\r\n",
+	    0, &res);
 	/* Partial lines at the end go nowhere. */
 	SCRIPT(cut, "", "", 0, &res);
 }
