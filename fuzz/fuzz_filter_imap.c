@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "fuzz_relay.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -352,60 +353,6 @@ static void line(struct server *s, struct choices *c)
 		s->cmd = 'L';
 	}
 	complete(s, c);
-}
-
-/* Empty a buffer the filter wrote and the harness has read, keeping its
- * memory. buf_consume() would free it, as the relay must (an idle
- * connection holds no buffer); here that was a 64 KiB malloc and free
- * per buffer per round, which under ASan (shadow poisoning, malloc fill,
- * quarantine) took a quarter of the POP3 target's time. The filter sees
- * what it would: an empty buffer with all its room. The buffers it
- * empties itself (the client's and the backend's bytes) still free, so a
- * filter that read its input after consuming it is still caught. */
-static void drain(struct buf *b)
-{
-	b->off = b->len = 0;
-}
-
-/*
- * A slow reader (flags bit 3): the filter writes into buffers that hold
- * all but `room` bytes the other side has not read yet (zeros), so its
- * lines, responses and answers meet a full buffer and must wait for room.
- * The room is the input's choice after a round in which something moved,
- * a power of two from 1 to 2048 (all of it once the choices are spent:
- * a byte a round took some inputs thousands of rounds), and twice as much
- * after one in which nothing did. What a call wrote past the unread
- * bytes goes on to the harness's own buffer `to`, whose free space also
- * bounds the room. Unread bytes are dropped from the end, not read from
- * the front: they are all alike, and the filter's bytes then land where
- * they did (no 64 KiB move per call). Returns how many unread bytes f
- * holds.
- */
-static size_t squeeze(struct buf *f, size_t room, const struct buf *to)
-{
-	static const uint8_t unread[4096];
-	size_t want, k;
-
-	if (room > BUF_CAP - to->len)
-		room = BUF_CAP - to->len;
-	want = BUF_CAP - room;
-	if (f->len > want)
-		buf_truncate(f, want);
-	while (f->len < want) {
-		k = want - f->len < sizeof(unread) ? want - f->len :
-		    sizeof(unread);
-		buf_append(f, unread, k);
-	}
-	return want;
-}
-
-/* What a call wrote into f past its `unread` bytes, moved on to `to`. */
-static void pass_on(struct buf *f, size_t unread, struct buf *to)
-{
-	if (f->len > unread) {
-		buf_append(to, buf_peek(f) + unread, f->len - unread);
-		buf_truncate(f, unread);
-	}
 }
 
 /* Read what reached the backend: all of it, then drop it at once. */
@@ -733,8 +680,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!moved && ceof && s.out.len == 0 && room == BUF_CAP)
 			break;
 		if (flags & 8)
-			room = !moved ? (room < BUF_CAP / 2 ? room * 2 : BUF_CAP) :
-			    c.n > 0 ? (size_t)1 << pick(&c) % 12 : BUF_CAP;
+			room = next_room(room, moved, &c);
 	}
 	/* The filter ends a session only for a line with no verb in its
 	 * first 1024 bytes or a literal announced with a size over 18
