@@ -22,6 +22,15 @@ static void test_conversations(void)
 	H_SCRIPT(d, &p, "feat\nauth tls\n", GREET FEAT GO, STARTTLS_UPGRADE, &r);
 	H_SCRIPT(d, &p, "AUTH SSL\r\n", GREET GO, STARTTLS_UPGRADE, &r);
 	H_SCRIPT(d, &p, "AUTH TLS-C\r\n", GREET GO, STARTTLS_UPGRADE, &r);
+	H_SCRIPT(d, &p, "AUTH TLS-P\r\n", GREET GO, STARTTLS_UPGRADE, &r);
+	/* Each mechanism alone: anything after it is another request. */
+	H_SCRIPT(d, &p, "AUTH TLS x\r\nAUTH TLS-C x\r\nAUTH TLS-P x\r\n"
+	    "AUTH SSL x\r\n", GREET
+	    "504 Security mechanism not understood; use AUTH TLS\r\n"
+	    "504 Security mechanism not understood; use AUTH TLS\r\n"
+	    "504 Security mechanism not understood; use AUTH TLS\r\n"
+	    "504 Security mechanism not understood; use AUTH TLS\r\n",
+	    STARTTLS_AGAIN, &r);
 	H_SCRIPT(d, &p, "NOOP\r\nAUTH\r\nAUTH KERBEROS_V4\r\nAUTH TLSX\r\n"
 	    "FEAT x\r\nPBSZ 0\r\nPROT P\r\nQUIT\r\n", GREET "200 NOOP ok\r\n"
 	    "501 Syntax error: AUTH TLS\r\n"

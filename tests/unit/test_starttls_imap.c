@@ -66,6 +66,25 @@ static void test_attacks(void)
 	/* Not a literal: braces without digits. */
 	H_SCRIPT(d, &p, "a X {}\r\n", GREET
 	    "a BAD Command not allowed before STARTTLS\r\n", STARTTLS_AGAIN, &r);
+	/* Any digits are a literal's size, 0 and 9 too; a "}" alone, or
+	 * digits without their "{", announce none. */
+	H_SCRIPT(d, &p, "a LOGIN {9}\r\n", GREET
+	    "a BAD Literals not allowed before STARTTLS\r\n", STARTTLS_AGAIN, &r);
+	H_SCRIPT(d, &p, "a LOGIN {0}\r\n", GREET
+	    "a BAD Literals not allowed before STARTTLS\r\n", STARTTLS_AGAIN, &r);
+	H_SCRIPT(d, &p, "a X }\r\nb X 5}\r\nc X {5+\r\n", GREET
+	    "a BAD Command not allowed before STARTTLS\r\n"
+	    "b BAD Command not allowed before STARTTLS\r\n"
+	    "c BAD Command not allowed before STARTTLS\r\n", STARTTLS_AGAIN, &r);
+	/* CAPABILITY, NOOP and LOGOUT take no argument; a tag ends at a
+	 * space, and DEL is no tag character. */
+	H_SCRIPT(d, &p, "a CAPABILITY x\r\nb NOOP x\r\nc LOGOUT now\r\n"
+	    "d\x7f NOOP\r\ne\r\n", GREET
+	    "a BAD Command not allowed before STARTTLS\r\n"
+	    "b BAD Command not allowed before STARTTLS\r\n"
+	    "c BAD Command not allowed before STARTTLS\r\n"
+	    "* BAD Invalid tag or missing command\r\n"
+	    "* BAD Invalid tag or missing command\r\n", STARTTLS_AGAIN, &r);
 
 	/* Capabilities never depend on input; no PREAUTH, no ALERT. */
 	H_SCRIPT(d, &p, "a ID (\"name\" \"[ALERT] x\")\r\nb CAPABILITY\r\n"
@@ -115,6 +134,9 @@ static void test_after_tls(void)
 	CHECK_STR(starttls_why(&up.s), "no reason");	/* copy was used */
 	h_back_script(&up.s, "* BYE busy\r\n", BYE_UNAV, STARTTLS_REPLY_AND_CLOSE, &b);
 	h_back_script(&up.s, "+OK\r\n", BYE_UNAV, STARTTLS_REPLY_AND_CLOSE, &b);
+	/* "*", one space, the status: two spaces are no greeting. */
+	h_back_script(&up.s, "*  OK hi\r\n", BYE_UNAV, STARTTLS_REPLY_AND_CLOSE,
+	    &b);
 	h_back_script(&up.s, "* OK", "", STARTTLS_AGAIN, &b);
 	CHECK(b.flow == 0);
 	{

@@ -188,6 +188,27 @@ static void test_optional(void)
 	h_back_script(&q.s, "220 b\r\n250-b\r\n251 x\r\n", BYE_421,
 	    STARTTLS_REPLY_AND_CLOSE, &b);
 	CHECK_STR(b.why, "malformed or oversized backend reply to the client's EHLO");
+	/* A code is three digits from 200 to 599 (299 is one: neither 250
+	 * nor a refusal; 400 is a refusal); 150, 650 and 25 are none. */
+	h_back_script(&q.s, "220 b\r\n299 x\r\n", BYE_421,
+	    STARTTLS_REPLY_AND_CLOSE, &b);
+	CHECK_STR(b.why, "backend reply to the client's EHLO neither 250 nor a refusal");
+	h_back_script(&q.s, "220 b\r\n400 later\r\n", "400 later\r\n",
+	    STARTTLS_RESUME, &b);
+	{
+		static const char *const bad[] = { "220 b\r\n150 x\r\n",
+		    "220 b\r\n650 x\r\n", "220 b\r\n25\r\n" };
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			h_back_script(&q.s, bad[i], BYE_421,
+			    STARTTLS_REPLY_AND_CLOSE, &b);
+			CHECK_STR(b.why, "malformed or oversized backend reply to "
+			    "the client's EHLO");
+		}
+	}
+	/* The first line names the backend, whatever it says: not merged. */
+	h_back_script(&q.s, "220 b\r\n250-PIPELINING\r\n250 SIZE 10\r\n",
+	    "250-mx.example.org\r\n250-SIZE 10\r\n250 STARTTLS\r\n",
+	    STARTTLS_RESUME, &b);
 	h_back_script(&q.s, "554 5.3.2 go away\r\n", BYE_421,
 	    STARTTLS_REPLY_AND_CLOSE, &b);
 	{
