@@ -70,6 +70,43 @@ int main(void)
 	/* Methods other than GET/HEAD get 308, which keeps the method. */
 	run("POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", 443, 0, r, sizeof(r));
 	CHECK(has(r, "HTTP/1.1 308 ") && has(r, "Location: https://h/form\r\n"));
+	/* Each with its own reason phrase. */
+	CHECK(has(r, "HTTP/1.1 308 Permanent Redirect\r\n"));
+	run("GET / HTTP/1.1\r\nHost: h\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "HTTP/1.1 301 Moved Permanently\r\n"));
+
+	/* Host: letters a to z in any case, digits, "-", "." and "_"; an IP
+	 * literal of hex digits, ":" and "." in brackets; at most 255
+	 * bytes. Anything else is a 400, and nothing of it in a Location. */
+	run("GET / HTTP/1.1\r\nHost: Zz_z-9.example\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "Location: https://Zz_z-9.example/\r\n"));
+	run("GET / HTTP/1.1\r\nHost: [::ffff:192.0.2.1]:80\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(has(r, "Location: https://[::ffff:192.0.2.1]/\r\n"));
+	{
+		static char longhost[400];
+		static const char *const badhost[] = { "[]", "[::1", "[g::1]",
+		    "[::1]x", "a b", "a:b:c", "\x7f" };
+		char req[600];
+
+		memset(longhost, 'h', 255);
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", longhost);
+		run(req, 443, 0, r, sizeof(r));
+		CHECK(has(r, "HTTP/1.1 301 ") && has(r, longhost));
+		longhost[255] = 'h';
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", longhost);
+		run(req, 443, 0, r, sizeof(r));
+		CHECK(has(r, "HTTP/1.1 400 ") && has(r, "invalid Host"));
+		for (size_t k = 0; k < sizeof(badhost) / sizeof(badhost[0]); k++) {
+			snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n",
+			    badhost[k]);
+			run(req, 443, 0, r, sizeof(r));
+			CHECK(has(r, "HTTP/1.1 400 ") && has(r, "invalid Host") &&
+			    !has(r, "Location"));
+		}
+	}
+	/* A target byte outside visible ASCII (DEL here) is no request. */
+	run("GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n", 443, 0, r, sizeof(r));
+	CHECK(run_rq.refusal && strcmp(run_rq.refusal, "malformed request") == 0);
 
 	/* Bare LF line ends are accepted. */
 	run("GET /lf HTTP/1.0\nHost: h\n\n", 443, 0, r, sizeof(r));
