@@ -65,6 +65,17 @@ int main(void)
 	CHECK(cidr_parse("example.org", &c) < 0);
 	CHECK(cidr_parse("10.0.0", &c) < 0);
 	CHECK(cidr_parse("2001:db8::/32", &c) == 0 && c.bits == 32);
+	/* The longest prefixes are a host's; a prefix is 1 to 3 digits, no
+	 * sign or blank before them. */
+	CHECK(cidr_parse("10.0.0.1/32", &c) == 0 && c.bits == 32);
+	CHECK(cidr_parse("2001:db8::1/128", &c) == 0 && c.bits == 128);
+	CHECK(cidr_parse("10.0.0.0/0008", &c) < 0);
+	CHECK(cidr_parse("10.0.0.0/ 8", &c) < 0);
+	CHECK(cidr_parse("10.0.0.0/+8", &c) < 0);
+	/* An address longer than any IPv6 text is none. */
+	CHECK(cidr_parse("0000:0000:0000:0000:0000:0000:0000:0000:0000:0001/128", &c) < 0);
+	CHECK(cidr_parse("0000:0000:0000:0000:0000:0000:0000:0000:000001", &c) < 0);
+	CHECK(cidr_parse("", &c) < 0);
 
 	CHECK(cidr_parse("192.0.2.1", &list[0]) == 0 && cidr_parse("::1", &list[1]) == 0);
 	a = ip("::1");
