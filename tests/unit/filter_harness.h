@@ -18,7 +18,7 @@
  * A filter driven the way the relay drives it: a script of client and
  * backend turns, each fed whole, split at every byte, or one byte at a time,
  * with both directions called until nothing moves; and whole again with
- * outputs a slow reader keeps all but nearly full. Every way must give the
+ * outputs a slow reader keeps nearly full. Every way must give the
  * client and the backend the same bytes.
  */
 
