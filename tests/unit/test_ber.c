@@ -89,10 +89,147 @@ int main(void)
 	CHECK(rd("30 09 02 01 03 77 04 81 02 31 32", 8192) == -1);
 	CHECK(rd("30 05 02 01 03 77 00", 8192) == -1);
 	CHECK(rd("30 06 02 01 03 42 05 00", 8192) == -1);
-	/* Too little to tell. */
+	/* The messageID at its bounds: sixteen octets with leading zeros,
+	 * not seventeen; none at all; 2^31 behind a zero octet. */
+	CHECK(rd("30 14 02 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 05 42 00",
+	    8192) == 1 && msg.msgid == 5);
+	CHECK(rd("30 15 02 11 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 05 42 00",
+	    8192) == -1);
+	CHECK(rd("30 04 02 00 42 00", 8192) == -1);
+	CHECK(rd("30 09 02 05 00 7f ff ff ff 42 00", 8192) == 1 &&
+	    msg.msgid == 0x7fffffffu);
+	CHECK(rd("30 09 02 05 00 80 00 00 00 42 00", 8192) == -1);
+	/* An empty SEQUENCE; five length octets refused before they are all
+	 * there; a message of exactly max bytes. */
+	CHECK(rd("30 00", 8192) == -1);
+	CHECK(rd("30 85 00 00", 8192) == -1);
+	CHECK(rd("30 05 02 01 03 42 00", 7) == 1 && msg.len == 7);
+	/* A high tag number (31, two identifier octets) is no LDAP op. */
+	CHECK(rd("30 06 02 01 03 5f 1f 00", 8192) == 1 && msg.op == 0);
+	/* Too little to tell, unless max bytes are there already. */
 	CHECK(rd("30", 8192) == 0);
 	CHECK(rd("30 84 00 00", 8192) == 0);
+	CHECK(rd("30 84 00 00", 5) == 0);
+	CHECK(rd("30 84 00 00", 4) == -1);
 	CHECK(rd("", 8192) == 0);
+
+	/* resultCode of an LDAPResult: one to three octets, non-negative. */
+	unsigned code = 99;
+#define BIND_RES(len, rlen, enumerated) \
+	"30 " len " 02 01 01 61 " rlen " " enumerated " 04 00 04 00"
+	CHECK(rd(BIND_RES("0c", "07", "0a 01 00"), 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == 0 && code == 0);
+	CHECK(rd(BIND_RES("0c", "07", "0a 01 0d"), 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == 0 && code == 13);
+	CHECK(rd(BIND_RES("0d", "08", "0a 02 01 00"), 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == 0 && code == 256);
+	CHECK(rd(BIND_RES("0e", "09", "0a 03 01 00 02"), 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == 0 && code == 0x10002);
+	code = 99;
+	CHECK(rd(BIND_RES("0f", "0a", "0a 04 00 00 00 31"), 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == -1);
+	CHECK(rd(BIND_RES("0b", "06", "0a 00"), 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == -1);
+	CHECK(rd(BIND_RES("0c", "07", "0a 01 80"), 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == -1);
+	CHECK(rd(BIND_RES("0c", "07", "02 01 00"), 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == -1);
+	CHECK(code == 99);
+	CHECK(rd("30 05 02 01 01 61 00", 8192) == 1 && ber_ldap_code(&msg, &code) == -1);
+	/* Requests and entries carry none. */
+	CHECK(rd("30 0c 02 01 02 60 07 02 01 03 04 00 80 00", 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == -1);
+	CHECK(rd("30 09 02 01 02 64 04 04 00 30 00", 8192) == 1 &&
+	    ber_ldap_code(&msg, &code) == -1);
+	/* Every response op portier writes reads back with its code. */
+	static const unsigned results[] = {
+		BER_LDAP_BIND_RES, BER_LDAP_SEARCH_DONE, BER_LDAP_MODIFY_RES,
+		BER_LDAP_ADD_RES, BER_LDAP_DEL_RES, BER_LDAP_MODDN_RES,
+		BER_LDAP_COMPARE_RES, BER_LDAP_EXTENDED_RES,
+	};
+	for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
+		CHECK(ber_ldap_result(out, sizeof(out), &len, 3, results[i],
+		    (unsigned)(50 + i), "d", NULL) == 0);
+		CHECK(ber_ldap_read(out, len, 8192, &msg) == 1 &&
+		    msg.op == results[i] && ber_ldap_code(&msg, &code) == 0 &&
+		    code == 50 + i);
+	}
+
+	/* A SearchResultEntry's attributes: the rootDSE's supportedExtension
+	 * with two values, StartTLS's the second. Types match in any case,
+	 * values exactly. */
+#define T_SUPEXT "04 12 73 75 70 70 6f 72 74 65 64 45 78 74 65 6e 73 69 6f 6e"
+#define T_NAMING "04 0e 6e 61 6d 69 6e 67 43 6f 6e 74 65 78 74 73"
+#define V_WHOAMI "04 17 31 2e 33 2e 36 2e 31 2e 34 2e 31 2e 34 32 30 33 2e 31 2e 31 31 2e 31"
+#define V_STARTTLS "04 16 " STARTTLS_OID_HEX
+	CHECK(rd("30 52 02 01 02 64 4d 04 00 30 49 30 47 " T_SUPEXT " 31 31 "
+	    V_WHOAMI " " V_STARTTLS, 8192) == 1);
+	CHECK(ber_ldap_entry_has(&msg, "supportedExtension", "1.3.6.1.4.1.1466.20037") == 1);
+	CHECK(ber_ldap_entry_has(&msg, "SUPPORTEDextension", "1.3.6.1.4.1.1466.20037") == 1);
+	CHECK(ber_ldap_entry_has(&msg, "supportedExtension", "1.3.6.1.4.1.4203.1.11.1") == 1);
+	CHECK(ber_ldap_entry_has(&msg, "supportedExtension", "1.3.6.1.4.1.1466.2003") == 0);
+	CHECK(ber_ldap_entry_has(&msg, "supportedExtension", "1.3.6.1.4.1.1466.200370") == 0);
+	CHECK(ber_ldap_entry_has(&msg, "supportedExtensio", "1.3.6.1.4.1.1466.20037") == 0);
+	CHECK(ber_ldap_entry_has(&msg, "supportedExtensions", "1.3.6.1.4.1.1466.20037") == 0);
+	/* The match after another attribute and an empty value set. */
+	CHECK(rd("30 71 02 01 02 64 6c 04 00 30 68 30 1e " T_NAMING
+	    " 31 0c 04 0a 64 63 3d 65 78 61 6d 70 6c 65 30 16 " T_SUPEXT " 31 00 30 2e "
+	    T_SUPEXT " 31 18 " V_STARTTLS, 8192) == 1);
+	CHECK(ber_ldap_entry_has(&msg, "supportedExtension", "1.3.6.1.4.1.1466.20037") == 1);
+	CHECK(ber_ldap_entry_has(&msg, "namingcontexts", "dc=example") == 1);
+	CHECK(ber_ldap_entry_has(&msg, "namingContexts", "DC=example") == 0);
+	CHECK(ber_ldap_entry_has(&msg, "namingContexts", "1.3.6.1.4.1.1466.20037") == 0);
+	/* No attributes. */
+	CHECK(rd("30 09 02 01 02 64 04 04 00 30 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "supportedExtension", "x") == 0);
+	/* Malformed: objectName not an OCTET STRING, attributes not a
+	 * SEQUENCE or missing, an attribute not a SEQUENCE or without values,
+	 * its type not an OCTET STRING, its values not a SET, a value not an
+	 * OCTET STRING or cut short; not an entry at all. */
+	CHECK(rd("30 09 02 01 02 64 04 0c 00 30 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "a", "b") == -1);
+	CHECK(rd("30 09 02 01 02 64 04 04 00 31 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "a", "b") == -1);
+	CHECK(rd("30 07 02 01 02 64 02 04 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "a", "b") == -1);
+	CHECK(rd("30 0b 02 01 02 64 06 04 00 30 02 31 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "a", "b") == -1);
+	CHECK(rd("30 0f 02 01 02 64 0a 04 00 30 06 31 04 04 00 31 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "", "") == -1);
+	CHECK(rd("30 0d 02 01 02 64 08 04 00 30 04 30 02 04 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "a", "b") == -1);
+	CHECK(rd("30 0f 02 01 02 64 0a 04 00 30 06 30 04 02 00 31 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "a", "b") == -1);
+	CHECK(rd("30 0f 02 01 02 64 0a 04 00 30 06 30 04 04 00 30 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "a", "b") == -1);
+	CHECK(rd("30 11 02 01 02 64 0c 04 00 30 08 30 06 04 00 31 02 02 00", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "", "") == -1);
+	CHECK(rd("30 11 02 01 02 64 0c 04 00 30 08 30 06 04 00 31 02 04 05", 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "", "") == -1);
+	CHECK(rd("30 1d 02 01 01 77 18 80 16 " STARTTLS_OID_HEX, 8192) == 1 &&
+	    ber_ldap_entry_has(&msg, "a", "b") == -1);
+
+	/* A BindRequest's credentials (RFC 4511 4.2): an empty simple
+	 * password is none; a password, any SASL bind, a constructed simple
+	 * one are. */
+	CHECK(rd("30 0c 02 01 02 60 07 02 01 03 04 00 80 00", 8192) == 1 &&
+	    ber_ldap_bind_has_credentials(&msg) == 0);
+	CHECK(rd("30 0f 02 01 02 60 0a 02 01 03 04 00 80 03 61 62 63", 8192) == 1 &&
+	    ber_ldap_bind_has_credentials(&msg) == 1);
+	CHECK(rd("30 16 02 01 02 60 11 02 01 03 04 00 a3 0a 04 08 45 58 54 45 52 4e 41 4c",
+	    8192) == 1 && ber_ldap_bind_has_credentials(&msg) == 1);
+	CHECK(rd("30 0c 02 01 02 60 07 02 01 03 04 00 a0 00", 8192) == 1 &&
+	    ber_ldap_bind_has_credentials(&msg) == 1);
+	/* Malformed: the version not an INTEGER, the name not an OCTET
+	 * STRING, no authentication; not a bind. */
+	CHECK(rd("30 0c 02 01 02 60 07 04 01 03 04 00 80 00", 8192) == 1 &&
+	    ber_ldap_bind_has_credentials(&msg) == -1);
+	CHECK(rd("30 0c 02 01 02 60 07 02 01 03 02 00 80 00", 8192) == 1 &&
+	    ber_ldap_bind_has_credentials(&msg) == -1);
+	CHECK(rd("30 0a 02 01 02 60 05 02 01 03 04 00", 8192) == 1 &&
+	    ber_ldap_bind_has_credentials(&msg) == -1);
+	CHECK(rd("30 1d 02 01 01 77 18 80 16 " STARTTLS_OID_HEX, 8192) == 1 &&
+	    ber_ldap_bind_has_credentials(&msg) == -1);
 
 	/* Controls (RFC 4511 4.1.11): which of them are critical. */
 #define ST_CTL(len, ctls) "30 " len " 02 01 01 77 18 80 16 " STARTTLS_OID_HEX " a0 " ctls
@@ -145,6 +282,12 @@ int main(void)
 	    == -1);
 	CHECK(ber_ldap_result(out, sizeof(out), &len, 1, BER_LDAP_BIND_RES, 200,
 	    "", NULL) == -1);
+	CHECK(ber_ldap_result(out, sizeof(out), &len, 1, BER_LDAP_BIND_RES, 128,
+	    "", NULL) == -1);
+	CHECK(ber_ldap_result(out, sizeof(out), &len, 1, BER_LDAP_BIND_RES, 127,
+	    "", NULL) == 0 && out[9] == 127);
+	CHECK(ber_ldap_result(out, sizeof(out), &len, 0x80000000u,
+	    BER_LDAP_BIND_RES, 13, "", NULL) == -1);
 	/* A response is well-formed BER too: it reads back. */
 	CHECK(ber_ldap_result(out, sizeof(out), &len, 9, BER_LDAP_SEARCH_DONE, 13,
 	    "StartTLS required", NULL) == 0);
