@@ -173,6 +173,27 @@ static size_t entry(uint8_t *dst, uint8_t op, size_t body)
 	return tlv(dst, 0x30, inner, n);
 }
 
+/* The same as OpenLDAP's liblber writes it: every length in four octets
+ * (0x84), however short. */
+static size_t entry84(uint8_t *dst, uint8_t op, size_t body)
+{
+	size_t n = 0;
+
+	memcpy(dst, "\x30\x84\x00\x00\x00\x00\x02\x01\x02", 9);
+	n = 9;
+	dst[n++] = op;
+	dst[n++] = 0x84;
+	dst[n++] = (uint8_t)(body >> 24);
+	dst[n++] = (uint8_t)(body >> 16);
+	dst[n++] = (uint8_t)(body >> 8);
+	dst[n++] = (uint8_t)body;
+	memset(dst + n, 'x', body);
+	n += body;
+	dst[4] = (uint8_t)((n - 6) >> 8);
+	dst[5] = (uint8_t)(n - 6);
+	return n;
+}
+
 /* A StartTLS with messageID id (two octets, so every one is as long). */
 static size_t starttls_id(uint8_t *dst, unsigned id)
 {
@@ -265,18 +286,24 @@ static void test_answer_between_messages(void)
 	static uint8_t b[BIG], st7[64];
 	static struct pipe p;
 	static struct frame f[8];
-	size_t n = 0, bound[5], nb = 0, s7 = starttls_id(st7, 7), a7 = alen(7);
+	size_t n = 0, bound[8], nb = 0, s7 = starttls_id(st7, 7), a7 = alen(7);
 	size_t steps[] = {0, 1, 7};
 
 	bound[nb++] = 0;
 	n += entry(b + n, 0x64, 10);		/* short form */
 	bound[nb++] = n;
+	n += entry(b + n, 0x64, 200);		/* 0x81 */
+	bound[nb++] = n;
 	n += entry(b + n, 0x64, 300);		/* 0x82 */
 	bound[nb++] = n;
 	n += entry(b + n, 0x64, 70000);		/* 0x83, more than a buffer */
 	bound[nb++] = n;
+	n += entry84(b + n, 0x64, 20);		/* 0x84, as liblber writes */
+	bound[nb++] = n;
 	n += entry(b + n, 0x65, 7);		/* the search's end */
 	bound[nb++] = n;
+	CHECK(b[bound[1]] == 0x30 && b[bound[1] + 1] == 0x81 &&
+	    b[bound[4]] == 0x30 && b[bound[4] + 1] == 0x84);
 	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
 		for (size_t cut = 0; cut <= n; cut += cut < 400 || n - cut < 400 ? 1 : 997) {
 			size_t pos, i, want_lo = 0, want_hi = n;
@@ -297,16 +324,16 @@ static void test_answer_between_messages(void)
 			CHECK(down(&p, 1) == 0);
 			client_reads(&p);
 			k = frames(p.got, p.got_len, f, 8);
-			CHECK(k == 5 && p.got_len == n + a7);
-			if (k != 5) {
+			CHECK(k == 7 && p.got_len == n + a7);
+			if (k != 7) {
 				fprintf(stderr, "cut %zu step %zu: %d frames\n", cut, steps[s], k);
 				pipe_done(&p);
 				continue;
 			}
-			for (i = 0; i < 5 && !is_answer(p.got, &f[i], 7); i++)
+			for (i = 0; i < 7 && !is_answer(p.got, &f[i], 7); i++)
 				continue;
-			CHECK(i < 5);
-			pos = i < 5 ? f[i].at : 0;
+			CHECK(i < 7);
+			pos = i < 7 ? f[i].at : 0;
 			/* Between the boundaries around the cut: at most the
 			 * partial header held back comes after the cut. */
 			for (size_t j = 0; j < nb; j++) {
@@ -516,6 +543,40 @@ static void test_cleanup_with_answers_pending(void)
 	pipe_done(&p);
 }
 
+/* A header goes as soon as it is whole: the down side holds the bytes of
+ * a partial header and nothing else, in every length form, the backend's
+ * stream cut at every byte with no answer waiting. */
+static void test_down_holds_only_partial_headers(void)
+{
+	static uint8_t b[1024];
+	static struct pipe p;
+	size_t n = 0, at[4], head[4] = {2, 3, 4, 6}, nb = 0;
+
+	at[nb++] = n;
+	n += entry(b + n, 0x64, 10);
+	at[nb++] = n;
+	n += entry(b + n, 0x64, 200);
+	at[nb++] = n;
+	n += entry(b + n, 0x64, 300);
+	at[nb++] = n;
+	n += entry84(b + n, 0x65, 7);
+	for (size_t cut = 1; cut <= n; cut++) {
+		size_t want = cut;
+
+		/* A cut inside a message's header holds that header's bytes. */
+		for (size_t j = 0; j < nb; j++)
+			if (cut > at[j] && cut < at[j] + head[j])
+				want = at[j];
+		pipe_init(&p);
+		backend_sends(&p, b, cut, 0);
+		CHECK(p.got_len == want && memcmp(p.got, b, want) == 0);
+		if (p.got_len != want)
+			fprintf(stderr, "cut %zu: %zu bytes through, not %zu\n", cut,
+			    p.got_len, want);
+		pipe_done(&p);
+	}
+}
+
 /* The down side copies nothing when the client keeps up: a buffer the
  * backend filled becomes the client's whole. */
 static void test_down_no_copy(void)
@@ -590,5 +651,6 @@ int main(void)
 	test_eof_delivers();
 	test_cleanup_with_answers_pending();
 	test_down_no_copy();
+	test_down_holds_only_partial_headers();
 	return CHECK_DONE();
 }

@@ -320,6 +320,133 @@ int main(void)
 		CHECK(got == m && memcmp(sent5, s5, m) == 0 && reply.len == 0);
 	}
 
+	/* Bounds of the messageID, each at every chunk size: 127 octets
+	 * (zeros, then 7) are read, 128 are not LDAP (the guard turns off and
+	 * the message passes); none at all is not LDAP either; 2^31-1 is a
+	 * messageID, 2^31 as five octets and -128 are none slapd takes (the
+	 * StartTLS passes for slapd to refuse). */
+	{
+		static uint8_t s6[256], sent6[256];
+		static const uint8_t tail[] = "\x77\x18\x80\x16" "1.3.6.1.4.1.1466.20037";
+		size_t m;
+
+		for (size_t octets = 127; octets <= 128; octets++) {
+			m = 0;
+			s6[m++] = 0x30;
+			s6[m++] = 0x81;
+			s6[m++] = (uint8_t)(2 + octets + (octets > 127) + 26);
+			s6[m++] = 0x02;
+			if (octets > 127)
+				s6[m++] = 0x81;
+			s6[m++] = (uint8_t)octets;
+			memset(s6 + m, 0, octets - 1);
+			m += octets - 1;
+			s6[m++] = 7;
+			memcpy(s6 + m, tail, 26);
+			m += 26;
+			CHECK(m == 3 + (size_t)s6[2]);
+			for (size_t step = 0; step <= m; step += step < 40 ? 1 : 23) {
+				got = run(s6, m, step, sent6, &reply);
+				if (octets == 127)
+					CHECK(got == 0 && reply.len > 10 &&
+					      buf_peek(&reply)[4] == 7 &&
+					      buf_peek(&reply)[5] == 0x78);
+				else
+					CHECK(got == m && memcmp(sent6, s6, m) == 0 &&
+					      reply.len == 0);
+				buf_reset(&reply);
+			}
+		}
+		static const struct {
+			const char *msg;
+			size_t len;
+			int taken;
+		} ids[] = {
+			{"\x30\x1c\x02\x00\x77\x18\x80\x16" "1.3.6.1.4.1.1466.20037", 30, 0},
+			{"\x30\x20\x02\x04\x7f\xff\xff\xff\x77\x18\x80\x16"
+			 "1.3.6.1.4.1.1466.20037", 34, 1},
+			{"\x30\x21\x02\x05\x7f\xff\xff\xff\x00\x77\x18\x80\x16"
+			 "1.3.6.1.4.1.1466.20037", 35, 0},
+			{"\x30\x1d\x02\x01\x80\x77\x18\x80\x16" "1.3.6.1.4.1.1466.20037", 31, 0},
+		};
+		for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+			const uint8_t *msg = (const uint8_t *)ids[i].msg;
+			for (size_t step = 0; step <= ids[i].len; step++) {
+				got = run(msg, ids[i].len, step, sent6, &reply);
+				if (ids[i].taken)
+					CHECK(got == 0 && reply.len > 10 &&
+					      memcmp(buf_peek(&reply) + 2,
+					             "\x02\x04\x7f\xff\xff\xff\x78", 7) == 0);
+				else
+					CHECK(got == ids[i].len &&
+					      memcmp(sent6, msg, got) == 0 && reply.len == 0);
+				buf_reset(&reply);
+			}
+		}
+	}
+
+	/* Not a StartTLS, at every chunk size: a requestName of 22 octets
+	 * that is another OID, and the StartTLS OID in an operation four
+	 * octets long (the requestName runs past it). Both pass whole,
+	 * unanswered. A StartTLS that ends the stream is answered at once. */
+	{
+		static const uint8_t other[] = "\x30\x1d\x02\x01\x07\x77\x18\x80\x16"
+		                               "1.3.6.1.4.1.1466.20038";
+		static const uint8_t short_op[] = "\x30\x1d\x02\x01\x07\x77\x04\x80\x16"
+		                                  "1.3.6.1.4.1.1466.20037";
+		uint8_t out[64];
+
+		for (size_t step = 0; step <= 31; step++) {
+			got = run(other, 31, step, out, &reply);
+			CHECK(got == 31 && memcmp(out, other, 31) == 0 && reply.len == 0);
+			got = run(short_op, 31, step, out, &reply);
+			CHECK(got == 31 && memcmp(out, short_op, 31) == 0 && reply.len == 0);
+			buf_reset(&reply);
+			got = run(starttls, sizeof(starttls), step, out, &reply);
+			CHECK(got == 0 && reply.len > 10 && buf_peek(&reply)[4] == 7);
+			buf_reset(&reply);
+		}
+	}
+
+	/* Bytes go as soon as the guard can tell what they are: a search's
+	 * header as far as its operation's tag; the short operation above as
+	 * far as its requestName's length, in the short and the long form. */
+	{
+		static const uint8_t short_op_long[] = "\x30\x1e\x02\x01\x07\x77\x05\x80\x81\x16"
+		                                       "1.3.6.1.4.1.1466.20037";
+		struct ldap_guard g = {0};
+		size_t drop;
+
+		CHECK(ldap_guard_scan(&g, search, 5, &drop, &reply) == 0);
+		CHECK(ldap_guard_scan(&g, search, 6, &drop, &reply) == 6 && drop == 0);
+		memset(&g, 0, sizeof(g));
+		CHECK(ldap_guard_scan(&g, (const uint8_t *)"\x30\x1d\x02\x01\x07\x77\x04\x80\x16",
+		                      9, &drop, &reply) == 9 && drop == 0 && !g.off);
+		memset(&g, 0, sizeof(g));
+		CHECK(ldap_guard_scan(&g, short_op_long, 9, &drop, &reply) == 0);
+		CHECK(ldap_guard_scan(&g, short_op_long, 10, &drop, &reply) == 10 &&
+		      drop == 0 && !g.off);
+		CHECK(reply.len == 0);
+	}
+
+	/* An outer length just under 4 GiB is read (the message passes as it
+	 * comes, the guard stays on); 4 GiB is not LDAP. One byte that is not
+	 * a SEQUENCE's tag turns the guard off at once. */
+	{
+		struct ldap_guard g = {0};
+		size_t drop;
+		const uint8_t big4[] = {0x30, 0x84, 0xff, 0xff, 0xff, 0x00, 0x02, 0x01, 0x05, 0x63};
+		const uint8_t big5[] = {0x30, 0x85, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0x05, 0x63};
+
+		CHECK(ldap_guard_scan(&g, big4, sizeof(big4), &drop, &reply) == sizeof(big4));
+		CHECK(!g.off && g.skip == 6 + 0xffffff00u - sizeof(big4));
+		memset(&g, 0, sizeof(g));
+		CHECK(ldap_guard_scan(&g, big5, sizeof(big5), &drop, &reply) == sizeof(big5));
+		CHECK(g.off);
+		memset(&g, 0, sizeof(g));
+		CHECK(ldap_guard_scan(&g, (const uint8_t *)"G", 1, &drop, &reply) == 1 && g.off);
+	}
+
 	/* Something that is not LDAP switches the guard off: it passes. */
 	{
 		struct ldap_guard g = {0};
