@@ -172,6 +172,26 @@ static void test_v1(void)
 	          "v1 header with a malformed port");
 	CHECK_STR(split_err("PROXY TCP4 1.2.3.4 5.6.7.\xff 1 2\r\n", 32),
 	          "v1 header with a control or non-ASCII byte");
+	/* Port 0 and five digits pass; an empty port, a letter in one, a
+	 * protocol with no fields after it, a '~' (printable, but in no
+	 * address) are refused, each for its reason. */
+	v1_ok("PROXY TCP4 192.0.2.1 198.51.100.2 0 10000\r\n",
+	      "192.0.2.1", 0, "198.51.100.2", 10000);
+	CHECK_STR(split_err("PROXY TCP4 1.2.3.4 5.6.7.8 1 \r\n", 31),
+	          "v1 header with a malformed port");
+	CHECK_STR(split_err("PROXY TCP4 1.2.3.4 5.6.7.8 1x 2\r\n", 33),
+	          "v1 header with a malformed port");
+	CHECK_STR(split_err("PROXY TCP4 1.2.3.4 5.6.7.8 2 1/\r\n", 33),
+	          "v1 header with a malformed port");
+	CHECK_STR(split_err("PROXY TCP4\r\n", 12),
+	          "v1 header without exactly four fields after the protocol");
+	CHECK_STR(split_err("PROXY \r\n", 8), "v1 header with an unknown protocol");
+	CHECK_STR(split_err("PROXY TCP4 1.2.3.~ 5.6.7.8 1 2\r\n", 32),
+	          "v1 header with a malformed address");
+	/* An address of INET6_ADDRSTRLEN characters is too long to be one
+	 * (and to be copied: the ASan build sees a write past the copy). */
+	CHECK_STR(split_err("PROXY TCP6 ::1 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff:f 1 2\r\n",
+	                    67), "v1 header with a malformed address");
 	CHECK_STR(split_err("PROXY\r\n", 7), "not a PROXY header");
 	CHECK_STR(split_err("GET / HTTP/1.1\r\n", 16), "not a PROXY header");
 	CHECK_STR(split_err("\x16\x03\x01\x02\x00", 5), "not a PROXY header");
