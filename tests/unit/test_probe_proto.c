@@ -267,15 +267,171 @@ static void ldap(void)
 	CHECK(probe_ldap_feed(&l, buf, n, &used, 2) == -1);
 	memset(&l, 0, sizeof(l));
 	CHECK(probe_ldap_feed(&l, (const uint8_t *)"\x15\x03\x03\x00\x02\x02\x28", 7, &used, 1) == -1);
+	/* Sixteen entries are read; a seventeenth is more than a root DSE
+	 * search returns. */
+	for (int k = 16; k <= 17; k++) {
+		static uint8_t many[2048];
+		size_t len = 0;
+
+		for (int i = 0; i < k; i++)
+			len += ldap_msg(many + len, 1, 0x64, entry, sizeof(entry));
+		len += ldap_msg(many + len, 1, 0x65, done0, sizeof(done0));
+		memset(&l, 0, sizeof(l));
+		if (k == 16)
+			CHECK(probe_ldap_feed(&l, many, len, &used, 1) == 1 && l.entries == 16 &&
+			      used == len);
+		else
+			CHECK(probe_ldap_feed(&l, many, len, &used, 1) == -1);
+	}
 	/* A response op without a result code. */
 	n = ldap_msg(buf, 1, 0x65, (const uint8_t *)"\x04\x00", 2);
 	memset(&l, 0, sizeof(l));
 	CHECK(probe_ldap_feed(&l, buf, n, &used, 1) == -1);
 }
 
+/* Each bound met exactly, and each test of a line's shape on its own. */
+static void edges(void)
+{
+	static char big[PROBE_TEXT_MAX * 2];
+	size_t rest, used, n;
+	struct probe_caps c;
+
+	/* An IMAP tag of the most bytes kept, NUL-terminated. */
+	probe_reply_init(&r, PROBE_RK_IMAP, "abcdefghij");
+	CHECK(strlen(r.tag) == sizeof(r.tag) - 1 && r.tag[sizeof(r.tag) - 1] == '\0');
+
+	/* SMTP and FTP: each of the three digits, the fourth byte. */
+	CHECK(feed_all(PROBE_RK_SMTP, NULL, "x50 hi\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_SMTP, NULL, "2x0 hi\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_SMTP, NULL, "25\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "220\r\n", &r, &rest) == 1 && r.code == 220);
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "x20 hi\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "2x0 hi\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "22x hi\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "22\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "220x hi\r\n", &r, &rest) == -1);
+	/* The last line of a multi-line reply may be the code and a space. */
+	CHECK(feed_all(PROBE_RK_FTP, NULL, "211-Features:\r\n X\r\n211 \r\nx", &r,
+	               &rest) == 1 && r.nlines == 3 && rest == 1);
+
+	/* IMAP: a continuation request ends the reply, however short. */
+	CHECK(feed_all(PROBE_RK_IMAP, "p1", "+ go ahead\r\nx", &r, &rest) == 1 &&
+	      r.code == 0 && rest == 1);
+	CHECK(feed_all(PROBE_RK_IMAP, "p1", "+\r\n", &r, &rest) == 1 && r.code == 0);
+	/* POP3: only a line of one dot ends a list; a dot-stuffed line and
+	 * a line of one other byte do not. */
+	CHECK(feed_all(PROBE_RK_POP3_MULTI, NULL, "+OK\r\n..x\r\nx\r\n.\r\n", &r,
+	               &rest) == 1 && r.nlines == 4);
+
+	/* HTTP: the shortest status line; the name, the space and each digit. */
+	CHECK(feed_all(PROBE_RK_HTTP, NULL, "HTTP/1.1 301\r\n\r\n", &r, &rest) == 1 &&
+	      r.code == 301);
+	CHECK(feed_all(PROBE_RK_HTTP, NULL, "HTTQ/1.1 301 Moved\r\n\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_HTTP, NULL, "HTTP/1.1x301 Moved\r\n\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_HTTP, NULL, "HTTP/1.1 3x1 Moved\r\n\r\n", &r, &rest) == -1);
+	CHECK(feed_all(PROBE_RK_HTTP, NULL, "HTTP/1.1 x01 Moved\r\n\r\n", &r, &rest) == -1);
+
+	/* A line of PROBE_LINE_MAX bytes with its CRLF is read; one more
+	 * byte is not. */
+	memcpy(big, "250 ", 4);
+	memset(big + 4, 'a', PROBE_LINE_MAX - 6);
+	memcpy(big + PROBE_LINE_MAX - 2, "\r\n", 2);
+	probe_reply_init(&r, PROBE_RK_SMTP, NULL);
+	CHECK(probe_reply_feed(&r, (const uint8_t *)big, PROBE_LINE_MAX, &used) == 1 &&
+	      used == PROBE_LINE_MAX && r.len == PROBE_LINE_MAX - 2);
+	memset(big + 4, 'a', PROBE_LINE_MAX - 5);
+	memcpy(big + PROBE_LINE_MAX - 1, "\r\n", 2);
+	probe_reply_init(&r, PROBE_RK_SMTP, NULL);
+	CHECK(probe_reply_feed(&r, (const uint8_t *)big, PROBE_LINE_MAX + 1, &used) == -1);
+	/* PROBE_LINES_MAX lines are read. */
+	n = 0;
+	for (int i = 0; i < PROBE_LINES_MAX - 1; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, "250-x\r\n");
+	n += (size_t)snprintf(big + n, sizeof(big) - n, "250 x\r\n");
+	probe_reply_init(&r, PROBE_RK_SMTP, NULL);
+	CHECK(probe_reply_feed(&r, (const uint8_t *)big, n, &used) == 1 &&
+	      r.nlines == PROBE_LINES_MAX);
+	/* The text kept: PROBE_TEXT_MAX - 2 bytes (room for the NUL and a
+	 * line's end) are read, one more is not. Four lines of 1,000 bytes,
+	 * a fifth of 90 or 91, joined by '\n': 4,094 or 4,095. */
+	for (size_t last = 90; last <= 91; last++) {
+		n = 0;
+		for (int i = 0; i < 4; i++) {
+			memcpy(big + n, "250-", 4);
+			memset(big + n + 4, 'y', 996);
+			big[n + 1000] = '\n';
+			n += 1001;
+		}
+		memcpy(big + n, "250 ", 4);
+		memset(big + n + 4, 'z', last - 4);
+		big[n + last] = '\n';
+		n += last + 1;
+		probe_reply_init(&r, PROBE_RK_SMTP, NULL);
+		if (last == 90)
+			CHECK(probe_reply_feed(&r, (const uint8_t *)big, n, &used) == 1 &&
+			      r.len == PROBE_TEXT_MAX - 2 && strlen(r.text) == r.len);
+		else
+			CHECK(probe_reply_feed(&r, (const uint8_t *)big, n, &used) == -1);
+	}
+
+	/* Capabilities: words split at tabs and brackets too; a word longer
+	 * than the probe keeps is cut, not matched; a line of just the code
+	 * and a space is a capability line. */
+	probe_caps_smtp("220 x\n250-mx\n250 \t[STARTTLS]", &c);
+	CHECK(c.have_caps && c.starttls);
+	memset(big, 0, sizeof(big));
+	strcpy(big, "220 x\n250-mx\n250 STARTTLS");
+	memset(big + strlen(big), 'X', 100);
+	probe_caps_smtp(big, &c);
+	CHECK(c.have_caps && !c.starttls);
+	probe_caps_smtp("220 x\n250 ", &c);
+	CHECK(c.have_caps && !c.starttls);
+	probe_caps_smtp("220 x\n250", &c);
+	CHECK(!c.have_caps);
+
+	/* Words at the very end. */
+	CHECK(probe_has_word((const uint8_t *)"220 x FTP", 9, "FTP") == 1);
+	CHECK(probe_has_word((const uint8_t *)"220 x FTP", 8, "FTP") == 0);
+
+	/* Banners of exactly their signature's length; what only looks like
+	 * one. */
+#define B(s) probe_banner((const uint8_t *)(s), strlen(s))
+	CHECK_STR(B("SSH-"), "ssh");
+	CHECK_STR(B("220 "), "smtp");
+	CHECK_STR(B("220-mx ESMTP\r\n"), "smtp");
+	CHECK(B("220x") == NULL);
+	CHECK_STR(B("220 SMTP relay, no FTP here\r\n"), "smtp");
+	CHECK_STR(B("* OK"), "imap");
+	CHECK_STR(B("* PREAUTH"), "imap");
+	CHECK_STR(B("+OK"), "pop3");
+	CHECK_STR(B("RFB "), "vnc");
+	CHECK_STR(B("HTTP/"), "http");
+	CHECK(B("hello world") == NULL);
+#undef B
+	{
+		/* MySQL: six bytes whose length covers them; then one thing
+		 * wrong at a time. */
+		static const uint8_t ok6[] = {2, 0, 0, 0, 10, '8'};
+		static const uint8_t seq1[] = {0x4a, 0, 0, 1, 10, '8', '.', '0', 0};
+		static const uint8_t v9[] = {0x4a, 0, 0, 0, 9, '8', '.', '0', 0};
+		static const uint8_t shortlen[] = {1, 0, 0, 0, 10, '8', '.', '0', 0};
+		static const uint8_t notdigit[] = {0x4a, 0, 0, 0, 10, 'x', '.', '0', 0};
+		static const uint8_t zero3[] = {1, 2, 3, 0, 5, 6};
+
+		CHECK_STR(probe_banner(ok6, sizeof(ok6)), "mysql");
+		CHECK(probe_banner(ok6, 5) == NULL);
+		CHECK(probe_banner(seq1, sizeof(seq1)) == NULL);
+		CHECK(probe_banner(v9, sizeof(v9)) == NULL);
+		CHECK(probe_banner(shortlen, sizeof(shortlen)) == NULL);
+		CHECK(probe_banner(notdigit, sizeof(notdigit)) == NULL);
+		CHECK(probe_banner(zero3, sizeof(zero3)) == NULL);
+	}
+}
+
 int main(void)
 {
 	replies();
+	edges();
 	limits();
 	caps();
 	banners();
