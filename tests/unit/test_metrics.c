@@ -3,6 +3,7 @@
  * histograms cumulative with a matching count, and the request line judged
  * for path and method. */
 #include "check.h"
+#include "conn.h"
 #include "metrics.h"
 #include "shared.h"
 #include "stats.h"
@@ -44,7 +45,36 @@ static void test_escape(void)
 	metrics_label(&o, "\xc3\"\xe2\x82\n\\\xc3\xa9");
 	CHECK_STR(o.p, FFFD "\\\"" FFFD FFFD "\\n\\\\\xc3\xa9");
 	metrics_free(&o);
+	/* Each lead byte's range at both ends, and each first continuation
+	 * byte's bound: the smallest and largest character of every length
+	 * pass; the overlong forms just below them, and a lead past F4, do
+	 * not. */
+	metrics_label(&o, "\xc2\x80\xdf\xbf\xe0\xa0\x80\xe1\x80\x80\xef\xbf\xbf"
+	              "\xf0\x90\x80\x80\xf1\x80\x80\x80");
+	CHECK_STR(o.p, "\xc2\x80\xdf\xbf\xe0\xa0\x80\xe1\x80\x80\xef\xbf\xbf"
+	          "\xf0\x90\x80\x80\xf1\x80\x80\x80");
+	metrics_free(&o);
+	metrics_label(&o, "\xc1\xbf|\xe0\x9f\xbf|\xf0\x8f\xbf\xbf|\xf5\x80\x80\x80");
+	CHECK_STR(o.p, FFFD FFFD "|" FFFD FFFD FFFD "|" FFFD FFFD FFFD FFFD "|"
+	          FFFD FFFD FFFD FFFD);
+	metrics_free(&o);
 #undef FFFD
+}
+
+/* A first append of exactly the first allocation's size, and then one
+ * more byte: each keeps its NUL inside what was allocated (the ASan build
+ * sees a write past it). */
+static void test_append(void)
+{
+	static char a[4096];
+	struct metrics_out o = {0};
+
+	memset(a, 'a', sizeof(a));
+	metrics_append(&o, a, sizeof(a));
+	CHECK(o.len == 4096 && o.cap > 4096 && strlen(o.p) == 4096);
+	metrics_append(&o, "b", 1);
+	CHECK(o.len == 4097 && o.p[4096] == 'b' && o.p[4097] == '\0');
+	metrics_free(&o);
 }
 
 /* The line of the exposition that starts with prefix; NULL if none. */
@@ -56,6 +86,16 @@ static const char *line_of(const char *text, const char *prefix)
 		if (strncmp(p, prefix, n) == 0)
 			return p;
 	return NULL;
+}
+
+/* How many lines of the exposition start with prefix. */
+static size_t lines_of(const char *text, const char *prefix)
+{
+	size_t k = 0;
+
+	for (const char *p = text; (p = line_of(p, prefix)) != NULL; p++)
+		k++;
+	return k;
 }
 
 static void test_render(void)
@@ -115,6 +155,15 @@ static void test_render(void)
 	              "small=\"yes\"} 1\n"));
 	CHECK(line_of(o.p, "portier_certificate_expiry_timestamp_seconds{listener="
 	              "\"we\\\"b\",subject=\"example.org\",serial=\"0A1B\"} 1800000000\n"));
+	/* One sample per label value, each value once: every close reason,
+	 * version and resumption, failure, limit, backend fault, bucket. */
+	CHECK(lines_of(o.p, "portier_connections_accepted_total{") == 1);
+	CHECK(lines_of(o.p, "portier_connections_closed_total{") == CONN_WHY_COUNT);
+	CHECK(lines_of(o.p, "portier_handshakes_total{") == 2 * SHARED_TLS_VERSIONS);
+	CHECK(lines_of(o.p, "portier_handshake_failures_total{") == SHARED_HS_FAILS);
+	CHECK(lines_of(o.p, "portier_limited_total{") == 2);
+	CHECK(lines_of(o.p, "portier_backend_connect_failures_total{") == SHARED_BF_KINDS);
+	CHECK(lines_of(o.p, "portier_handshake_duration_seconds_bucket{") == SHARED_BUCKETS);
 	CHECK(o.p[o.len - 1] == '\n' && strlen(o.p) == o.len);
 	metrics_free(&o);
 	shared_unmap();
@@ -150,6 +199,7 @@ static void test_reply(void)
 int main(void)
 {
 	test_escape();
+	test_append();
 	test_render();
 	test_reply();
 	return CHECK_DONE();
