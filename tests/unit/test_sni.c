@@ -22,6 +22,9 @@ int main(void)
 	CHECK(sni_match("*.example.org", ".example.org") == 0);
 	CHECK(sni_match("mail.example.org", "mail.example.org.evil") == 0);
 	CHECK(sni_match("www.*.org", "www.example.org") == 0);
+	/* Only a '*' label is a wildcard: a name of one letter is not. */
+	CHECK(sni_match("a.example.org", "b.example.org") == 0);
+	CHECK(sni_match("*x.example.org", "ax.example.org") == 0);
 	/* A fully qualified name (RFC 6066 forbids the dot, some clients send
 	 * it) is the same host, as nginx takes it; one dot only. */
 	CHECK(sni_match("mail.example.org", "mail.example.org.") == 2);
