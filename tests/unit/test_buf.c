@@ -86,10 +86,25 @@ int main(void)
 	CHECK(memcmp(buf_peek(&b) + 10 * 1024, big, BUF_CAP - 10 * 1024) == 0);
 	buf_reset(&b);
 
+	/* buf_space compacts only a tail shorter than a quarter: at exactly
+	 * a quarter the bytes stay where they are (each move costs as much
+	 * as the read it saves). */
+	CHECK(buf_append(&b, big, BUF_CAP - BUF_CAP / 4) == 0);
+	buf_consume(&b, 100);
+	p = buf_space(&b, &room);
+	CHECK(b.off == 100 && room == BUF_CAP / 4 && p == b.data + BUF_CAP - BUF_CAP / 4);
+	buf_commit(&b, 1);
+	p = buf_space(&b, &room);
+	CHECK(b.off == 0 && room == BUF_CAP / 4 - 1 + 100 && p == b.data + b.len);
+	CHECK(memcmp(buf_peek(&b), big + 100, BUF_CAP - BUF_CAP / 4 - 100) == 0);
+	buf_reset(&b);
+
 	CHECK(buf_appendf(&b, "%d %s", 421, "bye") == 0);
 	CHECK(b.len == 7 && memcmp(buf_peek(&b), "421 bye", 7) == 0);
 	buf_reset(&b);
 	CHECK(b.data == NULL);
+	/* Nothing formatted is nothing appended, not an error. */
+	CHECK(buf_appendf(&b, "%s", "") == 0 && b.len == 0 && b.data == NULL);
 
 	/* buf_truncate keeps the front (an ACME request head without what
 	 * was pipelined after it); to nothing, it frees. */
