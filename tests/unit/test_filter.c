@@ -115,14 +115,57 @@ static void test_pass_line(void)
 	buf_reset(&fill);
 }
 
+/* filter_pass_all: as much as out takes; 1 when something moved. */
+static void test_pass_all(void)
+{
+	struct buf in = {0}, out = {0}, fill = {0};
+	const char *why = NULL;
+	static uint8_t big[BUF_CAP];
+
+	CHECK(filter_pass_all(&in, &out, &why) == 0 && out.len == 0);
+	CHECK(buf_append(&in, "one\r\ntwo", 8) == 0);
+	CHECK(filter_pass_all(&in, &out, &why) == 1 && in.len == 0 && out.len == 8);
+	memset(big, 'x', sizeof(big));
+	CHECK(buf_append(&fill, big, BUF_CAP - 3) == 0);
+	CHECK(buf_append(&in, "abcde", 5) == 0);
+	CHECK(filter_pass_all(&in, &fill, &why) == 1 && in.len == 2 && buf_full(&fill));
+	CHECK(filter_pass_all(&in, &fill, &why) == 0 && in.len == 2);
+	CHECK(memcmp(buf_peek(&fill) + BUF_CAP - 3, "abc", 3) == 0 && why == NULL);
+	buf_reset(&in);
+	buf_reset(&out);
+	buf_reset(&fill);
+}
+
+/* filter_put: an answer goes whole or not at all. */
+static void test_put(void)
+{
+	struct buf b = {0};
+	const char *why = NULL;
+	static uint8_t big[BUF_CAP];
+
+	CHECK(buf_append(&b, big, BUF_CAP - 4) == 0);
+	CHECK(filter_put(&b, "12345", 5, &why) == 0 && b.len == BUF_CAP - 4);
+	CHECK(filter_put(&b, "1234", 4, &why) == 1 && buf_full(&b));
+	CHECK(memcmp(buf_peek(&b) + BUF_CAP - 4, "1234", 4) == 0 && why == NULL);
+	buf_reset(&b);
+}
+
 static void test_helpers(void)
 {
+	static const char nl[] = "\n\n", cr[] = "\r\r";
+
 	CHECK(filter_word_is((const uint8_t *)"sTlS", 4, "STLS"));
 	CHECK(!filter_word_is((const uint8_t *)"STL", 3, "STLS"));
 	CHECK(!filter_word_is((const uint8_t *)"STLSX", 5, "STLS"));
+	CHECK(!filter_word_is((const uint8_t *)"STLX", 4, "STLS"));
+	/* Only the n bytes given count, not what follows them. */
+	CHECK(filter_word_is((const uint8_t *)"STLS\r\n", 4, "STLS"));
 	CHECK(filter_unterminated((const uint8_t *)"ab\r\n", 4) == 2);
 	CHECK(filter_unterminated((const uint8_t *)"ab\n", 3) == 2);
 	CHECK(filter_unterminated((const uint8_t *)"ab", 2) == 2);
+	/* Nothing is nothing, whatever byte comes before it. */
+	CHECK(filter_unterminated((const uint8_t *)nl + 1, 0) == 0);
+	CHECK(filter_unterminated((const uint8_t *)cr + 1, 0) == 0);
 	for (int c = 0; c < 256; c++) {
 		int an = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
 		    (c >= 'A' && c <= 'Z');
@@ -139,6 +182,8 @@ int main(void)
 	test_dot_end();
 	test_per_line();
 	test_pass_line();
+	test_pass_all();
+	test_put();
 	test_helpers();
 	return CHECK_DONE();
 }
