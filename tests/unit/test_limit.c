@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -351,6 +352,56 @@ static void test_dead_worker(struct shared *sh)
 	shared_proc_free(sh, k);
 }
 
+static void hold_four_close_one(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 5, .v6_prefix = 64};
+	struct limit_hold h;
+	int log_it;
+
+	for (int i = 0; i < 4; i++)
+		if (admit(sh, 13, "192.0.2.203", &r, 1000, &h, &log_it) != LIMIT_OK)
+			_exit(1);
+	limit_release(sh, &h);
+}
+
+/* A dead worker's record is exact: what it held (four admitted, one
+ * closed) goes, and the connection another process holds for the same
+ * client stays counted. Rows out of range, and no region, are no-ops. */
+static void test_dead_worker_beside_another(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 5, .v6_prefix = 64};
+	struct limit_hold mine;
+	int log_it, k = shared_proc_reserve(sh);
+
+	CHECK(k >= 0);
+	CHECK(admit(sh, 13, "192.0.2.203", &r, 1000, &mine, &log_it) == LIMIT_OK);
+	as_worker(sh, k, hold_four_close_one);
+	CHECK(limit_conns(sh, 13, ip("192.0.2.203"), 64) == 4);
+	limit_proc_gone(sh, -1);
+	limit_proc_gone(sh, SHARED_PROCS);
+	limit_proc_gone(NULL, k);
+	CHECK(limit_conns(sh, 13, ip("192.0.2.203"), 64) == 4);
+	limit_proc_gone(sh, k);
+	shared_proc_free(sh, k);
+	CHECK(limit_conns(sh, 13, ip("192.0.2.203"), 64) == 1);
+	limit_release(sh, &mine);
+	CHECK(limit_conns(sh, 13, ip("192.0.2.203"), 64) == 0);
+}
+
+/* A client that is not IP (a UNIX socket) has no entry: never limited. */
+static void test_not_ip(struct shared *sh)
+{
+	struct limit_rule r = {.max_conns = 1, .rate_per_min = 1, .burst = 1, .v6_prefix = 64};
+	struct sockaddr_un un = {.sun_family = AF_UNIX, .sun_path = "/run/x"};
+	struct limit_hold h;
+	int log_it;
+
+	for (int i = 0; i < 3; i++)
+		CHECK(limit_admit(sh, 14, (const struct sockaddr *)&un, &r, 1000, &h,
+		                  &log_it) == LIMIT_OK && h.idx == 0);
+	CHECK(limit_conns(sh, 14, (const struct sockaddr *)&un, 64) == 0);
+}
+
 int main(void)
 {
 	struct shared *sh = shared_map(SHARED_SIZE);
@@ -364,6 +415,8 @@ int main(void)
 	test_flood(sh);
 	test_processes(sh);
 	test_dead_worker(sh);
+	test_dead_worker_beside_another(sh);
+	test_not_ip(sh);
 	shared_unmap();
 	return CHECK_DONE();
 }
