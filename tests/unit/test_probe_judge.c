@@ -412,6 +412,184 @@ static void config_cert(void)
 	CHECK(r.cert_config == -1 && r.nfindings == 0);
 }
 
+/* Each condition of a finding on its own, and each date and size at its
+ * bound. */
+static void edges(void)
+{
+	static struct tlsctx_cert_info want;
+	const char *paths[1] = { "/etc/cn.pem" };
+
+	/* A day to the second is "1 day"; an end at this very second is
+	 * past; a start at it is not in the future. RSA 2048 is no weak
+	 * key, 2047 is. */
+	fresh(443, PROBE_IMPLICIT_TLS);
+	r.tls = 1;
+	good_cert();
+	r.cert.not_after = r.now + DAY;
+	judge();
+	CHECK(r.nfindings == 1 && has("cert-expiring", "expires in 1 day: renew it"));
+	fresh(443, PROBE_IMPLICIT_TLS);
+	good_cert();
+	r.cert.not_after = r.now;
+	judge();
+	CHECK(r.nfindings == 1 && has("cert-expired", "expired less than an hour ago"));
+	fresh(443, PROBE_IMPLICIT_TLS);
+	good_cert();
+	r.cert.not_before = r.now;
+	strcpy(r.cert.key_type, "RSA");
+	r.cert.key_bits = 2048;
+	judge();
+	CHECK(r.nfindings == 0);
+	r.cert.key_bits = 2047;
+	judge();
+	CHECK(r.nfindings == 1 && has("weak-key", "RSA 2047 bits"));
+
+	/* HTTPS answered in plaintext: no "either" (HTTP has no upgrade). */
+	fresh(443, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	judge();
+	CHECK(r.nfindings == 1 && has("plaintext-on-implicit-port", "in plaintext") &&
+	      !has("plaintext-on-implicit-port", "either"));
+
+	/* SMTP without STARTTLS on 587 is about passwords, not relayed mail;
+	 * a protocol given on a port of its own has no implicit port to
+	 * suggest. */
+	fresh(587, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	judge();
+	CHECK(has("no-tls", "587 offers no STARTTLS: passwords and messages cross the "
+	          "network in clear; enable STARTTLS here, or use implicit TLS"));
+	fresh(2143, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	probe_judge(&r, proto_get(CFG_PROTO_IMAP), NULL, PROBE_EXPECT_STARTTLS);
+	CHECK(r.nfindings == 1 && has("no-tls", "2143 offers no STARTTLS: passwords and "
+	      "messages cross the network in clear; enable STARTTLS") &&
+	      !has("no-tls", "implicit TLS"));
+
+	/* STARTTLS optional, in each protocol's words. */
+	fresh(143, PROBE_STARTTLS);
+	r.starttls_offered = 1;
+	r.starttls_required = 0;
+	judge();
+	CHECK(has("starttls-not-required", "(no LOGINDISABLED before STARTTLS)"));
+	fresh(110, PROBE_STARTTLS);
+	r.starttls_offered = 1;
+	r.starttls_required = 0;
+	judge();
+	CHECK(has("starttls-not-required", "(USER or SASL offered before STLS)"));
+	fresh(389, PROBE_STARTTLS);
+	r.starttls_offered = 1;
+	r.starttls_required = 0;
+	judge();
+	CHECK(has("starttls-not-required", "(the directory answers searches before StartTLS)"));
+
+	/* A TLS error is a finding when TLS was tried: implicit TLS, a
+	 * STARTTLS, or an upgrade offered; not on a plain port offering
+	 * none. The name refused: an address gets no SNI, a name did. */
+	fresh(993, PROBE_IMPLICIT_TLS);
+	strcpy(r.tls_error, "alert");
+	judge();
+	CHECK(has("tls-failed", "TLS did not work: alert"));
+	fresh(143, PROBE_PLAIN);
+	r.starttls_offered = 1;
+	strcpy(r.tls_error, "alert");
+	judge();
+	CHECK(has("tls-failed", "TLS did not work: alert"));
+	fresh(143, PROBE_PLAIN);
+	r.starttls_offered = 0;
+	strcpy(r.tls_error, "alert");
+	judge();
+	CHECK(!has("tls-failed", NULL));
+	fresh(993, PROBE_IMPLICIT_TLS);
+	strcpy(r.tls_error, "alert");
+	r.tls_name_refused = 1;
+	r.name = "mail.example.org";
+	judge();
+	CHECK(has("tls-failed", "no certificate for the name sent (SNI 'mail.example.org')"));
+	r.nfindings = 0;
+	r.name = "192.0.2.1";
+	judge();
+	CHECK(has("tls-failed", "no SNI is sent for the address 192.0.2.1"));
+	r.nfindings = 0;
+	r.name = "2001:db8::1";
+	judge();
+	CHECK(has("tls-failed", "no SNI is sent for the address 2001:db8::1"));
+
+	/* --config: what the mismatch likely means depends on what answered. */
+	fresh(40000, PROBE_OTHER);
+	r.listener = "imaps";
+	r.config_mode = "tls";
+	r.config_model = PROBE_IMPLICIT_TLS;
+	judge();
+	CHECK(has("config-mismatch", "another server may hold the port"));
+	fresh(40000, PROBE_ERROR);
+	r.listener = "imaps";
+	r.config_mode = "tls";
+	r.config_model = PROBE_IMPLICIT_TLS;
+	judge();
+	CHECK(has("config-mismatch", "another server may hold the port"));
+	fresh(40000, PROBE_PLAIN);
+	r.listener = "imaps";
+	r.config_mode = "tls";
+	r.config_model = PROBE_IMPLICIT_TLS;
+	judge();
+	CHECK(has("config-mismatch", "clients set up for the config will fail"));
+
+	/* --config against a certificate named by its CN alone: the same CN
+	 * is the same names, another CN or any subjectAltName is not. */
+	memset(&want, 0, sizeof(want));
+	strcpy(want.subject_cn, "mail.example.org");
+	strcpy(want.serial, "1000");
+	strcpy(want.issuer, "CN=test CA");
+	fresh(993, PROBE_IMPLICIT_TLS);
+	good_cert();
+	strcpy(r.cert.serial, "2000");
+	strcpy(r.cert.subject_cn, "MAIL.example.org");
+	probe_judge_config_cert(&r, &want, paths, 1);
+	CHECK(r.cert_config == 0 && has("cert-not-config", "the same names (MAIL.example.org)"));
+	fresh(993, PROBE_IMPLICIT_TLS);
+	good_cert();
+	strcpy(r.cert.serial, "2000");
+	strcpy(r.cert.subject_cn, "imap.example.org");
+	probe_judge_config_cert(&r, &want, paths, 1);
+	CHECK(has("cert-not-config", "serves a certificate for imap.example.org, but the "
+	          "config's /etc/cn.pem is for mail.example.org:"));
+	fresh(993, PROBE_IMPLICIT_TLS);
+	good_cert();
+	strcpy(r.cert.serial, "2000");
+	strcpy(r.cert.sans[0], "mail.example.org");
+	r.cert.nsans = r.cert.nsans_total = 1;
+	probe_judge_config_cert(&r, &want, paths, 1);
+	CHECK(has("cert-not-config", "but the config's /etc/cn.pem is for mail.example.org:"));
+	/* No name at all. */
+	fresh(993, PROBE_IMPLICIT_TLS);
+	good_cert();
+	strcpy(r.cert.serial, "2000");
+	r.cert.subject_cn[0] = '\0';
+	probe_judge_config_cert(&r, &want, paths, 1);
+	CHECK(has("cert-not-config", "serves a certificate for (no name), but"));
+	/* As many names, one of them another: not the same names, either way
+	 * round. */
+	strcpy(want.sans[0], "mail.example.org");
+	strcpy(want.sans[1], "imap.example.org");
+	want.nsans = want.nsans_total = 2;
+	fresh(993, PROBE_IMPLICIT_TLS);
+	good_cert();
+	strcpy(r.cert.serial, "2000");
+	strcpy(r.cert.sans[0], "mail.example.org");
+	strcpy(r.cert.sans[1], "pop.example.org");
+	r.cert.nsans = r.cert.nsans_total = 2;
+	probe_judge_config_cert(&r, &want, paths, 1);
+	CHECK(has("cert-not-config", "serves a certificate for mail.example.org, "
+	          "pop.example.org, but"));
+	strcpy(r.cert.sans[0], "pop.example.org");
+	strcpy(r.cert.sans[1], "imap.example.org");
+	r.nfindings = 0;
+	probe_judge_config_cert(&r, &want, paths, 1);
+	CHECK(has("cert-not-config", "serves a certificate for pop.example.org, "
+	          "imap.example.org, but"));
+}
+
 /* Findings stop at the cap, and judging twice adds, never overflows. */
 static void cap(void)
 {
@@ -433,5 +611,6 @@ int main(void)
 	addresses();
 	cap();
 	hostile_names();
+	edges();
 	return CHECK_DONE();
 }
