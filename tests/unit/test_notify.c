@@ -6,6 +6,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +74,14 @@ static void test_refused_addresses(void)
 	longpath[sizeof(longpath) - 1] = '\0';
 	setenv("NOTIFY_SOCKET", longpath, 1);
 	CHECK(notify_open() == -1 && errno == ENAMETOOLONG);
+	/* A path and its NUL must fit sun_path: 107 bytes do, 108 do not. */
+	longpath[sizeof(((struct sockaddr_un *)0)->sun_path)] = '\0';
+	setenv("NOTIFY_SOCKET", longpath, 1);
+	CHECK(notify_open() == -1 && errno == ENAMETOOLONG);
+	longpath[sizeof(((struct sockaddr_un *)0)->sun_path) - 1] = '\0';
+	setenv("NOTIFY_SOCKET", longpath, 1);
+	CHECK(notify_open() == 1);
+	notify_close();
 	CHECK(notify_state("READY=1", NULL) == 0);     /* nothing to tell */
 }
 
@@ -116,6 +126,19 @@ static void test_abstract_and_bounds(void)
 	next(fd, buf, sizeof(buf));
 	CHECK(strncmp(buf, "READY=1\nSTATUS=xxx", 18) == 0);
 	CHECK(strlen(buf) == strlen("READY=1\nSTATUS=") + 1000);
+	/* Cut at 1,000 bytes of the status itself, none of them the NUL. */
+	CHECK(strspn(buf + strlen("READY=1\nSTATUS="), "x") == 1000);
+	/* The state (before STATUS=) leaves room for a whole status: 1,031
+	 * bytes go, 1,032 do not. */
+	memset(big, 'S', 1032);
+	big[1031] = '\0';
+	CHECK(notify_state(big, NULL) == 0);
+	CHECK(strlen(next(fd, buf, sizeof(buf))) == 1031);
+	big[1031] = 'S';
+	big[1032] = '\0';
+	errno = 0;
+	CHECK(notify_state(big, NULL) == -1 && errno == EMSGSIZE);
+	CHECK_STR(next(fd, buf, sizeof(buf)), "");
 	/* A full queue loses the message at once; the call never waits. */
 	{
 		int sent = 0, r = 0;
@@ -127,6 +150,31 @@ static void test_abstract_and_bounds(void)
 	}
 	notify_close();
 	close(fd);
+}
+
+/* The socket never takes descriptor 0, 1 or 2, even when they are free
+ * (a daemon started with them closed): whatever opens next must not land
+ * on stderr. Checked in a child, which closes them. */
+static void test_low_fds(void)
+{
+	for (int lowest = 0; lowest <= 2; lowest++) {
+		pid_t pid = fork();
+		int st = -1;
+
+		if (pid == 0) {
+			for (int f = lowest; f <= 2; f++)
+				close(f);
+			setenv("NOTIFY_SOCKET", "/nonexistent/notify", 1);
+			if (notify_open() != 1)
+				_exit(2);
+			for (int f = lowest; f <= 2; f++)
+				if (fcntl(f, F_GETFD) != -1)
+					_exit(3);
+			_exit(0);
+		}
+		CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
 }
 
 static void test_monotonic(void)
@@ -155,6 +203,7 @@ int main(void)
 	test_refused_addresses();
 	test_path(dir);
 	test_abstract_and_bounds();
+	test_low_fds();
 	test_monotonic();
 	rmdir(dir);
 	return CHECK_DONE();
