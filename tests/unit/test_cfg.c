@@ -3,6 +3,7 @@
 #include "check.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 /* Loads text and checks that some diagnostic line contains every one of
  * the needles (file:line, section, key, message). */
@@ -24,6 +25,15 @@ static int said(const struct diag *d, const char *a, const char *b)
 }
 
 #define TLS "[tls]\ncert = /c.pem\n"
+
+/* Whether some diagnostic holds a, without saying so when none does. */
+static int said_quiet(const struct diag *d, const char *a)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strstr(d->lines[i], a))
+			return 1;
+	return 0;
+}
 
 /* Every duration key, its bounds in ms, and how its help line and its
  * range error say them. */
@@ -282,6 +292,182 @@ static void test_written_files(void)
 	diag_free(&d);
 }
 
+#define BASE TLS "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n"
+
+/* bytes[0..n) as a file, loaded; its name is left in path (removed). */
+static struct cfg *load_file(const char *bytes, size_t n, char *path, size_t plen,
+                             struct diag *d)
+{
+	struct cfg *c = NULL;
+	int fd;
+
+	snprintf(path, plen, "/tmp/portier-test-cfg-XXXXXX");
+	diag_free(d);
+	if ((fd = mkstemp(path)) < 0)
+		return NULL;
+	if (write(fd, bytes, n) == (ssize_t)n)
+		c = cfg_load_file(path, d);
+	close(fd);
+	unlink(path);
+	return c;
+}
+
+/* A diagnostic of path at line that says what. */
+static int said_at(const struct diag *d, const char *path, int line, const char *what)
+{
+	char at[128];
+
+	snprintf(at, sizeof(at), "%s:%d:", path, line);
+	return said(d, at, what);
+}
+
+/* The file reader, byte by byte: a NUL byte, a line at inih's bound (198
+ * bytes of text) and past it, a last line without its newline, a
+ * byte-order mark first and elsewhere; each later line keeps its number.
+ * A file that cannot be read is refused as such. */
+static void test_file_lines(void)
+{
+	static char text[1024], line[256];
+	char path[64];
+	struct diag d = {0};
+	struct cfg *c;
+	size_t n;
+
+	n = (size_t)snprintf(text, sizeof(text), BASE "hostname = x\n");
+	text[n - 4] = '\0';                     /* "hostname = \0\n" */
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "bakend = x\n");
+	c = load_file(text, n, path, sizeof(path), &d);
+	CHECK(c == NULL && said_at(&d, path, 6, "line holds a NUL byte") &&
+	      said_at(&d, path, 7, "did you mean 'backend'"));
+	CHECK(d.errors == 2);
+
+	/* 198 bytes and its newline: read. 199: refused, the rest of it
+	 * skipped, the next line the next number. */
+	for (size_t len = 198; len <= 200; len++) {
+		memset(line, 'a', sizeof(line));
+		memcpy(line, "hostname = ", 11);
+		line[len] = '\0';
+		n = (size_t)snprintf(text, sizeof(text), BASE "%s\nbakend = x\n", line);
+		cfg_free(load_file(text, n, path, sizeof(path), &d));
+		CHECK(said_at(&d, path, 7, "did you mean 'backend'"));
+		if (len == 198)
+			CHECK(d.errors == 1);
+		else
+			CHECK(d.errors == 2 && said_at(&d, path, 6, "line longer than 198 bytes"));
+	}
+	/* The last line without its newline; a line of a newline alone. */
+	n = (size_t)snprintf(text, sizeof(text), BASE "\nbakend = x");
+	cfg_free(load_file(text, n, path, sizeof(path), &d));
+	CHECK(d.errors == 1 && said_at(&d, path, 7, "did you mean 'backend'"));
+	/* A byte-order mark is skipped at the start only. */
+	n = (size_t)snprintf(text, sizeof(text), "\xef\xbb\xbf" BASE);
+	c = load_file(text, n, path, sizeof(path), &d);
+	CHECK(c != NULL && d.errors == 0);
+	cfg_free(c);
+	n = (size_t)snprintf(text, sizeof(text), TLS "\xef\xbb\xbf[a]\nlisten = 1\n"
+	                     "backend = 127.0.0.1:2\n");
+	cfg_free(load_file(text, n, path, sizeof(path), &d));
+	CHECK(said_at(&d, path, 3, "not a 'key = value' line"));
+	/* A directory opens but does not read. */
+	diag_free(&d);
+	CHECK(cfg_load_file("/tmp", &d) == NULL && said(&d, "/tmp:", "cannot read:") &&
+	      d.errors == 1);
+	diag_free(&d);
+}
+
+/* Lines that say nothing, and section headers: what may follow the ']',
+ * which names are names, their bound, and which sections may be empty. */
+static void test_headers(void)
+{
+	struct diag d = {0};
+	struct cfg *c;
+	char text[512], name[160];
+
+	c = load("  ; a comment\n\t# another\n\r\n   \n" TLS
+	         "[a-b_c.9] ; the listener\nlisten = 1\nbackend = 127.0.0.1:2\n"
+	         "[d]\t\r\nlisten = 2\nbackend = 127.0.0.1:2\n"
+	         "[e] # note\nlisten = 3\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && d.n == 0);
+	cfg_free(c);
+	load(BASE "[f]x\nlisten = 4\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(d.errors == 1 && said(&d, "t.ini:6: [f]", "text after the section header"));
+	load(BASE "[f]\tx\nlisten = 4\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(d.errors == 1 && said(&d, "t.ini:6: [f]", "text after the section header"));
+	c = load(BASE "[f]\r;\nlisten = 4\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(c != NULL && d.n == 0);
+	cfg_free(c);
+	for (const char *bad = "/ :+"; *bad; bad++) {
+		snprintf(text, sizeof(text), BASE "[f%cg]\nlisten = 4\nbackend = 127.0.0.1:2\n", *bad);
+		load(text, &d);
+		CHECK(said(&d, "t.ini:6:", "section names may hold"));
+	}
+	/* 49 characters are a name; 50 are cut by inih, so refused. */
+	for (size_t len = 49; len <= 50; len++) {
+		memset(name, 'n', len);
+		name[len] = '\0';
+		snprintf(text, sizeof(text), BASE "[%s]\nlisten = 4\nbackend = 127.0.0.1:2\n", name);
+		c = load(text, &d);
+		if (len == 49)
+			CHECK(c != NULL && d.n == 0);
+		else
+			CHECK(c == NULL && said(&d, "t.ini:6:", "longer than 49 characters"));
+		cfg_free(c);
+	}
+	/* [portier] and [tls] may be empty (their defaults); a listener
+	 * section may not. */
+	c = load("[portier]\n; nothing\n" TLS "[tls]\n" "[a]\nlisten = 1\nbackend = 127.0.0.1:2\n", &d);
+	CHECK(!said_quiet(&d, "section has no keys"));
+	cfg_free(c);
+	c = load("[portier]\n" BASE "[b]\n; all commented out\n[c]\nlisten = 5\n"
+	         "backend = 127.0.0.1:2\n", &d);
+	CHECK(said(&d, "t.ini:7: [b]", "section has no keys"));
+	cfg_free(c);
+	/* An indented line; a line that is neither key nor header. */
+	load(BASE " x = 1\nnonsense\n", &d);
+	CHECK(said(&d, "t.ini:6:", "indented line") && said(&d, "t.ini:7:", "not a 'key = value'"));
+	/* No name at all; a name longer than the reader's copy of it. */
+	load(BASE "[]\nlisten = 4\n", &d);
+	CHECK(said(&d, "t.ini:6:", "section names may hold"));
+	memset(name, 'n', sizeof(name));
+	for (int len = 127; len <= 150; len += len < 129 ? 1 : 21) {
+		snprintf(text, sizeof(text), BASE "[%.*s]\nlisten = 4\n", len, name);
+		load(text, &d);
+		CHECK(said(&d, "t.ini:6:", "longer than 49 characters"));
+	}
+	/* Past a bad line, the parse goes on: every problem is told. */
+	load("hostname = x\n" BASE "listen = 2\nlisten_x = 1\n", &d);
+	CHECK(said(&d, "t.ini:1:", "key outside any section") &&
+	      said(&d, "t.ini:8: [a] listen_x:", "unknown key"));
+	load(BASE "backend = 127.0.0.1:3\nbakend = 1\n", &d);
+	CHECK(said(&d, "t.ini:6: [a] backend:", "given twice") &&
+	      said(&d, "t.ini:7: [a] bakend:", "did you mean"));
+	diag_free(&d);
+}
+
+/* The same bound when the text comes from memory: 198 bytes of a line
+ * are read, 199 and more are refused (the copy stays inside the line's
+ * buffer: the ASan build sees a write past it). */
+static void test_string_lines(void)
+{
+	struct diag d = {0};
+	static char text[1024], line[256];
+	struct cfg *c;
+
+	for (size_t len = 198; len <= 250; len += len < 200 ? 1 : 50) {
+		memset(line, 'a', sizeof(line));
+		memcpy(line, "hostname = ", 11);
+		line[len] = '\0';
+		snprintf(text, sizeof(text), BASE "%s\nbakend = x\n", line);
+		c = load(text, &d);
+		CHECK(c == NULL && said(&d, "t.ini:7:", "did you mean 'backend'"));
+		if (len == 198)
+			CHECK(d.errors == 1);
+		else
+			CHECK(d.errors == 2 && said(&d, "t.ini:6:", "line longer than 198 bytes"));
+	}
+	diag_free(&d);
+}
+
 int main(void)
 {
 	struct diag d = {0};
@@ -290,6 +476,9 @@ int main(void)
 	test_limits_per_ip();
 	test_blamed_lines();
 	test_written_files();
+	test_file_lines();
+	test_headers();
+	test_string_lines();
 	/* A good config, with defaults and [tls] inherited. */
 	c = load("[portier]\nlog = stderr\n"
 	         "[tls]\ncert = /a.pem\nkey = /a.key\ncert = /b.pem\n"
