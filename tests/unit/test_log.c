@@ -7,14 +7,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A log call that waited on a full target would hang the test: this ends it
@@ -825,6 +828,120 @@ static void test_fork(void)
 	close(fds[1]);
 }
 
+/* Whether got starts with the time of some second from t0 to t1 as fmt
+ * writes it (UTC or local): the stamp says when the line was made. */
+static int stamp_between(const char *got, const char *fmt, int utc, time_t t0, time_t t1)
+{
+	char want[64];
+	struct tm tm;
+
+	for (time_t t = t0; t <= t1; t++) {
+		if (utc)
+			gmtime_r(&t, &tm);
+		else
+			localtime_r(&t, &tm);
+		strftime(want, sizeof(want), fmt, &tm);
+		if (strncmp(got, want, strlen(want)) == 0)
+			return 1;
+	}
+	fprintf(stderr, "stamp \"%.30s\" is not %s between %ld and %ld\n", got, fmt,
+	        (long)t0, (long)t1);
+	return 0;
+}
+
+/* The time stamps say the time (each form: JSON in UTC, a file's and
+ * syslog's in local time); the journal gets each line's priority as
+ * "<N>"; what the text form replaces, a JSON string escapes (DEL too); a
+ * line exactly as long as a line may be is not cut. */
+static void test_stamps_and_prefixes(const char *dir)
+{
+	char path[256], jenv[64];
+	int fds[2], fd, rx;
+	time_t t0, t1;
+	size_t len;
+	struct stat st;
+	struct log_conn lc = {.listener = "web", .client = "127.0.0.1:5", .reason = "a\nb\x7f",
+	                      .reason_code = "x"};
+
+	CHECK(pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0);
+	CHECK(log_open_fd(fds[1]) == 0);
+	log_set_json(1);
+	t0 = time(NULL);
+	log_info("del \x7f");
+	t1 = time(NULL);
+	log_set_json(0);
+	drain(fds[0], big, sizeof(big));
+	CHECK(strncmp(big, "{\"time\":\"", 9) == 0 &&
+	      stamp_between(big + 9, "%Y-%m-%dT%H:%M:%S.", 1, t0, t1));
+	CHECK(strstr(big, ",\"msg\":\"del \\u007f\"}\n") != NULL);
+	/* The text form: control bytes and DEL in a connection's line. */
+	log_conn(&lc);
+	drain(fds[0], big, sizeof(big));
+	CHECK(strstr(big, ": a?b?\n") != NULL);
+	/* Exactly a line's room (PIPE_BUF - 2 with "portier: "): whole. */
+	memset(big, 'x', PIPE_BUF);
+	big[PIPE_BUF - 2 - 9] = '\0';
+	log_notice("%s", big);
+	len = drain(fds[0], big + PIPE_BUF, sizeof(big) - PIPE_BUF);
+	CHECK(len == PIPE_BUF - 1 && memcmp(big + PIPE_BUF + len - 4, "xxx\n", 4) == 0);
+	log_close();
+
+	/* Standard error that is the journal's stream (JOURNAL_STREAM names
+	 * it), in a child whose fd 2 is the pipe. */
+	CHECK(fstat(fds[1], &st) == 0);
+	snprintf(jenv, sizeof(jenv), "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	{
+		pid_t pid = fork();
+		int wst = -1;
+
+		if (pid == 0) {
+			if (dup2(fds[1], STDERR_FILENO) < 0)
+				_exit(2);
+			setenv("JOURNAL_STREAM", jenv, 1);
+			log_open("stderr", "portier");
+			log_info("one");
+			log_warnx("two");
+			log_errx("three");
+			_exit(0);
+		}
+		CHECK(pid > 0 && waitpid(pid, &wst, 0) == pid && WIFEXITED(wst) &&
+		      WEXITSTATUS(wst) == 0);
+	}
+	drain(fds[0], big, sizeof(big));
+	CHECK_STR(big, "<6>one\n<4>warning: two\n<3>error: three\n");
+	close(fds[0]);
+	close(fds[1]);
+
+	/* A file's stamp. */
+	snprintf(path, sizeof(path), "%s/stamp.log", dir);
+	unlink(path);
+	CHECK(log_open(path, "portier") == 0);
+	t0 = time(NULL);
+	log_notice("stamped");
+	t1 = time(NULL);
+	log_close();
+	CHECK((fd = open(path, O_RDONLY)) >= 0);
+	len = (size_t)read(fd, big, 200);
+	big[len > 0 ? len : 0] = '\0';
+	close(fd);
+	unlink(path);
+	CHECK(stamp_between(big, "%Y-%m-%dT%H:%M:%S portier: stamped", 0, t0, t1));
+
+	/* syslog's: English month, day padded with a space. */
+	setlocale(LC_TIME, "C");
+	snprintf(path, sizeof(path), "%s/stamp-log", dir);
+	rx = dgram_bind(path);
+	CHECK(log_open_syslog(path, "test-ident") == 0);
+	t0 = time(NULL);
+	log_notice("stamped");
+	t1 = time(NULL);
+	log_close();
+	CHECK(stamp_between(dgram(rx) + 4, "%b %e %H:%M:%S test-ident[", 0, t0, t1));
+	close(rx);
+	unlink(path);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/portier-test-log-XXXXXX";
@@ -848,6 +965,7 @@ int main(void)
 	test_cut_line_shared(dir, 1);
 	test_file(dir);
 	test_syslog(dir);
+	test_stamps_and_prefixes(dir);
 	test_fork();
 	{
 		char p[300];
