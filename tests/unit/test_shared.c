@@ -159,6 +159,80 @@ static void test_names(void)
 	shared_set_workers_up(NULL, 1);
 }
 
+/* The histograms' buckets: a value on a bound is in that bound's bucket,
+ * one more is in the next, past the last bound is +Inf; the sum is in
+ * microseconds. Out-of-range kinds count as "other"; a histogram or a
+ * stat that does not exist, and no slot, count nowhere. */
+static void test_counters(void)
+{
+	struct shared *sh = shared_get();
+	struct shared_slot *s = shared_slot(sh, "counters");
+	static const uint64_t bounds[SHARED_BUCKETS - 1] = {
+		1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+		1000000, 2500000, 5000000, 10000000,
+	};
+	uint64_t sum = 0;
+
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	shared_observe(s, SHARED_HIST_HANDSHAKE, 0);
+	sum += 0;
+	for (unsigned i = 0; i < SHARED_BUCKETS - 1; i++) {
+		shared_observe(s, SHARED_HIST_HANDSHAKE, bounds[i]);       /* bucket i */
+		shared_observe(s, SHARED_HIST_HANDSHAKE, bounds[i] + 1);   /* bucket i + 1 */
+		sum += 2 * bounds[i] + 1;
+	}
+	CHECK(s->hist[SHARED_HIST_HANDSHAKE].bucket[0] == 2);
+	for (unsigned i = 1; i < SHARED_BUCKETS; i++)
+		CHECK(s->hist[SHARED_HIST_HANDSHAKE].bucket[i] == 2 - (i == SHARED_BUCKETS - 1));
+	CHECK(s->hist[SHARED_HIST_HANDSHAKE].sum_us == sum);
+	for (unsigned i = 0; i < SHARED_BUCKETS; i++)
+		CHECK(s->hist[SHARED_HIST_CONNECT].bucket[i] == 0);
+	shared_observe(s, SHARED_HISTS, 5);
+	shared_observe(NULL, SHARED_HIST_CONNECT, 5);
+	CHECK(s->hist[SHARED_HIST_CONNECT].sum_us == 0);
+	CHECK_STR(shared_bucket_le(0), "0.001");
+	CHECK_STR(shared_bucket_le(SHARED_BUCKETS - 2), "10");
+	CHECK_STR(shared_bucket_le(SHARED_BUCKETS - 1), "+Inf");
+	CHECK_STR(shared_bucket_le(SHARED_BUCKETS), "+Inf");
+
+	shared_count_hs_ok(s, SHARED_TLS_VERSIONS, 1);
+	shared_count_hs_ok(s, (enum shared_tls_version)99, 0);
+	shared_count_hs_ok(s, SHARED_TLS13, 7);
+	shared_count_hs_ok(NULL, SHARED_TLS13, 0);
+	CHECK(s->hs_ok[SHARED_TLS_OTHER][1] == 1 && s->hs_ok[SHARED_TLS_OTHER][0] == 1);
+	CHECK(s->hs_ok[SHARED_TLS13][1] == 1 && s->hs_ok[SHARED_TLS13][0] == 0);
+	shared_count_hs_failed(s, SHARED_HS_FAILS);
+	shared_count_hs_failed(s, SHARED_HS_TIMEOUT);
+	shared_count_hs_failed(NULL, SHARED_HS_TIMEOUT);
+	CHECK(s->hs_failed[SHARED_HS_OTHER] == 1 && s->hs_failed[SHARED_HS_TIMEOUT] == 1);
+	shared_count_backend_failed(s, SHARED_BF_KINDS);
+	shared_count_backend_failed(s, SHARED_BF_GREETING);
+	shared_count_backend_failed(NULL, SHARED_BF_GREETING);
+	CHECK(s->backend_failed[SHARED_BF_OTHER] == 1 && s->backend_failed[SHARED_BF_GREETING] == 1);
+	CHECK_STR(shared_tls_version_name(SHARED_TLS12), "TLSv1.2");
+	CHECK_STR(shared_tls_version_name(SHARED_TLS_VERSIONS), "other");
+	CHECK_STR(shared_hs_fail_name(SHARED_HS_SHUTDOWN), "shutdown");
+	CHECK_STR(shared_hs_fail_name(SHARED_HS_FAILS), "other");
+	CHECK_STR(shared_backend_fail_name(SHARED_BF_GREETING), "greeting");
+	CHECK_STR(shared_backend_fail_name(SHARED_BF_KINDS), "other");
+	/* A stat past the last counts nowhere (not in what follows the stats,
+	 * the close reasons) and reads 0 (not the first close reason). */
+	shared_count_close(s, 0);
+	shared_count(s, SHARED_NSTATS, 5);
+	CHECK(shared_stat(s, SHARED_NSTATS) == 0 && shared_closes(s, 0) == 1);
+	shared_count(s, SHARED_REFUSALS, 3);
+	CHECK(shared_stat(s, SHARED_REFUSALS) == 3);
+	/* Close reasons past the last are the last. */
+	shared_count_close(s, SHARED_REASONS);
+	shared_count_close(s, SHARED_REASONS - 1);
+	CHECK(shared_closes(s, SHARED_REASONS - 1) == 2 && shared_closes(s, SHARED_REASONS) == 2);
+	/* So with the histograms: one past the last is none. */
+	shared_observe(s, SHARED_HISTS, 7);
+	CHECK(s->limited[0] == 0 && s->limited[1] == 0);
+}
+
 /* A claim whose holder died (killed mid-claim) does not block the others. */
 static void test_stale_lock(void)
 {
@@ -287,6 +361,7 @@ int main(void)
 	test_fork();
 	test_concurrent();
 	test_names();
+	test_counters();
 	test_stale_lock();
 	test_full();
 	test_reuse();
