@@ -205,6 +205,59 @@ static void hostile_names(void)
 	free(s);
 }
 
+/* The characters a name keeps, each range at its ends and the marks;
+ * those just outside them become '_'; a name longer than the rule's
+ * comment is cut. More rules or notes than the table holds: refused, or
+ * the notes stop, never past the table. A plain listener with no data
+ * ports has nothing to say of them. */
+static void bounds(void)
+{
+	static struct cfg_listen ls[FIREWALL_MAX_RULES + 1];
+	static char longname[200];
+	struct cfg_listener l = {0};
+	struct cfg c = {.listeners = &l, .nlisteners = 1};
+
+	memset(ls, 0, sizeof(ls));
+	ls[0].addr.any = 1;
+	ls[0].addr.port = 25;
+	ls[0].text = "25";
+	l.name = "azAZ09._:-[]=/ @`{";
+	l.listen = ls;
+	l.nlisten = 1;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(&c, &fr) == 0 && fr.nrules == 1 && fr.nnotes == 0);
+	CHECK_STR(fr.rules[0].why, "portier azAZ09._:-[]=/ ___");
+	memset(longname, 'n', sizeof(longname) - 1);
+	l.name = longname;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(&c, &fr) == 0 && strlen(fr.rules[0].why) == strlen("portier ") + 79);
+
+	l.name = "many";
+	for (int i = 0; i <= FIREWALL_MAX_RULES; i++) {
+		ls[i].addr.any = 1;
+		ls[i].addr.port = 1000 + i;
+		ls[i].text = "x";
+	}
+	l.nlisten = FIREWALL_MAX_RULES;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(&c, &fr) == 0 && fr.nrules == FIREWALL_MAX_RULES);
+	l.nlisten = FIREWALL_MAX_RULES + 1;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(&c, &fr) == -1 && fr.nrules == FIREWALL_MAX_RULES);
+	for (int i = 0; i <= FIREWALL_MAX_RULES; i++)
+		ls[i].addr.port = 0;   /* each a note */
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(&c, &fr) == 0 && fr.nrules == 0 &&
+	      fr.nnotes == FIREWALL_MAX_RULES);
+
+	l.nlisten = 1;
+	ls[0].addr.port = 21;
+	l.mode = CFG_MODE_PLAIN;
+	l.proto = CFG_PROTO_FTP;
+	memset(&fr, 0, sizeof(fr));
+	CHECK(firewall_rules(&c, &fr) == 0 && fr.nrules == 1 && fr.nnotes == 0);
+}
+
 static void formats(void)
 {
 	enum firewall_format f = FIREWALL_UFW;
@@ -278,6 +331,7 @@ static void ftp_data_ports(void)
 	CHECK(fr.rules[3].family == AF_INET && fr.rules[3].port_lo == 50000 &&
 	      fr.rules[3].port_hi == 50100);
 	CHECK_STR(fr.rules[3].addr, "192.0.2.1");
+	CHECK(fr.nnotes == 0);   /* data ports bound: nothing to say */
 	s = printed(FIREWALL_NFT);
 	CHECK(strstr(s, "tcp dport 50000-50100 ") != NULL);
 	free(s);
@@ -312,6 +366,7 @@ int main(void)
 	iptables_text();
 	loopback_only();
 	hostile_names();
+	bounds();
 	formats();
 	return CHECK_DONE();
 }
