@@ -246,6 +246,87 @@ static void test_ticket_callback(void)
 	free(old2);
 }
 
+/* t sealed under a file key with t's IV: AES-256-CBC or AES-128-CBC by
+ * its length, HMAC-SHA256 under its HMAC key of 32 or 16 bytes. */
+static void seal_file_iv(struct sealed *t, const struct ticket_filekey *k,
+                         const uint8_t body[32])
+{
+	EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
+	int n = 0;
+	unsigned ml = 0;
+
+	memcpy(t->name, k->name, 16);
+	if (e == NULL ||
+	    !EVP_EncryptInit_ex(e, k->aes_len == 32 ? EVP_aes_256_cbc() : EVP_aes_128_cbc(),
+	                        NULL, k->aes, t->iv) ||
+	    !EVP_CIPHER_CTX_set_padding(e, 0) ||
+	    !EVP_EncryptUpdate(e, t->ct, &n, body, 32) || n != 32 ||
+	    HMAC(EVP_sha256(), k->hmac, k->hmac_len, t->name, 16 + 16 + 32, t->mac, &ml) == NULL ||
+	    ml != 32)
+		abort();
+	EVP_CIPHER_CTX_free(e);
+}
+
+/* The same with a fresh IV. */
+static void seal_file(struct sealed *t, const struct ticket_filekey *k, const uint8_t body[32])
+{
+	if (!RAND_bytes(t->iv, 16))
+		abort();
+	seal_file_iv(t, k, body);
+}
+
+/* ticket_keys = FILE: the first key seals (AES-256 for an 80-byte key),
+ * every key opens, a ticket under a later key is renewed (2), one under
+ * no key of the file gets a full handshake (0). */
+static void test_file_callback(void)
+{
+	static struct ticket_filekey keys[3];
+	struct tlsctx *x = keys_only((uint64_t)time(NULL));
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	struct sealed t;
+	uint8_t body[32], got[32];
+	int matched;
+
+	CHECK(ctx != NULL && RAND_bytes((uint8_t *)keys, sizeof(keys)) && RAND_bytes(body, 32));
+	keys[0].aes_len = keys[0].hmac_len = 32;
+	keys[1].aes_len = keys[1].hmac_len = 16;
+	keys[2].aes_len = keys[2].hmac_len = 32;
+	x->tkfile.keys = keys;
+	x->tkfile.n = 2;             /* keys[2] is no key of the file */
+	SSL_CTX_set_app_data(ctx, x);
+
+	memset(&t, 0, sizeof(t));
+	CHECK(call_cb(ctx, &t, 1, body, &matched) == 1);
+	CHECK(memcmp(t.name, keys[0].name, 16) == 0);
+	{
+		/* What the callback sealed is keys[0]'s AES-256 and HMAC, as
+		 * sealed here with them. */
+		struct sealed mine = t;
+		seal_file_iv(&mine, &keys[0], body);
+		CHECK(memcmp(mine.ct, t.ct, 32) == 0 && memcmp(mine.mac, t.mac, 32) == 0);
+		memset(got, 0, sizeof(got));
+		CHECK(call_cb(ctx, &t, 0, got, &matched) == 1);
+		CHECK(matched && memcmp(got, body, 32) == 0);
+	}
+	seal_file(&t, &keys[0], body);
+	memset(got, 0, sizeof(got));
+	CHECK(call_cb(ctx, &t, 0, got, &matched) == 1 && matched && memcmp(got, body, 32) == 0);
+	seal_file(&t, &keys[1], body);
+	memset(got, 0, sizeof(got));
+	CHECK(call_cb(ctx, &t, 0, got, &matched) == 2 && matched && memcmp(got, body, 32) == 0);
+	seal_file(&t, &keys[2], body);
+	CHECK(call_cb(ctx, &t, 0, got, &matched) == 0);
+	/* The ratchet's keys are not the file's. */
+	seal(&t, &x->ticket.cur, body);
+	CHECK(call_cb(ctx, &t, 0, got, &matched) == 0);
+
+	x->tkfile.keys = NULL;
+	x->tkfile.n = 0;
+	SSL_CTX_free(ctx);
+	tlsticket_wipe(&x->ticket);
+	free(x);
+}
+
 int main(void)
 {
 	const uint64_t t0 = (uint64_t)490000 * H + 17;
@@ -292,6 +373,15 @@ int main(void)
 	tlsticket_advance(&a, t0 + 4 * H);
 	CHECK(same(&a, &before));
 
+	/* A year of hours (8,784 periods) is still stepped, the previous keys
+	 * kept; one more is a jump. */
+	a = master;
+	tlsticket_advance(&a, t0 + (uint64_t)8784 * H);
+	CHECK(a.have_prev && a.period == master.period + 8784);
+	b = master;
+	tlsticket_advance(&b, t0 + (uint64_t)8785 * H);
+	CHECK(!b.have_prev && b.period == master.period + 8785);
+
 	/* A jump of years: still the same in every copy, without old keys. */
 	a = master;
 	b = master;
@@ -307,6 +397,7 @@ int main(void)
 	CHECK(memcmp(&a, zero, sizeof(a)) == 0);
 
 	test_ticket_callback();
+	test_file_callback();
 	test_idle_worker_tick();
 	return CHECK_DONE();
 }
