@@ -135,6 +135,25 @@ static void make_pki(void)
 	write_pem("leaf.key", NULL, NULL, leafk);
 	write_pem("many.pem", many, NULL, NULL);   /* no chain: the issuer unknown */
 	write_pem("many.key", NULL, NULL, leafk);
+	/* odd.pem: control characters and DEL in its CN; names of 255
+	 * bytes (kept whole) and of 254 + a two-byte character + 1 (cut
+	 * before the character); an IPv6 name. */
+	{
+		char long_name[300], cut_name[300], odd_sans[800];
+		X509 *odd;
+
+		memset(long_name, 'l', 255);
+		long_name[255] = '\0';
+		memset(cut_name, 'c', 254);
+		memcpy(cut_name + 254, "\xc3\xa9" "d", 4);
+		snprintf(odd_sans, sizeof(odd_sans), "DNS:%s,DNS:%s,IP:2001:db8::7,DNS:" HOST,
+		         long_name, cut_name);
+		odd = new_cert(leafk, "odd\x01name\x7f", 9, ca, cak, odd_sans, now - 3600,
+		               now + 400 * DAY);
+		write_pem("odd.pem", odd, ca, NULL);
+		write_pem("odd.key", NULL, NULL, leafk);
+		X509_free(odd);
+	}
 	X509_free(ca);
 	X509_free(other);
 	X509_free(leaf);
@@ -556,6 +575,61 @@ static void many_names(void)
 	cfg_free(c);
 }
 
+/* What a certificate's names become on the probe's report: control
+ * characters and DEL replaced, a name of 255 bytes whole, a longer one cut
+ * where a character starts; IP names as addresses. And an address is
+ * never sent as SNI, with or without the name checked apart. */
+static void odd_names(void)
+{
+	struct cfg *c = NULL;
+	struct tlsctx *srv = server_ctx(&c, "odd");
+	struct tlsctx_cert_info ci;
+	struct tlsctx_info is;
+	struct pair p;
+	int cert;
+	char want[300];
+
+	CHECK(srv != NULL);
+	if (srv == NULL) {
+		cfg_free(c);
+		return;
+	}
+	try_client(srv, in_dir("ca.pem"), 1, NULL, HOST, &p, &ci, &cert);
+	CHECK(p.rc == TLSCTX_OK && cert && ci.nsans == 4);
+	CHECK_STR(ci.subject_cn, "odd?name?");
+	memset(want, 'l', 255);
+	want[255] = '\0';
+	CHECK_STR(ci.sans[0], want);
+	memset(want, 'c', 254);
+	want[254] = '\0';
+	CHECK_STR(ci.sans[1], want);
+	CHECK_STR(ci.sans[2], "2001:db8::7");
+	for (int apart = 0; apart <= 1; apart++) {
+		struct tlsctx_client_opts o = { NULL, 0, 1, NULL, apart };
+		struct diag d = {0};
+		struct tlsctx *cli = tlsctx_new_client(&o, &d);
+		static const char *const names[] = { "127.0.0.1", "::1", HOST };
+
+		CHECK(cli != NULL);
+		diag_free(&d);
+		for (size_t i = 0; cli != NULL && i < 3; i++) {
+			if (open_pair(&p, srv, cli, names[i]) != 0)
+				continue;
+			handshake(&p);
+			CHECK(p.rs == TLSCTX_OK);
+			tlsctx_describe(p.s, &is);
+			if (i < 2)
+				CHECK(is.sni == NULL);
+			else
+				CHECK(is.sni != NULL && strcmp(is.sni, HOST) == 0);
+			close_pair(&p);
+		}
+		tlsctx_free(cli);
+	}
+	tlsctx_free(srv);
+	cfg_free(c);
+}
+
 /* Bad options are reported, not half-applied. */
 static void bad_options(void)
 {
@@ -727,6 +801,7 @@ int main(void)
 		probing(srv);
 	}
 	many_names();
+	odd_names();
 	bad_options();
 	tlsctx_free(srv);
 	cfg_free(c);
