@@ -384,6 +384,66 @@ static void test_next_before_this(void)
 	free(tbs);
 }
 
+/* thisUpdate's (and producedAt's) GeneralizedTime read field by field: each bound of month,
+ * day, hour, minute and second, and February 29th in the years that have
+ * one (2000, 2024) and those that do not (2100, 2023); what is read is
+ * the second timegm() gives. */
+static void test_dates(void)
+{
+	static const struct {
+		const char *t;
+		int ok;
+	} dates[] = {
+		{"20000229120000Z", 1}, {"20240229000000Z", 1}, {"21000229000000Z", 0},
+		{"20230229000000Z", 0}, {"19000229000000Z", 0}, {"20241231235959Z", 1},
+		{"20240101000000Z", 1}, {"20240001000000Z", 0}, {"20241301000000Z", 0},
+		{"20240100000000Z", 0}, {"20240132000000Z", 0}, {"20240431000000Z", 0},
+		{"20240430000000Z", 1}, {"20240101240000Z", 0}, {"20240101006000Z", 0},
+		{"20240101000060Z", 0}, {"2024010100000aZ", 0}, {"20240101000000X", 0},
+	};
+	const struct tlsocsp_single *s = &good_o.singles[0];
+	size_t n = CBS_len(&good_o.tbs);
+	uint8_t *tbs = malloc(n), *at;
+	char this_[16];
+
+	CHECK(tbs != NULL);
+	if (tbs == NULL)
+		return;
+	gentime(s->this_update, this_);
+	for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++) {
+		struct blob b;
+		struct tlsocsp o;
+		const char *w = NULL;
+		int rc;
+
+		/* producedAt is written the same as thisUpdate: both change. */
+		memcpy(tbs, CBS_data(&good_o.tbs), n);
+		at = memmem(tbs, n, this_, 15);
+		CHECK(at != NULL);
+		if (at == NULL)
+			break;
+		for (; at != NULL; at = memmem(at, n - (size_t)(at - tbs), this_, 15))
+			memcpy(at, dates[i].t, 15);
+		b = resigned_good(tbs, n);
+		rc = b.n ? tlsocsp_parse(b.p, b.n, &o, &w) : -2;
+		if (dates[i].ok) {
+			struct tm tm = {0};
+			CHECK(sscanf(dates[i].t, "%4d%2d%2d%2d%2d%2d", &tm.tm_year, &tm.tm_mon,
+			             &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) == 6);
+			tm.tm_year -= 1900;
+			tm.tm_mon -= 1;
+			CHECK(rc == 0 && o.nsingles >= 1 &&
+			      o.singles[0].this_update == (int64_t)timegm(&tm));
+		} else {
+			CHECK(rc == -1);
+		}
+		if ((rc == 0) != dates[i].ok)
+			fprintf(stderr, "thisUpdate %s: %s\n", dates[i].t, rc == 0 ? "read" : w);
+		free(b.p);
+	}
+	free(tbs);
+}
+
 static void test_algorithm_mismatch(void)
 {
 	static const char misfit[] = "the signature's algorithm does not fit the signer's key";
@@ -427,6 +487,7 @@ static void test_remade(void)
 	    resp_key != NULL) {
 		test_extensions();
 		test_next_before_this();
+		test_dates();
 		test_algorithm_mismatch();
 	}
 	free(good.p);
