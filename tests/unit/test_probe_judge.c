@@ -467,21 +467,23 @@ static void edges(void)
 	      !has("no-tls", "implicit TLS"));
 
 	/* STARTTLS optional, in each protocol's words. */
-	fresh(143, PROBE_STARTTLS);
-	r.starttls_offered = 1;
-	r.starttls_required = 0;
-	judge();
-	CHECK(has("starttls-not-required", "(no LOGINDISABLED before STARTTLS)"));
-	fresh(110, PROBE_STARTTLS);
-	r.starttls_offered = 1;
-	r.starttls_required = 0;
-	judge();
-	CHECK(has("starttls-not-required", "(USER or SASL offered before STLS)"));
-	fresh(389, PROBE_STARTTLS);
-	r.starttls_offered = 1;
-	r.starttls_required = 0;
-	judge();
-	CHECK(has("starttls-not-required", "(the directory answers searches before StartTLS)"));
+	{
+		static const struct {
+			int port;
+			const char *words;
+		} optional[] = {
+			{143, "(no LOGINDISABLED before STARTTLS)"},
+			{110, "(USER or SASL offered before STLS)"},
+			{389, "(the directory answers searches before StartTLS)"},
+		};
+		for (size_t i = 0; i < 3; i++) {
+			fresh(optional[i].port, PROBE_STARTTLS);
+			r.starttls_offered = 1;
+			r.starttls_required = 0;
+			judge();
+			CHECK(has("starttls-not-required", optional[i].words));
+		}
+	}
 
 	/* A TLS error is a finding when TLS was tried: implicit TLS, a
 	 * STARTTLS, or an upgrade offered; not on a plain port offering
@@ -503,37 +505,39 @@ static void edges(void)
 	fresh(993, PROBE_IMPLICIT_TLS);
 	strcpy(r.tls_error, "alert");
 	r.tls_name_refused = 1;
-	r.name = "mail.example.org";
-	judge();
-	CHECK(has("tls-failed", "no certificate for the name sent (SNI 'mail.example.org')"));
-	r.nfindings = 0;
-	r.name = "192.0.2.1";
-	judge();
-	CHECK(has("tls-failed", "no SNI is sent for the address 192.0.2.1"));
-	r.nfindings = 0;
-	r.name = "2001:db8::1";
-	judge();
-	CHECK(has("tls-failed", "no SNI is sent for the address 2001:db8::1"));
+	{
+		static const char *const refused[][2] = {
+			{"mail.example.org", "no certificate for the name sent (SNI 'mail.example.org')"},
+			{"192.0.2.1", "no SNI is sent for the address 192.0.2.1"},
+			{"2001:db8::1", "no SNI is sent for the address 2001:db8::1"},
+		};
+		for (size_t i = 0; i < 3; i++) {
+			r.nfindings = 0;
+			r.name = refused[i][0];
+			judge();
+			CHECK(has("tls-failed", refused[i][1]));
+		}
+	}
 
 	/* --config: what the mismatch likely means depends on what answered. */
-	fresh(40000, PROBE_OTHER);
-	r.listener = "imaps";
-	r.config_mode = "tls";
-	r.config_model = PROBE_IMPLICIT_TLS;
-	judge();
-	CHECK(has("config-mismatch", "another server may hold the port"));
-	fresh(40000, PROBE_ERROR);
-	r.listener = "imaps";
-	r.config_mode = "tls";
-	r.config_model = PROBE_IMPLICIT_TLS;
-	judge();
-	CHECK(has("config-mismatch", "another server may hold the port"));
-	fresh(40000, PROBE_PLAIN);
-	r.listener = "imaps";
-	r.config_mode = "tls";
-	r.config_model = PROBE_IMPLICIT_TLS;
-	judge();
-	CHECK(has("config-mismatch", "clients set up for the config will fail"));
+	{
+		static const struct {
+			enum probe_model model;
+			const char *means;
+		} mismatch[] = {
+			{PROBE_OTHER, "another server may hold the port"},
+			{PROBE_ERROR, "another server may hold the port"},
+			{PROBE_PLAIN, "clients set up for the config will fail"},
+		};
+		for (size_t i = 0; i < 3; i++) {
+			fresh(40000, mismatch[i].model);
+			r.listener = "imaps";
+			r.config_mode = "tls";
+			r.config_model = PROBE_IMPLICIT_TLS;
+			judge();
+			CHECK(has("config-mismatch", mismatch[i].means));
+		}
+	}
 
 	/* --config against a certificate named by its CN alone: the same CN
 	 * is the same names, another CN or any subjectAltName is not. */

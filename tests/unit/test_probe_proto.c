@@ -202,7 +202,37 @@ static void banners(void)
 	CHECK(B("hello") == NULL);
 	CHECK(B("* PR") == NULL);
 	CHECK(B("") == NULL);
+	/* Exactly their signature's length; what only looks like one. */
+	{
+		static const char *const exact[][2] = {
+			{"SSH-", "ssh"}, {"220 ", "smtp"}, {"220-mx ESMTP\r\n", "smtp"},
+			{"220 SMTP relay, no FTP here\r\n", "smtp"}, {"* OK", "imap"},
+			{"* PREAUTH", "imap"}, {"+OK", "pop3"}, {"RFB ", "vnc"}, {"HTTP/", "http"},
+		};
+		for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+			CHECK_STR(B(exact[i][0]), exact[i][1]);
+	}
+	CHECK(B("220x") == NULL);
+	CHECK(B("hello world") == NULL);
 #undef B
+	{
+		/* MySQL: six bytes whose length covers them; then one thing
+		 * wrong at a time. */
+		static const uint8_t ok6[] = {2, 0, 0, 0, 10, '8'};
+		static const uint8_t seq1[] = {0x4a, 0, 0, 1, 10, '8', '.', '0', 0};
+		static const uint8_t v9[] = {0x4a, 0, 0, 0, 9, '8', '.', '0', 0};
+		static const uint8_t shortlen[] = {1, 0, 0, 0, 10, '8', '.', '0', 0};
+		static const uint8_t notdigit[] = {0x4a, 0, 0, 0, 10, 'x', '.', '0', 0};
+		static const uint8_t zero3[] = {1, 2, 3, 0, 5, 6};
+
+		CHECK_STR(probe_banner(ok6, sizeof(ok6)), "mysql");
+		CHECK(probe_banner(ok6, 5) == NULL);
+		CHECK(probe_banner(seq1, sizeof(seq1)) == NULL);
+		CHECK(probe_banner(v9, sizeof(v9)) == NULL);
+		CHECK(probe_banner(shortlen, sizeof(shortlen)) == NULL);
+		CHECK(probe_banner(notdigit, sizeof(notdigit)) == NULL);
+		CHECK(probe_banner(zero3, sizeof(zero3)) == NULL);
+	}
 }
 
 /* An LDAPMessage: SEQUENCE { msgid, op } with op's contents body. */
@@ -393,39 +423,6 @@ static void edges(void)
 	CHECK(probe_has_word((const uint8_t *)"220 x FTP", 9, "FTP") == 1);
 	CHECK(probe_has_word((const uint8_t *)"220 x FTP", 8, "FTP") == 0);
 
-	/* Banners of exactly their signature's length; what only looks like
-	 * one. */
-#define B(s) probe_banner((const uint8_t *)(s), strlen(s))
-	CHECK_STR(B("SSH-"), "ssh");
-	CHECK_STR(B("220 "), "smtp");
-	CHECK_STR(B("220-mx ESMTP\r\n"), "smtp");
-	CHECK(B("220x") == NULL);
-	CHECK_STR(B("220 SMTP relay, no FTP here\r\n"), "smtp");
-	CHECK_STR(B("* OK"), "imap");
-	CHECK_STR(B("* PREAUTH"), "imap");
-	CHECK_STR(B("+OK"), "pop3");
-	CHECK_STR(B("RFB "), "vnc");
-	CHECK_STR(B("HTTP/"), "http");
-	CHECK(B("hello world") == NULL);
-#undef B
-	{
-		/* MySQL: six bytes whose length covers them; then one thing
-		 * wrong at a time. */
-		static const uint8_t ok6[] = {2, 0, 0, 0, 10, '8'};
-		static const uint8_t seq1[] = {0x4a, 0, 0, 1, 10, '8', '.', '0', 0};
-		static const uint8_t v9[] = {0x4a, 0, 0, 0, 9, '8', '.', '0', 0};
-		static const uint8_t shortlen[] = {1, 0, 0, 0, 10, '8', '.', '0', 0};
-		static const uint8_t notdigit[] = {0x4a, 0, 0, 0, 10, 'x', '.', '0', 0};
-		static const uint8_t zero3[] = {1, 2, 3, 0, 5, 6};
-
-		CHECK_STR(probe_banner(ok6, sizeof(ok6)), "mysql");
-		CHECK(probe_banner(ok6, 5) == NULL);
-		CHECK(probe_banner(seq1, sizeof(seq1)) == NULL);
-		CHECK(probe_banner(v9, sizeof(v9)) == NULL);
-		CHECK(probe_banner(shortlen, sizeof(shortlen)) == NULL);
-		CHECK(probe_banner(notdigit, sizeof(notdigit)) == NULL);
-		CHECK(probe_banner(zero3, sizeof(zero3)) == NULL);
-	}
 }
 
 int main(void)
