@@ -444,6 +444,67 @@ static void test_dates(void)
 	free(tbs);
 }
 
+/* The offsets of every tag in der, from base, descending into
+ * constructed elements (not into strings: an extension's value is the
+ * extension's own); k of max used so far. */
+static size_t tag_offsets(const uint8_t *base, CBS der, size_t *offs, size_t max, size_t k)
+{
+	while (CBS_len(&der) > 0 && k < max) {
+		const uint8_t *at = CBS_data(&der);
+		CBS el;
+		unsigned tag;
+		size_t hl;
+
+		if (!CBS_get_any_asn1_element(&der, &el, &tag, &hl))
+			break;
+		offs[k++] = (size_t)(at - base);
+		if ((tag & CBS_ASN1_CONSTRUCTED) && CBS_skip(&el, hl))
+			k = tag_offsets(base, el, offs, max, k);
+	}
+	return k;
+}
+
+/* Every element of ResponseData in turn under a tag none of them may have
+ * (PrintableString): each such response is refused by the reader, signed
+ * as it is. The responder's Name is the exception: the reader keeps it
+ * whole, for the check to compare with the signer's (its own SEQUENCE tag
+ * is read). */
+static void test_every_tag(void)
+{
+	size_t n = CBS_len(&good_o.tbs), offs[128], k;
+	size_t name_at = (size_t)(CBS_data(&good_o.responder) - CBS_data(&good_o.tbs));
+	size_t name_end = name_at + CBS_len(&good_o.responder);
+	uint8_t *tbs = malloc(n);
+	CBS all;
+
+	CHECK(tbs != NULL);
+	if (tbs == NULL)
+		return;
+	CBS_init(&all, CBS_data(&good_o.tbs), n);
+	k = tag_offsets(CBS_data(&good_o.tbs), all, offs, 128, 0);
+	CHECK(k >= 15 && k < 128);   /* version, ids, times, a CertID's parts... */
+	CHECK(!good_o.responder_by_key && name_at < n && name_end <= n);
+	for (size_t i = 0; i < k; i++) {
+		struct blob b;
+		struct tlsocsp o;
+		const char *w = NULL;
+		int rc;
+
+		if (offs[i] > name_at && offs[i] < name_end)
+			continue;
+		memcpy(tbs, CBS_data(&good_o.tbs), n);
+		tbs[offs[i]] = 0x13;
+		b = resigned_good(tbs, n);
+		rc = b.n ? tlsocsp_parse(b.p, b.n, &o, &w) : -2;
+		CHECK(rc == -1 && w != NULL);
+		if (rc != -1)
+			fprintf(stderr, "tag at %zu (0x%02x) as PrintableString: read\n", offs[i],
+			        CBS_data(&good_o.tbs)[offs[i]]);
+		free(b.p);
+	}
+	free(tbs);
+}
+
 static void test_algorithm_mismatch(void)
 {
 	static const char misfit[] = "the signature's algorithm does not fit the signer's key";
@@ -488,6 +549,7 @@ static void test_remade(void)
 		test_extensions();
 		test_next_before_this();
 		test_dates();
+		test_every_tag();
 		test_algorithm_mismatch();
 	}
 	free(good.p);
