@@ -505,6 +505,94 @@ static void test_every_tag(void)
 	free(tbs);
 }
 
+/* in re-encoded into out, a stray NULL added at the end of the contents
+ * of constructed element number target (pre-order, counted in *at) and, if
+ * version, the version field [0] { INTEGER version } put first inside the
+ * outermost element. 1, or 0 if CBB failed. */
+static int rebuild(CBS in, CBB *out, size_t target, size_t *at, int version)
+{
+	while (CBS_len(&in) > 0) {
+		CBS el;
+		CBB child, v;
+		unsigned tag;
+		size_t hl, me = (*at)++;
+
+		if (!CBS_get_any_asn1_element(&in, &el, &tag, &hl) || !CBS_skip(&el, hl) ||
+		    !CBB_add_asn1(out, &child, tag))
+			return 0;
+		if (version > 0 && me == 0 &&
+		    (!CBB_add_asn1(&child, &v, CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | 0) ||
+		     !CBB_add_asn1_uint64(&v, (uint64_t)version - 1)))
+			return 0;
+		if (tag & CBS_ASN1_CONSTRUCTED) {
+			if (!rebuild(el, &child, target, at, 0))
+				return 0;
+		} else if (!CBB_add_bytes(&child, CBS_data(&el), CBS_len(&el))) {
+			return 0;
+		}
+		if (me == target && !CBB_add_bytes(&child, (const uint8_t *)"\x05\x00", 2))
+			return 0;
+		if (!CBB_flush(out))
+			return 0;
+	}
+	return 1;
+}
+
+/* tbs rebuilt as rebuild() does, signed; tlsocsp_parse's verdict. */
+static int parse_rebuilt(size_t target, int version, const char **w)
+{
+	CBB cbb;
+	uint8_t *tbs = NULL;
+	size_t n = 0, at = 0;
+	struct blob b = {0};
+	struct tlsocsp o;
+	int rc = -2;
+
+	if (CBB_init(&cbb, 0) && rebuild(good_o.tbs, &cbb, target, &at, version) &&
+	    CBB_finish(&cbb, &tbs, &n))
+		b = resigned_good(tbs, n);
+	else
+		CBB_cleanup(&cbb);
+	if (b.n)
+		rc = tlsocsp_parse(b.p, b.n, &o, w);
+	OPENSSL_free(tbs);
+	free(b.p);
+	return rc;
+}
+
+/* A stray element at the end of any constructed element of ResponseData
+ * is refused (the responder's Name, kept whole, aside); so is a version
+ * field other than v1, which is read when it is there. */
+static void test_every_stray(void)
+{
+	size_t offs[128], k, name_at, name_end, strays = 0;
+	CBS all = good_o.tbs;
+	const char *w = NULL;
+
+	name_at = (size_t)(CBS_data(&good_o.responder) - CBS_data(&good_o.tbs));
+	name_end = name_at + CBS_len(&good_o.responder);
+	k = tag_offsets(CBS_data(&good_o.tbs), all, offs, 128, 0);
+	CHECK(parse_rebuilt(SIZE_MAX, 0, &w) == 0);   /* rebuilt as it was: read */
+	for (size_t i = 0; i < k; i++) {
+		const uint8_t t = CBS_data(&good_o.tbs)[offs[i]];
+
+		/* 0x20 in the identifier octet: constructed. */
+		if (!(t & 0x20) || (offs[i] >= name_at && offs[i] < name_end))
+			continue;
+		strays++;
+		w = NULL;
+		CHECK(parse_rebuilt(i, 0, &w) == -1 && w != NULL);
+		if (w == NULL)
+			fprintf(stderr, "a NULL at the end of element %zu (0x%02x): read\n", i, t);
+	}
+	/* ResponseData, responderID, responses, SingleResponse, CertID, its
+	 * AlgorithmIdentifier, nextUpdate. */
+	CHECK(strays >= 7);
+	CHECK(parse_rebuilt(SIZE_MAX, 1, &w) == 0);
+	CHECK(parse_rebuilt(SIZE_MAX, 2, &w) == -1 && strcmp(w, "not an OCSP response of "
+	                                                       "version 1") == 0);
+}
+
 static void test_algorithm_mismatch(void)
 {
 	static const char misfit[] = "the signature's algorithm does not fit the signer's key";
@@ -550,6 +638,7 @@ static void test_remade(void)
 		test_next_before_this();
 		test_dates();
 		test_every_tag();
+		test_every_stray();
 		test_algorithm_mismatch();
 	}
 	free(good.p);
