@@ -18,6 +18,8 @@
 #   nocert.der          signed by resp.crt, which it does not carry
 #   sha1.der            signed by ca with SHA-1
 #   pss.der             signed by ca with RSA-PSS (SHA-256)
+#   sha384.der, sha512.der        signed by ca with SHA-384, SHA-512
+#   deleg384.der, deleg512.der    the same by resp.crt (ECDSA)
 # Each command's output goes to $1/log; exit status nonzero on any failure.
 set -eu
 d=$1
@@ -101,4 +103,8 @@ answer stray unknown ca.crt ca.key -ndays 2
 answer leaf nocert resp.crt resp.key -ndays 2 -resp_no_certs
 answer leaf sha1 ca.crt ca.key -ndays 2 -rmd sha1
 answer leaf pss ca.crt ca.key -ndays 2 -rsigopt rsa_padding_mode:pss
+for md in sha384 sha512; do
+	answer leaf $md ca.crt ca.key -ndays 2 -rmd $md
+	answer leaf deleg${md#sha} resp.crt resp.key -ndays 2 -rmd $md
+done
 echo done >&3

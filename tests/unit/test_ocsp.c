@@ -142,6 +142,12 @@ static void test_accepted(void)
 	CHECK(check_at("deleg.der", leaf, ca, t0, &r, NULL) == 0);
 	CHECK(r.delegated);
 	CHECK(check_at("other.der", other, ca, t0, &r, NULL) == 0);
+	/* SHA-384 and SHA-512, with RSA (the CA) and ECDSA (the delegated
+	 * responder): each digest is the one its algorithm names. */
+	CHECK(check_at("sha384.der", leaf, ca, t0, &r, NULL) == 0 && !r.delegated);
+	CHECK(check_at("sha512.der", leaf, ca, t0, &r, NULL) == 0 && !r.delegated);
+	CHECK(check_at("deleg384.der", leaf, ca, t0, &r, NULL) == 0 && r.delegated);
+	CHECK(check_at("deleg512.der", leaf, ca, t0, &r, NULL) == 0 && r.delegated);
 }
 
 static void test_refused(void)
