@@ -512,9 +512,10 @@ static void test_every_tag(void)
 }
 
 /* in re-encoded into out, a stray NULL added at the end of the contents
- * of constructed element number target (pre-order, counted in *at) and, if
- * version, the version field [0] { INTEGER version } put first inside the
- * outermost element. 1, or 0 if CBB failed. */
+ * of constructed element number target (pre-order, counted in *at) and,
+ * when version is 1 (v1) or 2 (v2), the field [0] { INTEGER version - 1 }
+ * put first inside the outermost element (0: none). 1, or 0 if CBB
+ * failed. */
 static int rebuild(CBS in, CBB *out, size_t target, size_t *at, int version)
 {
 	while (CBS_len(&in) > 0) {

@@ -101,26 +101,49 @@ static void test_idle_worker_tick(void)
 }
 
 /* A ticket's envelope as BoringSSL makes it with the callback's contexts:
- * AES-128-CBC of body under k, HMAC-SHA256 over name || iv || ciphertext. */
+ * AES-CBC of body under k, HMAC-SHA256 over name || iv || ciphertext. */
 struct sealed {
 	uint8_t name[16], iv[16], ct[32], mac[32];
 };
 
-static void seal(struct sealed *t, const struct ticket_keys *k, const uint8_t body[32])
+/* t sealed under a file key with t's IV: AES-256-CBC or AES-128-CBC by
+ * its length, HMAC-SHA256 under its HMAC key of 32 or 16 bytes. */
+static void seal_file_iv(struct sealed *t, const struct ticket_filekey *k,
+                         const uint8_t body[32])
 {
 	EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
 	int n = 0;
 	unsigned ml = 0;
 
 	memcpy(t->name, k->name, 16);
-	if (e == NULL || !RAND_bytes(t->iv, 16) ||
-	    !EVP_EncryptInit_ex(e, EVP_aes_128_cbc(), NULL, k->aes, t->iv) ||
+	if (e == NULL ||
+	    !EVP_EncryptInit_ex(e, k->aes_len == 32 ? EVP_aes_256_cbc() : EVP_aes_128_cbc(),
+	                        NULL, k->aes, t->iv) ||
 	    !EVP_CIPHER_CTX_set_padding(e, 0) ||
 	    !EVP_EncryptUpdate(e, t->ct, &n, body, 32) || n != 32 ||
-	    HMAC(EVP_sha256(), k->hmac, sizeof(k->hmac), t->name, 16 + 16 + 32,
-	         t->mac, &ml) == NULL || ml != 32)
+	    HMAC(EVP_sha256(), k->hmac, k->hmac_len, t->name, 16 + 16 + 32, t->mac, &ml) == NULL ||
+	    ml != 32)
 		abort();
 	EVP_CIPHER_CTX_free(e);
+}
+
+/* The same with a fresh IV. */
+static void seal_file(struct sealed *t, const struct ticket_filekey *k, const uint8_t body[32])
+{
+	if (!RAND_bytes(t->iv, 16))
+		abort();
+	seal_file_iv(t, k, body);
+}
+
+/* The same under the ratchet's keys (AES-128, a 32-byte HMAC key). */
+static void seal(struct sealed *t, const struct ticket_keys *k, const uint8_t body[32])
+{
+	struct ticket_filekey fk = {.aes_len = sizeof(k->aes), .hmac_len = sizeof(k->hmac)};
+
+	memcpy(fk.name, k->name, sizeof(fk.name));
+	memcpy(fk.aes, k->aes, sizeof(k->aes));
+	memcpy(fk.hmac, k->hmac, sizeof(k->hmac));
+	seal_file(t, &fk, body);
 }
 
 /* Opens t with the contexts the callback set up: the body back, and whether
@@ -244,35 +267,6 @@ static void test_ticket_callback(void)
 	tlsticket_wipe(&old2->ticket);
 	free(x);
 	free(old2);
-}
-
-/* t sealed under a file key with t's IV: AES-256-CBC or AES-128-CBC by
- * its length, HMAC-SHA256 under its HMAC key of 32 or 16 bytes. */
-static void seal_file_iv(struct sealed *t, const struct ticket_filekey *k,
-                         const uint8_t body[32])
-{
-	EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
-	int n = 0;
-	unsigned ml = 0;
-
-	memcpy(t->name, k->name, 16);
-	if (e == NULL ||
-	    !EVP_EncryptInit_ex(e, k->aes_len == 32 ? EVP_aes_256_cbc() : EVP_aes_128_cbc(),
-	                        NULL, k->aes, t->iv) ||
-	    !EVP_CIPHER_CTX_set_padding(e, 0) ||
-	    !EVP_EncryptUpdate(e, t->ct, &n, body, 32) || n != 32 ||
-	    HMAC(EVP_sha256(), k->hmac, k->hmac_len, t->name, 16 + 16 + 32, t->mac, &ml) == NULL ||
-	    ml != 32)
-		abort();
-	EVP_CIPHER_CTX_free(e);
-}
-
-/* The same with a fresh IV. */
-static void seal_file(struct sealed *t, const struct ticket_filekey *k, const uint8_t body[32])
-{
-	if (!RAND_bytes(t->iv, 16))
-		abort();
-	seal_file_iv(t, k, body);
 }
 
 /* ticket_keys = FILE: the first key seals (AES-256 for an 80-byte key),
